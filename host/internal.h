@@ -1,0 +1,317 @@
+/*
+ * internal.h - contracts between the files of host/. Not installed.
+ *
+ * Data flows one way: config -> plan -> replica -> run.
+ *   config.c   presets, counting, the list of tensors a config expects (dc_config_tensors)
+ *   weights.c  safetensors reader, dtype conversion, key names, inference/checking, random
+ *   json.c     the strict JSON subset the safetensors header needs
+ *   npy.c      .npy read/write
+ *   plan.c     device-independent op list with shapes, buffers, channel offsets
+ *   fold.c     BN folding: raw tensors + plan ops -> per-op device-ready parameters
+ *   status.c   status strings, the thread-local error detail, log, OpenCL error names
+ *   device.c   platform/device discovery and spec matching
+ *   program.c  embedded kernels.cl, build options, build log
+ *   ops.c      one launcher per kernel of kernels.cl (argument setting, work sizes)
+ *   engine.c   replica: plan bound to a device, buffers, weights upload, run
+ */
+#ifndef DENSECL_INTERNAL_H
+#define DENSECL_INTERNAL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "densecl.h"
+
+#define DC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- status.c */
+
+/* Records the detail for densecl_last_error() (printf-style), logs it at DEBUG, returns s. */
+densecl_status dc_error(densecl_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void dc_clear_error(void);
+void dc_log(densecl_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "CL_OUT_OF_RESOURCES" for -5; "CL_UNKNOWN_ERROR(-N)" in a static per-thread buffer otherwise. */
+const char *dc_cl_error_name(cl_int err);
+
+/* Checks an OpenCL call. On failure records "<expr> failed: CL_NAME (file:line)" as
+ * DENSECL_ERR_OPENCL into `st` and jumps to `fail` (the function's single cleanup label). */
+#define DC_CL_TRY(st, expr)                                                                     \
+    do {                                                                                        \
+        cl_int dc_err_ = (expr);                                                                \
+        if (dc_err_ != CL_SUCCESS) {                                                            \
+            (st) = dc_error(dc_cl_status(dc_err_), "%s failed: %s (%s:%d)", #expr,              \
+                            dc_cl_error_name(dc_err_), __FILE__, __LINE__);                     \
+            goto fail;                                                                          \
+        }                                                                                       \
+    } while (0)
+/* DENSECL_ERR_NO_MEMORY for allocation failures, DENSECL_ERR_OPENCL otherwise. */
+densecl_status dc_cl_status(cl_int err);
+
+/* Overflow-checked size arithmetic: return 0 on overflow, else 1 with *out set. */
+int dc_mul_size(size_t a, size_t b, size_t *out);
+int dc_add_size(size_t a, size_t b, size_t *out);
+
+/* ---------------------------------------------------------------- config.c */
+
+typedef enum dc_tensor_role {
+    DC_ROLE_WEIGHT = 0,   /* trainable weight (conv, BN gamma, linear) */
+    DC_ROLE_BIAS,         /* trainable bias (BN beta, linear bias) */
+    DC_ROLE_RUNNING_MEAN, /* BN buffer */
+    DC_ROLE_RUNNING_VAR   /* BN buffer */
+} dc_tensor_role;
+
+/* One tensor a config expects in a weights file, in torchvision's state_dict order. */
+typedef struct dc_tensor_spec {
+    char key[96]; /* canonical torchvision name: "features.denseblock1.denselayer1.norm1.weight" */
+    int ndim;
+    int64_t shape[4];
+    dc_tensor_role role;
+} dc_tensor_spec;
+
+/* Allocates (malloc) the expected tensor list of a valid config into *specs/*count. */
+densecl_status dc_config_tensors(const densecl_config *cfg, dc_tensor_spec **specs, int *count);
+
+/* Channels entering dense block b (0-based) and leaving it. */
+int dc_block_in_channels(const densecl_config *cfg, int b);
+int dc_block_out_channels(const densecl_config *cfg, int b);
+
+/* ---------------------------------------------------------------- json.c */
+
+/* A parsed JSON value (strict RFC 8259; no duplicate keys in an object). */
+typedef enum { DC_JSON_NULL, DC_JSON_BOOL, DC_JSON_NUMBER, DC_JSON_STRING, DC_JSON_ARRAY,
+               DC_JSON_OBJECT } dc_json_type;
+typedef struct dc_json {
+    dc_json_type type;
+    int boolean;
+    double number;
+    char *string;          /* DC_JSON_STRING: NUL-terminated UTF-8 (embedded NUL refused) */
+    int count;             /* ARRAY/OBJECT: number of items */
+    char **keys;           /* OBJECT: keys[i] */
+    struct dc_json *items; /* ARRAY/OBJECT: items[i] */
+} dc_json;
+
+/* Parses text[0..len). On error returns DENSECL_ERR_FORMAT with the byte offset in the detail
+ * (prefixed by `what`, e.g. the file name). Nesting depth is bounded. */
+densecl_status dc_json_parse(const char *text, size_t len, const char *what, dc_json *out);
+void dc_json_free(dc_json *j);
+/* Object member lookup; NULL if absent or j is not an object. */
+const dc_json *dc_json_get(const dc_json *j, const char *key);
+
+/* ---------------------------------------------------------------- weights.c */
+
+typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_I16, DC_I8,
+                        DC_U8, DC_BOOL, DC_OTHER } dc_dtype;
+
+typedef struct dc_tensor {
+    char *key;        /* canonical key (legacy names already mapped) */
+    dc_dtype dtype;   /* dtype in the file */
+    int ndim;
+    int64_t shape[8];
+    float *data;      /* converted to float32, owned; NULL for ignored tensors */
+} dc_tensor;
+
+typedef struct dc_tensor_set {
+    int count;
+    dc_tensor *t;
+    int meta_count;   /* __metadata__ string pairs */
+    char **meta_keys;
+    char **meta_values;
+} dc_tensor_set;
+
+/* Reads and validates a safetensors file; converts F32/F16/BF16 to float; maps legacy keys
+ * ("norm.1" -> "norm1"); drops num_batches_tracked. Other dtypes are kept with data == NULL so
+ * that checking can name them. */
+densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out);
+/* Writes float32 tensors (for tools and tests). Atomic: temporary file, then rename. */
+densecl_status dc_safetensors_write(const char *path, const dc_tensor_set *set);
+void dc_tensor_set_free(dc_tensor_set *set);
+const dc_tensor *dc_tensor_find(const dc_tensor_set *set, const char *key);
+
+/* Architecture from tensor shapes (and "densecl.config" metadata when present). */
+densecl_status dc_config_infer(const dc_tensor_set *set, densecl_config *out);
+/* Every expected key present with the right shape and a float dtype, no unexpected key. */
+densecl_status dc_config_match(const densecl_config *cfg, const dc_tensor_set *set,
+                               const char *path);
+
+/* Per-op parameters, ready for upload (see fold.c). Layouts are PyTorch's. */
+typedef struct dc_op_params {
+    float *weight;    /* conv: [cout, cin, k, k] with post-BN folded; linear: [classes, C] */
+    float *bias;      /* [cout] or NULL */
+    float *pre_scale; /* [cin]: the BN+ReLU prologue y = max(x * scale + shift, 0), or NULL */
+    float *pre_shift; /* [cin] */
+} dc_op_params;
+
+struct densecl_weights {
+    densecl_config cfg;
+    dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
+    int n_params;           /* == plan n_ops */
+    dc_op_params *params;   /* indexed like dc_plan.ops */
+};
+
+/* ---------------------------------------------------------------- npy.c */
+
+typedef struct dc_npy {
+    int ndim;
+    int64_t shape[8];
+    size_t count; /* product of shape */
+    float *data;  /* float32, C order, owned */
+} dc_npy;
+
+/* Reads a little-endian '<f4' (or '<f8', converted) C-order .npy, versions 1.0-3.0. */
+densecl_status dc_npy_read(const char *path, dc_npy *out);
+/* Reads from memory (for the fuzzer); `what` names the source in messages. */
+densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_npy *out);
+/* Writes '<f4' v1.0. Atomic: temporary file, then rename; nothing left behind on failure. */
+densecl_status dc_npy_write(const char *path, const int64_t *shape, int ndim, const float *data);
+void dc_npy_free(dc_npy *a);
+
+/* ---------------------------------------------------------------- plan.c */
+
+typedef enum dc_op_kind {
+    DC_OP_CONV = 0,          /* conv2d, optional BN+ReLU prologue, optional bias, optional ReLU */
+    DC_OP_MAXPOOL,           /* k x k / stride, padding pad (stem: 3/2/1) */
+    DC_OP_BNRELU_AVGPOOL,    /* BN+ReLU then 2x2/2 average pool (transitions, before the 1x1) */
+    DC_OP_BNRELU_GAP,        /* BN+ReLU then global average pool -> [N, C] (norm5) */
+    DC_OP_LINEAR,            /* [N, C] x [classes, C]^T + bias -> [N, classes] */
+    DC_OP_KIND_COUNT
+} dc_op_kind;
+
+typedef struct dc_op {
+    dc_op_kind kind;
+    char name[80];    /* torchvision module of the weights: "features.denseblock1.denselayer1.conv1" */
+    char pre_bn[80];  /* BN module applied (with ReLU) to the input, "" if none */
+    char post_bn[80]; /* BN module folded into this conv's weights and bias, "" if none */
+    /* input: channels [0, in_c) of buffer in_buf, laid out [N, in_ctot, in_h, in_w] */
+    int in_buf, in_ctot, in_c, in_h, in_w;
+    /* output: channels [out_coff, out_coff + out_c) of buffer out_buf, [N, out_ctot, out_h, out_w] */
+    int out_buf, out_ctot, out_coff, out_c, out_h, out_w;
+    int k, stride, pad; /* square window */
+    int relu;           /* ReLU on the output */
+    int has_bias;
+    uint64_t macs;      /* for the whole batch */
+} dc_op;
+
+typedef struct dc_plan {
+    int n, c, h, w;      /* input shape */
+    int classes;
+    int n_ops;
+    dc_op *ops;
+    int n_bufs;          /* physical buffers after lifetime-based reuse */
+    size_t *buf_floats;  /* size of each, in floats */
+    int input_buf;       /* [N, c, h, w] */
+    int output_buf;      /* [N, classes] */
+    uint64_t macs;
+} dc_plan;
+
+/* Builds the plan of cfg for an [n, cfg->in_channels, h, w] input. DENSECL_ERR_INPUT (with the
+ * op where a size reaches 0) for an input too small. The op sequence and names do not depend on
+ * n, h or w: params folded for one plan serve every plan of the same config. */
+densecl_status dc_plan_build(const densecl_config *cfg, int n, int h, int w, dc_plan *out);
+void dc_plan_free(dc_plan *p);
+/* Total floats of all physical buffers. */
+size_t dc_plan_floats(const dc_plan *p);
+
+/* ---------------------------------------------------------------- fold.c */
+
+/* Builds w->params from w->tensors for the plan ops of w->cfg. */
+densecl_status dc_fold(densecl_weights *w);
+void dc_params_free(dc_op_params *p, int n);
+
+/* ---------------------------------------------------------------- device.c */
+
+/* Fills info for a device (indices are only filled by the listing). */
+void dc_device_describe(cl_device_id dev, densecl_device_info *info);
+/* Resolves spec to a cl_device_id and its info. */
+densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
+
+/* ---------------------------------------------------------------- program.c */
+
+/* The kernels.cl text (embedded, or $DENSECL_KERNELS when set). NULL + error if the file named
+ * by the variable cannot be read. *owned is set when the caller must free() it. */
+const char *dc_kernel_source(int *owned);
+/* Builds kernels.cl for dev in ctx with "-cl-std=CLx.y" from CL_DEVICE_OPENCL_C_VERSION plus
+ * extra_options (may be NULL). DENSECL_ERR_BUILD with the build log in the detail. */
+densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
+                                cl_program *out);
+
+/* ---------------------------------------------------------------- ops.c */
+
+/* Every kernel of kernels.cl, created once per program. */
+typedef struct dc_kernels {
+    cl_kernel conv2d;
+    cl_kernel maxpool;
+    cl_kernel bnrelu_avgpool;
+    cl_kernel bnrelu_gap;
+    cl_kernel linear;
+} dc_kernels;
+
+densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
+void dc_kernels_release(dc_kernels *k);
+
+/* A float buffer and an offset into it, in floats. */
+typedef struct dc_mem {
+    cl_mem buf;
+    size_t off;
+} dc_mem;
+
+/* Packs PyTorch-layout conv weights [cout, cin, k, k] into the layout densecl_conv2d reads.
+ * Returns the packed length in floats; with out == NULL only computes it. */
+size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
+
+/* Arguments of one op, mirroring dc_op, with device memory. */
+typedef struct dc_conv_args {
+    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, cin) */
+    dc_mem weight;    /* packed by dc_conv_weight_pack */
+    dc_mem bias;      /* [cout], or buf == NULL */
+    dc_mem pre;       /* [2, cin]: scales then shifts of the BN+ReLU prologue, or buf == NULL */
+    dc_mem out;       /* [n, out_ctot, out_h, out_w], writes channels [out_coff, out_coff + cout) */
+    int n, cin, in_ctot, in_h, in_w;
+    int cout, out_ctot, out_coff, out_h, out_w;
+    int k, stride, pad;
+    int relu;
+} dc_conv_args;
+
+typedef struct dc_pool_args {
+    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, c) */
+    dc_mem pre;       /* [2, c] BN+ReLU prologue (avgpool, gap), or buf == NULL */
+    dc_mem out;       /* pools: [n, out_ctot, out_h, out_w] at out_coff; gap: [n, c] */
+    int n, c, in_ctot, in_h, in_w;
+    int out_ctot, out_coff, out_h, out_w;
+    int k, stride, pad; /* maxpool window; avgpool is always 2/2/0 */
+} dc_pool_args;
+
+typedef struct dc_linear_args {
+    dc_mem in;        /* [n, cin] */
+    dc_mem weight;    /* [cout, cin] */
+    dc_mem bias;      /* [cout] */
+    dc_mem out;       /* [n, cout] */
+    int n, cin, cout;
+} dc_linear_args;
+
+/* Enqueue one kernel; ev may be NULL. Return the OpenCL error (CL_SUCCESS on success). */
+cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_args *a,
+                         cl_event *ev);
+cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                          cl_event *ev);
+cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                                 cl_event *ev);
+cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                             cl_event *ev);
+cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
+                         cl_event *ev);
+
+#endif /* DENSECL_INTERNAL_H */

@@ -1,0 +1,244 @@
+/*
+ * densecl.h - DenseNet inference on any OpenCL device.
+ *
+ * The one public header. C99 and C++ clean; it does not include the OpenCL headers (the
+ * bring-your-own-context constructor takes the OpenCL handle types by their struct tags, which
+ * are ABI-identical to cl_context and cl_command_queue).
+ *
+ * Data flow: a densecl_config (preset, hand-written, or inferred from a weights file) plus
+ * densecl_weights (a safetensors file or a seeded random set) are bound to a device by a
+ * densecl_engine, which runs batches of NCHW float32 images and returns logits.
+ *
+ * Errors: every fallible call returns a densecl_status. densecl_last_error() gives the detail of
+ * the last failure on the calling thread (the file, tensor key, shapes, OpenCL error name or
+ * compiler log). The library never prints, exits or aborts; install a log callback to see its
+ * messages.
+ *
+ * Ownership: every handle is created by a *_create/*_load function and released by its *_free
+ * function; *_free(NULL) is a no-op. Strings returned by the library are owned by it and stay
+ * valid as documented per function.
+ *
+ * Threads: distinct handles may be used from distinct threads at once. One handle must not be
+ * used by two threads at the same time. A densecl_weights may be shared read-only between
+ * engines once loaded.
+ */
+#ifndef DENSECL_H
+#define DENSECL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DENSECL_VERSION_MAJOR 0
+#define DENSECL_VERSION_MINOR 1
+#define DENSECL_VERSION_PATCH 0
+
+/* Most dense blocks a config may have. */
+#define DENSECL_MAX_BLOCKS 8
+
+typedef enum densecl_status {
+    DENSECL_OK = 0,
+    DENSECL_ERR_ARGUMENT,    /* NULL pointer, bad option, out-of-range value */
+    DENSECL_ERR_IO,          /* a file could not be opened, read, mapped or written */
+    DENSECL_ERR_FORMAT,      /* a file is malformed (safetensors header, .npy header, sizes) */
+    DENSECL_ERR_MISMATCH,    /* weights do not fit the model: missing/unexpected key, shape, dtype */
+    DENSECL_ERR_INPUT,       /* input tensor of the wrong rank or channels, or too small */
+    DENSECL_ERR_UNSUPPORTED, /* a valid request densecl cannot serve (dtype, layout, version) */
+    DENSECL_ERR_NO_DEVICE,   /* no OpenCL platform, or no device matches the spec */
+    DENSECL_ERR_BUILD,       /* kernels.cl did not build for the device; the log is in the detail */
+    DENSECL_ERR_OPENCL,      /* an OpenCL call failed; its error name is in the detail */
+    DENSECL_ERR_NO_MEMORY,   /* a host or device allocation failed */
+    DENSECL_ERR_LIMIT        /* a request exceeds a device limit (max allocation, global memory) */
+} densecl_status;
+
+/* Short English name of a status ("invalid argument"). Never NULL; static storage. */
+const char *densecl_status_str(densecl_status status);
+
+/* Detail of the last failure on this thread, "" if none. Valid until the next densecl call on
+ * this thread. */
+const char *densecl_last_error(void);
+
+/* "MAJOR.MINOR.PATCH". Static storage. */
+const char *densecl_version(void);
+
+typedef enum densecl_log_level {
+    DENSECL_LOG_ERROR = 0,
+    DENSECL_LOG_WARN = 1,
+    DENSECL_LOG_INFO = 2,
+    DENSECL_LOG_DEBUG = 3
+} densecl_log_level;
+
+/* A log sink. msg is a single line without a trailing newline, valid during the call only.
+ * May be called from any thread that calls into the library. */
+typedef void (*densecl_log_fn)(densecl_log_level level, const char *msg, void *user);
+
+/* Installs (fn != NULL) or removes (fn == NULL) the process-wide log sink. Not thread-safe with
+ * respect to concurrent logging: set it once at start-up. */
+void densecl_set_log(densecl_log_fn fn, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model configuration
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum densecl_stem {
+    DENSECL_STEM_IMAGENET = 0, /* 7x7/2 conv, BN, ReLU, 3x3/2 max-pool (torchvision) */
+    DENSECL_STEM_CIFAR = 1     /* one 3x3/1 conv, no BN (DenseNet-BC CIFAR models) */
+} densecl_stem;
+
+typedef struct densecl_config {
+    int growth_rate;                     /* k: channels each dense layer adds */
+    int num_blocks;                      /* dense blocks, 1..DENSECL_MAX_BLOCKS */
+    int block_layers[DENSECL_MAX_BLOCKS];/* layers per block; entries past num_blocks are 0 */
+    int init_features;                   /* channels out of the stem */
+    int bottleneck;                      /* nonzero: BN-ReLU-1x1(bn_size*k)-BN-ReLU-3x3(k) layers */
+    int bn_size;                         /* bottleneck width factor (4); ignored without bottleneck */
+    float compression;                   /* theta in (0, 1]: a transition keeps floor(C * theta) */
+    densecl_stem stem;
+    int in_channels;                     /* image channels (3 for RGB) */
+    int num_classes;                     /* classifier outputs */
+} densecl_config;
+
+/* Presets: index 0..densecl_preset_count()-1. Names are static storage. */
+int densecl_preset_count(void);
+const char *densecl_preset_name(int index);
+
+/* Fills *out with the named preset ("densenet121", "densenet-bc-100-k12", ...).
+ * DENSECL_ERR_ARGUMENT for an unknown name (the detail lists the known ones). */
+densecl_status densecl_config_preset(const char *name, densecl_config *out);
+
+/* Checks a config for consistency (positive sizes, block count, theta range, no channel count
+ * collapsing to 0). DENSECL_OK or DENSECL_ERR_ARGUMENT with the reason. */
+densecl_status densecl_config_check(const densecl_config *cfg);
+
+/* Trainable parameters (conv/BN/linear weights and biases; not BN running statistics), as
+ * torchvision counts them. 0 for an invalid config. */
+uint64_t densecl_config_params(const densecl_config *cfg);
+
+/* Multiply-accumulates of one forward pass of one height x width image (convolutions and the
+ * classifier), as the paper and torchvision's model cards count them. 0 if the input is too
+ * small for the model or the config is invalid. */
+uint64_t densecl_config_macs(const densecl_config *cfg, int height, int width);
+
+/* Smallest square input side the model accepts (29 for the ImageNet models). */
+int densecl_config_min_size(const densecl_config *cfg);
+
+/* ---------------------------------------------------------------------------------------------
+ * Weights
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct densecl_weights densecl_weights;
+
+/* Loads a safetensors file (F32, F16 or BF16 tensors; torchvision key names, or the legacy
+ * "norm.1" style of torchvision's old .pth files; num_batches_tracked ignored).
+ *   path:   the file; it is memory-mapped while loading and closed before returning.
+ *   expect: NULL to infer the architecture from the tensor shapes (and our "densecl.config"
+ *           metadata entry when present); otherwise the file must match this config exactly,
+ *           except that expect->num_classes == 0 or expect->in_channels == 0 take the file's.
+ *   out:    receives the new handle; release with densecl_weights_free().
+ * Every mismatch is refused, with the key and both shapes in the detail. */
+densecl_status densecl_weights_load(const char *path, const densecl_config *expect,
+                                    densecl_weights **out);
+
+/* Random weights for benchmarking and tests: He-normal convs, randomized BN affine and running
+ * statistics (so BN is not the identity), all from a 64-bit seed; the same seed gives the same
+ * weights on every platform. */
+densecl_status densecl_weights_random(const densecl_config *cfg, uint64_t seed,
+                                      densecl_weights **out);
+
+/* The architecture of the weights. Owned by w. */
+const densecl_config *densecl_weights_config(const densecl_weights *w);
+
+/* A string value of the file's __metadata__ object, or NULL. Owned by w. */
+const char *densecl_weights_metadata(const densecl_weights *w, const char *key);
+
+void densecl_weights_free(densecl_weights *w);
+
+/* ---------------------------------------------------------------------------------------------
+ * Devices
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum densecl_device_type {
+    DENSECL_DEVICE_CPU = 1,
+    DENSECL_DEVICE_GPU = 2,
+    DENSECL_DEVICE_ACCELERATOR = 4,
+    DENSECL_DEVICE_OTHER = 8
+} densecl_device_type;
+
+typedef struct densecl_device_info {
+    int platform_index;          /* position in clGetPlatformIDs */
+    int device_index;            /* position in the platform's clGetDeviceIDs(ALL) */
+    densecl_device_type type;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char driver_version[64];
+    char device_version[64];     /* "OpenCL 3.0 PoCL ..." */
+    char opencl_c_version[64];   /* "OpenCL C 1.2 PoCL" */
+    unsigned compute_units;
+    unsigned clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    uint64_t local_mem_bytes;
+    size_t max_work_group_size;
+    int compiler_available;
+} densecl_device_info;
+
+/* Lists every device of every platform. Writes at most max entries to out (out may be NULL when
+ * max is 0) and the total to *count. DENSECL_ERR_NO_DEVICE when there is no platform at all. */
+densecl_status densecl_devices(densecl_device_info *out, int max, int *count);
+
+/* Resolves a device spec to one device:
+ *   "auto" or NULL  the first GPU, else the first accelerator, else the first CPU, else any
+ *   "cpu" "gpu" "accelerator"  the first device of that type
+ *   "P:D"           platform P, device D (indices as listed by densecl_devices)
+ *   anything else   the first device whose name contains the text (case-insensitive)
+ * DENSECL_ERR_NO_DEVICE with the list of devices in the detail when nothing matches. */
+densecl_status densecl_device_find(const char *spec, densecl_device_info *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Engine: weights bound to a device, ready to run
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct densecl_engine densecl_engine;
+
+/* Picks the device by spec (see densecl_device_find), creates its context and queue, builds
+ * kernels.cl for it (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and
+ * uploads the folded weights. w may be freed once this returns. */
+densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
+                                     densecl_engine **out);
+
+/* Like densecl_engine_create, on the caller's OpenCL objects: context and queue (an in-order
+ * queue on a device of that context) stay owned by the caller, who must keep them alive until
+ * densecl_engine_free() and release them after it. densecl retains neither. */
+densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
+                                        struct _cl_command_queue *queue, densecl_engine **out);
+
+/* Runs a batch.
+ *   input:  float32 [n, c, h, w], NCHW, contiguous; c must equal the config's in_channels and
+ *           h, w be at least densecl_config_min_size().
+ *   logits: float32 [n, num_classes], written on success only.
+ * Blocks until the logits are on the host. Any n >= 1 works; large batches are split to fit the
+ * device's memory. */
+densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
+                                  int w, float *logits);
+
+/* The device the engine runs on. Owned by e. */
+const densecl_device_info *densecl_engine_device(const densecl_engine *e);
+
+/* Device memory in bytes: weights, and activations of the last run (0 before a run). */
+void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
+                           uint64_t *activation_bytes);
+
+void densecl_engine_free(densecl_engine *e);
+
+/* Softmax over each row of a [rows, cols] matrix, in place, numerically stable. */
+void densecl_softmax(float *x, int rows, int cols);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DENSECL_H */
