@@ -82,7 +82,7 @@ typedef struct dc_tensor_spec {
     dc_tensor_role role;
 } dc_tensor_spec;
 
-/* Allocates (malloc) the expected tensor list of a valid config into *specs/*count. */
+/* Allocates (malloc) the expected tensor list of a valid config into *specs and *count. */
 densecl_status dc_config_tensors(const densecl_config *cfg, dc_tensor_spec **specs, int *count);
 
 /* Channels entering dense block b (0-based) and leaving it. */

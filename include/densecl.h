@@ -14,7 +14,7 @@
  * compiler log). The library never prints, exits or aborts; install a log callback to see its
  * messages.
  *
- * Ownership: every handle is created by a *_create/*_load function and released by its *_free
+ * Ownership: every handle is created by a *_create or *_load function and released by its *_free
  * function; *_free(NULL) is a no-op. Strings returned by the library are owned by it and stay
  * valid as documented per function.
  *
@@ -210,9 +210,10 @@ typedef struct densecl_engine densecl_engine;
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
-/* Like densecl_engine_create, on the caller's OpenCL objects: context and queue (an in-order
- * queue on a device of that context) stay owned by the caller, who must keep them alive until
- * densecl_engine_free() and release them after it. densecl retains neither. */
+/* Like densecl_engine_create, on the caller's OpenCL objects: a cl_context and an in-order
+ * cl_command_queue of that context (pass them as they are; cl_context is a struct _cl_context *).
+ * They stay the caller's: densecl retains both for the engine's lifetime and releases only its
+ * own references in densecl_engine_free(), so the caller may release theirs at any time. */
 densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
                                         struct _cl_command_queue *queue, densecl_engine **out);
 

@@ -1,1 +1,16 @@
-# tests/unit.cmake
+# tests/unit.cmake: config, plan and the public header.
+dc_test(test_config SOURCES test_config.c LABELS unit)
+dc_test(test_plan SOURCES test_plan.c LABELS unit)
+
+# The public header alone, as strict C99 and as C++.
+add_executable(test_header_c99 test_header.c)
+set_target_properties(test_header_c99 PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF)
+target_compile_options(test_header_c99 PRIVATE -Wall -Wextra -Wpedantic -Werror)
+target_link_libraries(test_header_c99 PRIVATE densecl)
+add_test(NAME test_header_c99 COMMAND test_header_c99)
+add_executable(test_header_cxx test_header.cpp)
+target_compile_options(test_header_cxx PRIVATE -Wall -Wextra -Wpedantic -Werror)
+target_link_libraries(test_header_cxx PRIVATE densecl)
+add_test(NAME test_header_cxx COMMAND test_header_cxx)
+set_tests_properties(test_header_c99 test_header_cxx PROPERTIES LABELS unit
+                     ENVIRONMENT "${DENSECL_TEST_ENV}")

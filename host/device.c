@@ -1,0 +1,218 @@
+/* device.c - OpenCL platform and device discovery, device specs ("auto", "gpu", "P:D", name). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* More platforms or devices than this on one machine is not a machine we have seen. */
+#define DC_MAX_PLATFORMS 16
+#define DC_MAX_DEVICES 64
+
+static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    if (clGetDeviceInfo(dev, what, cap - 1, out, &len) != CL_SUCCESS) {
+        out[0] = '\0';
+        return;
+    }
+    out[len < cap ? len : cap - 1] = '\0';
+    /* Some drivers pad names with spaces. */
+    for (size_t n = strlen(out); n > 0 && isspace((unsigned char)out[n - 1]); n--)
+        out[n - 1] = '\0';
+}
+
+void dc_device_describe(cl_device_id dev, densecl_device_info *info)
+{
+    cl_device_type type = 0;
+    cl_uint u = 0;
+    cl_ulong ul = 0;
+    cl_bool b = CL_FALSE;
+    cl_platform_id plat = NULL;
+    size_t sz = 0;
+
+    memset(info, 0, sizeof *info);
+    dc_info_str(dev, CL_DEVICE_NAME, info->name, sizeof info->name);
+    dc_info_str(dev, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    dc_info_str(dev, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    dc_info_str(dev, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
+    dc_info_str(dev, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
+                sizeof info->opencl_c_version);
+    if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS) {
+        size_t len = 0;
+        if (clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof info->platform_name - 1,
+                              info->platform_name, &len) == CL_SUCCESS)
+            info->platform_name[len < sizeof info->platform_name ? len : 0] = '\0';
+    }
+    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    info->type = (type & CL_DEVICE_TYPE_GPU)           ? DENSECL_DEVICE_GPU
+                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? DENSECL_DEVICE_ACCELERATOR
+                 : (type & CL_DEVICE_TYPE_CPU)         ? DENSECL_DEVICE_CPU
+                                                       : DENSECL_DEVICE_OTHER;
+    if (clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL) == CL_SUCCESS)
+        info->compute_units = u;
+    if (clGetDeviceInfo(dev, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL) == CL_SUCCESS)
+        info->clock_mhz = u;
+    if (clGetDeviceInfo(dev, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->global_mem_bytes = ul;
+    if (clGetDeviceInfo(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->max_alloc_bytes = ul;
+    if (clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->local_mem_bytes = ul;
+    if (clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS)
+        info->max_work_group_size = sz;
+    if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof b, &b, NULL) == CL_SUCCESS)
+        info->compiler_available = b == CL_TRUE;
+}
+
+/* Every device of every platform, in listing order. */
+static densecl_status dc_device_enum(cl_device_id *ids, densecl_device_info *infos, int max,
+                                     int *count)
+{
+    cl_platform_id plats[DC_MAX_PLATFORMS];
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(DC_MAX_PLATFORMS, plats, &np);
+    int n = 0;
+    if (err != CL_SUCCESS || np == 0)
+        return dc_error(DENSECL_ERR_NO_DEVICE,
+                        "no OpenCL platform found (clGetPlatformIDs: %s); install a driver, e.g. "
+                        "'apt install pocl-opencl-icd', and check /etc/OpenCL/vendors or "
+                        "OCL_ICD_VENDORS",
+                        dc_cl_error_name(err == CL_SUCCESS ? CL_DEVICE_NOT_FOUND : err));
+    for (cl_uint p = 0; p < np && p < DC_MAX_PLATFORMS; p++) {
+        cl_device_id devs[DC_MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, DC_MAX_DEVICES, devs, &nd) !=
+            CL_SUCCESS)
+            continue;
+        for (cl_uint d = 0; d < nd && d < DC_MAX_DEVICES; d++, n++) {
+            if (n >= max)
+                continue;
+            if (ids)
+                ids[n] = devs[d];
+            if (infos) {
+                dc_device_describe(devs[d], &infos[n]);
+                infos[n].platform_index = (int)p;
+                infos[n].device_index = (int)d;
+            }
+        }
+    }
+    *count = n;
+    if (n == 0)
+        return dc_error(DENSECL_ERR_NO_DEVICE, "OpenCL platforms found, but no devices");
+    return DENSECL_OK;
+}
+
+densecl_status densecl_devices(densecl_device_info *out, int max, int *count)
+{
+    if (!count || max < 0 || (max > 0 && !out))
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_devices: bad arguments");
+    return dc_device_enum(NULL, out, max, count);
+}
+
+static int dc_contains_nocase(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return n == 0;
+}
+
+static const char *dc_type_name(densecl_device_type t)
+{
+    switch (t) {
+    case DENSECL_DEVICE_GPU:
+        return "GPU";
+    case DENSECL_DEVICE_CPU:
+        return "CPU";
+    case DENSECL_DEVICE_ACCELERATOR:
+        return "ACCELERATOR";
+    default:
+        return "OTHER";
+    }
+}
+
+/* Index of the device a spec names, or -1. */
+static int dc_spec_match(const char *spec, const densecl_device_info *infos, int n)
+{
+    static const densecl_device_type order[] = {DENSECL_DEVICE_GPU, DENSECL_DEVICE_ACCELERATOR,
+                                                 DENSECL_DEVICE_CPU, DENSECL_DEVICE_OTHER};
+    int p, d, used = 0;
+    if (!spec || !*spec || strcmp(spec, "auto") == 0) {
+        for (size_t t = 0; t < DC_ARRAY_LEN(order); t++)
+            for (int i = 0; i < n; i++)
+                if (infos[i].type == order[t])
+                    return i;
+        return -1;
+    }
+    static const struct {
+        const char *spec;
+        densecl_device_type type;
+    } types[] = {{"gpu", DENSECL_DEVICE_GPU},
+                 {"cpu", DENSECL_DEVICE_CPU},
+                 {"accelerator", DENSECL_DEVICE_ACCELERATOR}};
+    for (size_t t = 0; t < DC_ARRAY_LEN(types); t++) {
+        if (strcmp(spec, types[t].spec) != 0)
+            continue;
+        for (int i = 0; i < n; i++)
+            if (infos[i].type == types[t].type)
+                return i;
+        return -1;
+    }
+    if (sscanf(spec, "%d:%d%n", &p, &d, &used) == 2 && spec[used] == '\0') {
+        for (int i = 0; i < n; i++)
+            if (infos[i].platform_index == p && infos[i].device_index == d)
+                return i;
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (dc_contains_nocase(infos[i].name, spec))
+            return i;
+    return -1;
+}
+
+densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info)
+{
+    cl_device_id ids[DC_MAX_DEVICES];
+    densecl_device_info infos[DC_MAX_DEVICES];
+    char list[1024] = "";
+    int n = 0, i;
+    densecl_status st = dc_device_enum(ids, infos, DC_MAX_DEVICES, &n);
+    if (st != DENSECL_OK)
+        return st;
+    if (n > DC_MAX_DEVICES)
+        n = DC_MAX_DEVICES;
+    i = dc_spec_match(spec, infos, n);
+    if (i >= 0) {
+        if (dev)
+            *dev = ids[i];
+        if (info)
+            *info = infos[i];
+        return DENSECL_OK;
+    }
+    for (int j = 0; j < n; j++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%d:%d %s (%s)", j ? ", " : "",
+                 infos[j].platform_index, infos[j].device_index, infos[j].name,
+                 dc_type_name(infos[j].type));
+    }
+    return dc_error(DENSECL_ERR_NO_DEVICE,
+                    "no OpenCL device matches '%s' (specs: auto, cpu, gpu, accelerator, P:D, or "
+                    "part of a name); devices: %s",
+                    spec, list);
+}
+
+densecl_status densecl_device_find(const char *spec, densecl_device_info *out)
+{
+    if (!out)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_device_find: out is NULL");
+    return dc_device_pick(spec, NULL, out);
+}
