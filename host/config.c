@@ -138,8 +138,10 @@ typedef struct dc_spec_list {
     int n, cap;
 } dc_spec_list;
 
-static int dc_spec_add(dc_spec_list *l, const char *key, dc_tensor_role role, int ndim,
-                       int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+/* Appends module.suffix; 0 on allocation failure or a name too long for the key field. */
+static int dc_spec_add(dc_spec_list *l, const char *module, const char *suffix,
+                       dc_tensor_role role, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                       int64_t d3)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 256;
@@ -151,7 +153,9 @@ static int dc_spec_add(dc_spec_list *l, const char *key, dc_tensor_role role, in
     }
     dc_tensor_spec *s = &l->v[l->n++];
     memset(s, 0, sizeof *s);
-    snprintf(s->key, sizeof s->key, "%s", key);
+    int len = snprintf(s->key, sizeof s->key, "%s.%s", module, suffix);
+    if (len < 0 || (size_t)len >= sizeof s->key)
+        return 0;
     s->role = role;
     s->ndim = ndim;
     s->shape[0] = d0;
@@ -170,20 +174,15 @@ static int dc_spec_bn(dc_spec_list *l, const char *module, int c)
                  {"bias", DC_ROLE_BIAS},
                  {"running_mean", DC_ROLE_RUNNING_MEAN},
                  {"running_var", DC_ROLE_RUNNING_VAR}};
-    char key[96];
-    for (size_t i = 0; i < DC_ARRAY_LEN(parts); i++) {
-        snprintf(key, sizeof key, "%s.%s", module, parts[i].suffix);
-        if (!dc_spec_add(l, key, parts[i].role, 1, c, 0, 0, 0))
+    for (size_t i = 0; i < DC_ARRAY_LEN(parts); i++)
+        if (!dc_spec_add(l, module, parts[i].suffix, parts[i].role, 1, c, 0, 0, 0))
             return 0;
-    }
     return 1;
 }
 
 static int dc_spec_conv(dc_spec_list *l, const char *module, int cout, int cin, int k)
 {
-    char key[96];
-    snprintf(key, sizeof key, "%s.weight", module);
-    return dc_spec_add(l, key, DC_ROLE_WEIGHT, 4, cout, cin, k, k);
+    return dc_spec_add(l, module, "weight", DC_ROLE_WEIGHT, 4, cout, cin, k, k);
 }
 
 densecl_status dc_config_tensors(const densecl_config *cfg, dc_tensor_spec **specs, int *count)
@@ -226,11 +225,12 @@ densecl_status dc_config_tensors(const densecl_config *cfg, dc_tensor_spec **spe
     }
     int cf = dc_block_out_channels(cfg, cfg->num_blocks - 1);
     ok &= dc_spec_bn(&l, "features.norm5", cf);
-    ok &= dc_spec_add(&l, "classifier.weight", DC_ROLE_WEIGHT, 2, cfg->num_classes, cf, 0, 0);
-    ok &= dc_spec_add(&l, "classifier.bias", DC_ROLE_BIAS, 1, cfg->num_classes, 0, 0, 0);
+    ok &= dc_spec_add(&l, "classifier", "weight", DC_ROLE_WEIGHT, 2, cfg->num_classes, cf, 0, 0);
+    ok &= dc_spec_add(&l, "classifier", "bias", DC_ROLE_BIAS, 1, cfg->num_classes, 0, 0, 0);
     if (!ok) {
         free(l.v);
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory listing the model's tensors");
+    /* (or a module name past the key field, which no config that passed the check produces) */
     }
     *specs = l.v;
     *count = l.n;

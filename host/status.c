@@ -80,6 +80,11 @@ densecl_status dc_error(densecl_status s, const char *fmt, ...)
     va_end(ap);
     if (n >= (int)sizeof dc_last_error_)
         memcpy(dc_last_error_ + sizeof dc_last_error_ - 4, "...", 4);
+    /* Text from files (tensor keys, JSON) may hold control characters; only the line breaks of
+     * a compiler log are kept. */
+    for (char *c = dc_last_error_; *c; c++)
+        if ((unsigned char)*c < 0x20 && *c != '\n')
+            *c = '?';
     dc_log(DENSECL_LOG_DEBUG, "%s: %s", densecl_status_str(s), dc_last_error_);
     return s;
 }

@@ -204,6 +204,10 @@ densecl_status densecl_device_find(const char *spec, densecl_device_info *out);
 
 typedef struct densecl_engine densecl_engine;
 
+/* The OpenCL handle types, by their tags (cl_context is struct _cl_context *). */
+struct _cl_context;
+struct _cl_command_queue;
+
 /* Picks the device by spec (see densecl_device_find), creates its context and queue, builds
  * kernels.cl for it (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and
  * uploads the folded weights. w may be freed once this returns. */
