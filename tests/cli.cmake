@@ -1,0 +1,6 @@
+# tests/cli.cmake - the densecl tool end to end (include()d from tests/CMakeLists.txt).
+# The tool's target is densecl-cli (the name densecl is the library's); its file is bin/densecl.
+add_test(NAME cli_tests
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_tests.sh $<TARGET_FILE:densecl-cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/cli-scratch)
+set_tests_properties(cli_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")

@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# cli_tests.sh DENSECL SCRATCH - end-to-end tests of the densecl tool.
+#
+# DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Inputs are made
+# with numpy (no torch needed). Each case prints "ok NAME" or "FAIL NAME: why"; the last line is
+# "N passed, N failed" and the exit status is non-zero on any failure. A missing numpy or OpenCL
+# device fails the cases that need it; nothing is skipped.
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 DENSECL SCRATCH" >&2
+    exit 2
+fi
+BIN=$1
+TMP=$2
+rm -rf "$TMP"
+mkdir -p "$TMP" || exit 2
+
+PY=
+for p in /usr/bin/python3 python3; do
+    if "$p" -c 'import numpy' >/dev/null 2>&1; then
+        PY=$p
+        break
+    fi
+done
+
+passed=0
+failed=0
+ok() {
+    echo "ok $1"
+    passed=$((passed + 1))
+}
+bad() {
+    echo "FAIL $1: $2"
+    failed=$((failed + 1))
+}
+
+# cli ARGS...: runs the tool; sets rc, and leaves stdout in $TMP/out and stderr in $TMP/err.
+cli() {
+    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+
+# Why the last command's stderr is not exactly one "densecl: error: ..." line, or "".
+one_error_line() {
+    local n
+    n=$(wc -l <"$TMP/err")
+    if [ "$n" -ne 1 ]; then
+        echo "$n stderr lines, want 1: $(head -c 600 "$TMP/err")"
+    elif ! grep -q '^densecl: error: ' "$TMP/err"; then
+        echo "stderr does not start with 'densecl: error: ': $(cat "$TMP/err")"
+    fi
+}
+
+# expect_fail NAME CODE PATTERN ARGS...: exit status CODE, one error line matching the
+# extended regular expression PATTERN (case-insensitive), and no $TMP/y.npy left behind.
+expect_fail() {
+    local name=$1 code=$2 pattern=$3 why left
+    shift 3
+    rm -f "$TMP/y.npy"
+    cli "$@"
+    why=$(one_error_line)
+    if [ "$rc" -ne "$code" ]; then
+        bad "$name" "exit status $rc, want $code; stderr: $(head -c 600 "$TMP/err")"
+    elif [ -n "$why" ]; then
+        bad "$name" "$why"
+    elif ! grep -Eiq -- "$pattern" "$TMP/err"; then
+        bad "$name" "stderr does not match /$pattern/: $(cat "$TMP/err")"
+    elif [ -e "$TMP/y.npy" ]; then
+        bad "$name" "output file left behind"
+    elif left=$(compgen -G "$TMP/y.npy?*"); then
+        bad "$name" "temporary output file left behind: $left"
+    else
+        ok "$name"
+    fi
+}
+
+# expect_ok NAME ARGS...: exit status 0 and an empty stderr.
+expect_ok() {
+    local name=$1
+    shift
+    cli "$@"
+    if [ "$rc" -ne 0 ]; then
+        bad "$name" "exit status $rc; stderr: $(head -c 2000 "$TMP/err")"
+        return 1
+    elif [ -s "$TMP/err" ]; then
+        bad "$name" "stderr not empty: $(head -c 600 "$TMP/err")"
+        return 1
+    fi
+    return 0
+}
+
+# check_logits NAME FILE ROWS COLS: FILE is a finite float32 [ROWS, COLS] .npy.
+check_logits() {
+    local why
+    if [ -z "$PY" ]; then
+        bad "$1" "no python3 with numpy to read $2"
+        return
+    fi
+    why=$("$PY" - "$2" "$3" "$4" 2>&1 <<'EOF'
+import sys
+import numpy as np
+y = np.load(sys.argv[1])
+want = (int(sys.argv[2]), int(sys.argv[3]))
+if y.dtype != np.float32 or y.shape != want:
+    print("got %s %s, want float32 %s" % (y.dtype, y.shape, want))
+elif not np.isfinite(y).all():
+    print("non-finite logits: %s" % y)
+elif float(np.abs(y).max()) == 0.0:
+    print("all logits are 0")
+EOF
+    )
+    if [ -n "$why" ]; then
+        bad "$1" "$why"
+    else
+        ok "$1"
+    fi
+}
+
+# ----------------------------------------------------------------------------- inputs
+
+make_inputs() {
+    [ -n "$PY" ] || return 1
+    "$PY" - "$TMP" <<'EOF'
+import json
+import struct
+import sys
+import numpy as np
+
+d = sys.argv[1]
+rng = np.random.default_rng(0)
+f32 = np.float32
+np.save(d + "/x.npy", rng.standard_normal((2, 3, 32, 32)).astype(f32))
+np.save(d + "/x64.npy", rng.standard_normal((1, 3, 32, 32)))  # float64, converted on read
+np.save(d + "/x1.npy", rng.standard_normal((2, 1, 32, 32)).astype(f32))
+np.save(d + "/x3d.npy", rng.standard_normal((3, 32, 32)).astype(f32))
+np.save(d + "/x8.npy", rng.standard_normal((1, 3, 8, 8)).astype(f32))
+np.save(d + "/x0.npy", np.zeros((0, 3, 32, 32), f32))
+np.save(d + "/xi.npy", np.zeros((1, 3, 32, 32), np.int32))
+with open(d + "/notnpy.npy", "w") as f:
+    f.write("this is not a .npy file\n")
+with open(d + "/garbage.safetensors", "wb") as f:
+    f.write(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+
+# DenseNet-40 (k=12, 3 blocks of 12 plain layers, 16 initial features, no compression), in
+# torchvision's key names: weights for --weights, written without torch or safetensors.
+tensors = {}
+def conv(name, cout, cin, k):
+    std = np.sqrt(2.0 / (cin * k * k))
+    tensors[name + ".weight"] = rng.standard_normal((cout, cin, k, k)) * std
+def bn(name, c):
+    tensors[name + ".weight"] = rng.uniform(0.5, 1.5, c)
+    tensors[name + ".bias"] = rng.standard_normal(c) * 0.1
+    tensors[name + ".running_mean"] = rng.standard_normal(c) * 0.1
+    tensors[name + ".running_var"] = rng.uniform(0.5, 1.5, c)
+conv("features.conv0", 16, 3, 3)
+c = 16
+for b in range(3):
+    for i in range(12):
+        layer = "features.denseblock%d.denselayer%d" % (b + 1, i + 1)
+        bn(layer + ".norm1", c)
+        conv(layer + ".conv1", 12, c, 3)
+        c += 12
+    if b < 2:
+        bn("features.transition%d.norm" % (b + 1), c)
+        conv("features.transition%d.conv" % (b + 1), c, c, 1)
+bn("features.norm5", c)
+tensors["classifier.weight"] = rng.standard_normal((10, c)) / np.sqrt(c)
+tensors["classifier.bias"] = rng.standard_normal(10) * 0.1
+
+header, blobs, off = {}, [], 0
+for key, t in tensors.items():
+    b = np.ascontiguousarray(t, dtype="<f4").tobytes()
+    header[key] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+with open(d + "/d40.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+EOF
+}
+
+if make_inputs; then
+    ok "make inputs"
+else
+    bad "make inputs" "need a python3 with numpy (tried /usr/bin/python3 and python3)"
+fi
+
+# ----------------------------------------------------------------------------- top level
+
+cli --version
+if [ "$rc" -eq 0 ] && grep -Eq '^densecl [0-9]+\.[0-9]+\.[0-9]+$' "$TMP/out" && [ ! -s "$TMP/err" ]
+then
+    ok "version"
+else
+    bad "version" "exit $rc, stdout: $(cat "$TMP/out")"
+fi
+
+cli --help
+if [ "$rc" -eq 0 ] && grep -q '^  models ' "$TMP/out" && grep -q '^  run ' "$TMP/out" &&
+    grep -q '^  info ' "$TMP/out"; then
+    ok "help lists commands"
+else
+    bad "help lists commands" "exit $rc, stdout: $(cat "$TMP/out")"
+fi
+
+expect_fail "no command" 2 "missing command.*densecl --help"
+expect_fail "unknown command" 2 "unknown command 'frobnicate'.*densecl --help" frobnicate
+expect_fail "unknown global option" 2 "unknown option '--frob'" --frob run
+
+for c in models run info; do
+    cli "$c" --help
+    if [ "$rc" -eq 0 ] && grep -q "^usage: densecl $c" "$TMP/out" && [ ! -s "$TMP/err" ]; then
+        ok "$c --help"
+    else
+        bad "$c --help" "exit $rc, stdout: $(head -c 300 "$TMP/out") stderr: $(cat "$TMP/err")"
+    fi
+done
+
+# ----------------------------------------------------------------------------- models
+
+if expect_ok "models" models; then
+    if grep -Eq '^densenet121 .* 7,978,856 ' "$TMP/out"; then
+        ok "models lists densenet121 with 7,978,856 params"
+    else
+        bad "models lists densenet121 with 7,978,856 params" "$(cat "$TMP/out")"
+    fi
+fi
+
+if expect_ok "models --json" models --json; then
+    if ! python3 -m json.tool "$TMP/out" >/dev/null 2>"$TMP/json-err"; then
+        bad "models --json parses" "$(cat "$TMP/json-err")"
+    else
+        ok "models --json parses"
+        why=$(python3 - "$TMP/out" 2>&1 <<'EOF'
+import json
+import sys
+models = json.load(open(sys.argv[1]))
+fields = {"name", "stem", "growth_rate", "block_layers", "init_features", "bottleneck",
+          "bn_size", "compression", "in_channels", "num_classes", "params", "macs",
+          "input_size"}
+by_name = {m["name"]: m for m in models}
+if len(models) != 9:
+    print("%d presets, want 9" % len(models))
+elif any(set(m) != fields for m in models):
+    print("fields differ: %s" % [sorted(set(m) ^ fields) for m in models])
+elif by_name["densenet121"]["params"] != 7978856:
+    print("densenet121 params %s" % by_name["densenet121"]["params"])
+elif by_name["densenet121"]["block_layers"] != [6, 12, 24, 16]:
+    print("densenet121 blocks %s" % by_name["densenet121"]["block_layers"])
+elif [by_name[n]["input_size"] for n in ("densenet121", "densenet-bc-100-k12")] != [224, 32]:
+    print("input sizes wrong")
+elif any(m["macs"] <= 0 for m in models):
+    print("a preset has no MACs")
+EOF
+        )
+        if [ -n "$why" ]; then
+            bad "models --json content" "$why"
+        else
+            ok "models --json content"
+        fi
+    fi
+fi
+
+expect_fail "models unknown option" 2 "unknown option '--xml'.*densecl models --help" \
+    models --xml
+
+# ----------------------------------------------------------------------------- info
+
+if expect_ok "info" info; then
+    if grep -q '^densecl [0-9]' "$TMP/out" && grep -Eq '^  [0-9]+:[0-9]+  ' "$TMP/out" &&
+        grep -Eq '^auto: [0-9]+:[0-9]+  ' "$TMP/out"; then
+        ok "info lists devices and auto"
+    else
+        bad "info lists devices and auto" "$(cat "$TMP/out")"
+    fi
+fi
+
+mkdir -p "$TMP/no-vendors"
+rm -f "$TMP/y.npy"
+OCL_ICD_VENDORS=$TMP/no-vendors OCL_ICD_FILENAMES='' cli info
+why=$(one_error_line)
+if [ "$rc" -ne 1 ]; then
+    bad "info without platform" "exit status $rc, want 1; stderr: $(cat "$TMP/err")"
+elif [ -n "$why" ]; then
+    bad "info without platform" "$why"
+elif ! grep -q 'OCL_ICD_VENDORS' "$TMP/err" || ! grep -q 'pocl-opencl-icd' "$TMP/err"; then
+    bad "info without platform" "no hint at ICD files: $(cat "$TMP/err")"
+else
+    ok "info without platform"
+fi
+
+# ----------------------------------------------------------------------------- run: success
+
+BC=densenet-bc-100-k12
+# The first run builds the kernels with empty caches: the driver's compiler must not write to
+# stderr either (POCL's clang prints "N warnings generated." for a kernels.cl with warnings).
+mkdir -p "$TMP/cold-pocl" "$TMP/cold-densecl"
+if POCL_CACHE_DIR=$TMP/cold-pocl DENSECL_CACHE_DIR=$TMP/cold-densecl \
+    expect_ok "run random weights (cold caches)" run --model "$BC" --random-weights 42 \
+    --input "$TMP/x.npy" --output "$TMP/a.npy"; then
+    check_logits "run random weights gives [2, 10]" "$TMP/a.npy" 2 10
+fi
+
+if expect_ok "run same seed again" run --model=$BC --random-weights=42 --input="$TMP/x.npy" \
+    --output="$TMP/b.npy"; then
+    if cmp -s "$TMP/a.npy" "$TMP/b.npy"; then
+        ok "same seed gives identical bytes"
+    else
+        bad "same seed gives identical bytes" "a.npy and b.npy differ"
+    fi
+fi
+
+if expect_ok "run another seed" run --model "$BC" --random-weights 43 --input "$TMP/x.npy" \
+    --output "$TMP/c.npy"; then
+    if cmp -s "$TMP/a.npy" "$TMP/c.npy"; then
+        bad "another seed gives other logits" "seeds 42 and 43 gave the same bytes"
+    else
+        ok "another seed gives other logits"
+    fi
+fi
+
+if expect_ok "run --classes 7" run --model "$BC" --random-weights 42 --classes 7 \
+    --input "$TMP/x64.npy" --output "$TMP/d.npy" --device auto; then
+    check_logits "run --classes 7 gives [1, 7]" "$TMP/d.npy" 1 7
+fi
+
+if expect_ok "run --weights (inferred)" run --weights "$TMP/d40.safetensors" \
+    --input "$TMP/x.npy" --output "$TMP/e.npy"; then
+    check_logits "run --weights gives [2, 10]" "$TMP/e.npy" 2 10
+fi
+
+if expect_ok "run --weights --model" run --model densenet-40-k12 --weights "$TMP/d40.safetensors" \
+    --classes 10 --input "$TMP/x.npy" --output "$TMP/f.npy"; then
+    if cmp -s "$TMP/e.npy" "$TMP/f.npy"; then
+        ok "run --weights with and without --model agree"
+    else
+        bad "run --weights with and without --model agree" "e.npy and f.npy differ"
+    fi
+fi
+
+# ----------------------------------------------------------------------------- run: usage errors
+
+R=(run --model "$BC" --random-weights 1 --input "$TMP/x.npy" --output "$TMP/y.npy")
+expect_fail "usage: missing --input" 2 "missing --input.*densecl run --help" \
+    run --random-weights 1 --output "$TMP/y.npy"
+expect_fail "usage: missing --output" 2 "missing --output.*densecl run --help" \
+    run --random-weights 1 --input "$TMP/x.npy"
+expect_fail "usage: missing weights" 2 "--weights.*--random-weights" \
+    run --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "usage: both weights" 2 "--weights.*--random-weights" \
+    "${R[@]}" --weights "$TMP/d40.safetensors"
+expect_fail "usage: --classes abc" 2 "--classes.*'abc'.*densecl run --help" "${R[@]}" --classes abc
+expect_fail "usage: --classes 0" 2 "--classes" "${R[@]}" --classes 0
+expect_fail "usage: --classes 7x" 2 "--classes" "${R[@]}" --classes 7x
+expect_fail "usage: --classes huge" 2 "--classes" "${R[@]}" --classes 99999999999999999999
+expect_fail "usage: --random-weights -1" 2 "--random-weights" \
+    run --random-weights -1 --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "usage: --random-weights 2^64" 2 "--random-weights" \
+    run --random-weights 18446744073709551616 --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "usage: unknown flag" 2 "unknown option '--bogus'.*densecl run --help" \
+    "${R[@]}" --bogus
+expect_fail "usage: missing value" 2 "--device needs a value" "${R[@]}" --device
+expect_fail "usage: flag as value" 2 "--input needs a value" \
+    run --random-weights 1 --input --output "$TMP/y.npy"
+expect_fail "usage: given twice" 2 "--input given twice" "${R[@]}" --input "$TMP/x.npy"
+expect_fail "usage: stray argument" 2 "unexpected argument 'extra'" "${R[@]}" extra
+expect_fail "usage: unknown model" 2 "densenet-7.*densenet121" \
+    run --model densenet-7 --random-weights 1 --input "$TMP/x.npy" --output "$TMP/y.npy"
+
+# ----------------------------------------------------------------------------- run: runtime errors
+
+W=(--model "$BC" --random-weights 1 --output "$TMP/y.npy")
+expect_fail "input missing" 1 "nope\.npy" run "${W[@]}" --input "$TMP/nope.npy"
+expect_fail "input not .npy" 1 "notnpy\.npy" run "${W[@]}" --input "$TMP/notnpy.npy"
+expect_fail "input 3-D" 1 "x3d\.npy: expected a 4-D \[N, C, H, W\] array, got shape \[3, 32, 32\]" \
+    run "${W[@]}" --input "$TMP/x3d.npy"
+expect_fail "input int32" 1 "xi\.npy" run "${W[@]}" --input "$TMP/xi.npy"
+expect_fail "input empty batch" 1 "x0\.npy.*empty" run "${W[@]}" --input "$TMP/x0.npy"
+expect_fail "input wrong channels" 1 "has 1 channel .*expects 3 channels" \
+    run "${W[@]}" --input "$TMP/x1.npy"
+expect_fail "input too small" 1 "8x8.*densenet121.*minimum.*29x29" \
+    run --random-weights 1 --input "$TMP/x8.npy" --output "$TMP/y.npy"
+expect_fail "weights missing" 1 "nope\.safetensors" \
+    run --weights "$TMP/nope.safetensors" --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "weights garbage" 1 "garbage\.safetensors" \
+    run --weights "$TMP/garbage.safetensors" --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "weights of another model" 1 "." \
+    run --model "$BC" --weights "$TMP/d40.safetensors" --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "weights with other classes" 1 "--classes" \
+    run --weights "$TMP/d40.safetensors" --classes 5 --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "no such device" 1 "no-such-device" run "${W[@]}" --input "$TMP/x.npy" \
+    --device no-such-device
+
+rm -f "$TMP/y.npy"
+expect_fail "output directory missing" 1 "no-such-dir" \
+    run --model "$BC" --random-weights 1 --input "$TMP/x.npy" --output "$TMP/no-such-dir/y.npy"
+if [ -e "$TMP/no-such-dir" ]; then
+    bad "output directory not created" "$TMP/no-such-dir exists"
+else
+    ok "output directory not created"
+fi
+
+# A failed run leaves an existing output file as it was, whether it fails early or late.
+for c in "wrong channels:$TMP/x1.npy:" "no device:$TMP/x.npy:no-such-device" \
+    "usage error:$TMP/x.npy:"; do
+    IFS=: read -r what input dev <<<"$c"
+    echo "previous contents" >"$TMP/old.npy"
+    args=(run --model "$BC" --random-weights 1 --input "$input" --output "$TMP/old.npy")
+    [ -n "$dev" ] && args+=(--device "$dev")
+    [ "$what" = "usage error" ] && args+=(--classes x)
+    cli "${args[@]}"
+    if [ "$rc" -eq 0 ]; then
+        bad "old output kept ($what)" "the run succeeded"
+    elif [ "$(cat "$TMP/old.npy")" != "previous contents" ]; then
+        bad "old output kept ($what)" "old.npy was changed"
+    else
+        ok "old output kept ($what)"
+    fi
+done
+
+# --verbose routes the library's log to stderr; the error is still one "densecl: error:" line.
+cli --verbose run "${W[@]}" --input "$TMP/nope.npy"
+if [ "$rc" -ne 1 ]; then
+    bad "verbose" "exit status $rc, want 1"
+elif [ "$(grep -c '^densecl: error: ' "$TMP/err")" -ne 1 ]; then
+    bad "verbose" "want one error line: $(cat "$TMP/err")"
+elif ! grep -q '^densecl: \[debug\] ' "$TMP/err"; then
+    bad "verbose" "no '[debug]' log line: $(cat "$TMP/err")"
+elif grep -v '^densecl: \[\(error\|warn\|info\|debug\)\] \|^densecl: error: ' "$TMP/err" |
+    grep -q .; then
+    bad "verbose" "unexpected stderr lines: $(cat "$TMP/err")"
+else
+    ok "verbose"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

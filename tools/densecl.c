@@ -1,0 +1,819 @@
+/*
+ * densecl.c - the densecl command-line tool.
+ *
+ * Subcommands live in one table (name, function, help line, usage text). Each returns the exit
+ * code: 0 on success, 1 for a runtime or input error, 2 for a usage error. Every error is reported
+ * as exactly one line "densecl: error: ..." on stderr (the one exception is a compiler build log,
+ * which is part of the library's detail), and `run` never leaves an output file behind on failure:
+ * the logits are written once, at the end, by the atomic dc_npy_write.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* internal.h (the .npy reader/writer) includes densecl.h after the OpenCL headers. */
+#include "internal.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#if defined(__GNUC__)
+#define DC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DC_PRINTF(f, a)
+#endif
+
+/* Options that come before the subcommand. */
+typedef struct cli_ctx {
+    int verbose;
+} cli_ctx;
+
+/* ---------------------------------------------------------------------------------------------
+ * Error reporting
+ * ------------------------------------------------------------------------------------------- */
+
+/* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
+ * keep_lines (a build log, which is only readable with its lines). */
+static void print_error(const char *msg, int keep_lines)
+{
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
+        len--;
+    }
+    fputs("densecl: error: ", stderr);
+    for (size_t i = 0; i < len; i++) {
+        char c = msg[i];
+        if (keep_lines) {
+            fputc(c, stderr);
+        } else if (c == '\n' || c == '\r') {
+            while (i + 1 < len && (msg[i + 1] == '\n' || msg[i + 1] == '\r')) {
+                i++;
+            }
+            fputs("; ", stderr);
+        } else {
+            fputc(c, stderr);
+        }
+    }
+    fputc('\n', stderr);
+}
+
+static int fail_msg(const char *fmt, ...) DC_PRINTF(1, 2);
+static int fail_usage(const char *cmd, const char *fmt, ...) DC_PRINTF(2, 3);
+
+/* A runtime or input error with our own message. Returns EXIT_RUNTIME. */
+static int fail_msg(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    print_error(buf, 0);
+    return EXIT_RUNTIME;
+}
+
+/* A library failure: its detail, or the status name when there is none. Returns EXIT_RUNTIME. */
+static int fail_status(densecl_status st)
+{
+    const char *detail = densecl_last_error();
+    print_error(detail[0] != '\0' ? detail : densecl_status_str(st), st == DENSECL_ERR_BUILD);
+    return EXIT_RUNTIME;
+}
+
+/* A usage error of subcommand cmd (NULL: of the top level). Returns EXIT_USAGE. */
+static int fail_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[768];
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(buf, sizeof(buf), "%s; see 'densecl%s%s --help'", msg, cmd ? " " : "", cmd ? cmd : "");
+    print_error(buf, 0);
+    return EXIT_USAGE;
+}
+
+static const char *no_driver_hint =
+    "check the .icd files in /etc/OpenCL/vendors (or in the directory OCL_ICD_VENDORS names), "
+    "or install a driver, e.g. 'apt install pocl-opencl-icd' for the CPU";
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------------------------- */
+
+static void log_to_stderr(densecl_log_level level, const char *msg, void *user)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    (void)user;
+    const char *name = (unsigned)level < DC_ARRAY_LEN(names) ? names[level] : "log";
+    fprintf(stderr, "densecl: [%s] %s\n", name, msg);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Option parsing
+ * ------------------------------------------------------------------------------------------- */
+
+/* One option of a subcommand: either takes a value (value != NULL) or is a flag. */
+typedef struct cli_opt {
+    const char *name;   /* "--model" */
+    const char **value; /* receives the argument: "--model NAME" or "--model=NAME" */
+    int *flag;          /* set to 1 when present */
+} cli_opt;
+
+/* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. A value
+ * that starts with "--" is taken for a forgotten value, not a file name ("--output=--x" works). */
+static int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const cli_opt *o = NULL;
+        for (size_t j = 0; j < n_opts && !o; j++) {
+            if (strlen(opts[j].name) == len && strncmp(opts[j].name, arg, len) == 0) {
+                o = &opts[j];
+            }
+        }
+        if (!o) {
+            if (arg[0] == '-' && arg[1] != '\0') {
+                return fail_usage(cmd, "unknown option '%.*s' for 'densecl %s'", (int)len, arg,
+                                  cmd);
+            }
+            return fail_usage(cmd, "unexpected argument '%s'", arg);
+        }
+        if (o->flag) {
+            if (eq) {
+                return fail_usage(cmd, "%s takes no value", o->name);
+            }
+            *o->flag = 1;
+            continue;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            val = argv[++i];
+        } else {
+            return fail_usage(cmd, "%s needs a value", o->name);
+        }
+        if (val[0] == '\0') {
+            return fail_usage(cmd, "%s needs a non-empty value", o->name);
+        }
+        if (*o->value) {
+            return fail_usage(cmd, "%s given twice", o->name);
+        }
+        *o->value = val;
+    }
+    return 0;
+}
+
+/* Strict decimal integer in [lo, hi]: no sign, no spaces, nothing after it. */
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    if (s[0] < '0' || s[0] > '9') {
+        return 0;
+    }
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+/* Strict decimal unsigned 64-bit integer (strtoull alone would accept "-1"). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (s[0] < '0' || s[0] > '9') {
+        return 0;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return 0;
+    }
+#if ULLONG_MAX > UINT64_MAX
+    if (v > UINT64_MAX) {
+        return 0;
+    }
+#endif
+    *out = (uint64_t)v;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Formatting helpers
+ * ------------------------------------------------------------------------------------------- */
+
+/* 7978856 -> "7,978,856". */
+static void format_thousands(uint64_t v, char *out, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0) {
+            out[o++] = ',';
+        }
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+}
+
+/* "6-12-24-16". */
+static void format_blocks(const densecl_config *cfg, const char *sep, char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int b = 0; b < cfg->num_blocks && b < DENSECL_MAX_BLOCKS && o < size; b++) {
+        int n = snprintf(out + o, size - o, "%s%d", b > 0 ? sep : "", cfg->block_layers[b]);
+        if (n < 0) {
+            break;
+        }
+        o += (size_t)n;
+    }
+}
+
+/* "[2, 3, 32, 32]". */
+static void format_shape(const dc_npy *a, char *out, size_t size)
+{
+    size_t o = 0;
+    int n = snprintf(out, size, "[");
+    o = n > 0 ? (size_t)n : 0;
+    for (int i = 0; i < a->ndim && i < 8 && o < size; i++) {
+        n = snprintf(out + o, size - o, "%s%lld", i > 0 ? ", " : "", (long long)a->shape[i]);
+        if (n < 0) {
+            break;
+        }
+        o += (size_t)n;
+    }
+    if (o < size) {
+        snprintf(out + o, size - o, "]");
+    }
+}
+
+static void format_bytes(uint64_t bytes, char *out, size_t size)
+{
+    const double mib = 1024.0 * 1024.0;
+    if (bytes >= (uint64_t)1 << 30) {
+        snprintf(out, size, "%.1f GiB", (double)bytes / (mib * 1024.0));
+    } else {
+        snprintf(out, size, "%.0f MiB", (double)bytes / mib);
+    }
+}
+
+static const char *stem_name(densecl_stem stem)
+{
+    return stem == DENSECL_STEM_CIFAR ? "cifar" : "imagenet";
+}
+
+/* The input side a preset is made for: ImageNet models see 224x224, CIFAR ones 32x32. */
+static int native_size(const densecl_config *cfg)
+{
+    return cfg->stem == DENSECL_STEM_CIFAR ? 32 : 224;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * densecl models
+ * ------------------------------------------------------------------------------------------- */
+
+enum { MODEL_COLS = 8 };
+
+static void print_models_json(const densecl_config *cfgs, int count)
+{
+    printf("[\n");
+    for (int i = 0; i < count; i++) {
+        const densecl_config *c = &cfgs[i];
+        char blocks[128];
+        int size = native_size(c);
+        format_blocks(c, ", ", blocks, sizeof(blocks));
+        /* Preset names are plain ASCII identifiers: nothing in them needs escaping. */
+        printf("  {\"name\": \"%s\", \"stem\": \"%s\", \"growth_rate\": %d, "
+               "\"block_layers\": [%s], \"init_features\": %d, \"bottleneck\": %s, "
+               "\"bn_size\": %d, \"compression\": %.9g, \"in_channels\": %d, "
+               "\"num_classes\": %d, \"params\": %llu, \"macs\": %llu, \"input_size\": %d}%s\n",
+               densecl_preset_name(i), stem_name(c->stem), c->growth_rate, blocks, c->init_features,
+               c->bottleneck ? "true" : "false", c->bn_size, (double)c->compression, c->in_channels,
+               c->num_classes, (unsigned long long)densecl_config_params(c),
+               (unsigned long long)densecl_config_macs(c, size, size), size,
+               i + 1 < count ? "," : "");
+    }
+    printf("]\n");
+}
+
+static int print_models_table(const densecl_config *cfgs, int count)
+{
+    static const char *const heads[MODEL_COLS] = {"NAME",   "STEM",  "K",     "BLOCKS",
+                                                  "PARAMS", "GMACS", "INPUT", "CLASSES"};
+    static const int right[MODEL_COLS] = {0, 0, 1, 0, 1, 1, 0, 1};
+    int width[MODEL_COLS];
+    char(*cells)[MODEL_COLS][64] = calloc((size_t)count, sizeof(*cells));
+    if (!cells) {
+        return fail_msg("out of memory");
+    }
+    for (int j = 0; j < MODEL_COLS; j++) {
+        width[j] = (int)strlen(heads[j]);
+    }
+    for (int i = 0; i < count; i++) {
+        const densecl_config *c = &cfgs[i];
+        int size = native_size(c);
+        char *row[MODEL_COLS];
+        for (int j = 0; j < MODEL_COLS; j++) {
+            row[j] = cells[i][j];
+        }
+        snprintf(row[0], 64, "%s", densecl_preset_name(i));
+        snprintf(row[1], 64, "%s", stem_name(c->stem));
+        snprintf(row[2], 64, "%d", c->growth_rate);
+        format_blocks(c, "-", row[3], 64);
+        format_thousands(densecl_config_params(c), row[4], 64);
+        snprintf(row[5], 64, "%.3f", (double)densecl_config_macs(c, size, size) / 1e9);
+        snprintf(row[6], 64, "%dx%d", size, size);
+        snprintf(row[7], 64, "%d", c->num_classes);
+        for (int j = 0; j < MODEL_COLS; j++) {
+            int len = (int)strlen(row[j]);
+            width[j] = len > width[j] ? len : width[j];
+        }
+    }
+    for (int i = -1; i < count; i++) {
+        for (int j = 0; j < MODEL_COLS; j++) {
+            const char *cell = i < 0 ? heads[j] : cells[i][j];
+            const char *sep = j + 1 < MODEL_COLS ? "  " : "\n";
+            if (right[j]) {
+                printf("%*s%s", width[j], cell, sep);
+            } else if (j + 1 < MODEL_COLS) {
+                printf("%-*s%s", width[j], cell, sep);
+            } else {
+                printf("%s%s", cell, sep);
+            }
+        }
+    }
+    free(cells);
+    return 0;
+}
+
+static int cmd_models(int argc, char **argv, const cli_ctx *ctx)
+{
+    int json = 0, help = 0, verbose = ctx->verbose;
+    const cli_opt opts[] = {
+        {"--json", NULL, &json},
+        {"--verbose", NULL, &verbose},
+        {"--help", NULL, &help},
+        {"-h", NULL, &help},
+    };
+    int rc = parse_opts("models", argc, argv, opts, DC_ARRAY_LEN(opts));
+    if (rc != 0) {
+        return rc;
+    }
+    if (help) {
+        return -1; /* main prints the usage */
+    }
+    if (verbose) {
+        densecl_set_log(log_to_stderr, NULL);
+    }
+    int count = densecl_preset_count();
+    if (count <= 0) {
+        return fail_msg("the library has no model presets");
+    }
+    densecl_config *cfgs = calloc((size_t)count, sizeof(*cfgs));
+    if (!cfgs) {
+        return fail_msg("out of memory");
+    }
+    for (int i = 0; i < count; i++) {
+        densecl_status st = densecl_config_preset(densecl_preset_name(i), &cfgs[i]);
+        if (st != DENSECL_OK) {
+            free(cfgs);
+            return fail_status(st);
+        }
+    }
+    rc = 0;
+    if (json) {
+        print_models_json(cfgs, count);
+    } else {
+        rc = print_models_table(cfgs, count);
+    }
+    free(cfgs);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * densecl info
+ * ------------------------------------------------------------------------------------------- */
+
+static const char *device_type_name(densecl_device_type t)
+{
+    switch (t) {
+    case DENSECL_DEVICE_CPU:
+        return "CPU";
+    case DENSECL_DEVICE_GPU:
+        return "GPU";
+    case DENSECL_DEVICE_ACCELERATOR:
+        return "ACCEL";
+    default:
+        return "OTHER";
+    }
+}
+
+static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
+{
+    int help = 0, verbose = ctx->verbose;
+    const cli_opt opts[] = {
+        {"--verbose", NULL, &verbose},
+        {"--help", NULL, &help},
+        {"-h", NULL, &help},
+    };
+    int rc = parse_opts("info", argc, argv, opts, DC_ARRAY_LEN(opts));
+    if (rc != 0) {
+        return rc;
+    }
+    if (help) {
+        return -1;
+    }
+    if (verbose) {
+        densecl_set_log(log_to_stderr, NULL);
+    }
+    printf("densecl %s\n", densecl_version());
+    int count = 0;
+    densecl_status st = densecl_devices(NULL, 0, &count);
+    if (st == DENSECL_ERR_NO_DEVICE) {
+        const char *detail = densecl_last_error();
+        if (strstr(detail, "/etc/OpenCL/vendors")) {
+            return fail_status(st); /* the library already says where to look */
+        }
+        return fail_msg("%s; %s", detail[0] ? detail : "no OpenCL device found", no_driver_hint);
+    }
+    if (st != DENSECL_OK) {
+        return fail_status(st);
+    }
+    if (count <= 0) {
+        return fail_msg("OpenCL platforms were found, but none has a device");
+    }
+    densecl_device_info *devs = calloc((size_t)count, sizeof(*devs));
+    if (!devs) {
+        return fail_msg("out of memory");
+    }
+    int got = 0;
+    st = densecl_devices(devs, count, &got);
+    if (st != DENSECL_OK) {
+        free(devs);
+        return fail_status(st);
+    }
+    got = got < count ? got : count;
+    printf("devices:\n");
+    for (int i = 0; i < got; i++) {
+        const densecl_device_info *d = &devs[i];
+        char mem[32];
+        format_bytes(d->global_mem_bytes, mem, sizeof(mem));
+        printf("  %d:%d  %-5s  %s  (%s, %s, %u CUs, %s)\n", d->platform_index, d->device_index,
+               device_type_name(d->type), d->name, d->platform_name, d->opencl_c_version,
+               d->compute_units, mem);
+    }
+    free(devs);
+    densecl_device_info pick;
+    st = densecl_device_find("auto", &pick);
+    if (st != DENSECL_OK) {
+        return fail_status(st);
+    }
+    printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * densecl run
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct run_opts {
+    const char *model;
+    const char *weights;
+    const char *seed;
+    const char *input;
+    const char *output;
+    const char *device;
+    const char *classes;
+    int verbose;
+    int help;
+} run_opts;
+
+/* The parsed, validated command line of `run`. */
+typedef struct run_args {
+    run_opts o;
+    densecl_config cfg; /* the preset (--model, or densenet121 with --random-weights) */
+    int have_cfg;
+    int classes; /* --classes, 0 when absent */
+    uint64_t seed;
+} run_args;
+
+/* Parses and checks the command line. 0, 1 for a help request, or EXIT_USAGE once reported. */
+static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
+{
+    run_opts *o = &a->o;
+    memset(a, 0, sizeof(*a));
+    o->verbose = ctx->verbose;
+    const cli_opt opts[] = {
+        {"--model", &o->model, NULL},         {"--weights", &o->weights, NULL},
+        {"--random-weights", &o->seed, NULL}, {"--input", &o->input, NULL},
+        {"--output", &o->output, NULL},       {"--device", &o->device, NULL},
+        {"--classes", &o->classes, NULL},     {"--verbose", NULL, &o->verbose},
+        {"--help", NULL, &o->help},           {"-h", NULL, &o->help},
+    };
+    int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
+    if (rc != 0) {
+        return rc;
+    }
+    if (o->help) {
+        return 1;
+    }
+    if (o->weights && o->seed) {
+        return fail_usage("run", "--weights and --random-weights exclude each other");
+    }
+    if (!o->weights && !o->seed) {
+        return fail_usage("run", "missing --weights FILE or --random-weights SEED");
+    }
+    if (!o->input) {
+        return fail_usage("run", "missing --input X.npy");
+    }
+    if (!o->output) {
+        return fail_usage("run", "missing --output Y.npy");
+    }
+    if (o->classes && !parse_int(o->classes, 1, 1000000, &a->classes)) {
+        return fail_usage("run", "--classes needs an integer in [1, 1000000], got '%s'",
+                          o->classes);
+    }
+    if (o->seed && !parse_u64(o->seed, &a->seed)) {
+        return fail_usage("run", "--random-weights needs an unsigned 64-bit integer seed, got '%s'",
+                          o->seed);
+    }
+    if (o->model || o->seed) {
+        const char *name = o->model ? o->model : "densenet121";
+        if (densecl_config_preset(name, &a->cfg) != DENSECL_OK) {
+            return fail_usage("run", "--model: %s", densecl_last_error());
+        }
+        a->have_cfg = 1;
+    }
+    return 0;
+}
+
+/* Loads or makes the weights the command line asks for. */
+static densecl_status run_weights(const run_args *a, densecl_weights **w)
+{
+    if (a->o.seed) {
+        densecl_config cfg = a->cfg;
+        if (a->classes > 0) {
+            cfg.num_classes = a->classes;
+        }
+        return densecl_weights_random(&cfg, a->seed, w);
+    }
+    if (a->have_cfg) {
+        densecl_config expect = a->cfg;
+        expect.num_classes = a->classes; /* 0: the file's */
+        expect.in_channels = 0;
+        return densecl_weights_load(a->o.weights, &expect, w);
+    }
+    return densecl_weights_load(a->o.weights, NULL, w);
+}
+
+/* Checks the input against the model; reports and returns EXIT_RUNTIME, or 0. */
+static int run_check_input(const run_args *a, const dc_npy *x, const densecl_config *cfg)
+{
+    const char *path = a->o.input;
+    char shape[160];
+    char model[256];
+    format_shape(x, shape, sizeof(shape));
+    if (a->o.model || a->o.seed) {
+        snprintf(model, sizeof(model), "%s", a->o.model ? a->o.model : "densenet121");
+    } else {
+        snprintf(model, sizeof(model), "the model of %s", a->o.weights);
+    }
+    if (x->ndim != 4) {
+        return fail_msg("%s: expected a 4-D [N, C, H, W] array, got shape %s", path, shape);
+    }
+    for (int i = 0; i < 4; i++) {
+        if (x->shape[i] < 1) {
+            return fail_msg("%s: the array of shape %s is empty", path, shape);
+        }
+        if (x->shape[i] > INT_MAX) {
+            return fail_msg("%s: shape %s has a dimension over %d", path, shape, INT_MAX);
+        }
+    }
+    if (x->shape[1] != cfg->in_channels) {
+        return fail_msg("%s: input has %lld channel%s (shape %s), but %s expects %d channels", path,
+                        (long long)x->shape[1], x->shape[1] == 1 ? "" : "s", shape, model,
+                        cfg->in_channels);
+    }
+    int min = densecl_config_min_size(cfg);
+    if (x->shape[2] < min || x->shape[3] < min) {
+        return fail_msg("%s: %lldx%lld images are too small for %s (minimum input size %dx%d)",
+                        path, (long long)x->shape[2], (long long)x->shape[3], model, min, min);
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
+{
+    run_args a;
+    int rc = run_parse(argc, argv, ctx, &a);
+    if (rc != 0) {
+        return rc == 1 ? -1 : rc;
+    }
+    if (a.o.verbose) {
+        densecl_set_log(log_to_stderr, NULL);
+    }
+
+    dc_npy x;
+    memset(&x, 0, sizeof(x));
+    densecl_weights *w = NULL;
+    densecl_engine *e = NULL;
+    const densecl_config *cfg;
+    float *logits = NULL;
+    size_t bytes;
+    int n, classes;
+    densecl_status st;
+    rc = EXIT_RUNTIME;
+
+    if ((st = dc_npy_read(a.o.input, &x)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    if (x.ndim != 4) {
+        /* Before the weights: a wrong rank needs no model to be told. */
+        rc = run_check_input(&a, &x, &a.cfg);
+        goto done;
+    }
+    if ((st = run_weights(&a, &w)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    cfg = densecl_weights_config(w);
+    classes = cfg->num_classes;
+    if (a.classes > 0 && classes != a.classes) {
+        rc = fail_msg("%s has %d classes, but --classes asks for %d", a.o.weights, classes,
+                      a.classes);
+        goto done;
+    }
+    if (run_check_input(&a, &x, cfg) != 0) {
+        goto done;
+    }
+    n = (int)x.shape[0];
+    if (!dc_mul_size((size_t)n, (size_t)classes, &bytes) ||
+        !dc_mul_size(bytes, sizeof(float), &bytes)) {
+        rc = fail_msg("%s: a batch of %d images is too large", a.o.input, n);
+        goto done;
+    }
+    logits = malloc(bytes);
+    if (!logits) {
+        rc = fail_msg("out of memory for %d x %d logits", n, classes);
+        goto done;
+    }
+    if ((st = densecl_engine_create(w, a.o.device ? a.o.device : "auto", &e)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    densecl_weights_free(w); /* uploaded: the engine no longer needs it */
+    w = NULL;
+    st =
+        densecl_engine_run(e, x.data, n, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], logits);
+    if (st != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    if ((st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(logits);
+    densecl_engine_free(e);
+    densecl_weights_free(w);
+    dc_npy_free(&x);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Subcommand table and main
+ * ------------------------------------------------------------------------------------------- */
+
+/* A subcommand gets argv[0] == its name. It returns the exit code, or -1 to have its usage
+ * printed to stdout (a --help request). */
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv, const cli_ctx *ctx);
+    const char *help;  /* one line, for `densecl --help` */
+    const char *usage; /* `densecl NAME --help` */
+} cli_command;
+
+static const cli_command commands[] = {
+    {"models", cmd_models, "list the model presets with their size and cost",
+     "usage: densecl models [--json]\n"
+     "\n"
+     "Lists every model preset: stem, growth rate, layers per dense block, parameters, GMACs\n"
+     "of one image at the native input size (224x224 for ImageNet stems, 32x32 for CIFAR\n"
+     "stems), input size and classes.\n"
+     "\n"
+     "  --json      print a JSON array of objects instead of a table\n"
+     "  --verbose   log the library's messages to stderr\n"
+     "  -h, --help  show this help\n"},
+    {"run", cmd_run, "run a model on a batch of images (.npy) and write its logits (.npy)",
+     "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
+     "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
+     "\n"
+     "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
+     "The output file is written only on success, and atomically.\n"
+     "\n"
+     "  --model NAME           a preset (see 'densecl models'). With --weights the file must\n"
+     "                         match it; without, the architecture is inferred from the file.\n"
+     "                         With --random-weights the default is densenet121.\n"
+     "  --weights FILE         safetensors weights (torchvision key names)\n"
+     "  --random-weights SEED  seeded random weights instead (an unsigned 64-bit integer)\n"
+     "  --input X.npy          float32 (or float64) images, [N, C, H, W]\n"
+     "  --output Y.npy         where to write the float32 [N, classes] logits\n"
+     "  --device SPEC          auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'),\n"
+     "                         or part of a device name\n"
+     "  --classes N            classifier outputs: replaces the preset's with --random-weights,\n"
+     "                         must be the file's with --weights\n"
+     "  --verbose              log the library's messages to stderr\n"
+     "  -h, --help             show this help\n"
+     "\n"
+     "Options take their value as the next argument or after '=' (--output=Y.npy).\n"
+     "Exit status: 0 on success, 1 on a runtime or input error, 2 on a usage error.\n"},
+    {"info", cmd_info, "list the OpenCL devices and the one 'auto' picks",
+     "usage: densecl info\n"
+     "\n"
+     "Prints the library version, every OpenCL device as P:D (the spec --device accepts),\n"
+     "its type, name, platform, OpenCL C version, compute units and global memory, and the\n"
+     "device that --device auto picks.\n"
+     "\n"
+     "  --verbose   log the library's messages to stderr\n"
+     "  -h, --help  show this help\n"},
+};
+
+static void print_main_help(FILE *f)
+{
+    fprintf(f, "usage: densecl [--verbose] COMMAND [OPTIONS]\n"
+               "       densecl --version | --help\n"
+               "\n"
+               "DenseNet inference on OpenCL devices.\n"
+               "\n"
+               "commands:\n");
+    for (size_t i = 0; i < DC_ARRAY_LEN(commands); i++) {
+        fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].help);
+    }
+    fprintf(f, "\n"
+               "options:\n"
+               "  --verbose  log the library's messages to stderr\n"
+               "  --version  print the version\n"
+               "  --help     show this help\n"
+               "\n"
+               "'densecl COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx ctx = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_main_help(stdout);
+            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+        } else if (strcmp(arg, "--version") == 0) {
+            printf("densecl %s\n", densecl_version());
+            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+        } else if (strcmp(arg, "--verbose") == 0) {
+            ctx.verbose = 1;
+        } else {
+            return fail_usage(NULL, "unknown option '%s'", arg);
+        }
+    }
+    if (i == argc) {
+        return fail_usage(NULL, "missing command");
+    }
+    const cli_command *cmd = NULL;
+    for (size_t j = 0; j < DC_ARRAY_LEN(commands) && !cmd; j++) {
+        if (strcmp(commands[j].name, argv[i]) == 0) {
+            cmd = &commands[j];
+        }
+    }
+    if (!cmd) {
+        return fail_usage(NULL, "unknown command '%s'", argv[i]);
+    }
+    if (ctx.verbose) {
+        densecl_set_log(log_to_stderr, NULL);
+    }
+    int rc = cmd->fn(argc - i, argv + i, &ctx);
+    if (rc < 0) {
+        fputs(cmd->usage, stdout);
+        rc = 0;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        print_error("writing to standard output failed", 0);
+        rc = rc != 0 ? rc : EXIT_RUNTIME;
+    }
+    return rc;
+}

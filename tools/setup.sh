@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what densecl needs on Debian 12 (apt) and builds it into build/.
+# Usage: tools/setup.sh [extra cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
+          clinfo libstb-dev python3 python3-numpy python3-torch python3-torchvision
+          dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
+cmake --build build -j"$(nproc)"

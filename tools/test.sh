@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds and runs every test. With --asan, a separate ASan+UBSan build in build-asan/.
+# Warnings are errors here. A missing OpenCL device fails the suite; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=build
+args=(-DCMAKE_BUILD_TYPE=Release -DDENSECL_WERROR=ON)
+if [ "${1:-}" = "--asan" ]; then
+    dir=build-asan
+    args=(-DCMAKE_BUILD_TYPE=Debug -DDENSECL_WERROR=ON -DDENSECL_SANITIZE=ON)
+    # POCL's LLVM is not instrumented; ODR and leak reports from it are suppressed in lsan.supp.
+    export ASAN_OPTIONS=detect_odr_violation=0:abort_on_error=1
+fi
+cmake -S . -B "$dir" "${args[@]}"
+cmake --build "$dir" -j"$(nproc)"
+cd "$dir"
+ctest --output-on-failure --timeout 1200 -j1
