@@ -1,0 +1,67 @@
+/* cli.h - shared by the densecl subcommands (tools/densecl.c and tools/cmd_*.c). */
+#ifndef DENSECL_CLI_H
+#define DENSECL_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* internal.h (the .npy reader/writer) includes densecl.h after the OpenCL headers. */
+#include "internal.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#if defined(__GNUC__)
+#define DC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DC_PRINTF(f, a)
+#endif
+
+/* Options that come before the subcommand. */
+typedef struct cli_ctx {
+    int verbose;
+} cli_ctx;
+
+/* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
+ * keep_lines (a build log, which is only readable with its lines). */
+void print_error(const char *msg, int keep_lines);
+/* A runtime or input error with our own message. Returns EXIT_RUNTIME. */
+int fail_msg(const char *fmt, ...) DC_PRINTF(1, 2);
+/* A library failure: its detail, or the status name when there is none. Returns EXIT_RUNTIME. */
+int fail_status(densecl_status st);
+/* A usage error of subcommand cmd (NULL: of the top level). Returns EXIT_USAGE. */
+int fail_usage(const char *cmd, const char *fmt, ...) DC_PRINTF(2, 3);
+extern const char *const no_driver_hint;
+
+void log_to_stderr(densecl_log_level level, const char *msg, void *user);
+
+/* One option of a subcommand: either takes a value (value != NULL) or is a flag. */
+typedef struct cli_opt {
+    const char *name;   /* "--model" */
+    const char **value; /* receives the argument: "--model NAME" or "--model=NAME" */
+    int *flag;          /* set to 1 when present */
+} cli_opt;
+
+/* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. */
+int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts);
+/* Strict decimal integer in [lo, hi]: no sign, no spaces, nothing after it. */
+int parse_int(const char *s, int lo, int hi, int *out);
+/* Strict decimal unsigned 64-bit integer. */
+int parse_u64(const char *s, uint64_t *out);
+
+void format_thousands(uint64_t v, char *out, size_t size);
+void format_blocks(const densecl_config *cfg, const char *sep, char *out, size_t size);
+void format_shape(const dc_npy *a, char *out, size_t size);
+void format_bytes(uint64_t bytes, char *out, size_t size);
+const char *stem_name(densecl_stem stem);
+/* The input side a preset is made for: ImageNet models see 224x224, CIFAR ones 32x32. */
+int native_size(const densecl_config *cfg);
+
+/* Subcommands beyond those in densecl.c. argv[0] is the command's name; they return the exit
+ * code, or -1 for a --help request. */
+int cmd_classify(int argc, char **argv, const cli_ctx *ctx);
+int cmd_bench(int argc, char **argv, const cli_ctx *ctx);
+extern const char *const cmd_classify_usage;
+extern const char *const cmd_bench_usage;
+
+#endif
