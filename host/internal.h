@@ -136,6 +136,9 @@ typedef struct dc_tensor_set {
  * ("norm.1" -> "norm1"); drops num_batches_tracked. Other dtypes are kept with data == NULL so
  * that checking can name them. */
 densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out);
+/* The same from memory (for the fuzzer); `what` names the source in messages. */
+densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *what,
+                                    dc_tensor_set *out);
 /* Writes float32 tensors (for tools and tests). Atomic: temporary file, then rename. */
 densecl_status dc_safetensors_write(const char *path, const dc_tensor_set *set);
 void dc_tensor_set_free(dc_tensor_set *set);

@@ -491,6 +491,15 @@ fail:
     return st;
 }
 
+densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *what,
+                                    dc_tensor_set *out)
+{
+    if ((!bytes && len) || !what || !out)
+        return dc_error(DENSECL_ERR_ARGUMENT, "dc_safetensors_parse: NULL argument");
+    memset(out, 0, sizeof *out);
+    return st_parse(bytes, len, what, out);
+}
+
 densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out)
 {
     densecl_status st;
