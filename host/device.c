@@ -216,3 +216,48 @@ densecl_status densecl_device_find(const char *spec, densecl_device_info *out)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_device_find: out is NULL");
     return dc_device_pick(spec, NULL, out);
 }
+
+densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
+                                   int max, int *count)
+{
+    cl_device_id all[DC_MAX_DEVICES];
+    densecl_device_info all_info[DC_MAX_DEVICES];
+    int n = 0, found = 0;
+    densecl_status st;
+    *count = 0;
+    if (spec && strcmp(spec, "all") == 0) {
+        if ((st = dc_device_enum(all, all_info, DC_MAX_DEVICES, &n)) != DENSECL_OK)
+            return st;
+        for (int i = 0; i < n && i < DC_MAX_DEVICES && found < max; i++, found++) {
+            devs[found] = all[i];
+            infos[found] = all_info[i];
+        }
+        *count = found;
+        return DENSECL_OK;
+    }
+    /* A list: each item resolved alone; the same device named twice is used once. */
+    const char *p = spec ? spec : "auto";
+    do {
+        char item[256];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof item)
+            return dc_error(DENSECL_ERR_NO_DEVICE, "bad device list '%s'", spec);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        cl_device_id d;
+        densecl_device_info info;
+        if ((st = dc_device_pick(item, &d, &info)) != DENSECL_OK)
+            return st;
+        int dup = 0;
+        for (int i = 0; i < found; i++)
+            dup |= devs[i] == d;
+        if (!dup && found < max) {
+            devs[found] = d;
+            infos[found++] = info;
+        }
+        p = comma ? comma + 1 : NULL;
+    } while (p);
+    *count = found;
+    return DENSECL_OK;
+}

@@ -240,6 +240,15 @@ void dc_params_free(dc_op_params *p, int n);
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
+/* Resolves "all" or a comma-separated list of specs to distinct devices (at most max). */
+densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
+                                   int max, int *count);
+
+/* ---------------------------------------------------------------- engine.c */
+
+/* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err
+ * (e.g. CL_OUT_OF_RESOURCES), as a device failing mid-run would. err = CL_SUCCESS disarms. */
+void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_int err);
 
 /* ---------------------------------------------------------------- program.c */
 

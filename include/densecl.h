@@ -208,9 +208,14 @@ typedef struct densecl_engine densecl_engine;
 struct _cl_context;
 struct _cl_command_queue;
 
-/* Picks the device by spec (see densecl_device_find), creates its context and queue, builds
- * kernels.cl for it (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and
- * uploads the folded weights. w may be freed once this returns. */
+/* Picks the device(s) by spec, creates a context and queue per device, builds kernels.cl for
+ * each (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and uploads the
+ * folded weights to each. w may be freed once this returns.
+ *   device_spec: one spec as for densecl_device_find, or several joined by commas
+ *                ("0:0,1:0", "gpu,cpu"), or "all" for every device. With several devices (one
+ *                "replica" each) every batch is split across them in proportion to their
+ *                speed, measured at creation and corrected after each run; a device that fails
+ *                is taken out and its images are computed on the others. */
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
@@ -221,7 +226,7 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
 densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
                                         struct _cl_command_queue *queue, densecl_engine **out);
 
-/* Runs a batch.
+/* Runs a batch. An engine may be shared by threads: runs on one engine take turns.
  *   input:  float32 [n, c, h, w], NCHW, contiguous; c must equal the config's in_channels and
  *           h, w be at least densecl_config_min_size().
  *   logits: float32 [n, num_classes], written on success only.
@@ -230,8 +235,41 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits);
 
-/* The device the engine runs on. Owned by e. */
+/* The (first) device the engine runs on. Owned by e. */
 const densecl_device_info *densecl_engine_device(const densecl_engine *e);
+
+/* One device of an engine and what it did. */
+typedef struct densecl_replica_stats {
+    densecl_device_info device;
+    int active;               /* 0 once a failure has taken the device out */
+    double images_per_second; /* current speed estimate used to split batches */
+    uint64_t images;          /* images this device computed, since creation */
+    uint64_t retries;         /* batches it re-ran smaller after running out of memory */
+    char failure[256];        /* why it was taken out; "" while active */
+} densecl_replica_stats;
+
+/* Number of devices (replicas) of the engine, active or not. */
+int densecl_engine_replica_count(const densecl_engine *e);
+/* Stats of replica i, 0 <= i < densecl_engine_replica_count(e). */
+densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
+                                            densecl_replica_stats *out);
+
+/* One kernel execution of the last run, from OpenCL event profiling. */
+typedef struct densecl_op_event {
+    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; static */
+    const char *kind;  /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
+                          "bnrelu_gap", "linear", "upload", "download"; static */
+    int replica;       /* which device */
+    uint64_t macs;     /* multiply-accumulates it did (0 for pools and transfers) */
+    double start_us;   /* start, microseconds after the run's first command started */
+    double duration_us;
+} densecl_op_event;
+
+/* Turns event profiling on or off for later runs (off by default; it costs an event per op). */
+densecl_status densecl_engine_set_profiling(densecl_engine *e, int on);
+/* The events of the last profiled run, in enqueue order; owned by e, valid until the next run
+ * or densecl_engine_free(). Returns the count (0 when profiling was off). */
+int densecl_engine_profile(const densecl_engine *e, const densecl_op_event **events);
 
 /* Device memory in bytes: weights, and activations of the last run (0 before a run). */
 void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,

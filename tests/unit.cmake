@@ -14,3 +14,9 @@ target_link_libraries(test_header_cxx PRIVATE densecl)
 add_test(NAME test_header_cxx COMMAND test_header_cxx)
 set_tests_properties(test_header_c99 test_header_cxx PROPERTIES LABELS unit
                      ENVIRONMENT "${DENSECL_TEST_ENV}")
+
+# The engine on two POCL devices (replicas, failover, profiling, threads, caller's context).
+dc_test(test_engine SOURCES test_engine.c LABELS unit)
+set_tests_properties(test_engine PROPERTIES
+                     ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
+target_link_libraries(test_engine PRIVATE Threads::Threads m)

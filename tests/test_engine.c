@@ -1,0 +1,250 @@
+/* The engine on real OpenCL devices: several replicas, failover, profiling, threads, a caller's
+ * own context. Run with POCL_DEVICES="pthread pthread" (two POCL devices; see unit.cmake). */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "internal.h"
+
+static densecl_weights *small_model(densecl_config *cfg, int blocks, int layers)
+{
+    densecl_weights *w = NULL;
+    densecl_config_preset("densenet-bc-100-k12", cfg);
+    cfg->num_blocks = blocks;
+    for (int b = 0; b < DENSECL_MAX_BLOCKS; b++)
+        cfg->block_layers[b] = b < blocks ? layers : 0;
+    CHECK(densecl_weights_random(cfg, 7, &w) == DENSECL_OK);
+    return w;
+}
+
+static float *random_input(int n, int c, int h, int w, unsigned seed)
+{
+    size_t len = (size_t)n * c * h * w;
+    float *x = malloc(len * sizeof *x);
+    for (size_t i = 0; i < len; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+    return x;
+}
+
+/* max |a - b| <= 1e-5 x max |a|: the same math on another device, up to fp32 reordering. */
+static int close_enough(const float *a, const float *b, size_t n)
+{
+    double mx = 0, diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i]))
+            return 0;
+        mx = fmax(mx, fabs(a[i]));
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+    }
+    return diff <= 1e-5 * (mx > 1 ? mx : 1);
+}
+
+static void test_replicas_and_failover(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 3, 4);
+    densecl_engine *one = NULL, *two = NULL;
+    const int n = 9, h = 16;
+    float *x = random_input(n, 3, h, h, 1);
+    float *ref = calloc((size_t)n * 10, sizeof *ref), *got = calloc((size_t)n * 10, sizeof *got);
+    densecl_replica_stats s0, s1;
+
+    CHECK(densecl_engine_create(w, "0:0", &one) == DENSECL_OK);
+    CHECK(densecl_engine_run(one, x, n, 3, h, h, ref) == DENSECL_OK);
+    CHECK(densecl_engine_create(w, "all", &two) == DENSECL_OK);
+    CHECKF(densecl_engine_replica_count(two) == 2, "%d devices; run with POCL_DEVICES=\"pthread "
+                                                   "pthread\"", densecl_engine_replica_count(two));
+    if (densecl_engine_replica_count(two) != 2)
+        goto done;
+    CHECK(densecl_engine_replica_stats(two, 0, &s0) == DENSECL_OK && s0.images_per_second > 0);
+    CHECK(densecl_engine_replica_stats(two, 1, &s1) == DENSECL_OK && s1.images_per_second > 0);
+
+    /* Split across both: every image once, outputs in input order. */
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    densecl_engine_replica_stats(two, 0, &s0);
+    densecl_engine_replica_stats(two, 1, &s1);
+    CHECKF(s0.images + s1.images == (uint64_t)n && s0.images > 0 && s1.images > 0,
+           "images %llu + %llu", (unsigned long long)s0.images, (unsigned long long)s1.images);
+
+    /* Out of resources mid-run: the range is retried in smaller chunks on the same device. */
+    memset(got, 0, (size_t)n * 10 * sizeof *got);
+    dc_engine_inject_fault(two, 1, 3, CL_OUT_OF_RESOURCES);
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    densecl_engine_replica_stats(two, 1, &s1);
+    CHECK(s1.active && s1.retries == 1);
+
+    /* A device lost mid-run: taken out, its images computed on the other, none twice. */
+    uint64_t before0, before1;
+    densecl_engine_replica_stats(two, 0, &s0);
+    before0 = s0.images;
+    before1 = s1.images;
+    memset(got, 0, (size_t)n * 10 * sizeof *got);
+    dc_engine_inject_fault(two, 1, 5, CL_INVALID_COMMAND_QUEUE);
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    densecl_engine_replica_stats(two, 0, &s0);
+    densecl_engine_replica_stats(two, 1, &s1);
+    CHECK(s0.active && !s1.active);
+    CHECKF(strstr(s1.failure, "CL_INVALID_COMMAND_QUEUE") != NULL, "failure: %s", s1.failure);
+    CHECKF(s0.images - before0 == (uint64_t)n && s1.images == before1,
+           "images after failover: %llu, %llu", (unsigned long long)(s0.images - before0),
+           (unsigned long long)(s1.images - before1));
+    /* Later runs use the remaining device only. */
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+
+    /* The last device failing too: an error naming it, and the caller's logits untouched. */
+    for (int i = 0; i < n * 10; i++)
+        got[i] = 1234.5f;
+    dc_engine_inject_fault(two, 0, 2, CL_INVALID_COMMAND_QUEUE);
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_ERR_OPENCL);
+    CHECKF(strstr(densecl_last_error(), "no device left") != NULL, "%s", densecl_last_error());
+    int untouched = 1;
+    for (int i = 0; i < n * 10; i++)
+        untouched &= got[i] == 1234.5f;
+    CHECK(untouched);
+    /* With no device left, the next run tries them all again. */
+    CHECK(densecl_engine_run(two, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+done:
+    densecl_engine_free(one);
+    densecl_engine_free(two);
+    densecl_weights_free(w);
+    free(x);
+    free(ref);
+    free(got);
+}
+
+static void test_profile_and_errors(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 3);
+    densecl_engine *e = NULL;
+    float *x = random_input(2, 3, 12, 12, 2), y[20];
+    const densecl_op_event *ev;
+    dc_plan plan;
+    CHECK(densecl_engine_create(w, "auto", &e) == DENSECL_OK);
+    CHECK(densecl_engine_set_profiling(e, 1) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, 2, 3, 12, 12, y) == DENSECL_OK);
+    int n = densecl_engine_profile(e, &ev);
+    CHECK(dc_plan_build(&cfg, 2, 12, 12, &plan) == DENSECL_OK);
+    CHECKF(n == plan.n_ops + 2, "%d events for %d ops", n, plan.n_ops);
+    uint64_t macs = 0;
+    int ok = n > 0;
+    for (int i = 0; i < n; i++) {
+        macs += ev[i].macs;
+        ok &= ev[i].duration_us >= 0 && ev[i].start_us >= 0 && ev[i].name && ev[i].kind;
+    }
+    CHECK(ok);
+    CHECK(macs == plan.macs);
+    CHECK(n > 2 && strcmp(ev[0].kind, "upload") == 0 && strcmp(ev[n - 1].kind, "download") == 0);
+    CHECK(strcmp(ev[1].kind, "conv3x3") == 0 && strcmp(ev[1].name, "features.conv0") == 0);
+    dc_plan_free(&plan);
+    CHECK(densecl_engine_set_profiling(e, 0) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, 2, 3, 12, 12, y) == DENSECL_OK);
+    CHECK(densecl_engine_profile(e, &ev) == 0);
+
+    /* Input errors name the problem and leave the output alone. */
+    CHECK(densecl_engine_run(e, x, 2, 1, 12, 12, y) == DENSECL_ERR_INPUT);
+    CHECK(strstr(densecl_last_error(), "channels") != NULL);
+    CHECK(densecl_engine_run(e, x, 1, 3, 1, 1, y) == DENSECL_ERR_INPUT); /* min 2x2 */
+    CHECK(strstr(densecl_last_error(), "too small") != NULL);
+    CHECK(densecl_engine_run(e, NULL, 1, 3, 12, 12, y) == DENSECL_ERR_ARGUMENT);
+    CHECK(densecl_engine_create(w, "no-such-device-name", &e) == DENSECL_ERR_NO_DEVICE);
+    CHECK(strstr(densecl_last_error(), "no-such-device-name") != NULL);
+    densecl_engine_free(e);
+    densecl_weights_free(w);
+    free(x);
+}
+
+/* The caller's context and queue: densecl keeps its own references. */
+static void test_own_context(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 2);
+    densecl_engine *mine = NULL, *auto_e = NULL;
+    cl_device_id dev;
+    densecl_device_info info;
+    cl_int err;
+    float *x = random_input(3, 3, 10, 10, 3), a[30], b[30];
+    CHECK(dc_device_pick("auto", &dev, &info) == DENSECL_OK);
+    cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
+    CHECK(densecl_engine_create_cl(w, ctx, q, &mine) == DENSECL_OK);
+    clReleaseCommandQueue(q);
+    clReleaseContext(ctx);
+    CHECK(densecl_engine_create(w, "auto", &auto_e) == DENSECL_OK);
+    CHECK(densecl_engine_run(mine, x, 3, 3, 10, 10, a) == DENSECL_OK);
+    CHECK(densecl_engine_run(auto_e, x, 3, 3, 10, 10, b) == DENSECL_OK);
+    CHECK(close_enough(a, b, 30));
+    /* No profiling on a queue made without it: refused, not silently empty. */
+    CHECK(densecl_engine_set_profiling(mine, 1) == DENSECL_ERR_UNSUPPORTED);
+    densecl_engine_free(mine);
+    densecl_engine_free(auto_e);
+    densecl_weights_free(w);
+    free(x);
+}
+
+/* Several threads, one shared engine and one engine each, every output checked. */
+#define THREADS 8
+#define RUNS 200
+typedef struct job {
+    densecl_engine *shared, *own;
+    const float *x, *ref;
+    int bad;
+} job;
+
+static void *worker(void *arg)
+{
+    job *j = arg;
+    float y[2 * 10];
+    for (int i = 0; i < RUNS; i++) {
+        densecl_engine *e = i % 2 ? j->shared : j->own;
+        if (densecl_engine_run(e, j->x, 2, 3, 8, 8, y) != DENSECL_OK || !close_enough(j->ref, y, 20))
+            j->bad++;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 1);
+    densecl_engine *shared = NULL;
+    float *x = random_input(2, 3, 8, 8, 4), ref[20];
+    pthread_t th[THREADS];
+    job jobs[THREADS];
+    CHECK(densecl_engine_create(w, "auto", &shared) == DENSECL_OK);
+    CHECK(densecl_engine_run(shared, x, 2, 3, 8, 8, ref) == DENSECL_OK);
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (job){shared, NULL, x, ref, 0};
+        CHECK(densecl_engine_create(w, "auto", &jobs[t].own) == DENSECL_OK);
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_create(&th[t], NULL, worker, &jobs[t]);
+    int bad = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        bad += jobs[t].bad;
+        densecl_engine_free(jobs[t].own);
+    }
+    CHECKF(bad == 0, "%d of %d threaded runs wrong", bad, THREADS * RUNS);
+    densecl_engine_free(shared);
+    densecl_weights_free(w);
+    free(x);
+}
+
+int main(void)
+{
+    test_replicas_and_failover();
+    test_profile_and_errors();
+    test_own_context();
+    test_threads();
+    return check_summary();
+}
