@@ -61,7 +61,7 @@ int native_size(const densecl_config *cfg);
  * code, or -1 for a --help request. */
 int cmd_classify(int argc, char **argv, const cli_ctx *ctx);
 int cmd_bench(int argc, char **argv, const cli_ctx *ctx);
-extern const char *const cmd_classify_usage;
-extern const char *const cmd_bench_usage;
+extern const char cmd_classify_usage[];
+extern const char cmd_bench_usage[];
 
 #endif

@@ -479,6 +479,8 @@ static const cli_command commands[] = {
      "\n"
      "Options take their value as the next argument or after '=' (--output=Y.npy).\n"
      "Exit status: 0 on success, 1 on a runtime or input error, 2 on a usage error.\n"},
+    {"bench", cmd_bench, "measure speed: ms per image, images/s, GFLOP/s, per-op profile",
+     cmd_bench_usage},
     {"info", cmd_info, "list the OpenCL devices and the one 'auto' picks",
      "usage: densecl info\n"
      "\n"
