@@ -185,14 +185,15 @@ fail:
     return st;
 }
 
-static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w)
+static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
+                                      const dc_program_opts *po)
 {
     densecl_status st;
     cl_command_queue_properties props = 0;
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
         CL_SUCCESS)
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
-    if ((st = dc_program_build(r->ctx, r->dev, NULL, &r->prog)) != DENSECL_OK)
+    if ((st = dc_program_get(r->ctx, r->dev, po, &r->prog)) != DENSECL_OK)
         return st;
     if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
         return st;
@@ -248,6 +249,16 @@ static densecl_status dc_calibrate(densecl_engine *e);
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out)
 {
+    densecl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.device = device_spec;
+    return densecl_engine_create_ex(w, &o, out);
+}
+
+densecl_status densecl_engine_create_ex(const densecl_weights *w,
+                                        const densecl_engine_options *options,
+                                        densecl_engine **out)
+{
     cl_device_id devs[DC_MAX_REPLICAS];
     densecl_device_info infos[DC_MAX_REPLICAS];
     densecl_engine *e = NULL;
@@ -256,7 +267,10 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
     cl_int err;
     if (st != DENSECL_OK)
         return st;
-    if ((st = dc_device_pick_many(device_spec, devs, infos, DC_MAX_REPLICAS, &n)) != DENSECL_OK)
+    dc_program_opts po = {options ? options->kernels_binary : NULL,
+                          options ? options->no_kernel_cache : 0};
+    if ((st = dc_device_pick_many(options ? options->device : NULL, devs, infos, DC_MAX_REPLICAS,
+                                  &n)) != DENSECL_OK)
         goto fail;
     for (int i = 0; i < n; i++) {
         dc_replica *r = &e->rep[e->n_rep++];
@@ -266,7 +280,7 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
         DC_CL_TRY(st, err);
         r->queue = clCreateCommandQueue(r->ctx, r->dev, CL_QUEUE_PROFILING_ENABLE, &err);
         DC_CL_TRY(st, err);
-        if ((st = dc_replica_init(r, w)) != DENSECL_OK)
+        if ((st = dc_replica_init(r, w, &po)) != DENSECL_OK)
             goto fail;
     }
     if (e->n_rep > 1 && (st = dc_calibrate(e)) != DENSECL_OK)
@@ -306,7 +320,7 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
     r->queue = queue;
     dc_device_describe(r->dev, &r->info);
     r->info.platform_index = r->info.device_index = -1;
-    if ((st = dc_replica_init(r, w)) != DENSECL_OK)
+    if ((st = dc_replica_init(r, w, NULL)) != DENSECL_OK)
         goto fail;
     *out = e;
     return DENSECL_OK;
@@ -916,5 +930,30 @@ static densecl_status dc_calibrate(densecl_engine *e)
                       e->rep[e->n_rep - 1].failure);
     free(x);
     free(y);
+    return st;
+}
+
+densecl_status densecl_compile_kernels(const char *device_spec, const char *path)
+{
+    densecl_status st = DENSECL_OK;
+    densecl_device_info info;
+    cl_device_id dev;
+    cl_context ctx = NULL;
+    cl_program prog = NULL;
+    cl_int err;
+    if (!path)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_compile_kernels: no output path");
+    if ((st = dc_device_pick(device_spec, &dev, &info)) != DENSECL_OK)
+        return st;
+    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    DC_CL_TRY(st, err);
+    if ((st = dc_program_build(ctx, dev, NULL, &prog)) != DENSECL_OK)
+        goto fail;
+    st = dc_program_save(prog, dev, path);
+fail:
+    if (prog)
+        clReleaseProgram(prog);
+    if (ctx)
+        clReleaseContext(ctx);
     return st;
 }

@@ -260,6 +260,23 @@ const char *dc_kernel_source(int *owned);
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out);
 
+/* How the engine gets its program: from a binary file, from the cache, or from source. */
+typedef struct dc_program_opts {
+    const char *binary_path; /* a file written by dc_program_save (densecl compile-kernels) */
+    int no_cache;            /* neither read nor write the on-disk cache */
+} dc_program_opts;
+
+/* The program for dev: binary_path when given (refused if built for another device, driver or
+ * kernels.cl), else a valid cache entry, else built from source (and then cached). A device
+ * without a compiler needs a binary or a cache entry. */
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+                              cl_program *out);
+/* Writes prog's binary for dev to path in densecl's binary format (atomically). */
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const char *path);
+/* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
+ * $HOME/.cache/densecl) into buf; 0 when there is none. */
+int dc_cache_dir(char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- ops.c */
 
 /* Every kernel of kernels.cl, created once per program. */

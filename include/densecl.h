@@ -219,6 +219,27 @@ struct _cl_command_queue;
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
+/* Options of densecl_engine_create_ex. Zero-initialise, then set what you need. */
+typedef struct densecl_engine_options {
+    const char *device;         /* device spec(s) as for densecl_engine_create; NULL = "auto" */
+    const char *kernels_binary; /* a program binary written by densecl_compile_kernels, loaded
+                                   instead of compiling kernels.cl (what FPGA boards need); it is
+                                   refused if built for another device, driver or kernels.cl */
+    int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
+} densecl_engine_options;
+
+/* densecl_engine_create with options. The kernel cache keeps built programs in
+ * $DENSECL_CACHE_DIR (else $XDG_CACHE_HOME/densecl, else ~/.cache/densecl), keyed by platform,
+ * device, driver, OpenCL C version, densecl version, kernels.cl and build options; a stale or
+ * corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1 also turns it off. */
+densecl_status densecl_engine_create_ex(const densecl_weights *w,
+                                        const densecl_engine_options *options,
+                                        densecl_engine **out);
+
+/* Builds kernels.cl for the device a spec names and writes the program binary to path
+ * (atomically), for densecl_engine_options.kernels_binary. */
+densecl_status densecl_compile_kernels(const char *device_spec, const char *path);
+
 /* Like densecl_engine_create, on the caller's OpenCL objects: a cl_context and an in-order
  * cl_command_queue of that context (pass them as they are; cl_context is a struct _cl_context *).
  * They stay the caller's: densecl retains both for the engine's lifetime and releases only its

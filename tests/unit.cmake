@@ -20,3 +20,8 @@ dc_test(test_engine SOURCES test_engine.c LABELS unit)
 set_tests_properties(test_engine PROPERTIES
                      ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
 target_link_libraries(test_engine PRIVATE Threads::Threads m)
+
+# Kernel cache and program binaries through the CLI.
+add_test(NAME cache_tests COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cache_tests.sh
+                                  $<TARGET_FILE:densecl-cli> ${CMAKE_CURRENT_BINARY_DIR}/cache-scratch)
+set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")

@@ -233,6 +233,8 @@ typedef struct run_opts {
     const char *output;
     const char *device;
     const char *classes;
+    const char *kernels_binary;
+    int no_cache;
     int verbose;
     int help;
 } run_opts;
@@ -257,6 +259,8 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"--random-weights", &o->seed, NULL}, {"--input", &o->input, NULL},
         {"--output", &o->output, NULL},       {"--device", &o->device, NULL},
         {"--classes", &o->classes, NULL},     {"--verbose", NULL, &o->verbose},
+        {"--kernels-binary", &o->kernels_binary, NULL},
+        {"--no-kernel-cache", NULL, &o->no_cache},
         {"--help", NULL, &o->help},           {"-h", NULL, &o->help},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
@@ -351,6 +355,18 @@ static int run_check_input(const run_args *a, const dc_npy *x, const densecl_con
     return 0;
 }
 
+/* A device taken out mid-run does not fail the run, but the user hears of it. */
+static void report_failover(const densecl_engine *e)
+{
+    for (int i = 0; i < densecl_engine_replica_count(e); i++) {
+        densecl_replica_stats s;
+        if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active)
+            fprintf(stderr, "densecl: warning: device '%s' failed and was taken out (%s); "
+                            "its images ran on the other devices\n",
+                    s.device.name, s.failure);
+    }
+}
+
 static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
 {
     run_args a;
@@ -407,7 +423,8 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         rc = fail_msg("out of memory for %d x %d logits", n, classes);
         goto done;
     }
-    if ((st = densecl_engine_create(w, a.o.device ? a.o.device : "auto", &e)) != DENSECL_OK) {
+    densecl_engine_options eo = {a.o.device, a.o.kernels_binary, a.o.no_cache};
+    if ((st = densecl_engine_create_ex(w, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
@@ -419,6 +436,7 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         rc = fail_status(st);
         goto done;
     }
+    report_failover(e);
     if ((st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -430,6 +448,33 @@ done:
     densecl_weights_free(w);
     dc_npy_free(&x);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * densecl compile-kernels
+ * ------------------------------------------------------------------------------------------- */
+
+static int cmd_compile_kernels(int argc, char **argv, const cli_ctx *ctx)
+{
+    const char *device = NULL, *out = NULL;
+    int help = 0, verbose = ctx->verbose;
+    const cli_opt opts[] = {{"--device", &device, NULL}, {"--out", &out, NULL},
+                            {"--verbose", NULL, &verbose}, {"--help", NULL, &help},
+                            {"-h", NULL, &help}};
+    int rc = parse_opts("compile-kernels", argc, argv, opts, DC_ARRAY_LEN(opts));
+    if (rc != 0)
+        return rc;
+    if (help)
+        return -1;
+    if (!out)
+        return fail_usage("compile-kernels", "missing --out FILE");
+    if (verbose)
+        densecl_set_log(log_to_stderr, NULL);
+    densecl_status st = densecl_compile_kernels(device ? device : "auto", out);
+    if (st != DENSECL_OK)
+        return fail_status(st);
+    printf("wrote %s\n", out);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -459,6 +504,7 @@ static const cli_command commands[] = {
     {"run", cmd_run, "run a model on a batch of images (.npy) and write its logits (.npy)",
      "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
      "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
+     "                   [--kernels-binary FILE] [--no-kernel-cache]\n"
      "\n"
      "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
      "The output file is written only on success, and atomically.\n"
@@ -471,14 +517,29 @@ static const cli_command commands[] = {
      "  --input X.npy          float32 (or float64) images, [N, C, H, W]\n"
      "  --output Y.npy         where to write the float32 [N, classes] logits\n"
      "  --device SPEC          auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'),\n"
-     "                         or part of a device name\n"
+     "                         part of a device name; 'all' or a comma-separated list splits\n"
+     "                         the batch over several devices\n"
      "  --classes N            classifier outputs: replaces the preset's with --random-weights,\n"
      "                         must be the file's with --weights\n"
+     "  --kernels-binary FILE  load the kernels from a program binary made by\n"
+     "                         'densecl compile-kernels' instead of compiling kernels.cl\n"
+     "  --no-kernel-cache      neither read nor write the on-disk kernel cache\n"
      "  --verbose              log the library's messages to stderr\n"
      "  -h, --help             show this help\n"
      "\n"
      "Options take their value as the next argument or after '=' (--output=Y.npy).\n"
      "Exit status: 0 on success, 1 on a runtime or input error, 2 on a usage error.\n"},
+    {"compile-kernels", cmd_compile_kernels, "write the built kernels of a device to a file",
+     "usage: densecl compile-kernels [--device SPEC] --out FILE\n"
+     "\n"
+     "Builds kernels.cl for one device and writes the program binary, for devices that cannot\n"
+     "compile OpenCL C (most FPGA boards) or to skip compilation at start-up: pass the file to\n"
+     "'densecl run --kernels-binary FILE'. A binary is refused on another device, driver or\n"
+     "densecl version.\n"
+     "\n"
+     "  --device SPEC  the device (default auto)\n"
+     "  --out FILE     where to write the binary\n"
+     "  -h, --help     show this help\n"},
     {"bench", cmd_bench, "measure speed: ms per image, images/s, GFLOP/s, per-op profile",
      cmd_bench_usage},
     {"info", cmd_info, "list the OpenCL devices and the one 'auto' picks",
@@ -501,7 +562,7 @@ static void print_main_help(FILE *f)
                "\n"
                "commands:\n");
     for (size_t i = 0; i < DC_ARRAY_LEN(commands); i++) {
-        fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-15s  %s\n", commands[i].name, commands[i].help);
     }
     fprintf(f, "\n"
                "options:\n"
