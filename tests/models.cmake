@@ -1,1 +1,42 @@
-# tests/models.cmake
+# tests/models.cmake - whole models against torchvision, and malformed weights/inputs
+# (include()d from tests/CMakeLists.txt).
+#
+# The fixtures are generated at test time by Debian's python3-torch/torchvision (not at build
+# time, so that building needs no Python): model_fixtures writes ${CMAKE_BINARY_DIR}/fixtures
+# (about 350 MB, 15-30 s on 2 cores; skipped when up to date), malformed_fixtures writes
+# ${CMAKE_BINARY_DIR}/malformed. A missing device fails these tests; they are never skipped.
+set(DENSECL_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch, torchvision and numpy")
+
+set(DENSECL_FIXTURES_DIR ${CMAKE_BINARY_DIR}/fixtures)
+set(DENSECL_MALFORMED_DIR ${CMAKE_BINARY_DIR}/malformed)
+# Must match `gen_fixtures.py --list`.
+set(DENSECL_MODEL_CASES
+  densenet121 densenet161_64 densenet169_48x40 densenet201_33x45 densenet121_legacy
+  densenet121_f16 densenet121_bf16 densenet_bc100_k12 densenet40_k12 densenet_bc_c1_k7)
+set(DENSECL_MODEL_TEST_ENV ${DENSECL_TEST_ENV} "DENSECL_PYTHON=${DENSECL_PYTHON}")
+
+add_test(NAME model_fixtures
+         COMMAND ${DENSECL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/gen_fixtures.py
+                 ${DENSECL_FIXTURES_DIR})
+set_tests_properties(model_fixtures PROPERTIES FIXTURES_SETUP models LABELS model TIMEOUT 600)
+
+add_test(NAME malformed_fixtures
+         COMMAND ${DENSECL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/gen_malformed.py
+                 ${DENSECL_MALFORMED_DIR})
+set_tests_properties(malformed_fixtures PROPERTIES FIXTURES_SETUP malformed LABELS "model;cli"
+                     TIMEOUT 300)
+
+# Model tests run on POCL with 2 cores in CI: generous timeouts, never timing-based pass/fail.
+foreach(case IN LISTS DENSECL_MODEL_CASES)
+  add_test(NAME model_${case}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_model_case.sh $<TARGET_FILE:densecl-cli>
+                   ${DENSECL_FIXTURES_DIR} ${case})
+  set_tests_properties(model_${case} PROPERTIES LABELS model FIXTURES_REQUIRED models
+                       ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
+endforeach()
+
+add_test(NAME malformed_inputs
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/malformed_cases.sh $<TARGET_FILE:densecl-cli>
+                 ${DENSECL_MALFORMED_DIR})
+set_tests_properties(malformed_inputs PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED malformed
+                     ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)

@@ -34,7 +34,8 @@ TORCHVISION_MODELS = {
 
 # torchvision's _load_state_dict: the old .pth files name a layer's modules "norm.1", "conv.2".
 LEGACY_PATTERN = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+    r"((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 CURRENT_PATTERN = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))([12]\.(?:weight|bias|running_mean|running_var))$")
 
