@@ -25,3 +25,8 @@ target_link_libraries(test_engine PRIVATE Threads::Threads m)
 add_test(NAME cache_tests COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cache_tests.sh
                                   $<TARGET_FILE:densecl-cli> ${CMAKE_CURRENT_BINARY_DIR}/cache-scratch)
 set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
+
+# The README's embedding example runs and prints a class.
+add_test(NAME example_embed COMMAND densecl-example)
+set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
+                     PASS_REGULAR_EXPRESSION "class [0-9]+, probability 0\\.[0-9]+, on ")
