@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo libstb-dev python3 python3-numpy python3-torch python3-torchvision
+          clinfo libstb-dev zlib1g-dev python3 python3-numpy python3-torch python3-torchvision
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
