@@ -1,0 +1,552 @@
+/*
+ * kernels.cl - every OpenCL kernel of densecl. OpenCL C 1.2, no extensions, no fp16.
+ *
+ * Tunables (-D at build time; defaults below):
+ *   CONV_TCO      output channels per work-item of a k > 1 conv, the width of its accumulator
+ *                 vectors: 2, 4, 8 or 16. Default 16.
+ *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3.
+ *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv: 1, 2, 4, 8 or 16. Default 8.
+ *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv, the width of its accumulator vectors:
+ *                 2, 4, 8 or 16. Default 16.
+ *   CONV_ORDER    0: consecutive work-items take consecutive pixel tiles of one channel tile
+ *                 (its weights stay in cache); 1: consecutive channel tiles of one pixel tile
+ *                 (its input stays in cache). Default 1.
+ *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
+ *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
+ *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
+ * The default tiles were the fastest on POCL 3.1 / AVX2 (1x1: 8x16 against 4x16, 16x8, 8x8, 2x16;
+ * 3x3: 16x3 against 16x4, 16x5, 16x6, 8x8, 8x10, 8x12). GPUs, with fewer registers per
+ * work-item, may want smaller ones.
+ * No tunable changes results beyond fp32 reordering, nor what the host must do: the conv kernel
+ * walks its tiles with a grid-stride loop, so any global size is correct; host/ops.c only sizes
+ * the grid for the default tiles (DC_CONV_*) so that each work-item gets one tile.
+ *
+ * Conventions. Tensors are NCHW float32. Every buffer comes as a (global float *buf, int off)
+ * pair, off in floats. A "channel prefix" read uses channels [0, c) of a buffer of ctot channels;
+ * a "channel-offset write" writes channels [coff, coff + c) of a buffer of ctot channels, which is
+ * how a dense block concatenates for free. Global sizes are rounded up by the host (POCL 3.1 has
+ * no non-uniform work-groups), so every kernel guards its index. Per-image strides are computed
+ * in size_t, in-image indices in int.
+ *
+ * The BN+ReLU prologue P(v) = max(v * scale + shift, 0) of conv and pools reads its parameters as
+ * [2, c] (scales, then shifts); without one, P is the identity. The ReLU is computed as t + |t|
+ * on the halved affine map, branch-free: compiled by POCL, a ternary, fmax() or a sign mask each
+ * became one unpredictable branch per input value in the convs. Padding is applied after P:
+ * padded positions contribute 0 to a conv (not P(0)) and are ignored by max-pooling.
+ */
+
+#ifndef CONV_TCO
+#define CONV_TCO 16
+#endif
+#ifndef CONV_TPX
+#define CONV_TPX 3
+#endif
+#ifndef CONV_FLAT_CO
+#define CONV_FLAT_CO 8
+#endif
+#ifndef CONV_FLAT_PX
+#define CONV_FLAT_PX 16
+#endif
+#ifndef CONV_ORDER
+#define CONV_ORDER 1
+#endif
+#ifndef CONV_FMA
+#define CONV_FMA 1
+#endif
+
+/* Output channels per block of the packed conv weights: [ceil(cout / 16), cin, k, k, 16]. Not a
+ * tunable: host/ops.c (DC_CONV_PACK, dc_conv_weight_pack) writes this layout. */
+#define CONV_PACK 16
+
+#if CONV_TCO != 2 && CONV_TCO != 4 && CONV_TCO != 8 && CONV_TCO != 16
+#error "CONV_TCO must be 2, 4, 8 or 16"
+#endif
+#if CONV_TPX < 1 || CONV_TPX > 8
+#error "CONV_TPX must be in 1..8"
+#endif
+#if CONV_FLAT_CO != 1 && CONV_FLAT_CO != 2 && CONV_FLAT_CO != 4 && CONV_FLAT_CO != 8 && \
+    CONV_FLAT_CO != 16
+#error "CONV_FLAT_CO must be 1, 2, 4, 8 or 16"
+#endif
+#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16
+#error "CONV_FLAT_PX must be 2, 4, 8 or 16"
+#endif
+
+/* POCL does not inline plain `inline` helpers, which leaves the accumulators in memory. */
+#define DC_INLINE static inline __attribute__((always_inline))
+
+#define DC_CAT_(a, b) a##b
+#define DC_CAT(a, b) DC_CAT_(a, b)
+
+/* Prologue flags shared by the conv and pool kernels (host/ops.c sets the same bits). */
+#define DC_HAS_BIAS 1
+#define DC_HAS_PRE 2
+#define DC_RELU 4
+
+/* P(v) with the parameters of channel ch of pre ([2, c]) when has_pre (uniform per launch), else
+ * v. relu(t) = (t + |t|) / 2 and the halving is folded into the affine map (exact: scaling by 2
+ * commutes with rounding). Only an infinite t differs from torch: -inf gives NaN, not 0. */
+DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, float v)
+{
+    if (!has_pre)
+        return v;
+    float t = mad(v, 0.5f * pre[ch], 0.5f * pre[c + ch]);
+    return t + fabs(t);
+}
+
+/* ============================================================================================
+ * conv2d
+ *
+ * out[n, out_coff + co, oy, ox] = act(bias[co] + sum_{ci < cin, ky, kx} W[co, ci, ky, kx] *
+ *                                     P(in[n, ci, oy*s - pad + ky, ox*s - pad + kx]))
+ *
+ * A work-item computes a tile of output channels x output pixels in registers; weights come
+ * packed as [ceil(cout / 16), cin, k, k, 16] so that the 16 output channels of a block are
+ * contiguous for every tap. Variants, chosen per launch by k/stride/pad (uniform branches):
+ *   flat  1x1, stride 1, pad 0: the image is a flat run of pixels. A tile is CONV_FLAT_CO channels
+ *         x CONV_FLAT_PX pixels, accumulated as one pixel vector per channel: per input channel
+ *         one contiguous vector load, the prologue on the vector, and one fma per output channel
+ *         with its weight broadcast.
+ *   rows  3x3/1, and 7x7/2 without prologue. A tile is CONV_TCO channels x CONV_TPX pixels of
+ *         one row, accumulated as one channel vector per pixel: the input row segment the tile
+ *         needs is loaded (and P applied) once per input row and reused by the k taps, each a
+ *         contiguous weight vector load and CONV_TPX fmas. Interior tiles skip the column
+ *         bounds checks.
+ *   any   every other k/stride/pad: the rows tiling with per-tap checks.
+ * ========================================================================================== */
+
+typedef DC_CAT(float, CONV_TCO) dc_cvec;
+typedef DC_CAT(float, CONV_FLAT_PX) dc_pvec;
+#if CONV_FMA
+#define DC_FMA(a, b, c) fma(a, b, c)
+#else
+#define DC_FMA(a, b, c) mad(a, b, c)
+#endif
+
+/* Vector helpers by width n: load, store, fma, |x|, max(x, 0). A builtin called on a float16
+ * makes clang warn on x86 without AVX-512 ("changes the ABI"), and POCL prints compiler warnings
+ * on stderr, so 16-wide vectors go through their float8 halves. */
+#define DC_VLD(n, p) DC_CAT(dc_vld, n)(p)
+#define DC_VST(n, v, p) DC_CAT(dc_vst, n)(v, p)
+#define DC_VFMA(n, a, b, c) DC_CAT(dc_vfma, n)(a, b, c)
+#define DC_VABS(n, x) DC_CAT(dc_vabs, n)(x)
+#define DC_VRELU(n, x) DC_CAT(dc_vrelu, n)(x)
+#define dc_vld2(p) vload2(0, p)
+#define dc_vld4(p) vload4(0, p)
+#define dc_vld8(p) vload8(0, p)
+#define dc_vld16(p) ((float16)(vload8(0, p), vload8(1, p)))
+#define dc_vst2(v, p) vstore2(v, 0, p)
+#define dc_vst4(v, p) vstore4(v, 0, p)
+#define dc_vst8(v, p) vstore8(v, 0, p)
+#define dc_vst16(v, p) (vstore8((v).lo, 0, p), vstore8((v).hi, 1, p))
+#define dc_vfma2(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma4(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma8(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma16(a, b, c)                                                                     \
+    ((float16)(DC_FMA((a).lo, (b).lo, (c).lo), DC_FMA((a).hi, (b).hi, (c).hi)))
+#define dc_vabs2(x) fabs(x)
+#define dc_vabs4(x) fabs(x)
+#define dc_vabs8(x) fabs(x)
+#define dc_vabs16(x) ((float16)(fabs((x).lo), fabs((x).hi)))
+#define dc_vrelu2(x) fmax(x, (float2)(0.0f))
+#define dc_vrelu4(x) fmax(x, (float4)(0.0f))
+#define dc_vrelu8(x) fmax(x, (float8)(0.0f))
+#define dc_vrelu16(x) ((float16)(fmax((x).lo, (float8)(0.0f)), fmax((x).hi, (float8)(0.0f))))
+
+/* Input values one rows tile reads along x: (CONV_TPX - 1) * stride + k, for 7x7/2 at most. */
+#define DC_SEG_MAX ((CONV_TPX - 1) * 2 + 7)
+
+/* 1x1/1/0. in: the image's channel 0, [cin, hw]; w: the tile's weights, [cin, CONV_PACK] from its
+ * first channel; acc: [CONV_FLAT_CO] pixel vectors. PRE and TAIL are constants at every call
+ * site: PRE applies the prologue, TAIL clamps the reads of the image's last, partial tile. */
+DC_INLINE void dc_conv_flat(global const float *in, global const float *w,
+                            global const float *pre, int cin, int hw, int p0, const int PRE,
+                            const int TAIL, dc_pvec *acc)
+{
+    for (int ci = 0; ci < cin; ci++) {
+        const global float *src = in + (size_t)ci * hw;
+        dc_pvec x;
+        if (TAIL) {
+            float v[CONV_FLAT_PX];
+#pragma unroll
+            for (int p = 0; p < CONV_FLAT_PX; p++)
+                v[p] = src[min(p0 + p, hw - 1)];
+            x = DC_VLD(CONV_FLAT_PX, v);
+        } else {
+            x = DC_VLD(CONV_FLAT_PX, src + p0);
+        }
+        if (PRE) {
+            /* relu(t) = (t + |t|) / 2, with the halving folded into the affine map. */
+            const dc_pvec sc = (dc_pvec)(0.5f * pre[ci]), sh = (dc_pvec)(0.5f * pre[cin + ci]);
+            x = DC_VFMA(CONV_FLAT_PX, x, sc, sh);
+            x += DC_VABS(CONV_FLAT_PX, x);
+        }
+        const global float *wc = w + ci * CONV_PACK;
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++)
+            acc[j] = DC_VFMA(CONV_FLAT_PX, (dc_pvec)(wc[j]), x, acc[j]);
+    }
+}
+
+/* Adds the bias, applies the ReLU and writes the valid part of a flat tile. out: the image's
+ * channel out_coff + co0 at pixel p0. */
+DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
+                                  int cout, int co0, int hw, int p0, const dc_pvec *acc)
+{
+    const int npix = min(CONV_FLAT_PX, hw - p0);
+#pragma unroll
+    for (int j = 0; j < CONV_FLAT_CO && co0 + j < cout; j++) {
+        dc_pvec v = acc[j];
+        if (flags & DC_HAS_BIAS)
+            v += (dc_pvec)(bias[co0 + j]);
+        if (flags & DC_RELU)
+            v = DC_VRELU(CONV_FLAT_PX, v);
+        global float *dst = out + (size_t)j * hw + p0;
+        if (npix == CONV_FLAT_PX) {
+            DC_VST(CONV_FLAT_PX, v, dst);
+        } else {
+            float a[CONV_FLAT_PX];
+            DC_VST(CONV_FLAT_PX, v, a);
+            for (int p = 0; p < npix; p++)
+                dst[p] = a[p];
+        }
+    }
+}
+
+/* K x K / S with the row-segment reuse. K, S, PRE and EDGE are constants at every call site: PRE
+ * applies the prologue, EDGE checks columns (a tile touching the left/right padding or the right
+ * border). acc: [CONV_TPX] channel vectors. */
+DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
+                            global const float *pre, int cin, int in_h, int in_w, int oy, int ox0,
+                            int pad, const int K, const int S, const int PRE, const int EDGE,
+                            dc_cvec *acc)
+{
+    const int seg_len = (CONV_TPX - 1) * S + K;
+    const int hw = in_h * in_w;
+    const int iy0 = oy * S - pad;
+    const int ix0 = ox0 * S - pad;
+    /* Rows of the window inside the image; the others are padding and contribute 0. */
+    const int ky_lo = max(0, -iy0);
+    const int ky_hi = min(K, in_h - iy0);
+    for (int ci = 0; ci < cin; ci++) {
+        const float sc = PRE ? 0.5f * pre[ci] : 1.0f;
+        const float sh = PRE ? 0.5f * pre[cin + ci] : 0.0f;
+        const global float *plane = in + (size_t)ci * hw;
+        const global float *wc = w + ci * K * K * CONV_PACK;
+        for (int ky = ky_lo; ky < ky_hi; ky++) {
+            const global float *row = plane + (iy0 + ky) * in_w;
+            float seg[DC_SEG_MAX];
+#pragma unroll
+            for (int j = 0; j < seg_len; j++) {
+                const int ix = ix0 + j;
+                float v = row[EDGE ? clamp(ix, 0, in_w - 1) : ix];
+                if (PRE) {
+                    v = DC_FMA(v, sc, sh);
+                    v += fabs(v);
+                }
+                /* Padding is 0 after the prologue: a 0/1 factor, not a branch. */
+                seg[j] = EDGE ? v * (float)(ix >= 0 && ix < in_w) : v;
+            }
+#pragma unroll
+            for (int kx = 0; kx < K; kx++) {
+                dc_cvec wv = DC_VLD(CONV_TCO, wc + (ky * K + kx) * CONV_PACK);
+#pragma unroll
+                for (int p = 0; p < CONV_TPX; p++)
+                    acc[p] = DC_VFMA(CONV_TCO, wv, (dc_cvec)(seg[p * S + kx]), acc[p]);
+            }
+        }
+    }
+}
+
+/* Any k/stride/pad, checking every tap. */
+DC_INLINE void dc_conv_any(global const float *in, global const float *w,
+                           global const float *pre, int has_pre, int cin, int in_h, int in_w,
+                           int oy, int ox0, int k, int stride, int pad, dc_cvec *acc)
+{
+    const int hw = in_h * in_w;
+    const int iy0 = oy * stride - pad;
+    const int ky_lo = max(0, -iy0);
+    const int ky_hi = min(k, in_h - iy0);
+    for (int ci = 0; ci < cin; ci++) {
+        const global float *plane = in + (size_t)ci * hw;
+        for (int ky = ky_lo; ky < ky_hi; ky++) {
+            const global float *row = plane + (iy0 + ky) * in_w;
+            for (int kx = 0; kx < k; kx++) {
+                dc_cvec wv = DC_VLD(CONV_TCO, w + ((ci * k + ky) * k + kx) * CONV_PACK);
+#pragma unroll
+                for (int p = 0; p < CONV_TPX; p++) {
+                    int ix = (ox0 + p) * stride - pad + kx;
+                    float v = dc_pro(pre, has_pre, cin, ci, row[clamp(ix, 0, in_w - 1)]);
+                    v = (ix >= 0 && ix < in_w) ? v : 0.0f;
+                    acc[p] = DC_VFMA(CONV_TCO, wv, (dc_cvec)(v), acc[p]);
+                }
+            }
+        }
+    }
+}
+
+/* Adds the bias, applies the ReLU and writes the valid part of a rows tile. out: the image's
+ * channel out_coff + co0 at pixel pix0; consecutive pixels are consecutive floats. */
+DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags,
+                                  int cout, int co0, int ohw, int pix0, int npix,
+                                  const dc_cvec *acc)
+{
+    float b[CONV_TCO];
+#pragma unroll
+    for (int j = 0; j < CONV_TCO; j++)
+        b[j] = ((flags & DC_HAS_BIAS) && co0 + j < cout) ? bias[co0 + j] : 0.0f;
+#pragma unroll
+    for (int p = 0; p < CONV_TPX; p++) {
+        float a[CONV_TCO];
+        DC_VST(CONV_TCO, acc[p], a);
+#pragma unroll
+        for (int j = 0; j < CONV_TCO; j++) {
+            if (p < npix && co0 + j < cout) {
+                float v = a[j] + b[j];
+                if (flags & DC_RELU)
+                    v = fmax(v, 0.0f);
+                out[(size_t)j * ohw + pix0 + p] = v;
+            }
+        }
+    }
+}
+
+/* Splits tile index t into (image, channel tile, pixel tile) in the CONV_ORDER order. */
+DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, int *pt)
+{
+#if CONV_ORDER == 0
+    *pt = t % ptiles;
+    *ct = (t / ptiles) % ctiles;
+    *ni = t / ptiles / ctiles;
+#else
+    *ct = t % ctiles;
+    *pt = (t / ctiles) % ptiles;
+    *ni = t / ctiles / ptiles;
+#endif
+}
+
+kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
+                           global const float *wt, int wt_off,     // [ceil(cout/16), cin, k, k, 16]
+                           global const float *bias, int bias_off, // [cout]
+                           global const float *pre, int pre_off,   // [2, cin]
+                           global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
+                           int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                           int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
+                           int pad, int flags)
+{
+    const int ohw = out_h * out_w;
+    const int has_pre = (flags & DC_HAS_PRE) != 0;
+    const size_t in_img = (size_t)in_ctot * in_h * in_w;
+    const size_t out_img = (size_t)out_ctot * ohw;
+    const size_t w_block = (size_t)cin * k * k * CONV_PACK;
+    in += in_off;
+    wt += wt_off;
+    bias += bias_off;
+    pre += pre_off;
+    out += out_off + (size_t)out_coff * ohw;
+
+    if (k == 1 && stride == 1 && pad == 0) {
+        const int ptiles = (ohw + CONV_FLAT_PX - 1) / CONV_FLAT_PX;
+        const int ctiles = (cout + CONV_FLAT_CO - 1) / CONV_FLAT_CO;
+        for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+            int ni, ct, pt;
+            dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+            const int co0 = ct * CONV_FLAT_CO;
+            const int p0 = pt * CONV_FLAT_PX;
+            const global float *src = in + ni * in_img;
+            const global float *w = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK;
+            dc_pvec acc[CONV_FLAT_CO];
+#pragma unroll
+            for (int j = 0; j < CONV_FLAT_CO; j++)
+                acc[j] = (dc_pvec)(0.0f);
+            /* Four copies, so that neither the prologue nor the tail costs the others. */
+            if (p0 + CONV_FLAT_PX <= ohw) {
+                if (has_pre)
+                    dc_conv_flat(src, w, pre, cin, ohw, p0, 1, 0, acc);
+                else
+                    dc_conv_flat(src, w, pre, cin, ohw, p0, 0, 0, acc);
+            } else {
+                if (has_pre)
+                    dc_conv_flat(src, w, pre, cin, ohw, p0, 1, 1, acc);
+                else
+                    dc_conv_flat(src, w, pre, cin, ohw, p0, 0, 1, acc);
+            }
+            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0,
+                               ohw, p0, acc);
+        }
+        return;
+    }
+
+    const int tiles_x = (out_w + CONV_TPX - 1) / CONV_TPX;
+    const int ptiles = out_h * tiles_x;
+    const int ctiles = (cout + CONV_TCO - 1) / CONV_TCO;
+    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+        int ni, ct, pt;
+        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        const int co0 = ct * CONV_TCO;
+        const int oy = pt / tiles_x;
+        const int ox0 = (pt % tiles_x) * CONV_TPX;
+        const int ix0 = ox0 * stride - pad;
+        const global float *src = in + ni * in_img;
+        const global float *w = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK;
+        dc_cvec acc[CONV_TPX];
+#pragma unroll
+        for (int p = 0; p < CONV_TPX; p++)
+            acc[p] = (dc_cvec)(0.0f);
+        /* The rows variants as copies for prologue or not and edge or interior tiles; a 7x7
+         * conv with a prologue (no DenseNet has one) takes the generic path, saving POCL a
+         * second of compile time per work-group size. */
+        const int edge3 = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) + 3 <= in_w);
+        const int edge7 = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) * 2 + 7 <= in_w);
+        if (k == 3 && stride == 1 && has_pre && edge3)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 1, acc);
+        else if (k == 3 && stride == 1 && has_pre)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 0, acc);
+        else if (k == 3 && stride == 1 && edge3)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 1, acc);
+        else if (k == 3 && stride == 1)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 0, acc);
+        else if (k == 7 && stride == 2 && !has_pre && edge7)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 1, acc);
+        else if (k == 7 && stride == 2 && !has_pre)
+            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 0, acc);
+        else
+            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, acc);
+        dc_conv_rows_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0, ohw,
+                           oy * out_w + ox0, min(CONV_TPX, out_w - ox0), acc);
+    }
+}
+
+/* ============================================================================================
+ * maxpool
+ *
+ * out[n, out_coff + c, oy, ox] = max over the k x k window at (oy*s - pad, ox*s - pad) of
+ * P(in[n, c, y, x]); padded positions are ignored (PyTorch pads with -inf). One work-item per
+ * output value. NaN propagates like torch.
+ * ========================================================================================== */
+
+kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
+                            global const float *pre, int pre_off, // [2, c]
+                            global float *out, int out_off,       // [n, out_ctot, out_h, out_w]
+                            int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                            int out_coff, int out_h, int out_w, int k, int stride, int pad,
+                            int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h * out_w)
+        return;
+    const int ox = gid % out_w;
+    const int oy = (gid / out_w) % out_h;
+    const int ch = (gid / out_w / out_h) % c;
+    const int ni = gid / out_w / out_h / c;
+    const int has_pre = (flags & DC_HAS_PRE) != 0;
+    const global float *plane =
+        in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w;
+    const int iy0 = oy * stride - pad;
+    const int ix0 = ox * stride - pad;
+    float m = -INFINITY;
+    for (int y = max(iy0, 0); y < min(iy0 + k, in_h); y++) {
+        for (int x = max(ix0, 0); x < min(ix0 + k, in_w); x++) {
+            float v = dc_pro(pre + pre_off, has_pre, c, ch, plane[y * in_w + x]);
+            m = (v > m || isnan(v)) ? v : m;
+        }
+    }
+    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] = m;
+}
+
+/* ============================================================================================
+ * bnrelu_avgpool
+ *
+ * out[n, out_coff + c, oy, ox] = mean of P(in[n, c, 2*oy + dy, 2*ox + dx]) over dy, dx in {0, 1}.
+ * 2x2, stride 2, no padding, floor mode (an odd last row/column is dropped), as in a DenseNet
+ * transition. One work-item per output value.
+ * ========================================================================================== */
+
+kernel void densecl_bnrelu_avgpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
+                                   global const float *pre, int pre_off, // [2, c]
+                                   global float *out, int out_off, // [n, out_ctot, out_h, out_w]
+                                   int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                                   int out_coff, int out_h, int out_w, int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h * out_w)
+        return;
+    const int ox = gid % out_w;
+    const int oy = (gid / out_w) % out_h;
+    const int ch = (gid / out_w / out_h) % c;
+    const int ni = gid / out_w / out_h / c;
+    const int has_pre = (flags & DC_HAS_PRE) != 0;
+    const global float *p = in + in_off + (size_t)ni * in_ctot * in_h * in_w +
+                            (size_t)ch * in_h * in_w + 2 * oy * in_w + 2 * ox;
+    pre += pre_off;
+    float s = dc_pro(pre, has_pre, c, ch, p[0]) + dc_pro(pre, has_pre, c, ch, p[1]) +
+              dc_pro(pre, has_pre, c, ch, p[in_w]) + dc_pro(pre, has_pre, c, ch, p[in_w + 1]);
+    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] =
+        s * 0.25f;
+}
+
+/* ============================================================================================
+ * bnrelu_gap
+ *
+ * out[n, out_coff + c] = mean over all y, x of P(in[n, c, y, x]), out holding [n, out_ctot]
+ * (the classifier's input: out_ctot = c, out_coff = 0). One work-item per (n, c); four partial
+ * sums keep the adds independent.
+ * ========================================================================================== */
+
+kernel void densecl_bnrelu_gap(global const float *in, int in_off,   // [n, in_ctot, h, w]
+                               global const float *pre, int pre_off, // [2, c]
+                               global float *out, int out_off,       // [n, out_ctot]
+                               int n, int c, int in_ctot, int hw, int out_ctot, int out_coff,
+                               int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c)
+        return;
+    const int ch = gid % c;
+    const int ni = gid / c;
+    const int has_pre = (flags & DC_HAS_PRE) != 0;
+    const global float *p = in + in_off + ((size_t)ni * in_ctot + ch) * hw;
+    pre += pre_off;
+    float4 s4 = (float4)(0.0f);
+    int i = 0;
+    for (; i + 4 <= hw; i += 4)
+        s4 += (float4)(dc_pro(pre, has_pre, c, ch, p[i]), dc_pro(pre, has_pre, c, ch, p[i + 1]),
+                       dc_pro(pre, has_pre, c, ch, p[i + 2]),
+                       dc_pro(pre, has_pre, c, ch, p[i + 3]));
+    float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (; i < hw; i++)
+        s += dc_pro(pre, has_pre, c, ch, p[i]);
+    out[out_off + (size_t)ni * out_ctot + out_coff + ch] = s / (float)hw;
+}
+
+/* ============================================================================================
+ * linear
+ *
+ * out[n, co] = bias[co] + sum_ci in[n, ci] * W[co, ci], W in PyTorch's [cout, cin] layout. One
+ * work-item per output; consecutive work-items take consecutive rows of W for the same image.
+ * ========================================================================================== */
+
+kernel void densecl_linear(global const float *in, int in_off,     // [n, cin]
+                           global const float *wt, int wt_off,     // [cout, cin]
+                           global const float *bias, int bias_off, // [cout]
+                           global float *out, int out_off,         // [n, cout]
+                           int n, int cin, int cout, int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * cout)
+        return;
+    const int co = gid % cout;
+    const int ni = gid / cout;
+    const global float *x = in + in_off + (size_t)ni * cin;
+    const global float *w = wt + wt_off + (size_t)co * cin;
+    float4 s4 = (float4)(0.0f);
+    int i = 0;
+    for (; i + 4 <= cin; i += 4)
+        s4 = mad(vload4(0, x + i), vload4(0, w + i), s4);
+    float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (; i < cin; i++)
+        s = mad(x[i], w[i], s);
+    if (flags & DC_HAS_BIAS)
+        s += bias[bias_off + co];
+    out[out_off + (size_t)ni * cout + co] = s;
+}

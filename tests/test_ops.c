@@ -1,0 +1,582 @@
+/* test_ops.c - every kernel of kernels.cl against the naive reference of ref_ops.c, on many shapes:
+ * odd sizes, sizes that are not multiples of the conv tile or the work-group size, 1x1/3x3/5x5/7x7,
+ * stride 1/2, pad 0..3, with and without prologue, bias and ReLU, channel-prefix reads and
+ * channel-offset writes, batch 1..3. The conv cases run again on builds with other tunables,
+ * where the host's grid no longer matches the kernel's tile.
+ *
+ * Tolerance: |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value (fp32 reordering against
+ * a double reference); NaN or Inf in a written value is a failure.
+ * Guard bands: every output buffer has DC_TEST_GUARD floats before and after the tensor, and the
+ * whole buffer (guards, and the channels outside [out_coff, out_coff + c)) starts as a sentinel
+ * NaN that must survive bit-exact. Inputs, weights and parameters sit between guards of another
+ * NaN, and the channels past the read prefix hold it too, so a stray read poisons the result.
+ * A missing device or a kernel that does not build is a failure, never a skip. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "internal.h"
+#include "ref_ops.h"
+
+#define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
+#define DC_TEST_SENTINEL 0x7fc0deadu
+#define DC_TEST_POISON 0x7fc0beefu
+#define DC_TEST_MAX_REPORTS 3
+
+typedef struct test_env {
+    const char *label; /* build options, for messages */
+    cl_context ctx;
+    cl_command_queue q;
+    dc_kernels k;
+} test_env;
+
+/* ------------------------------------------------------------------------ helpers */
+
+static uint32_t rng_state = 12345u;
+
+/* Uniform in [lo, hi), xorshift32: the same data on every platform. */
+static float urand(float lo, float hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return lo + (hi - lo) * (float)(rng_state >> 8) / 16777216.0f;
+}
+
+static float bits_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+static float *alloc_floats(size_t count, uint32_t fill)
+{
+    float *p = malloc((count ? count : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of host memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < count; i++)
+        p[i] = bits_float(fill);
+    return p;
+}
+
+static float *rand_floats(size_t count, float lo, float hi)
+{
+    float *p = alloc_floats(count, 0);
+    for (size_t i = 0; i < count; i++)
+        p[i] = urand(lo, hi);
+    return p;
+}
+
+/* An NCHW tensor of random values whose channels >= c (outside the read prefix) are poison. */
+static float *rand_tensor(int n, int ctot, int c, int h, int w)
+{
+    size_t plane = (size_t)h * w;
+    float *p = rand_floats((size_t)n * ctot * plane, -1.0f, 1.0f);
+    for (int i = 0; i < n; i++)
+        for (int ch = c; ch < ctot; ch++)
+            for (size_t j = 0; j < plane; j++)
+                p[((size_t)i * ctot + ch) * plane + j] = bits_float(DC_TEST_POISON);
+    return p;
+}
+
+/* BN+ReLU prologue parameters [2, c]; shifts lean positive so that P(0) != 0 mostly, which
+ * catches a conv that pads with P(0) instead of 0. */
+static float *rand_pre(int c)
+{
+    float *p = alloc_floats(2 * (size_t)c, 0);
+    for (int i = 0; i < c; i++) {
+        p[i] = urand(0.5f, 1.5f);
+        p[c + i] = urand(-0.2f, 0.8f);
+    }
+    return p;
+}
+
+/* A device buffer [guard | data | guard]; the guards hold `fill`. Returns the buffer, with the
+ * data at offset DC_TEST_GUARD. data may be NULL (the whole buffer is `fill`). */
+static cl_mem dev_buffer(const test_env *e, const float *data, size_t count, uint32_t fill)
+{
+    size_t total = count + 2 * DC_TEST_GUARD;
+    float *host = alloc_floats(total, fill);
+    cl_int err;
+    cl_mem m;
+    if (data)
+        memcpy(host + DC_TEST_GUARD, data, count * sizeof *data);
+    m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * sizeof *host, host,
+                       &err);
+    CHECKF(err == CL_SUCCESS, "clCreateBuffer(%zu floats): %s", total, dc_cl_error_name(err));
+    free(host);
+    return err == CL_SUCCESS ? m : NULL;
+}
+
+static dc_mem dev_mem(cl_mem m)
+{
+    dc_mem d = {m, DC_TEST_GUARD};
+    return d;
+}
+
+static void release_mem(cl_mem m)
+{
+    if (m)
+        clReleaseMemObject(m);
+}
+
+/* Waits for the queue and compares the output buffer (guards included) with `expect`, which
+ * holds the sentinel wherever nothing may be written. */
+static void check_output(const test_env *e, const char *what, cl_mem out, const float *expect,
+                         size_t count)
+{
+    size_t total = count + 2 * DC_TEST_GUARD;
+    float *got = alloc_floats(total, 0);
+    size_t bad = 0, first = 0;
+    cl_int err = clEnqueueReadBuffer(e->q, out, CL_TRUE, 0, total * sizeof *got, got, 0, NULL,
+                                     NULL);
+    CHECKF(err == CL_SUCCESS, "%s [%s]: read: %s", what, e->label, dc_cl_error_name(err));
+    if (err != CL_SUCCESS) {
+        free(got);
+        return;
+    }
+    for (size_t i = 0; i < total; i++) {
+        int in_tensor = i >= DC_TEST_GUARD && i < DC_TEST_GUARD + count;
+        float want = in_tensor ? expect[i - DC_TEST_GUARD] : bits_float(DC_TEST_SENTINEL);
+        int ok;
+        if (float_bits(want) == DC_TEST_SENTINEL)
+            ok = float_bits(got[i]) == DC_TEST_SENTINEL;
+        else
+            ok = isfinite(got[i]) && fabs((double)got[i] - want) <= 1e-5 + 1e-4 * fabs(want);
+        if (ok)
+            continue;
+        if (bad == 0)
+            first = i;
+        if (bad++ < DC_TEST_MAX_REPORTS)
+            fprintf(stderr, "  %s [%s]: float %zu (tensor index %td): got %.8g (0x%08x), want "
+                    "%.8g (0x%08x)\n",
+                    what, e->label, i, (ptrdiff_t)i - DC_TEST_GUARD, got[i],
+                    (unsigned)float_bits(got[i]), want, (unsigned)float_bits(want));
+    }
+    CHECKF(bad == 0, "%s [%s]: %zu of %zu floats wrong, first at %zu", what, e->label, bad, total,
+           first);
+    free(got);
+}
+
+static int window_out(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+/* ------------------------------------------------------------------------ conv2d */
+
+typedef struct conv_case {
+    int n, cin, in_ctot, h, w;
+    int cout, out_ctot, out_coff;
+    int k, stride, pad;
+    int pre, bias, relu;
+    int inplace; /* in and out are one buffer: read [0, cin), write [out_coff, out_coff + cout) */
+    const char *why;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    /* n cin ctot h  w  cout otot coff k s p pre bias relu inplace */
+    {2, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, "1x1 flat: prefix, offset write, tails"},
+    {2, 128, 200, 14, 14, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet bottleneck 1x1"},
+    {2, 128, 128, 14, 14, 32, 200, 128, 3, 1, 1, 0, 0, 0, 0, "DenseNet growth 3x3 at an offset"},
+    {1, 96, 96, 14, 14, 48, 48, 0, 1, 1, 0, 0, 1, 0, 0, "transition 1x1, no prologue, tail"},
+    {3, 19, 19, 9, 17, 32, 32, 0, 3, 1, 1, 1, 0, 0, 0, "3x3 interior and edge tiles, batch 3"},
+    {2, 24, 40, 8, 8, 12, 40, 24, 3, 1, 1, 0, 0, 0, 0, "growth 12 into the end of a block"},
+    {1, 48, 48, 20, 21, 17, 20, 1, 3, 1, 1, 1, 1, 1, 0, "3x3 with prologue: pads 0, not P(0)"},
+    {1, 9, 9, 3, 12, 4, 4, 0, 3, 1, 0, 1, 0, 0, 0, "3x3 without padding"},
+    {1, 3, 3, 29, 31, 64, 64, 0, 7, 2, 3, 0, 1, 1, 0, "ImageNet stem 7x7/2"},
+    {2, 5, 8, 23, 20, 17, 20, 3, 7, 2, 3, 1, 1, 0, 0, "7x7/2 with prologue (generic path)"},
+    {1, 3, 3, 32, 32, 16, 24, 8, 3, 1, 1, 0, 0, 0, 0, "CIFAR stem 3x3"},
+    {2, 6, 9, 11, 13, 7, 9, 2, 3, 2, 1, 1, 1, 1, 0, "3x3/2 (generic path)"},
+    {1, 10, 10, 9, 9, 5, 5, 0, 1, 2, 0, 1, 1, 0, 0, "1x1/2 (generic path)"},
+    {1, 4, 4, 6, 7, 3, 3, 0, 1, 1, 1, 1, 0, 1, 0, "1x1 pad 1: the border is 0, not P(0)"},
+    {2, 3, 5, 10, 9, 9, 9, 0, 5, 1, 2, 1, 1, 1, 0, "5x5 (generic path)"},
+    {1, 7, 7, 7, 7, 33, 40, 7, 7, 1, 3, 1, 1, 1, 0, "7x7/1 (generic path)"},
+    {3, 8, 8, 1, 1, 20, 20, 0, 3, 1, 1, 1, 1, 0, 0, "1x1 image, 3x3 pad 1"},
+    {1, 2, 2, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 0, "smallest"},
+    {1, 9, 9, 7, 1, 4, 4, 0, 3, 1, 1, 1, 0, 0, 0, "one-pixel-wide image"},
+    {1, 16, 16, 7, 7, 1, 3, 2, 3, 1, 1, 0, 1, 0, 0, "one output channel, last of the buffer"},
+    {2, 1, 1, 5, 5, 2, 2, 0, 7, 2, 3, 1, 1, 1, 0, "window larger than the image"},
+    {2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, "no-bottleneck layer, in place"},
+    {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 in place"},
+};
+
+static void run_conv(const test_env *e, const conv_case *c)
+{
+    const int oh = window_out(c->h, c->k, c->stride, c->pad);
+    const int ow = window_out(c->w, c->k, c->stride, c->pad);
+    const size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w;
+    const size_t w_count = (size_t)c->cout * c->cin * c->k * c->k;
+    const size_t out_count = (size_t)c->n * c->out_ctot * oh * ow;
+    const float wscale = 1.0f / sqrtf((float)(c->cin * c->k * c->k));
+    char what[160];
+    float *in = rand_tensor(c->n, c->in_ctot, c->cin, c->h, c->w);
+    float *w = rand_floats(w_count, -wscale, wscale);
+    float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
+    float *pre = c->pre ? rand_pre(c->cin) : NULL;
+    size_t packed_len = dc_conv_weight_pack(w, c->cout, c->cin, c->k, NULL);
+    float *packed = alloc_floats(packed_len, 0);
+    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
+    cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out;
+    cl_int err;
+
+    snprintf(what, sizeof what, "conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)", c->k,
+             c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w, c->cout, c->out_coff,
+             c->out_ctot, c->why);
+    CHECKF(packed_len > 0 && dc_conv_weight_pack(w, c->cout, c->cin, c->k, packed) == packed_len,
+           "%s: dc_conv_weight_pack", what);
+    ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
+                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride,
+                                c->pad, c->relu});
+
+    if (c->inplace) {
+        /* One buffer holds the input prefix and, everywhere else, the sentinel; the channels
+         * read must come out unchanged. */
+        for (size_t i = 0; i < out_count; i++) {
+            if (float_bits(expect[i]) != DC_TEST_SENTINEL)
+                continue; /* written by the conv */
+            if (float_bits(in[i]) == DC_TEST_POISON)
+                in[i] = bits_float(DC_TEST_SENTINEL); /* past the prefix: must stay */
+            expect[i] = in[i];
+        }
+        d_out = dev_buffer(e, in, out_count, DC_TEST_SENTINEL);
+        d_in = d_out;
+        if (d_in)
+            clRetainMemObject(d_in);
+    } else {
+        d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
+        d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+    }
+    d_w = dev_buffer(e, packed, packed_len, DC_TEST_POISON);
+    if (bias)
+        d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
+    if (pre)
+        d_pre = dev_buffer(e, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
+    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre)) {
+        dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
+                          dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
+                          c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
+        if (!bias)
+            a.bias.off = 0;
+        if (!pre)
+            a.pre.off = 0;
+        err = dc_enqueue_conv2d(e->q, &e->k, &a, NULL);
+        CHECKF(err == CL_SUCCESS, "%s [%s]: dc_enqueue_conv2d: %s", what, e->label,
+               dc_cl_error_name(err));
+        if (err == CL_SUCCESS)
+            check_output(e, what, d_out, expect, out_count);
+    }
+    release_mem(d_in);
+    release_mem(d_w);
+    release_mem(d_bias);
+    release_mem(d_pre);
+    release_mem(d_out);
+    free(in);
+    free(w);
+    free(bias);
+    free(pre);
+    free(packed);
+    free(expect);
+}
+
+/* ------------------------------------------------------------------------ pools */
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_GAP } pool_kind;
+
+typedef struct pool_case {
+    pool_kind kind;
+    int n, c, in_ctot, h, w;
+    int out_ctot, out_coff; /* gap: out_ctot 0 means [n, c] */
+    int k, stride, pad;     /* maxpool only */
+    int pre;
+    const char *why;
+} pool_case;
+
+static const pool_case pool_cases[] = {
+    /* kind n c ctot h w otot coff k s p pre */
+    {POOL_MAX, 1, 64, 64, 57, 55, 256, 0, 3, 2, 1, 0, "stem pool into a block buffer"},
+    {POOL_MAX, 3, 5, 7, 9, 8, 9, 2, 3, 2, 1, 1, "prologue, prefix, offset, batch 3"},
+    {POOL_MAX, 1, 3, 3, 2, 2, 3, 0, 3, 2, 1, 0, "2x2 image"},
+    {POOL_MAX, 2, 4, 4, 7, 7, 6, 1, 2, 2, 0, 0, "2x2/2, odd size"},
+    {POOL_MAX, 1, 2, 2, 5, 6, 2, 0, 3, 1, 1, 1, "3x3/1"},
+    {POOL_MAX, 1, 3, 3, 1, 1, 3, 0, 1, 1, 0, 1, "1x1 window"},
+    {POOL_AVG, 2, 37, 45, 7, 9, 40, 3, 0, 0, 0, 1, "odd size, prefix, offset"},
+    {POOL_AVG, 1, 128, 128, 56, 56, 128, 0, 0, 0, 0, 1, "DenseNet transition 1"},
+    {POOL_AVG, 3, 4, 4, 2, 2, 4, 0, 0, 0, 0, 0, "no prologue, 1x1 output"},
+    {POOL_AVG, 1, 3, 3, 3, 3, 8, 5, 0, 0, 0, 1, "3x3 -> 1x1 at an offset"},
+    {POOL_GAP, 2, 1024, 1024, 7, 7, 0, 0, 0, 0, 0, 1, "DenseNet-121 norm5"},
+    {POOL_GAP, 3, 37, 45, 1, 1, 0, 0, 0, 0, 0, 1, "1x1 image, prefix"},
+    {POOL_GAP, 1, 13, 13, 8, 8, 0, 0, 0, 0, 0, 0, "no prologue"},
+    {POOL_GAP, 2, 5, 9, 13, 5, 8, 2, 0, 0, 0, 1, "wider output rows at an offset"},
+    {POOL_GAP, 1, 3, 3, 3, 1, 0, 0, 0, 0, 0, 1, "3 pixels"},
+};
+
+static void run_pool(const test_env *e, const pool_case *c)
+{
+    static const char *const names[] = {"maxpool", "bnrelu_avgpool", "bnrelu_gap"};
+    int oh, ow, out_ctot = c->out_ctot;
+    size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w, out_count;
+    char what[160];
+    float *in = rand_tensor(c->n, c->in_ctot, c->c, c->h, c->w);
+    float *pre = c->pre ? rand_pre(c->c) : NULL;
+    float *expect;
+    cl_mem d_in, d_pre = NULL, d_out;
+    cl_int err = CL_SUCCESS;
+
+    if (c->kind == POOL_MAX) {
+        oh = window_out(c->h, c->k, c->stride, c->pad);
+        ow = window_out(c->w, c->k, c->stride, c->pad);
+    } else if (c->kind == POOL_AVG) {
+        oh = c->h / 2;
+        ow = c->w / 2;
+    } else {
+        oh = ow = 1;
+        if (out_ctot == 0)
+            out_ctot = c->c;
+    }
+    out_count = (size_t)c->n * out_ctot * oh * ow;
+    expect = alloc_floats(out_count, DC_TEST_SENTINEL);
+    snprintf(what, sizeof what, "%s %d/%d/%d n%d %d(%d)x%dx%d -> at %d of %d (%s)",
+             names[c->kind], c->k, c->stride, c->pad, c->n, c->c, c->in_ctot, c->h, c->w,
+             c->out_coff, out_ctot, c->why);
+    {
+        ref_pool_args r = {in, pre, expect, c->n, c->c, c->in_ctot, c->h, c->w, out_ctot,
+                           c->out_coff, oh, ow, c->k, c->stride, c->pad};
+        if (c->kind == POOL_MAX)
+            ref_maxpool(&r);
+        else if (c->kind == POOL_AVG)
+            ref_bnrelu_avgpool(&r);
+        else
+            ref_bnrelu_gap(&r);
+    }
+    d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
+    if (pre)
+        d_pre = dev_buffer(e, pre, 2 * (size_t)c->c, DC_TEST_POISON);
+    d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+    if (d_in && d_out && (!pre || d_pre)) {
+        dc_pool_args a = {dev_mem(d_in), dev_mem(d_pre), dev_mem(d_out), c->n, c->c, c->in_ctot,
+                          c->h, c->w, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad};
+        if (!pre)
+            a.pre.off = 0;
+        if (c->kind == POOL_MAX)
+            err = dc_enqueue_maxpool(e->q, &e->k, &a, NULL);
+        else if (c->kind == POOL_AVG)
+            err = dc_enqueue_bnrelu_avgpool(e->q, &e->k, &a, NULL);
+        else
+            err = dc_enqueue_bnrelu_gap(e->q, &e->k, &a, NULL);
+        CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
+        if (err == CL_SUCCESS)
+            check_output(e, what, d_out, expect, out_count);
+    }
+    release_mem(d_in);
+    release_mem(d_pre);
+    release_mem(d_out);
+    free(in);
+    free(pre);
+    free(expect);
+}
+
+/* ------------------------------------------------------------------------ linear */
+
+typedef struct linear_case {
+    int n, cin, cout, bias;
+} linear_case;
+
+static const linear_case linear_cases[] = {
+    {2, 1024, 1000, 1}, {3, 7, 3, 1}, {1, 33, 10, 0}, {1, 1, 1, 1}, {2, 342, 10, 1},
+};
+
+static void run_linear(const test_env *e, const linear_case *c)
+{
+    size_t in_count = (size_t)c->n * c->cin, w_count = (size_t)c->cout * c->cin;
+    size_t out_count = (size_t)c->n * c->cout;
+    char what[96];
+    float *in = rand_floats(in_count, -1.0f, 1.0f);
+    float *w = rand_floats(w_count, -1.0f, 1.0f);
+    float *bias = c->bias ? rand_floats((size_t)c->cout, -1.0f, 1.0f) : NULL;
+    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
+    cl_mem d_in, d_w, d_bias = NULL, d_out;
+    cl_int err;
+
+    snprintf(what, sizeof what, "linear n%d %d -> %d%s", c->n, c->cin, c->cout,
+             c->bias ? " + bias" : "");
+    ref_linear(&(ref_linear_args){in, w, bias, expect, c->n, c->cin, c->cout});
+    d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
+    d_w = dev_buffer(e, w, w_count, DC_TEST_POISON);
+    if (bias)
+        d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
+    d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+    if (d_in && d_w && d_out && (!bias || d_bias)) {
+        dc_linear_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_out), c->n,
+                            c->cin, c->cout};
+        if (!bias)
+            a.bias.off = 0;
+        err = dc_enqueue_linear(e->q, &e->k, &a, NULL);
+        CHECKF(err == CL_SUCCESS, "%s [%s]: dc_enqueue_linear: %s", what, e->label,
+               dc_cl_error_name(err));
+        if (err == CL_SUCCESS)
+            check_output(e, what, d_out, expect, out_count);
+    }
+    release_mem(d_in);
+    release_mem(d_w);
+    release_mem(d_bias);
+    release_mem(d_out);
+    free(in);
+    free(w);
+    free(bias);
+    free(expect);
+}
+
+/* ------------------------------------------------------------------------ host-only checks */
+
+/* The packed layout [ceil(cout / 16), cin * k * k, 16], zero past cout. */
+static void test_weight_pack(void)
+{
+    enum { COUT = 19, CIN = 3, K = 3, TAPS = CIN * K * K };
+    float w[COUT * TAPS], packed[2 * TAPS * 16];
+    int bad = 0;
+    for (int i = 0; i < COUT * TAPS; i++)
+        w[i] = (float)(i + 1);
+    CHECK(dc_conv_weight_pack(w, COUT, CIN, K, NULL) == 2 * TAPS * 16);
+    CHECK(dc_conv_weight_pack(w, 0, CIN, K, NULL) == 0);
+    CHECK(dc_conv_weight_pack(w, COUT, CIN, 0, NULL) == 0);
+    CHECK(dc_conv_weight_pack(w, COUT, CIN, K, packed) == 2 * TAPS * 16);
+    for (int b = 0; b < 2; b++)
+        for (int r = 0; r < TAPS; r++)
+            for (int j = 0; j < 16; j++) {
+                int co = b * 16 + j;
+                float want = co < COUT ? w[co * TAPS + r] : 0.0f;
+                bad += packed[(b * TAPS + r) * 16 + j] != want;
+            }
+    CHECKF(bad == 0, "%d packed weights misplaced", bad);
+}
+
+/* Launchers refuse inconsistent arguments instead of reading or writing out of bounds. */
+static void test_rejects(const test_env *e)
+{
+    cl_int err;
+    cl_mem m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
+    dc_mem d = dev_mem(m), none = {NULL, 0};
+    dc_conv_args ok = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
+    dc_conv_args a;
+    dc_pool_args p = {d, none, d, 1, 4, 4, 5, 5, 4, 0, 3, 3, 3, 2, 1};
+    dc_pool_args pb;
+    dc_kernels empty = {0};
+    if (!m)
+        return;
+    a = ok;
+    a.cin = 5; /* more than in_ctot */
+    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.out_coff = 1; /* past out_ctot */
+    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.out_h = 6; /* not the window's output size */
+    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.in.buf = NULL;
+    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) != CL_SUCCESS);
+    CHECK(dc_enqueue_conv2d(e->q, &empty, &ok, NULL) == CL_INVALID_KERNEL);
+    pb = p;
+    pb.pad = 2; /* more than k / 2 */
+    CHECK(dc_enqueue_maxpool(e->q, &e->k, &pb, NULL) == CL_INVALID_VALUE);
+    pb = p;
+    pb.out_h = 2; /* avgpool wants in_h / 2 */
+    CHECK(dc_enqueue_bnrelu_avgpool(e->q, &e->k, &pb, NULL) == CL_INVALID_VALUE);
+    /* The accepted form of each, to show the refusals above are about the one changed field. */
+    err = dc_enqueue_conv2d(e->q, &e->k, &ok, NULL);
+    CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
+    err = dc_enqueue_maxpool(e->q, &e->k, &p, NULL);
+    CHECKF(err == CL_SUCCESS, "valid maxpool refused: %s", dc_cl_error_name(err));
+    clFinish(e->q);
+    dc_kernels_release(&empty);
+    dc_kernels_release(NULL);
+    release_mem(m);
+}
+
+/* ------------------------------------------------------------------------ setup */
+
+static int env_init(test_env *e, const char *options)
+{
+    cl_device_id dev;
+    densecl_device_info info;
+    cl_program prog = NULL;
+    cl_int err;
+    densecl_status st;
+    memset(e, 0, sizeof *e);
+    e->label = options ? options : "default build";
+    st = dc_device_pick("auto", &dev, &info);
+    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
+    if (st != DENSECL_OK)
+        return 0;
+    printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, e->label);
+    e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return 0;
+    e->q = clCreateCommandQueue(e->ctx, dev, 0, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return 0;
+    st = dc_program_build(e->ctx, dev, options, &prog);
+    CHECKF(st == DENSECL_OK, "kernels.cl did not build [%s]: %s", e->label, densecl_last_error());
+    if (st != DENSECL_OK)
+        return 0;
+    st = dc_kernels_create(prog, &e->k);
+    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
+    clReleaseProgram(prog); /* the kernels keep it */
+    return st == DENSECL_OK;
+}
+
+static void env_free(test_env *e)
+{
+    dc_kernels_release(&e->k);
+    if (e->q)
+        clReleaseCommandQueue(e->q);
+    if (e->ctx)
+        clReleaseContext(e->ctx);
+}
+
+/* A conv build with every tunable changed: its tiles no longer match the host's grid (smaller
+ * channel tiles, larger pixel tiles, the largest row segment), the other tile order, mad(). One
+ * build only: POCL takes seconds to compile the conv kernel for each work-group size. */
+static const char *const alt_builds[] = {
+    "-DCONV_TCO=2 -DCONV_TPX=8 -DCONV_FLAT_CO=16 -DCONV_FLAT_PX=2 -DCONV_ORDER=0 -DCONV_FMA=0",
+};
+
+int main(void)
+{
+    test_env e;
+    test_weight_pack();
+    if (env_init(&e, NULL)) {
+        test_rejects(&e);
+        for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
+            run_conv(&e, &conv_cases[i]);
+        for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)
+            run_pool(&e, &pool_cases[i]);
+        for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
+            run_linear(&e, &linear_cases[i]);
+    }
+    env_free(&e);
+    for (size_t b = 0; b < DC_ARRAY_LEN(alt_builds); b++) {
+        if (env_init(&e, alt_builds[b]))
+            for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
+                run_conv(&e, &conv_cases[i]);
+        env_free(&e);
+    }
+    return check_summary();
+}
