@@ -24,6 +24,22 @@ static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t
         out[n - 1] = '\0';
 }
 
+static uint64_t dc_limit_alloc_, dc_limit_global_;
+
+void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_bytes)
+{
+    dc_limit_alloc_ = max_alloc_bytes;
+    dc_limit_global_ = global_mem_bytes;
+}
+
+static void dc_apply_limits(densecl_device_info *info)
+{
+    if (dc_limit_alloc_ && info->max_alloc_bytes > dc_limit_alloc_)
+        info->max_alloc_bytes = dc_limit_alloc_;
+    if (dc_limit_global_ && info->global_mem_bytes > dc_limit_global_)
+        info->global_mem_bytes = dc_limit_global_;
+}
+
 void dc_device_describe(cl_device_id dev, densecl_device_info *info)
 {
     cl_device_type type = 0;
@@ -65,6 +81,7 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info)
         info->max_work_group_size = sz;
     if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof b, &b, NULL) == CL_SUCCESS)
         info->compiler_available = b == CL_TRUE;
+    dc_apply_limits(info);
 }
 
 /* Every device of every platform, in listing order. */

@@ -160,6 +160,15 @@ static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w)
             }
         }
         if (pass == 0) {
+            /* Refused before anything is allocated, naming the limit. */
+            if (total * sizeof(float) > r->info.global_mem_bytes / 2) {
+                st = dc_error(DENSECL_ERR_LIMIT,
+                              "the weights need %zu MiB, more than half of the %llu MiB of "
+                              "global memory of '%s' (CL_DEVICE_GLOBAL_MEM_SIZE)",
+                              total * sizeof(float) >> 20,
+                              (unsigned long long)(r->info.global_mem_bytes >> 20), r->info.name);
+                goto fail;
+            }
             if (total * sizeof(float) > r->info.max_alloc_bytes) {
                 st = dc_error(DENSECL_ERR_LIMIT,
                               "the weights need %zu MiB in one buffer, more than the %llu MiB "

@@ -236,6 +236,10 @@ void dc_params_free(dc_op_params *p, int n);
 
 /* ---------------------------------------------------------------- device.c */
 
+/* Test hook: devices report at most these limits (0 = as the driver says), so tests can prove
+ * that oversized weights are refused and oversized batches split, on any device. */
+void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_bytes);
+
 /* Fills info for a device (indices are only filled by the listing). */
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */

@@ -240,8 +240,57 @@ static void test_threads(void)
     free(x);
 }
 
+/* Device limits (through the test hook): oversized weights refused before any allocation,
+ * naming the limit; a batch too large for memory split into chunks, results unchanged. */
+static void test_limits(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 3, 4), *big = NULL;
+    densecl_engine *e = NULL;
+    const int n = 12, h = 32;
+    float *x = random_input(n, 3, h, h, 5);
+    float *ref = calloc((size_t)n * 10, sizeof *ref), *got = calloc((size_t)n * 10, sizeof *got);
+    uint64_t full, split, wbytes;
+
+    CHECK(densecl_engine_create(w, "auto", &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, ref) == DENSECL_OK);
+    densecl_engine_memory(e, &wbytes, &full);
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* The weights and activations of 3.5 images fit in half of this "global memory". */
+    dc_device_limits_override(0, 2 * wbytes + 7 * (full / n));
+    CHECK(densecl_engine_create(w, "auto", &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, got) == DENSECL_OK);
+    densecl_engine_memory(e, NULL, &split);
+    CHECKF(split <= 3 * (full / n), "activations %llu with the limit, %llu without",
+           (unsigned long long)split, (unsigned long long)full);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* DenseNet-121's 30 MiB of weights against a 16 MiB allocation limit. */
+    densecl_config_preset("densenet121", &cfg);
+    CHECK(densecl_weights_random(&cfg, 1, &big) == DENSECL_OK);
+    dc_device_limits_override(16 << 20, 0);
+    CHECK(densecl_engine_create(big, "auto", &e) == DENSECL_ERR_LIMIT);
+    CHECKF(strstr(densecl_last_error(), "CL_DEVICE_MAX_MEM_ALLOC_SIZE") != NULL, "%s",
+           densecl_last_error());
+    dc_device_limits_override(0, 40 << 20);
+    CHECK(densecl_engine_create(big, "auto", &e) == DENSECL_ERR_LIMIT);
+    CHECKF(strstr(densecl_last_error(), "CL_DEVICE_GLOBAL_MEM_SIZE") != NULL, "%s",
+           densecl_last_error());
+    dc_device_limits_override(0, 0);
+    densecl_weights_free(big);
+    densecl_weights_free(w);
+    free(x);
+    free(ref);
+    free(got);
+}
+
 int main(void)
 {
+    test_limits();
     test_replicas_and_failover();
     test_profile_and_errors();
     test_own_context();
