@@ -542,6 +542,8 @@ static const cli_command commands[] = {
      "  -h, --help     show this help\n"},
     {"bench", cmd_bench, "measure speed: ms per image, images/s, GFLOP/s, per-op profile",
      cmd_bench_usage},
+    {"classify", cmd_classify, "classify images, IDX or .npy files: top-K classes, accuracy",
+     cmd_classify_usage},
     {"info", cmd_info, "list the OpenCL devices and the one 'auto' picks",
      "usage: densecl info\n"
      "\n"

@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# classify_tests.sh DENSECL SCRATCH - end-to-end tests of `densecl classify`.
+#
+# DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Fixtures (small
+# seeded models, images in several formats, IDX and label files) come from
+# tests/classify_reference.py, which also recomputes densecl's answers with torch/torchvision;
+# the ImageNet model is written by tools/export_torchvision.py --random 0. $DENSECL_PYTHON names
+# the Python (default /usr/bin/python3). Each case prints "ok NAME" or "FAIL NAME: why"; the last
+# line is "N passed, N failed" and the exit status is non-zero on any failure. Nothing is skipped:
+# a missing Python, dataset or OpenCL device fails the cases that need it.
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 DENSECL SCRATCH" >&2
+    exit 2
+fi
+BIN=$(realpath -- "$1") || exit 2
+TMP=$(realpath -m -- "$2") || exit 2
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=${DENSECL_PYTHON:-/usr/bin/python3}
+REF="$HERE/classify_reference.py"
+FASHION=/usr/share/datasets/fashion-mnist
+rm -rf "$TMP"
+mkdir -p "$TMP" || exit 2
+FX="$TMP/fx"
+
+passed=0
+failed=0
+ok() {
+    echo "ok $1"
+    passed=$((passed + 1))
+}
+bad() {
+    echo "FAIL $1: $2"
+    failed=$((failed + 1))
+}
+
+# cli ARGS...: runs `densecl classify ARGS`; sets rc, leaves stdout in $TMP/out, stderr in
+# $TMP/err.
+cli() {
+    "$BIN" classify "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+
+# expect_error NAME CODE PATTERN ARGS...: exit status CODE, one error line matching PATTERN,
+# nothing on stdout.
+expect_error() {
+    local name=$1 code=$2 pattern=$3
+    shift 3
+    cli "$@"
+    if [ "$rc" -ne "$code" ]; then
+        bad "$name" "exit status $rc, want $code; stderr: $(head -c 600 "$TMP/err")"
+    elif [ "$(wc -l <"$TMP/err")" -ne 1 ] || ! grep -q '^densecl: error: ' "$TMP/err"; then
+        bad "$name" "want one 'densecl: error:' line, got: $(head -c 600 "$TMP/err")"
+    elif ! grep -Eiq -- "$pattern" "$TMP/err"; then
+        bad "$name" "stderr does not match /$pattern/: $(cat "$TMP/err")"
+    elif [ -s "$TMP/out" ]; then
+        bad "$name" "stdout not empty: $(head -c 300 "$TMP/out")"
+    else
+        ok "$name"
+    fi
+}
+
+# expect_ok NAME ARGS...: exit status 0 and an empty stderr; returns 1 (reported) otherwise.
+# POCL's compiler prints "N warnings generated." when it builds kernels.cl into an empty
+# POCL_CACHE_DIR: that line is not densecl's and is dropped.
+expect_ok() {
+    local name=$1
+    shift
+    cli "$@"
+    sed -i -E '/^[0-9]+ warnings? generated\.$/d' "$TMP/err"
+    if [ "$rc" -ne 0 ]; then
+        bad "$name" "exit status $rc; stderr: $(head -c 1500 "$TMP/err")"
+        return 1
+    elif [ -s "$TMP/err" ]; then
+        bad "$name" "stderr not empty: $(head -c 600 "$TMP/err")"
+        return 1
+    fi
+    return 0
+}
+
+# reference NAME WEIGHTS JSON [--loose]: torchvision agrees with densecl's JSON document.
+reference() {
+    local name=$1 why
+    if why=$("$PY" "$REF" check "$2" "$3" ${4:+"$4"} 2>&1); then
+        ok "$name"
+    else
+        bad "$name" "$(echo "$why" | head -c 1500)"
+    fi
+}
+
+# pycheck NAME CODE ARGS...: runs Python CODE (sys.argv[1:] = ARGS); ok when it prints nothing.
+pycheck() {
+    local name=$1 code=$2 why
+    shift 2
+    why=$("$PY" -c "$code" "$@" 2>&1)
+    if [ -n "$why" ]; then
+        bad "$name" "$(echo "$why" | head -c 1500)"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------------- fixtures
+
+if "$PY" "$REF" prepare "$FX" >"$TMP/prep.log" 2>&1; then
+    ok "fixtures"
+else
+    bad "fixtures" "$(tail -c 1500 "$TMP/prep.log")"
+fi
+D121="$TMP/densenet121.safetensors"
+if "$PY" "$HERE/../tools/export_torchvision.py" --model densenet121 --random 0 --out "$D121" \
+    >"$TMP/export.log" 2>&1; then
+    ok "export densenet121"
+else
+    bad "export densenet121" "$(tail -c 1500 "$TMP/export.log")"
+fi
+FASHION_NAMES='T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot'
+GREY="$FX/grey.safetensors"
+COLOUR="$FX/colour.safetensors"
+cd "$FX" || exit 2 # inputs by short names, as a user types them
+
+# ----------------------------------------------------------------------------- usage
+
+expect_error "usage: no input" 2 "missing INPUT" --weights "$GREY"
+expect_error "usage: no weights" 2 "missing --weights" fashion3.idx
+expect_error "usage: bad --top" 2 "--top" --weights "$GREY" --top 0 fashion3.idx
+expect_error "usage: bad --batch" 2 "--batch" --weights "$GREY" --batch x fashion3.idx
+expect_error "usage: unknown option" 2 "unknown option '--frobnicate'" --weights "$GREY" \
+    --frobnicate fashion3.idx
+expect_error "usage: unknown model" 2 "--model" --model nosuch --weights "$GREY" fashion3.idx
+cli --help
+if [ "$rc" -eq 0 ] && grep -q '^usage: densecl classify' "$TMP/out" &&
+    grep -q 'Exit status' "$TMP/out"; then
+    ok "help"
+else
+    bad "help" "exit $rc: $(head -c 300 "$TMP/out")"
+fi
+expect_error "missing weights file" 1 "nosuch.safetensors" --weights nosuch.safetensors \
+    fashion3.idx
+
+# ----------------------------------------------------------------------------- ImageNet model
+
+IMAGES=(photo.png odd.bmp rgba.png grey16.png grey.pgm)
+if expect_ok "imagenet: text" --weights "$D121" "${IMAGES[@]}" photo.jpg; then
+    why=""
+    for f in "${IMAGES[@]}" photo.jpg; do
+        line=$(grep -F "$f: " "$TMP/out")
+        # 'NAME: P1 CLASS1, ... P5 CLASS5' with a real ImageNet name first
+        top1=$(echo "$line" | sed -E 's/^[^:]*: [0-9.]+ ([^,]*),.*/\1/')
+        [ "$(echo "$line" | tr ',' '\n' | wc -l)" -eq 5 ] || why="$why; $f: not 5 classes: $line"
+        grep -Fxq -- "$top1" "$HERE/../models/imagenet-classes.txt" ||
+            why="$why; $f: top-1 '$top1' is no ImageNet class name"
+    done
+    grep -q '^device: ' "$TMP/out" || why="$why; no device line"
+    grep -Eq '^images: 6 in [0-9.]+ s, [0-9.]+ images/s \(start-up [0-9.]+ s\)$' "$TMP/out" ||
+        why="$why; no summary line: $(tail -n 2 "$TMP/out")"
+    if [ -z "$why" ]; then ok "imagenet: text"; else bad "imagenet: text" "${why#; }"; fi
+fi
+if expect_ok "imagenet: json" --weights "$D121" --json "${IMAGES[@]}" fashion3.idx; then
+    cp "$TMP/out" "$TMP/imagenet.json"
+    reference "imagenet: PNG/BMP/PGM/IDX match torchvision" "$D121" "$TMP/imagenet.json"
+fi
+if expect_ok "imagenet: jpeg json" --weights "$D121" --json photo.jpg; then
+    cp "$TMP/out" "$TMP/jpeg.json"
+    reference "imagenet: JPEG matches torchvision" "$D121" "$TMP/jpeg.json" --loose
+fi
+
+# ----------------------------------------------------------------------------- small models
+
+if expect_ok "idx gz: text" --weights "$GREY" fashion12.idx.gz; then
+    n=$(grep -Ec '^fashion12\.idx\.gz\[([0-9]|1[01])\]: [0-9.]+ ' "$TMP/out")
+    if [ "$n" -ne 12 ]; then
+        bad "idx gz: text" "$n of 12 image lines: $(head -c 400 "$TMP/out")"
+    elif ! grep -Eq "^fashion12\.idx\.gz\[0\]: [0-9.]+ ($FASHION_NAMES)," "$TMP/out"; then
+        bad "idx gz: text" "no densecl.labels names: $(head -n 1 "$TMP/out")"
+    else
+        ok "idx gz: text"
+    fi
+fi
+if expect_ok "grey model: json" --weights "$GREY" --json --batch 5 fashion12.idx.gz fashion3.idx \
+    photo.png odd.bmp rgba.png grey16.png grey.pgm 'we"ird, name.png' x28.npy x32.npy; then
+    cp "$TMP/out" "$TMP/grey5.json"
+    reference "grey model: IDX, luminance, resizes, .npy match torchvision" "$GREY" \
+        "$TMP/grey5.json"
+    expect_ok "grey model: batch 32" --weights "$GREY" --json fashion12.idx.gz fashion3.idx \
+        photo.png odd.bmp rgba.png grey16.png grey.pgm 'we"ird, name.png' x28.npy x32.npy &&
+        pycheck "batch size does not change results" '
+import json, sys
+a, b = (json.load(open(p))["images"] for p in sys.argv[1:])
+if len(a) != len(b) or len(a) != 26:
+    print("image counts", len(a), len(b))
+for x, y in zip(a, b):
+    if [t["class_id"] for t in x["top"]] != [t["class_id"] for t in y["top"]] or any(
+            abs(s["probability"] - t["probability"]) > 1e-5 for s, t in zip(x["top"], y["top"])):
+        print(x, y)
+        break' "$TMP/grey5.json" "$TMP/out"
+fi
+if expect_ok "colour model: json" --weights "$COLOUR" --json fashion12.idx.gz photo.png odd.bmp \
+    rgba.png grey16.png grey.pgm; then
+    cp "$TMP/out" "$TMP/colour.json"
+    reference "colour model: resize, crop, resize, grey replicated match torchvision" \
+        "$COLOUR" "$TMP/colour.json"
+    pycheck "colour model: class N names" '
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["images"][0]["top"]
+if len(t) != 5 or t[0]["label"] != "class %d" % t[0]["class_id"] or d["classes"] != 7:
+    print(t)' "$TMP/colour.json"
+fi
+
+# ----------------------------------------------------------------------------- --top, --limit
+
+if expect_ok "--top capped at the classes" --weights "$GREY" --top 50 fashion3.idx; then
+    n=$(awk -F', ' '/^fashion3/ { print NF }' "$TMP/out" | sort -u)
+    if [ "$n" = "10" ]; then ok "--top capped at the classes"; else
+        bad "--top capped at the classes" "classes per line: $n"
+    fi
+fi
+if expect_ok "--limit across inputs" --weights "$GREY" --limit 5 fashion3.idx fashion12.idx.gz \
+    photo.png; then
+    got=$(grep -Eo '^[^:]+\]:' "$TMP/out" | tr '\n' ' ')
+    want="fashion3.idx[0]: fashion3.idx[1]: fashion3.idx[2]: fashion12.idx.gz[0]: "
+    want="${want}fashion12.idx.gz[1]: "
+    if [ "$got" = "$want" ]; then ok "--limit across inputs"; else
+        bad "--limit across inputs" "$got"
+    fi
+fi
+if expect_ok "over 100 images: summary only" --weights "$GREY" --limit 150 \
+    "$FASHION/t10k-images-idx3-ubyte.gz"; then
+    if [ "$(wc -l <"$TMP/out")" -eq 2 ] && grep -q '^images: 150 in' "$TMP/out"; then
+        ok "over 100 images: summary only"
+    else
+        bad "over 100 images: summary only" "$(head -c 400 "$TMP/out")"
+    fi
+fi
+if expect_ok "over 100 images with --top" --weights "$GREY" --limit 150 --top 2 \
+    "$FASHION/t10k-images-idx3-ubyte.gz"; then
+    n=$(grep -c '^/.*\[[0-9]*\]: ' "$TMP/out")
+    if [ "$n" -eq 150 ]; then ok "over 100 images with --top"; else
+        bad "over 100 images with --top" "$n image lines"
+    fi
+fi
+
+# ----------------------------------------------------------------------------- --truth
+
+accuracy_lines() { # the accuracy lines densecl printed, from the JSON's counts: "a b n"
+    read -r a b n <<<"$("$PY" "$REF" accuracy "$1")"
+    printf 'top-1 accuracy: %s (%s/%s)\ntop-5 accuracy: %s (%s/%s)\n' \
+        "$(awk -v a="$a" -v n="$n" 'BEGIN { printf "%.2f%%", 100 * a / n }')" "$a" "$n" \
+        "$(awk -v a="$b" -v n="$n" 'BEGIN { printf "%.2f%%", 100 * a / n }')" "$b" "$n"
+}
+for labels in labels12.txt labels12.idx.gz; do
+    name="--truth $labels"
+    expect_ok "$name: json" --weights "$GREY" --json --truth "$labels" fashion12.idx.gz || continue
+    cp "$TMP/out" "$TMP/truth.json"
+    want=$(accuracy_lines "$TMP/truth.json")
+    expect_ok "$name" --weights "$GREY" --truth "$labels" fashion12.idx.gz || continue
+    got=$(grep accuracy "$TMP/out")
+    if [ "$got" = "$want" ] && grep -q '(truth: ' "$TMP/out"; then ok "$name"; else
+        bad "$name" "got '$got', want '$want'"
+    fi
+done
+if expect_ok "--truth IDX gz, --limit" --weights "$GREY" --limit 20 --json \
+    --truth "$FASHION/t10k-labels-idx1-ubyte.gz" "$FASHION/t10k-images-idx3-ubyte.gz"; then
+    cp "$TMP/out" "$TMP/limit.json"
+    want=$(accuracy_lines "$TMP/limit.json")
+    cli --weights "$GREY" --limit 20 --truth "$FASHION/t10k-labels-idx1-ubyte.gz" \
+        "$FASHION/t10k-images-idx3-ubyte.gz"
+    got=$(grep accuracy "$TMP/out")
+    if [ "$rc" -eq 0 ] && [ "$got" = "$want" ] && echo "$want" | grep -q '/20)$'; then
+        ok "--truth IDX gz, --limit"
+    else
+        bad "--truth IDX gz, --limit" "exit $rc, got '$got', want '$want'"
+    fi
+fi
+expect_error "--truth too short" 1 "12 labels.*15 images" --weights "$GREY" \
+    --truth labels12.txt fashion12.idx.gz fashion3.idx
+printf '1\n2\nx\n' >"$TMP/badlabels.txt"
+expect_error "--truth not class ids" 1 "line 3" --weights "$GREY" --truth "$TMP/badlabels.txt" \
+    fashion3.idx
+
+# ----------------------------------------------------------------------------- --csv, --json
+
+rm -f "$TMP/out.csv"
+if expect_ok "--csv" --weights "$GREY" --csv "$TMP/out.csv" --batch 2 fashion3.idx \
+    'we"ird, name.png'; then
+    pycheck "--csv" '
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+labels = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+          "Bag", "Ankle boot"]
+if rows[0] != ["input", "index", "class_id", "label", "probability"]:
+    print("header", rows[0])
+elif [r[:2] for r in rows[1:]] != [["fashion3.idx", "0"], ["fashion3.idx", "1"],
+                                   ["fashion3.idx", "2"], ["we\"ird, name.png", "0"]]:
+    print("rows", rows[1:])
+elif any(labels[int(r[2])] != r[3] or not 0 < float(r[4]) <= 1 for r in rows[1:]):
+    print("labels or probabilities", rows[1:])' "$TMP/out.csv"
+fi
+if expect_ok "--json" --weights "$GREY" --json --truth labels12.txt fashion12.idx.gz; then
+    pycheck "--json" '
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["summary"]
+if len(d["images"]) != 12 or d["failed"] != [] or s["images"] != 12 or s["failed_inputs"] != 0:
+    print(d)
+elif not (0 <= s["top1_accuracy"] <= s["top5_accuracy"] <= 1) or s["labelled"] != 12:
+    print(s)
+elif any(len(i["top"]) != 5 or "truth" not in i for i in d["images"]) or not d["device"]:
+    print(d["images"][0])' "$TMP/out"
+fi
+
+# ----------------------------------------------------------------------------- bad inputs
+
+rm -f "$TMP/fail.csv"
+cli --weights "$GREY" --csv "$TMP/fail.csv" photo.png corrupt.png missing.png notes.txt \
+    fashion3.idx
+why=""
+[ "$rc" -eq 3 ] || why="$why; exit status $rc, want 3"
+for f in corrupt.png missing.png notes.txt; do
+    grep -q "^densecl: warning: $f: " "$TMP/err" || why="$why; no warning for $f"
+done
+grep -q '^densecl: warning: 3 of 5 inputs' "$TMP/err" || why="$why; no count of failed inputs"
+[ "$(wc -l <"$TMP/err")" -eq 4 ] || why="$why; stderr: $(cat "$TMP/err")"
+[ "$(grep -Ec '^(photo\.png|fashion3\.idx\[[012]\]): ' "$TMP/out")" -eq 4 ] ||
+    why="$why; results missing: $(cat "$TMP/out")"
+[ "$(cat "$TMP/fail.csv" 2>/dev/null | wc -l)" -eq 5 ] ||
+    why="$why; csv: $(cat "$TMP/fail.csv" 2>&1)"
+if [ -z "$why" ]; then ok "bad inputs skipped, exit 3"; else
+    bad "bad inputs skipped, exit 3" "${why#; }"
+fi
+cli --weights "$GREY" --json photo.png corrupt.png missing.png
+if [ "$rc" -eq 3 ]; then
+    pycheck "bad inputs in --json" '
+import json, sys
+d = json.load(open(sys.argv[1]))
+if [f["input"] for f in d["failed"]] != ["missing.png", "corrupt.png"] or len(d["images"]) != 1:
+    print(d["failed"], d["images"])' "$TMP/out"
+else
+    bad "bad inputs in --json" "exit status $rc"
+fi
+for c in "truncated.idx.gz:truncated" "labels12.idx.gz:--truth" "x3ch.npy:3 channels" \
+    "empty.png:not an image" "huffman.jpg:Huffman table"; do
+    f=${c%%:*}
+    [ "$f" = empty.png ] && : >"$f"
+    cli --weights "$GREY" "$f" fashion3.idx
+    if [ "$rc" -eq 3 ] && grep -q "^densecl: warning: $f: .*${c#*:}" "$TMP/err" &&
+        [ "$(grep -c '^fashion3' "$TMP/out")" -eq 3 ]; then
+        ok "bad input $f"
+    else
+        bad "bad input $f" "exit $rc: $(head -c 600 "$TMP/err")"
+    fi
+done
+
+# ----------------------------------------------------------------------------- no metadata
+
+expect_error "no preprocessing metadata: images refused" 1 "densecl.preprocess" \
+    --weights "$FX/bare.safetensors" photo.png
+expect_ok "no preprocessing metadata: .npy accepted" --weights "$FX/bare.safetensors" x28.npy &&
+    if [ "$(grep -c '^x28.npy\[[0-2]\]: [0-9.]* class [0-9]' "$TMP/out")" -eq 3 ]; then
+        ok "no preprocessing metadata: .npy accepted"
+    else
+        bad "no preprocessing metadata: .npy accepted" "$(cat "$TMP/out")"
+    fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
