@@ -364,5 +364,29 @@ expect_ok "no preprocessing metadata: .npy accepted" --weights "$FX/bare.safeten
         bad "no preprocessing metadata: .npy accepted" "$(cat "$TMP/out")"
     fi
 
+# ----------------------------------------------------------------------------- SIGINT
+
+# Ctrl-C mid-run: exit 130, a line saying how far it got, and only whole CSV rows (one per
+# image reported, a whole number of batches).
+"$BIN" classify --weights "$GREY" --batch 16 --csv "$TMP/int.csv" \
+    "$FASHION/t10k-images-idx3-ubyte.gz" >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 100); do
+    [ "$(wc -l <"$TMP/int.csv" 2>/dev/null || echo 0)" -gt 32 ] && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+rows=$(($(wc -l <"$TMP/int.csv") - 1))
+said=$(sed -n 's/^densecl: interrupted after \([0-9]*\) of 10000 images.*/\1/p' "$TMP/err")
+whole=$(awk -F, 'NR > 1 && NF != 5 { bad++ } END { print bad + 0 }' "$TMP/int.csv")
+if [ "$rc" -eq 130 ] && [ -n "$said" ] && [ "$said" -eq "$rows" ] && [ "$rows" -lt 10000 ] &&
+    [ $((rows % 16)) -eq 0 ] && [ "$whole" -eq 0 ] && [ "$(tail -c 1 "$TMP/int.csv" | od -An -c)" = '  \n' ]; then
+    ok "SIGINT leaves whole rows and says how far"
+else
+    bad "SIGINT leaves whole rows and says how far" "exit $rc, $rows rows, said '$said': $(head -c 600 "$TMP/err")"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

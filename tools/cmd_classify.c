@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 
 enum {
     EXIT_SOME_FAILED = 3,
+    EXIT_INTERRUPTED = 130, /* 128 + SIGINT, as shells report it */
     DEFAULT_TOP = 5,
     DEFAULT_BATCH = 32,
     MAX_BATCH = 65536,
@@ -85,7 +87,8 @@ const char cmd_classify_usage[] =
     "An input that cannot be read or decoded is reported ('densecl: warning: FILE: why') and\n"
     "skipped; the other results are kept. Put '--' before inputs whose names start with '-'.\n"
     "Exit status: 0 when every input was classified, 3 when some were skipped, 1 on a runtime\n"
-    "error, 2 on a usage error.\n";
+    "error, 2 on a usage error, 130 when interrupted (Ctrl-C: the batch in flight is finished\n"
+    "and written, then the run stops and says how far it got).\n";
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
@@ -715,7 +718,17 @@ static void report(classify *c, int slot)
     }
 }
 
-/* Runs the batch, reports its images and empties it. 0 or EXIT_RUNTIME once reported. */
+/* Set by SIGINT: the batch in flight finishes and is written, then the run stops. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
+ * batch's results are out), or EXIT_RUNTIME once reported. */
 static int flush_batch(classify *c)
 {
     if (c->n == 0) {
@@ -744,7 +757,7 @@ static int flush_batch(classify *c)
         }
     }
     bar_draw(c);
-    return 0;
+    return interrupted ? EXIT_INTERRUPTED : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1054,13 +1067,29 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         printf(",\n  \"classes\": %d,\n  \"images\": [\n", c.classes);
     }
     bar_draw(&c);
-    for (int i = 0; i < c.n_in && rc == 0; i++) {
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+    for (int i = 0; i < c.n_in && rc == 0 && !interrupted; i++) {
         rc = do_input(&c, i);
     }
-    if (rc == 0) {
+    if (rc == 0 && !interrupted) {
         rc = flush_batch(&c);
     }
+    sigaction(SIGINT, &old_sa, NULL);
     bar_erase(&c);
+    if (rc == EXIT_INTERRUPTED || (rc == 0 && interrupted)) {
+        /* Only whole batches were written: the CSV holds exactly the images reported here. */
+        fprintf(stderr,
+                "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
+                "classified\n",
+                (long long)c.done, (long long)c.total, c.csv ? " (" : "",
+                c.csv ? c.o.csv : "", c.csv ? " has a complete row for each)" : "");
+        rc = EXIT_INTERRUPTED;
+        goto done;
+    }
     if (rc != 0) {
         goto done;
     }
