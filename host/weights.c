@@ -963,10 +963,14 @@ static densecl_status cfg_count_layers(const dc_tensor_set *set, densecl_config 
     return DENSECL_OK;
 }
 
-/* floor(C * theta) exactly as config.c computes a transition's width. */
+/* floor(C * theta) exactly as config.c computes a transition's width. theta may be a file's
+ * out/in ratio, far above 1: a product past INT_MAX (no real width) saturates instead of
+ * overflowing the conversion (undefined behaviour; found while fuzzing, see
+ * tests/fuzz/regressions/safetensors/). */
 static int cfg_compress(int c, float theta)
 {
-    return (int)floor((double)c * (double)theta + 1e-4);
+    double v = floor((double)c * (double)theta + 1e-4);
+    return v < (double)INT_MAX ? (int)v : INT_MAX;
 }
 
 /* theta from the transitions' [out, in, 1, 1] shapes: a round value when one explains every
