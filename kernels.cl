@@ -5,21 +5,25 @@
  *   CONV_TCO      output channels per work-item of a k > 1 conv, the width of its accumulator
  *                 vectors: 2, 4, 8 or 16. Default 16.
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3.
- *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv: 1, 2, 4, 8 or 16. Default 8.
- *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv, the width of its accumulator vectors:
- *                 2, 4, 8 or 16. Default 16.
+ *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv, 1..16. Default 4.
+ *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv: 2, 4 or 8 (one accumulator vector per
+ *                 channel) or 16, 24, 32 (two to four float8). Default 16.
  *   CONV_ORDER    0: consecutive work-items take consecutive pixel tiles of one channel tile
  *                 (its weights stay in cache); 1: consecutive channel tiles of one pixel tile
  *                 (its input stays in cache). Default 1.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
- * The default tiles were the fastest on POCL 3.1 / AVX2 (1x1: 8x16 against 4x16, 16x8, 8x8, 2x16;
- * 3x3: 16x3 against 16x4, 16x5, 16x6, 8x8, 8x10, 8x12). GPUs, with fewer registers per
- * work-item, may want smaller ones.
- * No tunable changes results beyond fp32 reordering, nor what the host must do: the conv kernel
- * walks its tiles with a grid-stride loop, so any global size is correct; host/ops.c only sizes
+ * The default tiles were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
+ * spill or run out of load bandwidth on 16 ymm registers, 6x16 and 4x24; 3x3: 16x3 against 16x4,
+ * 16x5, 16x6, 8x8, 8x10, 8x12). GPUs, with fewer registers per work-item, may want smaller ones.
+ * No tunable changes results beyond fp32 reordering, nor what the host must do: the conv kernels
+ * walk their tiles with a grid-stride loop, so any global size is correct; host/ops.c only sizes
  * the grid for the default tiles (DC_CONV_*) so that each work-item gets one tile.
+ *
+ * POCL compiles each kernel separately, at its first launch and again for each work-group size:
+ * the convs are three kernels (1x1/1/0, 3x3/1, the rest) so that a model compiles only what it
+ * uses and each stays small, and host/ops.c launches every kernel with one fixed local size.
  *
  * Conventions. Tensors are NCHW float32. Every buffer comes as a (global float *buf, int off)
  * pair, off in floats. A "channel prefix" read uses channels [0, c) of a buffer of ctot channels;
@@ -30,8 +34,9 @@
  *
  * The BN+ReLU prologue P(v) = max(v * scale + shift, 0) of conv and pools reads its parameters as
  * [2, c] (scales, then shifts); without one, P is the identity. The ReLU is computed as t + |t|
- * on the halved affine map, branch-free: compiled by POCL, a ternary, fmax() or a sign mask each
- * became one unpredictable branch per input value in the convs. Padding is applied after P:
+ * on the halved affine map, branch-free: compiled by POCL, a scalar ternary, fmax() or a sign
+ * mask each became one unpredictable branch per input value in the convs (on float8 vectors,
+ * "t < 0 ? 0 : t" is one max instruction: the 1x1 conv uses that). Padding is applied after P:
  * padded positions contribute 0 to a conv (not P(0)) and are ignored by max-pooling.
  */
 
@@ -42,7 +47,7 @@
 #define CONV_TPX 3
 #endif
 #ifndef CONV_FLAT_CO
-#define CONV_FLAT_CO 8
+#define CONV_FLAT_CO 4
 #endif
 #ifndef CONV_FLAT_PX
 #define CONV_FLAT_PX 16
@@ -64,12 +69,12 @@
 #if CONV_TPX < 1 || CONV_TPX > 8
 #error "CONV_TPX must be in 1..8"
 #endif
-#if CONV_FLAT_CO != 1 && CONV_FLAT_CO != 2 && CONV_FLAT_CO != 4 && CONV_FLAT_CO != 8 && \
-    CONV_FLAT_CO != 16
-#error "CONV_FLAT_CO must be 1, 2, 4, 8 or 16"
+#if CONV_FLAT_CO < 1 || CONV_FLAT_CO > 16
+#error "CONV_FLAT_CO must be in 1..16"
 #endif
-#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16
-#error "CONV_FLAT_PX must be 2, 4, 8 or 16"
+#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16 && \
+    CONV_FLAT_PX != 24 && CONV_FLAT_PX != 32
+#error "CONV_FLAT_PX must be 2, 4, 8, 16, 24 or 32"
 #endif
 
 /* POCL does not inline plain `inline` helpers, which leaves the accumulators in memory. */
@@ -102,21 +107,22 @@ DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, floa
  *
  * A work-item computes a tile of output channels x output pixels in registers; weights come
  * packed as [ceil(cout / 16), cin, k, k, 16] so that the 16 output channels of a block are
- * contiguous for every tap. Variants, chosen per launch by k/stride/pad (uniform branches):
- *   flat  1x1, stride 1, pad 0: the image is a flat run of pixels. A tile is CONV_FLAT_CO channels
- *         x CONV_FLAT_PX pixels, accumulated as one pixel vector per channel: per input channel
- *         one contiguous vector load, the prologue on the vector, and one fma per output channel
- *         with its weight broadcast.
- *   rows  3x3/1, and 7x7/2 without prologue. A tile is CONV_TCO channels x CONV_TPX pixels of
- *         one row, accumulated as one channel vector per pixel: the input row segment the tile
- *         needs is loaded (and P applied) once per input row and reused by the k taps, each a
- *         contiguous weight vector load and CONV_TPX fmas. Interior tiles skip the column
- *         bounds checks.
- *   any   every other k/stride/pad: the rows tiling with per-tap checks.
+ * contiguous for every tap. Three kernels, chosen by the host from k/stride/pad:
+ *   densecl_conv1x1  1x1, stride 1, pad 0: a GEMM over the image's flat run of pixels. A tile is
+ *         CONV_FLAT_CO channels x CONV_FLAT_PX pixels, accumulated as pixel vectors per channel:
+ *         per input channel contiguous vector loads, the prologue on the vectors, and one fma
+ *         per vector and output channel with its weight broadcast. The last tile of an image is
+ *         moved back to end at its last pixel, so every tile is whole; images smaller than a
+ *         tile spread a tile's pixels over the batch.
+ *   densecl_conv3x3  3x3/1 ("rows"): a tile is CONV_TCO channels x CONV_TPX pixels of one row,
+ *         accumulated as one channel vector per pixel: the input row segment the tile needs is
+ *         loaded (and P applied) once per input row and reused by the k taps, each a contiguous
+ *         weight vector load and CONV_TPX fmas. Interior tiles skip the column bounds checks.
+ *   densecl_conv2d   the rows tiling for 7x7/2 without prologue (the ImageNet stem), and for
+ *         every other k/stride/pad the rows tiling with per-tap checks ("any").
  * ========================================================================================== */
 
 typedef DC_CAT(float, CONV_TCO) dc_cvec;
-typedef DC_CAT(float, CONV_FLAT_PX) dc_pvec;
 #if CONV_FMA
 #define DC_FMA(a, b, c) fma(a, b, c)
 #else
@@ -156,59 +162,98 @@ typedef DC_CAT(float, CONV_FLAT_PX) dc_pvec;
 /* Input values one rows tile reads along x: (CONV_TPX - 1) * stride + k, for 7x7/2 at most. */
 #define DC_SEG_MAX ((CONV_TPX - 1) * 2 + 7)
 
-/* 1x1/1/0. in: the image's channel 0, [cin, hw]; w: the tile's weights, [cin, CONV_PACK] from its
- * first channel; acc: [CONV_FLAT_CO] pixel vectors. PRE and TAIL are constants at every call
- * site: PRE applies the prologue, TAIL clamps the reads of the image's last, partial tile. */
-DC_INLINE void dc_conv_flat(global const float *in, global const float *w,
-                            global const float *pre, int cin, int hw, int p0, const int PRE,
-                            const int TAIL, dc_pvec *acc)
+/* 1x1/1/0 tiles. A tile is CONV_FLAT_CO output channels x CONV_FLAT_PX pixels held as
+ * DC_FNV vectors of DC_FW pixels per channel. Weight rows come as one pointer per channel of
+ * the tile (the tile may straddle two blocks of CONV_PACK). */
+#if CONV_FLAT_PX <= 8
+#define DC_FW CONV_FLAT_PX
+#else
+#define DC_FW 8
+#endif
+#define DC_FNV (CONV_FLAT_PX / DC_FW)
+typedef DC_CAT(float, DC_FW) dc_fvec;
+
+/* The tile at pixel p0 of one image, whose CONV_FLAT_PX pixels all exist. src: the image's
+ * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE is a
+ * constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
+                            global const float *pre, int cin, int hw, const int PRE,
+                            dc_fvec (*acc)[DC_FNV])
 {
     for (int ci = 0; ci < cin; ci++) {
-        const global float *src = in + (size_t)ci * hw;
-        dc_pvec x;
-        if (TAIL) {
-            float v[CONV_FLAT_PX];
+        const global float *s = src + (size_t)ci * hw;
+        dc_fvec x[DC_FNV];
 #pragma unroll
-            for (int p = 0; p < CONV_FLAT_PX; p++)
-                v[p] = src[min(p0 + p, hw - 1)];
-            x = DC_VLD(CONV_FLAT_PX, v);
-        } else {
-            x = DC_VLD(CONV_FLAT_PX, src + p0);
+        for (int v = 0; v < DC_FNV; v++) {
+            x[v] = DC_VLD(DC_FW, s + v * DC_FW);
+            if (PRE) {
+                /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
+                x[v] = DC_VFMA(DC_FW, x[v], (dc_fvec)(pre[ci]), (dc_fvec)(pre[cin + ci]));
+                x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
+            }
         }
-        if (PRE) {
-            /* relu(t) = (t + |t|) / 2, with the halving folded into the affine map. */
-            const dc_pvec sc = (dc_pvec)(0.5f * pre[ci]), sh = (dc_pvec)(0.5f * pre[cin + ci]);
-            x = DC_VFMA(CONV_FLAT_PX, x, sc, sh);
-            x += DC_VABS(CONV_FLAT_PX, x);
-        }
-        const global float *wc = w + ci * CONV_PACK;
 #pragma unroll
-        for (int j = 0; j < CONV_FLAT_CO; j++)
-            acc[j] = DC_VFMA(CONV_FLAT_PX, (dc_pvec)(wc[j]), x, acc[j]);
+        for (int j = 0; j < CONV_FLAT_CO; j++) {
+            const dc_fvec wv = (dc_fvec)(wp[j][ci * CONV_PACK]);
+#pragma unroll
+            for (int v = 0; v < DC_FNV; v++)
+                acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
+        }
     }
 }
 
-/* Adds the bias, applies the ReLU and writes the valid part of a flat tile. out: the image's
- * channel out_coff + co0 at pixel p0. */
+/* Adds the bias, applies the ReLU and writes a whole tile. out: output channel co0 at the
+ * tile's first pixel, channels hw apart. */
 DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int hw, int p0, const dc_pvec *acc)
+                                  int cout, int co0, int hw, dc_fvec (*acc)[DC_FNV])
 {
-    const int npix = min(CONV_FLAT_PX, hw - p0);
 #pragma unroll
-    for (int j = 0; j < CONV_FLAT_CO && co0 + j < cout; j++) {
-        dc_pvec v = acc[j];
-        if (flags & DC_HAS_BIAS)
-            v += (dc_pvec)(bias[co0 + j]);
-        if (flags & DC_RELU)
-            v = DC_VRELU(CONV_FLAT_PX, v);
-        global float *dst = out + (size_t)j * hw + p0;
-        if (npix == CONV_FLAT_PX) {
-            DC_VST(CONV_FLAT_PX, v, dst);
-        } else {
-            float a[CONV_FLAT_PX];
-            DC_VST(CONV_FLAT_PX, v, a);
-            for (int p = 0; p < npix; p++)
-                dst[p] = a[p];
+    for (int j = 0; j < CONV_FLAT_CO; j++) {
+        if (co0 + j >= cout)
+            break;
+        const float b = (flags & DC_HAS_BIAS) ? bias[co0 + j] : 0.0f;
+#pragma unroll
+        for (int v = 0; v < DC_FNV; v++) {
+            dc_fvec r = acc[j][v] + (dc_fvec)(b);
+            if (flags & DC_RELU)
+                r = DC_VRELU(DC_FW, r);
+            DC_VST(DC_FW, r, out + (size_t)j * hw + v * DC_FW);
+        }
+    }
+}
+
+/* A tile of images smaller than a tile: its CONV_FLAT_PX columns run over the pixels of all
+ * images (column q is pixel q % hw of image q / hw), gathered one value at a time. Columns past
+ * the last one repeat it and are not written. Small and not unrolled: only tiny inputs take it. */
+DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *const *wp,
+                                   global const float *pre, global const float *bias,
+                                   global float *out, int flags, int cin, int hw, int cols,
+                                   size_t in_img, size_t out_img, int cout, int co0, int q0)
+{
+    const int has_pre = (flags & DC_HAS_PRE) != 0;
+    size_t src[CONV_FLAT_PX];
+    float acc[CONV_FLAT_CO][CONV_FLAT_PX];
+    for (int p = 0; p < CONV_FLAT_PX; p++) {
+        const int q = min(q0 + p, cols - 1);
+        src[p] = (size_t)(q / hw) * in_img + q % hw;
+        for (int j = 0; j < CONV_FLAT_CO; j++)
+            acc[j][p] = 0.0f;
+    }
+    for (int ci = 0; ci < cin; ci++) {
+        for (int p = 0; p < CONV_FLAT_PX; p++) {
+            const float x = dc_pro(pre, has_pre, cin, ci, in[src[p] + (size_t)ci * hw]);
+            for (int j = 0; j < CONV_FLAT_CO; j++)
+                acc[j][p] = DC_FMA(wp[j][ci * CONV_PACK], x, acc[j][p]);
+        }
+    }
+    for (int p = 0; p < CONV_FLAT_PX && q0 + p < cols; p++) {
+        const int q = q0 + p;
+        global float *dst = out + (size_t)(q / hw) * out_img + q % hw;
+        for (int j = 0; j < CONV_FLAT_CO && co0 + j < cout; j++) {
+            float r = acc[j][p] + ((flags & DC_HAS_BIAS) ? bias[co0 + j] : 0.0f);
+            if (flags & DC_RELU)
+                r = fmax(r, 0.0f);
+            dst[(size_t)(co0 + j) * hw] = r;
         }
     }
 }
@@ -325,58 +370,20 @@ DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, in
 #endif
 }
 
-kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
-                           global const float *wt, int wt_off,     // [ceil(cout/16), cin, k, k, 16]
-                           global const float *bias, int bias_off, // [cout]
-                           global const float *pre, int pre_off,   // [2, cin]
-                           global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
-                           int n, int cin, int in_ctot, int in_h, int in_w, int cout,
-                           int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                           int pad, int flags)
+/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. K3 is a
+ * constant at both call sites: 1 for densecl_conv3x3 (the host sends it only 3x3/1), 0 for
+ * densecl_conv2d (7x7/2 without prologue, and the generic path for the rest). */
+DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
+                             global const float *bias, global const float *pre, global float *out,
+                             int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                             int out_ctot, int out_h, int out_w, int k, int stride, int pad,
+                             int flags, const int K3)
 {
     const int ohw = out_h * out_w;
     const int has_pre = (flags & DC_HAS_PRE) != 0;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
     const size_t out_img = (size_t)out_ctot * ohw;
     const size_t w_block = (size_t)cin * k * k * CONV_PACK;
-    in += in_off;
-    wt += wt_off;
-    bias += bias_off;
-    pre += pre_off;
-    out += out_off + (size_t)out_coff * ohw;
-
-    if (k == 1 && stride == 1 && pad == 0) {
-        const int ptiles = (ohw + CONV_FLAT_PX - 1) / CONV_FLAT_PX;
-        const int ctiles = (cout + CONV_FLAT_CO - 1) / CONV_FLAT_CO;
-        for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
-            int ni, ct, pt;
-            dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
-            const int co0 = ct * CONV_FLAT_CO;
-            const int p0 = pt * CONV_FLAT_PX;
-            const global float *src = in + ni * in_img;
-            const global float *w = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK;
-            dc_pvec acc[CONV_FLAT_CO];
-#pragma unroll
-            for (int j = 0; j < CONV_FLAT_CO; j++)
-                acc[j] = (dc_pvec)(0.0f);
-            /* Four copies, so that neither the prologue nor the tail costs the others. */
-            if (p0 + CONV_FLAT_PX <= ohw) {
-                if (has_pre)
-                    dc_conv_flat(src, w, pre, cin, ohw, p0, 1, 0, acc);
-                else
-                    dc_conv_flat(src, w, pre, cin, ohw, p0, 0, 0, acc);
-            } else {
-                if (has_pre)
-                    dc_conv_flat(src, w, pre, cin, ohw, p0, 1, 1, acc);
-                else
-                    dc_conv_flat(src, w, pre, cin, ohw, p0, 0, 1, acc);
-            }
-            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0,
-                               ohw, p0, acc);
-        }
-        return;
-    }
-
     const int tiles_x = (out_w + CONV_TPX - 1) / CONV_TPX;
     const int ptiles = out_h * tiles_x;
     const int ctiles = (cout + CONV_TCO - 1) / CONV_TCO;
@@ -394,26 +401,124 @@ kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_cto
         for (int p = 0; p < CONV_TPX; p++)
             acc[p] = (dc_cvec)(0.0f);
         /* The rows variants as copies for prologue or not and edge or interior tiles; a 7x7
-         * conv with a prologue (no DenseNet has one) takes the generic path, saving POCL a
-         * second of compile time per work-group size. */
-        const int edge3 = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) + 3 <= in_w);
-        const int edge7 = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) * 2 + 7 <= in_w);
-        if (k == 3 && stride == 1 && has_pre && edge3)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 1, acc);
-        else if (k == 3 && stride == 1 && has_pre)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 0, acc);
-        else if (k == 3 && stride == 1 && edge3)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 1, acc);
-        else if (k == 3 && stride == 1)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 0, acc);
-        else if (k == 7 && stride == 2 && !has_pre && edge7)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 1, acc);
-        else if (k == 7 && stride == 2 && !has_pre)
-            dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 0, acc);
-        else
-            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, acc);
+         * conv with a prologue (no DenseNet has one) takes the generic path, saving POCL
+         * compile time. */
+        if (K3) {
+            const int edge = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) + 3 <= in_w);
+            if (has_pre && edge)
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 1, acc);
+            else if (has_pre)
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 0, acc);
+            else if (edge)
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 1, acc);
+            else
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 0, acc);
+        } else {
+            const int edge = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) * 2 + 7 <= in_w);
+            if (k == 7 && stride == 2 && !has_pre && edge)
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 1, acc);
+            else if (k == 7 && stride == 2 && !has_pre)
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 0, acc);
+            else
+                dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad,
+                            acc);
+        }
         dc_conv_rows_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0, ohw,
                            oy * out_w + ox0, min(CONV_TPX, out_w - ox0), acc);
+    }
+}
+
+/* Every conv but 1x1/1/0 and 3x3/1 (kernels are compiled by POCL at their first launch, each
+ * on its own: a model compiles only the variants it uses). */
+kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
+                           global const float *wt, int wt_off,     // [ceil(cout/16), cin, k, k, 16]
+                           global const float *bias, int bias_off, // [cout]
+                           global const float *pre, int pre_off,   // [2, cin]
+                           global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
+                           int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                           int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
+                           int pad, int flags)
+{
+    dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,
+                  out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h, in_w,
+                  cout, out_ctot, out_h, out_w, k, stride, pad, flags, 0);
+}
+
+/* 3x3, stride 1, any padding: the dense layers' growth convs. */
+kernel void densecl_conv3x3(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
+                            global const float *wt, int wt_off,     // [ceil(cout/16), cin, 3, 3, 16]
+                            global const float *bias, int bias_off, // [cout]
+                            global const float *pre, int pre_off,   // [2, cin]
+                            global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
+                            int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                            int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
+                            int pad, int flags)
+{
+    dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,
+                  out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h, in_w,
+                  cout, out_ctot, out_h, out_w, 3, 1, pad, flags, 1);
+}
+
+/* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
+ * Each image is tiled on its own, the last tile of a row of pixels moved back to end at hw
+ * (it overlaps its neighbour, which writes the same values): every tile is whole, so the hot
+ * loop has no bounds checks. Images smaller than a tile go through dc_conv_flat_folded. */
+kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ctot, hw]
+                            global const float *wt, int wt_off,     // [ceil(cout/16), cin, 16]
+                            global const float *bias, int bias_off, // [cout]
+                            global const float *pre, int pre_off,   // [2, cin]
+                            global float *out, int out_off,         // [n, out_ctot, hw]
+                            int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
+                            int out_coff, int flags)
+{
+    const size_t in_img = (size_t)in_ctot * hw;
+    const size_t out_img = (size_t)out_ctot * hw;
+    const size_t w_block = (size_t)cin * CONV_PACK;
+    const int folded = hw < CONV_FLAT_PX;
+    const int cols = folded ? n * hw : hw;
+    const int ptiles = (cols + CONV_FLAT_PX - 1) / CONV_FLAT_PX;
+    const int ctiles = (cout + CONV_FLAT_CO - 1) / CONV_FLAT_CO;
+    in += in_off;
+    wt += wt_off;
+    bias += bias_off;
+    pre += pre_off;
+    out += out_off + (size_t)out_coff * hw;
+    for (int t = get_global_id(0); t < (folded ? 1 : n) * ptiles * ctiles;
+         t += get_global_size(0)) {
+        int ni, ct, pt;
+        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        const int co0 = ct * CONV_FLAT_CO;
+        /* Channels past cout read the last one's weights (never written). */
+        const global float *wp[CONV_FLAT_CO];
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++) {
+#if CONV_PACK % CONV_FLAT_CO == 0
+            /* The tile lies in one block: one pointer (padding channels of the block are 0). */
+            wp[j] = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK + j;
+#else
+            const int co = min(co0 + j, cout - 1);
+            wp[j] = wt + (co / CONV_PACK) * w_block + co % CONV_PACK;
+#endif
+        }
+        if (folded) {
+            dc_conv_flat_folded(in, wp, pre, bias, out, flags, cin, hw, cols, in_img, out_img,
+                                cout, co0, pt * CONV_FLAT_PX);
+            continue;
+        }
+        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
+        const global float *src = in + ni * in_img + p0;
+        dc_fvec acc[CONV_FLAT_CO][DC_FNV];
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++)
+#pragma unroll
+            for (int v = 0; v < DC_FNV; v++)
+                acc[j][v] = (dc_fvec)(0.0f);
+        if (flags & DC_HAS_PRE)
+            dc_conv_flat(src, wp, pre, cin, hw, 1, acc);
+        else
+            dc_conv_flat(src, wp, pre, cin, hw, 0, acc);
+        dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
+                           hw, acc);
     }
 }
 
@@ -422,7 +527,8 @@ kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_cto
  *
  * out[n, out_coff + c, oy, ox] = max over the k x k window at (oy*s - pad, ox*s - pad) of
  * P(in[n, c, y, x]); padded positions are ignored (PyTorch pads with -inf). One work-item per
- * output value. NaN propagates like torch.
+ * output row (n, c, oy), which walks its outputs with no index divisions. NaN propagates like
+ * torch.
  * ========================================================================================== */
 
 kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
@@ -433,25 +539,31 @@ kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot
                             int flags)
 {
     const int gid = get_global_id(0);
-    if (gid >= n * c * out_h * out_w)
+    if (gid >= n * c * out_h)
         return;
-    const int ox = gid % out_w;
-    const int oy = (gid / out_w) % out_h;
-    const int ch = (gid / out_w / out_h) % c;
-    const int ni = gid / out_w / out_h / c;
+    const int oy = gid % out_h;
+    const int ch = (gid / out_h) % c;
+    const int ni = gid / out_h / c;
     const int has_pre = (flags & DC_HAS_PRE) != 0;
     const global float *plane =
         in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w;
+    global float *dst =
+        out + out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w;
+    pre += pre_off;
     const int iy0 = oy * stride - pad;
-    const int ix0 = ox * stride - pad;
-    float m = -INFINITY;
-    for (int y = max(iy0, 0); y < min(iy0 + k, in_h); y++) {
-        for (int x = max(ix0, 0); x < min(ix0 + k, in_w); x++) {
-            float v = dc_pro(pre + pre_off, has_pre, c, ch, plane[y * in_w + x]);
-            m = (v > m || isnan(v)) ? v : m;
+    const int y_lo = max(iy0, 0), y_hi = min(iy0 + k, in_h);
+    for (int ox = 0; ox < out_w; ox++) {
+        const int ix0 = ox * stride - pad;
+        const int x_lo = max(ix0, 0), x_hi = min(ix0 + k, in_w);
+        float m = -INFINITY;
+        for (int y = y_lo; y < y_hi; y++) {
+            for (int x = x_lo; x < x_hi; x++) {
+                float v = dc_pro(pre, has_pre, c, ch, plane[y * in_w + x]);
+                m = (v > m || isnan(v)) ? v : m;
+            }
         }
+        dst[ox] = m;
     }
-    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] = m;
 }
 
 /* ============================================================================================
@@ -459,7 +571,8 @@ kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot
  *
  * out[n, out_coff + c, oy, ox] = mean of P(in[n, c, 2*oy + dy, 2*ox + dx]) over dy, dx in {0, 1}.
  * 2x2, stride 2, no padding, floor mode (an odd last row/column is dropped), as in a DenseNet
- * transition. One work-item per output value.
+ * transition. One work-item per output row (n, c, oy), four outputs per step from two float8
+ * loads per input row.
  * ========================================================================================== */
 
 kernel void densecl_bnrelu_avgpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
@@ -469,20 +582,37 @@ kernel void densecl_bnrelu_avgpool(global const float *in, int in_off,   // [n, 
                                    int out_coff, int out_h, int out_w, int flags)
 {
     const int gid = get_global_id(0);
-    if (gid >= n * c * out_h * out_w)
+    if (gid >= n * c * out_h)
         return;
-    const int ox = gid % out_w;
-    const int oy = (gid / out_w) % out_h;
-    const int ch = (gid / out_w / out_h) % c;
-    const int ni = gid / out_w / out_h / c;
+    const int oy = gid % out_h;
+    const int ch = (gid / out_h) % c;
+    const int ni = gid / out_h / c;
     const int has_pre = (flags & DC_HAS_PRE) != 0;
-    const global float *p = in + in_off + (size_t)ni * in_ctot * in_h * in_w +
-                            (size_t)ch * in_h * in_w + 2 * oy * in_w + 2 * ox;
+    const global float *r0 =
+        in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w + 2 * oy * in_w;
+    const global float *r1 = r0 + in_w;
+    global float *dst =
+        out + out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w;
     pre += pre_off;
-    float s = dc_pro(pre, has_pre, c, ch, p[0]) + dc_pro(pre, has_pre, c, ch, p[1]) +
-              dc_pro(pre, has_pre, c, ch, p[in_w]) + dc_pro(pre, has_pre, c, ch, p[in_w + 1]);
-    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] =
-        s * 0.25f;
+    /* P as t + |t| on the halved map, or the identity; the 0.25 absorbs the halving. */
+    const float sc = has_pre ? 0.5f * pre[ch] : 1.0f, sh = has_pre ? 0.5f * pre[c + ch] : 0.0f;
+    const float scale = has_pre ? 0.25f : 0.125f;
+    int ox = 0;
+    for (; ox + 4 <= out_w; ox += 4) {
+        float8 a = DC_FMA(vload8(0, r0 + 2 * ox), (float8)(sc), (float8)(sh));
+        float8 b = DC_FMA(vload8(0, r1 + 2 * ox), (float8)(sc), (float8)(sh));
+        /* Without a prologue t + |t| would be a ReLU: add t twice instead. */
+        a += has_pre ? fabs(a) : a;
+        b += has_pre ? fabs(b) : b;
+        const float8 s = a + b;
+        vstore4((s.even + s.odd) * scale, 0, dst + ox);
+    }
+    for (; ox < out_w; ox++) {
+        const global float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
+        float s = dc_pro(pre, has_pre, c, ch, p0[0]) + dc_pro(pre, has_pre, c, ch, p0[1]) +
+                  dc_pro(pre, has_pre, c, ch, p1[0]) + dc_pro(pre, has_pre, c, ch, p1[1]);
+        dst[ox] = s * 0.25f;
+    }
 }
 
 /* ============================================================================================

@@ -286,6 +286,8 @@ int dc_cache_dir(char *buf, size_t cap);
 /* Every kernel of kernels.cl, created once per program. */
 typedef struct dc_kernels {
     cl_kernel conv2d;
+    cl_kernel conv1x1;
+    cl_kernel conv3x3;
     cl_kernel maxpool;
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;

@@ -12,13 +12,16 @@
  * loop stays correct when a build overrides a tile. */
 #define DC_CONV_TCO 16
 #define DC_CONV_TPX 3
-#define DC_CONV_FLAT_CO 8
+#define DC_CONV_FLAT_CO 4
 #define DC_CONV_FLAT_PX 16
-/* Work-group size, and the fewest work-groups per compute unit a launch should have before it
- * is worth shrinking the groups (so small 7x7 layers still use every core). POCL compiles each
- * kernel once per local size, so the sizes are kept to this one and the preferred multiple. */
+/* Work-group sizes, one per kernel (POCL compiles a kernel again for every local size it is
+ * launched with, seconds for a conv): small for the convs, whose work-items are whole register
+ * tiles, so that a 7x7 layer still makes several groups per core (POCL hands groups to its
+ * threads, which also evens out a thread that the OS preempts); 16 for the pools, whose
+ * work-items are output rows; 64 for gap and linear. */
+#define DC_CONV_LOCAL 8
+#define DC_POOL_LOCAL 16 /* maxpool and avgpool: a work-item is a whole output row */
 #define DC_LOCAL_SIZE 64
-#define DC_GROUPS_PER_CU 4
 
 /* Flag bits of the kernels' last argument; kernels.cl's DC_HAS_BIAS, DC_HAS_PRE, DC_RELU. */
 #define DC_FLAG_BIAS 1
@@ -31,6 +34,8 @@ static const struct {
     size_t field; /* offsetof(dc_kernels, ...) */
 } dc_kernel_table[] = {
     {"densecl_conv2d", offsetof(dc_kernels, conv2d)},
+    {"densecl_conv1x1", offsetof(dc_kernels, conv1x1)},
+    {"densecl_conv3x3", offsetof(dc_kernels, conv3x3)},
     {"densecl_maxpool", offsetof(dc_kernels, maxpool)},
     {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool)},
     {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap)},
@@ -147,32 +152,23 @@ static int dc_fits_int(int count, const int *v)
     return 1;
 }
 
-/* Enqueues a 1-D launch of `items` work-items: the group size is DC_LOCAL_SIZE, clamped to the
- * kernel's limit, or the preferred multiple when that leaves too few groups for the device's
- * compute units; the global size is rounded up to it (the kernels guard their index). */
-static cl_int dc_launch(cl_command_queue q, cl_kernel k, size_t items, cl_event *ev)
+/* Enqueues a 1-D launch of `items` work-items in groups of `local` (clamped to the kernel's
+ * limit); the global size is rounded up to it (the kernels guard their index). Each kernel is
+ * always launched with one group size: POCL compiles a kernel anew for each size it sees. */
+static cl_int dc_launch(cl_command_queue q, cl_kernel k, size_t items, size_t local, cl_event *ev)
 {
     cl_device_id dev;
-    size_t max_wg = 0, mult = 0, local, global;
-    cl_uint cus = 0;
+    size_t max_wg = 0, global;
     cl_int err;
     /* The kernels index in int; the rounded-up global size must fit too. */
-    if (items == 0 || items > INT_MAX - DC_LOCAL_SIZE)
+    if (items == 0 || items > INT_MAX - local)
         return CL_INVALID_GLOBAL_WORK_SIZE;
     err = clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
     if (err == CL_SUCCESS)
         err = clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg,
                                        NULL);
-    if (err == CL_SUCCESS)
-        err = clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
-                                       sizeof mult, &mult, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL);
     if (err != CL_SUCCESS)
         return err;
-    local = DC_LOCAL_SIZE;
-    if (mult > 0 && mult < local && (items + local - 1) / local < (size_t)cus * DC_GROUPS_PER_CU)
-        local = mult;
     if (local > max_wg)
         local = max_wg > 0 ? max_wg : 1;
     global = (items + local - 1) / local * local;
@@ -192,7 +188,11 @@ static int dc_window_out(int in, int k, int stride, int pad)
 cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_args *a,
                          cl_event *ev)
 {
-    dc_argset s = {k && a ? k->conv2d : NULL, 0, CL_SUCCESS};
+    /* 1x1/1/0, 3x3/1 and the rest each have their kernel (kernels.cl). */
+    const int flat = a && a->k == 1 && a->stride == 1 && a->pad == 0;
+    const int k3 = a && a->k == 3 && a->stride == 1;
+    cl_kernel kern = !k || !a ? NULL : flat ? k->conv1x1 : k3 ? k->conv3x3 : k->conv2d;
+    dc_argset s = {kern, 0, CL_SUCCESS};
     size_t ptiles, ctiles, tiles;
     int flags;
     if (!s.k)
@@ -224,30 +224,40 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
     dc_arg_int(&s, a->n);
     dc_arg_int(&s, a->cin);
     dc_arg_int(&s, a->in_ctot);
-    dc_arg_int(&s, a->in_h);
-    dc_arg_int(&s, a->in_w);
+    if (flat) {
+        dc_arg_int(&s, a->in_h * a->in_w);
+    } else {
+        dc_arg_int(&s, a->in_h);
+        dc_arg_int(&s, a->in_w);
+    }
     dc_arg_int(&s, a->cout);
     dc_arg_int(&s, a->out_ctot);
     dc_arg_int(&s, a->out_coff);
-    dc_arg_int(&s, a->out_h);
-    dc_arg_int(&s, a->out_w);
-    dc_arg_int(&s, a->k);
-    dc_arg_int(&s, a->stride);
-    dc_arg_int(&s, a->pad);
+    if (!flat) {
+        dc_arg_int(&s, a->out_h);
+        dc_arg_int(&s, a->out_w);
+        dc_arg_int(&s, a->k);
+        dc_arg_int(&s, a->stride);
+        dc_arg_int(&s, a->pad);
+    }
     dc_arg_int(&s, flags);
     if (s.err != CL_SUCCESS)
         return s.err;
-    /* One work-item per tile of the default build: a 1x1/1/0 conv tiles the flattened image,
-     * every other conv tiles each output row (kernels.cl, densecl_conv2d). */
-    if (a->k == 1 && a->stride == 1 && a->pad == 0) {
-        ptiles = ((size_t)a->out_h * a->out_w + DC_CONV_FLAT_PX - 1) / DC_CONV_FLAT_PX;
+    /* One work-item per tile of the default build (kernels.cl: densecl_conv1x1 tiles each
+     * flattened image, or the batch's pixels when an image is smaller than a tile;
+     * densecl_conv3x3 and densecl_conv2d tile each output row). */
+    if (flat) {
+        size_t hw = (size_t)a->out_h * a->out_w;
+        size_t cols = hw < DC_CONV_FLAT_PX ? (size_t)a->n * hw : hw;
+        ptiles = (cols + DC_CONV_FLAT_PX - 1) / DC_CONV_FLAT_PX;
         ctiles = ((size_t)a->cout + DC_CONV_FLAT_CO - 1) / DC_CONV_FLAT_CO;
+        tiles = (hw < DC_CONV_FLAT_PX ? 1 : (size_t)a->n) * ptiles * ctiles;
     } else {
         ptiles = (size_t)a->out_h * (((size_t)a->out_w + DC_CONV_TPX - 1) / DC_CONV_TPX);
         ctiles = ((size_t)a->cout + DC_CONV_TCO - 1) / DC_CONV_TCO;
+        tiles = (size_t)a->n * ptiles * ctiles;
     }
-    tiles = (size_t)a->n * ptiles * ctiles;
-    return dc_launch(q, s.k, tiles, ev);
+    return dc_launch(q, s.k, tiles, DC_CONV_LOCAL, ev);
 }
 
 /* Checks shared by the pools: sizes, the channel prefix and the channel-offset write. */
@@ -296,7 +306,7 @@ cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h * a->out_w, ev);
+    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
 }
 
 cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
@@ -313,7 +323,7 @@ cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const 
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h * a->out_w, ev);
+    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
 }
 
 cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
@@ -346,7 +356,7 @@ cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_p
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c, ev);
+    return dc_launch(q, s.k, (size_t)a->n * a->c, DC_LOCAL_SIZE, ev);
 }
 
 cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
@@ -373,5 +383,5 @@ cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linea
     dc_arg_int(&s, a->bias.buf ? DC_FLAG_BIAS : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->cout, ev);
+    return dc_launch(q, s.k, (size_t)a->n * a->cout, DC_LOCAL_SIZE, ev);
 }

@@ -213,6 +213,13 @@ static const conv_case conv_cases[] = {
     {2, 1, 1, 5, 5, 2, 2, 0, 7, 2, 3, 1, 1, 1, 0, "window larger than the image"},
     {2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, "no-bottleneck layer, in place"},
     {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 in place"},
+    {3, 11, 14, 3, 3, 10, 13, 2, 1, 1, 0, 1, 1, 1, 0, "1x1 image below a tile: over the batch"},
+    {2, 33, 33, 2, 5, 7, 7, 0, 1, 1, 0, 0, 0, 0, 0, "1x1 over the batch, no prologue"},
+    {2, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 1, 1, 0, "1x1 7x7: last tile moved back"},
+    {3, 9, 9, 4, 4, 6, 6, 0, 1, 1, 0, 1, 0, 1, 0, "1x1 image of exactly one tile"},
+    {1, 17, 17, 1, 17, 5, 9, 4, 1, 1, 0, 1, 1, 0, 0, "1x1 one tile plus one pixel"},
+    {2, 128, 160, 28, 28, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet-121 block 2 bottleneck"},
+    {2, 64, 64, 56, 56, 32, 96, 64, 3, 1, 1, 0, 0, 0, 0, "DenseNet-121 block 1 growth 3x3"},
 };
 
 static void run_conv(const test_env *e, const conv_case *c)
@@ -314,10 +321,13 @@ static const pool_case pool_cases[] = {
     {POOL_MAX, 2, 4, 4, 7, 7, 6, 1, 2, 2, 0, 0, "2x2/2, odd size"},
     {POOL_MAX, 1, 2, 2, 5, 6, 2, 0, 3, 1, 1, 1, "3x3/1"},
     {POOL_MAX, 1, 3, 3, 1, 1, 3, 0, 1, 1, 0, 1, "1x1 window"},
+    {POOL_MAX, 2, 3, 5, 12, 31, 4, 1, 3, 2, 1, 0, "rows of 16 outputs, batch 2"},
     {POOL_AVG, 2, 37, 45, 7, 9, 40, 3, 0, 0, 0, 1, "odd size, prefix, offset"},
     {POOL_AVG, 1, 128, 128, 56, 56, 128, 0, 0, 0, 0, 1, "DenseNet transition 1"},
     {POOL_AVG, 3, 4, 4, 2, 2, 4, 0, 0, 0, 0, 0, "no prologue, 1x1 output"},
     {POOL_AVG, 1, 3, 3, 3, 3, 8, 5, 0, 0, 0, 1, "3x3 -> 1x1 at an offset"},
+    {POOL_AVG, 2, 5, 6, 11, 19, 7, 1, 0, 0, 0, 0, "no prologue, vector steps and a tail"},
+    {POOL_AVG, 2, 6, 6, 9, 17, 6, 0, 0, 0, 0, 1, "prologue, vector steps and a tail"},
     {POOL_GAP, 2, 1024, 1024, 7, 7, 0, 0, 0, 0, 0, 1, "DenseNet-121 norm5"},
     {POOL_GAP, 3, 37, 45, 1, 1, 0, 0, 0, 0, 0, 1, "1x1 image, prefix"},
     {POOL_GAP, 1, 13, 13, 8, 8, 0, 0, 0, 0, 0, 0, "no prologue"},
@@ -551,11 +561,14 @@ static void env_free(test_env *e)
         clReleaseContext(e->ctx);
 }
 
-/* A conv build with every tunable changed: its tiles no longer match the host's grid (smaller
- * channel tiles, larger pixel tiles, the largest row segment), the other tile order, mad(). One
- * build only: POCL takes seconds to compile the conv kernel for each work-group size. */
+/* Conv builds whose tiles no longer match the host's grid. The first changes every tunable
+ * (smaller channel tiles, larger pixel tiles, the largest row segment, the other tile order,
+ * mad()); the second only the 1x1 tile. Few builds: POCL takes a second or more to compile each
+ * conv kernel. */
 static const char *const alt_builds[] = {
     "-DCONV_TCO=2 -DCONV_TPX=8 -DCONV_FLAT_CO=16 -DCONV_FLAT_PX=2 -DCONV_ORDER=0 -DCONV_FMA=0",
+    /* 1x1 channel tiles that straddle the 16-channel weight blocks, three-vector pixel tiles. */
+    "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24",
 };
 
 int main(void)
