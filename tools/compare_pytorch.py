@@ -72,14 +72,19 @@ def bench_densecl(exe, model_name, batch, side, iterations, warmup, device):
 
 
 def startup(exe, device):
-    """Wall time of `densecl run` on one 224x224 image: empty caches, then warm ones."""
+    """Wall time of `densecl run` on one 224x224 image with a DenseNet-121 safetensors file (as
+    a user runs it): empty caches, then warm ones."""
     with tempfile.TemporaryDirectory() as tmp:
         x = os.path.join(tmp, "x.npy")
+        w = os.path.join(tmp, "densenet121.safetensors")
         np.save(x, np.random.RandomState(0).randn(1, 3, 224, 224).astype(np.float32))
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                     "export_torchvision.py"),
+                        "--model", "densenet121", "--random", "0", "--out", w],
+                       check=True, capture_output=True)
         env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, "pocl"),
                    DENSECL_CACHE_DIR=os.path.join(tmp, "densecl"))
-        cmd = [exe, "run", "--model", "densenet121", "--random-weights", "1", "--input", x,
-               "--output", os.path.join(tmp, "y.npy")]
+        cmd = [exe, "run", "--weights", w, "--input", x, "--output", os.path.join(tmp, "y.npy")]
         if device:
             cmd += ["--device", device]
         result = []
