@@ -143,7 +143,7 @@ static int dc_contains_nocase(const char *hay, const char *needle)
     return n == 0;
 }
 
-static const char *dc_type_name(densecl_device_type t)
+const char *densecl_device_type_str(densecl_device_type t)
 {
     switch (t) {
     case DENSECL_DEVICE_GPU:
@@ -219,7 +219,7 @@ densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_devic
         size_t len = strlen(list);
         snprintf(list + len, sizeof list - len, "%s%d:%d %s (%s)", j ? ", " : "",
                  infos[j].platform_index, infos[j].device_index, infos[j].name,
-                 dc_type_name(infos[j].type));
+                 densecl_device_type_str(infos[j].type));
     }
     return dc_error(DENSECL_ERR_NO_DEVICE,
                     "no OpenCL device matches '%s' (specs: auto, cpu, gpu, accelerator, P:D, or "

@@ -61,6 +61,9 @@ const char *dc_cl_error_name(cl_int err);
 /* DENSECL_ERR_NO_MEMORY for allocation failures, DENSECL_ERR_OPENCL otherwise. */
 densecl_status dc_cl_status(cl_int err);
 
+/* The n-byte (n <= 8) little-endian unsigned integer at p. */
+uint64_t dc_load_le(const unsigned char *p, int n);
+
 /* Overflow-checked size arithmetic: return 0 on overflow, else 1 with *out set. */
 int dc_mul_size(size_t a, size_t b, size_t *out);
 int dc_add_size(size_t a, size_t b, size_t *out);

@@ -220,14 +220,6 @@ static densecl_status npy_parse_header(npy_header *h, npy_info *info)
     return DENSECL_OK;
 }
 
-static uint64_t npy_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static void npy_shape_str(const npy_info *info, char *buf, size_t size)
 {
     size_t n = (size_t)snprintf(buf, size, "(");
@@ -264,7 +256,7 @@ densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_
     }
     if (len < prefix)
         return dc_error(DENSECL_ERR_FORMAT, "%s: truncated .npy header", what);
-    uint64_t hl = npy_le(b + 8, prefix == 10 ? 2 : 4);
+    uint64_t hl = dc_load_le(b + 8, prefix == 10 ? 2 : 4);
     if (hl > len - prefix)
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: .npy header length %llu runs past the end of the file (%zu bytes)",
@@ -296,12 +288,12 @@ densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_
     const unsigned char *src = b + prefix + hlen;
     for (size_t i = 0; i < count; i++) {
         if (info.f8) {
-            uint64_t u = npy_le(src + 8 * i, 8);
+            uint64_t u = dc_load_le(src + 8 * i, 8);
             double d;
             memcpy(&d, &u, sizeof d);
             data[i] = (float)d;
         } else {
-            uint32_t u = (uint32_t)npy_le(src + 4 * i, 4);
+            uint32_t u = (uint32_t)dc_load_le(src + 4 * i, 4);
             memcpy(&data[i], &u, sizeof u);
         }
     }

@@ -203,14 +203,6 @@ static void dc_put_u64(unsigned char *b, uint64_t v)
         b[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t dc_get_u64(const unsigned char *b, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | b[i];
-    return v;
-}
-
 static densecl_status dc_write_binary(const char *path, const char *key, const unsigned char *bin,
                                       size_t len)
 {
@@ -252,21 +244,21 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
                  path);
         goto done;
     }
-    uint64_t klen = dc_get_u64(head + 8, 4);
+    uint64_t klen = dc_load_le(head + 8, 4);
     if (klen > 65536 || !(key = malloc(klen + 1)) || fread(key, 1, klen, f) != klen ||
         fread(num, 1, 8, f) != 8) {
         dc_error(st, "%s: truncated or corrupt program binary", path);
         goto done;
     }
     key[klen] = '\0';
-    uint64_t blen = dc_get_u64(num, 8);
+    uint64_t blen = dc_load_le(num, 8);
     if (blen == 0 || blen > DC_BIN_MAX || !(data = malloc((size_t)blen)) ||
         fread(data, 1, (size_t)blen, f) != blen || fread(num, 1, 8, f) != 8 ||
         fgetc(f) != EOF) {
         dc_error(st, "%s: truncated or corrupt program binary", path);
         goto done;
     }
-    if (dc_get_u64(num, 8) != dc_fnv(DC_FNV_SEED, data, (size_t)blen)) {
+    if (dc_load_le(num, 8) != dc_fnv(DC_FNV_SEED, data, (size_t)blen)) {
         dc_error(st, "%s: program binary checksum mismatch (corrupt file)", path);
         goto done;
     }

@@ -183,6 +183,14 @@ densecl_status dc_cl_status(cl_int err)
     }
 }
 
+uint64_t dc_load_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
 int dc_mul_size(size_t a, size_t b, size_t *out)
 {
     if (a != 0 && b > SIZE_MAX / a)

@@ -54,14 +54,6 @@ static const char *st_shape_str(int ndim, const int64_t *shape, char *buf, size_
 
 /* ------------------------------------------------------------------ dtype conversion */
 
-static uint64_t st_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static float st_bits_f32(uint32_t u)
 {
     float f;
@@ -88,17 +80,17 @@ static void st_convert(dc_dtype dtype, const unsigned char *src, size_t count, f
     for (size_t i = 0; i < count; i++) {
         switch (dtype) {
         case DC_F32:
-            dst[i] = st_bits_f32((uint32_t)st_le(src + 4 * i, 4));
+            dst[i] = st_bits_f32((uint32_t)dc_load_le(src + 4 * i, 4));
             break;
         case DC_F16:
-            dst[i] = st_f16((uint16_t)st_le(src + 2 * i, 2));
+            dst[i] = st_f16((uint16_t)dc_load_le(src + 2 * i, 2));
             break;
         case DC_BF16:
             /* bfloat16 is the high half of a float32. */
-            dst[i] = st_bits_f32((uint32_t)st_le(src + 2 * i, 2) << 16);
+            dst[i] = st_bits_f32((uint32_t)dc_load_le(src + 2 * i, 2) << 16);
             break;
         default: { /* DC_F64 */
-            uint64_t u = st_le(src + 8 * i, 8);
+            uint64_t u = dc_load_le(src + 8 * i, 8);
             double d;
             memcpy(&d, &u, sizeof d);
             dst[i] = (float)d;
@@ -399,7 +391,7 @@ static densecl_status st_parse(const unsigned char *map, size_t size, const char
                         "%s: file is %zu bytes; a safetensors file starts with an 8-byte header "
                         "length",
                         path, size);
-    uint64_t hlen = st_le(map, 8);
+    uint64_t hlen = dc_load_le(map, 8);
     if (hlen > ST_MAX_HEADER)
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: header length %llu is larger than the limit of %u bytes", path,

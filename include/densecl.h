@@ -186,6 +186,9 @@ typedef struct densecl_device_info {
     int compiler_available;
 } densecl_device_info;
 
+/* "GPU", "CPU", "ACCELERATOR" or "OTHER". Static storage. */
+const char *densecl_device_type_str(densecl_device_type type);
+
 /* Lists every device of every platform. Writes at most max entries to out (out may be NULL when
  * max is 0) and the total to *count. DENSECL_ERR_NO_DEVICE when there is no platform at all. */
 densecl_status densecl_devices(densecl_device_info *out, int max, int *count);

@@ -450,20 +450,6 @@ typedef struct q_device {
     q_bench bench;
 } q_device;
 
-static const char *q_type_name(densecl_device_type t)
-{
-    switch (t) {
-    case DENSECL_DEVICE_GPU:
-        return "GPU";
-    case DENSECL_DEVICE_CPU:
-        return "CPU";
-    case DENSECL_DEVICE_ACCELERATOR:
-        return "ACCELERATOR";
-    default:
-        return "OTHER";
-    }
-}
-
 static const char *q_local_name(cl_device_local_mem_type t)
 {
     return t == CL_LOCAL ? "local" : t == CL_GLOBAL ? "global" : "none";
@@ -1330,7 +1316,7 @@ static void q_print_device_verbose(const q_device *d, const q_platform *p, const
     char a[32], b[32], c[32];
     printf("%splatform      %d, %s\n", ind, p->index, p->name);
     printf("%sname          %s\n", ind, d->info.name);
-    printf("%stype          %s\n", ind, q_type_name(d->info.type));
+    printf("%stype          %s\n", ind, densecl_device_type_str(d->info.type));
     printf("%svendor        %s\n", ind, d->info.vendor);
     printf("%sdriver        %s\n", ind, d->info.driver_version);
     printf("%sversion       %s\n", ind, d->info.device_version);
@@ -1435,7 +1421,7 @@ static void q_print_text(const q_platform *plats, int np, const q_device *devs, 
                      : d->local_type == CL_LOCAL ? ""
                                                  : " none");
             printf("  %-6s%-6s%-28s%4u%6u%9s%9s  %-14s%s\n", d->spec,
-                   d->info.type == DENSECL_DEVICE_ACCELERATOR ? "ACCEL" : q_type_name(d->info.type),
+                   d->info.type == DENSECL_DEVICE_ACCELERATOR ? "ACCEL" : densecl_device_type_str(d->info.type),
                    name, d->info.compute_units, d->info.clock_mhz, g, a, local,
                    d->cl_std + strlen("-cl-std="));
             q_features(d, feat, sizeof feat);
@@ -1486,10 +1472,10 @@ static void q_print_text(const q_platform *plats, int np, const q_device *devs, 
             q_num(b->bench.images_per_s, num, sizeof num);
             snprintf(line, sizeof line,
                      "recommendation: --device %s  (%s, %s, %s DenseNet-121 images/s)", b->spec,
-                     name, q_type_name(b->info.type), num);
+                     name, densecl_device_type_str(b->info.type), num);
         } else {
             snprintf(line, sizeof line, "recommendation: --device %s  (%s, %s, %u CUs at %u MHz)",
-                     b->spec, name, q_type_name(b->info.type), b->info.compute_units,
+                     b->spec, name, densecl_device_type_str(b->info.type), b->info.compute_units,
                      b->info.clock_mhz);
         }
         q_print_wrapped("", line);
@@ -1629,7 +1615,7 @@ static void q_json_device(q_json *j, const q_device *d, const q_platform *p, con
     q_json_u64(j, "device", (uint64_t)d->info.device_index);
     q_json_str(j, "platform_name", d->info.platform_name);
     q_json_str(j, "name", d->info.name);
-    q_json_str(j, "type", q_type_name(d->info.type));
+    q_json_str(j, "type", densecl_device_type_str(d->info.type));
     q_json_str(j, "vendor", d->info.vendor);
     q_json_str(j, "driver_version", d->info.driver_version);
     q_json_str(j, "device_version", d->info.device_version);

@@ -143,20 +143,6 @@ static int cmd_models(int argc, char **argv, const cli_ctx *ctx)
  * densecl info
  * ------------------------------------------------------------------------------------------- */
 
-static const char *device_type_name(densecl_device_type t)
-{
-    switch (t) {
-    case DENSECL_DEVICE_CPU:
-        return "CPU";
-    case DENSECL_DEVICE_GPU:
-        return "GPU";
-    case DENSECL_DEVICE_ACCELERATOR:
-        return "ACCEL";
-    default:
-        return "OTHER";
-    }
-}
-
 static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
 {
     int help = 0, verbose = ctx->verbose;
@@ -208,7 +194,7 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         char mem[32];
         format_bytes(d->global_mem_bytes, mem, sizeof(mem));
         printf("  %d:%d  %-5s  %s  (%s, %s, %u CUs, %s)\n", d->platform_index, d->device_index,
-               device_type_name(d->type), d->name, d->platform_name, d->opencl_c_version,
+               densecl_device_type_str(d->type), d->name, d->platform_name, d->opencl_c_version,
                d->compute_units, mem);
     }
     free(devs);
