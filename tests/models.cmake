@@ -40,3 +40,10 @@ add_test(NAME malformed_inputs
                  ${DENSECL_MALFORMED_DIR})
 set_tests_properties(malformed_inputs PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED malformed
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
+
+# The shipped Fashion-MNIST model: accuracy and agreement with PyTorch through `classify`.
+add_test(NAME shipped_fashion_model
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/shipped_model.sh $<TARGET_FILE:densecl-cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/shipped-scratch)
+set_tests_properties(shipped_fashion_model PROPERTIES LABELS model
+                     ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
