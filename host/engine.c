@@ -730,7 +730,6 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
 {
     densecl_engine *e = run->e;
     int orphan_start[DC_MAX_REPLICAS], orphan_count[DC_MAX_REPLICAS], n_orphans = 0;
-    densecl_status last_st = DENSECL_OK;
     if (!dc_split(e, start, n)) {
         char why[512] = "";
         for (int i = 0; i < e->n_rep; i++) {
@@ -747,7 +746,6 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
             continue;
         densecl_status st = dc_enqueue_range(run, i);
         if (st != DENSECL_OK) {
-            last_st = st;
             dc_replica_fail(r);
             orphan_start[n_orphans] = r->start;
             orphan_count[n_orphans++] = r->count;
@@ -773,7 +771,6 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
                           dc_cl_error_name(why));
         }
         if (st != DENSECL_OK) {
-            last_st = st;
             dc_replica_fail(r);
             orphan_start[n_orphans] = r->start;
             orphan_count[n_orphans++] = r->count;
@@ -792,7 +789,6 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
         if (st != DENSECL_OK)
             return st;
     }
-    (void)last_st;
     return DENSECL_OK;
 }
 
