@@ -195,6 +195,12 @@ def prepare(out):
     dht = bytes([0x00]) + bytes(14) + bytes([200, 100]) + bytes(300)
     write(os.path.join(out, "huffman.jpg"),
           b"\xff\xd8\xff\xc4" + struct.pack(">H", 2 + len(dht)) + dht + b"\xff\xd9")
+    # A PNG whose second IDAT chunk declares 2^30 bytes and holds none: stb_image 2.27 would
+    # allocate 2 GiB for it; densecl must refuse it by the chunk's length.
+    head = png_bytes(grey)
+    iend = head.rindex(b"IEND") - 4
+    write(os.path.join(out, "hugechunk.png"),
+          head[:iend] + struct.pack(">I", 1 << 30) + b"IDAT" + bytes(8))
     # A name the CSV must quote.
     write(os.path.join(out, 'we"ird, name.png'), png_bytes(grey))
     pixels['we"ird, name.png'] = grey

@@ -341,7 +341,8 @@ else
     bad "bad inputs in --json" "exit status $rc"
 fi
 for c in "truncated.idx.gz:truncated" "labels12.idx.gz:--truth" "x3ch.npy:3 channels" \
-    "empty.png:not an image" "huffman.jpg:Huffman table"; do
+    "empty.png:not an image" "huffman.jpg:Huffman table" \
+    "hugechunk.png:chunk IDAT at byte [0-9]* declares 1073741824 bytes, only 8 follow"; do
     f=${c%%:*}
     [ "$f" = empty.png ] && : >"$f"
     cli --weights "$GREY" "$f" fashion3.idx

@@ -8,7 +8,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -480,6 +482,34 @@ static int jpeg_tables_ok(const uint8_t *b, size_t len)
     return 1;
 }
 
+/* stb_image 2.27 grows its PNG data buffer to a chunk's declared length before reading it: a
+ * 60-byte file whose second IDAT chunk declares 2^30 bytes makes it allocate 2 GiB (found by
+ * tests/fuzz/fuzz_idx_image.c). A chunk cannot hold more bytes than the file has, so we walk the
+ * chunks up to IEND and refuse the file at the first one that runs past the end. Returns the
+ * offset of that chunk, or 0 for a file to hand to stb (not a PNG, or every chunk fits). */
+static size_t png_chunk_past_end(const uint8_t *b, size_t len, uint32_t *declared, size_t *left)
+{
+    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    if (len < 8 || memcmp(b, sig, 8) != 0) {
+        return 0;
+    }
+    for (size_t pos = 8; len - pos >= 8;) {
+        uint32_t n = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 |
+                     (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        if (n > len - pos - 8) {
+            *declared = n;
+            *left = len - pos - 8;
+            return pos;
+        }
+        if (memcmp(b + pos + 4, "IEND", 4) == 0) {
+            break;
+        }
+        pos += 8 + (size_t)n;
+        pos += len - pos < 4 ? len - pos : 4; /* the CRC; stb reads a missing one as 0 */
+    }
+    return 0;
+}
+
 densecl_status dc_image_info(const void *bytes, size_t len, const char *what, int *width,
                              int *height, int *channels)
 {
@@ -491,6 +521,20 @@ densecl_status dc_image_info(const void *bytes, size_t len, const char *what, in
     if (!jpeg_tables_ok(b, len)) {
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: corrupt JPEG: a Huffman table declares more than 256 codes", what);
+    }
+    uint32_t declared = 0;
+    size_t left = 0, at = png_chunk_past_end(b, len, &declared, &left);
+    if (at) {
+        char type[5] = "????";
+        for (int i = 0; i < 4; i++) {
+            if (isalpha(b[at + 4 + i])) {
+                type[i] = (char)b[at + 4 + i];
+            }
+        }
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s: corrupt or truncated PNG: chunk %s at byte %zu declares %" PRIu32
+                        " bytes, only %zu follow",
+                        what, type, at, declared, left);
     }
     if (!stbi_info_from_memory(b, (int)len, width, height, channels)) {
         return dc_error(DENSECL_ERR_FORMAT,
