@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "densecl.h"
 
@@ -67,6 +68,19 @@ uint64_t dc_load_le(const unsigned char *p, int n);
 /* Overflow-checked size arithmetic: return 0 on overflow, else 1 with *out set. */
 int dc_mul_size(size_t a, size_t b, size_t *out);
 int dc_add_size(size_t a, size_t b, size_t *out);
+
+/* Atomic file writes: the bytes go to PATH.tmp.<pid>, which replaces PATH only once all of them
+ * are on disk (flushed, fsync'd), so a reader sees the old file or the whole new one, never a
+ * part, and a failed write leaves no temporary behind. Write to a->f between the two calls. */
+typedef struct dc_atomic_file {
+    FILE *f;
+    char *tmp;
+    const char *path;
+} dc_atomic_file;
+densecl_status dc_atomic_open(dc_atomic_file *a, const char *path);
+/* ok: whether every write to a->f succeeded. Renames the temporary over the path when ok and
+ * everything reaches the disk, removes it otherwise; frees a in both cases. */
+densecl_status dc_atomic_close(dc_atomic_file *a, int ok);
 
 /* ---------------------------------------------------------------- config.c */
 
@@ -113,6 +127,9 @@ densecl_status dc_json_parse(const char *text, size_t len, const char *what, dc_
 void dc_json_free(dc_json *j);
 /* Object member lookup; NULL if absent or j is not an object. */
 const dc_json *dc_json_get(const dc_json *j, const char *key);
+/* Writes s as a JSON string: quotes, backslashes and control characters escaped, and each byte
+ * that is not part of well-formed UTF-8 (a file name, a driver's legacy code page) as U+FFFD. */
+void dc_json_write_string(FILE *f, const char *s);
 
 /* ---------------------------------------------------------------- weights.c */
 

@@ -487,3 +487,34 @@ const dc_json *dc_json_get(const dc_json *j, const char *key)
             return &j->items[i];
     return NULL;
 }
+
+void dc_json_write_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    fputc('"', f);
+    while (n > 0) {
+        size_t len = json_utf8_len(p, n);
+        if (len == 0) {
+            fputs("\\ufffd", f);
+            len = 1;
+        } else if (len > 1) {
+            fwrite(p, 1, len, f);
+        } else if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p == '\n') {
+            fputs("\\n", f);
+        } else if (*p == '\t') {
+            fputs("\\t", f);
+        } else if (*p == '\r') {
+            fputs("\\r", f);
+        } else if (*p < 0x20 || *p == 0x7F) {
+            fprintf(f, "\\u%04x", *p);
+        } else {
+            fputc(*p, f);
+        }
+        p += len;
+        n -= len;
+    }
+    fputc('"', f);
+}

@@ -343,28 +343,16 @@ fail:
     return st;
 }
 
-/* Writes bytes to path.tmp.<pid>, then renames it over path, so that readers never see a
- * partial file; the temporary is removed on any failure. */
+/* Writes the header and the floats (little-endian on every host) through dc_atomic_open. */
 static densecl_status npy_write_atomic(const char *path, const unsigned char *head, size_t hlen,
                                        const float *data, size_t count)
 {
-    densecl_status st = DENSECL_OK;
     unsigned char chunk[4096];
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    FILE *f = NULL;
-    if (!tmp)
-        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    dc_atomic_file a;
+    densecl_status st = dc_atomic_open(&a, path);
+    if (st != DENSECL_OK)
         return st;
-    }
-    errno = 0;
-    int ok = fwrite(head, 1, hlen, f) == hlen;
-    /* Little-endian on every host. */
+    int ok = fwrite(head, 1, hlen, a.f) == hlen;
     for (size_t i = 0; i < count && ok;) {
         size_t n = 0;
         for (; i < count && n + 4 <= sizeof chunk; i++, n += 4) {
@@ -373,21 +361,9 @@ static densecl_status npy_write_atomic(const char *path, const unsigned char *he
             for (int k = 0; k < 4; k++)
                 chunk[n + (size_t)k] = (unsigned char)(u >> (8 * k));
         }
-        ok = fwrite(chunk, 1, n, f) == n;
+        ok = fwrite(chunk, 1, n, a.f) == n;
     }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", path, strerror(err ? err : errno));
-    } else if (rename(tmp, path) != 0) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                      strerror(errno));
-    }
-    if (st != DENSECL_OK)
-        remove(tmp);
-    free(tmp);
-    return st;
+    return dc_atomic_close(&a, ok);
 }
 
 densecl_status dc_npy_write(const char *path, const int64_t *shape, int ndim, const float *data)

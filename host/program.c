@@ -206,26 +206,19 @@ static void dc_put_u64(unsigned char *b, uint64_t v)
 static densecl_status dc_write_binary(const char *path, const char *key, const unsigned char *bin,
                                       size_t len)
 {
-    char tmp[4200];
     unsigned char num[8];
-    FILE *f;
-    int ok;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (!(f = fopen(tmp, "wb")))
-        return dc_error(DENSECL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    ok = fwrite(DC_BIN_MAGIC, 1, 8, f) == 8;
+    dc_atomic_file a;
+    densecl_status st = dc_atomic_open(&a, path);
+    if (st != DENSECL_OK)
+        return st;
+    int ok = fwrite(DC_BIN_MAGIC, 1, 8, a.f) == 8;
     dc_put_u64(num, strlen(key));
-    ok &= fwrite(num, 1, 4, f) == 4 && fwrite(key, 1, strlen(key), f) == strlen(key);
+    ok = ok && fwrite(num, 1, 4, a.f) == 4 && fwrite(key, 1, strlen(key), a.f) == strlen(key);
     dc_put_u64(num, len);
-    ok &= fwrite(num, 1, 8, f) == 8 && fwrite(bin, 1, len, f) == len;
+    ok = ok && fwrite(num, 1, 8, a.f) == 8 && fwrite(bin, 1, len, a.f) == len;
     dc_put_u64(num, dc_fnv(DC_FNV_SEED, bin, len));
-    ok &= fwrite(num, 1, 8, f) == 8;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return dc_error(DENSECL_ERR_IO, "%s: cannot write the program binary", path);
-    }
-    return DENSECL_OK;
+    ok = ok && fwrite(num, 1, 8, a.f) == 8;
+    return dc_atomic_close(&a, ok);
 }
 
 /* Reads a binary file; on success *bin (malloc'd) and *key_out (malloc'd). */

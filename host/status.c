@@ -1,7 +1,12 @@
 /* status.c - status strings, the thread-local error detail, the log sink, OpenCL error names. */
-#include <stdio.h>
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -223,4 +228,52 @@ void densecl_softmax(float *x, int rows, int cols)
         for (int c = 0; c < cols; c++)
             row[c] = (float)(row[c] / sum);
     }
+}
+
+densecl_status dc_atomic_open(dc_atomic_file *a, const char *path)
+{
+    size_t len = strlen(path) + 32;
+    a->f = NULL;
+    a->path = path;
+    if (!(a->tmp = malloc(len))) {
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", path);
+    }
+    snprintf(a->tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    if (!(a->f = fopen(a->tmp, "wb"))) {
+        densecl_status st =
+            dc_error(DENSECL_ERR_IO, "%s: cannot create: %s", a->tmp, strerror(errno));
+        free(a->tmp);
+        a->tmp = NULL;
+        return st;
+    }
+    errno = 0;
+    return DENSECL_OK;
+}
+
+densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
+{
+    densecl_status st = DENSECL_OK;
+    int err = errno; /* what the failed write (if any) left */
+    if (ok && (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)) {
+        ok = 0;
+        err = errno;
+    }
+    if (fclose(a->f) != 0 && ok) {
+        ok = 0;
+        err = errno;
+    }
+    if (!ok) {
+        st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", a->path,
+                      err ? strerror(err) : "a write failed");
+    } else if (rename(a->tmp, a->path) != 0) {
+        st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", a->path, a->tmp,
+                      strerror(errno));
+    }
+    if (st != DENSECL_OK) {
+        remove(a->tmp);
+    }
+    free(a->tmp);
+    a->tmp = NULL;
+    a->f = NULL;
+    return st;
 }

@@ -623,44 +623,24 @@ static int st_write_floats(FILE *f, const float *data, size_t count)
     return 1;
 }
 
-/* Writes header + tensors to path.tmp.<pid> and renames it over path; the temporary is removed
- * on any failure, so path is either the old file or the complete new one. */
+/* Writes the 8-byte header length, the header and the tensors through dc_atomic_open, so path
+ * is either the old file or the complete new one. */
 static densecl_status st_write_atomic(const char *path, const st_buf *head,
                                       const dc_tensor_set *set)
 {
-    densecl_status st = DENSECL_OK;
     unsigned char len8[8];
-    size_t tlen = strlen(path) + 32, count;
-    char *tmp = malloc(tlen);
-    FILE *f;
-    if (!tmp)
-        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    size_t count;
+    dc_atomic_file a;
+    densecl_status st = dc_atomic_open(&a, path);
+    if (st != DENSECL_OK)
         return st;
-    }
     for (int k = 0; k < 8; k++)
         len8[k] = (unsigned char)((uint64_t)head->n >> (8 * k));
-    errno = 0;
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(head->s, 1, head->n, f) == head->n;
+    int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(head->s, 1, head->n, a.f) == head->n;
     for (int i = 0; i < set->count && ok; i++)
         if (set->t[i].data && st_tensor_count(&set->t[i], &count))
-            ok = st_write_floats(f, set->t[i].data, count);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok)
-        st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", path, strerror(err ? err : errno));
-    else if (rename(tmp, path) != 0)
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                      strerror(errno));
-    if (st != DENSECL_OK)
-        remove(tmp);
-    free(tmp);
-    return st;
+            ok = st_write_floats(a.f, set->t[i].data, count);
+    return dc_atomic_close(&a, ok);
 }
 
 static int st_str_cmp(const void *a, const void *b)

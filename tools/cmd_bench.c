@@ -95,12 +95,14 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
         total += kinds[k].us;
     if (json) {
         printf(",\n  \"profile\": {\"kinds\": [");
-        for (int k = 0; k < nk; k++)
-            printf("%s\n    {\"kind\": \"%s\", \"count\": %d, \"ms\": %.4f, \"share\": %.4f, "
-                   "\"gflops\": %.3f}",
-                   k ? "," : "", kinds[k].kind, kinds[k].count, kinds[k].us / 1e3,
+        for (int k = 0; k < nk; k++) {
+            printf("%s\n    {\"kind\": ", k ? "," : "");
+            dc_json_write_string(stdout, kinds[k].kind);
+            printf(", \"count\": %d, \"ms\": %.4f, \"share\": %.4f, \"gflops\": %.3f}",
+                   kinds[k].count, kinds[k].us / 1e3,
                    total > 0 ? kinds[k].us / total : 0,
                    kinds[k].us > 0 ? 2.0 * (double)kinds[k].macs / (kinds[k].us * 1e3) : 0);
+        }
         printf("],\n    \"slowest\": [");
     } else {
         printf("\ntime per op kind (device time of one run, summed over devices):\n");
@@ -118,12 +120,14 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
             double gf = sorted[i].duration_us > 0
                             ? 2.0 * (double)sorted[i].macs / (sorted[i].duration_us * 1e3)
                             : 0;
-            if (json)
-                printf("%s\n      {\"name\": \"%s\", \"kind\": \"%s\", \"device\": %d, "
-                       "\"ms\": %.4f, \"gflops\": %.3f}",
-                       i ? "," : "", sorted[i].name, sorted[i].kind, sorted[i].replica,
+            if (json) {
+                printf("%s\n      {\"name\": ", i ? "," : "");
+                dc_json_write_string(stdout, sorted[i].name);
+                printf(", \"kind\": ");
+                dc_json_write_string(stdout, sorted[i].kind);
+                printf(", \"device\": %d, \"ms\": %.4f, \"gflops\": %.3f}", sorted[i].replica,
                        sorted[i].duration_us / 1e3, gf);
-            else
+            } else
                 printf("  %8.3f ms  %7.2f GFLOP/s  %-14s %s\n", sorted[i].duration_us / 1e3, gf,
                        sorted[i].kind, sorted[i].name);
         }
@@ -137,11 +141,11 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
 static int write_trace(const char *path, const densecl_op_event *ev, int n,
                        const densecl_engine *e)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return fail_msg("%s: cannot create the trace file", path);
+    dc_atomic_file a;
+    densecl_status st = dc_atomic_open(&a, path);
+    if (st != DENSECL_OK)
+        return fail_status(st);
+    FILE *f = a.f;
     fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
     for (int r = 0; r < densecl_engine_replica_count(e); r++) {
         densecl_replica_stats s;
@@ -150,17 +154,19 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
                    "\"args\": {\"name\": \"device %d\"}},\n",
                 r, r);
     }
-    for (int i = 0; i < n; i++)
-        fprintf(f, "{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, "
-                   "\"ts\": %.3f, \"dur\": %.3f, \"args\": {\"macs\": %llu}}%s\n",
-                ev[i].name, ev[i].kind, ev[i].replica, ev[i].start_us, ev[i].duration_us,
-                (unsigned long long)ev[i].macs, i + 1 < n ? "," : "");
-    fprintf(f, "]}\n");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return fail_msg("%s: cannot write the trace file", path);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "{\"name\": ");
+        dc_json_write_string(f, ev[i].name);
+        fprintf(f, ", \"cat\": ");
+        dc_json_write_string(f, ev[i].kind);
+        fprintf(f, ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
+                   "\"args\": {\"macs\": %llu}}%s\n",
+                ev[i].replica, ev[i].start_us, ev[i].duration_us, (unsigned long long)ev[i].macs,
+                i + 1 < n ? "," : "");
     }
-    return 0;
+    fprintf(f, "]}\n");
+    st = dc_atomic_close(&a, !ferror(f));
+    return st == DENSECL_OK ? 0 : fail_status(st);
 }
 
 static int parse_size(const char *s, int *h, int *w)
@@ -309,15 +315,12 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     }
     const char *model = o.model ? o.model : o.weights ? o.weights : "densenet121";
     if (o.json) {
-        /* Names come from presets, devices and paths; quotes/backslashes are not expected but
-         * are replaced so the document stays valid. */
-        for (char *c = devs; *c; c++)
-            if (*c == '"' || *c == '\\')
-                *c = '\'';
-        printf("{\n  \"model\": \"%s\", \"device\": \"%s\", \"devices\": %d, \"batch\": %d, "
-               "\"height\": %d, \"width\": %d,\n",
-               strchr(model, '"') ? "?" : model, devs, densecl_engine_replica_count(e), batch, h,
-               w);
+        printf("{\n  \"model\": ");
+        dc_json_write_string(stdout, model);
+        printf(", \"device\": ");
+        dc_json_write_string(stdout, devs);
+        printf(", \"devices\": %d, \"batch\": %d, \"height\": %d, \"width\": %d,\n",
+               densecl_engine_replica_count(e), batch, h, w);
         printf("  \"iterations\": %d, \"ms_per_batch\": %.4f, \"ms_per_batch_min\": %.4f, "
                "\"ms_per_batch_max\": %.4f, \"ms_per_batch_stddev\": %.4f,\n",
                iters, med, times[0], times[iters - 1], sqrt(var));

@@ -208,51 +208,6 @@ static void csv_field(sbuf *b, const char *s)
     sbuf_printf(b, "\"");
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static int utf8_len(const unsigned char *s)
-{
-    int n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-    if (s[0] >= 0xF5) {
-        return 0;
-    }
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((n == 3 && s[0] == 0xE0 && s[1] < 0xA0) || (n == 3 && s[0] == 0xED && s[1] >= 0xA0) ||
-        (n == 4 && s[0] == 0xF0 && s[1] < 0x90) || (n == 4 && s[0] == 0xF4 && s[1] >= 0x90)) {
-        return 0; /* overlong, surrogate, beyond U+10FFFF */
-    }
-    return n;
-}
-
-/* A JSON string; bytes that are not UTF-8 (file names need not be) become U+FFFD. */
-static void json_str(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    putchar('"');
-    while (*p) {
-        if (*p == '"' || *p == '\\') {
-            printf("\\%c", *p++);
-        } else if (*p < 0x20) {
-            printf("\\u%04x", *p++);
-        } else if (*p < 0x80) {
-            putchar(*p++);
-        } else {
-            int n = utf8_len(p);
-            if (n == 0) {
-                fputs("\\ufffd", stdout);
-                p++;
-            } else {
-                fwrite(p, 1, (size_t)n, stdout);
-                p += n;
-            }
-        }
-    }
-    putchar('"');
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Progress and warnings (stderr)
  * ------------------------------------------------------------------------------------------- */
@@ -692,11 +647,11 @@ static void report(classify *c, int slot)
     }
     if (c->o.json) {
         printf("%s    {\"input\": ", c->json_images++ ? ",\n" : "");
-        json_str(in->path);
+        dc_json_write_string(stdout, in->path);
         printf(", \"index\": %lld, \"top\": [", (long long)index);
         for (int j = 0; j < c->top; j++) {
             printf("%s{\"class_id\": %d, \"label\": ", j ? ", " : "", ids[j]);
-            json_str(class_name(c, ids[j], buf, sizeof(buf)));
+            dc_json_write_string(stdout, class_name(c, ids[j], buf, sizeof(buf)));
             /* JSON has no NaN: broken weights give null rather than an unparsable document */
             if (isnan(p[ids[j]])) {
                 printf(", \"probability\": null}");
@@ -934,9 +889,9 @@ static void print_summary(const classify *c, double seconds, double startup)
         printf("%s  ],\n  \"failed\": [", c->json_images ? "\n" : "");
         for (int i = 0; i < c->n_fail; i++) {
             printf("%s\n    {\"input\": ", i ? "," : "");
-            json_str(c->fail[i].path ? c->fail[i].path : "");
+            dc_json_write_string(stdout, c->fail[i].path ? c->fail[i].path : "");
             printf(", \"error\": ");
-            json_str(c->fail[i].why ? c->fail[i].why : "");
+            dc_json_write_string(stdout, c->fail[i].why ? c->fail[i].why : "");
             printf("}");
         }
         printf("%s],\n  \"summary\": {\"images\": %lld, \"failed_inputs\": %d, "
@@ -1061,9 +1016,9 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     if (c.o.json) {
         const densecl_device_info *d = c.e ? densecl_engine_device(c.e) : NULL;
         printf("{\n  \"weights\": ");
-        json_str(c.o.weights);
+        dc_json_write_string(stdout, c.o.weights);
         printf(",\n  \"device\": ");
-        json_str(d ? d->name : "");
+        dc_json_write_string(stdout, d ? d->name : "");
         printf(",\n  \"classes\": %d,\n  \"images\": [\n", c.classes);
     }
     bar_draw(&c);

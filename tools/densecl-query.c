@@ -1493,56 +1493,6 @@ typedef struct q_json {
     int first[16];
 } q_json;
 
-/* A JSON string: quotes, backslashes and control characters escaped; bytes that are not valid
- * UTF-8 (a driver's string in some legacy code page) become U+FFFD. */
-static void q_json_string(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned c = *p;
-        int len = c < 0x80             ? 1
-                  : (c & 0xE0) == 0xC0 ? 2
-                  : (c & 0xF0) == 0xE0 ? 3
-                  : (c & 0xF8) == 0xF0 ? 4
-                                       : 0;
-        int valid = len > 0;
-        for (int i = 1; valid && i < len; i++)
-            valid = (p[i] & 0xC0) == 0x80;
-        if (valid && len == 2 && c < 0xC2)
-            valid = 0; /* overlong */
-        if (valid && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
-            valid = 0; /* overlong, surrogate */
-        if (valid && len == 4 &&
-            ((c == 0xF0 && p[1] < 0x90) || c > 0xF4 || (c == 0xF4 && p[1] >= 0x90)))
-            valid = 0;
-        if (!valid) {
-            fputs("\\ufffd", f);
-            p++;
-            continue;
-        }
-        if (len > 1) {
-            fwrite(p, 1, (size_t)len, f);
-            p += len;
-            continue;
-        }
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", (char)c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c == '\r')
-            fputs("\\r", f);
-        else if (c < 0x20 || c == 0x7F)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc((int)c, f);
-        p++;
-    }
-    fputc('"', f);
-}
-
 /* Comma, newline and indent before a member (key != NULL) or an array item. */
 static void q_json_next(q_json *j, const char *key)
 {
@@ -1551,7 +1501,7 @@ static void q_json_next(q_json *j, const char *key)
     j->first[j->depth] = 0;
     fprintf(j->f, "\n%*s", 2 * j->depth, "");
     if (key) {
-        q_json_string(j->f, key);
+        dc_json_write_string(j->f, key);
         fputs(": ", j->f);
     }
 }
@@ -1580,7 +1530,7 @@ static void q_json_str(q_json *j, const char *key, const char *v)
 {
     q_json_next(j, key);
     if (v)
-        q_json_string(j->f, v);
+        dc_json_write_string(j->f, v);
     else
         fputs("null", j->f);
 }
