@@ -420,6 +420,70 @@ for c in "wrong channels:$TMP/x1.npy:" "no device:$TMP/x.npy:no-such-device" \
     fi
 done
 
+# ----------------------------------------------------------------------------- bench
+
+# A small model, so that the numbers come fast; what is checked is that they are there and agree
+# with each other, never how large they are.
+B=(bench --model densenet-40-k12 --size 16 --batch 3 --iterations 3 --warmup 1)
+if expect_ok "bench --json --profile --trace" "${B[@]}" --json --profile --trace "$TMP/trace.json"
+then
+    why=$("$PY" - "$TMP/out" "$TMP/trace.json" 2>&1 <<'EOF_PY'
+import json, math, sys
+b = json.load(open(sys.argv[1]))
+t = json.load(open(sys.argv[2]))
+need = ["ms_per_image", "images_per_second", "gflops", "batch", "device", "ms_per_batch",
+        "first_run_ms", "weight_bytes", "activation_bytes", "profile"]
+events = [e for e in t.get("traceEvents", []) if e.get("ph") == "X"]
+kinds = {k["kind"]: k for k in b.get("profile", {}).get("kinds", [])}
+if [k for k in need if k not in b]:
+    print("missing", [k for k in need if k not in b])
+elif b["batch"] != 3 or (b["height"], b["width"]) != (16, 16) or not b["device"]:
+    print("batch/size/device", b["batch"], b["height"], b["width"], b["device"])
+elif not (b["ms_per_batch_min"] <= b["ms_per_batch"] <= b["ms_per_batch_max"]):
+    print("median outside [min, max]", b)
+elif not math.isclose(b["ms_per_image"] * 3, b["ms_per_batch"], rel_tol=1e-3):
+    print("ms_per_image x batch != ms_per_batch", b)
+elif not math.isclose(b["images_per_second"] * b["ms_per_image"], 1000, rel_tol=1e-3):
+    print("images_per_second != 1000 / ms_per_image", b)
+elif not math.isclose(b["gflops"], 2 * b["gmacs_per_image"] / (b["ms_per_image"] / 1e3),
+                      rel_tol=1e-3):
+    print("gflops != 2 x MACs / time", b)
+elif not {"conv3x3", "bnrelu_avgpool", "linear"} <= set(kinds):
+    print("profile kinds", sorted(kinds))
+elif abs(sum(k["share"] for k in kinds.values()) - 1) > 1e-3:
+    print("profile shares do not add up to 1", kinds)
+elif not 1 <= len(b["profile"]["slowest"]) <= 10:
+    print("slowest", b["profile"]["slowest"])
+elif sum(k["count"] for k in kinds.values()) != len(events):
+    print("%d trace events, the profile counts %d ops"
+          % (len(events), sum(k["count"] for k in kinds.values())))
+elif any(e["dur"] < 0 or e["cat"] not in kinds or not e["name"] for e in events):
+    print("bad trace event", events[:3])
+EOF_PY
+    )
+    if [ -n "$why" ]; then
+        bad "bench --json --profile --trace content" "$why"
+    else
+        ok "bench --json --profile --trace content"
+    fi
+fi
+if expect_ok "bench text" "${B[@]}" --profile; then
+    if grep -q '^per image  [0-9.]* ms, [0-9.]* images/s, [0-9.]* GFLOP/s$' "$TMP/out" &&
+        grep -q '^time per op kind' "$TMP/out" && grep -q '^  conv3x3 ' "$TMP/out" &&
+        grep -q '^slowest ops:' "$TMP/out"; then
+        ok "bench text lists speed and profile"
+    else
+        bad "bench text lists speed and profile" "$(cat "$TMP/out")"
+    fi
+fi
+expect_fail "bench trace in a missing directory" 1 "cannot create" \
+    "${B[@]}" --trace "$TMP/no/such/dir/trace.json"
+expect_fail "bench --batch 0" 2 "--batch needs an integer" bench --batch 0
+expect_fail "bench --size 0x5" 2 "--size needs HxW" bench --size 0x5
+expect_fail "bench --size too small" 1 "too small for this model" \
+    bench --model densenet121 --size 20
+expect_fail "bench unknown model" 2 "--model" bench --model densenet999
+
 # --verbose routes the library's log to stderr; the error is still one "densecl: error:" line.
 cli --verbose run "${W[@]}" --input "$TMP/nope.npy"
 if [ "$rc" -ne 1 ]; then
