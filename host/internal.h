@@ -115,6 +115,7 @@ typedef struct dc_json {
     dc_json_type type;
     int boolean;
     double number;
+    int integer;           /* NUMBER written as an integer: no fraction, no exponent */
     char *string;          /* DC_JSON_STRING: NUL-terminated UTF-8 (embedded NUL refused) */
     int count;             /* ARRAY/OBJECT: number of items */
     char **keys;           /* OBJECT: keys[i] */
@@ -125,6 +126,9 @@ typedef struct dc_json {
  * (prefixed by `what`, e.g. the file name). Nesting depth is bounded. */
 densecl_status dc_json_parse(const char *text, size_t len, const char *what, dc_json *out);
 void dc_json_free(dc_json *j);
+/* Whether j is a number written as an integer ("2", not "2.0" or "2e0", which the safetensors
+ * format and our metadata refuse for sizes and counts). */
+int dc_json_is_integer(const dc_json *j);
 /* Object member lookup; NULL if absent or j is not an object. */
 const dc_json *dc_json_get(const dc_json *j, const char *key);
 /* Writes s as a JSON string: quotes, backslashes and control characters escaped, and each byte

@@ -300,6 +300,7 @@ static int json_number(json_parser *ps, dc_json *out)
             i++;
     }
     out->type = DC_JSON_NUMBER;
+    out->integer = integral;
     if (!json_number_value(ps, start, i, integral, &out->number))
         return 0;
     ps->pos = i;
@@ -476,6 +477,11 @@ void dc_json_free(dc_json *j)
     free(j->items);
     free(j->string);
     memset(j, 0, sizeof *j);
+}
+
+int dc_json_is_integer(const dc_json *j)
+{
+    return j && j->type == DC_JSON_NUMBER && j->integer;
 }
 
 const dc_json *dc_json_get(const dc_json *j, const char *key)

@@ -155,7 +155,7 @@ typedef struct st_entry {
 static int st_uint(const dc_json *v, uint64_t *out, int *neg)
 {
     *neg = 0;
-    if (v->type != DC_JSON_NUMBER || v->number != floor(v->number))
+    if (!dc_json_is_integer(v))
         return 0;
     if (v->number < 0) {
         *neg = 1;
@@ -782,8 +782,7 @@ static densecl_status cfg_meta_int(const dc_json *obj, const char *name, int *ou
     const dc_json *v = dc_json_get(obj, name);
     if (!v)
         return DENSECL_OK;
-    if (v->type != DC_JSON_NUMBER || v->number != floor(v->number) || v->number < 0 ||
-        v->number > INT_MAX)
+    if (!dc_json_is_integer(v) || v->number < 0 || v->number > INT_MAX)
         return dc_error(DENSECL_ERR_FORMAT,
                         "metadata 'densecl.config': '%s' must be a non-negative integer", name);
     *out = (int)v->number;
@@ -818,8 +817,7 @@ static densecl_status cfg_from_meta(const char *text, densecl_config *c, cfg_giv
         }
         for (int b = 0; b < v->count; b++) {
             const dc_json *x = &v->items[b];
-            if (x->type != DC_JSON_NUMBER || x->number != floor(x->number) || x->number < 0 ||
-                x->number > INT_MAX) {
+            if (!dc_json_is_integer(x) || x->number < 0 || x->number > INT_MAX) {
                 st = dc_error(DENSECL_ERR_FORMAT,
                               "metadata 'densecl.config': 'block_layers' must hold "
                               "non-negative integers");

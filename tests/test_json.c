@@ -58,6 +58,20 @@ static void test_scalars(void)
         dc_json_free(&j);
     }
     CHECK(parse("-0", &j) == DENSECL_OK && signbit(j.number));
+    /* Integers are told apart by how they are written, not by their value. */
+    static const struct {
+        const char *text;
+        int integer;
+    } ints[] = {{"0", 1}, {"-3", 1}, {"18446744073709551616", 1}, {"1.0", 0}, {"1e0", 0},
+                {"2E+1", 0}, {"0.5", 0}};
+    for (size_t i = 0; i < DC_ARRAY_LEN(ints); i++) {
+        CHECKF(parse(ints[i].text, &j) == DENSECL_OK && dc_json_is_integer(&j) == ints[i].integer,
+               "%s: integer %d", ints[i].text, j.integer);
+        dc_json_free(&j);
+    }
+    CHECK(parse("\"1\"", &j) == DENSECL_OK && !dc_json_is_integer(&j));
+    dc_json_free(&j);
+    CHECK(!dc_json_is_integer(NULL));
 }
 
 static void test_strings(void)

@@ -303,6 +303,9 @@ static void test_refusals(void)
            "negative dimension");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2, -1],\"data_offsets\":[0,8]"), z, 8, "negative");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]"), z, 8, "non-integer");
+    /* Integers in value but not in form: the format (and the reference reader) wants integers. */
+    REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]"), z, 8, "non-integer");
+    REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2e0],\"data_offsets\":[0,8]"), z, 8, "non-integer");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]"), z, 8, "non-integer");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,8]"), z, 8, "too large");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]"), z, 8,
@@ -323,6 +326,8 @@ static void test_refusals(void)
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]"), z, 8,
            "non-negative integers");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.5]"), z, 8,
+           "non-negative integers");
+    REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]"), z, 8,
            "non-negative integers");
     REFUSE(T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]"), z, 4,
            "shape [2] of F32 needs 8 bytes but data_offsets give 4");
@@ -649,6 +654,8 @@ static void test_infer_metadata(void)
     } bad[] = {
         {"{\"growth_rate\": \"12\"}", "'growth_rate' must be a non-negative integer"},
         {"{\"growth_rate\": 1.5}", "'growth_rate'"},
+        {"{\"growth_rate\": 12.0}", "'growth_rate'"},
+        {"{\"block_layers\": [1, 2e0]}", "'block_layers'"},
         {"{\"num_classes\": -1}", "'num_classes'"},
         {"{\"block_layers\": []}", "'block_layers'"},
         {"{\"block_layers\": [1,2,3,4,5,6,7,8,9]}", "'block_layers'"},

@@ -610,8 +610,7 @@ void dc_preprocess_imagenet(dc_preprocess *out)
 /* An integer side in [1, DC_PP_MAX_SIDE]. */
 static int pp_side(const dc_json *j, int *out)
 {
-    if (j->type != DC_JSON_NUMBER || j->number != floor(j->number) || j->number < 1 ||
-        j->number > DC_PP_MAX_SIDE) {
+    if (!dc_json_is_integer(j) || j->number < 1 || j->number > DC_PP_MAX_SIDE) {
         return 0;
     }
     *out = (int)j->number;
