@@ -65,6 +65,10 @@ densecl_status dc_cl_status(cl_int err);
 /* The n-byte (n <= 8) little-endian unsigned integer at p. */
 uint64_t dc_load_le(const unsigned char *p, int n);
 
+/* A shape as text, cut to fit size: "[2, 3, 32, 32]", or with tuple != 0 as Python writes it,
+ * "(2, 3)" and "(2,)". Returns buf. */
+const char *dc_shape_str(const int64_t *shape, int ndim, int tuple, char *buf, size_t size);
+
 /* Overflow-checked size arithmetic: return 0 on overflow, else 1 with *out set. */
 int dc_mul_size(size_t a, size_t b, size_t *out);
 int dc_add_size(size_t a, size_t b, size_t *out);

@@ -220,16 +220,6 @@ static densecl_status npy_parse_header(npy_header *h, npy_info *info)
     return DENSECL_OK;
 }
 
-static void npy_shape_str(const npy_info *info, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "(");
-    for (int i = 0; i < info->ndim && n < size; i++)
-        n +=
-            (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)info->shape[i]);
-    if (n < size)
-        snprintf(buf + n, size - n, info->ndim == 1 ? ",)" : ")");
-}
-
 densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_npy *out)
 {
     const unsigned char *b = bytes;
@@ -276,7 +266,7 @@ densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_
     data_len = len - prefix - hlen;
     if (data_len != need) {
         char shp[256];
-        npy_shape_str(&info, shp, sizeof shp);
+        dc_shape_str(info.shape, info.ndim, 1, shp, sizeof shp);
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: data is %zu bytes but shape %s of '%s' needs %zu (%s)", what, data_len,
                         shp, info.f8 ? "<f8" : "<f4", need,

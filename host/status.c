@@ -277,3 +277,27 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
     a->f = NULL;
     return st;
 }
+
+const char *dc_shape_str(const int64_t *shape, int ndim, int tuple, char *buf, size_t size)
+{
+    size_t n = 0;
+    if (size == 0) {
+        return buf;
+    }
+    buf[0] = '\0';
+    for (int i = -1; i <= ndim && n < size; i++) {
+        int k;
+        if (i < 0) {
+            k = snprintf(buf + n, size - n, "%c", tuple ? '(' : '[');
+        } else if (i == ndim) {
+            k = snprintf(buf + n, size - n, "%s", !tuple ? "]" : ndim == 1 ? ",)" : ")");
+        } else {
+            k = snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        }
+        if (k < 0) {
+            break;
+        }
+        n += (size_t)k;
+    }
+    return buf;
+}

@@ -41,17 +41,6 @@ static const char *st_dtype_name(dc_dtype d)
     return "OTHER";
 }
 
-/* "[10, 1024]" */
-static const char *st_shape_str(int ndim, const int64_t *shape, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size)
-        snprintf(buf + n, size - n, "]");
-    return buf;
-}
-
 /* ------------------------------------------------------------------ dtype conversion */
 
 static float st_bits_f32(uint32_t u)
@@ -228,7 +217,7 @@ static densecl_status st_entry_parse(const char *path, const char *key, const dc
         if (u > SIZE_MAX || !dc_mul_size(e->count, (size_t)u, &e->count))
             overflow = 1;
     }
-    st_shape_str(e->ndim, e->shape, shp, sizeof shp);
+    dc_shape_str(e->shape, e->ndim, 0, shp, sizeof shp);
     if (overflow)
         return dc_error(DENSECL_ERR_FORMAT, "%s: tensor '%s': shape %s is too large", path, key,
                         shp);
@@ -879,7 +868,7 @@ static const dc_tensor *cfg_need(const dc_tensor_set *set, const char *key, int 
         ok = t->shape[i] <= INT_MAX;
     if (!ok) {
         *st = dc_error(DENSECL_ERR_MISMATCH, "tensor '%s' has shape %s; expected %d dimensions",
-                       key, st_shape_str(t->ndim, t->shape, shp, sizeof shp), ndim);
+                       key, dc_shape_str(t->shape, t->ndim, 0, shp, sizeof shp), ndim);
         return NULL;
     }
     return t;
@@ -1013,7 +1002,7 @@ densecl_status dc_config_infer(const dc_tensor_set *set, densecl_config *out)
                 return dc_error(DENSECL_ERR_MISMATCH,
                                 "tensor 'features.conv0.weight' has shape %s; expected a 7x7 "
                                 "(ImageNet) or 3x3 (CIFAR) stem convolution",
-                                st_shape_str(t->ndim, t->shape, shp, sizeof shp));
+                                dc_shape_str(t->shape, t->ndim, 0, shp, sizeof shp));
             if (c.stem == DENSECL_STEM_IMAGENET && !dc_tensor_find(set, "features.norm0.weight"))
                 return dc_error(DENSECL_ERR_MISMATCH,
                                 "missing tensor 'features.norm0.weight' (a 7x7 stem convolution "
@@ -1119,7 +1108,7 @@ densecl_status dc_config_match(const densecl_config *cfg, const dc_tensor_set *s
         const dc_tensor *t = dc_tensor_find(set, s->key);
         if (!t) {
             match_problem(&m, "missing tensor '%s' (expected shape %s)", s->key,
-                          st_shape_str(s->ndim, s->shape, a, sizeof a));
+                          dc_shape_str(s->shape, s->ndim, 0, a, sizeof a));
             continue;
         }
         int same = t->ndim == s->ndim;
@@ -1127,8 +1116,8 @@ densecl_status dc_config_match(const densecl_config *cfg, const dc_tensor_set *s
             same = t->shape[d] == s->shape[d];
         if (!same)
             match_problem(&m, "tensor '%s' has shape %s, expected %s", s->key,
-                          st_shape_str(t->ndim, t->shape, a, sizeof a),
-                          st_shape_str(s->ndim, s->shape, b, sizeof b));
+                          dc_shape_str(t->shape, t->ndim, 0, a, sizeof a),
+                          dc_shape_str(s->shape, s->ndim, 0, b, sizeof b));
         if (!t->data)
             match_problem(&m, "tensor '%s' has dtype %s; densecl reads F32, F16 or BF16", s->key,
                           st_dtype_name(t->dtype));
@@ -1152,7 +1141,7 @@ densecl_status dc_config_match(const densecl_config *cfg, const dc_tensor_set *s
         match_problem(&m,
                       "unexpected tensor '%s' (shape %s); is this a DenseNet of a different "
                       "configuration?",
-                      t->key, st_shape_str(t->ndim, t->shape, a, sizeof a));
+                      t->key, dc_shape_str(t->shape, t->ndim, 0, a, sizeof a));
     }
     free(sorted);
     free(specs);

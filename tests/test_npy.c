@@ -312,6 +312,20 @@ static void test_read_file_errors(void)
     CHECK(dc_npy_parse(buf, n, "x", NULL) == DENSECL_ERR_ARGUMENT);
 }
 
+static void test_shape_str(void)
+{
+    char buf[64];
+    const int64_t s[3] = {2, 3, 1000};
+    CHECK(strcmp(dc_shape_str(s, 1, 1, buf, sizeof buf), "(2,)") == 0);
+    CHECK(strcmp(dc_shape_str(s, 3, 1, buf, sizeof buf), "(2, 3, 1000)") == 0);
+    CHECK(strcmp(dc_shape_str(s, 0, 1, buf, sizeof buf), "()") == 0);
+    CHECK(strcmp(dc_shape_str(s, 2, 0, buf, sizeof buf), "[2, 3]") == 0);
+    CHECK(strcmp(dc_shape_str(s, 0, 0, buf, sizeof buf), "[]") == 0);
+    /* Cut to fit, always terminated. */
+    CHECK(strcmp(dc_shape_str(s, 3, 0, buf, 6), "[2, 3") == 0);
+    CHECK(strcmp(dc_shape_str(s, 3, 0, buf, 1), "") == 0);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/densecl-npy-XXXXXX");
@@ -324,6 +338,7 @@ int main(void)
     test_versions();
     test_refusals();
     test_read_file_errors();
+    test_shape_str();
     char path[128];
     path_in(path, sizeof path, "a.npy");
     remove(path);

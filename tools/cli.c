@@ -214,24 +214,6 @@ void format_blocks(const densecl_config *cfg, const char *sep, char *out, size_t
     }
 }
 
-/* "[2, 3, 32, 32]". */
-void format_shape(const dc_npy *a, char *out, size_t size)
-{
-    size_t o = 0;
-    int n = snprintf(out, size, "[");
-    o = n > 0 ? (size_t)n : 0;
-    for (int i = 0; i < a->ndim && i < 8 && o < size; i++) {
-        n = snprintf(out + o, size - o, "%s%lld", i > 0 ? ", " : "", (long long)a->shape[i]);
-        if (n < 0) {
-            break;
-        }
-        o += (size_t)n;
-    }
-    if (o < size) {
-        snprintf(out + o, size - o, "]");
-    }
-}
-
 void format_bytes(uint64_t bytes, char *out, size_t size)
 {
     const double mib = 1024.0 * 1024.0;

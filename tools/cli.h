@@ -51,7 +51,6 @@ int parse_u64(const char *s, uint64_t *out);
 
 void format_thousands(uint64_t v, char *out, size_t size);
 void format_blocks(const densecl_config *cfg, const char *sep, char *out, size_t size);
-void format_shape(const dc_npy *a, char *out, size_t size);
 void format_bytes(uint64_t bytes, char *out, size_t size);
 const char *stem_name(densecl_stem stem);
 /* The input side a preset is made for: ImageNet models see 224x224, CIFAR ones 32x32. */

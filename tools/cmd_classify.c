@@ -818,7 +818,7 @@ static int do_npy(classify *c, int i)
     }
     int min = densecl_config_min_size(&c->cfg);
     char shape[160];
-    format_shape(&a, shape, sizeof(shape));
+    dc_shape_str(a.shape, a.ndim, 0, shape, sizeof(shape));
     if (a.ndim != 4) {
         dc_error(DENSECL_ERR_INPUT, "%s: want preprocessed float32 [N, C, H, W], got shape %s",
                  in->path, shape);

@@ -311,7 +311,7 @@ static int run_check_input(const run_args *a, const dc_npy *x, const densecl_con
     const char *path = a->o.input;
     char shape[160];
     char model[256];
-    format_shape(x, shape, sizeof(shape));
+    dc_shape_str(x->shape, x->ndim, 0, shape, sizeof(shape));
     if (a->o.model || a->o.seed) {
         snprintf(model, sizeof(model), "%s", a->o.model ? a->o.model : "densenet121");
     } else {
