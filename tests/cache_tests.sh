@@ -5,10 +5,8 @@ set -u
 densecl=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir"
-passed=0
-failed=0
-ok() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 py=${DENSECL_PYTHON:-/usr/bin/python3}
 
 "$py" - "$dir/x.npy" <<'PY' || { echo "cannot write the input"; exit 1; }
@@ -19,22 +17,22 @@ run() { "$densecl" run --model densenet-bc-100-k12 --random-weights 5 --input "$
 same() { cmp -s "$1" "$2"; }
 
 # Reference without any cache of ours.
-DENSECL_NO_CACHE=1 run --output "$dir/ref.npy" 2>"$dir/err" || fail reference "$(cat "$dir/err")"
+DENSECL_NO_CACHE=1 run --output "$dir/ref.npy" 2>"$dir/err" || bad reference "$(cat "$dir/err")"
 
 export DENSECL_CACHE=1 DENSECL_CACHE_DIR="$dir/cache"
 if run --output "$dir/a.npy" 2>"$dir/err" && same "$dir/ref.npy" "$dir/a.npy"; then
     ok "cold run fills the cache"
 else
-    fail "cold run fills the cache" "$(cat "$dir/err")"
+    bad "cold run fills the cache" "$(cat "$dir/err")"
 fi
 entry=$(ls "$dir"/cache/*.clbin 2>/dev/null | head -1)
-if [ -n "$entry" ] && [ -s "$entry" ]; then ok "cache entry written"; else fail "cache entry written" "none in $dir/cache"; fi
-ls "$dir"/cache/*.tmp.* >/dev/null 2>&1 && fail "no temporary files left" "$(ls "$dir/cache")" || ok "no temporary files left"
+if [ -n "$entry" ] && [ -s "$entry" ]; then ok "cache entry written"; else bad "cache entry written" "none in $dir/cache"; fi
+ls "$dir"/cache/*.tmp.* >/dev/null 2>&1 && bad "no temporary files left" "$(ls "$dir/cache")" || ok "no temporary files left"
 
 if run --output "$dir/b.npy" 2>"$dir/err" && same "$dir/ref.npy" "$dir/b.npy"; then
     ok "warm run from the cache"
 else
-    fail "warm run from the cache" "$(cat "$dir/err")"
+    bad "warm run from the cache" "$(cat "$dir/err")"
 fi
 
 # A corrupt entry falls back to a fresh build and is replaced by a valid one.
@@ -44,36 +42,36 @@ if [ -n "$entry" ]; then
     if run --output "$dir/c.npy" 2>"$dir/err" && same "$dir/ref.npy" "$dir/c.npy"; then
         ok "corrupt entry rebuilt"
     else
-        fail "corrupt entry rebuilt" "$(cat "$dir/err")"
+        bad "corrupt entry rebuilt" "$(cat "$dir/err")"
     fi
     [ "$(stat -c %s "$entry")" = "$size" ] && ok "corrupt entry replaced" ||
-        fail "corrupt entry replaced" "size $(stat -c %s "$entry"), was $size"
+        bad "corrupt entry replaced" "size $(stat -c %s "$entry"), was $size"
 fi
 
 # --no-kernel-cache neither reads nor writes.
 rm -rf "$dir/cache"
 run --output "$dir/d.npy" --no-kernel-cache 2>"$dir/err" && same "$dir/ref.npy" "$dir/d.npy" &&
-    [ ! -e "$dir/cache" ] && ok "--no-kernel-cache" || fail "--no-kernel-cache" "cache written or run failed"
+    [ ! -e "$dir/cache" ] && ok "--no-kernel-cache" || bad "--no-kernel-cache" "cache written or run failed"
 unset DENSECL_CACHE DENSECL_CACHE_DIR
 
 # Program binaries: written, loaded, and refused when corrupt or for another device.
 if "$densecl" compile-kernels --out "$dir/k.bin" >/dev/null 2>"$dir/err" && [ -s "$dir/k.bin" ]; then
     ok "compile-kernels"
 else
-    fail "compile-kernels" "$(cat "$dir/err")"
+    bad "compile-kernels" "$(cat "$dir/err")"
 fi
 if run --output "$dir/e.npy" --kernels-binary "$dir/k.bin" 2>"$dir/err" && same "$dir/ref.npy" "$dir/e.npy"; then
     ok "run --kernels-binary"
 else
-    fail "run --kernels-binary" "$(cat "$dir/err")"
+    bad "run --kernels-binary" "$(cat "$dir/err")"
 fi
 head -c 2000 "$dir/k.bin" >"$dir/cut.bin"
 if run --output "$dir/f.npy" --kernels-binary "$dir/cut.bin" 2>"$dir/err"; then
-    fail "truncated binary refused" "it ran"
+    bad "truncated binary refused" "it ran"
 elif grep -qi "corrupt\|truncated" "$dir/err" && [ ! -e "$dir/f.npy" ] && [ "$(wc -l <"$dir/err")" = 1 ]; then
     ok "truncated binary refused"
 else
-    fail "truncated binary refused" "$(cat "$dir/err")"
+    bad "truncated binary refused" "$(cat "$dir/err")"
 fi
 # Same length device name, so only the key differs: what a binary from another board looks like.
 "$py" - "$dir/k.bin" "$dir/other.bin" <<'PY'
@@ -84,17 +82,16 @@ j = b.index(b"\n", i)
 open(sys.argv[2], "wb").write(b[:i] + b"X" * (j - i) + b[j:])
 PY
 if run --output "$dir/g.npy" --kernels-binary "$dir/other.bin" 2>"$dir/err"; then
-    fail "binary for another device refused" "it ran"
+    bad "binary for another device refused" "it ran"
 elif grep -q "device=XXX" "$dir/err" && [ ! -e "$dir/g.npy" ]; then
     ok "binary for another device refused"
 else
-    fail "binary for another device refused" "$(cat "$dir/err")"
+    bad "binary for another device refused" "$(cat "$dir/err")"
 fi
 echo "not a binary" >"$dir/junk.bin"
 run --output "$dir/h.npy" --kernels-binary "$dir/junk.bin" 2>"$dir/err" &&
-    fail "junk binary refused" "it ran" ||
+    bad "junk binary refused" "it ran" ||
     { grep -q "not a densecl program binary" "$dir/err" && ok "junk binary refused" ||
-        fail "junk binary refused" "$(cat "$dir/err")"; }
+        bad "junk binary refused" "$(cat "$dir/err")"; }
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

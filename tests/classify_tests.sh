@@ -24,22 +24,13 @@ rm -rf "$TMP"
 mkdir -p "$TMP" || exit 2
 FX="$TMP/fx"
 
-passed=0
-failed=0
-ok() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-bad() {
-    echo "FAIL $1: $2"
-    failed=$((failed + 1))
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # cli ARGS...: runs `densecl classify ARGS`; sets rc, leaves stdout in $TMP/out, stderr in
 # $TMP/err.
 cli() {
-    "$BIN" classify "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
+    capture "$TMP/out" "$TMP/err" "$BIN" classify "$@"
 }
 
 # expect_error NAME CODE PATTERN ARGS...: exit status CODE, one error line matching PATTERN,
@@ -389,5 +380,4 @@ else
     bad "SIGINT leaves whole rows and says how far" "exit $rc, $rows rows, said '$said': $(head -c 600 "$TMP/err")"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

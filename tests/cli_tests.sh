@@ -24,21 +24,12 @@ for p in /usr/bin/python3 python3; do
     fi
 done
 
-passed=0
-failed=0
-ok() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-bad() {
-    echo "FAIL $1: $2"
-    failed=$((failed + 1))
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # cli ARGS...: runs the tool; sets rc, and leaves stdout in $TMP/out and stderr in $TMP/err.
 cli() {
-    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
+    capture "$TMP/out" "$TMP/err" "$BIN" "$@"
 }
 
 # Why the last command's stderr is not exactly one "densecl: error: ..." line, or "".
@@ -499,5 +490,4 @@ else
     ok "verbose"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

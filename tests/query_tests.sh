@@ -26,21 +26,12 @@ for p in /usr/bin/python3 python3; do
     fi
 done
 
-passed=0
-failed=0
-ok() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-bad() {
-    echo "FAIL $1: $2"
-    failed=$((failed + 1))
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # q ARGS...: runs the tool; sets rc, leaves stdout in $TMP/out and stderr in $TMP/err.
 q() {
-    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
+    capture "$TMP/out" "$TMP/err" "$BIN" "$@"
 }
 
 # Why the last run did not exit 0 with a report, or "".
@@ -302,5 +293,4 @@ assert d['recommendation']['basis'] == 'bench', d['recommendation']
 assert d['recommendation']['spec'] == '0:0', d['recommendation']"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
