@@ -159,6 +159,17 @@ def smooth_image(rng, h, w, c, dtype=np.uint8):
     return np.ascontiguousarray(x.transpose(1, 2, 0)) if c > 1 else x[0]
 
 
+def strip_jpeg_segment(jpeg, marker):
+    """The JPEG without its segments of the given marker (up to the first scan)."""
+    out, p = jpeg[:2], 2
+    while jpeg[p + 1] != 0xDA:
+        end = p + 2 + struct.unpack(">H", jpeg[p + 2:p + 4])[0]
+        if jpeg[p + 1] != marker:
+            out += jpeg[p:end]
+        p = end
+    return out + jpeg[p:]
+
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -187,6 +198,9 @@ def prepare(out):
     jpeg = torchvision.io.encode_jpeg(torch.from_numpy(smooth_image(rng, 200, 320, 3))
                                       .permute(2, 0, 1).contiguous(), quality=90)
     write(os.path.join(out, "photo.jpg"), bytes(jpeg.numpy()))
+    # The same JPEG without its Huffman tables (as Motion-JPEG frames come): stb_image 2.27 would
+    # decode it with uninitialised tables; densecl must refuse it.
+    write(os.path.join(out, "nodht.jpg"), strip_jpeg_segment(bytes(jpeg.numpy()), 0xC4))
     # A corrupt PNG (truncated) and a file that is no image at all.
     write(os.path.join(out, "corrupt.png"), png_bytes(rgb)[:300])
     write(os.path.join(out, "notes.txt"), b"not an image\n")

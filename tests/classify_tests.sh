@@ -333,6 +333,7 @@ else
 fi
 for c in "truncated.idx.gz:truncated" "labels12.idx.gz:--truth" "x3ch.npy:3 channels" \
     "empty.png:not an image" "huffman.jpg:Huffman table" \
+    "nodht.jpg:uses a Huffman table the file does not define" \
     "hugechunk.png:chunk IDAT at byte [0-9]* declares 1073741824 bytes, only 8 follow"; do
     f=${c%%:*}
     [ "$f" = empty.png ] && : >"$f"

@@ -430,20 +430,26 @@ static unsigned byte_at(const uint8_t *b, size_t len, size_t i)
     return i < len ? b[i] : 0;
 }
 
-/* Debian 12's stb_image (v2.27) fills a Huffman table's 257-entry size list and 256-entry value
- * list without a bound: a JPEG DHT segment declaring more than 256 codes writes past the heap
- * object (nothings/stb #1289, fixed upstream after 2.27; found by tests/fuzz/fuzz_idx_image.c).
- * No valid JPEG declares more than 256 codes per table, so we walk the markers as stb does and
- * refuse such a file before stb sees it. The walk errs on the side of finding DHT segments: it
- * goes on where stb would stop with an error. Returns 0 for a file to refuse. */
-static int jpeg_tables_ok(const uint8_t *b, size_t len)
+/* Two JPEG defects Debian 12's stb_image (v2.27) does not catch, found by
+ * tests/fuzz/fuzz_idx_image.c; we walk the markers as stb does and refuse such a file before stb
+ * sees it. The walk errs on the side of finding segments: it goes on where stb would stop.
+ *  - A DHT segment declaring more than 256 codes in a table: stb fills its 257-entry size list
+ *    and 256-entry value list without a bound and writes past the heap object (nothings/stb
+ *    #1289, fixed upstream after 2.27). No valid JPEG declares more than 256 codes per table.
+ *  - A scan using a Huffman table no DHT segment defined (Motion-JPEG frames leave out the
+ *    standard tables, which libjpeg then supplies): stb decodes with whatever its table memory
+ *    held, so the pixels are garbage that changes from run to run.
+ * Returns NULL for a file to hand to stb, else why it is refused. */
+static const char *jpeg_refusal(const uint8_t *b, size_t len)
 {
     size_t pos = 0;
+    unsigned defined = 0; /* bit class * 4 + id: DC tables 0..3, AC tables 4..7 */
+    int progressive = 0;
     while (pos < len && b[pos] == 0xFF) {
         pos++;
     }
     if (pos == 0 || byte_at(b, len, pos) != 0xD8) {
-        return 1; /* no SOI: stb does not take it for a JPEG */
+        return NULL; /* no SOI: stb does not take it for a JPEG */
     }
     for (pos++; pos < len;) {
         if (b[pos] != 0xFF) {
@@ -455,7 +461,7 @@ static int jpeg_tables_ok(const uint8_t *b, size_t len)
         }
         unsigned m = byte_at(b, len, pos++);
         if (m == 0xD9) {
-            return 1; /* EOI */
+            return NULL; /* EOI */
         }
         if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
             continue; /* stuffed 0xFF, TEM, RSTn, SOI: no length */
@@ -464,22 +470,43 @@ static int jpeg_tables_ok(const uint8_t *b, size_t len)
         if (seg < 2) {
             continue;
         }
-        if (m == 0xC4) {
+        if (m == 0xC2) {
+            progressive = 1;
+        } else if (m == 0xC4) {
             size_t p = pos + 2, end = pos + seg;
             while (p < end) {
-                size_t n = 0;
+                unsigned tc_th = byte_at(b, len, p), n = 0;
                 for (size_t i = 0; i < 16; i++) {
                     n += byte_at(b, len, p + 1 + i);
                 }
                 if (n > 256) {
-                    return 0;
+                    return "corrupt JPEG: a Huffman table declares more than 256 codes";
+                }
+                if ((tc_th >> 4) <= 1 && (tc_th & 15) <= 3) {
+                    defined |= 1u << ((tc_th >> 4) * 4 + (tc_th & 15));
                 }
                 p += 17 + n;
+            }
+        } else if (m == 0xDA) {
+            /* Ns, then (component, DC table << 4 | AC table) for each, then Ss, Se, Ah/Al. A
+             * progressive scan uses the DC tables when Ss = 0 and Ah = 0 (a first DC scan), the
+             * AC tables when Ss > 0; a baseline scan uses both. */
+            unsigned ns = byte_at(b, len, pos + 2);
+            unsigned ss = byte_at(b, len, pos + 3 + 2 * ns);
+            unsigned ah = byte_at(b, len, pos + 5 + 2 * ns) >> 4;
+            int dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+            for (unsigned c = 0; c < ns; c++) {
+                unsigned t = byte_at(b, len, pos + 4 + 2 * c);
+                if ((dc && (t >> 4) <= 3 && !(defined >> (t >> 4) & 1)) ||
+                    (ac && (t & 15) <= 3 && !(defined >> (4 + (t & 15)) & 1))) {
+                    return "a JPEG scan uses a Huffman table the file does not define (a "
+                           "Motion-JPEG frame?), which densecl cannot decode";
+                }
             }
         }
         pos += seg; /* SOS included: its entropy-coded data follows, scanned byte by byte */
     }
-    return 1;
+    return NULL;
 }
 
 /* stb_image 2.27 grows its PNG data buffer to a chunk's declared length before reading it: a
@@ -518,9 +545,9 @@ densecl_status dc_image_info(const void *bytes, size_t len, const char *what, in
     if (len > INT_MAX) {
         return dc_error(DENSECL_ERR_INPUT, "%s: image file too large", what);
     }
-    if (!jpeg_tables_ok(b, len)) {
-        return dc_error(DENSECL_ERR_FORMAT,
-                        "%s: corrupt JPEG: a Huffman table declares more than 256 codes", what);
+    const char *jpeg = jpeg_refusal(b, len);
+    if (jpeg) {
+        return dc_error(DENSECL_ERR_FORMAT, "%s: %s", what, jpeg);
     }
     uint32_t declared = 0;
     size_t left = 0, at = png_chunk_past_end(b, len, &declared, &left);
