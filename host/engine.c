@@ -39,6 +39,7 @@ typedef struct dc_replica {
     int queue_profiling; /* the queue records event times */
     cl_program prog;
     dc_kernels kern;
+    densecl_tiles_origin tiles_origin;
     cl_mem weights;
     uint64_t weight_bytes;
     dc_op_dev *op_dev;
@@ -194,18 +195,25 @@ fail:
     return st;
 }
 
+/* given: the caller's tiles (NULL or all zero: the device's tuned tiles, else the defaults). */
 static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
-                                      const dc_program_opts *po)
+                                      const dc_program_opts *given)
 {
     densecl_status st;
     cl_command_queue_properties props = 0;
+    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}};
+    if (given)
+        po = *given;
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
         CL_SUCCESS)
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
-    if ((st = dc_program_get(r->ctx, r->dev, po, &r->prog)) != DENSECL_OK)
+    if ((st = dc_tiles_resolve(r->dev, &po.tiles, &po.tiles, &r->tiles_origin)) != DENSECL_OK)
+        return st;
+    if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
         return st;
     if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
         return st;
+    r->kern.tiles = po.tiles;
     if ((st = dc_upload_weights(r, w)) != DENSECL_OK)
         return st;
     r->active = 1;
@@ -276,8 +284,12 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
     cl_int err;
     if (st != DENSECL_OK)
         return st;
-    dc_program_opts po = {options ? options->kernels_binary : NULL,
-                          options ? options->no_kernel_cache : 0};
+    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}};
+    if (options) {
+        po.binary_path = options->kernels_binary;
+        po.no_cache = options->no_kernel_cache;
+        po.tiles = options->tiles;
+    }
     if ((st = dc_device_pick_many(options ? options->device : NULL, devs, infos, DC_MAX_REPLICAS,
                                   &n)) != DENSECL_OK)
         goto fail;
@@ -386,6 +398,8 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
     out->images = r->images;
     out->retries = r->retries;
     snprintf(out->failure, sizeof out->failure, "%s", r->failure);
+    out->tiles = r->kern.tiles;
+    out->tiles_origin = r->tiles_origin;
     return DENSECL_OK;
 }
 
@@ -542,8 +556,8 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_event *ev)
         return dc_enqueue_bnrelu_gap(r->queue, &r->kern, &a, ev);
     }
     case DC_OP_LINEAR: {
-        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
-                            op->out_c};
+        dc_linear_args a = {
+            in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c, op->out_c};
         return dc_enqueue_linear(r->queue, &r->kern, &a, ev);
     }
     default:
@@ -950,11 +964,17 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_compile_kernels: no output path");
     if ((st = dc_device_pick(device_spec, &dev, &info)) != DENSECL_OK)
         return st;
+    densecl_tiles tiles;
+    densecl_tiles_origin origin;
+    char options[128];
+    if ((st = dc_tiles_resolve(dev, NULL, &tiles, &origin)) != DENSECL_OK)
+        return st;
+    dc_tiles_options(&tiles, options, sizeof options);
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     DC_CL_TRY(st, err);
-    if ((st = dc_program_build(ctx, dev, NULL, &prog)) != DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, options, &prog)) != DENSECL_OK)
         goto fail;
-    st = dc_program_save(prog, dev, path);
+    st = dc_program_save(prog, dev, &tiles, path);
 fail:
     if (prog)
         clReleaseProgram(prog);

@@ -292,10 +292,26 @@ const char *dc_kernel_source(int *owned);
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out);
 
+/* Conv tiles (densecl_tiles): the defaults; a check naming `what`; the -D options kernels.cl
+ * takes them from; the tuning file's path for a device (0 without a cache directory); its text
+ * parsed; read and parsed; written atomically with a comment line; and what an engine uses:
+ * `given` when all four fields are set, else the device's tuning file (unless DENSECL_NO_TUNING
+ * is set; an invalid file is logged and ignored), else the defaults. */
+void dc_tiles_default(densecl_tiles *t);
+densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
+void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap);
+int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);
+densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what);
+densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
+densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);
+densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
+                                densecl_tiles_origin *origin);
+
 /* How the engine gets its program: from a binary file, from the cache, or from source. */
 typedef struct dc_program_opts {
     const char *binary_path; /* a file written by dc_program_save (densecl compile-kernels) */
     int no_cache;            /* neither read nor write the on-disk cache */
+    densecl_tiles tiles;     /* the conv tiles to build with (resolved: all four set) */
 } dc_program_opts;
 
 /* The program for dev: binary_path when given (refused if built for another device, driver or
@@ -303,8 +319,10 @@ typedef struct dc_program_opts {
  * without a compiler needs a binary or a cache entry. */
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
                               cl_program *out);
-/* Writes prog's binary for dev to path in densecl's binary format (atomically). */
-densecl_status dc_program_save(cl_program prog, cl_device_id dev, const char *path);
+/* Writes prog's binary for dev, built with tiles (NULL: the defaults), to path in densecl's
+ * binary format (atomically). */
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
+                               const char *path);
 /* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
  * $HOME/.cache/densecl) into buf; 0 when there is none. */
 int dc_cache_dir(char *buf, size_t cap);
@@ -320,6 +338,7 @@ typedef struct dc_kernels {
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;
     cl_kernel linear;
+    densecl_tiles tiles; /* what the program was built with: the launchers size grids by it */
 } dc_kernels;
 
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);

@@ -7,13 +7,6 @@
 
 /* Output channels per block of packed conv weights; kernels.cl's CONV_PACK. */
 #define DC_CONV_PACK 16
-/* kernels.cl's default conv tiles, output channels x pixels: CONV_TCO x CONV_TPX for k > 1,
- * CONV_FLAT_CO x CONV_FLAT_PX for 1x1/1/0. The grid is sized for them; the kernel's grid-stride
- * loop stays correct when a build overrides a tile. */
-#define DC_CONV_TCO 16
-#define DC_CONV_TPX 3
-#define DC_CONV_FLAT_CO 4
-#define DC_CONV_FLAT_PX 16
 /* Work-group sizes, one per kernel (POCL compiles a kernel again for every local size it is
  * launched with, seconds for a conv): small for the convs, whose work-items are whole register
  * tiles, so that a 7x7 layer still makes several groups per core (POCL hands groups to its
@@ -53,6 +46,7 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
     if (!k || !prog)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_kernels_create: NULL program or table");
     memset(k, 0, sizeof *k);
+    dc_tiles_default(&k->tiles); /* the caller sets what it built with */
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
         cl_int err = CL_SUCCESS;
         *dc_kernel_slot(k, i) = clCreateKernel(prog, dc_kernel_table[i].name, &err);
@@ -243,18 +237,20 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
     dc_arg_int(&s, flags);
     if (s.err != CL_SUCCESS)
         return s.err;
-    /* One work-item per tile of the default build (kernels.cl: densecl_conv1x1 tiles each
-     * flattened image, or the batch's pixels when an image is smaller than a tile;
-     * densecl_conv3x3 and densecl_conv2d tile each output row). */
+    /* One work-item per tile of the build (kernels.cl: densecl_conv1x1 tiles each flattened
+     * image, or the batch's pixels when an image is smaller than a tile; densecl_conv3x3 and
+     * densecl_conv2d tile each output row). */
     if (flat) {
-        size_t hw = (size_t)a->out_h * a->out_w;
-        size_t cols = hw < DC_CONV_FLAT_PX ? (size_t)a->n * hw : hw;
-        ptiles = (cols + DC_CONV_FLAT_PX - 1) / DC_CONV_FLAT_PX;
-        ctiles = ((size_t)a->cout + DC_CONV_FLAT_CO - 1) / DC_CONV_FLAT_CO;
-        tiles = (hw < DC_CONV_FLAT_PX ? 1 : (size_t)a->n) * ptiles * ctiles;
+        size_t hw = (size_t)a->out_h * a->out_w, px = (size_t)k->tiles.conv1x1_pixels;
+        size_t cols = hw < px ? (size_t)a->n * hw : hw;
+        ptiles = (cols + px - 1) / px;
+        ctiles = ((size_t)a->cout + (size_t)k->tiles.conv1x1_channels - 1) /
+                 (size_t)k->tiles.conv1x1_channels;
+        tiles = (hw < px ? 1 : (size_t)a->n) * ptiles * ctiles;
     } else {
-        ptiles = (size_t)a->out_h * (((size_t)a->out_w + DC_CONV_TPX - 1) / DC_CONV_TPX);
-        ctiles = ((size_t)a->cout + DC_CONV_TCO - 1) / DC_CONV_TCO;
+        size_t px = (size_t)k->tiles.conv_pixels, co = (size_t)k->tiles.conv_channels;
+        ptiles = (size_t)a->out_h * (((size_t)a->out_w + px - 1) / px);
+        ctiles = ((size_t)a->cout + co - 1) / co;
         tiles = (size_t)a->n * ptiles * ctiles;
     }
     return dc_launch(q, s.k, tiles, DC_CONV_LOCAL, ev);

@@ -12,27 +12,27 @@
 extern const char dc_kernels_cl[];
 extern const size_t dc_kernels_cl_len;
 
-/* Reads a whole file; NULL on error (with the detail recorded). */
-static char *dc_read_text(const char *path)
+/* Reads a whole file; NULL on error (with the detail recorded, the path after `prefix`). */
+static char *dc_read_text(const char *prefix, const char *path)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     long len;
     if (!f) {
-        dc_error(DENSECL_ERR_IO, "DENSECL_KERNELS=%s: cannot open the file", path);
+        dc_error(DENSECL_ERR_IO, "%s%s: cannot open the file", prefix, path);
         return NULL;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        dc_error(DENSECL_ERR_IO, "DENSECL_KERNELS=%s: cannot read the file", path);
+        dc_error(DENSECL_ERR_IO, "%s%s: cannot read the file", prefix, path);
         goto done;
     }
     buf = malloc((size_t)len + 1);
     if (!buf) {
-        dc_error(DENSECL_ERR_NO_MEMORY, "DENSECL_KERNELS=%s: out of memory", path);
+        dc_error(DENSECL_ERR_NO_MEMORY, "%s%s: out of memory", prefix, path);
         goto done;
     }
     if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        dc_error(DENSECL_ERR_IO, "DENSECL_KERNELS=%s: short read", path);
+        dc_error(DENSECL_ERR_IO, "%s%s: short read", prefix, path);
         free(buf);
         buf = NULL;
         goto done;
@@ -49,7 +49,7 @@ const char *dc_kernel_source(int *owned)
     *owned = 0;
     if (path && *path) {
         *owned = 1;
-        return dc_read_text(path);
+        return dc_read_text("DENSECL_KERNELS=", path);
     }
     return dc_kernels_cl;
 }
@@ -164,9 +164,197 @@ static densecl_status dc_program_key(cl_device_id dev, const char *options, char
     return DENSECL_OK;
 }
 
-static void dc_build_options(cl_device_id dev, char *options, size_t cap)
+/* mkdir -p for the cache directory; failures surface when the file is written. */
+static void dc_mkdirs(const char *path)
 {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    mkdir(tmp, 0755);
+}
+
+/* ------------------------------------------------------------------ conv tiles */
+
+void dc_tiles_default(densecl_tiles *t)
+{
+    /* kernels.cl's defaults, the fastest on POCL 3.1 on AVX2/AVX-512 CPUs. */
+    t->conv1x1_channels = 4;
+    t->conv1x1_pixels = 16;
+    t->conv_channels = 16;
+    t->conv_pixels = 3;
+}
+
+densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)
+{
+    int px = t->conv1x1_pixels, co = t->conv_channels;
+    if (t->conv1x1_channels < 1 || t->conv1x1_channels > 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: 1x1 conv tile of %d channels (1 to 16)", what,
+                        t->conv1x1_channels);
+    if (px != 2 && px != 4 && px != 8 && px != 16 && px != 24 && px != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: 1x1 conv tile of %d pixels (2, 4, 8, 16, 24 or 32)", what, px);
+    if (co != 2 && co != 4 && co != 8 && co != 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d channels (2, 4, 8 or 16)", what,
+                        co);
+    if (t->conv_pixels < 1 || t->conv_pixels > 8)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d pixels (1 to 8)", what,
+                        t->conv_pixels);
+    return DENSECL_OK;
+}
+
+void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d",
+             t->conv1x1_channels, t->conv1x1_pixels, t->conv_channels, t->conv_pixels);
+}
+
+int dc_tiles_path(cl_device_id dev, char *buf, size_t cap)
+{
+    char dir[4000], id[1536];
+    densecl_device_info info;
+    if (!dc_cache_dir(dir, sizeof dir))
+        return 0;
+    dc_device_describe(dev, &info);
+    /* Tiles belong to a device and its driver; kernels.cl changes keep them (they stay valid,
+     * if perhaps no longer the fastest). */
+    snprintf(id, sizeof id, "platform=%s\ndevice=%s\nvendor=%s\ndriver=%s\n", info.platform_name,
+             info.name, info.vendor, info.driver_version);
+    snprintf(buf, cap, "%s/tiles-%016llx.txt", dir,
+             (unsigned long long)dc_fnv(DC_FNV_SEED, id, strlen(id)));
+    return 1;
+}
+
+/* "AxB" with both in [1, 64]. */
+static int dc_parse_tile(const char *s, int *a, int *b)
+{
+    char extra;
+    return sscanf(s, "%dx%d%c", a, b, &extra) == 2 && *a >= 1 && *a <= 64 && *b >= 1 && *b <= 64;
+}
+
+densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what)
+{
+    char line[256];
+    int have1 = 0, have3 = 0, lineno = 0;
+    memset(t, 0, sizeof *t);
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        lineno++;
+        if (n >= sizeof line)
+            return dc_error(DENSECL_ERR_FORMAT, "%s:%d: line too long", what, lineno);
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (p[n] == '\n');
+        char *s = line + strspn(line, " \t\r");
+        s[strcspn(s, "\r")] = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        char name[16], tile[32], extra[2];
+        if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv1x1") == 0 &&
+            !have1 && dc_parse_tile(tile, &t->conv1x1_channels, &t->conv1x1_pixels))
+            have1 = 1;
+        else if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv") == 0 &&
+                 !have3 && dc_parse_tile(tile, &t->conv_channels, &t->conv_pixels))
+            have3 = 1;
+        else
+            return dc_error(DENSECL_ERR_FORMAT,
+                            "%s:%d: expected 'conv1x1 CxP' or 'conv CxP' (once each), got '%.60s'",
+                            what, lineno, s);
+    }
+    if (!have1 || !have3)
+        return dc_error(DENSECL_ERR_FORMAT, "%s: no '%s' line", what, have1 ? "conv" : "conv1x1");
+    return dc_tiles_check(t, what) == DENSECL_OK ? DENSECL_OK : DENSECL_ERR_FORMAT;
+}
+
+densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment)
+{
+    dc_atomic_file a;
+    densecl_status st;
+    char dir[4000];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        dc_mkdirs(dir);
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%s", comment ? comment : "densecl tiles");
+    for (char *c = line; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' '; /* one comment line, whatever the device's name holds */
+    if ((st = dc_atomic_open(&a, path)) != DENSECL_OK)
+        return st;
+    int ok = fprintf(a.f, "# %s\nconv1x1 %dx%d\nconv %dx%d\n", line, t->conv1x1_channels,
+                     t->conv1x1_pixels, t->conv_channels, t->conv_pixels) > 0;
+    return dc_atomic_close(&a, ok && !ferror(a.f));
+}
+
+densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
+                                densecl_tiles_origin *origin)
+{
+    char path[4200];
+    const char *no = getenv("DENSECL_NO_TUNING");
+    int set = 0;
+    if (given) {
+        set = (given->conv1x1_channels != 0) + (given->conv1x1_pixels != 0) +
+              (given->conv_channels != 0) + (given->conv_pixels != 0);
+    }
+    if (set == 4) {
+        *out = *given;
+        *origin = DENSECL_TILES_GIVEN;
+        return dc_tiles_check(out, "densecl_engine_options.tiles");
+    }
+    if (set != 0)
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "densecl_engine_options.tiles: set all four fields, or none");
+    dc_tiles_default(out);
+    *origin = DENSECL_TILES_DEFAULT;
+    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path))
+        return DENSECL_OK;
+    if (access(path, F_OK) != 0)
+        return DENSECL_OK; /* this device was never tuned */
+    densecl_tiles t;
+    if (dc_tiles_load(path, &t) == DENSECL_OK) {
+        *out = t;
+        *origin = DENSECL_TILES_TUNED;
+        dc_log(DENSECL_LOG_DEBUG, "conv tiles from %s", path);
+    } else {
+        dc_log(DENSECL_LOG_WARN, "ignoring the tuning file (%s); using the default tiles",
+               densecl_last_error());
+    }
+    dc_clear_error();
+    return DENSECL_OK;
+}
+
+densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
+{
+    char *text = dc_read_text("", path);
+    if (!text)
+        return DENSECL_ERR_IO;
+    densecl_status st = dc_tiles_parse(text, t, path);
+    free(text);
+    return st;
+}
+
+static void dc_build_options(cl_device_id dev, const densecl_tiles *tiles, char *options,
+                             size_t cap)
+{
+    densecl_tiles def;
+    size_t len;
+    if (!tiles) {
+        dc_tiles_default(&def);
+        tiles = &def;
+    }
     dc_cl_std(dev, options, cap);
+    len = strlen(options);
+    if (len + 1 < cap) {
+        options[len] = ' ';
+        dc_tiles_options(tiles, options + len + 1, cap - len - 1);
+    }
 }
 
 int dc_cache_dir(char *buf, size_t cap)
@@ -181,20 +369,6 @@ int dc_cache_dir(char *buf, size_t cap)
     if (d && *d)
         return snprintf(buf, cap, "%s/.cache/densecl", d) < (int)cap;
     return 0;
-}
-
-/* mkdir -p for the cache directory; failures surface when the file is written. */
-static void dc_mkdirs(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    mkdir(tmp, 0755);
 }
 
 static void dc_put_u64(unsigned char *b, uint64_t v)
@@ -303,14 +477,15 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
     return DENSECL_OK;
 }
 
-densecl_status dc_program_save(cl_program prog, cl_device_id dev, const char *path)
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
+                               const char *path)
 {
     densecl_status st;
     char options[512], key[2048];
     size_t len = 0;
     unsigned char *bin = NULL;
     cl_uint ndev = 0;
-    dc_build_options(dev, options, sizeof options);
+    dc_build_options(dev, tiles, options, sizeof options);
     if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
         return st;
     /* One device per program here, so one binary. */
@@ -352,7 +527,15 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
         if (strstr(info.platform_name, "Portable Computing Language"))
             use_cache = 0;
     }
-    dc_build_options(dev, options, sizeof options);
+    const densecl_tiles *tiles = o ? &o->tiles : NULL;
+    char tile_options[128];
+    densecl_tiles def;
+    if (!tiles) {
+        dc_tiles_default(&def);
+        tiles = &def;
+    }
+    dc_tiles_options(tiles, tile_options, sizeof tile_options);
+    dc_build_options(dev, tiles, options, sizeof options);
     if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
         return st;
     clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
@@ -393,11 +576,11 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
                         "this device has no OpenCL compiler (CL_DEVICE_COMPILER_AVAILABLE is "
                         "false, as on most FPGA boards): give it a program binary made with "
                         "'densecl compile-kernels' (--kernels-binary FILE)");
-    if ((st = dc_program_build(ctx, dev, NULL, out)) != DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, tile_options, out)) != DENSECL_OK)
         return st;
     if (use_cache) {
         dc_mkdirs(dir);
-        if (dc_program_save(*out, dev, path) != DENSECL_OK)
+        if (dc_program_save(*out, dev, tiles, path) != DENSECL_OK)
             dc_log(DENSECL_LOG_WARN, "could not write the kernel cache: %s", densecl_last_error());
         dc_clear_error();
     }

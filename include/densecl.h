@@ -222,6 +222,24 @@ struct _cl_command_queue;
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
+/* Work-item tiles of the convolution kernels: the output channels x output pixels one work-item
+ * computes (kernels.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x CONV_TPX for the
+ * others). They change speed only, never results beyond fp32 reordering. `densecl tune` measures
+ * them on a device and saves the fastest for it; engines on that device then use them. */
+typedef struct densecl_tiles {
+    int conv1x1_channels; /* 1 to 16 (default 4) */
+    int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16) */
+    int conv_channels;    /* 2, 4, 8 or 16 (default 16) */
+    int conv_pixels;      /* 1 to 8 (default 3) */
+} densecl_tiles;
+
+/* Where a replica's tiles came from. */
+typedef enum densecl_tiles_origin {
+    DENSECL_TILES_DEFAULT = 0, /* the built-in defaults */
+    DENSECL_TILES_TUNED,       /* the device's file from `densecl tune`, in the cache directory */
+    DENSECL_TILES_GIVEN        /* densecl_engine_options.tiles */
+} densecl_tiles_origin;
+
 /* Options of densecl_engine_create_ex. Zero-initialise, then set what you need. */
 typedef struct densecl_engine_options {
     const char *device;         /* device spec(s) as for densecl_engine_create; NULL = "auto" */
@@ -229,6 +247,9 @@ typedef struct densecl_engine_options {
                                    instead of compiling kernels.cl (what FPGA boards need); it is
                                    refused if built for another device, driver or kernels.cl */
     int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
+    densecl_tiles tiles;        /* all four set: use these tiles on every device; all zero: the
+                                   device's tuned tiles (DENSECL_NO_TUNING=1 ignores them), else
+                                   the defaults; anything else is refused */
 } densecl_engine_options;
 
 /* densecl_engine_create with options. The kernel cache keeps built programs in
@@ -270,6 +291,8 @@ typedef struct densecl_replica_stats {
     uint64_t images;          /* images this device computed, since creation */
     uint64_t retries;         /* batches it re-ran smaller after running out of memory */
     char failure[256];        /* why it was taken out; "" while active */
+    densecl_tiles tiles;      /* the conv tiles its kernels were built with */
+    densecl_tiles_origin tiles_origin;
 } densecl_replica_stats;
 
 /* Number of devices (replicas) of the engine, active or not. */

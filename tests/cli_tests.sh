@@ -467,6 +467,88 @@ if expect_ok "bench text" "${B[@]}" --profile; then
         bad "bench text lists speed and profile" "$(cat "$TMP/out")"
     fi
 fi
+# --tiles builds with other conv tiles (the results are the same; the numbers are not checked).
+if expect_ok "bench --tiles" "${B[@]}" --tiles 8x8,8x4; then
+    if grep -q '^tiles      1x1 8x8, conv 8x4 (given)$' "$TMP/out"; then
+        ok "bench --tiles shows the tiles"
+    else
+        bad "bench --tiles shows the tiles" "$(cat "$TMP/out")"
+    fi
+fi
+expect_fail "bench --tiles malformed" 2 "--tiles needs CxP,CxP" "${B[@]}" --tiles 8x8
+expect_fail "bench --tiles out of range" 1 "12 pixels" "${B[@]}" --tiles 4x12,16x3
+
+# ----------------------------------------------------------------------------- tune
+
+# In a cache directory of its own: the tiles it saves apply to every later engine there.
+TUNE=$TMP/tune-cache
+T=(tune --model densenet-40-k12 --size 16 --iterations 1 --conv1x1 4x16,8x8 --conv 16x3,8x4)
+if DENSECL_CACHE_DIR=$TUNE expect_ok "tune --json" "${T[@]}" --json; then
+    why=$("$PY" - "$TMP/out" 2>&1 <<'EOF_PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+c = d["candidates"]
+tiles = [(x["conv1x1"], x["conv"]) for x in c]
+best = (d["best"]["conv1x1"], d["best"]["conv"])
+if tiles[0] != ("4x16", "16x3") or len(tiles) != 3 or ("8x8", "16x3") not in tiles:
+    print("candidates", tiles)
+elif not all(x["ok"] and x["ms_per_batch"] > 0 and x["build_s"] > 0 for x in c):
+    print("a candidate failed", c)
+elif best not in tiles or d["default_ms_per_batch"] != c[0]["ms_per_batch"]:
+    print("best", d["best"], "default", d["default_ms_per_batch"])
+elif min(x["ms_per_batch"] for x in c) < d["best"]["ms_per_batch"] * 0.98 * 0.98:
+    print("the best is not within the 2% rule of the fastest", c, d["best"])
+elif not d["saved"] or not os.path.isfile(d["saved"]):
+    print("saved", d["saved"])
+else:
+    lines = [l.split() for l in open(d["saved"]) if not l.startswith("#")]
+    if lines != [["conv1x1", best[0]], ["conv", best[1]]]:
+        print("file holds", lines, "best", best)
+    else:
+        print("BEST %s,%s" % best)
+EOF_PY
+    )
+    if [ "${why%% *}" = BEST ]; then
+        ok "tune --json content and file"
+        best=${why#BEST }
+        if DENSECL_CACHE_DIR=$TUNE expect_ok "bench after tune" "${B[@]}"; then
+            want="1x1 ${best%,*}, conv ${best#*,} (tuned)"
+            if grep -qxF "tiles      $want" "$TMP/out"; then
+                ok "bench uses the tuned tiles"
+            else
+                bad "bench uses the tuned tiles" "want '$want': $(grep tiles "$TMP/out")"
+            fi
+        fi
+        if DENSECL_CACHE_DIR=$TUNE DENSECL_NO_TUNING=1 expect_ok "bench, tuning off" "${B[@]}"; then
+            grep -qxF "tiles      1x1 4x16, conv 16x3 (default)" "$TMP/out" &&
+                ok "DENSECL_NO_TUNING=1 ignores the tuned tiles" ||
+                bad "DENSECL_NO_TUNING=1 ignores the tuned tiles" "$(grep tiles "$TMP/out")"
+        fi
+        # A damaged file is ignored (the defaults), and info says why.
+        for f in "$TUNE"/tiles-*.txt; do printf 'conv1x1 4x16\nconv 3x3\n' >"$f"; done
+        if DENSECL_CACHE_DIR=$TUNE expect_ok "info with a bad tuning file" info; then
+            grep -q '^tiles: conv1x1 4x16, conv 16x3 (default; ignoring .*tiles-.*\.txt: conv tile of 3 channels' "$TMP/out" &&
+                ok "info names the bad tuning file" ||
+                bad "info names the bad tuning file" "$(tail -n 2 "$TMP/out")"
+        fi
+    else
+        bad "tune --json content and file" "$why"
+    fi
+fi
+rm -rf "$TMP/tune-dry"
+if DENSECL_CACHE_DIR=$TMP/tune-dry expect_ok "tune --dry-run" "${T[@]}" --dry-run; then
+    if [ -e "$TMP/tune-dry" ] && compgen -G "$TMP/tune-dry/tiles-*" >/dev/null; then
+        bad "tune --dry-run saves nothing" "$(ls "$TMP/tune-dry")"
+    elif grep -q '^best: conv1x1 ' "$TMP/out" && grep -q '^not saved (--dry-run)$' "$TMP/out"; then
+        ok "tune --dry-run saves nothing"
+    else
+        bad "tune --dry-run saves nothing" "$(cat "$TMP/out")"
+    fi
+fi
+expect_fail "tune --conv1x1 bad tile" 2 "1x1 conv tile of 3 pixels" tune --conv1x1 4x3
+expect_fail "tune --conv malformed" 2 "--conv needs tiles CxP" tune --conv 16x3,,x
+expect_fail "tune two devices" 2 "one device at a time" tune --device all
+
 expect_fail "bench trace in a missing directory" 1 "cannot create" \
     "${B[@]}" --trace "$TMP/no/such/dir/trace.json"
 expect_fail "bench --batch 0" 2 "--batch needs an integer" bench --batch 0

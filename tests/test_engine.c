@@ -1,9 +1,11 @@
 /* The engine on real OpenCL devices: several replicas, failover, profiling, threads, a caller's
  * own context. Run with POCL_DEVICES="pthread pthread" (two POCL devices; see unit.cmake). */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "internal.h"
@@ -288,6 +290,106 @@ static void test_limits(void)
     free(got);
 }
 
+/* Conv tiles: given ones, the device's tuning file, and refusals. Same logits every way. */
+static void test_tiles(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 3);
+    const int n = 3, h = 13;
+    float *x = random_input(n, 3, h, h, 5);
+    float ref[30], got[30];
+    densecl_engine *e = NULL;
+    densecl_engine_options o;
+    densecl_replica_stats s;
+    const densecl_tiles small = {8, 8, 8, 4};
+    memset(&o, 0, sizeof o);
+    o.device = "0:0";
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, ref) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK);
+    CHECK(s.tiles_origin == DENSECL_TILES_DEFAULT && s.tiles.conv1x1_channels == 4 &&
+          s.tiles.conv1x1_pixels == 16 && s.tiles.conv_channels == 16 && s.tiles.conv_pixels == 3);
+    densecl_engine_free(e);
+
+    /* Given tiles, on both devices. */
+    o.device = "all";
+    o.tiles = small;
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    for (int r = 0; r < densecl_engine_replica_count(e); r++) {
+        CHECK(densecl_engine_replica_stats(e, r, &s) == DENSECL_OK);
+        CHECK(s.tiles_origin == DENSECL_TILES_GIVEN && memcmp(&s.tiles, &small, sizeof small) == 0);
+    }
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* Refused before anything is built: a tile kernels.cl cannot take, half a set. */
+    o.device = "0:0";
+    o.tiles = (densecl_tiles){4, 12, 16, 3};
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_ERR_ARGUMENT && e == NULL);
+    CHECK(strstr(densecl_last_error(), "12 pixels") != NULL);
+    o.tiles = (densecl_tiles){4, 16, 16, 9};
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_ERR_ARGUMENT);
+    o.tiles = (densecl_tiles){8, 0, 0, 0};
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_ERR_ARGUMENT);
+    CHECK(strstr(densecl_last_error(), "all four") != NULL);
+
+    /* The device's tuning file, in a cache directory of our own. */
+    char dir[] = "/tmp/densecl-tiles-XXXXXX", path[4200];
+    const char *old = getenv("DENSECL_CACHE_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    cl_device_id dev;
+    densecl_device_info info;
+    CHECK(mkdtemp(dir) != NULL);
+    setenv("DENSECL_CACHE_DIR", dir, 1);
+    CHECK(dc_device_pick("0:0", &dev, &info) == DENSECL_OK);
+    CHECK(dc_tiles_path(dev, path, sizeof path) && strncmp(path, dir, strlen(dir)) == 0);
+    CHECK(dc_tiles_write(path, &small, "test_engine\nsecond line") == DENSECL_OK);
+    memset(&o.tiles, 0, sizeof o.tiles);
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK);
+    CHECK(s.tiles_origin == DENSECL_TILES_TUNED && memcmp(&s.tiles, &small, sizeof small) == 0);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    densecl_engine_free(e);
+    e = NULL;
+    setenv("DENSECL_NO_TUNING", "1", 1);
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK &&
+          s.tiles_origin == DENSECL_TILES_DEFAULT);
+    densecl_engine_free(e);
+    e = NULL;
+    unsetenv("DENSECL_NO_TUNING");
+    /* An invalid file is ignored: the defaults, and the engine still works. */
+    static const char *const bad[] = {"conv1x1 4x16\n", "conv1x1 4x16\nconv 16x3\nconv 8x4\n",
+                                      "conv1x1 4x12\nconv 16x3\n", "tiles 4x16\n", ""};
+    for (size_t i = 0; i < DC_ARRAY_LEN(bad); i++) {
+        densecl_tiles t;
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (f) {
+            fputs(bad[i], f);
+            fclose(f);
+        }
+        CHECKF(dc_tiles_load(path, &t) == DENSECL_ERR_FORMAT, "tiles file '%s' accepted", bad[i]);
+    }
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK &&
+          s.tiles_origin == DENSECL_TILES_DEFAULT);
+    densecl_engine_free(e);
+    remove(path);
+    rmdir(dir);
+    if (saved) {
+        setenv("DENSECL_CACHE_DIR", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("DENSECL_CACHE_DIR");
+    }
+    densecl_weights_free(w);
+    free(x);
+}
+
 int main(void)
 {
     test_limits();
@@ -295,5 +397,6 @@ int main(void)
     test_profile_and_errors();
     test_own_context();
     test_threads();
+    test_tiles();
     return check_summary();
 }

@@ -60,7 +60,9 @@ int native_size(const densecl_config *cfg);
  * code, or -1 for a --help request. */
 int cmd_classify(int argc, char **argv, const cli_ctx *ctx);
 int cmd_bench(int argc, char **argv, const cli_ctx *ctx);
+int cmd_tune(int argc, char **argv, const cli_ctx *ctx);
 extern const char cmd_classify_usage[];
 extern const char cmd_bench_usage[];
+extern const char cmd_tune_usage[];
 
 #endif

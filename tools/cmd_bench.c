@@ -32,6 +32,33 @@ const char cmd_bench_usage[] =
     "  --json            one JSON object on stdout\n"
     "  --profile         time per op kind and the ten slowest ops (OpenCL event profiling)\n"
     "  --trace FILE      write a Chrome/Perfetto trace (JSON) of one profiled run\n"
+    "  --tiles CxP,CxP   conv tiles to build with: the 1x1 tile, then the others' (channels x\n"
+    "                    pixels per work-item; default: the device's from 'densecl tune', or\n"
+    "                    4x16,16x3)\n"
+    "  -h, --help        show this help\n";
+
+const char cmd_tune_usage[] =
+    "usage: densecl tune [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
+    "                    [--device SPEC] [--iterations N] [--conv1x1 LIST] [--conv LIST]\n"
+    "                    [--dry-run] [--json]\n"
+    "\n"
+    "Finds the fastest convolution tiles (output channels x pixels per work-item) for one\n"
+    "device and saves them in the kernel cache directory, where every engine on that device\n"
+    "then finds them (DENSECL_NO_TUNING=1 ignores them). Each candidate builds the kernels\n"
+    "once (seconds on POCL) and times --iterations runs of one batch: first the 1x1 tiles with\n"
+    "the current conv tile, then the conv tiles with the best 1x1 tile. A candidate must beat\n"
+    "the best so far by 2% to replace it, so noise does not move the choice.\n"
+    "\n"
+    "  --model NAME      a preset (default densenet121; random weights, seed 0)\n"
+    "  --weights FILE    safetensors weights instead of random ones\n"
+    "  --batch N         images per run (default 1)\n"
+    "  --size HxW        input size (default: 224x224 for ImageNet stems, 32x32 for CIFAR)\n"
+    "  --device SPEC     the one device to tune (default auto)\n"
+    "  --iterations N    timed runs per candidate (default 5)\n"
+    "  --conv1x1 LIST    1x1 tiles to try (default 4x16,8x16,4x32,8x8,4x8,2x8)\n"
+    "  --conv LIST       3x3/7x7 tiles to try (default 16x3,16x4,16x6,8x4,8x8,4x4,8x2)\n"
+    "  --dry-run         measure and report, save nothing\n"
+    "  --json            one JSON object on stdout\n"
     "  -h, --help        show this help\n";
 
 static double now_s(void)
@@ -48,8 +75,9 @@ static int cmp_double(const void *a, const void *b)
 }
 
 typedef struct bench_opts {
-    const char *model, *weights, *batch, *size, *device, *iterations, *warmup, *trace;
-    int json, profile, help, verbose;
+    const char *model, *weights, *batch, *size, *device, *iterations, *warmup, *trace, *tiles;
+    const char *conv1x1, *conv; /* tune: the candidate lists */
+    int json, profile, help, verbose, dry_run;
 } bench_opts;
 
 /* Time and work per op kind. */
@@ -182,116 +210,184 @@ static int parse_size(const char *s, int *h, int *w)
     return 0;
 }
 
+/* What bench and tune run: weights, the input batch, the logits. */
+typedef struct workload {
+    densecl_weights *wts;
+    densecl_config cfg;
+    int batch, h, w;
+    float *x, *y;
+    double t_weights;  /* seconds to load or make the weights */
+    const char *model; /* for reports */
+} workload;
+
+static void workload_free(workload *wl)
+{
+    densecl_weights_free(wl->wts);
+    free(wl->x);
+    free(wl->y);
+    memset(wl, 0, sizeof *wl);
+}
+
+/* Parses --batch and --size and loads the weights. 0, or the exit code once reported. */
+static int workload_init(const char *cmd, const bench_opts *o, workload *wl)
+{
+    densecl_status st;
+    memset(wl, 0, sizeof *wl);
+    wl->batch = 1;
+    if (o->batch && !parse_int(o->batch, 1, 1 << 16, &wl->batch))
+        return fail_usage(cmd, "--batch needs an integer in [1, 65536], got '%s'", o->batch);
+    if (o->size && !parse_size(o->size, &wl->h, &wl->w))
+        return fail_usage(cmd, "--size needs HxW (e.g. 224x224) or one side, got '%s'", o->size);
+    double t0 = now_s();
+    if (o->weights) {
+        densecl_config expect;
+        if (o->model) {
+            if (densecl_config_preset(o->model, &expect) != DENSECL_OK)
+                return fail_usage(cmd, "--model: %s", densecl_last_error());
+            expect.num_classes = 0;
+            expect.in_channels = 0;
+        }
+        st = densecl_weights_load(o->weights, o->model ? &expect : NULL, &wl->wts);
+    } else {
+        if (densecl_config_preset(o->model ? o->model : "densenet121", &wl->cfg) != DENSECL_OK)
+            return fail_usage(cmd, "--model: %s", densecl_last_error());
+        st = densecl_weights_random(&wl->cfg, 0, &wl->wts);
+    }
+    if (st != DENSECL_OK)
+        return fail_status(st);
+    wl->t_weights = now_s() - t0;
+    wl->cfg = *densecl_weights_config(wl->wts);
+    wl->model = o->model ? o->model : o->weights ? o->weights : "densenet121";
+    if (!wl->h)
+        wl->h = wl->w = native_size(&wl->cfg);
+    int min = densecl_config_min_size(&wl->cfg);
+    if (wl->h < min || wl->w < min)
+        return fail_msg("--size %dx%d is too small for this model (minimum %dx%d)", wl->h, wl->w,
+                        min, min);
+    size_t in_len = (size_t)wl->batch * wl->cfg.in_channels * wl->h * wl->w;
+    wl->x = malloc(in_len * sizeof *wl->x);
+    wl->y = malloc((size_t)wl->batch * wl->cfg.num_classes * sizeof *wl->y);
+    if (!wl->x || !wl->y)
+        return fail_msg("out of memory");
+    /* Deterministic, image-like input: the values matter little, NaNs and denormals would. */
+    for (size_t i = 0; i < in_len; i++)
+        wl->x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    return 0;
+}
+
+static densecl_status workload_run(densecl_engine *e, const workload *wl)
+{
+    return densecl_engine_run(e, wl->x, wl->batch, wl->cfg.in_channels, wl->h, wl->w, wl->y);
+}
+
+/* warmup untimed runs, then iters timed ones into times[] (ms), sorted. 0, or the exit code. */
+static int time_runs(densecl_engine *e, const workload *wl, int warmup, int iters, double *times)
+{
+    densecl_status st;
+    for (int i = 0; i < warmup; i++)
+        if ((st = workload_run(e, wl)) != DENSECL_OK)
+            return fail_status(st);
+    for (int i = 0; i < iters; i++) {
+        double t0 = now_s();
+        if ((st = workload_run(e, wl)) != DENSECL_OK)
+            return fail_status(st);
+        times[i] = (now_s() - t0) * 1e3;
+    }
+    qsort(times, (size_t)iters, sizeof *times, cmp_double);
+    return 0;
+}
+
+static double median(const double *sorted, int n)
+{
+    return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+}
+
+/* "CxP" (channels x pixels). */
+static int parse_tile(const char *s, int *c, int *p)
+{
+    char extra;
+    return sscanf(s, "%dx%d%c", c, p, &extra) == 2 && *c > 0 && *p > 0;
+}
+
+static const char *origin_name(densecl_tiles_origin o)
+{
+    return o == DENSECL_TILES_TUNED ? "tuned" : o == DENSECL_TILES_GIVEN ? "given" : "default";
+}
+
 int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
 {
     bench_opts o = {0};
     o.verbose = ctx->verbose;
     const cli_opt opts[] = {
-        {"--model", &o.model, NULL},      {"--weights", &o.weights, NULL},
-        {"--batch", &o.batch, NULL},      {"--size", &o.size, NULL},
-        {"--device", &o.device, NULL},    {"--iterations", &o.iterations, NULL},
-        {"--warmup", &o.warmup, NULL},    {"--trace", &o.trace, NULL},
-        {"--json", NULL, &o.json},        {"--profile", NULL, &o.profile},
-        {"--verbose", NULL, &o.verbose},  {"--help", NULL, &o.help},
-        {"-h", NULL, &o.help},
+        {"--model", &o.model, NULL},     {"--weights", &o.weights, NULL},
+        {"--batch", &o.batch, NULL},     {"--size", &o.size, NULL},
+        {"--device", &o.device, NULL},   {"--iterations", &o.iterations, NULL},
+        {"--warmup", &o.warmup, NULL},   {"--trace", &o.trace, NULL},
+        {"--tiles", &o.tiles, NULL},     {"--json", NULL, &o.json},
+        {"--profile", NULL, &o.profile}, {"--verbose", NULL, &o.verbose},
+        {"--help", NULL, &o.help},       {"-h", NULL, &o.help},
     };
     int rc = parse_opts("bench", argc, argv, opts, DC_ARRAY_LEN(opts));
-    int batch = 1, iters = 10, warmup = 2, h = 0, w = 0;
-    densecl_config cfg;
-    densecl_weights *wts = NULL;
+    int iters = 10, warmup = 2;
+    workload wl;
     densecl_engine *e = NULL;
+    densecl_engine_options eo;
     densecl_status st;
-    float *x = NULL, *y = NULL;
     double *times = NULL;
+    memset(&wl, 0, sizeof wl);
+    memset(&eo, 0, sizeof eo);
     if (rc != 0)
         return rc;
     if (o.help)
         return -1;
     if (o.verbose)
         densecl_set_log(log_to_stderr, NULL);
-    if (o.batch && !parse_int(o.batch, 1, 1 << 16, &batch))
-        return fail_usage("bench", "--batch needs an integer in [1, 65536], got '%s'", o.batch);
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
         return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
                           o.iterations);
     if (o.warmup && !parse_int(o.warmup, 0, 1000000, &warmup))
         return fail_usage("bench", "--warmup needs a non-negative integer, got '%s'", o.warmup);
-    if (o.size && !parse_size(o.size, &h, &w))
-        return fail_usage("bench", "--size needs HxW (e.g. 224x224) or one side, got '%s'",
-                          o.size);
-
-    double t0 = now_s();
-    if (o.weights) {
-        densecl_config expect;
-        if (o.model) {
-            if (densecl_config_preset(o.model, &expect) != DENSECL_OK)
-                return fail_usage("bench", "--model: %s", densecl_last_error());
-            expect.num_classes = 0;
-            expect.in_channels = 0;
-        }
-        st = densecl_weights_load(o.weights, o.model ? &expect : NULL, &wts);
-    } else {
-        if (densecl_config_preset(o.model ? o.model : "densenet121", &cfg) != DENSECL_OK)
-            return fail_usage("bench", "--model: %s", densecl_last_error());
-        st = densecl_weights_random(&cfg, 0, &wts);
+    if (o.tiles) {
+        char one[32], other[32], extra;
+        densecl_tiles *t = &eo.tiles;
+        if (sscanf(o.tiles, "%31[^,],%31[^,]%c", one, other, &extra) != 2 ||
+            !parse_tile(one, &t->conv1x1_channels, &t->conv1x1_pixels) ||
+            !parse_tile(other, &t->conv_channels, &t->conv_pixels))
+            return fail_usage("bench",
+                              "--tiles needs CxP,CxP (the 1x1 tile, then the others'), "
+                              "got '%s'",
+                              o.tiles);
     }
-    if (st != DENSECL_OK)
-        return fail_status(st);
-    double t_weights = now_s() - t0;
-    cfg = *densecl_weights_config(wts);
-    if (!h) {
-        h = w = native_size(&cfg);
-    }
-    int min = densecl_config_min_size(&cfg);
-    if (h < min || w < min) {
-        densecl_weights_free(wts);
-        return fail_msg("--size %dx%d is too small for this model (minimum %dx%d)", h, w, min, min);
-    }
-    size_t in_len = (size_t)batch * cfg.in_channels * h * w;
-    x = malloc(in_len * sizeof *x);
-    y = malloc((size_t)batch * cfg.num_classes * sizeof *y);
-    times = malloc((size_t)iters * sizeof *times);
-    if (!x || !y || !times) {
+    if ((rc = workload_init("bench", &o, &wl)) != 0)
+        goto done;
+    if (!(times = malloc((size_t)iters * sizeof *times))) {
         rc = fail_msg("out of memory");
         goto done;
     }
-    /* Deterministic, image-like input: the values matter little, NaNs and denormals would. */
-    for (size_t i = 0; i < in_len; i++)
-        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
 
-    t0 = now_s();
-    if ((st = densecl_engine_create(wts, o.device, &e)) != DENSECL_OK) {
+    double t0 = now_s();
+    eo.device = o.device;
+    if ((st = densecl_engine_create_ex(wl.wts, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
     double t_create = now_s() - t0;
     t0 = now_s();
-    if ((st = densecl_engine_run(e, x, batch, cfg.in_channels, h, w, y)) != DENSECL_OK) {
+    if ((st = workload_run(e, &wl)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
     double t_first = now_s() - t0;
-    for (int i = 0; i < warmup; i++)
-        if ((st = densecl_engine_run(e, x, batch, cfg.in_channels, h, w, y)) != DENSECL_OK) {
-            rc = fail_status(st);
-            goto done;
-        }
-    for (int i = 0; i < iters; i++) {
-        t0 = now_s();
-        if ((st = densecl_engine_run(e, x, batch, cfg.in_channels, h, w, y)) != DENSECL_OK) {
-            rc = fail_status(st);
-            goto done;
-        }
-        times[i] = (now_s() - t0) * 1e3;
-    }
+    if ((rc = time_runs(e, &wl, warmup, iters, times)) != 0)
+        goto done;
     double mean = 0, var = 0;
     for (int i = 0; i < iters; i++)
         mean += times[i] / iters;
     for (int i = 0; i < iters; i++)
         var += (times[i] - mean) * (times[i] - mean) / iters;
-    qsort(times, (size_t)iters, sizeof *times, cmp_double);
-    double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
-    double gmacs = (double)densecl_config_macs(&cfg, h, w) * batch / 1e9;
+    int batch = wl.batch, h = wl.h, w = wl.w;
+    double med = median(times, iters);
+    double gmacs = (double)densecl_config_macs(&wl.cfg, h, w) * batch / 1e9;
     double gflops = 2.0 * gmacs / (med / 1e3);
     uint64_t wbytes, abytes;
     densecl_engine_memory(e, &wbytes, &abytes);
@@ -300,20 +396,23 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     int n_ev = 0;
     if (o.profile || o.trace) {
         if ((st = densecl_engine_set_profiling(e, 1)) != DENSECL_OK ||
-            (st = densecl_engine_run(e, x, batch, cfg.in_channels, h, w, y)) != DENSECL_OK) {
+            (st = workload_run(e, &wl)) != DENSECL_OK) {
             rc = fail_status(st);
             goto done;
         }
         n_ev = densecl_engine_profile(e, &ev);
     }
-    char devs[1024] = "";
+    char devs[1024] = "", tiles[256] = "";
     for (int r = 0; r < densecl_engine_replica_count(e); r++) {
         densecl_replica_stats s;
-        size_t len = strlen(devs);
+        size_t len = strlen(devs), tlen = strlen(tiles);
         densecl_engine_replica_stats(e, r, &s);
         snprintf(devs + len, sizeof devs - len, "%s%s", r ? " + " : "", s.device.name);
+        snprintf(tiles + tlen, sizeof tiles - tlen, "%s1x1 %dx%d, conv %dx%d (%s)", r ? "; " : "",
+                 s.tiles.conv1x1_channels, s.tiles.conv1x1_pixels, s.tiles.conv_channels,
+                 s.tiles.conv_pixels, origin_name(s.tiles_origin));
     }
-    const char *model = o.model ? o.model : o.weights ? o.weights : "densenet121";
+    const char *model = wl.model;
     if (o.json) {
         printf("{\n  \"model\": ");
         dc_json_write_string(stdout, model);
@@ -321,6 +420,9 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         dc_json_write_string(stdout, devs);
         printf(", \"devices\": %d, \"batch\": %d, \"height\": %d, \"width\": %d,\n",
                densecl_engine_replica_count(e), batch, h, w);
+        printf("  \"tiles\": ");
+        dc_json_write_string(stdout, tiles);
+        printf(",\n");
         printf("  \"iterations\": %d, \"ms_per_batch\": %.4f, \"ms_per_batch_min\": %.4f, "
                "\"ms_per_batch_max\": %.4f, \"ms_per_batch_stddev\": %.4f,\n",
                iters, med, times[0], times[iters - 1], sqrt(var));
@@ -329,7 +431,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                med / batch, batch * 1e3 / med, gmacs / batch, gflops);
         printf("  \"weights_load_ms\": %.2f, \"engine_create_ms\": %.2f, \"first_run_ms\": %.2f, "
                "\"weight_bytes\": %llu, \"activation_bytes\": %llu",
-               t_weights * 1e3, t_create * 1e3, t_first * 1e3, (unsigned long long)wbytes,
+               wl.t_weights * 1e3, t_create * 1e3, t_first * 1e3, (unsigned long long)wbytes,
                (unsigned long long)abytes);
         if (o.profile)
             print_profile(ev, n_ev, 1);
@@ -341,8 +443,9 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         printf("model      %s, batch %d, %dx%d, %.3f GMACs per image\n", model, batch, h, w,
                gmacs / batch);
         printf("device     %s\n", devs);
+        printf("tiles      %s\n", tiles);
         printf("start-up   weights %.0f ms, engine (build + upload) %.0f ms, first run %.0f ms\n",
-               t_weights * 1e3, t_create * 1e3, t_first * 1e3);
+               wl.t_weights * 1e3, t_create * 1e3, t_first * 1e3);
         printf("per batch  median %.2f ms (min %.2f, max %.2f, stddev %.2f) over %d runs\n", med,
                times[0], times[iters - 1], sqrt(var), iters);
         printf("per image  %.2f ms, %.2f images/s, %.2f GFLOP/s\n", med / batch,
@@ -356,9 +459,222 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     rc = 0;
 done:
     densecl_engine_free(e);
-    densecl_weights_free(wts);
-    free(x);
-    free(y);
+    workload_free(&wl);
     free(times);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * densecl tune
+ * ------------------------------------------------------------------------------------------- */
+
+#define TUNE_MAX 32
+
+typedef struct tune_result {
+    densecl_tiles tiles;
+    double ms;      /* median per batch; 0 when the candidate failed */
+    double build_s; /* engine creation and first run: the kernel builds */
+} tune_result;
+
+/* Comma-separated CxP list into tiles[0..*n), each checked against kernels.cl's limits by the
+ * library. 0, or the exit code once reported. */
+static int parse_tile_list(const char *opt, const char *list, int pairs[][2], int *n)
+{
+    char buf[512];
+    *n = 0;
+    if (strlen(list) >= sizeof buf)
+        return fail_usage("tune", "%s: list too long", opt);
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == TUNE_MAX)
+            return fail_usage("tune", "%s: at most %d tiles", opt, TUNE_MAX);
+        if (!parse_tile(t, &pairs[*n][0], &pairs[*n][1]))
+            return fail_usage("tune", "%s needs tiles CxP separated by commas, got '%s'", opt,
+                              list);
+        densecl_tiles probe;
+        dc_tiles_default(&probe);
+        if (strcmp(opt, "--conv1x1") == 0) {
+            probe.conv1x1_channels = pairs[*n][0];
+            probe.conv1x1_pixels = pairs[*n][1];
+        } else {
+            probe.conv_channels = pairs[*n][0];
+            probe.conv_pixels = pairs[*n][1];
+        }
+        if (dc_tiles_check(&probe, opt) != DENSECL_OK)
+            return fail_usage("tune", "%s", densecl_last_error());
+        (*n)++;
+    }
+    if (*n == 0)
+        return fail_usage("tune", "%s: no tiles given", opt);
+    return 0;
+}
+
+/* Builds an engine with t on the device and times it. ms = 0 when that fails (reported on
+ * stderr: a tile the device cannot build is a result, not the end of the tuning). */
+static int tune_measure(const workload *wl, const char *device, int iters, int json, tune_result *r)
+{
+    densecl_engine_options eo;
+    densecl_engine *e = NULL;
+    densecl_status st;
+    double times[64];
+    memset(&eo, 0, sizeof eo);
+    eo.device = device;
+    eo.tiles = r->tiles;
+    r->ms = 0;
+    double t0 = now_s();
+    if ((st = densecl_engine_create_ex(wl->wts, &eo, &e)) != DENSECL_OK ||
+        (st = workload_run(e, wl)) != DENSECL_OK) {
+        fprintf(stderr, "densecl: warning: tiles %dx%d,%dx%d failed: %s\n",
+                r->tiles.conv1x1_channels, r->tiles.conv1x1_pixels, r->tiles.conv_channels,
+                r->tiles.conv_pixels, densecl_last_error());
+        densecl_engine_free(e);
+        return 0;
+    }
+    r->build_s = now_s() - t0;
+    int rc = time_runs(e, wl, 1, iters, times);
+    densecl_engine_free(e);
+    if (rc != 0)
+        return rc;
+    r->ms = median(times, iters);
+    if (!json) {
+        printf("  conv1x1 %2dx%-2d  conv %2dx%d  %10.2f ms per batch  (build %.1f s)\n",
+               r->tiles.conv1x1_channels, r->tiles.conv1x1_pixels, r->tiles.conv_channels,
+               r->tiles.conv_pixels, r->ms, r->build_s);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
+{
+    bench_opts o = {0};
+    o.verbose = ctx->verbose;
+    const cli_opt opts[] = {
+        {"--model", &o.model, NULL},     {"--weights", &o.weights, NULL},
+        {"--batch", &o.batch, NULL},     {"--size", &o.size, NULL},
+        {"--device", &o.device, NULL},   {"--iterations", &o.iterations, NULL},
+        {"--conv1x1", &o.conv1x1, NULL}, {"--conv", &o.conv, NULL},
+        {"--dry-run", NULL, &o.dry_run}, {"--json", NULL, &o.json},
+        {"--verbose", NULL, &o.verbose}, {"--help", NULL, &o.help},
+        {"-h", NULL, &o.help},
+    };
+    int rc = parse_opts("tune", argc, argv, opts, DC_ARRAY_LEN(opts));
+    int iters = 5, n1 = 0, n3 = 0, nres = 0;
+    int list1[TUNE_MAX][2], list3[TUNE_MAX][2];
+    tune_result res[2 * TUNE_MAX];
+    workload wl;
+    cl_device_id dev;
+    densecl_device_info info;
+    char path[4200] = "";
+    memset(&wl, 0, sizeof wl);
+    if (rc != 0)
+        return rc;
+    if (o.help)
+        return -1;
+    if (o.verbose)
+        densecl_set_log(log_to_stderr, NULL);
+    if (o.iterations && !parse_int(o.iterations, 1, 64, &iters))
+        return fail_usage("tune", "--iterations needs an integer in [1, 64], got '%s'",
+                          o.iterations);
+    if ((rc = parse_tile_list("--conv1x1", o.conv1x1 ? o.conv1x1 : "4x16,8x16,4x32,8x8,4x8,2x8",
+                              list1, &n1)) != 0 ||
+        (rc = parse_tile_list("--conv", o.conv ? o.conv : "16x3,16x4,16x6,8x4,8x8,4x4,8x2", list3,
+                              &n3)) != 0)
+        return rc;
+    if (o.device && (strchr(o.device, ',') || strcmp(o.device, "all") == 0))
+        return fail_usage("tune", "--device: tune one device at a time, got '%s'", o.device);
+    densecl_status st = dc_device_pick(o.device, &dev, &info);
+    if (st != DENSECL_OK)
+        return fail_status(st);
+    if (!o.dry_run && !dc_tiles_path(dev, path, sizeof path))
+        return fail_msg("no cache directory to save the tiles in (set DENSECL_CACHE_DIR or "
+                        "HOME), or use --dry-run");
+    if ((rc = workload_init("tune", &o, &wl)) != 0)
+        goto done;
+    if (!o.json) {
+        printf("tuning conv tiles on '%s': %s, batch %d, %dx%d, median of %d runs\n", info.name,
+               wl.model, wl.batch, wl.h, wl.w, iters);
+        fflush(stdout);
+    }
+
+    /* The defaults first: the baseline every candidate is compared with. */
+    tune_result best;
+    dc_tiles_default(&best.tiles);
+    res[nres].tiles = best.tiles;
+    if ((rc = tune_measure(&wl, o.device, iters, o.json, &res[nres])) != 0)
+        goto done;
+    if (res[nres].ms == 0) {
+        rc = fail_msg("the default tiles do not run on '%s'", info.name);
+        goto done;
+    }
+    best = res[nres++];
+    const double baseline = best.ms;
+    /* A candidate replaces the best only when 2% faster: run-to-run noise is about that. */
+    for (int stage = 0; stage < 2; stage++) {
+        densecl_tiles base = best.tiles;
+        int n = stage == 0 ? n1 : n3;
+        for (int i = 0; i < n; i++) {
+            tune_result *r = &res[nres];
+            r->tiles = base;
+            if (stage == 0) {
+                r->tiles.conv1x1_channels = list1[i][0];
+                r->tiles.conv1x1_pixels = list1[i][1];
+            } else {
+                r->tiles.conv_channels = list3[i][0];
+                r->tiles.conv_pixels = list3[i][1];
+            }
+            if (memcmp(&r->tiles, &base, sizeof base) == 0)
+                continue; /* measured already */
+            if ((rc = tune_measure(&wl, o.device, iters, o.json, r)) != 0)
+                goto done;
+            nres++;
+            if (r->ms > 0 && r->ms < 0.98 * best.ms)
+                best = *r;
+        }
+    }
+
+    char comment[512];
+    snprintf(comment, sizeof comment,
+             "densecl tune %s on '%s': %s %dx%d batch %d, %.2f ms per batch (defaults %.2f ms)",
+             densecl_version(), info.name, wl.model, wl.h, wl.w, wl.batch, best.ms, baseline);
+    if (!o.dry_run && (st = dc_tiles_write(path, &best.tiles, comment)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
+    if (o.json) {
+        printf("{\n  \"device\": ");
+        dc_json_write_string(stdout, info.name);
+        printf(", \"model\": ");
+        dc_json_write_string(stdout, wl.model);
+        printf(", \"batch\": %d, \"height\": %d, \"width\": %d, \"iterations\": %d,\n", wl.batch,
+               wl.h, wl.w, iters);
+        printf("  \"candidates\": [");
+        for (int i = 0; i < nres; i++)
+            printf("%s\n    {\"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", \"ms_per_batch\": %.4f, "
+                   "\"build_s\": %.3f, \"ok\": %s}",
+                   i ? "," : "", res[i].tiles.conv1x1_channels, res[i].tiles.conv1x1_pixels,
+                   res[i].tiles.conv_channels, res[i].tiles.conv_pixels, res[i].ms, res[i].build_s,
+                   res[i].ms > 0 ? "true" : "false");
+        printf("],\n  \"best\": {\"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", \"ms_per_batch\": "
+               "%.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, \"saved\": ",
+               best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
+               best.tiles.conv_pixels, best.ms, baseline, baseline / best.ms);
+        if (o.dry_run)
+            printf("null");
+        else
+            dc_json_write_string(stdout, path);
+        printf("\n}\n");
+    } else {
+        printf("best: conv1x1 %dx%d, conv %dx%d: %.2f ms per batch, %.2fx the defaults (%.2f ms)\n",
+               best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
+               best.tiles.conv_pixels, best.ms, baseline / best.ms, baseline);
+        if (o.dry_run)
+            printf("not saved (--dry-run)\n");
+        else
+            printf("saved to %s; engines on this device use these tiles from now on\n", path);
+    }
+    rc = 0;
+done:
+    workload_free(&wl);
     return rc;
 }

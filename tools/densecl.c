@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -204,6 +205,28 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         return fail_status(st);
     }
     printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    /* The conv tiles engines on that device will use (densecl tune). */
+    cl_device_id dev;
+    densecl_tiles t;
+    densecl_tiles_origin origin;
+    char path[4200] = "";
+    if (dc_device_pick("auto", &dev, &pick) == DENSECL_OK &&
+        dc_tiles_resolve(dev, NULL, &t, &origin) == DENSECL_OK) {
+        int have = dc_tiles_path(dev, path, sizeof(path));
+        printf("tiles: conv1x1 %dx%d, conv %dx%d (", t.conv1x1_channels, t.conv1x1_pixels,
+               t.conv_channels, t.conv_pixels);
+        densecl_tiles bad;
+        if (origin == DENSECL_TILES_TUNED) {
+            printf("tuned: %s)\n", path);
+        } else if (have && access(path, F_OK) == 0) {
+            if (dc_tiles_load(path, &bad) != DENSECL_OK)
+                printf("default; ignoring %s)\n", densecl_last_error());
+            else
+                printf("default; DENSECL_NO_TUNING ignores %s)\n", path);
+        } else {
+            printf("default; 'densecl tune' measures better ones)\n");
+        }
+    }
     return 0;
 }
 
@@ -409,7 +432,11 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         rc = fail_msg("out of memory for %d x %d logits", n, classes);
         goto done;
     }
-    densecl_engine_options eo = {a.o.device, a.o.kernels_binary, a.o.no_cache};
+    densecl_engine_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.device = a.o.device;
+    eo.kernels_binary = a.o.kernels_binary;
+    eo.no_kernel_cache = a.o.no_cache;
     if ((st = densecl_engine_create_ex(w, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -528,6 +555,7 @@ static const cli_command commands[] = {
      "  -h, --help     show this help\n"},
     {"bench", cmd_bench, "measure speed: ms per image, images/s, GFLOP/s, per-op profile",
      cmd_bench_usage},
+    {"tune", cmd_tune, "find the fastest conv tiles for a device and save them", cmd_tune_usage},
     {"classify", cmd_classify, "classify images, IDX or .npy files: top-K classes, accuracy",
      cmd_classify_usage},
     {"info", cmd_info, "list the OpenCL devices and the one 'auto' picks",
