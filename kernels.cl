@@ -14,12 +14,12 @@
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
- * The default tiles were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
+ * The defaults here were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
  * spill or run out of load bandwidth on 16 ymm registers, 6x16 and 4x24; 3x3: 16x3 against 16x4,
- * 16x5, 16x6, 8x8, 8x10, 8x12). GPUs, with fewer registers per work-item, may want smaller ones.
- * No tunable changes results beyond fp32 reordering, nor what the host must do: the conv kernels
- * walk their tiles with a grid-stride loop, so any global size is correct; host/ops.c only sizes
- * the grid for the default tiles (DC_CONV_*) so that each work-item gets one tile.
+ * 16x5, 16x6, 8x8, 8x10, 8x12). The host passes the tiles for each device (host/program.c:
+ * larger ones on AVX-512 CPUs, or what `densecl tune` measured) and sizes the grids for them.
+ * No tunable changes results beyond fp32 reordering: the conv kernels walk their tiles with a
+ * grid-stride loop, so any global size is correct.
  *
  * POCL compiles each kernel separately, at its first launch and again for each work-group size:
  * the convs are three kernels (1x1/1/0, 3x3/1, the rest) so that a model compiles only what it

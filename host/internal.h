@@ -292,12 +292,14 @@ const char *dc_kernel_source(int *owned);
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out);
 
-/* Conv tiles (densecl_tiles): the defaults; a check naming `what`; the -D options kernels.cl
+/* Conv tiles (densecl_tiles): kernels.cl's own defaults; the defaults for a device (NULL: the
+ * generic ones); a check naming `what`; the -D options kernels.cl
  * takes them from; the tuning file's path for a device (0 without a cache directory); its text
  * parsed; read and parsed; written atomically with a comment line; and what an engine uses:
  * `given` when all four fields are set, else the device's tuning file (unless DENSECL_NO_TUNING
  * is set; an invalid file is logged and ignored), else the defaults. */
-void dc_tiles_default(densecl_tiles *t);
+void dc_tiles_generic(densecl_tiles *t);
+void dc_tiles_default(cl_device_id dev, densecl_tiles *t);
 densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
 void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap);
 int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);

@@ -46,7 +46,7 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
     if (!k || !prog)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_kernels_create: NULL program or table");
     memset(k, 0, sizeof *k);
-    dc_tiles_default(&k->tiles); /* the caller sets what it built with */
+    dc_tiles_generic(&k->tiles); /* kernels.cl's defaults; the engine sets what it built with */
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
         cl_int err = CL_SUCCESS;
         *dc_kernel_slot(k, i) = clCreateKernel(prog, dc_kernel_table[i].name, &err);

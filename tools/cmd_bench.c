@@ -33,8 +33,8 @@ const char cmd_bench_usage[] =
     "  --profile         time per op kind and the ten slowest ops (OpenCL event profiling)\n"
     "  --trace FILE      write a Chrome/Perfetto trace (JSON) of one profiled run\n"
     "  --tiles CxP,CxP   conv tiles to build with: the 1x1 tile, then the others' (channels x\n"
-    "                    pixels per work-item; default: the device's from 'densecl tune', or\n"
-    "                    4x16,16x3)\n"
+    "                    pixels per work-item; default: the device's from 'densecl tune', else\n"
+    "                    its defaults, as 'densecl info' shows)\n"
     "  -h, --help        show this help\n";
 
 const char cmd_tune_usage[] =
@@ -494,7 +494,7 @@ static int parse_tile_list(const char *opt, const char *list, int pairs[][2], in
             return fail_usage("tune", "%s needs tiles CxP separated by commas, got '%s'", opt,
                               list);
         densecl_tiles probe;
-        dc_tiles_default(&probe);
+        dc_tiles_generic(&probe);
         if (strcmp(opt, "--conv1x1") == 0) {
             probe.conv1x1_channels = pairs[*n][0];
             probe.conv1x1_pixels = pairs[*n][1];
@@ -620,7 +620,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
      * tiles, then the others. The best changes only for a 2% win: run-to-run noise is about
      * that. */
     tune_result best;
-    dc_tiles_default(&best.tiles);
+    dc_tiles_default(dev, &best.tiles);
     best.ms = best.build_s = 0;
     double baseline = 0;
     for (int stage = 0; stage < 2; stage++) {
