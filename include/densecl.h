@@ -230,7 +230,7 @@ typedef struct densecl_tiles {
     int conv1x1_channels; /* 1 to 16 (default 4; 8 on CPUs with 16-wide float vectors) */
     int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16) */
     int conv_channels;    /* 2, 4, 8 or 16 (default 16) */
-    int conv_pixels;      /* 1 to 8 (default 3; 6 on CPUs with 16-wide float vectors) */
+    int conv_pixels;      /* 1 to 8 (default 3; 4 on CPUs with 16-wide float vectors) */
 } densecl_tiles;
 
 /* Where a replica's tiles came from. */
