@@ -444,7 +444,7 @@ static const char *jpeg_refusal(const uint8_t *b, size_t len)
 {
     size_t pos = 0;
     unsigned defined = 0; /* bit class * 4 + id: DC tables 0..3, AC tables 4..7 */
-    int progressive = 0;
+    int huffman = 0, progressive = 0; /* a Huffman SOF (C0 to C2) was seen; progressive */
     while (pos < len && b[pos] == 0xFF) {
         pos++;
     }
@@ -470,8 +470,9 @@ static const char *jpeg_refusal(const uint8_t *b, size_t len)
         if (seg < 2) {
             continue;
         }
-        if (m == 0xC2) {
-            progressive = 1;
+        if (m >= 0xC0 && m <= 0xC2) {
+            huffman = 1;
+            progressive = m == 0xC2;
         } else if (m == 0xC4) {
             size_t p = pos + 2, end = pos + seg;
             while (p < end) {
@@ -487,7 +488,8 @@ static const char *jpeg_refusal(const uint8_t *b, size_t len)
                 }
                 p += 17 + n;
             }
-        } else if (m == 0xDA) {
+        } else if (m == 0xDA && huffman) {
+            /* (Other SOFs, lossless or arithmetic-coded, are stb's to refuse.) */
             /* Ns, then (component, DC table << 4 | AC table) for each, then Ss, Se, Ah/Al. A
              * progressive scan uses the DC tables when Ss = 0 and Ah = 0 (a first DC scan), the
              * AC tables when Ss > 0; a baseline scan uses both. */
