@@ -291,6 +291,9 @@ const char *dc_kernel_source(int *owned);
  * extra_options (may be NULL). DENSECL_ERR_BUILD with the build log in the detail. */
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out);
+/* "-cl-std=CLx.y" from a CL_DEVICE_OPENCL_C_VERSION string, "OpenCL C x.y ..." (never from the
+ * platform version: POCL 3.1 says platform 3.0 but OpenCL C 1.2); CL1.2 when it does not parse. */
+void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
 
 /* Conv tiles (densecl_tiles): kernels.cl's own defaults; the defaults for a device (NULL: the
  * generic ones); a check naming `what`; the -D options kernels.cl

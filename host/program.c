@@ -54,20 +54,23 @@ const char *dc_kernel_source(int *owned)
     return dc_kernels_cl;
 }
 
-/* "-cl-std=CLx.y" from "OpenCL C x.y ..." (never from the platform version: POCL 3.1 says
- * platform 3.0 but OpenCL C 1.2). */
-static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
+void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap)
 {
-    char ver[128] = "";
     int major = 1, minor = 2;
-    clGetDeviceInfo(dev, CL_DEVICE_OPENCL_C_VERSION, sizeof ver - 1, ver, NULL);
-    if (sscanf(ver, "OpenCL C %d.%d", &major, &minor) != 2 || major < 1) {
+    if (sscanf(opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2 || major < 1) {
         major = 1;
         minor = 2;
     }
     /* kernels.cl is OpenCL C 1.2; a 1.0/1.1 device gets its own version and may fail to build,
      * which reports clearly. */
     snprintf(out, cap, "-cl-std=CL%d.%d", major, minor);
+}
+
+static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
+{
+    char ver[128] = "";
+    clGetDeviceInfo(dev, CL_DEVICE_OPENCL_C_VERSION, sizeof ver - 1, ver, NULL);
+    dc_cl_std_from(ver, out, cap);
 }
 
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,

@@ -455,17 +455,6 @@ static const char *q_local_name(cl_device_local_mem_type t)
     return t == CL_LOCAL ? "local" : t == CL_GLOBAL ? "global" : "none";
 }
 
-/* The -cl-std densecl builds with: host/program.c's rule, from CL_DEVICE_OPENCL_C_VERSION. */
-static void q_cl_std(const char *opencl_c_version, char *out, size_t cap)
-{
-    int major = 1, minor = 2;
-    if (sscanf(opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2 || major < 1) {
-        major = 1;
-        minor = 2;
-    }
-    snprintf(out, cap, "-cl-std=CL%d.%d", major, minor);
-}
-
 static void q_platform_str(cl_platform_id p, cl_platform_info what, char *out, size_t cap)
 {
     size_t len = 0;
@@ -523,7 +512,7 @@ static void q_device_probe(q_device *d)
     /* CL_DEVICE_QUEUE_PROPERTIES is CL_DEVICE_QUEUE_ON_HOST_PROPERTIES since OpenCL 2.0. */
     if (clGetDeviceInfo(d->id, CL_DEVICE_QUEUE_PROPERTIES, sizeof qp, &qp, NULL) == CL_SUCCESS)
         d->out_of_order = (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0;
-    q_cl_std(d->info.opencl_c_version, d->cl_std, sizeof d->cl_std);
+    dc_cl_std_from(d->info.opencl_c_version, d->cl_std, sizeof d->cl_std);
     free(ext);
 }
 
