@@ -556,8 +556,8 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_event *ev)
         return dc_enqueue_bnrelu_gap(r->queue, &r->kern, &a, ev);
     }
     case DC_OP_LINEAR: {
-        dc_linear_args a = {
-            in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c, op->out_c};
+        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
+                            op->out_c};
         return dc_enqueue_linear(r->queue, &r->kern, &a, ev);
     }
     default:
