@@ -2,8 +2,8 @@
  * kernels.cl - every OpenCL kernel of densecl. OpenCL C 1.2, no extensions, no fp16.
  *
  * Tunables (-D at build time; defaults below):
- *   CONV_TCO      output channels per work-item of a k > 1 conv, the width of its accumulator
- *                 vectors: 2, 4, 8 or 16. Default 16.
+ *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
+ *                 of up to 8: 2, 4, 8 or 16 (two float8). Default 16.
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3.
  *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv, 1..16. Default 4.
  *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv: 2, 4 or 8 (one accumulator vector per
