@@ -209,8 +209,11 @@ static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
     if ((st = dc_tiles_resolve(r->dev, &po.tiles, &po.tiles, &r->tiles_origin)) != DENSECL_OK)
         return st;
+    densecl_tiles resolved = po.tiles;
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
         return st;
+    if (memcmp(&resolved, &po.tiles, sizeof resolved) != 0)
+        r->tiles_origin = DENSECL_TILES_GIVEN; /* those the program binary was built with */
     if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
         return st;
     r->kern.tiles = po.tiles;

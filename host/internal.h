@@ -320,9 +320,9 @@ typedef struct dc_program_opts {
 } dc_program_opts;
 
 /* The program for dev: binary_path when given (refused if built for another device, driver or
- * kernels.cl), else a valid cache entry, else built from source (and then cached). A device
- * without a compiler needs a binary or a cache entry. */
-densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+ * kernels.cl; its own tiles replace o->tiles), else a valid cache entry, else built from source
+ * (and then cached). A device without a compiler needs a binary or a cache entry. */
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out);
 /* Writes prog's binary for dev, built with tiles (NULL: the defaults), to path in densecl's
  * binary format (atomically). */

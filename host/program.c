@@ -528,7 +528,18 @@ densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_
     return st;
 }
 
-densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+/* The tiles a program binary's key says it was built with ("options=... -DCONV_FLAT_CO=..."). */
+static int dc_key_tiles(const char *key, densecl_tiles *t)
+{
+    const char *o = strstr(key, "-DCONV_FLAT_CO=");
+    return o &&
+           sscanf(o, "-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d",
+                  &t->conv1x1_channels, &t->conv1x1_pixels, &t->conv_channels,
+                  &t->conv_pixels) == 4 &&
+           dc_tiles_check(t, "program binary") == DENSECL_OK;
+}
+
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out)
 {
     densecl_status st;
@@ -567,6 +578,19 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
     if (o && o->binary_path) {
         if ((st = dc_read_binary(o->binary_path, &have, &bin, &len)) != DENSECL_OK)
             return st;
+        /* A binary brings its own tiles: whatever a tuning file says now, build options are
+         * those it was compiled with (the launchers size their grids by them). */
+        densecl_tiles bt;
+        if (dc_key_tiles(have, &bt) && memcmp(&bt, &o->tiles, sizeof bt) != 0) {
+            o->tiles = bt;
+            dc_build_options(dev, &o->tiles, options, sizeof options);
+            if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK) {
+                free(have);
+                free(bin);
+                return st;
+            }
+        }
+        dc_clear_error();
         if (strcmp(have, key) != 0) {
             char diff[700];
             dc_key_diff(have, key, diff, sizeof diff);

@@ -237,7 +237,7 @@ typedef struct densecl_tiles {
 typedef enum densecl_tiles_origin {
     DENSECL_TILES_DEFAULT = 0, /* the built-in defaults */
     DENSECL_TILES_TUNED,       /* the device's file from `densecl tune`, in the cache directory */
-    DENSECL_TILES_GIVEN        /* densecl_engine_options.tiles */
+    DENSECL_TILES_GIVEN        /* densecl_engine_options.tiles, or a kernels_binary's own */
 } densecl_tiles_origin;
 
 /* Options of densecl_engine_create_ex. Zero-initialise, then set what you need. */
@@ -245,7 +245,8 @@ typedef struct densecl_engine_options {
     const char *device;         /* device spec(s) as for densecl_engine_create; NULL = "auto" */
     const char *kernels_binary; /* a program binary written by densecl_compile_kernels, loaded
                                    instead of compiling kernels.cl (what FPGA boards need); it is
-                                   refused if built for another device, driver or kernels.cl */
+                                   refused if built for another device, driver or kernels.cl, and
+                                   brings its own conv tiles */
     int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
     densecl_tiles tiles;        /* all four set: use these tiles on every device; all zero: the
                                    device's tuned tiles (DENSECL_NO_TUNING=1 ignores them), else

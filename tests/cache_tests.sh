@@ -52,7 +52,10 @@ fi
 rm -rf "$dir/cache"
 run --output "$dir/d.npy" --no-kernel-cache 2>"$dir/err" && same "$dir/ref.npy" "$dir/d.npy" &&
     [ ! -e "$dir/cache" ] && ok "--no-kernel-cache" || bad "--no-kernel-cache" "cache written or run failed"
-unset DENSECL_CACHE DENSECL_CACHE_DIR
+# No kernel cache from here on (off on POCL without DENSECL_CACHE=1), and a cache directory of
+# our own, so that no tuning file of the caller's changes the tiles.
+unset DENSECL_CACHE
+export DENSECL_CACHE_DIR="$dir/no-cache"
 
 # Program binaries: written, loaded, and refused when corrupt or for another device.
 if "$densecl" compile-kernels --out "$dir/k.bin" >/dev/null 2>"$dir/err" && [ -s "$dir/k.bin" ]; then
@@ -64,6 +67,20 @@ if run --output "$dir/e.npy" --kernels-binary "$dir/k.bin" 2>"$dir/err" && same 
     ok "run --kernels-binary"
 else
     bad "run --kernels-binary" "$(cat "$dir/err")"
+fi
+# A binary brings its own conv tiles: a tuning file written after it changes nothing for it.
+tfile=$("$densecl" info | sed -n "s/^tiles: .* would save better ones in \(.*\))\$/\1/p")
+if [ -n "$tfile" ]; then
+    mkdir -p "$(dirname "$tfile")" && printf 'conv1x1 2x8\nconv 4x2\n' >"$tfile"
+    if run --output "$dir/e2.npy" --kernels-binary "$dir/k.bin" 2>"$dir/err" &&
+        same "$dir/ref.npy" "$dir/e2.npy"; then
+        ok "--kernels-binary keeps its tiles after a tune"
+    else
+        bad "--kernels-binary keeps its tiles after a tune" "$(cat "$dir/err")"
+    fi
+    rm -f "$tfile"
+else
+    bad "--kernels-binary keeps its tiles after a tune" "densecl info names no tuning file"
 fi
 head -c 2000 "$dir/k.bin" >"$dir/cut.bin"
 if run --output "$dir/f.npy" --kernels-binary "$dir/cut.bin" 2>"$dir/err"; then

@@ -437,7 +437,7 @@ elif not math.isclose(b["ms_per_image"] * 3, b["ms_per_batch"], rel_tol=1e-3):
 elif not math.isclose(b["images_per_second"] * b["ms_per_image"], 1000, rel_tol=1e-3):
     print("images_per_second != 1000 / ms_per_image", b)
 elif not math.isclose(b["gflops"], 2 * b["gmacs_per_image"] / (b["ms_per_image"] / 1e3),
-                      rel_tol=1e-3):
+                      rel_tol=1e-2):  # the fields are printed with 3 to 4 decimals
     print("gflops != 2 x MACs / time", b)
 elif not {"conv3x3", "bnrelu_avgpool", "linear"} <= set(kinds):
     print("profile kinds", sorted(kinds))
@@ -476,18 +476,22 @@ if expect_ok "bench --tiles" "${B[@]}" --tiles 8x8,8x4; then
     fi
 fi
 expect_fail "bench --tiles malformed" 2 "--tiles needs CxP,CxP" "${B[@]}" --tiles 8x8
-expect_fail "bench --tiles out of range" 1 "12 pixels" "${B[@]}" --tiles 4x12,16x3
+expect_fail "bench --tiles out of range" 2 "--tiles: 1x1 conv tile of 12 pixels" "${B[@]}" \
+    --tiles 4x12,16x3
 
 # ----------------------------------------------------------------------------- tune
 
 # In a cache directory of its own: the tiles it saves apply to every later engine there.
 TUNE=$TMP/tune-cache
 T=(tune --model densenet-40-k12 --size 16 --iterations 1 --conv1x1 4x16,8x8 --conv 16x3,8x4)
-# The device's default tiles ("AxB,CxD"), as densecl info reports them before any tuning.
-DEF=$(DENSECL_CACHE_DIR=$TUNE "$BIN" info | sed -n 's/^tiles: conv1x1 \([0-9x]*\), conv \([0-9x]*\) (default.*/\1,\2/p')
-[ -n "$DEF" ] || bad "info shows the default tiles" "$("$BIN" info 2>&1 | tail -n 2)"
+# The device's default tiles ("AxB,CxD") and its tuning file, as densecl info reports them.
+DENSECL_CACHE_DIR=$TUNE cli info
+DEF=$(sed -n 's/^tiles: conv1x1 \([0-9x]*\), conv \([0-9x]*\) (default.*/\1,\2/p' "$TMP/out")
+TFILE=$(sed -n "s/^tiles: .* would save better ones in \(.*\))\$/\1/p" "$TMP/out")
+if [ -n "$DEF" ] && [ -n "$TFILE" ]; then ok "info shows the default tiles and the tuning file"
+else bad "info shows the default tiles and the tuning file" "$(tail -n 2 "$TMP/out")"; fi
 if DENSECL_CACHE_DIR=$TUNE expect_ok "tune --json" "${T[@]}" --json; then
-    why=$("$PY" - "$TMP/out" "$DEF" 2>&1 <<'EOF_PY'
+    why=$("$PY" - "$TMP/out" "$DEF" "$TFILE" 2>&1 <<'EOF_PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
 c = d["candidates"]
@@ -507,43 +511,43 @@ elif best not in tiles or not d["default_ms_per_batch"] > 0:
     print("best", d["best"], "default", d["default_ms_per_batch"])
 elif abs(d["speedup"] - d["default_ms_per_batch"] / d["best"]["ms_per_batch"]) > 1e-3:
     print("speedup", d)
-elif best != (d1, d3) and not d["speedup"] > 1 / 0.98 - 1e-3:
+elif best == (d1, d3):
+    # The defaults won: nothing saved, so that the device follows densecl's defaults.
+    if d["saved"] is not None or os.path.exists(sys.argv[3]):
+        print("the defaults won, yet saved", d["saved"])
+elif not d["speedup"] > 1 / 0.98 - 1e-3:
     print("a winner that does not beat the defaults by 2%", d)
-elif not d["saved"] or not os.path.isfile(d["saved"]):
-    print("saved", d["saved"])
+elif d["saved"] != sys.argv[3] or not os.path.isfile(d["saved"]):
+    print("saved", d["saved"], "want", sys.argv[3])
 else:
     lines = [l.split() for l in open(d["saved"]) if not l.startswith("#")]
     if lines != [["conv1x1", best[0]], ["conv", best[1]]]:
         print("file holds", lines, "best", best)
-    else:
-        print("BEST %s,%s" % best)
 EOF_PY
     )
-    if [ "${why%% *}" = BEST ]; then
-        ok "tune --json content and file"
-        best=${why#BEST }
-        if DENSECL_CACHE_DIR=$TUNE expect_ok "bench after tune" "${B[@]}"; then
-            want="1x1 ${best%,*}, conv ${best#*,} (tuned)"
-            if grep -qxF "tiles      $want" "$TMP/out"; then
-                ok "bench uses the tuned tiles"
-            else
-                bad "bench uses the tuned tiles" "want '$want': $(grep tiles "$TMP/out")"
-            fi
-        fi
-        if DENSECL_CACHE_DIR=$TUNE DENSECL_NO_TUNING=1 expect_ok "bench, tuning off" "${B[@]}"; then
-            grep -qxF "tiles      1x1 ${DEF%,*}, conv ${DEF#*,} (default)" "$TMP/out" &&
-                ok "DENSECL_NO_TUNING=1 ignores the tuned tiles" ||
-                bad "DENSECL_NO_TUNING=1 ignores the tuned tiles" "$(grep tiles "$TMP/out")"
-        fi
-        # A damaged file is ignored (the defaults), and info says why.
-        for f in "$TUNE"/tiles-*.txt; do printf 'conv1x1 4x16\nconv 3x3\n' >"$f"; done
-        if DENSECL_CACHE_DIR=$TUNE expect_ok "info with a bad tuning file" info; then
-            grep -q "^tiles: conv1x1 ${DEF%,*}, conv ${DEF#*,} (default; ignoring .*tiles-.*\\.txt: conv tile of 3 channels" "$TMP/out" &&
-                ok "info names the bad tuning file" ||
-                bad "info names the bad tuning file" "$(tail -n 2 "$TMP/out")"
-        fi
-    else
-        bad "tune --json content and file" "$why"
+    if [ -z "$why" ]; then ok "tune --json content and file"; else
+        bad "tune --json content and file" "$why"; fi
+fi
+# Whatever tune chose: a tuning file there is what every later engine on the device uses.
+if [ -n "$TFILE" ]; then
+    mkdir -p "$(dirname "$TFILE")"
+    printf '# written by cli_tests\nconv1x1 4x16\nconv 8x4\n' >"$TFILE"
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with a tuning file" "${B[@]}"; then
+        grep -qxF "tiles      1x1 4x16, conv 8x4 (tuned)" "$TMP/out" &&
+            ok "bench uses the tuned tiles" ||
+            bad "bench uses the tuned tiles" "$(grep tiles "$TMP/out")"
+    fi
+    if DENSECL_CACHE_DIR=$TUNE DENSECL_NO_TUNING=1 expect_ok "bench, tuning off" "${B[@]}"; then
+        grep -qxF "tiles      1x1 ${DEF%,*}, conv ${DEF#*,} (default)" "$TMP/out" &&
+            ok "DENSECL_NO_TUNING=1 ignores the tuned tiles" ||
+            bad "DENSECL_NO_TUNING=1 ignores the tuned tiles" "$(grep tiles "$TMP/out")"
+    fi
+    # A damaged file is ignored (the defaults), and info says why.
+    printf 'conv1x1 4x16\nconv 3x3\n' >"$TFILE"
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "info with a bad tuning file" info; then
+        grep -q "^tiles: conv1x1 ${DEF%,*}, conv ${DEF#*,} (default; ignoring .*tiles-.*\\.txt: conv tile of 3 channels" "$TMP/out" &&
+            ok "info names the bad tuning file" ||
+            bad "info names the bad tuning file" "$(tail -n 2 "$TMP/out")"
     fi
 fi
 rm -rf "$TMP/tune-dry"

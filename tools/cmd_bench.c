@@ -4,6 +4,7 @@
  * waits for). GFLOP/s counts 2 x the model's multiply-accumulates (densecl_config_macs, the
  * figure papers and torchvision quote), so numbers compare across implementations. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 const char cmd_bench_usage[] =
     "usage: densecl bench [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
     "                     [--device SPEC] [--iterations N] [--warmup N] [--json]\n"
-    "                     [--profile] [--trace FILE]\n"
+    "                     [--profile] [--trace FILE] [--tiles CxP,CxP]\n"
     "\n"
     "Measures inference speed: engine creation (kernel build and weight upload), the first\n"
     "run, then --warmup runs and --iterations timed runs of one batch. Prints the median and\n"
@@ -49,7 +50,8 @@ const char cmd_tune_usage[] =
     "--iterations times, so that the machine's slow spells fall on all alike. Stage one tries\n"
     "the 1x1 tiles, stage two the other convs' tiles with the best 1x1 tile. A candidate must\n"
     "beat the best so far by 2% (the median) to replace it, and the winner is timed against\n"
-    "the defaults once more before it is saved.\n"
+    "the defaults once more before it is saved. When the defaults win, no tiles are saved (a\n"
+    "file saved before is removed), so the device follows densecl's defaults as they change.\n"
     "\n"
     "  --model NAME      a preset (default densenet121; random weights, seed 0)\n"
     "  --weights FILE    safetensors weights instead of random ones\n"
@@ -359,6 +361,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                               "--tiles needs CxP,CxP (the 1x1 tile, then the others'), "
                               "got '%s'",
                               o.tiles);
+        if (dc_tiles_check(t, "--tiles") != DENSECL_OK)
+            return fail_usage("bench", "%s", densecl_last_error());
     }
     if ((rc = workload_init("bench", &o, &wl)) != 0)
         goto done;
@@ -527,6 +531,7 @@ static int tune_measure(const workload *wl, const char *device, int iters, tune_
         eo.device = device;
         eo.tiles = r[k].tiles;
         r[k].ms = 0;
+        r[k].build_s = 0;
         double t0 = now_s();
         if ((st = densecl_engine_create_ex(wl->wts, &eo, &e[k])) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK ||
@@ -685,8 +690,16 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     snprintf(comment, sizeof comment,
              "densecl tune %s on '%s': %s %dx%d batch %d, %.2f ms per batch (defaults %.2f ms)",
              densecl_version(), info.name, wl.model, wl.h, wl.w, wl.batch, best.ms, baseline_ms);
-    if (!o.dry_run && (st = dc_tiles_write(path, &best.tiles, comment)) != DENSECL_OK) {
+    /* The defaults winning saves nothing, and removes what an earlier tune saved: the device
+     * then follows densecl's defaults, which may change with its versions. */
+    const int defaults_win = memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
+    const int save = !o.dry_run && !defaults_win;
+    if (save && (st = dc_tiles_write(path, &best.tiles, comment)) != DENSECL_OK) {
         rc = fail_status(st);
+        goto done;
+    }
+    if (!o.dry_run && defaults_win && remove(path) != 0 && errno != ENOENT) {
+        rc = fail_msg("%s: cannot remove the earlier tuning file: %s", path, strerror(errno));
         goto done;
     }
     if (o.json) {
@@ -707,12 +720,12 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                "%.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, \"saved\": ",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
                best.tiles.conv_pixels, best.ms, baseline_ms, baseline_ms / best.ms);
-        if (o.dry_run)
-            printf("null");
-        else
+        if (save)
             dc_json_write_string(stdout, path);
+        else
+            printf("null");
         printf("\n}\n");
-    } else if (memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0) {
+    } else if (defaults_win) {
         printf("best: the defaults, conv1x1 %dx%d, conv %dx%d: %.2f ms per batch; no candidate "
                "beat them by 2%%\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
@@ -724,6 +737,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     }
     if (!o.json && o.dry_run)
         printf("not saved (--dry-run)\n");
+    else if (!o.json && defaults_win)
+        printf("nothing saved: engines on this device use the defaults\n");
     else if (!o.json)
         printf("saved to %s; engines on this device use these tiles from now on\n", path);
     rc = 0;

@@ -223,8 +223,10 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
                 printf("default; ignoring %s)\n", densecl_last_error());
             else
                 printf("default; DENSECL_NO_TUNING ignores %s)\n", path);
+        } else if (have) {
+            printf("default; 'densecl tune' would save better ones in %s)\n", path);
         } else {
-            printf("default; 'densecl tune' measures better ones)\n");
+            printf("default; 'densecl tune' needs a cache directory to save better ones)\n");
         }
     }
     return 0;
