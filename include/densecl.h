@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DENSECL_VERSION_MAJOR 0
-#define DENSECL_VERSION_MINOR 1
+#define DENSECL_VERSION_MINOR 2
 #define DENSECL_VERSION_PATCH 0
 
 /* Most dense blocks a config may have. */
