@@ -523,8 +523,7 @@ static size_t png_chunk_past_end(const uint8_t *b, size_t len, uint32_t *declare
         return 0;
     }
     for (size_t pos = 8; len - pos >= 8;) {
-        uint32_t n = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 |
-                     (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        uint32_t n = be32(b + pos);
         if (n > len - pos - 8) {
             *declared = n;
             *left = len - pos - 8;
