@@ -306,6 +306,8 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t);
 densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
 void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap);
 int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);
+/* One tile as "CxP" (channels x pixels), both in [1, 64]; 1 when it parses. */
+int dc_parse_tile(const char *s, int *c, int *p);
 densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what);
 densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
 densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);

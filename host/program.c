@@ -253,8 +253,7 @@ int dc_tiles_path(cl_device_id dev, char *buf, size_t cap)
     return 1;
 }
 
-/* "AxB" with both in [1, 64]. */
-static int dc_parse_tile(const char *s, int *a, int *b)
+int dc_parse_tile(const char *s, int *a, int *b)
 {
     char extra;
     return sscanf(s, "%dx%d%c", a, b, &extra) == 2 && *a >= 1 && *a <= 64 && *b >= 1 && *b <= 64;

@@ -306,13 +306,6 @@ static double median(const double *sorted, int n)
     return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
-/* "CxP" (channels x pixels). */
-static int parse_tile(const char *s, int *c, int *p)
-{
-    char extra;
-    return sscanf(s, "%dx%d%c", c, p, &extra) == 2 && *c > 0 && *p > 0;
-}
-
 static const char *origin_name(densecl_tiles_origin o)
 {
     return o == DENSECL_TILES_TUNED ? "tuned" : o == DENSECL_TILES_GIVEN ? "given" : "default";
@@ -355,8 +348,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         char one[32], other[32], extra;
         densecl_tiles *t = &eo.tiles;
         if (sscanf(o.tiles, "%31[^,],%31[^,]%c", one, other, &extra) != 2 ||
-            !parse_tile(one, &t->conv1x1_channels, &t->conv1x1_pixels) ||
-            !parse_tile(other, &t->conv_channels, &t->conv_pixels))
+            !dc_parse_tile(one, &t->conv1x1_channels, &t->conv1x1_pixels) ||
+            !dc_parse_tile(other, &t->conv_channels, &t->conv_pixels))
             return fail_usage("bench",
                               "--tiles needs CxP,CxP (the 1x1 tile, then the others'), "
                               "got '%s'",
@@ -494,7 +487,7 @@ static int parse_tile_list(const char *opt, const char *list, int pairs[][2], in
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (*n == TUNE_MAX)
             return fail_usage("tune", "%s: at most %d tiles", opt, TUNE_MAX);
-        if (!parse_tile(t, &pairs[*n][0], &pairs[*n][1]))
+        if (!dc_parse_tile(t, &pairs[*n][0], &pairs[*n][1]))
             return fail_usage("tune", "%s needs tiles CxP separated by commas, got '%s'", opt,
                               list);
         densecl_tiles probe;
@@ -661,8 +654,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                 best = r[k];
         nres += n;
     }
-    /* The winner against the defaults once more, in turn: the figures reported. */
-    /* (The defaults winning: one figure for both, the first.) */
+    /* The winner against the defaults once more, in turn: the figures reported (when the
+     * defaults win, their first figure serves for both). */
     double confirm_best = baseline, confirm_base = baseline;
     if (memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) != 0) {
         tune_result again[2] = {res[0], best};
