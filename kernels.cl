@@ -4,13 +4,24 @@
  * Tunables (-D at build time; defaults below):
  *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
  *                 of up to 8: 2, 4, 8 or 16 (two float8). Default 16.
- *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3.
+ *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
+ *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
+ *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
  *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv, 1..16. Default 4.
  *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv: 2, 4 or 8 (one accumulator vector per
  *                 channel) or 16, 24, 32 (two to four float8). Default 16.
  *   CONV_ORDER    0: consecutive work-items take consecutive pixel tiles of one channel tile
  *                 (its weights stay in cache); 1: consecutive channel tiles of one pixel tile
  *                 (its input stays in cache). Default 1.
+ *   CONV_VEC      the widest float vector the conv kernels compute on: 8, or 16 where the
+ *                 device's native float vector width is 16 (AVX-512 CPUs). POCL emits 512-bit
+ *                 FMAs only for float16 operations; elsewhere clang splits them and warns that a
+ *                 float16 argument "changes the ABI". The host sets it. Default 8.
+ *   CONV_KERNELS  the conv kernels to compile, a set of bits: 1 densecl_conv1x1,
+ *                 2 densecl_conv3x3, 4 densecl_conv3x3_pre, 8 densecl_conv7x7s2,
+ *                 16 densecl_conv2d (host/internal.h DC_CONV_*). POCL's clBuildProgram
+ *                 optimizes every kernel of the source, so the host leaves out those a model
+ *                 does not use. Default 31 (all).
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -22,8 +33,9 @@
  * grid-stride loop, so any global size is correct.
  *
  * POCL compiles each kernel separately, at its first launch and again for each work-group size:
- * the convs are three kernels (1x1/1/0, 3x3/1, the rest) so that a model compiles only what it
- * uses and each stays small, and host/ops.c launches every kernel with one fixed local size.
+ * the convs are five kernels (1x1/1/0, 3x3/1 without and with prologue, 7x7/2, the rest) so
+ * that a model compiles only what it uses and each stays small, and host/ops.c launches every
+ * kernel with one fixed local size.
  *
  * Conventions. Tensors are NCHW float32. Every buffer comes as a (global float *buf, int off)
  * pair, off in floats. A "channel prefix" read uses channels [0, c) of a buffer of ctot channels;
@@ -55,6 +67,12 @@
 #ifndef CONV_ORDER
 #define CONV_ORDER 1
 #endif
+#ifndef CONV_VEC
+#define CONV_VEC 8
+#endif
+#ifndef CONV_KERNELS
+#define CONV_KERNELS 31
+#endif
 #ifndef CONV_FMA
 #define CONV_FMA 1
 #endif
@@ -63,6 +81,9 @@
  * tunable: host/ops.c (DC_CONV_PACK, dc_conv_weight_pack) writes this layout. */
 #define CONV_PACK 16
 
+#if CONV_VEC != 8 && CONV_VEC != 16
+#error "CONV_VEC must be 8 or 16"
+#endif
 #if CONV_TCO != 2 && CONV_TCO != 4 && CONV_TCO != 8 && CONV_TCO != 16
 #error "CONV_TCO must be 2, 4, 8 or 16"
 #endif
@@ -107,27 +128,26 @@ DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, floa
  *
  * A work-item computes a tile of output channels x output pixels in registers; weights come
  * packed as [ceil(cout / 16), cin, k, k, 16] so that the 16 output channels of a block are
- * contiguous for every tap. Three kernels, chosen by the host from k/stride/pad:
+ * contiguous for every tap. Five kernels, chosen by the host from k/stride/pad and the prologue:
  *   densecl_conv1x1  1x1, stride 1, pad 0: a GEMM over the image's flat run of pixels. A tile is
  *         CONV_FLAT_CO channels x CONV_FLAT_PX pixels, accumulated as pixel vectors per channel:
  *         per input channel contiguous vector loads, the prologue on the vectors, and one fma
  *         per vector and output channel with its weight broadcast. The last tile of an image is
  *         moved back to end at its last pixel, so every tile is whole; images smaller than a
  *         tile spread a tile's pixels over the batch.
- *   densecl_conv3x3  3x3/1 ("rows"): a tile is CONV_TCO channels x CONV_TPX pixels of one row,
- *         accumulated as one channel vector per pixel: the input row segment the tile needs is
- *         loaded (and P applied) once per input row and reused by the k taps, each a contiguous
- *         weight vector load and CONV_TPX fmas. Interior tiles skip the column bounds checks.
- *   densecl_conv2d   the rows tiling for 7x7/2 without prologue (the ImageNet stem), and for
- *         every other k/stride/pad the rows tiling with per-tap checks ("any").
+ *   densecl_conv3x3, densecl_conv3x3_pre  3x3/1 without and with the prologue ("rows"): a tile
+ *         is CONV_TCO channels x CONV_TPX pixels of one row, accumulated as one channel vector
+ *         per pixel: the input row segment the tile needs is loaded (and P applied) once per
+ *         input row and reused by the k taps, each a contiguous weight vector load and CONV_TPX
+ *         fmas. Interior tiles skip the column bounds checks.
+ *   densecl_conv7x7s2  the rows tiling for 7x7/2 without prologue (the ImageNet stem).
+ *   densecl_conv2d   every other k/stride/pad: the rows tiling with per-tap checks ("any").
  * ========================================================================================== */
 
-/* A k > 1 conv tile holds, per pixel, CONV_TCO output channels as DC_CH vectors of DC_CW: two
- * float8 for 16 channels. A float16 accumulator (split into halves for the fma, see below) made
- * POCL keep it in a zmm register and extract and re-insert its upper half around every fma on
- * AVX-512 CPUs: 106 such shuffles per 480 fmas in the 3x3 kernel. */
-#if CONV_TCO > 8
-#define DC_CW 8
+/* A k > 1 conv tile holds, per pixel, CONV_TCO output channels as DC_CH vectors of DC_CW: one
+ * float16 for 16 channels where CONV_VEC is 16, two float8 elsewhere. */
+#if CONV_TCO > CONV_VEC
+#define DC_CW CONV_VEC
 #else
 #define DC_CW CONV_TCO
 #endif
@@ -139,9 +159,8 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #define DC_FMA(a, b, c) mad(a, b, c)
 #endif
 
-/* Vector helpers by width n: load, store, fma, |x|, max(x, 0). A builtin called on a float16
- * makes clang warn on x86 without AVX-512 ("changes the ABI"), and POCL prints compiler warnings
- * on stderr, so 16-wide vectors go through their float8 halves. */
+/* Vector helpers by width n: load, store, fma, |x|, max(x, 0). Width 16 is used only where
+ * CONV_VEC is 16. */
 #define DC_VLD(n, p) DC_CAT(dc_vld, n)(p)
 #define DC_VST(n, v, p) DC_CAT(dc_vst, n)(v, p)
 #define DC_VFMA(n, a, b, c) DC_CAT(dc_vfma, n)(a, b, c)
@@ -150,33 +169,42 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #define dc_vld2(p) vload2(0, p)
 #define dc_vld4(p) vload4(0, p)
 #define dc_vld8(p) vload8(0, p)
-#define dc_vld16(p) ((float16)(vload8(0, p), vload8(1, p)))
+#define dc_vld16(p) vload16(0, p)
 #define dc_vst2(v, p) vstore2(v, 0, p)
 #define dc_vst4(v, p) vstore4(v, 0, p)
 #define dc_vst8(v, p) vstore8(v, 0, p)
-#define dc_vst16(v, p) (vstore8((v).lo, 0, p), vstore8((v).hi, 1, p))
+#define dc_vst16(v, p) vstore16(v, 0, p)
 #define dc_vfma2(a, b, c) DC_FMA(a, b, c)
 #define dc_vfma4(a, b, c) DC_FMA(a, b, c)
 #define dc_vfma8(a, b, c) DC_FMA(a, b, c)
-#define dc_vfma16(a, b, c)                                                                     \
-    ((float16)(DC_FMA((a).lo, (b).lo, (c).lo), DC_FMA((a).hi, (b).hi, (c).hi)))
+#define dc_vfma16(a, b, c) DC_FMA(a, b, c)
 #define dc_vabs2(x) fabs(x)
 #define dc_vabs4(x) fabs(x)
 #define dc_vabs8(x) fabs(x)
-#define dc_vabs16(x) ((float16)(fabs((x).lo), fabs((x).hi)))
+#define dc_vabs16(x) fabs(x)
 #define dc_vrelu2(x) fmax(x, (float2)(0.0f))
 #define dc_vrelu4(x) fmax(x, (float4)(0.0f))
 #define dc_vrelu8(x) fmax(x, (float8)(0.0f))
-#define dc_vrelu16(x) ((float16)(fmax((x).lo, (float8)(0.0f)), fmax((x).hi, (float8)(0.0f))))
+#define dc_vrelu16(x) fmax(x, (float16)(0.0f))
 
-/* Input values one rows tile reads along x: (CONV_TPX - 1) * stride + k, for 7x7/2 at most. */
-#define DC_SEG_MAX ((CONV_TPX - 1) * 2 + 7)
+/* Pixels per tile of densecl_conv7x7s2 (host/ops.c sizes its grid the same way). */
+#if CONV_TPX > 4
+#define DC_TPX7 4
+#else
+#define DC_TPX7 CONV_TPX
+#endif
+/* Input values one rows tile reads along x: (TPX - 1) * stride + k; the most of 3x3/1 and 7x7/2. */
+#define DC_SEG_3 ((CONV_TPX - 1) + 3)
+#define DC_SEG_7 ((DC_TPX7 - 1) * 2 + 7)
+#define DC_SEG_MAX (DC_SEG_3 > DC_SEG_7 ? DC_SEG_3 : DC_SEG_7)
 
 /* 1x1/1/0 tiles. A tile is CONV_FLAT_CO output channels x CONV_FLAT_PX pixels held as
  * DC_FNV vectors of DC_FW pixels per channel. Weight rows come as one pointer per channel of
  * the tile (the tile may straddle two blocks of CONV_PACK). */
 #if CONV_FLAT_PX <= 8
 #define DC_FW CONV_FLAT_PX
+#elif CONV_VEC == 16 && CONV_FLAT_PX % 16 == 0
+#define DC_FW 16
 #else
 #define DC_FW 8
 #endif
@@ -268,15 +296,15 @@ DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *c
     }
 }
 
-/* K x K / S with the row-segment reuse. K, S, PRE and EDGE are constants at every call site: PRE
- * applies the prologue, EDGE checks columns (a tile touching the left/right padding or the right
- * border). acc: [CONV_TPX] channel vectors. */
+/* K x K / S with the row-segment reuse. TPX, K, S, PRE and EDGE are constants at every call
+ * site: TPX pixels per tile, PRE applies the prologue, EDGE checks columns (a tile touching the
+ * left/right padding or the right border). acc: [TPX] channel vectors. */
 DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
                             global const float *pre, int cin, int in_h, int in_w, int oy, int ox0,
-                            int pad, const int K, const int S, const int PRE, const int EDGE,
-                            dc_cvec (*acc)[DC_CH])
+                            int pad, const int TPX, const int K, const int S, const int PRE,
+                            const int EDGE, dc_cvec (*acc)[DC_CH])
 {
-    const int seg_len = (CONV_TPX - 1) * S + K;
+    const int seg_len = (TPX - 1) * S + K;
     const int hw = in_h * in_w;
     const int iy0 = oy * S - pad;
     const int ix0 = ox0 * S - pad;
@@ -309,7 +337,7 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
                 for (int h = 0; h < DC_CH; h++)
                     wv[h] = DC_VLD(DC_CW, wc + (ky * K + kx) * CONV_PACK + h * DC_CW);
 #pragma unroll
-                for (int p = 0; p < CONV_TPX; p++) {
+                for (int p = 0; p < TPX; p++) {
                     const dc_cvec x = (dc_cvec)(seg[p * S + kx]);
 #pragma unroll
                     for (int h = 0; h < DC_CH; h++)
@@ -320,10 +348,11 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
     }
 }
 
-/* Any k/stride/pad, checking every tap. */
+/* Any k/stride/pad, checking every tap; TPX pixels per tile (a literal at each call site). */
 DC_INLINE void dc_conv_any(global const float *in, global const float *w,
                            global const float *pre, int has_pre, int cin, int in_h, int in_w,
-                           int oy, int ox0, int k, int stride, int pad, dc_cvec (*acc)[DC_CH])
+                           int oy, int ox0, int k, int stride, int pad, const int TPX,
+                           dc_cvec (*acc)[DC_CH])
 {
     const int hw = in_h * in_w;
     const int iy0 = oy * stride - pad;
@@ -339,7 +368,7 @@ DC_INLINE void dc_conv_any(global const float *in, global const float *w,
                 for (int h = 0; h < DC_CH; h++)
                     wv[h] = DC_VLD(DC_CW, w + ((ci * k + ky) * k + kx) * CONV_PACK + h * DC_CW);
 #pragma unroll
-                for (int p = 0; p < CONV_TPX; p++) {
+                for (int p = 0; p < TPX; p++) {
                     int ix = (ox0 + p) * stride - pad + kx;
                     float v = dc_pro(pre, has_pre, cin, ci, row[clamp(ix, 0, in_w - 1)]);
                     v = (ix >= 0 && ix < in_w) ? v : 0.0f;
@@ -355,7 +384,7 @@ DC_INLINE void dc_conv_any(global const float *in, global const float *w,
 /* Adds the bias, applies the ReLU and writes the valid part of a rows tile. out: the image's
  * channel out_coff + co0 at pixel pix0; consecutive pixels are consecutive floats. */
 DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int ohw, int pix0, int npix,
+                                  int cout, int co0, int ohw, int pix0, int npix, const int TPX,
                                   dc_cvec (*acc)[DC_CH])
 {
     float b[CONV_TCO];
@@ -363,7 +392,7 @@ DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, i
     for (int j = 0; j < CONV_TCO; j++)
         b[j] = ((flags & DC_HAS_BIAS) && co0 + j < cout) ? bias[co0 + j] : 0.0f;
 #pragma unroll
-    for (int p = 0; p < CONV_TPX; p++) {
+    for (int p = 0; p < TPX; p++) {
         float a[CONV_TCO];
 #pragma unroll
         for (int h = 0; h < DC_CH; h++)
@@ -394,21 +423,29 @@ DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, in
 #endif
 }
 
-/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. K3 is a
- * constant at both call sites: 1 for densecl_conv3x3 (the host sends it only 3x3/1), 0 for
- * densecl_conv2d (7x7/2 without prologue, and the generic path for the rest). */
+/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. KIND and
+ * TPX (pixels per tile) are literals at every call site (a TPX computed from KIND here left
+ * POCL's loops over pixels rolled, the accumulators in memory), one KIND per kernel:
+ * DC_KIND_3X3 and DC_KIND_3X3_PRE (3x3/1 without and with the prologue), DC_KIND_7X7S2 (7x7/2
+ * without prologue, the ImageNet stem) and DC_KIND_ANY (everything else). Each kernel holds only
+ * its own variants: POCL compiles a kernel at its first launch, so a model pays only for the
+ * convs it has (DenseNet-B's 3x3 convs have no prologue: norm2 is folded into conv1). */
+#define DC_KIND_3X3 0
+#define DC_KIND_3X3_PRE 1
+#define DC_KIND_7X7S2 2
+#define DC_KIND_ANY 3
 DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                              global const float *bias, global const float *pre, global float *out,
                              int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                              int out_ctot, int out_h, int out_w, int k, int stride, int pad,
-                             int flags, const int K3)
+                             int flags, const int KIND, const int TPX)
 {
     const int ohw = out_h * out_w;
     const int has_pre = (flags & DC_HAS_PRE) != 0;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
     const size_t out_img = (size_t)out_ctot * ohw;
     const size_t w_block = (size_t)cin * k * k * CONV_PACK;
-    const int tiles_x = (out_w + CONV_TPX - 1) / CONV_TPX;
+    const int tiles_x = (out_w + TPX - 1) / TPX;
     const int ptiles = out_h * tiles_x;
     const int ctiles = (cout + CONV_TCO - 1) / CONV_TCO;
     for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
@@ -416,75 +453,71 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * CONV_TCO;
         const int oy = pt / tiles_x;
-        const int ox0 = (pt % tiles_x) * CONV_TPX;
+        const int ox0 = (pt % tiles_x) * TPX;
         const int ix0 = ox0 * stride - pad;
         const global float *src = in + ni * in_img;
         const global float *w = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK;
         dc_cvec acc[CONV_TPX][DC_CH];
 #pragma unroll
-        for (int p = 0; p < CONV_TPX; p++)
+        for (int p = 0; p < TPX; p++)
 #pragma unroll
             for (int h = 0; h < DC_CH; h++)
                 acc[p][h] = (dc_cvec)(0.0f);
-        /* The rows variants as copies for prologue or not and edge or interior tiles; a 7x7
-         * conv with a prologue (no DenseNet has one) takes the generic path, saving POCL
-         * compile time. */
-        if (K3) {
-            const int edge = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) + 3 <= in_w);
-            if (has_pre && edge)
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 1, acc);
-            else if (has_pre)
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 1, 0, acc);
-            else if (edge)
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 1, acc);
+        /* The rows variants: interior tiles skip the column checks. */
+        if (KIND == DC_KIND_3X3 || KIND == DC_KIND_3X3_PRE) {
+            const int P = KIND == DC_KIND_3X3_PRE;
+            if (!(ix0 >= 0 && ix0 + (TPX - 1) + 3 <= in_w))
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 1, acc);
             else
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 3, 1, 0, 0, acc);
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 0, acc);
+        } else if (KIND == DC_KIND_7X7S2) {
+            /* Edge tiles (2 of 28 per row at 224x224) take the generic loop: an unrolled edge
+             * variant cost POCL 0.3 s more to compile than it saved in a run. */
+            if (!(ix0 >= 0 && ix0 + (TPX - 1) * 2 + 7 <= in_w))
+                dc_conv_any(src, w, pre, 0, cin, in_h, in_w, oy, ox0, 7, 2, pad, TPX, acc);
+            else
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 7, 2, 0, 0, acc);
         } else {
-            const int edge = !(ix0 >= 0 && ix0 + (CONV_TPX - 1) * 2 + 7 <= in_w);
-            if (k == 7 && stride == 2 && !has_pre && edge)
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 1, acc);
-            else if (k == 7 && stride == 2 && !has_pre)
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, 7, 2, 0, 0, acc);
-            else
-                dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad,
-                            acc);
+            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, TPX, acc);
         }
         dc_conv_rows_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0, ohw,
-                           oy * out_w + ox0, min(CONV_TPX, out_w - ox0), acc);
+                           oy * out_w + ox0, min(TPX, out_w - ox0), TPX, acc);
     }
 }
 
-/* Every conv but 1x1/1/0 and 3x3/1 (kernels are compiled by POCL at their first launch, each
- * on its own: a model compiles only the variants it uses). */
-kernel void densecl_conv2d(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
-                           global const float *wt, int wt_off,     // [ceil(cout/16), cin, k, k, 16]
-                           global const float *bias, int bias_off, // [cout]
-                           global const float *pre, int pre_off,   // [2, cin]
-                           global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
-                           int n, int cin, int in_ctot, int in_h, int in_w, int cout,
-                           int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                           int pad, int flags)
-{
-    dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,
-                  out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h, in_w,
-                  cout, out_ctot, out_h, out_w, k, stride, pad, flags, 0);
-}
+/* The k > 1 conv kernels; all take the same arguments (host/ops.c picks one per conv). */
+#define DC_CONV_KERNEL(name, KIND, TPX)                                                          \
+    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */     \
+                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */ \
+                     global const float *bias, int bias_off, /* [cout] */                         \
+                     global const float *pre, int pre_off,   /* [2, cin] */                       \
+                     global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */    \
+                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,     \
+                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags)   \
+    {                                                                                            \
+        dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
+                      out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX);     \
+    }
 
-/* 3x3, stride 1, any padding: the dense layers' growth convs. */
-kernel void densecl_conv3x3(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
-                            global const float *wt, int wt_off,     // [ceil(cout/16), cin, 3, 3, 16]
-                            global const float *bias, int bias_off, // [cout]
-                            global const float *pre, int pre_off,   // [2, cin]
-                            global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
-                            int n, int cin, int in_ctot, int in_h, int in_w, int cout,
-                            int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                            int pad, int flags)
-{
-    dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,
-                  out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h, in_w,
-                  cout, out_ctot, out_h, out_w, 3, 1, pad, flags, 1);
-}
+#if CONV_KERNELS & 2
+/* 3x3, stride 1, any padding, no prologue: DenseNet-B's growth convs, the CIFAR stem. */
+DC_CONV_KERNEL(densecl_conv3x3, DC_KIND_3X3, CONV_TPX)
+#endif
+#if CONV_KERNELS & 4
+/* 3x3, stride 1, any padding, with the BN+ReLU prologue: DenseNets without bottleneck. */
+DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX)
+#endif
+#if CONV_KERNELS & 8
+/* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
+DC_CONV_KERNEL(densecl_conv7x7s2, DC_KIND_7X7S2, DC_TPX7)
+#endif
+#if CONV_KERNELS & 16
+/* Every other k > 1, strided or padded conv, checking each tap. */
+DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX)
+#endif
 
+#if CONV_KERNELS & 1
 /* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
  * Each image is tiled on its own, the last tile of a row of pixels moved back to end at hw
  * (it overlaps its neighbour, which writes the same values): every tile is whole, so the hot
@@ -547,6 +580,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                            hw, acc);
     }
 }
+
+#endif
 
 /* ============================================================================================
  * maxpool

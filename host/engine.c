@@ -201,9 +201,22 @@ static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
 {
     densecl_status st;
     cl_command_queue_properties props = 0;
-    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}};
+    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}, 0};
     if (given)
         po = *given;
+    if (!po.convs) {
+        /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
+        dc_plan plan;
+        int min = densecl_config_min_size(&w->cfg);
+        if ((st = dc_plan_build(&w->cfg, 1, min, min, &plan)) != DENSECL_OK)
+            return st;
+        for (int i = 0; i < plan.n_ops; i++) {
+            const dc_op *op = &plan.ops[i];
+            if (op->kind == DC_OP_CONV)
+                po.convs |= dc_conv_kind(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
+        }
+        dc_plan_free(&plan);
+    }
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
         CL_SUCCESS)
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
@@ -287,7 +300,7 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
     cl_int err;
     if (st != DENSECL_OK)
         return st;
-    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}};
+    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}, 0};
     if (options) {
         po.binary_path = options->kernels_binary;
         po.no_cache = options->no_kernel_cache;
@@ -977,7 +990,7 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
     DC_CL_TRY(st, err);
     if ((st = dc_program_build(ctx, dev, options, &prog)) != DENSECL_OK)
         goto fail;
-    st = dc_program_save(prog, dev, &tiles, path);
+    st = dc_program_save(prog, dev, &tiles, 0, path); /* every kernel: for any model */
 fail:
     if (prog)
         clReleaseProgram(prog);

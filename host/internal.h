@@ -319,28 +319,46 @@ typedef struct dc_program_opts {
     const char *binary_path; /* a file written by dc_program_save (densecl compile-kernels) */
     int no_cache;            /* neither read nor write the on-disk cache */
     densecl_tiles tiles;     /* the conv tiles to build with (resolved: all four set) */
+    unsigned convs;          /* the DC_CONV_* kernels the program must hold; 0: all */
 } dc_program_opts;
 
 /* The program for dev: binary_path when given (refused if built for another device, driver or
- * kernels.cl; its own tiles replace o->tiles), else a valid cache entry, else built from source
- * (and then cached). A device without a compiler needs a binary or a cache entry. */
+ * kernels.cl, or without a conv kernel o->convs names; its own tiles and kernels replace
+ * o->tiles and o->convs), else a valid cache entry, else built from source (and then cached).
+ * A device without a compiler needs a binary or a cache entry. */
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out);
-/* Writes prog's binary for dev, built with tiles (NULL: the defaults), to path in densecl's
- * binary format (atomically). */
+/* Writes prog's binary for dev, built with tiles (NULL: the defaults) and the conv kernels convs
+ * (0: all), to path in densecl's binary format (atomically). */
 densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
-                               const char *path);
+                               unsigned convs, const char *path);
 /* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
  * $HOME/.cache/densecl) into buf; 0 when there is none. */
 int dc_cache_dir(char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- ops.c */
 
-/* Every kernel of kernels.cl, created once per program. */
+/* The conv kernels of kernels.cl as a set: a program can be built with only those a plan uses
+ * (-DCONV_KERNELS=set; POCL builds it faster: its build optimizes every kernel of the source). */
+enum {
+    DC_CONV_1X1 = 1,     /* densecl_conv1x1: 1x1/1/0 */
+    DC_CONV_3X3 = 2,     /* densecl_conv3x3: 3x3/1 without prologue */
+    DC_CONV_3X3_PRE = 4, /* densecl_conv3x3_pre: 3x3/1 with the BN+ReLU prologue */
+    DC_CONV_7X7S2 = 8,   /* densecl_conv7x7s2: 7x7/2 without prologue */
+    DC_CONV_ANY = 16,    /* densecl_conv2d: every other conv */
+    DC_CONV_ALL = 31
+};
+/* The DC_CONV_* kernel that runs a conv of window k, stride and pad, with a prologue or not. */
+unsigned dc_conv_kind(int k, int stride, int pad, int pre);
+
+/* Every kernel of kernels.cl, created once per program (a conv kernel the program was built
+ * without is NULL). */
 typedef struct dc_kernels {
     cl_kernel conv2d;
     cl_kernel conv1x1;
     cl_kernel conv3x3;
+    cl_kernel conv3x3_pre;
+    cl_kernel conv7x7s2;
     cl_kernel maxpool;
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;

@@ -13,6 +13,8 @@
  * threads, which also evens out a thread that the OS preempts); 16 for the pools, whose
  * work-items are output rows; 64 for gap and linear. */
 #define DC_CONV_LOCAL 8
+/* The most pixels per tile of densecl_conv7x7s2, whatever the tiles say; kernels.cl's DC_TPX7. */
+#define DC_CONV_TPX7 4
 #define DC_POOL_LOCAL 16 /* maxpool and avgpool: a work-item is a whole output row */
 #define DC_LOCAL_SIZE 64
 
@@ -24,16 +26,30 @@
 /* One row per kernel of kernels.cl, in dc_kernels order. */
 static const struct {
     const char *name;
-    size_t field; /* offsetof(dc_kernels, ...) */
+    size_t field;  /* offsetof(dc_kernels, ...) */
+    unsigned conv; /* its DC_CONV_* bit: a program may lack it; 0: every program has it */
 } dc_kernel_table[] = {
-    {"densecl_conv2d", offsetof(dc_kernels, conv2d)},
-    {"densecl_conv1x1", offsetof(dc_kernels, conv1x1)},
-    {"densecl_conv3x3", offsetof(dc_kernels, conv3x3)},
-    {"densecl_maxpool", offsetof(dc_kernels, maxpool)},
-    {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool)},
-    {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap)},
-    {"densecl_linear", offsetof(dc_kernels, linear)},
+    {"densecl_conv2d", offsetof(dc_kernels, conv2d), DC_CONV_ANY},
+    {"densecl_conv1x1", offsetof(dc_kernels, conv1x1), DC_CONV_1X1},
+    {"densecl_conv3x3", offsetof(dc_kernels, conv3x3), DC_CONV_3X3},
+    {"densecl_conv3x3_pre", offsetof(dc_kernels, conv3x3_pre), DC_CONV_3X3_PRE},
+    {"densecl_conv7x7s2", offsetof(dc_kernels, conv7x7s2), DC_CONV_7X7S2},
+    {"densecl_maxpool", offsetof(dc_kernels, maxpool), 0},
+    {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool), 0},
+    {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap), 0},
+    {"densecl_linear", offsetof(dc_kernels, linear), 0},
 };
+
+unsigned dc_conv_kind(int k, int stride, int pad, int pre)
+{
+    if (k == 1 && stride == 1 && pad == 0)
+        return DC_CONV_1X1;
+    if (k == 3 && stride == 1)
+        return pre ? DC_CONV_3X3_PRE : DC_CONV_3X3;
+    if (k == 7 && stride == 2 && !pre)
+        return DC_CONV_7X7S2;
+    return DC_CONV_ANY;
+}
 
 static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i)
 {
@@ -50,6 +66,10 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
         cl_int err = CL_SUCCESS;
         *dc_kernel_slot(k, i) = clCreateKernel(prog, dc_kernel_table[i].name, &err);
+        if (err == CL_INVALID_KERNEL_NAME && dc_kernel_table[i].conv) {
+            *dc_kernel_slot(k, i) = NULL; /* built without it (CONV_KERNELS) */
+            continue;
+        }
         if (err != CL_SUCCESS) {
             *dc_kernel_slot(k, i) = NULL;
             st = dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)",
@@ -182,10 +202,16 @@ static int dc_window_out(int in, int k, int stride, int pad)
 cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_args *a,
                          cl_event *ev)
 {
-    /* 1x1/1/0, 3x3/1 and the rest each have their kernel (kernels.cl). */
-    const int flat = a && a->k == 1 && a->stride == 1 && a->pad == 0;
-    const int k3 = a && a->k == 3 && a->stride == 1;
-    cl_kernel kern = !k || !a ? NULL : flat ? k->conv1x1 : k3 ? k->conv3x3 : k->conv2d;
+    /* 1x1/1/0, 3x3/1 without and with prologue, 7x7/2 without, and the rest each have their
+     * kernel (kernels.cl). */
+    const unsigned kind = a ? dc_conv_kind(a->k, a->stride, a->pad, a->pre.buf != NULL) : 0;
+    const int flat = kind == DC_CONV_1X1;
+    cl_kernel kern = !k || !a                  ? NULL
+                     : flat                    ? k->conv1x1
+                     : kind == DC_CONV_3X3     ? k->conv3x3
+                     : kind == DC_CONV_3X3_PRE ? k->conv3x3_pre
+                     : kind == DC_CONV_7X7S2   ? k->conv7x7s2
+                                               : k->conv2d;
     dc_argset s = {kern, 0, CL_SUCCESS};
     size_t ptiles, ctiles, tiles;
     int flags;
@@ -249,6 +275,8 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
         tiles = (hw < px ? 1 : (size_t)a->n) * ptiles * ctiles;
     } else {
         size_t px = (size_t)k->tiles.conv_pixels, co = (size_t)k->tiles.conv_channels;
+        if (kind == DC_CONV_7X7S2 && px > DC_CONV_TPX7)
+            px = DC_CONV_TPX7;
         ptiles = (size_t)a->out_h * (((size_t)a->out_w + px - 1) / px);
         ctiles = ((size_t)a->cout + co - 1) / co;
         tiles = (size_t)a->n * ptiles * ctiles;

@@ -73,6 +73,32 @@ static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
     dc_cl_std_from(ver, out, cap);
 }
 
+/* kernels.cl's CONV_VEC: 16 where the device's native float vector is 16 wide (AVX-512 CPUs).
+ * POCL 3.1 emits 512-bit FMAs only for float16 operations: its float8 code runs on 256-bit
+ * registers, half of such a CPU's FMA width. */
+static int dc_conv_vec(cl_device_id dev)
+{
+    cl_uint width = 0;
+    if (clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
+        CL_SUCCESS)
+        return 8;
+    return width >= 16 ? 16 : 8;
+}
+
+/* The build options of kernels.cl for dev: -cl-std, then extra (the tiles' -D options), then
+ * what follows from the device alone, unless extra sets it (tests do). Program builds and cache
+ * keys both use it. */
+static void dc_compose_options(cl_device_id dev, const char *extra, char *options, size_t cap)
+{
+    size_t len;
+    dc_cl_std(dev, options, cap);
+    len = strlen(options);
+    if (extra && *extra)
+        len += (size_t)snprintf(options + len, cap - len, " %s", extra);
+    if (len < cap && !(extra && strstr(extra, "-DCONV_VEC=")))
+        snprintf(options + len, cap - len, " -DCONV_VEC=%d", dc_conv_vec(dev));
+}
+
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out)
 {
@@ -84,11 +110,7 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *ex
     const char *src = dc_kernel_source(&owned);
     if (!src)
         return DENSECL_ERR_IO;
-    dc_cl_std(dev, options, sizeof options);
-    if (extra_options && *extra_options) {
-        size_t len = strlen(options);
-        snprintf(options + len, sizeof options - len, " %s", extra_options);
-    }
+    dc_compose_options(dev, extra_options, options, sizeof options);
     prog = clCreateProgramWithSource(ctx, 1, &src, NULL, &err);
     DC_CL_TRY(st, err);
     err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
@@ -209,7 +231,8 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
      * against 5.8 s. GPUs keep the generic tiles until measured: run densecl tune. */
     if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
         t->conv1x1_channels = 8;
-        t->conv_pixels = 4;
+        t->conv1x1_pixels = 32;
+        t->conv_pixels = 8;
     }
 }
 
@@ -363,8 +386,10 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
     return st;
 }
 
-static void dc_build_options(cl_device_id dev, const densecl_tiles *tiles, char *options,
-                             size_t cap)
+/* The -D options of a program: tiles (NULL: the defaults for dev), then the conv kernels when
+ * not all of them (0: all). */
+static void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs,
+                               char *buf, size_t cap)
 {
     densecl_tiles def;
     size_t len;
@@ -372,12 +397,18 @@ static void dc_build_options(cl_device_id dev, const densecl_tiles *tiles, char 
         dc_tiles_default(dev, &def);
         tiles = &def;
     }
-    dc_cl_std(dev, options, cap);
-    len = strlen(options);
-    if (len + 1 < cap) {
-        options[len] = ' ';
-        dc_tiles_options(tiles, options + len + 1, cap - len - 1);
-    }
+    dc_tiles_options(tiles, buf, cap);
+    len = strlen(buf);
+    if (convs && (convs & DC_CONV_ALL) != DC_CONV_ALL)
+        snprintf(buf + len, cap - len, " -DCONV_KERNELS=%u", convs & DC_CONV_ALL);
+}
+
+static void dc_build_options(cl_device_id dev, const densecl_tiles *tiles, unsigned convs,
+                             char *options, size_t cap)
+{
+    char defines[160];
+    dc_program_defines(dev, tiles, convs, defines, sizeof defines);
+    dc_compose_options(dev, defines, options, cap);
 }
 
 int dc_cache_dir(char *buf, size_t cap)
@@ -500,15 +531,15 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
     return DENSECL_OK;
 }
 
-densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
-                               const char *path)
+densecl_status dc_program_save(cl_program prog, cl_device_id dev,
+                               const densecl_tiles *tiles, unsigned convs, const char *path)
 {
     densecl_status st;
     char options[512], key[2048];
     size_t len = 0;
     unsigned char *bin = NULL;
     cl_uint ndev = 0;
-    dc_build_options(dev, tiles, options, sizeof options);
+    dc_build_options(dev, tiles, convs, options, sizeof options);
     if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
         return st;
     /* One device per program here, so one binary. */
@@ -538,6 +569,16 @@ static int dc_key_tiles(const char *key, densecl_tiles *t)
            dc_tiles_check(t, "program binary") == DENSECL_OK;
 }
 
+/* The conv kernels a program binary's key says it holds (no -DCONV_KERNELS: all). */
+static unsigned dc_key_convs(const char *key)
+{
+    const char *o = strstr(key, "-DCONV_KERNELS=");
+    unsigned convs = DC_CONV_ALL;
+    if (o && sscanf(o, "-DCONV_KERNELS=%u", &convs) != 1)
+        convs = 0;
+    return convs & DC_CONV_ALL;
+}
+
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out)
 {
@@ -562,14 +603,15 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
             use_cache = 0;
     }
     const densecl_tiles *tiles = o ? &o->tiles : NULL;
-    char tile_options[128];
+    const unsigned convs = o ? o->convs : 0;
+    char defines[160];
     densecl_tiles def;
     if (!tiles) {
         dc_tiles_default(dev, &def);
         tiles = &def;
     }
-    dc_tiles_options(tiles, tile_options, sizeof tile_options);
-    dc_build_options(dev, tiles, options, sizeof options);
+    dc_program_defines(dev, tiles, convs, defines, sizeof defines);
+    dc_build_options(dev, tiles, convs, options, sizeof options);
     if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
         return st;
     clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
@@ -577,12 +619,22 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
     if (o && o->binary_path) {
         if ((st = dc_read_binary(o->binary_path, &have, &bin, &len)) != DENSECL_OK)
             return st;
-        /* A binary brings its own tiles: whatever a tuning file says now, build options are
-         * those it was compiled with (the launchers size their grids by them). */
+        /* A binary brings its own tiles and conv kernels: whatever a tuning file says now,
+         * build options are those it was compiled with (the launchers size their grids by the
+         * tiles); it must hold every conv kernel the model needs. */
         densecl_tiles bt;
+        unsigned bc = dc_key_convs(have), need = o->convs ? o->convs : DC_CONV_ALL;
+        int own = 0;
         if (dc_key_tiles(have, &bt) && memcmp(&bt, &o->tiles, sizeof bt) != 0) {
             o->tiles = bt;
-            dc_build_options(dev, &o->tiles, options, sizeof options);
+            own = 1;
+        }
+        if ((bc & need) == need && bc != need) {
+            o->convs = bc;
+            own = 1;
+        }
+        if (own) {
+            dc_build_options(dev, &o->tiles, o->convs, options, sizeof options);
             if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK) {
                 free(have);
                 free(bin);
@@ -590,7 +642,13 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
             }
         }
         dc_clear_error();
-        if (strcmp(have, key) != 0) {
+        if ((bc & need) != need) {
+            st = dc_error(DENSECL_ERR_MISMATCH,
+                          "%s: program binary refused: it was built without conv kernels this "
+                          "model needs (-DCONV_KERNELS=%u, needs %u); make it again with "
+                          "'densecl compile-kernels'",
+                          o->binary_path, bc, need);
+        } else if (strcmp(have, key) != 0) {
             char diff[700];
             dc_key_diff(have, key, diff, sizeof diff);
             st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
@@ -623,11 +681,11 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
                         "this device has no OpenCL compiler (CL_DEVICE_COMPILER_AVAILABLE is "
                         "false, as on most FPGA boards): give it a program binary made with "
                         "'densecl compile-kernels' (--kernels-binary FILE)");
-    if ((st = dc_program_build(ctx, dev, tile_options, out)) != DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, defines, out)) != DENSECL_OK)
         return st;
     if (use_cache) {
         dc_mkdirs(dir);
-        if (dc_program_save(*out, dev, tiles, path) != DENSECL_OK)
+        if (dc_program_save(*out, dev, tiles, convs, path) != DENSECL_OK)
             dc_log(DENSECL_LOG_WARN, "could not write the kernel cache: %s", densecl_last_error());
         dc_clear_error();
     }

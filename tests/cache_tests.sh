@@ -35,6 +35,8 @@ else
     bad "warm run from the cache" "$(cat "$dir/err")"
 fi
 
+[ -n "$entry" ] && cp "$entry" "$dir/bc100.clbin"
+
 # A corrupt entry falls back to a fresh build and is replaced by a valid one.
 if [ -n "$entry" ]; then
     size=$(stat -c %s "$entry")
@@ -104,6 +106,23 @@ elif grep -q "device=XXX" "$dir/err" && [ ! -e "$dir/g.npy" ]; then
     ok "binary for another device refused"
 else
     bad "binary for another device refused" "$(cat "$dir/err")"
+fi
+# A cache entry holds only the conv kernels of its model (DenseNet-BC-100: 1x1 and 3x3): a
+# binary for that model, refused, with the reason, by one that needs the 7x7/2 stem.
+if run --output "$dir/i.npy" --kernels-binary "$dir/bc100.clbin" 2>"$dir/err" &&
+    same "$dir/ref.npy" "$dir/i.npy"; then
+    ok "a model's own cache entry as --kernels-binary"
+else
+    bad "a model's own cache entry as --kernels-binary" "$(cat "$dir/err")"
+fi
+"$py" -c "import numpy as np; np.save('$dir/x64.npy', np.zeros((1, 3, 64, 64), np.float32))"
+if "$densecl" run --model densenet121 --random-weights 1 --input "$dir/x64.npy" \
+    --output "$dir/j.npy" --kernels-binary "$dir/bc100.clbin" 2>"$dir/err"; then
+    bad "binary without the stem's kernel refused" "it ran"
+elif grep -q "built without conv kernels this model needs" "$dir/err" && [ ! -e "$dir/j.npy" ]; then
+    ok "binary without the stem's kernel refused"
+else
+    bad "binary without the stem's kernel refused" "$(cat "$dir/err")"
 fi
 echo "not a binary" >"$dir/junk.bin"
 run --output "$dir/h.npy" --kernels-binary "$dir/junk.bin" 2>"$dir/err" &&
