@@ -224,15 +224,17 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
             CL_SUCCESS)
         return;
     /* kernels.cl's defaults were the fastest on POCL 3.1 on an AVX2 CPU (16 vector registers:
-     * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers) holds
-     * larger tiles: on POCL 3.1 on a 2-core Xeon (skylake-avx512) 1x1 8x16 ran DenseNet-121
-     * 10-18% faster at batch 1 and 8, with DenseNet-BC-100 unchanged; 3x3 16x4 ran as fast as
-     * 16x6 (the tuner's pick) but compiles faster: a first run with empty caches took 4.6 s
-     * against 5.8 s. GPUs keep the generic tiles until measured: run densecl tune. */
+     * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers, float16
+     * code: CONV_VEC) holds larger tiles. On POCL 3.1 on a 2-core Xeon (skylake-avx512), at
+     * DenseNet-121 batch 8, 1x1 8x32 beat 8x16, 4x32, 12x16, 12x32, 16x16 and 16x32 (the
+     * tuner's runs). For the 3x3, 16x8 ran its layers 13% faster than 16x6 (5% of the whole
+     * run) but took POCL 0.2-0.3 s longer to compile: a first run with empty caches took
+     * 4.5-5.2 s against 3.6-5.2 s, too close to the 5 s goal. densecl tune picks 16x8 where it
+     * pays. GPUs keep the generic tiles until measured: run densecl tune. */
     if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
         t->conv1x1_channels = 8;
         t->conv1x1_pixels = 32;
-        t->conv_pixels = 8;
+        t->conv_pixels = 6;
     }
 }
 

@@ -318,7 +318,7 @@ static void test_tiles(void)
         cl_uint width = 0;
         clGetDeviceInfo(d0, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL);
         CHECKF((def.conv1x1_channels == 8 && def.conv1x1_pixels == 32 &&
-                def.conv_pixels == 8) == (width >= 16),
+                def.conv_pixels == 6) == (width >= 16),
                "defaults %dx%d,%dx%d for native float width %u", def.conv1x1_channels,
                def.conv1x1_pixels, def.conv_channels, def.conv_pixels, width);
     }

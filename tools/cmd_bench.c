@@ -59,8 +59,8 @@ const char cmd_tune_usage[] =
     "  --size HxW        input size (default: 224x224 for ImageNet stems, 32x32 for CIFAR)\n"
     "  --device SPEC     the one device to tune (default auto)\n"
     "  --iterations N    timed runs per candidate, 1 to 32 (default 7)\n"
-    "  --conv1x1 LIST    1x1 tiles to try (default 4x16,8x16,4x32,8x8,4x8,2x8)\n"
-    "  --conv LIST       3x3/7x7 tiles to try (default 16x3,16x4,16x6,8x4,8x8,4x4,8x2)\n"
+    "  --conv1x1 LIST    1x1 tiles to try (default 4x16,8x16,4x32,8x32,16x16,8x8,4x8,2x8)\n"
+    "  --conv LIST       3x3/7x7 tiles to try (default 16x3,16x4,16x6,16x8,8x4,8x8,4x4,8x2)\n"
     "  --dry-run         measure and report, save nothing\n"
     "  --json            one JSON object on stdout\n"
     "  -h, --help        show this help\n";
@@ -593,10 +593,11 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     if (o.iterations && !parse_int(o.iterations, 1, 32, &iters))
         return fail_usage("tune", "--iterations needs an integer in [1, 32], got '%s'",
                           o.iterations);
-    if ((rc = parse_tile_list("--conv1x1", o.conv1x1 ? o.conv1x1 : "4x16,8x16,4x32,8x8,4x8,2x8",
+    if ((rc = parse_tile_list("--conv1x1",
+                              o.conv1x1 ? o.conv1x1 : "4x16,8x16,4x32,8x32,16x16,8x8,4x8,2x8",
                               list1, &n1)) != 0 ||
-        (rc = parse_tile_list("--conv", o.conv ? o.conv : "16x3,16x4,16x6,8x4,8x8,4x4,8x2", list3,
-                              &n3)) != 0)
+        (rc = parse_tile_list("--conv", o.conv ? o.conv : "16x3,16x4,16x6,16x8,8x4,8x8,4x4,8x2",
+                              list3, &n3)) != 0)
         return rc;
     if (o.device && (strchr(o.device, ',') || strcmp(o.device, "all") == 0))
         return fail_usage("tune", "--device: tune one device at a time, got '%s'", o.device);

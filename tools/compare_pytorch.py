@@ -6,7 +6,12 @@ on three workloads, then the start-up of `densecl run` with empty and with warm 
 prints one table with the ratios (>1 means densecl is faster). --markdown prints the table for
 the README.
 
+Each workload runs in ROUNDS rounds, densecl then PyTorch in each, so that both meet the same
+spells of a busy or throttled machine (on a shared VM the same run can vary by a third from
+one minute to the next); the table gives the medians over the rounds and each round's ratio.
+
     tools/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
+                             [--rounds 3] [--markdown] [--json FILE]
 """
 import argparse
 import json
@@ -47,8 +52,7 @@ def torch_model(name):
     raise ValueError(name)
 
 
-def bench_torch(model_name, batch, side, iterations, warmup):
-    model = torch_model(model_name).eval()
+def bench_torch(model, batch, side, iterations, warmup):
     x = torch.randn(batch, 3, side, side)
     with torch.no_grad():
         for _ in range(warmup):
@@ -71,9 +75,10 @@ def bench_densecl(exe, model_name, batch, side, iterations, warmup, device):
     return json.loads(out)
 
 
-def startup(exe, device):
-    """Wall time of `densecl run` on one 224x224 image with a DenseNet-121 safetensors file (as
-    a user runs it): empty caches, then warm ones."""
+def startup(exe, device, rounds):
+    """Wall times of `densecl run` on one 224x224 image with a DenseNet-121 safetensors file (as
+    a user runs it): in each round with empty caches, then warm ones."""
+    colds, warms = [], []
     with tempfile.TemporaryDirectory() as tmp:
         x = os.path.join(tmp, "x.npy")
         w = os.path.join(tmp, "densenet121.safetensors")
@@ -82,17 +87,20 @@ def startup(exe, device):
                                                      "export_torchvision.py"),
                         "--model", "densenet121", "--random", "0", "--out", w],
                        check=True, capture_output=True)
-        env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, "pocl"),
-                   DENSECL_CACHE_DIR=os.path.join(tmp, "densecl"))
         cmd = [exe, "run", "--weights", w, "--input", x, "--output", os.path.join(tmp, "y.npy")]
         if device:
             cmd += ["--device", device]
-        result = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, capture_output=True)
-            result.append(time.perf_counter() - t0)
-        return result[0], min(result[1:])
+        for r in range(max(1, rounds)):
+            env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, f"pocl{r}"),
+                       DENSECL_CACHE_DIR=os.path.join(tmp, f"densecl{r}"))
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, env=env, capture_output=True)
+                times.append(time.perf_counter() - t0)
+            colds.append(times[0])
+            warms.append(min(times[1:]))
+    return colds, warms
 
 
 def machine():
@@ -116,6 +124,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="also write the raw numbers here")
     args = ap.parse_args()
@@ -124,41 +133,57 @@ def main():
     rows, raw = [], {"machine": machine(), "torch": torch.__version__,
                      "threads": args.threads, "workloads": []}
     for label, model, batch, side, metric in WORKLOADS:
-        d = bench_densecl(args.densecl, model, batch, side, args.iterations, args.warmup,
-                          args.device)
-        t = bench_torch(model, batch, side, args.iterations, args.warmup)
-        if metric == "ms_per_image":
-            ratio = t["ms_per_image"] / d["ms_per_image"]
-            rows.append((label, f"{d['ms_per_image']:.1f} ms/image",
-                         f"{t['ms_per_image']:.1f} ms/image", ratio))
-        else:
-            ratio = d["images_per_second"] / t["images_per_second"]
-            rows.append((label, f"{d['images_per_second']:.1f} images/s",
-                         f"{t['images_per_second']:.1f} images/s", ratio))
-        raw["workloads"].append({"label": label, "densecl": d, "torch": t, "ratio": ratio})
-        print(f"# {label}: densecl {rows[-1][1]}, PyTorch {rows[-1][2]}", file=sys.stderr)
+        net = torch_model(model).eval()
+        ds, ts, ratios = [], [], []
+        for _ in range(max(1, args.rounds)):
+            d = bench_densecl(args.densecl, model, batch, side, args.iterations, args.warmup,
+                              args.device)
+            t = bench_torch(net, batch, side, args.iterations, args.warmup)
+            ds.append(d)
+            ts.append(t)
+            # > 1: densecl is faster (less time per image, more images per second)
+            ratios.append(t[metric] / d[metric] if metric == "ms_per_image" else
+                          d[metric] / t[metric])
+            print(f"# {label}: densecl {d[metric]:.2f}, PyTorch {t[metric]:.2f} {metric}",
+                  file=sys.stderr)
+        dm = statistics.median(x[metric] for x in ds)
+        tm = statistics.median(x[metric] for x in ts)
+        unit = "ms/image" if metric == "ms_per_image" else "images/s"
+        rows.append((label, f"{dm:.1f} {unit}", f"{tm:.1f} {unit}",
+                     statistics.median(ratios), ratios))
+        raw["workloads"].append({"label": label, "metric": metric, "densecl": ds, "torch": ts,
+                                 "ratios": ratios})
 
-    cold, warm = startup(args.densecl, args.device)
-    raw["startup"] = {"cold_s": cold, "warm_s": warm}
-    device = raw["workloads"][0]["densecl"]["device"]
+    colds, warms = startup(args.densecl, args.device, args.rounds)
+    raw["startup"] = {"cold_s": colds, "warm_s": warms}
+    cold, warm = statistics.median(colds), statistics.median(warms)
+    spread = (f"median of {len(colds)}: " + ", ".join(f"{c:.2f}" for c in colds) + " s"
+              if len(colds) > 1 else "")
+
+    device = raw["workloads"][0]["densecl"][0]["device"]
+
+    def per_round(ratios):
+        return ", ".join(f"{r:.2f}x" for r in ratios)
 
     if args.markdown:
         print(f"Machine: {raw['machine']}; densecl on `{device}` (POCL), PyTorch "
-              f"{torch.__version__} CPU with {args.threads} threads; median of "
-              f"{args.iterations} runs after {args.warmup} warm-up runs.\n")
-        print("| workload | densecl | PyTorch | densecl speed-up |")
-        print("|---|---|---|---|")
-        for label, d, t, ratio in rows:
-            print(f"| {label} | {d} | {t} | {ratio:.2f}x |")
-        print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | |")
-        print(f"| start-up: later `densecl run` | {warm:.2f} s | | |")
+              f"{torch.__version__} CPU with {args.threads} threads; {args.rounds} rounds of "
+              f"densecl then PyTorch, each the median of {args.iterations} runs after "
+              f"{args.warmup} warm-up runs; medians over the rounds.\n")
+        print("| workload | densecl | PyTorch | densecl speed-up (median) | per round |")
+        print("|---|---|---|---|---|")
+        for label, d, t, ratio, ratios in rows:
+            print(f"| {label} | {d} | {t} | {ratio:.2f}x | {per_round(ratios)} |")
+        print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | | {spread} |")
+        print(f"| start-up: later `densecl run` | {warm:.2f} s | | | |")
     else:
         print(f"machine: {raw['machine']}")
         print(f"densecl device: {device}; PyTorch {torch.__version__}, {args.threads} threads")
-        print(f"{'workload':40} {'densecl':>18} {'PyTorch':>18} {'speed-up':>9}")
-        for label, d, t, ratio in rows:
-            print(f"{label:40} {d:>18} {t:>18} {ratio:>8.2f}x")
-        print(f"start-up (densenet121, 1 image): cold {cold:.2f} s, warm {warm:.2f} s")
+        print(f"{'workload':40} {'densecl':>18} {'PyTorch':>18} {'speed-up':>9}  per round")
+        for label, d, t, ratio, ratios in rows:
+            print(f"{label:40} {d:>18} {t:>18} {ratio:>8.2f}x  {per_round(ratios)}")
+        print(f"start-up (densenet121, 1 image): cold {cold:.2f} s ({spread}), "
+              f"warm {warm:.2f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)
