@@ -22,6 +22,11 @@
  *                 16 densecl_conv2d (host/internal.h DC_CONV_*). POCL's clBuildProgram
  *                 optimizes every kernel of the source, so the host leaves out those a model
  *                 does not use. Default 31 (all).
+ *   CONV_PREFETCH the 1x1 conv prefetches its input this many channels ahead (0: not at all).
+ *                 A tile's input channels lie hw floats apart, too far for a CPU's hardware
+ *                 prefetchers: on POCL 3.1 on a Xeon, 16 ahead took the 1x1 convs of
+ *                 DenseNet-121's first block from 126 to 154 GFLOP/s. Uses clang's
+ *                 __builtin_prefetch, so the host sets it for CPU devices only. Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -72,6 +77,9 @@
 #endif
 #ifndef CONV_KERNELS
 #define CONV_KERNELS 31
+#endif
+#ifndef CONV_PREFETCH
+#define CONV_PREFETCH 0
 #endif
 #ifndef CONV_FMA
 #define CONV_FMA 1
@@ -221,6 +229,13 @@ DC_INLINE void dc_conv_flat(global const float *src, const global float *const *
     for (int ci = 0; ci < cin; ci++) {
         const global float *s = src + (size_t)ci * hw;
         dc_fvec x[DC_FNV];
+#if CONV_PREFETCH > 0
+        if (ci + CONV_PREFETCH < cin) {
+#pragma unroll
+            for (int v = 0; v < CONV_FLAT_PX; v += 16) /* a 64-byte line each */
+                __builtin_prefetch(s + CONV_PREFETCH * hw + v);
+        }
+#endif
 #pragma unroll
         for (int v = 0; v < DC_FNV; v++) {
             x[v] = DC_VLD(DC_FW, s + v * DC_FW);
