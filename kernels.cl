@@ -3,7 +3,8 @@
  *
  * Tunables (-D at build time; defaults below):
  *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
- *                 of up to 8: 2, 4, 8 or 16 (two float8). Default 16.
+ *                 of up to CONV_VEC: 2, 4, 8, 16 or 32 (32: two blocks of the packed weights,
+ *                 all of a DenseNet growth conv's channels for each input value). Default 16.
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
  *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
  *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
@@ -92,8 +93,8 @@
 #if CONV_VEC != 8 && CONV_VEC != 16
 #error "CONV_VEC must be 8 or 16"
 #endif
-#if CONV_TCO != 2 && CONV_TCO != 4 && CONV_TCO != 8 && CONV_TCO != 16
-#error "CONV_TCO must be 2, 4, 8 or 16"
+#if CONV_TCO != 2 && CONV_TCO != 4 && CONV_TCO != 8 && CONV_TCO != 16 && CONV_TCO != 32
+#error "CONV_TCO must be 2, 4, 8, 16 or 32"
 #endif
 #if CONV_TPX < 1 || CONV_TPX > 8
 #error "CONV_TPX must be in 1..8"
@@ -195,11 +196,18 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #define dc_vrelu8(x) fmax(x, (float8)(0.0f))
 #define dc_vrelu16(x) fmax(x, (float16)(0.0f))
 
-/* Pixels per tile of densecl_conv7x7s2 (host/ops.c sizes its grid the same way). */
+/* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/ops.c sizes its grid the same
+ * way): at most 4 pixels and 16 channels, which POCL compiles in a third of the time of 8 pixels
+ * or 32 channels, for a layer of 5% of DenseNet-121's time. */
 #if CONV_TPX > 4
 #define DC_TPX7 4
 #else
 #define DC_TPX7 CONV_TPX
+#endif
+#if CONV_TCO > 16
+#define DC_CH7 (16 / DC_CW)
+#else
+#define DC_CH7 DC_CH
 #endif
 /* Input values one rows tile reads along x: (TPX - 1) * stride + k; the most of 3x3/1 and 7x7/2. */
 #define DC_SEG_3 ((CONV_TPX - 1) + 3)
@@ -317,7 +325,8 @@ DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *c
 DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
                             global const float *pre, int cin, int in_h, int in_w, int oy, int ox0,
                             int pad, const int TPX, const int K, const int S, const int PRE,
-                            const int EDGE, dc_cvec (*acc)[DC_CH])
+                            const int EDGE, const int CH, const size_t *woff,
+                            dc_cvec (*acc)[DC_CH])
 {
     const int seg_len = (TPX - 1) * S + K;
     const int hw = in_h * in_w;
@@ -349,13 +358,13 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
             for (int kx = 0; kx < K; kx++) {
                 dc_cvec wv[DC_CH];
 #pragma unroll
-                for (int h = 0; h < DC_CH; h++)
-                    wv[h] = DC_VLD(DC_CW, wc + (ky * K + kx) * CONV_PACK + h * DC_CW);
+                for (int h = 0; h < CH; h++)
+                    wv[h] = DC_VLD(DC_CW, wc + (ky * K + kx) * CONV_PACK + woff[h]);
 #pragma unroll
                 for (int p = 0; p < TPX; p++) {
                     const dc_cvec x = (dc_cvec)(seg[p * S + kx]);
 #pragma unroll
-                    for (int h = 0; h < DC_CH; h++)
+                    for (int h = 0; h < CH; h++)
                         acc[p][h] = DC_VFMA(DC_CW, wv[h], x, acc[p][h]);
                 }
             }
@@ -367,7 +376,7 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
 DC_INLINE void dc_conv_any(global const float *in, global const float *w,
                            global const float *pre, int has_pre, int cin, int in_h, int in_w,
                            int oy, int ox0, int k, int stride, int pad, const int TPX,
-                           dc_cvec (*acc)[DC_CH])
+                           const int CH, const size_t *woff, dc_cvec (*acc)[DC_CH])
 {
     const int hw = in_h * in_w;
     const int iy0 = oy * stride - pad;
@@ -380,15 +389,15 @@ DC_INLINE void dc_conv_any(global const float *in, global const float *w,
             for (int kx = 0; kx < k; kx++) {
                 dc_cvec wv[DC_CH];
 #pragma unroll
-                for (int h = 0; h < DC_CH; h++)
-                    wv[h] = DC_VLD(DC_CW, w + ((ci * k + ky) * k + kx) * CONV_PACK + h * DC_CW);
+                for (int h = 0; h < CH; h++)
+                    wv[h] = DC_VLD(DC_CW, w + ((ci * k + ky) * k + kx) * CONV_PACK + woff[h]);
 #pragma unroll
                 for (int p = 0; p < TPX; p++) {
                     int ix = (ox0 + p) * stride - pad + kx;
                     float v = dc_pro(pre, has_pre, cin, ci, row[clamp(ix, 0, in_w - 1)]);
                     v = (ix >= 0 && ix < in_w) ? v : 0.0f;
 #pragma unroll
-                    for (int h = 0; h < DC_CH; h++)
+                    for (int h = 0; h < CH; h++)
                         acc[p][h] = DC_VFMA(DC_CW, wv[h], (dc_cvec)(v), acc[p][h]);
                 }
             }
@@ -396,24 +405,25 @@ DC_INLINE void dc_conv_any(global const float *in, global const float *w,
     }
 }
 
-/* Adds the bias, applies the ReLU and writes the valid part of a rows tile. out: the image's
- * channel out_coff + co0 at pixel pix0; consecutive pixels are consecutive floats. */
+/* Adds the bias, applies the ReLU and writes the valid part of a rows tile of TPX pixels and CH
+ * channel vectors. out: the image's channel out_coff + co0 at pixel pix0; consecutive pixels
+ * are consecutive floats. */
 DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags,
                                   int cout, int co0, int ohw, int pix0, int npix, const int TPX,
-                                  dc_cvec (*acc)[DC_CH])
+                                  const int CH, dc_cvec (*acc)[DC_CH])
 {
     float b[CONV_TCO];
 #pragma unroll
-    for (int j = 0; j < CONV_TCO; j++)
+    for (int j = 0; j < CH * DC_CW; j++)
         b[j] = ((flags & DC_HAS_BIAS) && co0 + j < cout) ? bias[co0 + j] : 0.0f;
 #pragma unroll
     for (int p = 0; p < TPX; p++) {
         float a[CONV_TCO];
 #pragma unroll
-        for (int h = 0; h < DC_CH; h++)
+        for (int h = 0; h < CH; h++)
             DC_VST(DC_CW, acc[p][h], a + h * DC_CW);
 #pragma unroll
-        for (int j = 0; j < CONV_TCO; j++) {
+        for (int j = 0; j < CH * DC_CW; j++) {
             if (p < npix && co0 + j < cout) {
                 float v = a[j] + b[j];
                 if (flags & DC_RELU)
@@ -438,9 +448,10 @@ DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, in
 #endif
 }
 
-/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. KIND and
- * TPX (pixels per tile) are literals at every call site (a TPX computed from KIND here left
- * POCL's loops over pixels rolled, the accumulators in memory), one KIND per kernel:
+/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. KIND, TPX
+ * (pixels per tile) and CH (channel vectors per pixel) are literals at every call site (a TPX
+ * computed from KIND here left POCL's loops over pixels rolled, the accumulators in memory),
+ * one KIND per kernel:
  * DC_KIND_3X3 and DC_KIND_3X3_PRE (3x3/1 without and with the prologue), DC_KIND_7X7S2 (7x7/2
  * without prologue, the ImageNet stem) and DC_KIND_ANY (everything else). Each kernel holds only
  * its own variants: POCL compiles a kernel at its first launch, so a model pays only for the
@@ -453,8 +464,9 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                              global const float *bias, global const float *pre, global float *out,
                              int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                              int out_ctot, int out_h, int out_w, int k, int stride, int pad,
-                             int flags, const int KIND, const int TPX)
+                             int flags, const int KIND, const int TPX, const int CH)
 {
+    const int TCO = CH * DC_CW;
     const int ohw = out_h * out_w;
     const int has_pre = (flags & DC_HAS_PRE) != 0;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
@@ -462,46 +474,64 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     const size_t w_block = (size_t)cin * k * k * CONV_PACK;
     const int tiles_x = (out_w + TPX - 1) / TPX;
     const int ptiles = out_h * tiles_x;
-    const int ctiles = (cout + CONV_TCO - 1) / CONV_TCO;
+    const int ctiles = (cout + TCO - 1) / TCO;
     for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
-        const int co0 = ct * CONV_TCO;
+        const int co0 = ct * TCO;
         const int oy = pt / tiles_x;
         const int ox0 = (pt % tiles_x) * TPX;
         const int ix0 = ox0 * stride - pad;
         const global float *src = in + ni * in_img;
         const global float *w = wt + (co0 / CONV_PACK) * w_block + co0 % CONV_PACK;
+        /* Channel vector h of the tile in the packed weights, from w. A 32-channel tile spans
+         * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again,
+         * for channels that are never written. */
+        size_t woff[DC_CH];
+#pragma unroll
+        for (int h = 0; h < CH; h++) {
+#if CONV_TCO > CONV_PACK
+            const int blk = min((h * DC_CW) / CONV_PACK, (cout - 1) / CONV_PACK - co0 / CONV_PACK);
+            woff[h] = (size_t)blk * w_block + (h * DC_CW) % CONV_PACK;
+#else
+            woff[h] = h * DC_CW;
+#endif
+        }
         dc_cvec acc[CONV_TPX][DC_CH];
 #pragma unroll
         for (int p = 0; p < TPX; p++)
 #pragma unroll
-            for (int h = 0; h < DC_CH; h++)
+            for (int h = 0; h < CH; h++)
                 acc[p][h] = (dc_cvec)(0.0f);
         /* The rows variants: interior tiles skip the column checks. */
         if (KIND == DC_KIND_3X3 || KIND == DC_KIND_3X3_PRE) {
             const int P = KIND == DC_KIND_3X3_PRE;
             if (!(ix0 >= 0 && ix0 + (TPX - 1) + 3 <= in_w))
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 1, acc);
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 1, CH, woff,
+                             acc);
             else
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 0, acc);
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 0, CH, woff,
+                             acc);
         } else if (KIND == DC_KIND_7X7S2) {
             /* Edge tiles (2 of 28 per row at 224x224) take the generic loop: an unrolled edge
              * variant cost POCL 0.3 s more to compile than it saved in a run. */
             if (!(ix0 >= 0 && ix0 + (TPX - 1) * 2 + 7 <= in_w))
-                dc_conv_any(src, w, pre, 0, cin, in_h, in_w, oy, ox0, 7, 2, pad, TPX, acc);
+                dc_conv_any(src, w, pre, 0, cin, in_h, in_w, oy, ox0, 7, 2, pad, TPX, CH, woff,
+                            acc);
             else
-                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 7, 2, 0, 0, acc);
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 7, 2, 0, 0, CH, woff,
+                             acc);
         } else {
-            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, TPX, acc);
+            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, TPX, CH,
+                        woff, acc);
         }
         dc_conv_rows_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0, ohw,
-                           oy * out_w + ox0, min(TPX, out_w - ox0), TPX, acc);
+                           oy * out_w + ox0, min(TPX, out_w - ox0), TPX, CH, acc);
     }
 }
 
 /* The k > 1 conv kernels; all take the same arguments (host/ops.c picks one per conv). */
-#define DC_CONV_KERNEL(name, KIND, TPX)                                                          \
+#define DC_CONV_KERNEL(name, KIND, TPX, CH)                                                      \
     kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */     \
                      global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */ \
                      global const float *bias, int bias_off, /* [cout] */                         \
@@ -512,24 +542,24 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     {                                                                                            \
         dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
                       out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
-                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX);     \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX, CH); \
     }
 
 #if CONV_KERNELS & 2
 /* 3x3, stride 1, any padding, no prologue: DenseNet-B's growth convs, the CIFAR stem. */
-DC_CONV_KERNEL(densecl_conv3x3, DC_KIND_3X3, CONV_TPX)
+DC_CONV_KERNEL(densecl_conv3x3, DC_KIND_3X3, CONV_TPX, DC_CH)
 #endif
 #if CONV_KERNELS & 4
 /* 3x3, stride 1, any padding, with the BN+ReLU prologue: DenseNets without bottleneck. */
-DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX)
+DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX, DC_CH)
 #endif
 #if CONV_KERNELS & 8
 /* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
-DC_CONV_KERNEL(densecl_conv7x7s2, DC_KIND_7X7S2, DC_TPX7)
+DC_CONV_KERNEL(densecl_conv7x7s2, DC_KIND_7X7S2, DC_TPX7, DC_CH7)
 #endif
 #if CONV_KERNELS & 16
 /* Every other k > 1, strided or padded conv, checking each tap. */
-DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX)
+DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX, DC_CH)
 #endif
 
 #if CONV_KERNELS & 1

@@ -13,8 +13,10 @@
  * threads, which also evens out a thread that the OS preempts); 16 for the pools, whose
  * work-items are output rows; 64 for gap and linear. */
 #define DC_CONV_LOCAL 8
-/* The most pixels per tile of densecl_conv7x7s2, whatever the tiles say; kernels.cl's DC_TPX7. */
+/* The most pixels and channels per tile of densecl_conv7x7s2, whatever the tiles say;
+ * kernels.cl's DC_TPX7 and DC_CH7. */
 #define DC_CONV_TPX7 4
+#define DC_CONV_TCO7 16
 #define DC_POOL_LOCAL 16 /* maxpool and avgpool: a work-item is a whole output row */
 #define DC_LOCAL_SIZE 64
 
@@ -277,6 +279,8 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
         size_t px = (size_t)k->tiles.conv_pixels, co = (size_t)k->tiles.conv_channels;
         if (kind == DC_CONV_7X7S2 && px > DC_CONV_TPX7)
             px = DC_CONV_TPX7;
+        if (kind == DC_CONV_7X7S2 && co > DC_CONV_TCO7)
+            co = DC_CONV_TCO7;
         ptiles = (size_t)a->out_h * (((size_t)a->out_w + px - 1) / px);
         ctiles = ((size_t)a->cout + co - 1) / co;
         tiles = (size_t)a->n * ptiles * ctiles;

@@ -240,14 +240,17 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
      * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers, float16
      * code: CONV_VEC) holds larger tiles. On POCL 3.1 on a 2-core Xeon (skylake-avx512), at
      * DenseNet-121 batch 8, 1x1 8x32 beat 8x16, 4x32, 12x16, 12x32, 16x16 and 16x32 (the
-     * tuner's runs). For the 3x3, 16x8 ran its layers 13% faster than 16x6 (5% of the whole
-     * run) but took POCL 0.2-0.3 s longer to compile: a first run with empty caches took
-     * 4.5-5.2 s against 3.6-5.2 s, too close to the 5 s goal. densecl tune picks 16x8 where it
-     * pays. GPUs keep the generic tiles until measured: run densecl tune. */
+     * tuner's runs). For the 3x3, 32x4 (all 32 channels of a growth conv per input value) ran
+     * those layers 20-26% faster than 16x6, and 16x6 as fast as 16x8, which took POCL 0.3 s
+     * longer to compile (a first run with empty caches: 3.4-4.0 s with 32x4 and the stem
+     * kept at 16x4, 3.1-3.8 s with 16x6). Engines halve the 32 for models with a smaller
+     * growth rate (dc_fit_conv_channels). GPUs keep the generic tiles until measured: run
+     * densecl tune. */
     if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
         t->conv1x1_channels = 8;
         t->conv1x1_pixels = 32;
-        t->conv_pixels = 6;
+        t->conv_channels = 32;
+        t->conv_pixels = 4;
     }
 }
 
@@ -260,9 +263,9 @@ densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)
     if (px != 2 && px != 4 && px != 8 && px != 16 && px != 24 && px != 32)
         return dc_error(DENSECL_ERR_ARGUMENT,
                         "%s: 1x1 conv tile of %d pixels (2, 4, 8, 16, 24 or 32)", what, px);
-    if (co != 2 && co != 4 && co != 8 && co != 16)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d channels (2, 4, 8 or 16)", what,
-                        co);
+    if (co != 2 && co != 4 && co != 8 && co != 16 && co != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d channels (2, 4, 8, 16 or 32)",
+                        what, co);
     if (t->conv_pixels < 1 || t->conv_pixels > 8)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d pixels (1 to 8)", what,
                         t->conv_pixels);

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DENSECL_VERSION_MAJOR 0
-#define DENSECL_VERSION_MINOR 2
+#define DENSECL_VERSION_MINOR 3
 #define DENSECL_VERSION_PATCH 0
 
 /* Most dense blocks a config may have. */
@@ -228,10 +228,14 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
  * them on a device and saves the fastest for it; engines on that device then use them. */
 typedef struct densecl_tiles {
     int conv1x1_channels; /* 1 to 16 (default 4; 8 on CPUs with 16-wide float vectors) */
-    int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16) */
-    int conv_channels;    /* 2, 4, 8 or 16 (default 16) */
-    int conv_pixels;      /* 1 to 8 (default 3; 4 on CPUs with 16-wide float vectors) */
+    int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16; 32 on those CPUs) */
+    int conv_channels;    /* 2, 4, 8, 16 or 32 (default 16; 32 on those CPUs) */
+    int conv_pixels;      /* 1 to 8 (default 3; 4 on those CPUs) */
 } densecl_tiles;
+/* An engine fits default and tuned (not given) conv tiles to its model: 32 conv channels become
+ * 16, with twice the pixels (up to 8), where that wastes fewer multiply-adds on the padding
+ * channels of its 3x3 convs (a growth rate of 12 or 48, not 32). densecl_replica_stats.tiles
+ * are those it built with. */
 
 /* Where a replica's tiles came from. */
 typedef enum densecl_tiles_origin {
