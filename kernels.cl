@@ -5,6 +5,7 @@
  *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
  *                 of up to CONV_VEC: 2, 4, 8, 16 or 32 (32: two blocks of the packed weights,
  *                 all of a DenseNet growth conv's channels for each input value). Default 16.
+ *                 The 7x7/2 stem kernel takes at most 16 (DC_CH7).
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
  *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
  *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
@@ -27,14 +28,16 @@
  *                 A tile's input channels lie hw floats apart, too far for a CPU's hardware
  *                 prefetchers: on POCL 3.1 on a Xeon, 16 ahead took the 1x1 convs of
  *                 DenseNet-121's first block from 126 to 154 GFLOP/s. Uses clang's
- *                 __builtin_prefetch, so the host sets it for CPU devices only. Default 0.
+ *                 __builtin_prefetch (ignored by a compiler without it); the host sets it for
+ *                 CPU devices only. Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
  * The defaults here were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
  * spill or run out of load bandwidth on 16 ymm registers, 6x16 and 4x24; 3x3: 16x3 against 16x4,
  * 16x5, 16x6, 8x8, 8x10, 8x12). The host passes the tiles for each device (host/program.c:
- * larger ones on AVX-512 CPUs, or what `densecl tune` measured) and sizes the grids for them.
+ * larger ones on AVX-512 CPUs, or what `densecl tune` measured; host/engine.c fits them to the
+ * model's growth rate) and sizes the grids for them (host/ops.c).
  * No tunable changes results beyond fp32 reordering: the conv kernels walk their tiles with a
  * grid-stride loop, so any global size is correct.
  *
@@ -81,6 +84,14 @@
 #endif
 #ifndef CONV_PREFETCH
 #define CONV_PREFETCH 0
+#endif
+/* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
+#define DC_PREFETCH 0
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#undef DC_PREFETCH
+#define DC_PREFETCH CONV_PREFETCH
+#endif
 #endif
 #ifndef CONV_FMA
 #define CONV_FMA 1
@@ -237,11 +248,14 @@ DC_INLINE void dc_conv_flat(global const float *src, const global float *const *
     for (int ci = 0; ci < cin; ci++) {
         const global float *s = src + (size_t)ci * hw;
         dc_fvec x[DC_FNV];
-#if CONV_PREFETCH > 0
-        if (ci + CONV_PREFETCH < cin) {
+#if DC_PREFETCH > 0
+        if (ci + DC_PREFETCH < cin) {
+            /* Every 64-byte line of the tile's pixels in that plane (the last one too when the
+             * tile does not start on a line). */
 #pragma unroll
-            for (int v = 0; v < CONV_FLAT_PX; v += 16) /* a 64-byte line each */
-                __builtin_prefetch(s + CONV_PREFETCH * hw + v);
+            for (int v = 0; v < CONV_FLAT_PX; v += 16)
+                __builtin_prefetch(s + DC_PREFETCH * hw + v);
+            __builtin_prefetch(s + DC_PREFETCH * hw + CONV_FLAT_PX - 1);
         }
 #endif
 #pragma unroll

@@ -220,6 +220,28 @@ static int dc_fit_conv_channels(int channels, const dc_plan *plan)
     return best;
 }
 
+/* Fits t to the model of plan: its conv channels (dc_fit_conv_channels), with as many more
+ * pixels (up to 8) to keep the accumulators that cover the FMA latency. */
+static void dc_tiles_fit_plan(densecl_tiles *t, const dc_plan *plan)
+{
+    int c = dc_fit_conv_channels(t->conv_channels, plan);
+    for (int f = t->conv_channels / c; f > 1 && t->conv_pixels * 2 <= 8; f /= 2)
+        t->conv_pixels *= 2;
+    t->conv_channels = c;
+}
+
+densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg)
+{
+    dc_plan plan;
+    int min = densecl_config_min_size(cfg);
+    densecl_status st = dc_plan_build(cfg, 1, min, min, &plan);
+    if (st != DENSECL_OK)
+        return st;
+    dc_tiles_fit_plan(t, &plan);
+    dc_plan_free(&plan);
+    return DENSECL_OK;
+}
+
 /* given: the caller's tiles (NULL or all zero: the device's tuned tiles, else the defaults). */
 static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
                                       const dc_program_opts *given)
@@ -245,21 +267,16 @@ static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
             if (op->kind == DC_OP_CONV)
                 po.convs |= dc_conv_kind(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
         }
-    /* Default and tuned tiles fit their channels to the model, with as many more pixels (up to
-     * 8) to keep the accumulators that cover the FMA latency; given ones stay as given. */
-    if (r->tiles_origin != DENSECL_TILES_GIVEN) {
-        int c = dc_fit_conv_channels(po.tiles.conv_channels, &plan);
-        for (int f = po.tiles.conv_channels / c; f > 1 && po.tiles.conv_pixels * 2 <= 8; f /= 2)
-            po.tiles.conv_pixels *= 2;
-        po.tiles.conv_channels = c;
-    }
+    /* Default and tuned tiles are fitted to the model; given ones stay as given. */
+    if (r->tiles_origin != DENSECL_TILES_GIVEN)
+        dc_tiles_fit_plan(&po.tiles, &plan);
     dc_plan_free(&plan);
     densecl_tiles resolved = po.tiles;
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
         return st;
     if (memcmp(&resolved, &po.tiles, sizeof resolved) != 0)
         r->tiles_origin = DENSECL_TILES_GIVEN; /* those the program binary was built with */
-    if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
+    if ((st = dc_kernels_create(r->prog, po.convs, &r->kern)) != DENSECL_OK)
         return st;
     r->kern.tiles = po.tiles;
     if ((st = dc_upload_weights(r, w)) != DENSECL_OK)
@@ -1014,15 +1031,15 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
         return st;
     densecl_tiles tiles;
     densecl_tiles_origin origin;
-    char options[128];
+    char options[160];
     if ((st = dc_tiles_resolve(dev, NULL, &tiles, &origin)) != DENSECL_OK)
         return st;
-    dc_tiles_options(&tiles, options, sizeof options);
+    dc_program_defines(dev, &tiles, 0, options, sizeof options); /* every kernel: any model */
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     DC_CL_TRY(st, err);
     if ((st = dc_program_build(ctx, dev, options, &prog)) != DENSECL_OK)
         goto fail;
-    st = dc_program_save(prog, dev, &tiles, 0, path); /* every kernel: for any model */
+    st = dc_program_save(prog, dev, &tiles, 0, path);
 fail:
     if (prog)
         clReleaseProgram(prog);

@@ -287,8 +287,9 @@ void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_in
 /* The kernels.cl text (embedded, or $DENSECL_KERNELS when set). NULL + error if the file named
  * by the variable cannot be read. *owned is set when the caller must free() it. */
 const char *dc_kernel_source(int *owned);
-/* Builds kernels.cl for dev in ctx with "-cl-std=CLx.y" from CL_DEVICE_OPENCL_C_VERSION plus
- * extra_options (may be NULL). DENSECL_ERR_BUILD with the build log in the detail. */
+/* Builds kernels.cl for dev in ctx with "-cl-std=CLx.y" from CL_DEVICE_OPENCL_C_VERSION, then
+ * extra_options (may be NULL), then -DCONV_VEC and -DCONV_PREFETCH for the device unless
+ * extra_options sets them. DENSECL_ERR_BUILD with the build log in the detail. */
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out);
 /* "-cl-std=CLx.y" from a CL_DEVICE_OPENCL_C_VERSION string, "OpenCL C x.y ..." (never from the
@@ -313,6 +314,10 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
 densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);
 densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
                                 densecl_tiles_origin *origin);
+/* What an engine does to default and tuned (not given) tiles for the model of cfg: 32 conv
+ * channels become 16, with twice the pixels (up to 8), where its 3x3 convs waste fewer
+ * multiply-adds on padding channels that way (host/engine.c). */
+densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
 
 /* How the engine gets its program: from a binary file, from the cache, or from source. */
 typedef struct dc_program_opts {
@@ -328,6 +333,10 @@ typedef struct dc_program_opts {
  * A device without a compiler needs a binary or a cache entry. */
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out);
+/* The -D options of a program (dc_program_build's extra_options, and part of cache keys): tiles
+ * (NULL: the defaults for dev), then the conv kernels convs when not all of them (0: all). */
+void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs, char *buf,
+                        size_t cap);
 /* Writes prog's binary for dev, built with tiles (NULL: the defaults) and the conv kernels convs
  * (0: all), to path in densecl's binary format (atomically). */
 densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
@@ -366,7 +375,9 @@ typedef struct dc_kernels {
     densecl_tiles tiles; /* what the program was built with: the launchers size grids by it */
 } dc_kernels;
 
-densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
+/* Every kernel of prog; a conv kernel not in convs (DC_CONV_*) may be missing (NULL), one in
+ * convs may not. */
+densecl_status dc_kernels_create(cl_program prog, unsigned convs, dc_kernels *k);
 void dc_kernels_release(dc_kernels *k);
 
 /* A float buffer and an offset into it, in floats. */

@@ -58,7 +58,17 @@ static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i)
     return (cl_kernel *)(void *)((char *)k + dc_kernel_table[i].field);
 }
 
-densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
+/* The conv kernel of a DC_CONV_* kind; NULL when the program was built without it. */
+static cl_kernel dc_conv_kernel(const dc_kernels *k, unsigned kind)
+{
+    for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++)
+        if (dc_kernel_table[i].conv == kind)
+            return *(const cl_kernel *)(const void *)((const char *)k +
+                                                      dc_kernel_table[i].field);
+    return NULL;
+}
+
+densecl_status dc_kernels_create(cl_program prog, unsigned convs, dc_kernels *k)
 {
     densecl_status st = DENSECL_OK;
     if (!k || !prog)
@@ -68,8 +78,9 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
         cl_int err = CL_SUCCESS;
         *dc_kernel_slot(k, i) = clCreateKernel(prog, dc_kernel_table[i].name, &err);
-        if (err == CL_INVALID_KERNEL_NAME && dc_kernel_table[i].conv) {
-            *dc_kernel_slot(k, i) = NULL; /* built without it (CONV_KERNELS) */
+        if (err == CL_INVALID_KERNEL_NAME && dc_kernel_table[i].conv &&
+            !(dc_kernel_table[i].conv & convs)) {
+            *dc_kernel_slot(k, i) = NULL; /* built without it (CONV_KERNELS), not needed */
             continue;
         }
         if (err != CL_SUCCESS) {
@@ -208,12 +219,7 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
      * kernel (kernels.cl). */
     const unsigned kind = a ? dc_conv_kind(a->k, a->stride, a->pad, a->pre.buf != NULL) : 0;
     const int flat = kind == DC_CONV_1X1;
-    cl_kernel kern = !k || !a                  ? NULL
-                     : flat                    ? k->conv1x1
-                     : kind == DC_CONV_3X3     ? k->conv3x3
-                     : kind == DC_CONV_3X3_PRE ? k->conv3x3_pre
-                     : kind == DC_CONV_7X7S2   ? k->conv7x7s2
-                                               : k->conv2d;
+    cl_kernel kern = k && a ? dc_conv_kernel(k, kind) : NULL;
     dc_argset s = {kern, 0, CL_SUCCESS};
     size_t ptiles, ctiles, tiles;
     int flags;
@@ -266,8 +272,8 @@ cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_
     if (s.err != CL_SUCCESS)
         return s.err;
     /* One work-item per tile of the build (kernels.cl: densecl_conv1x1 tiles each flattened
-     * image, or the batch's pixels when an image is smaller than a tile; densecl_conv3x3 and
-     * densecl_conv2d tile each output row). */
+     * image, or the batch's pixels when an image is smaller than a tile; the other conv kernels
+     * tile each output row, the stem kernel with at most DC_CONV_TCO7 x DC_CONV_TPX7). */
     if (flat) {
         size_t hw = (size_t)a->out_h * a->out_w, px = (size_t)k->tiles.conv1x1_pixels;
         size_t cols = hw < px ? (size_t)a->n * hw : hw;

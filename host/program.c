@@ -404,10 +404,8 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
     return st;
 }
 
-/* The -D options of a program: tiles (NULL: the defaults for dev), then the conv kernels when
- * not all of them (0: all). */
-static void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs,
-                               char *buf, size_t cap)
+void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs, char *buf,
+                        size_t cap)
 {
     densecl_tiles def;
     size_t len;
@@ -623,13 +621,8 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
     const densecl_tiles *tiles = o ? &o->tiles : NULL;
     const unsigned convs = o ? o->convs : 0;
     char defines[160];
-    densecl_tiles def;
-    if (!tiles) {
-        dc_tiles_default(dev, &def);
-        tiles = &def;
-    }
     dc_program_defines(dev, tiles, convs, defines, sizeof defines);
-    dc_build_options(dev, tiles, convs, options, sizeof options);
+    dc_compose_options(dev, defines, options, sizeof options);
     if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
         return st;
     clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);

@@ -224,8 +224,9 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
 
 /* Work-item tiles of the convolution kernels: the output channels x output pixels one work-item
  * computes (kernels.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x CONV_TPX for the
- * others). They change speed only, never results beyond fp32 reordering. `densecl tune` measures
- * them on a device and saves the fastest for it; engines on that device then use them. */
+ * others; the 7x7/2 stem kernel takes at most 16 x 4 of them). They change speed only, never
+ * results beyond fp32 reordering. `densecl tune` measures them on a device and saves the
+ * fastest for it; engines on that device then use them, fitted to their model (below). */
 typedef struct densecl_tiles {
     int conv1x1_channels; /* 1 to 16 (default 4; 8 on CPUs with 16-wide float vectors) */
     int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16; 32 on those CPUs) */
@@ -249,8 +250,9 @@ typedef struct densecl_engine_options {
     const char *device;         /* device spec(s) as for densecl_engine_create; NULL = "auto" */
     const char *kernels_binary; /* a program binary written by densecl_compile_kernels, loaded
                                    instead of compiling kernels.cl (what FPGA boards need); it is
-                                   refused if built for another device, driver or kernels.cl, and
-                                   brings its own conv tiles */
+                                   refused if built for another device, driver or kernels.cl, or
+                                   without a conv kernel the model needs (a cache entry of another
+                                   model may be), and brings its own conv tiles */
     int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
     densecl_tiles tiles;        /* all four set: use these tiles on every device; all zero: the
                                    device's tuned tiles (DENSECL_NO_TUNING=1 ignores them), else

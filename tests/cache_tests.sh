@@ -15,6 +15,18 @@ np.save(sys.argv[1], np.random.RandomState(3).randn(2, 3, 16, 16).astype(np.floa
 PY
 run() { "$densecl" run --model densenet-bc-100-k12 --random-weights 5 --input "$dir/x.npy" "$@"; }
 same() { cmp -s "$1" "$2"; }
+# refused NAME PATTERN OUT CMD...: CMD fails, says PATTERN (grep) and writes no OUT.
+refused() {
+    local name=$1 pattern=$2 out=$3
+    shift 3
+    if "$@" 2>"$dir/err"; then
+        bad "$name" "it ran"
+    elif grep -q "$pattern" "$dir/err" && [ ! -e "$out" ]; then
+        ok "$name"
+    else
+        bad "$name" "$(cat "$dir/err")"
+    fi
+}
 
 # Reference without any cache of ours.
 DENSECL_NO_CACHE=1 run --output "$dir/ref.npy" 2>"$dir/err" || bad reference "$(cat "$dir/err")"
@@ -100,13 +112,8 @@ i = b.index(b"device=") + len(b"device=")
 j = b.index(b"\n", i)
 open(sys.argv[2], "wb").write(b[:i] + b"X" * (j - i) + b[j:])
 PY
-if run --output "$dir/g.npy" --kernels-binary "$dir/other.bin" 2>"$dir/err"; then
-    bad "binary for another device refused" "it ran"
-elif grep -q "device=XXX" "$dir/err" && [ ! -e "$dir/g.npy" ]; then
-    ok "binary for another device refused"
-else
-    bad "binary for another device refused" "$(cat "$dir/err")"
-fi
+refused "binary for another device refused" "device=XXX" "$dir/g.npy" \
+    run --output "$dir/g.npy" --kernels-binary "$dir/other.bin"
 # A cache entry holds only the conv kernels of its model (DenseNet-BC-100: 1x1 and 3x3): a
 # binary for that model, refused, with the reason, by one that needs the 7x7/2 stem.
 if run --output "$dir/i.npy" --kernels-binary "$dir/bc100.clbin" 2>"$dir/err" &&
@@ -116,13 +123,19 @@ else
     bad "a model's own cache entry as --kernels-binary" "$(cat "$dir/err")"
 fi
 "$py" -c "import numpy as np; np.save('$dir/x64.npy', np.zeros((1, 3, 64, 64), np.float32))"
-if "$densecl" run --model densenet121 --random-weights 1 --input "$dir/x64.npy" \
-    --output "$dir/j.npy" --kernels-binary "$dir/bc100.clbin" 2>"$dir/err"; then
-    bad "binary without the stem's kernel refused" "it ran"
-elif grep -q "built without conv kernels this model needs" "$dir/err" && [ ! -e "$dir/j.npy" ]; then
-    ok "binary without the stem's kernel refused"
+d121() { "$densecl" run --model densenet121 --random-weights 1 --input "$dir/x64.npy" "$@"; }
+refused "binary without the stem's kernel refused" "built without conv kernels this model needs" \
+    "$dir/j.npy" d121 --output "$dir/j.npy" --kernels-binary "$dir/bc100.clbin"
+# ... while DenseNet-121's (1x1, 3x3 and the stem) serves DenseNet-BC-100 (1x1 and 3x3).
+mkdir -p "$dir/c121"
+DENSECL_CACHE=1 DENSECL_CACHE_DIR="$dir/c121" d121 --output "$dir/k.npy" 2>"$dir/err" ||
+    bad "DenseNet-121 cache entry" "$(cat "$dir/err")"
+e121=$(ls "$dir"/c121/*.clbin 2>/dev/null | head -1)
+if [ -n "$e121" ] && run --output "$dir/l.npy" --kernels-binary "$e121" 2>"$dir/err" &&
+    same "$dir/ref.npy" "$dir/l.npy"; then
+    ok "a binary with more conv kernels than the model needs"
 else
-    bad "binary without the stem's kernel refused" "$(cat "$dir/err")"
+    bad "a binary with more conv kernels than the model needs" "$(cat "$dir/err")"
 fi
 echo "not a binary" >"$dir/junk.bin"
 run --output "$dir/h.npy" --kernels-binary "$dir/junk.bin" 2>"$dir/err" &&

@@ -490,8 +490,14 @@ DEF=$(sed -n 's/^tiles: conv1x1 \([0-9x]*\), conv \([0-9x]*\) (default.*/\1,\2/p
 TFILE=$(sed -n "s/^tiles: .* would save better ones in \(.*\))\$/\1/p" "$TMP/out")
 if [ -n "$DEF" ] && [ -n "$TFILE" ]; then ok "info shows the default tiles and the tuning file"
 else bad "info shows the default tiles and the tuning file" "$(tail -n 2 "$TMP/out")"; fi
+# An engine fits default (and tuned) conv tiles to its model: 32 channels become 16 (twice the
+# pixels, up to 8) for DenseNet-40's growth rate of 12. FIT: the defaults as engines run them.
+conv=${DEF#*,} ch=${DEF#*,} px=${DEF##*x}
+ch=${ch%x*}
+[ "$ch" = 32 ] && conv="16x$((px * 2 > 8 ? px : px * 2))"
+FIT="${DEF%,*},$conv"
 if DENSECL_CACHE_DIR=$TUNE expect_ok "tune --json" "${T[@]}" --json; then
-    why=$("$PY" - "$TMP/out" "$DEF" "$TFILE" 2>&1 <<'EOF_PY'
+    why=$("$PY" - "$TMP/out" "$FIT" "$TFILE" 2>&1 <<'EOF_PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
 c = d["candidates"]
@@ -537,13 +543,15 @@ if [ -n "$TFILE" ]; then
             ok "bench uses the tuned tiles" ||
             bad "bench uses the tuned tiles" "$(grep tiles "$TMP/out")"
     fi
-    # The engine fits default conv tiles to the model: 32 channels become 16 (twice the pixels,
-    # up to 8) for DenseNet-40's growth rate of 12.
-    conv=${DEF#*,} ch=${DEF#*,} px=${DEF##*x}
-    ch=${ch%x*}
-    [ "$ch" = 32 ] && conv="16x$((px * 2 > 8 ? px : px * 2))"
+    # Tuned tiles are fitted too: a tuned 32x4 becomes 16x8 for a growth rate of 12.
+    printf 'conv1x1 4x16\nconv 32x4\n' >"$TFILE"
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with a tuning file of 32 channels" "${B[@]}"; then
+        grep -qxF "tiles      1x1 4x16, conv 16x8 (tuned)" "$TMP/out" &&
+            ok "tuned tiles fitted to the model" ||
+            bad "tuned tiles fitted to the model" "$(grep tiles "$TMP/out")"
+    fi
     if DENSECL_CACHE_DIR=$TUNE DENSECL_NO_TUNING=1 expect_ok "bench, tuning off" "${B[@]}"; then
-        grep -qxF "tiles      1x1 ${DEF%,*}, conv $conv (default)" "$TMP/out" &&
+        grep -qxF "tiles      1x1 ${FIT%,*}, conv ${FIT#*,} (default)" "$TMP/out" &&
             ok "DENSECL_NO_TUNING=1 ignores the tuned tiles" ||
             bad "DENSECL_NO_TUNING=1 ignores the tuned tiles" "$(grep tiles "$TMP/out")"
     fi

@@ -220,6 +220,10 @@ static const conv_case conv_cases[] = {
     {1, 17, 17, 1, 17, 5, 9, 4, 1, 1, 0, 1, 1, 0, 0, "1x1 one tile plus one pixel"},
     {2, 128, 160, 28, 28, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet-121 block 2 bottleneck"},
     {2, 64, 64, 56, 56, 32, 96, 64, 3, 1, 1, 0, 0, 0, 0, "DenseNet-121 block 1 growth 3x3"},
+    {2, 24, 30, 10, 19, 40, 50, 5, 3, 1, 1, 0, 1, 1, 0, "3x3 past 32 channels (k=40 tiles)"},
+    {1, 13, 13, 9, 11, 52, 60, 8, 3, 1, 1, 1, 1, 0, 0, "3x3 with prologue, 52 channels"},
+    {2, 3, 3, 37, 35, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 stem kernel, 20 channels, n=2"},
+    {1, 2, 2, 4, 3, 5, 5, 0, 7, 2, 3, 0, 0, 0, 0, "7x7/2 stem kernel, image below a tile"},
 };
 
 static void run_conv(const test_env *e, const conv_case *c)
@@ -518,6 +522,46 @@ static void test_rejects(const test_env *e)
     release_mem(m);
 }
 
+/* A program built with only some conv kernels (-DCONV_KERNELS, as engines build them): the
+ * others are NULL and refused at launch, and a required one that is missing is an error that
+ * names it. */
+static void test_kernel_subset(const test_env *e)
+{
+    cl_device_id dev;
+    densecl_device_info info;
+    cl_program prog = NULL;
+    dc_kernels k;
+    densecl_status st;
+    cl_mem m;
+    if (dc_device_pick("auto", &dev, &info) != DENSECL_OK)
+        return;
+    st = dc_program_build(e->ctx, dev, "-DCONV_KERNELS=1", &prog);
+    CHECKF(st == DENSECL_OK, "build with -DCONV_KERNELS=1: %s", densecl_last_error());
+    if (st != DENSECL_OK)
+        return;
+    CHECK(dc_kernels_create(prog, DC_CONV_ALL, &k) != DENSECL_OK);
+    CHECKF(strstr(densecl_last_error(), "densecl_conv2d") != NULL, "%s", densecl_last_error());
+    st = dc_kernels_create(prog, DC_CONV_1X1, &k);
+    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
+    clReleaseProgram(prog);
+    if (st != DENSECL_OK)
+        return;
+    CHECK(k.conv1x1 && k.maxpool && !k.conv3x3 && !k.conv3x3_pre && !k.conv7x7s2 && !k.conv2d);
+    m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
+    if (m) {
+        dc_mem d = dev_mem(m), none = {NULL, 0};
+        dc_conv_args c3 = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
+        dc_conv_args c1 = c3;
+        c1.k = 1;
+        c1.pad = 0;
+        CHECK(dc_enqueue_conv2d(e->q, &k, &c3, NULL) == CL_INVALID_KERNEL);
+        CHECK(dc_enqueue_conv2d(e->q, &k, &c1, NULL) == CL_SUCCESS);
+        clFinish(e->q);
+        release_mem(m);
+    }
+    dc_kernels_release(&k);
+}
+
 /* ------------------------------------------------------------------------ setup */
 
 static int env_init(test_env *e, const char *options)
@@ -546,7 +590,7 @@ static int env_init(test_env *e, const char *options)
     CHECKF(st == DENSECL_OK, "kernels.cl did not build [%s]: %s", e->label, densecl_last_error());
     if (st != DENSECL_OK)
         return 0;
-    st = dc_kernels_create(prog, &e->k);
+    st = dc_kernels_create(prog, DC_CONV_ALL, &e->k);
     CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
     clReleaseProgram(prog); /* the kernels keep it */
     return st == DENSECL_OK;
@@ -582,6 +626,7 @@ int main(void)
     test_weight_pack();
     if (env_init(&e, NULL)) {
         test_rejects(&e);
+        test_kernel_subset(&e);
         for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
             run_conv(&e, &conv_cases[i]);
         for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)

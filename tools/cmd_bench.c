@@ -33,10 +33,15 @@ const char cmd_bench_usage[] =
     "  --json            one JSON object on stdout\n"
     "  --profile         time per op kind and the ten slowest ops (OpenCL event profiling)\n"
     "  --trace FILE      write a Chrome/Perfetto trace (JSON) of one profiled run\n"
-    "  --tiles CxP,CxP   conv tiles to build with: the 1x1 tile, then the others' (channels x\n"
-    "                    pixels per work-item; default: the device's from 'densecl tune', else\n"
-    "                    its defaults, as 'densecl info' shows)\n"
+    "  --tiles CxP,CxP   conv tiles to build with, as given: the 1x1 tile, then the others'\n"
+    "                    (channels x pixels per work-item; default: the device's from 'densecl\n"
+    "                    tune', else its defaults, as 'densecl info' shows, fitted to the\n"
+    "                    model's growth rate)\n"
     "  -h, --help        show this help\n";
+
+/* The candidates densecl tune tries by default. */
+#define TUNE_CONV1X1 "4x16,8x16,4x32,8x32,16x16,8x8,4x8,2x8"
+#define TUNE_CONV "32x4,32x6,16x3,16x4,16x6,16x8,8x4,8x8,4x4,8x2"
 
 const char cmd_tune_usage[] =
     "usage: densecl tune [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
@@ -52,6 +57,9 @@ const char cmd_tune_usage[] =
     "beat the best so far by 2% (the median) to replace it, and the winner is timed against\n"
     "the defaults once more before it is saved. When the defaults win, no tiles are saved (a\n"
     "file saved before is removed), so the device follows densecl's defaults as they change.\n"
+    "The tiles are measured on --model; an engine for a model whose growth rate fits 16-channel\n"
+    "conv tiles better than 32 halves a tuned 32 (doubling the pixels), as it does the defaults,\n"
+    "which are measured that way here too.\n"
     "\n"
     "  --model NAME      a preset (default densenet121; random weights, seed 0)\n"
     "  --weights FILE    safetensors weights instead of random ones\n"
@@ -59,8 +67,9 @@ const char cmd_tune_usage[] =
     "  --size HxW        input size (default: 224x224 for ImageNet stems, 32x32 for CIFAR)\n"
     "  --device SPEC     the one device to tune (default auto)\n"
     "  --iterations N    timed runs per candidate, 1 to 32 (default 7)\n"
-    "  --conv1x1 LIST    1x1 tiles to try (default 4x16,8x16,4x32,8x32,16x16,8x8,4x8,2x8)\n"
-    "  --conv LIST       3x3/7x7 tiles to try (default 16x3,16x4,16x6,16x8,8x4,8x8,4x4,8x2)\n"
+    "  --conv1x1 LIST    1x1 tiles to try (default " TUNE_CONV1X1 ")\n"
+    "  --conv LIST       tiles of the other convs to try (the 7x7/2 stem takes at most 16x4;\n"
+    "                    default " TUNE_CONV ")\n"
     "  --dry-run         measure and report, save nothing\n"
     "  --json            one JSON object on stdout\n"
     "  -h, --help        show this help\n";
@@ -593,11 +602,9 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     if (o.iterations && !parse_int(o.iterations, 1, 32, &iters))
         return fail_usage("tune", "--iterations needs an integer in [1, 32], got '%s'",
                           o.iterations);
-    if ((rc = parse_tile_list("--conv1x1",
-                              o.conv1x1 ? o.conv1x1 : "4x16,8x16,4x32,8x32,16x16,8x8,4x8,2x8",
-                              list1, &n1)) != 0 ||
-        (rc = parse_tile_list("--conv", o.conv ? o.conv : "16x3,16x4,16x6,16x8,8x4,8x8,4x4,8x2",
-                              list3, &n3)) != 0)
+    if ((rc = parse_tile_list("--conv1x1", o.conv1x1 ? o.conv1x1 : TUNE_CONV1X1, list1, &n1)) !=
+            0 ||
+        (rc = parse_tile_list("--conv", o.conv ? o.conv : TUNE_CONV, list3, &n3)) != 0)
         return rc;
     if (o.device && (strchr(o.device, ',') || strcmp(o.device, "all") == 0))
         return fail_usage("tune", "--device: tune one device at a time, got '%s'", o.device);
@@ -620,6 +627,11 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
      * that. */
     tune_result best;
     dc_tiles_default(dev, &best.tiles);
+    /* The defaults as an engine for this model runs them. */
+    if ((st = dc_tiles_fit(&best.tiles, &wl.cfg)) != DENSECL_OK) {
+        rc = fail_status(st);
+        goto done;
+    }
     best.ms = best.build_s = 0;
     double baseline = 0;
     for (int stage = 0; stage < 2; stage++) {

@@ -158,7 +158,7 @@ def main():
     raw["startup"] = {"cold_s": colds, "warm_s": warms}
     cold, warm = statistics.median(colds), statistics.median(warms)
     spread = (f"median of {len(colds)}: " + ", ".join(f"{c:.2f}" for c in colds) + " s"
-              if len(colds) > 1 else "")
+              if len(colds) > 1 else "one run")
 
     device = raw["workloads"][0]["densecl"][0]["device"]
 

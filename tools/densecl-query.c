@@ -1033,7 +1033,7 @@ static void q_device_check(q_device *d, int bench, const densecl_weights *model)
     }
     st = dc_program_build(ctx, d->id, NULL, &prog);
     if (st == DENSECL_OK)
-        st = dc_kernels_create(prog, &k);
+        st = dc_kernels_create(prog, DC_CONV_ALL, &k);
     if (st != DENSECL_OK) {
         const char *detail = densecl_last_error();
         char msg[256];

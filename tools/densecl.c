@@ -205,7 +205,7 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         return fail_status(st);
     }
     printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
-    /* The conv tiles engines on that device will use (densecl tune). */
+    /* The device's conv tiles (densecl tune); an engine fits them to its model. */
     cl_device_id dev;
     densecl_tiles t;
     densecl_tiles_origin origin;
