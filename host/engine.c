@@ -103,33 +103,31 @@ static void dc_release_buffers(dc_replica *r)
 
 /* ------------------------------------------------------------------ creation */
 
-/* Lays out every op's parameters in one host array and uploads it. Two passes over the ops:
- * the first sizes the array, the second fills it. */
-static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w)
+/* Lays out every op's parameters in one host array and uploads it. Two passes over the ops of
+ * plan (the model's, at one image of its smallest size): the first sizes the array, the second
+ * fills it. */
+static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w,
+                                        const dc_plan *plan)
 {
     densecl_status st = DENSECL_OK;
-    dc_plan plan;
     float *host = NULL;
     size_t total = 0;
-    int min = densecl_config_min_size(&w->cfg);
     cl_int err;
 
-    if ((st = dc_plan_build(&w->cfg, 1, min, min, &plan)) != DENSECL_OK)
-        return st;
-    if (plan.n_ops != w->n_params) {
+    if (plan->n_ops != w->n_params) {
         st = dc_error(DENSECL_ERR_ARGUMENT, "weights were folded for %d ops, the plan has %d",
-                      w->n_params, plan.n_ops);
+                      w->n_params, plan->n_ops);
         goto fail;
     }
-    r->op_dev = calloc((size_t)plan.n_ops, sizeof *r->op_dev);
+    r->op_dev = calloc((size_t)plan->n_ops, sizeof *r->op_dev);
     if (!r->op_dev) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
     for (int pass = 0; pass < 2; pass++) {
         total = 0;
-        for (int i = 0; i < plan.n_ops; i++) {
-            const dc_op *op = &plan.ops[i];
+        for (int i = 0; i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
             const dc_op_params *pp = &w->params[i];
             dc_op_dev *od = &r->op_dev[i];
             od->weight = od->bias = od->pre = DC_ABSENT;
@@ -191,7 +189,6 @@ static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w)
     r->weight_bytes = total * sizeof(float);
 fail:
     free(host);
-    dc_plan_free(&plan);
     return st;
 }
 
@@ -270,21 +267,22 @@ static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
     /* Default and tuned tiles are fitted to the model; given ones stay as given. */
     if (r->tiles_origin != DENSECL_TILES_GIVEN)
         dc_tiles_fit_plan(&po.tiles, &plan);
-    dc_plan_free(&plan);
     densecl_tiles resolved = po.tiles;
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
-        return st;
+        goto done;
     if (memcmp(&resolved, &po.tiles, sizeof resolved) != 0)
         r->tiles_origin = DENSECL_TILES_GIVEN; /* those the program binary was built with */
     if ((st = dc_kernels_create(r->prog, po.convs, &r->kern)) != DENSECL_OK)
-        return st;
+        goto done;
     r->kern.tiles = po.tiles;
-    if ((st = dc_upload_weights(r, w)) != DENSECL_OK)
-        return st;
+    if ((st = dc_upload_weights(r, w, &plan)) != DENSECL_OK)
+        goto done;
     r->active = 1;
     dc_log(DENSECL_LOG_INFO, "replica on '%s': %llu KiB of weights", r->info.name,
            (unsigned long long)(r->weight_bytes >> 10));
-    return DENSECL_OK;
+done:
+    dc_plan_free(&plan);
+    return st;
 }
 
 static void dc_replica_free(dc_replica *r)
