@@ -294,10 +294,26 @@ int dc_tiles_path(cl_device_id dev, char *buf, size_t cap)
     return 1;
 }
 
+/* A decimal in [1, 64] at *s (at most two digits, so it cannot overflow: sscanf's %d is undefined
+ * for numbers an int cannot hold); advances *s past it. */
+static int tile_side(const char **s, int *out)
+{
+    const char *p = *s;
+    int v = 0, digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 3) {
+        v = v * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 2 || v < 1 || v > 64)
+        return 0;
+    *out = v;
+    *s = p;
+    return 1;
+}
+
 int dc_parse_tile(const char *s, int *a, int *b)
 {
-    char extra;
-    return sscanf(s, "%dx%d%c", a, b, &extra) == 2 && *a >= 1 && *a <= 64 && *b >= 1 && *b <= 64;
+    return tile_side(&s, a) && *s++ == 'x' && tile_side(&s, b) && *s == '\0';
 }
 
 densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what)
@@ -574,25 +590,47 @@ densecl_status dc_program_save(cl_program prog, cl_device_id dev,
     return st;
 }
 
+/* The value of "-DNAME=" in a program binary's key, a decimal in [0, max] followed by a space
+ * or the end; 0 when absent or out of range (strtol reports overflow; sscanf's %d would not). */
+static int dc_key_define(const char *key, const char *name, long max, int *out)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "-D%s=", name);
+    const char *o = key;
+    /* The define itself, not the tail of a longer name: at the start of "options=" or a word. */
+    while ((o = strstr(o, pat)) != NULL && o != key && o[-1] != ' ' && o[-1] != '=')
+        o++;
+    if (!o)
+        return 0;
+    o += strlen(pat);
+    if (*o < '0' || *o > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(o, &end, 10);
+    if (errno != 0 || v > max || (*end != ' ' && *end != '\0'))
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
 /* The tiles a program binary's key says it was built with ("options=... -DCONV_FLAT_CO=..."). */
 static int dc_key_tiles(const char *key, densecl_tiles *t)
 {
-    const char *o = strstr(key, "-DCONV_FLAT_CO=");
-    return o &&
-           sscanf(o, "-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d",
-                  &t->conv1x1_channels, &t->conv1x1_pixels, &t->conv_channels,
-                  &t->conv_pixels) == 4 &&
+    return dc_key_define(key, "CONV_FLAT_CO", 64, &t->conv1x1_channels) &&
+           dc_key_define(key, "CONV_FLAT_PX", 64, &t->conv1x1_pixels) &&
+           dc_key_define(key, "CONV_TCO", 64, &t->conv_channels) &&
+           dc_key_define(key, "CONV_TPX", 64, &t->conv_pixels) &&
            dc_tiles_check(t, "program binary") == DENSECL_OK;
 }
 
 /* The conv kernels a program binary's key says it holds (no -DCONV_KERNELS: all). */
 static unsigned dc_key_convs(const char *key)
 {
-    const char *o = strstr(key, "-DCONV_KERNELS=");
-    unsigned convs = DC_CONV_ALL;
-    if (o && sscanf(o, "-DCONV_KERNELS=%u", &convs) != 1)
+    int convs = DC_CONV_ALL;
+    if (strstr(key, "-DCONV_KERNELS=") && !dc_key_define(key, "CONV_KERNELS", DC_CONV_ALL, &convs))
         convs = 0;
-    return convs & DC_CONV_ALL;
+    return (unsigned)convs & DC_CONV_ALL;
 }
 
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,

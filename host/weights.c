@@ -827,12 +827,16 @@ static densecl_status cfg_from_meta(const char *text, densecl_config *c, cfg_giv
         g->bottleneck = 1;
     }
     if ((v = dc_json_get(&j, "compression")) != NULL) {
-        if (v->type != DC_JSON_NUMBER || !(v->number > 0.0 && v->number <= 1.0)) {
+        /* Checked as the float it becomes: 1e-300 is above 0 as a double, 0.0f as a float. */
+        float f = v->type == DC_JSON_NUMBER ? (float)v->number : 0.0f;
+        if (v->type != DC_JSON_NUMBER || !(isnormal(f) && f > 0.0f && f <= 1.0f)) {
             st = dc_error(DENSECL_ERR_FORMAT,
-                          "metadata 'densecl.config': 'compression' must be a number in (0, 1]");
+                          "metadata 'densecl.config': 'compression' must be a number in (0, 1], "
+                          "got %.9g",
+                          v->type == DC_JSON_NUMBER ? v->number : 0.0);
             goto done;
         }
-        c->compression = (float)v->number;
+        c->compression = f;
         g->compression = 1;
     }
     if ((v = dc_json_get(&j, "stem")) != NULL) {

@@ -242,6 +242,14 @@ def prepare(out):
               "mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3], "interpolation": "bilinear"}
     make_model(os.path.join(out, "colour.safetensors"), 3, 7, colour, seed=2)
     make_model(os.path.join(out, "bare.safetensors"), 1, 10, None, seed=3)
+    # Numbers that are finite and positive as doubles but not as the floats densecl uses: a
+    # mean that overflows to +Inf, a std that underflows to 0 (subnormals are refused too).
+    make_model(os.path.join(out, "bigmean.safetensors"), 1, 10,
+               dict(fashion, mean=[6.7e95]), seed=3)
+    make_model(os.path.join(out, "tinystd.safetensors"), 1, 10,
+               dict(fashion, std=[1e-300]), seed=3)
+    make_model(os.path.join(out, "subnormalstd.safetensors"), 1, 10,
+               dict(fashion, std=[1e-40]), seed=3)
 
 
 # ---------------------------------------------------------------------------------------------

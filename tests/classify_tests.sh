@@ -357,6 +357,15 @@ expect_ok "no preprocessing metadata: .npy accepted" --weights "$FX/bare.safeten
         bad "no preprocessing metadata: .npy accepted" "$(cat "$TMP/out")"
     fi
 
+# Preprocessing numbers are checked as the floats they become, with the key and the value.
+expect_error "preprocess mean that overflows a float" 1 \
+    '"mean" value 6\.7e\+0?95 is not a finite float' --weights "$FX/bigmean.safetensors" photo.png
+expect_error "preprocess std that underflows a float" 1 \
+    '"std" value 1e-300 is not a normal positive float' --weights "$FX/tinystd.safetensors" photo.png
+expect_error "preprocess std that is a subnormal float" 1 \
+    '"std" value 1e-40 is not a normal positive float' \
+    --weights "$FX/subnormalstd.safetensors" photo.png
+
 # ----------------------------------------------------------------------------- SIGINT
 
 # Ctrl-C mid-run: exit 130, a line saying how far it got, and only whole CSV rows (one per

@@ -663,6 +663,9 @@ static void test_infer_metadata(void)
         {"{\"bottleneck\": 1}", "'bottleneck'"},
         {"{\"compression\": 0}", "'compression'"},
         {"{\"compression\": 1.5}", "'compression'"},
+        /* Above 0 as a double, 0 (or subnormal) as the float it becomes. */
+        {"{\"compression\": 1e-300}", "'compression' must be a number in (0, 1], got 1e-300"},
+        {"{\"compression\": 1e-40}", "'compression' must be a number in (0, 1], got 1e-40"},
         {"{\"stem\": \"resnet\"}", "'stem'"},
         {"[1]", "not a JSON object"},
         {"{growth_rate: 1}", "metadata 'densecl.config': invalid JSON at byte 1"},

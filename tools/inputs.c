@@ -693,15 +693,24 @@ static densecl_status pp_vector(const dc_json *root, const char *key, int channe
                         "%s: densecl.preprocess: \"%s\" has %d values for %d channels", what, key,
                         count, channels);
     }
+    /* The range is checked on the float that is used, not on the double that was parsed: 6.7e95
+     * is a finite double but +Inf as a float, and 1e-300 is above 0 but 0.0f as a float. */
+    int is_std = strcmp(key, "std") == 0;
     for (int c = 0; c < channels; c++) {
         const dc_json *v = &items[count == 1 ? 0 : c];
-        if (v->type != DC_JSON_NUMBER || !isfinite(v->number) ||
-            (strcmp(key, "std") == 0 && !(v->number > 0))) {
-            return dc_error(DENSECL_ERR_FORMAT,
-                            "%s: densecl.preprocess: \"%s\" must hold finite numbers%s", what, key,
-                            strcmp(key, "std") == 0 ? " above 0" : "");
+        if (v->type != DC_JSON_NUMBER) {
+            return dc_error(DENSECL_ERR_FORMAT, "%s: densecl.preprocess: \"%s\" must hold numbers",
+                            what, key);
         }
-        out[c] = (float)v->number;
+        float f = (float)v->number;
+        if (is_std ? !(isnormal(f) && f > 0.0f) : !isfinite(f)) {
+            return dc_error(DENSECL_ERR_FORMAT,
+                            "%s: densecl.preprocess: \"%s\" value %.9g is not %s", what, key,
+                            v->number,
+                            is_std ? "a normal positive float (above 1.2e-38, below 3.4e38)"
+                                   : "a finite float (within +-3.4e38)");
+        }
+        out[c] = f;
     }
     return DENSECL_OK;
 }

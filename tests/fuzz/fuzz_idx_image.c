@@ -193,7 +193,7 @@ static void fuzz_text(const uint8_t *data, size_t size)
         FUZZ_CHECK(pp.height >= 1 && pp.height <= DC_PP_MAX_SIDE);
         FUZZ_CHECK(pp.width >= 1 && pp.width <= DC_PP_MAX_SIDE);
         for (int c = 0; c < ch; c++)
-            FUZZ_CHECK(isfinite(pp.mean[c]) && pp.std[c] > 0.0f);
+            FUZZ_CHECK(isfinite(pp.mean[c]) && isnormal(pp.std[c]) && pp.std[c] > 0.0f);
         /* Run the parsed settings on a small image made of the text's bytes, when the sizes
          * keep it fast. */
         int rh = pp.resize ? pp.resize : pp.resize_h;
