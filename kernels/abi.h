@@ -1,0 +1,29 @@
+/*
+ * abi.h - the constants the host (C) and the kernels (OpenCL C) share. Plain #defines only, so
+ * that both languages include this one file and nothing is copied between them.
+ */
+#ifndef DENSECL_ABI_H
+#define DENSECL_ABI_H
+
+/* Flag bits of a conv, pool or linear kernel's last argument. */
+#define DC_FLAG_BIAS 1 /* add the bias vector */
+#define DC_FLAG_PRE 2  /* apply the BN+ReLU prologue max(x * scale + shift, 0) to each input */
+#define DC_FLAG_RELU 4 /* ReLU on the output */
+
+/* The direct family: output channels per block of packed conv weights. */
+#define DC_CONV_PACK 16
+/* The direct family's 7x7/2 stem kernel: at most this many pixels and channels per tile,
+ * whatever the tiles say (compile time on POCL 3.1: 0.7 s at 4 pixels, 1.8 s at 8). */
+#define DC_CONV_TPX7 4
+#define DC_CONV_TCO7 16
+
+/* The direct family's conv kernels as a set (-DCONV_KERNELS): a program holds only those its
+ * model uses, since POCL's build optimizes every kernel of the source. */
+#define DC_CONV_1X1 1     /* densecl_conv1x1: 1x1/1/0 */
+#define DC_CONV_3X3 2     /* densecl_conv3x3: 3x3/1 without prologue */
+#define DC_CONV_3X3_PRE 4 /* densecl_conv3x3_pre: 3x3/1 with the BN+ReLU prologue */
+#define DC_CONV_7X7S2 8   /* densecl_conv7x7s2: 7x7/2 without prologue */
+#define DC_CONV_ANY 16    /* densecl_conv2d: every other conv */
+#define DC_CONV_ALL 31
+
+#endif /* DENSECL_ABI_H */
