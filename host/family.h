@@ -65,8 +65,9 @@ typedef struct dc_family {
     /* Packs PyTorch-layout weights [cout, cin, k, k] of op into the family's layout. Returns the
      * packed length in floats (0 on overflow); with out == NULL only computes it. */
     size_t (*pack)(const dc_op *op, const dc_params *p, const float *w, float *out);
-    /* Scratch floats one launch of op needs (0: none). */
-    size_t (*workspace)(const dc_op *op, const dc_params *p);
+    /* Scratch floats one launch of op on a batch of n images needs (0: none). The plan's ops
+     * describe the whole batch but do not carry n, hence the argument. */
+    size_t (*workspace)(const dc_op *op, int n, const dc_params *p);
     /* Creates its kernels from the replica's program (state owned by the family). */
     densecl_status (*create)(cl_program prog, const dc_caps *caps, const dc_params *p,
                              void **state);
