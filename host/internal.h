@@ -3,7 +3,10 @@
  *
  * Data flows one way: config -> plan -> replica -> run.
  *   config.c   presets, counting, the list of tensors a config expects (dc_config_tensors)
- *   weights.c  safetensors reader, dtype conversion, key names, inference/checking, random
+ *   safetensors.c  the format: reader, dtype conversion, key names, tensor set, writer
+ *   arch.c     architecture inference from tensor shapes, and checking tensors against a config
+ *   random_init.c  seeded random tensors, the same on every platform
+ *   weights.c  the public densecl_weights API: a config and its raw tensors
  *   json.c     the strict JSON subset the safetensors header needs
  *   npy.c      .npy read/write
  *   plan.c     device-independent op list with shapes, buffers, channel offsets
@@ -139,7 +142,7 @@ const dc_json *dc_json_get(const dc_json *j, const char *key);
  * that is not part of well-formed UTF-8 (a file name, a driver's legacy code page) as U+FFFD. */
 void dc_json_write_string(FILE *f, const char *s);
 
-/* ---------------------------------------------------------------- weights.c */
+/* ---------------------------------------------------------------- safetensors.c */
 
 typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_I16, DC_I8,
                         DC_U8, DC_BOOL, DC_OTHER } dc_dtype;
@@ -160,7 +163,7 @@ typedef struct dc_tensor_set {
     char **meta_values;
 } dc_tensor_set;
 
-/* Reads and validates a safetensors file; converts F32/F16/BF16 to float; maps legacy keys
+/* Reads and validates a safetensors file; converts F32/F16/BF16/F64 to float; maps legacy keys
  * ("norm.1" -> "norm1"); drops num_batches_tracked. Other dtypes are kept with data == NULL so
  * that checking can name them. */
 densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out);
@@ -171,12 +174,30 @@ densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *w
 densecl_status dc_safetensors_write(const char *path, const dc_tensor_set *set);
 void dc_tensor_set_free(dc_tensor_set *set);
 const dc_tensor *dc_tensor_find(const dc_tensor_set *set, const char *key);
+/* A __metadata__ value, or NULL. */
+const char *dc_tensor_meta(const dc_tensor_set *set, const char *key);
+/* "F32", "I64", ... as safetensors names the dtype. */
+const char *dc_dtype_name(dc_dtype d);
+
+/* ---------------------------------------------------------------- arch.c */
 
 /* Architecture from tensor shapes (and "densecl.config" metadata when present). */
 densecl_status dc_config_infer(const dc_tensor_set *set, densecl_config *out);
+/* The config of set: inferred when expect is NULL, else expect with num_classes == 0 and
+ * in_channels == 0 taken from the tensors. Not yet checked against them (dc_config_match). */
+densecl_status dc_config_resolve(const dc_tensor_set *set, const densecl_config *expect,
+                                 densecl_config *out);
 /* Every expected key present with the right shape and a float dtype, no unexpected key. */
 densecl_status dc_config_match(const densecl_config *cfg, const dc_tensor_set *set,
                                const char *path);
+
+/* ---------------------------------------------------------------- random_init.c */
+
+/* The tensors of a valid cfg, in dc_config_tensors order, drawn from seed: He-normal convs,
+ * uniform linear layers, BN affine and running statistics around (1, 0). */
+densecl_status dc_random_tensors(const densecl_config *cfg, uint64_t seed, dc_tensor_set *out);
+
+/* ---------------------------------------------------------------- weights.c */
 
 /* Per-op parameters, ready for upload (see fold.c). Layouts are PyTorch's. */
 typedef struct dc_op_params {
