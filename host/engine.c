@@ -63,6 +63,11 @@ typedef struct dc_replica {
 
 struct densecl_engine {
     densecl_config cfg;
+    /* The model's plan at one image of its smallest size, built once: the op sequence that the
+     * weights are folded for and that every replica packs, uploads and picks kernels by. */
+    dc_plan model;
+    dc_op_params *params; /* folded for model.ops while replicas are created; NULL after */
+    dc_plan one;          /* one image of the last input size: size checks and chunk limits */
     int n_rep;
     dc_replica rep[DC_MAX_REPLICAS];
     pthread_mutex_t lock; /* one run at a time */
@@ -106,7 +111,7 @@ static void dc_release_buffers(dc_replica *r)
 /* Lays out every op's parameters in one host array and uploads it. Two passes over the ops of
  * plan (the model's, at one image of its smallest size): the first sizes the array, the second
  * fills it. */
-static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w,
+static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *params,
                                         const dc_plan *plan)
 {
     densecl_status st = DENSECL_OK;
@@ -114,11 +119,6 @@ static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w,
     size_t total = 0;
     cl_int err;
 
-    if (plan->n_ops != w->n_params) {
-        st = dc_error(DENSECL_ERR_ARGUMENT, "weights were folded for %d ops, the plan has %d",
-                      w->n_params, plan->n_ops);
-        goto fail;
-    }
     r->op_dev = calloc((size_t)plan->n_ops, sizeof *r->op_dev);
     if (!r->op_dev) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
@@ -128,7 +128,7 @@ static densecl_status dc_upload_weights(dc_replica *r, const densecl_weights *w,
         total = 0;
         for (int i = 0; i < plan->n_ops; i++) {
             const dc_op *op = &plan->ops[i];
-            const dc_op_params *pp = &w->params[i];
+            const dc_op_params *pp = &params[i];
             dc_op_dev *od = &r->op_dev[i];
             od->weight = od->bias = od->pre = DC_ABSENT;
             if (pp->weight) {
@@ -239,15 +239,14 @@ densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg)
     return DENSECL_OK;
 }
 
-/* given: the caller's tiles (NULL or all zero: the device's tuned tiles, else the defaults). */
-static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
-                                      const dc_program_opts *given)
+/* plan, params: the engine's model plan and the weights folded for it. given: the caller's
+ * tiles (NULL or all zero: the device's tuned tiles, else the defaults). */
+static densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan,
+                                      const dc_op_params *params, const dc_program_opts *given)
 {
     densecl_status st;
     cl_command_queue_properties props = 0;
     dc_program_opts po = {NULL, 0, {0, 0, 0, 0}, 0};
-    dc_plan plan;
-    int min = densecl_config_min_size(&w->cfg);
     if (given)
         po = *given;
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
@@ -255,34 +254,30 @@ static densecl_status dc_replica_init(dc_replica *r, const densecl_weights *w,
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
     if ((st = dc_tiles_resolve(r->dev, &po.tiles, &po.tiles, &r->tiles_origin)) != DENSECL_OK)
         return st;
-    if ((st = dc_plan_build(&w->cfg, 1, min, min, &plan)) != DENSECL_OK)
-        return st;
     /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
     if (!po.convs)
-        for (int i = 0; i < plan.n_ops; i++) {
-            const dc_op *op = &plan.ops[i];
+        for (int i = 0; i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
             if (op->kind == DC_OP_CONV)
                 po.convs |= dc_conv_kind(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
         }
     /* Default and tuned tiles are fitted to the model; given ones stay as given. */
     if (r->tiles_origin != DENSECL_TILES_GIVEN)
-        dc_tiles_fit_plan(&po.tiles, &plan);
+        dc_tiles_fit_plan(&po.tiles, plan);
     densecl_tiles resolved = po.tiles;
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
-        goto done;
+        return st;
     if (memcmp(&resolved, &po.tiles, sizeof resolved) != 0)
         r->tiles_origin = DENSECL_TILES_GIVEN; /* those the program binary was built with */
     if ((st = dc_kernels_create(r->prog, po.convs, &r->kern)) != DENSECL_OK)
-        goto done;
+        return st;
     r->kern.tiles = po.tiles;
-    if ((st = dc_upload_weights(r, w, &plan)) != DENSECL_OK)
-        goto done;
+    if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
+        return st;
     r->active = 1;
     dc_log(DENSECL_LOG_INFO, "replica on '%s': %llu KiB of weights", r->info.name,
            (unsigned long long)(r->weight_bytes >> 10));
-done:
-    dc_plan_free(&plan);
-    return st;
+    return DENSECL_OK;
 }
 
 static void dc_replica_free(dc_replica *r)
@@ -305,12 +300,15 @@ static void dc_replica_free(dc_replica *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The engine, its model plan and the weights folded for it (config -> plan -> fold; each
+ * replica then packs and uploads). */
 static densecl_status dc_engine_alloc(const densecl_weights *w, densecl_engine **out)
 {
+    densecl_status st;
     if (!out)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_create: out is NULL");
     *out = NULL;
-    if (!w || !w->params)
+    if (!w)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_create: no weights");
     *out = calloc(1, sizeof **out);
     if (!*out)
@@ -321,7 +319,21 @@ static densecl_status dc_engine_alloc(const densecl_weights *w, densecl_engine *
         *out = NULL;
         return dc_error(DENSECL_ERR_NO_MEMORY, "cannot create a mutex");
     }
+    int min = densecl_config_min_size(&w->cfg);
+    if ((st = dc_plan_build(&w->cfg, 1, min, min, &(*out)->model)) != DENSECL_OK ||
+        (st = dc_fold(&(*out)->model, &w->tensors, &(*out)->params)) != DENSECL_OK) {
+        densecl_engine_free(*out);
+        *out = NULL;
+        return st;
+    }
     return DENSECL_OK;
+}
+
+/* The folded weights are on every device now: the host copy goes. */
+static void dc_engine_drop_params(densecl_engine *e)
+{
+    dc_params_free(e->params, e->model.n_ops);
+    e->params = NULL;
 }
 
 static densecl_status dc_calibrate(densecl_engine *e);
@@ -364,9 +376,10 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
         DC_CL_TRY(st, err);
         r->queue = clCreateCommandQueue(r->ctx, r->dev, CL_QUEUE_PROFILING_ENABLE, &err);
         DC_CL_TRY(st, err);
-        if ((st = dc_replica_init(r, w, &po)) != DENSECL_OK)
+        if ((st = dc_replica_init(r, &e->model, e->params, &po)) != DENSECL_OK)
             goto fail;
     }
+    dc_engine_drop_params(e);
     if (e->n_rep > 1 && (st = dc_calibrate(e)) != DENSECL_OK)
         goto fail;
     *out = e;
@@ -404,8 +417,9 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
     r->queue = queue;
     dc_device_describe(r->dev, &r->info);
     r->info.platform_index = r->info.device_index = -1;
-    if ((st = dc_replica_init(r, w, NULL)) != DENSECL_OK)
+    if ((st = dc_replica_init(r, &e->model, e->params, NULL)) != DENSECL_OK)
         goto fail;
+    dc_engine_drop_params(e);
     *out = e;
     return DENSECL_OK;
 fail:
@@ -419,6 +433,9 @@ void densecl_engine_free(densecl_engine *e)
         return;
     for (int i = 0; i < e->n_rep; i++)
         dc_replica_free(&e->rep[i]);
+    dc_engine_drop_params(e);
+    dc_plan_free(&e->model);
+    dc_plan_free(&e->one);
     free(e->events);
     pthread_mutex_destroy(&e->lock);
     free(e);
@@ -525,23 +542,30 @@ fail:
     return st;
 }
 
-/* Images per chunk so that every activation buffer fits the device's largest allocation and all
- * of them, with the weights, fit in half of its global memory (the rest is the driver's). */
-static densecl_status dc_replica_limit(dc_replica *r, const densecl_config *cfg, int h, int w)
+/* e->one for an h x w input, built when the size changes. Size errors are the input's fault,
+ * whatever the devices: a run reports them from here, first. */
+static densecl_status dc_engine_one(densecl_engine *e, int h, int w)
 {
-    dc_plan one;
-    densecl_status st;
+    if (e->one.ops && e->one.h == h && e->one.w == w)
+        return DENSECL_OK;
+    dc_plan_free(&e->one);
+    return dc_plan_build(&e->cfg, 1, h, w, &e->one);
+}
+
+/* Images per chunk so that every activation buffer fits the device's largest allocation and all
+ * of them, with the weights, fit in half of its global memory (the rest is the driver's).
+ * one: the plan of one image of the input size (dc_engine_one). */
+static densecl_status dc_replica_limit(dc_replica *r, const dc_plan *one)
+{
     uint64_t budget, per_image, most = 0;
+    int h = one->h, w = one->w;
     if (r->max_chunk > 0 && r->chunk_h == h && r->chunk_w == w)
         return DENSECL_OK;
-    if ((st = dc_plan_build(cfg, 1, h, w, &one)) != DENSECL_OK)
-        return st;
-    per_image = (uint64_t)dc_plan_floats(&one) * sizeof(float);
-    for (int i = 0; i < one.n_bufs; i++)
-        if (one.buf_floats[i] > most)
-            most = one.buf_floats[i];
+    per_image = (uint64_t)dc_plan_floats(one) * sizeof(float);
+    for (int i = 0; i < one->n_bufs; i++)
+        if (one->buf_floats[i] > most)
+            most = one->buf_floats[i];
     most *= sizeof(float);
-    dc_plan_free(&one);
     budget = r->info.global_mem_bytes / 2 > r->weight_bytes
                  ? r->info.global_mem_bytes / 2 - r->weight_bytes
                  : 0;
@@ -719,7 +743,7 @@ fail:
 static densecl_status dc_enqueue_range(dc_run *run, int ri)
 {
     dc_replica *r = &run->e->rep[ri];
-    densecl_status st = dc_replica_limit(r, &run->e->cfg, run->h, run->w);
+    densecl_status st = dc_replica_limit(r, &run->e->one); /* the run's size: dc_engine_one */
     for (int done = 0; st == DENSECL_OK && done < r->count;) {
         int m = r->count - done < r->max_chunk ? r->count - done : r->max_chunk;
         st = dc_enqueue_chunk(run, ri, r->start + done, m);
@@ -913,17 +937,14 @@ static densecl_status dc_run_locked(densecl_engine *e, const float *input, int n
                                     int w, float *logits)
 {
     densecl_status st;
-    dc_plan probe;
     dc_run run = {e, input, NULL, (size_t)c * (size_t)h * (size_t)w, h, w, NULL, 0, 0};
     if (c != e->cfg.in_channels)
         return dc_error(DENSECL_ERR_INPUT,
                         "input has %d channels, the model expects %d (input shape [%d, %d, %d, %d]"
                         ", NCHW)",
                         c, e->cfg.in_channels, n, c, h, w);
-    /* Size errors are the input's fault, whatever the devices: report them first. */
-    if ((st = dc_plan_build(&e->cfg, 1, h, w, &probe)) != DENSECL_OK)
+    if ((st = dc_engine_one(e, h, w)) != DENSECL_OK)
         return st;
-    dc_plan_free(&probe);
     /* Devices taken out stay out while others remain; when none is left, a new run gives them
      * another chance (an earlier batch may simply have been too large for them). */
     int active = 0;
@@ -974,6 +995,8 @@ static densecl_status dc_calibrate(densecl_engine *e)
     densecl_status st = DENSECL_OK;
     if (side < min)
         side = min;
+    if ((st = dc_engine_one(e, side, side)) != DENSECL_OK)
+        return st;
     image = (size_t)e->cfg.in_channels * (size_t)side * (size_t)side;
     x = calloc((size_t)n * image, sizeof *x);
     y = malloc((size_t)n * (size_t)e->cfg.num_classes * sizeof *y);

@@ -1,4 +1,5 @@
-/* fold.c - turns raw torchvision tensors into per-op parameters ready for upload.
+/* fold.c - turns raw torchvision tensors into per-op parameters ready for packing, for the ops
+ * of a plan the engine built (fold builds no plan and keeps nothing).
  *
  * A BN that precedes a consumer (norm1 before conv1, a transition's norm, norm5) becomes that
  * consumer's BN+ReLU prologue: y = max(x * scale + shift, 0) per input channel. A BN that directly
@@ -106,28 +107,22 @@ static densecl_status dc_fold_op(const dc_tensor_set *set, const dc_op *op, dc_o
     }
 }
 
-densecl_status dc_fold(densecl_weights *w)
+densecl_status dc_fold(const dc_plan *plan, const dc_tensor_set *tensors, dc_op_params **out)
 {
-    dc_plan plan;
-    int min = densecl_config_min_size(&w->cfg);
-    /* The op list does not depend on the input size: any valid size gives the same ops. */
-    densecl_status st = dc_plan_build(&w->cfg, 1, min, min, &plan);
-    if (st != DENSECL_OK)
-        return st;
-    dc_params_free(w->params, w->n_params);
-    w->n_params = plan.n_ops;
-    w->params = calloc((size_t)plan.n_ops, sizeof *w->params);
-    if (!w->params)
-        st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory folding the weights");
-    for (int i = 0; st == DENSECL_OK && i < plan.n_ops; i++)
-        st = dc_fold_op(&w->tensors, &plan.ops[i], &w->params[i]);
+    densecl_status st = DENSECL_OK;
+    dc_op_params *p;
+    *out = NULL;
+    p = calloc((size_t)(plan->n_ops ? plan->n_ops : 1), sizeof *p);
+    if (!p)
+        return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory folding the weights");
+    for (int i = 0; st == DENSECL_OK && i < plan->n_ops; i++)
+        st = dc_fold_op(tensors, &plan->ops[i], &p[i]);
     if (st != DENSECL_OK) {
-        dc_params_free(w->params, w->n_params);
-        w->params = NULL;
-        w->n_params = 0;
+        dc_params_free(p, plan->n_ops);
+        return st;
     }
-    dc_plan_free(&plan);
-    return st;
+    *out = p;
+    return DENSECL_OK;
 }
 
 void dc_params_free(dc_op_params *p, int n)

@@ -1,7 +1,9 @@
 /*
  * internal.h - contracts between the files of host/. Not installed.
  *
- * Data flows one way: config -> plan -> replica -> run.
+ * Data flows one way: config -> plan -> fold -> pack -> replica -> run. Weights (config and raw
+ * tensors) go in at fold; the engine builds the model's plan once, folds with it, and every
+ * replica packs and uploads from that.
  *   config.c   presets, counting, the list of tensors a config expects (dc_config_tensors)
  *   safetensors.c  the format: reader, dtype conversion, key names, tensor set, writer
  *   arch.c     architecture inference from tensor shapes, and checking tensors against a config
@@ -10,12 +12,13 @@
  *   json.c     the strict JSON subset the safetensors header needs
  *   npy.c      .npy read/write
  *   plan.c     device-independent op list with shapes, buffers, channel offsets
- *   fold.c     BN folding: raw tensors + plan ops -> per-op device-ready parameters
+ *   fold.c     BN folding: raw tensors + the engine's plan -> per-op parameters
  *   status.c   status strings, the thread-local error detail, log, OpenCL error names
  *   device.c   platform/device discovery and spec matching
  *   program.c  embedded kernels.cl, build options, build log
  *   ops.c      one launcher per kernel of kernels.cl (argument setting, work sizes)
- *   engine.c   replica: plan bound to a device, buffers, weights upload, run
+ *   engine.c   the model plan and fold (once per engine); replica: plan bound to a device,
+ *              buffers, weights pack and upload, run
  */
 #ifndef DENSECL_INTERNAL_H
 #define DENSECL_INTERNAL_H
@@ -199,19 +202,11 @@ densecl_status dc_random_tensors(const densecl_config *cfg, uint64_t seed, dc_te
 
 /* ---------------------------------------------------------------- weights.c */
 
-/* Per-op parameters, ready for upload (see fold.c). Layouts are PyTorch's. */
-typedef struct dc_op_params {
-    float *weight;    /* conv: [cout, cin, k, k] with post-BN folded; linear: [classes, C] */
-    float *bias;      /* [cout] or NULL */
-    float *pre_scale; /* [cin]: the BN+ReLU prologue y = max(x * scale + shift, 0), or NULL */
-    float *pre_shift; /* [cin] */
-} dc_op_params;
-
+/* What a weights handle holds: the config and the raw tensors, nothing derived from them (the
+ * engine folds and packs for its own plan). */
 struct densecl_weights {
     densecl_config cfg;
     dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
-    int n_params;           /* == plan n_ops */
-    dc_op_params *params;   /* indexed like dc_plan.ops */
 };
 
 /* ---------------------------------------------------------------- npy.c */
@@ -279,8 +274,18 @@ size_t dc_plan_floats(const dc_plan *p);
 
 /* ---------------------------------------------------------------- fold.c */
 
-/* Builds w->params from w->tensors for the plan ops of w->cfg. */
-densecl_status dc_fold(densecl_weights *w);
+/* Per-op parameters, ready for packing. Layouts are PyTorch's. */
+typedef struct dc_op_params {
+    float *weight;    /* conv: [cout, cin, k, k] with post-BN folded; linear: [classes, C] */
+    float *bias;      /* [cout] or NULL */
+    float *pre_scale; /* [cin]: the BN+ReLU prologue y = max(x * scale + shift, 0), or NULL */
+    float *pre_shift; /* [cin] */
+} dc_op_params;
+
+/* Folds tensors (which dc_config_match accepted for the plan's config) for the ops of plan:
+ * *out (malloc'd) is indexed like plan->ops, plan->n_ops entries; free with dc_params_free.
+ * Only the op sequence matters, which does not depend on the plan's n, h or w. */
+densecl_status dc_fold(const dc_plan *plan, const dc_tensor_set *tensors, dc_op_params **out);
 void dc_params_free(dc_op_params *p, int n);
 
 /* ---------------------------------------------------------------- device.c */

@@ -49,10 +49,6 @@ densecl_status densecl_weights_load(const char *path, const densecl_config *expe
     w->cfg = cfg;
     w->tensors = set;
     memset(&set, 0, sizeof set);
-    if ((st = dc_fold(w)) != DENSECL_OK) {
-        densecl_weights_free(w);
-        return st;
-    }
     *out = w;
     return DENSECL_OK;
 fail:
@@ -74,15 +70,12 @@ densecl_status densecl_weights_random(const densecl_config *cfg, uint64_t seed,
     if (!(w = calloc(1, sizeof *w)))
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory for random weights");
     w->cfg = *cfg;
-    if ((st = dc_random_tensors(cfg, seed, &w->tensors)) != DENSECL_OK)
-        goto fail;
-    if ((st = dc_fold(w)) != DENSECL_OK)
-        goto fail;
+    if ((st = dc_random_tensors(cfg, seed, &w->tensors)) != DENSECL_OK) {
+        free(w);
+        return st;
+    }
     *out = w;
     return DENSECL_OK;
-fail:
-    densecl_weights_free(w);
-    return st;
 }
 
 const densecl_config *densecl_weights_config(const densecl_weights *w)
@@ -99,7 +92,6 @@ void densecl_weights_free(densecl_weights *w)
 {
     if (!w)
         return;
-    dc_params_free(w->params, w->n_params);
     dc_tensor_set_free(&w->tensors);
     free(w);
 }

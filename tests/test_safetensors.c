@@ -895,7 +895,6 @@ static void test_random(void)
     CHECK(same_tensors(a, b));
     CHECK(!same_tensors(a, c));
     CHECK(cfg_equal(densecl_weights_config(a), &cfg));
-    CHECK(a->n_params > 0 && a->params != NULL);
     CHECK(dc_config_match(&cfg, &a->tensors, "random") == DENSECL_OK);
 
     /* Distributions: He-normal convs, BN ranges, linear bound 1/sqrt(C). */
@@ -946,6 +945,99 @@ done:
     CHECK(densecl_weights_random(NULL, 1, &a) == DENSECL_ERR_ARGUMENT);
 }
 
+/* BN scale and shift of module m at channel c, as fold.c defines them (eps 1e-5). */
+static void bn_at(const densecl_weights *w, const char *m, int c, double *scale, double *shift)
+{
+    char key[128];
+    const float *v[4];
+    static const char *const field[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", m, field[i]);
+        const dc_tensor *t = dc_tensor_find(&w->tensors, key);
+        v[i] = t ? t->data : NULL;
+    }
+    *scale = *shift = NAN;
+    if (!v[0] || !v[1] || !v[2] || !v[3])
+        return;
+    *scale = v[0][c] / sqrt((double)v[3][c] + 1e-5);
+    *shift = v[1][c] - v[2][c] * *scale;
+}
+
+static int close_to(double got, double want)
+{
+    return fabs(got - want) <= 1e-5 * (1.0 + fabs(want));
+}
+
+/* fold.c folds for a plan it is given: one entry per plan op, the BN that follows a conv in its
+ * weights and bias, the BN before a consumer as its prologue, the same for any input size. */
+static void test_fold(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = NULL;
+    dc_plan plan, big;
+    dc_op_params *p = NULL, *q = NULL;
+    CHECK(densecl_config_preset("densenet121", &cfg) == DENSECL_OK);
+    memset(cfg.block_layers, 0, sizeof cfg.block_layers);
+    cfg.block_layers[0] = 2, cfg.block_layers[1] = 1, cfg.num_blocks = 2, cfg.num_classes = 5;
+    CHECK(densecl_weights_random(&cfg, 7, &w) == DENSECL_OK);
+    int min = densecl_config_min_size(&cfg);
+    CHECKF(dc_plan_build(&cfg, 1, min, min, &plan) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(dc_plan_build(&cfg, 3, 2 * min + 5, min + 9, &big) == DENSECL_OK);
+    if (!w || !plan.ops || !big.ops)
+        goto done;
+    CHECKF(dc_fold(&plan, &w->tensors, &p) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(dc_fold(&big, &w->tensors, &q) == DENSECL_OK);
+    if (!p || !q)
+        goto done;
+    int convs = 0, pres = 0;
+    for (int i = 0; i < plan.n_ops; i++) {
+        const dc_op *op = &plan.ops[i];
+        const dc_op_params *pp = &p[i];
+        char key[128];
+        CHECK(strcmp(op->name, big.ops[i].name) == 0);
+        CHECK((pp->weight != NULL) == (op->kind == DC_OP_CONV || op->kind == DC_OP_LINEAR));
+        CHECK((pp->pre_scale != NULL) == (op->pre_bn[0] != '\0'));
+        CHECK((pp->bias != NULL) == (op->post_bn[0] != '\0' || op->kind == DC_OP_LINEAR));
+        if (op->kind == DC_OP_CONV) {
+            /* Last output channel, last weight of it: W * scale, bias = shift. */
+            size_t per = (size_t)op->in_c * (size_t)(op->k * op->k);
+            size_t at = (size_t)(op->out_c - 1) * per + per - 1;
+            snprintf(key, sizeof key, "%s.weight", op->name);
+            const dc_tensor *t = dc_tensor_find(&w->tensors, key);
+            double scale = 1.0, shift = 0.0;
+            if (op->post_bn[0])
+                bn_at(w, op->post_bn, op->out_c - 1, &scale, &shift);
+            CHECKF(t && close_to(pp->weight[at], t->data[at] * scale), "%s", op->name);
+            CHECKF(!op->post_bn[0] || close_to(pp->bias[op->out_c - 1], shift), "%s", op->name);
+            CHECK(memcmp(pp->weight, q[i].weight, (per * (size_t)op->out_c) * sizeof(float)) ==
+                  0);
+            convs++;
+        }
+        if (op->pre_bn[0]) {
+            double scale, shift;
+            bn_at(w, op->pre_bn, op->in_c - 1, &scale, &shift);
+            CHECKF(close_to(pp->pre_scale[op->in_c - 1], scale) &&
+                       close_to(pp->pre_shift[op->in_c - 1], shift),
+                   "%s", op->name);
+            pres++;
+        }
+    }
+    /* conv0, 3 layers x 2 convs, 1 transition; prologues: 3 x norm1, 1 transition, norm5. */
+    CHECK(convs == 8 && pres == 5);
+    /* Tensors that do not fit the plan are refused, naming the tensor. */
+    remove_tensor(&w->tensors, "features.norm5.running_var");
+    dc_params_free(q, big.n_ops);
+    q = (dc_op_params *)1;
+    CHECK(dc_fold(&plan, &w->tensors, &q) == DENSECL_ERR_MISMATCH && q == NULL);
+    CHECK(strstr(densecl_last_error(), "features.norm5.running_var") != NULL);
+done:
+    dc_params_free(p, plan.n_ops);
+    dc_params_free(q, big.n_ops);
+    dc_plan_free(&plan);
+    dc_plan_free(&big);
+    densecl_weights_free(w);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/densecl-st-XXXXXX");
@@ -964,6 +1056,7 @@ int main(void)
     test_match();
     test_load();
     test_random();
+    test_fold();
     static const char *left[] = {"t.safetensors", "bad.safetensors", "short.safetensors",
                                  "hl.safetensors"};
     for (size_t i = 0; i < DC_ARRAY_LEN(left); i++) {
