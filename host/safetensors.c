@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -480,46 +479,92 @@ densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *w
     return st_parse(bytes, len, what, out);
 }
 
+/* Opens path for reading: a regular file, its size and times in *sb. One small function so that
+ * a shared helper (refusing FIFOs before open can block on them) can replace it. */
+static densecl_status st_open(const char *path, int *fd, struct stat *sb)
+{
+    *fd = open(path, O_RDONLY);
+    if (*fd < 0)
+        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    densecl_status st = DENSECL_OK;
+    if (fstat(*fd, sb) != 0)
+        st = dc_error(DENSECL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb->st_mode))
+        st = dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
+    if (st != DENSECL_OK) {
+        close(*fd);
+        *fd = -1;
+    }
+    return st;
+}
+
+/* Whether the file changed between two fstat()s: size or modification time. */
+static int st_changed(const struct stat *a, const struct stat *b)
+{
+    return a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+           a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
+/* Reads the whole file of size bytes into buf with read(), not mmap: a file truncated while
+ * mapped kills the process with SIGBUS (seen when `cp` rewrote the weights while densecl
+ * started), a short read is only an error. Refuses a file whose size or time changes. */
+static densecl_status st_read_all(const char *path, int fd, const struct stat *before,
+                                  unsigned char *buf, size_t size)
+{
+    struct stat after;
+    unsigned char extra;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = read(fd, buf + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return dc_error(DENSECL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    ssize_t more;
+    do
+        more = read(fd, &extra, 1);
+    while (more < 0 && errno == EINTR);
+    if (fstat(fd, &after) != 0)
+        return dc_error(DENSECL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if (done != size || more != 0 || st_changed(before, &after))
+        return dc_error(DENSECL_ERR_IO,
+                        "%s: the file changed while it was read (%zu bytes at the start, %lld "
+                        "now); was it being written?",
+                        path, size, (long long)after.st_size);
+    return DENSECL_OK;
+}
+
 densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out)
 {
     densecl_status st;
     struct stat sb;
-    void *map;
+    unsigned char *buf = NULL;
     size_t size;
     int fd;
     if (!path || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_safetensors_read: NULL argument");
     memset(out, 0, sizeof *out);
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
+    if ((st = st_open(path, &fd, &sb)) != DENSECL_OK)
         return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
+    if ((uintmax_t)sb.st_size >= (uintmax_t)SIZE_MAX) {
         close(fd);
-        return dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uintmax_t)sb.st_size > (uintmax_t)SIZE_MAX) {
-        close(fd);
-        return dc_error(DENSECL_ERR_IO, "%s: file too large to map", path);
+        return dc_error(DENSECL_ERR_IO, "%s: file too large to read", path);
     }
     size = (size_t)sb.st_size;
-    if (size < 8) {
+    buf = malloc(size ? size : 1);
+    if (!buf) {
         close(fd);
-        return st_parse(NULL, size, path, out); /* refuses it with the usual message */
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory for %zu bytes", path, size);
     }
-    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
+    st = st_read_all(path, fd, &sb, buf, size);
     close(fd);
-    st = st_parse(map, size, path, out);
-    munmap(map, size);
+    if (st == DENSECL_OK)
+        st = st_parse(buf, size, path, out);
+    free(buf);
     return st;
 }
 

@@ -133,7 +133,9 @@ typedef struct densecl_weights densecl_weights;
 
 /* Loads a safetensors file (F32, F16 or BF16 tensors; torchvision key names, or the legacy
  * "norm.1" style of torchvision's old .pth files; num_batches_tracked ignored).
- *   path:   the file; it is memory-mapped while loading and closed before returning.
+ *   path:   the file; it is read into memory (not mapped) and closed before returning. A file
+ *           whose size or modification time changes while it is read (being rewritten) is
+ *           refused with DENSECL_ERR_IO naming it.
  *   expect: NULL to infer the architecture from the tensor shapes (and our "densecl.config"
  *           metadata entry when present); otherwise the file must match this config exactly,
  *           except that expect->num_classes == 0 or expect->in_channels == 0 take the file's.

@@ -36,6 +36,10 @@ SEED = 77
 INPUT_SHAPE = (5, 1, 28, 28)
 BASE_WEIGHTS = "base.safetensors"
 BASE_INPUT = "base.input.npy"
+# The rewrite race of malformed_cases.sh: one larger model (3 input channels, so that a run with
+# the 1-channel base input stops right after loading it) as F32 and as F16, two valid files of
+# different sizes that the test copies over each other while densecl loads them.
+RACE_FILES = ("race_f32.safetensors", "race_f16.safetensors")
 
 # Error texts a good message contains (alternatives); loose on purpose.
 TRUNCATED = "truncat|short|beyond|exceed|past|end of file|eof|size|length|offset|bytes|small"
@@ -147,6 +151,18 @@ def duplicate_key(arrays):
     return serialize(None, data, header_text=text[:-1] + "," + entry + "}")
 
 
+def race_files():
+    """{file name: bytes} of the two race files (about 4 and 2 MB)."""
+    torch.manual_seed(SEED + 1)
+    model = gen_fixtures.randomize(gen_fixtures.cifar_densenet(24, (8, 8, 8), 48, 10, 3)())
+    arrays = export.state_dict_arrays(model.eval())
+    blobs = {}
+    for name, dtype in zip(RACE_FILES, ("f32", "f16")):
+        entries = [(key,) + encode_tensor(array, dtype) for key, array in arrays.items()]
+        blobs[name] = serialize(*build_file(entries, metadata()))
+    return blobs
+
+
 def weight_cases(arrays, base):
     """[(name, file bytes, args, expect)] for broken weights files. File-level format errors
     (truncated_*, header_*, offsets_*) must also name the file."""
@@ -252,6 +268,8 @@ def main(argv=None):
     x = np.random.default_rng(SEED).standard_normal(INPUT_SHAPE, np.float32)
     write(args.outdir, BASE_WEIGHTS, base)
     write(args.outdir, BASE_INPUT, npy_bytes(x))
+    for name, blob in race_files().items():
+        write(args.outdir, name, blob)
     rows = [("valid", BASE_WEIGHTS, BASE_INPUT, "-", "OK")]
     for name, blob, extra, expect in weight_cases(arrays, base):
         filename = name + ".safetensors"

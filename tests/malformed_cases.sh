@@ -5,7 +5,14 @@
 # case passes when densecl exits non-zero without crashing (status < 128, no timeout, no sanitizer
 # report), prints exactly one stderr line "densecl: error: ..." containing the expected texts,
 # and leaves nothing in the output directory. An "OK" case must succeed and write its output.
-# $DENSECL_TEST_DEVICE, when set, is passed as --device. Ends with "N passed, N failed".
+# $DENSECL_TEST_DEVICE, when set, is passed as --device.
+#
+# Then the rewrite race (issue 15): 30 loads of a weights file that a background loop keeps
+# rewriting with cp (truncate, then write) from two valid files of different sizes. A load may
+# see either file or a file in the middle of being written, so it may fail, but only cleanly:
+# never a signal (SIGBUS, exit 135, when the file was mmap'd), always one error line, naming the
+# weights file, or the input's channels (the 3-channel race model loaded; the input has 1).
+# Ends with "N passed, N failed".
 set -uo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -21,7 +28,8 @@ if [[ ! -f "$dir/cases.tsv" ]]; then
     exit 1
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/densecl-malformed.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+writer=
+trap '[[ -n $writer ]] && kill "$writer" 2> /dev/null; rm -rf "$work"' EXIT
 
 # contains_groups TEXT EXPECT: every ";" group of EXPECT has a "|" alternative in TEXT
 # (case-insensitive, fixed strings). Prints the first group that does not match.
@@ -113,6 +121,57 @@ while IFS=$'\t' read -r name weights input args expect; do
         fi
     fi
 done < "$dir/cases.tsv"
+
+# check_race STATUS STDERR_FILE: the problems of one load during the rewrite race (none: pass)
+check_race() {
+    local status=$1 err_file=$2 first
+    first=$(head -n 1 "$err_file")
+    if [[ $status -ge 124 ]]; then
+        echo "exit status $status (signal $((status - 128)) when above 128)"
+    elif [[ $status -ne 1 ]]; then
+        echo "exit status $status, expected 1"
+    fi
+    if [[ $(grep -c '' "$err_file") -ne 1 || $first != "densecl: error: "* ]]; then
+        echo "stderr is not one 'densecl: error: ' line"
+    elif ! grep -qF -e "race.safetensors" -e "channel" <<< "$first"; then
+        echo "the error names neither the weights file nor the input's channels"
+    fi
+}
+
+race_file="$work/race.safetensors"
+cp "$dir/race_f32.safetensors" "$race_file"
+(
+    while [[ ! -e "$work/race.stop" ]]; do
+        cp "$dir/race_f16.safetensors" "$race_file"
+        cp "$dir/race_f32.safetensors" "$race_file"
+    done
+) &
+writer=$!
+race_failed=0
+loaded=0
+for i in $(seq 1 30); do
+    status=0
+    timeout "$limit_s" "$densecl" run --weights "$race_file" --input "$dir/base.input.npy" \
+        --output "$work/race.npy" < /dev/null > /dev/null 2> "$work/stderr" || status=$?
+    problems=$(check_race "$status" "$work/stderr")
+    grep -qF "channel" "$work/stderr" && loaded=$((loaded + 1))
+    [[ -n ${DENSECL_RACE_LOG:-} ]] && cat "$work/stderr" >> "$DENSECL_RACE_LOG"
+    if [[ -n $problems ]]; then
+        race_failed=1
+        echo "FAIL rewrite_race, load $i (exit status $status)"
+        sed 's/^/       /' <<< "$problems"
+        sed 's/^/       | /' "$work/stderr" | head -n 5
+    fi
+done
+touch "$work/race.stop" # the writer finishes its cp and stops (a kill could orphan a cp)
+wait "$writer"
+writer=
+if [[ $race_failed -eq 0 ]]; then
+    passed=$((passed + 1))
+    echo "ok   rewrite_race: 30 loads while the file was rewritten, $loaded of them loaded it"
+else
+    failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]
