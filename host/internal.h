@@ -166,9 +166,10 @@ typedef struct dc_tensor_set {
     char **meta_values;
 } dc_tensor_set;
 
-/* Reads and validates a safetensors file; converts F32/F16/BF16/F64 to float; maps legacy keys
- * ("norm.1" -> "norm1"); drops num_batches_tracked. Other dtypes are kept with data == NULL so
- * that checking can name them. */
+/* Reads and validates a safetensors file; converts F32/F16/BF16/F64 to float (an F64 value
+ * beyond float's range is refused, naming key and index); maps legacy keys ("norm.1" ->
+ * "norm1"); drops num_batches_tracked. Other dtypes are kept with data == NULL so that checking
+ * can name them. Values are not checked otherwise (dc_weights_check_values). */
 densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out);
 /* The same from memory (for the fuzzer); `what` names the source in messages. */
 densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *what,
@@ -208,6 +209,10 @@ struct densecl_weights {
     densecl_config cfg;
     dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
 };
+
+/* Refuses (DENSECL_ERR_FORMAT, prefixed by path) a NaN or infinity in any tensor and a negative
+ * value in any "*.running_var", naming the key, the first bad value and its index. */
+densecl_status dc_weights_check_values(const dc_tensor_set *set, const char *path);
 
 /* ---------------------------------------------------------------- npy.c */
 

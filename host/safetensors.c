@@ -62,7 +62,9 @@ static float st_f16(uint16_t h)
     return sign ? -v : v;
 }
 
-static void st_convert(dc_dtype dtype, const unsigned char *src, size_t count, float *dst)
+/* Converts count values to float. Returns count, or the index of the first F64 value that is
+ * finite but beyond float's range (conversion would make it infinite: refused, not invented). */
+static size_t st_convert(dc_dtype dtype, const unsigned char *src, size_t count, float *dst)
 {
     for (size_t i = 0; i < count; i++) {
         switch (dtype) {
@@ -80,11 +82,16 @@ static void st_convert(dc_dtype dtype, const unsigned char *src, size_t count, f
             uint64_t u = dc_load_le(src + 8 * i, 8);
             double d;
             memcpy(&d, &u, sizeof d);
+            /* Rounded to nearest, from (2 - 2^-24) * 2^127 on (halfway between FLT_MAX and
+             * the next power of two) a double becomes infinity as a float. */
+            if (isfinite(d) && fabs(d) >= 0x1.ffffffp+127)
+                return i;
             dst[i] = (float)d;
             break;
         }
         }
     }
+    return count;
 }
 
 static int st_is_float(dc_dtype d)
@@ -454,7 +461,17 @@ static densecl_status st_parse(const unsigned char *map, size_t size, const char
                 dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s'", path, e->name);
             goto fail;
         }
-        st_convert(e->dtype, data + e->begin, e->count, t->data);
+        size_t bad = st_convert(e->dtype, data + e->begin, e->count, t->data);
+        if (bad < e->count) {
+            uint64_t u = dc_load_le(data + e->begin + 8 * bad, 8);
+            double d;
+            memcpy(&d, &u, sizeof d);
+            st = dc_error(DENSECL_ERR_FORMAT,
+                          "%s: tensor '%s': F64 value %.17g at index %zu is beyond float32's "
+                          "range (densecl computes in float32)",
+                          path, e->name, d, bad);
+            goto fail;
+        }
     }
     st = st_check_duplicates(path, &set, orig);
     if (st != DENSECL_OK)

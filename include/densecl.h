@@ -131,8 +131,10 @@ int densecl_config_min_size(const densecl_config *cfg);
 
 typedef struct densecl_weights densecl_weights;
 
-/* Loads a safetensors file (F32, F16 or BF16 tensors; torchvision key names, or the legacy
- * "norm.1" style of torchvision's old .pth files; num_batches_tracked ignored).
+/* Loads a safetensors file (F32, F16, BF16 or F64 tensors; torchvision key names, or the legacy
+ * "norm.1" style of torchvision's old .pth files; num_batches_tracked ignored). Every tensor is
+ * converted to float32 on load; an F64 value beyond float32's range is refused with the key and
+ * the index rather than turned into infinity.
  *   path:   the file; it is read into memory (not mapped) and closed before returning. A file
  *           whose size or modification time changes while it is read (being rewritten) is
  *           refused with DENSECL_ERR_IO naming it.
@@ -140,9 +142,25 @@ typedef struct densecl_weights densecl_weights;
  *           metadata entry when present); otherwise the file must match this config exactly,
  *           except that expect->num_classes == 0 or expect->in_channels == 0 take the file's.
  *   out:    receives the new handle; release with densecl_weights_free().
- * Every mismatch is refused, with the key and both shapes in the detail. */
+ * Every mismatch is refused, with the key and both shapes in the detail (DENSECL_ERR_MISMATCH).
+ * So are values no trained model has, with DENSECL_ERR_FORMAT naming the key, the first bad
+ * value and its index: NaN or infinity in any tensor (weights, biases, BN parameters and
+ * running statistics) and a negative BN running_var; densecl_weights_load_ex can accept them. */
 densecl_status densecl_weights_load(const char *path, const densecl_config *expect,
                                     densecl_weights **out);
+
+/* Options of densecl_weights_load_ex. Zero-initialise, then set what you need. */
+typedef struct densecl_weights_options {
+    const densecl_config *expect; /* as densecl_weights_load's expect; NULL: infer */
+    int allow_nonfinite;          /* nonzero: accept NaN, infinities and negative running_var
+                                     (outputs may then be NaN); still converted and checked
+                                     for shapes */
+} densecl_weights_options;
+
+/* densecl_weights_load with options (NULL: the defaults, as densecl_weights_load(path, NULL,
+ * out)). */
+densecl_status densecl_weights_load_ex(const char *path, const densecl_weights_options *options,
+                                       densecl_weights **out);
 
 /* Random weights for benchmarking and tests: He-normal convs, randomized BN affine and running
  * statistics (so BN is not the identity), all from a 64-bit seed; the same seed gives the same

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,46 @@ static void test_bf16_f64_ints(void)
     for (int i = 0; i < 6; i++)
         CHECK(s.t[2 + i].dtype == ints[i] && s.t[2 + i].data == NULL);
     dc_tensor_set_free(&s);
+}
+
+/* F64 values are converted to float32; one that would become infinite is refused with the key
+ * and index; infinities and NaN stay what they are (the load's value check refuses them). */
+static void test_f64_range(void)
+{
+    static const char *const head =
+        "{\"w\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]}}";
+    /* FLT_MAX; the largest double that rounds to it; -0; and a fourth value per case. */
+    double d[4] = {0x1.fffffep+127, 0x1.fffffefffffffp+127, -0.0, 0.0};
+    const double huge[] = {0x1.ffffffp+127, -0x1.ffffffp+127, 1e300, -1e39, 0x1p+128};
+    const double kept[] = {INFINITY, -INFINITY, NAN, 1e-50};
+    unsigned char data[32];
+    dc_tensor_set s;
+    for (size_t c = 0; c < DC_ARRAY_LEN(huge) + DC_ARRAY_LEN(kept); c++) {
+        d[3] = c < DC_ARRAY_LEN(huge) ? huge[c] : kept[c - DC_ARRAY_LEN(huge)];
+        for (int i = 0; i < 4; i++) {
+            uint64_t u;
+            memcpy(&u, &d[i], 8);
+            for (int k = 0; k < 8; k++)
+                data[8 * i + k] = (unsigned char)(u >> (8 * k));
+        }
+        densecl_status st = read_st(head, data, sizeof data, &s);
+        if (c < DC_ARRAY_LEN(huge)) {
+            CHECKF(st == DENSECL_ERR_FORMAT, "%g accepted", d[3]);
+            CHECKF(strstr(densecl_last_error(), "'w'") &&
+                       strstr(densecl_last_error(), "index 3") &&
+                       strstr(densecl_last_error(), "range"),
+                   "%s", densecl_last_error());
+            continue;
+        }
+        CHECKF(st == DENSECL_OK, "%g: %s", d[3], densecl_last_error());
+        if (st != DENSECL_OK)
+            continue;
+        CHECK(s.t[0].data[0] == FLT_MAX && s.t[0].data[1] == FLT_MAX);
+        CHECK(s.t[0].data[2] == 0.0f && signbit(s.t[0].data[2]));
+        CHECKF(isnan(d[3]) ? isnan(s.t[0].data[3]) : s.t[0].data[3] == (float)d[3], "%g",
+               d[3]);
+        dc_tensor_set_free(&s);
+    }
 }
 
 static void test_keys_and_metadata(void)
@@ -867,6 +908,88 @@ static void test_load(void)
     CHECK(densecl_weights_load(path, NULL, NULL) == DENSECL_ERR_ARGUMENT);
 }
 
+/* Loading refuses NaN and infinity in any tensor and a negative running variance, naming the
+ * key and the first bad index; allow_nonfinite accepts them as they are. */
+static void test_values(void)
+{
+    char path[128];
+    dc_tensor_set set;
+    densecl_weights *w = NULL;
+    densecl_weights_options o;
+    snprintf(path, sizeof path, "%s/values.safetensors", tmpdir);
+    CHECK(set_from_cfg(&tiny, &set));
+    if (!set.t)
+        return;
+    for (int i = 0; i < set.count; i++)
+        if (strstr(set.t[i].key, "running_var"))
+            for (int k = 0; k < set.t[i].shape[0]; k++)
+                set.t[i].data[k] = 1.0f;
+    static const struct {
+        const char *key;
+        int index;
+        float value;
+        const char *want; /* in the message */
+    } cases[] = {
+        {"features.conv0.weight", 5, NAN, "NaN at index 5"},
+        {"features.denseblock2.denselayer3.conv2.weight", 0, INFINITY, "inf at index 0"},
+        {"features.norm5.bias", 2, -INFINITY, "-inf at index 2"},
+        {"features.denseblock1.denselayer1.norm1.running_mean", 1, NAN, "NaN at index 1"},
+        {"features.transition1.norm.running_var", 3, -0.5f, "negative running variance, -0.5 "
+                                                             "at index 3"},
+        {"classifier.bias", 4, NAN, "NaN at index 4"},
+    };
+    write_set(path, &set);
+    CHECKF(densecl_weights_load(path, NULL, &w) == DENSECL_OK, "%s", densecl_last_error());
+    densecl_weights_free(w);
+    for (size_t c = 0; c < DC_ARRAY_LEN(cases); c++) {
+        dc_tensor *t = NULL;
+        for (int i = 0; i < set.count; i++)
+            if (strcmp(set.t[i].key, cases[c].key) == 0)
+                t = &set.t[i];
+        CHECKF(t != NULL, "%s", cases[c].key);
+        if (!t)
+            continue;
+        float old = t->data[cases[c].index];
+        t->data[cases[c].index] = cases[c].value;
+        if (cases[c].index == 0)
+            t->data[1] = cases[c].value; /* a second bad value: the first is named */
+        write_set(path, &set);
+        w = NULL;
+        CHECK(densecl_weights_load(path, NULL, &w) == DENSECL_ERR_FORMAT && w == NULL);
+        const char *msg = densecl_last_error();
+        CHECKF(strncmp(msg, path, strlen(path)) == 0 && strstr(msg, cases[c].key) &&
+                   strstr(msg, cases[c].want),
+               "%s", msg);
+        CHECKF(cases[c].index != 0 || strstr(msg, "bad values: 2 of"), "%s", msg);
+        /* The opt-out: loaded, the value kept. */
+        memset(&o, 0, sizeof o);
+        o.allow_nonfinite = 1;
+        CHECKF(densecl_weights_load_ex(path, &o, &w) == DENSECL_OK, "%s", densecl_last_error());
+        const dc_tensor *got = w ? dc_tensor_find(&w->tensors, cases[c].key) : NULL;
+        CHECK(got && memcmp(&got->data[cases[c].index], &cases[c].value, sizeof(float)) == 0);
+        densecl_weights_free(w);
+        /* Only the values are excused: shapes are still checked. */
+        densecl_config other = tiny;
+        other.growth_rate++;
+        o.expect = &other;
+        w = NULL;
+        CHECK(densecl_weights_load_ex(path, &o, &w) == DENSECL_ERR_MISMATCH && w == NULL);
+        t->data[cases[c].index] = old;
+        if (cases[c].index == 0)
+            t->data[1] = old;
+    }
+    /* -0.0 is not negative; NULL options are the defaults. */
+    for (int i = 0; i < set.count; i++)
+        if (strstr(set.t[i].key, "running_var"))
+            set.t[i].data[0] = -0.0f;
+    write_set(path, &set);
+    CHECKF(densecl_weights_load_ex(path, NULL, &w) == DENSECL_OK, "%s", densecl_last_error());
+    densecl_weights_free(w);
+    CHECK(densecl_weights_load_ex(NULL, NULL, &w) == DENSECL_ERR_ARGUMENT);
+    dc_tensor_set_free(&set);
+    remove(path);
+}
+
 static int same_tensors(const densecl_weights *a, const densecl_weights *b)
 {
     if (a->tensors.count != b->tensors.count)
@@ -1048,6 +1171,7 @@ int main(void)
     test_f32();
     test_f16_exhaustive();
     test_bf16_f64_ints();
+    test_f64_range();
     test_keys_and_metadata();
     test_refusals();
     test_write();
@@ -1055,6 +1179,7 @@ int main(void)
     test_infer_metadata();
     test_match();
     test_load();
+    test_values();
     test_random();
     test_fold();
     static const char *left[] = {"t.safetensors", "bad.safetensors", "short.safetensors",

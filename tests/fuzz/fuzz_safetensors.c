@@ -1,6 +1,6 @@
 /* fuzz_safetensors.c - the whole weights path on arbitrary bytes:
  *   dc_safetensors_parse -> dc_config_infer -> dc_config_match (what densecl_weights_load does
- *   after reading the file) -> dc_plan_build -> dc_fold (what an engine does with the weights
+ *   after reading the file, with dc_weights_check_values) -> dc_plan_build -> dc_fold (what an engine does with the weights
  *   before packing them), then, for files that parse, the public
  *   densecl_weights_load itself on the same bytes through a memfd, with expect == NULL and with
  *   an expected config chosen by the input, so the file-reading and expect branches are covered.
@@ -59,6 +59,9 @@ static densecl_status load_inferred(dc_tensor_set *set, densecl_config *cfg)
     FUZZ_CHECK(densecl_config_check(cfg) == DENSECL_OK);
     if ((st = dc_config_match(cfg, set, "fuzz")) != DENSECL_OK)
         return st;
+    /* Checked or not, values fold: a NaN weight is still a float. */
+    densecl_status vst = dc_weights_check_values(set, "fuzz");
+    FUZZ_CHECK(vst == DENSECL_OK || vst == DENSECL_ERR_FORMAT);
     dc_plan plan;
     dc_op_params *params = NULL;
     int min = densecl_config_min_size(cfg);
@@ -71,7 +74,7 @@ static densecl_status load_inferred(dc_tensor_set *set, densecl_config *cfg)
     FUZZ_CHECK(densecl_config_params(cfg) > 0);
     dc_params_free(params, plan.n_ops);
     dc_plan_free(&plan);
-    return st;
+    return vst;
 }
 
 /* The same bytes through the public file API: memfd, so nothing touches the disk. want is the
