@@ -30,7 +30,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
 import export_torchvision as export  # noqa: E402
 import gen_fixtures  # noqa: E402
-from safetensors_io import atomic_write_bytes, build_file, encode_tensor, serialize  # noqa: E402
+from safetensors_io import (atomic_write_bytes, build_file, encode_tensor,  # noqa: E402
+                            read_safetensors, serialize)
 
 SEED = 77
 INPUT_SHAPE = (5, 1, 28, 28)
@@ -56,6 +57,12 @@ I64_KEY = "features.denseblock1.denselayer1.conv1.weight"
 MISSING_KEY = "features.denseblock1.denselayer2.norm2.running_var"
 EXTRA_KEY = "features.denseblock1.denselayer1.extra.weight"
 SHAPE_KEY = "features.transition1.norm.running_mean"
+BIAS_KEY = "features.denseblock2.denselayer3.norm2.bias"
+VAR_KEY = "features.norm5.running_var"
+# The shipped Fashion-MNIST model with one NaN weight, for `classify --truth` (which reported
+# the accuracy of constant answers, about 10%, before NaN weights were refused).
+FASHION_NAN = "fashion_nan.safetensors"
+SHIPPED = os.path.join(os.path.dirname(HERE), "models", "densenet-fashion.safetensors")
 
 
 def base_arrays():
@@ -163,6 +170,37 @@ def race_files():
     return blobs
 
 
+def f64_bytes(arrays, edit=None):
+    """The arrays as an F64 file; edit(name, float64 array) may change them."""
+    entries = []
+    for name, array in arrays.items():
+        wide = np.array(array, dtype="<f8")
+        if edit:
+            edit(name, wide)
+        entries.append((name, "F64", list(wide.shape), wide.tobytes()))
+    return serialize(*build_file(entries, metadata()))
+
+
+def with_value(arrays, key, index, value):
+    """A copy of arrays with arrays[key].flat[index] = value."""
+    out = dict(arrays)
+    out[key] = arrays[key].copy()
+    out[key].flat[index] = value
+    return out
+
+
+def fashion_nan():
+    tensors, meta, _ = read_safetensors(SHIPPED)
+    tensors = with_value(tensors, CONV_KEY, 7, np.nan)
+    header, data = build_file([(k,) + encode_tensor(v, "f32") for k, v in tensors.items()], meta)
+    return serialize(header, data)
+
+
+def huge_at_3(name, wide):
+    if name == CONV_KEY:
+        wide.flat[3] = 1e300
+
+
 def weight_cases(arrays, base):
     """[(name, file bytes, args, expect)] for broken weights files. File-level format errors
     (truncated_*, header_*, offsets_*) must also name the file."""
@@ -214,6 +252,19 @@ def weight_cases(arrays, base):
          "match|growth|shape|config|expect|differ|inconsistent"),
         ("model_mismatch", base, ["--model", "densenet121"],
          "match|missing|expect|shape|densenet121|unexpected|differ"),
+        # Values no trained model has (issue 15): refused with the key and the index, unless
+        # --allow-nonfinite-weights; F64 is read, but not a value float32 cannot hold.
+        ("nan_weight", file_bytes(with_value(arrays, CONV_KEY, 3, np.nan)), [],
+         f"{CONV_KEY};nan;index 3"),
+        ("inf_bn_bias", file_bytes(with_value(arrays, BIAS_KEY, 2, -np.inf)), [],
+         f"{BIAS_KEY};inf;index 2"),
+        ("negative_running_var", file_bytes(with_value(arrays, VAR_KEY, 5, -0.25)), [],
+         f"{VAR_KEY};negative;index 5"),
+        ("nan_weight_allowed", file_bytes(with_value(arrays, CONV_KEY, 3, np.nan)),
+         ["--allow-nonfinite-weights"], "OK"),
+        ("f64_weights", f64_bytes(arrays), [], "OK"),
+        ("f64_out_of_range", f64_bytes(arrays, huge_at_3), [],
+         f"{CONV_KEY};range|float32;index 3"),
     ]
     return cases
 
@@ -270,6 +321,7 @@ def main(argv=None):
     write(args.outdir, BASE_INPUT, npy_bytes(x))
     for name, blob in race_files().items():
         write(args.outdir, name, blob)
+    write(args.outdir, FASHION_NAN, fashion_nan())
     rows = [("valid", BASE_WEIGHTS, BASE_INPUT, "-", "OK")]
     for name, blob, extra, expect in weight_cases(arrays, base):
         filename = name + ".safetensors"

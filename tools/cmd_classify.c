@@ -39,7 +39,7 @@ enum {
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
     "                        [--batch N] [--limit N] [--truth LABELS] [--csv FILE] [--json]\n"
-    "                        INPUT...\n"
+    "                        [--allow-nonfinite-weights] INPUT...\n"
     "\n"
     "Classifies images with a DenseNet and prints the most likely classes of each.\n"
     "\n"
@@ -63,6 +63,9 @@ const char cmd_classify_usage[] =
     "  --model NAME    a preset the weights must match (see 'densecl models'); by default the\n"
     "                  architecture is read from the weights\n"
     "  --weights FILE  safetensors weights\n"
+    "  --allow-nonfinite-weights\n"
+    "                  accept NaN or infinite weights and negative BN variances (refused by\n"
+    "                  default: the outputs would be NaN)\n"
     "  --device SPEC   auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'), or\n"
     "                  part of a device name\n"
     "  --top K         classes shown per image (default 5, at most the model's classes)\n"
@@ -92,7 +95,7 @@ const char cmd_classify_usage[] =
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
-    int json, verbose, help;
+    int json, verbose, help, allow_nonfinite;
 } classify_opts;
 
 typedef struct input_file {
@@ -328,6 +331,7 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         {"--truth", &o->truth, NULL},   {"--csv", &o->csv, NULL},
         {"--json", NULL, &o->json},     {"--verbose", NULL, &o->verbose},
         {"--help", NULL, &o->help},     {"-h", NULL, &o->help},
+        {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -431,17 +435,20 @@ static void sniff_inputs(classify *c)
 
 static densecl_status load_weights(const classify *c, densecl_weights **w)
 {
+    densecl_weights_options wo;
+    densecl_config expect;
+    memset(&wo, 0, sizeof wo);
+    wo.allow_nonfinite = c->o.allow_nonfinite;
     if (c->o.model) {
-        densecl_config expect;
         densecl_status st = densecl_config_preset(c->o.model, &expect);
         if (st != DENSECL_OK) {
             return st;
         }
         expect.num_classes = 0; /* 0: the file's */
         expect.in_channels = 0;
-        return densecl_weights_load(c->o.weights, &expect, w);
+        wo.expect = &expect;
     }
-    return densecl_weights_load(c->o.weights, NULL, w);
+    return densecl_weights_load_ex(c->o.weights, &wo, w);
 }
 
 /* The preprocessing, or in c->pp_status / pp_why the reason images cannot be classified. */

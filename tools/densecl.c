@@ -248,6 +248,7 @@ typedef struct run_opts {
     int no_cache;
     int verbose;
     int help;
+    int allow_nonfinite;
 } run_opts;
 
 /* The parsed, validated command line of `run`. */
@@ -273,6 +274,7 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"--kernels-binary", &o->kernels_binary, NULL},
         {"--no-kernel-cache", NULL, &o->no_cache},
         {"--help", NULL, &o->help},           {"-h", NULL, &o->help},
+        {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
     if (rc != 0) {
@@ -321,13 +323,16 @@ static densecl_status run_weights(const run_args *a, densecl_weights **w)
         }
         return densecl_weights_random(&cfg, a->seed, w);
     }
+    densecl_weights_options wo;
+    densecl_config expect = a->cfg;
+    memset(&wo, 0, sizeof wo);
+    wo.allow_nonfinite = a->o.allow_nonfinite;
     if (a->have_cfg) {
-        densecl_config expect = a->cfg;
         expect.num_classes = a->classes; /* 0: the file's */
         expect.in_channels = 0;
-        return densecl_weights_load(a->o.weights, &expect, w);
+        wo.expect = &expect;
     }
-    return densecl_weights_load(a->o.weights, NULL, w);
+    return densecl_weights_load_ex(a->o.weights, &wo, w);
 }
 
 /* Checks the input against the model; reports and returns EXIT_RUNTIME, or 0. */
@@ -520,6 +525,7 @@ static const cli_command commands[] = {
      "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
      "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
      "                   [--kernels-binary FILE] [--no-kernel-cache]\n"
+     "                   [--allow-nonfinite-weights]\n"
      "\n"
      "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
      "The output file is written only on success, and atomically.\n"
@@ -529,6 +535,9 @@ static const cli_command commands[] = {
      "                         With --random-weights the default is densenet121.\n"
      "  --weights FILE         safetensors weights (torchvision key names)\n"
      "  --random-weights SEED  seeded random weights instead (an unsigned 64-bit integer)\n"
+     "  --allow-nonfinite-weights\n"
+     "                         accept NaN or infinite weights and negative BN variances\n"
+     "                         (refused by default: the logits would be NaN)\n"
      "  --input X.npy          float32 (or float64) images, [N, C, H, W]\n"
      "  --output Y.npy         where to write the float32 [N, classes] logits\n"
      "  --device SPEC          auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'),\n"
