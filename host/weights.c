@@ -60,8 +60,8 @@ densecl_status dc_weights_check_values(const dc_tensor_set *set, const char *pat
         }
         if (!count)
             continue;
-        const char *what = isfinite(t->data[first]) ? "a negative running variance"
-                                                    : "a non-finite value";
+        const char *what =
+            isfinite(t->data[first]) ? "a negative running variance" : "a non-finite value";
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: tensor '%s' holds %s, %s at index %zu (bad values: %zu of %zu); "
                         "refused unless non-finite weights are allowed",

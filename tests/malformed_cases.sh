@@ -185,7 +185,8 @@ timeout "$limit_s" "$densecl" classify --weights "$dir/fashion_nan.safetensors" 
 problems=$(check_error "$status" "$work/stderr" "$work/classify_nan" \
     "fashion_nan.safetensors;features.conv0.weight;nan;index 7")
 if grep -qi "accuracy" "$work/stdout"; then
-    problems+="${problems:+$'\n'}printed an accuracy: $(grep -i accuracy "$work/stdout" | head -n 1)"
+    line=$(grep -i accuracy "$work/stdout" | head -n 1)
+    problems+="${problems:+$'\n'}printed an accuracy: $line"
 fi
 if [[ -z $problems ]]; then
     passed=$((passed + 1))

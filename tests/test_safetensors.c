@@ -934,8 +934,8 @@ static void test_values(void)
         {"features.denseblock2.denselayer3.conv2.weight", 0, INFINITY, "inf at index 0"},
         {"features.norm5.bias", 2, -INFINITY, "-inf at index 2"},
         {"features.denseblock1.denselayer1.norm1.running_mean", 1, NAN, "NaN at index 1"},
-        {"features.transition1.norm.running_var", 3, -0.5f, "negative running variance, -0.5 "
-                                                             "at index 3"},
+        {"features.transition1.norm.running_var", 3, -0.5f,
+         "negative running variance, -0.5 at index 3"},
         {"classifier.bias", 4, NAN, "NaN at index 4"},
     };
     write_set(path, &set);
@@ -1132,8 +1132,7 @@ static void test_fold(void)
                 bn_at(w, op->post_bn, op->out_c - 1, &scale, &shift);
             CHECKF(t && close_to(pp->weight[at], t->data[at] * scale), "%s", op->name);
             CHECKF(!op->post_bn[0] || close_to(pp->bias[op->out_c - 1], shift), "%s", op->name);
-            CHECK(memcmp(pp->weight, q[i].weight, (per * (size_t)op->out_c) * sizeof(float)) ==
-                  0);
+            CHECK(memcmp(pp->weight, q[i].weight, per * (size_t)op->out_c * sizeof(float)) == 0);
             convs++;
         }
         if (op->pre_bn[0]) {

@@ -1,7 +1,7 @@
 /* fuzz_safetensors.c - the whole weights path on arbitrary bytes:
- *   dc_safetensors_parse -> dc_config_infer -> dc_config_match (what densecl_weights_load does
- *   after reading the file, with dc_weights_check_values) -> dc_plan_build -> dc_fold (what an engine does with the weights
- *   before packing them), then, for files that parse, the public
+ *   dc_safetensors_parse -> dc_config_infer -> dc_config_match -> dc_weights_check_values
+ *   (what densecl_weights_load does after reading the file) -> dc_plan_build -> dc_fold (what
+ *   an engine does with the weights before packing them), then, for files that parse, the public
  *   densecl_weights_load itself on the same bytes through a memfd, with expect == NULL and with
  *   an expected config chosen by the input, so the file-reading and expect branches are covered.
  *
