@@ -19,6 +19,7 @@ enum {
     DC_GEMM_P_MDIMC,
     DC_GEMM_P_NDIMC,
     DC_GEMM_P_VWM,
+    DC_GEMM_P_VWN,
     DC_GEMM_P_KSPLIT,
     DC_GEMM_P_GROUPS,
     DC_GEMM_P_FMA,
@@ -31,7 +32,8 @@ static const dc_param_spec dc_gemm_params[DC_GEMM_P_COUNT] = {
     {"KWG", 1, 64, "depth of the K slice staged through local memory per step"},
     {"MDIMC", 1, 256, "work-items per group along the channels; MWG % MDIMC == 0"},
     {"NDIMC", 1, 256, "work-items per group along the pixels; NWG % NDIMC == 0"},
-    {"VWM", 1, 16, "vector width of the weight tile loads: 1, 2, 4, 8 or 16"},
+    {"VWM", 1, 16, "vector width along the channels: 1, 2, 4, 8, 16; MWG % (MDIMC * VWM) == 0"},
+    {"VWN", 1, 16, "vector width along the pixels: 1, 2, 4, 8, 16; NWG % (NDIMC * VWN) == 0"},
     {"KSPLIT", 1, 256, "most slices K is split into when a conv's tiles cannot fill the device"},
     {"GROUPS", 1, 1 << 24, "work-groups a launch aims for before splitting K (host only)"},
     {"FMA", 0, 1, "1: accumulate with fma(); 0: mad(), for devices without hardware fma"},
@@ -172,7 +174,9 @@ static void dc_gemm_defaults(const dc_caps *caps, const dc_plan *plan, dc_params
             dc_gemm_local_bytes(p) <= (r + 1 == rungs ? local : local / 2))
             break;
     }
+    /* Every rung leaves each work-item a multiple of 4 channels and pixels. */
     p->v[DC_GEMM_P_VWM] = 4;
+    p->v[DC_GEMM_P_VWN] = 4;
     /* Batch 1 on late blocks (M = 128, N = 49, K = 1000) has 1-2 tiles: on a GPU split K into
      * up to 64 slices to reach two groups per compute unit; a CPU needs fewer. */
     p->v[DC_GEMM_P_KSPLIT] = cpu ? 8 : 64;
@@ -184,6 +188,7 @@ static densecl_status dc_gemm_check(const dc_caps *caps, const dc_params *p, con
 {
     const int mwg = p->v[DC_GEMM_P_MWG], nwg = p->v[DC_GEMM_P_NWG], kwg = p->v[DC_GEMM_P_KWG];
     const int md = p->v[DC_GEMM_P_MDIMC], nd = p->v[DC_GEMM_P_NDIMC], vwm = p->v[DC_GEMM_P_VWM];
+    const int vwn = p->v[DC_GEMM_P_VWN];
     size_t items, local;
     if (!what)
         what = "gemm parameters";
@@ -201,9 +206,15 @@ static densecl_status dc_gemm_check(const dc_caps *caps, const dc_params *p, con
     if (vwm != 1 && vwm != 2 && vwm != 4 && vwm != 8 && vwm != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm VWM = %d is not 1, 2, 4, 8 or 16", what,
                         vwm);
-    if (mwg % vwm)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MWG = %d is not a multiple of VWM = %d",
-                        what, mwg, vwm);
+    if (vwn != 1 && vwn != 2 && vwn != 4 && vwn != 8 && vwn != 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm VWN = %d is not 1, 2, 4, 8 or 16", what,
+                        vwn);
+    if (mwg % (md * vwm))
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MWG = %d is not a multiple of MDIMC * VWM "
+                        "= %d * %d", what, mwg, md, vwm);
+    if (nwg % (nd * vwn))
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm NWG = %d is not a multiple of NDIMC * VWN "
+                        "= %d * %d", what, nwg, nd, vwn);
     items = (size_t)md * (size_t)nd;
     if (items >= (size_t)nwg ? items % (size_t)nwg : (size_t)nwg % items)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MDIMC * NDIMC = %zu and NWG = %d: one "
@@ -233,7 +244,7 @@ static void dc_gemm_defines(const dc_params *p, const dc_plan *plan, char *buf, 
      * on devices that differ only in compute units. */
     static const int emitted[] = {DC_GEMM_P_MWG,   DC_GEMM_P_NWG, DC_GEMM_P_KWG,
                                   DC_GEMM_P_MDIMC, DC_GEMM_P_NDIMC, DC_GEMM_P_VWM,
-                                  DC_GEMM_P_KSPLIT, DC_GEMM_P_FMA};
+                                  DC_GEMM_P_VWN,   DC_GEMM_P_KSPLIT, DC_GEMM_P_FMA};
     size_t len;
     (void)plan;
     if (!buf || cap == 0)

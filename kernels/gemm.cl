@@ -19,10 +19,11 @@
  * Tiles. A work-group of MDIMC x NDIMC work-items computes an MWG x NWG tile of out (channels x
  * columns); per KWG-deep slice of K it stages W[KWG, MWG] and X[KWG, NWG] through local memory,
  * then each work-item accumulates an (MWG / MDIMC) x (NWG / NDIMC) register block. Work-item
- * t = lx + MDIMC * ly owns channels m0 + (t / NDIMC) * MWI + [0, MWI) (contiguous: the compiler
- * may read them as one vector from local memory) and columns n0 + t % NDIMC + NDIMC * [0, NWI)
- * (strided: consecutive work-items read consecutive local floats, no bank conflicts, and store
- * consecutive pixels). Work-item t stages the columns n0 + t % NWG (one column, rows
+ * t = lx + MDIMC * ly, with tm = t / NDIMC and tn = t % NDIMC, owns the VWM-vectors
+ * tm + MDIMC * [0, MWI / VWM) of a tile's channels and the VWN-vectors tn + NDIMC * [0, NWI / VWN)
+ * of its columns (CLBlast's strided vectors): it reads its operands from local memory as whole
+ * vectors, consecutive work-items read consecutive vectors (no bank conflicts), and they store
+ * consecutive pixels. Work-item t stages the columns n0 + t % NWG (one column, rows
  * t / NWG + (T / NWG) * i) or, with fewer work-items than columns, n0 + t + T * c (every row): a
  * work-item's columns never change, so their decomposition (image, y, x) is computed once.
  *
@@ -42,7 +43,11 @@
  *   DC_GEMM_KWG    depth of the K slice staged through local memory per step
  *   DC_GEMM_MDIMC  work-items along M (local size 0); MWG % MDIMC == 0
  *   DC_GEMM_NDIMC  work-items along N (local size 1); NWG % NDIMC == 0
- *   DC_GEMM_VWM    width of the vector loads of weight tiles: 1, 2, 4, 8 or 16; MWG % VWM == 0
+ *   DC_GEMM_VWM    vector width along M: weight tiles are loaded from global memory and a
+ *                  work-item's weights from local memory as VWM-vectors: 1, 2, 4, 8 or 16;
+ *                  MWG % (MDIMC * VWM) == 0
+ *   DC_GEMM_VWN    vector width along N: a work-item's inputs are read from local memory as
+ *                  VWN-vectors: 1, 2, 4, 8 or 16; NWG % (NDIMC * VWN) == 0
  *   DC_GEMM_KSPLIT the most K slices the host splits a launch into (host-side; checked here)
  *   DC_GEMM_FMA    1: fma(); 0: mad(), for devices without hardware fma
  * Local memory: 4 * KWG * (MWG + NWG) bytes per work-group.
@@ -75,6 +80,9 @@
 #ifndef DC_GEMM_VWM
 #define DC_GEMM_VWM 4
 #endif
+#ifndef DC_GEMM_VWN
+#define DC_GEMM_VWN 4
+#endif
 #ifndef DC_GEMM_KSPLIT
 #define DC_GEMM_KSPLIT 16
 #endif
@@ -100,9 +108,18 @@
     DC_GEMM_VWM != 16
 #error "gemm.cl: VWM must be 1, 2, 4, 8 or 16"
 #endif
-#if DC_GEMM_MWG % DC_GEMM_VWM != 0
-#error "gemm.cl: MWG must be a multiple of VWM"
+#if DC_GEMM_VWN != 1 && DC_GEMM_VWN != 2 && DC_GEMM_VWN != 4 && DC_GEMM_VWN != 8 &&             \
+    DC_GEMM_VWN != 16
+#error "gemm.cl: VWN must be 1, 2, 4, 8 or 16"
 #endif
+#if DC_GEMM_MWG % (DC_GEMM_MDIMC * DC_GEMM_VWM) != 0
+#error "gemm.cl: MWG must be a multiple of MDIMC * VWM"
+#endif
+#if DC_GEMM_NWG % (DC_GEMM_NDIMC * DC_GEMM_VWN) != 0
+#error "gemm.cl: NWG must be a multiple of NDIMC * VWN"
+#endif
+#define DC_GEMM_MWV (DC_GEMM_MWI / DC_GEMM_VWM) /* a work-item's weight vectors per k */
+#define DC_GEMM_NWV (DC_GEMM_NWI / DC_GEMM_VWN) /* a work-item's input vectors per k */
 #if DC_GEMM_KSPLIT < 1
 #error "gemm.cl: KSPLIT must be at least 1"
 #endif
@@ -132,12 +149,13 @@
 
 #define DC_GEMM_CAT_(a, b) a##b
 #define DC_GEMM_CAT(a, b) DC_GEMM_CAT_(a, b)
-#if DC_GEMM_VWM == 1
-#define DC_GEMM_WCOPY(gi, gp, li, lp) ((lp)[li] = (gp)[gi])
-#else
-#define DC_GEMM_WCOPY(gi, gp, li, lp)                                                          \
-    DC_GEMM_CAT(vstore, DC_GEMM_VWM)(DC_GEMM_CAT(vload, DC_GEMM_VWM)(gi, gp), li, lp)
-#endif
+/* Copies vector si of width n from src to vector di of dst (any address spaces). */
+#define DC_GEMM_VCOPY1(si, src, di, dst) ((dst)[di] = (src)[si])
+#define DC_GEMM_VCOPY2(si, src, di, dst) vstore2(vload2(si, src), di, dst)
+#define DC_GEMM_VCOPY4(si, src, di, dst) vstore4(vload4(si, src), di, dst)
+#define DC_GEMM_VCOPY8(si, src, di, dst) vstore8(vload8(si, src), di, dst)
+#define DC_GEMM_VCOPY16(si, src, di, dst) vstore16(vload16(si, src), di, dst)
+#define DC_GEMM_VCOPY(n, si, src, di, dst) DC_GEMM_CAT(DC_GEMM_VCOPY, n)(si, src, di, dst)
 
 #if DC_GEMM_FMA
 #define DC_GEMM_MAC(a, b, c) fma(a, b, c)
@@ -216,7 +234,7 @@ static inline void dc_gemm_tile(global const float *in, int in_off, global const
                 const int r = v / DC_GEMM_WV, cv = v - r * DC_GEMM_WV;
                 const size_t gi = ((size_t)(k0 + r) * (size_t)mpad + (size_t)m0) / DC_GEMM_VWM +
                                   (size_t)cv;
-                DC_GEMM_WCOPY(gi, w + w_off, r * DC_GEMM_WV + cv, wl);
+                DC_GEMM_VCOPY(DC_GEMM_VWM, gi, w + w_off, r * DC_GEMM_WV + cv, wl);
             }
         }
         /* X[k0 .. k0 + KWG, n0 .. n0 + NWG) -> xl, the prologue applied on the way. */
@@ -256,11 +274,11 @@ static inline void dc_gemm_tile(global const float *in, int in_off, global const
         for (int kk = 0; kk < DC_GEMM_KWG; kk++) {
             float wr[DC_GEMM_MWI], xr[DC_GEMM_NWI];
 #pragma unroll
-            for (int mi = 0; mi < DC_GEMM_MWI; mi++)
-                wr[mi] = wl[kk * DC_GEMM_MWG + tm * DC_GEMM_MWI + mi];
+            for (int mv = 0; mv < DC_GEMM_MWV; mv++)
+                DC_GEMM_VCOPY(DC_GEMM_VWM, tm + DC_GEMM_MDIMC * mv, wl + kk * DC_GEMM_MWG, mv, wr);
 #pragma unroll
-            for (int ni = 0; ni < DC_GEMM_NWI; ni++)
-                xr[ni] = xl[kk * DC_GEMM_NWG + tn + DC_GEMM_NDIMC * ni];
+            for (int nv = 0; nv < DC_GEMM_NWV; nv++)
+                DC_GEMM_VCOPY(DC_GEMM_VWN, tn + DC_GEMM_NDIMC * nv, xl + kk * DC_GEMM_NWG, nv, xr);
 #pragma unroll
             for (int mi = 0; mi < DC_GEMM_MWI; mi++)
 #pragma unroll
@@ -273,7 +291,8 @@ static inline void dc_gemm_tile(global const float *in, int in_off, global const
     /* Epilogue: partial sums to ws [S, cout, N], or bias + ReLU to out at the channel offset. */
 #pragma unroll
     for (int ni = 0; ni < DC_GEMM_NWI; ni++) {
-        const int col = n0 + tn + DC_GEMM_NDIMC * ni;
+        const int col = n0 + (tn + DC_GEMM_NDIMC * (ni / DC_GEMM_VWN)) * DC_GEMM_VWN +
+                        ni % DC_GEMM_VWN;
         const int img = col / out_hw, p = col - img * out_hw;
         const size_t obase = (size_t)out_off + (size_t)img * (size_t)out_ctot * (size_t)out_hw +
                              (size_t)out_coff * (size_t)out_hw + (size_t)p;
@@ -283,7 +302,8 @@ static inline void dc_gemm_tile(global const float *in, int in_off, global const
             continue;
 #pragma unroll
         for (int mi = 0; mi < DC_GEMM_MWI; mi++) {
-            const int co = m0 + tm * DC_GEMM_MWI + mi;
+            const int co = m0 + (tm + DC_GEMM_MDIMC * (mi / DC_GEMM_VWM)) * DC_GEMM_VWM +
+                           mi % DC_GEMM_VWM;
             float v = acc[mi][ni];
             if (co >= cout)
                 continue;

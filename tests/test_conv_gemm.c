@@ -9,7 +9,8 @@
  *          the GPU tile (64 x 128, 8 x 8 register blocks, 128 work-items), and K split wherever
  *          the tiles cannot make two groups per compute unit: the reduce pass;
  *   tiny   defaults() for 1 KiB of local memory and 16-item work-groups (below Mali's limits):
- *          16 x 16 tiles, KWG 4, 4 x 4 work-items, mad() instead of fma(), K split in at most 3
+ *          16 x 16 tiles, KWG 4, 4 x 4 work-items, scalar weights and float2 inputs (VWM 1,
+ *          VWN 2), mad() instead of fma(), K split in at most 3
  *          (odd) slices where the grid is under 8 groups, so that some convs split and some not.
  * Each runs every conv case: 1x1 with prefix reads and offset writes, 1x1 and 7x7 images,
  * batches 1-3, the widest block buffer (cin 1024 of 1024, and K = 1000 of 1024), 3x3 pad 1 with
@@ -43,7 +44,7 @@
 #define DC_TEST_MAX_REPORTS 3
 
 /* Parameter indices of the gemm family, looked up by name in its table. */
-static int P_MWG, P_NWG, P_KWG, P_MDIMC, P_NDIMC, P_VWM, P_KSPLIT, P_GROUPS, P_FMA;
+static int P_MWG, P_NWG, P_KWG, P_MDIMC, P_NDIMC, P_VWM, P_VWN, P_KSPLIT, P_GROUPS, P_FMA;
 
 typedef struct test_env {
     cl_device_id dev;
@@ -462,6 +463,7 @@ static void lookup_params(void)
     P_MDIMC = param_index("MDIMC");
     P_NDIMC = param_index("NDIMC");
     P_VWM = param_index("VWM");
+    P_VWN = param_index("VWN");
     P_KSPLIT = param_index("KSPLIT");
     P_GROUPS = param_index("GROUPS");
     P_FMA = param_index("FMA");
@@ -483,14 +485,19 @@ static void test_check(const dc_caps *tiny)
     fam->defaults(tiny, NULL, &ok);
     CHECKF(fam->check(tiny, &ok, "tiny defaults") == DENSECL_OK, "%s", densecl_last_error());
     p = ok;
-    p.v[P_MWG] = 24; /* MDIMC 4 divides it, VWM 4 too: fine */
-    CHECKF(fam->check(tiny, &p, "MWG 24") == DENSECL_OK, "%s", densecl_last_error());
+    p.v[P_MWG] = 32; /* 2 vectors of 4 channels per work-item: fine */
+    CHECKF(fam->check(tiny, &p, "MWG 32") == DENSECL_OK, "%s", densecl_last_error());
     p.v[P_MWG] = 18; /* not a multiple of MDIMC = 4 */
     expect_refused(tiny, &p, "MDIMC");
     p = ok;
-    p.v[P_MWG] = 20; /* a multiple of MDIMC = 4, not of VWM = 8 */
-    p.v[P_VWM] = 8;
+    p.v[P_MWG] = 24; /* a multiple of MDIMC = 4, not of MDIMC * VWM = 16 */
     expect_refused(tiny, &p, "VWM");
+    p = ok;
+    p.v[P_VWN] = 8; /* NWG 16 is not a multiple of NDIMC * VWN = 32 */
+    expect_refused(tiny, &p, "VWN");
+    p = ok;
+    p.v[P_VWN] = 5;
+    expect_refused(tiny, &p, "VWN");
     p = ok;
     p.v[P_VWM] = 3;
     expect_refused(tiny, &p, "VWM");
@@ -499,9 +506,11 @@ static void test_check(const dc_caps *tiny)
     expect_refused(tiny, &p, "NDIMC");
     p = ok;
     p.v[P_NWG] = 24; /* 16 work-items: neither divides the other */
+    p.v[P_VWN] = 2;
     expect_refused(tiny, &p, "NWG");
     p = ok;
     p.v[P_NWG] = 8; /* 16 work-items stage 2 rows at a time: KWG 3 is not a multiple */
+    p.v[P_VWN] = 2;
     p.v[P_KWG] = 3;
     expect_refused(tiny, &p, "KWG");
     p = ok;
@@ -780,6 +789,8 @@ int main(void)
            sets[2].p.v[P_NWG], sets[2].p.v[P_KWG], sets[2].p.v[P_MDIMC], sets[2].p.v[P_NDIMC]);
     sets[2].p.v[P_KSPLIT] = 3;
     sets[2].p.v[P_FMA] = 0;
+    sets[2].p.v[P_VWM] = 1; /* scalar weight loads, pairs of pixels */
+    sets[2].p.v[P_VWN] = 2;
 
     test_check(&sets[2].caps);
     test_supports(&e.caps);
