@@ -177,9 +177,10 @@ static void dc_gemm_defaults(const dc_caps *caps, const dc_plan *plan, dc_params
     /* Every rung leaves each work-item a multiple of 4 channels and pixels. */
     p->v[DC_GEMM_P_VWM] = 4;
     p->v[DC_GEMM_P_VWN] = 4;
-    /* Batch 1 on late blocks (M = 128, N = 49, K = 1000) has 1-2 tiles: on a GPU split K into
-     * up to 64 slices to reach two groups per compute unit; a CPU needs fewer. */
-    p->v[DC_GEMM_P_KSPLIT] = cpu ? 8 : 64;
+    /* Batch 1 on late blocks has 1-2 tiles (1x1: M = 128, N = 49, K = 1000; 3x3: M = 32,
+     * N = 49, K = 1152): on a GPU split K into up to 128 slices, one KWG step each at the
+     * limit, to come near two groups per compute unit; a CPU needs fewer. */
+    p->v[DC_GEMM_P_KSPLIT] = cpu ? 8 : 128;
     p->v[DC_GEMM_P_GROUPS] = cus > (1u << 22) ? 1 << 23 : (int)(2 * cus);
     p->v[DC_GEMM_P_FMA] = caps ? caps->has_fma != 0 : 1;
 }

@@ -314,6 +314,8 @@ static const conv_case conv_cases[] = {
     {1, 1024, 1024, 7, 7, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "widest block buffer, all of it"},
     {1, 1000, 1024, 7, 7, 128, 160, 32, 1, 1, 0, 1, 1, 1, 0, "K = 1000 of a 1024 buffer"},
     {2, 96, 96, 14, 14, 48, 48, 0, 1, 1, 0, 0, 1, 0, 0, "transition 1x1 without prologue"},
+    {8, 40, 64, 7, 7, 20, 48, 16, 1, 1, 0, 1, 1, 1, 0, "1x1 batch 8: tiles straddle images"},
+    {8, 24, 24, 7, 7, 12, 36, 24, 3, 1, 1, 1, 0, 1, 0, "3x3 batch 8: tiles straddle images"},
     {2, 24, 40, 9, 8, 12, 44, 30, 3, 1, 1, 1, 0, 0, 0, "3x3/1/1 prologue: pads 0, not P(0)"},
     {3, 19, 19, 7, 7, 32, 64, 32, 3, 1, 1, 0, 0, 0, 0, "3x3/1/1 without prologue, batch 3"},
     {2, 128, 128, 14, 14, 32, 200, 128, 3, 1, 1, 1, 0, 0, 0, "DenseNet growth 3x3 at an offset"},
@@ -698,6 +700,7 @@ static void test_rejects(const test_env *e, pset *s)
     dc_conv_args a;
     const conv_case c = {1, 4, 4, 5, 5, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, ""};
     const dc_op op = conv_op(&c);
+    cl_event ev = NULL;
     cl_int err;
     if (!m)
         return;
@@ -716,8 +719,17 @@ static void test_rejects(const test_env *e, pset *s)
     /* This conv splits K under these params: without a workspace it is refused. */
     CHECK(fam->workspace(&op, 1, &s->p) > 0);
     CHECK(fam->enqueue(e->q, s->state, &s->p, &ok, none, NULL) == CL_INVALID_MEM_OBJECT);
-    err = fam->enqueue(e->q, s->state, &s->p, &ok, d, NULL);
+    /* The accepted form; its event is the last kernel's (the reduce), complete when waited on. */
+    err = fam->enqueue(e->q, s->state, &s->p, &ok, d, &ev);
     CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
+    if (err == CL_SUCCESS) {
+        cl_int status = CL_QUEUED;
+        CHECK(ev != NULL && clWaitForEvents(1, &ev) == CL_SUCCESS);
+        CHECK(clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status,
+                             NULL) == CL_SUCCESS &&
+              status == CL_COMPLETE);
+        clReleaseEvent(ev);
+    }
     clFinish(e->q);
     release_mem(m);
 }
