@@ -177,15 +177,15 @@
         in_ctot, in_h, in_w, cout, mpad, out_ctot, out_coff, out_h, out_w
 
 /* One work-group's tile. flat: 1x1/1/0 (X is the input's channel prefix itself); ks, stride,
- * pad: the window (constants in the fixed-window kernels). wl: [KWG, MWG], xl: [KWG, NWG]. */
-static inline void dc_gemm_tile(global const float *in, int in_off, global const float *w,
-                                int w_off, global const float *bias, int bias_off,
-                                global const float *pre, int pre_off, global float *out,
-                                int out_off, global float *ws, int ws_off, int n, int cin,
-                                int in_ctot, int in_h, int in_w, int cout, int mpad, int out_ctot,
-                                int out_coff, int out_h, int out_w, const int ks, const int stride,
-                                const int pad, int kchunk, int flags, local float *wl,
-                                local float *xl, const int flat)
+ * pad: the window (constants in the fixed-window kernels: always inlined, so that the im2col
+ * divisions are by constants). wl: [KWG, MWG], xl: [KWG, NWG]. */
+static inline __attribute__((always_inline)) void
+dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_off,
+             global const float *bias, int bias_off, global const float *pre, int pre_off,
+             global float *out, int out_off, global float *ws, int ws_off, int n, int cin,
+             int in_ctot, int in_h, int in_w, int cout, int mpad, int out_ctot, int out_coff,
+             int out_h, int out_w, const int ks, const int stride, const int pad, int kchunk,
+             int flags, local float *wl, local float *xl, const int flat)
 {
     const int tid = (int)get_local_id(0) + DC_GEMM_MDIMC * (int)get_local_id(1);
     const int m0 = (int)get_group_id(0) * DC_GEMM_MWG;
