@@ -44,9 +44,10 @@ static const dc_param_spec dc_gemm_params[DC_GEMM_P_COUNT] = {
 
 /* Tile ladders of defaults(), largest first: {MWG, NWG, KWG, MDIMC, NDIMC}; the first that fits
  * the device's work-group size and half its local memory wins (the other half leaves room for a
- * second group per compute unit); the last only has to fit. GPUs: 8 x 8 register blocks (4 x 4
- * on smaller tiles), MWG fitted to the model (0 below). The smallest tile is what supports()
- * requires. Sized from the limits, not measured: `densecl tune` replaces them. */
+ * second group per compute unit); the last only has to fit. GPUs: 8 x 8 register blocks
+ * (smaller ones on smaller tiles), MWG fitted to the model (0 below). The smallest tile is what
+ * supports() requires. Sized from the limits, not measured on any GPU: measured values (a tuner,
+ * a table per device) should replace them. */
 static const int dc_gemm_gpu_ladder[][5] = {
     {0, 128, 16, 0, 16}, {0, 64, 16, 0, 8}, {32, 64, 8, 8, 8}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
 };
@@ -77,11 +78,16 @@ static size_t dc_gemm_local_bytes(const dc_params *p)
  * the conv and p, so that workspace() and enqueue() agree. */
 static int dc_gemm_split(const dc_params *p, int cout, size_t ncols, size_t K, int *kchunk)
 {
-    const size_t mt = ((size_t)cout + (size_t)p->v[DC_GEMM_P_MWG] - 1) / p->v[DC_GEMM_P_MWG];
-    const size_t nt = (ncols + (size_t)p->v[DC_GEMM_P_NWG] - 1) / p->v[DC_GEMM_P_NWG];
-    const size_t ktiles = (K + (size_t)p->v[DC_GEMM_P_KWG] - 1) / p->v[DC_GEMM_P_KWG];
+    const size_t mwg = p->v[DC_GEMM_P_MWG] > 0 ? (size_t)p->v[DC_GEMM_P_MWG] : 1;
+    const size_t nwg = p->v[DC_GEMM_P_NWG] > 0 ? (size_t)p->v[DC_GEMM_P_NWG] : 1;
+    const size_t kwg = p->v[DC_GEMM_P_KWG] > 0 ? (size_t)p->v[DC_GEMM_P_KWG] : 1;
+    const size_t mt = ((size_t)cout + mwg - 1) / mwg, nt = (ncols + nwg - 1) / nwg;
+    const size_t ktiles = (K + kwg - 1) / kwg;
     const size_t groups = (size_t)p->v[DC_GEMM_P_GROUPS];
     size_t tiles = mt * nt, s = 1, chunk;
+    *kchunk = INT_MAX;
+    if (ktiles == 0 || p->v[DC_GEMM_P_KSPLIT] < 1)
+        return 1; /* unchecked params or an empty K: no split */
     if (tiles > 0 && tiles < groups)
         s = (groups + tiles - 1) / tiles;
     if (s > (size_t)p->v[DC_GEMM_P_KSPLIT])
