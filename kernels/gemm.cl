@@ -50,7 +50,9 @@
  *                  VWN-vectors: 1, 2, 4, 8 or 16; NWG % (NDIMC * VWN) == 0
  *   DC_GEMM_KSPLIT the most K slices the host splits a launch into (host-side; checked here)
  *   DC_GEMM_FMA    1: fma(); 0: mad(), for devices without hardware fma
- * Local memory: 4 * KWG * (MWG + NWG) bytes per work-group.
+ * Also: MDIMC * NDIMC and NWG are multiples one of the other, and KWG is a multiple of
+ * MDIMC * NDIMC / NWG (the input staging above). Local memory: 4 * KWG * (MWG + NWG) bytes per
+ * work-group; the host checks it and MDIMC * NDIMC against the device's limits.
  *
  * Kernels: densecl_gemm_1x1 (1x1/1/0: a plain GEMM over the channel prefix),
  * densecl_gemm_3x3 (3x3/1/1), densecl_gemm_7x7s2 (7x7/2/3, the ImageNet stem),
