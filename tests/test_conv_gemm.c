@@ -1,0 +1,831 @@
+/* test_conv_gemm.c - the gemm conv family (host/conv_gemm.c, kernels/gemm.cl) through its vtable,
+ * against the naive reference of ref_ops.c.
+ *
+ * The program is built here from kernels/abi.h + kernels/gemm.cl read from the source tree at
+ * run time (DENSECL_SOURCE_DIR), with the family's own -D options, for three parameter sets:
+ *   cpu    defaults() for the device as it is (POCL: the CPU tiles), K never split (GROUPS 1):
+ *          the GEMM kernels write the output themselves;
+ *   gpu    defaults() for an H200-like device (GPU, 132 compute units, 48 KiB local memory):
+ *          the GPU tile (64 x 128, 8 x 8 register blocks, 128 work-items), and K split wherever
+ *          the tiles cannot make two groups per compute unit: the reduce pass;
+ *   tiny   defaults() for 1 KiB of local memory and 16-item work-groups (below Mali's limits):
+ *          16 x 16 tiles, KWG 4, 4 x 4 work-items, scalar weights and float2 inputs (VWM 1,
+ *          VWN 2), mad() instead of fma(), K split in at most 3
+ *          (odd) slices where the grid is under 8 groups, so that some convs split and some not.
+ * Each runs every conv case: 1x1 with prefix reads and offset writes, 1x1 and 7x7 images,
+ * batches 1-3, the widest block buffer (cin 1024 of 1024, and K = 1000 of 1024), 3x3 pad 1 with
+ * and without prologue, the 7x7/2 stem, odd windows/strides/pads, bias and ReLU on and off,
+ * couts and Ks that are not multiples of the tiles, in-place convs.
+ *
+ * Tolerance (as test_ops.c): |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value; NaN or
+ * Inf is a failure. Guard bands: outputs sit between DC_TEST_GUARD floats of a sentinel NaN, and
+ * everything the conv may not write (guards, other channels of the buffer) must keep it
+ * bit-exact; inputs, weights and parameters sit between poison NaNs, and the channels past the
+ * read prefix are poison, so a stray read shows in the result. The K split's workspace has
+ * sentinel guards too. A missing device or a kernel that does not build is a failure. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "family.h"
+#include "ref_ops.h"
+
+#ifndef DENSECL_SOURCE_DIR
+#error "DENSECL_SOURCE_DIR must name the source tree (kernels/ is read at run time)"
+#endif
+
+#define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
+#define DC_TEST_SENTINEL 0x7fc0deadu
+#define DC_TEST_POISON 0x7fc0beefu
+#define DC_TEST_MAX_REPORTS 3
+
+/* Parameter indices of the gemm family, looked up by name in its table. */
+static int P_MWG, P_NWG, P_KWG, P_MDIMC, P_NDIMC, P_VWM, P_VWN, P_KSPLIT, P_GROUPS, P_FMA;
+
+typedef struct test_env {
+    cl_device_id dev;
+    cl_context ctx;
+    cl_command_queue q;
+    dc_caps caps; /* as the device says */
+} test_env;
+
+/* One parameter set: its caps, params, program and family state. */
+typedef struct pset {
+    const char *label;
+    dc_caps caps;
+    dc_params p;
+    cl_program prog;
+    void *state;
+    int splits; /* convs that ran with a workspace (the K split) */
+    int convs;
+} pset;
+
+static const dc_family *const fam = &dc_family_gemm;
+
+/* ------------------------------------------------------------------------ helpers */
+
+static uint32_t rng_state = 12345u;
+
+/* Uniform in [lo, hi), xorshift32: the same data on every platform. */
+static float urand(float lo, float hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return lo + (hi - lo) * (float)(rng_state >> 8) / 16777216.0f;
+}
+
+static float bits_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+static float *alloc_floats(size_t count, uint32_t fill)
+{
+    float *p = malloc((count ? count : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of host memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < count; i++)
+        p[i] = bits_float(fill);
+    return p;
+}
+
+static float *rand_floats(size_t count, float lo, float hi)
+{
+    float *p = alloc_floats(count, 0);
+    for (size_t i = 0; i < count; i++)
+        p[i] = urand(lo, hi);
+    return p;
+}
+
+/* An NCHW tensor of random values whose channels >= c (outside the read prefix) are poison. */
+static float *rand_tensor(int n, int ctot, int c, int h, int w)
+{
+    size_t plane = (size_t)h * w;
+    float *p = rand_floats((size_t)n * ctot * plane, -1.0f, 1.0f);
+    for (int i = 0; i < n; i++)
+        for (int ch = c; ch < ctot; ch++)
+            for (size_t j = 0; j < plane; j++)
+                p[((size_t)i * ctot + ch) * plane + j] = bits_float(DC_TEST_POISON);
+    return p;
+}
+
+/* BN+ReLU prologue parameters [2, c]; shifts lean positive so that P(0) != 0 mostly, which
+ * catches a conv that pads with P(0) instead of 0. */
+static float *rand_pre(int c)
+{
+    float *p = alloc_floats(2 * (size_t)c, 0);
+    for (int i = 0; i < c; i++) {
+        p[i] = urand(0.5f, 1.5f);
+        p[c + i] = urand(-0.2f, 0.8f);
+    }
+    return p;
+}
+
+/* A device buffer [guard | data | guard]; the guards hold `fill`, and so does the data when
+ * data is NULL. */
+static cl_mem dev_buffer(const test_env *e, const float *data, size_t count, uint32_t fill)
+{
+    size_t total = count + 2 * DC_TEST_GUARD;
+    float *host = alloc_floats(total, fill);
+    cl_int err;
+    cl_mem m;
+    if (data)
+        memcpy(host + DC_TEST_GUARD, data, count * sizeof *data);
+    m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * sizeof *host, host,
+                       &err);
+    CHECKF(err == CL_SUCCESS, "clCreateBuffer(%zu floats): %s", total, dc_cl_error_name(err));
+    free(host);
+    return err == CL_SUCCESS ? m : NULL;
+}
+
+static dc_mem dev_mem(cl_mem m)
+{
+    dc_mem d = {m, m ? DC_TEST_GUARD : 0};
+    return d;
+}
+
+static void release_mem(cl_mem m)
+{
+    if (m)
+        clReleaseMemObject(m);
+}
+
+static float *read_back(const test_env *e, cl_mem m, size_t total, const char *what)
+{
+    float *got = alloc_floats(total, 0);
+    cl_int err = clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, total * sizeof *got, got, 0, NULL, NULL);
+    CHECKF(err == CL_SUCCESS, "%s: read: %s", what, dc_cl_error_name(err));
+    if (err != CL_SUCCESS) {
+        free(got);
+        return NULL;
+    }
+    return got;
+}
+
+/* Compares the output buffer (guards included) with `expect`, which holds the sentinel wherever
+ * nothing may be written. */
+static void check_output(const test_env *e, const char *what, cl_mem out, const float *expect,
+                         size_t count)
+{
+    size_t total = count + 2 * DC_TEST_GUARD, bad = 0, first = 0;
+    float *got = read_back(e, out, total, what);
+    if (!got)
+        return;
+    for (size_t i = 0; i < total; i++) {
+        int in_tensor = i >= DC_TEST_GUARD && i < DC_TEST_GUARD + count;
+        float want = in_tensor ? expect[i - DC_TEST_GUARD] : bits_float(DC_TEST_SENTINEL);
+        int ok;
+        if (float_bits(want) == DC_TEST_SENTINEL)
+            ok = float_bits(got[i]) == DC_TEST_SENTINEL;
+        else
+            ok = isfinite(got[i]) && fabs((double)got[i] - want) <= 1e-5 + 1e-4 * fabs(want);
+        if (ok)
+            continue;
+        if (bad == 0)
+            first = i;
+        if (bad++ < DC_TEST_MAX_REPORTS)
+            fprintf(stderr, "  %s: float %zu (tensor index %td): got %.8g (0x%08x), want %.8g "
+                    "(0x%08x)\n", what, i, (ptrdiff_t)i - DC_TEST_GUARD, got[i],
+                    (unsigned)float_bits(got[i]), want, (unsigned)float_bits(want));
+    }
+    CHECKF(bad == 0, "%s: %zu of %zu floats wrong, first at %zu", what, bad, total, first);
+    free(got);
+}
+
+/* The guards of a workspace of `count` floats still hold the sentinel. */
+static void check_guards(const test_env *e, const char *what, cl_mem m, size_t count)
+{
+    size_t total = count + 2 * DC_TEST_GUARD, bad = 0;
+    float *got = read_back(e, m, total, what);
+    if (!got)
+        return;
+    for (size_t i = 0; i < DC_TEST_GUARD; i++)
+        bad += (float_bits(got[i]) != DC_TEST_SENTINEL) +
+               (float_bits(got[DC_TEST_GUARD + count + i]) != DC_TEST_SENTINEL);
+    CHECKF(bad == 0, "%s: %zu workspace guard floats overwritten", what, bad);
+    free(got);
+}
+
+static int window_out(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)len + 1);
+        if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
+            buf[len] = '\0';
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Builds the files (relative to the source tree), in order, as one program with options after
+ * -cl-std from the device's OpenCL C version. NULL (a failure, with the log) if it does not. */
+static cl_program build_program(const test_env *e, const char *const *files, const char *options,
+                                const char *label)
+{
+    const char *texts[8];
+    char *owned[8] = {0};
+    char path[1024], opts[2048], std[32], version[128] = "";
+    size_t nfiles = 0;
+    cl_program prog = NULL;
+    cl_int err;
+    for (; files[nfiles]; nfiles++) {
+        snprintf(path, sizeof path, "%s/%s", DENSECL_SOURCE_DIR, files[nfiles]);
+        owned[nfiles] = read_text(path);
+        CHECKF(owned[nfiles] != NULL, "cannot read %s", path);
+        if (!owned[nfiles])
+            goto done;
+        texts[nfiles] = owned[nfiles];
+    }
+    clGetDeviceInfo(e->dev, CL_DEVICE_OPENCL_C_VERSION, sizeof version - 1, version, NULL);
+    dc_cl_std_from(version, std, sizeof std);
+    snprintf(opts, sizeof opts, "%s %s", std, options);
+    prog = clCreateProgramWithSource(e->ctx, (cl_uint)nfiles, texts, NULL, &err);
+    CHECKF(err == CL_SUCCESS, "[%s] clCreateProgramWithSource: %s", label, dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        goto done;
+    err = clBuildProgram(prog, 1, &e->dev, opts, NULL, NULL);
+    CHECKF(err == CL_SUCCESS, "[%s] build with \"%s\": %s", label, opts, dc_cl_error_name(err));
+    if (err != CL_SUCCESS) {
+        size_t len = 0;
+        char *log;
+        clGetProgramBuildInfo(prog, e->dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
+        log = malloc(len + 1);
+        if (log && clGetProgramBuildInfo(prog, e->dev, CL_PROGRAM_BUILD_LOG, len, log, NULL) ==
+                       CL_SUCCESS) {
+            log[len] = '\0';
+            fprintf(stderr, "build log:\n%s\n", log);
+        }
+        free(log);
+        clReleaseProgram(prog);
+        prog = NULL;
+    }
+done:
+    for (size_t i = 0; i < nfiles; i++)
+        free(owned[i]);
+    return prog;
+}
+
+/* ------------------------------------------------------------------------ conv cases */
+
+typedef struct conv_case {
+    int n, cin, in_ctot, h, w;
+    int cout, out_ctot, out_coff;
+    int k, stride, pad;
+    int pre, bias, relu;
+    int inplace; /* in and out are one buffer: read [0, cin), write [out_coff, out_coff + cout) */
+    const char *why;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    /* n cin ctot h w cout otot coff k s p pre bias relu inplace */
+    {2, 37, 45, 7, 9, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, "1x1: prefix, offset write, M and K tails"},
+    {1, 128, 160, 7, 7, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "1x1 bottleneck on 7x7, batch 1"},
+    {3, 20, 24, 1, 1, 10, 13, 2, 1, 1, 0, 1, 0, 1, 0, "1x1 on 1x1 images, batch 3"},
+    {1, 1024, 1024, 7, 7, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "widest block buffer, all of it"},
+    {1, 1000, 1024, 7, 7, 128, 160, 32, 1, 1, 0, 1, 1, 1, 0, "K = 1000 of a 1024 buffer"},
+    {2, 96, 96, 14, 14, 48, 48, 0, 1, 1, 0, 0, 1, 0, 0, "transition 1x1 without prologue"},
+    {8, 40, 64, 7, 7, 20, 48, 16, 1, 1, 0, 1, 1, 1, 0, "1x1 batch 8: tiles straddle images"},
+    {8, 24, 24, 7, 7, 12, 36, 24, 3, 1, 1, 1, 0, 1, 0, "3x3 batch 8: tiles straddle images"},
+    {2, 24, 40, 9, 8, 12, 44, 30, 3, 1, 1, 1, 0, 0, 0, "3x3/1/1 prologue: pads 0, not P(0)"},
+    {3, 19, 19, 7, 7, 32, 64, 32, 3, 1, 1, 0, 0, 0, 0, "3x3/1/1 without prologue, batch 3"},
+    {2, 128, 128, 14, 14, 32, 200, 128, 3, 1, 1, 1, 0, 0, 0, "DenseNet growth 3x3 at an offset"},
+    {3, 8, 8, 1, 1, 20, 20, 0, 3, 1, 1, 1, 1, 0, 0, "3x3/1/1 on 1x1 images"},
+    {2, 3, 3, 21, 19, 16, 24, 4, 7, 2, 3, 0, 1, 1, 0, "stem 7x7/2/3, cin 3"},
+    {1, 5, 8, 13, 12, 17, 20, 3, 7, 2, 3, 1, 1, 0, 0, "7x7/2/3 with prologue"},
+    {2, 2, 2, 5, 5, 3, 3, 0, 7, 2, 3, 1, 1, 1, 0, "7x7/2/3 window larger than the image"},
+    {2, 6, 9, 11, 13, 7, 9, 2, 3, 2, 1, 1, 1, 1, 0, "3x3/2/1 (general kernel)"},
+    {1, 10, 10, 9, 9, 5, 5, 0, 1, 2, 0, 1, 1, 0, 0, "1x1/2/0 (general kernel)"},
+    {1, 4, 4, 6, 7, 3, 3, 0, 1, 1, 1, 1, 0, 1, 0, "1x1/1/1 prologue: the border is 0"},
+    {2, 3, 5, 10, 9, 9, 9, 0, 5, 1, 2, 1, 1, 1, 0, "5x5/1/2"},
+    {1, 7, 7, 8, 9, 6, 6, 0, 2, 1, 0, 0, 1, 0, 0, "2x2/1/0 even window"},
+    {2, 5, 5, 9, 11, 4, 4, 0, 3, 3, 2, 1, 0, 1, 0, "3x3/3/2"},
+    {1, 1, 1, 3, 3, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, "smallest"},
+    {2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, "3x3 in place"},
+    {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 in place"},
+};
+
+static dc_op conv_op(const conv_case *c)
+{
+    dc_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = DC_OP_CONV;
+    snprintf(op.name, sizeof op.name, "test");
+    op.in_buf = 0;
+    op.in_ctot = c->in_ctot;
+    op.in_c = c->cin;
+    op.in_h = c->h;
+    op.in_w = c->w;
+    op.out_buf = c->inplace ? 0 : 1;
+    op.out_ctot = c->out_ctot;
+    op.out_coff = c->out_coff;
+    op.out_c = c->cout;
+    op.out_h = window_out(c->h, c->k, c->stride, c->pad);
+    op.out_w = window_out(c->w, c->k, c->stride, c->pad);
+    op.k = c->k;
+    op.stride = c->stride;
+    op.pad = c->pad;
+    op.relu = c->relu;
+    op.has_bias = c->bias;
+    op.macs = (uint64_t)c->n * op.out_h * op.out_w * c->cout * c->cin * c->k * c->k;
+    return op;
+}
+
+static void run_conv(const test_env *e, pset *s, const conv_case *c)
+{
+    const dc_op op = conv_op(c);
+    const int oh = op.out_h, ow = op.out_w;
+    const size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w;
+    const size_t w_count = (size_t)c->cout * c->cin * c->k * c->k;
+    const size_t out_count = (size_t)c->n * c->out_ctot * oh * ow;
+    const float wscale = 1.0f / sqrtf((float)(c->cin * c->k * c->k));
+    char what[200];
+    char why[160];
+    float *in = rand_tensor(c->n, c->in_ctot, c->cin, c->h, c->w);
+    float *w = rand_floats(w_count, -wscale, wscale);
+    float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
+    float *pre = c->pre ? rand_pre(c->cin) : NULL;
+    size_t packed_len = fam->pack(&op, &s->p, w, NULL);
+    size_t ws_len = fam->workspace(&op, c->n, &s->p);
+    float *packed = alloc_floats(packed_len, 0);
+    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
+    cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
+    cl_int err;
+
+    snprintf(what, sizeof what, "[%s] conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)",
+             s->label, c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w,
+             c->cout, c->out_coff, c->out_ctot, c->why);
+    CHECKF(fam->supports(&s->caps, &op, why, sizeof why), "%s: not supported: %s", what, why);
+    CHECKF(packed_len > 0 && fam->pack(&op, &s->p, w, packed) == packed_len, "%s: pack", what);
+    ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
+                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride,
+                                c->pad, c->relu});
+    if (c->inplace) {
+        /* One buffer holds the input prefix and, everywhere else, the sentinel; the channels
+         * read must come out unchanged. */
+        for (size_t i = 0; i < out_count; i++) {
+            if (float_bits(expect[i]) != DC_TEST_SENTINEL)
+                continue; /* written by the conv */
+            if (float_bits(in[i]) == DC_TEST_POISON)
+                in[i] = bits_float(DC_TEST_SENTINEL); /* past the prefix: must stay */
+            expect[i] = in[i];
+        }
+        d_out = dev_buffer(e, in, out_count, DC_TEST_SENTINEL);
+        d_in = d_out;
+        if (d_in)
+            clRetainMemObject(d_in);
+    } else {
+        d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
+        d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+    }
+    d_w = dev_buffer(e, packed, packed_len, DC_TEST_POISON);
+    if (bias)
+        d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
+    if (pre)
+        d_pre = dev_buffer(e, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
+    if (ws_len)
+        d_ws = dev_buffer(e, NULL, ws_len, DC_TEST_SENTINEL);
+    s->convs++;
+    s->splits += ws_len > 0;
+    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
+        dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
+                          dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
+                          c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
+        err = fam->enqueue(e->q, s->state, &s->p, &a, dev_mem(d_ws), NULL);
+        CHECKF(err == CL_SUCCESS, "%s: enqueue: %s", what, dc_cl_error_name(err));
+        if (err == CL_SUCCESS) {
+            check_output(e, what, d_out, expect, out_count);
+            if (d_ws)
+                check_guards(e, what, d_ws, ws_len);
+        }
+    }
+    release_mem(d_in);
+    release_mem(d_w);
+    release_mem(d_bias);
+    release_mem(d_pre);
+    release_mem(d_out);
+    release_mem(d_ws);
+    free(in);
+    free(w);
+    free(bias);
+    free(pre);
+    free(packed);
+    free(expect);
+}
+
+/* ------------------------------------------------------------------------ host-only checks */
+
+static int param_index(const char *name)
+{
+    for (int i = 0; i < fam->n_params; i++)
+        if (strcmp(fam->params[i].name, name) == 0)
+            return i;
+    CHECKF(0, "the gemm family has no parameter %s", name);
+    return 0;
+}
+
+static void lookup_params(void)
+{
+    CHECK(strcmp(fam->name, "gemm") == 0);
+    CHECK(fam->n_params > 0 && fam->n_params <= DC_FAMILY_MAX_PARAMS);
+    CHECK(fam->sources && fam->sources[0] && strcmp(fam->sources[0], "gemm.cl") == 0 &&
+          !fam->sources[1]);
+    P_MWG = param_index("MWG");
+    P_NWG = param_index("NWG");
+    P_KWG = param_index("KWG");
+    P_MDIMC = param_index("MDIMC");
+    P_NDIMC = param_index("NDIMC");
+    P_VWM = param_index("VWM");
+    P_VWN = param_index("VWN");
+    P_KSPLIT = param_index("KSPLIT");
+    P_GROUPS = param_index("GROUPS");
+    P_FMA = param_index("FMA");
+}
+
+/* check() refuses with a message naming `what` and the parameter at fault. */
+static void expect_refused(const dc_caps *caps, const dc_params *p, const char *param)
+{
+    densecl_status st = fam->check(caps, p, "test params");
+    const char *msg = densecl_last_error();
+    CHECKF(st == DENSECL_ERR_ARGUMENT, "check() accepted params bad in %s", param);
+    CHECKF(st != DENSECL_OK && strstr(msg, param) && strstr(msg, "test params"),
+           "check()'s message does not name %s: %s", param, msg);
+}
+
+static void test_check(const dc_caps *tiny)
+{
+    dc_params ok, p;
+    fam->defaults(tiny, NULL, &ok);
+    CHECKF(fam->check(tiny, &ok, "tiny defaults") == DENSECL_OK, "%s", densecl_last_error());
+    p = ok;
+    p.v[P_MWG] = 32; /* 2 vectors of 4 channels per work-item: fine */
+    CHECKF(fam->check(tiny, &p, "MWG 32") == DENSECL_OK, "%s", densecl_last_error());
+    p.v[P_MWG] = 18; /* not a multiple of MDIMC = 4 */
+    expect_refused(tiny, &p, "MDIMC");
+    p = ok;
+    p.v[P_MWG] = 24; /* a multiple of MDIMC = 4, not of MDIMC * VWM = 16 */
+    expect_refused(tiny, &p, "VWM");
+    p = ok;
+    p.v[P_VWN] = 8; /* NWG 16 is not a multiple of NDIMC * VWN = 32 */
+    expect_refused(tiny, &p, "VWN");
+    p = ok;
+    p.v[P_VWN] = 5;
+    expect_refused(tiny, &p, "VWN");
+    p = ok;
+    p.v[P_VWM] = 3;
+    expect_refused(tiny, &p, "VWM");
+    p = ok;
+    p.v[P_NWG] = 18; /* not a multiple of NDIMC */
+    expect_refused(tiny, &p, "NDIMC");
+    p = ok;
+    p.v[P_NWG] = 24; /* 16 work-items: neither divides the other */
+    p.v[P_VWN] = 2;
+    expect_refused(tiny, &p, "NWG");
+    p = ok;
+    p.v[P_NWG] = 8; /* 16 work-items stage 2 rows at a time: KWG 3 is not a multiple */
+    p.v[P_VWN] = 2;
+    p.v[P_KWG] = 3;
+    expect_refused(tiny, &p, "KWG");
+    p = ok;
+    p.v[P_MDIMC] = 8; /* 32 work-items on a device of 16 */
+    p.v[P_MWG] = 32;
+    expect_refused(tiny, &p, "MDIMC");
+    p = ok;
+    p.v[P_KWG] = 16; /* 16 * 32 floats = 2 KiB of local memory on a device of 1 */
+    expect_refused(tiny, &p, "KWG");
+    CHECK(strstr(densecl_last_error(), "local memory") != NULL);
+    p = ok;
+    p.v[P_KSPLIT] = 0;
+    expect_refused(tiny, &p, "KSPLIT");
+    p = ok;
+    p.v[P_MWG] = 256; /* 64 x 8 accumulators per work-item */
+    p.v[P_NWG] = 16;
+    p.v[P_NDIMC] = 2;
+    p.v[P_KWG] = 1;
+    expect_refused(NULL, &p, "accumulators");
+}
+
+static void test_supports(const dc_caps *dev)
+{
+    const conv_case c = {1, 16, 16, 5, 5, 8, 8, 0, 3, 1, 1, 1, 1, 1, 0, ""};
+    dc_op op = conv_op(&c);
+    dc_caps caps = *dev;
+    char why[200];
+    CHECKF(fam->supports(&caps, &op, why, sizeof why), "supports: %s", why);
+    caps.local_mem = 64;
+    CHECK(!fam->supports(&caps, &op, why, sizeof why));
+    CHECKF(strstr(why, "local memory") && strstr(why, "64"), "why: %s", why);
+    caps = *dev;
+    caps.max_work_group = 2;
+    CHECK(!fam->supports(&caps, &op, why, sizeof why));
+    CHECKF(strstr(why, "work-group") != NULL, "why: %s", why);
+    caps = *dev;
+    op.kind = DC_OP_MAXPOOL;
+    CHECK(!fam->supports(&caps, &op, why, sizeof why));
+    CHECK(why[0] != '\0');
+}
+
+/* pack(): [cout, cin, k, k] -> [Kp, Mp], K = cin * k * k rounded up to KWG, cout to MWG, zeros
+ * in the padding. */
+static void test_pack(const dc_params *tiny)
+{
+    const conv_case c = {1, 3, 3, 5, 5, 19, 19, 0, 3, 1, 1, 0, 0, 0, 0, ""};
+    const dc_op op = conv_op(&c);
+    const size_t K = 27, kp = 28, mp = 32; /* tiny: KWG 4, MWG 16 */
+    float w[19 * 27], out[28 * 32];
+    int bad = 0;
+    CHECK(tiny->v[P_KWG] == 4 && tiny->v[P_MWG] == 16);
+    for (int i = 0; i < 19 * 27; i++)
+        w[i] = (float)(i + 1);
+    CHECK(fam->pack(&op, tiny, w, NULL) == kp * mp);
+    CHECK(fam->pack(&op, tiny, w, out) == kp * mp);
+    for (size_t k = 0; k < kp; k++)
+        for (size_t m = 0; m < mp; m++)
+            bad += out[k * mp + m] != (k < K && m < 19 ? w[m * K + k] : 0.0f);
+    CHECKF(bad == 0, "%d packed weights misplaced", bad);
+}
+
+/* defines(): every kernel parameter as -DDC_GEMM_<name>=<value>, appended. */
+static void test_defines(const dc_params *p)
+{
+    char buf[512] = "-DX=1", want[64];
+    fam->defines(p, NULL, buf, sizeof buf);
+    CHECKF(strncmp(buf, "-DX=1 -DDC_GEMM_", 16) == 0, "defines: %s", buf);
+    snprintf(want, sizeof want, "-DDC_GEMM_MWG=%d ", p->v[P_MWG]);
+    CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
+    snprintf(want, sizeof want, "-DDC_GEMM_KSPLIT=%d", p->v[P_KSPLIT]);
+    CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
+}
+
+/* defaults() fits the GPU tile's channels to the model: DenseNet-121's 32-channel growth convs
+ * waste half of a 64-channel tile, its bottlenecks none of a 32-channel one. */
+static void test_defaults_fit(const dc_caps *gpu)
+{
+    densecl_config cfg;
+    dc_plan plan;
+    dc_params p;
+    if (densecl_config_preset("densenet121", &cfg) != DENSECL_OK ||
+        dc_plan_build(&cfg, 1, 224, 224, &plan) != DENSECL_OK) {
+        CHECKF(0, "densenet121 plan: %s", densecl_last_error());
+        return;
+    }
+    fam->defaults(gpu, &plan, &p);
+    CHECKF(p.v[P_MWG] == 32 && p.v[P_NWG] == 128 && p.v[P_MDIMC] == 4 && p.v[P_NDIMC] == 16,
+           "densenet121 GPU defaults: %d x %d, %d x %d", p.v[P_MWG], p.v[P_NWG], p.v[P_MDIMC],
+           p.v[P_NDIMC]);
+    CHECKF(fam->check(gpu, &p, "densenet121 GPU defaults") == DENSECL_OK, "%s",
+           densecl_last_error());
+    dc_plan_free(&plan);
+}
+
+/* ------------------------------------------------------------------------ setup */
+
+static int env_init(test_env *e)
+{
+    densecl_device_info info;
+    cl_int err;
+    densecl_status st;
+    cl_device_fp_config fp = 0;
+    cl_device_local_mem_type lt = CL_LOCAL;
+    cl_bool compiler = CL_FALSE;
+    memset(e, 0, sizeof *e);
+    st = dc_device_pick("auto", &e->dev, &info);
+    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
+    if (st != DENSECL_OK)
+        return 0;
+    printf("device: %s (%s)\n", info.name, info.opencl_c_version);
+    e->ctx = clCreateContext(NULL, 1, &e->dev, NULL, NULL, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return 0;
+    e->q = clCreateCommandQueue(e->ctx, e->dev, 0, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return 0;
+    e->caps.dev = e->dev;
+    err = clGetDeviceInfo(e->dev, CL_DEVICE_TYPE, sizeof e->caps.type, &e->caps.type, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof e->caps.local_mem,
+                           &e->caps.local_mem, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_LOCAL_MEM_TYPE, sizeof lt, &lt, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof e->caps.max_work_group,
+                           &e->caps.max_work_group, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof e->caps.compute_units,
+                           &e->caps.compute_units, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                           sizeof e->caps.native_vector_float, &e->caps.native_vector_float, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler,
+                           NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_NAME, sizeof e->caps.name - 1, e->caps.name, NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_VENDOR, sizeof e->caps.vendor - 1, e->caps.vendor,
+                           NULL);
+    CHECKF(err == CL_SUCCESS, "clGetDeviceInfo failed");
+    e->caps.local_mem_is_global = lt == CL_GLOBAL;
+    e->caps.has_fma = (fp & CL_FP_FMA) != 0;
+    e->caps.has_compiler = compiler == CL_TRUE;
+    return err == CL_SUCCESS;
+}
+
+static void env_free(test_env *e)
+{
+    if (e->q)
+        clReleaseCommandQueue(e->q);
+    if (e->ctx)
+        clReleaseContext(e->ctx);
+}
+
+/* Builds abi.h + gemm.cl with the family's defines for s->p and creates its state. */
+static int pset_init(const test_env *e, pset *s)
+{
+    static const char *const files[] = {"kernels/abi.h", "kernels/gemm.cl", NULL};
+    char defs[1024] = "";
+    densecl_status st = fam->check(&s->caps, &s->p, s->label);
+    CHECKF(st == DENSECL_OK, "[%s] check: %s", s->label, densecl_last_error());
+    if (st != DENSECL_OK)
+        return 0;
+    fam->defines(&s->p, NULL, defs, sizeof defs);
+    printf("[%s] %s (GROUPS=%d)\n", s->label, defs, s->p.v[P_GROUPS]);
+    s->prog = build_program(e, files, defs, s->label);
+    if (!s->prog)
+        return 0;
+    st = fam->create(s->prog, &s->caps, &s->p, &s->state);
+    CHECKF(st == DENSECL_OK, "[%s] create: %s", s->label, densecl_last_error());
+    return st == DENSECL_OK;
+}
+
+static void pset_free(pset *s)
+{
+    fam->release(s->state);
+    s->state = NULL;
+    if (s->prog)
+        clReleaseProgram(s->prog);
+    s->prog = NULL;
+}
+
+/* Launches that must be refused without touching memory. */
+static void test_rejects(const test_env *e, pset *s)
+{
+    cl_mem m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
+    dc_mem d = dev_mem(m), none = {NULL, 0};
+    dc_conv_args ok = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
+    dc_conv_args a;
+    const conv_case c = {1, 4, 4, 5, 5, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, ""};
+    const dc_op op = conv_op(&c);
+    cl_event ev = NULL;
+    cl_int err;
+    if (!m)
+        return;
+    a = ok;
+    a.cin = 5; /* more than in_ctot */
+    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.out_coff = 1; /* past out_ctot */
+    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.out_h = 6; /* not the window's output size */
+    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    a = ok;
+    a.in.buf = NULL;
+    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) != CL_SUCCESS);
+    /* This conv splits K under these params: without a workspace it is refused. */
+    CHECK(fam->workspace(&op, 1, &s->p) > 0);
+    CHECK(fam->enqueue(e->q, s->state, &s->p, &ok, none, NULL) == CL_INVALID_MEM_OBJECT);
+    /* The accepted form; its event is the last kernel's (the reduce), complete when waited on. */
+    err = fam->enqueue(e->q, s->state, &s->p, &ok, d, &ev);
+    CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
+    if (err == CL_SUCCESS) {
+        cl_int status = CL_QUEUED;
+        CHECK(ev != NULL && clWaitForEvents(1, &ev) == CL_SUCCESS);
+        CHECK(clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status,
+                             NULL) == CL_SUCCESS &&
+              status == CL_COMPLETE);
+        clReleaseEvent(ev);
+    }
+    clFinish(e->q);
+    release_mem(m);
+}
+
+/* gemm.cl compiles after another family's kernels in one program (its names are prefixed). */
+static void test_shared_program(const test_env *e, const pset *s)
+{
+    static const char *const files[] = {"kernels/abi.h", "kernels.cl", "kernels/gemm.cl", NULL};
+    char defs[1024] = "-DCONV_KERNELS=1";
+    void *state = NULL;
+    cl_program prog;
+    densecl_status st;
+    fam->defines(&s->p, NULL, defs, sizeof defs);
+    prog = build_program(e, files, defs, "kernels.cl + gemm.cl");
+    if (!prog)
+        return;
+    st = fam->create(prog, &s->caps, &s->p, &state);
+    CHECKF(st == DENSECL_OK, "create on kernels.cl + gemm.cl: %s", densecl_last_error());
+    fam->release(state);
+    clReleaseProgram(prog);
+}
+
+int main(void)
+{
+    test_env e;
+    pset sets[3];
+    lookup_params();
+    memset(sets, 0, sizeof sets);
+    if (!env_init(&e)) {
+        env_free(&e);
+        return check_summary();
+    }
+
+    /* cpu: the device as it is, K never split. */
+    sets[0].label = "cpu";
+    sets[0].caps = e.caps;
+    fam->defaults(&sets[0].caps, NULL, &sets[0].p);
+    sets[0].p.v[P_GROUPS] = 1;
+
+    /* gpu: an H200's limits (the work-group size capped by the device's own). */
+    sets[1].label = "gpu";
+    sets[1].caps = e.caps;
+    sets[1].caps.type = CL_DEVICE_TYPE_GPU;
+    sets[1].caps.compute_units = 132;
+    sets[1].caps.local_mem = 48 * 1024;
+    sets[1].caps.local_mem_is_global = 0;
+    if (sets[1].caps.max_work_group > 1024)
+        sets[1].caps.max_work_group = 1024;
+    fam->defaults(&sets[1].caps, NULL, &sets[1].p);
+    CHECKF(sets[1].p.v[P_MWG] == 64 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 16 &&
+               sets[1].p.v[P_MDIMC] == 8 && sets[1].p.v[P_NDIMC] == 16 &&
+               sets[1].p.v[P_GROUPS] == 264,
+           "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d GROUPS %d", sets[1].p.v[P_MWG],
+           sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC], sets[1].p.v[P_NDIMC],
+           sets[1].p.v[P_GROUPS]);
+    test_defaults_fit(&sets[1].caps);
+
+    /* tiny: 1 KiB of local memory, 16-item work-groups; some convs split K, in 3 slices. */
+    sets[2].label = "tiny";
+    sets[2].caps = e.caps;
+    sets[2].caps.type = CL_DEVICE_TYPE_GPU;
+    sets[2].caps.local_mem = 1024;
+    sets[2].caps.max_work_group = 16;
+    sets[2].caps.compute_units = 4;
+    fam->defaults(&sets[2].caps, NULL, &sets[2].p);
+    CHECKF(sets[2].p.v[P_MWG] == 16 && sets[2].p.v[P_NWG] == 16 && sets[2].p.v[P_KWG] == 4 &&
+               sets[2].p.v[P_MDIMC] == 4 && sets[2].p.v[P_NDIMC] == 4,
+           "1 KiB defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d", sets[2].p.v[P_MWG],
+           sets[2].p.v[P_NWG], sets[2].p.v[P_KWG], sets[2].p.v[P_MDIMC], sets[2].p.v[P_NDIMC]);
+    sets[2].p.v[P_KSPLIT] = 3;
+    sets[2].p.v[P_FMA] = 0;
+    sets[2].p.v[P_VWM] = 1; /* scalar weight loads, pairs of pixels */
+    sets[2].p.v[P_VWN] = 2;
+
+    test_check(&sets[2].caps);
+    test_supports(&e.caps);
+    test_pack(&sets[2].p);
+    test_defines(&sets[1].p);
+
+    for (size_t i = 0; i < DC_ARRAY_LEN(sets); i++) {
+        pset *s = &sets[i];
+        if (pset_init(&e, s)) {
+            for (size_t j = 0; j < DC_ARRAY_LEN(conv_cases); j++)
+                run_conv(&e, s, &conv_cases[j]);
+            if (i == 1)
+                test_rejects(&e, s);
+        }
+        printf("[%s] %d convs, %d with K split\n", s->label, s->convs, s->splits);
+        pset_free(s);
+    }
+    /* The split is exercised where it should be, and only there. */
+    CHECKF(sets[0].splits == 0, "cpu set split %d convs with GROUPS 1", sets[0].splits);
+    CHECKF(sets[1].splits >= 10, "gpu set split only %d convs", sets[1].splits);
+    CHECKF(sets[2].splits > 0 && sets[2].splits < sets[2].convs, "tiny set split %d of %d",
+           sets[2].splits, sets[2].convs);
+    test_shared_program(&e, &sets[2]);
+    env_free(&e);
+    return check_summary();
+}
