@@ -5,10 +5,12 @@
  * padded 1x1s through im2col, bias and ReLU, batches 1 and 3, output channels that are not
  * multiples of 16, and batches that the workspace cap splits into chunks.
  *
- * The program is built from the files on disk, kernels/abi.h then kernels/clblast.cl (and once
- * more after kernels.cl, as another family's file would precede it, to show the names do not
- * collide). Tolerance and guard bands as in test_ops.c: |got - ref| <= 1e-5 + 1e-4 * |ref| for
- * every written value; the output buffer's guards and unwritten channels start as a NaN
+ * The program is built from the files on disk (the source tree built from, or
+ * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after kernels.cl,
+ * as another family's file would precede it, to show the names do not collide).
+ *
+ * Tolerance and guard bands as in test_ops.c: |got - ref| <= 1e-5 + 1e-4 * |ref| for every
+ * written value; the output buffer's guards and unwritten channels start as a NaN
  * sentinel that must survive bit-exact; inputs sit between poison NaNs and the channels past
  * the read prefix are poison, so a stray read shows. The workspace has guards too: nothing may
  * be written past the size workspace() reported.
@@ -506,7 +508,10 @@ static char *read_text(const char *rel)
     FILE *f;
     long len;
     char *s = NULL;
-    snprintf(path, sizeof path, "%s/%s", DENSECL_SOURCE_DIR, rel);
+    /* $DENSECL_SOURCE_DIR: a source tree elsewhere than the one built from (tools/gpu_check.sh
+     * runs the binary on another machine). */
+    const char *root = getenv("DENSECL_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/%s", root && *root ? root : DENSECL_SOURCE_DIR, rel);
     f = fopen(path, "rb");
     CHECKF(f != NULL, "cannot open %s", path);
     if (!f)
