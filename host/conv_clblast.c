@@ -428,6 +428,18 @@ static cl_int dc_clb_enqueue(cl_command_queue q, void *state, const dc_params *p
         return CL_INVALID_KERNEL;
     if (!a || !p || !dc_clb_args_valid(a))
         return CL_INVALID_VALUE;
+    {
+        /* The pre-pass, the GEMMs and the epilogue follow each other by queue order alone:
+         * CLBlast takes no wait list. */
+        cl_command_queue_properties props = 0;
+        err = clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+        if (err != CL_SUCCESS)
+            return err;
+        if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) {
+            dc_error(DENSECL_ERR_OPENCL, "the clblast conv family needs an in-order queue");
+            return CL_INVALID_COMMAND_QUEUE;
+        }
+    }
     if (dc_clb_direct(a->k, a->stride, a->pad, pre)) {
         /* B is the input's channel prefix: no pre-pass, no workspace, the whole batch. */
         err = dc_clb_gemm(

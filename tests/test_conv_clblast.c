@@ -488,6 +488,19 @@ static void test_rejects(const env *e)
     CHECKF(strstr(densecl_last_error(), "CLBlastInsufficientMemoryA") != NULL, "short A: %s",
            densecl_last_error());
     CHECK(ev == NULL);
+    {
+        /* An out-of-order queue would let the GEMM pass its pre-pass: refused, where the device
+         * offers one at all. */
+        cl_command_queue ooo =
+            clCreateCommandQueue(e->ctx, e->dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+        if (err == CL_SUCCESS) {
+            CHECK(fam->enqueue(ooo, e->state, &p, &ok, none, NULL) == CL_INVALID_COMMAND_QUEUE);
+            CHECKF(strstr(densecl_last_error(), "in-order") != NULL, "%s", densecl_last_error());
+            clReleaseCommandQueue(ooo);
+        } else {
+            printf("note: the device has no out-of-order queues (%s)\n", dc_cl_error_name(err));
+        }
+    }
     /* The accepted form, to show the refusals above are about the one changed field. */
     err = fam->enqueue(e->q, e->state, &p, &ok, none, &ev);
     CHECKF(err == CL_SUCCESS && ev, "valid conv refused: %s (%s)", dc_cl_error_name(err),
