@@ -292,8 +292,13 @@ def main_gpu(args):
                       f"{(e.stderr or '').strip()}", file=sys.stderr)
                 return 1
             t = bench_torch_cuda(net, batch, side, args.iterations, args.warmup, False)
-            g = (bench_torch_cuda(net, batch, side, args.iterations, args.warmup, True)
-                 if has_graph else None)
+            g = None
+            if has_graph:
+                try:
+                    g = bench_torch_cuda(net, batch, side, args.iterations, args.warmup, True)
+                except RuntimeError as e:  # a capture this PyTorch or model refuses
+                    print(f"# {label}: no CUDA graph: {e}", file=sys.stderr)
+                    torch.cuda.synchronize()
             ds.append(d)
             es.append(t)
             # > 1: densecl is faster (less time per image, more images per second)
