@@ -17,7 +17,7 @@
 # The conv families are --conv direct, gemm and clblast when this densecl's `run --help` lists
 # --conv, else its one default path. Every step has a time limit, and the steps stop when the
 # budget (default 450 s, under the 8 minutes a 15-minute loan leaves for the checks) is spent;
-# the summary marks what did not run.
+# the benches leave a third of it to compare and tune. The summary marks what did not run.
 #
 # OpenCL: when the loader's vendor directory ($OCL_ICD_VENDORS, else /etc/OpenCL/vendors) has no
 # .icd naming the vendor library, a temporary directory gets one naming it, beside copies of the
@@ -31,7 +31,7 @@
 #   --vendor-lib PATH the OpenCL vendor library to register (see above)
 #   --budget S        seconds for all steps (default 450)
 #   --quick           tiny workloads, for trying the script out on a CPU (POCL): --device cpu
-# Exit status: 0 when every step that ran passed, 1 otherwise, 2 on a usage error.
+# Exit status: 0 when every step ran and passed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
@@ -98,13 +98,16 @@ fi
 # ---------------------------------------------------------------- step runner
 
 # step NAME LIMIT_S CMD...: runs CMD with its output in logs/NAME.log, within LIMIT_S and the
-# budget left; records ok / FAIL / TIMEOUT / skipped and the log's key line (see key_line).
+# budget left (less $reserve, kept for the steps after); records ok / FAIL / TIMEOUT / skipped
+# and the log's key line (see key_line).
+reserve=0
 step() {
     local name=$1 limit=$2 t0 rc status left key
     shift 2
-    left=$((budget - ($(date +%s) - start)))
+    left=$((budget - reserve - ($(date +%s) - start)))
     if [ "$left" -lt 15 ]; then
         rows+=("| $name | skipped: time budget spent | 0 | |")
+        failed=1
         return
     fi
     [ "$limit" -gt "$left" ] && limit=$left
@@ -211,7 +214,7 @@ if [ "$quick" -eq 1 ]; then
 else
     cases=(densenet121_f16 densenet_bc100_k12 densenet40_k12 densenet_bc_c1_k7)
     benches=("densenet121 1" "densenet121 8" "densenet121 64" "densenet-bc-100-k12 512")
-    bench_iter=(--iterations 5 --warmup 1)
+    bench_iter=(--iterations 3 --warmup 1)
     compare_args=(--rounds 2 --iterations 10 --warmup 3)
     tune_args=(--iterations 5)
 fi
@@ -233,16 +236,19 @@ for c in "${cases[@]}"; do
         step "parity-$c-$fam" 60 bash -c 'parity "$@"' _ "$c" "$fam"
     done
 done
+reserve=$((budget / 3)) # for compare-pytorch and tune, whatever the benches take
 for b in "${benches[@]}"; do
     read -r model batch <<< "$b"
     for fam in "${families[@]}"; do
         # shellcheck disable=SC2046
-        step "bench-$model-b$batch-$fam" 90 "$bin/densecl" bench --model "$model" \
+        step "bench-$model-b$batch-$fam" 60 "$bin/densecl" bench --model "$model" \
             --batch "$batch" --device "$device" --profile "${bench_iter[@]}" $(conv_args "$fam")
     done
 done
+reserve=$((budget / 10))
 step compare-pytorch 240 "$python" "$root/tools/compare_pytorch.py" --densecl "$bin/densecl" \
     --device gpu "${compare_args[@]}" --json "$out/compare_pytorch.json"
+reserve=0
 step tune 150 "$bin/densecl" tune --device "$device" "${tune_args[@]}"
 
 # ---------------------------------------------------------------- the summary
