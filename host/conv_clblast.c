@@ -86,13 +86,15 @@ static size_t dc_clb_chunk(size_t per_image, int n, int cap_mib)
     return chunk < (size_t)n ? chunk : (size_t)n;
 }
 
-static cl_ulong dc_clb_max_alloc(cl_device_id dev)
+/* The device's largest buffer in bytes as the library sees it (test limits included); 0 when
+ * unknown. */
+static cl_ulong dc_clb_max_alloc(const dc_caps *caps)
 {
-    cl_ulong v = 0;
-    if (!dev ||
-        clGetDeviceInfo(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof v, &v, NULL) != CL_SUCCESS)
+    densecl_device_info info;
+    if (!caps || !caps->dev)
         return 0;
-    return v;
+    dc_device_describe(caps->dev, &info);
+    return (cl_ulong)info.max_alloc_bytes;
 }
 
 /* ------------------------------------------------------------------------ vtable: setup */
@@ -120,7 +122,7 @@ static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size
     if (dc_clb_direct(op->k, op->stride, op->pad, op->pre_bn[0] != '\0'))
         return 1;
     per = dc_clb_per_image(op->in_c, op->k, op->out_h, op->out_w);
-    max_alloc = caps ? dc_clb_max_alloc(caps->dev) : 0;
+    max_alloc = dc_clb_max_alloc(caps);
     if (per == SIZE_MAX || (max_alloc && per > max_alloc / sizeof(float))) {
         snprintf(why, cap,
                  "one image's im2col matrix of %d x %d x %d floats is above the "
@@ -135,7 +137,7 @@ static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size
 /* WS_MIB: 256 MiB, or a quarter of the largest buffer on a device where that is less. */
 static void dc_clb_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
-    cl_ulong max_alloc = caps ? dc_clb_max_alloc(caps->dev) : 0;
+    cl_ulong max_alloc = dc_clb_max_alloc(caps);
     int mib = DC_CLB_WS_DEFAULT_MIB;
     (void)plan;
     memset(p, 0, sizeof *p);
@@ -147,10 +149,15 @@ static void dc_clb_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
 static densecl_status dc_clb_check(const dc_caps *caps, const dc_params *p, const char *what)
 {
     int v = p->v[DC_CLB_WS_MIB];
-    (void)caps;
+    cl_ulong max_alloc = dc_clb_max_alloc(caps);
     if (v < dc_clb_params[0].lo || v > dc_clb_params[0].hi)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: clblast parameter WS_MIB=%d is outside [%d, %d]",
                         what, v, dc_clb_params[0].lo, dc_clb_params[0].hi);
+    if (max_alloc && (cl_ulong)v * DC_CLB_MIB > max_alloc)
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: clblast parameter WS_MIB=%d is above the device's largest buffer of "
+                        "%llu MiB",
+                        what, v, (unsigned long long)(max_alloc / DC_CLB_MIB));
     return DENSECL_OK;
 }
 

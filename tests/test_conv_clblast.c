@@ -431,6 +431,16 @@ static void test_vtable(const env *e)
            densecl_last_error());
     p.v[0] = 4097;
     CHECK(fam->check(&e->caps, &p, "big cap") == DENSECL_ERR_ARGUMENT);
+    /* A device whose largest buffer is 64 MiB: a smaller default, and no cap above it. */
+    dc_device_limits_override((uint64_t)64 << 20, 0);
+    fam->defaults(&e->caps, NULL, &p);
+    CHECKF(p.v[0] == 16, "default WS_MIB %d with 64 MiB buffers, want 16", p.v[0]);
+    p.v[0] = 65;
+    CHECK(fam->check(&e->caps, &p, "cap past the buffer") == DENSECL_ERR_ARGUMENT);
+    CHECKF(strstr(densecl_last_error(), "64 MiB") != NULL, "%s", densecl_last_error());
+    p.v[0] = 64;
+    CHECK(fam->check(&e->caps, &p, "cap of the buffer") == DENSECL_OK);
+    dc_device_limits_override(0, 0);
     {
         char buf[16] = "";
         fam->defines(&p, NULL, buf, sizeof buf);
@@ -441,6 +451,18 @@ static void test_vtable(const env *e)
     pool.kind = DC_OP_MAXPOOL;
     CHECK(fam->supports(&e->caps, &conv, why, sizeof why) == 1);
     CHECK(fam->supports(&e->caps, &pool, why, sizeof why) == 0 && why[0] != '\0');
+    {
+        /* One image's im2col matrix must fit one buffer; a GEMM on the input needs none. */
+        conv_case big = {1, 64, 64, 32, 32, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, 0, 0, "big"};
+        conv_case flat = {1, 64, 64, 32, 32, 8, 8, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, "flat"};
+        dc_op bop = case_op(&big, 32, 32), fop = case_op(&flat, 32, 32);
+        dc_device_limits_override((uint64_t)1 << 20, 0);
+        CHECK(fam->supports(&e->caps, &bop, why, sizeof why) == 0);
+        CHECKF(strstr(why, "largest buffer") != NULL, "%s", why);
+        CHECK(fam->supports(&e->caps, &fop, why, sizeof why) == 1);
+        dc_device_limits_override(0, 0);
+        CHECK(fam->supports(&e->caps, &bop, why, sizeof why) == 1);
+    }
     /* The workspace grows with the batch, up to the cap, and not past it. */
     fam->defaults(&e->caps, NULL, &p);
     CHECK(fam->workspace(&conv, 2, &p) == 2 * fam->workspace(&conv, 1, &p));
