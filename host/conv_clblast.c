@@ -125,9 +125,10 @@ static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size
     max_alloc = dc_clb_max_alloc(caps);
     if (per == SIZE_MAX || (max_alloc && per > max_alloc / sizeof(float))) {
         snprintf(why, cap,
-                 "one image's im2col matrix of %d x %d x %d floats is above the "
+                 "one image's im2col matrix of %lld x %d x %d floats is above the "
                  "device's largest buffer of %llu bytes",
-                 op->in_c * op->k * op->k, op->out_h, op->out_w, (unsigned long long)max_alloc);
+                 (long long)op->in_c * op->k * op->k, op->out_h, op->out_w,
+                 (unsigned long long)max_alloc);
         return 0;
     }
     return 1;
