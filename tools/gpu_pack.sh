@@ -70,4 +70,5 @@ if [ "$size" -gt "$limit" ]; then
     exit 1
 fi
 echo "gpu_pack: $out ready ($((size / 1024 / 1024)) MiB). On the GPU machine, from the" \
-    "repository root: tools/gpu_check.sh $out \"\$OUT\""
+    "repository root (the device tool's run with carry [\"$out\"]):" \
+    "tools/gpu_check.sh $out \"\$OUT\""
