@@ -18,6 +18,19 @@ NDEV=${3:-1}
 rm -rf "$TMP"
 mkdir -p "$TMP" || exit 2
 
+# The cases are about POCL's devices (0:0, 0:1, their count): on a machine that has another
+# platform too (a GPU's, listed first), the loader is given POCL's .icd alone, from
+# $OCL_ICD_VENDORS when that is a directory, else from /etc/OpenCL/vendors.
+vendors=/etc/OpenCL/vendors
+if [ -n "${OCL_ICD_VENDORS:-}" ] && [ -d "$OCL_ICD_VENDORS" ]; then
+    vendors=$OCL_ICD_VENDORS
+fi
+pocl_icd=$(grep -l 'libpocl' "$vendors"/*.icd 2>/dev/null | head -n 1)
+if [ -n "$pocl_icd" ]; then
+    mkdir -p "$TMP/pocl-vendors" && cp "$pocl_icd" "$TMP/pocl-vendors/" || exit 2
+    export OCL_ICD_VENDORS="$TMP/pocl-vendors"
+fi
+
 PY=
 for p in /usr/bin/python3 python3; do
     if "$p" -c 'import json' >/dev/null 2>&1; then

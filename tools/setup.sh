@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# libclblast-dev: the "clblast" conv family (built in when CMake finds CLBlast).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo libstb-dev zlib1g-dev python3 python3-numpy python3-torch python3-torchvision
-          dataset-fashion-mnist)
+          clinfo libclblast-dev libstb-dev zlib1g-dev python3 python3-numpy python3-torch
+          python3-torchvision dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
