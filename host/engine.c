@@ -424,19 +424,44 @@ void densecl_engine_free(densecl_engine *e)
     free(e);
 }
 
+/* The accessors take the engine's lock, which a run holds throughout, so they read state that
+ * no run is changing (speeds, counters, failures, activation sizes, profile events). The lock is
+ * a mutable part of an engine its const accessors are handed. */
+static void dc_engine_lock(const densecl_engine *e)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&e->lock);
+}
+
+static void dc_engine_unlock(const densecl_engine *e)
+{
+    pthread_mutex_unlock((pthread_mutex_t *)&e->lock);
+}
+
 const densecl_device_info *densecl_engine_device(const densecl_engine *e)
 {
-    return e && e->n_rep > 0 ? &e->rep[0].info : NULL;
+    const densecl_device_info *info = NULL;
+    if (!e)
+        return NULL;
+    /* The replica's info is written at creation only; the lock orders this read after it. */
+    dc_engine_lock(e);
+    if (e->n_rep > 0)
+        info = &e->rep[0].info;
+    dc_engine_unlock(e);
+    return info;
 }
 
 void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
                            uint64_t *activation_bytes)
 {
     uint64_t wb = 0, ab = 0;
+    if (e)
+        dc_engine_lock(e);
     for (int i = 0; e && i < e->n_rep; i++) {
         wb += e->rep[i].weight_bytes;
         ab += e->rep[i].act_bytes;
     }
+    if (e)
+        dc_engine_unlock(e);
     if (weight_bytes)
         *weight_bytes = wb;
     if (activation_bytes)
@@ -445,14 +470,25 @@ void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
 
 int densecl_engine_replica_count(const densecl_engine *e)
 {
-    return e ? e->n_rep : 0;
+    int n;
+    if (!e)
+        return 0;
+    dc_engine_lock(e);
+    n = e->n_rep;
+    dc_engine_unlock(e);
+    return n;
 }
 
 densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
                                             densecl_replica_stats *out)
 {
-    if (!e || !out || i < 0 || i >= e->n_rep)
+    if (!e || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_replica_stats: bad arguments");
+    dc_engine_lock(e);
+    if (i < 0 || i >= e->n_rep) {
+        dc_engine_unlock(e);
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_replica_stats: bad arguments");
+    }
     const dc_replica *r = &e->rep[i];
     memset(out, 0, sizeof *out);
     out->device = r->info;
@@ -463,36 +499,53 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
     snprintf(out->failure, sizeof out->failure, "%s", r->failure);
     out->tiles = r->kern.tiles;
     out->tiles_origin = r->tiles_origin;
+    dc_engine_unlock(e);
     return DENSECL_OK;
 }
 
 void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_int err)
 {
-    if (!e || replica < 0 || replica >= e->n_rep)
+    if (!e)
         return;
-    e->rep[replica].fault_countdown = after_ops;
-    e->rep[replica].fault_err = err;
+    dc_engine_lock(e);
+    if (replica >= 0 && replica < e->n_rep) {
+        e->rep[replica].fault_countdown = after_ops;
+        e->rep[replica].fault_err = err;
+    }
+    dc_engine_unlock(e);
 }
 
 densecl_status densecl_engine_set_profiling(densecl_engine *e, int on)
 {
+    densecl_status st = DENSECL_OK;
     if (!e)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_set_profiling: NULL engine");
-    for (int i = 0; on && i < e->n_rep; i++)
+    dc_engine_lock(e);
+    for (int i = 0; on && i < e->n_rep && st == DENSECL_OK; i++)
         if (!e->rep[i].queue_profiling)
-            return dc_error(DENSECL_ERR_UNSUPPORTED,
-                            "the command queue of '%s' was created without "
-                            "CL_QUEUE_PROFILING_ENABLE",
-                            e->rep[i].info.name);
-    e->profiling = on != 0;
-    return DENSECL_OK;
+            st = dc_error(DENSECL_ERR_UNSUPPORTED,
+                          "the command queue of '%s' was created without "
+                          "CL_QUEUE_PROFILING_ENABLE",
+                          e->rep[i].info.name);
+    if (st == DENSECL_OK)
+        e->profiling = on != 0;
+    dc_engine_unlock(e);
+    return st;
 }
 
 int densecl_engine_profile(const densecl_engine *e, const densecl_op_event **events)
 {
+    int n = 0;
     if (events)
-        *events = e ? e->events : NULL;
-    return e ? e->n_events : 0;
+        *events = NULL;
+    if (!e)
+        return 0;
+    dc_engine_lock(e);
+    if (events)
+        *events = e->events;
+    n = e->n_events;
+    dc_engine_unlock(e);
+    return n;
 }
 
 /* ------------------------------------------------------------------ running */
