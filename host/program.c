@@ -163,7 +163,9 @@ fail:
  * entry for another device or an older kernels.cl is detected, named and refused or replaced. */
 
 #define DC_BIN_MAGIC "DCLBIN1\n"
-/* Largest binary we accept from a file: far above any real kernels.cl build. */
+/* Largest binary we accept from a file: far above any real kernels.cl build. Program binaries
+ * are trusted input past these checks (sizes, key, checksum, kernels present): a driver's loader
+ * may still crash on a crafted one (POCL 3.1 asserts on some). */
 #define DC_BIN_MAX ((uint64_t)512 << 20)
 
 static uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
@@ -505,7 +507,17 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
     }
     key[klen] = '\0';
     uint64_t blen = dc_load_le(num, 8);
-    if (blen == 0 || blen > DC_BIN_MAX || !(data = malloc((size_t)blen)) ||
+    /* The sizes in the header must add up to the file's own before anything is allocated for
+     * them: magic and key length, key, binary length, binary, checksum. */
+    struct stat sb;
+    if (blen == 0 || blen > DC_BIN_MAX || fstat(fileno(f), &sb) != 0 ||
+        (uint64_t)sb.st_size != 12 + klen + 8 + blen + 8) {
+        dc_error(st, "%s: truncated or corrupt program binary (its header gives sizes that do "
+                     "not add up to the file's)",
+                 path);
+        goto done;
+    }
+    if (!(data = malloc((size_t)blen)) ||
         fread(data, 1, (size_t)blen, f) != blen || fread(num, 1, 8, f) != 8 ||
         fgetc(f) != EOF) {
         dc_error(st, "%s: truncated or corrupt program binary", path);
@@ -544,12 +556,16 @@ static void dc_key_diff(const char *have, const char *want, char *out, size_t ca
     snprintf(out, cap, "built for another configuration");
 }
 
+/* Hands a program binary to the driver and checks that it gives every kernel the conv kernels
+ * convs need: a binary whose checksum and key are right may still be damaged inside (or
+ * crafted), and a driver may accept it and then lack a kernel. Errors name `what` (the file). */
 static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
                                              const unsigned char *bin, size_t len,
-                                             const char *options, const char *what,
-                                             cl_program *out)
+                                             const char *options, unsigned convs,
+                                             const char *what, cl_program *out)
 {
     cl_int err, bin_status = CL_SUCCESS;
+    dc_kernels k;
     cl_program prog = clCreateProgramWithBinary(ctx, 1, &dev, &len, &bin, &bin_status, &err);
     if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
         err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
@@ -559,6 +575,15 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
         return dc_error(DENSECL_ERR_BUILD, "%s: the device refused the program binary (%s)", what,
                         dc_cl_error_name(err != CL_SUCCESS ? err : bin_status));
     }
+    if (dc_kernels_create(prog, convs, &k) != DENSECL_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", densecl_last_error());
+        clReleaseProgram(prog);
+        return dc_error(DENSECL_ERR_BUILD,
+                        "%s: the program binary is damaged: the device loaded it, but %s", what,
+                        why);
+    }
+    dc_kernels_release(&k);
     *out = prog;
     return DENSECL_OK;
 }
@@ -633,6 +658,41 @@ static unsigned dc_key_convs(const char *key)
     return (unsigned)convs & DC_CONV_ALL;
 }
 
+/* The cache entry at path, if it exists and loads: a program built from it whose kernels the
+ * driver makes. An entry that exists but does not load (corrupt, stale, damaged inside, refused
+ * by the driver) is deleted, with the reason logged, so that the caller's build from source
+ * replaces it and no later run trips on it again. */
+static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char *path,
+                                    const char *key, const char *options, unsigned convs,
+                                    cl_program *out)
+{
+    char *have = NULL;
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    densecl_status st;
+    if (access(path, F_OK) != 0)
+        return DENSECL_ERR_IO; /* not cached yet */
+    st = dc_read_binary(path, &have, &bin, &len);
+    if (st == DENSECL_OK && strcmp(have, key) != 0)
+        st = dc_error(DENSECL_ERR_MISMATCH, "%s: built for another configuration", path);
+    if (st == DENSECL_OK)
+        st = dc_program_from_binary(ctx, dev, bin, len, options, convs, path, out);
+    free(have);
+    free(bin);
+    if (st != DENSECL_OK) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", densecl_last_error());
+        if (unlink(path) != 0 && errno != ENOENT)
+            dc_log(DENSECL_LOG_WARN, "kernel cache entry unusable (%s), and cannot delete it: %s",
+                   why, strerror(errno));
+        else
+            dc_log(DENSECL_LOG_WARN, "kernel cache entry unusable, deleted; building from source "
+                                     "(%s)",
+                   why);
+    }
+    return st;
+}
+
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out)
 {
@@ -703,7 +763,8 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
             st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
                           o->binary_path, diff);
         } else {
-            st = dc_program_from_binary(ctx, dev, bin, len, options, o->binary_path, out);
+            st = dc_program_from_binary(ctx, dev, bin, len, options, o->convs, o->binary_path,
+                                        out);
         }
         free(have);
         free(bin);
@@ -713,17 +774,12 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
     if (use_cache) {
         uint64_t h = dc_fnv(DC_FNV_SEED, key, strlen(key));
         snprintf(path, sizeof path, "%s/%016llx.clbin", dir, (unsigned long long)h);
-        if (dc_read_binary(path, &have, &bin, &len) == DENSECL_OK && strcmp(have, key) == 0 &&
-            dc_program_from_binary(ctx, dev, bin, len, options, path, out) == DENSECL_OK) {
+        if (dc_cache_load(ctx, dev, path, key, options, convs, out) == DENSECL_OK) {
             dc_log(DENSECL_LOG_DEBUG, "kernels from the cache: %s", path);
-            free(have);
-            free(bin);
             dc_clear_error();
             return DENSECL_OK;
         }
-        /* Missing, stale or corrupt: build afresh below and replace it. */
-        free(have);
-        free(bin);
+        dc_clear_error();
     }
     if (!compiler)
         return dc_error(DENSECL_ERR_BUILD,

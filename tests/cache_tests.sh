@@ -14,6 +14,22 @@ import sys, numpy as np
 np.save(sys.argv[1], np.random.RandomState(3).randn(2, 3, 16, 16).astype(np.float32))
 PY
 run() { "$densecl" run --model densenet-bc-100-k12 --random-weights 5 --input "$dir/x.npy" "$@"; }
+# damage SRC DST: a copy of program binary SRC whose binary has every densecl_linear renamed,
+# with the checksum made right again: damage past the sizes, key and checksum checks, which a
+# driver loads (POCL 3.1 does) and then has no kernel densecl_linear (issue 15 item 5).
+damage() {
+    "$py" - "$1" "$2" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+o = 12 + struct.unpack("<I", d[8:12])[0]
+n = struct.unpack("<Q", d[o:o + 8])[0]
+b = d[o + 8:o + 8 + n].replace(b"densecl_linear", b"densecl_lineaX")
+h = 14695981039346656037
+for x in b:
+    h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+open(sys.argv[2], "wb").write(d[:o] + struct.pack("<Q", len(b)) + b + struct.pack("<Q", h))
+PY
+}
 same() { cmp -s "$1" "$2"; }
 # refused NAME PATTERN OUT CMD...: CMD fails, says PATTERN (grep) and writes no OUT.
 refused() {
@@ -62,6 +78,25 @@ if [ -n "$entry" ]; then
         bad "corrupt entry replaced" "size $(stat -c %s "$entry"), was $size"
 fi
 
+# An entry whose checksum is right but whose content is damaged: the driver loads it, then
+# lacks a kernel. It is deleted (and logged) and rebuilt, and the next run uses the new one.
+if [ -n "$entry" ] && damage "$dir/bc100.clbin" "$entry"; then
+    if run --output "$dir/c2.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c2.npy" &&
+        grep -q "kernel cache entry unusable, deleted.*$(basename "$entry").*densecl_linear" "$dir/err"; then
+        ok "damaged entry deleted and rebuilt"
+    else
+        bad "damaged entry deleted and rebuilt" "$(cat "$dir/err")"
+    fi
+    if grep -q densecl_lineaX "$entry"; then
+        bad "damaged entry replaced" "still damaged"
+    elif run --output "$dir/c3.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c3.npy" &&
+        ! grep -q "unusable" "$dir/err" && grep -q "kernels from the cache" "$dir/err"; then
+        ok "damaged entry replaced"
+    else
+        bad "damaged entry replaced" "$(cat "$dir/err")"
+    fi
+fi
+
 # --no-kernel-cache neither reads nor writes.
 rm -rf "$dir/cache"
 run --output "$dir/d.npy" --no-kernel-cache 2>"$dir/err" && same "$dir/ref.npy" "$dir/d.npy" &&
@@ -103,6 +138,16 @@ elif grep -qi "corrupt\|truncated" "$dir/err" && [ ! -e "$dir/f.npy" ] && [ "$(w
     ok "truncated binary refused"
 else
     bad "truncated binary refused" "$(cat "$dir/err")"
+fi
+# Damaged content behind a right checksum: refused in one line naming the file, no output.
+damage "$dir/k.bin" "$dir/damaged.bin"
+if run --output "$dir/f2.npy" --kernels-binary "$dir/damaged.bin" 2>"$dir/err"; then
+    bad "damaged binary refused" "it ran"
+elif grep -q "damaged.bin: the program binary is damaged" "$dir/err" && [ ! -e "$dir/f2.npy" ] &&
+    [ "$(wc -l <"$dir/err")" = 1 ]; then
+    ok "damaged binary refused"
+else
+    bad "damaged binary refused" "$(cat "$dir/err")"
 fi
 # Same length device name, so only the key differs: what a binary from another board looks like.
 "$py" - "$dir/k.bin" "$dir/other.bin" <<'PY'
