@@ -296,7 +296,8 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
  *           h, w be at least densecl_config_min_size().
  *   logits: float32 [n, num_classes], written on success only.
  * Blocks until the logits are on the host. Any n >= 1 works; large batches are split to fit the
- * device's memory. */
+ * device's memory (on a CPU device: what the process can still get, by RLIMIT_AS, RLIMIT_DATA
+ * and MemAvailable); DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not fit. */
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits);
 
