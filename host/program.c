@@ -1,6 +1,10 @@
 /* program.c - the embedded kernels.cl, build options, the build log. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -658,6 +662,49 @@ static unsigned dc_key_convs(const char *key)
     return (unsigned)convs & DC_CONV_ALL;
 }
 
+/* A process that dies while the driver loads a cache entry (a driver that crashes on a damaged
+ * binary: POCL 3.1 asserts on some) leaves its marker, PATH.loading.PID.N, behind. The next
+ * process to load the entry finds the marker of a process that is gone, and deletes marker and
+ * entry instead of crashing on the entry again. Returns 1 when it did. Markers of live
+ * processes (loading it now) are left alone. */
+static int dc_cache_crashed(const char *path)
+{
+    char dir[4096], prefix[512], stale[4608];
+    const char *slash = strrchr(path, '/');
+    long dead = 0;
+    if (!slash || slash == path)
+        return 0; /* always DIR/HASH.clbin here */
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    snprintf(prefix, sizeof prefix, "%s.loading.", slash + 1);
+    size_t n = strlen(prefix);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char *end;
+        if (strncmp(de->d_name, prefix, n) != 0)
+            continue;
+        errno = 0;
+        long pid = strtol(de->d_name + n, &end, 10);
+        if (errno != 0 || pid <= 0 || (*end != '.' && *end != '\0'))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (EPERM: another user's, alive too) */
+        snprintf(stale, sizeof stale, "%s/%s", dir, de->d_name);
+        unlink(stale);
+        dead = pid;
+    }
+    closedir(d);
+    if (!dead)
+        return 0;
+    unlink(path);
+    dc_log(DENSECL_LOG_WARN,
+           "kernel cache entry %s: process %ld died while loading it (the driver crashed on it, "
+           "or it was killed); deleted, building from source",
+           path, dead);
+    return 1;
+}
+
 /* The cache entry at path, if it exists and loads: a program built from it whose kernels the
  * driver makes. An entry that exists but does not load (corrupt, stale, damaged inside, refused
  * by the driver) is deleted, with the reason logged, so that the caller's build from source
@@ -670,13 +717,27 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
     unsigned char *bin = NULL;
     size_t len = 0;
     densecl_status st;
+    static atomic_uint loads; /* tells apart the markers of one process's threads */
+    char marker[4200];
+    int fd = -1;
     if (access(path, F_OK) != 0)
         return DENSECL_ERR_IO; /* not cached yet */
+    if (dc_cache_crashed(path))
+        return dc_error(DENSECL_ERR_BUILD, "%s: deleted after a crash", path);
     st = dc_read_binary(path, &have, &bin, &len);
     if (st == DENSECL_OK && strcmp(have, key) != 0)
         st = dc_error(DENSECL_ERR_MISMATCH, "%s: built for another configuration", path);
-    if (st == DENSECL_OK)
+    if (st == DENSECL_OK) {
+        /* No marker (a read-only cache directory) only loses the crash guard. */
+        snprintf(marker, sizeof marker, "%s.loading.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&loads, 1));
+        fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
         st = dc_program_from_binary(ctx, dev, bin, len, options, convs, path, out);
+        if (fd >= 0) {
+            close(fd);
+            unlink(marker);
+        }
+    }
     free(have);
     free(bin);
     if (st != DENSECL_OK) {

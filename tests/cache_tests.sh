@@ -14,16 +14,19 @@ import sys, numpy as np
 np.save(sys.argv[1], np.random.RandomState(3).randn(2, 3, 16, 16).astype(np.float32))
 PY
 run() { "$densecl" run --model densenet-bc-100-k12 --random-weights 5 --input "$dir/x.npy" "$@"; }
-# damage SRC DST: a copy of program binary SRC whose binary has every densecl_linear renamed,
-# with the checksum made right again: damage past the sizes, key and checksum checks, which a
-# driver loads (POCL 3.1 does) and then has no kernel densecl_linear (issue 15 item 5).
+# damage SRC DST [cut]: a copy of program binary SRC whose binary has every densecl_linear
+# renamed (or, with cut, only its first half), with length and checksum made right again:
+# damage past the sizes, key and checksum checks (issue 15 item 5). POCL 3.1 loads the first
+# and then has no kernel densecl_linear; it asserts (exit 134) on the second.
 damage() {
-    "$py" - "$1" "$2" <<'PY'
+    "$py" - "$@" <<'PY'
 import struct, sys
 d = open(sys.argv[1], "rb").read()
 o = 12 + struct.unpack("<I", d[8:12])[0]
 n = struct.unpack("<Q", d[o:o + 8])[0]
 b = d[o + 8:o + 8 + n].replace(b"densecl_linear", b"densecl_lineaX")
+if sys.argv[3:] == ["cut"]:
+    b = d[o + 8:o + 8 + n // 2]
 h = 14695981039346656037
 for x in b:
     h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
@@ -94,6 +97,24 @@ if [ -n "$entry" ] && damage "$dir/bc100.clbin" "$entry"; then
         ok "damaged entry replaced"
     else
         bad "damaged entry replaced" "$(cat "$dir/err")"
+    fi
+fi
+# An entry on which the driver's loader crashes: the run that loads it may die (binaries are
+# trusted input), but not every run after it: its marker shows the next run that the entry
+# killed a process, and that run deletes it and rebuilds.
+if [ -n "$entry" ] && damage "$dir/bc100.clbin" "$entry" cut; then
+    (ulimit -c 0 && run --output "$dir/c4.npy") 2>/dev/null
+    if run --output "$dir/c5.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c5.npy"; then
+        ok "entry that crashes the driver rebuilt by the next run"
+    else
+        bad "entry that crashes the driver rebuilt by the next run" "$(cat "$dir/err")"
+    fi
+    if ls "$dir"/cache/*.loading.* >/dev/null 2>&1; then
+        bad "no loading markers left" "$(ls "$dir/cache")"
+    elif run --output "$dir/c6.npy" --verbose 2>"$dir/err" && grep -q "kernels from the cache" "$dir/err"; then
+        ok "no loading markers left"
+    else
+        bad "no loading markers left" "the next run did not use the cache: $(cat "$dir/err")"
     fi
 fi
 
