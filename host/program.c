@@ -747,9 +747,8 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
             dc_log(DENSECL_LOG_WARN, "kernel cache entry unusable (%s), and cannot delete it: %s",
                    why, strerror(errno));
         else
-            dc_log(DENSECL_LOG_WARN, "kernel cache entry unusable, deleted; building from source "
-                                     "(%s)",
-                   why);
+            dc_log(DENSECL_LOG_WARN,
+                   "kernel cache entry unusable, deleted; building from source (%s)", why);
     }
     return st;
 }
