@@ -30,7 +30,9 @@
  *     reads a consistent state. Pointers they return stay valid as documented per function
  *     (densecl_engine_profile's events only until the next run, which another thread may start:
  *     sharing threads that read events must order their runs themselves). densecl_engine_free
- *     must wait until every other call on the engine has returned.
+ *     must wait until every other call on the engine has returned. A log callback may be called
+ *     while a run holds the lock, so it must not call the engine's functions (they would wait
+ *     for ever).
  * Any other handle must not be used by two threads at the same time. The process-wide calls
  * (densecl_set_log) are set-up calls: make them before starting threads.
  */
