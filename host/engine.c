@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "internal.h"
@@ -52,6 +53,8 @@ typedef struct dc_replica {
     double speed; /* images/s estimate; 0 until measured */
     int active;
     char failure[256];
+    densecl_status failure_status; /* the status of that failure */
+    int host_limited;              /* host memory, not the device's limits, sizes its chunks */
     uint64_t images, retries;
     /* This run's work: images [start, start + count); events of its first and last command. */
     int start, count;
@@ -441,19 +444,44 @@ void densecl_engine_free(densecl_engine *e)
     free(e);
 }
 
+/* The accessors take the engine's lock, which a run holds throughout, so they read state that
+ * no run is changing (speeds, counters, failures, activation sizes, profile events). The lock is
+ * a mutable part of an engine its const accessors are handed. */
+static void dc_engine_lock(const densecl_engine *e)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&e->lock);
+}
+
+static void dc_engine_unlock(const densecl_engine *e)
+{
+    pthread_mutex_unlock((pthread_mutex_t *)&e->lock);
+}
+
 const densecl_device_info *densecl_engine_device(const densecl_engine *e)
 {
-    return e && e->n_rep > 0 ? &e->rep[0].info : NULL;
+    const densecl_device_info *info = NULL;
+    if (!e)
+        return NULL;
+    /* The replica's info is written at creation only; the lock orders this read after it. */
+    dc_engine_lock(e);
+    if (e->n_rep > 0)
+        info = &e->rep[0].info;
+    dc_engine_unlock(e);
+    return info;
 }
 
 void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
                            uint64_t *activation_bytes)
 {
     uint64_t wb = 0, ab = 0;
+    if (e)
+        dc_engine_lock(e);
     for (int i = 0; e && i < e->n_rep; i++) {
         wb += e->rep[i].weight_bytes;
         ab += e->rep[i].act_bytes;
     }
+    if (e)
+        dc_engine_unlock(e);
     if (weight_bytes)
         *weight_bytes = wb;
     if (activation_bytes)
@@ -462,14 +490,25 @@ void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
 
 int densecl_engine_replica_count(const densecl_engine *e)
 {
-    return e ? e->n_rep : 0;
+    int n;
+    if (!e)
+        return 0;
+    dc_engine_lock(e);
+    n = e->n_rep;
+    dc_engine_unlock(e);
+    return n;
 }
 
 densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
                                             densecl_replica_stats *out)
 {
-    if (!e || !out || i < 0 || i >= e->n_rep)
+    if (!e || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_replica_stats: bad arguments");
+    dc_engine_lock(e);
+    if (i < 0 || i >= e->n_rep) {
+        dc_engine_unlock(e);
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_replica_stats: bad arguments");
+    }
     const dc_replica *r = &e->rep[i];
     memset(out, 0, sizeof *out);
     out->device = r->info;
@@ -480,36 +519,53 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
     snprintf(out->failure, sizeof out->failure, "%s", r->failure);
     out->tiles = r->kern.tiles;
     out->tiles_origin = r->tiles_origin;
+    dc_engine_unlock(e);
     return DENSECL_OK;
 }
 
 void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_int err)
 {
-    if (!e || replica < 0 || replica >= e->n_rep)
+    if (!e)
         return;
-    e->rep[replica].fault_countdown = after_ops;
-    e->rep[replica].fault_err = err;
+    dc_engine_lock(e);
+    if (replica >= 0 && replica < e->n_rep) {
+        e->rep[replica].fault_countdown = after_ops;
+        e->rep[replica].fault_err = err;
+    }
+    dc_engine_unlock(e);
 }
 
 densecl_status densecl_engine_set_profiling(densecl_engine *e, int on)
 {
+    densecl_status st = DENSECL_OK;
     if (!e)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_set_profiling: NULL engine");
-    for (int i = 0; on && i < e->n_rep; i++)
+    dc_engine_lock(e);
+    for (int i = 0; on && i < e->n_rep && st == DENSECL_OK; i++)
         if (!e->rep[i].queue_profiling)
-            return dc_error(DENSECL_ERR_UNSUPPORTED,
-                            "the command queue of '%s' was created without "
-                            "CL_QUEUE_PROFILING_ENABLE",
-                            e->rep[i].info.name);
-    e->profiling = on != 0;
-    return DENSECL_OK;
+            st = dc_error(DENSECL_ERR_UNSUPPORTED,
+                          "the command queue of '%s' was created without "
+                          "CL_QUEUE_PROFILING_ENABLE",
+                          e->rep[i].info.name);
+    if (st == DENSECL_OK)
+        e->profiling = on != 0;
+    dc_engine_unlock(e);
+    return st;
 }
 
 int densecl_engine_profile(const densecl_engine *e, const densecl_op_event **events)
 {
+    int n = 0;
     if (events)
-        *events = e ? e->events : NULL;
-    return e ? e->n_events : 0;
+        *events = NULL;
+    if (!e)
+        return 0;
+    dc_engine_lock(e);
+    if (events)
+        *events = e->events;
+    n = e->n_events;
+    dc_engine_unlock(e);
+    return n;
 }
 
 /* ------------------------------------------------------------------ running */
@@ -739,13 +795,125 @@ fail:
     return st;
 }
 
+/* ------------------------------------------------------------------ host memory (CPU devices)
+ *
+ * A CPU device's buffers are the process's own memory, and POCL 3.1 allocates them lazily, at
+ * the first command that uses them, and asserts (abort, exit 134) when that allocation fails:
+ * the retry on CL_MEM_OBJECT_ALLOCATION_FAILURE never sees an error. So a CPU replica's chunks
+ * are sized beforehand to what the process can really get. */
+
+/* Left to the driver's own allocations (its threads, kernel compiles, launch arguments). */
+#define DC_HOST_RESERVE ((uint64_t)256 << 20)
+
+/* The number after `field` in a /proc file of "Name: value" lines, 0 when absent. */
+static uint64_t dc_proc_field(const char *path, const char *field)
+{
+    char line[256];
+    unsigned long long v = 0;
+    size_t n = strlen(field);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0) {
+            v = strtoull(line + n, NULL, 10); /* kB; ULLONG_MAX on overflow, never undefined */
+            break;
+        }
+    fclose(f);
+    return (uint64_t)v;
+}
+
+/* Bytes this process can still allocate: the least of what RLIMIT_AS leaves above its address
+ * space (VmSize), what RLIMIT_DATA leaves above its data (VmData), and the system's
+ * MemAvailable; UINT64_MAX when none is known. why describes them, for messages. */
+static uint64_t dc_host_available(char *why, size_t cap)
+{
+    uint64_t avail = UINT64_MAX;
+    size_t len = 0;
+    struct rlimit rl;
+    why[0] = '\0';
+    static const struct {
+        int res;
+        const char *name, *used;
+    } limits[] = {{RLIMIT_AS, "RLIMIT_AS", "VmSize:"}, {RLIMIT_DATA, "RLIMIT_DATA", "VmData:"}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        if (getrlimit(limits[i].res, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+            continue;
+        uint64_t used = dc_proc_field("/proc/self/status", limits[i].used) << 10;
+        uint64_t left = (uint64_t)rl.rlim_cur > used ? (uint64_t)rl.rlim_cur - used : 0;
+        avail = left < avail ? left : avail;
+        if (len < cap)
+            len += (size_t)snprintf(why + len, cap - len, "%s%s %llu MiB, %llu in use",
+                                    len ? "; " : "", limits[i].name,
+                                    (unsigned long long)(rl.rlim_cur >> 20),
+                                    (unsigned long long)(used >> 20));
+    }
+    uint64_t mem = dc_proc_field("/proc/meminfo", "MemAvailable:") << 10;
+    if (mem) {
+        avail = mem < avail ? mem : avail;
+        if (len < cap)
+            snprintf(why + len, cap - len, "%sMemAvailable %llu MiB", len ? "; " : "",
+                     (unsigned long long)(mem >> 20));
+    }
+    return avail;
+}
+
+/* Lowers a CPU replica's images per chunk to what host memory holds: the process's available
+ * bytes, plus the activations the CPU replicas hold now (freed or reused before new ones are
+ * made), less DC_HOST_RESERVE, shared equally by the engine's active CPU replicas (they run at
+ * the same time). Refuses with DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not
+ * fit. Called before each range, as the memory free changes between runs; it only ever lowers
+ * the chunk, like the retry on an allocation failure (a new image size starts afresh). */
+static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int h, int w)
+{
+    char why[160];
+    uint64_t held = 0, avail;
+    int cpus = 0;
+    r->host_limited = 0;
+    if (r->info.type != DENSECL_DEVICE_CPU)
+        return DENSECL_OK;
+    if ((avail = dc_host_available(why, sizeof why)) == UINT64_MAX)
+        return DENSECL_OK;
+    for (int i = 0; i < e->n_rep; i++)
+        if (e->rep[i].info.type == DENSECL_DEVICE_CPU && (e->rep[i].active || &e->rep[i] == r)) {
+            held += e->rep[i].act_bytes;
+            cpus++;
+        }
+    /* e->one is the plan of one image of this run's size (dc_engine_one). */
+    uint64_t per_image = (uint64_t)dc_plan_floats(&e->one) * sizeof(float);
+    uint64_t total = avail > UINT64_MAX - held ? UINT64_MAX : avail + held;
+    uint64_t share = total > DC_HOST_RESERVE ? (total - DC_HOST_RESERVE) / (uint64_t)cpus : 0;
+    uint64_t c = per_image ? share / per_image : 0;
+    if (c < 1)
+        return dc_error(DENSECL_ERR_NO_MEMORY,
+                        "a %dx%d image needs %llu MiB of activations in host memory (a CPU "
+                        "device), more than the %llu MiB this process can get (%s)",
+                        h, w, (unsigned long long)(per_image >> 20),
+                        (unsigned long long)(share >> 20), why);
+    if (c < (uint64_t)r->max_chunk) {
+        r->max_chunk = (int)c;
+        r->host_limited = 1;
+        dc_log(DENSECL_LOG_INFO, "'%s': %d images per chunk fit in host memory (%s)",
+               r->info.name, r->max_chunk, why);
+    } else if (c < (uint64_t)r->count) {
+        r->host_limited = 1;
+    }
+    return DENSECL_OK;
+}
+
 /* Enqueues replica r's whole range in chunks its memory allows. */
 static densecl_status dc_enqueue_range(dc_run *run, int ri)
 {
     dc_replica *r = &run->e->rep[ri];
     densecl_status st = dc_replica_limit(r, &run->e->one); /* the run's size: dc_engine_one */
+    if (st == DENSECL_OK)
+        st = dc_replica_host_limit(run->e, r, run->h, run->w);
     for (int done = 0; st == DENSECL_OK && done < r->count;) {
         int m = r->count - done < r->max_chunk ? r->count - done : r->max_chunk;
+        /* A last, smaller chunk gets new buffers; where host memory is tight, the old ones are
+         * freed first (a release waits for the commands still using them). */
+        if (r->host_limited && r->bufs && r->plan.n != m)
+            clFinish(r->queue);
         st = dc_enqueue_chunk(run, ri, r->start + done, m);
         if (st == DENSECL_ERR_NO_MEMORY && m > 1) {
             /* Out of device memory: finish what is queued, halve the chunk and go on. */
@@ -764,9 +932,10 @@ static densecl_status dc_enqueue_range(dc_run *run, int ri)
 }
 
 /* Takes a replica out after a failure; its queue is drained so no late write lands in staged. */
-static void dc_replica_fail(dc_replica *r)
+static void dc_replica_fail(dc_replica *r, densecl_status why)
 {
     snprintf(r->failure, sizeof r->failure, "%s", densecl_last_error());
+    r->failure_status = why;
     r->active = 0;
     clFinish(r->queue);
     dc_release_event(&r->first_ev);
@@ -833,12 +1002,17 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
     int orphan_start[DC_MAX_REPLICAS], orphan_count[DC_MAX_REPLICAS], n_orphans = 0;
     if (!dc_split(e, start, n)) {
         char why[512] = "";
+        /* The devices' own status when they all failed alike (out of memory), else OpenCL's. */
+        densecl_status all = e->rep[0].failure_status;
         for (int i = 0; i < e->n_rep; i++) {
             size_t len = strlen(why);
             snprintf(why + len, sizeof why - len, "%s'%s': %s", i ? "; " : "", e->rep[i].info.name,
                      e->rep[i].failure);
+            if (e->rep[i].failure_status != all)
+                all = DENSECL_ERR_OPENCL;
         }
-        return dc_error(DENSECL_ERR_OPENCL, "no device left to run on (%s)", why);
+        return dc_error(all != DENSECL_OK ? all : DENSECL_ERR_OPENCL,
+                        "no device left to run on (%s)", why);
     }
     double t0 = dc_now();
     for (int i = 0; i < e->n_rep; i++) {
@@ -847,7 +1021,7 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
             continue;
         densecl_status st = dc_enqueue_range(run, i);
         if (st != DENSECL_OK) {
-            dc_replica_fail(r);
+            dc_replica_fail(r, st);
             orphan_start[n_orphans] = r->start;
             orphan_count[n_orphans++] = r->count;
             r->count = 0;
@@ -872,7 +1046,7 @@ static densecl_status dc_schedule(dc_run *run, int start, int n)
                           dc_cl_error_name(why));
         }
         if (st != DENSECL_OK) {
-            dc_replica_fail(r);
+            dc_replica_fail(r, st);
             orphan_start[n_orphans] = r->start;
             orphan_count[n_orphans++] = r->count;
             continue;
@@ -1014,7 +1188,7 @@ static densecl_status dc_calibrate(densecl_engine *e)
         /* Twice: the first run pays for buffer creation and first-launch costs. */
         for (int rep = 0; rep < 2 && r->active; rep++) {
             if (dc_enqueue_range(&run, i) != DENSECL_OK || clFinish(r->queue) != CL_SUCCESS) {
-                dc_replica_fail(r);
+                dc_replica_fail(r, DENSECL_ERR_OPENCL);
                 break;
             }
             if (rep == 1) {

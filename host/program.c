@@ -1,6 +1,10 @@
 /* program.c - the embedded kernels.cl, build options, the build log. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +167,9 @@ fail:
  * entry for another device or an older kernels.cl is detected, named and refused or replaced. */
 
 #define DC_BIN_MAGIC "DCLBIN1\n"
-/* Largest binary we accept from a file: far above any real kernels.cl build. */
+/* Largest binary we accept from a file: far above any real kernels.cl build. Program binaries
+ * are trusted input past these checks (sizes, key, checksum, kernels present): a driver's loader
+ * may still crash on a crafted one (POCL 3.1 asserts on some). */
 #define DC_BIN_MAX ((uint64_t)512 << 20)
 
 static uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
@@ -505,7 +511,17 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
     }
     key[klen] = '\0';
     uint64_t blen = dc_load_le(num, 8);
-    if (blen == 0 || blen > DC_BIN_MAX || !(data = malloc((size_t)blen)) ||
+    /* The sizes in the header must add up to the file's own before anything is allocated for
+     * them: magic and key length, key, binary length, binary, checksum. */
+    struct stat sb;
+    if (blen == 0 || blen > DC_BIN_MAX || fstat(fileno(f), &sb) != 0 ||
+        (uint64_t)sb.st_size != 12 + klen + 8 + blen + 8) {
+        dc_error(st, "%s: truncated or corrupt program binary (its header gives sizes that do "
+                     "not add up to the file's)",
+                 path);
+        goto done;
+    }
+    if (!(data = malloc((size_t)blen)) ||
         fread(data, 1, (size_t)blen, f) != blen || fread(num, 1, 8, f) != 8 ||
         fgetc(f) != EOF) {
         dc_error(st, "%s: truncated or corrupt program binary", path);
@@ -544,12 +560,16 @@ static void dc_key_diff(const char *have, const char *want, char *out, size_t ca
     snprintf(out, cap, "built for another configuration");
 }
 
+/* Hands a program binary to the driver and checks that it gives every kernel the conv kernels
+ * convs need: a binary whose checksum and key are right may still be damaged inside (or
+ * crafted), and a driver may accept it and then lack a kernel. Errors name `what` (the file). */
 static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
                                              const unsigned char *bin, size_t len,
-                                             const char *options, const char *what,
-                                             cl_program *out)
+                                             const char *options, unsigned convs,
+                                             const char *what, cl_program *out)
 {
     cl_int err, bin_status = CL_SUCCESS;
+    dc_kernels k;
     cl_program prog = clCreateProgramWithBinary(ctx, 1, &dev, &len, &bin, &bin_status, &err);
     if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
         err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
@@ -559,6 +579,15 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
         return dc_error(DENSECL_ERR_BUILD, "%s: the device refused the program binary (%s)", what,
                         dc_cl_error_name(err != CL_SUCCESS ? err : bin_status));
     }
+    if (dc_kernels_create(prog, convs, &k) != DENSECL_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", densecl_last_error());
+        clReleaseProgram(prog);
+        return dc_error(DENSECL_ERR_BUILD,
+                        "%s: the program binary is damaged: the device loaded it, but %s", what,
+                        why);
+    }
+    dc_kernels_release(&k);
     *out = prog;
     return DENSECL_OK;
 }
@@ -633,6 +662,97 @@ static unsigned dc_key_convs(const char *key)
     return (unsigned)convs & DC_CONV_ALL;
 }
 
+/* A process that dies while the driver loads a cache entry (a driver that crashes on a damaged
+ * binary: POCL 3.1 asserts on some) leaves its marker, PATH.loading.PID.N, behind. The next
+ * process to load the entry finds the marker of a process that is gone, and deletes marker and
+ * entry instead of crashing on the entry again. Returns 1 when it did. Markers of live
+ * processes (loading it now) are left alone. */
+static int dc_cache_crashed(const char *path)
+{
+    char dir[4096], prefix[512], stale[4608];
+    const char *slash = strrchr(path, '/');
+    long dead = 0;
+    if (!slash || slash == path)
+        return 0; /* always DIR/HASH.clbin here */
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    snprintf(prefix, sizeof prefix, "%s.loading.", slash + 1);
+    size_t n = strlen(prefix);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char *end;
+        if (strncmp(de->d_name, prefix, n) != 0)
+            continue;
+        errno = 0;
+        long pid = strtol(de->d_name + n, &end, 10);
+        if (errno != 0 || pid <= 0 || (*end != '.' && *end != '\0'))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (EPERM: another user's, alive too) */
+        snprintf(stale, sizeof stale, "%s/%s", dir, de->d_name);
+        unlink(stale);
+        dead = pid;
+    }
+    closedir(d);
+    if (!dead)
+        return 0;
+    unlink(path);
+    dc_log(DENSECL_LOG_WARN,
+           "kernel cache entry %s: process %ld died while loading it (the driver crashed on it, "
+           "or it was killed); deleted, building from source",
+           path, dead);
+    return 1;
+}
+
+/* The cache entry at path, if it exists and loads: a program built from it whose kernels the
+ * driver makes. An entry that exists but does not load (corrupt, stale, damaged inside, refused
+ * by the driver) is deleted, with the reason logged, so that the caller's build from source
+ * replaces it and no later run trips on it again. */
+static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char *path,
+                                    const char *key, const char *options, unsigned convs,
+                                    cl_program *out)
+{
+    char *have = NULL;
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    densecl_status st;
+    static atomic_uint loads; /* tells apart the markers of one process's threads */
+    char marker[4200];
+    int fd = -1;
+    if (access(path, F_OK) != 0)
+        return DENSECL_ERR_IO; /* not cached yet */
+    if (dc_cache_crashed(path))
+        return dc_error(DENSECL_ERR_BUILD, "%s: deleted after a crash", path);
+    st = dc_read_binary(path, &have, &bin, &len);
+    if (st == DENSECL_OK && strcmp(have, key) != 0)
+        st = dc_error(DENSECL_ERR_MISMATCH, "%s: built for another configuration", path);
+    if (st == DENSECL_OK) {
+        /* No marker (a read-only cache directory) only loses the crash guard. */
+        snprintf(marker, sizeof marker, "%s.loading.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&loads, 1));
+        fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        st = dc_program_from_binary(ctx, dev, bin, len, options, convs, path, out);
+        if (fd >= 0) {
+            close(fd);
+            unlink(marker);
+        }
+    }
+    free(have);
+    free(bin);
+    if (st != DENSECL_OK) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", densecl_last_error());
+        if (unlink(path) != 0 && errno != ENOENT)
+            dc_log(DENSECL_LOG_WARN, "kernel cache entry unusable (%s), and cannot delete it: %s",
+                   why, strerror(errno));
+        else
+            dc_log(DENSECL_LOG_WARN,
+                   "kernel cache entry unusable, deleted; building from source (%s)", why);
+    }
+    return st;
+}
+
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
                               cl_program *out)
 {
@@ -703,7 +823,8 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
             st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
                           o->binary_path, diff);
         } else {
-            st = dc_program_from_binary(ctx, dev, bin, len, options, o->binary_path, out);
+            st = dc_program_from_binary(ctx, dev, bin, len, options, o->convs, o->binary_path,
+                                        out);
         }
         free(have);
         free(bin);
@@ -713,17 +834,12 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
     if (use_cache) {
         uint64_t h = dc_fnv(DC_FNV_SEED, key, strlen(key));
         snprintf(path, sizeof path, "%s/%016llx.clbin", dir, (unsigned long long)h);
-        if (dc_read_binary(path, &have, &bin, &len) == DENSECL_OK && strcmp(have, key) == 0 &&
-            dc_program_from_binary(ctx, dev, bin, len, options, path, out) == DENSECL_OK) {
+        if (dc_cache_load(ctx, dev, path, key, options, convs, out) == DENSECL_OK) {
             dc_log(DENSECL_LOG_DEBUG, "kernels from the cache: %s", path);
-            free(have);
-            free(bin);
             dc_clear_error();
             return DENSECL_OK;
         }
-        /* Missing, stale or corrupt: build afresh below and replace it. */
-        free(have);
-        free(bin);
+        dc_clear_error();
     }
     if (!compiler)
         return dc_error(DENSECL_ERR_BUILD,

@@ -18,9 +18,23 @@
  * function; *_free(NULL) is a no-op. Strings returned by the library are owned by it and stay
  * valid as documented per function.
  *
- * Threads: distinct handles may be used from distinct threads at once. One handle must not be
- * used by two threads at the same time. A densecl_weights may be shared read-only between
- * engines once loaded.
+ * Threads: distinct handles may be used from distinct threads at once. What may be shared:
+ *   - a densecl_weights, once loaded, read-only: any number of threads and engines may use it at
+ *     once (densecl_engine_create*, densecl_weights_config, densecl_weights_metadata); only
+ *     densecl_weights_free must wait until every other call using it has returned (engines keep
+ *     no reference to it: it may be freed once they are created);
+ *   - a densecl_engine: densecl_engine_run, densecl_engine_set_profiling, densecl_engine_device,
+ *     densecl_engine_memory, densecl_engine_replica_count, densecl_engine_replica_stats and
+ *     densecl_engine_profile may be called from any threads at once. They take the engine's lock
+ *     in turn: runs take turns, and an accessor called during a run waits for it to end, then
+ *     reads a consistent state. Pointers they return stay valid as documented per function
+ *     (densecl_engine_profile's events only until the next run, which another thread may start:
+ *     sharing threads that read events must order their runs themselves). densecl_engine_free
+ *     must wait until every other call on the engine has returned. A log callback may be called
+ *     while a run holds the lock, so it must not call the engine's functions (they would wait
+ *     for ever).
+ * Any other handle must not be used by two threads at the same time. The process-wide calls
+ * (densecl_set_log) are set-up calls: make them before starting threads.
  */
 #ifndef DENSECL_H
 #define DENSECL_H
@@ -298,12 +312,14 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
 densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
                                         struct _cl_command_queue *queue, densecl_engine **out);
 
-/* Runs a batch. An engine may be shared by threads: runs on one engine take turns.
+/* Runs a batch. An engine may be shared by threads: runs on one engine take turns (see Threads,
+ * at the top, for the calls that may overlap a run).
  *   input:  float32 [n, c, h, w], NCHW, contiguous; c must equal the config's in_channels and
  *           h, w be at least densecl_config_min_size().
  *   logits: float32 [n, num_classes], written on success only.
  * Blocks until the logits are on the host. Any n >= 1 works; large batches are split to fit the
- * device's memory. */
+ * device's memory (on a CPU device: what the process can still get, by RLIMIT_AS, RLIMIT_DATA
+ * and MemAvailable); DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not fit. */
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits);
 

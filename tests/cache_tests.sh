@@ -14,6 +14,25 @@ import sys, numpy as np
 np.save(sys.argv[1], np.random.RandomState(3).randn(2, 3, 16, 16).astype(np.float32))
 PY
 run() { "$densecl" run --model densenet-bc-100-k12 --random-weights 5 --input "$dir/x.npy" "$@"; }
+# damage SRC DST [cut]: a copy of program binary SRC whose binary has every densecl_linear
+# renamed (or, with cut, only its first half), with length and checksum made right again:
+# damage past the sizes, key and checksum checks (issue 15 item 5). POCL 3.1 loads the first
+# and then has no kernel densecl_linear; it asserts (exit 134) on the second.
+damage() {
+    "$py" - "$@" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+o = 12 + struct.unpack("<I", d[8:12])[0]
+n = struct.unpack("<Q", d[o:o + 8])[0]
+b = d[o + 8:o + 8 + n].replace(b"densecl_linear", b"densecl_lineaX")
+if sys.argv[3:] == ["cut"]:
+    b = d[o + 8:o + 8 + n // 2]
+h = 14695981039346656037
+for x in b:
+    h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+open(sys.argv[2], "wb").write(d[:o] + struct.pack("<Q", len(b)) + b + struct.pack("<Q", h))
+PY
+}
 same() { cmp -s "$1" "$2"; }
 # refused NAME PATTERN OUT CMD...: CMD fails, says PATTERN (grep) and writes no OUT.
 refused() {
@@ -62,6 +81,43 @@ if [ -n "$entry" ]; then
         bad "corrupt entry replaced" "size $(stat -c %s "$entry"), was $size"
 fi
 
+# An entry whose checksum is right but whose content is damaged: the driver loads it, then
+# lacks a kernel. It is deleted (and logged) and rebuilt, and the next run uses the new one.
+if [ -n "$entry" ] && damage "$dir/bc100.clbin" "$entry"; then
+    if run --output "$dir/c2.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c2.npy" &&
+        grep -q "kernel cache entry unusable, deleted.*$(basename "$entry").*densecl_linear" "$dir/err"; then
+        ok "damaged entry deleted and rebuilt"
+    else
+        bad "damaged entry deleted and rebuilt" "$(cat "$dir/err")"
+    fi
+    if grep -q densecl_lineaX "$entry"; then
+        bad "damaged entry replaced" "still damaged"
+    elif run --output "$dir/c3.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c3.npy" &&
+        ! grep -q "unusable" "$dir/err" && grep -q "kernels from the cache" "$dir/err"; then
+        ok "damaged entry replaced"
+    else
+        bad "damaged entry replaced" "$(cat "$dir/err")"
+    fi
+fi
+# An entry on which the driver's loader crashes: the run that loads it may die (binaries are
+# trusted input), but not every run after it: its marker shows the next run that the entry
+# killed a process, and that run deletes it and rebuilds.
+if [ -n "$entry" ] && damage "$dir/bc100.clbin" "$entry" cut; then
+    (ulimit -c 0 && run --output "$dir/c4.npy") 2>/dev/null
+    if run --output "$dir/c5.npy" --verbose 2>"$dir/err" && same "$dir/ref.npy" "$dir/c5.npy"; then
+        ok "entry that crashes the driver rebuilt by the next run"
+    else
+        bad "entry that crashes the driver rebuilt by the next run" "$(cat "$dir/err")"
+    fi
+    if ls "$dir"/cache/*.loading.* >/dev/null 2>&1; then
+        bad "no loading markers left" "$(ls "$dir/cache")"
+    elif run --output "$dir/c6.npy" --verbose 2>"$dir/err" && grep -q "kernels from the cache" "$dir/err"; then
+        ok "no loading markers left"
+    else
+        bad "no loading markers left" "the next run did not use the cache: $(cat "$dir/err")"
+    fi
+fi
+
 # --no-kernel-cache neither reads nor writes.
 rm -rf "$dir/cache"
 run --output "$dir/d.npy" --no-kernel-cache 2>"$dir/err" && same "$dir/ref.npy" "$dir/d.npy" &&
@@ -103,6 +159,16 @@ elif grep -qi "corrupt\|truncated" "$dir/err" && [ ! -e "$dir/f.npy" ] && [ "$(w
     ok "truncated binary refused"
 else
     bad "truncated binary refused" "$(cat "$dir/err")"
+fi
+# Damaged content behind a right checksum: refused in one line naming the file, no output.
+damage "$dir/k.bin" "$dir/damaged.bin"
+if run --output "$dir/f2.npy" --kernels-binary "$dir/damaged.bin" 2>"$dir/err"; then
+    bad "damaged binary refused" "it ran"
+elif grep -q "damaged.bin: the program binary is damaged" "$dir/err" && [ ! -e "$dir/f2.npy" ] &&
+    [ "$(wc -l <"$dir/err")" = 1 ]; then
+    ok "damaged binary refused"
+else
+    bad "damaged binary refused" "$(cat "$dir/err")"
 fi
 # Same length device name, so only the key differs: what a binary from another board looks like.
 "$py" - "$dir/k.bin" "$dir/other.bin" <<'PY'

@@ -600,4 +600,129 @@ else
     ok "verbose"
 fi
 
+# ----------------------------------------------------------------------------- host memory
+# Issue 15 item 6: a CPU device's buffers are the process's memory, and POCL allocates them
+# lazily and aborts (exit 134) when it cannot. Under `ulimit -v` a run must end with one clean
+# error line or a correct result.
+
+# under_ulimit KIB ARGS...: the tool with its address space limited to KIB KiB; sets rc, $TMP/err.
+under_ulimit() {
+    local kib=$1
+    shift
+    (ulimit -v "$kib" && exec "$BIN" "$@") >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+
+# Under ASan the tool cannot even start with its address space limited (its shadow memory alone
+# reserves terabytes): there, and only there, these cases are skipped, saying why.
+ulimit_skip=
+under_ulimit 3000000 --version
+if [ "$rc" -ne 0 ] && grep -q "ReserveShadowMemoryRange\|Sanitizer" "$TMP/err"; then
+    ulimit_skip="a sanitizer build cannot start under ulimit -v: $(head -c 200 "$TMP/err" | tr "\n" " ")"
+fi
+
+# The issue's case: a 3000x3000 image (about 9 GiB of activations for DenseNet-BC-100) under
+# 3 GB: too large whatever else the process holds, so refused with the sizes (on a device that
+# is no CPU it may be computed instead).
+if [ -n "$ulimit_skip" ]; then
+    echo "skip ulimit -v: huge image: $ulimit_skip"
+elif [ -z "$PY" ]; then
+    bad "ulimit -v: huge image" "no python3 with numpy"
+else
+    "$PY" -c "import numpy as np; np.save('$TMP/huge.npy', np.zeros((1, 3, 3000, 3000), np.float32))"
+    rm -f "$TMP/y.npy"
+    under_ulimit 3000000 run --model "$BC" --random-weights 1 --input "$TMP/huge.npy" \
+        --output "$TMP/y.npy"
+    why=$(one_error_line)
+    if [ "$rc" -eq 0 ] && [ -s "$TMP/y.npy" ]; then
+        ok "ulimit -v: huge image"
+    elif [ "$rc" -ne 1 ]; then
+        bad "ulimit -v: huge image" "exit status $rc, want 0 or 1; stderr: $(head -c 600 "$TMP/err")"
+    elif [ -n "$why" ]; then
+        bad "ulimit -v: huge image" "$why"
+    elif ! grep -Eq 'needs [0-9]+ MiB of activations in host memory.*RLIMIT_AS' "$TMP/err"; then
+        bad "ulimit -v: huge image" "the error gives no sizes: $(cat "$TMP/err")"
+    elif [ -e "$TMP/y.npy" ]; then
+        bad "ulimit -v: huge image" "left $TMP/y.npy behind"
+    else
+        ok "ulimit -v: huge image"
+    fi
+    rm -f "$TMP/huge.npy"
+fi
+
+# A batch split to fit: a model with large activations and little compute (a 1 -> 64 channel
+# stem at full resolution, one dense layer of growth rate 1), 3 images of 1500x1500 (about
+# 570 MiB of activations each). The limit rises in steps of about 195 MiB, a third of one
+# image, from where the engine starts at all; each run that fails must fail cleanly, and the
+# first that succeeds holds one image at a time, or two (the step before held none), so it
+# split the batch: its logits must equal an unlimited run's.
+if [ -n "$ulimit_skip" ]; then
+    echo "skip ulimit -v: batch split to fit: $ulimit_skip"
+elif [ -z "$PY" ]; then
+    bad "ulimit -v: batch split to fit" "no python3 with numpy"
+else
+    "$PY" - "$TMP" <<'EOF'
+import json, struct, sys
+import numpy as np
+d = sys.argv[1]
+rs = np.random.RandomState(1)
+t = {"features.conv0.weight": rs.randn(64, 1, 3, 3) * 0.3}
+def bn(name, c):
+    t[name + ".weight"] = 1 + 0.1 * rs.randn(c)
+    t[name + ".bias"] = 0.1 * rs.randn(c)
+    t[name + ".running_mean"] = 0.1 * rs.randn(c)
+    t[name + ".running_var"] = 1 + 0.1 * rs.rand(c)
+bn("features.denseblock1.denselayer1.norm1", 64)
+t["features.denseblock1.denselayer1.conv1.weight"] = rs.randn(1, 64, 3, 3) * 0.05
+bn("features.norm5", 65)
+t["classifier.weight"] = rs.randn(10, 65) * 0.1
+t["classifier.bias"] = rs.randn(10) * 0.1
+head, blobs, off = {}, [], 0
+for k, v in t.items():
+    b = np.ascontiguousarray(v, dtype="<f4").tobytes()
+    head[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+open(d + "/wide.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+np.save(d + "/wide1.npy", rs.rand(1, 1, 32, 32).astype(np.float32))
+np.save(d + "/wide3.npy", rs.rand(3, 1, 1500, 1500).astype(np.float32))
+EOF
+    WIDE=(run --weights "$TMP/wide.safetensors")
+    result="the unlimited run failed"
+    cli "${WIDE[@]}" --input "$TMP/wide3.npy" --output "$TMP/wide-ref.npy"
+    [ "$rc" -eq 0 ] && result="no run succeeded under 6 GB" || result="$result: $(cat "$TMP/err")"
+    # Where the engine starts at all (a 32x32 image): below, the driver itself may fail to start.
+    kib=400000
+    while [ "$kib" -lt 3000000 ]; do
+        under_ulimit "$kib" "${WIDE[@]}" --input "$TMP/wide1.npy" --output "$TMP/wide1-out.npy"
+        [ "$rc" -eq 0 ] && break
+        kib=$((kib + 100000))
+    done
+    while [ "$kib" -lt 6000000 ] && [ -s "$TMP/wide-ref.npy" ]; do
+        rm -f "$TMP/y.npy"
+        under_ulimit "$kib" "${WIDE[@]}" --input "$TMP/wide3.npy" --output "$TMP/y.npy"
+        why=$(one_error_line)
+        if [ "$rc" -eq 0 ]; then
+            cmp -s "$TMP/y.npy" "$TMP/wide-ref.npy" && result= ||
+                result="logits under ulimit -v $kib differ from the unlimited run's"
+            break
+        elif [ "$rc" -ne 1 ]; then
+            result="ulimit -v $kib: exit status $rc; stderr: $(head -c 600 "$TMP/err")"
+            break
+        elif [ -n "$why" ] || [ -e "$TMP/y.npy" ]; then
+            result="ulimit -v $kib: ${why:-left y.npy behind}"
+            break
+        fi
+        kib=$((kib + 200000))
+    done
+    if [ -z "$result" ]; then
+        ok "ulimit -v: batch split to fit"
+    else
+        bad "ulimit -v: batch split to fit" "$result"
+    fi
+    rm -f "$TMP/wide3.npy"
+fi
+
 finish

@@ -264,6 +264,104 @@ static void test_threads(void)
     free(x);
 }
 
+/* Accessors called while another thread runs (issue 15 item 10). Each takes the engine's lock,
+ * so it sees the state between runs: every replica active and counting images that never
+ * decrease, and, once a profiled run has ended, events (a run empties them at its start and
+ * refills them at its end). Without the lock these reads race with the run's writes
+ * (ThreadSanitizer names them) and see runs half-done. Each call is its own snapshot: the
+ * replicas' counts, read one call each, may straddle a run, so their sum is no whole number of
+ * batches. */
+#define ACC_RUNS 40
+#define ACC_N 3
+typedef struct acc_job {
+    densecl_engine *e;
+    const float *x, *ref;
+    int done; /* set by the runner after its last run, under m */
+    pthread_mutex_t m;
+    int bad_runs;
+} acc_job;
+
+static void *acc_runner(void *arg)
+{
+    acc_job *j = arg;
+    float y[ACC_N * 10];
+    for (int i = 0; i < ACC_RUNS; i++)
+        if (densecl_engine_run(j->e, j->x, ACC_N, 3, 8, 8, y) != DENSECL_OK ||
+            !close_enough(j->ref, y, ACC_N * 10))
+            j->bad_runs++;
+    pthread_mutex_lock(&j->m);
+    j->done = 1;
+    pthread_mutex_unlock(&j->m);
+    return NULL;
+}
+
+static void test_accessors_during_runs(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 1);
+    densecl_engine *e = NULL;
+    float *x = random_input(ACC_N, 3, 8, 8, 5), ref[ACC_N * 10];
+    acc_job j;
+    pthread_t th;
+    uint64_t last = 0, reads = 0, inactive = 0, backwards = 0, no_events = 0, bad_mem = 0;
+    int done = 0;
+    CHECK(densecl_engine_create(w, "all", &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, ACC_N, 3, 8, 8, ref) == DENSECL_OK);
+    CHECK(densecl_engine_set_profiling(e, 1) == DENSECL_OK);
+    /* The first run above was not profiled: events appear with the first run below. */
+    uint64_t base = 0;
+    for (int i = 0; i < densecl_engine_replica_count(e); i++) {
+        densecl_replica_stats s;
+        CHECK(densecl_engine_replica_stats(e, i, &s) == DENSECL_OK);
+        base += s.images;
+    }
+    CHECK(base == ACC_N);
+    last = base;
+    j = (acc_job){e, x, ref, 0, PTHREAD_MUTEX_INITIALIZER, 0};
+    pthread_create(&th, NULL, acc_runner, &j);
+    while (!done) {
+        uint64_t images = 0, wb = 0, ab = 0;
+        const densecl_op_event *ev = NULL;
+        int nrep = densecl_engine_replica_count(e);
+        pthread_mutex_lock(&j.m);
+        done = j.done;
+        pthread_mutex_unlock(&j.m);
+        for (int i = 0; i < nrep; i++) {
+            densecl_replica_stats s;
+            if (densecl_engine_replica_stats(e, i, &s) != DENSECL_OK) {
+                inactive++;
+                continue;
+            }
+            images += s.images;
+            inactive += !s.active || s.failure[0] != '\0';
+        }
+        int n_ev = densecl_engine_profile(e, &ev);
+        densecl_engine_memory(e, &wb, &ab);
+        backwards += images < last;
+        /* More images than the unprofiled first run: a profiled run has ended, so the events,
+         * read after the images, are those of a finished run. */
+        no_events += images > base && n_ev == 0;
+        bad_mem += wb == 0 || ab == 0 || densecl_engine_device(e) == NULL;
+        last = images;
+        reads++;
+    }
+    pthread_join(th, NULL);
+    CHECKF(j.bad_runs == 0, "%d of %d runs wrong", j.bad_runs, ACC_RUNS);
+    CHECKF(reads > 0, "no accessor call overlapped the runs");
+    CHECKF(inactive == 0, "%llu of %llu reads saw a replica taken out",
+           (unsigned long long)inactive, (unsigned long long)reads);
+    CHECKF(backwards == 0, "%llu reads saw fewer images than the one before",
+           (unsigned long long)backwards);
+    CHECKF(no_events == 0, "%llu reads saw a finished profiled run without events",
+           (unsigned long long)no_events);
+    CHECKF(bad_mem == 0, "%llu reads saw no weight or activation memory, or no device",
+           (unsigned long long)bad_mem);
+    CHECK(last == base + (uint64_t)ACC_RUNS * ACC_N);
+    densecl_engine_free(e);
+    densecl_weights_free(w);
+    free(x);
+}
+
 /* Device limits (through the test hook): oversized weights refused before any allocation,
  * naming the limit; a batch too large for memory split into chunks, results unchanged. */
 static void test_limits(void)
@@ -451,6 +549,7 @@ int main(void)
     test_profile_and_errors();
     test_own_context();
     test_threads();
+    test_accessors_during_runs();
     test_tiles();
     return check_summary();
 }
