@@ -256,7 +256,23 @@ typedef struct densecl_engine_options {
     int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
     densecl_tiles tiles;        /* all four set: use these tiles on every device; all zero: the
                                    device's tuned tiles (DENSECL_NO_TUNING=1 ignores them), else
-                                   the defaults; anything else is refused */
+                                   the defaults; anything else is refused. The direct conv
+                                   family's parameters in their legacy form (kernel_params
+                                   "direct:1x1=CxP,conv=CxP" says the same) */
+    const char *conv;           /* the conv kernel family: NULL (then $DENSECL_CONV, else auto),
+                                   "auto": the family `densecl tune` saved for the device, else
+                                   "gemm" on GPUs and "direct" elsewhere, each conv a family
+                                   cannot run falling back to direct; "direct", "gemm" or
+                                   "clblast" (when built with CLBlast): every conv on it, and a
+                                   conv it cannot run refused with the reason */
+    const char *kernel_params;  /* NULL, or the families' parameters as text:
+                                   "[family:]NAME=V[,NAME=V...][;family:...]", e.g.
+                                   "direct:1x1=8x32,conv=16x4" or "gemm:MWG=64,NWG=64,KWG=16";
+                                   NAMEs as `densecl info` lists them
+                                   (case-insensitive), V a whole number in the parameter's range;
+                                   without "family:" the text is conv's (refused with auto). A
+                                   family's parameters apply where it runs; an unknown family or
+                                   parameter, a value out of range or given twice is refused */
 } densecl_engine_options;
 
 /* densecl_engine_create with options. The kernel cache keeps built programs in
@@ -298,8 +314,16 @@ typedef struct densecl_replica_stats {
     uint64_t images;          /* images this device computed, since creation */
     uint64_t retries;         /* batches it re-ran smaller after running out of memory */
     char failure[256];        /* why it was taken out; "" while active */
-    densecl_tiles tiles;      /* the conv tiles its kernels were built with */
+    densecl_tiles tiles;      /* the direct family's conv tiles its kernels were built with (all
+                                 zero when no conv runs on the direct family) */
     densecl_tiles_origin tiles_origin;
+    char resolved[512];       /* what runs its convs, resolved once at creation: the family per
+                                 conv kind, each family's parameters, and why, e.g.
+                                 "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,...
+                                 (auto: default off GPUs)"; why is "auto: GPU default",
+                                 "auto: default off GPUs", "given" or "program binary", plus
+                                 what auto fell back from and which parameters were tuned or
+                                 given */
 } densecl_replica_stats;
 
 /* Number of devices (replicas) of the engine, active or not. */
