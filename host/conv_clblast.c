@@ -1,8 +1,8 @@
 /*
- * conv_clblast.c - PLACEHOLDER for the "clblast" conv family, so that this branch (fam) builds and its
- * registry row exists. NOT an implementation: supports() refuses every conv ("not built in this
- * branch"), so auto never picks it and an explicit --conv clblast is refused with that reason. The
- * real host/conv_clblast.c (and kernels/clblast.cl) replace this file at merge.
+ * conv_clblast.c - PLACEHOLDER for the "clblast" conv family, so that this branch (fam) builds
+ * and its registry row exists. NOT an implementation: supports() refuses every conv ("not built
+ * in this branch"), so auto never picks it and an explicit --conv clblast is refused with that
+ * reason. The real host/conv_clblast.c (and kernels/clblast.cl) replace this file at merge.
  */
 #include <string.h>
 

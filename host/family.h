@@ -120,7 +120,7 @@ typedef struct dc_resolved {
 typedef struct dc_choice {
     const char *conv;          /* NULL or "auto", or a family name; NULL also reads DENSECL_CONV */
     const char *kernel_params; /* NULL, or "family:NAME=V,NAME=V;family:..." (dc_params_parse) */
-    densecl_tiles tiles;       /* the direct family's tiles in their legacy form: all four or none */
+    densecl_tiles tiles;       /* the direct tiles in their legacy form: all four or none */
     const char *binary;        /* a program binary's resolved text (dc_resolved_format), or NULL */
 } dc_choice;
 
