@@ -146,9 +146,19 @@ int dc_parse_tile(const char *s, int *a, int *b)
 
 densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what)
 {
+    return dc_tuning_parse(text, t, NULL, 0, NULL, 0, what);
+}
+
+densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family, size_t fcap,
+                               char *params, size_t pcap, const char *what)
+{
     char line[256];
-    int have1 = 0, have3 = 0, lineno = 0;
+    int have1 = 0, have3 = 0, havef = 0, havep = 0, lineno = 0;
     memset(t, 0, sizeof *t);
+    if (fcap)
+        family[0] = '\0';
+    if (pcap)
+        params[0] = '\0';
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\n");
         lineno++;
@@ -161,7 +171,23 @@ densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *wh
         s[strcspn(s, "\r")] = '\0';
         if (*s == '\0' || *s == '#')
             continue;
-        char name[16], tile[32], extra[2];
+        char name[16], tile[200], extra[2];
+        /* "family NAME" and "params TEXT" (the family's kernel_params) once each: the family
+         * that won `densecl tune`, whose row auto then picks. */
+        if (sscanf(s, "%15s %199s %1s", name, tile, extra) == 2 && strcmp(name, "family") == 0 &&
+            !havef) {
+            havef = 1;
+            if (fcap)
+                snprintf(family, fcap, "%s", tile);
+            continue;
+        }
+        if (sscanf(s, "%15s %199s %1s", name, tile, extra) == 2 && strcmp(name, "params") == 0 &&
+            !havep) {
+            havep = 1;
+            if (pcap)
+                snprintf(params, pcap, "%s", tile);
+            continue;
+        }
         if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv1x1") == 0 &&
             !have1 && dc_parse_tile(tile, &t->conv1x1_channels, &t->conv1x1_pixels))
             have1 = 1;
@@ -170,7 +196,8 @@ densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *wh
             have3 = 1;
         else
             return dc_error(DENSECL_ERR_FORMAT,
-                            "%s:%d: expected 'conv1x1 CxP' or 'conv CxP' (once each), got '%.60s'",
+                            "%s:%d: expected 'conv1x1 CxP', 'conv CxP', 'family NAME' or "
+                            "'params TEXT' (once each), got '%.60s'",
                             what, lineno, s);
     }
     if (!have1 || !have3)
@@ -179,6 +206,12 @@ densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *wh
 }
 
 densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment)
+{
+    return dc_tuning_write(path, t, NULL, NULL, comment);
+}
+
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment)
 {
     dc_atomic_file a;
     densecl_status st;
@@ -198,6 +231,10 @@ densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const ch
         return st;
     int ok = fprintf(a.f, "# %s\nconv1x1 %dx%d\nconv %dx%d\n", line, t->conv1x1_channels,
                      t->conv1x1_pixels, t->conv_channels, t->conv_pixels) > 0;
+    if (ok && family && *family)
+        ok = fprintf(a.f, "family %s\n", family) > 0;
+    if (ok && params && *params)
+        ok = fprintf(a.f, "params %s\n", params) > 0;
     return dc_atomic_close(&a, ok && !ferror(a.f));
 }
 
@@ -236,6 +273,25 @@ densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, de
     }
     dc_clear_error();
     return DENSECL_OK;
+}
+
+int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap)
+{
+    char path[4200];
+    const char *no = getenv("DENSECL_NO_TUNING");
+    densecl_tiles t;
+    char *text;
+    int ok;
+    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path) ||
+        access(path, F_OK) != 0 || !(text = dc_read_text("", path))) {
+        dc_clear_error();
+        return 0;
+    }
+    ok = dc_tuning_parse(text, &t, family, fcap, params, pcap, path) == DENSECL_OK &&
+         family[0] != '\0';
+    free(text);
+    dc_clear_error(); /* an invalid file: dc_tiles_resolve logs it */
+    return ok;
 }
 
 densecl_status dc_tiles_load(const char *path, densecl_tiles *t)

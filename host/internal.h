@@ -362,6 +362,16 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
 densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);
 densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
                                 densecl_tiles_origin *origin);
+/* The tuning file in full: the tiles, and the optional "family NAME" and "params TEXT" lines
+ * (the family `densecl tune` found fastest and its kernel_params; "" when absent; family and
+ * params may be NULL with cap 0). Written with them when not NULL or "". */
+densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family, size_t fcap,
+                               char *params, size_t pcap, const char *what);
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment);
+/* The tuned family of dev and its params text: 1 when its tuning file (not ignored by
+ * DENSECL_NO_TUNING) names one. */
+int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap);
 /* What an engine does to default and tuned (not given) tiles for the model of cfg: 32 conv
  * channels become 16, with twice the pixels (up to 8), where its 3x3 convs waste fewer
  * multiply-adds on padding channels that way. */

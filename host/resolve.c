@@ -391,7 +391,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
     unsigned need = dc_plan_kinds(plan), on[DC_FAMILY_SLOTS] = {0};
     int want, given;
     densecl_status st;
-    char fallback[128] = "";
+    char fallback[128] = "", tuned[64] = "", tuned_params[256] = "";
     if (!c)
         c = &none;
     memset(out, 0, sizeof *out);
@@ -445,6 +445,12 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
 #endif
             );
         snprintf(out->why, sizeof out->why, "given");
+    } else if (dc_tuned_family(caps->dev, tuned, sizeof tuned, tuned_params,
+                               sizeof tuned_params) &&
+               dc_family_index(tuned) >= 0) {
+        /* What `densecl tune` measured fastest on this device. */
+        want = dc_family_index(tuned);
+        snprintf(out->why, sizeof out->why, "auto: tuned");
     } else if (caps->type & CL_DEVICE_TYPE_GPU) {
         want = dc_family_index("gemm");
         snprintf(out->why, sizeof out->why, "auto: GPU default");
@@ -509,6 +515,19 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         else {
             dc_families[i]->defaults(caps, plan, &out->params[i]);
             st = DENSECL_OK;
+        }
+        /* The tuned family's own parameters, then the caller's. */
+        if (st == DENSECL_OK && !given && tuned_params[0] && i == want) {
+            /* An invalid line is logged and ignored, as invalid tuned tiles are. */
+            dc_params tp = out->params[i];
+            if (dc_params_parse(tuned_params, tuned, i, &tp, &set, "tuning file params") ==
+                    DENSECL_OK &&
+                dc_families[i]->check(caps, &tp, "tuning file params") == DENSECL_OK)
+                out->params[i] = tp;
+            else
+                dc_log(DENSECL_LOG_WARN, "ignoring the tuned parameters (%s)",
+                       densecl_last_error());
+            dc_clear_error();
         }
         if (st == DENSECL_OK)
             st = dc_params_parse(c->kernel_params, given ? conv : NULL, i, &out->params[i], &set,

@@ -497,6 +497,8 @@ done:
 #define TUNE_MAX 32
 
 typedef struct tune_result {
+    const char *family; /* NULL: the direct family with these tiles; else that family */
+    char why[256];      /* a family's: why it did not run */
     densecl_tiles tiles;
     double ms;      /* median per batch; 0 when the candidate failed */
     double build_s; /* engine creation and first run: the kernel builds */
@@ -551,17 +553,20 @@ static int tune_measure(const workload *wl, const char *device, const char *kpar
         memset(&eo, 0, sizeof eo);
         eo.device = device;
         eo.tiles = r[k].tiles;
-        eo.conv = "direct";
-        eo.kernel_params = kparams;
+        eo.conv = r[k].family ? r[k].family : "direct";
+        eo.kernel_params = r[k].family ? NULL : kparams;
         r[k].ms = 0;
         r[k].build_s = 0;
         double t0 = now_s();
         if ((st = densecl_engine_create_ex(wl->wts, &eo, &e[k])) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK) {
-            fprintf(stderr, "densecl: warning: tiles %dx%d,%dx%d failed: %s\n",
-                    r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels,
-                    r[k].tiles.conv_channels, r[k].tiles.conv_pixels, densecl_last_error());
+            if (r[k].family)
+                snprintf(r[k].why, sizeof r[k].why, "%s", densecl_last_error());
+            else
+                fprintf(stderr, "densecl: warning: tiles %dx%d,%dx%d failed: %s\n",
+                        r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels,
+                        r[k].tiles.conv_channels, r[k].tiles.conv_pixels, densecl_last_error());
             densecl_engine_free(e[k]);
             e[k] = NULL;
             continue;
@@ -733,15 +738,47 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     best.ms = confirm_best;
     const double baseline_ms = confirm_base;
 
+    /* The other families of the registry, each with its defaults, in turn against the best
+     * direct tiles: one that runs the whole model 2% faster is saved as the device's family
+     * (auto then picks it). A family that cannot run the model here is noted and left out. */
+    tune_result fam[DC_FAMILY_SLOTS + 1];
+    int nf = 1;
+    fam[0] = best;
+    fam[0].why[0] = '\0';
+    for (int f = 1; f < dc_family_count; f++) {
+        fam[nf] = best;
+        fam[nf].why[0] = '\0';
+        fam[nf++].family = dc_families[f]->name;
+    }
+    const char *win_family = NULL;
+    if (nf > 1) {
+        if ((rc = tune_measure(&wl, o.device, o.kernel_params, iters, fam, nf)) != 0)
+            goto done;
+        for (int k = 1; k < nf; k++) {
+            if (fam[k].ms > 0 && !o.json)
+                printf("family %-8s %8.2f ms per batch (direct, best tiles: %.2f ms)\n",
+                       fam[k].family, fam[k].ms, fam[0].ms);
+            else if (!o.json)
+                printf("family %-8s not run: %s\n", fam[k].family, fam[k].why);
+            if (fam[k].ms > 0 && fam[0].ms > 0 && fam[k].ms < 0.98 * fam[0].ms &&
+                (!win_family || fam[k].ms < best.ms)) {
+                win_family = fam[k].family;
+                best.ms = fam[k].ms;
+            }
+        }
+    }
+
     char comment[512];
     snprintf(comment, sizeof comment,
              "densecl tune %s on '%s': %s %dx%d batch %d, %.2f ms per batch (defaults %.2f ms)",
              densecl_version(), info.name, wl.model, wl.h, wl.w, wl.batch, best.ms, baseline_ms);
     /* The defaults winning saves nothing, and removes what an earlier tune saved: the device
      * then follows densecl's defaults, which may change with its versions. */
-    const int defaults_win = memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
+    const int defaults_win =
+        !win_family && memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
     const int save = !o.dry_run && !defaults_win;
-    if (save && (st = dc_tiles_write(path, &best.tiles, comment)) != DENSECL_OK) {
+    if (save &&
+        (st = dc_tuning_write(path, &best.tiles, win_family, NULL, comment)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
@@ -763,10 +800,19 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                    i ? "," : "", res[i].tiles.conv1x1_channels, res[i].tiles.conv1x1_pixels,
                    res[i].tiles.conv_channels, res[i].tiles.conv_pixels, res[i].ms, res[i].build_s,
                    res[i].ms > 0 ? "true" : "false");
-        printf("],\n  \"best\": {\"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", \"ms_per_batch\": "
-               "%.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, \"saved\": ",
-               best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
-               best.tiles.conv_pixels, best.ms, baseline_ms, baseline_ms / best.ms);
+        printf("],\n  \"families\": [");
+        for (int k = 1; k < nf; k++) {
+            printf("%s\n    {\"family\": \"%s\", \"ms_per_batch\": %.4f, \"why\": ",
+                   k > 1 ? "," : "", fam[k].family, fam[k].ms);
+            dc_json_write_string(stdout, fam[k].ms > 0 ? "" : fam[k].why);
+            printf("}");
+        }
+        printf("],\n  \"best\": {\"family\": \"%s\", \"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", "
+               "\"ms_per_batch\": %.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, "
+               "\"saved\": ",
+               win_family ? win_family : "direct", best.tiles.conv1x1_channels,
+               best.tiles.conv1x1_pixels, best.tiles.conv_channels, best.tiles.conv_pixels,
+               best.ms, baseline_ms, baseline_ms / best.ms);
         if (save)
             dc_json_write_string(stdout, path);
         else
@@ -777,6 +823,9 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                "beat them by 2%%\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
                best.tiles.conv_pixels, best.ms);
+    } else if (win_family) {
+        printf("best: the %s family: %.2f ms per batch, %.2fx the direct defaults (%.2f ms)\n",
+               win_family, best.ms, baseline_ms / best.ms, baseline_ms);
     } else {
         printf("best: conv1x1 %dx%d, conv %dx%d: %.2f ms per batch, %.2fx the defaults (%.2f ms)\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
