@@ -22,6 +22,19 @@ const dc_family *const dc_families[] = {
 #endif
 };
 const int dc_family_count = (int)DC_ARRAY_LEN(dc_families);
+_Static_assert(DC_ARRAY_LEN(dc_families) <= DC_FAMILY_SLOTS, "raise DC_FAMILY_SLOTS");
+
+/* "direct, gemm, clblast": the families of this build, for messages. */
+static const char *dc_family_list(void)
+{
+    static char list[256];
+    list[0] = '\0';
+    for (int i = 0; i < dc_family_count; i++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", dc_families[i]->name);
+    }
+    return list;
+}
 
 int dc_family_index(const char *name)
 {
@@ -166,14 +179,8 @@ densecl_status dc_params_parse(const char *text, const char *default_family, int
             fi = dc_family_index(name);
             if (fi < 0)
                 return dc_error(DENSECL_ERR_ARGUMENT,
-                                "%s: unknown conv family '%s' (this build has: %s%s)", what, name,
-                                "direct, gemm",
-#ifdef DENSECL_HAVE_CLBLAST
-                                ", clblast"
-#else
-                                ""
-#endif
-                );
+                                "%s: unknown conv family '%s' (this build has: %s)", what, name,
+                                dc_family_list());
             items = colon + 1;
         } else {
             fi = dc_family_index(default_family);
@@ -433,17 +440,11 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
     if (given) {
         want = dc_family_index(conv);
         if (want < 0)
-            return dc_error(DENSECL_ERR_ARGUMENT,
-                            "conv family '%s': %s (auto, direct, gemm%s)", conv,
+            return dc_error(DENSECL_ERR_ARGUMENT, "conv family '%s': %s (auto, %s)", conv,
                             strcmp(conv, "clblast") == 0
                                 ? "this densecl was built without CLBlast"
                                 : "unknown",
-#ifdef DENSECL_HAVE_CLBLAST
-                            ", clblast"
-#else
-                            ""
-#endif
-            );
+                            dc_family_list());
         snprintf(out->why, sizeof out->why, "given");
     } else if (dc_tuned_family(caps->dev, tuned, sizeof tuned, tuned_params,
                                sizeof tuned_params) &&

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DENSECL_VERSION_MAJOR 0
-#define DENSECL_VERSION_MINOR 3
+#define DENSECL_VERSION_MINOR 4
 #define DENSECL_VERSION_PATCH 0
 
 /* Most dense blocks a config may have. */
@@ -317,7 +317,7 @@ typedef struct densecl_replica_stats {
     densecl_tiles tiles;      /* the direct family's conv tiles its kernels were built with (all
                                  zero when no conv runs on the direct family) */
     densecl_tiles_origin tiles_origin;
-    char resolved[512];       /* what runs its convs, resolved once at creation: the family per
+    char resolved[1024];      /* what runs its convs, resolved once at creation: the family per
                                  conv kind, each family's parameters, and why, e.g.
                                  "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,...
                                  (auto: default off GPUs)"; why is "auto: GPU default",

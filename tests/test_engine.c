@@ -547,5 +547,12 @@ int main(void)
     test_threads();
     test_tiles();
     test_conv_families();
+    {
+        /* The header's version macros are the library's version. */
+        char v[32];
+        snprintf(v, sizeof v, "%d.%d.%d", DENSECL_VERSION_MAJOR, DENSECL_VERSION_MINOR,
+                 DENSECL_VERSION_PATCH);
+        CHECKF(strcmp(v, densecl_version()) == 0, "header %s, library %s", v, densecl_version());
+    }
     return check_summary();
 }
