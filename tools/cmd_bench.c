@@ -498,6 +498,7 @@ done:
 
 typedef struct tune_result {
     const char *family; /* NULL: the direct family with these tiles; else that family */
+    const char *params; /* a family's candidate parameters (its tune_candidates), or NULL */
     char why[256];      /* a family's: why it did not run */
     densecl_tiles tiles;
     double ms;      /* median per batch; 0 when the candidate failed */
@@ -554,7 +555,7 @@ static int tune_measure(const workload *wl, const char *device, const char *kpar
         eo.device = device;
         eo.tiles = r[k].tiles;
         eo.conv = r[k].family ? r[k].family : "direct";
-        eo.kernel_params = r[k].family ? NULL : kparams;
+        eo.kernel_params = r[k].family ? r[k].params : kparams;
         r[k].ms = 0;
         r[k].build_s = 0;
         double t0 = now_s();
@@ -741,28 +742,33 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     /* The other families of the registry, each with its defaults, in turn against the best
      * direct tiles: one that runs the whole model 2% faster is saved as the device's family
      * (auto then picks it). A family that cannot run the model here is noted and left out. */
-    tune_result fam[DC_FAMILY_SLOTS + 1];
+    tune_result fam[TUNE_MAX + 1];
     int nf = 1;
     fam[0] = best;
     fam[0].why[0] = '\0';
-    for (int f = 1; f < dc_family_count; f++) {
+    for (int f = 1; f < dc_family_count && nf <= TUNE_MAX; f++) {
+        /* Each family with its defaults for the device; a winner is saved by name (and with
+         * params, were it timed with some: tune_result.params). */
         fam[nf] = best;
         fam[nf].why[0] = '\0';
+        fam[nf].params = NULL;
         fam[nf++].family = dc_families[f]->name;
     }
-    const char *win_family = NULL;
+    const char *win_family = NULL, *win_params = NULL;
     if (nf > 1) {
         if ((rc = tune_measure(&wl, o.device, o.kernel_params, iters, fam, nf)) != 0)
             goto done;
         for (int k = 1; k < nf; k++) {
+            const char *params = fam[k].params ? fam[k].params : "defaults";
             if (fam[k].ms > 0 && !o.json)
-                printf("family %-8s %8.2f ms per batch (direct, best tiles: %.2f ms)\n",
-                       fam[k].family, fam[k].ms, fam[0].ms);
+                printf("family %-8s %-24s %8.2f ms per batch (direct, best tiles: %.2f ms)\n",
+                       fam[k].family, params, fam[k].ms, fam[0].ms);
             else if (!o.json)
-                printf("family %-8s not run: %s\n", fam[k].family, fam[k].why);
+                printf("family %-8s %-24s not run: %s\n", fam[k].family, params, fam[k].why);
             if (fam[k].ms > 0 && fam[0].ms > 0 && fam[k].ms < 0.98 * fam[0].ms &&
                 (!win_family || fam[k].ms < best.ms)) {
                 win_family = fam[k].family;
+                win_params = fam[k].params;
                 best.ms = fam[k].ms;
             }
         }
@@ -778,7 +784,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
         !win_family && memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
     const int save = !o.dry_run && !defaults_win;
     if (save &&
-        (st = dc_tuning_write(path, &best.tiles, win_family, NULL, comment)) != DENSECL_OK) {
+        (st = dc_tuning_write(path, &best.tiles, win_family, win_params, comment)) !=
+            DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
@@ -802,8 +809,10 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                    res[i].ms > 0 ? "true" : "false");
         printf("],\n  \"families\": [");
         for (int k = 1; k < nf; k++) {
-            printf("%s\n    {\"family\": \"%s\", \"ms_per_batch\": %.4f, \"why\": ",
-                   k > 1 ? "," : "", fam[k].family, fam[k].ms);
+            printf("%s\n    {\"family\": \"%s\", \"params\": ", k > 1 ? "," : "",
+                   fam[k].family);
+            dc_json_write_string(stdout, fam[k].params ? fam[k].params : "");
+            printf(", \"ms_per_batch\": %.4f, \"why\": ", fam[k].ms);
             dc_json_write_string(stdout, fam[k].ms > 0 ? "" : fam[k].why);
             printf("}");
         }
@@ -824,8 +833,10 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
                best.tiles.conv_pixels, best.ms);
     } else if (win_family) {
-        printf("best: the %s family: %.2f ms per batch, %.2fx the direct defaults (%.2f ms)\n",
-               win_family, best.ms, baseline_ms / best.ms, baseline_ms);
+        printf("best: the %s family (%s): %.2f ms per batch, %.2fx the direct defaults "
+               "(%.2f ms)\n",
+               win_family, win_params ? win_params : "its defaults", best.ms,
+               baseline_ms / best.ms, baseline_ms);
     } else {
         printf("best: conv1x1 %dx%d, conv %dx%d: %.2f ms per batch, %.2fx the defaults (%.2f ms)\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
