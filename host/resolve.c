@@ -482,7 +482,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
                             dc_families[want]->name, op->name, op->k, op->k, op->stride, op->in_c,
                             op->out_c, caps->name, why);
         if (!refused)
-            snprintf(fallback, sizeof fallback, "; %s: %s", dc_families[want]->name, why);
+            snprintf(fallback, sizeof fallback, "; %s: %.100s", dc_families[want]->name, why);
         refused |= 1u << k;
     }
     for (int k = 0; k < DC_KIND_COUNT; k++) {

@@ -211,9 +211,10 @@ typedef struct densecl_engine densecl_engine;
 struct _cl_context;
 struct _cl_command_queue;
 
-/* Picks the device(s) by spec, creates a context and queue per device, builds kernels.cl for
- * each (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and uploads the
- * folded weights to each. w may be freed once this returns.
+/* Picks the device(s) by spec, creates a context and queue per device, builds the kernels for
+ * each (kernels.cl and the kernels/ files it lists, embedded; or, when $DENSECL_KERNELS names a
+ * kernels.cl on disk, those beside it) and uploads the folded weights to each. w may be freed
+ * once this returns.
  *   device_spec: one spec as for densecl_device_find, or several joined by commas
  *                ("0:0,1:0", "gpu,cpu"), or "all" for every device. With several devices (one
  *                "replica" each) every batch is split across them in proportion to their
@@ -222,11 +223,12 @@ struct _cl_command_queue;
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
-/* Work-item tiles of the convolution kernels: the output channels x output pixels one work-item
- * computes (kernels.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x CONV_TPX for the
- * others; the 7x7/2 stem kernel takes at most 16 x 4 of them). They change speed only, never
- * results beyond fp32 reordering. `densecl tune` measures them on a device and saves the
- * fastest for it; engines on that device then use them, fitted to their model (below). */
+/* Work-item tiles of the direct conv family's kernels: the output channels x output pixels one
+ * work-item computes (kernels/direct.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x
+ * CONV_TPX for the others; the 7x7/2 stem kernel takes at most 16 x 4 of them). They change
+ * speed only, never results beyond fp32 reordering. `densecl tune` measures them on a device and
+ * saves the fastest for it; engines on that device then use them, fitted to their model
+ * (below). */
 typedef struct densecl_tiles {
     int conv1x1_channels; /* 1 to 16 (default 4; 8 on CPUs with 16-wide float vectors) */
     int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16; 32 on those CPUs) */
@@ -277,8 +279,9 @@ typedef struct densecl_engine_options {
 
 /* densecl_engine_create with options. The kernel cache keeps built programs in
  * $DENSECL_CACHE_DIR (else $XDG_CACHE_HOME/densecl, else ~/.cache/densecl), keyed by platform,
- * device, driver, OpenCL C version, densecl version, kernels.cl and build options; a stale or
- * corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1 also turns it off. */
+ * device, driver, OpenCL C version, densecl version, every kernel source, build options and the
+ * resolved conv families; a stale or corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1
+ * also turns it off. */
 densecl_status densecl_engine_create_ex(const densecl_weights *w,
                                         const densecl_engine_options *options,
                                         densecl_engine **out);
