@@ -156,8 +156,10 @@ densecl_status dc_sources_get(unsigned fams, dc_sources *s)
             continue;
         for (const char *const *f = dc_families[i]->sources; f && *f; f++) {
             int found = 0;
+            char want[160];
+            snprintf(want, sizeof want, "\n#line 1 \"kernels/%s\"\n", *f);
             for (int j = 0; j < files; j++)
-                found |= strstr(s->marker[j], *f) != NULL;
+                found |= strcmp(s->marker[j], want) == 0;
             if (!found) {
                 dc_sources_free(s);
                 return dc_error(DENSECL_ERR_IO,

@@ -742,6 +742,18 @@ static void test_build_log_lines(const test_env *e, const char *src_dir)
     }
     if (prog)
         clReleaseProgram(prog);
+    /* A family's file that kernels.cl does not list is an error naming it. */
+    {
+        snprintf(cmd, sizeof cmd, "sed -i '/kernels\\/direct.cl/d' '%s/kernels.cl'", dir);
+        CHECKF(system(cmd) == 0, "%s", cmd);
+        st = dc_program_build(e->ctx, e->caps.dev, 1u, NULL, &prog);
+        CHECKF(st == DENSECL_ERR_IO &&
+                   strstr(densecl_last_error(), "does not list kernels/direct.cl"),
+               "unlisted direct.cl: %s (%s)", densecl_status_str(st), densecl_last_error());
+        if (st == DENSECL_OK)
+            clReleaseProgram(prog);
+        prog = NULL;
+    }
     /* A file kernels.cl lists that is missing is an error, not an empty source. */
     snprintf(path, sizeof path, "%s/kernels/common.cl", dir);
     remove(path);
