@@ -44,6 +44,11 @@ int dc_conv_kind_of(int k, int stride, int pad, int pre)
     return DC_KIND_ANY;
 }
 
+unsigned dc_conv_kind(int k, int stride, int pad, int pre)
+{
+    return 1u << dc_conv_kind_of(k, stride, pad, pre);
+}
+
 int dc_op_conv_kind(const dc_op *op)
 {
     return dc_conv_kind_of(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');

@@ -377,6 +377,10 @@ int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, s
  * multiply-adds on padding channels that way. */
 densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
 
+/* The abi.h DC_CONV_* bit of a conv of window k, stride and pad, with a prologue or not (the
+ * direct family's kernel for it; family.h's dc_conv_kind_of gives the DC_KIND_* index). */
+unsigned dc_conv_kind(int k, int stride, int pad, int pre);
+
 /* ---------------------------------------------------------------- ops.c */
 
 /* The kernels every program has (kernels/pool.cl), created once per program. Conv kernels

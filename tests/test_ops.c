@@ -533,6 +533,17 @@ static void test_weight_pack(void)
     CHECKF(bad == 0, "%d packed weights misplaced", bad);
 }
 
+/* Conv kinds: the abi.h bit and the DC_KIND_* index agree, for each kernel of the direct family. */
+static void test_conv_kinds(void)
+{
+    CHECK(dc_conv_kind(1, 1, 0, 1) == DC_CONV_1X1 && dc_conv_kind_of(1, 1, 0, 1) == DC_KIND_1X1);
+    CHECK(dc_conv_kind(3, 1, 1, 0) == DC_CONV_3X3 && dc_conv_kind_of(3, 1, 0, 0) == DC_KIND_3X3);
+    CHECK(dc_conv_kind(3, 1, 1, 1) == DC_CONV_3X3_PRE);
+    CHECK(dc_conv_kind(7, 2, 3, 0) == DC_CONV_7X7S2 && dc_conv_kind(7, 2, 3, 1) == DC_CONV_ANY);
+    CHECK(dc_conv_kind(1, 2, 0, 0) == DC_CONV_ANY && dc_conv_kind(3, 2, 1, 0) == DC_CONV_ANY);
+    CHECK(strcmp(dc_kind_name(DC_KIND_7X7S2), "7x7s2") == 0);
+}
+
 /* The direct family's enqueue on env e (the launcher these checks are about). */
 static cl_int direct_conv(const test_env *e, void *state, const dc_params *p, const dc_conv_args *a)
 {
@@ -867,6 +878,7 @@ int main(int argc, char **argv)
 {
     test_env e;
     test_weight_pack();
+    test_conv_kinds();
     if (env_init(&e, NULL)) {
         test_rejects(&e);
         test_launch_nd(&e);
