@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "internal.h"
+#include "family.h"
 
 /* More replicas than this on one machine is not a machine we have seen. */
 #define DC_MAX_REPLICAS 16
@@ -39,8 +39,12 @@ typedef struct dc_replica {
     cl_command_queue queue;
     int queue_profiling; /* the queue records event times */
     cl_program prog;
-    dc_kernels kern;
-    densecl_tiles_origin tiles_origin;
+    dc_kernels kern;                      /* pools, gap, linear */
+    dc_caps caps;
+    dc_resolved res;                      /* resolved once: the family of each conv kind */
+    void *fam_state[DC_FAMILY_SLOTS];     /* each used family's kernels (its create()) */
+    cl_mem ws;                            /* the families' scratch for the current chunk */
+    size_t ws_floats;
     cl_mem weights;
     uint64_t weight_bytes;
     dc_op_dev *op_dev;
@@ -105,6 +109,10 @@ static void dc_release_buffers(dc_replica *r)
             clReleaseMemObject(r->bufs[i]);
     free(r->bufs);
     r->bufs = NULL;
+    if (r->ws)
+        clReleaseMemObject(r->ws);
+    r->ws = NULL;
+    r->ws_floats = 0;
     dc_plan_free(&r->plan);
     r->act_bytes = 0;
 }
@@ -135,12 +143,20 @@ static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *param
             dc_op_dev *od = &r->op_dev[i];
             od->weight = od->bias = od->pre = DC_ABSENT;
             if (pp->weight) {
-                size_t len = op->kind == DC_OP_CONV
-                                 ? dc_conv_weight_pack(NULL, op->out_c, op->in_c, op->k, NULL)
-                                 : (size_t)op->out_c * (size_t)op->in_c;
+                /* A conv's weights in the layout of the family that runs its kind. */
+                int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+                const dc_family *f = fi >= 0 ? dc_families[fi] : NULL;
+                const dc_params *fp = fi >= 0 ? &r->res.params[fi] : NULL;
+                size_t len = f ? f->pack(op, fp, NULL, NULL)
+                               : (size_t)op->out_c * (size_t)op->in_c;
+                if (op->kind == DC_OP_CONV && (!f || len == 0)) {
+                    st = dc_error(DENSECL_ERR_LIMIT, "%s: no packed weight layout for this conv",
+                                  op->name);
+                    goto fail;
+                }
                 od->weight = total;
-                if (host && op->kind == DC_OP_CONV)
-                    dc_conv_weight_pack(pp->weight, op->out_c, op->in_c, op->k, host + total);
+                if (host && f)
+                    f->pack(op, fp, pp->weight, host + total);
                 else if (host)
                     memcpy(host + total, pp->weight, len * sizeof(float));
                 total = dc_align(total + len);
@@ -195,86 +211,61 @@ fail:
     return st;
 }
 
-/* The conv tile's channel count for a model's 3x3 convs: of channels, channels / 2, ... (down
- * to 16), the one that wastes the fewest multiply-adds on padding channels, the larger on a
- * tie. A device's 32-channel tile fits DenseNet-121's growth rate of 32, but computes 20
- * channels for nothing per 3x3 conv of a growth rate of 12, where 16 wastes 4 (DenseNet-BC-100
- * batch 64 on a Xeon: its 3x3 convs took 182 ms with 32, 159 ms with 16). */
-static int dc_fit_conv_channels(int channels, const dc_plan *plan)
-{
-    int best = channels;
-    double best_waste = -1;
-    for (int c = channels; c >= 16; c /= 2) {
-        double waste = 0;
-        for (int i = 0; i < plan->n_ops; i++) {
-            const dc_op *op = &plan->ops[i];
-            if (op->kind == DC_OP_CONV && op->k == 3 && op->stride == 1)
-                waste += (double)((op->out_c + c - 1) / c * c - op->out_c) * op->in_c * 9.0 *
-                         op->out_h * op->out_w;
-        }
-        if (best_waste < 0 || waste < best_waste) {
-            best = c;
-            best_waste = waste;
-        }
-    }
-    return best;
-}
+/* What a replica is asked to run with (densecl_engine_options). */
+typedef struct dc_engine_choice {
+    const char *binary_path;
+    int no_cache;
+    dc_choice choice;
+} dc_engine_choice;
 
-/* Fits t to the model of plan: its conv channels (dc_fit_conv_channels), with as many more
- * pixels (up to 8) to keep the accumulators that cover the FMA latency. */
-static void dc_tiles_fit_plan(densecl_tiles *t, const dc_plan *plan)
-{
-    int c = dc_fit_conv_channels(t->conv_channels, plan);
-    for (int f = t->conv_channels / c; f > 1 && t->conv_pixels * 2 <= 8; f /= 2)
-        t->conv_pixels *= 2;
-    t->conv_channels = c;
-}
-
-densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg)
-{
-    dc_plan plan;
-    int min = densecl_config_min_size(cfg);
-    densecl_status st = dc_plan_build(cfg, 1, min, min, &plan);
-    if (st != DENSECL_OK)
-        return st;
-    dc_tiles_fit_plan(t, &plan);
-    dc_plan_free(&plan);
-    return DENSECL_OK;
-}
-
-/* plan, params: the engine's model plan and the weights folded for it. given: the caller's
- * tiles (NULL or all zero: the device's tuned tiles, else the defaults). */
+/* Resolves the replica's conv families once (family.h), then gets its program, creates the
+ * families' and the common kernels, and uploads the weights packed for them. plan, params: the
+ * engine's model plan and the weights folded for it. given: NULL for the defaults. */
 static densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan,
-                                      const dc_op_params *params, const dc_program_opts *given)
+                                      const dc_op_params *params, const dc_engine_choice *given)
 {
     densecl_status st;
     cl_command_queue_properties props = 0;
-    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}, 0};
+    dc_engine_choice ec;
+    char binary_res[1024];
+    memset(&ec, 0, sizeof ec);
     if (given)
-        po = *given;
+        ec = *given;
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
         CL_SUCCESS)
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
-    if ((st = dc_tiles_resolve(r->dev, &po.tiles, &po.tiles, &r->tiles_origin)) != DENSECL_OK)
-        return st;
-    /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
-    if (!po.convs)
-        for (int i = 0; i < plan->n_ops; i++) {
-            const dc_op *op = &plan->ops[i];
-            if (op->kind == DC_OP_CONV)
-                po.convs |= dc_conv_kind(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
+    dc_caps_query(r->dev, &r->caps);
+    /* A program binary brings its own resolution: whatever a tuning file or the options say
+     * now, its kernels are those it was compiled with. */
+    if (ec.binary_path) {
+        if ((st = dc_program_binary_resolved(ec.binary_path, binary_res, sizeof binary_res)) !=
+            DENSECL_OK)
+            return st;
+        ec.choice.binary = binary_res;
+    }
+    if ((st = dc_resolve(&r->caps, plan, &ec.choice, &r->res)) != DENSECL_OK) {
+        if (ec.binary_path) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", densecl_last_error());
+            st = dc_error(st, "%s: %s", ec.binary_path, why);
         }
-    /* Default and tuned tiles are fitted to the model; given ones stay as given. */
-    if (r->tiles_origin != DENSECL_TILES_GIVEN)
-        dc_tiles_fit_plan(&po.tiles, plan);
-    densecl_tiles resolved = po.tiles;
+        return st;
+    }
+    {
+        char text[1024];
+        dc_resolved_describe(&r->res, text, sizeof text);
+        dc_log(DENSECL_LOG_INFO, "convs on '%s': %s", r->info.name, text);
+    }
+    dc_program_opts po = {ec.binary_path, ec.no_cache, &r->res};
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
         return st;
-    if (memcmp(&resolved, &po.tiles, sizeof resolved) != 0)
-        r->tiles_origin = DENSECL_TILES_GIVEN; /* those the program binary was built with */
-    if ((st = dc_kernels_create(r->prog, po.convs, &r->kern)) != DENSECL_OK)
+    for (int i = 0; i < dc_family_count; i++)
+        if ((r->res.used & (1u << i)) &&
+            (st = dc_families[i]->create(r->prog, &r->caps, &r->res.params[i],
+                                         &r->fam_state[i])) != DENSECL_OK)
+            return st;
+    if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
         return st;
-    r->kern.tiles = po.tiles;
     if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
         return st;
     r->active = 1;
@@ -293,6 +284,9 @@ static void dc_replica_free(dc_replica *r)
     if (r->weights)
         clReleaseMemObject(r->weights);
     dc_kernels_release(&r->kern);
+    for (int i = 0; i < dc_family_count; i++)
+        if (r->fam_state[i])
+            dc_families[i]->release(r->fam_state[i]);
     if (r->prog)
         clReleaseProgram(r->prog);
     if (r->queue)
@@ -362,11 +356,14 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
     cl_int err;
     if (st != DENSECL_OK)
         return st;
-    dc_program_opts po = {NULL, 0, {0, 0, 0, 0}, 0};
+    dc_engine_choice po;
+    memset(&po, 0, sizeof po);
     if (options) {
         po.binary_path = options->kernels_binary;
         po.no_cache = options->no_kernel_cache;
-        po.tiles = options->tiles;
+        po.choice.tiles = options->tiles;
+        po.choice.conv = options->conv;
+        po.choice.kernel_params = options->kernel_params;
     }
     if ((st = dc_device_pick_many(options ? options->device : NULL, devs, infos, DC_MAX_REPLICAS,
                                   &n)) != DENSECL_OK)
@@ -517,8 +514,10 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
     out->images = r->images;
     out->retries = r->retries;
     snprintf(out->failure, sizeof out->failure, "%s", r->failure);
-    out->tiles = r->kern.tiles;
-    out->tiles_origin = r->tiles_origin;
+    if (r->res.used & 1u)
+        dc_direct_to_tiles(&r->res.params[0], &out->tiles);
+    out->tiles_origin = r->res.origin;
+    dc_resolved_describe(&r->res, out->resolved, sizeof out->resolved);
     dc_engine_unlock(e);
     return DENSECL_OK;
 }
@@ -591,6 +590,22 @@ static densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg,
                                     r->plan.buf_floats[i] * sizeof(float), NULL, &err);
         DC_CL_TRY(st, err);
         r->act_bytes += r->plan.buf_floats[i] * sizeof(float);
+    }
+    /* One scratch buffer, the most any conv of this chunk needs from its family. */
+    for (int i = 0; i < r->plan.n_ops; i++) {
+        const dc_op *op = &r->plan.ops[i];
+        int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+        size_t need = fi >= 0 && dc_families[fi]->workspace
+                          ? dc_families[fi]->workspace(op, n, &r->res.params[fi])
+                          : 0;
+        if (need > r->ws_floats)
+            r->ws_floats = need;
+    }
+    if (r->ws_floats) {
+        r->ws = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE, r->ws_floats * sizeof(float), NULL,
+                               &err);
+        DC_CL_TRY(st, err);
+        r->act_bytes += r->ws_floats * sizeof(float);
     }
     return DENSECL_OK;
 fail:
@@ -684,7 +699,12 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_event *ev)
                           out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
                           op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
                           op->pad, op->relu};
-        return dc_enqueue_conv2d(r->queue, &r->kern, &a, ev);
+        int fi = r->res.fam[dc_op_conv_kind(op)];
+        dc_mem ws = {r->ws, 0};
+        if (fi < 0)
+            return CL_INVALID_KERNEL;
+        return dc_families[fi]->enqueue(r->queue, r->fam_state[fi], &r->res.params[fi], &a, ws,
+                                        ev);
     }
     case DC_OP_MAXPOOL:
     case DC_OP_BNRELU_AVGPOOL:
@@ -1224,17 +1244,21 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_compile_kernels: no output path");
     if ((st = dc_device_pick(device_spec, &dev, &info)) != DENSECL_OK)
         return st;
-    densecl_tiles tiles;
-    densecl_tiles_origin origin;
-    char options[160];
-    if ((st = dc_tiles_resolve(dev, NULL, &tiles, &origin)) != DENSECL_OK)
+    dc_caps caps;
+    dc_resolved res;
+    char options[512];
+    /* Every conv kind (a binary any model can use), on the family DENSECL_CONV names, else on
+     * the direct family with the device's tuned or default tiles. */
+    dc_caps_query(dev, &caps);
+    if ((st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
         return st;
-    dc_program_defines(dev, &tiles, 0, options, sizeof options); /* every kernel: any model */
+    dc_resolved_defines(&res, options, sizeof options);
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     DC_CL_TRY(st, err);
-    if ((st = dc_program_build(ctx, dev, options, &prog)) != DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, dc_resolved_families(&res), options, &prog)) !=
+        DENSECL_OK)
         goto fail;
-    st = dc_program_save(prog, dev, &tiles, 0, path);
+    st = dc_program_save(prog, dev, &res, path);
 fail:
     if (prog)
         clReleaseProgram(prog);

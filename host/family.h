@@ -82,4 +82,89 @@ extern const dc_family dc_family_direct;
 extern const dc_family dc_family_gemm;
 extern const dc_family dc_family_clblast;
 
+/* ---------------------------------------------------------------- the registry (resolve.c)
+ * One row per family: {&dc_family_direct, &dc_family_gemm, &dc_family_clblast} (the clblast row
+ * only where CMake found CLBlast: DENSECL_HAVE_CLBLAST). Index 0 is always direct, the family
+ * every conv falls back to. */
+#define DC_FAMILY_SLOTS 8 /* most rows the table may have */
+extern const dc_family *const dc_families[];
+extern const int dc_family_count;
+/* The registry index of the family called name (case-sensitive), or -1. */
+int dc_family_index(const char *name);
+
+/* The conv op kinds a replica resolves a family for: bit i of a kind set is abi.h's DC_CONV_*
+ * of the same order (the direct family has one kernel per kind). */
+enum { DC_KIND_1X1, DC_KIND_3X3, DC_KIND_3X3_PRE, DC_KIND_7X7S2, DC_KIND_ANY, DC_KIND_COUNT };
+/* "1x1", "3x3", "3x3_pre", "7x7s2", "other". */
+const char *dc_kind_name(int kind);
+/* The DC_KIND_* of a conv of window k, stride and pad, with the BN+ReLU prologue or not. */
+int dc_conv_kind_of(int k, int stride, int pad, int pre);
+int dc_op_conv_kind(const dc_op *op);
+
+/* The capabilities of dev (every field; a query that fails leaves its field 0). */
+void dc_caps_query(cl_device_id dev, dc_caps *caps);
+
+/* What a replica runs its convs with: per conv kind, the family (a registry index; -1 where the
+ * plan has no such conv), and per family that runs any, its parameters. Resolved once by
+ * dc_resolve; program.c builds from it, families launch from it, nothing changes it. */
+typedef struct dc_resolved {
+    int fam[DC_KIND_COUNT];
+    dc_params params[DC_FAMILY_SLOTS];
+    unsigned used;                /* bit i: dc_families[i] runs some conv */
+    densecl_tiles_origin origin;  /* where the direct family's tiles came from (legacy stats) */
+    char why[160];                /* "auto: CPU default", "auto: GPU default", "auto: tuned",
+                                     "given", "program binary"; and what auto fell back from */
+} dc_resolved;
+
+/* What a caller asked for. */
+typedef struct dc_choice {
+    const char *conv;          /* NULL or "auto", or a family name; NULL also reads DENSECL_CONV */
+    const char *kernel_params; /* NULL, or "family:NAME=V,NAME=V;family:..." (dc_params_parse) */
+    densecl_tiles tiles;       /* the direct tiles in their legacy form: all four or none */
+    const char *binary;        /* a program binary's resolved text (dc_resolved_format), or NULL */
+} dc_choice;
+
+/* Resolves, once, the family for each conv kind of plan and its parameters, from the device's
+ * caps, the caller's choice, the device's tuning file and a program binary:
+ *   binary         its resolution as it is (it must cover every conv kind plan uses)
+ *   conv           a family by name: every conv it supports() runs on it, the others are
+ *                  refused (DENSECL_ERR_UNSUPPORTED naming the family, the op and why); "auto":
+ *                  the tuning file's family, else gemm on GPUs, else direct, each conv kind that
+ *                  family cannot run falling back to direct
+ *   parameters     the family's defaults for the device, fitted to plan; the direct tiles as
+ *                  given, else from the tuning file, else the defaults; then kernel_params.
+ * plan NULL: every conv kind (for a program any model can use), no fitting. */
+densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_choice *choice,
+                          dc_resolved *out);
+/* The -D options of a resolution: each used family's defines(), in registry order. */
+void dc_resolved_defines(const dc_resolved *r, char *buf, size_t cap);
+/* The kernels/ files a resolution's families need, besides the common ones: bit i of the
+ * result is dc_families[i]. */
+unsigned dc_resolved_families(const dc_resolved *r);
+/* As one line of text, which dc_resolved_parse reads back exactly:
+ *   "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,FLAT_PX=32,...". */
+void dc_resolved_format(const dc_resolved *r, char *buf, size_t cap);
+densecl_status dc_resolved_parse(const char *text, const char *what, dc_resolved *out);
+/* For people (densecl_replica_stats.resolved, `info`, `bench`): the format, then "(why)". */
+void dc_resolved_describe(const dc_resolved *r, char *buf, size_t cap);
+
+/* kernel_params text: "[family:]NAME=V[,NAME=V...][;family:...]", NAMEs from the family's
+ * dc_param_spec (case-insensitive), V a decimal in the spec's range; the direct family also
+ * takes "1x1=CxP" and "conv=CxP" for its tiles. Without "family:", the text is conv's (the
+ * named family). Applies the values of family index fam to p and returns in *set which were
+ * given (bit j: parameter j); other families' parts are checked against their specs only.
+ * DENSECL_ERR_ARGUMENT naming `what` and the offending part. */
+densecl_status dc_params_parse(const char *text, const char *default_family, int fam,
+                               dc_params *p, unsigned *set, const char *what);
+
+/* ---------------------------------------------------------------- the direct family
+ * (conv_direct.c) Its parameter indices. */
+enum { DC_DIRECT_FLAT_CO, DC_DIRECT_FLAT_PX, DC_DIRECT_TCO, DC_DIRECT_TPX, DC_DIRECT_VEC,
+       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_NPARAMS };
+void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
+void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
+/* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where
+ * the model's 3x3 convs waste fewer multiply-adds on padding channels that way). */
+void dc_direct_fit(dc_params *p, const dc_plan *plan);
+
 #endif /* DENSECL_FAMILY_H */

@@ -15,10 +15,12 @@
  *   fold.c     BN folding: raw tensors + the engine's plan -> per-op parameters
  *   status.c   status strings, the thread-local error detail, log, OpenCL error names
  *   device.c   platform/device discovery and spec matching
- *   program.c  embedded kernels.cl, build options, build log
- *   ops.c      one launcher per kernel of kernels.cl (argument setting, work sizes)
+ *   program.c  embedded kernels.cl and kernels/, one program per device, build log, binaries
+ *   ops.c      the launch helper, argument setting, the pool/gap/linear launchers
+ *   family.h   conv kernel families (conv_direct.c, conv_gemm.c, conv_clblast.c) and the
+ *              registry and resolution of which runs each conv (resolve.c)
  *   engine.c   the model plan and fold (once per engine); replica: plan bound to a device,
- *              buffers, weights pack and upload, run
+ *              buffers, weights pack (by each op's family) and upload, run
  */
 #ifndef DENSECL_INTERNAL_H
 #define DENSECL_INTERNAL_H
@@ -34,6 +36,8 @@
 #include <stdio.h>
 
 #include "densecl.h"
+/* The constants the kernels share (DC_FLAG_*, DC_CONV_*), from the folder beside this one. */
+#include "../kernels/abi.h"
 
 #define DC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -315,28 +319,72 @@ void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_in
 
 /* ---------------------------------------------------------------- program.c */
 
-/* The kernels.cl text (embedded, or $DENSECL_KERNELS when set). NULL + error if the file named
- * by the variable cannot be read. *owned is set when the caller must free() it. */
-const char *dc_kernel_source(int *owned);
-/* Builds kernels.cl for dev in ctx with "-cl-std=CLx.y" from CL_DEVICE_OPENCL_C_VERSION, then
- * extra_options (may be NULL), then -DCONV_VEC and -DCONV_PREFETCH for the device unless
- * extra_options sets them. DENSECL_ERR_BUILD with the build log in the detail. */
-densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
-                                cl_program *out);
+/* The kernel sources of one program: kernels.cl's list (embedded, or read from disk beside
+ * $DENSECL_KERNELS), without the files of families not in fams, each after a #line marker.
+ * str[0..n) are what clCreateProgramWithSource takes. */
+#define DC_MAX_SOURCES 32
+typedef struct dc_sources {
+    int n;
+    const char *str[2 * DC_MAX_SOURCES];
+    char marker[DC_MAX_SOURCES][160];
+    char *owned[DC_MAX_SOURCES + 1]; /* read from disk: freed by dc_sources_free */
+} dc_sources;
+/* fams: bit i for dc_families[i] (family.h); ~0u: every family. DENSECL_ERR_IO naming the file
+ * when one is missing (a family's file that kernels.cl does not list included). */
+densecl_status dc_sources_get(unsigned fams, dc_sources *s);
+void dc_sources_free(dc_sources *s);
+
+/* Builds the sources of fams for dev in ctx with "-cl-std=CLx.y" from
+ * CL_DEVICE_OPENCL_C_VERSION, then options (may be NULL: each family's kernels have defaults).
+ * DENSECL_ERR_BUILD with the build log in the detail (its file:line point into kernels/). */
+densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
+                                const char *options, cl_program *out);
 /* "-cl-std=CLx.y" from a CL_DEVICE_OPENCL_C_VERSION string, "OpenCL C x.y ..." (never from the
  * platform version: POCL 3.1 says platform 3.0 but OpenCL C 1.2); CL1.2 when it does not parse. */
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
 
-/* Conv tiles (densecl_tiles): kernels.cl's own defaults; the defaults for a device (NULL: the
- * generic ones); a check naming `what`; the -D options kernels.cl
- * takes them from; the tuning file's path for a device (0 without a cache directory); its text
- * parsed; read and parsed; written atomically with a comment line; and what an engine uses:
- * `given` when all four fields are set, else the device's tuning file (unless DENSECL_NO_TUNING
- * is set; an invalid file is logged and ignored), else the defaults. */
+struct dc_resolved;
+/* How the engine gets its program: from a binary file, from the cache, or from source. */
+typedef struct dc_program_opts {
+    const char *binary_path;        /* a file written by dc_program_save (compile-kernels) */
+    int no_cache;                   /* neither read nor write the on-disk cache */
+    const struct dc_resolved *res;  /* what to build (family.h) */
+} dc_program_opts;
+
+/* The resolution a program binary was built with (its key's "resolved=" line, parsed strictly)
+ * into text (cap bytes); DENSECL_ERR_FORMAT/IO naming the file. */
+densecl_status dc_program_binary_resolved(const char *path, char *text, size_t cap);
+/* The program for dev: binary_path when given (refused if built for another device, driver,
+ * kernel sources or resolution), else a valid cache entry, else built from source (and then
+ * cached). A device without a compiler needs a binary or a cache entry. */
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+                              cl_program *out);
+/* Writes prog's binary for dev, built from res, to path in densecl's binary format
+ * (atomically). */
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const struct dc_resolved *res,
+                               const char *path);
+/* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
+ * $HOME/.cache/densecl) into buf; 0 when there is none. */
+int dc_cache_dir(char *buf, size_t cap);
+/* Reads a whole file (NUL-terminated); NULL on error, with the detail naming prefix and path. */
+char *dc_read_text(const char *prefix, const char *path);
+/* FNV-1a, for cache keys and file names. */
+uint64_t dc_fnv(uint64_t h, const void *data, size_t len);
+#define DC_FNV_SEED 14695981039346656037ull
+/* mkdir -p; failures surface when a file is written there. */
+void dc_mkdirs(const char *path);
+
+/* ---------------------------------------------------------------- conv_direct.c */
+
+/* Conv tiles (densecl_tiles), the direct family's parameters in their legacy form: kernels/
+ * direct.cl's own defaults; the defaults for a device (NULL: the generic ones); a check naming
+ * `what`; the tuning file's path for a device (0 without a cache directory); its text parsed;
+ * read and parsed; written atomically with a comment line; and the tiles before fitting:
+ * `given` when all four fields are set, else the device's tuning file (unless
+ * DENSECL_NO_TUNING is set; an invalid file is logged and ignored), else the defaults. */
 void dc_tiles_generic(densecl_tiles *t);
 void dc_tiles_default(cl_device_id dev, densecl_tiles *t);
 densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
-void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap);
 int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);
 /* One tile as "CxP" (channels x pixels), both in [1, 64]; 1 when it parses. */
 int dc_parse_tile(const char *s, int *c, int *p);
@@ -345,70 +393,37 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
 densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);
 densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
                                 densecl_tiles_origin *origin);
+/* The tuning file in full: the tiles, and the optional "family NAME" and "params TEXT" lines
+ * (the family `densecl tune` found fastest and its kernel_params; "" when absent; family and
+ * params may be NULL with cap 0). Written with them when not NULL or "". */
+densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family, size_t fcap,
+                               char *params, size_t pcap, const char *what);
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment);
+/* The tuned family of dev and its params text: 1 when its tuning file (not ignored by
+ * DENSECL_NO_TUNING) names one. */
+int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap);
 /* What an engine does to default and tuned (not given) tiles for the model of cfg: 32 conv
  * channels become 16, with twice the pixels (up to 8), where its 3x3 convs waste fewer
- * multiply-adds on padding channels that way (host/engine.c). */
+ * multiply-adds on padding channels that way. */
 densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
 
-/* How the engine gets its program: from a binary file, from the cache, or from source. */
-typedef struct dc_program_opts {
-    const char *binary_path; /* a file written by dc_program_save (densecl compile-kernels) */
-    int no_cache;            /* neither read nor write the on-disk cache */
-    densecl_tiles tiles;     /* the conv tiles to build with (resolved: all four set) */
-    unsigned convs;          /* the DC_CONV_* kernels the program must hold; 0: all */
-} dc_program_opts;
-
-/* The program for dev: binary_path when given (refused if built for another device, driver or
- * kernels.cl, or without a conv kernel o->convs names; its own tiles and kernels replace
- * o->tiles and o->convs), else a valid cache entry, else built from source (and then cached).
- * A device without a compiler needs a binary or a cache entry. */
-densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
-                              cl_program *out);
-/* The -D options of a program (dc_program_build's extra_options, and part of cache keys): tiles
- * (NULL: the defaults for dev), then the conv kernels convs when not all of them (0: all). */
-void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs, char *buf,
-                        size_t cap);
-/* Writes prog's binary for dev, built with tiles (NULL: the defaults) and the conv kernels convs
- * (0: all), to path in densecl's binary format (atomically). */
-densecl_status dc_program_save(cl_program prog, cl_device_id dev, const densecl_tiles *tiles,
-                               unsigned convs, const char *path);
-/* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
- * $HOME/.cache/densecl) into buf; 0 when there is none. */
-int dc_cache_dir(char *buf, size_t cap);
+/* The abi.h DC_CONV_* bit of a conv of window k, stride and pad, with a prologue or not (the
+ * direct family's kernel for it; family.h's dc_conv_kind_of gives the DC_KIND_* index). */
+unsigned dc_conv_kind(int k, int stride, int pad, int pre);
 
 /* ---------------------------------------------------------------- ops.c */
 
-/* The conv kernels of kernels.cl as a set: a program can be built with only those a plan uses
- * (-DCONV_KERNELS=set; POCL builds it faster: its build optimizes every kernel of the source). */
-enum {
-    DC_CONV_1X1 = 1,     /* densecl_conv1x1: 1x1/1/0 */
-    DC_CONV_3X3 = 2,     /* densecl_conv3x3: 3x3/1 without prologue */
-    DC_CONV_3X3_PRE = 4, /* densecl_conv3x3_pre: 3x3/1 with the BN+ReLU prologue */
-    DC_CONV_7X7S2 = 8,   /* densecl_conv7x7s2: 7x7/2 without prologue */
-    DC_CONV_ANY = 16,    /* densecl_conv2d: every other conv */
-    DC_CONV_ALL = 31
-};
-/* The DC_CONV_* kernel that runs a conv of window k, stride and pad, with a prologue or not. */
-unsigned dc_conv_kind(int k, int stride, int pad, int pre);
-
-/* Every kernel of kernels.cl, created once per program (a conv kernel the program was built
- * without is NULL). */
+/* The kernels every program has (kernels/pool.cl), created once per program. Conv kernels
+ * belong to their family (family.h). */
 typedef struct dc_kernels {
-    cl_kernel conv2d;
-    cl_kernel conv1x1;
-    cl_kernel conv3x3;
-    cl_kernel conv3x3_pre;
-    cl_kernel conv7x7s2;
     cl_kernel maxpool;
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;
     cl_kernel linear;
-    densecl_tiles tiles; /* what the program was built with: the launchers size grids by it */
 } dc_kernels;
 
-/* Every kernel of prog; a conv kernel not in convs (DC_CONV_*) may be missing (NULL), one in
- * convs may not. */
-densecl_status dc_kernels_create(cl_program prog, unsigned convs, dc_kernels *k);
+densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
 void dc_kernels_release(dc_kernels *k);
 
 /* A float buffer and an offset into it, in floats. */
@@ -417,14 +432,15 @@ typedef struct dc_mem {
     size_t off;
 } dc_mem;
 
-/* Packs PyTorch-layout conv weights [cout, cin, k, k] into the layout densecl_conv2d reads.
- * Returns the packed length in floats; with out == NULL only computes it. */
+/* Packs PyTorch-layout conv weights [cout, cin, k, k] into the direct family's layout
+ * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (conv_direct.c). Returns the packed
+ * length in floats; with out == NULL only computes it. */
 size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
 
 /* Arguments of one op, mirroring dc_op, with device memory. */
 typedef struct dc_conv_args {
     dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, cin) */
-    dc_mem weight;    /* packed by dc_conv_weight_pack */
+    dc_mem weight;    /* packed by its family's pack() */
     dc_mem bias;      /* [cout], or buf == NULL */
     dc_mem pre;       /* [2, cin]: scales then shifts of the BN+ReLU prologue, or buf == NULL */
     dc_mem out;       /* [n, out_ctot, out_h, out_w], writes channels [out_coff, out_coff + cout) */
@@ -451,9 +467,33 @@ typedef struct dc_linear_args {
     int n, cin, cout;
 } dc_linear_args;
 
+/* Kernel arguments set in order; the first failing clSetKernelArg is kept in err and the rest
+ * are skipped, so a launcher checks every return with one test at the end. */
+typedef struct dc_argset {
+    cl_kernel k;
+    cl_uint index;
+    cl_int err;
+} dc_argset;
+void dc_arg(dc_argset *a, size_t size, const void *value);
+void dc_arg_int(dc_argset *a, int v);
+/* A (buffer, int offset) pair. An absent buffer (m.buf == NULL) binds `fallback` at offset 0 so
+ * that no NULL cl_mem is ever set; the kernel does not read it (its flag is clear). */
+void dc_arg_mem(dc_argset *a, dc_mem m, cl_mem fallback);
+/* 1 if the product of the given non-negative ints fits an int (the kernels' index math). */
+int dc_fits_int(int count, const int *v);
+/* Output side of a k/stride/pad window over `in` (PyTorch's floor mode), or -1 if empty. */
+int dc_window_side(int in, int k, int stride, int pad);
+
+/* Enqueues k over dims (1 to 3) dimensions of items[d] work-items in groups of local[d]
+ * (local NULL: the driver picks). Each local size is shrunk, last dimension first, until their
+ * product is within the kernel's CL_KERNEL_WORK_GROUP_SIZE; each global size is rounded up to
+ * its local size (POCL 3.1 has no non-uniform groups: kernels guard their indices) and must
+ * stay within INT_MAX (kernels index in int). A kernel should always be launched with one local
+ * size: POCL compiles a kernel anew for each it sees. */
+cl_int dc_launch_nd(cl_command_queue q, cl_kernel k, int dims, const size_t *items,
+                    const size_t *local, cl_event *ev);
+
 /* Enqueue one kernel; ev may be NULL. Return the OpenCL error (CL_SUCCESS on success). */
-cl_int dc_enqueue_conv2d(cl_command_queue q, const dc_kernels *k, const dc_conv_args *a,
-                         cl_event *ev);
 cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
                           cl_event *ev);
 cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,

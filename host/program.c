@@ -1,4 +1,6 @@
-/* program.c - the embedded kernels.cl, build options, the build log. */
+/* program.c - the kernel sources (kernels.cl's list of kernels/ files, embedded or from disk),
+ * one program per device from common files and the resolved families' files, build options,
+ * the build log, program binaries and the on-disk cache. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -11,13 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "family.h"
 
-extern const char dc_kernels_cl[];
-extern const size_t dc_kernels_cl_len;
+/* cmake/embed.cmake: kernels.cl and every file of kernels/, by path relative to the source. */
+extern const char *const dc_kernel_file_names[];
+extern const char *const dc_kernel_file_texts[];
+extern const size_t dc_kernel_file_lens[];
+extern const size_t dc_kernel_file_count;
 
-/* Reads a whole file; NULL on error (with the detail recorded, the path after `prefix`). */
-static char *dc_read_text(const char *prefix, const char *path)
+char *dc_read_text(const char *prefix, const char *path)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -47,15 +51,128 @@ done:
     return buf;
 }
 
-const char *dc_kernel_source(int *owned)
+/* An embedded file by relative path ("kernels/direct.cl"), or NULL. */
+static const char *dc_embedded(const char *rel)
 {
-    const char *path = getenv("DENSECL_KERNELS");
-    *owned = 0;
-    if (path && *path) {
-        *owned = 1;
-        return dc_read_text("DENSECL_KERNELS=", path);
+    for (size_t i = 0; i < dc_kernel_file_count; i++)
+        if (strcmp(dc_kernel_file_names[i], rel) == 0)
+            return dc_kernel_file_texts[i];
+    return NULL;
+}
+
+/* The text of rel: embedded, or with DENSECL_KERNELS=DIR/kernels.cl, DIR/rel (*owned set). */
+static const char *dc_kernel_file(const char *rel, char **owned)
+{
+    const char *env = getenv("DENSECL_KERNELS");
+    *owned = NULL;
+    if (env && *env) {
+        char path[4200];
+        const char *slash = strrchr(env, '/');
+        if (strcmp(rel, "kernels.cl") == 0)
+            snprintf(path, sizeof path, "%s", env);
+        else if (slash)
+            snprintf(path, sizeof path, "%.*s/%s", (int)(slash - env), env, rel);
+        else
+            snprintf(path, sizeof path, "%s", rel);
+        *owned = dc_read_text("DENSECL_KERNELS: ", path);
+        return *owned;
     }
-    return dc_kernels_cl;
+    const char *text = dc_embedded(rel);
+    if (!text)
+        dc_error(DENSECL_ERR_IO, "%s is not among the embedded kernel files", rel);
+    return text;
+}
+
+/* 1 if kernels/<name> is a source of a family in fams; *is_family whether of any family. */
+static int dc_file_wanted(const char *name, unsigned fams, int *is_family)
+{
+    *is_family = 0;
+    for (int i = 0; i < dc_family_count; i++)
+        for (const char *const *s = dc_families[i]->sources; s && *s; s++)
+            if (strcmp(*s, name) == 0) {
+                *is_family = 1;
+                if (fams & (1u << i))
+                    return 1;
+            }
+    return !*is_family;
+}
+
+void dc_sources_free(dc_sources *s)
+{
+    for (size_t i = 0; i < DC_ARRAY_LEN(s->owned); i++) {
+        free(s->owned[i]);
+        s->owned[i] = NULL;
+    }
+    s->n = 0;
+}
+
+densecl_status dc_sources_get(unsigned fams, dc_sources *s)
+{
+    char *list_owned = NULL;
+    const char *list;
+    int files = 0;
+    memset(s, 0, sizeof *s);
+    if (!(list = dc_kernel_file("kernels.cl", &list_owned)))
+        return DENSECL_ERR_IO;
+    s->owned[DC_MAX_SOURCES] = list_owned;
+    /* kernels.cl's lines `#include "kernels/<file>"`, in order. */
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, "\n");
+        const char *q = p + strspn(p, " \t");
+        static const char inc[] = "#include \"kernels/";
+        if (strncmp(q, inc, sizeof inc - 1) == 0) {
+            const char *name = q + sizeof inc - 1;
+            size_t nl = strcspn(name, "\"\n");
+            char rel[128];
+            int is_family;
+            if (name[nl] != '"' || nl == 0 || nl + 9 >= sizeof rel) {
+                dc_sources_free(s);
+                return dc_error(DENSECL_ERR_IO, "kernels.cl: bad #include line '%.*s'", (int)n,
+                                p);
+            }
+            snprintf(rel, sizeof rel, "kernels/%.*s", (int)nl, name);
+            if (dc_file_wanted(rel + 8, fams, &is_family)) {
+                char *owned = NULL;
+                const char *text;
+                if (files == DC_MAX_SOURCES) {
+                    dc_sources_free(s);
+                    return dc_error(DENSECL_ERR_IO, "kernels.cl: more than %d files",
+                                    DC_MAX_SOURCES);
+                }
+                if (!(text = dc_kernel_file(rel, &owned))) {
+                    dc_sources_free(s);
+                    return DENSECL_ERR_IO;
+                }
+                s->owned[files] = owned;
+                /* The marker makes build-log lines "kernels/<file>:N" (the newline first ends a
+                 * previous file that lacks one). */
+                snprintf(s->marker[files], sizeof s->marker[files], "\n#line 1 \"%s\"\n", rel);
+                s->str[s->n++] = s->marker[files];
+                s->str[s->n++] = text;
+                files++;
+            }
+        }
+        p += n + (p[n] == '\n');
+    }
+    /* Every file a wanted family names must have been listed. */
+    for (int i = 0; i < dc_family_count; i++) {
+        if (!(fams & (1u << i)))
+            continue;
+        for (const char *const *f = dc_families[i]->sources; f && *f; f++) {
+            int found = 0;
+            char want[160];
+            snprintf(want, sizeof want, "\n#line 1 \"kernels/%s\"\n", *f);
+            for (int j = 0; j < files; j++)
+                found |= strcmp(s->marker[j], want) == 0;
+            if (!found) {
+                dc_sources_free(s);
+                return dc_error(DENSECL_ERR_IO,
+                                "kernels.cl does not list kernels/%s (the %s family's)", *f,
+                                dc_families[i]->name);
+            }
+        }
+    }
+    return DENSECL_OK;
 }
 
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap)
@@ -77,58 +194,29 @@ static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
     dc_cl_std_from(ver, out, cap);
 }
 
-/* kernels.cl's CONV_VEC: 16 where the device's native float vector is 16 wide (AVX-512 CPUs).
- * POCL 3.1 emits 512-bit FMAs only for float16 operations: its float8 code runs on 256-bit
- * registers, half of such a CPU's FMA width. */
-static int dc_conv_vec(cl_device_id dev)
-{
-    cl_uint width = 0;
-    if (clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
-        CL_SUCCESS)
-        return 8;
-    return width >= 16 ? 16 : 8;
-}
-
-/* kernels.cl's CONV_PREFETCH: 16 channels ahead on CPUs (measured on POCL 3.1, Xeon: 8 to 24
- * did as well), none elsewhere (GPUs hide latency with other work-items, and their compilers
- * need not know clang's __builtin_prefetch). */
-static int dc_conv_prefetch(cl_device_id dev)
-{
-    cl_device_type type = 0;
-    if (clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS)
-        return 0;
-    return (type & CL_DEVICE_TYPE_CPU) ? 16 : 0;
-}
-
-/* The build options of kernels.cl for dev: -cl-std, then extra (the tiles' -D options), then
- * what follows from the device alone, each unless extra sets it (tests do). Program builds and
- * cache keys both use it. */
+/* The build options: -cl-std for dev, then extra (the resolved families' -D options). Program
+ * builds and cache keys both use it. */
 static void dc_compose_options(cl_device_id dev, const char *extra, char *options, size_t cap)
 {
     size_t len;
     dc_cl_std(dev, options, cap);
     len = strlen(options);
-    if (extra && *extra)
-        len += (size_t)snprintf(options + len, cap - len, " %s", extra);
-    if (len < cap && !(extra && strstr(extra, "-DCONV_VEC=")))
-        len += (size_t)snprintf(options + len, cap - len, " -DCONV_VEC=%d", dc_conv_vec(dev));
-    if (len < cap && !(extra && strstr(extra, "-DCONV_PREFETCH=")))
-        snprintf(options + len, cap - len, " -DCONV_PREFETCH=%d", dc_conv_prefetch(dev));
+    if (extra && *extra && len < cap)
+        snprintf(options + len, cap - len, " %s", extra);
 }
 
-densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
-                                cl_program *out)
+densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
+                                const char *extra_options, cl_program *out)
 {
     densecl_status st = DENSECL_OK;
     cl_program prog = NULL;
     cl_int err;
-    int owned = 0;
     char options[512];
-    const char *src = dc_kernel_source(&owned);
-    if (!src)
-        return DENSECL_ERR_IO;
+    dc_sources src;
+    if ((st = dc_sources_get(fams, &src)) != DENSECL_OK)
+        return st;
     dc_compose_options(dev, extra_options, options, sizeof options);
-    prog = clCreateProgramWithSource(ctx, 1, &src, NULL, &err);
+    prog = clCreateProgramWithSource(ctx, (cl_uint)src.n, src.str, NULL, &err);
     DC_CL_TRY(st, err);
     err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
     if (err != CL_SUCCESS) {
@@ -144,7 +232,7 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *ex
         else if (log)
             log[0] = '\0';
         st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
-                      "kernels.cl did not build for '%s' (clBuildProgram: %s, options '%s'):\n%s",
+                      "the kernels did not build for '%s' (clBuildProgram: %s, options '%s'):\n%s",
                       name, dc_cl_error_name(err), options, log ? log : "(no build log)");
         free(log);
         goto fail;
@@ -154,8 +242,7 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *ex
 fail:
     if (prog)
         clReleaseProgram(prog);
-    if (owned)
-        free((void *)src);
+    dc_sources_free(&src);
     return st;
 }
 
@@ -172,7 +259,7 @@ fail:
  * may still crash on a crafted one (POCL 3.1 asserts on some). */
 #define DC_BIN_MAX ((uint64_t)512 << 20)
 
-static uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
+uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
     for (size_t i = 0; i < len; i++) {
@@ -182,34 +269,38 @@ static uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
     return h;
 }
 
-#define DC_FNV_SEED 14695981039346656037ull
-
-/* The cache key: one line per field, as text, so a mismatch can be explained. */
-static densecl_status dc_program_key(cl_device_id dev, const char *options, char *key, size_t cap)
+/* The cache key: one line per field, as text, so a mismatch can be explained. The kernel hash
+ * covers every source the program is built from (with its #line markers); "resolved=" is what
+ * a binary brings back (dc_program_binary_resolved). */
+static densecl_status dc_program_key(cl_device_id dev, const dc_resolved *res, char *key,
+                                     size_t cap)
 {
     densecl_device_info info;
-    char plat_ver[128] = "";
+    char plat_ver[128] = "", defines[512], options[640], resolved[1024];
     cl_platform_id plat = NULL;
-    int owned = 0;
-    const char *src = dc_kernel_source(&owned);
-    if (!src)
-        return DENSECL_ERR_IO;
-    uint64_t h = dc_fnv(DC_FNV_SEED, src, strlen(src));
-    if (owned)
-        free((void *)src);
+    dc_sources src;
+    uint64_t h = DC_FNV_SEED;
+    densecl_status st = dc_sources_get(dc_resolved_families(res), &src);
+    if (st != DENSECL_OK)
+        return st;
+    for (int i = 0; i < src.n; i++)
+        h = dc_fnv(h, src.str[i], strlen(src.str[i]));
+    dc_sources_free(&src);
+    dc_resolved_defines(res, defines, sizeof defines);
+    dc_compose_options(dev, defines, options, sizeof options);
+    dc_resolved_format(res, resolved, sizeof resolved);
     dc_device_describe(dev, &info);
     if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS)
         clGetPlatformInfo(plat, CL_PLATFORM_VERSION, sizeof plat_ver - 1, plat_ver, NULL);
     snprintf(key, cap,
              "platform=%s (%s)\ndevice=%s\nvendor=%s\ndriver=%s\nopencl_c=%s\ndensecl=%s\n"
-             "kernels=%016llx\noptions=%s\n",
+             "kernels=%016llx\noptions=%s\nresolved=%s\n",
              info.platform_name, plat_ver, info.name, info.vendor, info.driver_version,
-             info.opencl_c_version, densecl_version(), (unsigned long long)h, options);
+             info.opencl_c_version, densecl_version(), (unsigned long long)h, options, resolved);
     return DENSECL_OK;
 }
 
-/* mkdir -p for the cache directory; failures surface when the file is written. */
-static void dc_mkdirs(const char *path)
+void dc_mkdirs(const char *path)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -220,233 +311,6 @@ static void dc_mkdirs(const char *path)
             *p = '/';
         }
     mkdir(tmp, 0755);
-}
-
-/* ------------------------------------------------------------------ conv tiles */
-
-void dc_tiles_generic(densecl_tiles *t)
-{
-    /* kernels.cl's own defaults. */
-    t->conv1x1_channels = 4;
-    t->conv1x1_pixels = 16;
-    t->conv_channels = 16;
-    t->conv_pixels = 3;
-}
-
-void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
-{
-    cl_device_type type = 0;
-    cl_uint width = 0;
-    dc_tiles_generic(t);
-    if (!dev || clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
-        clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
-            CL_SUCCESS)
-        return;
-    /* kernels.cl's defaults were the fastest on POCL 3.1 on an AVX2 CPU (16 vector registers:
-     * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers, float16
-     * code: CONV_VEC) holds larger tiles. On POCL 3.1 on a 2-core Xeon (skylake-avx512), at
-     * DenseNet-121 batch 8, 1x1 8x32 beat 8x16, 4x32, 12x16, 12x32, 16x16 and 16x32 (the
-     * tuner's runs). For the 3x3, 32x4 (all 32 channels of a growth conv per input value) ran
-     * those layers 20-26% faster than 16x6, and 16x6 as fast as 16x8, which took POCL 0.3 s
-     * longer to compile (a first run with empty caches: 3.4-4.0 s with 32x4 and the stem
-     * kept at 16x4, 3.1-3.8 s with 16x6). Engines halve the 32 for models with a smaller
-     * growth rate (dc_fit_conv_channels). GPUs keep the generic tiles until measured: run
-     * densecl tune. */
-    if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
-        t->conv1x1_channels = 8;
-        t->conv1x1_pixels = 32;
-        t->conv_channels = 32;
-        t->conv_pixels = 4;
-    }
-}
-
-densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)
-{
-    int px = t->conv1x1_pixels, co = t->conv_channels;
-    if (t->conv1x1_channels < 1 || t->conv1x1_channels > 16)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: 1x1 conv tile of %d channels (1 to 16)", what,
-                        t->conv1x1_channels);
-    if (px != 2 && px != 4 && px != 8 && px != 16 && px != 24 && px != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT,
-                        "%s: 1x1 conv tile of %d pixels (2, 4, 8, 16, 24 or 32)", what, px);
-    if (co != 2 && co != 4 && co != 8 && co != 16 && co != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d channels (2, 4, 8, 16 or 32)",
-                        what, co);
-    if (t->conv_pixels < 1 || t->conv_pixels > 8)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d pixels (1 to 8)", what,
-                        t->conv_pixels);
-    return DENSECL_OK;
-}
-
-void dc_tiles_options(const densecl_tiles *t, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d",
-             t->conv1x1_channels, t->conv1x1_pixels, t->conv_channels, t->conv_pixels);
-}
-
-int dc_tiles_path(cl_device_id dev, char *buf, size_t cap)
-{
-    char dir[4000], id[1536];
-    densecl_device_info info;
-    if (!dc_cache_dir(dir, sizeof dir))
-        return 0;
-    dc_device_describe(dev, &info);
-    /* Tiles belong to a device and its driver; kernels.cl changes keep them (they stay valid,
-     * if perhaps no longer the fastest). */
-    snprintf(id, sizeof id, "platform=%s\ndevice=%s\nvendor=%s\ndriver=%s\n", info.platform_name,
-             info.name, info.vendor, info.driver_version);
-    snprintf(buf, cap, "%s/tiles-%016llx.txt", dir,
-             (unsigned long long)dc_fnv(DC_FNV_SEED, id, strlen(id)));
-    return 1;
-}
-
-/* A decimal in [1, 64] at *s (at most two digits, so it cannot overflow: sscanf's %d is undefined
- * for numbers an int cannot hold); advances *s past it. */
-static int tile_side(const char **s, int *out)
-{
-    const char *p = *s;
-    int v = 0, digits = 0;
-    while (*p >= '0' && *p <= '9' && digits < 3) {
-        v = v * 10 + (*p++ - '0');
-        digits++;
-    }
-    if (digits == 0 || digits > 2 || v < 1 || v > 64)
-        return 0;
-    *out = v;
-    *s = p;
-    return 1;
-}
-
-int dc_parse_tile(const char *s, int *a, int *b)
-{
-    return tile_side(&s, a) && *s++ == 'x' && tile_side(&s, b) && *s == '\0';
-}
-
-densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what)
-{
-    char line[256];
-    int have1 = 0, have3 = 0, lineno = 0;
-    memset(t, 0, sizeof *t);
-    for (const char *p = text; *p;) {
-        size_t n = strcspn(p, "\n");
-        lineno++;
-        if (n >= sizeof line)
-            return dc_error(DENSECL_ERR_FORMAT, "%s:%d: line too long", what, lineno);
-        memcpy(line, p, n);
-        line[n] = '\0';
-        p += n + (p[n] == '\n');
-        char *s = line + strspn(line, " \t\r");
-        s[strcspn(s, "\r")] = '\0';
-        if (*s == '\0' || *s == '#')
-            continue;
-        char name[16], tile[32], extra[2];
-        if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv1x1") == 0 &&
-            !have1 && dc_parse_tile(tile, &t->conv1x1_channels, &t->conv1x1_pixels))
-            have1 = 1;
-        else if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv") == 0 &&
-                 !have3 && dc_parse_tile(tile, &t->conv_channels, &t->conv_pixels))
-            have3 = 1;
-        else
-            return dc_error(DENSECL_ERR_FORMAT,
-                            "%s:%d: expected 'conv1x1 CxP' or 'conv CxP' (once each), got '%.60s'",
-                            what, lineno, s);
-    }
-    if (!have1 || !have3)
-        return dc_error(DENSECL_ERR_FORMAT, "%s: no '%s' line", what, have1 ? "conv" : "conv1x1");
-    return dc_tiles_check(t, what) == DENSECL_OK ? DENSECL_OK : DENSECL_ERR_FORMAT;
-}
-
-densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment)
-{
-    dc_atomic_file a;
-    densecl_status st;
-    char dir[4000];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        dc_mkdirs(dir);
-    }
-    char line[512];
-    snprintf(line, sizeof line, "%s", comment ? comment : "densecl tiles");
-    for (char *c = line; *c; c++)
-        if (*c == '\n' || *c == '\r')
-            *c = ' '; /* one comment line, whatever the device's name holds */
-    if ((st = dc_atomic_open(&a, path)) != DENSECL_OK)
-        return st;
-    int ok = fprintf(a.f, "# %s\nconv1x1 %dx%d\nconv %dx%d\n", line, t->conv1x1_channels,
-                     t->conv1x1_pixels, t->conv_channels, t->conv_pixels) > 0;
-    return dc_atomic_close(&a, ok && !ferror(a.f));
-}
-
-densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
-                                densecl_tiles_origin *origin)
-{
-    char path[4200];
-    const char *no = getenv("DENSECL_NO_TUNING");
-    int set = 0;
-    if (given) {
-        set = (given->conv1x1_channels != 0) + (given->conv1x1_pixels != 0) +
-              (given->conv_channels != 0) + (given->conv_pixels != 0);
-    }
-    if (set == 4) {
-        *out = *given;
-        *origin = DENSECL_TILES_GIVEN;
-        return dc_tiles_check(out, "densecl_engine_options.tiles");
-    }
-    if (set != 0)
-        return dc_error(DENSECL_ERR_ARGUMENT,
-                        "densecl_engine_options.tiles: set all four fields, or none");
-    dc_tiles_default(dev, out);
-    *origin = DENSECL_TILES_DEFAULT;
-    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path))
-        return DENSECL_OK;
-    if (access(path, F_OK) != 0)
-        return DENSECL_OK; /* this device was never tuned */
-    densecl_tiles t;
-    if (dc_tiles_load(path, &t) == DENSECL_OK) {
-        *out = t;
-        *origin = DENSECL_TILES_TUNED;
-        dc_log(DENSECL_LOG_DEBUG, "conv tiles from %s", path);
-    } else {
-        dc_log(DENSECL_LOG_WARN, "ignoring the tuning file (%s); using the default tiles",
-               densecl_last_error());
-    }
-    dc_clear_error();
-    return DENSECL_OK;
-}
-
-densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
-{
-    char *text = dc_read_text("", path);
-    if (!text)
-        return DENSECL_ERR_IO;
-    densecl_status st = dc_tiles_parse(text, t, path);
-    free(text);
-    return st;
-}
-
-void dc_program_defines(cl_device_id dev, const densecl_tiles *tiles, unsigned convs, char *buf,
-                        size_t cap)
-{
-    densecl_tiles def;
-    size_t len;
-    if (!tiles) {
-        dc_tiles_default(dev, &def);
-        tiles = &def;
-    }
-    dc_tiles_options(tiles, buf, cap);
-    len = strlen(buf);
-    if (convs && (convs & DC_CONV_ALL) != DC_CONV_ALL)
-        snprintf(buf + len, cap - len, " -DCONV_KERNELS=%u", convs & DC_CONV_ALL);
-}
-
-static void dc_build_options(cl_device_id dev, const densecl_tiles *tiles, unsigned convs,
-                             char *options, size_t cap)
-{
-    char defines[160];
-    dc_program_defines(dev, tiles, convs, defines, sizeof defines);
-    dc_compose_options(dev, defines, options, cap);
 }
 
 int dc_cache_dir(char *buf, size_t cap)
@@ -560,16 +424,19 @@ static void dc_key_diff(const char *have, const char *want, char *out, size_t ca
     snprintf(out, cap, "built for another configuration");
 }
 
-/* Hands a program binary to the driver and checks that it gives every kernel the conv kernels
- * convs need: a binary whose checksum and key are right may still be damaged inside (or
- * crafted), and a driver may accept it and then lack a kernel. Errors name `what` (the file). */
+/* Hands a program binary to the driver and checks that the kernels of every family res uses,
+ * and the common ones, can be made from it: a binary whose checksum and key are right may still
+ * be damaged inside (or crafted), and a driver may accept it and then lack a kernel. Errors name
+ * `what` (the file). */
 static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
                                              const unsigned char *bin, size_t len,
-                                             const char *options, unsigned convs,
+                                             const char *options, const dc_resolved *res,
                                              const char *what, cl_program *out)
 {
     cl_int err, bin_status = CL_SUCCESS;
     dc_kernels k;
+    dc_caps caps;
+    densecl_status st;
     cl_program prog = clCreateProgramWithBinary(ctx, 1, &dev, &len, &bin, &bin_status, &err);
     if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
         err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
@@ -579,7 +446,19 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
         return dc_error(DENSECL_ERR_BUILD, "%s: the device refused the program binary (%s)", what,
                         dc_cl_error_name(err != CL_SUCCESS ? err : bin_status));
     }
-    if (dc_kernels_create(prog, convs, &k) != DENSECL_OK) {
+    st = dc_kernels_create(prog, &k);
+    if (st == DENSECL_OK)
+        dc_kernels_release(&k);
+    dc_caps_query(dev, &caps);
+    for (int i = 0; st == DENSECL_OK && res && i < dc_family_count; i++) {
+        void *state = NULL;
+        if (!(res->used & (1u << i)))
+            continue;
+        st = dc_families[i]->create(prog, &caps, &res->params[i], &state);
+        if (state)
+            dc_families[i]->release(state);
+    }
+    if (st != DENSECL_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", densecl_last_error());
         clReleaseProgram(prog);
@@ -587,21 +466,19 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
                         "%s: the program binary is damaged: the device loaded it, but %s", what,
                         why);
     }
-    dc_kernels_release(&k);
     *out = prog;
     return DENSECL_OK;
 }
 
-densecl_status dc_program_save(cl_program prog, cl_device_id dev,
-                               const densecl_tiles *tiles, unsigned convs, const char *path)
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const dc_resolved *res,
+                               const char *path)
 {
     densecl_status st;
-    char options[512], key[2048];
+    char key[4096];
     size_t len = 0;
     unsigned char *bin = NULL;
     cl_uint ndev = 0;
-    dc_build_options(dev, tiles, convs, options, sizeof options);
-    if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
+    if ((st = dc_program_key(dev, res, key, sizeof key)) != DENSECL_OK)
         return st;
     /* One device per program here, so one binary. */
     if (clGetProgramInfo(prog, CL_PROGRAM_NUM_DEVICES, sizeof ndev, &ndev, NULL) != CL_SUCCESS ||
@@ -619,47 +496,28 @@ densecl_status dc_program_save(cl_program prog, cl_device_id dev,
     return st;
 }
 
-/* The value of "-DNAME=" in a program binary's key, a decimal in [0, max] followed by a space
- * or the end; 0 when absent or out of range (strtol reports overflow; sscanf's %d would not). */
-static int dc_key_define(const char *key, const char *name, long max, int *out)
+densecl_status dc_program_binary_resolved(const char *path, char *text, size_t cap)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "-D%s=", name);
-    const char *o = key;
-    /* The define itself, not the tail of a longer name: at the start of "options=" or a word. */
-    while ((o = strstr(o, pat)) != NULL && o != key && o[-1] != ' ' && o[-1] != '=')
-        o++;
-    if (!o)
-        return 0;
-    o += strlen(pat);
-    if (*o < '0' || *o > '9')
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(o, &end, 10);
-    if (errno != 0 || v > max || (*end != ' ' && *end != '\0'))
-        return 0;
-    *out = (int)v;
-    return 1;
-}
-
-/* The tiles a program binary's key says it was built with ("options=... -DCONV_FLAT_CO=..."). */
-static int dc_key_tiles(const char *key, densecl_tiles *t)
-{
-    return dc_key_define(key, "CONV_FLAT_CO", 64, &t->conv1x1_channels) &&
-           dc_key_define(key, "CONV_FLAT_PX", 64, &t->conv1x1_pixels) &&
-           dc_key_define(key, "CONV_TCO", 64, &t->conv_channels) &&
-           dc_key_define(key, "CONV_TPX", 64, &t->conv_pixels) &&
-           dc_tiles_check(t, "program binary") == DENSECL_OK;
-}
-
-/* The conv kernels a program binary's key says it holds (no -DCONV_KERNELS: all). */
-static unsigned dc_key_convs(const char *key)
-{
-    int convs = DC_CONV_ALL;
-    if (strstr(key, "-DCONV_KERNELS=") && !dc_key_define(key, "CONV_KERNELS", DC_CONV_ALL, &convs))
-        convs = 0;
-    return (unsigned)convs & DC_CONV_ALL;
+    char *key = NULL;
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    densecl_status st = dc_read_binary(path, &key, &bin, &len);
+    if (st != DENSECL_OK)
+        return st;
+    const char *r = strstr(key, "\nresolved=");
+    size_t n = r ? strcspn(r + 10, "\n") : 0;
+    if (!r || r[10 + n] != '\n' || n >= cap)
+        st = dc_error(DENSECL_ERR_MISMATCH,
+                      "%s: program binary refused: it names no resolved conv families (made by "
+                      "an older densecl); make it again with 'densecl compile-kernels'",
+                      path);
+    else {
+        memcpy(text, r + 10, n);
+        text[n] = '\0';
+    }
+    free(key);
+    free(bin);
+    return st;
 }
 
 /* A process that dies while the driver loads a cache entry (a driver that crashes on a damaged
@@ -710,8 +568,8 @@ static int dc_cache_crashed(const char *path)
  * by the driver) is deleted, with the reason logged, so that the caller's build from source
  * replaces it and no later run trips on it again. */
 static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char *path,
-                                    const char *key, const char *options, unsigned convs,
-                                    cl_program *out)
+                                    const char *key, const char *options,
+                                    const dc_resolved *res, cl_program *out)
 {
     char *have = NULL;
     unsigned char *bin = NULL;
@@ -732,7 +590,7 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
         snprintf(marker, sizeof marker, "%s.loading.%ld.%u", path, (long)getpid(),
                  atomic_fetch_add(&loads, 1));
         fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        st = dc_program_from_binary(ctx, dev, bin, len, options, convs, path, out);
+        st = dc_program_from_binary(ctx, dev, bin, len, options, res, path, out);
         if (fd >= 0) {
             close(fd);
             unlink(marker);
@@ -753,16 +611,16 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
     return st;
 }
 
-densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts *o,
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
                               cl_program *out)
 {
     densecl_status st;
-    char options[512], key[2048], path[4096], dir[4000];
+    char options[640], key[4096], path[4096], dir[4000];
     char *have = NULL;
     unsigned char *bin = NULL;
     size_t len = 0;
     cl_bool compiler = CL_TRUE;
-    int use_cache = !(o && o->no_cache) && !getenv("DENSECL_KERNELS") && dc_cache_dir(dir, sizeof dir);
+    int use_cache = !o->no_cache && !getenv("DENSECL_KERNELS") && dc_cache_dir(dir, sizeof dir);
     const char *no = getenv("DENSECL_NO_CACHE"), *force = getenv("DENSECL_CACHE");
     if (no && *no && strcmp(no, "0") != 0)
         use_cache = 0;
@@ -776,54 +634,25 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
         if (strstr(info.platform_name, "Portable Computing Language"))
             use_cache = 0;
     }
-    const densecl_tiles *tiles = o ? &o->tiles : NULL;
-    const unsigned convs = o ? o->convs : 0;
-    char defines[160];
-    dc_program_defines(dev, tiles, convs, defines, sizeof defines);
+    char defines[512];
+    dc_resolved_defines(o->res, defines, sizeof defines);
     dc_compose_options(dev, defines, options, sizeof options);
-    if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK)
+    if ((st = dc_program_key(dev, o->res, key, sizeof key)) != DENSECL_OK)
         return st;
     clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
 
-    if (o && o->binary_path) {
+    if (o->binary_path) {
+        /* The replica was resolved from the binary's own "resolved=" line: the key differs
+         * only where the binary was made for another device, driver or kernel source. */
         if ((st = dc_read_binary(o->binary_path, &have, &bin, &len)) != DENSECL_OK)
             return st;
-        /* A binary brings its own tiles and conv kernels: whatever a tuning file says now,
-         * build options are those it was compiled with (the launchers size their grids by the
-         * tiles); it must hold every conv kernel the model needs. */
-        densecl_tiles bt;
-        unsigned bc = dc_key_convs(have), need = o->convs ? o->convs : DC_CONV_ALL;
-        int own = 0;
-        if (dc_key_tiles(have, &bt) && memcmp(&bt, &o->tiles, sizeof bt) != 0) {
-            o->tiles = bt;
-            own = 1;
-        }
-        if ((bc & need) == need && bc != need) {
-            o->convs = bc;
-            own = 1;
-        }
-        if (own) {
-            dc_build_options(dev, &o->tiles, o->convs, options, sizeof options);
-            if ((st = dc_program_key(dev, options, key, sizeof key)) != DENSECL_OK) {
-                free(have);
-                free(bin);
-                return st;
-            }
-        }
-        dc_clear_error();
-        if ((bc & need) != need) {
-            st = dc_error(DENSECL_ERR_MISMATCH,
-                          "%s: program binary refused: it was built without conv kernels this "
-                          "model needs (-DCONV_KERNELS=%u, needs %u); make it again with "
-                          "'densecl compile-kernels'",
-                          o->binary_path, bc, need);
-        } else if (strcmp(have, key) != 0) {
+        if (strcmp(have, key) != 0) {
             char diff[700];
             dc_key_diff(have, key, diff, sizeof diff);
             st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
                           o->binary_path, diff);
         } else {
-            st = dc_program_from_binary(ctx, dev, bin, len, options, o->convs, o->binary_path,
+            st = dc_program_from_binary(ctx, dev, bin, len, options, o->res, o->binary_path,
                                         out);
         }
         free(have);
@@ -834,7 +663,7 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
     if (use_cache) {
         uint64_t h = dc_fnv(DC_FNV_SEED, key, strlen(key));
         snprintf(path, sizeof path, "%s/%016llx.clbin", dir, (unsigned long long)h);
-        if (dc_cache_load(ctx, dev, path, key, options, convs, out) == DENSECL_OK) {
+        if (dc_cache_load(ctx, dev, path, key, options, o->res, out) == DENSECL_OK) {
             dc_log(DENSECL_LOG_DEBUG, "kernels from the cache: %s", path);
             dc_clear_error();
             return DENSECL_OK;
@@ -846,11 +675,12 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
                         "this device has no OpenCL compiler (CL_DEVICE_COMPILER_AVAILABLE is "
                         "false, as on most FPGA boards): give it a program binary made with "
                         "'densecl compile-kernels' (--kernels-binary FILE)");
-    if ((st = dc_program_build(ctx, dev, defines, out)) != DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, dc_resolved_families(o->res), defines, out)) !=
+        DENSECL_OK)
         return st;
     if (use_cache) {
         dc_mkdirs(dir);
-        if (dc_program_save(*out, dev, tiles, convs, path) != DENSECL_OK)
+        if (dc_program_save(*out, dev, o->res, path) != DENSECL_OK)
             dc_log(DENSECL_LOG_WARN, "could not write the kernel cache: %s", densecl_last_error());
         dc_clear_error();
     }

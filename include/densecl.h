@@ -47,7 +47,7 @@ extern "C" {
 #endif
 
 #define DENSECL_VERSION_MAJOR 0
-#define DENSECL_VERSION_MINOR 3
+#define DENSECL_VERSION_MINOR 4
 #define DENSECL_VERSION_PATCH 0
 
 /* Most dense blocks a config may have. */
@@ -245,9 +245,10 @@ typedef struct densecl_engine densecl_engine;
 struct _cl_context;
 struct _cl_command_queue;
 
-/* Picks the device(s) by spec, creates a context and queue per device, builds kernels.cl for
- * each (or reads $DENSECL_KERNELS, a path to a kernels.cl on disk, when set) and uploads the
- * folded weights to each. w may be freed once this returns.
+/* Picks the device(s) by spec, creates a context and queue per device, builds the kernels for
+ * each (kernels.cl and the kernels/ files it lists, embedded; or, when $DENSECL_KERNELS names a
+ * kernels.cl on disk, those beside it) and uploads the folded weights to each. w may be freed
+ * once this returns.
  *   device_spec: one spec as for densecl_device_find, or several joined by commas
  *                ("0:0,1:0", "gpu,cpu"), or "all" for every device. With several devices (one
  *                "replica" each) every batch is split across them in proportion to their
@@ -256,11 +257,12 @@ struct _cl_command_queue;
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
-/* Work-item tiles of the convolution kernels: the output channels x output pixels one work-item
- * computes (kernels.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x CONV_TPX for the
- * others; the 7x7/2 stem kernel takes at most 16 x 4 of them). They change speed only, never
- * results beyond fp32 reordering. `densecl tune` measures them on a device and saves the
- * fastest for it; engines on that device then use them, fitted to their model (below). */
+/* Work-item tiles of the direct conv family's kernels: the output channels x output pixels one
+ * work-item computes (kernels/direct.cl's CONV_FLAT_CO x CONV_FLAT_PX for 1x1 convs, CONV_TCO x
+ * CONV_TPX for the others; the 7x7/2 stem kernel takes at most 16 x 4 of them). They change
+ * speed only, never results beyond fp32 reordering. `densecl tune` measures them on a device and
+ * saves the fastest for it; engines on that device then use them, fitted to their model
+ * (below). */
 typedef struct densecl_tiles {
     int conv1x1_channels; /* 1 to 16 (default 4; 8 on CPUs with 16-wide float vectors) */
     int conv1x1_pixels;   /* 2, 4, 8, 16, 24 or 32 (default 16; 32 on those CPUs) */
@@ -290,13 +292,30 @@ typedef struct densecl_engine_options {
     int no_kernel_cache;        /* nonzero: neither read nor write the on-disk kernel cache */
     densecl_tiles tiles;        /* all four set: use these tiles on every device; all zero: the
                                    device's tuned tiles (DENSECL_NO_TUNING=1 ignores them), else
-                                   the defaults; anything else is refused */
+                                   the defaults; anything else is refused. The direct conv
+                                   family's parameters in their legacy form (kernel_params
+                                   "direct:1x1=CxP,conv=CxP" says the same) */
+    const char *conv;           /* the conv kernel family: NULL (then $DENSECL_CONV, else auto),
+                                   "auto": the family `densecl tune` saved for the device, else
+                                   "gemm" on GPUs and "direct" elsewhere, each conv a family
+                                   cannot run falling back to direct; "direct", "gemm" or
+                                   "clblast" (when built with CLBlast): every conv on it, and a
+                                   conv it cannot run refused with the reason */
+    const char *kernel_params;  /* NULL, or the families' parameters as text:
+                                   "[family:]NAME=V[,NAME=V...][;family:...]", e.g.
+                                   "direct:1x1=8x32,conv=16x4" or "gemm:MWG=64,NWG=64,KWG=16";
+                                   NAMEs as `densecl info` lists them
+                                   (case-insensitive), V a whole number in the parameter's range;
+                                   without "family:" the text is conv's (refused with auto). A
+                                   family's parameters apply where it runs; an unknown family or
+                                   parameter, a value out of range or given twice is refused */
 } densecl_engine_options;
 
 /* densecl_engine_create with options. The kernel cache keeps built programs in
  * $DENSECL_CACHE_DIR (else $XDG_CACHE_HOME/densecl, else ~/.cache/densecl), keyed by platform,
- * device, driver, OpenCL C version, densecl version, kernels.cl and build options; a stale or
- * corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1 also turns it off. */
+ * device, driver, OpenCL C version, densecl version, every kernel source, build options and the
+ * resolved conv families; a stale or corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1
+ * also turns it off. */
 densecl_status densecl_engine_create_ex(const densecl_weights *w,
                                         const densecl_engine_options *options,
                                         densecl_engine **out);
@@ -334,8 +353,16 @@ typedef struct densecl_replica_stats {
     uint64_t images;          /* images this device computed, since creation */
     uint64_t retries;         /* batches it re-ran smaller after running out of memory */
     char failure[256];        /* why it was taken out; "" while active */
-    densecl_tiles tiles;      /* the conv tiles its kernels were built with */
+    densecl_tiles tiles;      /* the direct family's conv tiles its kernels were built with (all
+                                 zero when no conv runs on the direct family) */
     densecl_tiles_origin tiles_origin;
+    char resolved[1024];      /* what runs its convs, resolved once at creation: the family per
+                                 conv kind, each family's parameters, and why, e.g.
+                                 "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,...
+                                 (auto: default off GPUs)"; why is "auto: GPU default",
+                                 "auto: default off GPUs", "given" or "program binary", plus
+                                 what auto fell back from and which parameters were tuned or
+                                 given */
 } densecl_replica_stats;
 
 /* Number of devices (replicas) of the engine, active or not. */

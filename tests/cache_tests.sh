@@ -203,6 +203,30 @@ if [ -n "$e121" ] && run --output "$dir/l.npy" --kernels-binary "$e121" 2>"$dir/
 else
     bad "a binary with more conv kernels than the model needs" "$(cat "$dir/err")"
 fi
+# A binary stores what it was resolved to as a readable line of its key, parsed strictly.
+if grep -aq '^resolved=1x1=direct .*; direct:FLAT_CO=[0-9]*,FLAT_PX=' "$dir/k.bin"; then
+    ok "binary names its resolved conv families"
+else
+    bad "binary names its resolved conv families" "$(grep -a '^resolved=' "$dir/k.bin")"
+fi
+# rekey IN OUT PY-EXPR: OUT is IN with its key (bytes k) replaced by PY-EXPR, lengths fixed.
+rekey() {
+    "$py" - "$1" "$2" "$3" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<I", b[8:12])[0]
+k = b[12:12 + n]
+k = eval(sys.argv[3])
+open(sys.argv[2], "wb").write(b[:8] + struct.pack("<I", len(k)) + k + b[12 + n:])
+PY
+}
+rekey "$dir/k.bin" "$dir/bad-res.bin" 'k.replace(b",ORDER=1,", b",ORDER=x,")'
+refused "binary with a damaged resolved line refused" "program binary.*ORDER='x'" \
+    "$dir/m.npy" run --output "$dir/m.npy" --kernels-binary "$dir/bad-res.bin"
+rekey "$dir/k.bin" "$dir/old.bin" \
+    'b"".join(l + b"\n" for l in k.split(b"\n") if l and not l.startswith(b"resolved="))'
+refused "binary without a resolved line refused" "made by an older densecl" "$dir/n.npy" \
+    run --output "$dir/n.npy" --kernels-binary "$dir/old.bin"
 echo "not a binary" >"$dir/junk.bin"
 run --output "$dir/h.npy" --kernels-binary "$dir/junk.bin" 2>"$dir/err" &&
     bad "junk binary refused" "it ran" ||

@@ -266,6 +266,15 @@ if expect_ok "info" info; then
     else
         bad "info lists devices and auto" "$(cat "$TMP/out")"
     fi
+    # What auto resolves to, and why; the families of this build with their parameters.
+    if grep -Eq '^convs: 1x1=[a-z]+ .*; [a-z]+:[A-Z_0-9]+=[0-9]+.* \(auto: ' "$TMP/out" &&
+        grep -q '^conv families:$' "$TMP/out" &&
+        grep -q '^  direct: FLAT_CO=1\.\.16 FLAT_PX=2\.\.32 TCO=2\.\.32 TPX=1\.\.8 VEC=8\.\.16' \
+            "$TMP/out"; then
+        ok "info shows the conv families and what auto resolves"
+    else
+        bad "info shows the conv families and what auto resolves" "$(cat "$TMP/out")"
+    fi
 fi
 
 mkdir -p "$TMP/no-vendors"
@@ -302,6 +311,32 @@ if expect_ok "run same seed again" run --model=$BC --random-weights=42 --input="
         bad "same seed gives identical bytes" "a.npy and b.npy differ"
     fi
 fi
+
+# --conv: off GPUs auto is the direct family, so --conv direct runs the very same kernels.
+if expect_ok "run --conv direct" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \
+    --output "$TMP/b.npy" --conv direct; then
+    cmp -s "$TMP/a.npy" "$TMP/b.npy" && ok "--conv direct gives auto's bytes off GPUs" ||
+        bad "--conv direct gives auto's bytes off GPUs" "a.npy and b.npy differ"
+fi
+# --kernel-params: other tiles and tunables, the same model (fp32 reordering only).
+if expect_ok "run --kernel-params" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \
+    --output "$TMP/b.npy" --kernel-params "direct:1x1=4x8,conv=8x2,ORDER=0,VEC=8"; then
+    check_logits "run --kernel-params gives [2, 10]" "$TMP/b.npy" 2 10
+    "$PY" -c "import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]);
+sys.exit(0 if np.allclose(a, b, rtol=1e-4, atol=1e-4) else 1)" "$TMP/a.npy" "$TMP/b.npy" &&
+        ok "--kernel-params gives the same logits" ||
+        bad "--kernel-params gives the same logits" "a.npy and b.npy differ beyond 1e-4"
+fi
+R=(run --model "$BC" --random-weights 42 --input "$TMP/x.npy" --output "$TMP/y.npy")
+expect_fail "run --conv unknown" 1 "conv family 'nope': unknown" "${R[@]}" --conv nope
+expect_fail "run --kernel-params unknown parameter" 1 "the direct family has no parameter 'FOO'" \
+    "${R[@]}" --kernel-params direct:FOO=1
+expect_fail "run --kernel-params out of range" 1 "direct VEC='99' \(a whole number from 8" \
+    "${R[@]}" --kernel-params direct:VEC=99
+expect_fail "run --kernel-params without a family under auto" 1 "say which family" "${R[@]}" \
+    --kernel-params VEC=8
+expect_fail "run --kernel-params leaves out a kernel" 1 "KERNELS=1 leaves out kernels" \
+    "${R[@]}" --conv direct --kernel-params KERNELS=1
 
 if expect_ok "run another seed" run --model "$BC" --random-weights 43 --input "$TMP/x.npy" \
     --output "$TMP/c.npy"; then
@@ -475,6 +510,16 @@ if expect_ok "bench --tiles" "${B[@]}" --tiles 8x8,8x4; then
         bad "bench --tiles shows the tiles" "$(cat "$TMP/out")"
     fi
 fi
+# The resolved conv path, per device, and why.
+if expect_ok "bench --conv direct --kernel-params" "${B[@]}" --conv direct \
+    --kernel-params 1x1=8x8,conv=8x4,FMA=0; then
+    if grep -Eq '^convs      1x1=direct 3x3=direct 3x3_pre=direct; direct:FLAT_CO=8,FLAT_PX=8,TCO=8,TPX=4,VEC=[0-9]+,PREFETCH=[0-9]+,FMA=0,ORDER=1,KERNELS=7 \(given, direct parameters given\)$' \
+        "$TMP/out"; then
+        ok "bench shows the resolved convs and why"
+    else
+        bad "bench shows the resolved convs and why" "$(grep -E 'convs|tiles' "$TMP/out")"
+    fi
+fi
 expect_fail "bench --tiles malformed" 2 "--tiles needs CxP,CxP" "${B[@]}" --tiles 8x8
 expect_fail "bench --tiles out of range" 2 "--tiles: 1x1 conv tile of 12 pixels" "${B[@]}" \
     --tiles 4x12,16x3
@@ -555,6 +600,13 @@ if [ -n "$TFILE" ]; then
             ok "DENSECL_NO_TUNING=1 ignores the tuned tiles" ||
             bad "DENSECL_NO_TUNING=1 ignores the tuned tiles" "$(grep tiles "$TMP/out")"
     fi
+    # A tuning file naming a family: auto picks it ("auto: tuned") with its parameters.
+    printf 'conv1x1 4x16\nconv 8x4\nfamily direct\nparams VEC=8,ORDER=0\n' >"$TFILE"
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with a tuned family" "${B[@]}"; then
+        grep -Eq '^convs      .*direct:FLAT_CO=4,FLAT_PX=16,TCO=8,TPX=4,VEC=8,PREFETCH=[0-9]+,FMA=1,ORDER=0,KERNELS=7 \(auto: tuned' \
+            "$TMP/out" && ok "auto picks the tuned family and its parameters" ||
+            bad "auto picks the tuned family and its parameters" "$(grep convs "$TMP/out")"
+    fi
     # A damaged file is ignored (the defaults), and info says why.
     printf 'conv1x1 4x16\nconv 3x3\n' >"$TFILE"
     if DENSECL_CACHE_DIR=$TUNE expect_ok "info with a bad tuning file" info; then
@@ -575,6 +627,10 @@ if DENSECL_CACHE_DIR=$TMP/tune-dry expect_ok "tune --dry-run" "${T[@]}" --dry-ru
 fi
 expect_fail "tune --conv1x1 bad tile" 2 "1x1 conv tile of 3 pixels" tune --conv1x1 4x3
 expect_fail "tune --conv malformed" 2 "--conv needs tiles CxP" tune --conv 16x3,,x
+expect_fail "tune --conv another family" 2 "tune measures the direct family's tiles" \
+    tune --conv gemm
+expect_fail "tune --kernel-params with tiles" 2 "the tiles are tune's to choose" \
+    tune --kernel-params direct:1x1=4x8
 expect_fail "tune two devices" 2 "one device at a time" tune --device all
 
 expect_fail "bench trace in a missing directory" 1 "cannot create" \

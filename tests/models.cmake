@@ -35,6 +35,25 @@ foreach(case IN LISTS DENSECL_MODEL_CASES)
                        ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
 endforeach()
 
+# The same fixtures with every conv on one family: "CASE:FAMILY" entries (model_CASE_FAMILY).
+# direct is the default family off GPUs, so its entry checks the --conv path itself; gemm and
+# clblast (the GPU families, correct everywhere) run DenseNet-121 (7x7/2 stem, bottlenecks,
+# transitions), DenseNet-BC-100 (CIFAR stem) and DenseNet-40 (3x3 convs with the BN+ReLU
+# prologue). A family that cannot run a conv of the model fails its case.
+set(DENSECL_MODEL_CONV_CASES
+    "densenet_bc100_k12:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast"
+    CACHE STRING "model cases run with --conv, as CASE:FAMILY entries")
+foreach(entry IN LISTS DENSECL_MODEL_CONV_CASES)
+  string(REPLACE ":" ";" parts "${entry}")
+  list(GET parts 0 case)
+  list(GET parts 1 conv)
+  add_test(NAME model_${case}_${conv}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_model_case.sh $<TARGET_FILE:densecl-cli>
+                   ${DENSECL_FIXTURES_DIR} ${case} ${conv})
+  set_tests_properties(model_${case}_${conv} PROPERTIES LABELS model FIXTURES_REQUIRED models
+                       ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
+endforeach()
+
 add_test(NAME malformed_inputs
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/malformed_cases.sh $<TARGET_FILE:densecl-cli>
                  ${DENSECL_MALFORMED_DIR})

@@ -1,18 +1,21 @@
 #!/bin/bash
-# run_model_case.sh DENSECL FIXDIR CASE
+# run_model_case.sh DENSECL FIXDIR CASE [CONV]
 #
 # Runs `DENSECL run` on the fixture CASE (written by gen_fixtures.py) and compares the logits with
 # torchvision's. Fails when the run fails for any reason, a missing OpenCL device included: a
-# model test is never skipped. $DENSECL_TEST_DEVICE, when set, is passed as --device.
+# model test is never skipped. $DENSECL_TEST_DEVICE, when set, is passed as --device. CONV (or
+# else $DENSECL_TEST_CONV), when given, is passed as --conv: every conv on that family, and a
+# family that cannot run one of the model's convs fails the case.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-    echo "usage: $0 DENSECL FIXDIR CASE" >&2
+if [[ $# -lt 3 || $# -gt 4 ]]; then
+    echo "usage: $0 DENSECL FIXDIR CASE [CONV]" >&2
     exit 2
 fi
 densecl=$1
 fixdir=$2
 case_name=$3
+conv=${4:-${DENSECL_TEST_CONV:-}}
 here=$(cd "$(dirname "$0")" && pwd)
 python=${DENSECL_PYTHON:-/usr/bin/python3}
 
@@ -27,6 +30,9 @@ extra_args=()
 read -r -a extra_args < "$fixdir/$case_name.args" || true
 if [[ -n "${DENSECL_TEST_DEVICE:-}" ]]; then
     extra_args+=(--device "$DENSECL_TEST_DEVICE")
+fi
+if [[ -n "$conv" ]]; then
+    extra_args+=(--conv "$conv")
 fi
 
 tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/densecl-$case_name.XXXXXX")

@@ -6,7 +6,7 @@
  * multiples of 16, and batches that the workspace cap splits into chunks.
  *
  * The program is built from the files on disk (the source tree built from, or
- * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after kernels.cl,
+ * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after the direct family's files,
  * as another family's file would precede it, to show the names do not collide).
  *
  * Tolerance and guard bands as in test_ops.c: |got - ref| <= 1e-5 + 1e-4 * |ref| for every
@@ -631,9 +631,10 @@ static void fill_caps(env *e)
 static int env_init(env *e)
 {
     static const char *const own[] = {"kernels/abi.h", "kernels/clblast.cl", NULL};
-    /* After another file of kernels (kernels.cl, one conv kernel to keep the build short), as a
+    /* After another family's files (direct.cl, one conv kernel to keep the build short), as a
      * family's file may be preceded by others in the engine's program. */
-    static const char *const after[] = {"kernels/abi.h", "kernels.cl", "kernels/clblast.cl", NULL};
+    static const char *const after[] = {"kernels/abi.h", "kernels/common.cl", "kernels/direct.cl",
+                                        "kernels/clblast.cl", NULL};
     densecl_device_info info;
     densecl_status st;
     dc_params p;
@@ -665,7 +666,7 @@ static int env_init(env *e)
     prog = build(e, after, "-DCONV_KERNELS=1");
     if (prog) {
         cl_kernel k = clCreateKernel(prog, "densecl_clblast_im2col", &err);
-        CHECKF(err == CL_SUCCESS, "im2col after kernels.cl: %s", dc_cl_error_name(err));
+        CHECKF(err == CL_SUCCESS, "im2col after direct.cl: %s", dc_cl_error_name(err));
         if (k)
             clReleaseKernel(k);
         clReleaseProgram(prog);

@@ -737,17 +737,18 @@ static void test_rejects(const test_env *e, pset *s)
 /* gemm.cl compiles after another family's kernels in one program (its names are prefixed). */
 static void test_shared_program(const test_env *e, const pset *s)
 {
-    static const char *const files[] = {"kernels/abi.h", "kernels.cl", "kernels/gemm.cl", NULL};
+    static const char *const files[] = {"kernels/abi.h", "kernels/common.cl", "kernels/direct.cl",
+                                        "kernels/gemm.cl", NULL};
     char defs[1024] = "-DCONV_KERNELS=1";
     void *state = NULL;
     cl_program prog;
     densecl_status st;
     fam->defines(&s->p, NULL, defs, sizeof defs);
-    prog = build_program(e, files, defs, "kernels.cl + gemm.cl");
+    prog = build_program(e, files, defs, "direct.cl + gemm.cl");
     if (!prog)
         return;
     st = fam->create(prog, &s->caps, &s->p, &state);
-    CHECKF(st == DENSECL_OK, "create on kernels.cl + gemm.cl: %s", densecl_last_error());
+    CHECKF(st == DENSECL_OK, "create on direct.cl + gemm.cl: %s", densecl_last_error());
     fam->release(state);
     clReleaseProgram(prog);
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "family.h"
 
 /* The first `count` (1 or 2) POCL devices as "P:D[,P:D]", found by platform name: on a machine
  * whose first platform is a GPU's, "0:0" or "all" would not be POCL's. "all" when there are
@@ -542,6 +542,125 @@ static void test_tiles(void)
     free(x);
 }
 
+/* The conv family choice: explicit direct and kernel_params give the same logits and say so in
+ * the resolved text; unknown families and parameters, and a family that cannot run the
+ * model's convs, are refused naming them; DENSECL_CONV is read when options leave conv NULL;
+ * a resolution round-trips through its text exactly (program binaries store it). */
+static void test_conv_families(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 2, 3);
+    const int n = 2, h = 13;
+    float *x = random_input(n, 3, h, h, 9);
+    float ref[20], got[20];
+    densecl_engine *e = NULL;
+    densecl_engine_options o;
+    densecl_replica_stats s;
+    memset(&o, 0, sizeof o);
+    o.device = "0:0";
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, ref) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK);
+    /* A CPU: auto is direct, for every conv kind the model has. */
+    CHECKF(strstr(s.resolved, "3x3=direct") && strstr(s.resolved, "; direct:FLAT_CO=") &&
+               strstr(s.resolved, "(auto: "),
+           "resolved '%s'", s.resolved);
+    densecl_engine_free(e);
+    e = NULL;
+
+    o.conv = "direct";
+    o.kernel_params = "1x1=4x16,conv=8x4,ORDER=0,fma=0";
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x, n, 3, h, h, got) == DENSECL_OK);
+    CHECK(close_enough(ref, got, (size_t)n * 10));
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK);
+    CHECKF(strstr(s.resolved, "FLAT_CO=4,FLAT_PX=16,TCO=8,TPX=4") &&
+               strstr(s.resolved, "FMA=0,ORDER=0") && strstr(s.resolved, "(given"),
+           "resolved '%s'", s.resolved);
+    CHECK(s.tiles_origin == DENSECL_TILES_GIVEN && s.tiles.conv_channels == 8 &&
+          s.tiles.conv1x1_pixels == 16);
+    densecl_engine_free(e);
+    e = NULL;
+
+    static const struct {
+        const char *conv, *params, *want;
+        densecl_status st;
+    } refused[] = {
+        {"nope", NULL, "'nope'", DENSECL_ERR_ARGUMENT},
+        {"gemm", "WHAT=1", "no parameter 'WHAT'", DENSECL_ERR_ARGUMENT},
+        {"direct", "VEC=12", "VEC=12 (8 or 16)", DENSECL_ERR_ARGUMENT},
+        {"direct", "VEC=99", "VEC='99'", DENSECL_ERR_ARGUMENT},
+        {"direct", "VEC=8,VEC=16", "given twice", DENSECL_ERR_ARGUMENT},
+        {"direct", "WHAT=1", "no parameter 'WHAT'", DENSECL_ERR_ARGUMENT},
+        {"direct", "1x1=4x12", "12 pixels", DENSECL_ERR_ARGUMENT},
+        {"direct", "direct:VEC=8,", "trailing ','", DENSECL_ERR_ARGUMENT},
+        {"direct", "other:VEC=8", "unknown conv family 'other'", DENSECL_ERR_ARGUMENT},
+        {"direct", "KERNELS=1", "leaves out kernels", DENSECL_ERR_ARGUMENT},
+        {NULL, "VEC=8", "say which family", DENSECL_ERR_ARGUMENT},
+    };
+    for (size_t i = 0; i < DC_ARRAY_LEN(refused); i++) {
+        o.conv = refused[i].conv;
+        o.kernel_params = refused[i].params;
+        densecl_status st = densecl_engine_create_ex(w, &o, &e);
+        CHECKF(st == refused[i].st && e == NULL && strstr(densecl_last_error(), refused[i].want),
+               "conv %s, params %s: %s, '%s'", refused[i].conv ? refused[i].conv : "NULL",
+               refused[i].params ? refused[i].params : "NULL", densecl_status_str(st),
+               densecl_last_error());
+        densecl_engine_free(e);
+        e = NULL;
+    }
+    /* DENSECL_CONV when the options leave conv NULL. */
+    o.conv = NULL;
+    o.kernel_params = NULL;
+    setenv("DENSECL_CONV", "gemm", 1);
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK && strstr(s.resolved, "gemm"));
+    densecl_engine_free(e);
+    e = NULL;
+    setenv("DENSECL_CONV", "direct", 1);
+    CHECK(densecl_engine_create_ex(w, &o, &e) == DENSECL_OK);
+    CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK && strstr(s.resolved, "(given"));
+    unsetenv("DENSECL_CONV");
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* The text form round-trips exactly, and a damaged one is refused. */
+    {
+        cl_device_id dev;
+        densecl_device_info info;
+        dc_caps caps;
+        dc_plan plan;
+        dc_resolved r, back;
+        char text[1024], again[1024];
+        CHECK(dc_device_pick("0:0", &dev, &info) == DENSECL_OK);
+        dc_caps_query(dev, &caps);
+        CHECK(dc_plan_build(&cfg, 1, h, h, &plan) == DENSECL_OK);
+        CHECK(dc_resolve(&caps, &plan, NULL, &r) == DENSECL_OK);
+        dc_resolved_format(&r, text, sizeof text);
+        CHECKF(dc_resolved_parse(text, "test", &back) == DENSECL_OK, "%s: %s", text,
+               densecl_last_error());
+        dc_resolved_format(&back, again, sizeof again);
+        CHECKF(strcmp(text, again) == 0, "'%s' came back as '%s'", text, again);
+        CHECK(memcmp(back.fam, r.fam, sizeof r.fam) == 0 && back.used == r.used &&
+              memcmp(&back.params[0], &r.params[0], sizeof r.params[0]) == 0);
+        static const char *const bad[] = {
+            "", "3x3=direct", "3x3=direct; direct:VEC=8",
+            "3x3=nope; direct:FLAT_CO=4,FLAT_PX=16,TCO=16,TPX=3,VEC=8,PREFETCH=0,FMA=1,ORDER=1,"
+            "KERNELS=2",
+            "3x3=direct 3x3=direct; direct:FLAT_CO=4,FLAT_PX=16,TCO=16,TPX=3,VEC=8,PREFETCH=0,"
+            "FMA=1,ORDER=1,KERNELS=2",
+            "3x3=direct; direct:FLAT_CO=4,FLAT_PX=16,TCO=16,TPX=3,VEC=8,PREFETCH=0,FMA=1,ORDER=1,"
+            "KERNELS=2 ",
+        };
+        for (size_t i = 0; i < DC_ARRAY_LEN(bad); i++)
+            CHECKF(dc_resolved_parse(bad[i], "test", &back) != DENSECL_OK, "'%s' accepted",
+                   bad[i]);
+        dc_plan_free(&plan);
+    }
+    densecl_weights_free(w);
+    free(x);
+}
+
 int main(void)
 {
     test_limits();
@@ -551,5 +670,13 @@ int main(void)
     test_threads();
     test_accessors_during_runs();
     test_tiles();
+    test_conv_families();
+    {
+        /* The header's version macros are the library's version. */
+        char v[32];
+        snprintf(v, sizeof v, "%d.%d.%d", DENSECL_VERSION_MAJOR, DENSECL_VERSION_MINOR,
+                 DENSECL_VERSION_PATCH);
+        CHECKF(strcmp(v, densecl_version()) == 0, "header %s, library %s", v, densecl_version());
+    }
     return check_summary();
 }

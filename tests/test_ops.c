@@ -1,8 +1,12 @@
-/* test_ops.c - every kernel of kernels.cl against the naive reference of ref_ops.c, on many shapes:
+/* test_ops.c - every kernel against the naive reference of ref_ops.c, on many shapes:
  * odd sizes, sizes that are not multiples of the conv tile or the work-group size, 1x1/3x3/5x5/7x7,
  * stride 1/2, pad 0..3, with and without prologue, bias and ReLU, channel-prefix reads and
- * channel-offset writes, batch 1..3. The conv cases run again on builds with other tunables,
- * where the host's grid no longer matches the kernel's tile.
+ * channel-offset writes, batch 1..3. Convs run through the family interface (host/family.h):
+ * every registered family that supports() a case runs it, with its own packing and workspace,
+ * so a family added to the registry is tested here without a line of this file changing. The
+ * direct family's cases run again on builds with other tunables, where the host's grid no
+ * longer matches the kernel's tile. A syntax error in a kernel file must be reported at its
+ * file:line (the #line markers), checked on a copy of the sources given as argv[1].
  *
  * Tolerance: |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value (fp32 reordering against
  * a double reference); NaN or Inf in a written value is a failure.
@@ -11,15 +15,17 @@
  * NaN that must survive bit-exact. Inputs, weights and parameters sit between guards of another
  * NaN, and the channels past the read prefix hold it too, so a stray read poisons the result.
  * A missing device or a kernel that does not build is a failure, never a skip. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
-#include "internal.h"
+#include "family.h"
 #include "ref_ops.h"
 
 #define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
@@ -31,7 +37,11 @@ typedef struct test_env {
     const char *label; /* build options, for messages */
     cl_context ctx;
     cl_command_queue q;
+    dc_caps caps;
     dc_kernels k;
+    void *state[DC_FAMILY_SLOTS];    /* each family's kernels; NULL: not tested in this build */
+    dc_params params[DC_FAMILY_SLOTS];
+    int ran[DC_FAMILY_SLOTS];        /* conv cases each family ran */
 } test_env;
 
 /* ------------------------------------------------------------------------ helpers */
@@ -226,30 +236,63 @@ static const conv_case conv_cases[] = {
     {1, 2, 2, 4, 3, 5, 5, 0, 7, 2, 3, 0, 0, 0, 0, "7x7/2 stem kernel, image below a tile"},
 };
 
-static void run_conv(const test_env *e, const conv_case *c)
+/* The plan op of a case, for the families' supports(), pack() and workspace(). */
+static dc_op case_op(const conv_case *c, int oh, int ow)
 {
+    dc_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = DC_OP_CONV;
+    snprintf(op.name, sizeof op.name, "test.conv");
+    if (c->pre)
+        snprintf(op.pre_bn, sizeof op.pre_bn, "test.norm");
+    op.in_ctot = c->in_ctot;
+    op.in_c = c->cin;
+    op.in_h = c->h;
+    op.in_w = c->w;
+    op.out_ctot = c->out_ctot;
+    op.out_coff = c->out_coff;
+    op.out_c = c->cout;
+    op.out_h = oh;
+    op.out_w = ow;
+    op.k = c->k;
+    op.stride = c->stride;
+    op.pad = c->pad;
+    op.relu = c->relu;
+    op.has_bias = c->bias;
+    return op;
+}
+
+/* Case c on family f of env e. */
+static void run_conv_on(test_env *e, int f, const conv_case *c)
+{
+    const dc_family *fam = dc_families[f];
+    const dc_params *fp = &e->params[f];
     const int oh = window_out(c->h, c->k, c->stride, c->pad);
     const int ow = window_out(c->w, c->k, c->stride, c->pad);
+    const dc_op op = case_op(c, oh, ow);
     const size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w;
     const size_t w_count = (size_t)c->cout * c->cin * c->k * c->k;
     const size_t out_count = (size_t)c->n * c->out_ctot * oh * ow;
     const float wscale = 1.0f / sqrtf((float)(c->cin * c->k * c->k));
-    char what[160];
+    char what[200], why[200] = "";
+    if (!fam->supports(&e->caps, &op, why, sizeof why))
+        return;
+    e->ran[f]++;
     float *in = rand_tensor(c->n, c->in_ctot, c->cin, c->h, c->w);
     float *w = rand_floats(w_count, -wscale, wscale);
     float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
     float *pre = c->pre ? rand_pre(c->cin) : NULL;
-    size_t packed_len = dc_conv_weight_pack(w, c->cout, c->cin, c->k, NULL);
+    size_t packed_len = fam->pack(&op, fp, w, NULL);
+    size_t ws_len = fam->workspace ? fam->workspace(&op, c->n, fp) : 0;
     float *packed = alloc_floats(packed_len, 0);
     float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
-    cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out;
+    cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
     cl_int err;
 
-    snprintf(what, sizeof what, "conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)", c->k,
-             c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w, c->cout, c->out_coff,
-             c->out_ctot, c->why);
-    CHECKF(packed_len > 0 && dc_conv_weight_pack(w, c->cout, c->cin, c->k, packed) == packed_len,
-           "%s: dc_conv_weight_pack", what);
+    snprintf(what, sizeof what, "%s conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)",
+             fam->name, c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w,
+             c->cout, c->out_coff, c->out_ctot, c->why);
+    CHECKF(packed_len > 0 && fam->pack(&op, fp, w, packed) == packed_len, "%s: pack", what);
     ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
                                 c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride,
                                 c->pad, c->relu});
@@ -277,17 +320,19 @@ static void run_conv(const test_env *e, const conv_case *c)
         d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
     if (pre)
         d_pre = dev_buffer(e, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
-    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre)) {
+    if (ws_len)
+        d_ws = dev_buffer(e, NULL, ws_len, DC_TEST_POISON); /* scratch starts as poison */
+    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
         dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
                           dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
                           c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
+        dc_mem ws = {d_ws, d_ws ? DC_TEST_GUARD : 0};
         if (!bias)
             a.bias.off = 0;
         if (!pre)
             a.pre.off = 0;
-        err = dc_enqueue_conv2d(e->q, &e->k, &a, NULL);
-        CHECKF(err == CL_SUCCESS, "%s [%s]: dc_enqueue_conv2d: %s", what, e->label,
-               dc_cl_error_name(err));
+        err = fam->enqueue(e->q, e->state[f], fp, &a, ws, NULL);
+        CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
         if (err == CL_SUCCESS)
             check_output(e, what, d_out, expect, out_count);
     }
@@ -296,12 +341,21 @@ static void run_conv(const test_env *e, const conv_case *c)
     release_mem(d_bias);
     release_mem(d_pre);
     release_mem(d_out);
+    release_mem(d_ws);
     free(in);
     free(w);
     free(bias);
     free(pre);
     free(packed);
     free(expect);
+}
+
+/* Case c on every family of the registry that e built and that supports it. */
+static void run_conv(test_env *e, const conv_case *c)
+{
+    for (int f = 0; f < dc_family_count; f++)
+        if (e->state[f])
+            run_conv_on(e, f, c);
 }
 
 /* ------------------------------------------------------------------------ pools */
@@ -479,6 +533,24 @@ static void test_weight_pack(void)
     CHECKF(bad == 0, "%d packed weights misplaced", bad);
 }
 
+/* Conv kinds: the abi.h bit and the DC_KIND_* index agree, for each kernel of the direct family. */
+static void test_conv_kinds(void)
+{
+    CHECK(dc_conv_kind(1, 1, 0, 1) == DC_CONV_1X1 && dc_conv_kind_of(1, 1, 0, 1) == DC_KIND_1X1);
+    CHECK(dc_conv_kind(3, 1, 1, 0) == DC_CONV_3X3 && dc_conv_kind_of(3, 1, 0, 0) == DC_KIND_3X3);
+    CHECK(dc_conv_kind(3, 1, 1, 1) == DC_CONV_3X3_PRE);
+    CHECK(dc_conv_kind(7, 2, 3, 0) == DC_CONV_7X7S2 && dc_conv_kind(7, 2, 3, 1) == DC_CONV_ANY);
+    CHECK(dc_conv_kind(1, 2, 0, 0) == DC_CONV_ANY && dc_conv_kind(3, 2, 1, 0) == DC_CONV_ANY);
+    CHECK(strcmp(dc_kind_name(DC_KIND_7X7S2), "7x7s2") == 0);
+}
+
+/* The direct family's enqueue on env e (the launcher these checks are about). */
+static cl_int direct_conv(const test_env *e, void *state, const dc_params *p, const dc_conv_args *a)
+{
+    dc_mem none = {NULL, 0};
+    return dc_family_direct.enqueue(e->q, state, p, a, none, NULL);
+}
+
 /* Launchers refuse inconsistent arguments instead of reading or writing out of bounds. */
 static void test_rejects(const test_env *e)
 {
@@ -490,21 +562,24 @@ static void test_rejects(const test_env *e)
     dc_pool_args p = {d, none, d, 1, 4, 4, 5, 5, 4, 0, 3, 3, 3, 2, 1};
     dc_pool_args pb;
     dc_kernels empty = {0};
+    void *st = e->state[0];
+    const dc_params *dp = &e->params[0];
     if (!m)
         return;
     a = ok;
     a.cin = 5; /* more than in_ctot */
-    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    CHECK(direct_conv(e, st, dp, &a) == CL_INVALID_VALUE);
     a = ok;
     a.out_coff = 1; /* past out_ctot */
-    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    CHECK(direct_conv(e, st, dp, &a) == CL_INVALID_VALUE);
     a = ok;
     a.out_h = 6; /* not the window's output size */
-    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) == CL_INVALID_VALUE);
+    CHECK(direct_conv(e, st, dp, &a) == CL_INVALID_VALUE);
     a = ok;
     a.in.buf = NULL;
-    CHECK(dc_enqueue_conv2d(e->q, &e->k, &a, NULL) != CL_SUCCESS);
-    CHECK(dc_enqueue_conv2d(e->q, &empty, &ok, NULL) == CL_INVALID_KERNEL);
+    CHECK(direct_conv(e, st, dp, &a) != CL_SUCCESS);
+    CHECK(direct_conv(e, NULL, dp, &ok) == CL_INVALID_KERNEL);
+    CHECK(dc_enqueue_maxpool(e->q, &empty, &p, NULL) == CL_INVALID_KERNEL);
     pb = p;
     pb.pad = 2; /* more than k / 2 */
     CHECK(dc_enqueue_maxpool(e->q, &e->k, &pb, NULL) == CL_INVALID_VALUE);
@@ -512,7 +587,7 @@ static void test_rejects(const test_env *e)
     pb.out_h = 2; /* avgpool wants in_h / 2 */
     CHECK(dc_enqueue_bnrelu_avgpool(e->q, &e->k, &pb, NULL) == CL_INVALID_VALUE);
     /* The accepted form of each, to show the refusals above are about the one changed field. */
-    err = dc_enqueue_conv2d(e->q, &e->k, &ok, NULL);
+    err = direct_conv(e, st, dp, &ok);
     CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
     err = dc_enqueue_maxpool(e->q, &e->k, &p, NULL);
     CHECKF(err == CL_SUCCESS, "valid maxpool refused: %s", dc_cl_error_name(err));
@@ -522,31 +597,85 @@ static void test_rejects(const test_env *e)
     release_mem(m);
 }
 
-/* A program built with only some conv kernels (-DCONV_KERNELS, as engines build them): the
- * others are NULL and refused at launch, and a required one that is missing is an error that
- * names it. */
+/* dc_launch_nd: 2-D and 3-D launches round every global size up to its local size, and a local
+ * size beyond the kernel's CL_KERNEL_WORK_GROUP_SIZE is shrunk to fit instead of failing. Uses
+ * densecl_linear, whose work-items guard their index (n * cout): each dimension's extra items
+ * return early, so the result is the same for any rounding. */
+static void test_launch_nd(const test_env *e)
+{
+    float host[3] = {3.0f, 2.0f, 0.5f}, got = 0.0f;
+    cl_int err;
+    cl_mem m = clCreateBuffer(e->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof host, host,
+                              &err);
+    cl_mem out = err == CL_SUCCESS
+                     ? clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, sizeof(float), NULL, &err)
+                     : NULL;
+    CHECKF(err == CL_SUCCESS, "clCreateBuffer: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        goto done;
+    dc_argset s = {e->k.linear, 0, CL_SUCCESS};
+    dc_arg_mem(&s, (dc_mem){m, 0}, NULL);
+    dc_arg_mem(&s, (dc_mem){m, 1}, NULL);
+    dc_arg_mem(&s, (dc_mem){m, 2}, NULL);
+    dc_arg_mem(&s, (dc_mem){out, 0}, NULL);
+    dc_arg_int(&s, 1);
+    dc_arg_int(&s, 1);
+    dc_arg_int(&s, 1);
+    dc_arg_int(&s, DC_FLAG_BIAS);
+    CHECKF(s.err == CL_SUCCESS, "clSetKernelArg: %s", dc_cl_error_name(s.err));
+    {
+        const size_t items2[2] = {3, 5}, local2[2] = {2, 4};
+        const size_t items3[3] = {1, 2, 3}, huge[3] = {1 << 12, 1 << 12, 1 << 12};
+        size_t zero[1] = {0};
+        err = dc_launch_nd(e->q, e->k.linear, 2, items2, local2, NULL);
+        CHECKF(err == CL_SUCCESS, "2-D launch: %s", dc_cl_error_name(err));
+        err = dc_launch_nd(e->q, e->k.linear, 3, items3, huge, NULL);
+        CHECKF(err == CL_SUCCESS, "3-D launch with a local size past the limit: %s",
+               dc_cl_error_name(err));
+        err = dc_launch_nd(e->q, e->k.linear, 3, items3, NULL, NULL);
+        CHECKF(err == CL_SUCCESS, "3-D launch, local chosen by the driver: %s",
+               dc_cl_error_name(err));
+        CHECK(dc_launch_nd(e->q, e->k.linear, 1, zero, NULL, NULL) ==
+              CL_INVALID_GLOBAL_WORK_SIZE);
+        CHECK(dc_launch_nd(e->q, e->k.linear, 4, items3, NULL, NULL) == CL_INVALID_WORK_DIMENSION);
+    }
+    err = clEnqueueReadBuffer(e->q, out, CL_TRUE, 0, sizeof got, &got, 0, NULL, NULL);
+    CHECKF(err == CL_SUCCESS && got == 6.5f, "launch_nd result %g (%s), want 6.5", got,
+           dc_cl_error_name(err));
+done:
+    release_mem(m);
+    release_mem(out);
+}
+
+/* A program built with only some direct conv kernels (-DCONV_KERNELS, as engines build them):
+ * creating a kernel the program lacks is an error that names it; a family state with only the
+ * built ones refuses the others at launch. */
 static void test_kernel_subset(const test_env *e)
 {
-    cl_device_id dev;
-    densecl_device_info info;
     cl_program prog = NULL;
     dc_kernels k;
     densecl_status st;
+    dc_params p = e->params[0];
+    void *state = NULL;
     cl_mem m;
-    if (dc_device_pick("auto", &dev, &info) != DENSECL_OK)
-        return;
-    st = dc_program_build(e->ctx, dev, "-DCONV_KERNELS=1", &prog);
+    st = dc_program_build(e->ctx, e->caps.dev, 1u, "-DCONV_KERNELS=1", &prog);
     CHECKF(st == DENSECL_OK, "build with -DCONV_KERNELS=1: %s", densecl_last_error());
     if (st != DENSECL_OK)
         return;
-    CHECK(dc_kernels_create(prog, DC_CONV_ALL, &k) != DENSECL_OK);
-    CHECKF(strstr(densecl_last_error(), "densecl_conv2d") != NULL, "%s", densecl_last_error());
-    st = dc_kernels_create(prog, DC_CONV_1X1, &k);
-    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
+    p.v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
+    CHECK(dc_family_direct.create(prog, &e->caps, &p, &state) != DENSECL_OK && !state);
+    CHECKF(strstr(densecl_last_error(), "densecl_conv3x3") != NULL, "%s", densecl_last_error());
+    p.v[DC_DIRECT_KERNELS] = DC_CONV_1X1;
+    st = dc_family_direct.create(prog, &e->caps, &p, &state);
+    CHECKF(st == DENSECL_OK, "direct create: %s", densecl_last_error());
+    if (st == DENSECL_OK)
+        st = dc_kernels_create(prog, &k);
     clReleaseProgram(prog);
-    if (st != DENSECL_OK)
+    if (st != DENSECL_OK) {
+        dc_family_direct.release(state);
         return;
-    CHECK(k.conv1x1 && k.maxpool && !k.conv3x3 && !k.conv3x3_pre && !k.conv7x7s2 && !k.conv2d);
+    }
+    CHECK(k.maxpool && k.bnrelu_avgpool && k.bnrelu_gap && k.linear);
     m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
     if (m) {
         dc_mem d = dev_mem(m), none = {NULL, 0};
@@ -554,16 +683,105 @@ static void test_kernel_subset(const test_env *e)
         dc_conv_args c1 = c3;
         c1.k = 1;
         c1.pad = 0;
-        CHECK(dc_enqueue_conv2d(e->q, &k, &c3, NULL) == CL_INVALID_KERNEL);
-        CHECK(dc_enqueue_conv2d(e->q, &k, &c1, NULL) == CL_SUCCESS);
+        CHECK(direct_conv(e, state, &p, &c3) == CL_INVALID_KERNEL);
+        CHECK(direct_conv(e, state, &p, &c1) == CL_SUCCESS);
         clFinish(e->q);
         release_mem(m);
     }
+    dc_family_direct.release(state);
     dc_kernels_release(&k);
+}
+
+/* A kernel file with a syntax error: the build fails with DENSECL_ERR_BUILD and the log names
+ * the file and line (the #line markers), not a line of the concatenated program. The sources
+ * are copied from src_dir into a temporary folder and read through DENSECL_KERNELS. */
+static void test_build_log_lines(const test_env *e, const char *src_dir)
+{
+    static const char *const files[] = {"kernels.cl", "kernels/abi.h", "kernels/common.cl",
+                                        "kernels/pool.cl", "kernels/direct.cl"};
+    char dir[] = "/tmp/densecl-kernels-XXXXXX", path[4200], cmd[8600];
+    cl_program prog = NULL;
+    densecl_status st;
+    int line = 0;
+    if (!src_dir) {
+        CHECKF(0, "test_ops needs the source folder as its argument (tests/ops.cmake gives it)");
+        return;
+    }
+    if (!mkdtemp(dir)) {
+        CHECKF(0, "mkdtemp failed");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/kernels", dir);
+    CHECK(mkdir(path, 0700) == 0);
+    for (size_t i = 0; i < DC_ARRAY_LEN(files); i++) {
+        snprintf(cmd, sizeof cmd, "cp '%s/%s' '%s/%s'", src_dir, files[i], dir, files[i]);
+        CHECKF(system(cmd) == 0, "%s", cmd);
+    }
+    /* Break pool.cl: a statement without its semicolon inside densecl_linear, at a line we
+     * know: the line of "const int co = gid % cout;". */
+    snprintf(path, sizeof path, "%s/kernels/pool.cl", dir);
+    {
+        FILE *f = fopen(path, "rb");
+        char *text = NULL, *hit;
+        long len = 0;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (text = calloc((size_t)len + 1, 1)) && fread(text, 1, (size_t)len, f) == (size_t)len &&
+            (hit = strstr(text, "const int co = gid % cout;")) != NULL) {
+            line = 1;
+            for (char *c = text; c < hit; c++)
+                line += *c == '\n';
+            hit[strlen("const int co = gid % cout")] = ' '; /* the semicolon goes */
+        }
+        if (f)
+            fclose(f);
+        f = line ? fopen(path, "wb") : NULL;
+        CHECKF(f && fwrite(text, 1, (size_t)len, f) == (size_t)len, "rewriting %s", path);
+        if (f)
+            fclose(f);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/kernels.cl", dir);
+    setenv("DENSECL_KERNELS", path, 1);
+    st = dc_program_build(e->ctx, e->caps.dev, 1u, NULL, &prog);
+    CHECKF(st == DENSECL_ERR_BUILD, "a kernel with a syntax error built (%s)",
+           densecl_status_str(st));
+    {
+        char want[64];
+        snprintf(want, sizeof want, "kernels/pool.cl:%d:", line);
+        CHECKF(strstr(densecl_last_error(), want) != NULL, "build log does not point at %s:\n%s",
+               want, densecl_last_error());
+    }
+    if (prog)
+        clReleaseProgram(prog);
+    /* A family's file that kernels.cl does not list is an error naming it. */
+    {
+        snprintf(cmd, sizeof cmd, "sed -i '/kernels\\/direct.cl/d' '%s/kernels.cl'", dir);
+        CHECKF(system(cmd) == 0, "%s", cmd);
+        st = dc_program_build(e->ctx, e->caps.dev, 1u, NULL, &prog);
+        CHECKF(st == DENSECL_ERR_IO &&
+                   strstr(densecl_last_error(), "does not list kernels/direct.cl"),
+               "unlisted direct.cl: %s (%s)", densecl_status_str(st), densecl_last_error());
+        if (st == DENSECL_OK)
+            clReleaseProgram(prog);
+        prog = NULL;
+    }
+    /* A file kernels.cl lists that is missing is an error, not an empty source. */
+    snprintf(path, sizeof path, "%s/kernels/common.cl", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/kernels.cl", dir);
+    st = dc_program_build(e->ctx, e->caps.dev, 1u, NULL, &prog);
+    CHECKF(st == DENSECL_ERR_IO && strstr(densecl_last_error(), "kernels/common.cl"),
+           "missing kernels/common.cl: %s (%s)", densecl_status_str(st), densecl_last_error());
+    unsetenv("DENSECL_KERNELS");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
 }
 
 /* ------------------------------------------------------------------------ setup */
 
+/* A context and queue on the default device; the common kernels and every registered family
+ * built with their defaults for it (options NULL), or only the direct family with options (the
+ * host keeps the generic tiles then: grids that do not match the kernels' tiles). */
 static int env_init(test_env *e, const char *options)
 {
     cl_device_id dev;
@@ -571,13 +789,16 @@ static int env_init(test_env *e, const char *options)
     cl_program prog = NULL;
     cl_int err;
     densecl_status st;
+    char defines[1024] = "";
+    unsigned fams = 1u;
     memset(e, 0, sizeof *e);
-    e->label = options ? options : "default build";
+    e->label = options ? options : "default build, every family";
     st = dc_device_pick("auto", &dev, &info);
     CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
     if (st != DENSECL_OK)
         return 0;
     printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, e->label);
+    dc_caps_query(dev, &e->caps);
     e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
     if (err != CL_SUCCESS)
@@ -586,18 +807,51 @@ static int env_init(test_env *e, const char *options)
     CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
     if (err != CL_SUCCESS)
         return 0;
-    st = dc_program_build(e->ctx, dev, options, &prog);
-    CHECKF(st == DENSECL_OK, "kernels.cl did not build [%s]: %s", e->label, densecl_last_error());
+    for (int f = 0; f < dc_family_count; f++) {
+        const dc_family *fam = dc_families[f];
+        fam->defaults(&e->caps, NULL, &e->params[f]);
+        if (options)
+            continue;
+        /* A family that builds nothing here (a placeholder until it is merged) says so. */
+        if (!fam->create) {
+            printf("family %s: no kernels in this build, not tested\n", fam->name);
+            continue;
+        }
+        fams |= 1u << f;
+        if (fam->defines)
+            fam->defines(&e->params[f], NULL, defines, sizeof defines);
+    }
+    if (options) {
+        densecl_tiles g;
+        dc_tiles_generic(&g);
+        dc_direct_from_tiles(&g, &e->params[0]);
+        snprintf(defines, sizeof defines, "%s", options);
+    }
+    st = dc_program_build(e->ctx, dev, fams, defines, &prog);
+    CHECKF(st == DENSECL_OK, "kernels did not build [%s]: %s", e->label, densecl_last_error());
     if (st != DENSECL_OK)
         return 0;
-    st = dc_kernels_create(prog, DC_CONV_ALL, &e->k);
+    st = dc_kernels_create(prog, &e->k);
     CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
+    for (int f = 0; st == DENSECL_OK && f < dc_family_count; f++) {
+        if (!(fams & (1u << f)))
+            continue;
+        st = dc_families[f]->create(prog, &e->caps, &e->params[f], &e->state[f]);
+        CHECKF(st == DENSECL_OK, "%s create [%s]: %s", dc_families[f]->name, e->label,
+               densecl_last_error());
+    }
     clReleaseProgram(prog); /* the kernels keep it */
     return st == DENSECL_OK;
 }
 
 static void env_free(test_env *e)
 {
+    for (int f = 0; f < dc_family_count; f++) {
+        if (e->state[f])
+            dc_families[f]->release(e->state[f]);
+        if (e->ran[f] || f == 0)
+            printf("family %s [%s]: %d conv cases\n", dc_families[f]->name, e->label, e->ran[f]);
+    }
     dc_kernels_release(&e->k);
     if (e->q)
         clReleaseCommandQueue(e->q);
@@ -620,15 +874,21 @@ static const char *const alt_builds[] = {
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
     test_env e;
     test_weight_pack();
+    test_conv_kinds();
     if (env_init(&e, NULL)) {
         test_rejects(&e);
+        test_launch_nd(&e);
         test_kernel_subset(&e);
+        test_build_log_lines(&e, argc > 1 ? argv[1] : NULL);
         for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
             run_conv(&e, &conv_cases[i]);
+        /* The fallback family runs every conv. */
+        CHECKF(e.ran[0] == (int)DC_ARRAY_LEN(conv_cases), "direct ran %d of %d conv cases",
+               e.ran[0], (int)DC_ARRAY_LEN(conv_cases));
         for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)
             run_pool(&e, &pool_cases[i]);
         for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)

@@ -12,11 +12,13 @@
 #include <time.h>
 
 #include "cli.h"
+#include "family.h"
 
 const char cmd_bench_usage[] =
     "usage: densecl bench [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
     "                     [--device SPEC] [--iterations N] [--warmup N] [--json]\n"
-    "                     [--profile] [--trace FILE] [--tiles CxP,CxP]\n"
+    "                     [--profile] [--trace FILE] [--tiles CxP,CxP] [--conv FAMILY]\n"
+    "                     [--kernel-params TEXT]\n"
     "\n"
     "Measures inference speed: engine creation (kernel build and weight upload), the first\n"
     "run, then --warmup runs and --iterations timed runs of one batch. Prints the median and\n"
@@ -37,6 +39,9 @@ const char cmd_bench_usage[] =
     "                    (channels x pixels per work-item; default: the device's from 'densecl\n"
     "                    tune', else its defaults, as 'densecl info' shows, fitted to the\n"
     "                    model's growth rate)\n"
+    "  --conv FAMILY     conv kernel family: auto (default), direct, gemm, clblast (as for\n"
+    "                    'densecl run'); the 'convs' line says what each device resolved, and why\n"
+    "  --kernel-params TEXT  the families' parameters, e.g. direct:1x1=8x32,conv=16x4\n"
     "  -h, --help        show this help\n";
 
 /* The candidates densecl tune tries by default. */
@@ -46,7 +51,7 @@ const char cmd_bench_usage[] =
 const char cmd_tune_usage[] =
     "usage: densecl tune [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
     "                    [--device SPEC] [--iterations N] [--conv1x1 LIST] [--conv LIST]\n"
-    "                    [--dry-run] [--json]\n"
+    "                    [--dry-run] [--json] [--conv FAMILY] [--kernel-params TEXT]\n"
     "\n"
     "Finds the fastest convolution tiles (output channels x pixels per work-item) for one\n"
     "device and saves them in the kernel cache directory, where every engine on that device\n"
@@ -70,6 +75,10 @@ const char cmd_tune_usage[] =
     "  --conv1x1 LIST    1x1 tiles to try (default " TUNE_CONV1X1 ")\n"
     "  --conv LIST       tiles of the other convs to try (the 7x7/2 stem takes at most 16x4;\n"
     "                    default " TUNE_CONV ")\n"
+    "  --conv FAMILY     auto or direct (the default): the family whose tiles are tuned; a\n"
+    "                    value that names a family is this, a list of tiles the one above\n"
+    "  --kernel-params TEXT  direct parameters every candidate runs with, other than its tiles\n"
+    "                    (e.g. direct:VEC=8)\n"
     "  --dry-run         measure and report, save nothing\n"
     "  --json            one JSON object on stdout\n"
     "  -h, --help        show this help\n";
@@ -90,6 +99,8 @@ static int cmp_double(const void *a, const void *b)
 typedef struct bench_opts {
     const char *model, *weights, *batch, *size, *device, *iterations, *warmup, *trace, *tiles;
     const char *conv1x1, *conv; /* tune: the candidate lists */
+    const char *family;         /* --conv FAMILY (bench; tune: a --conv that names a family) */
+    const char *kernel_params;  /* --kernel-params TEXT */
     int json, profile, help, verbose, dry_run;
 } bench_opts;
 
@@ -332,6 +343,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         {"--tiles", &o.tiles, NULL},     {"--json", NULL, &o.json},
         {"--profile", NULL, &o.profile}, {"--verbose", NULL, &o.verbose},
         {"--help", NULL, &o.help},       {"-h", NULL, &o.help},
+        {"--conv", &o.family, NULL},     {"--kernel-params", &o.kernel_params, NULL},
     };
     int rc = parse_opts("bench", argc, argv, opts, DC_ARRAY_LEN(opts));
     int iters = 10, warmup = 2;
@@ -375,6 +387,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
 
     double t0 = now_s();
     eo.device = o.device;
+    eo.conv = o.family;
+    eo.kernel_params = o.kernel_params;
     if ((st = densecl_engine_create_ex(wl.wts, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -410,11 +424,12 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         }
         n_ev = densecl_engine_profile(e, &ev);
     }
-    char devs[1024] = "", tiles[256] = "";
+    char devs[1024] = "", tiles[256] = "", convs[2048] = "";
     for (int r = 0; r < densecl_engine_replica_count(e); r++) {
         densecl_replica_stats s;
-        size_t len = strlen(devs), tlen = strlen(tiles);
+        size_t len = strlen(devs), tlen = strlen(tiles), clen = strlen(convs);
         densecl_engine_replica_stats(e, r, &s);
+        snprintf(convs + clen, sizeof convs - clen, "%s%s", r ? "; " : "", s.resolved);
         snprintf(devs + len, sizeof devs - len, "%s%s", r ? " + " : "", s.device.name);
         snprintf(tiles + tlen, sizeof tiles - tlen, "%s1x1 %dx%d, conv %dx%d (%s)", r ? "; " : "",
                  s.tiles.conv1x1_channels, s.tiles.conv1x1_pixels, s.tiles.conv_channels,
@@ -430,6 +445,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                densecl_engine_replica_count(e), batch, h, w);
         printf("  \"tiles\": ");
         dc_json_write_string(stdout, tiles);
+        printf(", \"convs\": ");
+        dc_json_write_string(stdout, convs);
         printf(",\n");
         printf("  \"iterations\": %d, \"ms_per_batch\": %.4f, \"ms_per_batch_min\": %.4f, "
                "\"ms_per_batch_max\": %.4f, \"ms_per_batch_stddev\": %.4f,\n",
@@ -452,6 +469,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                gmacs / batch);
         printf("device     %s\n", devs);
         printf("tiles      %s\n", tiles);
+        printf("convs      %s\n", convs);
         printf("start-up   weights %.0f ms, engine (build + upload) %.0f ms, first run %.0f ms\n",
                wl.t_weights * 1e3, t_create * 1e3, t_first * 1e3);
         printf("per batch  median %.2f ms (min %.2f, max %.2f, stddev %.2f) over %d runs\n", med,
@@ -479,6 +497,9 @@ done:
 #define TUNE_MAX 32
 
 typedef struct tune_result {
+    const char *family; /* NULL: the direct family with these tiles; else that family */
+    const char *params; /* a family's candidate parameters (its tune_candidates), or NULL */
+    char why[256];      /* a family's: why it did not run */
     densecl_tiles tiles;
     double ms;      /* median per batch; 0 when the candidate failed */
     double build_s; /* engine creation and first run: the kernel builds */
@@ -521,7 +542,8 @@ static int parse_tile_list(const char *opt, const char *list, int pairs[][2], in
  * machine's slow spells (other processes, a VM's neighbours) fall on all of them alike; ms is
  * each one's median. A candidate that does not build or run gets ms = 0 and a warning: a tile
  * the device cannot take is a result, not the end of the tuning. 0, or the exit code. */
-static int tune_measure(const workload *wl, const char *device, int iters, tune_result *r, int n)
+static int tune_measure(const workload *wl, const char *device, const char *kparams, int iters,
+                        tune_result *r, int n)
 {
     densecl_engine *e[TUNE_MAX + 1] = {0};
     double times[TUNE_MAX + 1][64];
@@ -532,15 +554,20 @@ static int tune_measure(const workload *wl, const char *device, int iters, tune_
         memset(&eo, 0, sizeof eo);
         eo.device = device;
         eo.tiles = r[k].tiles;
+        eo.conv = r[k].family ? r[k].family : "direct";
+        eo.kernel_params = r[k].family ? r[k].params : kparams;
         r[k].ms = 0;
         r[k].build_s = 0;
         double t0 = now_s();
         if ((st = densecl_engine_create_ex(wl->wts, &eo, &e[k])) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK) {
-            fprintf(stderr, "densecl: warning: tiles %dx%d,%dx%d failed: %s\n",
-                    r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels,
-                    r[k].tiles.conv_channels, r[k].tiles.conv_pixels, densecl_last_error());
+            if (r[k].family)
+                snprintf(r[k].why, sizeof r[k].why, "%s", densecl_last_error());
+            else
+                fprintf(stderr, "densecl: warning: tiles %dx%d,%dx%d failed: %s\n",
+                        r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels,
+                        r[k].tiles.conv_channels, r[k].tiles.conv_pixels, densecl_last_error());
             densecl_engine_free(e[k]);
             e[k] = NULL;
             continue;
@@ -582,7 +609,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
         {"--conv1x1", &o.conv1x1, NULL}, {"--conv", &o.conv, NULL},
         {"--dry-run", NULL, &o.dry_run}, {"--json", NULL, &o.json},
         {"--verbose", NULL, &o.verbose}, {"--help", NULL, &o.help},
-        {"-h", NULL, &o.help},
+        {"-h", NULL, &o.help},           {"--kernel-params", &o.kernel_params, NULL},
     };
     int rc = parse_opts("tune", argc, argv, opts, DC_ARRAY_LEN(opts));
     int iters = 7, n1 = 0, n3 = 0, nres = 0;
@@ -602,6 +629,26 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     if (o.iterations && !parse_int(o.iterations, 1, 32, &iters))
         return fail_usage("tune", "--iterations needs an integer in [1, 32], got '%s'",
                           o.iterations);
+    /* --conv: a family name chooses the family (tune measures the direct one's tiles), a list
+     * of tiles the candidates. */
+    if (o.conv && !strchr(o.conv, 'x')) {
+        if (strcmp(o.conv, "auto") != 0 && strcmp(o.conv, "direct") != 0)
+            return fail_usage("tune",
+                              "--conv %s: tune measures the direct family's tiles (--conv "
+                              "auto or direct, or a list of tiles)",
+                              o.conv);
+        o.conv = NULL;
+    }
+    if (o.kernel_params) {
+        dc_params p;
+        unsigned set = 0;
+        memset(&p, 0, sizeof p);
+        if (dc_params_parse(o.kernel_params, "direct", 0, &p, &set, "--kernel-params") !=
+            DENSECL_OK)
+            return fail_usage("tune", "%s", densecl_last_error());
+        if (set & 15u)
+            return fail_usage("tune", "--kernel-params: the tiles are tune's to choose");
+    }
     if ((rc = parse_tile_list("--conv1x1", o.conv1x1 ? o.conv1x1 : TUNE_CONV1X1, list1, &n1)) !=
             0 ||
         (rc = parse_tile_list("--conv", o.conv ? o.conv : TUNE_CONV, list3, &n3)) != 0)
@@ -650,7 +697,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
             if (memcmp(&r[n].tiles, &best.tiles, sizeof best.tiles) != 0)
                 n++;
         }
-        if ((rc = tune_measure(&wl, o.device, iters, r, n)) != 0)
+        if ((rc = tune_measure(&wl, o.device, o.kernel_params, iters, r, n)) != 0)
             goto done;
         if (r[0].ms == 0) {
             rc = fail_msg("the %s tiles do not run on '%s'", stage ? "best 1x1" : "default",
@@ -672,7 +719,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     double confirm_best = baseline, confirm_base = baseline;
     if (memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) != 0) {
         tune_result again[2] = {res[0], best};
-        if ((rc = tune_measure(&wl, o.device, 2 * iters, again, 2)) != 0)
+        if ((rc = tune_measure(&wl, o.device, o.kernel_params, 2 * iters, again, 2)) != 0)
             goto done;
         if (again[0].ms == 0 || again[1].ms == 0) {
             rc = fail_msg("a candidate that ran before failed when measured again");
@@ -692,15 +739,53 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     best.ms = confirm_best;
     const double baseline_ms = confirm_base;
 
+    /* The other families of the registry, each with its defaults, in turn against the best
+     * direct tiles: one that runs the whole model 2% faster is saved as the device's family
+     * (auto then picks it). A family that cannot run the model here is noted and left out. */
+    tune_result fam[TUNE_MAX + 1];
+    int nf = 1;
+    fam[0] = best;
+    fam[0].why[0] = '\0';
+    for (int f = 1; f < dc_family_count && nf <= TUNE_MAX; f++) {
+        /* Each family with its defaults for the device; a winner is saved by name (and with
+         * params, were it timed with some: tune_result.params). */
+        fam[nf] = best;
+        fam[nf].why[0] = '\0';
+        fam[nf].params = NULL;
+        fam[nf++].family = dc_families[f]->name;
+    }
+    const char *win_family = NULL, *win_params = NULL;
+    if (nf > 1) {
+        if ((rc = tune_measure(&wl, o.device, o.kernel_params, iters, fam, nf)) != 0)
+            goto done;
+        for (int k = 1; k < nf; k++) {
+            const char *params = fam[k].params ? fam[k].params : "defaults";
+            if (fam[k].ms > 0 && !o.json)
+                printf("family %-8s %-24s %8.2f ms per batch (direct, best tiles: %.2f ms)\n",
+                       fam[k].family, params, fam[k].ms, fam[0].ms);
+            else if (!o.json)
+                printf("family %-8s %-24s not run: %s\n", fam[k].family, params, fam[k].why);
+            if (fam[k].ms > 0 && fam[0].ms > 0 && fam[k].ms < 0.98 * fam[0].ms &&
+                (!win_family || fam[k].ms < best.ms)) {
+                win_family = fam[k].family;
+                win_params = fam[k].params;
+                best.ms = fam[k].ms;
+            }
+        }
+    }
+
     char comment[512];
     snprintf(comment, sizeof comment,
              "densecl tune %s on '%s': %s %dx%d batch %d, %.2f ms per batch (defaults %.2f ms)",
              densecl_version(), info.name, wl.model, wl.h, wl.w, wl.batch, best.ms, baseline_ms);
     /* The defaults winning saves nothing, and removes what an earlier tune saved: the device
      * then follows densecl's defaults, which may change with its versions. */
-    const int defaults_win = memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
+    const int defaults_win =
+        !win_family && memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
     const int save = !o.dry_run && !defaults_win;
-    if (save && (st = dc_tiles_write(path, &best.tiles, comment)) != DENSECL_OK) {
+    if (save &&
+        (st = dc_tuning_write(path, &best.tiles, win_family, win_params, comment)) !=
+            DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
@@ -722,10 +807,21 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                    i ? "," : "", res[i].tiles.conv1x1_channels, res[i].tiles.conv1x1_pixels,
                    res[i].tiles.conv_channels, res[i].tiles.conv_pixels, res[i].ms, res[i].build_s,
                    res[i].ms > 0 ? "true" : "false");
-        printf("],\n  \"best\": {\"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", \"ms_per_batch\": "
-               "%.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, \"saved\": ",
-               best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
-               best.tiles.conv_pixels, best.ms, baseline_ms, baseline_ms / best.ms);
+        printf("],\n  \"families\": [");
+        for (int k = 1; k < nf; k++) {
+            printf("%s\n    {\"family\": \"%s\", \"params\": ", k > 1 ? "," : "",
+                   fam[k].family);
+            dc_json_write_string(stdout, fam[k].params ? fam[k].params : "");
+            printf(", \"ms_per_batch\": %.4f, \"why\": ", fam[k].ms);
+            dc_json_write_string(stdout, fam[k].ms > 0 ? "" : fam[k].why);
+            printf("}");
+        }
+        printf("],\n  \"best\": {\"family\": \"%s\", \"conv1x1\": \"%dx%d\", \"conv\": \"%dx%d\", "
+               "\"ms_per_batch\": %.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, "
+               "\"saved\": ",
+               win_family ? win_family : "direct", best.tiles.conv1x1_channels,
+               best.tiles.conv1x1_pixels, best.tiles.conv_channels, best.tiles.conv_pixels,
+               best.ms, baseline_ms, baseline_ms / best.ms);
         if (save)
             dc_json_write_string(stdout, path);
         else
@@ -736,6 +832,11 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                "beat them by 2%%\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,
                best.tiles.conv_pixels, best.ms);
+    } else if (win_family) {
+        printf("best: the %s family (%s): %.2f ms per batch, %.2fx the direct defaults "
+               "(%.2f ms)\n",
+               win_family, win_params ? win_params : "its defaults", best.ms,
+               baseline_ms / best.ms, baseline_ms);
     } else {
         printf("best: conv1x1 %dx%d, conv %dx%d: %.2f ms per batch, %.2fx the defaults (%.2f ms)\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,

@@ -39,7 +39,8 @@ enum {
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
     "                        [--batch N] [--limit N] [--truth LABELS] [--csv FILE] [--json]\n"
-    "                        [--allow-nonfinite-weights] INPUT...\n"
+    "                        [--allow-nonfinite-weights] [--conv FAMILY]\n"
+    "                        [--kernel-params TEXT] INPUT...\n"
     "\n"
     "Classifies images with a DenseNet and prints the most likely classes of each.\n"
     "\n"
@@ -78,6 +79,9 @@ const char cmd_classify_usage[] =
     "                  class), flushed after every batch\n"
     "  --json          print one JSON document instead of text: every image's top K, the\n"
     "                  inputs that failed, the summary\n"
+    "  --conv FAMILY   conv kernel family: auto (default), direct, gemm, clblast (see 'densecl\n"
+    "                  run --help')\n"
+    "  --kernel-params TEXT  the families' parameters, e.g. direct:1x1=8x32,conv=16x4\n"
     "  --verbose       log the library's messages to stderr\n"
     "  -h, --help      show this help\n"
     "\n"
@@ -95,6 +99,7 @@ const char cmd_classify_usage[] =
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
+    const char *conv, *kernel_params;
     int json, verbose, help, allow_nonfinite;
 } classify_opts;
 
@@ -332,6 +337,7 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         {"--json", NULL, &o->json},     {"--verbose", NULL, &o->verbose},
         {"--help", NULL, &o->help},     {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
+        {"--conv", &o->conv, NULL},     {"--kernel-params", &o->kernel_params, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -991,8 +997,12 @@ static int classify_setup(classify *c)
         }
     }
     if (rc == 0 && c->total > 0) {
-        if ((st = densecl_engine_create(w, c->o.device ? c->o.device : "auto", &c->e)) !=
-            DENSECL_OK) {
+        densecl_engine_options eo;
+        memset(&eo, 0, sizeof eo);
+        eo.device = c->o.device ? c->o.device : "auto";
+        eo.conv = c->o.conv;
+        eo.kernel_params = c->o.kernel_params;
+        if ((st = densecl_engine_create_ex(w, &eo, &c->e)) != DENSECL_OK) {
             rc = fail_status(st);
         }
     }

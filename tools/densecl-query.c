@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "family.h"
 
 #include <CL/cl_ext.h> /* CL_PLATFORM_ICD_SUFFIX_KHR, CL_PLATFORM_NOT_FOUND_KHR */
 
@@ -610,9 +610,23 @@ static void q_conv_ref(const q_conv_case *c, const float *in, const float *w, co
                 }
 }
 
+/* The kernels a check runs: the common ones and the direct conv family's, built for the device
+ * as compile-kernels resolves it (every conv kind, the device's tiles). */
+typedef struct q_kern {
+    dc_kernels k;
+    void *conv;  /* dc_family_direct's state */
+    dc_params p; /* its parameters */
+} q_kern;
+
+static cl_int q_enqueue_conv(cl_command_queue q, const q_kern *k, const dc_conv_args *a)
+{
+    dc_mem none = {NULL, 0};
+    return dc_family_direct.enqueue(q, k->conv, &k->p, a, none, NULL);
+}
+
 /* Runs one case; 1 if correct. *max_err is raised to its largest absolute error; msg says what
  * went wrong. */
-static int q_conv_case_run(cl_context ctx, cl_command_queue q, const dc_kernels *k,
+static int q_conv_case_run(cl_context ctx, cl_command_queue q, const q_kern *k,
                            const q_conv_case *c, double *max_err, char *msg, size_t cap)
 {
     const int oh = (c->h + 2 * c->pad - c->k) / c->stride + 1;
@@ -685,7 +699,7 @@ static int q_conv_case_run(cl_context ctx, cl_command_queue q, const dc_kernels 
                           .stride = c->stride,
                           .pad = c->pad,
                           .relu = c->relu};
-        err = dc_enqueue_conv2d(q, k, &a, NULL);
+        err = q_enqueue_conv(q, k, &a);
         if (err != CL_SUCCESS) {
             snprintf(msg, cap, "%s: enqueueing densecl_conv2d failed: %s", c->what,
                      dc_cl_error_name(err));
@@ -746,7 +760,7 @@ done:
     return ok;
 }
 
-static void q_conv_check(q_device *d, cl_context ctx, cl_command_queue q, const dc_kernels *k)
+static void q_conv_check(q_device *d, cl_context ctx, cl_command_queue q, const q_kern *k)
 {
     d->conv_ok = 1;
     d->conv_err = 0.0;
@@ -785,7 +799,7 @@ static void q_bench_fail(q_bench *b, const char *what, cl_int err)
 
 /* A 1x1 conv of 256 -> 128 channels at 56x56 with the BN+ReLU prologue, bias and ReLU: the
  * shape of DenseNet-121's block-2 bottlenecks, i.e. its typical GEMM. */
-static void q_bench_conv(q_bench *b, cl_context ctx, cl_command_queue q, const dc_kernels *k)
+static void q_bench_conv(q_bench *b, cl_context ctx, cl_command_queue q, const q_kern *k)
 {
     enum { CIN = 256, COUT = 128, HW = 56 };
     const size_t n_in = (size_t)CIN * HW * HW, n_out = (size_t)COUT * HW * HW;
@@ -846,7 +860,7 @@ static void q_bench_conv(q_bench *b, cl_context ctx, cl_command_queue q, const d
                           .pad = 0,
                           .relu = 1};
         double t0 = q_now();
-        err = dc_enqueue_conv2d(q, k, &a, NULL);
+        err = q_enqueue_conv(q, k, &a);
         if (err == CL_SUCCESS)
             err = clFinish(q);
         if (err != CL_SUCCESS) {
@@ -927,7 +941,7 @@ done:
 }
 
 /* Enqueue + clFinish of densecl_linear with n = cin = cout = 1: what one op costs at least. */
-static void q_bench_launch(q_bench *b, cl_context ctx, cl_command_queue q, const dc_kernels *k)
+static void q_bench_launch(q_bench *b, cl_context ctx, cl_command_queue q, const q_kern *k)
 {
     float host[4] = {1.0f, 2.0f, 0.5f, 0.0f};
     cl_mem m = NULL, out = NULL;
@@ -950,7 +964,7 @@ static void q_bench_launch(q_bench *b, cl_context ctx, cl_command_queue q, const
                             .cin = 1,
                             .cout = 1};
         double t0 = q_now();
-        err = dc_enqueue_linear(q, k, &a, NULL);
+        err = dc_enqueue_linear(q, &k->k, &a, NULL);
         if (err == CL_SUCCESS)
             err = clFinish(q);
         if (err != CL_SUCCESS) {
@@ -1016,7 +1030,10 @@ static void q_device_check(q_device *d, int bench, const densecl_weights *model)
     cl_context ctx = NULL;
     cl_command_queue q = NULL;
     cl_program prog = NULL;
-    dc_kernels k;
+    q_kern k;
+    dc_caps caps;
+    dc_resolved res;
+    char defines[512];
     cl_int err = CL_SUCCESS;
     densecl_status st;
     memset(&k, 0, sizeof k);
@@ -1031,9 +1048,20 @@ static void q_device_check(q_device *d, int bench, const densecl_weights *model)
         snprintf(d->conv_msg, sizeof d->conv_msg, "not run: no context");
         goto done;
     }
-    st = dc_program_build(ctx, d->id, NULL, &prog);
+    dc_caps_query(d->id, &caps);
+    {
+        dc_choice direct = {"direct", NULL, {0, 0, 0, 0}, NULL};
+        st = dc_resolve(&caps, NULL, &direct, &res);
+    }
+    if (st == DENSECL_OK) {
+        k.p = res.params[0];
+        dc_resolved_defines(&res, defines, sizeof defines);
+        st = dc_program_build(ctx, d->id, dc_resolved_families(&res), defines, &prog);
+    }
     if (st == DENSECL_OK)
-        st = dc_kernels_create(prog, DC_CONV_ALL, &k);
+        st = dc_kernels_create(prog, &k.k);
+    if (st == DENSECL_OK)
+        st = dc_family_direct.create(prog, &caps, &k.p, &k.conv);
     if (st != DENSECL_OK) {
         const char *detail = densecl_last_error();
         char msg[256];
@@ -1046,10 +1074,18 @@ static void q_device_check(q_device *d, int bench, const densecl_weights *model)
         goto done;
     }
     d->build_ok = 1;
-    if (clGetKernelWorkGroupInfo(k.conv2d, d->id, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
-                                 sizeof d->preferred_multiple, &d->preferred_multiple,
-                                 NULL) != CL_SUCCESS)
-        d->preferred_multiple = 0;
+    {
+        /* The conv kernel's own (the direct family's state keeps its kernels to itself). */
+        cl_kernel conv = clCreateKernel(prog, "densecl_conv2d", &err);
+        if (err != CL_SUCCESS ||
+            clGetKernelWorkGroupInfo(conv, d->id, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                     sizeof d->preferred_multiple, &d->preferred_multiple,
+                                     NULL) != CL_SUCCESS)
+            d->preferred_multiple = 0;
+        if (err == CL_SUCCESS)
+            clReleaseKernel(conv);
+        err = CL_SUCCESS;
+    }
     q_conv_check(d, ctx, q, &k);
     if (bench && d->conv_ok) {
         d->bench.ran = 1;
@@ -1058,7 +1094,9 @@ static void q_device_check(q_device *d, int bench, const densecl_weights *model)
         q_bench_launch(&d->bench, ctx, q, &k);
     }
 done:
-    dc_kernels_release(&k);
+    dc_kernels_release(&k.k);
+    if (k.conv)
+        dc_family_direct.release(k.conv);
     if (prog)
         clReleaseProgram(prog);
     if (q)

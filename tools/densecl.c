@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "family.h"
 
 /* ---------------------------------------------------------------------------------------------
  * densecl models
@@ -144,6 +145,8 @@ static int cmd_models(int argc, char **argv, const cli_ctx *ctx)
  * densecl info
  * ------------------------------------------------------------------------------------------- */
 
+static void print_families(const dc_caps *caps);
+
 static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
 {
     int help = 0, verbose = ctx->verbose;
@@ -228,8 +231,44 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         } else {
             printf("default; 'densecl tune' needs a cache directory to save better ones)\n");
         }
+        /* What an engine on it would resolve for a model with every conv kind; an engine says
+         * its own in densecl_replica_stats.resolved (bench prints it). */
+        dc_caps caps;
+        dc_resolved res;
+        char text[1024];
+        dc_caps_query(dev, &caps);
+        if (dc_resolve(&caps, NULL, NULL, &res) == DENSECL_OK) {
+            dc_resolved_describe(&res, text, sizeof text);
+            printf("convs: %s\n", text);
+        }
+        print_families(&caps);
     }
     return 0;
+}
+
+/* The conv families of this build, each with its parameters' ranges and, where it cannot run
+ * a plain 1x1 conv on the device of caps, why. */
+static void print_families(const dc_caps *caps)
+{
+    printf("conv families:\n");
+    for (int f = 0; f < dc_family_count; f++) {
+        const dc_family *fam = dc_families[f];
+        dc_op probe;
+        char why[200] = "";
+        memset(&probe, 0, sizeof probe);
+        probe.kind = DC_OP_CONV;
+        probe.k = 1;
+        probe.stride = 1;
+        probe.in_c = probe.in_ctot = probe.out_c = probe.out_ctot = 16;
+        probe.in_h = probe.in_w = probe.out_h = probe.out_w = 8;
+        printf("  %s", fam->name);
+        if (!fam->supports(caps, &probe, why, sizeof why) && why[0])
+            printf(" (%s)", why);
+        printf("%s", fam->n_params ? ":" : "");
+        for (int j = 0; j < fam->n_params; j++)
+            printf(" %s=%d..%d", fam->params[j].name, fam->params[j].lo, fam->params[j].hi);
+        printf("\n");
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -245,6 +284,8 @@ typedef struct run_opts {
     const char *device;
     const char *classes;
     const char *kernels_binary;
+    const char *conv;
+    const char *kernel_params;
     int no_cache;
     int verbose;
     int help;
@@ -273,6 +314,7 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"--classes", &o->classes, NULL},     {"--verbose", NULL, &o->verbose},
         {"--kernels-binary", &o->kernels_binary, NULL},
         {"--no-kernel-cache", NULL, &o->no_cache},
+        {"--conv", &o->conv, NULL},           {"--kernel-params", &o->kernel_params, NULL},
         {"--help", NULL, &o->help},           {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
     };
@@ -444,6 +486,8 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     eo.device = a.o.device;
     eo.kernels_binary = a.o.kernels_binary;
     eo.no_kernel_cache = a.o.no_cache;
+    eo.conv = a.o.conv;
+    eo.kernel_params = a.o.kernel_params;
     if ((st = densecl_engine_create_ex(w, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -524,8 +568,8 @@ static const cli_command commands[] = {
     {"run", cmd_run, "run a model on a batch of images (.npy) and write its logits (.npy)",
      "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
      "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
-     "                   [--kernels-binary FILE] [--no-kernel-cache]\n"
-     "                   [--allow-nonfinite-weights]\n"
+     "                   [--kernels-binary FILE] [--no-kernel-cache] [--conv FAMILY]\n"
+     "                   [--kernel-params TEXT] [--allow-nonfinite-weights]\n"
      "\n"
      "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
      "The output file is written only on success, and atomically.\n"
@@ -548,6 +592,13 @@ static const cli_command commands[] = {
      "  --kernels-binary FILE  load the kernels from a program binary made by\n"
      "                         'densecl compile-kernels' instead of compiling kernels.cl\n"
      "  --no-kernel-cache      neither read nor write the on-disk kernel cache\n"
+     "  --conv FAMILY          the conv kernel family: auto (default; $DENSECL_CONV when set):\n"
+     "                         the one 'densecl tune' saved, else gemm on GPUs and direct\n"
+     "                         elsewhere, a conv it cannot run falling back to direct; or\n"
+     "                         direct, gemm, clblast: every conv on it ('densecl info' lists\n"
+     "                         what this build has), a conv it cannot run refused\n"
+     "  --kernel-params TEXT   the families' parameters, [FAMILY:]NAME=V[,NAME=V...][;...],\n"
+     "                         e.g. direct:1x1=8x32,conv=16x4 or gemm:MWG=64,NWG=64\n"
      "  --verbose              log the library's messages to stderr\n"
      "  -h, --help             show this help\n"
      "\n"

@@ -1,0 +1,665 @@
+/*
+ * conv_direct.c - the "direct" conv family (kernels/direct.cl): one work-item computes a register
+ * tile of output channels x output pixels; CPU-shaped (POCL), and the family every conv can
+ * fall back to. Five kernels, one per conv kind (abi.h DC_CONV_*), built only for the kinds a
+ * replica runs on it (KERNELS); weights packed in blocks of DC_CONV_PACK output channels.
+ *
+ * Parameters (the -D macros of direct.cl): FLAT_CO x FLAT_PX, the 1x1 tile; TCO x TPX, the
+ * others' (densecl_tiles is their legacy form); VEC, the widest float vector; PREFETCH, the 1x1
+ * conv's input prefetch distance; FMA, fma() or mad(); ORDER, the tile walk; KERNELS, the set.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "family.h"
+
+/* Work-items per group of every conv kernel (POCL compiles a kernel again for every local size
+ * it is launched with, seconds for a conv): small, since work-items are whole register tiles,
+ * so that a 7x7 layer still makes several groups per core (POCL hands groups to its threads,
+ * which also evens out a thread that the OS preempts). */
+#define DC_CONV_LOCAL 8
+
+/* ------------------------------------------------------------------ conv kinds */
+
+static const char *const dc_kind_names[DC_KIND_COUNT] = {"1x1", "3x3", "3x3_pre", "7x7s2",
+                                                         "other"};
+
+const char *dc_kind_name(int kind)
+{
+    return kind >= 0 && kind < DC_KIND_COUNT ? dc_kind_names[kind] : "?";
+}
+
+int dc_conv_kind_of(int k, int stride, int pad, int pre)
+{
+    if (k == 1 && stride == 1 && pad == 0)
+        return DC_KIND_1X1;
+    if (k == 3 && stride == 1)
+        return pre ? DC_KIND_3X3_PRE : DC_KIND_3X3;
+    if (k == 7 && stride == 2 && !pre)
+        return DC_KIND_7X7S2;
+    return DC_KIND_ANY;
+}
+
+unsigned dc_conv_kind(int k, int stride, int pad, int pre)
+{
+    return 1u << dc_conv_kind_of(k, stride, pad, pre);
+}
+
+int dc_op_conv_kind(const dc_op *op)
+{
+    return dc_conv_kind_of(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
+}
+
+/* ------------------------------------------------------------------ tiles (legacy form) */
+
+
+void dc_tiles_generic(densecl_tiles *t)
+{
+    /* kernels/direct.cl's own defaults. */
+    t->conv1x1_channels = 4;
+    t->conv1x1_pixels = 16;
+    t->conv_channels = 16;
+    t->conv_pixels = 3;
+}
+
+void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
+{
+    cl_device_type type = 0;
+    cl_uint width = 0;
+    dc_tiles_generic(t);
+    if (!dev || clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
+        clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
+            CL_SUCCESS)
+        return;
+    /* direct.cl's defaults were the fastest on POCL 3.1 on an AVX2 CPU (16 vector registers:
+     * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers, float16
+     * code: CONV_VEC) holds larger tiles. On POCL 3.1 on a 2-core Xeon (skylake-avx512), at
+     * DenseNet-121 batch 8, 1x1 8x32 beat 8x16, 4x32, 12x16, 12x32, 16x16 and 16x32 (the
+     * tuner's runs). For the 3x3, 32x4 (all 32 channels of a growth conv per input value) ran
+     * those layers 20-26% faster than 16x6, and 16x6 as fast as 16x8, which took POCL 0.3 s
+     * longer to compile (a first run with empty caches: 3.4-4.0 s with 32x4 and the stem
+     * kept at 16x4, 3.1-3.8 s with 16x6). Engines halve the 32 for models with a smaller
+     * growth rate (dc_direct_fit). GPUs keep the generic tiles until measured: run
+     * densecl tune. */
+    if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
+        t->conv1x1_channels = 8;
+        t->conv1x1_pixels = 32;
+        t->conv_channels = 32;
+        t->conv_pixels = 4;
+    }
+}
+
+densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)
+{
+    int px = t->conv1x1_pixels, co = t->conv_channels;
+    if (t->conv1x1_channels < 1 || t->conv1x1_channels > 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: 1x1 conv tile of %d channels (1 to 16)", what,
+                        t->conv1x1_channels);
+    if (px != 2 && px != 4 && px != 8 && px != 16 && px != 24 && px != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: 1x1 conv tile of %d pixels (2, 4, 8, 16, 24 or 32)", what, px);
+    if (co != 2 && co != 4 && co != 8 && co != 16 && co != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d channels (2, 4, 8, 16 or 32)",
+                        what, co);
+    if (t->conv_pixels < 1 || t->conv_pixels > 8)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: conv tile of %d pixels (1 to 8)", what,
+                        t->conv_pixels);
+    return DENSECL_OK;
+}
+
+int dc_tiles_path(cl_device_id dev, char *buf, size_t cap)
+{
+    char dir[4000], id[1536];
+    densecl_device_info info;
+    if (!dc_cache_dir(dir, sizeof dir))
+        return 0;
+    dc_device_describe(dev, &info);
+    /* Tiles belong to a device and its driver; kernel source changes keep them (they stay valid,
+     * if perhaps no longer the fastest). */
+    snprintf(id, sizeof id, "platform=%s\ndevice=%s\nvendor=%s\ndriver=%s\n", info.platform_name,
+             info.name, info.vendor, info.driver_version);
+    snprintf(buf, cap, "%s/tiles-%016llx.txt", dir,
+             (unsigned long long)dc_fnv(DC_FNV_SEED, id, strlen(id)));
+    return 1;
+}
+
+/* A decimal in [1, 64] at *s (at most two digits, so it cannot overflow: sscanf's %d is undefined
+ * for numbers an int cannot hold); advances *s past it. */
+static int tile_side(const char **s, int *out)
+{
+    const char *p = *s;
+    int v = 0, digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 3) {
+        v = v * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 2 || v < 1 || v > 64)
+        return 0;
+    *out = v;
+    *s = p;
+    return 1;
+}
+
+int dc_parse_tile(const char *s, int *a, int *b)
+{
+    return tile_side(&s, a) && *s++ == 'x' && tile_side(&s, b) && *s == '\0';
+}
+
+densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what)
+{
+    return dc_tuning_parse(text, t, NULL, 0, NULL, 0, what);
+}
+
+densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family, size_t fcap,
+                               char *params, size_t pcap, const char *what)
+{
+    char line[256];
+    int have1 = 0, have3 = 0, havef = 0, havep = 0, lineno = 0;
+    memset(t, 0, sizeof *t);
+    if (fcap)
+        family[0] = '\0';
+    if (pcap)
+        params[0] = '\0';
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        lineno++;
+        if (n >= sizeof line)
+            return dc_error(DENSECL_ERR_FORMAT, "%s:%d: line too long", what, lineno);
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (p[n] == '\n');
+        char *s = line + strspn(line, " \t\r");
+        s[strcspn(s, "\r")] = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        char name[16], tile[200], extra[2];
+        /* "family NAME" and "params TEXT" (the family's kernel_params) once each: the family
+         * that won `densecl tune`, whose row auto then picks. */
+        if (sscanf(s, "%15s %199s %1s", name, tile, extra) == 2 && strcmp(name, "family") == 0 &&
+            !havef) {
+            havef = 1;
+            if (fcap)
+                snprintf(family, fcap, "%s", tile);
+            continue;
+        }
+        if (sscanf(s, "%15s %199s %1s", name, tile, extra) == 2 && strcmp(name, "params") == 0 &&
+            !havep) {
+            havep = 1;
+            if (pcap)
+                snprintf(params, pcap, "%s", tile);
+            continue;
+        }
+        if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv1x1") == 0 &&
+            !have1 && dc_parse_tile(tile, &t->conv1x1_channels, &t->conv1x1_pixels))
+            have1 = 1;
+        else if (sscanf(s, "%15s %31s %1s", name, tile, extra) == 2 && strcmp(name, "conv") == 0 &&
+                 !have3 && dc_parse_tile(tile, &t->conv_channels, &t->conv_pixels))
+            have3 = 1;
+        else
+            return dc_error(DENSECL_ERR_FORMAT,
+                            "%s:%d: expected 'conv1x1 CxP', 'conv CxP', 'family NAME' or "
+                            "'params TEXT' (once each), got '%.60s'",
+                            what, lineno, s);
+    }
+    if (!have1 || !have3)
+        return dc_error(DENSECL_ERR_FORMAT, "%s: no '%s' line", what, have1 ? "conv" : "conv1x1");
+    return dc_tiles_check(t, what) == DENSECL_OK ? DENSECL_OK : DENSECL_ERR_FORMAT;
+}
+
+densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment)
+{
+    return dc_tuning_write(path, t, NULL, NULL, comment);
+}
+
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment)
+{
+    dc_atomic_file a;
+    densecl_status st;
+    char dir[4000];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        dc_mkdirs(dir);
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%s", comment ? comment : "densecl tiles");
+    for (char *c = line; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' '; /* one comment line, whatever the device's name holds */
+    if ((st = dc_atomic_open(&a, path)) != DENSECL_OK)
+        return st;
+    int ok = fprintf(a.f, "# %s\nconv1x1 %dx%d\nconv %dx%d\n", line, t->conv1x1_channels,
+                     t->conv1x1_pixels, t->conv_channels, t->conv_pixels) > 0;
+    if (ok && family && *family)
+        ok = fprintf(a.f, "family %s\n", family) > 0;
+    if (ok && params && *params)
+        ok = fprintf(a.f, "params %s\n", params) > 0;
+    return dc_atomic_close(&a, ok && !ferror(a.f));
+}
+
+densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
+                                densecl_tiles_origin *origin)
+{
+    char path[4200];
+    const char *no = getenv("DENSECL_NO_TUNING");
+    int set = 0;
+    if (given) {
+        set = (given->conv1x1_channels != 0) + (given->conv1x1_pixels != 0) +
+              (given->conv_channels != 0) + (given->conv_pixels != 0);
+    }
+    if (set == 4) {
+        *out = *given;
+        *origin = DENSECL_TILES_GIVEN;
+        return dc_tiles_check(out, "densecl_engine_options.tiles");
+    }
+    if (set != 0)
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "densecl_engine_options.tiles: set all four fields, or none");
+    dc_tiles_default(dev, out);
+    *origin = DENSECL_TILES_DEFAULT;
+    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path))
+        return DENSECL_OK;
+    if (access(path, F_OK) != 0)
+        return DENSECL_OK; /* this device was never tuned */
+    densecl_tiles t;
+    if (dc_tiles_load(path, &t) == DENSECL_OK) {
+        *out = t;
+        *origin = DENSECL_TILES_TUNED;
+        dc_log(DENSECL_LOG_DEBUG, "conv tiles from %s", path);
+    } else {
+        dc_log(DENSECL_LOG_WARN, "ignoring the tuning file (%s); using the default tiles",
+               densecl_last_error());
+    }
+    dc_clear_error();
+    return DENSECL_OK;
+}
+
+int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap)
+{
+    char path[4200];
+    const char *no = getenv("DENSECL_NO_TUNING");
+    densecl_tiles t;
+    char *text;
+    int ok;
+    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path) ||
+        access(path, F_OK) != 0 || !(text = dc_read_text("", path))) {
+        dc_clear_error();
+        return 0;
+    }
+    ok = dc_tuning_parse(text, &t, family, fcap, params, pcap, path) == DENSECL_OK &&
+         family[0] != '\0';
+    free(text);
+    dc_clear_error(); /* an invalid file: dc_tiles_resolve logs it */
+    return ok;
+}
+
+densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
+{
+    char *text = dc_read_text("", path);
+    if (!text)
+        return DENSECL_ERR_IO;
+    densecl_status st = dc_tiles_parse(text, t, path);
+    free(text);
+    return st;
+}
+
+
+/* The conv tile's channel count for a model's 3x3 convs: of channels, channels / 2, ... (down
+ * to 16), the one that wastes the fewest multiply-adds on padding channels, the larger on a
+ * tie. A device's 32-channel tile fits DenseNet-121's growth rate of 32, but computes 20
+ * channels for nothing per 3x3 conv of a growth rate of 12, where 16 wastes 4 (DenseNet-BC-100
+ * batch 64 on a Xeon: its 3x3 convs took 182 ms with 32, 159 ms with 16). */
+static int dc_fit_conv_channels(int channels, const dc_plan *plan)
+{
+    int best = channels;
+    double best_waste = -1;
+    for (int c = channels; c >= 16; c /= 2) {
+        double waste = 0;
+        for (int i = 0; i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
+            if (op->kind == DC_OP_CONV && op->k == 3 && op->stride == 1)
+                waste += (double)((op->out_c + c - 1) / c * c - op->out_c) * op->in_c * 9.0 *
+                         op->out_h * op->out_w;
+        }
+        if (best_waste < 0 || waste < best_waste) {
+            best = c;
+            best_waste = waste;
+        }
+    }
+    return best;
+}
+
+/* Fits t to the model of plan: its conv channels (dc_fit_conv_channels), with as many more
+ * pixels (up to 8) to keep the accumulators that cover the FMA latency. */
+static void dc_tiles_fit_plan(densecl_tiles *t, const dc_plan *plan)
+{
+    int c = dc_fit_conv_channels(t->conv_channels, plan);
+    for (int f = t->conv_channels / c; f > 1 && t->conv_pixels * 2 <= 8; f /= 2)
+        t->conv_pixels *= 2;
+    t->conv_channels = c;
+}
+
+densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg)
+{
+    dc_plan plan;
+    int min = densecl_config_min_size(cfg);
+    densecl_status st = dc_plan_build(cfg, 1, min, min, &plan);
+    if (st != DENSECL_OK)
+        return st;
+    dc_tiles_fit_plan(t, &plan);
+    dc_plan_free(&plan);
+    return DENSECL_OK;
+}
+
+/* ------------------------------------------------------------------ parameters */
+
+void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t)
+{
+    t->conv1x1_channels = p->v[DC_DIRECT_FLAT_CO];
+    t->conv1x1_pixels = p->v[DC_DIRECT_FLAT_PX];
+    t->conv_channels = p->v[DC_DIRECT_TCO];
+    t->conv_pixels = p->v[DC_DIRECT_TPX];
+}
+
+void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p)
+{
+    p->v[DC_DIRECT_FLAT_CO] = t->conv1x1_channels;
+    p->v[DC_DIRECT_FLAT_PX] = t->conv1x1_pixels;
+    p->v[DC_DIRECT_TCO] = t->conv_channels;
+    p->v[DC_DIRECT_TPX] = t->conv_pixels;
+}
+
+void dc_direct_fit(dc_params *p, const dc_plan *plan)
+{
+    densecl_tiles t;
+    dc_direct_to_tiles(p, &t);
+    dc_tiles_fit_plan(&t, plan);
+    dc_direct_from_tiles(&t, p);
+}
+
+static const dc_param_spec direct_params[DC_DIRECT_NPARAMS] = {
+    {"FLAT_CO", 1, 16, "output channels per work-item of a 1x1 conv"},
+    {"FLAT_PX", 2, 32, "pixels per work-item of a 1x1 conv: 2, 4, 8, 16, 24 or 32"},
+    {"TCO", 2, 32, "output channels per work-item of the other convs: 2, 4, 8, 16 or 32"},
+    {"TPX", 1, 8, "output pixels (along x) per work-item of the other convs"},
+    {"VEC", 8, 16, "widest float vector the convs compute on: 8 or 16 (AVX-512)"},
+    {"PREFETCH", 0, 64, "1x1 conv input prefetch distance in channels (0: none)"},
+    {"FMA", 0, 1, "1: fma(), 0: mad() (devices without hardware fma)"},
+    {"ORDER", 0, 1, "0: consecutive work-items take pixel tiles, 1: channel tiles"},
+    {"KERNELS", 1, DC_CONV_ALL, "conv kernels to build (abi.h DC_CONV_* bits)"},
+};
+
+static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
+{
+    (void)caps;
+    (void)op;
+    if (why && cap)
+        why[0] = '\0';
+    return 1; /* any conv, on any device: the fallback */
+}
+
+/* CONV_VEC: 16 where the device's native float vector is 16 wide (AVX-512 CPUs). POCL 3.1
+ * emits 512-bit FMAs only for float16 operations: its float8 code runs on 256-bit registers,
+ * half of such a CPU's FMA width. CONV_PREFETCH: 16 channels ahead on CPUs (measured on POCL
+ * 3.1, Xeon: 8 to 24 did as well), none elsewhere (GPUs hide latency with other work-items,
+ * and their compilers need not know clang's __builtin_prefetch). */
+static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
+{
+    densecl_tiles t;
+    memset(p, 0, sizeof *p);
+    dc_tiles_default(caps ? caps->dev : NULL, &t);
+    if (plan)
+        dc_tiles_fit_plan(&t, plan);
+    dc_direct_from_tiles(&t, p);
+    p->v[DC_DIRECT_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
+    p->v[DC_DIRECT_PREFETCH] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 16 : 0;
+    p->v[DC_DIRECT_FMA] = 1;
+    p->v[DC_DIRECT_ORDER] = 1;
+    p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
+    if (plan) {
+        /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
+        unsigned set = 0;
+        for (int i = 0; i < plan->n_ops; i++)
+            if (plan->ops[i].kind == DC_OP_CONV)
+                set |= 1u << dc_op_conv_kind(&plan->ops[i]);
+        if (set)
+            p->v[DC_DIRECT_KERNELS] = (int)set;
+    }
+}
+
+static densecl_status direct_check(const dc_caps *caps, const dc_params *p, const char *what)
+{
+    densecl_tiles t;
+    densecl_status st;
+    (void)caps;
+    dc_direct_to_tiles(p, &t);
+    if ((st = dc_tiles_check(&t, what)) != DENSECL_OK)
+        return st;
+    for (int i = DC_DIRECT_VEC; i < DC_DIRECT_NPARAMS; i++)
+        if (p->v[i] < direct_params[i].lo || p->v[i] > direct_params[i].hi)
+            return dc_error(DENSECL_ERR_ARGUMENT, "%s: direct %s=%d (%d to %d)", what,
+                            direct_params[i].name, p->v[i], direct_params[i].lo,
+                            direct_params[i].hi);
+    if (p->v[DC_DIRECT_VEC] != 8 && p->v[DC_DIRECT_VEC] != 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: direct VEC=%d (8 or 16)", what,
+                        p->v[DC_DIRECT_VEC]);
+    return DENSECL_OK;
+}
+
+/* The options in the order engines have always passed them (same options, same POCL binary):
+ * the tiles, the kernel set when not all, the vector width and prefetch; FMA and ORDER only
+ * when not direct.cl's defaults. */
+static void direct_defines(const dc_params *p, const dc_plan *plan, char *buf, size_t cap)
+{
+    size_t len = strlen(buf);
+    unsigned set = (unsigned)p->v[DC_DIRECT_KERNELS] & DC_CONV_ALL;
+    (void)plan;
+#define DC_PUT(...)                                                                             \
+    do {                                                                                        \
+        if (len < cap)                                                                          \
+            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                         \
+    } while (0)
+    DC_PUT("%s-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d", len ? " " : "",
+           p->v[DC_DIRECT_FLAT_CO], p->v[DC_DIRECT_FLAT_PX], p->v[DC_DIRECT_TCO],
+           p->v[DC_DIRECT_TPX]);
+    if (set != DC_CONV_ALL)
+        DC_PUT(" -DCONV_KERNELS=%u", set);
+    DC_PUT(" -DCONV_VEC=%d -DCONV_PREFETCH=%d", p->v[DC_DIRECT_VEC], p->v[DC_DIRECT_PREFETCH]);
+    if (p->v[DC_DIRECT_FMA] != 1)
+        DC_PUT(" -DCONV_FMA=%d", p->v[DC_DIRECT_FMA]);
+    if (p->v[DC_DIRECT_ORDER] != 1)
+        DC_PUT(" -DCONV_ORDER=%d", p->v[DC_DIRECT_ORDER]);
+#undef DC_PUT
+}
+
+size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out)
+{
+    size_t blocks, taps, len;
+    if (cout <= 0 || cin <= 0 || k <= 0)
+        return 0;
+    blocks = ((size_t)cout + DC_CONV_PACK - 1) / DC_CONV_PACK;
+    if (!dc_mul_size((size_t)cin, (size_t)k * (size_t)k, &taps) ||
+        !dc_mul_size(blocks, taps, &len) || !dc_mul_size(len, DC_CONV_PACK, &len))
+        return 0;
+    if (!out)
+        return len;
+    /* [cout, cin*k*k] -> [blocks, cin*k*k, 16]: a work-item's channel tile reads its weights for
+     * one tap as one contiguous vector; channels past cout are zero. */
+    for (size_t b = 0; b < blocks; b++) {
+        for (size_t r = 0; r < taps; r++) {
+            float *dst = out + (b * taps + r) * DC_CONV_PACK;
+            for (size_t j = 0; j < DC_CONV_PACK; j++) {
+                size_t co = b * DC_CONV_PACK + j;
+                dst[j] = co < (size_t)cout ? w[co * taps + r] : 0.0f;
+            }
+        }
+    }
+    return len;
+}
+
+static size_t direct_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
+{
+    (void)p;
+    return dc_conv_weight_pack(w, op->out_c, op->in_c, op->k, out);
+}
+
+static size_t direct_workspace(const dc_op *op, int n, const dc_params *p)
+{
+    (void)op;
+    (void)n;
+    (void)p;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ kernels and launches */
+
+typedef struct direct_state {
+    cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*; NULL where KERNELS leaves it out */
+    dc_params p;                   /* what the program was built with: grids are sized by it */
+} direct_state;
+
+static const char *const direct_kernel_names[DC_KIND_COUNT] = {
+    "densecl_conv1x1", "densecl_conv3x3", "densecl_conv3x3_pre", "densecl_conv7x7s2",
+    "densecl_conv2d"};
+
+static void direct_release(void *state)
+{
+    direct_state *s = state;
+    if (!s)
+        return;
+    for (int i = 0; i < DC_KIND_COUNT; i++)
+        if (s->conv[i])
+            clReleaseKernel(s->conv[i]);
+    free(s);
+}
+
+/* Every kernel of KERNELS; one that is missing from prog is an error naming it. */
+static densecl_status direct_create(cl_program prog, const dc_caps *caps, const dc_params *p,
+                                    void **state)
+{
+    direct_state *s = calloc(1, sizeof *s);
+    (void)caps;
+    *state = NULL;
+    if (!s)
+        return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
+    s->p = *p;
+    for (int i = 0; i < DC_KIND_COUNT; i++) {
+        cl_int err = CL_SUCCESS;
+        if (!((unsigned)p->v[DC_DIRECT_KERNELS] & (1u << i)))
+            continue;
+        s->conv[i] = clCreateKernel(prog, direct_kernel_names[i], &err);
+        if (err != CL_SUCCESS) {
+            s->conv[i] = NULL;
+            densecl_status st =
+                dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)",
+                         direct_kernel_names[i], dc_cl_error_name(err), __FILE__, __LINE__);
+            direct_release(s);
+            return st;
+        }
+    }
+    *state = s;
+    return DENSECL_OK;
+}
+
+static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p,
+                             const dc_conv_args *a, dc_mem ws, cl_event *ev)
+{
+    /* 1x1/1/0, 3x3/1 without and with prologue, 7x7/2 without, and the rest each have their
+     * kernel (kernels/direct.cl). */
+    const direct_state *k = state;
+    const int kind = a ? dc_conv_kind_of(a->k, a->stride, a->pad, a->pre.buf != NULL) : 0;
+    const unsigned bit = 1u << kind;
+    const int flat = bit == DC_CONV_1X1;
+    cl_kernel kern = k && a ? k->conv[kind] : NULL;
+    dc_argset s = {kern, 0, CL_SUCCESS};
+    (void)p; /* the tiles the kernels were built with are the state's */
+    (void)ws;
+    size_t ptiles, ctiles, tiles;
+    int flags;
+    if (!s.k)
+        return CL_INVALID_KERNEL;
+    flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
+            (a->relu ? DC_FLAG_RELU : 0);
+    if (a->n < 1 || a->cin < 1 || a->cin > a->in_ctot || a->in_h < 1 || a->in_w < 1 ||
+        a->cout < 1 || a->out_coff < 0 || a->out_coff > a->out_ctot - a->cout || a->k < 1 ||
+        a->stride < 1 || a->pad < 0 || a->pad > 1024 || a->in_h > INT_MAX / 4 ||
+        a->in_w > INT_MAX / 4 || a->out_h != dc_window_side(a->in_h, a->k, a->stride, a->pad) ||
+        a->out_w != dc_window_side(a->in_w, a->k, a->stride, a->pad))
+        return CL_INVALID_VALUE;
+    {
+        /* The kernel's int math: in-image offsets, weight offsets, and its tile count for the
+         * smallest tile (1 channel x 1 pixel) a build may choose, with room for the stride. */
+        int in_img[3] = {a->in_ctot, a->in_h, a->in_w};
+        int out_img[3] = {a->out_ctot, a->out_h, a->out_w};
+        int wts[4] = {a->cin + 1, a->k, a->k, DC_CONV_PACK};
+        int tiles_max[5] = {a->n, a->out_h, a->out_w, a->cout, 2};
+        if (!dc_fits_int(3, in_img) || !dc_fits_int(3, out_img) || !dc_fits_int(4, wts) ||
+            !dc_fits_int(5, tiles_max))
+            return CL_INVALID_GLOBAL_WORK_SIZE;
+    }
+    dc_arg_mem(&s, a->in, NULL);
+    dc_arg_mem(&s, a->weight, NULL);
+    dc_arg_mem(&s, a->bias, a->weight.buf);
+    dc_arg_mem(&s, a->pre, a->weight.buf);
+    dc_arg_mem(&s, a->out, NULL);
+    dc_arg_int(&s, a->n);
+    dc_arg_int(&s, a->cin);
+    dc_arg_int(&s, a->in_ctot);
+    if (flat) {
+        dc_arg_int(&s, a->in_h * a->in_w);
+    } else {
+        dc_arg_int(&s, a->in_h);
+        dc_arg_int(&s, a->in_w);
+    }
+    dc_arg_int(&s, a->cout);
+    dc_arg_int(&s, a->out_ctot);
+    dc_arg_int(&s, a->out_coff);
+    if (!flat) {
+        dc_arg_int(&s, a->out_h);
+        dc_arg_int(&s, a->out_w);
+        dc_arg_int(&s, a->k);
+        dc_arg_int(&s, a->stride);
+        dc_arg_int(&s, a->pad);
+    }
+    dc_arg_int(&s, flags);
+    if (s.err != CL_SUCCESS)
+        return s.err;
+    /* One work-item per tile of the build (direct.cl: densecl_conv1x1 tiles each flattened
+     * image, or the batch's pixels when an image is smaller than a tile; the other conv kernels
+     * tile each output row, the stem kernel with at most DC_CONV_TCO7 x DC_CONV_TPX7). */
+    if (flat) {
+        size_t hw = (size_t)a->out_h * a->out_w, px = (size_t)k->p.v[DC_DIRECT_FLAT_PX];
+        size_t cols = hw < px ? (size_t)a->n * hw : hw;
+        ptiles = (cols + px - 1) / px;
+        ctiles = ((size_t)a->cout + (size_t)k->p.v[DC_DIRECT_FLAT_CO] - 1) /
+                 (size_t)k->p.v[DC_DIRECT_FLAT_CO];
+        tiles = (hw < px ? 1 : (size_t)a->n) * ptiles * ctiles;
+    } else {
+        size_t px = (size_t)k->p.v[DC_DIRECT_TPX], co = (size_t)k->p.v[DC_DIRECT_TCO];
+        if (bit == DC_CONV_7X7S2 && px > DC_CONV_TPX7)
+            px = DC_CONV_TPX7;
+        if (bit == DC_CONV_7X7S2 && co > DC_CONV_TCO7)
+            co = DC_CONV_TCO7;
+        ptiles = (size_t)a->out_h * (((size_t)a->out_w + px - 1) / px);
+        ctiles = ((size_t)a->cout + co - 1) / co;
+        tiles = (size_t)a->n * ptiles * ctiles;
+    }
+    {
+        const size_t local = DC_CONV_LOCAL;
+        return dc_launch_nd(q, s.k, 1, &tiles, &local, ev);
+    }
+}
+
+static const char *const direct_sources[] = {"direct.cl", NULL};
+
+const dc_family dc_family_direct = {
+    "direct",         direct_sources,   direct_params,  DC_DIRECT_NPARAMS, direct_supports,
+    direct_defaults,  direct_check,     direct_defines, direct_pack,       direct_workspace,
+    direct_create,    direct_release,   direct_enqueue,
+};

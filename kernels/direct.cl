@@ -1,0 +1,601 @@
+/*
+ * direct.cl - the "direct" conv family (host/conv_direct.c): register tiles per work-item,
+ * CPU-shaped. Needs kernels/abi.h and kernels/common.cl before it.
+ *
+ * Tunables (-D at build time; defaults below):
+ *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
+ *                 of up to CONV_VEC: 2, 4, 8, 16 or 32 (32: two blocks of the packed weights,
+ *                 all of a DenseNet growth conv's channels for each input value). Default 16.
+ *                 The 7x7/2 stem kernel takes at most 16 (DC_CH7).
+ *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
+ *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
+ *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
+ *   CONV_FLAT_CO  output channels per work-item of a 1x1/1/0 conv, 1..16. Default 4.
+ *   CONV_FLAT_PX  pixels per work-item of a 1x1/1/0 conv: 2, 4 or 8 (one accumulator vector per
+ *                 channel) or 16, 24, 32 (two to four float8). Default 16.
+ *   CONV_ORDER    0: consecutive work-items take consecutive pixel tiles of one channel tile
+ *                 (its weights stay in cache); 1: consecutive channel tiles of one pixel tile
+ *                 (its input stays in cache). Default 1.
+ *   CONV_VEC      the widest float vector the conv kernels compute on: 8, or 16 where the
+ *                 device's native float vector width is 16 (AVX-512 CPUs). POCL emits 512-bit
+ *                 FMAs only for float16 operations; elsewhere clang splits them and warns that a
+ *                 float16 argument "changes the ABI". The host sets it. Default 8.
+ *   CONV_KERNELS  the conv kernels to compile, a set of bits: 1 densecl_conv1x1,
+ *                 2 densecl_conv3x3, 4 densecl_conv3x3_pre, 8 densecl_conv7x7s2,
+ *                 16 densecl_conv2d (kernels/abi.h DC_CONV_*). POCL's clBuildProgram
+ *                 optimizes every kernel of the source, so the host leaves out those a model
+ *                 does not use. Default DC_CONV_ALL (abi.h).
+ *   CONV_PREFETCH the 1x1 conv prefetches its input this many channels ahead (0: not at all).
+ *                 A tile's input channels lie hw floats apart, too far for a CPU's hardware
+ *                 prefetchers: on POCL 3.1 on a Xeon, 16 ahead took the 1x1 convs of
+ *                 DenseNet-121's first block from 126 to 154 GFLOP/s. Uses clang's
+ *                 __builtin_prefetch (ignored by a compiler without it); the host sets it for
+ *                 CPU devices only. Default 0.
+ *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
+ *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
+ *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
+ * The defaults here were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
+ * spill or run out of load bandwidth on 16 ymm registers, 6x16 and 4x24; 3x3: 16x3 against 16x4,
+ * 16x5, 16x6, 8x8, 8x10, 8x12). The host passes the tiles for each device
+ * (host/conv_direct.c: larger ones on AVX-512 CPUs, or what `densecl tune` measured, fitted to
+ * the model's growth rate) and sizes the grids for them.
+ * No tunable changes results beyond fp32 reordering: the conv kernels walk their tiles with a
+ * grid-stride loop, so any global size is correct.
+ *
+ * POCL compiles each kernel separately, at its first launch and again for each work-group size:
+ * the convs are five kernels (1x1/1/0, 3x3/1 without and with prologue, 7x7/2, the rest) so
+ * that a model compiles only what it uses and each stays small, and host/conv_direct.c launches
+ * every kernel with one fixed local size.
+ */
+
+#ifndef CONV_TCO
+#define CONV_TCO 16
+#endif
+#ifndef CONV_TPX
+#define CONV_TPX 3
+#endif
+#ifndef CONV_FLAT_CO
+#define CONV_FLAT_CO 4
+#endif
+#ifndef CONV_FLAT_PX
+#define CONV_FLAT_PX 16
+#endif
+#ifndef CONV_ORDER
+#define CONV_ORDER 1
+#endif
+#ifndef CONV_VEC
+#define CONV_VEC 8
+#endif
+#ifndef CONV_KERNELS
+#define CONV_KERNELS DC_CONV_ALL
+#endif
+#ifndef CONV_PREFETCH
+#define CONV_PREFETCH 0
+#endif
+/* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
+#define DC_PREFETCH 0
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#undef DC_PREFETCH
+#define DC_PREFETCH CONV_PREFETCH
+#endif
+#endif
+
+/* Output channels per block of the packed conv weights: [ceil(cout / 16), cin, k, k, 16]
+ * (abi.h's DC_CONV_PACK). Not a tunable: host/conv_direct.c writes this layout. */
+
+#if CONV_VEC != 8 && CONV_VEC != 16
+#error "CONV_VEC must be 8 or 16"
+#endif
+#if CONV_TCO != 2 && CONV_TCO != 4 && CONV_TCO != 8 && CONV_TCO != 16 && CONV_TCO != 32
+#error "CONV_TCO must be 2, 4, 8, 16 or 32"
+#endif
+#if CONV_TPX < 1 || CONV_TPX > 8
+#error "CONV_TPX must be in 1..8"
+#endif
+#if CONV_FLAT_CO < 1 || CONV_FLAT_CO > 16
+#error "CONV_FLAT_CO must be in 1..16"
+#endif
+#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16 && \
+    CONV_FLAT_PX != 24 && CONV_FLAT_PX != 32
+#error "CONV_FLAT_PX must be 2, 4, 8, 16, 24 or 32"
+#endif
+
+/* ============================================================================================
+ * conv2d
+ *
+ * out[n, out_coff + co, oy, ox] = act(bias[co] + sum_{ci < cin, ky, kx} W[co, ci, ky, kx] *
+ *                                     P(in[n, ci, oy*s - pad + ky, ox*s - pad + kx]))
+ *
+ * A work-item computes a tile of output channels x output pixels in registers; weights come
+ * packed as [ceil(cout / 16), cin, k, k, 16] so that the 16 output channels of a block are
+ * contiguous for every tap. Five kernels, chosen by the host from k/stride/pad and the prologue:
+ *   densecl_conv1x1  1x1, stride 1, pad 0: a GEMM over the image's flat run of pixels. A tile is
+ *         CONV_FLAT_CO channels x CONV_FLAT_PX pixels, accumulated as pixel vectors per channel:
+ *         per input channel contiguous vector loads, the prologue on the vectors, and one fma
+ *         per vector and output channel with its weight broadcast. The last tile of an image is
+ *         moved back to end at its last pixel, so every tile is whole; images smaller than a
+ *         tile spread a tile's pixels over the batch.
+ *   densecl_conv3x3, densecl_conv3x3_pre  3x3/1 without and with the prologue ("rows"): a tile
+ *         is CONV_TCO channels x CONV_TPX pixels of one row, accumulated as one channel vector
+ *         per pixel: the input row segment the tile needs is loaded (and P applied) once per
+ *         input row and reused by the k taps, each a contiguous weight vector load and CONV_TPX
+ *         fmas. Interior tiles skip the column bounds checks.
+ *   densecl_conv7x7s2  the rows tiling for 7x7/2 without prologue (the ImageNet stem).
+ *   densecl_conv2d   every other k/stride/pad: the rows tiling with per-tap checks ("any").
+ * ========================================================================================== */
+
+/* A k > 1 conv tile holds, per pixel, CONV_TCO output channels as DC_CH vectors of DC_CW: one
+ * float16 for 16 channels where CONV_VEC is 16, two float8 elsewhere. */
+#if CONV_TCO > CONV_VEC
+#define DC_CW CONV_VEC
+#else
+#define DC_CW CONV_TCO
+#endif
+#define DC_CH (CONV_TCO / DC_CW)
+typedef DC_CAT(float, DC_CW) dc_cvec;
+
+/* Vector helpers by width n: load, store, fma, |x|, max(x, 0). Width 16 is used only where
+ * CONV_VEC is 16. */
+#define DC_VLD(n, p) DC_CAT(dc_vld, n)(p)
+#define DC_VST(n, v, p) DC_CAT(dc_vst, n)(v, p)
+#define DC_VFMA(n, a, b, c) DC_CAT(dc_vfma, n)(a, b, c)
+#define DC_VABS(n, x) DC_CAT(dc_vabs, n)(x)
+#define DC_VRELU(n, x) DC_CAT(dc_vrelu, n)(x)
+#define dc_vld2(p) vload2(0, p)
+#define dc_vld4(p) vload4(0, p)
+#define dc_vld8(p) vload8(0, p)
+#define dc_vld16(p) vload16(0, p)
+#define dc_vst2(v, p) vstore2(v, 0, p)
+#define dc_vst4(v, p) vstore4(v, 0, p)
+#define dc_vst8(v, p) vstore8(v, 0, p)
+#define dc_vst16(v, p) vstore16(v, 0, p)
+#define dc_vfma2(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma4(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma8(a, b, c) DC_FMA(a, b, c)
+#define dc_vfma16(a, b, c) DC_FMA(a, b, c)
+#define dc_vabs2(x) fabs(x)
+#define dc_vabs4(x) fabs(x)
+#define dc_vabs8(x) fabs(x)
+#define dc_vabs16(x) fabs(x)
+#define dc_vrelu2(x) fmax(x, (float2)(0.0f))
+#define dc_vrelu4(x) fmax(x, (float4)(0.0f))
+#define dc_vrelu8(x) fmax(x, (float8)(0.0f))
+#define dc_vrelu16(x) fmax(x, (float16)(0.0f))
+
+/* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/conv_direct.c sizes its grid
+ * the same way): at most DC_CONV_TPX7 pixels and DC_CONV_TCO7 channels (abi.h), which POCL
+ * compiles in a third of the time of 8 pixels or 32 channels, for a layer of 5% of
+ * DenseNet-121's time. */
+#if CONV_TPX > DC_CONV_TPX7
+#define DC_TPX7 DC_CONV_TPX7
+#else
+#define DC_TPX7 CONV_TPX
+#endif
+#if CONV_TCO > DC_CONV_TCO7
+#define DC_CH7 (DC_CONV_TCO7 / DC_CW)
+#else
+#define DC_CH7 DC_CH
+#endif
+/* Input values one rows tile reads along x: (TPX - 1) * stride + k; the most of 3x3/1 and 7x7/2. */
+#define DC_SEG_3 ((CONV_TPX - 1) + 3)
+#define DC_SEG_7 ((DC_TPX7 - 1) * 2 + 7)
+#define DC_SEG_MAX (DC_SEG_3 > DC_SEG_7 ? DC_SEG_3 : DC_SEG_7)
+
+/* 1x1/1/0 tiles. A tile is CONV_FLAT_CO output channels x CONV_FLAT_PX pixels held as
+ * DC_FNV vectors of DC_FW pixels per channel. Weight rows come as one pointer per channel of
+ * the tile (the tile may straddle two blocks of DC_CONV_PACK). */
+#if CONV_FLAT_PX <= 8
+#define DC_FW CONV_FLAT_PX
+#elif CONV_VEC == 16 && CONV_FLAT_PX % 16 == 0
+#define DC_FW 16
+#else
+#define DC_FW 8
+#endif
+#define DC_FNV (CONV_FLAT_PX / DC_FW)
+typedef DC_CAT(float, DC_FW) dc_fvec;
+
+/* The tile at pixel p0 of one image, whose CONV_FLAT_PX pixels all exist. src: the image's
+ * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE is a
+ * constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
+                            global const float *pre, int cin, int hw, const int PRE,
+                            dc_fvec (*acc)[DC_FNV])
+{
+    for (int ci = 0; ci < cin; ci++) {
+        const global float *s = src + (size_t)ci * hw;
+        dc_fvec x[DC_FNV];
+#if DC_PREFETCH > 0
+        if (ci + DC_PREFETCH < cin) {
+            /* Every 64-byte line of the tile's pixels in that plane (the last one too when the
+             * tile does not start on a line). */
+#pragma unroll
+            for (int v = 0; v < CONV_FLAT_PX; v += 16)
+                __builtin_prefetch(s + DC_PREFETCH * hw + v);
+            __builtin_prefetch(s + DC_PREFETCH * hw + CONV_FLAT_PX - 1);
+        }
+#endif
+#pragma unroll
+        for (int v = 0; v < DC_FNV; v++) {
+            x[v] = DC_VLD(DC_FW, s + v * DC_FW);
+            if (PRE) {
+                /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
+                x[v] = DC_VFMA(DC_FW, x[v], (dc_fvec)(pre[ci]), (dc_fvec)(pre[cin + ci]));
+                x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++) {
+            const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_CONV_PACK]);
+#pragma unroll
+            for (int v = 0; v < DC_FNV; v++)
+                acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
+        }
+    }
+}
+
+/* Adds the bias, applies the ReLU and writes a whole tile. out: output channel co0 at the
+ * tile's first pixel, channels hw apart. */
+DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
+                                  int cout, int co0, int hw, dc_fvec (*acc)[DC_FNV])
+{
+#pragma unroll
+    for (int j = 0; j < CONV_FLAT_CO; j++) {
+        if (co0 + j >= cout)
+            break;
+        const float b = (flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f;
+#pragma unroll
+        for (int v = 0; v < DC_FNV; v++) {
+            dc_fvec r = acc[j][v] + (dc_fvec)(b);
+            if (flags & DC_FLAG_RELU)
+                r = DC_VRELU(DC_FW, r);
+            DC_VST(DC_FW, r, out + (size_t)j * hw + v * DC_FW);
+        }
+    }
+}
+
+/* A tile of images smaller than a tile: its CONV_FLAT_PX columns run over the pixels of all
+ * images (column q is pixel q % hw of image q / hw), gathered one value at a time. Columns past
+ * the last one repeat it and are not written. Small and not unrolled: only tiny inputs take it. */
+DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *const *wp,
+                                   global const float *pre, global const float *bias,
+                                   global float *out, int flags, int cin, int hw, int cols,
+                                   size_t in_img, size_t out_img, int cout, int co0, int q0)
+{
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    size_t src[CONV_FLAT_PX];
+    float acc[CONV_FLAT_CO][CONV_FLAT_PX];
+    for (int p = 0; p < CONV_FLAT_PX; p++) {
+        const int q = min(q0 + p, cols - 1);
+        src[p] = (size_t)(q / hw) * in_img + q % hw;
+        for (int j = 0; j < CONV_FLAT_CO; j++)
+            acc[j][p] = 0.0f;
+    }
+    for (int ci = 0; ci < cin; ci++) {
+        for (int p = 0; p < CONV_FLAT_PX; p++) {
+            const float x = dc_pro(pre, has_pre, cin, ci, in[src[p] + (size_t)ci * hw]);
+            for (int j = 0; j < CONV_FLAT_CO; j++)
+                acc[j][p] = DC_FMA(wp[j][ci * DC_CONV_PACK], x, acc[j][p]);
+        }
+    }
+    for (int p = 0; p < CONV_FLAT_PX && q0 + p < cols; p++) {
+        const int q = q0 + p;
+        global float *dst = out + (size_t)(q / hw) * out_img + q % hw;
+        for (int j = 0; j < CONV_FLAT_CO && co0 + j < cout; j++) {
+            float r = acc[j][p] + ((flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f);
+            if (flags & DC_FLAG_RELU)
+                r = fmax(r, 0.0f);
+            dst[(size_t)(co0 + j) * hw] = r;
+        }
+    }
+}
+
+/* K x K / S with the row-segment reuse. TPX, K, S, PRE and EDGE are constants at every call
+ * site: TPX pixels per tile, PRE applies the prologue, EDGE checks columns (a tile touching the
+ * left/right padding or the right border). acc: [TPX] channel vectors. */
+DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
+                            global const float *pre, int cin, int in_h, int in_w, int oy, int ox0,
+                            int pad, const int TPX, const int K, const int S, const int PRE,
+                            const int EDGE, const int CH, const size_t *woff,
+                            dc_cvec (*acc)[DC_CH])
+{
+    const int seg_len = (TPX - 1) * S + K;
+    const int hw = in_h * in_w;
+    const int iy0 = oy * S - pad;
+    const int ix0 = ox0 * S - pad;
+    /* Rows of the window inside the image; the others are padding and contribute 0. */
+    const int ky_lo = max(0, -iy0);
+    const int ky_hi = min(K, in_h - iy0);
+    for (int ci = 0; ci < cin; ci++) {
+        const float sc = PRE ? 0.5f * pre[ci] : 1.0f;
+        const float sh = PRE ? 0.5f * pre[cin + ci] : 0.0f;
+        const global float *plane = in + (size_t)ci * hw;
+        const global float *wc = w + ci * K * K * DC_CONV_PACK;
+        for (int ky = ky_lo; ky < ky_hi; ky++) {
+            const global float *row = plane + (iy0 + ky) * in_w;
+            float seg[DC_SEG_MAX];
+#pragma unroll
+            for (int j = 0; j < seg_len; j++) {
+                const int ix = ix0 + j;
+                float v = row[EDGE ? clamp(ix, 0, in_w - 1) : ix];
+                if (PRE) {
+                    v = DC_FMA(v, sc, sh);
+                    v += fabs(v);
+                }
+                /* Padding is 0 after the prologue: a 0/1 factor, not a branch. */
+                seg[j] = EDGE ? v * (float)(ix >= 0 && ix < in_w) : v;
+            }
+#pragma unroll
+            for (int kx = 0; kx < K; kx++) {
+                dc_cvec wv[DC_CH];
+#pragma unroll
+                for (int h = 0; h < CH; h++)
+                    wv[h] = DC_VLD(DC_CW, wc + (ky * K + kx) * DC_CONV_PACK + woff[h]);
+#pragma unroll
+                for (int p = 0; p < TPX; p++) {
+                    const dc_cvec x = (dc_cvec)(seg[p * S + kx]);
+#pragma unroll
+                    for (int h = 0; h < CH; h++)
+                        acc[p][h] = DC_VFMA(DC_CW, wv[h], x, acc[p][h]);
+                }
+            }
+        }
+    }
+}
+
+/* Any k/stride/pad, checking every tap; TPX pixels per tile (a literal at each call site). */
+DC_INLINE void dc_conv_any(global const float *in, global const float *w,
+                           global const float *pre, int has_pre, int cin, int in_h, int in_w,
+                           int oy, int ox0, int k, int stride, int pad, const int TPX,
+                           const int CH, const size_t *woff, dc_cvec (*acc)[DC_CH])
+{
+    const int hw = in_h * in_w;
+    const int iy0 = oy * stride - pad;
+    const int ky_lo = max(0, -iy0);
+    const int ky_hi = min(k, in_h - iy0);
+    for (int ci = 0; ci < cin; ci++) {
+        const global float *plane = in + (size_t)ci * hw;
+        for (int ky = ky_lo; ky < ky_hi; ky++) {
+            const global float *row = plane + (iy0 + ky) * in_w;
+            for (int kx = 0; kx < k; kx++) {
+                dc_cvec wv[DC_CH];
+#pragma unroll
+                for (int h = 0; h < CH; h++)
+                    wv[h] = DC_VLD(DC_CW, w + ((ci * k + ky) * k + kx) * DC_CONV_PACK + woff[h]);
+#pragma unroll
+                for (int p = 0; p < TPX; p++) {
+                    int ix = (ox0 + p) * stride - pad + kx;
+                    float v = dc_pro(pre, has_pre, cin, ci, row[clamp(ix, 0, in_w - 1)]);
+                    v = (ix >= 0 && ix < in_w) ? v : 0.0f;
+#pragma unroll
+                    for (int h = 0; h < CH; h++)
+                        acc[p][h] = DC_VFMA(DC_CW, wv[h], (dc_cvec)(v), acc[p][h]);
+                }
+            }
+        }
+    }
+}
+
+/* Adds the bias, applies the ReLU and writes the valid part of a rows tile of TPX pixels and CH
+ * channel vectors. out: the image's channel out_coff + co0 at pixel pix0; consecutive pixels
+ * are consecutive floats. */
+DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags,
+                                  int cout, int co0, int ohw, int pix0, int npix, const int TPX,
+                                  const int CH, dc_cvec (*acc)[DC_CH])
+{
+    float b[CONV_TCO];
+#pragma unroll
+    for (int j = 0; j < CH * DC_CW; j++)
+        b[j] = ((flags & DC_FLAG_BIAS) && co0 + j < cout) ? bias[co0 + j] : 0.0f;
+#pragma unroll
+    for (int p = 0; p < TPX; p++) {
+        float a[CONV_TCO];
+#pragma unroll
+        for (int h = 0; h < CH; h++)
+            DC_VST(DC_CW, acc[p][h], a + h * DC_CW);
+#pragma unroll
+        for (int j = 0; j < CH * DC_CW; j++) {
+            if (p < npix && co0 + j < cout) {
+                float v = a[j] + b[j];
+                if (flags & DC_FLAG_RELU)
+                    v = fmax(v, 0.0f);
+                out[(size_t)j * ohw + pix0 + p] = v;
+            }
+        }
+    }
+}
+
+/* Splits tile index t into (image, channel tile, pixel tile) in the CONV_ORDER order. */
+DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, int *pt)
+{
+#if CONV_ORDER == 0
+    *pt = t % ptiles;
+    *ct = (t / ptiles) % ctiles;
+    *ni = t / ptiles / ctiles;
+#else
+    *ct = t % ctiles;
+    *pt = (t / ctiles) % ptiles;
+    *ni = t / ctiles / ptiles;
+#endif
+}
+
+/* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. KIND, TPX
+ * (pixels per tile) and CH (channel vectors per pixel) are literals at every call site (a TPX
+ * computed from KIND here left POCL's loops over pixels rolled, the accumulators in memory),
+ * one KIND per kernel:
+ * DC_KIND_3X3 and DC_KIND_3X3_PRE (3x3/1 without and with the prologue), DC_KIND_7X7S2 (7x7/2
+ * without prologue, the ImageNet stem) and DC_KIND_ANY (everything else). Each kernel holds only
+ * its own variants: POCL compiles a kernel at its first launch, so a model pays only for the
+ * convs it has (DenseNet-B's 3x3 convs have no prologue: norm2 is folded into conv1). */
+#define DC_KIND_3X3 0
+#define DC_KIND_3X3_PRE 1
+#define DC_KIND_7X7S2 2
+#define DC_KIND_ANY 3
+DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
+                             global const float *bias, global const float *pre, global float *out,
+                             int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                             int out_ctot, int out_h, int out_w, int k, int stride, int pad,
+                             int flags, const int KIND, const int TPX, const int CH)
+{
+    const int TCO = CH * DC_CW;
+    const int ohw = out_h * out_w;
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    const size_t in_img = (size_t)in_ctot * in_h * in_w;
+    const size_t out_img = (size_t)out_ctot * ohw;
+    const size_t w_block = (size_t)cin * k * k * DC_CONV_PACK;
+    const int tiles_x = (out_w + TPX - 1) / TPX;
+    const int ptiles = out_h * tiles_x;
+    const int ctiles = (cout + TCO - 1) / TCO;
+    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+        int ni, ct, pt;
+        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        const int co0 = ct * TCO;
+        const int oy = pt / tiles_x;
+        const int ox0 = (pt % tiles_x) * TPX;
+        const int ix0 = ox0 * stride - pad;
+        const global float *src = in + ni * in_img;
+        const global float *w = wt + (co0 / DC_CONV_PACK) * w_block + co0 % DC_CONV_PACK;
+        /* Channel vector h of the tile in the packed weights, from w. A 32-channel tile spans
+         * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again,
+         * for channels that are never written. */
+        size_t woff[DC_CH];
+#pragma unroll
+        for (int h = 0; h < CH; h++) {
+#if CONV_TCO > DC_CONV_PACK
+            const int blk =
+                min((h * DC_CW) / DC_CONV_PACK, (cout - 1) / DC_CONV_PACK - co0 / DC_CONV_PACK);
+            woff[h] = (size_t)blk * w_block + (h * DC_CW) % DC_CONV_PACK;
+#else
+            woff[h] = h * DC_CW;
+#endif
+        }
+        dc_cvec acc[CONV_TPX][DC_CH];
+#pragma unroll
+        for (int p = 0; p < TPX; p++)
+#pragma unroll
+            for (int h = 0; h < CH; h++)
+                acc[p][h] = (dc_cvec)(0.0f);
+        /* The rows variants: interior tiles skip the column checks. */
+        if (KIND == DC_KIND_3X3 || KIND == DC_KIND_3X3_PRE) {
+            const int P = KIND == DC_KIND_3X3_PRE;
+            if (!(ix0 >= 0 && ix0 + (TPX - 1) + 3 <= in_w))
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 1, CH, woff,
+                             acc);
+            else
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 3, 1, P, 0, CH, woff,
+                             acc);
+        } else if (KIND == DC_KIND_7X7S2) {
+            /* Edge tiles (2 of 28 per row at 224x224) take the generic loop: an unrolled edge
+             * variant took POCL about 0.1 s more to compile, for 7% of the stem's tiles. */
+            if (!(ix0 >= 0 && ix0 + (TPX - 1) * 2 + 7 <= in_w))
+                dc_conv_any(src, w, pre, 0, cin, in_h, in_w, oy, ox0, 7, 2, pad, TPX, CH, woff,
+                            acc);
+            else
+                dc_conv_rows(src, w, pre, cin, in_h, in_w, oy, ox0, pad, TPX, 7, 2, 0, 0, CH, woff,
+                             acc);
+        } else {
+            dc_conv_any(src, w, pre, has_pre, cin, in_h, in_w, oy, ox0, k, stride, pad, TPX, CH,
+                        woff, acc);
+        }
+        dc_conv_rows_store(out + ni * out_img + (size_t)co0 * ohw, bias, flags, cout, co0, ohw,
+                           oy * out_w + ox0, min(TPX, out_w - ox0), TPX, CH, acc);
+    }
+}
+
+/* The k > 1 conv kernels; all take the same arguments (host/conv_direct.c picks one per conv). */
+#define DC_CONV_KERNEL(name, KIND, TPX, CH)                                                      \
+    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */     \
+                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */ \
+                     global const float *bias, int bias_off, /* [cout] */                         \
+                     global const float *pre, int pre_off,   /* [2, cin] */                       \
+                     global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */    \
+                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,     \
+                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags)   \
+    {                                                                                            \
+        dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
+                      out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX, CH); \
+    }
+
+#if CONV_KERNELS & DC_CONV_3X3
+/* 3x3, stride 1, any padding, no prologue: DenseNet-B's growth convs, the CIFAR stem. */
+DC_CONV_KERNEL(densecl_conv3x3, DC_KIND_3X3, CONV_TPX, DC_CH)
+#endif
+#if CONV_KERNELS & DC_CONV_3X3_PRE
+/* 3x3, stride 1, any padding, with the BN+ReLU prologue: DenseNets without bottleneck. */
+DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX, DC_CH)
+#endif
+#if CONV_KERNELS & DC_CONV_7X7S2
+/* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
+DC_CONV_KERNEL(densecl_conv7x7s2, DC_KIND_7X7S2, DC_TPX7, DC_CH7)
+#endif
+#if CONV_KERNELS & DC_CONV_ANY
+/* Every other k > 1, strided or padded conv, checking each tap. */
+DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX, DC_CH)
+#endif
+
+#if CONV_KERNELS & DC_CONV_1X1
+/* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
+ * Each image is tiled on its own, the last tile of a row of pixels moved back to end at hw
+ * (it overlaps its neighbour, which writes the same values): every tile is whole, so the hot
+ * loop has no bounds checks. Images smaller than a tile go through dc_conv_flat_folded. */
+kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ctot, hw]
+                            global const float *wt, int wt_off,     // [ceil(cout/16), cin, 16]
+                            global const float *bias, int bias_off, // [cout]
+                            global const float *pre, int pre_off,   // [2, cin]
+                            global float *out, int out_off,         // [n, out_ctot, hw]
+                            int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
+                            int out_coff, int flags)
+{
+    const size_t in_img = (size_t)in_ctot * hw;
+    const size_t out_img = (size_t)out_ctot * hw;
+    const size_t w_block = (size_t)cin * DC_CONV_PACK;
+    const int folded = hw < CONV_FLAT_PX;
+    const int cols = folded ? n * hw : hw;
+    const int ptiles = (cols + CONV_FLAT_PX - 1) / CONV_FLAT_PX;
+    const int ctiles = (cout + CONV_FLAT_CO - 1) / CONV_FLAT_CO;
+    in += in_off;
+    wt += wt_off;
+    bias += bias_off;
+    pre += pre_off;
+    out += out_off + (size_t)out_coff * hw;
+    for (int t = get_global_id(0); t < (folded ? 1 : n) * ptiles * ctiles;
+         t += get_global_size(0)) {
+        int ni, ct, pt;
+        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        const int co0 = ct * CONV_FLAT_CO;
+        /* Channels past cout read the last one's weights (never written). */
+        const global float *wp[CONV_FLAT_CO];
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++) {
+#if DC_CONV_PACK % CONV_FLAT_CO == 0
+            /* The tile lies in one block: one pointer (padding channels of the block are 0). */
+            wp[j] = wt + (co0 / DC_CONV_PACK) * w_block + co0 % DC_CONV_PACK + j;
+#else
+            const int co = min(co0 + j, cout - 1);
+            wp[j] = wt + (co / DC_CONV_PACK) * w_block + co % DC_CONV_PACK;
+#endif
+        }
+        if (folded) {
+            dc_conv_flat_folded(in, wp, pre, bias, out, flags, cin, hw, cols, in_img, out_img,
+                                cout, co0, pt * CONV_FLAT_PX);
+            continue;
+        }
+        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
+        const global float *src = in + ni * in_img + p0;
+        dc_fvec acc[CONV_FLAT_CO][DC_FNV];
+#pragma unroll
+        for (int j = 0; j < CONV_FLAT_CO; j++)
+#pragma unroll
+            for (int v = 0; v < DC_FNV; v++)
+                acc[j][v] = (dc_fvec)(0.0f);
+        if (flags & DC_FLAG_PRE)
+            dc_conv_flat(src, wp, pre, cin, hw, 1, acc);
+        else
+            dc_conv_flat(src, wp, pre, cin, hw, 0, acc);
+        dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
+                           hw, acc);
+    }
+}
+
+#endif

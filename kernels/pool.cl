@@ -1,0 +1,163 @@
+/*
+ * pool.cl - the ops that are not convolutions: maxpool, BN+ReLU+avgpool, BN+ReLU+global average
+ * pool, linear (host/ops.c launches them). Needs kernels/abi.h and kernels/common.cl before it.
+ */
+
+/* ============================================================================================
+ * maxpool
+ *
+ * out[n, out_coff + c, oy, ox] = max over the k x k window at (oy*s - pad, ox*s - pad) of
+ * P(in[n, c, y, x]); padded positions are ignored (PyTorch pads with -inf). One work-item per
+ * output row (n, c, oy), which walks its outputs with no index divisions. NaN propagates like
+ * torch.
+ * ========================================================================================== */
+
+kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
+                            global const float *pre, int pre_off, // [2, c]
+                            global float *out, int out_off,       // [n, out_ctot, out_h, out_w]
+                            int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                            int out_coff, int out_h, int out_w, int k, int stride, int pad,
+                            int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h)
+        return;
+    const int oy = gid % out_h;
+    const int ch = (gid / out_h) % c;
+    const int ni = gid / out_h / c;
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    const global float *plane =
+        in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w;
+    global float *dst =
+        out + out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w;
+    pre += pre_off;
+    const int iy0 = oy * stride - pad;
+    const int y_lo = max(iy0, 0), y_hi = min(iy0 + k, in_h);
+    for (int ox = 0; ox < out_w; ox++) {
+        const int ix0 = ox * stride - pad;
+        const int x_lo = max(ix0, 0), x_hi = min(ix0 + k, in_w);
+        float m = -INFINITY;
+        for (int y = y_lo; y < y_hi; y++) {
+            for (int x = x_lo; x < x_hi; x++) {
+                float v = dc_pro(pre, has_pre, c, ch, plane[y * in_w + x]);
+                m = (v > m || isnan(v)) ? v : m;
+            }
+        }
+        dst[ox] = m;
+    }
+}
+
+/* ============================================================================================
+ * bnrelu_avgpool
+ *
+ * out[n, out_coff + c, oy, ox] = mean of P(in[n, c, 2*oy + dy, 2*ox + dx]) over dy, dx in {0, 1}.
+ * 2x2, stride 2, no padding, floor mode (an odd last row/column is dropped), as in a DenseNet
+ * transition. One work-item per output row (n, c, oy), four outputs per step from two float8
+ * loads per input row.
+ * ========================================================================================== */
+
+kernel void densecl_bnrelu_avgpool(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
+                                   global const float *pre, int pre_off, // [2, c]
+                                   global float *out, int out_off, // [n, out_ctot, out_h, out_w]
+                                   int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                                   int out_coff, int out_h, int out_w, int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h)
+        return;
+    const int oy = gid % out_h;
+    const int ch = (gid / out_h) % c;
+    const int ni = gid / out_h / c;
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    const global float *r0 =
+        in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w + 2 * oy * in_w;
+    const global float *r1 = r0 + in_w;
+    global float *dst =
+        out + out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w;
+    pre += pre_off;
+    /* P as t + |t| on the halved map, or the identity; the 0.25 absorbs the halving. */
+    const float sc = has_pre ? 0.5f * pre[ch] : 1.0f, sh = has_pre ? 0.5f * pre[c + ch] : 0.0f;
+    const float scale = has_pre ? 0.25f : 0.125f;
+    int ox = 0;
+    for (; ox + 4 <= out_w; ox += 4) {
+        float8 a = DC_FMA(vload8(0, r0 + 2 * ox), (float8)(sc), (float8)(sh));
+        float8 b = DC_FMA(vload8(0, r1 + 2 * ox), (float8)(sc), (float8)(sh));
+        /* Without a prologue t + |t| would be a ReLU: add t twice instead. */
+        a += has_pre ? fabs(a) : a;
+        b += has_pre ? fabs(b) : b;
+        const float8 s = a + b;
+        vstore4((s.even + s.odd) * scale, 0, dst + ox);
+    }
+    for (; ox < out_w; ox++) {
+        const global float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
+        float s = dc_pro(pre, has_pre, c, ch, p0[0]) + dc_pro(pre, has_pre, c, ch, p0[1]) +
+                  dc_pro(pre, has_pre, c, ch, p1[0]) + dc_pro(pre, has_pre, c, ch, p1[1]);
+        dst[ox] = s * 0.25f;
+    }
+}
+
+/* ============================================================================================
+ * bnrelu_gap
+ *
+ * out[n, out_coff + c] = mean over all y, x of P(in[n, c, y, x]), out holding [n, out_ctot]
+ * (the classifier's input: out_ctot = c, out_coff = 0). One work-item per (n, c); four partial
+ * sums keep the adds independent.
+ * ========================================================================================== */
+
+kernel void densecl_bnrelu_gap(global const float *in, int in_off,   // [n, in_ctot, h, w]
+                               global const float *pre, int pre_off, // [2, c]
+                               global float *out, int out_off,       // [n, out_ctot]
+                               int n, int c, int in_ctot, int hw, int out_ctot, int out_coff,
+                               int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c)
+        return;
+    const int ch = gid % c;
+    const int ni = gid / c;
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    const global float *p = in + in_off + ((size_t)ni * in_ctot + ch) * hw;
+    pre += pre_off;
+    float4 s4 = (float4)(0.0f);
+    int i = 0;
+    for (; i + 4 <= hw; i += 4)
+        s4 += (float4)(dc_pro(pre, has_pre, c, ch, p[i]), dc_pro(pre, has_pre, c, ch, p[i + 1]),
+                       dc_pro(pre, has_pre, c, ch, p[i + 2]),
+                       dc_pro(pre, has_pre, c, ch, p[i + 3]));
+    float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (; i < hw; i++)
+        s += dc_pro(pre, has_pre, c, ch, p[i]);
+    out[out_off + (size_t)ni * out_ctot + out_coff + ch] = s / (float)hw;
+}
+
+/* ============================================================================================
+ * linear
+ *
+ * out[n, co] = bias[co] + sum_ci in[n, ci] * W[co, ci], W in PyTorch's [cout, cin] layout. One
+ * work-item per output; consecutive work-items take consecutive rows of W for the same image.
+ * ========================================================================================== */
+
+kernel void densecl_linear(global const float *in, int in_off,     // [n, cin]
+                           global const float *wt, int wt_off,     // [cout, cin]
+                           global const float *bias, int bias_off, // [cout]
+                           global float *out, int out_off,         // [n, cout]
+                           int n, int cin, int cout, int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * cout)
+        return;
+    const int co = gid % cout;
+    const int ni = gid / cout;
+    const global float *x = in + in_off + (size_t)ni * cin;
+    const global float *w = wt + wt_off + (size_t)co * cin;
+    float4 s4 = (float4)(0.0f);
+    int i = 0;
+    for (; i + 4 <= cin; i += 4)
+        s4 = mad(vload4(0, x + i), vload4(0, w + i), s4);
+    float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
+    for (; i < cin; i++)
+        s = mad(x[i], w[i], s);
+    if (flags & DC_FLAG_BIAS)
+        s += bias[bias_off + co];
+    out[out_off + (size_t)ni * cout + co] = s;
+}
