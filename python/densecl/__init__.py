@@ -319,6 +319,14 @@ class Weights:
             return dict(_IMAGENET_PREPROCESS)
         return None
 
+    def load_image(self, path):
+        """An image file decoded and preprocessed for this model: float32 [C, H, W] (see the
+        module's docstring for how closely this follows `densecl classify`)."""
+        if self.preprocess is None:
+            raise Error(6, f"{self.path}: no \"densecl.preprocess\" metadata and no standard "
+                           "preprocessing for this model: pass preprocessed arrays", "load_image")
+        return _preprocess_image(path, self.preprocess, self._config.in_channels)
+
     def min_size(self):
         """The smallest input side the model accepts."""
         return _config_min_size(ctypes.byref(self._config))
