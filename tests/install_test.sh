@@ -60,7 +60,8 @@ for f in libdensecl.a libdensecl.so pkgconfig/densecl.pc cmake/densecl/densecl-c
 done
 if [[ -f $src/tools/densecl-export ]]; then
     [[ -x $prefix/bin/densecl-export ]] || fail "tools/densecl-export exists but is not installed"
-    [[ -f $prefix/share/man/man1/densecl-export.1 ]] || fail "no densecl-export.1"
+    grep -qi 'usage: densecl-export' "$prefix/share/man/man1/densecl-export.1" ||
+        fail "densecl-export.1 lacks its --help"
 fi
 grep -q '^densecl \\- ' "$prefix/share/man/man1/densecl.1" || fail "densecl.1 has no NAME line"
 grep -q 'usage: densecl classify' "$prefix/share/man/man1/densecl.1" ||
