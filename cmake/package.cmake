@@ -16,9 +16,9 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-option(DENSECL_SHARED "Also build the shared library libdensecl.so" ON)
-if(BUILD_SHARED_LIBS)
-  set(DENSECL_SHARED ON CACHE BOOL "Also build the shared library libdensecl.so" FORCE)
+# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install.cmake reads it first.
+if(BUILD_SHARED_LIBS AND NOT DENSECL_SHARED)
+  message(FATAL_ERROR "densecl: BUILD_SHARED_LIBS=ON needs DENSECL_SHARED=ON")
 endif()
 # Debian's /usr/bin/python3 reads /usr/lib/python3/dist-packages (not the multiarch libdir).
 set(DENSECL_PYTHON_INSTALL_DIR "lib/python3/dist-packages" CACHE STRING

@@ -8,6 +8,11 @@ if(DENSECL_SANITIZE)
 else()
   set(dc_sanitize 0)
 endif()
+if(NOT DENSECL_SHARED)
+  message(STATUS "densecl: DENSECL_SHARED=OFF: no 'install' test (it checks the shared library "
+                 "and the Python module)")
+  return()
+endif()
 add_test(NAME install
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh ${PROJECT_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${dc_sanitize} ${DENSECL_PYTHON})
