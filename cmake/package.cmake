@@ -105,6 +105,7 @@ add_custom_target(densecl-man ALL DEPENDS ${dc_man_pages})
 
 # The .pc file lies in PREFIX/LIBDIR/pkgconfig; LIBDIR may be lib or lib/x86_64-linux-gnu.
 file(RELATIVE_PATH dc_pc_up /densecl-prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /densecl-prefix)
+string(REGEX REPLACE "/$" "" dc_pc_up "${dc_pc_up}")
 set(DENSECL_PC_PREFIX "\${pcfiledir}/${dc_pc_up}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/densecl.pc.in ${PROJECT_BINARY_DIR}/densecl.pc @ONLY)
 
