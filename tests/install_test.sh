@@ -45,7 +45,7 @@ cmake --install "$build" --prefix "$tmp/first" > "$tmp/install.log" || {
 }
 mv "$tmp/first" "$tmp/prefix"
 prefix=$tmp/prefix
-solib=$(find "$prefix" -name 'libdensecl.so.0' | head -n 1)
+solib=$(find "$prefix" -name 'libdensecl.so.0' -print -quit)
 [[ -n $solib ]] || fail "no libdensecl.so.0 installed"
 libdir=$(dirname "$solib")
 for f in bin/densecl bin/densecl-query include/densecl.h share/densecl/imagenet-classes.txt \
@@ -81,6 +81,13 @@ echo "installed; libdensecl.so exports the $count densecl_* functions only, SONA
 # The reference line: the build's own example (random DenseNet-BC-100 weights, seed 42).
 expected=$("$build/bin/densecl-example") || fail "build/bin/densecl-example failed"
 echo "reference: $expected"
+# links BINARY TEXT: whether ldd's list for BINARY contains TEXT. No pipe: with pipefail,
+# `ldd | grep -q` fails at random when grep exits at its match and ldd gets SIGPIPE.
+links() {
+    local out
+    out=$(ldd "$1") || fail "ldd $1"
+    [[ $out == *"$2"* ]]
+}
 run_embed() { # NAME BINARY
     local out
     out=$("$2") || fail "$1: exited with status $?"
@@ -101,12 +108,12 @@ read -r -a pc_static <<< \
     "$(pkg-config --libs --static densecl | sed 's/-ldensecl\b/-l:libdensecl.a/')"
 cc -std=c11 "${cflags[@]}" "$src/examples/embed.c" -o "$tmp/embed-pc-shared" "${pc_cflags[@]}" \
     "${pc_libs[@]}" -Wl,-rpath,"$libdir"
-ldd "$tmp/embed-pc-shared" | grep -q "libdensecl.so.0 => $libdir/" ||
+links "$tmp/embed-pc-shared" "libdensecl.so.0 => $libdir/" ||
     fail "embed-pc-shared does not use the installed libdensecl.so.0"
 run_embed "pkg-config shared" "$tmp/embed-pc-shared"
 cc -std=c11 "${cflags[@]}" "$src/examples/embed.c" -o "$tmp/embed-pc-static" "${pc_cflags[@]}" \
     "${pc_static[@]}"
-! ldd "$tmp/embed-pc-static" | grep -q libdensecl || fail "embed-pc-static needs libdensecl.so"
+! links "$tmp/embed-pc-static" libdensecl || fail "embed-pc-static needs libdensecl.so"
 run_embed "pkg-config static" "$tmp/embed-pc-static"
 
 # --- (b) find_package(densecl) -------------------------------------------------------------------
@@ -136,9 +143,9 @@ cmake --build "$tmp/consumer/build" -j2 >> "$tmp/consumer.log" 2>&1 || {
     cat "$tmp/consumer.log"
     fail "find_package consumer: build"
 }
-ldd "$tmp/consumer/build/embed-shared" | grep -q "libdensecl.so.0 => $libdir/" ||
+links "$tmp/consumer/build/embed-shared" "libdensecl.so.0 => $libdir/" ||
     fail "densecl::densecl_shared does not link the installed libdensecl.so.0"
-! ldd "$tmp/consumer/build/embed-static" | grep -q libdensecl ||
+! links "$tmp/consumer/build/embed-static" libdensecl ||
     fail "densecl::densecl_static links libdensecl.so"
 run_embed "find_package densecl::densecl" "$tmp/consumer/build/embed-default"
 run_embed "find_package densecl::densecl_shared" "$tmp/consumer/build/embed-shared"
