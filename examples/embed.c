@@ -1,6 +1,6 @@
 /* embed.c - the smallest complete use of the densecl C API (README, "Embedding").
  *
- *   cc embed.c -o embed $(pkg-config --cflags --libs --static densecl)  # after cmake --install
+ *   cc embed.c -o embed $(pkg-config --cflags --libs densecl)  # after cmake --install (README)
  *   cc embed.c -o embed -Iinclude build/libdensecl.a -lOpenCL -lm -lpthread  # from the tree
  *   ./embed weights.safetensors      # a safetensors file, architecture inferred
  *   ./embed                          # seeded random DenseNet-BC-100 weights

@@ -42,6 +42,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the public functions. The shared library is built with hidden visibility, so that it
+ * exports these and nothing else (none of the internal dc_* functions). */
+#ifndef DENSECL_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define DENSECL_API __attribute__((visibility("default")))
+#else
+#define DENSECL_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,13 +79,16 @@ typedef enum densecl_status {
 } densecl_status;
 
 /* Short English name of a status ("invalid argument"). Never NULL; static storage. */
+DENSECL_API
 const char *densecl_status_str(densecl_status status);
 
 /* Detail of the last failure on this thread, "" if none. Valid until the next densecl call on
  * this thread. */
+DENSECL_API
 const char *densecl_last_error(void);
 
 /* "MAJOR.MINOR.PATCH". Static storage. */
+DENSECL_API
 const char *densecl_version(void);
 
 typedef enum densecl_log_level {
@@ -91,6 +104,7 @@ typedef void (*densecl_log_fn)(densecl_log_level level, const char *msg, void *u
 
 /* Installs (fn != NULL) or removes (fn == NULL) the process-wide log sink. Not thread-safe with
  * respect to concurrent logging: set it once at start-up. */
+DENSECL_API
 void densecl_set_log(densecl_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------------------------------------
@@ -116,27 +130,34 @@ typedef struct densecl_config {
 } densecl_config;
 
 /* Presets: index 0..densecl_preset_count()-1. Names are static storage. */
+DENSECL_API
 int densecl_preset_count(void);
+DENSECL_API
 const char *densecl_preset_name(int index);
 
 /* Fills *out with the named preset ("densenet121", "densenet-bc-100-k12", ...).
  * DENSECL_ERR_ARGUMENT for an unknown name (the detail lists the known ones). */
+DENSECL_API
 densecl_status densecl_config_preset(const char *name, densecl_config *out);
 
 /* Checks a config for consistency (positive sizes, block count, theta range, no channel count
  * collapsing to 0). DENSECL_OK or DENSECL_ERR_ARGUMENT with the reason. */
+DENSECL_API
 densecl_status densecl_config_check(const densecl_config *cfg);
 
 /* Trainable parameters (conv/BN/linear weights and biases; not BN running statistics), as
  * torchvision counts them. 0 for an invalid config. */
+DENSECL_API
 uint64_t densecl_config_params(const densecl_config *cfg);
 
 /* Multiply-accumulates of one forward pass of one height x width image (convolutions and the
  * classifier), as the paper and torchvision's model cards count them. 0 if the input is too
  * small for the model or the config is invalid. */
+DENSECL_API
 uint64_t densecl_config_macs(const densecl_config *cfg, int height, int width);
 
 /* Smallest square input side the model accepts (29 for the ImageNet models). */
+DENSECL_API
 int densecl_config_min_size(const densecl_config *cfg);
 
 /* ---------------------------------------------------------------------------------------------
@@ -160,6 +181,7 @@ typedef struct densecl_weights densecl_weights;
  * So are values no trained model has, with DENSECL_ERR_FORMAT naming the key, the first bad
  * value and its index: NaN or infinity in any tensor (weights, biases, BN parameters and
  * running statistics) and a negative BN running_var; densecl_weights_load_ex can accept them. */
+DENSECL_API
 densecl_status densecl_weights_load(const char *path, const densecl_config *expect,
                                     densecl_weights **out);
 
@@ -173,21 +195,26 @@ typedef struct densecl_weights_options {
 
 /* densecl_weights_load with options (NULL: the defaults, as densecl_weights_load(path, NULL,
  * out)). */
+DENSECL_API
 densecl_status densecl_weights_load_ex(const char *path, const densecl_weights_options *options,
                                        densecl_weights **out);
 
 /* Random weights for benchmarking and tests: He-normal convs, randomized BN affine and running
  * statistics (so BN is not the identity), all from a 64-bit seed; the same seed gives the same
  * weights on every platform. */
+DENSECL_API
 densecl_status densecl_weights_random(const densecl_config *cfg, uint64_t seed,
                                       densecl_weights **out);
 
 /* The architecture of the weights. Owned by w. */
+DENSECL_API
 const densecl_config *densecl_weights_config(const densecl_weights *w);
 
 /* A string value of the file's __metadata__ object, or NULL. Owned by w. */
+DENSECL_API
 const char *densecl_weights_metadata(const densecl_weights *w, const char *key);
 
+DENSECL_API
 void densecl_weights_free(densecl_weights *w);
 
 /* ---------------------------------------------------------------------------------------------
@@ -221,10 +248,12 @@ typedef struct densecl_device_info {
 } densecl_device_info;
 
 /* "GPU", "CPU", "ACCELERATOR" or "OTHER". Static storage. */
+DENSECL_API
 const char *densecl_device_type_str(densecl_device_type type);
 
 /* Lists every device of every platform. Writes at most max entries to out (out may be NULL when
  * max is 0) and the total to *count. DENSECL_ERR_NO_DEVICE when there is no platform at all. */
+DENSECL_API
 densecl_status densecl_devices(densecl_device_info *out, int max, int *count);
 
 /* Resolves a device spec to one device:
@@ -233,6 +262,7 @@ densecl_status densecl_devices(densecl_device_info *out, int max, int *count);
  *   "P:D"           platform P, device D (indices as listed by densecl_devices)
  *   anything else   the first device whose name contains the text (case-insensitive)
  * DENSECL_ERR_NO_DEVICE with the list of devices in the detail when nothing matches. */
+DENSECL_API
 densecl_status densecl_device_find(const char *spec, densecl_device_info *out);
 
 /* ---------------------------------------------------------------------------------------------
@@ -254,6 +284,7 @@ struct _cl_command_queue;
  *                "replica" each) every batch is split across them in proportion to their
  *                speed, measured at creation and corrected after each run; a device that fails
  *                is taken out and its images are computed on the others. */
+DENSECL_API
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
 
@@ -316,18 +347,21 @@ typedef struct densecl_engine_options {
  * device, driver, OpenCL C version, densecl version, every kernel source, build options and the
  * resolved conv families; a stale or corrupt entry is rebuilt and replaced. DENSECL_NO_CACHE=1
  * also turns it off. */
+DENSECL_API
 densecl_status densecl_engine_create_ex(const densecl_weights *w,
                                         const densecl_engine_options *options,
                                         densecl_engine **out);
 
 /* Builds kernels.cl for the device a spec names and writes the program binary to path
  * (atomically), for densecl_engine_options.kernels_binary. */
+DENSECL_API
 densecl_status densecl_compile_kernels(const char *device_spec, const char *path);
 
 /* Like densecl_engine_create, on the caller's OpenCL objects: a cl_context and an in-order
  * cl_command_queue of that context (pass them as they are; cl_context is a struct _cl_context *).
  * They stay the caller's: densecl retains both for the engine's lifetime and releases only its
  * own references in densecl_engine_free(), so the caller may release theirs at any time. */
+DENSECL_API
 densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
                                         struct _cl_command_queue *queue, densecl_engine **out);
 
@@ -339,10 +373,12 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
  * Blocks until the logits are on the host. Any n >= 1 works; large batches are split to fit the
  * device's memory (on a CPU device: what the process can still get, by RLIMIT_AS, RLIMIT_DATA
  * and MemAvailable); DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not fit. */
+DENSECL_API
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits);
 
 /* The (first) device the engine runs on. Owned by e. */
+DENSECL_API
 const densecl_device_info *densecl_engine_device(const densecl_engine *e);
 
 /* One device of an engine and what it did. */
@@ -366,8 +402,10 @@ typedef struct densecl_replica_stats {
 } densecl_replica_stats;
 
 /* Number of devices (replicas) of the engine, active or not. */
+DENSECL_API
 int densecl_engine_replica_count(const densecl_engine *e);
 /* Stats of replica i, 0 <= i < densecl_engine_replica_count(e). */
+DENSECL_API
 densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
                                             densecl_replica_stats *out);
 
@@ -383,18 +421,23 @@ typedef struct densecl_op_event {
 } densecl_op_event;
 
 /* Turns event profiling on or off for later runs (off by default; it costs an event per op). */
+DENSECL_API
 densecl_status densecl_engine_set_profiling(densecl_engine *e, int on);
 /* The events of the last profiled run, in enqueue order; owned by e, valid until the next run
  * or densecl_engine_free(). Returns the count (0 when profiling was off). */
+DENSECL_API
 int densecl_engine_profile(const densecl_engine *e, const densecl_op_event **events);
 
 /* Device memory in bytes: weights, and activations of the last run (0 before a run). */
+DENSECL_API
 void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
                            uint64_t *activation_bytes);
 
+DENSECL_API
 void densecl_engine_free(densecl_engine *e);
 
 /* Softmax over each row of a [rows, cols] matrix, in place, numerically stable. */
+DENSECL_API
 void densecl_softmax(float *x, int rows, int cols);
 
 #ifdef __cplusplus

@@ -22,12 +22,12 @@ dc_fuzz_replay(safetensors)
 # of UB (see fuzz/CMakeLists.txt): signed overflow in the PNM header parser, made defined by
 # -fwrapv (regressions/idx_image/pnm_*), and memcpy(NULL, p, 0) for an empty PNG IDAT chunk
 # (regressions/idx_image/png_*).
-if(EXISTS ${CMAKE_SOURCE_DIR}/tools/inputs.c)
+if(EXISTS ${PROJECT_SOURCE_DIR}/tools/inputs.c)
   find_package(ZLIB REQUIRED)
-  set(dc_stb_impl ${CMAKE_SOURCE_DIR}/tools/stb_image_impl.c)
+  set(dc_stb_impl ${PROJECT_SOURCE_DIR}/tools/stb_image_impl.c)
   set_source_files_properties(${dc_stb_impl} PROPERTIES
                               COMPILE_OPTIONS "-w;-fwrapv;-fno-sanitize=nonnull-attribute")
-  dc_fuzz_replay(idx_image ${CMAKE_SOURCE_DIR}/tools/inputs.c ${dc_stb_impl})
-  target_include_directories(fuzz_replay_idx_image PRIVATE ${CMAKE_SOURCE_DIR}/tools)
+  dc_fuzz_replay(idx_image ${PROJECT_SOURCE_DIR}/tools/inputs.c ${dc_stb_impl})
+  target_include_directories(fuzz_replay_idx_image PRIVATE ${PROJECT_SOURCE_DIR}/tools)
   target_link_libraries(fuzz_replay_idx_image PRIVATE ZLIB::ZLIB m)
 endif()

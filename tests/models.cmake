@@ -2,13 +2,13 @@
 # (include()d from tests/CMakeLists.txt).
 #
 # The fixtures are generated at test time by Debian's python3-torch/torchvision (not at build
-# time, so that building needs no Python): model_fixtures writes ${CMAKE_BINARY_DIR}/fixtures
+# time, so that building needs no Python): model_fixtures writes ${PROJECT_BINARY_DIR}/fixtures
 # (about 350 MB, 15-30 s on 2 cores; skipped when up to date), malformed_fixtures writes
-# ${CMAKE_BINARY_DIR}/malformed. A missing device fails these tests; they are never skipped.
+# ${PROJECT_BINARY_DIR}/malformed. A missing device fails these tests; they are never skipped.
 set(DENSECL_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch, torchvision and numpy")
 
-set(DENSECL_FIXTURES_DIR ${CMAKE_BINARY_DIR}/fixtures)
-set(DENSECL_MALFORMED_DIR ${CMAKE_BINARY_DIR}/malformed)
+set(DENSECL_FIXTURES_DIR ${PROJECT_BINARY_DIR}/fixtures)
+set(DENSECL_MALFORMED_DIR ${PROJECT_BINARY_DIR}/malformed)
 # Must match `gen_fixtures.py --list`.
 set(DENSECL_MODEL_CASES
   densenet121 densenet161_64 densenet169_48x40 densenet201_33x45 densenet121_legacy

@@ -1,0 +1,617 @@
+"""densecl: DenseNet inference on any OpenCL device, from Python.
+
+Pure ctypes over the shared library libdensecl.so (no compiled extension)::
+
+    import densecl
+    w = densecl.Weights("densenet-fashion.safetensors")
+    engine = densecl.Engine(w, device="auto")
+    logits = engine.run(batch)                 # float32 [N, C, H, W] -> float32 [N, classes]
+    engine.classify(["shoe.png"], top=3)       # [[(class, name, probability), ...], ...]
+
+The library is looked for in this order: $DENSECL_LIBRARY (a path to the .so); next to this
+module in an installed tree (PREFIX/lib/...); a build tree (build/ beside python/ in the source
+tree); then ctypes.util.find_library("densecl").
+
+Errors of the library become densecl.Error, which carries the status (its number and name, as
+densecl_status_str gives it) and densecl_last_error()'s text.
+
+Threads: as the C engine. A Weights may be shared once loaded; an Engine may be shared by any
+number of threads: ctypes releases the GIL during each library call and the engine lets its
+runs take turns. close() (and garbage collection) of an Engine waits for the calls in flight.
+
+Preprocessing of image files (Engine.classify with paths): the weights' "densecl.preprocess"
+metadata applied as tools/inputs.c documents it (scale to [0, 1], resize so the shorter side is
+`resize` with antialiased bilinear filtering, centre crop, resize to height x width if still
+different, per-channel (x - mean) / std; grey replicated into 3-channel models, colour made
+luminance (ITU-R 601) for 1-channel ones, alpha dropped). The C library has no preprocessing
+API yet (issue 13), so this is a NumPy re-implementation of the CLI's steps, not a call into the
+same code: results agree with `densecl classify` to float rounding (about 1e-6) for lossless
+images, but images are decoded with PIL, not stb, so a JPEG may decode to slightly different
+pixels, and 16-bit colour images are read as 8-bit by PIL. Arrays passed to classify are used
+as they are (already preprocessed).
+"""
+
+import ctypes
+import ctypes.util
+import json
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["Error", "Weights", "Engine", "devices", "version", "__version__"]
+
+# ---------------------------------------------------------------------------------------------
+# The shared library
+
+
+def _candidates():
+    env = os.environ.get("DENSECL_LIBRARY")
+    if env:
+        yield env
+        return  # an explicit choice: no silent fallback to another library
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        from . import _install  # written by cmake/package.cmake at install time
+
+        yield os.path.normpath(os.path.join(here, _install.LIBDIR, "libdensecl.so"))
+    except ImportError:
+        pass
+    yield os.path.normpath(os.path.join(here, "..", "..", "build", "libdensecl.so"))
+    found = ctypes.util.find_library("densecl")
+    if found:
+        yield found
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append(path + " (missing)")
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as exc:
+            tried.append(f"{path} ({exc})")
+    raise ImportError("densecl: cannot load libdensecl.so; tried: " + "; ".join(tried or ["-"]) +
+                      ". Set DENSECL_LIBRARY to its path.")
+
+
+_lib = _load()
+
+_MAX_BLOCKS = 8
+_STATUS = ["DENSECL_OK", "DENSECL_ERR_ARGUMENT", "DENSECL_ERR_IO", "DENSECL_ERR_FORMAT",
+           "DENSECL_ERR_MISMATCH", "DENSECL_ERR_INPUT", "DENSECL_ERR_UNSUPPORTED",
+           "DENSECL_ERR_NO_DEVICE", "DENSECL_ERR_BUILD", "DENSECL_ERR_OPENCL",
+           "DENSECL_ERR_NO_MEMORY", "DENSECL_ERR_LIMIT"]
+
+
+class _Config(ctypes.Structure):
+    # densecl_config in include/densecl.h, field for field.
+    _fields_ = [("growth_rate", ctypes.c_int), ("num_blocks", ctypes.c_int),
+                ("block_layers", ctypes.c_int * _MAX_BLOCKS), ("init_features", ctypes.c_int),
+                ("bottleneck", ctypes.c_int), ("bn_size", ctypes.c_int),
+                ("compression", ctypes.c_float), ("stem", ctypes.c_int),
+                ("in_channels", ctypes.c_int), ("num_classes", ctypes.c_int)]
+
+
+class _DeviceInfo(ctypes.Structure):
+    # densecl_device_info in include/densecl.h, field for field.
+    _fields_ = [("platform_index", ctypes.c_int), ("device_index", ctypes.c_int),
+                ("type", ctypes.c_int), ("platform_name", ctypes.c_char * 128),
+                ("name", ctypes.c_char * 128), ("vendor", ctypes.c_char * 128),
+                ("driver_version", ctypes.c_char * 64), ("device_version", ctypes.c_char * 64),
+                ("opencl_c_version", ctypes.c_char * 64), ("compute_units", ctypes.c_uint),
+                ("clock_mhz", ctypes.c_uint), ("global_mem_bytes", ctypes.c_uint64),
+                ("max_alloc_bytes", ctypes.c_uint64), ("local_mem_bytes", ctypes.c_uint64),
+                ("max_work_group_size", ctypes.c_size_t), ("compiler_available", ctypes.c_int)]
+
+
+def _fn(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_P = ctypes.c_void_p
+_status_str = _fn("densecl_status_str", ctypes.c_char_p, ctypes.c_int)
+_last_error = _fn("densecl_last_error", ctypes.c_char_p)
+_version = _fn("densecl_version", ctypes.c_char_p)
+_config_preset = _fn("densecl_config_preset", ctypes.c_int, ctypes.c_char_p,
+                     ctypes.POINTER(_Config))
+_config_min_size = _fn("densecl_config_min_size", ctypes.c_int, ctypes.POINTER(_Config))
+_weights_load = _fn("densecl_weights_load", ctypes.c_int, ctypes.c_char_p, _P,
+                    ctypes.POINTER(_P))
+_weights_random = _fn("densecl_weights_random", ctypes.c_int, ctypes.POINTER(_Config),
+                      ctypes.c_uint64, ctypes.POINTER(_P))
+_weights_config = _fn("densecl_weights_config", ctypes.POINTER(_Config), _P)
+_weights_metadata = _fn("densecl_weights_metadata", ctypes.c_char_p, _P, ctypes.c_char_p)
+_weights_free = _fn("densecl_weights_free", None, _P)
+_devices = _fn("densecl_devices", ctypes.c_int, ctypes.POINTER(_DeviceInfo), ctypes.c_int,
+               ctypes.POINTER(ctypes.c_int))
+_device_type_str = _fn("densecl_device_type_str", ctypes.c_char_p, ctypes.c_int)
+_engine_create = _fn("densecl_engine_create", ctypes.c_int, _P, ctypes.c_char_p,
+                     ctypes.POINTER(_P))
+_engine_run = _fn("densecl_engine_run", ctypes.c_int, _P, ctypes.POINTER(ctypes.c_float),
+                  ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                  ctypes.POINTER(ctypes.c_float))
+_engine_device = _fn("densecl_engine_device", ctypes.POINTER(_DeviceInfo), _P)
+_engine_replica_count = _fn("densecl_engine_replica_count", ctypes.c_int, _P)
+_engine_free = _fn("densecl_engine_free", None, _P)
+_softmax = _fn("densecl_softmax", None, ctypes.POINTER(ctypes.c_float), ctypes.c_int,
+               ctypes.c_int)
+
+
+def _text(b):
+    return b.decode("utf-8", "replace") if b is not None else None
+
+
+class Error(Exception):
+    """A densecl call failed. status: the densecl_status number; status_name: its enum name
+    ("DENSECL_ERR_IO"); reason: densecl_status_str's text ("I/O error"); detail:
+    densecl_last_error()'s text (the file, key, shapes, OpenCL error name or build log)."""
+
+    def __init__(self, status, detail, call=""):
+        self.status = int(status)
+        self.status_name = _STATUS[status] if 0 <= status < len(_STATUS) else f"status {status}"
+        self.reason = _text(_status_str(status))
+        self.detail = detail
+        self.call = call
+        super().__init__(f"{call + ': ' if call else ''}{self.reason}: {detail}")
+
+
+def _check(status, call):
+    # densecl_last_error is per thread: read it on the thread that made the call, right after.
+    if status != 0:
+        raise Error(status, _text(_last_error()), call)
+
+
+def _path_bytes(path):
+    return os.fsencode(os.fspath(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Version and devices
+
+__version__ = _text(_version())
+version = __version__
+
+_DEVICE_FIELDS = [f for f, _ in _DeviceInfo._fields_]
+
+
+def _device_dict(info):
+    d = {}
+    for f in _DEVICE_FIELDS:
+        v = getattr(info, f)
+        d[f] = _text(v) if isinstance(v, bytes) else v
+    d["type"] = _text(_device_type_str(info.type))
+    d["spec"] = f"{info.platform_index}:{info.device_index}"
+    return d
+
+
+def devices():
+    """Every OpenCL device of every platform, as dictionaries of densecl_device_info's fields
+    (type as "GPU"/"CPU"/..., strings decoded) plus "spec", the "P:D" an Engine accepts.
+    densecl.Error (DENSECL_ERR_NO_DEVICE) when there is no OpenCL platform at all."""
+    count = ctypes.c_int(0)
+    _check(_devices(None, 0, ctypes.byref(count)), "densecl_devices")
+    infos = (_DeviceInfo * max(count.value, 1))()
+    _check(_devices(infos, count.value, ctypes.byref(count)), "densecl_devices")
+    return [_device_dict(infos[i]) for i in range(count.value)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights
+
+_STEMS = {0: "imagenet", 1: "cifar"}
+_IMAGENET_PREPROCESS = {"resize": 256, "crop": 224, "height": 224, "width": 224, "channels": 3,
+                        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def _config_dict(c):
+    # The keys of the "densecl.config" metadata that tools/export_torchvision.py writes.
+    return {"growth_rate": c.growth_rate, "block_layers": list(c.block_layers[:c.num_blocks]),
+            "init_features": c.init_features, "bottleneck": bool(c.bottleneck),
+            "bn_size": c.bn_size, "compression": float(c.compression),
+            "stem": _STEMS.get(c.stem, str(c.stem)), "in_channels": c.in_channels,
+            "num_classes": c.num_classes}
+
+
+def _imagenet_labels():
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = [os.environ.get("DENSECL_DATA_DIR", "")]
+    try:
+        from . import _install
+
+        dirs.append(os.path.join(here, _install.LIBDIR, "..", "share", "densecl"))
+        dirs.append(os.path.join(here, _install.LIBDIR, "..", "..", "share", "densecl"))
+    except ImportError:
+        pass
+    dirs.append(os.path.join(here, "..", "..", "models"))
+    for d in dirs:
+        path = os.path.join(d, "imagenet-classes.txt")
+        if d and os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                names = [line.rstrip("\n") for line in f if line.strip()]
+            if len(names) == 1000:
+                return names
+    return None
+
+
+class Weights:
+    """A model's weights: Weights(path) loads a safetensors file (architecture inferred);
+    Weights.random(preset_or_config, seed) makes seeded random ones.
+
+    config:     the architecture, a dict with the keys of the "densecl.config" metadata
+    labels:     class names from the "densecl.labels" metadata, else for 1000-class models
+                ImageNet's (imagenet-classes.txt), else None
+    preprocess: the "densecl.preprocess" metadata as a dict; torchvision's ImageNet
+                preprocessing for a 3-channel ImageNet-stem model without it; else None
+    metadata(key): a raw string of the file's __metadata__, or None
+    """
+
+    def __init__(self, path, _handle=None):
+        self._h = None
+        if _handle is None:
+            h = _P()
+            _check(_weights_load(_path_bytes(path), None, ctypes.byref(h)), "densecl_weights_load")
+            _handle = h
+        self._h = _handle
+        self.path = None if path is None else os.fspath(path)
+        c = _weights_config(self._h).contents
+        self._config = _Config.from_buffer_copy(c)
+        self.config = _config_dict(self._config)
+        self.labels = self._labels()
+        self.preprocess = self._preprocess()
+
+    @classmethod
+    def random(cls, model, seed=0):
+        """Seeded random weights of a preset name ("densenet-bc-100-k12") or a config dict."""
+        cfg = _Config()
+        if isinstance(model, str):
+            _check(_config_preset(model.encode(), ctypes.byref(cfg)), "densecl_config_preset")
+        else:
+            layers = list(model["block_layers"])
+            cfg.growth_rate = model["growth_rate"]
+            cfg.num_blocks = len(layers)
+            for i, n in enumerate(layers[:_MAX_BLOCKS]):
+                cfg.block_layers[i] = n
+            cfg.init_features = model["init_features"]
+            cfg.bottleneck = int(bool(model.get("bottleneck", True)))
+            cfg.bn_size = model.get("bn_size", 4)
+            cfg.compression = model.get("compression", 0.5)
+            cfg.stem = {v: k for k, v in _STEMS.items()}.get(model.get("stem", "imagenet"), -1)
+            cfg.in_channels = model.get("in_channels", 3)
+            cfg.num_classes = model["num_classes"]
+        h = _P()
+        _check(_weights_random(ctypes.byref(cfg), ctypes.c_uint64(seed), ctypes.byref(h)),
+               "densecl_weights_random")
+        return cls(None, _handle=h)
+
+    def metadata(self, key):
+        self._alive()
+        return _text(_weights_metadata(self._h, key.encode()))
+
+    def _labels(self):
+        raw = self.metadata("densecl.labels")
+        if raw is not None:
+            try:
+                names = json.loads(raw)
+            except ValueError:
+                names = None
+            if (isinstance(names, list) and len(names) == self._config.num_classes
+                    and all(isinstance(n, str) for n in names)):
+                return names
+        if self._config.num_classes == 1000:
+            return _imagenet_labels()
+        return None
+
+    def _preprocess(self):
+        raw = self.metadata("densecl.preprocess")
+        if raw is not None:
+            pp = json.loads(raw)
+            if not isinstance(pp, dict):
+                raise Error(3, f"{self.path}: densecl.preprocess is not a JSON object",
+                            "Weights")
+            return pp
+        if self._config.stem == 0 and self._config.in_channels == 3:
+            return dict(_IMAGENET_PREPROCESS)
+        return None
+
+    def load_image(self, path):
+        """An image file decoded and preprocessed for this model: float32 [C, H, W] (see the
+        module's docstring for how closely this follows `densecl classify`)."""
+        if self.preprocess is None:
+            raise Error(6, f"{self.path}: no \"densecl.preprocess\" metadata and no standard "
+                           "preprocessing for this model: pass preprocessed arrays", "load_image")
+        return _preprocess_image(path, self.preprocess, self._config.in_channels)
+
+    def min_size(self):
+        """The smallest input side the model accepts."""
+        return _config_min_size(ctypes.byref(self._config))
+
+    def _alive(self):
+        if not self._h:
+            raise ValueError("densecl.Weights: used after close()")
+
+    def close(self):
+        if self._h:
+            _weights_free(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if _weights_free is not None:
+            self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing (a NumPy port of tools/inputs.c; see the module's docstring)
+
+def _taps(n_in, n_out):
+    """[n_out, n_in] float32 matrix of torch's antialiased bilinear weights (as inputs.c)."""
+    scale = n_in / n_out
+    support = scale if scale >= 1.0 else 1.0
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    m = np.zeros((n_out, n_in), np.float64)
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        j = np.arange(lo, hi)
+        x = np.abs((j - center + 0.5) * inv)
+        w = np.where(x < 1.0, 1.0 - x, 0.0).astype(np.float32).astype(np.float64)
+        s = w.sum()
+        if s > 0:
+            w = w / s
+        m[i, lo:hi] = w
+    return m.astype(np.float32)
+
+
+def _resample(planes, oh, ow):
+    _, h, w = planes.shape
+    th, tv = _taps(w, ow), _taps(h, oh)
+    rows = np.einsum("chw,ow->cho", planes, th)
+    return np.einsum("oh,chw->cow", tv, rows).astype(np.float32)
+
+
+def _crop_offset(size, crop):
+    if crop > size:
+        return -((crop - size) // 2)
+    return int(round((size - crop) / 2))  # Python's round: half to even, as torchvision
+
+
+def _crop(planes, ch, cw):
+    k, h, w = planes.shape
+    out = np.zeros((k, ch, cw), np.float32)
+    top, left = _crop_offset(h, ch), _crop_offset(w, cw)
+    ys, xs = max(0, top), max(0, left)
+    ye, xe = min(h, top + ch), min(w, left + cw)
+    if ye > ys and xe > xs:
+        out[:, ys - top:ye - top, xs - left:xe - left] = planes[:, ys:ye, xs:xe]
+    return out
+
+
+def _sides(value):
+    if value is None:
+        return 0, 0, False
+    if isinstance(value, int):
+        return value, value, True
+    return int(value[0]), int(value[1]), False
+
+
+def _decode(path, channels):
+    """[k, H, W] float32 in [0, 1]: k = 1 for grey images or 1-channel models, else 3."""
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError("densecl: classifying image files needs PIL (python3-pil); pass "
+                          "preprocessed arrays instead") from exc
+    try:
+        im = Image.open(path)
+        im.load()
+    except OSError as exc:
+        raise Error(2, f"{path}: {exc}", "classify") from exc
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        px = (a / 65535.0).astype(np.float32)[..., None]
+    else:
+        if im.mode not in ("L", "LA", "RGB", "RGBA"):
+            im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+        px = np.asarray(im, dtype=np.float32) * np.float32(1.0 / 255.0)
+        if px.ndim == 2:
+            px = px[..., None]
+    if px.shape[2] <= 2:
+        return np.ascontiguousarray(px[..., 0][None])  # grey; alpha dropped
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    if channels == 1:
+        luma = np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
+        return luma[None].astype(np.float32)
+    return np.ascontiguousarray(np.stack([r, g, b]))
+
+
+def _preprocess_image(path, pp, channels):
+    planes = _decode(path, channels)
+    _, h, w = planes.shape
+    resize = pp.get("resize")
+    if isinstance(resize, int):
+        rh, rw = (resize * h // w, resize) if w <= h else (resize, resize * w // h)
+    elif resize is not None:
+        rh, rw = _sides(resize)[:2]
+    else:
+        rh, rw = h, w
+    if (rh, rw) != (h, w):
+        planes = _resample(planes, rh, rw)
+    ch, cw, _ = _sides(pp.get("crop"))
+    ch, cw = ch or planes.shape[1], cw or planes.shape[2]
+    if (ch, cw) != planes.shape[1:]:
+        planes = _crop(planes, ch, cw)
+    if pp.get("height") is not None:
+        oh, ow = int(pp["height"]), int(pp["width"])
+    elif pp.get("crop") is not None:
+        oh, ow = ch, cw
+    elif isinstance(resize, list):
+        oh, ow = rh, rw
+    else:
+        raise Error(3, "densecl.preprocess gives neither height/width nor a crop size, so the "
+                       "model's input size is unknown", "classify")
+    if (oh, ow) != planes.shape[1:]:
+        planes = _resample(planes, oh, ow)
+
+    def vec(key, fill):
+        v = pp.get(key, fill)
+        v = v if isinstance(v, list) else [v]
+        return [np.float32(v[0 if len(v) == 1 else c]) for c in range(channels)]
+
+    mean, std = vec("mean", 0.0), vec("std", 1.0)
+    out = np.empty((channels, oh, ow), np.float32)
+    for c in range(channels):
+        src = planes[0 if planes.shape[0] == 1 else c]
+        out[c] = (src - mean[c]) / std[c]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine
+
+class Engine:
+    """Weights bound to OpenCL device(s), ready to run: Engine(weights, device="auto").
+
+    device: as densecl_engine_create: "auto", "cpu", "gpu", "accelerator", "P:D", part of a
+    device name, several joined by commas, or "all". The weights may be closed afterwards.
+    """
+
+    def __init__(self, weights, device="auto"):
+        self._h = None
+        if not isinstance(weights, Weights):
+            weights = Weights(weights)
+        weights._alive()
+        h = _P()
+        _check(_engine_create(weights._h, None if device is None else device.encode(),
+                              ctypes.byref(h)), "densecl_engine_create")
+        self._h = h
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self.config = dict(weights.config)
+        self.labels = weights.labels
+        self.preprocess = weights.preprocess
+        self._cfg = _Config.from_buffer_copy(weights._config)
+
+    # Calls in flight are counted so that close() never frees the engine under another thread.
+    def _enter(self):
+        with self._cond:
+            if not self._h:
+                raise ValueError("densecl.Engine: used after close()")
+            self._inflight += 1
+            return self._h
+
+    def _leave(self):
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    @property
+    def device(self):
+        """The (first) device, as a dict like densecl.devices()'s."""
+        h = self._enter()
+        try:
+            return _device_dict(_engine_device(h).contents)
+        finally:
+            self._leave()
+
+    @property
+    def replica_count(self):
+        h = self._enter()
+        try:
+            return _engine_replica_count(h)
+        finally:
+            self._leave()
+
+    def run(self, x):
+        """Logits of a batch: x float32 [N, C, H, W], C-contiguous (checked, never copied) ->
+        float32 [N, num_classes]."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError("densecl.Engine.run: want a numpy.ndarray")
+        if x.dtype != np.float32 or x.ndim != 4 or not x.flags["C_CONTIGUOUS"]:
+            raise ValueError("densecl.Engine.run: want a C-contiguous float32 [N, C, H, W] "
+                             f"array, got {x.dtype} {list(x.shape)}"
+                             f"{'' if x.flags['C_CONTIGUOUS'] else ' (not C-contiguous)'}")
+        n, c, hh, ww = (int(v) for v in x.shape)
+        out = np.empty((n, self._cfg.num_classes), np.float32)
+        fp = ctypes.POINTER(ctypes.c_float)
+        h = self._enter()
+        try:
+            _check(_engine_run(h, x.ctypes.data_as(fp), n, c, hh, ww, out.ctypes.data_as(fp)),
+                   "densecl_engine_run")
+        finally:
+            self._leave()
+        return out
+
+    def _batch(self, inputs):
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        elif isinstance(inputs, (str, bytes, os.PathLike)):
+            inputs = [inputs]
+        arrays = []
+        for item in inputs:
+            if isinstance(item, np.ndarray):
+                a = item[None] if item.ndim == 3 else item
+                if a.ndim != 4:
+                    raise ValueError("densecl.Engine.classify: arrays must be [C, H, W] or "
+                                     f"[N, C, H, W], got {list(item.shape)}")
+                arrays.extend(np.ascontiguousarray(a, np.float32))
+            else:
+                if self.preprocess is None:
+                    raise Error(6, "the weights have no \"densecl.preprocess\" metadata and no "
+                                   "standard preprocessing: pass preprocessed arrays",
+                                "classify")
+                arrays.append(_preprocess_image(item, self.preprocess, self._cfg.in_channels))
+        if not arrays:
+            raise ValueError("densecl.Engine.classify: no inputs")
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise ValueError(f"densecl.Engine.classify: inputs of different shapes {shapes}")
+        return np.ascontiguousarray(np.stack(arrays))
+
+    def classify(self, inputs, top=5):
+        """The top classes of each input: a list, per image, of (class id, name, probability),
+        most likely first. inputs: image paths (decoded with PIL and preprocessed as the weights
+        say), arrays [C, H, W] or [N, C, H, W] already preprocessed, or a list of them."""
+        x = self._batch(inputs)
+        p = self.run(x)
+        _softmax(p.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), p.shape[0], p.shape[1])
+        top = max(1, min(int(top), p.shape[1]))
+        results = []
+        for row in p:
+            ids = np.argsort(-row, kind="stable")[:top]
+            results.append([(int(i), self.labels[i] if self.labels else f"class {i}",
+                             float(row[i])) for i in ids])
+        return results
+
+    def close(self):
+        """Frees the engine once every call in flight on other threads has returned."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:
+            return
+        with cond:
+            h, self._h = self._h, None
+            while self._inflight:
+                cond.wait()
+        if h:
+            _engine_free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if _engine_free is not None:
+            self.close()

@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""The installed Python module `densecl` against torchvision and the CLI (run by install_test.sh).
+
+  python_module_test.py PREFIX SOURCE_DIR SCRATCH
+
+PREFIX is an install tree: the module must come from it (PYTHONPATH set by the caller) and load
+PREFIX's libdensecl.so. Checks, each a failure when wrong:
+  - __version__, devices(), Weights' config, labels and preprocess of the shipped model;
+  - Engine.run logits against torchvision's forward (the shipped Fashion-MNIST model, and a
+    seeded 3-channel DenseNet-BC): max|diff| <= 1e-4 x max|expected|, same argmax;
+  - classify() of arrays against softmax(run); of PNG files (resize, crop, grey and RGBA) against
+    torch's own preprocessing (tests/classify_reference.py) and against `densecl classify --json`;
+  - errors: densecl.Error with the status name and densecl_last_error()'s text;
+  - one engine shared by four threads gives each its own results.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import torch
+
+prefix, source, scratch = (os.path.abspath(a) for a in sys.argv[1:4])
+sys.path.insert(0, os.path.join(source, "tests"))
+import classify_reference as ref  # noqa: E402
+
+import densecl  # noqa: E402
+
+RTOL = 1e-4
+failures = []
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def compare(what, expected, got):
+    expected = np.asarray(expected, np.float64)
+    got64 = np.asarray(got, np.float64)
+    diff = float(np.abs(got64 - expected).max()) if got64.shape == expected.shape else np.inf
+    limit = RTOL * float(np.abs(expected).max())
+    same_argmax = got64.shape == expected.shape and bool(
+        (got64.argmax(-1) == expected.argmax(-1)).all())
+    check(diff <= limit and same_argmax and np.isfinite(got64).all(),
+          f"{what}: max|diff| {diff:.3g} (limit {limit:.3g}), argmax "
+          f"{'same' if same_argmax else 'DIFFERS'}")
+
+
+def expect_error(what, status_name, needle, fn):
+    try:
+        fn()
+    except densecl.Error as exc:
+        check(exc.status_name == status_name and needle in str(exc) and needle in exc.detail,
+              f"{what}: densecl.Error {exc.status_name}: {exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - any other kind is the failure being tested for
+        check(False, f"{what}: {type(exc).__name__}: {exc}, expected densecl.Error {status_name}")
+        return
+    check(False, f"{what}: no error, expected densecl.Error {status_name}")
+
+
+def torch_logits(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+# --- where it came from -------------------------------------------------------------------------
+module_dir = os.path.dirname(os.path.abspath(densecl.__file__))
+check(module_dir.startswith(prefix + os.sep), f"module imported from the install: {module_dir}")
+lib_path = os.path.realpath(densecl._lib._name)
+check(lib_path.startswith(os.path.realpath(prefix) + os.sep),
+      f"libdensecl.so loaded from the install: {lib_path}")
+check(isinstance(densecl.__version__, str) and densecl.__version__.count(".") == 2,
+      f"__version__ {densecl.__version__!r}")
+devs = densecl.devices()
+check(len(devs) >= 1 and all(d["name"] and d["type"] for d in devs),
+      f"devices(): {[(d['spec'], d['type'], d['name']) for d in devs]}")
+
+# --- the shipped model against torchvision --------------------------------------------------------
+fashion = os.path.join(prefix, "share", "densecl", "densenet-fashion.safetensors")
+w = densecl.Weights(fashion)
+check(w.config["in_channels"] == 1 and w.config["num_classes"] == 10 and
+      w.config["block_layers"] == [4, 4, 4] and w.config["stem"] == "cifar",
+      f"Weights.config {w.config}")
+check(w.labels is not None and len(w.labels) == 10 and w.labels[9] == "Ankle boot",
+      f"Weights.labels {w.labels}")
+check(w.preprocess is not None and w.preprocess.get("height") == 28,
+      f"Weights.preprocess {w.preprocess}")
+model, _, _ = ref.load_model(fashion)
+engine = densecl.Engine(w, device="auto")
+w.close()  # the engine keeps no reference to the weights
+rng = np.random.default_rng(7)
+x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
+expected = torch_logits(model, x)
+logits = engine.run(x)
+check(logits.dtype == np.float32 and logits.shape == (5, 10), f"run() gives {logits.dtype} "
+      f"{list(logits.shape)}")
+compare("Fashion-MNIST model, run() vs torchvision", expected, logits)
+
+probs = torch.softmax(torch.from_numpy(expected.astype(np.float64)), 1).numpy()
+top = engine.classify(x, top=3)
+check(len(top) == 5 and all(len(t) == 3 for t in top), "classify(array [N,C,H,W]): 5 x top 3")
+got = np.array([[p for _, _, p in t] for t in top])
+want = np.sort(probs, 1)[:, ::-1][:, :3]
+check(all(t[0][0] == int(probs[i].argmax()) for i, t in enumerate(top)) and
+      float(np.abs(got - want).max()) <= 1e-4 and top[0][0][1] == w.labels[top[0][0][0]],
+      f"classify(array) = softmax(torchvision) (max|diff| {float(np.abs(got - want).max()):.2g})")
+one = engine.classify(x[2])
+check(len(one) == 1 and one[0][0][0] == top[2][0][0] and len(one[0]) == 5,
+      "classify(array [C,H,W])")
+
+# --- a seeded 3-channel model with resize + crop metadata, and image files ---------------------
+os.makedirs(scratch, exist_ok=True)
+rgb_model = os.path.join(scratch, "rgb.safetensors")
+pp = {"resize": 40, "crop": 32, "mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
+labels = ["zero", "one", "two", "three", "four", "five"]
+ref.make_model(rgb_model, 3, 6, preprocess=pp, labels=labels, seed=3)
+torch_model, config, metadata = ref.load_model(rgb_model)
+w3 = densecl.Weights(rgb_model)
+check(w3.labels == labels and w3.preprocess["crop"] == 32, "Weights of the RGB model")
+e3 = densecl.Engine(w3)
+x3 = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
+compare("seeded DenseNet-BC (3 channels), run() vs torchvision", torch_logits(torch_model, x3),
+        e3.run(x3))
+
+img_rng = np.random.default_rng(11)
+images = {"wide.png": ref.smooth_image(img_rng, 50, 70, 3),
+          "tall.png": ref.smooth_image(img_rng, 90, 41, 3),
+          "grey.png": ref.smooth_image(img_rng, 37, 33, 1),
+          "rgba.png": ref.smooth_image(img_rng, 45, 45, 4)}
+paths = []
+ref_pp = ref.preprocess_params(metadata, config)
+want_inputs = []
+for name, pixels in images.items():
+    path = os.path.join(scratch, name)
+    ref.write(path, ref.png_bytes(pixels))
+    paths.append(path)
+    want_inputs.append(ref.to_model_input(pixels, ref_pp).numpy().reshape(3, 32, 32))
+    got_input = w3.load_image(path)
+    d = float(np.abs(got_input - want_inputs[-1]).max())
+    check(got_input.shape == (3, 32, 32) and d <= 1e-5,
+          f"load_image({name}) vs torch's preprocessing: max|diff| {d:.2g}")
+want_logits = torch_logits(torch_model, np.stack(want_inputs).astype(np.float32))
+want_probs = torch.softmax(torch.from_numpy(want_logits.astype(np.float64)), 1).numpy()
+top = e3.classify(paths, top=6)
+got = np.array([[p for _, _, p in sorted(t)] for t in top])
+d = float(np.abs(got - want_probs).max())
+check(d <= 1e-4 and all(t[0][0] == int(want_probs[i].argmax()) for i, t in enumerate(top)),
+      f"classify(paths) vs torchvision's preprocessing and model: max|diff| {d:.2g}")
+
+cli = subprocess.run([os.path.join(prefix, "bin", "densecl"), "classify", "--weights", rgb_model,
+                      "--top", "6", "--json"] + paths, capture_output=True, text=True)
+check(cli.returncode == 0, f"densecl classify --json (status {cli.returncode}) {cli.stderr}")
+if cli.returncode == 0:
+    doc = json.loads(cli.stdout)
+    rows = next(v for v in doc.values() if isinstance(v, list) and v and "top" in v[0])
+    cli_probs = np.array([[e["probability"] for e in sorted(r["top"], key=lambda e: e["class_id"])]
+                          for r in rows])
+    d = float(np.abs(got - cli_probs).max())
+    check(d <= 1e-4, f"classify(paths) vs `densecl classify`: max|diff| {d:.2g}")
+
+# --- errors -------------------------------------------------------------------------------------
+missing = os.path.join(scratch, "no-such-file.safetensors")
+expect_error("Weights(missing file)", "DENSECL_ERR_IO", missing, lambda: densecl.Weights(missing))
+garbage = os.path.join(scratch, "garbage.safetensors")
+ref.write(garbage, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+expect_error("Weights(malformed file)", "DENSECL_ERR_FORMAT", garbage,
+             lambda: densecl.Weights(garbage))
+wr = densecl.Weights.random("densenet-bc-100-k12", seed=1)
+expect_error("Engine(unknown device)", "DENSECL_ERR_NO_DEVICE", "no-such-device-xyz",
+             lambda: densecl.Engine(wr, device="no-such-device-xyz"))
+expect_error("run(3 channels into a 1-channel model)", "DENSECL_ERR_INPUT", "channel",
+             lambda: engine.run(np.zeros((1, 3, 28, 28), np.float32)))
+expect_error("classify(missing image)", "DENSECL_ERR_IO", "nothing.png",
+             lambda: e3.classify([os.path.join(scratch, "nothing.png")]))
+for what, bad in (("float64", np.zeros((1, 1, 28, 28))),
+                  ("not C-contiguous", np.zeros((1, 1, 28, 56), np.float32)[..., ::2])):
+    try:
+        engine.run(bad)
+        check(False, f"run({what}): accepted")
+    except ValueError as exc:
+        check("C-contiguous float32" in str(exc), f"run({what}): ValueError: {exc}")
+
+# --- one engine, four threads ---------------------------------------------------------------------
+batches = [rng.standard_normal((2 + i, 1, 28, 28)).astype(np.float32) for i in range(4)]
+serial = [engine.run(b) for b in batches]
+results = [None] * 4
+
+
+def worker(i):
+    for _ in range(3):
+        results[i] = engine.run(batches[i])
+
+
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+check(all(r is not None and np.allclose(r, s, rtol=1e-6, atol=1e-6)
+          for r, s in zip(results, serial)), "four threads sharing one engine")
+engine.close()
+try:
+    engine.run(batches[0])
+    check(False, "run() after close(): accepted")
+except ValueError:
+    check(True, "run() after close(): ValueError")
+e3.close()
+
+print(f"python_module_test: {len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
