@@ -15,13 +15,11 @@ extern const size_t dc_kernels_cl_len;
 /* Reads a whole file; NULL on error (with the detail recorded, the path after `prefix`). */
 static char *dc_read_text(const char *prefix, const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     char *buf = NULL;
     long len;
-    if (!f) {
-        dc_error(DENSECL_ERR_IO, "%s%s: cannot open the file", prefix, path);
+    if (dc_fopen_regular(path, prefix, &f) != DENSECL_OK)
         return NULL;
-    }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         dc_error(DENSECL_ERR_IO, "%s%s: cannot read the file", prefix, path);
         goto done;
@@ -489,9 +487,9 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
     unsigned char head[12], num[8];
     char *key = NULL;
     unsigned char *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    if (dc_fopen_regular(path, NULL, &f) != DENSECL_OK)
+        return DENSECL_ERR_IO;
     if (fread(head, 1, 12, f) != 12 || memcmp(head, DC_BIN_MAGIC, 8) != 0) {
         dc_error(st, "%s: not a densecl program binary (write one with 'densecl compile-kernels')",
                  path);

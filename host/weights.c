@@ -491,9 +491,8 @@ densecl_status dc_safetensors_read(const char *path, dc_tensor_set *out)
     if (!path || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_safetensors_read: NULL argument");
     memset(out, 0, sizeof *out);
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((st = dc_open_regular(path, NULL, &fd)) != DENSECL_OK)
+        return st;
     if (fstat(fd, &sb) != 0) {
         st = dc_error(DENSECL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
