@@ -399,12 +399,12 @@ static void sniff_inputs(classify *c)
             continue; /* beyond --limit: not read at all */
         }
         densecl_status st = DENSECL_OK;
-        FILE *f = buf ? fopen(in->path, "rb") : NULL;
+        FILE *f = NULL;
         size_t len = 0;
         if (!buf) {
             st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
-        } else if (!f) {
-            st = dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", in->path, strerror(errno));
+        } else if ((st = dc_fopen_regular(in->path, NULL, &f)) != DENSECL_OK) {
+            /* a FIFO or directory is refused here, before anything waits on it */
         } else {
             len = fread(buf, 1, SNIFF_BYTES, f);
             if (ferror(f)) {

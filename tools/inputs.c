@@ -42,11 +42,11 @@ densecl_status dc_read_file(const char *path, void **bytes, size_t *len)
 {
     *bytes = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    densecl_status st = dc_fopen_regular(path, NULL, &f);
+    if (st != DENSECL_OK) {
+        return st;
     }
-    densecl_status st = DENSECL_OK;
     struct stat sb;
     char *buf = NULL;
     size_t size = 0;
