@@ -374,7 +374,7 @@ static void report_failover(const densecl_engine *e)
         if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active)
             fprintf(stderr, "densecl: warning: device '%s' failed and was taken out (%s); "
                             "its images ran on the other devices\n",
-                    s.device.name, s.failure);
+                    s.device.name, s.failure[0] ? s.failure : "the driver gave no reason");
     }
 }
 
@@ -400,6 +400,11 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     densecl_status st;
     rc = EXIT_RUNTIME;
 
+    const char *ins[] = {a.o.input, a.o.weights, a.o.kernels_binary};
+    if ((rc = cli_check_output("run", "--output", a.o.output, ins, 3)) != 0) {
+        return rc;
+    }
+    rc = EXIT_RUNTIME;
     if ((st = dc_npy_read(a.o.input, &x)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -591,6 +596,21 @@ static void print_main_help(FILE *f)
                "'densecl COMMAND --help' describes a command.\n");
 }
 
+/* rc, or EXIT_RUNTIME with one error line when standard output could not be written (a full
+ * disk, /dev/full, a closed pipe): a help text or a result that never arrived is a failure. */
+static int stdout_status(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "writing to standard output failed: %s",
+                 errno ? strerror(errno) : "write error");
+        print_error(msg, 0);
+        return rc != 0 ? rc : EXIT_RUNTIME;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx = {0};
@@ -599,10 +619,10 @@ int main(int argc, char **argv)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             print_main_help(stdout);
-            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+            return stdout_status(0);
         } else if (strcmp(arg, "--version") == 0) {
             printf("densecl %s\n", densecl_version());
-            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+            return stdout_status(0);
         } else if (strcmp(arg, "--verbose") == 0) {
             ctx.verbose = 1;
         } else {
@@ -624,14 +644,11 @@ int main(int argc, char **argv)
     if (ctx.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
+    cli_signals_install();
     int rc = cmd->fn(argc - i, argv + i, &ctx);
     if (rc < 0) {
         fputs(cmd->usage, stdout);
         rc = 0;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        print_error("writing to standard output failed", 0);
-        rc = rc != 0 ? rc : EXIT_RUNTIME;
-    }
-    return rc;
+    return stdout_status(rc);
 }
