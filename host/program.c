@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -110,6 +111,30 @@ static void dc_compose_options(cl_device_id dev, const char *extra, char *option
         snprintf(options + len, cap - len, " -DCONV_PREFETCH=%d", dc_conv_prefetch(dev));
 }
 
+/* "; POCL's kernel cache (POCL_CACHE_DIR=D) is on a full disk ..." when it is: POCL writes its
+ * build products there, and a full disk only says "failed to build the program". "" else. */
+static void dc_full_cache_hint(char *buf, size_t cap)
+{
+    const char *env = getenv("POCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char dir[4096];
+    struct statvfs vfs;
+    buf[0] = '\0';
+    if (env && *env)
+        snprintf(dir, sizeof dir, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/pocl", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/pocl", home);
+    else
+        return;
+    if (statvfs(dir, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize >= ((uint64_t)1 << 20))
+        return;
+    snprintf(buf, cap, "; POCL's kernel cache %s%s is on a full disk (%llu KiB free)",
+             env && *env ? "POCL_CACHE_DIR=" : "", dir,
+             (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize / 1024));
+}
+
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *extra_options,
                                 cl_program *out)
 {
@@ -137,9 +162,11 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, const char *ex
             log[len] = '\0';
         else if (log)
             log[0] = '\0';
+        char disk[4400];
+        dc_full_cache_hint(disk, sizeof disk);
         st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
-                      "kernels.cl did not build for '%s' (clBuildProgram: %s, options '%s'):\n%s",
-                      name, dc_cl_error_name(err), options, log ? log : "(no build log)");
+                      "kernels.cl did not build for '%s' (clBuildProgram: %s, options '%s')%s:\n%s",
+                      name, dc_cl_error_name(err), options, disk, log ? log : "(no build log)");
         free(log);
         goto fail;
     }
