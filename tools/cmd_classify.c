@@ -431,6 +431,9 @@ static void sniff_inputs(classify *c)
         if (st == DENSECL_OK) {
             st = dc_input_sniff(buf, len, in->path, &in->kind, &in->count);
         }
+        if (st == DENSECL_OK && in->kind == DC_INPUT_IMAGE) {
+            st = dc_image_check_header(buf, len, in->path); /* before a huge file is read */
+        }
         if (st != DENSECL_OK) {
             in->count = in->kind == DC_INPUT_IMAGE ? 1 : 0;
             input_failed(c, i);
@@ -829,7 +832,8 @@ static int do_idx(classify *c, int i, const void *bytes, size_t len)
     dc_idx idx;
     int64_t n;
     int h, w, ch, rc = 0;
-    if (dc_idx_parse(bytes, len, in->path, &idx) != DENSECL_OK) {
+    /* in->count is what --limit leaves: a gzip'd file is inflated no further */
+    if (dc_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
         return -1;
     }
     if (dc_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {

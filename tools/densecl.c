@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "inputs.h"
 
 /* ---------------------------------------------------------------------------------------------
  * densecl models
@@ -330,6 +331,33 @@ static densecl_status run_weights(const run_args *a, densecl_weights **w)
     return densecl_weights_load(a->o.weights, NULL, w);
 }
 
+/* Refuses an --input whose header declares images too large, before the data is read (a
+ * 20000x20000 one is 1.6 GB per channel). 0 also when the header does not parse: dc_npy_read
+ * then says why. */
+static int run_check_header(const char *path)
+{
+    enum { PREFIX = 65536 };
+    unsigned char *buf = malloc(PREFIX);
+    int64_t dims[8];
+    int fd = -1, ndim = 0, rc = 0;
+    size_t len = 0;
+    if (buf && dc_open_regular(path, NULL, &fd) == DENSECL_OK) {
+        ssize_t n;
+        while (len < PREFIX && (n = read(fd, buf + len, PREFIX - len)) > 0) {
+            len += (size_t)n;
+        }
+        close(fd);
+    }
+    if (buf && dc_npy_peek_shape(buf, len, path, dims, &ndim) == DENSECL_OK && ndim == 4 &&
+        (dims[2] > DC_PP_MAX_SIDE || dims[3] > DC_PP_MAX_SIDE)) {
+        rc = fail_msg("%s: images of %lldx%lld pixels: each side must be at most %d", path,
+                      (long long)dims[2], (long long)dims[3], DC_PP_MAX_SIDE);
+    }
+    free(buf);
+    dc_clear_error();
+    return rc;
+}
+
 /* Checks the input against the model; reports and returns EXIT_RUNTIME, or 0. */
 static int run_check_input(const run_args *a, const dc_npy *x, const densecl_config *cfg)
 {
@@ -402,6 +430,9 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
 
     const char *ins[] = {a.o.input, a.o.weights, a.o.kernels_binary};
     if ((rc = cli_check_output("run", "--output", a.o.output, ins, 3)) != 0) {
+        return rc;
+    }
+    if ((rc = run_check_header(a.o.input)) != 0) {
         return rc;
     }
     rc = EXIT_RUNTIME;
