@@ -65,7 +65,7 @@ static void save_build_log(const char *detail, char *out, size_t size)
     char path[4096];
     out[0] = '\0';
     snprintf(path, sizeof(path), "%s/densecl-build-XXXXXX.log",
-             dir && dir[0] == '/' ? dir : "/tmp");
+             dir && dir[0] ? dir : "/tmp");
     int fd = mkstemps(path, 4);
     if (fd < 0) {
         return;
@@ -155,8 +155,10 @@ void cli_signals_install(void)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < DC_ARRAY_LEN(sigs); i++) {
         struct sigaction old;
-        /* A signal the shell ignores (nohup, a background job's SIGINT) stays ignored. */
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) {
+        /* A hangup or broken pipe the caller ignores (nohup) stays ignored. SIGINT is caught
+         * even where a shell ignores it for a background job, as classify always did. */
+        if (sigs[i] != SIGINT && sigs[i] != SIGTERM && sigaction(sigs[i], NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN) {
             continue;
         }
         sigaction(sigs[i], &sa, NULL);
