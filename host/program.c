@@ -759,6 +759,10 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, dc_program_opts 
         return st;
     if (use_cache) {
         dc_mkdirs(dir);
+        struct stat sb;
+        /* A FIFO or device where an entry belongs is junk: replaced, never written into. */
+        if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+            unlink(path);
         if (dc_program_save(*out, dev, tiles, convs, path) != DENSECL_OK)
             dc_log(DENSECL_LOG_WARN, "could not write the kernel cache: %s", densecl_last_error());
         dc_clear_error();

@@ -478,7 +478,7 @@ for sig in INT TERM HUP; do
         "$FASHION/t10k-images-idx3-ubyte.gz" >"$TMP/sig.json" 2>"$TMP/err" &
     pid=$!
     for _ in $(seq 300); do
-        [ "$(wc -l <"$TMP/sig.csv" 2>/dev/null || echo 0)" -gt 32 ] && break
+        [ "$(cat "$TMP/sig.csv" 2>/dev/null | wc -l)" -gt 32 ] && break
         sleep 0.1
     done
     kill -"$sig" "$pid"

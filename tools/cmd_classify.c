@@ -1108,11 +1108,11 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         c.interrupted = 1;
         print_summary(&c, now() - c.t_loop, c.t_loop - c.t0);
         fprintf(stderr,
-                "densecl: interrupted (%s) after %lld of %lld images%s%s%s; the rest were not "
-                "classified\n",
-                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP",
+                "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
+                "classified (%s)\n",
                 (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
-                c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "");
+                c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "",
+                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
         rc = 128 + sig;
         goto done;
     }
