@@ -659,6 +659,8 @@ done
 cp "$TMP/d40.safetensors" "$HD/w.safetensors"
 expect_fail "outputs: --output as --weights is refused" 2 "is also an input" \
     run --weights "$HD/w.safetensors" --input "$TMP/x.npy" --output "$HD/w.safetensors"
+expect_fail "outputs: bench --trace as --weights is refused" 2 "--trace .* is also an input" \
+    bench --weights "$HD/w.safetensors" --trace "$HD/w.safetensors"
 cmp -s "$HD/w.safetensors" "$TMP/d40.safetensors" && ok "outputs: the weights are intact" ||
     bad "outputs: the weights are intact" "w.safetensors changed"
 # Temporaries that dead processes left are removed by the next write in the directory; a
