@@ -234,6 +234,15 @@ int cli_check_output(const char *cmd, const char *opt, const char *out, const ch
     return 0;
 }
 
+void failover_warning(const densecl_replica_stats *s, char *buf, size_t size)
+{
+    /* An empty reason printed "()" */
+    snprintf(buf, size,
+             "densecl: warning: device '%s' failed and was taken out (%s); its images ran on the "
+             "other devices",
+             s->device.name, s->failure[0] ? s->failure : "the driver gave no reason");
+}
+
 void fputs_escaped(const char *s, FILE *f)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {

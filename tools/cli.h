@@ -59,6 +59,10 @@ int cli_signal_caught(void);
 int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
                      int n);
 
+/* "densecl: warning: device 'NAME' failed and was taken out (WHY); ..." for a replica taken
+ * out mid-run; WHY is never empty. */
+void failover_warning(const densecl_replica_stats *s, char *buf, size_t size);
+
 /* s with control characters (and DEL) as \xNN, for a terminal or a text line: a class name or
  * file name must not move the cursor or clear the screen. */
 void fputs_escaped(const char *s, FILE *f);

@@ -399,10 +399,11 @@ static void report_failover(const densecl_engine *e)
 {
     for (int i = 0; i < densecl_engine_replica_count(e); i++) {
         densecl_replica_stats s;
-        if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active)
-            fprintf(stderr, "densecl: warning: device '%s' failed and was taken out (%s); "
-                            "its images ran on the other devices\n",
-                    s.device.name, s.failure[0] ? s.failure : "the driver gave no reason");
+        if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active) {
+            char line[1024];
+            failover_warning(&s, line, sizeof(line));
+            fprintf(stderr, "%s\n", line);
+        }
     }
 }
 
