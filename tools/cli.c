@@ -93,12 +93,13 @@ int fail_status(densecl_status st)
     const char *detail = densecl_last_error();
     const char *nl = strchr(detail, '\n');
     if (st == DENSECL_ERR_BUILD && nl && nl[1] != '\0') {
-        char path[4096], msg[1536];
+        char path[4096], msg[2048 + sizeof(path) + 128];
         save_build_log(detail, path, sizeof(path));
         int head = (int)(nl - detail);
         if (head > 0 && detail[head - 1] == ':') {
             head--;
         }
+        head = head < 2048 ? head : 2048;
         snprintf(msg, sizeof(msg), "%.*s; %s%s", head, detail,
                  path[0] ? "the build log is in " : "the build log could not be saved: run with "
                                                     "--verbose to see it",
