@@ -375,8 +375,12 @@ expect_error "--csv that is an input" 2 "--csv photo\.png is also an input" \
     --weights "$GREY" --csv photo.png photo.png
 cmp -s photo.png "$TMP/photo-copy.png" && ok "--csv that is an input: input intact" ||
     bad "--csv that is an input: input intact" "photo.png changed"
-expect_error "--csv that is the weights" 2 "is also an input" --weights "$GREY" --csv "$GREY" \
-    fashion3.idx
+cp "$TMP/photo-copy.png" photo.png # (0.3.0 overwrote it)
+cp "$GREY" "$TMP/wcopy.safetensors" # (a copy: 0.3.0 overwrote it)
+expect_error "--csv that is the weights" 2 "is also an input" --weights "$TMP/wcopy.safetensors" \
+    --csv "$TMP/wcopy.safetensors" fashion3.idx
+cmp -s "$GREY" "$TMP/wcopy.safetensors" && ok "--csv that is the weights: weights intact" ||
+    bad "--csv that is the weights: weights intact" "the weights changed"
 # A run that cannot start leaves an old CSV file as it was.
 echo "old results" >"$TMP/keep.csv"
 expect_error "--csv with a bad --device" 1 "no-such-device" --weights "$GREY" --device no-such-device \
