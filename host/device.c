@@ -184,7 +184,9 @@ static int dc_spec_match(const char *spec, const densecl_device_info *infos, int
                 return i;
         return -1;
     }
-    if (sscanf(spec, "%d:%d%n", &p, &d, &used) == 2 && spec[used] == '\0') {
+    /* %d skips leading blanks; trailing ones are allowed alike. */
+    if (sscanf(spec, "%d:%d%n", &p, &d, &used) == 2 &&
+        spec[used + strspn(spec + used, " \t")] == '\0') {
         for (int i = 0; i < n; i++)
             if (infos[i].platform_index == p && infos[i].device_index == d)
                 return i;

@@ -83,18 +83,34 @@ const char *dc_shape_str(const int64_t *shape, int ndim, int tuple, char *buf, s
 int dc_mul_size(size_t a, size_t b, size_t *out);
 int dc_add_size(size_t a, size_t b, size_t *out);
 
-/* Atomic file writes: the bytes go to PATH.tmp.<pid>, which replaces PATH only once all of them
- * are on disk (flushed, fsync'd), so a reader sees the old file or the whole new one, never a
- * part, and a failed write leaves no temporary behind. Write to a->f between the two calls. */
+/* Atomic file writes. Symbolic links are followed to the name they end at. A regular file (or
+ * a new one) is written as a temporary ".NAME.densecl-PID-XXXXXX" in its own directory, which
+ * replaces it only once all bytes are on disk (flushed, fsync'd), so a reader sees the old file
+ * or the whole new one, never a part, and a failed write leaves no temporary behind. A character
+ * device or FIFO, and /dev/stdout, /dev/stderr, /dev/fd/N, are written straight into (tmp is
+ * NULL); anything else (a directory, a socket) is refused. Opening also removes temporaries
+ * that dead processes left in the directory. Write to a->f between the two calls. */
 typedef struct dc_atomic_file {
     FILE *f;
-    char *tmp;
-    const char *path;
+    char *tmp;        /* the temporary; NULL when writing straight into the target */
+    char *real;       /* the path with its symbolic links followed */
+    const char *path; /* as given, for messages */
+    int slot;         /* in the table dc_atomic_remove_temps walks, or -1 */
 } dc_atomic_file;
 densecl_status dc_atomic_open(dc_atomic_file *a, const char *path);
 /* ok: whether every write to a->f succeeded. Renames the temporary over the path when ok and
  * everything reaches the disk, removes it otherwise; frees a in both cases. */
 densecl_status dc_atomic_close(dc_atomic_file *a, int ok);
+/* Unlinks every live temporary of the process. Async-signal-safe: for a signal handler that
+ * is about to end the process. */
+void dc_atomic_remove_temps(void);
+
+/* Opens path for reading, without blocking on a FIFO, and refuses anything but a regular file
+ * ("PATH is a FIFO, not a regular file"). `what` (may be NULL) prefixes the path in messages.
+ * The fd is blocking again once returned. */
+densecl_status dc_open_regular(const char *path, const char *what, int *fd);
+/* The same as a stdio stream ("rb"). */
+densecl_status dc_fopen_regular(const char *path, const char *what, FILE **f);
 
 /* ---------------------------------------------------------------- config.c */
 

@@ -304,9 +304,8 @@ densecl_status dc_npy_read(const char *path, dc_npy *out)
     if (!path || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_npy_read: NULL argument");
     memset(out, 0, sizeof *out);
-    f = fopen(path, "rb");
-    if (!f)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((st = dc_fopen_regular(path, NULL, &f)) != DENSECL_OK)
+        return st;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
         goto fail;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "family.h"
@@ -23,13 +24,11 @@ extern const size_t dc_kernel_file_count;
 
 char *dc_read_text(const char *prefix, const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     char *buf = NULL;
     long len;
-    if (!f) {
-        dc_error(DENSECL_ERR_IO, "%s%s: cannot open the file", prefix, path);
+    if (dc_fopen_regular(path, prefix, &f) != DENSECL_OK)
         return NULL;
-    }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         dc_error(DENSECL_ERR_IO, "%s%s: cannot read the file", prefix, path);
         goto done;
@@ -205,6 +204,30 @@ static void dc_compose_options(cl_device_id dev, const char *extra, char *option
         snprintf(options + len, cap - len, " %s", extra);
 }
 
+/* "; POCL's kernel cache (POCL_CACHE_DIR=D) is on a full disk ..." when it is: POCL writes its
+ * build products there, and a full disk only says "failed to build the program". "" else. */
+static void dc_full_cache_hint(char *buf, size_t cap)
+{
+    const char *env = getenv("POCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char dir[4096];
+    struct statvfs vfs;
+    buf[0] = '\0';
+    if (env && *env)
+        snprintf(dir, sizeof dir, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/pocl", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/pocl", home);
+    else
+        return;
+    if (statvfs(dir, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize >= ((uint64_t)1 << 20))
+        return;
+    snprintf(buf, cap, "; POCL's kernel cache %s%s is on a full disk (%llu KiB free)",
+             env && *env ? "POCL_CACHE_DIR=" : "", dir,
+             (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize / 1024));
+}
+
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
                                 const char *extra_options, cl_program *out)
 {
@@ -231,9 +254,12 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
             log[len] = '\0';
         else if (log)
             log[0] = '\0';
+        char disk[4400];
+        dc_full_cache_hint(disk, sizeof disk);
         st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
-                      "the kernels did not build for '%s' (clBuildProgram: %s, options '%s'):\n%s",
-                      name, dc_cl_error_name(err), options, log ? log : "(no build log)");
+                      "the kernels did not build for '%s' (clBuildProgram: %s, options "
+                      "'%s')%s:\n%s",
+                      name, dc_cl_error_name(err), options, disk, log ? log : "(no build log)");
         free(log);
         goto fail;
     }
@@ -359,9 +385,9 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
     unsigned char head[12], num[8];
     char *key = NULL;
     unsigned char *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    if (dc_fopen_regular(path, NULL, &f) != DENSECL_OK)
+        return DENSECL_ERR_IO;
     if (fread(head, 1, 12, f) != 12 || memcmp(head, DC_BIN_MAGIC, 8) != 0) {
         dc_error(st, "%s: not a densecl program binary (write one with 'densecl compile-kernels')",
                  path);
@@ -680,6 +706,10 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
         return st;
     if (use_cache) {
         dc_mkdirs(dir);
+        struct stat sb;
+        /* A FIFO or device where an entry belongs is junk: replaced, never written into. */
+        if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+            unlink(path);
         if (dc_program_save(*out, dev, o->res, path) != DENSECL_OK)
             dc_log(DENSECL_LOG_WARN, "could not write the kernel cache: %s", densecl_last_error());
         dc_clear_error();

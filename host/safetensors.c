@@ -500,14 +500,12 @@ densecl_status dc_safetensors_parse(const void *bytes, size_t len, const char *w
  * a shared helper (refusing FIFOs before open can block on them) can replace it. */
 static densecl_status st_open(const char *path, int *fd, struct stat *sb)
 {
-    *fd = open(path, O_RDONLY);
-    if (*fd < 0)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    densecl_status st = DENSECL_OK;
+    /* Never blocks on a FIFO; refuses anything but a regular file, naming what it is. */
+    densecl_status st = dc_open_regular(path, NULL, fd);
+    if (st != DENSECL_OK)
+        return st;
     if (fstat(*fd, sb) != 0)
         st = dc_error(DENSECL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb->st_mode))
-        st = dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
     if (st != DENSECL_OK) {
         close(*fd);
         *fd = -1;

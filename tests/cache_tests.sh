@@ -58,7 +58,7 @@ else
 fi
 entry=$(ls "$dir"/cache/*.clbin 2>/dev/null | head -1)
 if [ -n "$entry" ] && [ -s "$entry" ]; then ok "cache entry written"; else bad "cache entry written" "none in $dir/cache"; fi
-ls "$dir"/cache/*.tmp.* >/dev/null 2>&1 && bad "no temporary files left" "$(ls "$dir/cache")" || ok "no temporary files left"
+ls -A "$dir"/cache | grep -q '\.tmp\.\|\.densecl-' && bad "no temporary files left" "$(ls -A "$dir/cache")" || ok "no temporary files left"
 
 if run --output "$dir/b.npy" 2>"$dir/err" && same "$dir/ref.npy" "$dir/b.npy"; then
     ok "warm run from the cache"
@@ -79,6 +79,16 @@ if [ -n "$entry" ]; then
     fi
     [ "$(stat -c %s "$entry")" = "$size" ] && ok "corrupt entry replaced" ||
         bad "corrupt entry replaced" "size $(stat -c %s "$entry"), was $size"
+    # A FIFO in its place is neither waited on nor written into: rebuilt and replaced (issue 15
+    # item 8; timeout: 0.3.0 waited forever).
+    rm -f "$entry" && mkfifo "$entry"
+    if timeout 120 "$densecl" run --model densenet-bc-100-k12 --random-weights 5 \
+        --input "$dir/x.npy" --output "$dir/fifo.npy" 2>"$dir/err" && same "$dir/ref.npy" "$dir/fifo.npy" &&
+        [ -f "$entry" ] && [ "$(stat -c %s "$entry")" = "$size" ]; then
+        ok "FIFO entry rebuilt and replaced"
+    else
+        bad "FIFO entry rebuilt and replaced" "$(ls -l "$entry") $(cat "$dir/err")"
+    fi
 fi
 
 # An entry whose checksum is right but whose content is damaged: the driver loads it, then

@@ -294,7 +294,8 @@ if expect_ok "--json" --weights "$GREY" --json --truth labels12.txt fashion12.id
 import json, sys
 d = json.load(open(sys.argv[1]))
 s = d["summary"]
-if len(d["images"]) != 12 or d["failed"] != [] or s["images"] != 12 or s["failed_inputs"] != 0:
+if len(d["images"]) != 12 or d["failed"] != [] or s["images"] != 12 or s["failed_inputs"] != 0 \
+        or s["interrupted"] is not False:
     print(d)
 elif not (0 <= s["top1_accuracy"] <= s["top5_accuracy"] <= 1) or s["labelled"] != 12:
     print(s)
@@ -365,6 +366,143 @@ expect_error "preprocess std that underflows a float" 1 \
 expect_error "preprocess std that is a subnormal float" 1 \
     '"std" value 1e-40 is not a normal positive float' \
     --weights "$FX/subnormalstd.safetensors" photo.png
+
+# ----------------------------------------------------------------------------- hardening (issue 15)
+
+# --csv naming an input is refused, and the input is intact.
+cp photo.png "$TMP/photo-copy.png"
+expect_error "--csv that is an input" 2 "--csv photo\.png is also an input" \
+    --weights "$GREY" --csv photo.png photo.png
+cmp -s photo.png "$TMP/photo-copy.png" && ok "--csv that is an input: input intact" ||
+    bad "--csv that is an input: input intact" "photo.png changed"
+cp "$TMP/photo-copy.png" photo.png # (0.3.0 overwrote it)
+cp "$GREY" "$TMP/wcopy.safetensors" # (a copy: 0.3.0 overwrote it)
+expect_error "--csv that is the weights" 2 "is also an input" --weights "$TMP/wcopy.safetensors" \
+    --csv "$TMP/wcopy.safetensors" fashion3.idx
+cmp -s "$GREY" "$TMP/wcopy.safetensors" && ok "--csv that is the weights: weights intact" ||
+    bad "--csv that is the weights: weights intact" "the weights changed"
+# A run that cannot start leaves an old CSV file as it was.
+echo "old results" >"$TMP/keep.csv"
+expect_error "--csv with a bad --device" 1 "no-such-device" --weights "$GREY" --device no-such-device \
+    --csv "$TMP/keep.csv" fashion3.idx
+[ "$(cat "$TMP/keep.csv")" = "old results" ] && ok "--csv kept when the run cannot start" ||
+    bad "--csv kept when the run cannot start" "$(head -c 200 "$TMP/keep.csv")"
+# A full disk (a 4 KiB tmpfs in a private mount namespace): the CSV holds whole batches only.
+if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
+    bad "--csv on a full disk" "needs root and unshare -m (CI runs as root)"
+else
+    mkdir -p "$TMP/full"
+    capture "$TMP/out" "$TMP/err" unshare -m --propagation private sh -c \
+        'mount -t tmpfs -o size=4k tmpfs "$1" && "$2" classify --weights "$3" --batch 16 \
+         --limit 1000 --csv "$1/o.csv" "$4" >/dev/null; rc=$?; cp "$1/o.csv" "$5"; exit $rc' \
+        sh "$TMP/full" "$BIN" "$GREY" "$FASHION/t10k-images-idx3-ubyte.gz" "$TMP/full.csv"
+    rows=$(($(wc -l <"$TMP/full.csv") - 1))
+    whole=$(awk -F, 'NR > 1 && NF != 5 { bad++ } END { print bad + 0 }' "$TMP/full.csv")
+    if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+        grep -q "^densecl: error: .*o.csv: write error: No space left on device" "$TMP/err" &&
+        [ "$rows" -gt 0 ] && [ $((rows % 16)) -eq 0 ] && [ "$whole" -eq 0 ] &&
+        [ "$(tail -c 1 "$TMP/full.csv" | od -An -c)" = '  \n' ]; then
+        ok "--csv on a full disk keeps whole batches"
+    else
+        bad "--csv on a full disk keeps whole batches" "exit $rc, $rows rows, $whole bad: $(cat "$TMP/err")"
+    fi
+fi
+
+# FIFOs are refused at once, as an image, as --truth.
+rm -f "$TMP/fifo"
+mkfifo "$TMP/fifo"
+capture "$TMP/out" "$TMP/err" timeout 60 "$BIN" classify --weights "$GREY" "$TMP/fifo" fashion3.idx
+if [ "$rc" -eq 3 ] && grep -q "warning: .*fifo is a FIFO, not a regular file" "$TMP/err"; then
+    ok "FIFO input refused"
+else
+    bad "FIFO input refused" "exit $rc: $(head -c 300 "$TMP/err")"
+fi
+capture "$TMP/out" "$TMP/err" timeout 60 "$BIN" classify --weights "$GREY" --truth "$TMP/fifo" \
+    fashion3.idx
+if [ "$rc" -eq 1 ] && grep -q "error: .*fifo is a FIFO, not a regular file" "$TMP/err"; then
+    ok "FIFO --truth refused"
+else
+    bad "FIFO --truth refused" "exit $rc: $(head -c 300 "$TMP/err")"
+fi
+
+# A huge image is refused from its header (a sparse 3 GB BMP of 20000x20000: over the 2 GiB a
+# file may have, so reading it first fails otherwise).
+"$PY" - "$TMP/huge.bmp" <<'EOF_PY'
+import struct, sys
+w = h = 20000
+hdr = b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, w, h, 1, 32, 0,
+                                                               0, 2835, 2835, 0, 0)
+open(sys.argv[1], "wb").write(hdr)
+EOF_PY
+truncate -s 3000000000 "$TMP/huge.bmp"
+cli --weights "$GREY" "$TMP/huge.bmp" fashion3.idx
+if [ "$rc" -eq 3 ] && grep -q "huge.bmp: a 20000x20000 image is too large" "$TMP/err"; then
+    ok "huge image refused from its header"
+else
+    bad "huge image refused from its header" "exit $rc: $(head -c 300 "$TMP/err")"
+fi
+rm -f "$TMP/huge.bmp"
+
+# --limit 5 on a gzip'd IDX inflates only what it needs: a damaged tail goes unread.
+head -c 100000 "$FASHION/t10k-images-idx3-ubyte.gz" >"$TMP/cut.idx.gz"
+if expect_ok "--limit on a gzip'd IDX with a damaged tail" --weights "$GREY" --limit 5 \
+    "$TMP/cut.idx.gz"; then
+    [ "$(grep -c 'cut.idx.gz\[[0-4]\]: ' "$TMP/out")" -eq 5 ] &&
+        ok "--limit 5 classifies 5 images of a damaged gzip'd IDX" ||
+        bad "--limit 5 classifies 5 images of a damaged gzip'd IDX" "$(head -c 300 "$TMP/out")"
+fi
+
+# Class names with control characters are printed escaped.
+"$PY" - "$GREY" "$TMP/ctl.safetensors" <<'EOF_PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+meta = h.setdefault("__metadata__", {})
+meta["densecl.labels"] = json.dumps(["c%d\x1b[2J\x07" % i for i in range(10)])
+t = json.dumps(h).encode()
+t += b" " * (-len(t) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+EOF_PY
+if expect_ok "control characters in labels" --weights "$TMP/ctl.safetensors" --top 3 fashion3.idx
+then
+    if grep -q $'\x1b\|\x07' "$TMP/out"; then
+        bad "labels escaped" "raw control characters on stdout"
+    elif grep -q 'c[0-9]\\x1b\[2J\\x07' "$TMP/out"; then
+        ok "labels escaped"
+    else
+        bad "labels escaped" "$(head -c 300 "$TMP/out")"
+    fi
+fi
+
+# SIGTERM and SIGHUP are handled like SIGINT; --json stays valid with "interrupted": true.
+for sig in INT TERM HUP; do
+    rm -f "$TMP/sig.csv"
+    "$BIN" classify --weights "$GREY" --batch 16 --json --csv "$TMP/sig.csv" \
+        "$FASHION/t10k-images-idx3-ubyte.gz" >"$TMP/sig.json" 2>"$TMP/err" &
+    pid=$!
+    for _ in $(seq 300); do
+        [ "$(cat "$TMP/sig.csv" 2>/dev/null | wc -l)" -gt 32 ] && break
+        sleep 0.1
+    done
+    kill -"$sig" "$pid"
+    wait "$pid" 2>/dev/null # (bash would report the job's "Hangup")
+    rc=$?
+    want=$((128 + $(kill -l "$sig")))
+    if [ "$rc" -ne "$want" ]; then
+        bad "SIG$sig: exit $want and valid --json" "exit $rc: $(head -c 300 "$TMP/err")"
+        continue
+    fi
+    pycheck "SIG$sig: exit $want and valid --json" '
+import csv, json, sys
+d = json.load(open(sys.argv[1]))
+rows = list(csv.reader(open(sys.argv[2], newline="")))[1:]
+s = d["summary"]
+if s["interrupted"] is not True or s["images"] != len(d["images"]) or not 0 < s["images"] < 10000:
+    print(s, len(d["images"]))
+elif len(rows) != s["images"] or any(len(r) != 5 for r in rows):
+    print(len(rows), "CSV rows for", s["images"], "images")' "$TMP/sig.json" "$TMP/sig.csv"
+done
 
 # ----------------------------------------------------------------------------- SIGINT
 

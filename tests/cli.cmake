@@ -4,3 +4,7 @@ add_test(NAME cli_tests
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_tests.sh $<TARGET_FILE:densecl-cli>
                  ${CMAKE_CURRENT_BINARY_DIR}/cli-scratch)
 set_tests_properties(cli_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
+
+# The tool's shared helpers (tools/cli.c) alone: signals, output checks, escaping.
+dc_test(test_cli SOURCES test_cli.c ${CMAKE_SOURCE_DIR}/tools/cli.c LABELS unit)
+target_include_directories(test_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)

@@ -28,8 +28,9 @@ done
 . "$(dirname "$0")/lib.sh"
 
 # cli ARGS...: runs the tool; sets rc, and leaves stdout in $TMP/out and stderr in $TMP/err.
+CLI_PREFIX=("$BIN")
 cli() {
-    capture "$TMP/out" "$TMP/err" "$BIN" "$@"
+    capture "$TMP/out" "$TMP/err" "${CLI_PREFIX[@]}" "$@"
 }
 
 # Why the last command's stderr is not exactly one "densecl: error: ..." line, or "".
@@ -640,6 +641,201 @@ expect_fail "bench --size 0x5" 2 "--size needs HxW" bench --size 0x5
 expect_fail "bench --size too small" 1 "too small for this model" \
     bench --model densenet121 --size 20
 expect_fail "bench unknown model" 2 "--model" bench --model densenet999
+
+# ----------------------------------------------------------------------------- hardening (issue 15)
+
+RUN=(run --model "$BC" --random-weights 1 --input "$TMP/x.npy")
+HD=$TMP/hard
+rm -rf "$HD"
+mkdir -p "$HD"
+if expect_ok "outputs: reference" "${RUN[@]}" --output "$HD/ref.npy"; then
+    # A symlink: its target gets the logits and the link stays a link.
+    ln -s target.npy "$HD/link.npy"
+    cli "${RUN[@]}" --output "$HD/link.npy"
+    if [ "$rc" -eq 0 ] && [ -L "$HD/link.npy" ] && cmp -s "$HD/target.npy" "$HD/ref.npy"; then
+        ok "outputs: a symlink's target is written, the link kept"
+    else
+        bad "outputs: a symlink's target is written, the link kept" \
+            "exit $rc, $(ls -l "$HD" | tr '\n' ' ') $(cat "$TMP/err")"
+    fi
+    # /dev/stdout: the bytes arrive on standard output (a file here, as a shell redirects it).
+    cli "${RUN[@]}" --output /dev/stdout
+    if [ "$rc" -eq 0 ] && cmp -s "$TMP/out" "$HD/ref.npy"; then
+        ok "outputs: /dev/stdout gets the logits"
+    else
+        bad "outputs: /dev/stdout gets the logits" "exit $rc, $(wc -c <"$TMP/out") bytes"
+    fi
+    # A FIFO: its reader gets the logits, the FIFO stays.
+    mkfifo "$HD/fifo"
+    timeout 120 cat "$HD/fifo" >"$HD/from-fifo" &
+    reader=$!
+    CLI_PREFIX=(timeout 120 "$BIN")
+    cli "${RUN[@]}" --output "$HD/fifo"
+    CLI_PREFIX=("$BIN")
+    wait "$reader"
+    if [ "$rc" -eq 0 ] && [ -p "$HD/fifo" ] && cmp -s "$HD/from-fifo" "$HD/ref.npy"; then
+        ok "outputs: a FIFO's reader gets the logits"
+    else
+        bad "outputs: a FIFO's reader gets the logits" "exit $rc: $(cat "$TMP/err")"
+    fi
+    # A character device is written into. As root, a node of our own for /dev/null's device,
+    # so that a writer that replaces it (0.3.0) cannot break the machine's /dev/null.
+    null=/dev/null
+    if [ "$(id -u)" -eq 0 ] && mknod "$HD/null" c 1 3 2>/dev/null; then null=$HD/null; fi
+    cli "${RUN[@]}" --output "$null"
+    if [ "$rc" -eq 0 ] && [ -c "$null" ]; then
+        ok "outputs: a character device stays one"
+    else
+        bad "outputs: a character device stays one" "exit $rc, $(ls -l "$null") $(cat "$TMP/err")"
+    fi
+    # A 250-byte file name: the temporary's name must fit too.
+    long=$HD/$(printf 'n%.0s' $(seq 250))
+    cli "${RUN[@]}" --output "$long"
+    if [ "$rc" -eq 0 ] && cmp -s "$long" "$HD/ref.npy"; then
+        ok "outputs: a 250-byte name"
+    else
+        bad "outputs: a 250-byte name" "exit $rc: $(cat "$TMP/err")"
+    fi
+    rm -f "$long" "$HD/null"
+fi
+mkdir -p "$HD/adir"
+expect_fail "outputs: a directory is refused" 1 "adir is a directory" "${RUN[@]}" --output "$HD/adir"
+# An output that is an input is refused before anything is read or written.
+cp "$TMP/x.npy" "$HD/in.npy"
+ln -sf in.npy "$HD/in-link.npy"
+for o in "$HD/in.npy" "$HD/in-link.npy" "$HD/../hard/in.npy"; do
+    cli run --model "$BC" --random-weights 1 --input "$HD/in.npy" --output "$o"
+    if [ "$rc" -eq 2 ] && grep -q -- "--output .* is also an input" "$TMP/err" &&
+        cmp -s "$HD/in.npy" "$TMP/x.npy"; then
+        ok "outputs: --output ${o#"$HD/"} as --input is refused"
+    else
+        bad "outputs: --output ${o#"$HD/"} as --input is refused" "exit $rc: $(cat "$TMP/err")"
+    fi
+done
+cp "$TMP/d40.safetensors" "$HD/w.safetensors"
+expect_fail "outputs: --output as --weights is refused" 2 "is also an input" \
+    run --weights "$HD/w.safetensors" --input "$TMP/x.npy" --output "$HD/w.safetensors"
+expect_fail "outputs: bench --trace as --weights is refused" 2 "--trace .* is also an input" \
+    bench --weights "$HD/w.safetensors" --trace "$HD/w.safetensors"
+cmp -s "$HD/w.safetensors" "$TMP/d40.safetensors" && ok "outputs: the weights are intact" ||
+    bad "outputs: the weights are intact" "w.safetensors changed"
+# Temporaries that dead processes left are removed by the next write in the directory; a
+# recent one (perhaps a live writer in another PID namespace) stays.
+: >"$HD/.y.npy.densecl-999999999-Ab12Cd"
+touch -d '2 hours ago' "$HD/.y.npy.densecl-999999999-Ab12Cd"
+: >"$HD/.y.npy.densecl-999999998-Ab12Cd"
+if expect_ok "outputs: write beside stale temporaries" "${RUN[@]}" --output "$HD/y.npy"; then
+    if [ ! -e "$HD/.y.npy.densecl-999999999-Ab12Cd" ] &&
+        [ -e "$HD/.y.npy.densecl-999999998-Ab12Cd" ]; then
+        ok "outputs: stale temporaries of dead processes removed"
+    else
+        bad "outputs: stale temporaries of dead processes removed" "$(ls -a "$HD" | tr '\n' ' ')"
+    fi
+fi
+rm -f "$HD"/.y.npy.densecl-*
+
+# FIFOs as inputs are refused at once (timeout: 0.3.0 waited forever).
+mkfifo "$HD/in-fifo"
+CLI_PREFIX=(timeout 60 "$BIN")
+expect_fail "inputs: --input FIFO" 1 "in-fifo is a FIFO, not a regular file" \
+    run --model "$BC" --random-weights 1 --input "$HD/in-fifo" --output "$TMP/y.npy"
+expect_fail "inputs: --weights FIFO" 1 "in-fifo is a FIFO, not a regular file" \
+    run --weights "$HD/in-fifo" --input "$TMP/x.npy" --output "$TMP/y.npy"
+expect_fail "inputs: --kernels-binary FIFO" 1 "in-fifo is a FIFO, not a regular file" \
+    "${RUN[@]}" --kernels-binary "$HD/in-fifo" --output "$TMP/y.npy"
+expect_fail "inputs: --weights directory" 1 "is a directory, not a regular file" \
+    run --weights "$HD" --input "$TMP/x.npy" --output "$TMP/y.npy"
+DENSECL_KERNELS=$HD/in-fifo expect_fail "inputs: DENSECL_KERNELS FIFO" 1 \
+    "DENSECL_KERNELS=.*in-fifo is a FIFO" "${RUN[@]}" --output "$TMP/y.npy"
+CLI_PREFIX=("$BIN")
+
+# Signals: run dies of SIGTERM/SIGHUP like of SIGINT, leaving no file behind. It is stopped
+# while it waits for a FIFO reader that never comes (a point it surely reaches).
+for sig in INT TERM HUP; do
+    rm -f "$HD/sig-fifo"
+    mkfifo "$HD/sig-fifo"
+    "$BIN" "${RUN[@]}" --output "$HD/sig-fifo" >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    for _ in $(seq 600); do
+        # blocked in open() of the FIFO (wait_for_partner)
+        [ -r /proc/$pid/wchan ] && grep -Eq 'fifo|partner' "/proc/$pid/wchan" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill -"$sig" "$pid"
+    wait "$pid" 2>/dev/null # (bash would report the job's "Hangup")
+    rc=$?
+    want=$((128 + $(kill -l "$sig")))
+    left=$(ls -A "$HD" | grep densecl- | tr '\n' ' ')
+    if [ "$rc" -eq "$want" ] && [ -z "$left" ]; then
+        ok "signals: run ends on SIG$sig with $want, nothing left"
+    else
+        bad "signals: run ends on SIG$sig with $want, nothing left" "exit $rc, left: $left"
+    fi
+done
+
+# One-line errors. A kernel build failure names a file with the compiler's log.
+printf '__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n' >"$HD/broken.cl"
+# (POCL's compiler itself prints "1 error generated." on stderr: not densecl's line, dropped.)
+DENSECL_KERNELS=$HD/broken.cl TMPDIR=$HD cli "${RUN[@]}" --output "$TMP/y.npy"
+sed -i -E '/^[0-9]+ (errors?|warnings?)( and [0-9]+ (errors?|warnings?))? generated\.$/d' "$TMP/err"
+why=$(one_error_line)
+if [ "$rc" -eq 1 ] && [ -z "$why" ] &&
+    grep -q "did not build.*; the build log is in $HD/densecl-build-.*\.log$" "$TMP/err"; then
+    ok "errors: build log in a file"
+else
+    bad "errors: build log in a file" "exit $rc $why: $(head -c 600 "$TMP/err")"
+fi
+logf=$(sed -n 's/.*the build log is in \(.*\.log\)$/\1/p' "$TMP/err")
+if [ -n "$logf" ] && grep -q undeclared_thing "$logf"; then
+    ok "errors: the build log file holds the compiler's message"
+else
+    bad "errors: the build log file holds the compiler's message" "'$logf': $(head -c 300 "$logf" 2>&1)"
+fi
+# A full disk under POCL's cache is named (a tmpfs of 4 KiB in a private mount namespace).
+if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
+    bad "errors: full POCL cache disk named" "needs root and unshare -m (CI runs as root)"
+else
+    mkdir -p "$HD/pocl-full" "$HD/dc-full"
+    rm -f "$TMP/y.npy"
+    capture "$TMP/out" "$TMP/err" unshare -m --propagation private sh -c \
+        'mount -t tmpfs -o size=4k tmpfs "$1" && POCL_CACHE_DIR=$1 DENSECL_CACHE_DIR=$2 TMPDIR=$2 \
+         exec "$3" run --model densenet-40-k12 --random-weights 3 --input "$4" --output "$5"' \
+        sh "$HD/pocl-full" "$HD/dc-full" "$BIN" "$TMP/x.npy" "$TMP/y.npy"
+    why=$(one_error_line)
+    if [ "$rc" -eq 1 ] && [ -z "$why" ] && grep -q "POCL_CACHE_DIR=$HD/pocl-full is on a full disk" "$TMP/err"
+    then
+        ok "errors: full POCL cache disk named"
+    else
+        bad "errors: full POCL cache disk named" "exit $rc $why: $(head -c 600 "$TMP/err")"
+    fi
+fi
+# --help and --version to a full stdout fail, and say so.
+for a in --help --version "run --help"; do
+    # shellcheck disable=SC2086
+    "$BIN" $a >/dev/full 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "^densecl: error: writing to standard output failed: No space" "$TMP/err"
+    then
+        ok "errors: $a to /dev/full"
+    else
+        bad "errors: $a to /dev/full" "exit $rc: $(cat "$TMP/err")"
+    fi
+done
+
+# Smaller things. '0:0 ' is accepted as ' 0:0' is.
+for d in ' 0:0' '0:0 '; do
+    expect_ok "device spec '$d'" "${RUN[@]}" --output "$HD/spec.npy" --device "$d"
+done
+# A huge input is refused from its header: the data (absent here) is never read.
+"$PY" - "$HD/huge.npy" <<'EOF_PY'
+import struct, sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 20000, 20000), }"
+h += " " * (-(len(h) + 11) % 64) + "\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode())
+EOF_PY
+expect_fail "inputs: 20000x20000 refused from the header" 1 \
+    "huge\.npy: images of 20000x20000 pixels: each side must be at most 16384" \
+    run --model "$BC" --random-weights 1 --input "$HD/huge.npy" --output "$TMP/y.npy"
 
 # --verbose routes the library's log to stderr; the error is still one "densecl: error:" line.
 cli --verbose run "${W[@]}" --input "$TMP/nope.npy"

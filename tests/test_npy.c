@@ -1,11 +1,14 @@
 /* .npy reading and writing: round trips, header versions, '<f8', and every refusal. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* mknod, makedev */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -168,6 +171,149 @@ static void test_atomic(void)
     snprintf(path, sizeof path, "%s/target", dir);
     rmdir(path);
     rmdir(dir);
+}
+
+/* The bytes of a file, or -1. */
+static long read_all(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f)
+        return -1;
+    n = (long)fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* What the path names decides how it is written (issue 15 item 1): a symlink's target is
+ * written and the link kept, a device or FIFO is written into, a directory is refused, a long
+ * name fits, two writers of one path in one process do not collide, stale temporaries of dead
+ * processes go, and dc_atomic_remove_temps (the signal handlers' call) leaves none behind. */
+static void test_atomic_targets(void)
+{
+    char dir[128], path[512], other[512];
+    unsigned char want[256], got[256];
+    float x[3] = {1, 2, 3};
+    int64_t shape[1] = {3};
+    struct stat sb;
+    long n_want;
+    path_in(dir, sizeof dir, "targets");
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/plain.npy", dir);
+    CHECK(dc_npy_write(path, shape, 1, x) == DENSECL_OK);
+    n_want = read_all(path, want, sizeof want);
+    CHECK(n_want > 0);
+    /* A new file gets 0666 less the umask; a replaced one keeps its mode. */
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == (0666 & ~022));
+    CHECK(chmod(path, 0640) == 0 && dc_npy_write(path, shape, 1, x) == DENSECL_OK);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0640);
+    remove(path);
+
+    /* A symlink: its target gets the bytes, the link stays (also one that dangles). */
+    snprintf(path, sizeof path, "%s/link.npy", dir);
+    snprintf(other, sizeof other, "%s/target.npy", dir);
+    CHECK(symlink("target.npy", path) == 0);
+    CHECKF(dc_npy_write(path, shape, 1, x) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(read_all(other, got, sizeof got) == n_want && memcmp(got, want, (size_t)n_want) == 0);
+    CHECK(dc_npy_write(path, shape, 1, x) == DENSECL_OK && lstat(path, &sb) == 0 &&
+          S_ISLNK(sb.st_mode));
+    remove(path);
+    remove(other);
+
+    /* A character device is written into, not replaced. As root, a node of our own for
+     * /dev/null's device: a writer that replaced it (as 0.3.0's did) must not break the
+     * machine's /dev/null. */
+    snprintf(other, sizeof other, "%s/null", dir);
+    const char *null = geteuid() == 0 && mknod(other, S_IFCHR | 0666, makedev(1, 3)) == 0
+                           ? other
+                           : "/dev/null";
+    CHECKF(dc_npy_write(null, shape, 1, x) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(stat(null, &sb) == 0 && S_ISCHR(sb.st_mode));
+    if (null == other)
+        remove(other);
+
+    /* A FIFO: its reader gets the bytes, the FIFO stays. */
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK(mkfifo(path, 0644) == 0);
+    int rd = open(path, O_RDONLY | O_NONBLOCK);
+    CHECK(rd >= 0);
+    CHECKF(dc_npy_write(path, shape, 1, x) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(rd >= 0 && read(rd, got, sizeof got) == n_want && memcmp(got, want, (size_t)n_want) == 0);
+    if (rd >= 0)
+        close(rd);
+    CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    /* Reading a FIFO is refused at once, by name, instead of waiting for a writer. */
+    dc_npy a;
+    CHECK(dc_npy_read(path, &a) == DENSECL_ERR_IO);
+    CHECKF(strstr(densecl_last_error(), "is a FIFO, not a regular file") != NULL, "%s",
+           densecl_last_error());
+    remove(path);
+
+    /* A directory is refused by name, before anything is written. */
+    CHECK(dc_npy_write(dir, shape, 1, x) == DENSECL_ERR_IO);
+    CHECKF(strstr(densecl_last_error(), "is a directory") != NULL, "%s", densecl_last_error());
+    CHECK(dc_npy_read(dir, &a) == DENSECL_ERR_IO &&
+          strstr(densecl_last_error(), "is a directory, not a regular file") != NULL);
+
+    /* A 250-byte name (NAME_MAX is 255): the temporary's name still fits. */
+    int len = snprintf(path, sizeof path, "%s/", dir);
+    memset(path + len, 'n', 250);
+    path[len + 250] = '\0';
+    CHECKF(dc_npy_write(path, shape, 1, x) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(read_all(path, got, sizeof got) == n_want);
+    remove(path);
+
+    /* Two writers of one path at once (threads creating engines do this with the cache): both
+     * succeed, the last one wins, no temporary is left. */
+    snprintf(path, sizeof path, "%s/twice.txt", dir);
+    dc_atomic_file w1, w2;
+    CHECK(dc_atomic_open(&w1, path) == DENSECL_OK);
+    CHECK(dc_atomic_open(&w2, path) == DENSECL_OK);
+    fputs("one\n", w1.f);
+    fputs("two\n", w2.f);
+    CHECKF(dc_atomic_close(&w1, 1) == DENSECL_OK, "%s", densecl_last_error());
+    CHECKF(dc_atomic_close(&w2, 1) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(read_all(path, got, sizeof got) == 4 && memcmp(got, "two\n", 4) == 0);
+    CHECK(count_entries(dir) == 1);
+
+    /* What a signal handler calls: the live temporary goes. */
+    CHECK(dc_atomic_open(&w1, path) == DENSECL_OK);
+    CHECK(count_entries(dir) == 2);
+    dc_atomic_remove_temps();
+    CHECK(count_entries(dir) == 1);
+    dc_atomic_close(&w1, 0);
+    CHECK(count_entries(dir) == 1);
+
+    /* Temporaries of dead processes, once old, are removed by the next writer; a fresh one, a
+     * live process's, and a name that only looks similar stay. */
+    const char *stale = ".twice.txt.densecl-999999999-aBc123";
+    const char *fresh = ".other.densecl-999999998-aBc123";
+    const char *similar = ".notes.densecl-draft";
+    char live[64];
+    snprintf(live, sizeof live, ".x.densecl-%ld-aBc123", (long)getppid());
+    const char *names[] = {stale, fresh, similar, live};
+    for (size_t i = 0; i < DC_ARRAY_LEN(names); i++) {
+        snprintf(other, sizeof other, "%s/%s", dir, names[i]);
+        FILE *f = fopen(other, "w");
+        CHECK(f != NULL);
+        if (f)
+            fclose(f);
+        if (names[i] != fresh) {
+            struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+            CHECK(utimensat(AT_FDCWD, other, old, 0) == 0);
+        }
+    }
+    CHECK(dc_npy_write(path, shape, 1, x) == DENSECL_OK);
+    snprintf(other, sizeof other, "%s/%s", dir, stale);
+    CHECK(access(other, F_OK) != 0);
+    CHECK(count_entries(dir) == 4);
+    for (size_t i = 1; i < DC_ARRAY_LEN(names); i++) {
+        snprintf(other, sizeof other, "%s/%s", dir, names[i]);
+        CHECKF(remove(other) == 0, "%s was removed", names[i]);
+    }
+    remove(path);
+    CHECK(rmdir(dir) == 0);
 }
 
 static void test_versions(void)
@@ -335,6 +481,8 @@ int main(void)
     }
     test_round_trip();
     test_atomic();
+    umask(022);
+    test_atomic_targets();
     test_versions();
     test_refusals();
     test_read_file_errors();

@@ -1,16 +1,19 @@
 /* cli.c - what the densecl subcommands share: errors, options, numbers, formatting. */
+#define _DEFAULT_SOURCE /* realpath, mkstemps, strndup */
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
-
-
-
 
 /* ---------------------------------------------------------------------------------------------
  * Error reporting
@@ -54,11 +57,57 @@ int fail_msg(const char *fmt, ...)
     return EXIT_RUNTIME;
 }
 
-/* A library failure: its detail, or the status name when there is none. Returns EXIT_RUNTIME. */
+/* Writes a build log (the detail after its first line) to a file of its own; its name into
+ * out, or "" when it cannot be written. */
+static void save_build_log(const char *detail, char *out, size_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "%s/densecl-build-XXXXXX.log",
+             dir && dir[0] ? dir : "/tmp");
+    int fd = mkstemps(path, 4);
+    if (fd < 0) {
+        return;
+    }
+    size_t len = strlen(detail), done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, detail + done, len - done);
+        if (n <= 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (close(fd) == 0 && done == len) {
+        snprintf(out, size, "%s", path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* A library failure: its detail, or the status name when there is none. Returns EXIT_RUNTIME.
+ * A kernel build failure's detail holds the compiler's log: the error stays one line, naming
+ * a file that holds the log (--verbose also prints it, through the library's log). */
 int fail_status(densecl_status st)
 {
     const char *detail = densecl_last_error();
-    print_error(detail[0] != '\0' ? detail : densecl_status_str(st), st == DENSECL_ERR_BUILD);
+    const char *nl = strchr(detail, '\n');
+    if (st == DENSECL_ERR_BUILD && nl && nl[1] != '\0') {
+        char path[4096], msg[2048 + sizeof(path) + 128];
+        save_build_log(detail, path, sizeof(path));
+        int head = (int)(nl - detail);
+        if (head > 0 && detail[head - 1] == ':') {
+            head--;
+        }
+        head = head < 2048 ? head : 2048;
+        snprintf(msg, sizeof(msg), "%.*s; %s%s", head, detail,
+                 path[0] ? "the build log is in " : "the build log could not be saved: run with "
+                                                    "--verbose to see it",
+                 path);
+        print_error(msg, 0);
+        return EXIT_RUNTIME;
+    }
+    print_error(detail[0] != '\0' ? detail : densecl_status_str(st), 0);
     return EXIT_RUNTIME;
 }
 
@@ -79,6 +128,132 @@ int fail_usage(const char *cmd, const char *fmt, ...)
 const char *const no_driver_hint =
     "check the .icd files in /etc/OpenCL/vendors (or in the directory OCL_ICD_VENDORS names), "
     "or install a driver, e.g. 'apt install pocl-opencl-icd' for the CPU";
+
+/* ---------------------------------------------------------------------------------------------
+ * Signals
+ * ------------------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t signal_caught, signal_deferred;
+
+static void on_signal(int sig)
+{
+    if (signal_deferred && !signal_caught && sig != SIGPIPE) {
+        signal_caught = sig;
+        return;
+    }
+    dc_atomic_remove_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_signals_install(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < DC_ARRAY_LEN(sigs); i++) {
+        struct sigaction old;
+        /* A hangup or broken pipe the caller ignores (nohup) stays ignored. SIGINT is caught
+         * even where a shell ignores it for a background job, as classify always did. */
+        if (sigs[i] != SIGINT && sigs[i] != SIGTERM && sigaction(sigs[i], NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN) {
+            continue;
+        }
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+void cli_signals_defer(int on)
+{
+    signal_deferred = on;
+}
+
+int cli_signal_caught(void)
+{
+    return signal_caught;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Outputs
+ * ------------------------------------------------------------------------------------------- */
+
+/* path with symbolic links and "." / ".." resolved, also when its last part does not exist
+ * (then its directory is resolved). malloc'd; NULL when the directory does not exist either. */
+static char *resolve_path(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r) {
+        return r;
+    }
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    char *rdir = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    if (!rdir) {
+        return NULL;
+    }
+    size_t len = strlen(rdir) + strlen(base) + 2;
+    r = malloc(len);
+    if (r) {
+        snprintf(r, len, "%s%s%s", rdir, strcmp(rdir, "/") == 0 ? "" : "/", base);
+    }
+    free(rdir);
+    return r;
+}
+
+int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
+                     int n)
+{
+    struct stat so, si;
+    int have_out = stat(out, &so) == 0;
+    if (have_out && !S_ISREG(so.st_mode)) {
+        return 0;
+    }
+    char *rout = resolve_path(out);
+    for (int i = 0; i < n; i++) {
+        if (!ins[i]) {
+            continue;
+        }
+        int same = have_out && stat(ins[i], &si) == 0 && si.st_dev == so.st_dev &&
+                   si.st_ino == so.st_ino;
+        if (!same && rout) {
+            char *rin = resolve_path(ins[i]);
+            same = rin && strcmp(rin, rout) == 0;
+            free(rin);
+        }
+        if (same) {
+            free(rout);
+            return fail_usage(cmd, "%s %s is also an input (%s): it would be overwritten", opt,
+                              out, ins[i]);
+        }
+    }
+    free(rout);
+    return 0;
+}
+
+void failover_warning(const densecl_replica_stats *s, char *buf, size_t size)
+{
+    /* An empty reason printed "()" */
+    snprintf(buf, size,
+             "densecl: warning: device '%s' failed and was taken out (%s); its images ran on the "
+             "other devices",
+             s->device.name, s->failure[0] ? s->failure : "the driver gave no reason");
+}
+
+void fputs_escaped(const char *s, FILE *f)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\x%02x", *p);
+        } else {
+            fputc(*p, f);
+        }
+    }
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Logging

@@ -42,6 +42,31 @@ typedef struct cli_opt {
     int *flag;          /* set to 1 when present */
 } cli_opt;
 
+/* SIGINT, SIGTERM and SIGHUP are handled alike by every command (and SIGPIPE ends it the same
+ * way): the process's live temporary files are removed and it dies of the signal, so no
+ * ".NAME.densecl-PID-XXXXXX" is left behind. Between cli_signals_defer(1) and (0) the first
+ * such signal is only recorded, for a command that stops at its next safe point (classify
+ * finishes its batch); a second one ends it at once. */
+void cli_signals_install(void);
+void cli_signals_defer(int on);
+/* The signal recorded while deferred, or 0. */
+int cli_signal_caught(void);
+
+/* Refuses an output that is also an input: out (of option opt of command cmd) names the same
+ * file as one of ins[0..n) (NULL entries skipped), by device and inode when both exist, else
+ * by path once symbolic links and "." / ".." are resolved. A device or FIFO output clobbers
+ * nothing and passes. 0, or EXIT_USAGE once reported. */
+int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
+                     int n);
+
+/* "densecl: warning: device 'NAME' failed and was taken out (WHY); ..." for a replica taken
+ * out mid-run; WHY is never empty. */
+void failover_warning(const densecl_replica_stats *s, char *buf, size_t size);
+
+/* s with control characters (and DEL) as \xNN, for a terminal or a text line: a class name or
+ * file name must not move the cursor or clear the screen. */
+void fputs_escaped(const char *s, FILE *f);
+
 /* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. */
 int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts);
 /* Strict decimal integer in [lo, hi]: no sign, no spaces, nothing after it. */

@@ -360,6 +360,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         return -1;
     if (o.verbose)
         densecl_set_log(log_to_stderr, NULL);
+    if (o.trace && (rc = cli_check_output("bench", "--trace", o.trace, &o.weights, 1)) != 0)
+        return rc;
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
         return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
                           o.iterations);

@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,7 +79,7 @@ const char cmd_classify_usage[] =
     "                  (gzipped or not) or a text file with one class id per line; prints the\n"
     "                  top-1 (and top-5) accuracy\n"
     "  --csv FILE      write 'input,index,class_id,label,probability' rows (each image's top\n"
-    "                  class), flushed after every batch\n"
+    "                  class), written after every batch\n"
     "  --json          print one JSON document instead of text: every image's top K, the\n"
     "                  inputs that failed, the summary\n"
     "  --conv FAMILY   conv kernel family: auto (default), direct, gemm, clblast (see 'densecl\n"
@@ -94,8 +97,15 @@ const char cmd_classify_usage[] =
     "An input that cannot be read or decoded is reported ('densecl: warning: FILE: why') and\n"
     "skipped; the other results are kept. Put '--' before inputs whose names start with '-'.\n"
     "Exit status: 0 when every input was classified, 3 when some were skipped, 1 on a runtime\n"
-    "error, 2 on a usage error, 130 when interrupted (Ctrl-C: the batch in flight is finished\n"
-    "and written, then the run stops and says how far it got).\n";
+    "error, 2 on a usage error, 128 + the signal when interrupted (130 for Ctrl-C, 143 for\n"
+    "SIGTERM, 129 for SIGHUP: the batch in flight is finished and written, the results so far\n"
+    "are printed, a --json document ends with \"interrupted\": true in its summary, and the run\n"
+    "says how far it got; a second signal stops it at once).\n"
+    "\n"
+    "The --csv file is created only once the model is on its device, is refused when it is one\n"
+    "of the inputs, and holds whole rows only: on a write error (a full disk) it is cut back to\n"
+    "the last complete batch. Class and file names are printed with control characters as\n"
+    "\\xNN.\n";
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
@@ -151,11 +161,14 @@ typedef struct classify {
     float *probs; /* [batch, classes] */
     int *top_ids; /* [ranked] */
 
-    FILE *csv;
+    int csv;          /* the --csv file's descriptor, -1 until the engine exists */
+    int csv_regular;  /* a regular file: a failed write is cut back to csv_good */
+    off_t csv_good;   /* its bytes up to the last complete batch */
     sbuf rows;
     int print_lines, json_images;
     int progress, bar_shown;
 
+    int interrupted; /* by a signal: the summary says so */
     int64_t done, labelled, correct1, correct5;
     int n_failed;  /* inputs skipped */
     failure *fail; /* their messages, for --json (as many as memory allowed) */
@@ -262,6 +275,8 @@ static void print_warning(classify *c, const char *msg)
             if (p[1] != '\0') {
                 fputs("; ", stderr);
             }
+        } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "\\x%02x", (unsigned char)*p);
         } else {
             fputc(*p, stderr);
         }
@@ -409,12 +424,12 @@ static void sniff_inputs(classify *c)
             continue; /* beyond --limit: not read at all */
         }
         densecl_status st = DENSECL_OK;
-        FILE *f = buf ? fopen(in->path, "rb") : NULL;
+        FILE *f = NULL;
         size_t len = 0;
         if (!buf) {
             st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
-        } else if (!f) {
-            st = dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", in->path, strerror(errno));
+        } else if ((st = dc_fopen_regular(in->path, NULL, &f)) != DENSECL_OK) {
+            /* a FIFO or directory is refused here, before anything waits on it */
         } else {
             len = fread(buf, 1, SNIFF_BYTES, f);
             if (ferror(f)) {
@@ -425,6 +440,9 @@ static void sniff_inputs(classify *c)
         in->count = 1;
         if (st == DENSECL_OK) {
             st = dc_input_sniff(buf, len, in->path, &in->kind, &in->count);
+        }
+        if (st == DENSECL_OK && in->kind == DC_INPUT_IMAGE) {
+            st = dc_image_check_header(buf, len, in->path); /* before a huge file is read */
         }
         if (st != DENSECL_OK) {
             in->count = in->kind == DC_INPUT_IMAGE ? 1 : 0;
@@ -648,13 +666,17 @@ static void report(classify *c, int slot)
         snprintf(name, sizeof(name), "%s[%lld]", in->path, (long long)index);
     }
     if (c->print_lines) {
-        printf("%s:", name);
+        /* Names come from files: their control characters are shown, not sent to the terminal */
+        fputs_escaped(name, stdout);
+        putchar(':');
         for (int j = 0; j < c->top; j++) {
-            printf("%s %.4f %s", j ? "," : "", (double)p[ids[j]],
-                   class_name(c, ids[j], buf, sizeof(buf)));
+            printf("%s %.4f ", j ? "," : "", (double)p[ids[j]]);
+            fputs_escaped(class_name(c, ids[j], buf, sizeof(buf)), stdout);
         }
         if (truth >= 0) {
-            printf("  (truth: %s)", class_name(c, truth, buf, sizeof(buf)));
+            printf("  (truth: ");
+            fputs_escaped(class_name(c, truth, buf, sizeof(buf)), stdout);
+            putchar(')');
         }
         putchar('\n');
     }
@@ -678,7 +700,7 @@ static void report(classify *c, int slot)
         }
         printf("}");
     }
-    if (c->csv) {
+    if (c->csv >= 0) {
         csv_field(&c->rows, in->path);
         sbuf_printf(&c->rows, ",%lld,%d,", (long long)index, ids[0]);
         csv_field(&c->rows, class_name(c, ids[0], buf, sizeof(buf)));
@@ -686,13 +708,30 @@ static void report(classify *c, int slot)
     }
 }
 
-/* Set by SIGINT: the batch in flight finishes and is written, then the run stops. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
+/* Appends len bytes to the CSV file. On a write error (a full disk) a regular file is cut back
+ * to its last complete batch, so that it holds whole rows only. 0 or EXIT_RUNTIME reported. */
+static int csv_write(classify *c, const char *s, size_t len)
 {
-    (void)sig;
-    interrupted = 1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(c->csv, s + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            int cut = c->csv_regular && ftruncate(c->csv, c->csv_good) == 0 &&
+                      lseek(c->csv, c->csv_good, SEEK_SET) == c->csv_good;
+            bar_erase(c);
+            return fail_msg("%s: write error: %s%s", c->o.csv, strerror(err),
+                            !c->csv_regular ? ""
+                            : cut          ? "; it holds the rows of the complete batches only"
+                                           : "; it may end in a partial row");
+        }
+        done += (size_t)n;
+    }
+    c->csv_good += (off_t)len;
+    return 0;
 }
 
 /* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
@@ -716,16 +755,17 @@ static int flush_batch(classify *c)
     c->done += c->n;
     c->n = 0;
     fflush(stdout);
-    if (c->csv) {
+    if (c->csv >= 0) {
         if (c->rows.oom) {
             return fail_msg("out of memory writing %s", c->o.csv);
         }
-        if (fwrite(c->rows.s, 1, c->rows.len, c->csv) != c->rows.len || fflush(c->csv) != 0) {
-            return fail_msg("%s: write error: %s", c->o.csv, strerror(errno));
+        int rc = csv_write(c, c->rows.s, c->rows.len);
+        if (rc != 0) {
+            return rc;
         }
     }
     bar_draw(c);
-    return interrupted ? EXIT_INTERRUPTED : 0;
+    return cli_signal_caught() ? EXIT_INTERRUPTED : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -805,7 +845,8 @@ static int do_idx(classify *c, int i, const void *bytes, size_t len)
     dc_idx idx;
     int64_t n;
     int h, w, ch, rc = 0;
-    if (dc_idx_parse(bytes, len, in->path, &idx) != DENSECL_OK) {
+    /* in->count is what --limit leaves: a gzip'd file is inflated no further */
+    if (dc_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
         return -1;
     }
     if (dc_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {
@@ -908,8 +949,10 @@ static void print_summary(const classify *c, double seconds, double startup)
             printf("}");
         }
         printf("%s],\n  \"summary\": {\"images\": %lld, \"failed_inputs\": %d, "
-               "\"seconds\": %.6f, \"images_per_second\": %.3f, \"startup_seconds\": %.6f",
-               c->n_fail ? "\n  " : "", (long long)c->done, c->n_failed, seconds, rate, startup);
+               "\"interrupted\": %s, \"seconds\": %.6f, \"images_per_second\": %.3f, "
+               "\"startup_seconds\": %.6f",
+               c->n_fail ? "\n  " : "", (long long)c->done, c->n_failed,
+               c->interrupted ? "true" : "false", seconds, rate, startup);
         if (c->truth) {
             printf(", \"labelled\": %lld, \"top1_accuracy\": %.6f", (long long)c->labelled,
                    c->labelled ? (double)c->correct1 / (double)c->labelled : 0.0);
@@ -988,14 +1031,6 @@ static int classify_setup(classify *c)
     if (rc == 0) {
         rc = setup_batch(c);
     }
-    if (rc == 0 && c->o.csv) {
-        if (!(c->csv = fopen(c->o.csv, "w"))) {
-            rc = fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
-        } else if (fputs("input,index,class_id,label,probability\n", c->csv) < 0 ||
-                   fflush(c->csv) != 0) {
-            rc = fail_msg("%s: write error: %s", c->o.csv, strerror(errno));
-        }
-    }
     if (rc == 0 && c->total > 0) {
         densecl_engine_options eo;
         memset(&eo, 0, sizeof eo);
@@ -1007,6 +1042,36 @@ static int classify_setup(classify *c)
         }
     }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
+    /* Only now: a run that cannot start leaves an old CSV file as it was. The file is written
+     * in place, a batch at a time, so that it can be followed while it grows. */
+    if (rc == 0 && c->o.csv) {
+        static const char head[] = "input,index,class_id,label,probability\n";
+        struct stat sb;
+        c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+        if (c->csv < 0) {
+            rc = fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
+        } else {
+            c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
+            rc = csv_write(c, head, sizeof(head) - 1);
+        }
+    }
+    return rc;
+}
+
+/* --csv must not name an input: the weights, the labels or an image would be lost. */
+static int check_csv_path(const classify *c)
+{
+    const char **ins = malloc((size_t)(c->n_in + 2) * sizeof(*ins));
+    if (!ins) {
+        return fail_msg("out of memory");
+    }
+    ins[0] = c->o.weights;
+    ins[1] = c->o.truth;
+    for (int i = 0; i < c->n_in; i++) {
+        ins[i + 2] = c->in[i].path;
+    }
+    int rc = cli_check_output("classify", "--csv", c->o.csv, ins, c->n_in + 2);
+    free(ins);
     return rc;
 }
 
@@ -1014,11 +1079,17 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
 {
     classify c;
     memset(&c, 0, sizeof(c));
+    c.csv = -1;
     int rc = parse_command_line(argc, argv, ctx, &c);
+    if (rc == 0 && c.o.csv) {
+        rc = check_csv_path(&c);
+    }
     if (rc != 0) {
         free(c.in);
         return rc;
     }
+    /* From here a signal lets the batch in flight finish and the results be closed properly. */
+    cli_signals_defer(1);
     if (c.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
@@ -1039,27 +1110,27 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         printf(",\n  \"classes\": %d,\n  \"images\": [\n", c.classes);
     }
     bar_draw(&c);
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_sa);
-    for (int i = 0; i < c.n_in && rc == 0 && !interrupted; i++) {
+    for (int i = 0; i < c.n_in && rc == 0 && !cli_signal_caught(); i++) {
         rc = do_input(&c, i);
     }
-    if (rc == 0 && !interrupted) {
+    if (rc == 0 && !cli_signal_caught()) {
         rc = flush_batch(&c);
     }
-    sigaction(SIGINT, &old_sa, NULL);
+    cli_signals_defer(0);
     bar_erase(&c);
-    if (rc == EXIT_INTERRUPTED || (rc == 0 && interrupted)) {
-        /* Only whole batches were written: the CSV holds exactly the images reported here. */
+    int sig = cli_signal_caught();
+    if (sig && (rc == 0 || rc == EXIT_INTERRUPTED)) {
+        /* Only whole batches were written: the CSV and the results printed hold exactly the
+         * images counted here, and a --json document is closed with "interrupted": true. */
+        c.interrupted = 1;
+        print_summary(&c, now() - c.t_loop, c.t_loop - c.t0);
         fprintf(stderr,
                 "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
-                "classified\n",
-                (long long)c.done, (long long)c.total, c.csv ? " (" : "",
-                c.csv ? c.o.csv : "", c.csv ? " has a complete row for each)" : "");
-        rc = EXIT_INTERRUPTED;
+                "classified (%s)\n",
+                (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
+                c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "",
+                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+        rc = 128 + sig;
         goto done;
     }
     if (rc != 0) {
@@ -1075,7 +1146,8 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         rc = EXIT_SOME_FAILED;
     }
 done:
-    if (c.csv && fclose(c.csv) != 0 && rc == 0) {
+    cli_signals_defer(0);
+    if (c.csv >= 0 && close(c.csv) != 0 && rc == 0) {
         rc = fail_msg("%s: write error: %s", c.o.csv, strerror(errno));
     }
     classify_free(&c);

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "family.h"
+#include "inputs.h"
 
 /* ---------------------------------------------------------------------------------------------
  * densecl models
@@ -377,6 +378,33 @@ static densecl_status run_weights(const run_args *a, densecl_weights **w)
     return densecl_weights_load_ex(a->o.weights, &wo, w);
 }
 
+/* Refuses an --input whose header declares images too large, before the data is read (a
+ * 20000x20000 one is 1.6 GB per channel). 0 also when the header does not parse: dc_npy_read
+ * then says why. */
+static int run_check_header(const char *path)
+{
+    enum { PREFIX = 65536 };
+    unsigned char *buf = malloc(PREFIX);
+    int64_t dims[8];
+    int fd = -1, ndim = 0, rc = 0;
+    size_t len = 0;
+    if (buf && dc_open_regular(path, NULL, &fd) == DENSECL_OK) {
+        ssize_t n;
+        while (len < PREFIX && (n = read(fd, buf + len, PREFIX - len)) > 0) {
+            len += (size_t)n;
+        }
+        close(fd);
+    }
+    if (buf && dc_npy_peek_shape(buf, len, path, dims, &ndim) == DENSECL_OK && ndim == 4 &&
+        (dims[2] > DC_PP_MAX_SIDE || dims[3] > DC_PP_MAX_SIDE)) {
+        rc = fail_msg("%s: images of %lldx%lld pixels: each side must be at most %d", path,
+                      (long long)dims[2], (long long)dims[3], DC_PP_MAX_SIDE);
+    }
+    free(buf);
+    dc_clear_error();
+    return rc;
+}
+
 /* Checks the input against the model; reports and returns EXIT_RUNTIME, or 0. */
 static int run_check_input(const run_args *a, const dc_npy *x, const densecl_config *cfg)
 {
@@ -418,10 +446,11 @@ static void report_failover(const densecl_engine *e)
 {
     for (int i = 0; i < densecl_engine_replica_count(e); i++) {
         densecl_replica_stats s;
-        if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active)
-            fprintf(stderr, "densecl: warning: device '%s' failed and was taken out (%s); "
-                            "its images ran on the other devices\n",
-                    s.device.name, s.failure);
+        if (densecl_engine_replica_stats(e, i, &s) == DENSECL_OK && !s.active) {
+            char line[1024];
+            failover_warning(&s, line, sizeof(line));
+            fprintf(stderr, "%s\n", line);
+        }
     }
 }
 
@@ -447,6 +476,14 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     densecl_status st;
     rc = EXIT_RUNTIME;
 
+    const char *ins[] = {a.o.input, a.o.weights, a.o.kernels_binary};
+    if ((rc = cli_check_output("run", "--output", a.o.output, ins, 3)) != 0) {
+        return rc;
+    }
+    if ((rc = run_check_header(a.o.input)) != 0) {
+        return rc;
+    }
+    rc = EXIT_RUNTIME;
     if ((st = dc_npy_read(a.o.input, &x)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -651,6 +688,21 @@ static void print_main_help(FILE *f)
                "'densecl COMMAND --help' describes a command.\n");
 }
 
+/* rc, or EXIT_RUNTIME with one error line when standard output could not be written (a full
+ * disk, /dev/full, a closed pipe): a help text or a result that never arrived is a failure. */
+static int stdout_status(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "writing to standard output failed: %s",
+                 errno ? strerror(errno) : "write error");
+        print_error(msg, 0);
+        return rc != 0 ? rc : EXIT_RUNTIME;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx = {0};
@@ -659,10 +711,10 @@ int main(int argc, char **argv)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             print_main_help(stdout);
-            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+            return stdout_status(0);
         } else if (strcmp(arg, "--version") == 0) {
             printf("densecl %s\n", densecl_version());
-            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+            return stdout_status(0);
         } else if (strcmp(arg, "--verbose") == 0) {
             ctx.verbose = 1;
         } else {
@@ -684,14 +736,11 @@ int main(int argc, char **argv)
     if (ctx.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
+    cli_signals_install();
     int rc = cmd->fn(argc - i, argv + i, &ctx);
     if (rc < 0) {
         fputs(cmd->usage, stdout);
         rc = 0;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        print_error("writing to standard output failed", 0);
-        rc = rc != 0 ? rc : EXIT_RUNTIME;
-    }
-    return rc;
+    return stdout_status(rc);
 }

@@ -42,11 +42,11 @@ densecl_status dc_read_file(const char *path, void **bytes, size_t *len)
 {
     *bytes = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    densecl_status st = dc_fopen_regular(path, NULL, &f);
+    if (st != DENSECL_OK) {
+        return st;
     }
-    densecl_status st = DENSECL_OK;
     struct stat sb;
     char *buf = NULL;
     size_t size = 0;
@@ -181,8 +181,11 @@ static densecl_status idx_dims(const uint8_t *h, int ndim, const char *what, dc_
     return DENSECL_OK;
 }
 
-/* Reads the header (and with data != 0 the data) of a gzip'd IDX file. */
-static densecl_status idx_gz(const uint8_t *b, size_t len, const char *what, int data, dc_idx *out)
+/* Reads the header (and with data != 0 the data) of a gzip'd IDX file. With items >= 0 and
+ * fewer than the header declares, only the first `items` items (along the first dimension) are
+ * inflated: dims[0] becomes items, and the rest of the stream is never read. */
+static densecl_status idx_gz(const uint8_t *b, size_t len, const char *what, int data,
+                             int64_t items, dc_idx *out)
 {
     gz_stream g;
     uint8_t head[16];
@@ -212,6 +215,11 @@ static densecl_status idx_gz(const uint8_t *b, size_t len, const char *what, int
     if ((st = idx_dims(head, ndim, what, out)) != DENSECL_OK || !data) {
         goto done;
     }
+    int partial = items >= 0 && items < out->dims[0];
+    if (partial) {
+        out->size = out->dims[0] ? out->size / (size_t)out->dims[0] * (size_t)items : 0;
+        out->dims[0] = items;
+    }
     if (out->size / GZ_MAX_RATIO > len) {
         st = dc_error(DENSECL_ERR_FORMAT,
                       "%s: the IDX header declares %zu bytes, more than %zu compressed bytes "
@@ -231,6 +239,9 @@ static densecl_status idx_gz(const uint8_t *b, size_t len, const char *what, int
         st = dc_error(DENSECL_ERR_FORMAT, "%s: truncated: %zu of the %zu data bytes", what, got,
                       out->size);
         goto done;
+    }
+    if (partial) {
+        goto done; /* what follows is not needed, so neither inflated nor checked */
     }
     uint8_t extra;
     if ((st = gz_fill(&g, &extra, 1, &got)) != DENSECL_OK) {
@@ -277,10 +288,10 @@ static densecl_status idx_raw(const uint8_t *b, size_t len, const char *what, in
 }
 
 static densecl_status idx_read(const void *bytes, size_t len, const char *what, int data,
-                               dc_idx *out)
+                               int64_t items, dc_idx *out)
 {
     memset(out, 0, sizeof(*out));
-    densecl_status st = is_gzip(bytes, len) ? idx_gz(bytes, len, what, data, out)
+    densecl_status st = is_gzip(bytes, len) ? idx_gz(bytes, len, what, data, items, out)
                                             : idx_raw(bytes, len, what, data, out);
     if (st != DENSECL_OK) {
         dc_idx_free(out);
@@ -290,7 +301,13 @@ static densecl_status idx_read(const void *bytes, size_t len, const char *what, 
 
 densecl_status dc_idx_parse(const void *bytes, size_t len, const char *what, dc_idx *out)
 {
-    return idx_read(bytes, len, what, 1, out);
+    return idx_read(bytes, len, what, 1, -1, out);
+}
+
+densecl_status dc_idx_parse_first(const void *bytes, size_t len, const char *what, int64_t items,
+                                  dc_idx *out)
+{
+    return idx_read(bytes, len, what, 1, items < 0 ? 0 : items, out);
 }
 
 void dc_idx_free(dc_idx *idx)
@@ -333,10 +350,13 @@ densecl_status dc_idx_images(const dc_idx *idx, const char *what, int64_t *n, in
  * Sniffing
  * ------------------------------------------------------------------------------------------- */
 
-/* The shape of a .npy header prefix ("{'descr': '<f4', ..., 'shape': (2, 3, 4, 5), }"); the
- * full validation is dc_npy_read's, this only counts the images early. */
-static densecl_status npy_sniff(const uint8_t *b, size_t len, const char *what, int64_t *count)
+densecl_status dc_npy_peek_shape(const void *prefix, size_t len, const char *what, int64_t *dims,
+                                 int *ndim_out)
 {
+    const uint8_t *b = prefix;
+    if (len < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
+        return dc_error(DENSECL_ERR_FORMAT, "%s: not a .npy file", what);
+    }
     if (len < 10) {
         return dc_error(DENSECL_ERR_FORMAT, "%s: truncated .npy header", what);
     }
@@ -360,7 +380,6 @@ static densecl_status npy_sniff(const uint8_t *b, size_t len, const char *what, 
             p = q + 7;
         }
     }
-    int64_t dims[8];
     int ndim = 0;
     while (p && p < end && (*p == ' ' || *p == ':')) {
         p++;
@@ -385,11 +404,31 @@ static densecl_status npy_sniff(const uint8_t *b, size_t len, const char *what, 
         }
         dims[ndim++] = v;
     }
+    *ndim_out = ndim;
+    return DENSECL_OK;
+}
+
+/* Counts the images of a .npy input early, and refuses one whose images are too large from its
+ * header, before gigabytes are read; the full validation is dc_npy_read's. */
+static densecl_status npy_sniff(const uint8_t *b, size_t len, const char *what, int64_t *count)
+{
+    int64_t dims[8];
+    int ndim = 0;
+    densecl_status st = dc_npy_peek_shape(b, len, what, dims, &ndim);
+    if (st != DENSECL_OK) {
+        return st;
+    }
     if (ndim != 4) {
         return dc_error(DENSECL_ERR_INPUT,
                         "%s: a .npy input must be preprocessed float32 [N, C, H, W]; this one "
                         "has %d dimensions",
                         what, ndim);
+    }
+    if (dims[2] > DC_PP_MAX_SIDE || dims[3] > DC_PP_MAX_SIDE) {
+        return dc_error(DENSECL_ERR_INPUT,
+                        "%s: images of %" PRId64 "x%" PRId64 " pixels: each side must be at most "
+                        "%d",
+                        what, dims[2], dims[3], DC_PP_MAX_SIDE);
     }
     *count = dims[0];
     return DENSECL_OK;
@@ -413,7 +452,7 @@ densecl_status dc_input_sniff(const void *prefix, size_t len, const char *what, 
     *kind = DC_INPUT_IDX;
     dc_idx idx;
     int h, w, c;
-    densecl_status st = idx_read(prefix, len, what, 0, &idx);
+    densecl_status st = idx_read(prefix, len, what, 0, -1, &idx);
     if (st == DENSECL_OK) {
         st = dc_idx_images(&idx, what, count, &h, &w, &c);
     }
@@ -573,6 +612,23 @@ densecl_status dc_image_info(const void *bytes, size_t len, const char *what, in
     if (*width < 1 || *height < 1) {
         return dc_error(DENSECL_ERR_FORMAT, "%s: corrupt or truncated image (%dx%d pixels)", what,
                         *width, *height);
+    }
+    return DENSECL_OK;
+}
+
+densecl_status dc_image_check_header(const void *prefix, size_t len, const char *what)
+{
+    int w = 0, h = 0, c = 0;
+    /* Only stb's size reading, behind the same JPEG guard as dc_image_info; the PNG chunk walk
+     * is left out: a prefix ends mid-chunk. A header that does not parse here is left to the
+     * full decode to judge. */
+    if (len > INT_MAX || jpeg_refusal(prefix, len) ||
+        !stbi_info_from_memory(prefix, (int)len, &w, &h, &c) || w < 1 || h < 1) {
+        return DENSECL_OK;
+    }
+    if ((uint64_t)w * (uint64_t)h > DC_IMAGE_MAX_PIXELS) {
+        return dc_error(DENSECL_ERR_INPUT, "%s: a %dx%d image is too large (over %zu pixels)", what,
+                        w, h, DC_IMAGE_MAX_PIXELS);
     }
     return DENSECL_OK;
 }

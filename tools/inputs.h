@@ -40,6 +40,10 @@ typedef enum dc_input_kind {
  * 64 KiB is plenty). For IDX and .npy a header that cannot be read is an error. */
 densecl_status dc_input_sniff(const void *prefix, size_t len, const char *what, dc_input_kind *kind,
                               int64_t *count);
+/* The shape in the header of a .npy file's first len bytes (dims holds up to 8). Only the
+ * shape is read; dc_npy_read validates the rest. */
+densecl_status dc_npy_peek_shape(const void *prefix, size_t len, const char *what, int64_t *dims,
+                                 int *ndim);
 
 /* ---------------------------------------------------------------- IDX */
 
@@ -54,6 +58,11 @@ typedef struct dc_idx {
 /* Parses an IDX file of unsigned bytes (type 0x08), raw or gzip-compressed (detected by the gzip
  * magic; inflated with zlib). The data must be exactly what the header declares. */
 densecl_status dc_idx_parse(const void *bytes, size_t len, const char *what, dc_idx *out);
+/* The same for the first `items` items only (all of them when the file holds fewer): a gzip'd
+ * file is inflated no further than they reach, so classify --limit 5 on a large file is quick
+ * and a damaged tail it does not need goes unnoticed. Raw files are checked whole. */
+densecl_status dc_idx_parse_first(const void *bytes, size_t len, const char *what, int64_t items,
+                                  dc_idx *out);
 void dc_idx_free(dc_idx *idx);
 /* The image geometry of a parsed IDX (or of its header: data may be NULL): [N, H, W] is N grey
  * H x W images, [N, H, W, C] has C (1..4) interleaved channels. DENSECL_ERR_INPUT otherwise. */
@@ -84,6 +93,9 @@ densecl_status dc_image_info(const void *bytes, size_t len, const char *what, in
 /* Decodes whatever stb_image reads (PNG, JPEG, BMP, GIF's first frame, TGA, PSD, HDR, PIC,
  * PNM). 16-bit PNG/PNM keep their 16 bits. Refuses images over DC_IMAGE_MAX_PIXELS. */
 densecl_status dc_image_decode(const void *bytes, size_t len, const char *what, dc_image *out);
+/* Refuses an image over DC_IMAGE_MAX_PIXELS from the first bytes of its file (its header), so
+ * that a huge one is not read whole first. DENSECL_OK when the prefix does not tell. */
+densecl_status dc_image_check_header(const void *prefix, size_t len, const char *what);
 void dc_image_free(dc_image *im);
 
 /* ---------------------------------------------------------------- preprocessing */
