@@ -746,7 +746,7 @@ expect_fail "inputs: --kernels-binary FIFO" 1 "in-fifo is a FIFO, not a regular 
 expect_fail "inputs: --weights directory" 1 "is a directory, not a regular file" \
     run --weights "$HD" --input "$TMP/x.npy" --output "$TMP/y.npy"
 DENSECL_KERNELS=$HD/in-fifo expect_fail "inputs: DENSECL_KERNELS FIFO" 1 \
-    "DENSECL_KERNELS=.*in-fifo is a FIFO" "${RUN[@]}" --output "$TMP/y.npy"
+    "DENSECL_KERNELS[=:] .*in-fifo is a FIFO" "${RUN[@]}" --output "$TMP/y.npy"
 CLI_PREFIX=("$BIN")
 
 # Signals: run dies of SIGTERM/SIGHUP like of SIGINT, leaving no file behind. It is stopped
@@ -774,9 +774,14 @@ for sig in INT TERM HUP; do
 done
 
 # One-line errors. A kernel build failure names a file with the compiler's log.
-printf '__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n' >"$HD/broken.cl"
+# The kernel sources copied (kernels.cl lists the files of kernels/ beside it), one broken.
+rm -rf "$HD/broken" && mkdir -p "$HD/broken" &&
+    cp "$(dirname "$0")/../kernels.cl" "$HD/broken/" &&
+    cp -r "$(dirname "$0")/../kernels" "$HD/broken/" &&
+    printf '__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n' \
+        >>"$HD/broken/kernels/pool.cl"
 # (POCL's compiler itself prints "1 error generated." on stderr: not densecl's line, dropped.)
-DENSECL_KERNELS=$HD/broken.cl TMPDIR=$HD cli "${RUN[@]}" --output "$TMP/y.npy"
+DENSECL_KERNELS=$HD/broken/kernels.cl TMPDIR=$HD cli "${RUN[@]}" --output "$TMP/y.npy"
 sed -i -E '/^[0-9]+ (errors?|warnings?)( and [0-9]+ (errors?|warnings?))? generated\.$/d' "$TMP/err"
 why=$(one_error_line)
 if [ "$rc" -eq 1 ] && [ -z "$why" ] &&

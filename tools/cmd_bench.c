@@ -622,6 +622,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     densecl_device_info info;
     char path[4200] = "";
     memset(&wl, 0, sizeof wl);
+    /* family NULL: a candidate of the direct family's tiles (tune_measure reads it). */
+    memset(res, 0, sizeof res);
     if (rc != 0)
         return rc;
     if (o.help)
@@ -675,6 +677,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
      * tiles, then the others. The best changes only for a 2% win: run-to-run noise is about
      * that. */
     tune_result best;
+    memset(&best, 0, sizeof best);
     dc_tiles_default(dev, &best.tiles);
     /* The defaults as an engine for this model runs them. */
     if ((st = dc_tiles_fit(&best.tiles, &wl.cfg)) != DENSECL_OK) {
