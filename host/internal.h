@@ -19,7 +19,7 @@
  *   ops.c      the launch helper, argument setting, the pool/gap/linear launchers
  *   family.h   conv kernel families (conv_direct.c, conv_gemm.c, conv_clblast.c) and the
  *              registry and resolution of which runs each conv (resolve.c)
- *   engine.c   the model plan and fold (once per engine); replica: plan bound to a device,
+ *   sched.c    the model plan and fold (once per engine); replica: plan bound to a device,
  *              buffers, weights pack (by each op's family) and upload, run
  */
 #ifndef DENSECL_INTERNAL_H
@@ -327,7 +327,7 @@ densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_devic
 densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
                                    int max, int *count);
 
-/* ---------------------------------------------------------------- engine.c */
+/* ---------------------------------------------------------------- sched.c */
 
 /* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err
  * (e.g. CL_OUT_OF_RESOURCES), as a device failing mid-run would. err = CL_SUCCESS disarms. */

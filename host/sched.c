@@ -1,4 +1,4 @@
-/* engine.c - replicas (the plan bound to one device each: context, queue, program, kernels,
+/* sched.c - replicas (the plan bound to one device each: context, queue, program, kernels,
  * folded weights in one read-only buffer, activation buffers) and the scheduler that splits a
  * batch across them.
  *
