@@ -15,12 +15,17 @@
  *   fold.c     BN folding: raw tensors + the engine's plan -> per-op parameters
  *   status.c   status strings, the thread-local error detail, log, OpenCL error names
  *   device.c   platform/device discovery and spec matching
- *   program.c  embedded kernels.cl and kernels/, one program per device, build log, binaries
+ *   program.c  embedded kernels.cl and kernels/, one program per device, build log, binaries,
+ *              densecl_compile_kernels
  *   ops.c      the launch helper, argument setting, the pool/gap/linear launchers
  *   family.h   conv kernel families (conv_direct.c, conv_gemm.c, conv_clblast.c) and the
  *              registry and resolution of which runs each conv (resolve.c)
- *   engine.c   the model plan and fold (once per engine); replica: plan bound to a device,
- *              buffers, weights pack (by each op's family) and upload, run
+ *   engine.c   the engine handle: the model plan and fold (once per engine), a replica per
+ *              device, free, accessors
+ *   replica.c  a replica: the plan bound to one device (resolution, program, kernels, weights
+ *              packed by each op's family and uploaded, activation buffers)
+ *   sched.c    runs: a batch split over the replicas in chunks, failover, calibration, profiling
+ *   engine_impl.h  what engine.c, replica.c and sched.c share (the replica and engine structs)
  */
 #ifndef DENSECL_INTERNAL_H
 #define DENSECL_INTERNAL_H

@@ -716,3 +716,38 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
     }
     return DENSECL_OK;
 }
+
+densecl_status densecl_compile_kernels(const char *device_spec, const char *path)
+{
+    densecl_status st = DENSECL_OK;
+    densecl_device_info info;
+    cl_device_id dev;
+    cl_context ctx = NULL;
+    cl_program prog = NULL;
+    cl_int err;
+    if (!path)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_compile_kernels: no output path");
+    if ((st = dc_device_pick(device_spec, &dev, &info)) != DENSECL_OK)
+        return st;
+    dc_caps caps;
+    dc_resolved res;
+    char options[512];
+    /* Every conv kind (a binary any model can use), on the family DENSECL_CONV names, else on
+     * the direct family with the device's tuned or default tiles. */
+    dc_caps_query(dev, &caps);
+    if ((st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
+        return st;
+    dc_resolved_defines(&res, options, sizeof options);
+    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    DC_CL_TRY(st, err);
+    if ((st = dc_program_build(ctx, dev, dc_resolved_families(&res), options, &prog)) !=
+        DENSECL_OK)
+        goto fail;
+    st = dc_program_save(prog, dev, &res, path);
+fail:
+    if (prog)
+        clReleaseProgram(prog);
+    if (ctx)
+        clReleaseContext(ctx);
+    return st;
+}

@@ -1,0 +1,105 @@
+/* engine_impl.h - what the engine's three files share: the replica and engine structs and the
+ * calls between them. Not installed.
+ *   engine.c   the handle: create (config -> plan -> fold, then one replica per device and a
+ *              calibration run), free, and the accessors
+ *   replica.c  one replica: the plan bound to a device (resolution, program, kernels, weights
+ *              packed and uploaded, activation buffers) and its release
+ *   sched.c    runs: a batch split over the replicas, chunks, failover, calibration, profiling
+ */
+#ifndef DENSECL_ENGINE_IMPL_H
+#define DENSECL_ENGINE_IMPL_H
+
+#include <pthread.h>
+
+#include "family.h"
+
+/* More replicas than this on one machine is not a machine we have seen. */
+#define DC_MAX_REPLICAS 16
+#define DC_ABSENT SIZE_MAX
+
+/* Where an op's parameters live in the weight buffer, in floats; DC_ABSENT when absent. */
+typedef struct dc_op_dev {
+    size_t weight, bias, pre;
+} dc_op_dev;
+
+typedef struct dc_replica {
+    densecl_device_info info;
+    cl_device_id dev;
+    cl_context ctx;
+    cl_command_queue queue;
+    int queue_profiling; /* the queue records event times */
+    cl_program prog;
+    dc_kernels kern;                      /* pools, gap, linear */
+    dc_caps caps;
+    dc_resolved res;                      /* resolved once: the family of each conv kind */
+    void *fam_state[DC_FAMILY_SLOTS];     /* each used family's kernels (its create()) */
+    cl_mem ws;                            /* the families' scratch for the current chunk */
+    size_t ws_floats;
+    cl_mem weights;
+    uint64_t weight_bytes;
+    dc_op_dev *op_dev;
+    /* Activations for the current chunk shape; rebuilt when it changes. */
+    dc_plan plan;
+    cl_mem *bufs;
+    uint64_t act_bytes;
+    int max_chunk; /* images per enqueue allowed by memory, for the current image size */
+    int chunk_h, chunk_w;
+    double speed; /* images/s estimate; 0 until measured */
+    int active;
+    char failure[256];
+    densecl_status failure_status; /* the status of that failure */
+    int host_limited;              /* host memory, not the device's limits, sizes its chunks */
+    uint64_t images, retries;
+    /* This run's work: images [start, start + count); events of its first and last command. */
+    int start, count;
+    cl_event first_ev, last_ev;
+    /* Fault injection (tests): fail with fault_err after fault_countdown more op enqueues. */
+    int fault_countdown;
+    cl_int fault_err;
+} dc_replica;
+
+struct densecl_engine {
+    densecl_config cfg;
+    /* The model's plan at one image of its smallest size, built once: the op sequence that the
+     * weights are folded for and that every replica packs, uploads and picks kernels by. */
+    dc_plan model;
+    dc_op_params *params; /* folded for model.ops while replicas are created; NULL after */
+    dc_plan one;          /* one image of the last input size: size checks and chunk limits */
+    int n_rep;
+    dc_replica rep[DC_MAX_REPLICAS];
+    pthread_mutex_t lock; /* one run at a time */
+    int profiling;
+    densecl_op_event *events;
+    int n_events, cap_events;
+};
+
+/* What a replica is asked to run with (densecl_engine_options). */
+typedef struct dc_engine_choice {
+    const char *binary_path;
+    int no_cache;
+    dc_choice choice;
+} dc_engine_choice;
+
+/* ---------------------------------------------------------------- replica.c */
+
+/* Resolves the replica's conv families once (family.h), then gets its program, creates the
+ * families' and the common kernels, and uploads the weights packed for them. plan, params: the
+ * engine's model plan and the weights folded for it. given: NULL for the defaults. */
+densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_params *params,
+                               const dc_engine_choice *given);
+/* Waits for r's queue, then releases everything it holds and zeroes it. */
+void dc_replica_free(dc_replica *r);
+/* Releases r's activation buffers, its workspace and its chunk plan. */
+void dc_release_buffers(dc_replica *r);
+/* Makes a replica's activation buffers match an [n, c, h, w] chunk. */
+densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w);
+/* Releases *ev when set, and clears it. */
+void dc_release_event(cl_event *ev);
+
+/* ---------------------------------------------------------------- sched.c */
+
+/* Measures each replica alone on a small batch, so the first real batch is already split by
+ * speed. A replica that fails here is taken out like one failing mid-run. */
+densecl_status dc_calibrate(densecl_engine *e);
+
+#endif /* DENSECL_ENGINE_IMPL_H */

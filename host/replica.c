@@ -1,0 +1,254 @@
+/* replica.c - a replica: the engine's plan bound to one device. Its context and queue, the conv
+ * families resolved once for it (family.h), its program, the families' and the common kernels,
+ * the folded weights packed by each op's family into one read-only buffer, and the activation
+ * buffers of the current chunk shape. The scheduler (sched.c) runs batches on replicas. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+/* Parameter blocks start on 64-byte boundaries so kernels may use aligned vector loads. */
+#define DC_ALIGN_FLOATS 16
+
+static size_t dc_align(size_t n)
+{
+    return (n + DC_ALIGN_FLOATS - 1) / DC_ALIGN_FLOATS * DC_ALIGN_FLOATS;
+}
+
+void dc_release_event(cl_event *ev)
+{
+    if (*ev)
+        clReleaseEvent(*ev);
+    *ev = NULL;
+}
+
+void dc_release_buffers(dc_replica *r)
+{
+    for (int i = 0; r->bufs && i < r->plan.n_bufs; i++)
+        if (r->bufs[i])
+            clReleaseMemObject(r->bufs[i]);
+    free(r->bufs);
+    r->bufs = NULL;
+    if (r->ws)
+        clReleaseMemObject(r->ws);
+    r->ws = NULL;
+    r->ws_floats = 0;
+    dc_plan_free(&r->plan);
+    r->act_bytes = 0;
+}
+
+/* Lays out every op's parameters in one host array and uploads it. Two passes over the ops of
+ * plan (the model's, at one image of its smallest size): the first sizes the array, the second
+ * fills it. */
+static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *params,
+                                        const dc_plan *plan)
+{
+    densecl_status st = DENSECL_OK;
+    float *host = NULL;
+    size_t total = 0;
+    cl_int err;
+
+    r->op_dev = calloc((size_t)plan->n_ops, sizeof *r->op_dev);
+    if (!r->op_dev) {
+        st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        total = 0;
+        for (int i = 0; i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
+            const dc_op_params *pp = &params[i];
+            dc_op_dev *od = &r->op_dev[i];
+            od->weight = od->bias = od->pre = DC_ABSENT;
+            if (pp->weight) {
+                /* A conv's weights in the layout of the family that runs its kind. */
+                int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+                const dc_family *f = fi >= 0 ? dc_families[fi] : NULL;
+                const dc_params *fp = fi >= 0 ? &r->res.params[fi] : NULL;
+                size_t len = f ? f->pack(op, fp, NULL, NULL)
+                               : (size_t)op->out_c * (size_t)op->in_c;
+                if (op->kind == DC_OP_CONV && (!f || len == 0)) {
+                    st = dc_error(DENSECL_ERR_LIMIT, "%s: no packed weight layout for this conv",
+                                  op->name);
+                    goto fail;
+                }
+                od->weight = total;
+                if (host && f)
+                    f->pack(op, fp, pp->weight, host + total);
+                else if (host)
+                    memcpy(host + total, pp->weight, len * sizeof(float));
+                total = dc_align(total + len);
+            }
+            if (pp->bias) {
+                od->bias = total;
+                if (host)
+                    memcpy(host + total, pp->bias, (size_t)op->out_c * sizeof(float));
+                total = dc_align(total + (size_t)op->out_c);
+            }
+            if (pp->pre_scale) {
+                od->pre = total;
+                if (host) {
+                    memcpy(host + total, pp->pre_scale, (size_t)op->in_c * sizeof(float));
+                    memcpy(host + total + op->in_c, pp->pre_shift,
+                           (size_t)op->in_c * sizeof(float));
+                }
+                total = dc_align(total + 2 * (size_t)op->in_c);
+            }
+        }
+        if (pass == 0) {
+            /* Refused before anything is allocated, naming the limit. */
+            if (total * sizeof(float) > r->info.global_mem_bytes / 2) {
+                st = dc_error(DENSECL_ERR_LIMIT,
+                              "the weights need %zu MiB, more than half of the %llu MiB of "
+                              "global memory of '%s' (CL_DEVICE_GLOBAL_MEM_SIZE)",
+                              total * sizeof(float) >> 20,
+                              (unsigned long long)(r->info.global_mem_bytes >> 20), r->info.name);
+                goto fail;
+            }
+            if (total * sizeof(float) > r->info.max_alloc_bytes) {
+                st = dc_error(DENSECL_ERR_LIMIT,
+                              "the weights need %zu MiB in one buffer, more than the %llu MiB "
+                              "'%s' can allocate at once (CL_DEVICE_MAX_MEM_ALLOC_SIZE)",
+                              total * sizeof(float) >> 20,
+                              (unsigned long long)(r->info.max_alloc_bytes >> 20), r->info.name);
+                goto fail;
+            }
+            host = calloc(total ? total : 1, sizeof *host);
+            if (!host) {
+                st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory staging the weights");
+                goto fail;
+            }
+        }
+    }
+    r->weights = clCreateBuffer(r->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                total * sizeof(float), host, &err);
+    DC_CL_TRY(st, err);
+    r->weight_bytes = total * sizeof(float);
+fail:
+    free(host);
+    return st;
+}
+
+/* Resolves the replica's conv families once (family.h), then gets its program, creates the
+ * families' and the common kernels, and uploads the weights packed for them. plan, params: the
+ * engine's model plan and the weights folded for it. given: NULL for the defaults. */
+densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_params *params,
+                               const dc_engine_choice *given)
+{
+    densecl_status st;
+    cl_command_queue_properties props = 0;
+    dc_engine_choice ec;
+    char binary_res[1024];
+    memset(&ec, 0, sizeof ec);
+    if (given)
+        ec = *given;
+    if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
+        CL_SUCCESS)
+        r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
+    dc_caps_query(r->dev, &r->caps);
+    /* A program binary brings its own resolution: whatever a tuning file or the options say
+     * now, its kernels are those it was compiled with. */
+    if (ec.binary_path) {
+        if ((st = dc_program_binary_resolved(ec.binary_path, binary_res, sizeof binary_res)) !=
+            DENSECL_OK)
+            return st;
+        ec.choice.binary = binary_res;
+    }
+    if ((st = dc_resolve(&r->caps, plan, &ec.choice, &r->res)) != DENSECL_OK) {
+        if (ec.binary_path) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", densecl_last_error());
+            st = dc_error(st, "%s: %s", ec.binary_path, why);
+        }
+        return st;
+    }
+    {
+        char text[1024];
+        dc_resolved_describe(&r->res, text, sizeof text);
+        dc_log(DENSECL_LOG_INFO, "convs on '%s': %s", r->info.name, text);
+    }
+    dc_program_opts po = {ec.binary_path, ec.no_cache, &r->res};
+    if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
+        return st;
+    for (int i = 0; i < dc_family_count; i++)
+        if ((r->res.used & (1u << i)) &&
+            (st = dc_families[i]->create(r->prog, &r->caps, &r->res.params[i],
+                                         &r->fam_state[i])) != DENSECL_OK)
+            return st;
+    if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
+        return st;
+    if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
+        return st;
+    r->active = 1;
+    dc_log(DENSECL_LOG_INFO, "replica on '%s': %llu KiB of weights", r->info.name,
+           (unsigned long long)(r->weight_bytes >> 10));
+    return DENSECL_OK;
+}
+
+void dc_replica_free(dc_replica *r)
+{
+    if (r->queue)
+        clFinish(r->queue);
+    dc_release_event(&r->first_ev);
+    dc_release_event(&r->last_ev);
+    dc_release_buffers(r);
+    if (r->weights)
+        clReleaseMemObject(r->weights);
+    dc_kernels_release(&r->kern);
+    for (int i = 0; i < dc_family_count; i++)
+        if (r->fam_state[i])
+            dc_families[i]->release(r->fam_state[i]);
+    if (r->prog)
+        clReleaseProgram(r->prog);
+    if (r->queue)
+        clReleaseCommandQueue(r->queue);
+    if (r->ctx)
+        clReleaseContext(r->ctx);
+    free(r->op_dev);
+    memset(r, 0, sizeof *r);
+}
+
+/* Makes a replica's activation buffers match an [n, c, h, w] chunk. */
+densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w)
+{
+    densecl_status st;
+    cl_int err;
+    if (r->bufs && r->plan.n == n && r->plan.h == h && r->plan.w == w)
+        return DENSECL_OK;
+    dc_release_buffers(r);
+    if ((st = dc_plan_build(cfg, n, h, w, &r->plan)) != DENSECL_OK)
+        return st;
+    r->bufs = calloc((size_t)r->plan.n_bufs, sizeof *r->bufs);
+    if (!r->bufs) {
+        st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < r->plan.n_bufs; i++) {
+        r->bufs[i] = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE,
+                                    r->plan.buf_floats[i] * sizeof(float), NULL, &err);
+        DC_CL_TRY(st, err);
+        r->act_bytes += r->plan.buf_floats[i] * sizeof(float);
+    }
+    /* One scratch buffer, the most any conv of this chunk needs from its family. */
+    for (int i = 0; i < r->plan.n_ops; i++) {
+        const dc_op *op = &r->plan.ops[i];
+        int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+        size_t need = fi >= 0 && dc_families[fi]->workspace
+                          ? dc_families[fi]->workspace(op, n, &r->res.params[fi])
+                          : 0;
+        if (need > r->ws_floats)
+            r->ws_floats = need;
+    }
+    if (r->ws_floats) {
+        r->ws = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE, r->ws_floats * sizeof(float), NULL,
+                               &err);
+        DC_CL_TRY(st, err);
+        r->act_bytes += r->ws_floats * sizeof(float);
+    }
+    return DENSECL_OK;
+fail:
+    dc_release_buffers(r);
+    return st;
+}
