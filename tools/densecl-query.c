@@ -565,7 +565,7 @@ static const q_conv_case q_conv_cases[Q_CONV_CASES] = {
 #define Q_GUARD 64            /* floats after the output that must stay untouched */
 #define Q_SENTINEL (-7777.0f) /* output values outside the written channels */
 #define Q_UNREAD 1e30f        /* input channels past cin: any use shows in the result */
-#define Q_ALIGN 16            /* parameter blocks on 64-byte boundaries, as host/engine.c */
+#define Q_ALIGN 16            /* parameter blocks on 64-byte boundaries, as host/replica.c */
 
 static size_t q_align(size_t n)
 {
