@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libclblast-dev: the "clblast" conv family (built in when CMake finds CLBlast).
+# libprotobuf-c-dev, protobuf-c-compiler, libonnx-dev: the ONNX reader (its protobuf-c code is
+# generated from onnx.proto at build time).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo libclblast-dev libstb-dev zlib1g-dev python3 python3-numpy python3-torch
+          clinfo libclblast-dev libstb-dev zlib1g-dev libprotobuf-c-dev
+          protobuf-c-compiler libonnx-dev python3 python3-numpy python3-torch
           python3-torchvision dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
