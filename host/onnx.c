@@ -339,20 +339,27 @@ static densecl_status ox_tensor(ox *x, const Onnx__NodeProto *n, const char *val
                                 int ndim, int64_t *shape, float **out)
 {
     const Onnx__TensorProto *t = ox_constant(x, value);
+    char label[300]; /* the graph's name, and ours when it differs */
+    if (strcmp(value, key) == 0)
+        snprintf(label, sizeof label, "'%s'", key);
+    else
+        snprintf(label, sizeof label, "'%s' (%s)", value, key);
     size_t count = 1, esize;
     *out = NULL;
     if (!t)
-        return ox_refuse(x, n, "input '%s' (%s) is not an initializer or a constant", value, key);
+        return ox_refuse(x, n, "input %s is not an initializer or a constant", label);
     if ((int)t->n_dims != ndim)
-        return ox_refuse(x, n, "tensor '%s' (%s) has %zu dimensions, not %d", value, key, t->n_dims,
-                         ndim);
+        return ox_refuse(x, n, "tensor %s has %zu dimensions, not %d", label, t->n_dims, ndim);
     for (int d = 0; d < ndim; d++) {
-        if (t->dims[d] < 0 || t->dims[d] > INT_MAX || (shape[d] >= 0 && t->dims[d] != shape[d]))
-            return ox_refuse(x, n, "tensor '%s' (%s): dimension %d is %lld, expected %lld", value,
-                             key, d, (long long)t->dims[d], (long long)shape[d]);
+        if (t->dims[d] < 0 || t->dims[d] > INT_MAX)
+            return ox_refuse(x, n, "tensor %s: dimension %d is %lld, not in [0, %d]", label, d,
+                             (long long)t->dims[d], INT_MAX);
+        if (shape[d] >= 0 && t->dims[d] != shape[d])
+            return ox_refuse(x, n, "tensor %s: dimension %d is %lld, expected %lld", label, d,
+                             (long long)t->dims[d], (long long)shape[d]);
         shape[d] = t->dims[d];
         if (!dc_mul_size(count, (size_t)t->dims[d], &count))
-            return ox_refuse(x, n, "tensor '%s' (%s): its size overflows", value, key);
+            return ox_refuse(x, n, "tensor %s: its size overflows", label);
     }
     int type = t->has_data_type ? t->data_type : 0;
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
@@ -361,13 +368,12 @@ static densecl_status ox_tensor(ox *x, const Onnx__NodeProto *n, const char *val
         esize = 8;
     else
         return ox_refuse(x, n,
-                         "tensor '%s' (%s) has ONNX data type %d; densecl reads FLOAT "
+                         "tensor %s has ONNX data type %d; densecl reads FLOAT "
                          "(1) and DOUBLE (11)",
-                         value, key, type);
+                         label, type);
     size_t bytes;
     if (!dc_mul_size(count, esize, &bytes) || bytes > OX_MAX_TENSOR)
-        return ox_refuse(x, n, "tensor '%s' (%s) is larger than %zu bytes", value, key,
-                         (size_t)OX_MAX_TENSOR);
+        return ox_refuse(x, n, "tensor %s is larger than %zu bytes", label, (size_t)OX_MAX_TENSOR);
     const unsigned char *raw = NULL;
     unsigned char *ext = NULL;
     size_t stored;
@@ -381,9 +387,9 @@ static densecl_status ox_tensor(ox *x, const Onnx__NodeProto *n, const char *val
         stored = esize == 4 ? t->n_float_data : t->n_double_data;
     if (!external && ((raw && t->raw_data.len != bytes) || (!raw && stored != count)))
         return ox_refuse(x, n,
-                         "tensor '%s' (%s) holds %zu bytes of data, but its shape %s "
+                         "tensor %s holds %zu bytes of data, but its shape %s "
                          "needs %zu",
-                         value, key, raw ? t->raw_data.len : stored * esize,
+                         label, raw ? t->raw_data.len : stored * esize,
                          dc_shape_str(shape, ndim, 0, (char[96]){0}, 96), bytes);
     if (x->dry)
         return DENSECL_OK;
@@ -421,9 +427,9 @@ static densecl_status ox_tensor(ox *x, const Onnx__NodeProto *n, const char *val
             free(f);
             free(ext);
             return dc_error(DENSECL_ERR_FORMAT,
-                            "%s: tensor '%s' (%s): value %g at index %zu "
+                            "%s: tensor %s: value %g at index %zu "
                             "is beyond float32's range",
-                            x->what, value, key, d, i);
+                            x->what, label, d, i);
         }
         f[i] = (float)d;
     }
@@ -656,20 +662,43 @@ static densecl_status ox_bn_relu(ox *x, const Onnx__NodeProto *user, const char 
     return DENSECL_OK;
 }
 
-/* Whether value is the channel concatenation of parts[0..n): parts[0] itself when n == 1, else a
- * Concat on axis 1 of exactly those values (through aliases). */
-static int ox_is_concat_of(const ox *x, const char *value, const char *const *parts, int n)
+#define OX_MAX_PARTS 4097 /* a block's input and up to 4096 layers */
+
+/* The values whose channel concatenation value is, through nested Concats on axis 1 and
+ * aliases: torchvision joins a block's features in one Concat per layer, a DenseNet written as
+ * x = cat([x, f(x)]) in a chain of two-input ones. Appends to parts (at most OX_MAX_PARTS);
+ * 0 when there are more or a Concat is not on axis 1. Recursion is bounded by OX_MAX_PARTS:
+ * every Concat adds a part. */
+static int ox_flatten(const ox *x, const char *value, const char **parts, int *n, int depth)
 {
     const char *v = ox_resolve(x, value);
-    if (n == 1)
-        return strcmp(v, ox_resolve(x, parts[0])) == 0;
     const Onnx__NodeProto *c = ox_producer(x, v);
     int64_t axis;
-    if (!ox_is(c, "Concat") || (int)c->n_input != n || !ox_attr_int(c, "axis", 0, &axis) ||
-        axis != 1)
+    if (depth > OX_MAX_PARTS)
+        return 0;
+    if (!ox_is(c, "Concat")) {
+        if (*n >= OX_MAX_PARTS)
+            return 0;
+        parts[(*n)++] = v;
+        return 1;
+    }
+    if (!ox_attr_int(c, "axis", 0, &axis) || axis != 1)
+        return 0;
+    for (size_t i = 0; i < c->n_input; i++)
+        if (!ox_flatten(x, ox_in(c, i), parts, n, depth + 1))
+            return 0;
+    return 1;
+}
+
+/* Whether value is the channel concatenation of exactly parts[0..n). */
+static int ox_is_concat_of(const ox *x, const char *value, const char *const *parts, int n,
+                           const char **scratch)
+{
+    int got = 0;
+    if (!ox_flatten(x, value, scratch, &got, 0) || got != n)
         return 0;
     for (int i = 0; i < n; i++)
-        if (strcmp(ox_resolve(x, ox_in(c, i)), ox_resolve(x, parts[i])) != 0)
+        if (strcmp(scratch[i], parts[i]) != 0)
             return 0;
     return 1;
 }
@@ -682,63 +711,68 @@ static densecl_status ox_block(ox *x, const Onnx__NodeProto *user, const char *v
     densecl_status st = DENSECL_OK;
     char pre[96], conv1[128], conv2[128], norm1[128], norm2[128];
     const Onnx__NodeProto *cat = ox_expect(x, user, value, "Concat", "a dense block", &st);
-    int64_t axis;
     if (!cat)
         return st;
-    if (cat->n_input < 2 || cat->n_input > 4096 || !ox_attr_int(cat, "axis", 0, &axis) || axis != 1)
-        return ox_refuse(x, cat, "a dense block's Concat joins 2 or more inputs on axis 1");
-    int layers = (int)cat->n_input - 1;
-    const char *const *parts = (const char *const *)cat->input;
-    for (int l = layers; l >= 1; l--) {
+    const char **parts = malloc(2 * OX_MAX_PARTS * sizeof *parts), **scratch;
+    int np = 0;
+    if (!parts)
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", x->what);
+    scratch = parts + OX_MAX_PARTS;
+    if (!ox_flatten(x, value, parts, &np, 0) || np < 2) {
+        free(parts);
+        return ox_refuse(x, cat,
+                         "a dense block's Concat joins its input and 1 to %d layers on "
+                         "axis 1",
+                         OX_MAX_PARTS - 1);
+    }
+    int layers = np - 1;
+    for (int l = layers; l >= 1 && st == DENSECL_OK; l--) {
         int64_t cin = -1, cmid = -1, k = -1, cb = -1;
-        const char *v, *mid;
+        const char *v = NULL, *mid;
         snprintf(pre, sizeof pre, "features.denseblock%d.denselayer%d", x->block, l);
         /* The last conv: 3x3, k new channels. Which one it is depends on the bottleneck. */
         const Onnx__NodeProto *c3 = ox_expect(x, cat, parts[l], "Conv", pre, &st);
-        if (!c3)
-            return st;
-        const Onnx__NodeProto *relu = ox_expect(x, c3, ox_in(c3, 0), "Relu", pre, &st);
+        const Onnx__NodeProto *relu = c3 ? ox_expect(x, c3, ox_in(c3, 0), "Relu", pre, &st) : NULL;
         if (!relu)
-            return st;
+            break;
         const Onnx__NodeProto *below = ox_producer(x, ox_resolve(x, ox_in(relu, 0)));
+        /* Bottleneck: Relu(norm2(Conv1x1(Relu(...)))), norm2 a node or folded into the conv;
+         * without: Relu(norm1(x)), where x may itself come from a conv (the CIFAR stem), but
+         * never from one that reads a Relu. */
+        const Onnx__NodeProto *under = ox_is(below, "BatchNormalization")
+                                           ? ox_producer(x, ox_resolve(x, ox_in(below, 0)))
+                                           : NULL;
         int bottleneck =
-            ox_is(below, "Conv") || (ox_is(below, "BatchNormalization") && below->n_input >= 1 &&
-                                     ox_is(ox_producer(x, ox_resolve(x, ox_in(below, 0))), "Conv"));
+            ox_is(below, "Conv") ||
+            (ox_is(under, "Conv") && ox_is(ox_producer(x, ox_resolve(x, ox_in(under, 0))), "Relu"));
         snprintf(conv1, sizeof conv1, "%s.conv1", pre);
         snprintf(conv2, sizeof conv2, "%s.conv2", pre);
         snprintf(norm1, sizeof norm1, "%s.norm1", pre);
         snprintf(norm2, sizeof norm2, "%s.norm2", pre);
-        if (bottleneck) {
-            if (c3->n_input < 2)
-                return ox_refuse(x, c3, "a Conv needs a weight (%s)", conv2);
-            if ((st = ox_conv(x, c3, conv2, 3, 1, 1, &cmid, &k, NULL)) != DENSECL_OK ||
+        if (c3->n_input < 2) {
+            st = ox_refuse(x, c3, "a Conv needs a weight (%s)", bottleneck ? conv2 : conv1);
+        } else if (bottleneck) {
+            if ((st = ox_conv(x, c3, conv2, 3, 1, 1, &cmid, &k, NULL)) == DENSECL_OK &&
                 (st = ox_conv_bn(x, relu, ox_in(relu, 0), conv1, norm2, 1, 1, 0, &cin, &cmid,
-                                 &mid)) != DENSECL_OK)
-                return st;
+                                 &mid)) == DENSECL_OK) {
+                cb = cin;
+                st = ox_bn_relu(x, c3, mid, norm1, &cb, &v);
+            }
+        } else if ((st = ox_conv(x, c3, conv1, 3, 1, 1, &cin, &k, NULL)) == DENSECL_OK) {
             cb = cin;
-            if ((st = ox_bn_relu(x, c3, mid, norm1, &cb, &v)) != DENSECL_OK)
-                return st;
-        } else {
-            if (c3->n_input < 2)
-                return ox_refuse(x, c3, "a Conv needs a weight (%s)", conv1);
-            if ((st = ox_conv(x, c3, conv1, 3, 1, 1, &cin, &k, NULL)) != DENSECL_OK)
-                return st;
-            cb = cin;
-            if ((st = ox_bn_relu(x, c3, ox_in(c3, 0), norm1, &cb, &v)) != DENSECL_OK)
-                return st;
+            st = ox_bn_relu(x, c3, ox_in(c3, 0), norm1, &cb, &v);
         }
         /* The layer reads exactly the block's input and the layers before it. */
-        if (!ox_is_concat_of(x, v, parts, l)) {
-            const Onnx__NodeProto *bad = ox_producer(x, ox_resolve(x, v));
-            return ox_refuse(x, bad,
-                             "dense layer %s should read the concatenation of the "
-                             "block's input and its %d earlier layers",
-                             pre, l - 1);
-        }
+        if (st == DENSECL_OK && !ox_is_concat_of(x, v, parts, l, scratch))
+            st = ox_refuse(x, ox_producer(x, ox_resolve(x, v)),
+                           "dense layer %s should read the concatenation of the block's input "
+                           "and its %d earlier layers",
+                           pre, l - 1);
     }
     *in = parts[0];
     *layers_out = layers;
-    return DENSECL_OK;
+    free(parts);
+    return st;
 }
 
 /* The whole walk, from the graph's output back to its input. Returns the number of blocks. */

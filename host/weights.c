@@ -77,19 +77,25 @@ densecl_status dc_weights_check_values(const dc_tensor_set *set, const char *pat
     return DENSECL_OK;
 }
 
-/* Formats a user may hand us instead: the magic bytes at the start, what the file is. */
+/* Formats a user may hand us instead: the magic bytes at the start, what the file is, and how
+ * to convert it (W_HINT_*). */
+enum { W_HINT_NONE, W_HINT_PYTORCH, W_HINT_KERAS, W_HINT_TFLITE };
 static const struct {
     size_t off, len;
     const char *magic;
     const char *what;
+    int hint;
 } w_magics[] = {
-    {0, 8, "\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"},
-    {4, 4, "TFL3", "a TensorFlow Lite model"},
-    {0, 6, "\x93NUMPY", "a NumPy .npy array, not a model"},
-    {0, 4, "GGUF", "a GGUF file"},
-    {0, 8, "\x89PNG\r\n\x1a\n", "a PNG image, not a model"},
-    {0, 3, "\xff\xd8\xff", "a JPEG image, not a model"},
+    {0, 8, "\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)", W_HINT_KERAS},
+    {4, 4, "TFL3", "a TensorFlow Lite model", W_HINT_TFLITE},
+    {0, 6, "\x93NUMPY", "a NumPy .npy array, not a model", W_HINT_NONE},
+    {0, 4, "GGUF", "a GGUF file (llama.cpp), not a DenseNet", W_HINT_NONE},
+    {0, 8, "\x89PNG\r\n\x1a\n", "a PNG image, not a model", W_HINT_NONE},
+    {0, 3, "\xff\xd8\xff", "a JPEG image, not a model", W_HINT_NONE},
 };
+
+static const char W_ZIP_PYTORCH[] = "a PyTorch checkpoint (torch.save's zip format)";
+static const char W_PICKLE[] = "a Python pickle (a PyTorch checkpoint in torch.save's legacy format?)";
 
 /* A zip's first entry names what it holds: torch.save writes "<name>/data.pkl" (or version,
  * byteorder, .data/...) under one directory; numpy.savez writes "<array>.npy" entries. */
@@ -106,7 +112,7 @@ static const char *w_zip_kind(const unsigned char *h, size_t len)
     if (w_ends_with(name, ".npy"))
         return "a NumPy .npz archive";
     if (strchr(name, '/') || w_ends_with(name, ".pkl"))
-        return "a PyTorch checkpoint (torch.save's zip format)";
+        return W_ZIP_PYTORCH;
     return "a zip archive";
 }
 
@@ -124,7 +130,7 @@ dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, uint64_t si
     }
     /* torch.save's legacy format and pickled models: pickle protocols 2 to 5. */
     if (len >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
-        *what = "a Python pickle (a PyTorch checkpoint in torch.save's legacy format?)";
+        *what = W_PICKLE;
         return DC_FILE_OTHER;
     }
     for (size_t i = 0; i < DC_ARRAY_LEN(w_magics); i++)
@@ -137,6 +143,42 @@ dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, uint64_t si
     if (len >= 2 && head[0] == 0x08 && head[1] >= 1 && head[1] <= 20)
         return DC_FILE_ONNX;
     return DC_FILE_SAFETENSORS;
+}
+
+/* One line: what the file is, and the command that converts it when there is one. */
+static densecl_status w_refuse_other(const char *path, const char *what)
+{
+    int hint = W_HINT_NONE;
+    if (what == W_ZIP_PYTORCH || what == W_PICKLE)
+        hint = W_HINT_PYTORCH;
+    for (size_t i = 0; i < DC_ARRAY_LEN(w_magics); i++)
+        if (what == w_magics[i].what)
+            hint = w_magics[i].hint;
+    /* The suggested output: the file's name without its extension, in the same directory. */
+    char base[4096];
+    snprintf(base, sizeof base, "%s", path);
+    char *slash = strrchr(base, '/'), *dot = strrchr(base, '.');
+    if (dot && dot > (slash ? slash + 1 : base))
+        *dot = '\0';
+    switch (hint) {
+    case W_HINT_PYTORCH:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s, which densecl does not read; convert it with: densecl-export "
+                        "--model densenet121 --weights %s --out %s.safetensors (--model: its "
+                        "torchvision preset; left out, the architecture is inferred)",
+                        path, what, path, base);
+    case W_HINT_KERAS:
+    case W_HINT_TFLITE:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s, which densecl does not read; convert it to ONNX with: "
+                        "python3 -m tf2onnx.convert --%s %s --output %s.onnx",
+                        path, what, hint == W_HINT_KERAS ? "keras" : "tflite", path, base);
+    default:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s; densecl reads DenseNet weights as safetensors (densecl-export "
+                        "writes them from PyTorch) or ONNX",
+                        path, what);
+    }
 }
 
 /* Reads the first bytes of path and the tensors, with the reader the bytes call for. */
@@ -164,11 +206,7 @@ static densecl_status w_read_tensors(const char *path, dc_tensor_set *set)
     case DC_FILE_ONNX:
         return dc_onnx_read(path, set);
     case DC_FILE_OTHER:
-        return dc_error(DENSECL_ERR_FORMAT,
-                        "%s is %s, which densecl does not read; convert a PyTorch DenseNet with: "
-                        "densecl-export --model densenet121 --weights %s --out %s.safetensors "
-                        "(or export it to ONNX)",
-                        path, what, path, path);
+        return w_refuse_other(path, what);
     default:
         return dc_safetensors_read(path, set);
     }
