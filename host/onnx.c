@@ -979,6 +979,69 @@ static densecl_status ox_metadata(ox *x, const Onnx__ModelProto *m)
     return DENSECL_OK;
 }
 
+/* protobuf-c decodes nested messages by recursion without a depth limit, so a few MB of nested
+ * headers (a node's attribute holding a graph holding a node ...) overflow the stack. Before
+ * decoding, this walks the wire format with protobuf-c's own descriptors, only to measure how
+ * deep the messages nest: the values are skipped, and protobuf-c still does all the decoding
+ * (and refuses what is malformed: this returns 1 for anything it cannot follow). */
+#define OX_MAX_DEPTH 32 /* a DenseNet needs 4: model, graph, node or initializer, attribute */
+
+static int ox_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *i < len; shift += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            return 1;
+    }
+    return 0;
+}
+
+static int ox_depth_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
+{
+    size_t i = 0;
+    uint64_t key, v;
+    if (depth > OX_MAX_DEPTH)
+        return 0;
+    while (i < len) {
+        if (!ox_varint(p, len, &i, &key))
+            return 1;
+        switch (key & 7) {
+        case PROTOBUF_C_WIRE_TYPE_VARINT:
+            if (!ox_varint(p, len, &i, &v))
+                return 1;
+            break;
+        case PROTOBUF_C_WIRE_TYPE_64BIT:
+            if (len - i < 8)
+                return 1;
+            i += 8;
+            break;
+        case PROTOBUF_C_WIRE_TYPE_32BIT:
+            if (len - i < 4)
+                return 1;
+            i += 4;
+            break;
+        case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
+            if (!ox_varint(p, len, &i, &v) || v > len - i)
+                return 1;
+            const ProtobufCFieldDescriptor *f =
+                key >> 3 <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
+                    : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                !ox_depth_ok(f->descriptor, p + i, (size_t)v, depth + 1))
+                return 0;
+            i += (size_t)v;
+            break;
+        }
+        default:
+            return 1;
+        }
+    }
+    return 1;
+}
+
 densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, const char *dir,
                              dc_tensor_set *out)
 {
@@ -995,6 +1058,9 @@ densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, co
                         "%s: an ONNX file larger than 2 GiB must keep its "
                         "tensors as external data",
                         what);
+    if (!ox_depth_ok(&onnx__model_proto__descriptor, bytes, len, 0))
+        return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX messages nested more than %d deep", what,
+                        OX_MAX_DEPTH);
     m = onnx__model_proto__unpack(NULL, len, bytes);
     if (!m)
         return dc_error(DENSECL_ERR_FORMAT,

@@ -103,6 +103,20 @@ def edit_initializers(model_bytes, edit):
     return pb_encode(model)
 
 
+def nested(levels):
+    """A ModelProto whose graph's node's attribute holds a graph ..., levels times: protobuf-c
+    decodes nesting by recursion, so this once overflowed the stack."""
+    tags = [bytes([7 << 3 | 2])] + [bytes([1 << 3 | 2]), bytes([5 << 3 | 2]),
+                                    bytes([6 << 3 | 2])] * levels
+    sizes = [0] * (len(tags) + 1)
+    for k in range(len(tags) - 1, -1, -1):
+        sizes[k] = len(tags[k]) + len(_enc_varint(sizes[k + 1])) + sizes[k + 1]
+    out = bytearray(b"\x08\x07")
+    for k, tag in enumerate(tags):
+        out += tag + _enc_varint(sizes[k + 1])
+    return bytes(out)
+
+
 def string_entry(key, value):
     return pb_encode([(1, 2, key.encode()), (2, 2, value.encode())])
 
@@ -236,6 +250,7 @@ def main(outdir):
     # Broken files made from a valid one.
     good = open(os.path.join(outdir, "bc100_op17.onnx"), "rb").read()
     refuse("truncated.onnx", good[:len(good) * 3 // 5], "does not decode")
+    refuse("deep_nesting.onnx", nested(300000), "nested more than 32 deep")
     refuse("truncated_header.onnx", good[:40], "does not decode|does not fit")
 
     def huge_dims(i, t):
