@@ -516,6 +516,10 @@ static densecl_status ox_bn(ox *x, const Onnx__NodeProto *n, const char *prefix,
     if (n->n_input != 5)
         return ox_refuse(x, n, "a BatchNormalization (%s) takes 5 inputs, not %zu", prefix,
                          n->n_input);
+    /* Opsets before 14 mark training mode by the extra outputs (running statistics). */
+    for (size_t i = 1; i < n->n_output; i++)
+        if (ox_s(n->output[i])[0])
+            return ox_refuse(x, n, "a BatchNormalization in training mode (%s)", prefix);
     if (!ox_attr_int(n, "training_mode", 0, &train) || train != 0)
         return ox_refuse(x, n, "a BatchNormalization in training mode (%s)", prefix);
     double e = eps && eps->has_f ? (double)eps->f : OX_BN_EPS;
