@@ -56,6 +56,8 @@ typedef struct ox {
     int dry;      /* first pass: count the blocks, check shapes, keep nothing */
     int block;    /* block number (1-based) of the walk's current block */
     size_t total; /* bytes of tensor data read so far */
+    size_t *hops; /* alias hops left to ox_resolve, for the whole file: a crafted graph of long
+                   * Identity chains read at every layer cannot make the walk quadratic */
     dc_tensor_set *out;
 } ox;
 
@@ -165,10 +167,10 @@ static const Onnx__TensorProto *ox_constant(const ox *x, const char *value);
 
 /* Follows aliases back to the value that really holds the data: Identity, a Concat of one
  * input, a Pad whose pads are all zero, Dropout (inference: identity). Bounded by the node
- * count, so a cycle in a malformed graph ends. */
+ * count, so a cycle in a malformed graph ends, and by the file's budget of hops (x->hops). */
 static const char *ox_resolve(const ox *x, const char *value)
 {
-    for (int hops = 0; hops <= x->n_prod; hops++) {
+    for (int hops = 0; hops <= x->n_prod && *x->hops > 0; hops++, (*x->hops)--) {
         const Onnx__NodeProto *n = ox_producer(x, value);
         if (!n || n->n_input < 1)
             return value;
@@ -1072,6 +1074,8 @@ densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, co
                         "decode: truncated or not ONNX)",
                         what);
     memset(&x, 0, sizeof x);
+    size_t hops = (size_t)1 << 24; /* a DenseNet export: a few per dense layer */
+    x.hops = &hops;
     x.what = what;
     x.dir = dir;
     x.out = out;
