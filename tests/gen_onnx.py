@@ -117,6 +117,38 @@ def nested(levels):
     return bytes(out)
 
 
+def add_identities(model_bytes):
+    """Routes every Conv's weight and every Relu's output through an Identity node, as exporters
+    do for shared or renamed values: what densecl must look through."""
+    model = pb_decode(model_bytes)
+    for m, (field, wt, val) in enumerate(model):
+        if field != 7:
+            continue
+        graph, extra = pb_decode(val), []
+        for g, (gf, gwt, gval) in enumerate(graph):
+            if gf != 1:  # GraphProto.node
+                continue
+            node = pb_decode(gval)
+            op = next(v for f, _, v in node if f == 4)
+            inputs = [i for i, (f, _, _) in enumerate(node) if f == 1]
+            outputs = [i for i, (f, _, _) in enumerate(node) if f == 2]
+            if op == b"Conv":
+                k = inputs[1]
+                name = node[k][2]
+                node[k] = (1, 2, name + b"_id")
+                extra.append([(1, 2, name), (2, 2, name + b"_id"), (4, 2, b"Identity")])
+            elif op == b"Relu":
+                k = outputs[0]
+                name = node[k][2]
+                node[k] = (2, 2, name + b"_pre")
+                extra.append([(1, 2, name + b"_pre"), (2, 2, name), (4, 2, b"Identity")])
+            graph[g] = (gf, gwt, pb_encode(node))
+        first = next(g for g, (gf, _, _) in enumerate(graph) if gf == 1)
+        graph[first:first] = [(1, 2, pb_encode(n)) for n in extra]
+        model[m] = (field, wt, pb_encode(graph))
+    return pb_encode(model)
+
+
 def string_entry(key, value):
     return pb_encode([(1, 2, key.encode()), (2, 2, value.encode())])
 
@@ -155,6 +187,7 @@ class Doubled(nn.Module):
 # name, build, seed, input shape, opset, constant folding, dynamic batch
 PARITY = [
     ("d121_op11_dyn", densenet121(), 11, (2, 3, 64, 64), 11, True, True),
+    ("d121_op11_nofold", densenet121(), 111, (1, 3, 64, 64), 11, False, False),
     ("d121_op13_nofold", densenet121(), 13, (1, 3, 64, 64), 13, False, False),
     ("d121_op13_fold_dyn", densenet121(), 131, (2, 3, 56, 72), 13, True, True),
     ("bc100_op17", fx.cifar_densenet(12, (16, 16, 16), 24, 10), 100, (3, 3, 32, 32), 17, True,
@@ -226,6 +259,12 @@ def main(outdir):
         write(os.path.join(outdir, "bc100_ext" + suffix),
               open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
     parity.append("bc100_ext")
+    # ... and with Identity nodes on the weights and after every Relu.
+    write(os.path.join(outdir, "bc100_identity.onnx"), add_identities(src))
+    for suffix in (".input.npy", ".expected.npy"):
+        write(os.path.join(outdir, "bc100_identity" + suffix),
+              open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
+    parity.append("bc100_identity")
 
     refused = []
 
