@@ -95,7 +95,8 @@ static const struct {
 };
 
 static const char W_ZIP_PYTORCH[] = "a PyTorch checkpoint (torch.save's zip format)";
-static const char W_PICKLE[] = "a Python pickle (a PyTorch checkpoint in torch.save's legacy format?)";
+static const char W_PICKLE[] =
+    "a Python pickle (a PyTorch checkpoint in torch.save's legacy format?)";
 
 /* A zip's first entry names what it holds: torch.save writes "<name>/data.pkl" (or version,
  * byteorder, .data/...) under one directory; numpy.savez writes "<array>.npy" entries. */
