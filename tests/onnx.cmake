@@ -24,3 +24,7 @@ add_test(NAME export_roundtrip
                  ${CMAKE_SOURCE_DIR}/tools/densecl-export ${DENSECL_EXPORT_DIR})
 set_tests_properties(export_roundtrip PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED export
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
+
+# The ONNX reader on the fuzz seed corpus (tiny torch exports) and the format sniffing: no
+# OpenCL, no Python.
+dc_test(test_onnx SOURCES test_onnx.c LABELS unit ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)
