@@ -203,7 +203,12 @@ static densecl_status w_read_tensors(const char *path, dc_tensor_set *set)
     close(fd);
     if (n < 0)
         return dc_error(DENSECL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    switch (dc_weights_sniff(head, (size_t)n, (uint64_t)sb.st_size, &what)) {
+    dc_file_kind kind = dc_weights_sniff(head, (size_t)n, (uint64_t)sb.st_size, &what);
+    /* An ONNX writer that does not put ir_version first: the name says what the file is, when
+     * its first bytes do not look like a safetensors header. */
+    if (kind == DC_FILE_SAFETENSORS && w_ends_with(path, ".onnx") && !(n >= 9 && head[8] == '{'))
+        kind = DC_FILE_ONNX;
+    switch (kind) {
     case DC_FILE_ONNX:
         return dc_onnx_read(path, set);
     case DC_FILE_OTHER:

@@ -88,12 +88,24 @@ PY
 else
     bad "ddp_module_5class metadata" "$meta"
 fi
-capture "$work/out" "$work/err" "$densecl" classify --weights "$st" --top 5 "$dir/image64.png" \
-    "${device[@]}"
-if [[ $rc -eq 0 ]] && grep -q "dandelion" "$work/out" && grep -q "tulip" "$work/out"; then
-    ok "classify uses the exported labels: $(tr '\n' ' ' < "$work/out" | cut -c1-200)"
+# classify on the safetensors file and on the ONNX one (its metadata_props): the same labels
+# and the same answer.
+for w in "$st" "$work/ddp_module_5class.onnx"; do
+    capture "$work/out" "$work/err" "$densecl" classify --weights "$w" --top 5 \
+        "$dir/image64.png" "${device[@]}"
+    if [[ $rc -eq 0 ]] && grep -q "dandelion" "$work/out" && grep -q "tulip" "$work/out"; then
+        ok "classify uses the exported labels ($(basename "$w")): $(head -n 1 "$work/out")"
+        # The class order only: probabilities may differ in the last printed digit.
+        head -n 1 "$work/out" | sed 's/^[^:]*: //; s/[0-9.]\+ //g' > "$work/top.$(basename "$w")"
+    else
+        bad "classify with exported labels ($(basename "$w"))" \
+            "status $rc: $(cat "$work/out" "$work/err")"
+    fi
+done
+if ! cmp -s "$work/top.$(basename "$st")" "$work/top.ddp_module_5class.onnx"; then
+    bad "classify safetensors vs ONNX" "$(cat "$work"/top.*)"
 else
-    bad "classify with exported labels" "status $rc: $(cat "$work/out" "$work/err")"
+    ok "classify safetensors vs ONNX: the same classes in the same order"
 fi
 
 # Refusals: one error line naming the problem, no output file.

@@ -83,7 +83,8 @@ def main(outdir):
     case("ddp_module_5class", d121(5), 55, (2, 3, 64, 64),
          lambda m, p: torch.save({"model": {"module." + k: v
                                             for k, v in m.state_dict().items()}}, p),
-         "--labels labels5.txt --size 64 --resize 72 --mean 0.5,0.4,0.3 --std 0.2,0.25,0.3")
+         "--labels labels5.txt --size 64 --resize 72 --mean 0.5,0.4,0.3 --std 0.2,0.25,0.3 "
+         "--onnx")
     # A pickled whole model (torchvision classes only), in torch.save's legacy format.
     case("pickled_model_bc", fx.cifar_densenet(6, (2, 2, 2), 12, 4, in_channels=1), 6,
          (2, 1, 28, 28), lambda m, p: torch.save(m, p, _use_new_zipfile_serialization=False),

@@ -265,6 +265,14 @@ def main(outdir):
         write(os.path.join(outdir, "bc100_identity" + suffix),
               open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
     parity.append("bc100_identity")
+    # ... and with ir_version written last: recognised by its .onnx name, not its first byte.
+    fields = pb_decode(src)
+    write(os.path.join(outdir, "bc100_reordered.onnx"),
+          pb_encode([f for f in fields if f[0] != 1] + [f for f in fields if f[0] == 1]))
+    for suffix in (".input.npy", ".expected.npy"):
+        write(os.path.join(outdir, "bc100_reordered" + suffix),
+              open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
+    parity.append("bc100_reordered")
 
     refused = []
 
