@@ -5,7 +5,7 @@
 
 Tiny DenseNets (a few KB each) exported as PyTorch 1.13 does it: CIFAR and ImageNet stems, with
 and without bottleneck, opsets 11, 13 and 17, constant folding on and off, a fixed and a dynamic
-batch; and a small graph that is not a DenseNet. The files are committed; rerun this only to
+batch, one with metadata_props; and a small graph that is not a DenseNet. The files are committed; rerun this only to
 change them (needs Debian's python3-torch and python3-torchvision).
 """
 
@@ -42,6 +42,15 @@ def main(outdir):
     export(cifar, (2, 1, 8, 8), os.path.join(outdir, "cifar_op17_dyn.onnx"), 17, dynamic=True)
     export(imagenet, (1, 3, 32, 32), os.path.join(outdir, "imagenet_op13.onnx"), 13)
     export(plain, (1, 1, 8, 8), os.path.join(outdir, "plain_op13.onnx"), 13)
+    # With metadata_props, as densecl-export --onnx appends them.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools"))
+    import export_torchvision as dexport  # densecl-export, under its importable name
+    with open(os.path.join(outdir, "cifar_op11.onnx"), "rb") as f:
+        blob = f.read()
+    meta = dexport.build_metadata(None, "fuzz seed", {"crop": 8, "channels": 1, "mean": [0.5]},
+                                 ["a", "b", "c"])
+    with open(os.path.join(outdir, "cifar_meta.onnx"), "wb") as f:
+        f.write(blob + dexport.onnx_metadata_props(meta))
     other = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 3))
     export(other, (1, 1, 8, 8), os.path.join(outdir, "not_densenet.onnx"), 13)
     return 0
