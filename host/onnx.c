@@ -16,10 +16,12 @@
  * A BN that follows a conv (norm0, norm2) is either a BatchNormalization node or, as PyTorch
  * exports a model in eval mode, already folded into the conv's weights and a bias: then it
  * becomes an identity BN (gamma 1, mean 0, var 1 - eps) whose beta is that bias, which fold.c
- * folds back into the conv. Identity nodes, one-input Concats and all-zero Pads are aliases.
- * Anything else is refused, naming the node that does not fit. Sizes are checked, never
- * trusted: dims, raw_data lengths against the declared shape, external data (files in the
- * model's directory only, within the same limits). */
+ * folds back into the conv. Identity and Dropout nodes, one-input Concats and all-zero Pads are
+ * aliases; a block's features may also be joined by a chain of two-input Concats. Anything else
+ * is refused, naming the node that does not fit. Sizes are checked, never trusted: dims,
+ * raw_data lengths against the declared shape, external data (files in the model's directory
+ * only, within the same limits), and how deep messages nest before protobuf-c recurses into
+ * them. The model's metadata_props become the set's metadata. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -36,7 +38,7 @@
 #include "onnx.pb-c.h"
 
 #define OX_MAX_FILE ((size_t)2 << 30)   /* protobuf's own 2 GiB limit for one message */
-#define OX_MAX_TENSOR ((size_t)1 << 30) /* bytes of one tensor (DenseNet-264's largest: 9 MB) */
+#define OX_MAX_TENSOR ((size_t)1 << 30) /* bytes of one tensor: DenseNets' are tens of MB */
 #define OX_MAX_TOTAL ((size_t)4 << 30)  /* bytes of all tensors read, external data included */
 #define OX_BN_EPS 1e-5                  /* what fold.c assumes */
 
