@@ -232,10 +232,9 @@ typedef enum dc_file_kind {
     DC_FILE_ONNX,
     DC_FILE_OTHER            /* a format densecl recognises but does not read */
 } dc_file_kind;
-/* head: the file's first len bytes (len <= 512); size: the whole file's. For DC_FILE_OTHER,
- * *what is set to a description ("a PyTorch checkpoint (zip)"). */
-dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, uint64_t size,
-                              const char **what);
+/* head: the file's first len bytes (weights.c reads 512). For DC_FILE_OTHER, *what is set to a
+ * description ("a PyTorch checkpoint (torch.save's zip format)"). */
+dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, const char **what);
 
 /* Refuses (DENSECL_ERR_FORMAT, prefixed by path) a NaN or infinity in any tensor and a negative
  * value in any "*.running_var", naming the key, the first bad value and its index. */

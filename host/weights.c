@@ -117,13 +117,13 @@ static const char *w_zip_kind(const unsigned char *h, size_t len)
     return "a zip archive";
 }
 
-dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, uint64_t size,
-                              const char **what)
+dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, const char **what)
 {
     *what = NULL;
-    /* safetensors: an 8-byte little-endian header length that fits the file, then '{'. Checked
-     * first, since any other magic could also start such a length. */
-    if (len >= 9 && head[8] == '{' && dc_load_le(head, 8) <= size - 8)
+    /* safetensors: an 8-byte little-endian header length, then the JSON header's '{'. Checked
+     * first, since any other magic could also start such a length; a length that does not fit
+     * the file is the safetensors reader's to report. */
+    if (len >= 9 && head[8] == '{')
         return DC_FILE_SAFETENSORS;
     if (len >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
         *what = w_zip_kind(head, len);
@@ -203,7 +203,7 @@ static densecl_status w_read_tensors(const char *path, dc_tensor_set *set)
     close(fd);
     if (n < 0)
         return dc_error(DENSECL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    dc_file_kind kind = dc_weights_sniff(head, (size_t)n, (uint64_t)sb.st_size, &what);
+    dc_file_kind kind = dc_weights_sniff(head, (size_t)n, &what);
     /* An ONNX writer that does not put ir_version first: the name says what the file is, when
      * its first bytes do not look like a safetensors header. */
     if (kind == DC_FILE_SAFETENSORS && w_ends_with(path, ".onnx") && !(n >= 9 && head[8] == '{'))

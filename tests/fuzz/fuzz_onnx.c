@@ -85,7 +85,7 @@ static void load_via_file(const uint8_t *data, size_t size, int want)
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     densecl_status st = densecl_weights_load(path, NULL, &w);
     size_t head = size < 512 ? size : 512;
-    if (dc_weights_sniff(data, head, size, &what) != DC_FILE_ONNX)
+    if (dc_weights_sniff(data, head, &what) != DC_FILE_ONNX)
         want = -1;
     if (want >= 0 && (int)st != want)
         fprintf(stderr, "densecl_weights_load: %s, expected %s\n", densecl_last_error(),
