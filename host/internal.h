@@ -6,6 +6,7 @@
  * replica packs and uploads from that.
  *   config.c   presets, counting, the list of tensors a config expects (dc_config_tensors)
  *   safetensors.c  the format: reader, dtype conversion, key names, tensor set, writer
+ *   onnx.c     the ONNX format: a DenseNet graph recognised, its tensors under canonical keys
  *   arch.c     architecture inference from tensor shapes, and checking tensors against a config
  *   random_init.c  seeded random tensors, the same on every platform
  *   weights.c  the public densecl_weights API: a config and its raw tensors
@@ -208,6 +209,21 @@ const char *dc_tensor_meta(const dc_tensor_set *set, const char *key);
 /* "F32", "I64", ... as safetensors names the dtype. */
 const char *dc_dtype_name(dc_dtype d);
 
+/* ---------------------------------------------------------------- onnx.c */
+
+/* Reads an ONNX file (protobuf-c, generated from onnx.proto) holding a DenseNet as exported by
+ * torch.onnx.export (opsets 7-21, folded or not, any batch axis) and returns its tensors under
+ * torchvision's canonical keys, as dc_safetensors_read does: BN folded into a conv by the
+ * exporter comes back as an identity BN whose beta is the conv's bias; the model's
+ * metadata_props become the set's metadata. A graph that is not such a DenseNet is refused
+ * (DENSECL_ERR_FORMAT) naming the node that does not fit. External data is read from files
+ * beside path only (relative, no ".."). */
+densecl_status dc_onnx_read(const char *path, dc_tensor_set *out);
+/* The same from memory (for the fuzzer); dir: where external data may be read, or NULL (then
+ * external data is refused). */
+densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, const char *dir,
+                             dc_tensor_set *out);
+
 /* ---------------------------------------------------------------- arch.c */
 
 /* Architecture from tensor shapes (and "densecl.config" metadata when present). */
@@ -234,6 +250,16 @@ struct densecl_weights {
     densecl_config cfg;
     dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
 };
+
+/* What the first bytes of a weights file say it is (weights.c reads at most 512 of them). */
+typedef enum dc_file_kind {
+    DC_FILE_SAFETENSORS = 0, /* also the default: the safetensors reader names what is wrong */
+    DC_FILE_ONNX,
+    DC_FILE_OTHER            /* a format densecl recognises but does not read */
+} dc_file_kind;
+/* head: the file's first len bytes (weights.c reads 512). For DC_FILE_OTHER, *what is set to a
+ * description ("a PyTorch checkpoint (torch.save's zip format)"). */
+dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, const char **what);
 
 /* Refuses (DENSECL_ERR_FORMAT, prefixed by path) a NaN or infinity in any tensor and a negative
  * value in any "*.running_var", naming the key, the first bad value and its index. */

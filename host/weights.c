@@ -1,12 +1,18 @@
 /* weights.c - the public densecl_weights API: a config and its raw float32 tensors, from a
- * safetensors file (safetensors.c reads it, arch.c infers or checks the architecture) or from a
- * seed (random_init.c). Folding and packing are the engine's: weights hold no derived data. */
+ * safetensors or ONNX file (safetensors.c or onnx.c reads it, as the file's first bytes say;
+ * arch.c infers or checks the architecture) or from a seed (random_init.c). Folding and
+ * packing are the engine's: weights hold no derived data. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -71,6 +77,147 @@ densecl_status dc_weights_check_values(const dc_tensor_set *set, const char *pat
     return DENSECL_OK;
 }
 
+/* Formats a user may hand us instead: the magic bytes at the start, what the file is, and how
+ * to convert it (W_HINT_*). */
+enum { W_HINT_NONE, W_HINT_PYTORCH, W_HINT_KERAS, W_HINT_TFLITE };
+static const struct {
+    size_t off, len;
+    const char *magic;
+    const char *what;
+    int hint;
+} w_magics[] = {
+    {0, 8, "\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)", W_HINT_KERAS},
+    {4, 4, "TFL3", "a TensorFlow Lite model", W_HINT_TFLITE},
+    {0, 6, "\x93NUMPY", "a NumPy .npy array, not a model", W_HINT_NONE},
+    {0, 4, "GGUF", "a GGUF file (llama.cpp), not a DenseNet", W_HINT_NONE},
+    {0, 8, "\x89PNG\r\n\x1a\n", "a PNG image, not a model", W_HINT_NONE},
+    {0, 3, "\xff\xd8\xff", "a JPEG image, not a model", W_HINT_NONE},
+};
+
+static const char W_ZIP_PYTORCH[] = "a PyTorch checkpoint (torch.save's zip format)";
+static const char W_PICKLE[] =
+    "a Python pickle (a PyTorch checkpoint in torch.save's legacy format?)";
+
+/* A zip's first entry names what it holds: torch.save writes "<name>/data.pkl" (or version,
+ * byteorder, .data/...) under one directory; numpy.savez writes "<array>.npy" entries. */
+static const char *w_zip_kind(const unsigned char *h, size_t len)
+{
+    if (len < 30)
+        return "a zip archive";
+    size_t n = (size_t)dc_load_le(h + 26, 2);
+    char name[256];
+    if (n >= sizeof name || 30 + n > len)
+        return "a zip archive";
+    memcpy(name, h + 30, n);
+    name[n] = '\0';
+    if (w_ends_with(name, ".npy"))
+        return "a NumPy .npz archive";
+    if (strchr(name, '/') || w_ends_with(name, ".pkl"))
+        return W_ZIP_PYTORCH;
+    return "a zip archive";
+}
+
+dc_file_kind dc_weights_sniff(const unsigned char *head, size_t len, const char **what)
+{
+    *what = NULL;
+    /* safetensors: an 8-byte little-endian header length, then the JSON header's '{'. Checked
+     * first, since any other magic could also start such a length; a length that does not fit
+     * the file is the safetensors reader's to report. */
+    if (len >= 9 && head[8] == '{')
+        return DC_FILE_SAFETENSORS;
+    if (len >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
+        *what = w_zip_kind(head, len);
+        return DC_FILE_OTHER;
+    }
+    /* torch.save's legacy format and pickled models: pickle protocols 2 to 5. */
+    if (len >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
+        *what = W_PICKLE;
+        return DC_FILE_OTHER;
+    }
+    for (size_t i = 0; i < DC_ARRAY_LEN(w_magics); i++)
+        if (len >= w_magics[i].off + w_magics[i].len &&
+            memcmp(head + w_magics[i].off, w_magics[i].magic, w_magics[i].len) == 0) {
+            *what = w_magics[i].what;
+            return DC_FILE_OTHER;
+        }
+    /* ONNX: a ModelProto, whose writers put ir_version (field 1, varint: tag 0x08) first. */
+    if (len >= 2 && head[0] == 0x08 && head[1] >= 1 && head[1] <= 20)
+        return DC_FILE_ONNX;
+    return DC_FILE_SAFETENSORS;
+}
+
+/* One line: what the file is, and the command that converts it when there is one. */
+static densecl_status w_refuse_other(const char *path, const char *what)
+{
+    int hint = W_HINT_NONE;
+    if (what == W_ZIP_PYTORCH || what == W_PICKLE)
+        hint = W_HINT_PYTORCH;
+    for (size_t i = 0; i < DC_ARRAY_LEN(w_magics); i++)
+        if (what == w_magics[i].what)
+            hint = w_magics[i].hint;
+    /* The suggested output: the file's name without its extension, in the same directory. */
+    char base[4096];
+    snprintf(base, sizeof base, "%s", path);
+    char *slash = strrchr(base, '/'), *dot = strrchr(base, '.');
+    if (dot && dot > (slash ? slash + 1 : base))
+        *dot = '\0';
+    switch (hint) {
+    case W_HINT_PYTORCH:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s, which densecl does not read; convert it with: densecl-export "
+                        "--model densenet121 --weights %s --out %s.safetensors (--model: its "
+                        "torchvision preset; left out, the architecture is inferred)",
+                        path, what, path, base);
+    case W_HINT_KERAS:
+    case W_HINT_TFLITE:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s, which densecl does not read; convert it to ONNX with: "
+                        "python3 -m tf2onnx.convert --%s %s --output %s.onnx",
+                        path, what, hint == W_HINT_KERAS ? "keras" : "tflite", path, base);
+    default:
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s is %s; densecl reads DenseNet weights as safetensors (densecl-export "
+                        "writes them from PyTorch) or ONNX",
+                        path, what);
+    }
+}
+
+/* Reads the first bytes of path and the tensors, with the reader the bytes call for. */
+static densecl_status w_read_tensors(const char *path, dc_tensor_set *set)
+{
+    unsigned char head[512];
+    ssize_t n;
+    struct stat sb;
+    const char *what;
+    memset(set, 0, sizeof *set);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return dc_safetensors_read(path, set); /* its message for a missing file */
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return dc_safetensors_read(path, set);
+    }
+    do
+        n = read(fd, head, sizeof head);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0)
+        return dc_error(DENSECL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    dc_file_kind kind = dc_weights_sniff(head, (size_t)n, &what);
+    /* An ONNX writer that does not put ir_version first: the name says what the file is, when
+     * its first bytes do not look like a safetensors header. */
+    if (kind == DC_FILE_SAFETENSORS && w_ends_with(path, ".onnx") && !(n >= 9 && head[8] == '{'))
+        kind = DC_FILE_ONNX;
+    switch (kind) {
+    case DC_FILE_ONNX:
+        return dc_onnx_read(path, set);
+    case DC_FILE_OTHER:
+        return w_refuse_other(path, what);
+    default:
+        return dc_safetensors_read(path, set);
+    }
+}
+
 densecl_status densecl_weights_load(const char *path, const densecl_config *expect,
                                     densecl_weights **out)
 {
@@ -95,7 +242,7 @@ densecl_status densecl_weights_load_ex(const char *path, const densecl_weights_o
         *out = NULL;
     if (!path || !out)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_weights_load: NULL argument");
-    if ((st = dc_safetensors_read(path, &set)) != DENSECL_OK)
+    if ((st = w_read_tensors(path, &set)) != DENSECL_OK)
         return st;
     if ((st = dc_config_resolve(&set, o.expect, &cfg)) != DENSECL_OK) {
         w_prefix_error(st, path);

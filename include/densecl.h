@@ -169,7 +169,10 @@ typedef struct densecl_weights densecl_weights;
 /* Loads a safetensors file (F32, F16, BF16 or F64 tensors; torchvision key names, or the legacy
  * "norm.1" style of torchvision's old .pth files; num_batches_tracked ignored). Every tensor is
  * converted to float32 on load; an F64 value beyond float32's range is refused with the key and
- * the index rather than turned into infinity.
+ * the index rather than turned into infinity. An ONNX file of a DenseNet (as torch.onnx.export
+ * writes one) is read too, recognised by its graph (DENSECL_ERR_FORMAT naming the node that does
+ * not fit otherwise); other formats (a PyTorch checkpoint, ...) are refused with
+ * DENSECL_ERR_FORMAT, saying what the file is and how to convert it.
  *   path:   the file; it is read into memory (not mapped) and closed before returning. A file
  *           whose size or modification time changes while it is read (being rewritten) is
  *           refused with DENSECL_ERR_IO naming it.

@@ -16,6 +16,7 @@ endfunction()
 dc_fuzz_replay(json)
 dc_fuzz_replay(npy)
 dc_fuzz_replay(safetensors)
+dc_fuzz_replay(onnx)
 
 # classify's inputs (tools/inputs.c, stb_image, zlib), compiled in again: the CLI is not a
 # library. stb's warnings are not ours (as in tools/CMakeLists.txt), nor its two harmless kinds

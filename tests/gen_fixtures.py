@@ -237,7 +237,8 @@ def source_stamp():
     """Hash of everything that determines the fixtures."""
     digest = hashlib.sha256()
     for path in (os.path.abspath(__file__), os.path.join(TOOLS, "safetensors_io.py"),
-                 os.path.join(TOOLS, "export_torchvision.py")):
+                 os.path.join(TOOLS, "export_torchvision.py"),
+                 os.path.join(TOOLS, "densecl-export")):
         with open(path, "rb") as f:
             digest.update(f.read())
     digest.update(f"torch {torch.__version__} torchvision {torchvision.__version__}".encode())

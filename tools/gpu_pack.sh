@@ -4,8 +4,9 @@
 # carry folder (default gpu-carry/, git-ignored), which travels with the working tree:
 #
 #   bin/       densecl, densecl-query, test_ops, test_conv_clblast (the build's)
-#   lib/       libclblast.so.1 and the OpenCL ICD loader libOpenCL.so.1 (ocl-icd, which honours
-#              OCL_ICD_VENDORS), the very files the build links, found through ldd
+#   lib/       libclblast.so.1, the OpenCL ICD loader libOpenCL.so.1 (ocl-icd, which honours
+#              OCL_ICD_VENDORS) and libprotobuf-c.so.1, the very files the build links, found
+#              through ldd
 #   fixtures/  whole-model parity cases written by tests/gen_fixtures.py with torchvision's
 #              logits (the GPU machine's PyTorch may have no torchvision): the ImageNet
 #              DenseNet-121 in F16 weights (stem, max pool, four blocks) and three CIFAR/MNIST
@@ -51,6 +52,13 @@ for lib in libclblast.so.1 libOpenCL.so.1; do
     fi
     cp -L "$path" "$out/lib/$lib"
 done
+# The ONNX reader's protobuf-c runtime (libprotobuf-c-dev), which the GPU machine may not have.
+path=$(ldd "$build/bin/densecl" | awk '$1 == "libprotobuf-c.so.1" { print $3 }')
+if [ -z "$path" ] || [ ! -f "$path" ]; then
+    echo "gpu_pack: densecl does not link libprotobuf-c.so.1 (libprotobuf-c-dev)" >&2
+    exit 1
+fi
+cp -L "$path" "$out/lib/libprotobuf-c.so.1"
 
 # Skips the cases whose files are up to date (gen_fixtures.py's stamp).
 "$python" tests/gen_fixtures.py "$out/fixtures" --only "$cases"

@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libclblast-dev: the "clblast" conv family (built in when CMake finds CLBlast). python3-pil: the
-# Python module reads image files with it (tests/install_test.sh).
+# Python module reads image files with it (tests/install_test.sh). libprotobuf-c-dev,
+# protobuf-c-compiler, libonnx-dev: the ONNX reader (its protobuf-c code is generated from
+# onnx.proto at build time).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo libclblast-dev libstb-dev zlib1g-dev python3 python3-numpy python3-torch
-          python3-torchvision python3-pil dataset-fashion-mnist)
+          clinfo libclblast-dev libstb-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
+          libonnx-dev python3 python3-numpy python3-torch python3-torchvision python3-pil
+          dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,7 @@
 #
 #   bash tests/fuzz/run.sh [SECONDS] [TARGET...]
 #
-# SECONDS per target (default 60); TARGETs among json npy safetensors idx_image (default: every
+# SECONDS per target (default 60); TARGETs among json npy safetensors onnx idx_image (default: every
 # target built). Each run starts from a copy of tests/fuzz/corpus/<target> plus
 # tests/fuzz/regressions/<target>, with tests/fuzz/dict/<target>.dict when there is one. Exits
 # non-zero when any target crashes, leaks, times out or breaks an invariant; the reproducer is
@@ -37,7 +37,7 @@ cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 || {
 }
 
 if [ $# -eq 0 ]; then
-    for t in json npy safetensors idx_image; do
+    for t in json npy safetensors onnx idx_image; do
         [ -x "$build/fuzz_$t" ] && set -- "$@" "$t"
     done
 fi
