@@ -287,7 +287,7 @@ void dc_atomic_remove_temps(void)
             unlink(dc_temps_[i].path);
 }
 
-static const char *dc_file_kind(mode_t m)
+static const char *dc_mode_name(mode_t m)
 {
     if (S_ISFIFO(m))
         return "a FIFO";
@@ -323,7 +323,7 @@ densecl_status dc_open_regular(const char *path, const char *what, int *fd_out)
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
         return dc_error(DENSECL_ERR_IO, "%s%s is %s, not a regular file", what, path,
-                        dc_file_kind(sb.st_mode));
+                        dc_mode_name(sb.st_mode));
     }
     if ((flags = fcntl(fd, F_GETFL)) != -1)
         fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -498,7 +498,7 @@ densecl_status dc_atomic_open(dc_atomic_file *a, const char *path)
         st = dc_error(DENSECL_ERR_IO,
                       "%s is %s: densecl writes only regular files, character devices (such as "
                       "/dev/null) and FIFOs",
-                      path, dc_file_kind(sb.st_mode));
+                      path, dc_mode_name(sb.st_mode));
         goto out;
     }
     /* A regular file, or none yet: a temporary in the same directory, renamed over it. */
