@@ -115,7 +115,7 @@ typedef struct classify_opts {
 
 typedef struct input_file {
     const char *path;
-    dc_input_kind kind;
+    dci_input_kind kind;
     int64_t count; /* images taken from it (after --limit) */
     int64_t first; /* position of its first image among all inputs (for --truth) */
     int failed;
@@ -144,7 +144,7 @@ typedef struct classify {
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
     int classes;
     int ranked; /* classes ranked per image: --top, and at least 5 for top-5 accuracy */
-    dc_preprocess pp;
+    dci_preprocess pp;
     densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
     char pp_why[1024];
     char **names; /* NULL: "class N" */
@@ -161,9 +161,9 @@ typedef struct classify {
     float *probs; /* [batch, classes] */
     int *top_ids; /* [ranked] */
 
-    int csv;          /* the --csv file's descriptor, -1 until the engine exists */
-    int csv_regular;  /* a regular file: a failed write is cut back to csv_good */
-    off_t csv_good;   /* its bytes up to the last complete batch */
+    int csv;         /* the --csv file's descriptor, -1 until the engine exists */
+    int csv_regular; /* a regular file: a failed write is cut back to csv_good */
+    off_t csv_good;  /* its bytes up to the last complete batch */
     sbuf rows;
     int print_lines, json_images;
     int progress, bar_shown;
@@ -345,14 +345,21 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
     classify_opts *o = &c->o;
     o->verbose = ctx->verbose;
     const cli_opt opts[] = {
-        {"--model", &o->model, NULL},   {"--weights", &o->weights, NULL},
-        {"--device", &o->device, NULL}, {"--top", &o->top, NULL},
-        {"--batch", &o->batch, NULL},   {"--limit", &o->limit, NULL},
-        {"--truth", &o->truth, NULL},   {"--csv", &o->csv, NULL},
-        {"--json", NULL, &o->json},     {"--verbose", NULL, &o->verbose},
-        {"--help", NULL, &o->help},     {"-h", NULL, &o->help},
+        {"--model", &o->model, NULL},
+        {"--weights", &o->weights, NULL},
+        {"--device", &o->device, NULL},
+        {"--top", &o->top, NULL},
+        {"--batch", &o->batch, NULL},
+        {"--limit", &o->limit, NULL},
+        {"--truth", &o->truth, NULL},
+        {"--csv", &o->csv, NULL},
+        {"--json", NULL, &o->json},
+        {"--verbose", NULL, &o->verbose},
+        {"--help", NULL, &o->help},
+        {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
-        {"--conv", &o->conv, NULL},     {"--kernel-params", &o->kernel_params, NULL},
+        {"--conv", &o->conv, NULL},
+        {"--kernel-params", &o->kernel_params, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -439,13 +446,13 @@ static void sniff_inputs(classify *c)
         }
         in->count = 1;
         if (st == DENSECL_OK) {
-            st = dc_input_sniff(buf, len, in->path, &in->kind, &in->count);
+            st = dci_input_sniff(buf, len, in->path, &in->kind, &in->count);
         }
-        if (st == DENSECL_OK && in->kind == DC_INPUT_IMAGE) {
-            st = dc_image_check_header(buf, len, in->path); /* before a huge file is read */
+        if (st == DENSECL_OK && in->kind == DCI_INPUT_IMAGE) {
+            st = dci_image_check_header(buf, len, in->path); /* before a huge file is read */
         }
         if (st != DENSECL_OK) {
-            in->count = in->kind == DC_INPUT_IMAGE ? 1 : 0;
+            in->count = in->kind == DCI_INPUT_IMAGE ? 1 : 0;
             input_failed(c, i);
         }
         if (in->count > c->limit - pos) {
@@ -481,12 +488,12 @@ static int setup_preprocess(classify *c, const densecl_weights *w)
     const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
     c->pp_status = DENSECL_OK;
     if (meta) {
-        c->pp_status = dc_preprocess_parse(meta, &c->cfg, c->o.weights, &c->pp);
+        c->pp_status = dci_preprocess_parse(meta, &c->cfg, c->o.weights, &c->pp);
         if (c->pp_status != DENSECL_OK) {
             return fail_status(c->pp_status); /* a broken file is an error, used or not */
         }
     } else if (c->cfg.stem == DENSECL_STEM_IMAGENET && c->cfg.in_channels == 3) {
-        dc_preprocess_imagenet(&c->pp);
+        dci_preprocess_imagenet(&c->pp);
     } else {
         c->pp_status = DENSECL_ERR_UNSUPPORTED;
         snprintf(c->pp_why, sizeof(c->pp_why),
@@ -548,9 +555,9 @@ static char **imagenet_names(classify *c)
         if (access(paths[i], R_OK) != 0) {
             continue;
         }
-        densecl_status st = dc_read_file(paths[i], &text, &size);
+        densecl_status st = dci_read_file(paths[i], &text, &size);
         if (st == DENSECL_OK) {
-            st = dc_names_parse_text(text, size, c->classes, paths[i], &names);
+            st = dci_names_parse_text(text, size, c->classes, paths[i], &names);
             free(text);
         }
         if (st == DENSECL_OK) {
@@ -567,7 +574,7 @@ static void setup_names(classify *c, const densecl_weights *w)
     char what[1024];
     if (meta) {
         snprintf(what, sizeof(what), "%s: densecl.labels", c->o.weights);
-        if (dc_names_parse_json(meta, c->classes, what, &c->names) == DENSECL_OK) {
+        if (dci_names_parse_json(meta, c->classes, what, &c->names) == DENSECL_OK) {
             return;
         }
         print_warning(c, densecl_last_error()); /* numbers will do */
@@ -581,9 +588,9 @@ static int setup_truth(classify *c)
 {
     void *bytes;
     size_t len;
-    densecl_status st = dc_read_file(c->o.truth, &bytes, &len);
+    densecl_status st = dci_read_file(c->o.truth, &bytes, &len);
     if (st == DENSECL_OK) {
-        st = dc_truth_parse(bytes, len, c->o.truth, c->classes, &c->truth, &c->n_truth);
+        st = dci_truth_parse(bytes, len, c->o.truth, c->classes, &c->truth, &c->n_truth);
         free(bytes);
     }
     if (st != DENSECL_OK) {
@@ -660,7 +667,7 @@ static void report(classify *c, int slot)
             c->correct5 += ids[j] == truth;
         }
     }
-    if (in->kind == DC_INPUT_IMAGE) {
+    if (in->kind == DCI_INPUT_IMAGE) {
         snprintf(name, sizeof(name), "%s", in->path);
     } else {
         snprintf(name, sizeof(name), "%s[%lld]", in->path, (long long)index);
@@ -725,8 +732,8 @@ static int csv_write(classify *c, const char *s, size_t len)
             bar_erase(c);
             return fail_msg("%s: write error: %s%s", c->o.csv, strerror(err),
                             !c->csv_regular ? ""
-                            : cut          ? "; it holds the rows of the complete batches only"
-                                           : "; it may end in a partial row");
+                            : cut           ? "; it holds the rows of the complete batches only"
+                                            : "; it may end in a partial row");
         }
         done += (size_t)n;
     }
@@ -815,14 +822,14 @@ static int batch_commit(classify *c, int input, int64_t index)
 }
 
 /* Preprocesses px into the batch. 0, EXIT_RUNTIME (reported), or -1: the input failed. */
-static int add_pixels(classify *c, int i, int64_t index, const dc_pixels *px)
+static int add_pixels(classify *c, int i, int64_t index, const dci_pixels *px)
 {
     int rc = 0;
     float *slot = batch_slot(c, c->pp.channels, c->pp.height, c->pp.width, &rc);
     if (!slot) {
         return rc;
     }
-    if (dc_preprocess_run(&c->pp, px, c->in[i].path, slot) != DENSECL_OK) {
+    if (dci_preprocess_run(&c->pp, px, c->in[i].path, slot) != DENSECL_OK) {
         return -1;
     }
     return batch_commit(c, i, index);
@@ -830,35 +837,35 @@ static int add_pixels(classify *c, int i, int64_t index, const dc_pixels *px)
 
 static int do_image(classify *c, int i, const void *bytes, size_t len)
 {
-    dc_image im;
-    if (dc_image_decode(bytes, len, c->in[i].path, &im) != DENSECL_OK) {
+    dci_image im;
+    if (dci_image_decode(bytes, len, c->in[i].path, &im) != DENSECL_OK) {
         return -1;
     }
     int rc = add_pixels(c, i, 0, &im.px);
-    dc_image_free(&im);
+    dci_image_free(&im);
     return rc;
 }
 
 static int do_idx(classify *c, int i, const void *bytes, size_t len)
 {
     const input_file *in = &c->in[i];
-    dc_idx idx;
+    dci_idx idx;
     int64_t n;
     int h, w, ch, rc = 0;
     /* in->count is what --limit leaves: a gzip'd file is inflated no further */
-    if (dc_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
+    if (dci_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
         return -1;
     }
-    if (dc_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {
-        dc_idx_free(&idx);
+    if (dci_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {
+        dci_idx_free(&idx);
         return -1;
     }
     size_t image = (size_t)h * (size_t)w * (size_t)ch;
     for (int64_t j = 0; j < in->count && j < n && rc == 0; j++) {
-        dc_pixels px = {idx.data + (size_t)j * image, 8, w, h, ch};
+        dci_pixels px = {idx.data + (size_t)j * image, 8, w, h, ch};
         rc = add_pixels(c, i, j, &px);
     }
-    dc_idx_free(&idx);
+    dci_idx_free(&idx);
     return rc;
 }
 
@@ -881,10 +888,10 @@ static int do_npy(classify *c, int i)
         dc_error(DENSECL_ERR_INPUT, "%s: shape %s has %lld channels, the model takes %d", in->path,
                  shape, (long long)a.shape[1], c->cfg.in_channels);
         rc = -1;
-    } else if (a.shape[2] < min || a.shape[3] < min || a.shape[2] > DC_PP_MAX_SIDE ||
-               a.shape[3] > DC_PP_MAX_SIDE) {
+    } else if (a.shape[2] < min || a.shape[3] < min || a.shape[2] > DCI_PP_MAX_SIDE ||
+               a.shape[3] > DCI_PP_MAX_SIDE) {
         dc_error(DENSECL_ERR_INPUT, "%s: images of shape %s: each side must be in [%d, %d]",
-                 in->path, shape, min, DC_PP_MAX_SIDE);
+                 in->path, shape, min, DCI_PP_MAX_SIDE);
         rc = -1;
     }
     int ch = (int)a.shape[1], h = (int)a.shape[2], w = (int)a.shape[3];
@@ -908,18 +915,18 @@ static int do_input(classify *c, int i)
     if (in->failed || in->count == 0) {
         return 0;
     }
-    if (in->kind != DC_INPUT_NPY && c->pp_status != DENSECL_OK) {
+    if (in->kind != DCI_INPUT_NPY && c->pp_status != DENSECL_OK) {
         dc_error(c->pp_status, "%s", c->pp_why);
         rc = -1;
-    } else if (in->kind == DC_INPUT_NPY) {
+    } else if (in->kind == DCI_INPUT_NPY) {
         rc = do_npy(c, i);
     } else {
         void *bytes;
         size_t len;
-        if (dc_read_file(in->path, &bytes, &len) != DENSECL_OK) {
+        if (dci_read_file(in->path, &bytes, &len) != DENSECL_OK) {
             rc = -1;
         } else {
-            rc = in->kind == DC_INPUT_IDX ? do_idx(c, i, bytes, len) : do_image(c, i, bytes, len);
+            rc = in->kind == DCI_INPUT_IDX ? do_idx(c, i, bytes, len) : do_image(c, i, bytes, len);
             free(bytes);
         }
     }
@@ -988,7 +995,7 @@ static void print_summary(const classify *c, double seconds, double startup)
 static void classify_free(classify *c)
 {
     densecl_engine_free(c->e);
-    dc_names_free(c->names, c->classes);
+    dci_names_free(c->names, c->classes);
     free(c->truth);
     free(c->in);
     free(c->x);
@@ -1019,7 +1026,7 @@ static int classify_setup(classify *c)
     c->ranked = c->top > 5 || c->classes < 5 ? c->top : 5;
     int images = 0;
     for (int i = 0; i < c->n_in; i++) {
-        images |= !c->in[i].failed && c->in[i].count > 0 && c->in[i].kind != DC_INPUT_NPY;
+        images |= !c->in[i].failed && c->in[i].count > 0 && c->in[i].kind != DCI_INPUT_NPY;
     }
     if ((rc = setup_preprocess(c, w)) == 0 && images && c->pp_status != DENSECL_OK) {
         rc = fail_msg("%s", c->pp_why);
@@ -1129,7 +1136,9 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
                 "classified (%s)\n",
                 (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
                 c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "",
-                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+                sig == SIGINT    ? "SIGINT"
+                : sig == SIGTERM ? "SIGTERM"
+                                 : "SIGHUP");
         rc = 128 + sig;
         goto done;
     }
