@@ -36,6 +36,8 @@
 #include <stdio.h>
 
 #include "densecl.h"
+/* The internals the tools may use, declared there too: the compiler checks that they agree. */
+#include "tools_internal.h"
 /* The constants the kernels share (DC_FLAG_*, DC_CONV_*), from the folder beside this one. */
 #include "../kernels/abi.h"
 
