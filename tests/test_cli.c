@@ -14,7 +14,6 @@
 
 #include "check.h"
 #include "cli.h"
-#include "internal.h" /* dc_atomic_open: cli.h no longer includes internal.h */
 
 static char tmpdir[64];
 

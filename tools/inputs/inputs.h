@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "tools_internal.h"
 
 /* Largest model input side, resize target and resized side we accept: beyond any real model,
  * small enough that sizes multiplied together stay far from overflow. */
