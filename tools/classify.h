@@ -90,9 +90,6 @@ typedef struct classify {
     double t0, t_loop;
 } classify;
 
-/* Monotonic seconds (classify_progress.c). */
-double classify_now(void);
-
 /* The progress bar on stderr: erased before any line is printed, drawn again after. */
 void bar_erase(classify *c);
 void bar_draw(classify *c);

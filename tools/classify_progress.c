@@ -21,13 +21,6 @@
 
 #include "classify.h"
 
-double classify_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Progress and warnings (stderr)
  * ------------------------------------------------------------------------------------------- */
@@ -46,7 +39,7 @@ void bar_draw(classify *c)
     if (!c->progress || c->total <= 0) {
         return;
     }
-    double t = classify_now() - c->t_loop, rate = t > 0 ? (double)c->done / t : 0.0;
+    double t = cli_now() - c->t_loop, rate = t > 0 ? (double)c->done / t : 0.0;
     double frac = (double)c->done / (double)c->total;
     char bar[BAR_WIDTH + 1];
     int fill = (int)(frac * BAR_WIDTH);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -410,6 +411,17 @@ const char *stem_name(densecl_stem stem)
 int native_size(const densecl_config *cfg)
 {
     return cfg->stem == DENSECL_STEM_CIFAR ? 32 : 224;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Timing
+ * ------------------------------------------------------------------------------------------- */
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---------------------------------------------------------------------------------------------

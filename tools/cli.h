@@ -84,6 +84,9 @@ const char *stem_name(densecl_stem stem);
 /* The input side a preset is made for: ImageNet models see 224x224, CIFAR ones 32x32. */
 int native_size(const densecl_config *cfg);
 
+/* Monotonic seconds, for durations. */
+double cli_now(void);
+
 /* A JSON document written as it goes, indented by two spaces a level: members and array items
  * get their commas, line breaks and indentation from cli_json_next. */
 typedef struct cli_json {

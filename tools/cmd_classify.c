@@ -474,14 +474,14 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     if (c.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
-    c.t0 = classify_now();
+    c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
     sniff_inputs(&c);
     c.print_lines = !c.o.json && (c.top_given || c.total <= PRINT_ALL_MAX);
     if ((rc = classify_setup(&c)) != 0) {
         goto done;
     }
-    c.t_loop = classify_now();
+    c.t_loop = cli_now();
     if (c.o.json) {
         const densecl_device_info *d = c.e ? densecl_engine_device(c.e) : NULL;
         printf("{\n  \"weights\": ");
@@ -504,7 +504,7 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         /* Only whole batches were written: the CSV and the results printed hold exactly the
          * images counted here, and a --json document is closed with "interrupted": true. */
         c.interrupted = 1;
-        print_summary(&c, classify_now() - c.t_loop, c.t_loop - c.t0);
+        print_summary(&c, cli_now() - c.t_loop, c.t_loop - c.t0);
         fprintf(stderr,
                 "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                 "classified (%s)\n",
@@ -519,7 +519,7 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     if (rc != 0) {
         goto done;
     }
-    double end = classify_now();
+    double end = cli_now();
     print_summary(&c, end - c.t_loop, c.t_loop - c.t0);
     if (c.n_failed > 0) {
         char msg[128];
