@@ -4,7 +4,7 @@
 #
 # Libraries:
 #   densecl         libdensecl.a, always built. The tools and tests link it: they call internal
-#                   dc_* functions (tools/cli.h includes host/internal.h), which the shared
+#                   dc_* functions (declared in host/tools_internal.h), which the shared
 #                   library does not export.
 #   densecl_shared  libdensecl.so.${PROJECT_VERSION}, SONAME libdensecl.so.<major> (ABI version 0
 #                   while densecl is 0.x), compiled with hidden visibility so that it exports the

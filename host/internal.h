@@ -42,6 +42,8 @@
 #include <stdio.h>
 
 #include "densecl.h"
+/* The internals the tools may use, declared there too: the compiler checks that they agree. */
+#include "tools_internal.h"
 /* The constants the kernels share (DC_FLAG_*, DC_CONV_*), from the folder beside this one. */
 #include "../kernels/abi.h"
 
@@ -89,27 +91,7 @@ const char *dc_shape_str(const int64_t *shape, int ndim, int tuple, char *buf, s
 int dc_mul_size(size_t a, size_t b, size_t *out);
 int dc_add_size(size_t a, size_t b, size_t *out);
 
-/* Atomic file writes. Symbolic links are followed to the name they end at. A regular file (or
- * a new one) is written as a temporary ".NAME.densecl-PID-XXXXXX" in its own directory, which
- * replaces it only once all bytes are on disk (flushed, fsync'd), so a reader sees the old file
- * or the whole new one, never a part, and a failed write leaves no temporary behind. A character
- * device or FIFO, and /dev/stdout, /dev/stderr, /dev/fd/N, are written straight into (tmp is
- * NULL); anything else (a directory, a socket) is refused. Opening also removes temporaries
- * that dead processes left in the directory. Write to a->f between the two calls. */
-typedef struct dc_atomic_file {
-    FILE *f;
-    char *tmp;        /* the temporary; NULL when writing straight into the target */
-    char *real;       /* the path with its symbolic links followed */
-    const char *path; /* as given, for messages */
-    int slot;         /* in the table dc_atomic_remove_temps walks, or -1 */
-} dc_atomic_file;
-densecl_status dc_atomic_open(dc_atomic_file *a, const char *path);
-/* ok: whether every write to a->f succeeded. Renames the temporary over the path when ok and
- * everything reaches the disk, removes it otherwise; frees a in both cases. */
-densecl_status dc_atomic_close(dc_atomic_file *a, int ok);
-/* Unlinks every live temporary of the process. Async-signal-safe: for a signal handler that
- * is about to end the process. */
-void dc_atomic_remove_temps(void);
+/* Atomic file writes (dc_atomic_file): in tools_internal.h. */
 
 /* Opens path for reading, without blocking on a FIFO, and refuses anything but a regular file
  * ("PATH is a FIFO, not a regular file"). `what` (may be NULL) prefixes the path in messages.
@@ -144,32 +126,7 @@ int dc_block_out_channels(const densecl_config *cfg, int b);
 
 /* ---------------------------------------------------------------- json.c */
 
-/* A parsed JSON value (strict RFC 8259; no duplicate keys in an object). */
-typedef enum { DC_JSON_NULL, DC_JSON_BOOL, DC_JSON_NUMBER, DC_JSON_STRING, DC_JSON_ARRAY,
-               DC_JSON_OBJECT } dc_json_type;
-typedef struct dc_json {
-    dc_json_type type;
-    int boolean;
-    double number;
-    int integer;           /* NUMBER written as an integer: no fraction, no exponent */
-    char *string;          /* DC_JSON_STRING: NUL-terminated UTF-8 (embedded NUL refused) */
-    int count;             /* ARRAY/OBJECT: number of items */
-    char **keys;           /* OBJECT: keys[i] */
-    struct dc_json *items; /* ARRAY/OBJECT: items[i] */
-} dc_json;
-
-/* Parses text[0..len). On error returns DENSECL_ERR_FORMAT with the byte offset in the detail
- * (prefixed by `what`, e.g. the file name). Nesting depth is bounded. */
-densecl_status dc_json_parse(const char *text, size_t len, const char *what, dc_json *out);
-void dc_json_free(dc_json *j);
-/* Whether j is a number written as an integer ("2", not "2.0" or "2e0", which the safetensors
- * format and our metadata refuse for sizes and counts). */
-int dc_json_is_integer(const dc_json *j);
-/* Object member lookup; NULL if absent or j is not an object. */
-const dc_json *dc_json_get(const dc_json *j, const char *key);
-/* Writes s as a JSON string: quotes, backslashes and control characters escaped, and each byte
- * that is not part of well-formed UTF-8 (a file name, a driver's legacy code page) as U+FFFD. */
-void dc_json_write_string(FILE *f, const char *s);
+/* dc_json, its parser and writer: in tools_internal.h. */
 
 /* ---------------------------------------------------------------- safetensors.c */
 
@@ -267,20 +224,7 @@ densecl_status dc_weights_check_values(const dc_tensor_set *set, const char *pat
 
 /* ---------------------------------------------------------------- npy.c */
 
-typedef struct dc_npy {
-    int ndim;
-    int64_t shape[8];
-    size_t count; /* product of shape */
-    float *data;  /* float32, C order, owned */
-} dc_npy;
-
-/* Reads a little-endian '<f4' (or '<f8', converted) C-order .npy, versions 1.0-3.0. */
-densecl_status dc_npy_read(const char *path, dc_npy *out);
-/* Reads from memory (for the fuzzer); `what` names the source in messages. */
-densecl_status dc_npy_parse(const void *bytes, size_t len, const char *what, dc_npy *out);
-/* Writes '<f4' v1.0. Atomic: temporary file, then rename; nothing left behind on failure. */
-densecl_status dc_npy_write(const char *path, const int64_t *shape, int ndim, const float *data);
-void dc_npy_free(dc_npy *a);
+/* dc_npy, its reader and writer: in tools_internal.h. */
 
 /* ---------------------------------------------------------------- plan.c */
 

@@ -443,6 +443,52 @@ void densecl_engine_free(densecl_engine *e);
 DENSECL_API
 void densecl_softmax(float *x, int rows, int cols);
 
+/* ---------------------------------------------------------------------------------------------
+ * Device self-test (what densecl-query reports per device)
+ * ------------------------------------------------------------------------------------------- */
+
+#define DENSECL_SELFTEST_CASES 3 /* conv cases checked against the host reference */
+#define DENSECL_SELFTEST_LOG 16384
+
+/* Filled by densecl_device_selftest. Text fields are NUL-terminated; a benchmark figure that was
+ * not measured is 0. */
+typedef struct densecl_selftest {
+    /* The kernels built for the device; if not, why: a context failure, or the first 40 lines
+     * of the compiler's log. */
+    int build_ok;
+    char build_log[DENSECL_SELFTEST_LOG];
+    size_t preferred_multiple; /* densecl_conv2d's preferred work-group multiple, 0: unknown */
+    /* The conv check: every case matched the host reference; the largest absolute error of
+     * those that ran; "ok (max err 2e-7)", "FAILED: ..." or "not run: ..."; one line per case. */
+    int conv_ok;
+    double conv_max_abs_err;
+    char conv_detail[512];
+    char conv_cases[DENSECL_SELFTEST_CASES][200];
+    /* The benchmarks, when asked for and the check passed; each figure is a median of that many
+     * timed runs after a warm-up. */
+    int bench_ran;
+    int bench_runs, launch_runs, model_runs;
+    double gflops, conv_ms;         /* fp32, a 1x1 conv 256->128 at 56x56 */
+    double bandwidth_gbs, copy_ms;  /* read + write, clEnqueueCopyBuffer of copy_bytes */
+    size_t copy_bytes;
+    double launch_latency_us;       /* enqueue + clFinish of the smallest kernel */
+    double images_per_s, model_ms;  /* the model, 224x224, batch 1, through the engine */
+    char bench_error[512];          /* the first benchmark that failed, "" if none */
+} densecl_selftest;
+
+/* Checks one device as densecl-query does: builds the kernels, runs a few small convolutions
+ * (through the conv family the engine uses) against a host reference, with guard bands around
+ * the output; then, when bench is non-zero and the check passed, measures fp32 GFLOP/s, copy
+ * bandwidth and launch latency, and, when model is not NULL, the model's images/s at 224x224,
+ * batch 1 (DenseNet-121 in densecl-query; a few seconds per device, half a minute on a CPU).
+ *   device_spec: one device, as for densecl_device_find
+ *   out:         the results, owned by the caller (about 20 KiB: better not on a small stack)
+ * DENSECL_OK when the test ran, whatever it found (a build failure is out->build_ok == 0);
+ * DENSECL_ERR_NO_DEVICE when the spec matches none, DENSECL_ERR_ARGUMENT for a NULL out. */
+DENSECL_API
+densecl_status densecl_device_selftest(const char *device_spec, int bench,
+                                       const densecl_weights *model, densecl_selftest *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,3 +8,6 @@ set_tests_properties(cli_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST
 # The tool's shared helpers (tools/cli.c) alone: signals, output checks, escaping.
 dc_test(test_cli SOURCES test_cli.c ${CMAKE_SOURCE_DIR}/tools/cli.c LABELS unit)
 target_include_directories(test_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)
+
+# The library's device self-test (what densecl-query reports), through the public header.
+dc_test(test_selftest SOURCES test_selftest.c LABELS unit)

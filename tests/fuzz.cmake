@@ -18,17 +18,9 @@ dc_fuzz_replay(npy)
 dc_fuzz_replay(safetensors)
 dc_fuzz_replay(onnx)
 
-# classify's inputs (tools/inputs.c, stb_image, zlib), compiled in again: the CLI is not a
-# library. stb's warnings are not ours (as in tools/CMakeLists.txt), nor its two harmless kinds
-# of UB (see fuzz/CMakeLists.txt): signed overflow in the PNM header parser, made defined by
-# -fwrapv (regressions/idx_image/pnm_*), and memcpy(NULL, p, 0) for an empty PNG IDAT chunk
-# (regressions/idx_image/png_*).
-if(EXISTS ${PROJECT_SOURCE_DIR}/tools/inputs.c)
-  find_package(ZLIB REQUIRED)
-  set(dc_stb_impl ${PROJECT_SOURCE_DIR}/tools/stb_image_impl.c)
-  set_source_files_properties(${dc_stb_impl} PROPERTIES
-                              COMPILE_OPTIONS "-w;-fwrapv;-fno-sanitize=nonnull-attribute")
-  dc_fuzz_replay(idx_image ${PROJECT_SOURCE_DIR}/tools/inputs.c ${dc_stb_impl})
-  target_include_directories(fuzz_replay_idx_image PRIVATE ${PROJECT_SOURCE_DIR}/tools)
-  target_link_libraries(fuzz_replay_idx_image PRIVATE ZLIB::ZLIB m)
+# classify's inputs: the densecl_inputs library of tools/inputs/inputs.cmake, built once (and
+# with stb's flags set there) for the CLI and this replay alike.
+if(TARGET densecl_inputs)
+  dc_fuzz_replay(idx_image)
+  target_link_libraries(fuzz_replay_idx_image PRIVATE densecl_inputs)
 endif()

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -21,13 +23,15 @@
 
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
+const char *cli_prog = "densecl";
+
 void print_error(const char *msg, int keep_lines)
 {
     size_t len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
         len--;
     }
-    fputs("densecl: error: ", stderr);
+    fprintf(stderr, "%s: error: ", cli_prog);
     for (size_t i = 0; i < len; i++) {
         char c = msg[i];
         if (keep_lines) {
@@ -43,7 +47,6 @@ void print_error(const char *msg, int keep_lines)
     }
     fputc('\n', stderr);
 }
-
 
 /* A runtime or input error with our own message. Returns EXIT_RUNTIME. */
 int fail_msg(const char *fmt, ...)
@@ -64,8 +67,7 @@ static void save_build_log(const char *detail, char *out, size_t size)
     const char *dir = getenv("TMPDIR");
     char path[4096];
     out[0] = '\0';
-    snprintf(path, sizeof(path), "%s/densecl-build-XXXXXX.log",
-             dir && dir[0] ? dir : "/tmp");
+    snprintf(path, sizeof(path), "%s/densecl-build-XXXXXX.log", dir && dir[0] ? dir : "/tmp");
     int fd = mkstemps(path, 4);
     if (fd < 0) {
         return;
@@ -101,8 +103,9 @@ int fail_status(densecl_status st)
         }
         head = head < 2048 ? head : 2048;
         snprintf(msg, sizeof(msg), "%.*s; %s%s", head, detail,
-                 path[0] ? "the build log is in " : "the build log could not be saved: run with "
-                                                    "--verbose to see it",
+                 path[0] ? "the build log is in "
+                         : "the build log could not be saved: run with "
+                           "--verbose to see it",
                  path);
         print_error(msg, 0);
         return EXIT_RUNTIME;
@@ -120,7 +123,8 @@ int fail_usage(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(buf, sizeof(buf), "%s; see 'densecl%s%s --help'", msg, cmd ? " " : "", cmd ? cmd : "");
+    snprintf(buf, sizeof(buf), "%s; see '%s%s%s --help'", msg, cli_prog, cmd ? " " : "",
+             cmd ? cmd : "");
     print_error(buf, 0);
     return EXIT_USAGE;
 }
@@ -218,8 +222,8 @@ int cli_check_output(const char *cmd, const char *opt, const char *out, const ch
         if (!ins[i]) {
             continue;
         }
-        int same = have_out && stat(ins[i], &si) == 0 && si.st_dev == so.st_dev &&
-                   si.st_ino == so.st_ino;
+        int same =
+            have_out && stat(ins[i], &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino;
         if (!same && rout) {
             char *rin = resolve_path(ins[i]);
             same = rin && strcmp(rin, rout) == 0;
@@ -227,8 +231,8 @@ int cli_check_output(const char *cmd, const char *opt, const char *out, const ch
         }
         if (same) {
             free(rout);
-            return fail_usage(cmd, "%s %s is also an input (%s): it would be overwritten", opt,
-                              out, ins[i]);
+            return fail_usage(cmd, "%s %s is also an input (%s): it would be overwritten", opt, out,
+                              ins[i]);
         }
     }
     free(rout);
@@ -271,7 +275,6 @@ void log_to_stderr(densecl_log_level level, const char *msg, void *user)
  * Option parsing
  * ------------------------------------------------------------------------------------------- */
 
-
 /* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. A value
  * that starts with "--" is taken for a forgotten value, not a file name ("--output=--x" works). */
 int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts)
@@ -288,8 +291,8 @@ int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size
         }
         if (!o) {
             if (arg[0] == '-' && arg[1] != '\0') {
-                return fail_usage(cmd, "unknown option '%.*s' for 'densecl %s'", (int)len, arg,
-                                  cmd);
+                return fail_usage(cmd, "unknown option '%.*s' for '%s%s%s'", (int)len, arg,
+                                  cli_prog, cmd ? " " : "", cmd ? cmd : "");
             }
             return fail_usage(cmd, "unexpected argument '%s'", arg);
         }
@@ -408,4 +411,97 @@ const char *stem_name(densecl_stem stem)
 int native_size(const densecl_config *cfg)
 {
     return cfg->stem == DENSECL_STEM_CIFAR ? 32 : 224;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Timing
+ * ------------------------------------------------------------------------------------------- */
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * JSON output
+ * ------------------------------------------------------------------------------------------- */
+
+void cli_json_init(cli_json *j, FILE *f)
+{
+    memset(j, 0, sizeof(*j));
+    j->f = f;
+    j->first[0] = 1;
+}
+
+void cli_json_next(cli_json *j, const char *key)
+{
+    if (!j->first[j->depth]) {
+        fputc(',', j->f);
+    }
+    j->first[j->depth] = 0;
+    fprintf(j->f, "\n%*s", 2 * j->depth, "");
+    if (key) {
+        dc_json_write_string(j->f, key);
+        fputs(": ", j->f);
+    }
+}
+
+void cli_json_open(cli_json *j, const char *key, char bracket)
+{
+    if (j->depth > 0 || !j->first[0]) {
+        cli_json_next(j, key);
+    } else {
+        j->first[0] = 0;
+    }
+    fputc(bracket, j->f);
+    if (j->depth + 1 < (int)DC_ARRAY_LEN(j->first)) {
+        j->depth++;
+    }
+    j->first[j->depth] = 1;
+}
+
+void cli_json_close(cli_json *j, char bracket)
+{
+    int empty = j->first[j->depth];
+    if (j->depth > 0) {
+        j->depth--;
+    }
+    if (!empty) {
+        fprintf(j->f, "\n%*s", 2 * j->depth, "");
+    }
+    fputc(bracket, j->f);
+}
+
+void cli_json_str(cli_json *j, const char *key, const char *v)
+{
+    cli_json_next(j, key);
+    if (v) {
+        dc_json_write_string(j->f, v);
+    } else {
+        fputs("null", j->f);
+    }
+}
+
+void cli_json_u64(cli_json *j, const char *key, uint64_t v)
+{
+    cli_json_next(j, key);
+    fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void cli_json_num(cli_json *j, const char *key, double v, int positive_only)
+{
+    cli_json_next(j, key);
+    if (!isfinite(v) || (positive_only && !(v > 0.0))) {
+        fputs("null", j->f);
+    } else {
+        fprintf(j->f, "%.6g", v);
+    }
+}
+
+void cli_json_bool(cli_json *j, const char *key, int v)
+{
+    cli_json_next(j, key);
+    fputs(v ? "true" : "false", j->f);
 }

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* internal.h (the .npy reader/writer) includes densecl.h after the OpenCL headers. */
-#include "internal.h"
+/* The public API and the few library internals the tools may use (host/tools_internal.h). */
+#include "tools_internal.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -21,6 +21,9 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 typedef struct cli_ctx {
     int verbose;
 } cli_ctx;
+
+/* The program's name in messages: "densecl" (the default) or "densecl-query". */
+extern const char *cli_prog;
 
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
@@ -80,6 +83,29 @@ void format_bytes(uint64_t bytes, char *out, size_t size);
 const char *stem_name(densecl_stem stem);
 /* The input side a preset is made for: ImageNet models see 224x224, CIFAR ones 32x32. */
 int native_size(const densecl_config *cfg);
+
+/* Monotonic seconds, for durations. */
+double cli_now(void);
+
+/* A JSON document written as it goes, indented by two spaces a level: members and array items
+ * get their commas, line breaks and indentation from cli_json_next. */
+typedef struct cli_json {
+    FILE *f;
+    int depth;
+    int first[16]; /* nothing written yet at that depth */
+} cli_json;
+void cli_json_init(cli_json *j, FILE *f);
+/* Comma, newline and indent before a member (key != NULL) or an array item (key NULL). */
+void cli_json_next(cli_json *j, const char *key);
+/* Opens '{' or '[' (the document itself when nothing was written yet); closes it. */
+void cli_json_open(cli_json *j, const char *key, char bracket);
+void cli_json_close(cli_json *j, char bracket);
+/* A string (NULL: null), an integer, a boolean; a number, null when not finite or, with
+ * positive_only, when not > 0 (a figure that was not measured). */
+void cli_json_str(cli_json *j, const char *key, const char *v);
+void cli_json_u64(cli_json *j, const char *key, uint64_t v);
+void cli_json_num(cli_json *j, const char *key, double v, int positive_only);
+void cli_json_bool(cli_json *j, const char *key, int v);
 
 /* Subcommands beyond those in densecl.c. argv[0] is the command's name; they return the exit
  * code, or -1 for a --help request. */

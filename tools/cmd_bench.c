@@ -83,13 +83,6 @@ const char cmd_tune_usage[] =
     "  --json            one JSON object on stdout\n"
     "  -h, --help        show this help\n";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -262,7 +255,7 @@ static int workload_init(const char *cmd, const bench_opts *o, workload *wl)
         return fail_usage(cmd, "--batch needs an integer in [1, 65536], got '%s'", o->batch);
     if (o->size && !parse_size(o->size, &wl->h, &wl->w))
         return fail_usage(cmd, "--size needs HxW (e.g. 224x224) or one side, got '%s'", o->size);
-    double t0 = now_s();
+    double t0 = cli_now();
     if (o->weights) {
         densecl_config expect;
         if (o->model) {
@@ -279,7 +272,7 @@ static int workload_init(const char *cmd, const bench_opts *o, workload *wl)
     }
     if (st != DENSECL_OK)
         return fail_status(st);
-    wl->t_weights = now_s() - t0;
+    wl->t_weights = cli_now() - t0;
     wl->cfg = *densecl_weights_config(wl->wts);
     wl->model = o->model ? o->model : o->weights ? o->weights : "densenet121";
     if (!wl->h)
@@ -312,10 +305,10 @@ static int time_runs(densecl_engine *e, const workload *wl, int warmup, int iter
         if ((st = workload_run(e, wl)) != DENSECL_OK)
             return fail_status(st);
     for (int i = 0; i < iters; i++) {
-        double t0 = now_s();
+        double t0 = cli_now();
         if ((st = workload_run(e, wl)) != DENSECL_OK)
             return fail_status(st);
-        times[i] = (now_s() - t0) * 1e3;
+        times[i] = (cli_now() - t0) * 1e3;
     }
     qsort(times, (size_t)iters, sizeof *times, cmp_double);
     return 0;
@@ -387,7 +380,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         goto done;
     }
 
-    double t0 = now_s();
+    double t0 = cli_now();
     eo.device = o.device;
     eo.conv = o.family;
     eo.kernel_params = o.kernel_params;
@@ -395,13 +388,13 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         rc = fail_status(st);
         goto done;
     }
-    double t_create = now_s() - t0;
-    t0 = now_s();
+    double t_create = cli_now() - t0;
+    t0 = cli_now();
     if ((st = workload_run(e, &wl)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
-    double t_first = now_s() - t0;
+    double t_first = cli_now() - t0;
     if ((rc = time_runs(e, &wl, warmup, iters, times)) != 0)
         goto done;
     double mean = 0, var = 0;
@@ -560,7 +553,7 @@ static int tune_measure(const workload *wl, const char *device, const char *kpar
         eo.kernel_params = r[k].family ? r[k].params : kparams;
         r[k].ms = 0;
         r[k].build_s = 0;
-        double t0 = now_s();
+        double t0 = cli_now();
         if ((st = densecl_engine_create_ex(wl->wts, &eo, &e[k])) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK ||
             (st = workload_run(e[k], wl)) != DENSECL_OK) {
@@ -574,7 +567,7 @@ static int tune_measure(const workload *wl, const char *device, const char *kpar
             e[k] = NULL;
             continue;
         }
-        r[k].build_s = now_s() - t0;
+        r[k].build_s = cli_now() - t0;
     }
     for (int i = 0; i < iters && rc == 0; i++)
         for (int k = 0; k < n && rc == 0; k++)

@@ -7,6 +7,10 @@
  * with .npy inputs) goes through one densecl_engine_run. Results are printed as each batch
  * finishes; the CSV file gets each batch's rows in one write and a flush, so an interrupted run
  * leaves only whole rows.
+ *
+ * This file: the command line, the set-up and the run; classify_inputs.c walks the inputs into
+ * batches, classify_output.c writes the results (text, CSV, JSON) and the summary,
+ * classify_progress.c keeps the progress bar and warnings on stderr. classify.h holds their state.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,19 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "inputs.h"
-
-enum {
-    EXIT_SOME_FAILED = 3,
-    EXIT_INTERRUPTED = 130, /* 128 + SIGINT, as shells report it */
-    DEFAULT_TOP = 5,
-    DEFAULT_BATCH = 32,
-    MAX_BATCH = 65536,
-    PRINT_ALL_MAX = 100, /* more images than this print per-image lines only with --top */
-    SNIFF_BYTES = 65536,
-    BAR_WIDTH = 30
-};
+#include "classify.h"
 
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
@@ -107,206 +99,6 @@ const char cmd_classify_usage[] =
     "the last complete batch. Class and file names are printed with control characters as\n"
     "\\xNN.\n";
 
-typedef struct classify_opts {
-    const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
-    const char *conv, *kernel_params;
-    int json, verbose, help, allow_nonfinite;
-} classify_opts;
-
-typedef struct input_file {
-    const char *path;
-    dc_input_kind kind;
-    int64_t count; /* images taken from it (after --limit) */
-    int64_t first; /* position of its first image among all inputs (for --truth) */
-    int failed;
-} input_file;
-
-typedef struct failure {
-    char *path, *why;
-} failure;
-
-/* A growing text buffer (the CSV rows of one batch). */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-typedef struct classify {
-    classify_opts o;
-    int top, top_given, batch;
-    int64_t limit;
-
-    input_file *in;
-    int n_in;
-    int64_t total; /* images the inputs hold, after --limit */
-
-    densecl_config cfg; /* a copy: the weights are freed once uploaded */
-    int classes;
-    int ranked; /* classes ranked per image: --top, and at least 5 for top-5 accuracy */
-    dc_preprocess pp;
-    densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
-    char pp_why[1024];
-    char **names; /* NULL: "class N" */
-    int *truth;
-    int64_t n_truth;
-    densecl_engine *e;
-
-    /* The batch being filled: n images of [c, h, w], and where each came from. */
-    float *x;
-    size_t x_cap;
-    int n, c, h, w;
-    int *slot_in;
-    int64_t *slot_index;
-    float *probs; /* [batch, classes] */
-    int *top_ids; /* [ranked] */
-
-    int csv;          /* the --csv file's descriptor, -1 until the engine exists */
-    int csv_regular;  /* a regular file: a failed write is cut back to csv_good */
-    off_t csv_good;   /* its bytes up to the last complete batch */
-    sbuf rows;
-    int print_lines, json_images;
-    int progress, bar_shown;
-
-    int interrupted; /* by a signal: the summary says so */
-    int64_t done, labelled, correct1, correct5;
-    int n_failed;  /* inputs skipped */
-    failure *fail; /* their messages, for --json (as many as memory allowed) */
-    int n_fail;
-    double t0, t_loop;
-} classify;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Text helpers
- * ------------------------------------------------------------------------------------------- */
-
-static void sbuf_printf(sbuf *b, const char *fmt, ...) DC_PRINTF(2, 3);
-
-static void sbuf_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->oom) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->len + (size_t)n + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* RFC 4180: quoted when it holds a comma, quote or line break, quotes doubled. */
-static void csv_field(sbuf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        sbuf_printf(b, "%s", s);
-        return;
-    }
-    sbuf_printf(b, "\"");
-    for (const char *p = s; *p; p++) {
-        sbuf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
-    }
-    sbuf_printf(b, "\"");
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Progress and warnings (stderr)
- * ------------------------------------------------------------------------------------------- */
-
-static void bar_erase(classify *c)
-{
-    if (c->bar_shown) {
-        fputs("\r\033[K", stderr);
-        fflush(stderr);
-        c->bar_shown = 0;
-    }
-}
-
-static void bar_draw(classify *c)
-{
-    if (!c->progress || c->total <= 0) {
-        return;
-    }
-    double t = now() - c->t_loop, rate = t > 0 ? (double)c->done / t : 0.0;
-    double frac = (double)c->done / (double)c->total;
-    char bar[BAR_WIDTH + 1];
-    int fill = (int)(frac * BAR_WIDTH);
-    for (int i = 0; i < BAR_WIDTH; i++) {
-        bar[i] = i < fill ? '#' : '-';
-    }
-    bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r\033[K[%s] %lld/%lld images, %.1f images/s", bar, (long long)c->done,
-            (long long)c->total, rate);
-    if (rate > 0 && c->done < c->total) {
-        long eta = (long)((double)(c->total - c->done) / rate + 0.5);
-        fprintf(stderr, ", ETA %ld:%02ld", eta / 60, eta % 60);
-    }
-    fflush(stderr);
-    c->bar_shown = 1;
-}
-
-/* "densecl: warning: msg" as one line (line breaks inside msg become "; "). */
-static void print_warning(classify *c, const char *msg)
-{
-    bar_erase(c);
-    fputs("densecl: warning: ", stderr);
-    for (const char *p = msg; *p; p++) {
-        if (*p == '\n' || *p == '\r') {
-            if (p[1] != '\0') {
-                fputs("; ", stderr);
-            }
-        } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            fprintf(stderr, "\\x%02x", (unsigned char)*p);
-        } else {
-            fputc(*p, stderr);
-        }
-    }
-    fputc('\n', stderr);
-}
-
-/* Reports the last library error as the failure of input i, which is then skipped. */
-static void input_failed(classify *c, int i)
-{
-    const char *detail = densecl_last_error();
-    const char *path = c->in[i].path;
-    char msg[1536];
-    if (strncmp(detail, path, strlen(path)) == 0) {
-        snprintf(msg, sizeof(msg), "%s", detail);
-    } else {
-        snprintf(msg, sizeof(msg), "%s: %s", path, detail[0] ? detail : "cannot be read");
-    }
-    print_warning(c, msg);
-    c->in[i].failed = 1;
-    c->n_failed++;
-    failure *grown = realloc(c->fail, (size_t)(c->n_fail + 1) * sizeof(*grown));
-    if (grown) {
-        c->fail = grown;
-        grown[c->n_fail].path = strdup(path);
-        grown[c->n_fail].why = strdup(msg);
-        c->n_fail++;
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Command line
  * ------------------------------------------------------------------------------------------- */
@@ -345,14 +137,21 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
     classify_opts *o = &c->o;
     o->verbose = ctx->verbose;
     const cli_opt opts[] = {
-        {"--model", &o->model, NULL},   {"--weights", &o->weights, NULL},
-        {"--device", &o->device, NULL}, {"--top", &o->top, NULL},
-        {"--batch", &o->batch, NULL},   {"--limit", &o->limit, NULL},
-        {"--truth", &o->truth, NULL},   {"--csv", &o->csv, NULL},
-        {"--json", NULL, &o->json},     {"--verbose", NULL, &o->verbose},
-        {"--help", NULL, &o->help},     {"-h", NULL, &o->help},
+        {"--model", &o->model, NULL},
+        {"--weights", &o->weights, NULL},
+        {"--device", &o->device, NULL},
+        {"--top", &o->top, NULL},
+        {"--batch", &o->batch, NULL},
+        {"--limit", &o->limit, NULL},
+        {"--truth", &o->truth, NULL},
+        {"--csv", &o->csv, NULL},
+        {"--json", NULL, &o->json},
+        {"--verbose", NULL, &o->verbose},
+        {"--help", NULL, &o->help},
+        {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
-        {"--conv", &o->conv, NULL},     {"--kernel-params", &o->kernel_params, NULL},
+        {"--conv", &o->conv, NULL},
+        {"--kernel-params", &o->kernel_params, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -407,56 +206,6 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
     return 0;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Set-up: inputs, weights, preprocessing, names, labels
- * ------------------------------------------------------------------------------------------- */
-
-/* Reads the start of every input for its kind and image count. An input that fails here still
- * takes one position (an image file that went missing is one image, for --truth's alignment). */
-static void sniff_inputs(classify *c)
-{
-    unsigned char *buf = malloc(SNIFF_BYTES);
-    int64_t pos = 0;
-    for (int i = 0; i < c->n_in; i++) {
-        input_file *in = &c->in[i];
-        in->first = pos;
-        if (pos >= c->limit) {
-            continue; /* beyond --limit: not read at all */
-        }
-        densecl_status st = DENSECL_OK;
-        FILE *f = NULL;
-        size_t len = 0;
-        if (!buf) {
-            st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
-        } else if ((st = dc_fopen_regular(in->path, NULL, &f)) != DENSECL_OK) {
-            /* a FIFO or directory is refused here, before anything waits on it */
-        } else {
-            len = fread(buf, 1, SNIFF_BYTES, f);
-            if (ferror(f)) {
-                st = dc_error(DENSECL_ERR_IO, "%s: read error: %s", in->path, strerror(errno));
-            }
-            fclose(f);
-        }
-        in->count = 1;
-        if (st == DENSECL_OK) {
-            st = dc_input_sniff(buf, len, in->path, &in->kind, &in->count);
-        }
-        if (st == DENSECL_OK && in->kind == DC_INPUT_IMAGE) {
-            st = dc_image_check_header(buf, len, in->path); /* before a huge file is read */
-        }
-        if (st != DENSECL_OK) {
-            in->count = in->kind == DC_INPUT_IMAGE ? 1 : 0;
-            input_failed(c, i);
-        }
-        if (in->count > c->limit - pos) {
-            in->count = c->limit - pos;
-        }
-        pos += in->count;
-    }
-    c->total = pos;
-    free(buf);
-}
-
 static densecl_status load_weights(const classify *c, densecl_weights **w)
 {
     densecl_weights_options wo;
@@ -481,12 +230,12 @@ static int setup_preprocess(classify *c, const densecl_weights *w)
     const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
     c->pp_status = DENSECL_OK;
     if (meta) {
-        c->pp_status = dc_preprocess_parse(meta, &c->cfg, c->o.weights, &c->pp);
+        c->pp_status = dci_preprocess_parse(meta, &c->cfg, c->o.weights, &c->pp);
         if (c->pp_status != DENSECL_OK) {
             return fail_status(c->pp_status); /* a broken file is an error, used or not */
         }
     } else if (c->cfg.stem == DENSECL_STEM_IMAGENET && c->cfg.in_channels == 3) {
-        dc_preprocess_imagenet(&c->pp);
+        dci_preprocess_imagenet(&c->pp);
     } else {
         c->pp_status = DENSECL_ERR_UNSUPPORTED;
         snprintf(c->pp_why, sizeof(c->pp_why),
@@ -548,9 +297,9 @@ static char **imagenet_names(classify *c)
         if (access(paths[i], R_OK) != 0) {
             continue;
         }
-        densecl_status st = dc_read_file(paths[i], &text, &size);
+        densecl_status st = dci_read_file(paths[i], &text, &size);
         if (st == DENSECL_OK) {
-            st = dc_names_parse_text(text, size, c->classes, paths[i], &names);
+            st = dci_names_parse_text(text, size, c->classes, paths[i], &names);
             free(text);
         }
         if (st == DENSECL_OK) {
@@ -567,7 +316,7 @@ static void setup_names(classify *c, const densecl_weights *w)
     char what[1024];
     if (meta) {
         snprintf(what, sizeof(what), "%s: densecl.labels", c->o.weights);
-        if (dc_names_parse_json(meta, c->classes, what, &c->names) == DENSECL_OK) {
+        if (dci_names_parse_json(meta, c->classes, what, &c->names) == DENSECL_OK) {
             return;
         }
         print_warning(c, densecl_last_error()); /* numbers will do */
@@ -581,9 +330,9 @@ static int setup_truth(classify *c)
 {
     void *bytes;
     size_t len;
-    densecl_status st = dc_read_file(c->o.truth, &bytes, &len);
+    densecl_status st = dci_read_file(c->o.truth, &bytes, &len);
     if (st == DENSECL_OK) {
-        st = dc_truth_parse(bytes, len, c->o.truth, c->classes, &c->truth, &c->n_truth);
+        st = dci_truth_parse(bytes, len, c->o.truth, c->classes, &c->truth, &c->n_truth);
         free(bytes);
     }
     if (st != DENSECL_OK) {
@@ -614,381 +363,13 @@ static int setup_batch(classify *c)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Results
- * ------------------------------------------------------------------------------------------- */
-
-static const char *class_name(const classify *c, int id, char *buf, size_t size)
-{
-    if (c->names) {
-        return c->names[id];
-    }
-    snprintf(buf, size, "class %d", id);
-    return buf;
-}
-
-/* The c->ranked most probable classes of p, most probable first (ties: lower id first). */
-static void top_k(const classify *c, const float *p, int *ids)
-{
-    int k = 0;
-    for (int i = 0; i < c->classes; i++) {
-        if (k == c->ranked && !(p[i] > p[ids[k - 1]])) {
-            continue;
-        }
-        int j = k < c->ranked ? k++ : k - 1;
-        while (j > 0 && p[i] > p[ids[j - 1]]) {
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        ids[j] = i;
-    }
-}
-
-static void report(classify *c, int slot)
-{
-    const input_file *in = &c->in[c->slot_in[slot]];
-    int64_t index = c->slot_index[slot];
-    const float *p = c->probs + (size_t)slot * (size_t)c->classes;
-    int *ids = c->top_ids;
-    int truth = -1;
-    char buf[32], name[4200];
-    top_k(c, p, ids);
-    if (c->truth) {
-        truth = c->truth[in->first + index];
-        c->labelled++;
-        c->correct1 += ids[0] == truth;
-        for (int j = 0; j < 5 && j < c->ranked; j++) {
-            c->correct5 += ids[j] == truth;
-        }
-    }
-    if (in->kind == DC_INPUT_IMAGE) {
-        snprintf(name, sizeof(name), "%s", in->path);
-    } else {
-        snprintf(name, sizeof(name), "%s[%lld]", in->path, (long long)index);
-    }
-    if (c->print_lines) {
-        /* Names come from files: their control characters are shown, not sent to the terminal */
-        fputs_escaped(name, stdout);
-        putchar(':');
-        for (int j = 0; j < c->top; j++) {
-            printf("%s %.4f ", j ? "," : "", (double)p[ids[j]]);
-            fputs_escaped(class_name(c, ids[j], buf, sizeof(buf)), stdout);
-        }
-        if (truth >= 0) {
-            printf("  (truth: ");
-            fputs_escaped(class_name(c, truth, buf, sizeof(buf)), stdout);
-            putchar(')');
-        }
-        putchar('\n');
-    }
-    if (c->o.json) {
-        printf("%s    {\"input\": ", c->json_images++ ? ",\n" : "");
-        dc_json_write_string(stdout, in->path);
-        printf(", \"index\": %lld, \"top\": [", (long long)index);
-        for (int j = 0; j < c->top; j++) {
-            printf("%s{\"class_id\": %d, \"label\": ", j ? ", " : "", ids[j]);
-            dc_json_write_string(stdout, class_name(c, ids[j], buf, sizeof(buf)));
-            /* JSON has no NaN: broken weights give null rather than an unparsable document */
-            if (isnan(p[ids[j]])) {
-                printf(", \"probability\": null}");
-            } else {
-                printf(", \"probability\": %.6g}", (double)p[ids[j]]);
-            }
-        }
-        printf("]");
-        if (truth >= 0) {
-            printf(", \"truth\": %d", truth);
-        }
-        printf("}");
-    }
-    if (c->csv >= 0) {
-        csv_field(&c->rows, in->path);
-        sbuf_printf(&c->rows, ",%lld,%d,", (long long)index, ids[0]);
-        csv_field(&c->rows, class_name(c, ids[0], buf, sizeof(buf)));
-        sbuf_printf(&c->rows, ",%.6f\n", (double)p[ids[0]]);
-    }
-}
-
-/* Appends len bytes to the CSV file. On a write error (a full disk) a regular file is cut back
- * to its last complete batch, so that it holds whole rows only. 0 or EXIT_RUNTIME reported. */
-static int csv_write(classify *c, const char *s, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(c->csv, s + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            int err = n < 0 ? errno : EIO;
-            int cut = c->csv_regular && ftruncate(c->csv, c->csv_good) == 0 &&
-                      lseek(c->csv, c->csv_good, SEEK_SET) == c->csv_good;
-            bar_erase(c);
-            return fail_msg("%s: write error: %s%s", c->o.csv, strerror(err),
-                            !c->csv_regular ? ""
-                            : cut          ? "; it holds the rows of the complete batches only"
-                                           : "; it may end in a partial row");
-        }
-        done += (size_t)n;
-    }
-    c->csv_good += (off_t)len;
-    return 0;
-}
-
-/* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
- * batch's results are out), or EXIT_RUNTIME once reported. */
-static int flush_batch(classify *c)
-{
-    if (c->n == 0) {
-        return 0;
-    }
-    densecl_status st = densecl_engine_run(c->e, c->x, c->n, c->c, c->h, c->w, c->probs);
-    if (st != DENSECL_OK) {
-        bar_erase(c);
-        return fail_status(st);
-    }
-    densecl_softmax(c->probs, c->n, c->classes);
-    bar_erase(c); /* the lines below must not land on the bar */
-    c->rows.len = 0;
-    for (int i = 0; i < c->n; i++) {
-        report(c, i);
-    }
-    c->done += c->n;
-    c->n = 0;
-    fflush(stdout);
-    if (c->csv >= 0) {
-        if (c->rows.oom) {
-            return fail_msg("out of memory writing %s", c->o.csv);
-        }
-        int rc = csv_write(c, c->rows.s, c->rows.len);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    bar_draw(c);
-    return cli_signal_caught() ? EXIT_INTERRUPTED : 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Inputs
- * ------------------------------------------------------------------------------------------- */
-
-/* The next slot for a [ch, h, w] image, running the batch first when it is full or holds
- * images of another size. NULL with *rc set on failure. */
-static float *batch_slot(classify *c, int ch, int h, int w, int *rc)
-{
-    size_t image = (size_t)ch * (size_t)h * (size_t)w, need;
-    if (c->n > 0 && (ch != c->c || h != c->h || w != c->w)) {
-        if ((*rc = flush_batch(c)) != 0) {
-            return NULL;
-        }
-    }
-    if (c->n == 0) {
-        if (!dc_mul_size(image, (size_t)c->batch, &need) ||
-            !dc_mul_size(need, sizeof(float), &need)) {
-            *rc = fail_msg("a batch of %d images of %dx%dx%d is too large", c->batch, ch, h, w);
-            return NULL;
-        }
-        if (need > c->x_cap) {
-            free(c->x);
-            c->x_cap = 0;
-            if (!(c->x = malloc(need))) {
-                *rc = fail_msg("out of memory for a batch of %d images of %dx%dx%d", c->batch, ch,
-                               h, w);
-                return NULL;
-            }
-            c->x_cap = need;
-        }
-        c->c = ch;
-        c->h = h;
-        c->w = w;
-    }
-    return c->x + (size_t)c->n * image;
-}
-
-/* The image in the slot batch_slot gave is complete: keep it, run the batch when full. */
-static int batch_commit(classify *c, int input, int64_t index)
-{
-    c->slot_in[c->n] = input;
-    c->slot_index[c->n] = index;
-    c->n++;
-    return c->n == c->batch ? flush_batch(c) : 0;
-}
-
-/* Preprocesses px into the batch. 0, EXIT_RUNTIME (reported), or -1: the input failed. */
-static int add_pixels(classify *c, int i, int64_t index, const dc_pixels *px)
-{
-    int rc = 0;
-    float *slot = batch_slot(c, c->pp.channels, c->pp.height, c->pp.width, &rc);
-    if (!slot) {
-        return rc;
-    }
-    if (dc_preprocess_run(&c->pp, px, c->in[i].path, slot) != DENSECL_OK) {
-        return -1;
-    }
-    return batch_commit(c, i, index);
-}
-
-static int do_image(classify *c, int i, const void *bytes, size_t len)
-{
-    dc_image im;
-    if (dc_image_decode(bytes, len, c->in[i].path, &im) != DENSECL_OK) {
-        return -1;
-    }
-    int rc = add_pixels(c, i, 0, &im.px);
-    dc_image_free(&im);
-    return rc;
-}
-
-static int do_idx(classify *c, int i, const void *bytes, size_t len)
-{
-    const input_file *in = &c->in[i];
-    dc_idx idx;
-    int64_t n;
-    int h, w, ch, rc = 0;
-    /* in->count is what --limit leaves: a gzip'd file is inflated no further */
-    if (dc_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
-        return -1;
-    }
-    if (dc_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {
-        dc_idx_free(&idx);
-        return -1;
-    }
-    size_t image = (size_t)h * (size_t)w * (size_t)ch;
-    for (int64_t j = 0; j < in->count && j < n && rc == 0; j++) {
-        dc_pixels px = {idx.data + (size_t)j * image, 8, w, h, ch};
-        rc = add_pixels(c, i, j, &px);
-    }
-    dc_idx_free(&idx);
-    return rc;
-}
-
-static int do_npy(classify *c, int i)
-{
-    const input_file *in = &c->in[i];
-    dc_npy a;
-    int rc = 0;
-    if (dc_npy_read(in->path, &a) != DENSECL_OK) {
-        return -1;
-    }
-    int min = densecl_config_min_size(&c->cfg);
-    char shape[160];
-    dc_shape_str(a.shape, a.ndim, 0, shape, sizeof(shape));
-    if (a.ndim != 4) {
-        dc_error(DENSECL_ERR_INPUT, "%s: want preprocessed float32 [N, C, H, W], got shape %s",
-                 in->path, shape);
-        rc = -1;
-    } else if (a.shape[1] != c->cfg.in_channels) {
-        dc_error(DENSECL_ERR_INPUT, "%s: shape %s has %lld channels, the model takes %d", in->path,
-                 shape, (long long)a.shape[1], c->cfg.in_channels);
-        rc = -1;
-    } else if (a.shape[2] < min || a.shape[3] < min || a.shape[2] > DC_PP_MAX_SIDE ||
-               a.shape[3] > DC_PP_MAX_SIDE) {
-        dc_error(DENSECL_ERR_INPUT, "%s: images of shape %s: each side must be in [%d, %d]",
-                 in->path, shape, min, DC_PP_MAX_SIDE);
-        rc = -1;
-    }
-    int ch = (int)a.shape[1], h = (int)a.shape[2], w = (int)a.shape[3];
-    size_t image = rc == 0 ? (size_t)ch * (size_t)h * (size_t)w : 0;
-    for (int64_t j = 0; rc == 0 && j < in->count && j < a.shape[0]; j++) {
-        float *slot = batch_slot(c, ch, h, w, &rc);
-        if (slot) {
-            memcpy(slot, a.data + (size_t)j * image, image * sizeof(float));
-            rc = batch_commit(c, i, j);
-        }
-    }
-    dc_npy_free(&a);
-    return rc;
-}
-
-/* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
-static int do_input(classify *c, int i)
-{
-    input_file *in = &c->in[i];
-    int rc;
-    if (in->failed || in->count == 0) {
-        return 0;
-    }
-    if (in->kind != DC_INPUT_NPY && c->pp_status != DENSECL_OK) {
-        dc_error(c->pp_status, "%s", c->pp_why);
-        rc = -1;
-    } else if (in->kind == DC_INPUT_NPY) {
-        rc = do_npy(c, i);
-    } else {
-        void *bytes;
-        size_t len;
-        if (dc_read_file(in->path, &bytes, &len) != DENSECL_OK) {
-            rc = -1;
-        } else {
-            rc = in->kind == DC_INPUT_IDX ? do_idx(c, i, bytes, len) : do_image(c, i, bytes, len);
-            free(bytes);
-        }
-    }
-    if (rc < 0) {
-        input_failed(c, i);
-        rc = 0;
-    }
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Summary
- * ------------------------------------------------------------------------------------------- */
-
-static void print_summary(const classify *c, double seconds, double startup)
-{
-    const densecl_device_info *d = c->e ? densecl_engine_device(c->e) : NULL;
-    double rate = seconds > 0 ? (double)c->done / seconds : 0.0;
-    int top5 = c->classes >= 5;
-    if (c->o.json) {
-        printf("%s  ],\n  \"failed\": [", c->json_images ? "\n" : "");
-        for (int i = 0; i < c->n_fail; i++) {
-            printf("%s\n    {\"input\": ", i ? "," : "");
-            dc_json_write_string(stdout, c->fail[i].path ? c->fail[i].path : "");
-            printf(", \"error\": ");
-            dc_json_write_string(stdout, c->fail[i].why ? c->fail[i].why : "");
-            printf("}");
-        }
-        printf("%s],\n  \"summary\": {\"images\": %lld, \"failed_inputs\": %d, "
-               "\"interrupted\": %s, \"seconds\": %.6f, \"images_per_second\": %.3f, "
-               "\"startup_seconds\": %.6f",
-               c->n_fail ? "\n  " : "", (long long)c->done, c->n_failed,
-               c->interrupted ? "true" : "false", seconds, rate, startup);
-        if (c->truth) {
-            printf(", \"labelled\": %lld, \"top1_accuracy\": %.6f", (long long)c->labelled,
-                   c->labelled ? (double)c->correct1 / (double)c->labelled : 0.0);
-            if (top5) {
-                printf(", \"top5_accuracy\": %.6f",
-                       c->labelled ? (double)c->correct5 / (double)c->labelled : 0.0);
-            }
-        }
-        printf("}\n}\n");
-        return;
-    }
-    if (d) {
-        printf("device: %s (%s, %d:%d)\n", d->name, d->platform_name, d->platform_index,
-               d->device_index);
-    }
-    printf("images: %lld in %.3f s, %.1f images/s (start-up %.3f s)\n", (long long)c->done, seconds,
-           rate, startup);
-    if (c->truth) {
-        double n = c->labelled ? (double)c->labelled : 1.0;
-        printf("top-1 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct1 / n,
-               (long long)c->correct1, (long long)c->labelled);
-        if (top5) {
-            printf("top-5 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct5 / n,
-                   (long long)c->correct5, (long long)c->labelled);
-        }
-    }
-}
-
-/* ---------------------------------------------------------------------------------------------
  * The command
  * ------------------------------------------------------------------------------------------- */
 
 static void classify_free(classify *c)
 {
     densecl_engine_free(c->e);
-    dc_names_free(c->names, c->classes);
+    dci_names_free(c->names, c->classes);
     free(c->truth);
     free(c->in);
     free(c->x);
@@ -1019,7 +400,7 @@ static int classify_setup(classify *c)
     c->ranked = c->top > 5 || c->classes < 5 ? c->top : 5;
     int images = 0;
     for (int i = 0; i < c->n_in; i++) {
-        images |= !c->in[i].failed && c->in[i].count > 0 && c->in[i].kind != DC_INPUT_NPY;
+        images |= !c->in[i].failed && c->in[i].count > 0 && c->in[i].kind != DCI_INPUT_NPY;
     }
     if ((rc = setup_preprocess(c, w)) == 0 && images && c->pp_status != DENSECL_OK) {
         rc = fail_msg("%s", c->pp_why);
@@ -1093,14 +474,14 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     if (c.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
-    c.t0 = now();
+    c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
     sniff_inputs(&c);
     c.print_lines = !c.o.json && (c.top_given || c.total <= PRINT_ALL_MAX);
     if ((rc = classify_setup(&c)) != 0) {
         goto done;
     }
-    c.t_loop = now();
+    c.t_loop = cli_now();
     if (c.o.json) {
         const densecl_device_info *d = c.e ? densecl_engine_device(c.e) : NULL;
         printf("{\n  \"weights\": ");
@@ -1123,20 +504,22 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         /* Only whole batches were written: the CSV and the results printed hold exactly the
          * images counted here, and a --json document is closed with "interrupted": true. */
         c.interrupted = 1;
-        print_summary(&c, now() - c.t_loop, c.t_loop - c.t0);
+        print_summary(&c, cli_now() - c.t_loop, c.t_loop - c.t0);
         fprintf(stderr,
                 "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                 "classified (%s)\n",
                 (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
                 c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "",
-                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+                sig == SIGINT    ? "SIGINT"
+                : sig == SIGTERM ? "SIGTERM"
+                                 : "SIGHUP");
         rc = 128 + sig;
         goto done;
     }
     if (rc != 0) {
         goto done;
     }
-    double end = now();
+    double end = cli_now();
     print_summary(&c, end - c.t_loop, c.t_loop - c.t0);
     if (c.n_failed > 0) {
         char msg[128];

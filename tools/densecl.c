@@ -309,14 +309,20 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
     memset(a, 0, sizeof(*a));
     o->verbose = ctx->verbose;
     const cli_opt opts[] = {
-        {"--model", &o->model, NULL},         {"--weights", &o->weights, NULL},
-        {"--random-weights", &o->seed, NULL}, {"--input", &o->input, NULL},
-        {"--output", &o->output, NULL},       {"--device", &o->device, NULL},
-        {"--classes", &o->classes, NULL},     {"--verbose", NULL, &o->verbose},
+        {"--model", &o->model, NULL},
+        {"--weights", &o->weights, NULL},
+        {"--random-weights", &o->seed, NULL},
+        {"--input", &o->input, NULL},
+        {"--output", &o->output, NULL},
+        {"--device", &o->device, NULL},
+        {"--classes", &o->classes, NULL},
+        {"--verbose", NULL, &o->verbose},
         {"--kernels-binary", &o->kernels_binary, NULL},
         {"--no-kernel-cache", NULL, &o->no_cache},
-        {"--conv", &o->conv, NULL},           {"--kernel-params", &o->kernel_params, NULL},
-        {"--help", NULL, &o->help},           {"-h", NULL, &o->help},
+        {"--conv", &o->conv, NULL},
+        {"--kernel-params", &o->kernel_params, NULL},
+        {"--help", NULL, &o->help},
+        {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
@@ -395,10 +401,10 @@ static int run_check_header(const char *path)
         }
         close(fd);
     }
-    if (buf && dc_npy_peek_shape(buf, len, path, dims, &ndim) == DENSECL_OK && ndim == 4 &&
-        (dims[2] > DC_PP_MAX_SIDE || dims[3] > DC_PP_MAX_SIDE)) {
+    if (buf && dci_npy_peek_shape(buf, len, path, dims, &ndim) == DENSECL_OK && ndim == 4 &&
+        (dims[2] > DCI_PP_MAX_SIDE || dims[3] > DCI_PP_MAX_SIDE)) {
         rc = fail_msg("%s: images of %lldx%lld pixels: each side must be at most %d", path,
-                      (long long)dims[2], (long long)dims[3], DC_PP_MAX_SIDE);
+                      (long long)dims[2], (long long)dims[3], DCI_PP_MAX_SIDE);
     }
     free(buf);
     dc_clear_error();
@@ -559,8 +565,10 @@ static int cmd_compile_kernels(int argc, char **argv, const cli_ctx *ctx)
 {
     const char *device = NULL, *out = NULL;
     int help = 0, verbose = ctx->verbose;
-    const cli_opt opts[] = {{"--device", &device, NULL}, {"--out", &out, NULL},
-                            {"--verbose", NULL, &verbose}, {"--help", NULL, &help},
+    const cli_opt opts[] = {{"--device", &device, NULL},
+                            {"--out", &out, NULL},
+                            {"--verbose", NULL, &verbose},
+                            {"--help", NULL, &help},
                             {"-h", NULL, &help}};
     int rc = parse_opts("compile-kernels", argc, argv, opts, DC_ARRAY_LEN(opts));
     if (rc != 0)

@@ -20,7 +20,7 @@ number of threads: ctypes releases the GIL during each library call and the engi
 runs take turns. close() (and garbage collection) of an Engine waits for the calls in flight.
 
 Preprocessing of image files (Engine.classify with paths): the weights' "densecl.preprocess"
-metadata applied as tools/inputs.c documents it (scale to [0, 1], resize so the shorter side is
+metadata applied as tools/inputs/preprocess.c documents it (scale to [0, 1], resize so the shorter side is
 `resize` with antialiased bilinear filtering, centre crop, resize to height x width if still
 different, per-channel (x - mean) / std; grey replicated into 3-channel models, colour made
 luminance (ITU-R 601) for 1-channel ones, alpha dropped). The C library has no preprocessing
@@ -352,7 +352,7 @@ class Weights:
 
 
 # ---------------------------------------------------------------------------------------------
-# Preprocessing (a NumPy port of tools/inputs.c; see the module's docstring)
+# Preprocessing (a NumPy port of tools/inputs/preprocess.c; see the module's docstring)
 
 def _taps(n_in, n_out):
     """[n_out, n_in] float32 matrix of torch's antialiased bilinear weights (as inputs.c)."""

@@ -1,8 +1,8 @@
-/* fuzz_idx_image.c - what `densecl classify` does with an input file, from memory (tools/inputs.c):
- *   dc_input_sniff, then dc_idx_parse + dc_idx_images (IDX, raw or gzip), or dc_image_decode
- *   (stb_image) for anything else, then dc_preprocess_run on the pixels with one of four
+/* fuzz_idx_image.c - what `densecl classify` does with an input file, from memory (tools/inputs/):
+ *   dci_input_sniff, then dci_idx_parse + dci_idx_images (IDX, raw or gzip), or dci_image_decode
+ *   (stb_image) for anything else, then dci_preprocess_run on the pixels with one of four
  *   preprocessing settings (picked by the input's size); and, on the same bytes, the text
- *   parsers beside them: dc_truth_parse, dc_names_parse_text / _json, dc_preprocess_parse.
+ *   parsers beside them: dci_truth_parse, dci_names_parse_text / _json, dci_preprocess_parse.
  *
  * Invariants besides the sanitizers: parsed IDX data has exactly product(dims) bytes; decoded
  * images have 1..4 channels and a sane size; every preprocessed value is (x - mean) / std for
@@ -15,7 +15,7 @@
 #include "fuzz.h"
 #include "inputs.h"
 
-/* Decoded images are capped here, far below DC_IMAGE_MAX_PIXELS: stb_image fills a declared
+/* Decoded images are capped here, far below DCI_IMAGE_MAX_PIXELS: stb_image fills a declared
  * 8192 x 8192 image from a 50-byte file (it reads zeros past the end), and resampling costs
  * in proportion to the input's pixels; both would slow the fuzzer to a crawl and teach it
  * nothing. */
@@ -23,12 +23,12 @@
 /* IDX files may hold many images; the first few are enough. */
 #define FUZZ_MAX_IMAGES 3
 
-static void pick_preprocess(size_t size, dc_preprocess *pp)
+static void pick_preprocess(size_t size, dci_preprocess *pp)
 {
     memset(pp, 0, sizeof *pp);
     switch (size % 4) {
     case 0: /* torchvision's ImageNet steps (shorter side, centre crop), at a tenth of the size */
-        dc_preprocess_imagenet(pp);
+        dci_preprocess_imagenet(pp);
         pp->resize = 26;
         pp->height = pp->width = pp->crop_h = pp->crop_w = 22;
         break;
@@ -63,12 +63,12 @@ static void pick_preprocess(size_t size, dc_preprocess *pp)
     }
 }
 
-static void run_preprocess(const dc_preprocess *pp, const dc_pixels *px)
+static void run_preprocess(const dci_preprocess *pp, const dci_pixels *px)
 {
     size_t n = (size_t)pp->channels * (size_t)pp->height * (size_t)pp->width;
     float *out = malloc(n * sizeof *out);
     FUZZ_CHECK(out != NULL);
-    densecl_status st = dc_preprocess_run(pp, px, "fuzz", out);
+    densecl_status st = dci_preprocess_run(pp, px, "fuzz", out);
     if (st == DENSECL_OK) {
         size_t hw = (size_t)pp->height * (size_t)pp->width;
         for (int c = 0; c < pp->channels; c++) {
@@ -88,12 +88,12 @@ static void run_preprocess(const dc_preprocess *pp, const dc_pixels *px)
     free(out);
 }
 
-static void fuzz_idx(const uint8_t *data, size_t size, const dc_preprocess *pp)
+static void fuzz_idx(const uint8_t *data, size_t size, const dci_preprocess *pp)
 {
-    dc_idx idx;
+    dci_idx idx;
     int64_t n;
     int h, w, c;
-    if (dc_idx_parse(data, size, "fuzz", &idx) != DENSECL_OK) {
+    if (dci_idx_parse(data, size, "fuzz", &idx) != DENSECL_OK) {
         FUZZ_CHECK(idx.data == NULL);
         return;
     }
@@ -102,36 +102,36 @@ static void fuzz_idx(const uint8_t *data, size_t size, const dc_preprocess *pp)
     for (int i = 0; i < idx.ndim; i++)
         FUZZ_CHECK(idx.dims[i] >= 0 && dc_mul_size(expect, (size_t)idx.dims[i], &expect));
     FUZZ_CHECK(expect == idx.size);
-    if (dc_idx_images(&idx, "fuzz", &n, &h, &w, &c) == DENSECL_OK) {
+    if (dci_idx_images(&idx, "fuzz", &n, &h, &w, &c) == DENSECL_OK) {
         FUZZ_CHECK(h >= 1 && w >= 1 && c >= 1 && c <= 4 && n >= 0);
         size_t per = (size_t)h * (size_t)w * (size_t)c;
         FUZZ_CHECK((size_t)n * per == idx.size);
         for (int64_t i = 0; i < n && i < FUZZ_MAX_IMAGES; i++) {
-            dc_pixels px = {idx.data + (size_t)i * per, 8, w, h, c};
+            dci_pixels px = {idx.data + (size_t)i * per, 8, w, h, c};
             run_preprocess(pp, &px);
         }
     }
-    dc_idx_free(&idx);
-    dc_idx_free(&idx); /* idempotent */
+    dci_idx_free(&idx);
+    dci_idx_free(&idx); /* idempotent */
 }
 
-/* The size the header declares (dc_image_info, which dc_image_decode calls first anyway):
+/* The size the header declares (dci_image_info, which dci_image_decode calls first anyway):
  * within FUZZ_MAX_PIXELS, or refused (then the decoder refuses it too). */
 static int declared_pixels_ok(const uint8_t *data, size_t size)
 {
     int w, h, c;
-    if (dc_image_info(data, size, "fuzz", &w, &h, &c) != DENSECL_OK)
+    if (dci_image_info(data, size, "fuzz", &w, &h, &c) != DENSECL_OK)
         return 1;
     FUZZ_CHECK(w >= 1 && h >= 1);
     return (size_t)w * (size_t)h <= FUZZ_MAX_PIXELS;
 }
 
-static void fuzz_image(const uint8_t *data, size_t size, const dc_preprocess *pp)
+static void fuzz_image(const uint8_t *data, size_t size, const dci_preprocess *pp)
 {
-    dc_image im;
+    dci_image im;
     if (!declared_pixels_ok(data, size))
         return;
-    densecl_status st = dc_image_decode(data, size, "fuzz", &im);
+    densecl_status st = dci_image_decode(data, size, "fuzz", &im);
     if (st != DENSECL_OK) {
         FUZZ_CHECK(im.owned == NULL);
         return;
@@ -139,10 +139,10 @@ static void fuzz_image(const uint8_t *data, size_t size, const dc_preprocess *pp
     FUZZ_CHECK(im.px.data != NULL && (im.px.bits == 8 || im.px.bits == 16));
     FUZZ_CHECK(im.px.channels >= 1 && im.px.channels <= 4);
     FUZZ_CHECK(im.px.width >= 1 && im.px.height >= 1);
-    FUZZ_CHECK((size_t)im.px.width * (size_t)im.px.height <= DC_IMAGE_MAX_PIXELS);
+    FUZZ_CHECK((size_t)im.px.width * (size_t)im.px.height <= DCI_IMAGE_MAX_PIXELS);
     run_preprocess(pp, &im.px);
-    dc_image_free(&im);
-    dc_image_free(&im); /* idempotent */
+    dci_image_free(&im);
+    dci_image_free(&im); /* idempotent */
 }
 
 /* The text parsers: labels, class names, the densecl.preprocess metadata. */
@@ -151,7 +151,7 @@ static void fuzz_text(const uint8_t *data, size_t size)
     int *labels = NULL;
     int64_t count = 0;
     char **names = NULL;
-    if (dc_truth_parse(data, size, "fuzz", 10, &labels, &count) == DENSECL_OK) {
+    if (dci_truth_parse(data, size, "fuzz", 10, &labels, &count) == DENSECL_OK) {
         FUZZ_CHECK(labels != NULL && count > 0);
         for (int64_t i = 0; i < count; i++)
             FUZZ_CHECK(labels[i] >= 0 && labels[i] < 10);
@@ -164,11 +164,11 @@ static void fuzz_text(const uint8_t *data, size_t size)
         lines += data[i] == '\n';
     lines += size > 0 && data[size - 1] != '\n';
     int classes = lines > 0 && lines < 4096 ? (int)lines : 3;
-    if (dc_names_parse_text((const char *)data, size, classes, "fuzz", &names) == DENSECL_OK) {
+    if (dci_names_parse_text((const char *)data, size, classes, "fuzz", &names) == DENSECL_OK) {
         for (int i = 0; i < classes; i++)
             FUZZ_CHECK(names[i] != NULL && strchr(names[i], '\n') == NULL);
     }
-    dc_names_free(names, classes);
+    dci_names_free(names, classes);
 
     /* The JSON entry points take NUL-terminated text. */
     if (memchr(data, '\0', size))
@@ -178,20 +178,20 @@ static void fuzz_text(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     names = NULL;
-    if (dc_names_parse_json(text, 2, "fuzz", &names) == DENSECL_OK)
+    if (dci_names_parse_json(text, 2, "fuzz", &names) == DENSECL_OK)
         FUZZ_CHECK(names && names[0] && names[1]);
-    dc_names_free(names, 2);
+    dci_names_free(names, 2);
 
     for (int ch = 1; ch <= 3; ch++) {
         densecl_config cfg;
-        dc_preprocess pp;
+        dci_preprocess pp;
         FUZZ_CHECK(densecl_config_preset("densenet-40-k12", &cfg) == DENSECL_OK);
         cfg.in_channels = ch;
-        if (dc_preprocess_parse(text, &cfg, "fuzz", &pp) != DENSECL_OK)
+        if (dci_preprocess_parse(text, &cfg, "fuzz", &pp) != DENSECL_OK)
             continue;
         FUZZ_CHECK(pp.channels == ch && (ch == 1 || ch == 3));
-        FUZZ_CHECK(pp.height >= 1 && pp.height <= DC_PP_MAX_SIDE);
-        FUZZ_CHECK(pp.width >= 1 && pp.width <= DC_PP_MAX_SIDE);
+        FUZZ_CHECK(pp.height >= 1 && pp.height <= DCI_PP_MAX_SIDE);
+        FUZZ_CHECK(pp.width >= 1 && pp.width <= DCI_PP_MAX_SIDE);
         for (int c = 0; c < ch; c++)
             FUZZ_CHECK(isfinite(pp.mean[c]) && isnormal(pp.std[c]) && pp.std[c] > 0.0f);
         /* Run the parsed settings on a small image made of the text's bytes, when the sizes
@@ -200,7 +200,7 @@ static void fuzz_text(const uint8_t *data, size_t size)
         int rw = pp.resize ? pp.resize : pp.resize_w;
         if ((size_t)pp.height * (size_t)pp.width <= 4096 && (size_t)rh * (size_t)rw <= 4096 &&
             (size_t)pp.crop_h * (size_t)pp.crop_w <= 4096 && size >= 12) {
-            dc_pixels px = {data, 8, 4, 3, 1};
+            dci_pixels px = {data, 8, 4, 3, 1};
             run_preprocess(&pp, &px);
         }
     }
@@ -209,23 +209,23 @@ static void fuzz_text(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    dc_input_kind kind;
+    dci_input_kind kind;
     int64_t count = 0;
-    dc_preprocess pp;
+    dci_preprocess pp;
     pick_preprocess(size, &pp);
-    if (dc_input_sniff(data, size, "fuzz", &kind, &count) == DENSECL_OK) {
+    if (dci_input_sniff(data, size, "fuzz", &kind, &count) == DENSECL_OK) {
         FUZZ_CHECK(count >= 0);
-        if (kind == DC_INPUT_IDX)
+        if (kind == DCI_INPUT_IDX)
             fuzz_idx(data, size, &pp);
-        else if (kind == DC_INPUT_IMAGE)
+        else if (kind == DCI_INPUT_IMAGE)
             fuzz_image(data, size, &pp);
-    } else if (kind == DC_INPUT_IDX) {
+    } else if (kind == DCI_INPUT_IDX) {
         /* Refused as images (a label file, a bad header): the full parser still runs, as
          * --truth would run it. */
-        dc_idx idx;
-        densecl_status st = dc_idx_parse(data, size, "fuzz", &idx);
+        dci_idx idx;
+        densecl_status st = dci_idx_parse(data, size, "fuzz", &idx);
         if (st == DENSECL_OK)
-            dc_idx_free(&idx);
+            dci_idx_free(&idx);
     }
     fuzz_text(data, size);
     return 0;

@@ -4,7 +4,11 @@
  *
  * Nothing here prints: every fallible function returns a densecl_status and leaves the detail,
  * which starts with the `what` or path it was given, in dc_error (densecl_last_error()). The
- * parsers take memory buffers so that a fuzzer can link this file without the CLI.
+ * parsers take memory buffers so that a fuzzer can link them without the CLI.
+ *
+ * Built once as the static library densecl_inputs (tools/inputs/inputs.cmake), for the CLI, the
+ * fuzz replay tests and the libFuzzer build alike: idx.c (files, gzip, IDX, sniffing), image.c
+ * (stb_image), preprocess.c, labels.c. The prefix is dci_, so that dc_ still means the library.
  */
 #ifndef DENSECL_INPUTS_H
 #define DENSECL_INPUTS_H
@@ -12,91 +16,94 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "tools_internal.h"
 
 /* Largest model input side, resize target and resized side we accept: beyond any real model,
  * small enough that sizes multiplied together stay far from overflow. */
-#define DC_PP_MAX_SIDE 16384
+#define DCI_PP_MAX_SIDE 16384
 /* Largest decoded image, in pixels (67 MP, beyond camera photos): a crafted header must not make
  * us allocate GiBs. */
-#define DC_IMAGE_MAX_PIXELS ((size_t)1 << 26)
-/* Largest file dc_read_file reads. */
-#define DC_INPUT_MAX_FILE ((size_t)1 << 31)
+#define DCI_IMAGE_MAX_PIXELS ((size_t)1 << 26)
+/* Largest file dci_read_file reads. */
+#define DCI_INPUT_MAX_FILE ((size_t)1 << 31)
 
 /* ---------------------------------------------------------------- files */
 
 /* Reads a whole regular file into a malloc'd buffer (NUL-terminated, the NUL not counted). */
-densecl_status dc_read_file(const char *path, void **bytes, size_t *len);
+densecl_status dci_read_file(const char *path, void **bytes, size_t *len);
+
+/* Does a buffer start with the gzip magic? */
+int dci_is_gzip(const uint8_t *b, size_t len);
 
 /* What a file holds, from its first bytes. */
-typedef enum dc_input_kind {
-    DC_INPUT_IMAGE = 0, /* anything else: left to stb_image to accept or refuse */
-    DC_INPUT_IDX,       /* IDX images (0x00000803 / 0x00000804), raw or gzip */
-    DC_INPUT_NPY        /* .npy (read by dc_npy_read) */
-} dc_input_kind;
+typedef enum dci_input_kind {
+    DCI_INPUT_IMAGE = 0, /* anything else: left to stb_image to accept or refuse */
+    DCI_INPUT_IDX,       /* IDX images (0x00000803 / 0x00000804), raw or gzip */
+    DCI_INPUT_NPY        /* .npy (read by dc_npy_read) */
+} dci_input_kind;
 
 /* Classifies a file by its first bytes and counts the images it declares (1 for an image file).
  * prefix is the start of the file (a gzip file needs enough of it to inflate the IDX header;
  * 64 KiB is plenty). For IDX and .npy a header that cannot be read is an error. */
-densecl_status dc_input_sniff(const void *prefix, size_t len, const char *what, dc_input_kind *kind,
-                              int64_t *count);
+densecl_status dci_input_sniff(const void *prefix, size_t len, const char *what,
+                               dci_input_kind *kind, int64_t *count);
 /* The shape in the header of a .npy file's first len bytes (dims holds up to 8). Only the
  * shape is read; dc_npy_read validates the rest. */
-densecl_status dc_npy_peek_shape(const void *prefix, size_t len, const char *what, int64_t *dims,
-                                 int *ndim);
+densecl_status dci_npy_peek_shape(const void *prefix, size_t len, const char *what, int64_t *dims,
+                                  int *ndim);
 
 /* ---------------------------------------------------------------- IDX */
 
 /* An unsigned-byte IDX file. */
-typedef struct dc_idx {
+typedef struct dci_idx {
     int ndim;        /* 1..4 */
     int64_t dims[4]; /* big-endian sizes from the header */
     uint8_t *data;   /* product(dims) bytes, owned */
     size_t size;
-} dc_idx;
+} dci_idx;
 
 /* Parses an IDX file of unsigned bytes (type 0x08), raw or gzip-compressed (detected by the gzip
  * magic; inflated with zlib). The data must be exactly what the header declares. */
-densecl_status dc_idx_parse(const void *bytes, size_t len, const char *what, dc_idx *out);
+densecl_status dci_idx_parse(const void *bytes, size_t len, const char *what, dci_idx *out);
 /* The same for the first `items` items only (all of them when the file holds fewer): a gzip'd
  * file is inflated no further than they reach, so classify --limit 5 on a large file is quick
  * and a damaged tail it does not need goes unnoticed. Raw files are checked whole. */
-densecl_status dc_idx_parse_first(const void *bytes, size_t len, const char *what, int64_t items,
-                                  dc_idx *out);
-void dc_idx_free(dc_idx *idx);
+densecl_status dci_idx_parse_first(const void *bytes, size_t len, const char *what, int64_t items,
+                                   dci_idx *out);
+void dci_idx_free(dci_idx *idx);
 /* The image geometry of a parsed IDX (or of its header: data may be NULL): [N, H, W] is N grey
  * H x W images, [N, H, W, C] has C (1..4) interleaved channels. DENSECL_ERR_INPUT otherwise. */
-densecl_status dc_idx_images(const dc_idx *idx, const char *what, int64_t *n, int *h, int *w,
-                             int *c);
+densecl_status dci_idx_images(const dci_idx *idx, const char *what, int64_t *n, int *h, int *w,
+                              int *c);
 
 /* ---------------------------------------------------------------- images */
 
 /* Pixels, interleaved [height, width, channels], row-major. */
-typedef struct dc_pixels {
+typedef struct dci_pixels {
     const void *data;
     int bits; /* 8: uint8_t samples, 16: uint16_t samples */
     int width, height;
     int channels; /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA */
-} dc_pixels;
+} dci_pixels;
 
 /* A decoded image file; px.data is owned. */
-typedef struct dc_image {
-    dc_pixels px;
+typedef struct dci_image {
+    dci_pixels px;
     void *owned;
-} dc_image;
+} dci_image;
 
 /* The size and channel count an image file declares, without decoding it. Use this, never
  * stbi_info_* directly: it first refuses JPEGs that overflow Debian stb_image 2.27's Huffman
  * tables (stb reads them while looking for the size). */
-densecl_status dc_image_info(const void *bytes, size_t len, const char *what, int *width,
-                             int *height, int *channels);
+densecl_status dci_image_info(const void *bytes, size_t len, const char *what, int *width,
+                              int *height, int *channels);
 /* Decodes whatever stb_image reads (PNG, JPEG, BMP, GIF's first frame, TGA, PSD, HDR, PIC,
- * PNM). 16-bit PNG/PNM keep their 16 bits. Refuses images over DC_IMAGE_MAX_PIXELS. */
-densecl_status dc_image_decode(const void *bytes, size_t len, const char *what, dc_image *out);
-/* Refuses an image over DC_IMAGE_MAX_PIXELS from the first bytes of its file (its header), so
+ * PNM). 16-bit PNG/PNM keep their 16 bits. Refuses images over DCI_IMAGE_MAX_PIXELS. */
+densecl_status dci_image_decode(const void *bytes, size_t len, const char *what, dci_image *out);
+/* Refuses an image over DCI_IMAGE_MAX_PIXELS from the first bytes of its file (its header), so
  * that a huge one is not read whole first. DENSECL_OK when the prefix does not tell. */
-densecl_status dc_image_check_header(const void *prefix, size_t len, const char *what);
-void dc_image_free(dc_image *im);
+densecl_status dci_image_check_header(const void *prefix, size_t len, const char *what);
+void dci_image_free(dci_image *im);
 
 /* ---------------------------------------------------------------- preprocessing */
 
@@ -105,42 +112,42 @@ void dc_image_free(dc_image *im);
  * centre crop (zero padding where the crop is larger); if the result is not height x width,
  * resize to that; then (x - mean) / std per channel. Channels: RGB into 1 channel is luminance
  * (ITU-R 601), grey into 3 is replicated, alpha is dropped. */
-typedef struct dc_preprocess {
+typedef struct dci_preprocess {
     int channels;           /* model input channels: 1 or 3 */
     int height, width;      /* the model input every image ends at */
     int resize;             /* shorter side, 0: none */
     int resize_h, resize_w; /* exact size instead (when resize == 0), 0: none */
     int crop_h, crop_w;     /* centre crop, 0: none */
     float mean[3], std[3];
-} dc_preprocess;
+} dci_preprocess;
 
 /* From the weights' "densecl.preprocess" metadata, a JSON object with the fields height, width,
  * channels, mean, std, resize (int, [h, w] or null), crop (int, [h, w] or null), interpolation
  * ("bilinear" only). Every field may be absent: channels defaults to the model's, height x width
  * to the crop, mean/std to 0/1. `what` names the weights file in messages. */
-densecl_status dc_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
-                                   dc_preprocess *out);
+densecl_status dci_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
+                                    dci_preprocess *out);
 /* torchvision's ImageNet preprocessing (resize 256, crop 224, ImageNet mean/std). */
-void dc_preprocess_imagenet(dc_preprocess *out);
+void dci_preprocess_imagenet(dci_preprocess *out);
 
 /* Preprocesses one image into out, float32 [pp->channels, pp->height, pp->width]. Any size and
- * channel count is accepted; DENSECL_ERR_INPUT if a resized side would exceed DC_PP_MAX_SIDE. */
-densecl_status dc_preprocess_run(const dc_preprocess *pp, const dc_pixels *px, const char *what,
-                                 float *out);
+ * channel count is accepted; DENSECL_ERR_INPUT if a resized side would exceed DCI_PP_MAX_SIDE. */
+densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px, const char *what,
+                                  float *out);
 
 /* ---------------------------------------------------------------- labels and class names */
 
 /* Ground-truth class ids: an IDX label file (0x00000801, raw or gzip) or text with one class id
  * per line (blank lines ignored). Every id must be in [0, classes). *labels is malloc'd. */
-densecl_status dc_truth_parse(const void *bytes, size_t len, const char *what, int classes,
-                              int **labels, int64_t *count);
+densecl_status dci_truth_parse(const void *bytes, size_t len, const char *what, int classes,
+                               int **labels, int64_t *count);
 
 /* Class names, exactly `classes` of them, from a JSON array of strings ("densecl.labels") or a
  * text file with one name per line (trailing "\r" stripped; a final newline optional).
- * *names is a malloc'd array of malloc'd strings; free with dc_names_free. */
-densecl_status dc_names_parse_json(const char *json, int classes, const char *what, char ***names);
-densecl_status dc_names_parse_text(const char *text, size_t len, int classes, const char *what,
-                                   char ***names);
-void dc_names_free(char **names, int classes);
+ * *names is a malloc'd array of malloc'd strings; free with dci_names_free. */
+densecl_status dci_names_parse_json(const char *json, int classes, const char *what, char ***names);
+densecl_status dci_names_parse_text(const char *text, size_t len, int classes, const char *what,
+                                    char ***names);
+void dci_names_free(char **names, int classes);
 
 #endif

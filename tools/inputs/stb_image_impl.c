@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* Zeroed allocations: on some corrupt files stb reads decoder state it never wrote (the fuzzer
- * found a JPEG whose scan uses an undefined Huffman table; inputs.c now refuses that one). With
+ * found a JPEG whose scan uses an undefined Huffman table; image.c now refuses that one). With
  * zeroed memory such reads give the same answer every run instead of depending on what the heap
  * held before. Large blocks come from calloc as fresh zero pages, so this costs little. */
 static void *dc_stbi_realloc(void *p, size_t old_size, size_t new_size)
@@ -23,6 +23,6 @@ static void *dc_stbi_realloc(void *p, size_t old_size, size_t new_size)
 #define STBI_FREE(p) free(p)
 
 #define STB_IMAGE_IMPLEMENTATION
-/* We decode from memory only: the files are read (and size-checked) by inputs.c. */
+/* We decode from memory only: the files are read (and size-checked) by idx.c. */
 #define STBI_NO_STDIO
 #include <stb/stb_image.h>

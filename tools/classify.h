@@ -1,0 +1,121 @@
+/* classify.h - the state of `densecl classify` and what its files (cmd_classify.c,
+ * classify_inputs.c, classify_output.c, classify_progress.c) call in one another. */
+#ifndef DENSECL_CLASSIFY_H
+#define DENSECL_CLASSIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cli.h"
+#include "inputs.h"
+
+enum {
+    EXIT_SOME_FAILED = 3,
+    EXIT_INTERRUPTED = 130, /* 128 + SIGINT, as shells report it */
+    DEFAULT_TOP = 5,
+    DEFAULT_BATCH = 32,
+    MAX_BATCH = 65536,
+    PRINT_ALL_MAX = 100, /* more images than this print per-image lines only with --top */
+    SNIFF_BYTES = 65536,
+    BAR_WIDTH = 30
+};
+
+typedef struct classify_opts {
+    const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
+    const char *conv, *kernel_params;
+    int json, verbose, help, allow_nonfinite;
+} classify_opts;
+
+typedef struct input_file {
+    const char *path;
+    dci_input_kind kind;
+    int64_t count; /* images taken from it (after --limit) */
+    int64_t first; /* position of its first image among all inputs (for --truth) */
+    int failed;
+} input_file;
+
+typedef struct failure {
+    char *path, *why;
+} failure;
+
+/* A growing text buffer (the CSV rows of one batch). */
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+typedef struct classify {
+    classify_opts o;
+    int top, top_given, batch;
+    int64_t limit;
+
+    input_file *in;
+    int n_in;
+    int64_t total; /* images the inputs hold, after --limit */
+
+    densecl_config cfg; /* a copy: the weights are freed once uploaded */
+    int classes;
+    int ranked; /* classes ranked per image: --top, and at least 5 for top-5 accuracy */
+    dci_preprocess pp;
+    densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
+    char pp_why[1024];
+    char **names; /* NULL: "class N" */
+    int *truth;
+    int64_t n_truth;
+    densecl_engine *e;
+
+    /* The batch being filled: n images of [c, h, w], and where each came from. */
+    float *x;
+    size_t x_cap;
+    int n, c, h, w;
+    int *slot_in;
+    int64_t *slot_index;
+    float *probs; /* [batch, classes] */
+    int *top_ids; /* [ranked] */
+
+    int csv;         /* the --csv file's descriptor, -1 until the engine exists */
+    int csv_regular; /* a regular file: a failed write is cut back to csv_good */
+    off_t csv_good;  /* its bytes up to the last complete batch */
+    sbuf rows;
+    int print_lines, json_images;
+    int progress, bar_shown;
+
+    int interrupted; /* by a signal: the summary says so */
+    int64_t done, labelled, correct1, correct5;
+    int n_failed;  /* inputs skipped */
+    failure *fail; /* their messages, for --json (as many as memory allowed) */
+    int n_fail;
+    double t0, t_loop;
+} classify;
+
+/* The progress bar on stderr: erased before any line is printed, drawn again after. */
+void bar_erase(classify *c);
+void bar_draw(classify *c);
+
+/* "densecl: warning: msg" as one line (line breaks inside msg become "; "). */
+void print_warning(classify *c, const char *msg);
+
+/* Reports the last library error as the failure of input i, which is then skipped. */
+void input_failed(classify *c, int i);
+
+/* Appends len bytes to the CSV file. On a write error (a full disk) a regular file is cut back
+ * to its last complete batch, so that it holds whole rows only. 0 or EXIT_RUNTIME reported. */
+int csv_write(classify *c, const char *s, size_t len);
+
+/* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
+ * batch's results are out), or EXIT_RUNTIME once reported. */
+int flush_batch(classify *c);
+
+/* The summary: images/s, accuracy with --truth, failed inputs (text, or the end of the JSON). */
+void print_summary(const classify *c, double seconds, double startup);
+
+/* Reads the start of every input for its kind and image count. An input that fails here still
+ * takes one position (an image file that went missing is one image, for --truth's alignment). */
+void sniff_inputs(classify *c);
+
+/* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
+int do_input(classify *c, int i);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * classify_progress.c - `densecl classify`: the progress bar and the warnings on stderr, which must
+ * never land inside the bar.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "classify.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Progress and warnings (stderr)
+ * ------------------------------------------------------------------------------------------- */
+
+void bar_erase(classify *c)
+{
+    if (c->bar_shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        c->bar_shown = 0;
+    }
+}
+
+void bar_draw(classify *c)
+{
+    if (!c->progress || c->total <= 0) {
+        return;
+    }
+    double t = cli_now() - c->t_loop, rate = t > 0 ? (double)c->done / t : 0.0;
+    double frac = (double)c->done / (double)c->total;
+    char bar[BAR_WIDTH + 1];
+    int fill = (int)(frac * BAR_WIDTH);
+    for (int i = 0; i < BAR_WIDTH; i++) {
+        bar[i] = i < fill ? '#' : '-';
+    }
+    bar[BAR_WIDTH] = '\0';
+    fprintf(stderr, "\r\033[K[%s] %lld/%lld images, %.1f images/s", bar, (long long)c->done,
+            (long long)c->total, rate);
+    if (rate > 0 && c->done < c->total) {
+        long eta = (long)((double)(c->total - c->done) / rate + 0.5);
+        fprintf(stderr, ", ETA %ld:%02ld", eta / 60, eta % 60);
+    }
+    fflush(stderr);
+    c->bar_shown = 1;
+}
+
+/* "densecl: warning: msg" as one line (line breaks inside msg become "; "). */
+void print_warning(classify *c, const char *msg)
+{
+    bar_erase(c);
+    fputs("densecl: warning: ", stderr);
+    for (const char *p = msg; *p; p++) {
+        if (*p == '\n' || *p == '\r') {
+            if (p[1] != '\0') {
+                fputs("; ", stderr);
+            }
+        } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "\\x%02x", (unsigned char)*p);
+        } else {
+            fputc(*p, stderr);
+        }
+    }
+    fputc('\n', stderr);
+}
+
+/* Reports the last library error as the failure of input i, which is then skipped. */
+void input_failed(classify *c, int i)
+{
+    const char *detail = densecl_last_error();
+    const char *path = c->in[i].path;
+    char msg[1536];
+    if (strncmp(detail, path, strlen(path)) == 0) {
+        snprintf(msg, sizeof(msg), "%s", detail);
+    } else {
+        snprintf(msg, sizeof(msg), "%s: %s", path, detail[0] ? detail : "cannot be read");
+    }
+    print_warning(c, msg);
+    c->in[i].failed = 1;
+    c->n_failed++;
+    failure *grown = realloc(c->fail, (size_t)(c->n_fail + 1) * sizeof(*grown));
+    if (grown) {
+        c->fail = grown;
+        grown[c->n_fail].path = strdup(path);
+        grown[c->n_fail].why = strdup(msg);
+        c->n_fail++;
+    }
+}

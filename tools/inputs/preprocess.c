@@ -1,0 +1,491 @@
+/*
+ * preprocess.c - pixels into model input (see inputs.h): the "densecl.preprocess" metadata,
+ * resize, centre crop, channel mapping and normalisation. No printing.
+ *
+ * Resizing follows PIL's and torch's antialiased bilinear filter (torch's
+ * _compute_indices_weights_aa): a triangle filter whose support grows with the shrink factor,
+ * weights normalised per output pixel. Upscaling is then plain bilinear with edge clamping, and an
+ * unchanged size is the identity, so one separable path serves every case.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inputs.h"
+
+void dci_preprocess_imagenet(dci_preprocess *out)
+{
+    static const float mean[3] = {0.485f, 0.456f, 0.406f};
+    static const float std[3] = {0.229f, 0.224f, 0.225f};
+    memset(out, 0, sizeof(*out));
+    out->channels = 3;
+    out->height = out->width = 224;
+    out->resize = 256;
+    out->crop_h = out->crop_w = 224;
+    memcpy(out->mean, mean, sizeof(mean));
+    memcpy(out->std, std, sizeof(std));
+}
+
+/* An integer side in [1, DCI_PP_MAX_SIDE]. */
+static int pp_side(const dc_json *j, int *out)
+{
+    if (!dc_json_is_integer(j) || j->number < 1 || j->number > DCI_PP_MAX_SIDE) {
+        return 0;
+    }
+    *out = (int)j->number;
+    return 1;
+}
+
+/* key: absent/null (sizes left 0), an int (h = w = it, *single = 1) or [h, w]. */
+static densecl_status pp_size(const dc_json *root, const char *key, const char *what, int *h,
+                              int *w, int *single)
+{
+    const dc_json *j = dc_json_get(root, key);
+    *h = *w = 0;
+    *single = 0;
+    if (!j || j->type == DC_JSON_NULL) {
+        return DENSECL_OK;
+    }
+    if (pp_side(j, h)) {
+        *w = *h;
+        *single = 1;
+        return DENSECL_OK;
+    }
+    if (j->type == DC_JSON_ARRAY && j->count == 2 && pp_side(&j->items[0], h) &&
+        pp_side(&j->items[1], w)) {
+        return DENSECL_OK;
+    }
+    *h = *w = 0;
+    return dc_error(DENSECL_ERR_FORMAT,
+                    "%s: densecl.preprocess: \"%s\" must be null, an integer or [height, width] "
+                    "in [1, %d]",
+                    what, key, DCI_PP_MAX_SIDE);
+}
+
+/* mean or std: absent (fill), a number, or an array of 1 or `channels` numbers. */
+static densecl_status pp_vector(const dc_json *root, const char *key, int channels, float fill,
+                                const char *what, float *out)
+{
+    const dc_json *j = dc_json_get(root, key);
+    for (int c = 0; c < 3; c++) {
+        out[c] = fill;
+    }
+    if (!j) {
+        return DENSECL_OK;
+    }
+    const dc_json *items = j;
+    int count = 1;
+    if (j->type == DC_JSON_ARRAY) {
+        items = j->items;
+        count = j->count;
+    }
+    if (count != 1 && count != channels) {
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s: densecl.preprocess: \"%s\" has %d values for %d channels", what, key,
+                        count, channels);
+    }
+    /* The range is checked on the float that is used, not on the double that was parsed: 6.7e95
+     * is a finite double but +Inf as a float, and 1e-300 is above 0 but 0.0f as a float. */
+    int is_std = strcmp(key, "std") == 0;
+    for (int c = 0; c < channels; c++) {
+        const dc_json *v = &items[count == 1 ? 0 : c];
+        if (v->type != DC_JSON_NUMBER) {
+            return dc_error(DENSECL_ERR_FORMAT, "%s: densecl.preprocess: \"%s\" must hold numbers",
+                            what, key);
+        }
+        float f = (float)v->number;
+        if (is_std ? !(isnormal(f) && f > 0.0f) : !isfinite(f)) {
+            return dc_error(DENSECL_ERR_FORMAT,
+                            "%s: densecl.preprocess: \"%s\" value %.9g is not %s", what, key,
+                            v->number,
+                            is_std ? "a normal positive float (above 1.2e-38, below 3.4e38)"
+                                   : "a finite float (within +-3.4e38)");
+        }
+        out[c] = f;
+    }
+    return DENSECL_OK;
+}
+
+static densecl_status pp_fields(const dc_json *root, const densecl_config *cfg, const char *what,
+                                dci_preprocess *out)
+{
+    densecl_status st;
+    int single, h, w;
+    const dc_json *j;
+    if (root->type != DC_JSON_OBJECT) {
+        return dc_error(DENSECL_ERR_FORMAT, "%s: densecl.preprocess is not a JSON object", what);
+    }
+    out->channels = cfg->in_channels;
+    if ((j = dc_json_get(root, "channels")) && j->type != DC_JSON_NULL) {
+        if (j->type != DC_JSON_NUMBER || j->number != cfg->in_channels) {
+            return dc_error(DENSECL_ERR_MISMATCH,
+                            "%s: densecl.preprocess gives %g channels, the model has %d", what,
+                            j->type == DC_JSON_NUMBER ? j->number : -1.0, cfg->in_channels);
+        }
+    }
+    if (out->channels != 1 && out->channels != 3) {
+        return dc_error(DENSECL_ERR_UNSUPPORTED,
+                        "%s: the model takes %d channels; images can only feed 1- or 3-channel "
+                        "models (pass preprocessed .npy input instead)",
+                        what, out->channels);
+    }
+    if ((j = dc_json_get(root, "interpolation")) && j->type != DC_JSON_NULL &&
+        (j->type != DC_JSON_STRING || strcmp(j->string, "bilinear") != 0)) {
+        return dc_error(DENSECL_ERR_UNSUPPORTED,
+                        "%s: densecl.preprocess: only \"bilinear\" interpolation is supported",
+                        what);
+    }
+    if ((st = pp_size(root, "resize", what, &h, &w, &single)) != DENSECL_OK) {
+        return st;
+    }
+    out->resize = single ? h : 0;
+    out->resize_h = single ? 0 : h;
+    out->resize_w = single ? 0 : w;
+    if ((st = pp_size(root, "crop", what, &out->crop_h, &out->crop_w, &single)) != DENSECL_OK) {
+        return st;
+    }
+    const dc_json *jh = dc_json_get(root, "height"), *jw = dc_json_get(root, "width");
+    int have_h = jh && jh->type != DC_JSON_NULL, have_w = jw && jw->type != DC_JSON_NULL;
+    if (have_h != have_w || (have_h && (!pp_side(jh, &out->height) || !pp_side(jw, &out->width)))) {
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s: densecl.preprocess: \"height\" and \"width\" must both be integers "
+                        "in [1, %d] or both be absent",
+                        what, DCI_PP_MAX_SIDE);
+    }
+    if (!have_h) {
+        out->height = out->crop_h ? out->crop_h : out->resize_h;
+        out->width = out->crop_w ? out->crop_w : out->resize_w;
+    }
+    if (out->height == 0) {
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s: densecl.preprocess gives neither height/width nor a crop size, so "
+                        "the model's input size is unknown",
+                        what);
+    }
+    if ((st = pp_vector(root, "mean", out->channels, 0.0f, what, out->mean)) != DENSECL_OK) {
+        return st;
+    }
+    return pp_vector(root, "std", out->channels, 1.0f, what, out->std);
+}
+
+densecl_status dci_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
+                                    dci_preprocess *out)
+{
+    dc_json root;
+    char where[512];
+    memset(out, 0, sizeof(*out));
+    snprintf(where, sizeof(where), "%s: densecl.preprocess", what);
+    densecl_status st = dc_json_parse(json, strlen(json), where, &root);
+    if (st != DENSECL_OK) {
+        return st;
+    }
+    st = pp_fields(&root, cfg, what, out);
+    dc_json_free(&root);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Preprocessing: resampling
+ * ------------------------------------------------------------------------------------------- */
+
+/* Filter taps of a 1-D resize from n_in to n_out samples: output i reads inputs
+ * start[i] .. start[i] + count[i] - 1 with weights w[off[i] ..]. start and start + count never
+ * decrease with i, which the streaming vertical pass relies on. */
+typedef struct taps {
+    int *start, *count;
+    size_t *off;
+    float *w;
+} taps;
+
+static void taps_free(taps *t)
+{
+    free(t->start);
+    free(t->count);
+    free(t->off);
+    free(t->w);
+}
+
+static int taps_make(int n_in, int n_out, taps *t)
+{
+    double scale = (double)n_in / n_out;
+    double support = scale >= 1.0 ? scale : 1.0; /* bilinear's 1 pixel, widened to shrink */
+    double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+    size_t total = 0;
+    memset(t, 0, sizeof(*t));
+    t->start = malloc((size_t)n_out * sizeof(int));
+    t->count = malloc((size_t)n_out * sizeof(int));
+    t->off = malloc((size_t)n_out * sizeof(size_t));
+    if (!t->start || !t->count || !t->off) {
+        taps_free(t);
+        return 0;
+    }
+    for (int i = 0; i < n_out; i++) {
+        double center = scale * (i + 0.5);
+        /* torch truncates toward zero; clamping at 0 makes that a floor */
+        int lo = (int)(center - support + 0.5);
+        int hi = (int)(center + support + 0.5);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > n_in ? n_in : hi;
+        t->start[i] = lo;
+        t->count[i] = hi - lo;
+        t->off[i] = total;
+        total += (size_t)(hi - lo);
+    }
+    if (!(t->w = malloc((total ? total : 1) * sizeof(float)))) {
+        taps_free(t);
+        return 0;
+    }
+    for (int i = 0; i < n_out; i++) {
+        double center = scale * (i + 0.5), sum = 0.0;
+        float *w = t->w + t->off[i];
+        for (int j = 0; j < t->count[i]; j++) {
+            double x = fabs((j + t->start[i] - center + 0.5) * inv);
+            w[j] = (float)(x < 1.0 ? 1.0 - x : 0.0);
+            sum += w[j];
+        }
+        for (int j = 0; j < t->count[i] && sum > 0.0; j++) {
+            w[j] = (float)(w[j] / sum);
+        }
+    }
+    return 1;
+}
+
+/* Where rows come from: decoded pixels (converted to k channels on the fly) or float planes. */
+typedef struct plane_src {
+    const dci_pixels *px; /* or NULL: */
+    const float *planes;  /* [k, h, w] */
+    int k, h, w;
+} plane_src;
+
+static float sample(const dci_pixels *px, size_t i)
+{
+    if (px->bits == 16) {
+        return ((const uint16_t *)px->data)[i] * (1.0f / 65535.0f);
+    }
+    return ((const uint8_t *)px->data)[i] * (1.0f / 255.0f);
+}
+
+/* Row y of every channel: row[c * w + x]. */
+static void src_row(const plane_src *s, int y, float *row)
+{
+    size_t w = (size_t)s->w;
+    if (!s->px) {
+        for (int c = 0; c < s->k; c++) {
+            memcpy(row + c * w, s->planes + ((size_t)c * (size_t)s->h + (size_t)y) * w,
+                   w * sizeof(float));
+        }
+        return;
+    }
+    int nc = s->px->channels;
+    size_t base = (size_t)y * w * (size_t)nc;
+    for (size_t x = 0; x < w; x++) {
+        size_t i = base + x * (size_t)nc;
+        if (nc <= 2) {
+            row[x] = sample(s->px, i); /* grey (alpha dropped); k is 1 */
+            continue;
+        }
+        float r = sample(s->px, i), g = sample(s->px, i + 1), b = sample(s->px, i + 2);
+        if (s->k == 1) {
+            row[x] = 0.299f * r + 0.587f * g + 0.114f * b; /* ITU-R 601 luma, as PIL's "L" */
+        } else {
+            row[x] = r;
+            row[w + x] = g;
+            row[2 * w + x] = b;
+        }
+    }
+}
+
+/* Resamples s into out, [k, oh, ow]. Each input row is read once, filtered horizontally, and
+ * added into the few output rows whose vertical taps use it, so memory stays at one row whatever
+ * the image's shape. */
+static densecl_status resample(const plane_src *s, int oh, int ow, float *out, const char *what)
+{
+    densecl_status st = DENSECL_OK;
+    size_t k = (size_t)s->k, plane = (size_t)oh * (size_t)ow;
+    taps th = {0}, tv = {0};
+    float *row = malloc(k * (size_t)s->w * sizeof(float));
+    float *hrow = malloc(k * (size_t)ow * sizeof(float));
+    if (!row || !hrow || !taps_make(s->w, ow, &th) || !taps_make(s->h, oh, &tv)) {
+        st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory resizing to %dx%d", what, ow, oh);
+        goto done;
+    }
+    memset(out, 0, k * plane * sizeof(float));
+    for (int y = 0, first = 0; y < s->h; y++) {
+        while (first < oh && tv.start[first] + tv.count[first] <= y) {
+            first++;
+        }
+        if (first == oh || tv.start[first] > y) {
+            continue; /* no output row reads this one */
+        }
+        src_row(s, y, row);
+        for (size_t c = 0; c < k; c++) {
+            const float *in = row + c * (size_t)s->w;
+            for (int x = 0; x < ow; x++) {
+                const float *w = th.w + th.off[x], *p = in + th.start[x];
+                float acc = 0.0f;
+                for (int j = 0; j < th.count[x]; j++) {
+                    acc += w[j] * p[j];
+                }
+                hrow[c * (size_t)ow + (size_t)x] = acc;
+            }
+        }
+        for (int o = first; o < oh && tv.start[o] <= y; o++) {
+            float wv = tv.w[tv.off[o] + (size_t)(y - tv.start[o])];
+            for (size_t c = 0; c < k; c++) {
+                float *dst = out + c * plane + (size_t)o * (size_t)ow;
+                const float *src = hrow + c * (size_t)ow;
+                for (int x = 0; x < ow; x++) {
+                    dst[x] += wv * src[x];
+                }
+            }
+        }
+    }
+done:
+    taps_free(&th);
+    taps_free(&tv);
+    free(row);
+    free(hrow);
+    return st;
+}
+
+/* torchvision's centre offset: round((size - crop) / 2) with Python's round-half-to-even, or,
+ * for a crop larger than the image, minus the left/top zero padding (crop - size) // 2. */
+static int crop_offset(int size, int crop)
+{
+    if (crop > size) {
+        return -((crop - size) / 2);
+    }
+    int d = size - crop, m = d / 2;
+    return d % 2 == 0 || m % 2 == 0 ? m : m + 1;
+}
+
+/* The centre ch x cw window of s into out [k, ch, cw], zeros outside the image. */
+static densecl_status crop_planes(const plane_src *s, int ch, int cw, float *out, const char *what)
+{
+    int top = crop_offset(s->h, ch), left = crop_offset(s->w, cw);
+    size_t k = (size_t)s->k, plane = (size_t)ch * (size_t)cw;
+    float *row = malloc(k * (size_t)s->w * sizeof(float));
+    if (!row) {
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory cropping", what);
+    }
+    memset(out, 0, k * plane * sizeof(float));
+    for (int y = 0; y < ch; y++) {
+        int sy = y + top;
+        if (sy < 0 || sy >= s->h) {
+            continue;
+        }
+        src_row(s, sy, row);
+        for (size_t c = 0; c < k; c++) {
+            float *o = out + c * plane + (size_t)y * (size_t)cw;
+            for (int x = 0; x < cw; x++) {
+                int sx = x + left;
+                if (sx >= 0 && sx < s->w) {
+                    o[x] = row[c * (size_t)s->w + (size_t)sx];
+                }
+            }
+        }
+    }
+    free(row);
+    return DENSECL_OK;
+}
+
+/* The size after the resize step: shorter side to pp->resize (the longer one scaled and
+ * truncated, as torchvision does), or the exact resize size, or unchanged. */
+static densecl_status resize_size(const dci_preprocess *pp, int h, int w, const char *what, int *rh,
+                                  int *rw)
+{
+    int64_t oh = h, ow = w;
+    if (pp->resize > 0) {
+        if (w <= h) {
+            ow = pp->resize;
+            oh = (int64_t)pp->resize * h / w;
+        } else {
+            oh = pp->resize;
+            ow = (int64_t)pp->resize * w / h;
+        }
+    } else if (pp->resize_h > 0) {
+        oh = pp->resize_h;
+        ow = pp->resize_w;
+    } else {
+        *rh = h;
+        *rw = w;
+        return DENSECL_OK;
+    }
+    if (oh < 1 || ow < 1 || oh > DCI_PP_MAX_SIDE || ow > DCI_PP_MAX_SIDE) {
+        return dc_error(DENSECL_ERR_INPUT,
+                        "%s: resizing the %dx%d image gives %lldx%lld, a side out of [1, %d]", what,
+                        w, h, (long long)ow, (long long)oh, DCI_PP_MAX_SIDE);
+    }
+    *rh = (int)oh;
+    *rw = (int)ow;
+    return DENSECL_OK;
+}
+
+/* Replaces *cur by h x w planes made from it (a crop, or a resample), owned through *owned. */
+static densecl_status stage(plane_src *cur, float **owned, int h, int w, int crop, const char *what)
+{
+    float *next = malloc((size_t)cur->k * (size_t)h * (size_t)w * sizeof(float));
+    if (!next) {
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory preprocessing", what);
+    }
+    densecl_status st = crop ? crop_planes(cur, h, w, next, what) : resample(cur, h, w, next, what);
+    if (st != DENSECL_OK) {
+        free(next);
+        return st;
+    }
+    free(*owned);
+    *owned = next;
+    cur->px = NULL;
+    cur->planes = next;
+    cur->h = h;
+    cur->w = w;
+    return DENSECL_OK;
+}
+
+densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px, const char *what,
+                                  float *out)
+{
+    /* Channel conversion happens as pixels are read; grey stays one plane until the end. */
+    int k = pp->channels == 1 || px->channels <= 2 ? 1 : 3;
+    plane_src cur = {px, NULL, k, px->height, px->width};
+    float *owned = NULL, *row = NULL;
+    int rh = 0, rw = 0;
+    densecl_status st = resize_size(pp, px->height, px->width, what, &rh, &rw);
+    if (st == DENSECL_OK && (rh != cur.h || rw != cur.w)) {
+        st = stage(&cur, &owned, rh, rw, 0, what);
+    }
+    int ch = pp->crop_h ? pp->crop_h : cur.h, cw = pp->crop_w ? pp->crop_w : cur.w;
+    if (st == DENSECL_OK && (ch != cur.h || cw != cur.w)) {
+        st = stage(&cur, &owned, ch, cw, 1, what);
+    }
+    if (st == DENSECL_OK && (pp->height != cur.h || pp->width != cur.w)) {
+        st = stage(&cur, &owned, pp->height, pp->width, 0, what);
+    }
+    if (st == DENSECL_OK && !(row = malloc((size_t)k * (size_t)cur.w * sizeof(float)))) {
+        st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory preprocessing", what);
+    }
+    if (st != DENSECL_OK) {
+        free(owned);
+        return st;
+    }
+    /* Normalise, replicating grey into every channel the model has. */
+    size_t w = (size_t)pp->width, hw = (size_t)pp->height * w;
+    for (int y = 0; y < pp->height; y++) {
+        src_row(&cur, y, row);
+        for (int c = 0; c < pp->channels; c++) {
+            const float *in = row + (k == 1 ? 0 : (size_t)c * w);
+            float *o = out + (size_t)c * hw + (size_t)y * w;
+            float mean = pp->mean[c], std = pp->std[c];
+            for (size_t x = 0; x < w; x++) {
+                o[x] = (in[x] - mean) / std;
+            }
+        }
+    }
+    free(row);
+    free(owned);
+    return DENSECL_OK;
+}
