@@ -58,7 +58,7 @@ const char cmd_classify_usage[] =
     "\n"
     "  --model NAME    a preset the weights must match (see 'densecl models'); by default the\n"
     "                  architecture is read from the weights\n"
-    "  --weights FILE  safetensors weights\n"
+    "  --weights FILE  safetensors or ONNX weights\n"
     "  --allow-nonfinite-weights\n"
     "                  accept NaN or infinite weights and negative BN variances (refused by\n"
     "                  default: the outputs would be NaN)\n"

@@ -622,7 +622,7 @@ static const cli_command commands[] = {
      "  --model NAME           a preset (see 'densecl models'). With --weights the file must\n"
      "                         match it; without, the architecture is inferred from the file.\n"
      "                         With --random-weights the default is densenet121.\n"
-     "  --weights FILE         safetensors weights (torchvision key names)\n"
+     "  --weights FILE         safetensors (torchvision key names) or ONNX weights\n"
      "  --random-weights SEED  seeded random weights instead (an unsigned 64-bit integer)\n"
      "  --allow-nonfinite-weights\n"
      "                         accept NaN or infinite weights and negative BN variances\n"
