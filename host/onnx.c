@@ -302,10 +302,12 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
         goto done;
     }
     snprintf(path, plen, "%s/%s", x->dir, loc);
-    fd = open(path, O_RDONLY);
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data %s: %s", x->what,
-                      key, path, fd < 0 ? strerror(errno) : "not a regular file");
+    /* dc_open_regular never blocks on a FIFO planted as external data. */
+    if (dc_open_regular(path, NULL, &fd) != DENSECL_OK || fstat(fd, &sb) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", fd < 0 ? densecl_last_error() : strerror(errno));
+        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data: %s", x->what,
+                      key, why);
         goto done;
     }
     if (off > (uint64_t)sb.st_size || want > (uint64_t)sb.st_size - off) {
@@ -1123,10 +1125,10 @@ static densecl_status ox_read_file(const char *path, size_t max, unsigned char *
     densecl_status st = DENSECL_OK;
     unsigned char *buf = NULL;
     size_t size = 0, done = 0;
-    int fd = open(path, O_RDONLY);
+    int fd;
     *out = NULL;
-    if (fd < 0)
-        return dc_error(DENSECL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((st = dc_open_regular(path, NULL, &fd)) != DENSECL_OK)
+        return st;
     if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
         st = dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
         goto done;

@@ -190,10 +190,12 @@ static densecl_status w_read_tensors(const char *path, dc_tensor_set *set)
     struct stat sb;
     const char *what;
     memset(set, 0, sizeof *set);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return dc_safetensors_read(path, set); /* its message for a missing file */
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    int fd;
+    /* Never blocks on a FIFO; anything but a regular file is refused, naming what it is. */
+    densecl_status st = dc_open_regular(path, NULL, &fd);
+    if (st != DENSECL_OK)
+        return st;
+    if (fstat(fd, &sb) != 0) {
         close(fd);
         return dc_safetensors_read(path, set);
     }
