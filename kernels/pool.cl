@@ -56,9 +56,10 @@ DC_INLINE float8 dc_maxpool_3s2_8(global const float *plane, float sc, float sh,
     for (int y = y_lo; y < y_hi; y++) {
         const global float *r = plane + y * in_w + b;
         const float16 v = vload16(0, r);
-        const float8 x0 = dc_pro8(v.even, sc, sh, has_pre);             /* b + 2j */
-        const float8 x1 = dc_pro8(v.odd, sc, sh, has_pre);              /* b + 2j + 1 */
-        const float8 x2 = dc_pro8((float8)(v.s246, v.s8ace, r[16]), sc, sh, has_pre); /* + 2j + 2 */
+        /* Taps b + 2j, b + 2j + 1 and b + 2j + 2 of output ox0 + j. */
+        const float8 x0 = dc_pro8(v.even, sc, sh, has_pre);
+        const float8 x1 = dc_pro8(v.odd, sc, sh, has_pre);
+        const float8 x2 = dc_pro8((float8)(v.s246, v.s8ace, r[16]), sc, sh, has_pre);
         m = dc_max8(dc_max8(dc_max8(m, x0), x1), x2);
     }
     return m;
