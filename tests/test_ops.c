@@ -380,6 +380,10 @@ static const pool_case pool_cases[] = {
     {POOL_MAX, 1, 2, 2, 5, 6, 2, 0, 3, 1, 1, 1, "3x3/1"},
     {POOL_MAX, 1, 3, 3, 1, 1, 3, 0, 1, 1, 0, 1, "1x1 window"},
     {POOL_MAX, 2, 3, 5, 12, 31, 4, 1, 3, 2, 1, 0, "rows of 16 outputs, batch 2"},
+    {POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 1, "3x3/2 vector steps, prologue, offset"},
+    {POOL_MAX, 1, 2, 2, 6, 17, 2, 0, 3, 2, 0, 0, "3x3/2 unpadded, one whole vector step"},
+    {POOL_MAX, 2, 4, 6, 9, 112, 4, 0, 3, 2, 1, 0, "3x3/2 stem width, last step moved back"},
+    {POOL_MAX, 1, 3, 3, 5, 18, 3, 0, 3, 2, 1, 1, "3x3/2 narrowest row with a vector step"},
     {POOL_AVG, 2, 37, 45, 7, 9, 40, 3, 0, 0, 0, 1, "odd size, prefix, offset"},
     {POOL_AVG, 1, 128, 128, 56, 56, 128, 0, 0, 0, 0, 1, "DenseNet transition 1"},
     {POOL_AVG, 3, 4, 4, 2, 2, 4, 0, 0, 0, 0, 0, "no prologue, 1x1 output"},
@@ -862,14 +866,17 @@ static void env_free(test_env *e)
 /* Conv builds whose tiles no longer match the host's grid. The first changes every tunable
  * (smaller channel tiles, larger pixel tiles, the largest row segment, the other tile order,
  * mad()); the second the 1x1 tile and the vector width. The third is the AVX-512 CPUs' default
- * (float16 vectors, which the device's own build above has only where its native float width
- * is 16; elsewhere clang may warn that they "change the ABI"); the fourth 32-channel conv tiles
- * on float8. Few builds: POCL takes a second or more to compile each conv kernel. */
+ * and the fourth AMD ones' (host/conv_direct.c) (float16 vectors, which the device's own build
+ * above has only where its native float width is 16; elsewhere clang may warn that they "change
+ * the ABI"); the last 32-channel conv tiles on float8. Few builds: POCL takes a second or more
+ * to compile each conv kernel. */
 static const char *const alt_builds[] = {
     "-DCONV_TCO=2 -DCONV_TPX=8 -DCONV_FLAT_CO=16 -DCONV_FLAT_PX=2 -DCONV_ORDER=0 -DCONV_FMA=0",
     /* 1x1 channel tiles that straddle the 16-channel weight blocks, three-vector pixel tiles. */
     "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24 -DCONV_VEC=8",
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16",
+    /* AMD AVX-512 CPUs' default 1x1 tile: one float16 of pixels for 16 channels. */
+    "-DCONV_FLAT_CO=16 -DCONV_FLAT_PX=16 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16",
     /* 32-channel conv tiles as four float8: tiles that span two weight blocks or pass the last. */
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
 };

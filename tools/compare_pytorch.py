@@ -1,17 +1,25 @@
 #!/usr/bin/python3
-"""densecl and PyTorch side by side on the same machine, the same inputs, the same models.
+"""densecl, PyTorch and ONNX Runtime side by side on the same machine, inputs and models.
 
-Runs `densecl bench --json` and PyTorch (eval mode, no_grad, torch.set_num_threads(THREADS))
-on three workloads, then the start-up of `densecl run` with empty and with warm caches, and
-prints one table with the ratios (>1 means densecl is faster). --markdown prints the table for
-the README.
+Runs `densecl bench --json`, PyTorch (eval mode, no_grad, torch.set_num_threads(THREADS)) and
+ONNX Runtime (THREADS intra-op threads) on three workloads, then the start-up of `densecl run`
+with empty and with warm caches, and prints one table with the ratios (>1 means densecl is
+faster). --markdown prints the table for the README.
 
-Each workload runs in ROUNDS rounds, densecl then PyTorch in each, so that both meet the same
-spells of a busy or throttled machine (on a shared VM the same run can vary by a third from
-one minute to the next); the table gives the medians over the rounds and each round's ratio.
+Each workload runs in ROUNDS rounds, densecl then PyTorch then ONNX Runtime in each, so that all
+meet the same spells of a busy or throttled machine (on a shared VM the same run can vary by a
+third from one minute to the next); the table gives the medians over the rounds and each
+round's ratio.
+
+ONNX Runtime is npm's onnxruntime-node 1.20.1 (its prebuilt CPU library is inside the package),
+installed by tools/install_onnxruntime.sh into third_party/onnxruntime-node (or --ort-dir, or
+$DENSECL_ORT_DIR) and driven by a small node script. Its model is the same PyTorch model exported
+with torch.onnx.export (opset 13, do_constant_folding=True, a static input shape), so all three
+run the same weights. Without node or the package the table says so in ONNX Runtime's column,
+and the rest still runs; --no-ort leaves it out.
 
     tools/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
-                             [--rounds 3] [--markdown] [--json FILE]
+                             [--rounds 3] [--markdown] [--json FILE] [--ort-dir DIR] [--no-ort]
 
 --device gpu compares densecl on the OpenCL GPU with PyTorch on CUDA in fp32 (TF32 off, cuDNN
 benchmark mode), eager and, where PyTorch has them, replaying a CUDA graph, on the GPU workloads
@@ -28,6 +36,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -191,6 +200,74 @@ def bench_torch_cuda(model, batch, side, iterations, warmup, graph):
             times.append((time.perf_counter() - t0) * 1e3)
     ms = statistics.median(times)
     return {"ms_per_batch": ms, "ms_per_image": ms / batch, "images_per_second": batch * 1e3 / ms}
+
+
+# The ONNX Runtime side: node loads onnxruntime-node from the given folder, times
+# InferenceSession.run on one input and prints one line of JSON. argv: package folder, model
+# file, batch, side, iterations, warm-up runs, intra-op threads.
+ORT_NODE_SCRIPT = r"""
+const path = require('path');
+const [dir, model, batch, side, iters, warm, threads] = process.argv.slice(1);
+const ort = require(path.join(dir, 'node_modules', 'onnxruntime-node'));
+const version = require(path.join(dir, 'node_modules', 'onnxruntime-node', 'package.json')).version;
+(async () => {
+  const s = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: +threads, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: 'all'});
+  const n = +batch, hw = +side;
+  const data = new Float32Array(n * 3 * hw * hw);
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
+  const feeds = {[s.inputNames[0]]: new ort.Tensor('float32', data, [n, 3, hw, hw])};
+  for (let i = 0; i < +warm; i++) await s.run(feeds);
+  const times = [];
+  for (let i = 0; i < +iters; i++) {
+    const t0 = process.hrtime.bigint();
+    await s.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const m = times.length;
+  const ms = m % 2 ? times[(m - 1) / 2] : (times[m / 2 - 1] + times[m / 2]) / 2;
+  console.log(JSON.stringify({version, ms_per_batch: ms, ms_per_image: ms / n,
+                              images_per_second: n * 1e3 / ms}));
+})().catch(e => { console.error(String(e)); process.exit(1); });
+"""
+
+
+def ort_dir(args):
+    return (args.ort_dir or os.environ.get("DENSECL_ORT_DIR") or
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "third_party",
+                         "onnxruntime-node"))
+
+
+def ort_missing(args):
+    """Why ONNX Runtime cannot run here, or None when it can."""
+    if args.no_ort:
+        return "left out (--no-ort)"
+    if not shutil.which("node"):
+        return "not run: no node (apt-get install nodejs)"
+    pkg = os.path.join(ort_dir(args), "node_modules", "onnxruntime-node", "package.json")
+    if not os.path.exists(pkg):
+        return (f"not run: no onnxruntime-node in {ort_dir(args)} "
+                f"(tools/install_onnxruntime.sh installs it)")
+    return None
+
+
+def export_onnx(model, batch, side, path):
+    """The model as a static-shape ONNX file (opset 13, constants folded), as issue 12 says."""
+    x = torch.randn(batch, 3, side, side)
+    with torch.no_grad():
+        torch.onnx.export(model, x, path, opset_version=13, do_constant_folding=True,
+                          input_names=["input"], output_names=["logits"])
+
+
+def bench_ort(args, onnx_path, batch, side):
+    # One more warm-up run than the others: each round starts a new session, whose first run
+    # sets up its memory arena, as densecl bench's untimed first run builds its kernels.
+    cmd = ["node", "-e", ORT_NODE_SCRIPT, ort_dir(args), onnx_path, str(batch), str(side),
+           str(args.iterations), str(args.warmup + 1), str(args.threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def bench_densecl(exe, model_name, batch, side, iterations, warmup, device, conv=None):
@@ -360,34 +437,75 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="also write the raw numbers here")
+    ap.add_argument("--ort-dir", default=None,
+                    help="where tools/install_onnxruntime.sh put onnxruntime-node (default: "
+                         "$DENSECL_ORT_DIR, else third_party/onnxruntime-node)")
+    ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.device == "gpu":
         sys.exit(main_gpu(args))
+    sys.exit(main_cpu(args))
 
+
+def main_cpu(args):
+    """The CPU comparison: densecl, PyTorch and ONNX Runtime in interleaved rounds."""
+    ort_why = ort_missing(args)
+    if ort_why:
+        print(f"# ONNX Runtime: {ort_why}", file=sys.stderr)
     rows, raw = [], {"machine": machine(), "torch": torch.__version__,
-                     "threads": args.threads, "workloads": []}
+                     "threads": args.threads, "onnxruntime": ort_why, "workloads": []}
+    ort_version = None
+    tmp = tempfile.TemporaryDirectory()
     for label, model, batch, side, metric in WORKLOADS:
         net = torch_model(model).eval()
-        ds, ts, ratios = [], [], []
+        onnx_path = None
+        if not ort_why:
+            onnx_path = os.path.join(tmp.name, f"{model}-{batch}x{side}.onnx")
+            export_onnx(net, batch, side, onnx_path)
+        ds, ts, os_, ratios, ort_ratios = [], [], [], [], []
         for _ in range(max(1, args.rounds)):
-            d = bench_densecl(args.densecl, model, batch, side, args.iterations, args.warmup,
-                              args.device)
+            try:
+                d = bench_densecl(args.densecl, model, batch, side, args.iterations,
+                                  args.warmup, args.device)
+            except subprocess.CalledProcessError as e:
+                print(f"compare_pytorch: densecl bench failed on {label}: "
+                      f"{(e.stderr or '').strip()}", file=sys.stderr)
+                return 1
             t = bench_torch(net, batch, side, args.iterations, args.warmup)
+            o = None
+            if onnx_path:
+                try:
+                    o = bench_ort(args, onnx_path, batch, side)
+                    ort_version = o.get("version")
+                except subprocess.CalledProcessError as e:
+                    print(f"compare_pytorch: ONNX Runtime failed on {label}: "
+                          f"{(e.stderr or '').strip()}", file=sys.stderr)
+                    return 1
             ds.append(d)
             ts.append(t)
+
             # > 1: densecl is faster (less time per image, more images per second)
-            ratios.append(t[metric] / d[metric] if metric == "ms_per_image" else
-                          d[metric] / t[metric])
-            print(f"# {label}: densecl {d[metric]:.2f}, PyTorch {t[metric]:.2f} {metric}",
+            def ratio(peer):
+                return (peer[metric] / d[metric] if metric == "ms_per_image" else
+                        d[metric] / peer[metric])
+            ratios.append(ratio(t))
+            if o:
+                os_.append(o)
+                ort_ratios.append(ratio(o))
+            print(f"# {label}: densecl {d[metric]:.2f}, PyTorch {t[metric]:.2f}"
+                  + (f", ONNX Runtime {o[metric]:.2f}" if o else "") + f" {metric}",
                   file=sys.stderr)
-        dm = statistics.median(x[metric] for x in ds)
-        tm = statistics.median(x[metric] for x in ts)
         unit = "ms/image" if metric == "ms_per_image" else "images/s"
-        rows.append((label, f"{dm:.1f} {unit}", f"{tm:.1f} {unit}",
-                     statistics.median(ratios), ratios))
+
+        def med(xs):
+            return f"{statistics.median(x[metric] for x in xs):.1f} {unit}" if xs else "n/a"
+        rows.append((label, med(ds), med(ts), med(os_), statistics.median(ratios), ratios,
+                     statistics.median(ort_ratios) if ort_ratios else None, ort_ratios))
         raw["workloads"].append({"label": label, "metric": metric, "densecl": ds, "torch": ts,
-                                 "ratios": ratios})
+                                 "onnxruntime": os_, "ratios": ratios,
+                                 "ratios_onnxruntime": ort_ratios})
+    tmp.cleanup()
 
     colds, warms = startup(args.densecl, args.device, args.rounds)
     raw["startup"] = {"cold_s": colds, "warm_s": warms}
@@ -398,30 +516,41 @@ def main():
     device = raw["workloads"][0]["densecl"][0]["device"]
 
     def per_round(ratios):
-        return ", ".join(f"{r:.2f}x" for r in ratios)
+        return ", ".join(f"{r:.2f}x" for r in ratios) if ratios else "n/a"
 
+    def x(r):
+        return f"{r:.2f}x" if r is not None else "n/a"
+    ort_name = (f"ONNX Runtime {ort_version} (onnxruntime-node, {args.threads} intra-op threads)"
+                if ort_version else f"ONNX Runtime {ort_why}")
     if args.markdown:
         print(f"Machine: {raw['machine']}; densecl on `{device}` (POCL), PyTorch "
-              f"{torch.__version__} CPU with {args.threads} threads; {args.rounds} rounds of "
-              f"densecl then PyTorch, each the median of {args.iterations} runs after "
-              f"{args.warmup} warm-up runs; medians over the rounds.\n")
-        print("| workload | densecl | PyTorch | densecl speed-up (median) | per round |")
-        print("|---|---|---|---|---|")
-        for label, d, t, ratio, ratios in rows:
-            print(f"| {label} | {d} | {t} | {ratio:.2f}x | {per_round(ratios)} |")
-        print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | | {spread} |")
-        print(f"| start-up: later `densecl run` | {warm:.2f} s | | | |")
+              f"{torch.__version__} CPU with {args.threads} threads, {ort_name}; "
+              f"{args.rounds} rounds of densecl, PyTorch then ONNX Runtime, each the median of "
+              f"{args.iterations} runs after {args.warmup} warm-up runs; medians over the "
+              f"rounds. Speed-up > 1: densecl is faster.\n")
+        print("| workload | densecl | PyTorch | ONNX Runtime | speed-up vs PyTorch (per round) "
+              "| speed-up vs ONNX Runtime (per round) |")
+        print("|---|---|---|---|---|---|")
+        for label, d, t, o, r, rs, ro, ros in rows:
+            print(f"| {label} | {d} | {t} | {o} | {x(r)} ({per_round(rs)}) | "
+                  f"{x(ro)} ({per_round(ros)}) |")
+        print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | | {spread} | |")
+        print(f"| start-up: later `densecl run` | {warm:.2f} s | | | | |")
     else:
         print(f"machine: {raw['machine']}")
-        print(f"densecl device: {device}; PyTorch {torch.__version__}, {args.threads} threads")
-        print(f"{'workload':40} {'densecl':>18} {'PyTorch':>18} {'speed-up':>9}  per round")
-        for label, d, t, ratio, ratios in rows:
-            print(f"{label:40} {d:>18} {t:>18} {ratio:>8.2f}x  {per_round(ratios)}")
+        print(f"densecl device: {device}; PyTorch {torch.__version__}, {args.threads} threads; "
+              f"{ort_name}")
+        print(f"{'workload':38} {'densecl':>16} {'PyTorch':>16} {'ONNX Runtime':>16} "
+              f"{'vs PyTorch':>10} {'vs ORT':>7}  per round (PyTorch; ORT)")
+        for label, d, t, o, r, rs, ro, ros in rows:
+            print(f"{label:38} {d:>16} {t:>16} {o:>16} {x(r):>10} {x(ro):>7}  "
+                  f"{per_round(rs)}; {per_round(ros)}")
         print(f"start-up (densenet121, 1 image): cold {cold:.2f} s ({spread}), "
               f"warm {warm:.2f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
