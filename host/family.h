@@ -54,7 +54,8 @@ typedef struct dc_family {
     const dc_param_spec *params; /* its parameters */
     int n_params;
     /* 1 if the family can run op on this device; else 0 with the reason in why (a sentence
-     * without a trailing period: "local memory of 16384 bytes is below the 24576 the tile needs"). */
+     * without a trailing period: "local memory of 16384 bytes is below the 24576 the tile
+     * needs"). */
     int (*supports)(const dc_caps *caps, const dc_op *op, char *why, size_t cap);
     /* The defaults for this device and model (plan: the replica's plan; for fitting tiles). */
     void (*defaults)(const dc_caps *caps, const dc_plan *plan, dc_params *p);
