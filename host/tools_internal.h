@@ -6,9 +6,8 @@
  * host/internal.h includes this file: what is declared here (errors, files, atomic writes, the
  * JSON parser and writer, .npy, device lookup) is declared only here, or declared in both and
  * checked by the compiler to agree. The engine's data structures (plans, replicas, families)
- * stay out. The `densecl` command's info, run, bench, tune and compile-kernels still include
- * family.h (the kernel families and tiles they list, tune and cache): they are not yet on this
- * boundary.
+ * stay out: the kernel families (family.h) reach the tools only through the dc_tool_*
+ * functions below (tools_api.c).
  */
 #ifndef DENSECL_TOOLS_INTERNAL_H
 #define DENSECL_TOOLS_INTERNAL_H
@@ -122,5 +121,38 @@ void dc_npy_free(dc_npy *a);
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
+
+/* ---------------------------------------------------------------- tiles.c: the direct tiles */
+
+/* The direct family's conv tiles as `densecl tune` measures and saves them (internal.h says
+ * more): kernels.cl's generic tiles, the device's defaults, the check against the kernels'
+ * limits, the device's tuning file's path (1 when there is a cache directory), one "CxP", the
+ * file read, the tiles an engine starts from and where they came from, the file written (with
+ * the winning family and its params, either may be NULL), and the fit to a model. */
+void dc_tiles_generic(densecl_tiles *t);
+void dc_tiles_default(cl_device_id dev, densecl_tiles *t);
+densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
+int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);
+int dc_parse_tile(const char *s, int *c, int *p);
+densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
+densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
+                                densecl_tiles_origin *origin);
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment);
+densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
+
+/* ---------------------------------------------------------------- tools_api.c: the families */
+
+/* `densecl info`'s lines on dev: "convs: ..." (what an engine would resolve for a model with
+ * every conv kind, when it resolves) and "conv families:" with one line per family (its
+ * parameters' ranges, and why it cannot run a plain 1x1 conv there). Cut to fit cap. */
+void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
+/* The name of family i of this build's registry (0 is direct), NULL past the last. */
+const char *dc_tool_family_name(int i);
+/* Checks a --kernel-params text as an engine would, with `family` the default family of its
+ * parts; *set: bit j when parameter j of that family is given. DENSECL_ERR_ARGUMENT naming
+ * `what`. */
+densecl_status dc_tool_check_kernel_params(const char *text, const char *family, unsigned *set,
+                                           const char *what);
 
 #endif

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "family.h"
+#include "tools_internal.h"
 
 const char cmd_bench_usage[] =
     "usage: densecl bench [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
@@ -637,10 +637,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
         o.conv = NULL;
     }
     if (o.kernel_params) {
-        dc_params p;
         unsigned set = 0;
-        memset(&p, 0, sizeof p);
-        if (dc_params_parse(o.kernel_params, "direct", 0, &p, &set, "--kernel-params") !=
+        if (dc_tool_check_kernel_params(o.kernel_params, "direct", &set, "--kernel-params") !=
             DENSECL_OK)
             return fail_usage("tune", "%s", densecl_last_error());
         if (set & 15u)
@@ -744,13 +742,13 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     int nf = 1;
     fam[0] = best;
     fam[0].why[0] = '\0';
-    for (int f = 1; f < dc_family_count && nf <= TUNE_MAX; f++) {
+    for (int f = 1; dc_tool_family_name(f) && nf <= TUNE_MAX; f++) {
         /* Each family with its defaults for the device; a winner is saved by name (and with
          * params, were it timed with some: tune_result.params). */
         fam[nf] = best;
         fam[nf].why[0] = '\0';
         fam[nf].params = NULL;
-        fam[nf++].family = dc_families[f]->name;
+        fam[nf++].family = dc_tool_family_name(f);
     }
     const char *win_family = NULL, *win_params = NULL;
     if (nf > 1) {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "family.h"
 #include "inputs.h"
+#include "tools_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * densecl models
@@ -146,8 +146,6 @@ static int cmd_models(int argc, char **argv, const cli_ctx *ctx)
  * densecl info
  * ------------------------------------------------------------------------------------------- */
 
-static void print_families(const dc_caps *caps);
-
 static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
 {
     int help = 0, verbose = ctx->verbose;
@@ -232,44 +230,12 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         } else {
             printf("default; 'densecl tune' needs a cache directory to save better ones)\n");
         }
-        /* What an engine on it would resolve for a model with every conv kind; an engine says
-         * its own in densecl_replica_stats.resolved (bench prints it). */
-        dc_caps caps;
-        dc_resolved res;
-        char text[1024];
-        dc_caps_query(dev, &caps);
-        if (dc_resolve(&caps, NULL, NULL, &res) == DENSECL_OK) {
-            dc_resolved_describe(&res, text, sizeof text);
-            printf("convs: %s\n", text);
-        }
-        print_families(&caps);
+        /* What an engine on it would resolve, and the conv families of this build. */
+        char text[4096];
+        dc_tool_families_text(dev, text, sizeof text);
+        printf("%s", text);
     }
     return 0;
-}
-
-/* The conv families of this build, each with its parameters' ranges and, where it cannot run
- * a plain 1x1 conv on the device of caps, why. */
-static void print_families(const dc_caps *caps)
-{
-    printf("conv families:\n");
-    for (int f = 0; f < dc_family_count; f++) {
-        const dc_family *fam = dc_families[f];
-        dc_op probe;
-        char why[200] = "";
-        memset(&probe, 0, sizeof probe);
-        probe.kind = DC_OP_CONV;
-        probe.k = 1;
-        probe.stride = 1;
-        probe.in_c = probe.in_ctot = probe.out_c = probe.out_ctot = 16;
-        probe.in_h = probe.in_w = probe.out_h = probe.out_w = 8;
-        printf("  %s", fam->name);
-        if (!fam->supports(caps, &probe, why, sizeof why) && why[0])
-            printf(" (%s)", why);
-        printf("%s", fam->n_params ? ":" : "");
-        for (int j = 0; j < fam->n_params; j++)
-            printf(" %s=%d..%d", fam->params[j].name, fam->params[j].lo, fam->params[j].hi);
-        printf("\n");
-    }
 }
 
 /* ---------------------------------------------------------------------------------------------

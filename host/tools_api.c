@@ -1,0 +1,88 @@
+/* tools_api.c - the few questions densecl's tools ask of the kernel families (family.h), as
+ * narrow functions declared in tools_internal.h, so that the tools never include family.h:
+ * `densecl info`'s family listing, tune's loop over the families and its --kernel-params check.
+ * Text goes into the caller's buffer; the library prints nothing. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "family.h"
+
+/* Appends printf-style to buf[0..cap), cutting what does not fit; *len is the length so far. */
+static void dc_tool_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static void dc_tool_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    if (*len + 1 >= cap)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
+{
+    dc_caps caps;
+    dc_resolved res;
+    char text[1024];
+    size_t len = 0;
+    if (!buf || cap == 0)
+        return;
+    buf[0] = '\0';
+    dc_caps_query(dev, &caps);
+    /* What an engine on dev would resolve for a model with every conv kind; an engine says its
+     * own in densecl_replica_stats.resolved (bench prints it). */
+    if (dc_resolve(&caps, NULL, NULL, &res) == DENSECL_OK) {
+        dc_resolved_describe(&res, text, sizeof text);
+        dc_tool_append(buf, cap, &len, "convs: %s\n", text);
+    }
+    /* The conv families of this build, each with its parameters' ranges and, where it cannot
+     * run a plain 1x1 conv on dev, why. */
+    dc_tool_append(buf, cap, &len, "conv families:\n");
+    for (int f = 0; f < dc_family_count; f++) {
+        const dc_family *fam = dc_families[f];
+        dc_op probe;
+        char why[200] = "";
+        memset(&probe, 0, sizeof probe);
+        probe.kind = DC_OP_CONV;
+        probe.k = 1;
+        probe.stride = 1;
+        probe.in_c = probe.in_ctot = probe.out_c = probe.out_ctot = 16;
+        probe.in_h = probe.in_w = probe.out_h = probe.out_w = 8;
+        dc_tool_append(buf, cap, &len, "  %s", fam->name);
+        if (!fam->supports(&caps, &probe, why, sizeof why) && why[0])
+            dc_tool_append(buf, cap, &len, " (%s)", why);
+        dc_tool_append(buf, cap, &len, "%s", fam->n_params ? ":" : "");
+        for (int j = 0; j < fam->n_params; j++)
+            dc_tool_append(buf, cap, &len, " %s=%d..%d", fam->params[j].name, fam->params[j].lo,
+                           fam->params[j].hi);
+        dc_tool_append(buf, cap, &len, "\n");
+    }
+}
+
+const char *dc_tool_family_name(int i)
+{
+    return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
+}
+
+densecl_status dc_tool_check_kernel_params(const char *text, const char *family, unsigned *set,
+                                           const char *what)
+{
+    dc_params p;
+    int fam = -1;
+    for (int f = 0; f < dc_family_count; f++)
+        if (family && strcmp(dc_families[f]->name, family) == 0)
+            fam = f;
+    if (fam < 0)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: no kernel family '%s' in this build", what,
+                        family ? family : "(null)");
+    memset(&p, 0, sizeof p);
+    *set = 0;
+    return dc_params_parse(text, family, fam, &p, set, what);
+}
