@@ -11,3 +11,10 @@ target_include_directories(test_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES test_selftest.c LABELS unit)
+
+# --shard K/N on classify and run: the shards' outputs, merged, equal one whole run.
+add_test(NAME shard_tests
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/shard-scratch)
+set_tests_properties(shard_tests PROPERTIES LABELS cli TIMEOUT 600
+                     ENVIRONMENT "${DENSECL_TEST_ENV}")

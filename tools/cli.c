@@ -338,6 +338,26 @@ int parse_int(const char *s, int lo, int hi, int *out)
     return 1;
 }
 
+int parse_shard(const char *s, int *k, int *n)
+{
+    char head[16];
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : 0;
+    if (!slash || len == 0 || len >= sizeof(head)) {
+        return 0;
+    }
+    memcpy(head, s, len);
+    head[len] = '\0';
+    return parse_int(slash + 1, 1, 1000000, n) && parse_int(head, 0, *n - 1, k);
+}
+
+void shard_range(int64_t total, int k, int n, int64_t *lo, int64_t *hi)
+{
+    /* total / n * k + (total % n) * k / n: floor(total * k / n) without overflowing */
+    *lo = total / n * k + total % n * k / n;
+    *hi = total / n * (k + 1) + total % n * (k + 1) / n;
+}
+
 /* Strict decimal unsigned 64-bit integer (strtoull alone would accept "-1"). */
 int parse_u64(const char *s, uint64_t *out)
 {

@@ -35,7 +35,7 @@ const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
     "                        [--batch N] [--limit N] [--truth LABELS] [--csv FILE] [--json]\n"
     "                        [--allow-nonfinite-weights] [--conv FAMILY]\n"
-    "                        [--kernel-params TEXT] INPUT...\n"
+    "                        [--kernel-params TEXT] [--shard K/N] INPUT...\n"
     "\n"
     "Classifies images with a DenseNet and prints the most likely classes of each.\n"
     "\n"
@@ -77,6 +77,10 @@ const char cmd_classify_usage[] =
     "  --conv FAMILY   conv kernel family: auto (default), direct, gemm, clblast (see 'densecl\n"
     "                  run --help')\n"
     "  --kernel-params TEXT  the families' parameters, e.g. direct:1x1=8x32,conv=16x4\n"
+    "  --shard K/N     classify only shard K (from 0) of N: a contiguous share of the images,\n"
+    "                  counted across all the inputs (after --limit); the shards' --csv files,\n"
+    "                  concatenated in shard order without the repeated header lines, are the\n"
+    "                  whole run's (see README, Clusters); --truth counts this shard's images\n"
     "  --verbose       log the library's messages to stderr\n"
     "  -h, --help      show this help\n"
     "\n"
@@ -152,6 +156,7 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
         {"--conv", &o->conv, NULL},
         {"--kernel-params", &o->kernel_params, NULL},
+        {"--shard", &o->shard, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -184,6 +189,8 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         rc = fail_usage("classify", "--limit needs a positive integer, got '%s'", o->limit);
     } else if (o->model && densecl_config_preset(o->model, &(densecl_config){0}) != DENSECL_OK) {
         rc = fail_usage("classify", "--model: %s", densecl_last_error());
+    } else if (o->shard && !parse_shard(o->shard, &c->shard_k, &c->shard_n)) {
+        rc = fail_usage("classify", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
     }
     if (rc != 0) {
         free(inputs);
@@ -338,9 +345,9 @@ static int setup_truth(classify *c)
     if (st != DENSECL_OK) {
         return fail_status(st);
     }
-    if (c->n_truth < c->total) {
+    if (c->n_truth < c->all_total) {
         return fail_msg("%s holds %lld labels, but the inputs hold %lld images", c->o.truth,
-                        (long long)c->n_truth, (long long)c->total);
+                        (long long)c->n_truth, (long long)c->all_total);
     }
     return 0;
 }
@@ -371,6 +378,9 @@ static void classify_free(classify *c)
     densecl_engine_free(c->e);
     dci_names_free(c->names, c->classes);
     free(c->truth);
+    for (int i = 0; i < c->n_in; i++) {
+        free(c->in[i].why);
+    }
     free(c->in);
     free(c->x);
     free(c->slot_in);
@@ -477,7 +487,7 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
     sniff_inputs(&c);
-    c.print_lines = !c.o.json && (c.top_given || c.total <= PRINT_ALL_MAX);
+    c.print_lines = !c.o.json && (c.top_given || c.all_total <= PRINT_ALL_MAX);
     if ((rc = classify_setup(&c)) != 0) {
         goto done;
     }

@@ -287,6 +287,7 @@ typedef struct run_opts {
     const char *kernels_binary;
     const char *conv;
     const char *kernel_params;
+    const char *shard;
     int no_cache;
     int verbose;
     int help;
@@ -299,6 +300,7 @@ typedef struct run_args {
     densecl_config cfg; /* the preset (--model, or densenet121 with --random-weights) */
     int have_cfg;
     int classes; /* --classes, 0 when absent */
+    int shard_k, shard_n; /* --shard K/N; 0/1 without */
     uint64_t seed;
 } run_args;
 
@@ -324,6 +326,7 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"--help", NULL, &o->help},
         {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
+        {"--shard", &o->shard, NULL},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
     if (rc != 0) {
@@ -347,6 +350,10 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
     if (o->classes && !parse_int(o->classes, 1, 1000000, &a->classes)) {
         return fail_usage("run", "--classes needs an integer in [1, 1000000], got '%s'",
                           o->classes);
+    }
+    a->shard_n = 1;
+    if (o->shard && !parse_shard(o->shard, &a->shard_k, &a->shard_n)) {
+        return fail_usage("run", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
     }
     if (o->seed && !parse_u64(o->seed, &a->seed)) {
         return fail_usage("run", "--random-weights needs an unsigned 64-bit integer seed, got '%s'",
@@ -513,8 +520,11 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if (run_check_input(&a, &x, cfg) != 0) {
         goto done;
     }
-    n = (int)x.shape[0];
-    if (!dc_mul_size((size_t)n, (size_t)classes, &bytes) ||
+    /* --shard K/N: this shard's contiguous rows of the batch, [lo, hi) */
+    int64_t lo, hi;
+    shard_range(x.shape[0], a.shard_k, a.shard_n, &lo, &hi);
+    n = (int)(hi - lo);
+    if (!dc_mul_size((size_t)(n > 0 ? n : 1), (size_t)classes, &bytes) ||
         !dc_mul_size(bytes, sizeof(float), &bytes)) {
         rc = fail_msg("%s: a batch of %d images is too large", a.o.input, n);
         goto done;
@@ -537,8 +547,10 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
     w = NULL;
-    st =
-        densecl_engine_run(e, x.data, n, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], logits);
+    size_t image = (size_t)x.shape[1] * (size_t)x.shape[2] * (size_t)x.shape[3];
+    st = n == 0 ? DENSECL_OK /* a shard of more shards than images: no rows */
+                : densecl_engine_run(e, x.data + (size_t)lo * image, n, (int)x.shape[1],
+                                     (int)x.shape[2], (int)x.shape[3], logits);
     if (st != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
@@ -614,7 +626,7 @@ static const cli_command commands[] = {
      "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
      "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
      "                   [--kernels-binary FILE] [--no-kernel-cache] [--conv FAMILY]\n"
-     "                   [--kernel-params TEXT] [--allow-nonfinite-weights]\n"
+     "                   [--kernel-params TEXT] [--allow-nonfinite-weights] [--shard K/N]\n"
      "\n"
      "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
      "The output file is written only on success, and atomically.\n"
@@ -644,6 +656,9 @@ static const cli_command commands[] = {
      "                         what this build has), a conv it cannot run refused\n"
      "  --kernel-params TEXT   the families' parameters, [FAMILY:]NAME=V[,NAME=V...][;...],\n"
      "                         e.g. direct:1x1=8x32,conv=16x4 or gemm:MWG=64,NWG=64\n"
+     "  --shard K/N            run only shard K (from 0) of N: a contiguous share of the\n"
+     "                         images; the shards' outputs, concatenated in shard order along\n"
+     "                         the first axis, are the whole batch's logits (see README)\n"
      "  --verbose              log the library's messages to stderr\n"
      "  -h, --help             show this help\n"
      "\n"
