@@ -24,6 +24,7 @@
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
 const char *cli_prog = "densecl";
+char cli_error_where[256];
 
 void print_error(const char *msg, int keep_lines)
 {
@@ -31,7 +32,7 @@ void print_error(const char *msg, int keep_lines)
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
         len--;
     }
-    fprintf(stderr, "%s: error: ", cli_prog);
+    fprintf(stderr, "%s: error: %s", cli_prog, cli_error_where);
     for (size_t i = 0; i < len; i++) {
         char c = msg[i];
         if (keep_lines) {

@@ -24,6 +24,8 @@ typedef struct cli_ctx {
 
 /* The program's name in messages: "densecl" (the default) or "densecl-query". */
 extern const char *cli_prog;
+/* Put after "densecl: error: " in every error line: under MPI "rank R on HOST: ", else "". */
+extern char cli_error_where[256];
 
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "family.h"
 #include "inputs.h"
+#include "mpi.h"
 
 /* ---------------------------------------------------------------------------------------------
  * densecl models
@@ -467,6 +468,42 @@ static void report_failover(const densecl_engine *e)
     }
 }
 
+/* Under MPI, every rank at the end of cmd_run with its status rc and its n rows of logits:
+ * when all succeeded, rank 0 gathers the rows in rank order (the ranks' shards are contiguous,
+ * so that is input order) and writes the [total, classes] file; when one failed (it said why,
+ * naming its rank and host) nothing is written. Every rank returns the same status. */
+static int run_gather(const run_args *a, int rc, const float *logits, int n, int64_t total,
+                      int classes)
+{
+    int first = cli_mpi_first_failed(rc != 0);
+    if (first >= 0) {
+        if (cli_mpi_rank() == 0 && first != 0) {
+            fail_msg("rank %d failed (see its error): %s was not written", first, a->o.output);
+        }
+        return EXIT_RUNTIME;
+    }
+    char *all;
+    size_t len;
+    size_t mine = (size_t)n * (size_t)classes * sizeof(float);
+    if (cli_mpi_gather(logits, mine, &all, &len) != 0) {
+        rc = cli_mpi_rank() == 0 ? fail_msg("gathering the logits of the ranks failed (out of "
+                                            "memory, or over 2 GiB): %s was not written",
+                                            a->o.output)
+                                 : EXIT_RUNTIME;
+    } else if (cli_mpi_rank() == 0) {
+        densecl_status st = DENSECL_OK;
+        if (len != (size_t)total * (size_t)classes * sizeof(float)) {
+            rc = fail_msg("the ranks sent %zu bytes of logits, want %lld x %d floats", len,
+                          (long long)total, classes);
+        } else if ((st = dc_npy_write(a->o.output, (const int64_t[2]){total, classes}, 2,
+                                      (const float *)(void *)all)) != DENSECL_OK) {
+            rc = fail_status(st);
+        }
+    }
+    free(all);
+    return cli_mpi_max(rc);
+}
+
 static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
 {
     run_args a;
@@ -477,6 +514,19 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if (a.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
+    /* Under mpirun every rank is a shard of the batch; rank 0 writes the whole output. */
+    if (cli_mpi_size() > 1) {
+        if (a.o.shard) {
+            return fail_usage("run", "--shard and mpirun exclude each other: the ranks are "
+                                     "the shards");
+        }
+        a.shard_k = cli_mpi_rank();
+        a.shard_n = cli_mpi_size();
+    }
+    char gpu[64];
+    if (!a.o.device && cli_mpi_size() > 1) {
+        a.o.device = cli_mpi_device(gpu, sizeof(gpu));
+    }
 
     dc_npy x;
     memset(&x, 0, sizeof(x));
@@ -485,7 +535,7 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     const densecl_config *cfg;
     float *logits = NULL;
     size_t bytes;
-    int n, classes;
+    int n = 0, classes = 0;
     densecl_status st;
     rc = EXIT_RUNTIME;
 
@@ -556,12 +606,16 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         goto done;
     }
     report_failover(e);
-    if ((st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
+    if (cli_mpi_size() == 1 &&
+        (st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
     rc = 0;
 done:
+    if (cli_mpi_size() > 1) {
+        rc = run_gather(&a, rc, logits, n, x.ndim == 4 ? x.shape[0] : 0, classes);
+    }
     free(logits);
     densecl_engine_free(e);
     densecl_weights_free(w);
@@ -729,7 +783,7 @@ static int stdout_status(int rc)
 int main(int argc, char **argv)
 {
     cli_ctx ctx = {0};
-    int i = 1;
+    int i = 1, rc0;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -760,10 +814,30 @@ int main(int argc, char **argv)
         densecl_set_log(log_to_stderr, NULL);
     }
     cli_signals_install();
+    /* Under mpirun/srun: MPI for classify and run, which split their images over the ranks. */
+    int split = strcmp(cmd->name, "classify") == 0 || strcmp(cmd->name, "run") == 0;
+    if (split && cli_mpi_unbuilt_size() > 1) {
+        /* N copies that cannot talk would each do the whole job and race on one output */
+        if (cli_mpi_unbuilt_rank() != 0) {
+            return EXIT_RUNTIME;
+        }
+        return fail_msg("started by an MPI launcher with %d ranks, but this densecl was built "
+                        "without MPI (configure with MPI installed, e.g. Debian's "
+                        "libopenmpi-dev, and -DDENSECL_MPI=ON), or run one process; "
+                        "--shard K/N splits a run without MPI",
+                        cli_mpi_unbuilt_size());
+    }
+    if (split && (rc0 = cli_mpi_init(&argc, &argv)) != 0) {
+        return rc0;
+    }
     int rc = cmd->fn(argc - i, argv + i, &ctx);
     if (rc < 0) {
-        fputs(cmd->usage, stdout);
+        if (cli_mpi_rank() == 0) {
+            fputs(cmd->usage, stdout);
+        }
         rc = 0;
     }
-    return stdout_status(rc);
+    rc = stdout_status(rc);
+    cli_mpi_finalize();
+    return rc;
 }
