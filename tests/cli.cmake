@@ -18,3 +18,13 @@ add_test(NAME shard_tests
                  ${CMAKE_CURRENT_BINARY_DIR}/shard-scratch)
 set_tests_properties(shard_tests PROPERTIES LABELS cli TIMEOUT 600
                      ENVIRONMENT "${DENSECL_TEST_ENV}")
+
+# The same under mpirun at 1, 2 and 3 ranks (--oversubscribe: this may have fewer cores), when
+# the tool was built with MPI (tools/CMakeLists.txt).
+if(DENSECL_MPI)
+  add_test(NAME mpi_tests
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>
+                   ${CMAKE_CURRENT_BINARY_DIR}/mpi-scratch ${DENSECL_MPIEXEC})
+  set_tests_properties(mpi_tests PROPERTIES LABELS cli TIMEOUT 900
+                       ENVIRONMENT "${DENSECL_TEST_ENV}")
+endif()

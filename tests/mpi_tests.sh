@@ -29,7 +29,7 @@ IMG=$DATA/t10k-images-idx3-ubyte.gz
 LAB=$DATA/t10k-labels-idx1-ubyte.gz
 PY=/usr/bin/python3
 # Images for the CSV comparisons (all 10,000 take minutes on POCL under 2 cores).
-N_IMG=${DENSECL_MPI_IMAGES:-600}
+N_IMG=${DENSECL_MPI_IMAGES:-2000}
 
 # Small inputs: two IDX files (30 and 7 images) around a file that is no image, and a batch
 # of 7 preprocessed images for `run`.
@@ -161,3 +161,92 @@ if [ -z "$MPIEXEC" ]; then
     finish
     exit
 fi
+
+# ------------------------------------------------------------------------------ under mpirun
+# Root may run this (containers, CI): Open MPI then needs --allow-run-as-root.
+MPI=("$MPIEXEC" --oversubscribe)
+[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
+grep -E '^top-[15] accuracy' "$TMP/whole.out" >"$TMP/whole.acc"
+
+for n in 1 2 3; do
+    capture "$TMP/c.out" "$TMP/c.err" "${MPI[@]}" -n "$n" "$BIN" "${CLS[@]}" --limit "$N_IMG" \
+        --truth "$LAB" --csv "$TMP/c.csv" "$IMG"
+    if [ "$rc" -ne 0 ]; then
+        bad "$n ranks: classify $N_IMG images" "exit $rc: $(head -c 600 "$TMP/c.err")"
+    else
+        same_file "$n ranks: classify $N_IMG images: the CSV of one process" "$TMP/whole.csv" \
+            "$TMP/c.csv"
+        grep -E '^top-[15] accuracy' "$TMP/c.out" >"$TMP/c.acc"
+        same_file "$n ranks: one accuracy line each, one process's" "$TMP/whole.acc" "$TMP/c.acc"
+        lines=$(grep -c '^images: ' "$TMP/c.out")
+        [ "$lines" -eq 1 ] && grep -q "^images: $N_IMG in" "$TMP/c.out" &&
+            ok "$n ranks: one summary, counting every rank's images" ||
+            bad "$n ranks: one summary, counting every rank's images" "$(cat "$TMP/c.out")"
+    fi
+
+    rm -f "$TMP/m.npy"
+    capture "$TMP/r.out" "$TMP/r.err" "${MPI[@]}" -n "$n" "$BIN" run --weights "$W" \
+        --input "$TMP/x7.npy" --output "$TMP/m.npy"
+    if [ "$rc" -eq 0 ]; then
+        same_npy "$n ranks: run on 7 images: one process's logits" "$TMP/whole7.npy" "$TMP/m.npy"
+    else
+        bad "$n ranks: run on 7 images" "exit $rc: $(head -c 600 "$TMP/r.err")"
+    fi
+done
+
+# A bad input (position 30 of 38): reported once, by the rank that owns it; the rest classified;
+# the text and JSON output one process's but for the timings.
+for fmt in text json; do
+    extra=()
+    [ "$fmt" = json ] && extra=(--json)
+    capture "$TMP/one.out" "$TMP/one.err" "$BIN" "${CLS[@]}" "${extra[@]}" "$TMP/a.idx" \
+        "$TMP/bad.png" "$TMP/b.idx"
+    capture "$TMP/b.out" "$TMP/b.err" "${MPI[@]}" -n 3 "$BIN" "${CLS[@]}" "${extra[@]}" \
+        --csv "$TMP/b.csv" "$TMP/a.idx" "$TMP/bad.png" "$TMP/b.idx"
+    n_bad=$(grep -c 'warning: .*bad.png' "$TMP/b.err")
+    if [ "$rc" -ne 3 ] || [ "$n_bad" -ne 1 ]; then
+        bad "3 ranks, $fmt: a bad input reported once" "exit $rc, $n_bad reports: $(cat "$TMP/b.err")"
+    else
+        ok "3 ranks, $fmt: a bad input reported once"
+    fi
+    same_file "3 ranks, $fmt: the other images' CSV rows, one process's" "$TMP/mixed.csv" \
+        "$TMP/b.csv"
+    grep -Ev '^images: |"summary"' "$TMP/one.out" >"$TMP/one.cut"
+    grep -Ev '^images: |"summary"' "$TMP/b.out" >"$TMP/b.cut"
+    same_file "3 ranks, $fmt: standard output one process's but for the timings" \
+        "$TMP/one.cut" "$TMP/b.cut"
+done
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["summary"]["images"] == 37 and len(d["failed"]) == 1' \
+    "$TMP/b.out" 2>"$TMP/py.err" && ok "3 ranks: one JSON document, 37 images, 1 failed" ||
+    bad "3 ranks: one JSON document, 37 images, 1 failed" "$(head -c 400 "$TMP/py.err")"
+
+# A rank without any device (no OpenCL platform) ends the job: an error naming rank and host,
+# the exit status 1, and no CSV file (nor logits) left.
+host=$(hostname)
+for cmd in classify run; do
+    rm -f "$TMP/f.csv" "$TMP/f.npy"
+    if [ "$cmd" = classify ]; then
+        args=("${CLS[@]}" --csv "$TMP/f.csv" "$TMP/a.idx" "$TMP/b.idx")
+    else
+        args=(run --weights "$W" --input "$TMP/x7.npy" --output "$TMP/f.npy")
+    fi
+    # shellcheck disable=SC2016
+    capture "$TMP/f.out" "$TMP/f.err" "${MPI[@]}" -n 3 bash -c \
+        'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then export OCL_ICD_VENDORS=/nonexistent; fi
+         exec "$0" "$@"' "$BIN" "${args[@]}"
+    if [ "$rc" -eq 0 ]; then
+        bad "3 ranks, $cmd: rank 1 without devices" "exit 0"
+    elif ! grep -q "densecl: error: rank 1 on $host: " "$TMP/f.err"; then
+        bad "3 ranks, $cmd: rank 1 without devices" "no error naming rank 1 on $host: $(cat "$TMP/f.err")"
+    elif [ -e "$TMP/f.csv" ] || [ -e "$TMP/f.npy" ]; then
+        bad "3 ranks, $cmd: rank 1 without devices" "an output file was left"
+    else
+        ok "3 ranks, $cmd: rank 1 without devices ends the job, no output left"
+    fi
+done
+
+capture "$TMP/u.out" "$TMP/u.err" "${MPI[@]}" -n 2 "$BIN" run --weights "$W" --shard 0/2 \
+    --input "$TMP/x7.npy" --output "$TMP/u.npy"
+[ "$rc" -ne 0 ] && grep -q 'exclude each other' "$TMP/u.err" && ok "--shard under mpirun refused" ||
+    bad "--shard under mpirun refused" "exit $rc: $(head -c 300 "$TMP/u.err")"
+finish

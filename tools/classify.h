@@ -60,6 +60,7 @@ typedef struct classify {
     int64_t all_total; /* images of all the shards */
     int shard_k, shard_n;
     int quiet_fail; /* input_failed keeps the message in in->why instead of reporting it */
+    char gpu[64];   /* under mpirun: this rank's GPU, when --device is not given */
 
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
     int classes;
@@ -125,5 +126,16 @@ void sniff_inputs(classify *c);
 
 /* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
 int do_input(classify *c, int i);
+
+/* Under mpirun with several ranks (classify_mpi.c). begin: this rank takes its shard and
+ * device, and a rank other than 0 sends its standard output to a temporary file. setup: called
+ * by every rank with its set-up status; EXIT_RUNTIME on all when one failed (rank 0 names
+ * it). open_csv: a rank other than 0 writes its rows to a temporary file. finish: called by
+ * every rank with its status at the end; rank 0 gathers the results in input order, writes them
+ * and the one summary; the exit status, the same on every rank. */
+int classify_mpi_begin(classify *c);
+int classify_mpi_setup(classify *c, int rc);
+int classify_mpi_open_csv(classify *c);
+int classify_mpi_finish(classify *c, int rc);
 
 #endif

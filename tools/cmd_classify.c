@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "mpi.h"
 
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
@@ -433,20 +434,27 @@ static int classify_setup(classify *c)
         }
     }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
-    /* Only now: a run that cannot start leaves an old CSV file as it was. The file is written
-     * in place, a batch at a time, so that it can be followed while it grows. */
-    if (rc == 0 && c->o.csv) {
-        static const char head[] = "input,index,class_id,label,probability\n";
-        struct stat sb;
-        c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
-        if (c->csv < 0) {
-            rc = fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
-        } else {
-            c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
-            rc = csv_write(c, head, sizeof(head) - 1);
-        }
-    }
     return rc;
+}
+
+/* Only once the engine exists: a run that cannot start leaves an old CSV file as it was. The
+ * file is written in place, a batch at a time, so that it can be followed while it grows. */
+static int open_csv(classify *c)
+{
+    static const char head[] = "input,index,class_id,label,probability\n";
+    struct stat sb;
+    if (!c->o.csv) {
+        return 0;
+    }
+    if (cli_mpi_rank() != 0) {
+        return classify_mpi_open_csv(c);
+    }
+    c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+    if (c->csv < 0) {
+        return fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
+    }
+    c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
+    return csv_write(c, head, sizeof(head) - 1);
 }
 
 /* --csv must not name an input: the weights, the labels or an image would be lost. */
@@ -486,13 +494,25 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
     c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
+    int ranks = cli_mpi_size() > 1;
+    if (ranks && (rc = classify_mpi_begin(&c)) != 0) {
+        goto done; /* the same for every rank: a usage error */
+    }
     sniff_inputs(&c);
     c.print_lines = !c.o.json && (c.top_given || c.all_total <= PRINT_ALL_MAX);
-    if ((rc = classify_setup(&c)) != 0) {
+    rc = classify_setup(&c);
+    if (ranks) {
+        rc = classify_mpi_setup(&c, rc);
+    }
+    if (rc != 0) {
+        goto done;
+    }
+    rc = open_csv(&c);
+    if (rc != 0 && !ranks) {
         goto done;
     }
     c.t_loop = cli_now();
-    if (c.o.json) {
+    if (c.o.json && cli_mpi_rank() == 0) {
         const densecl_device_info *d = c.e ? densecl_engine_device(c.e) : NULL;
         printf("{\n  \"weights\": ");
         dc_json_write_string(stdout, c.o.weights);
@@ -509,6 +529,10 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
     cli_signals_defer(0);
     bar_erase(&c);
+    if (ranks) {
+        rc = classify_mpi_finish(&c, rc);
+        goto done;
+    }
     int sig = cli_signal_caught();
     if (sig && (rc == 0 || rc == EXIT_INTERRUPTED)) {
         /* Only whole batches were written: the CSV and the results printed hold exactly the
