@@ -158,6 +158,23 @@ if [ -z "$MPIEXEC" ]; then
         if [ "$rc" -eq 2 ] && grep -q -- '--shard' "$TMP/u.err"; then ok "--shard $arg refused"
         else bad "--shard $arg refused" "exit $rc: $(head -c 300 "$TMP/u.err")"; fi
     done
+    # A build without MPI started by a launcher with 2 ranks (its environment, faked here: a
+    # build with MPI would start MPI on it) says so once, from rank 0, and writes nothing.
+    if [ "${DENSECL_BUILT_WITHOUT_MPI:-0}" = 1 ]; then
+        for r in 0 1; do
+            rm -f "$TMP/n.csv"
+            capture "$TMP/n.out" "$TMP/n.err" env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=$r \
+                "$BIN" "${CLS[@]}" --csv "$TMP/n.csv" "$TMP/b.idx"
+            want=0
+            [ "$r" -eq 0 ] && want=1
+            if [ "$rc" -eq 1 ] && [ "$(grep -c 'built without MPI' "$TMP/n.err")" -eq "$want" ] &&
+                [ ! -e "$TMP/n.csv" ]; then
+                ok "built without MPI, rank $r of 2: refused, said $want time(s)"
+            else
+                bad "built without MPI, rank $r of 2" "exit $rc: $(head -c 300 "$TMP/n.err")"
+            fi
+        done
+    fi
     finish
     exit
 fi
