@@ -495,12 +495,14 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
     int ranks = cli_mpi_size() > 1;
-    if (ranks && (rc = classify_mpi_begin(&c)) != 0) {
-        goto done; /* the same for every rank: a usage error */
+    if (ranks && (rc = classify_mpi_begin(&c)) == EXIT_USAGE) {
+        goto done; /* the same on every rank; any other failure is agreed on below */
     }
     sniff_inputs(&c);
     c.print_lines = !c.o.json && (c.top_given || c.all_total <= PRINT_ALL_MAX);
-    rc = classify_setup(&c);
+    if (rc == 0) {
+        rc = classify_setup(&c);
+    }
     if (ranks) {
         rc = classify_mpi_setup(&c, rc);
     }
