@@ -219,9 +219,8 @@ int classify_mpi_finish(classify *c, int rc)
     if (c->o.csv) {
         bad |= gather_file(c, rank == 0 ? -1 : c->csv, 0) != 0;
     }
-    int64_t sums[6] = {c->done, c->labelled, c->correct1, c->correct5, c->n_failed,
-                       interrupted ? sig : 0};
-    int64_t n_in = sums[0];
+    int64_t sums[6] = {c->done,     c->labelled, c->correct1,
+                       c->correct5, c->n_failed, interrupted ? sig : 0};
     sbuf fails = {0};
     char *all = NULL;
     size_t all_len = 0;
@@ -236,7 +235,6 @@ int classify_mpi_finish(classify *c, int rc)
     if (cli_mpi_sum(sums, 6) != 0) {
         bad = 1;
     }
-    (void)n_in;
     c->done = sums[0];
     c->labelled = sums[1];
     c->correct1 = sums[2];

@@ -81,10 +81,22 @@ const char *cli_mpi_device(char *buf, size_t size)
     return NULL; /* no GPU here (POCL's CPU): auto */
 }
 
-int cli_mpi_rank(void) { return g_rank; }
-int cli_mpi_size(void) { return g_size; }
-int cli_mpi_local_rank(void) { return g_local; }
-const char *cli_mpi_host(void) { return g_host; }
+int cli_mpi_rank(void)
+{
+    return g_rank;
+}
+int cli_mpi_size(void)
+{
+    return g_size;
+}
+int cli_mpi_local_rank(void)
+{
+    return g_local;
+}
+const char *cli_mpi_host(void)
+{
+    return g_host;
+}
 
 #ifdef DENSECL_HAVE_MPI
 
@@ -101,8 +113,8 @@ int cli_mpi_init(int *argc, char ***argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     /* The ranks sharing this host's memory: the local rank picks this host's GPU. */
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL,
-                            &local) == MPI_SUCCESS) {
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local) ==
+        MPI_SUCCESS) {
         MPI_Comm_rank(local, &g_local);
         MPI_Comm_free(&local);
     }
@@ -127,8 +139,8 @@ void cli_mpi_finalize(void)
 int cli_mpi_first_failed(int failed)
 {
     int mine = failed ? g_rank : INT_MAX, first = mine;
-    if (g_size > 1 && MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) !=
-                          MPI_SUCCESS) {
+    if (g_size > 1 &&
+        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
         return g_rank; /* cannot agree: count ourselves as failed */
     }
     return first == INT_MAX ? -1 : first;
@@ -165,8 +177,7 @@ int cli_mpi_gather(const void *buf, size_t len, char **all, size_t *all_len)
     int *displs = g_rank == 0 ? calloc((size_t)g_size, sizeof(int)) : NULL;
     int bad = g_rank == 0 && (!lens || !counts || !displs);
     int64_t total = 0;
-    if (MPI_Gather(&mine, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, 0, MPI_COMM_WORLD) !=
-        MPI_SUCCESS) {
+    if (MPI_Gather(&mine, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
         bad = 1;
     }
     for (int r = 0; g_rank == 0 && !bad && r < g_size; r++) {
@@ -209,9 +220,14 @@ int cli_mpi_init(int *argc, char ***argv)
     return 0;
 }
 
-void cli_mpi_finalize(void) {}
+void cli_mpi_finalize(void)
+{
+}
 
-int cli_mpi_first_failed(int failed) { return failed ? 0 : -1; }
+int cli_mpi_first_failed(int failed)
+{
+    return failed ? 0 : -1;
+}
 
 int cli_mpi_sum(int64_t *v, int n)
 {
@@ -220,7 +236,10 @@ int cli_mpi_sum(int64_t *v, int n)
     return 0;
 }
 
-int cli_mpi_max(int v) { return v; }
+int cli_mpi_max(int v)
+{
+    return v;
+}
 
 int cli_mpi_gather(const void *buf, size_t len, char **all, size_t *all_len)
 {
