@@ -300,7 +300,7 @@ typedef struct run_args {
     run_opts o;
     densecl_config cfg; /* the preset (--model, or densenet121 with --random-weights) */
     int have_cfg;
-    int classes; /* --classes, 0 when absent */
+    int classes;          /* --classes, 0 when absent */
     int shard_k, shard_n; /* --shard K/N; 0/1 without */
     uint64_t seed;
 } run_args;
