@@ -11,3 +11,25 @@ target_include_directories(test_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES test_selftest.c LABELS unit)
+
+# --shard K/N on classify and run: the shards' outputs, merged, equal one whole run.
+add_test(NAME shard_tests
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/shard-scratch)
+if(DENSECL_MPI)
+  set(dc_no_mpi 0)
+else()
+  set(dc_no_mpi 1) # and the tool must say so when a launcher starts it
+endif()
+set_tests_properties(shard_tests PROPERTIES LABELS cli TIMEOUT 600
+                     ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_BUILT_WITHOUT_MPI=${dc_no_mpi}")
+
+# The same under mpirun at 1, 2 and 3 ranks (--oversubscribe: this may have fewer cores), when
+# the tool was built with MPI (tools/CMakeLists.txt).
+if(DENSECL_MPI)
+  add_test(NAME mpi_tests
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>
+                   ${CMAKE_CURRENT_BINARY_DIR}/mpi-scratch ${DENSECL_MPIEXEC})
+  set_tests_properties(mpi_tests PROPERTIES LABELS cli TIMEOUT 900
+                       ENVIRONMENT "${DENSECL_TEST_ENV}")
+endif()

@@ -23,7 +23,7 @@ enum {
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
-    const char *conv, *kernel_params;
+    const char *conv, *kernel_params, *shard;
     int json, verbose, help, allow_nonfinite;
 } classify_opts;
 
@@ -32,7 +32,9 @@ typedef struct input_file {
     dci_input_kind kind;
     int64_t count; /* images taken from it (after --limit) */
     int64_t first; /* position of its first image among all inputs (for --truth) */
+    int64_t skip;  /* its images before this shard's (--shard): count starts after them */
     int failed;
+    char *why; /* while sniffing under --shard: the failure, reported by one shard only */
 } input_file;
 
 typedef struct failure {
@@ -53,7 +55,12 @@ typedef struct classify {
 
     input_file *in;
     int n_in;
-    int64_t total; /* images the inputs hold, after --limit */
+    int64_t total;     /* images this shard classifies: all the inputs hold, after --limit,
+                        * or with --shard K/N its contiguous share of them */
+    int64_t all_total; /* images of all the shards */
+    int shard_k, shard_n;
+    int quiet_fail; /* input_failed keeps the message in in->why instead of reporting it */
+    char gpu[64];   /* under mpirun: this rank's GPU, when --device is not given */
 
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
     int classes;
@@ -99,6 +106,8 @@ void print_warning(classify *c, const char *msg);
 
 /* Reports the last library error as the failure of input i, which is then skipped. */
 void input_failed(classify *c, int i);
+/* Reports msg as the failure of input i, which is then skipped. */
+void report_failure(classify *c, int i, const char *msg);
 
 /* Appends len bytes to the CSV file. On a write error (a full disk) a regular file is cut back
  * to its last complete batch, so that it holds whole rows only. 0 or EXIT_RUNTIME reported. */
@@ -117,5 +126,16 @@ void sniff_inputs(classify *c);
 
 /* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
 int do_input(classify *c, int i);
+
+/* Under mpirun with several ranks (classify_mpi.c). begin: this rank takes its shard and
+ * device, and a rank other than 0 sends its standard output to a temporary file. setup: called
+ * by every rank with its set-up status; EXIT_RUNTIME on all when one failed (rank 0 names
+ * it). open_csv: a rank other than 0 writes its rows to a temporary file. finish: called by
+ * every rank with its status at the end; rank 0 gathers the results in input order, writes them
+ * and the one summary; the exit status, the same on every rank. */
+int classify_mpi_begin(classify *c);
+int classify_mpi_setup(classify *c, int rc);
+int classify_mpi_open_csv(classify *c);
+int classify_mpi_finish(classify *c, int rc);
 
 #endif

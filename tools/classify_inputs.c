@@ -25,12 +25,41 @@
  * Set-up: inputs, weights, preprocessing, names, labels
  * ------------------------------------------------------------------------------------------- */
 
+/* --shard K/N: keeps of each input only the images in this shard's range of positions, and
+ * reports the inputs that failed when sniffed if their position is in it (one that holds no
+ * image, at the very end, belongs to the last shard), so that each is reported once. */
+static void take_shard(classify *c)
+{
+    int64_t lo, hi;
+    shard_range(c->all_total, c->shard_k, c->shard_n, &lo, &hi);
+    for (int i = 0; i < c->n_in; i++) {
+        input_file *in = &c->in[i];
+        int64_t s = in->first > lo ? in->first : lo;
+        int64_t e = in->first + in->count < hi ? in->first + in->count : hi;
+        int owned = (in->first >= lo && in->first < hi) ||
+                    (in->first == c->all_total && c->shard_k == c->shard_n - 1);
+        if (in->failed) {
+            if (owned) {
+                report_failure(c, i, in->why ? in->why : in->path);
+            }
+            free(in->why);
+            in->why = NULL;
+        }
+        in->skip = e > s ? s - in->first : 0;
+        in->count = e > s ? e - s : 0;
+    }
+    c->total = hi - lo;
+}
+
 /* Reads the start of every input for its kind and image count. An input that fails here still
  * takes one position (an image file that went missing is one image, for --truth's alignment). */
 void sniff_inputs(classify *c)
 {
     unsigned char *buf = malloc(SNIFF_BYTES);
     int64_t pos = 0;
+    /* Every shard sniffs every input (for the positions); an input that fails here is
+     * reported by the one shard that owns its position, below. */
+    c->quiet_fail = c->shard_n > 1;
     for (int i = 0; i < c->n_in; i++) {
         input_file *in = &c->in[i];
         in->first = pos;
@@ -67,8 +96,13 @@ void sniff_inputs(classify *c)
         }
         pos += in->count;
     }
+    c->all_total = pos;
     c->total = pos;
+    c->quiet_fail = 0;
     free(buf);
+    if (c->shard_n > 1) {
+        take_shard(c);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -149,7 +183,7 @@ static int do_idx(classify *c, int i, const void *bytes, size_t len)
     int64_t n;
     int h, w, ch, rc = 0;
     /* in->count is what --limit leaves: a gzip'd file is inflated no further */
-    if (dci_idx_parse_first(bytes, len, in->path, in->count, &idx) != DENSECL_OK) {
+    if (dci_idx_parse_first(bytes, len, in->path, in->skip + in->count, &idx) != DENSECL_OK) {
         return -1;
     }
     if (dci_idx_images(&idx, in->path, &n, &h, &w, &ch) != DENSECL_OK) {
@@ -157,7 +191,7 @@ static int do_idx(classify *c, int i, const void *bytes, size_t len)
         return -1;
     }
     size_t image = (size_t)h * (size_t)w * (size_t)ch;
-    for (int64_t j = 0; j < in->count && j < n && rc == 0; j++) {
+    for (int64_t j = in->skip; j < in->skip + in->count && j < n && rc == 0; j++) {
         dci_pixels px = {idx.data + (size_t)j * image, 8, w, h, ch};
         rc = add_pixels(c, i, j, &px);
     }
@@ -192,7 +226,7 @@ static int do_npy(classify *c, int i)
     }
     int ch = (int)a.shape[1], h = (int)a.shape[2], w = (int)a.shape[3];
     size_t image = rc == 0 ? (size_t)ch * (size_t)h * (size_t)w : 0;
-    for (int64_t j = 0; rc == 0 && j < in->count && j < a.shape[0]; j++) {
+    for (int64_t j = in->skip; rc == 0 && j < in->skip + in->count && j < a.shape[0]; j++) {
         float *slot = batch_slot(c, ch, h, w, &rc);
         if (slot) {
             memcpy(slot, a.data + (size_t)j * image, image * sizeof(float));

@@ -87,13 +87,24 @@ void input_failed(classify *c, int i)
     } else {
         snprintf(msg, sizeof(msg), "%s: %s", path, detail[0] ? detail : "cannot be read");
     }
+    if (c->quiet_fail) {
+        c->in[i].failed = 1;
+        free(c->in[i].why);
+        c->in[i].why = strdup(msg);
+        return;
+    }
+    report_failure(c, i, msg);
+}
+
+void report_failure(classify *c, int i, const char *msg)
+{
     print_warning(c, msg);
     c->in[i].failed = 1;
     c->n_failed++;
     failure *grown = realloc(c->fail, (size_t)(c->n_fail + 1) * sizeof(*grown));
     if (grown) {
         c->fail = grown;
-        grown[c->n_fail].path = strdup(path);
+        grown[c->n_fail].path = strdup(c->in[i].path);
         grown[c->n_fail].why = strdup(msg);
         c->n_fail++;
     }

@@ -24,6 +24,7 @@
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
 const char *cli_prog = "densecl";
+char cli_error_where[256];
 
 void print_error(const char *msg, int keep_lines)
 {
@@ -31,7 +32,7 @@ void print_error(const char *msg, int keep_lines)
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
         len--;
     }
-    fprintf(stderr, "%s: error: ", cli_prog);
+    fprintf(stderr, "%s: error: %s", cli_prog, cli_error_where);
     for (size_t i = 0; i < len; i++) {
         char c = msg[i];
         if (keep_lines) {
@@ -336,6 +337,26 @@ int parse_int(const char *s, int lo, int hi, int *out)
     }
     *out = (int)v;
     return 1;
+}
+
+int parse_shard(const char *s, int *k, int *n)
+{
+    char head[16];
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : 0;
+    if (!slash || len == 0 || len >= sizeof(head)) {
+        return 0;
+    }
+    memcpy(head, s, len);
+    head[len] = '\0';
+    return parse_int(slash + 1, 1, 1000000, n) && parse_int(head, 0, *n - 1, k);
+}
+
+void shard_range(int64_t total, int k, int n, int64_t *lo, int64_t *hi)
+{
+    /* total / n * k + (total % n) * k / n: floor(total * k / n) without overflowing */
+    *lo = total / n * k + total % n * k / n;
+    *hi = total / n * (k + 1) + total % n * (k + 1) / n;
 }
 
 /* Strict decimal unsigned 64-bit integer (strtoull alone would accept "-1"). */

@@ -24,6 +24,8 @@ typedef struct cli_ctx {
 
 /* The program's name in messages: "densecl" (the default) or "densecl-query". */
 extern const char *cli_prog;
+/* Put after "densecl: error: " in every error line: under MPI "rank R on HOST: ", else "". */
+extern char cli_error_where[256];
 
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
@@ -76,6 +78,12 @@ int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size
 int parse_int(const char *s, int lo, int hi, int *out);
 /* Strict decimal unsigned 64-bit integer. */
 int parse_u64(const char *s, uint64_t *out);
+/* "--shard K/N": shard K (counted from 0, as job-array and indexed-job ids are) of N, with
+ * 0 <= K < N <= 1000000. 1, or 0 when s is not that. */
+int parse_shard(const char *s, int *k, int *n);
+/* The images [*lo, *hi) of shard k of n over total images: contiguous, in order, sizes that
+ * differ by at most one, together exactly [0, total). */
+void shard_range(int64_t total, int k, int n, int64_t *lo, int64_t *hi);
 
 void format_thousands(uint64_t v, char *out, size_t size);
 void format_blocks(const densecl_config *cfg, const char *sep, char *out, size_t size);

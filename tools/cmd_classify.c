@@ -30,12 +30,13 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "mpi.h"
 
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
     "                        [--batch N] [--limit N] [--truth LABELS] [--csv FILE] [--json]\n"
     "                        [--allow-nonfinite-weights] [--conv FAMILY]\n"
-    "                        [--kernel-params TEXT] INPUT...\n"
+    "                        [--kernel-params TEXT] [--shard K/N] INPUT...\n"
     "\n"
     "Classifies images with a DenseNet and prints the most likely classes of each.\n"
     "\n"
@@ -77,6 +78,10 @@ const char cmd_classify_usage[] =
     "  --conv FAMILY   conv kernel family: auto (default), direct, gemm, clblast (see 'densecl\n"
     "                  run --help')\n"
     "  --kernel-params TEXT  the families' parameters, e.g. direct:1x1=8x32,conv=16x4\n"
+    "  --shard K/N     classify only shard K (from 0) of N: a contiguous share of the images,\n"
+    "                  counted across all the inputs (after --limit); the shards' --csv files,\n"
+    "                  concatenated in shard order without the repeated header lines, are the\n"
+    "                  whole run's (see README, Clusters); --truth counts this shard's images\n"
     "  --verbose       log the library's messages to stderr\n"
     "  -h, --help      show this help\n"
     "\n"
@@ -152,6 +157,7 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
         {"--conv", &o->conv, NULL},
         {"--kernel-params", &o->kernel_params, NULL},
+        {"--shard", &o->shard, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -184,6 +190,8 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         rc = fail_usage("classify", "--limit needs a positive integer, got '%s'", o->limit);
     } else if (o->model && densecl_config_preset(o->model, &(densecl_config){0}) != DENSECL_OK) {
         rc = fail_usage("classify", "--model: %s", densecl_last_error());
+    } else if (o->shard && !parse_shard(o->shard, &c->shard_k, &c->shard_n)) {
+        rc = fail_usage("classify", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
     }
     if (rc != 0) {
         free(inputs);
@@ -338,9 +346,9 @@ static int setup_truth(classify *c)
     if (st != DENSECL_OK) {
         return fail_status(st);
     }
-    if (c->n_truth < c->total) {
+    if (c->n_truth < c->all_total) {
         return fail_msg("%s holds %lld labels, but the inputs hold %lld images", c->o.truth,
-                        (long long)c->n_truth, (long long)c->total);
+                        (long long)c->n_truth, (long long)c->all_total);
     }
     return 0;
 }
@@ -371,6 +379,9 @@ static void classify_free(classify *c)
     densecl_engine_free(c->e);
     dci_names_free(c->names, c->classes);
     free(c->truth);
+    for (int i = 0; i < c->n_in; i++) {
+        free(c->in[i].why);
+    }
     free(c->in);
     free(c->x);
     free(c->slot_in);
@@ -423,20 +434,27 @@ static int classify_setup(classify *c)
         }
     }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
-    /* Only now: a run that cannot start leaves an old CSV file as it was. The file is written
-     * in place, a batch at a time, so that it can be followed while it grows. */
-    if (rc == 0 && c->o.csv) {
-        static const char head[] = "input,index,class_id,label,probability\n";
-        struct stat sb;
-        c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
-        if (c->csv < 0) {
-            rc = fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
-        } else {
-            c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
-            rc = csv_write(c, head, sizeof(head) - 1);
-        }
-    }
     return rc;
+}
+
+/* Only once the engine exists: a run that cannot start leaves an old CSV file as it was. The
+ * file is written in place, a batch at a time, so that it can be followed while it grows. */
+static int open_csv(classify *c)
+{
+    static const char head[] = "input,index,class_id,label,probability\n";
+    struct stat sb;
+    if (!c->o.csv) {
+        return 0;
+    }
+    if (cli_mpi_rank() != 0) {
+        return classify_mpi_open_csv(c);
+    }
+    c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+    if (c->csv < 0) {
+        return fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
+    }
+    c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
+    return csv_write(c, head, sizeof(head) - 1);
 }
 
 /* --csv must not name an input: the weights, the labels or an image would be lost. */
@@ -476,13 +494,27 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
     c.t0 = cli_now();
     c.progress = isatty(fileno(stderr));
+    int ranks = cli_mpi_size() > 1;
+    if (ranks && (rc = classify_mpi_begin(&c)) == EXIT_USAGE) {
+        goto done; /* the same on every rank; any other failure is agreed on below */
+    }
     sniff_inputs(&c);
-    c.print_lines = !c.o.json && (c.top_given || c.total <= PRINT_ALL_MAX);
-    if ((rc = classify_setup(&c)) != 0) {
+    c.print_lines = !c.o.json && (c.top_given || c.all_total <= PRINT_ALL_MAX);
+    if (rc == 0) {
+        rc = classify_setup(&c);
+    }
+    if (ranks) {
+        rc = classify_mpi_setup(&c, rc);
+    }
+    if (rc != 0) {
+        goto done;
+    }
+    rc = open_csv(&c);
+    if (rc != 0 && !ranks) {
         goto done;
     }
     c.t_loop = cli_now();
-    if (c.o.json) {
+    if (c.o.json && cli_mpi_rank() == 0) {
         const densecl_device_info *d = c.e ? densecl_engine_device(c.e) : NULL;
         printf("{\n  \"weights\": ");
         dc_json_write_string(stdout, c.o.weights);
@@ -499,6 +531,10 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
     cli_signals_defer(0);
     bar_erase(&c);
+    if (ranks) {
+        rc = classify_mpi_finish(&c, rc);
+        goto done;
+    }
     int sig = cli_signal_caught();
     if (sig && (rc == 0 || rc == EXIT_INTERRUPTED)) {
         /* Only whole batches were written: the CSV and the results printed hold exactly the

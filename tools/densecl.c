@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "inputs.h"
+#include "mpi.h"
 #include "tools_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -253,6 +254,7 @@ typedef struct run_opts {
     const char *kernels_binary;
     const char *conv;
     const char *kernel_params;
+    const char *shard;
     int no_cache;
     int verbose;
     int help;
@@ -264,7 +266,8 @@ typedef struct run_args {
     run_opts o;
     densecl_config cfg; /* the preset (--model, or densenet121 with --random-weights) */
     int have_cfg;
-    int classes; /* --classes, 0 when absent */
+    int classes;          /* --classes, 0 when absent */
+    int shard_k, shard_n; /* --shard K/N; 0/1 without */
     uint64_t seed;
 } run_args;
 
@@ -290,6 +293,7 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"--help", NULL, &o->help},
         {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
+        {"--shard", &o->shard, NULL},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
     if (rc != 0) {
@@ -313,6 +317,10 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
     if (o->classes && !parse_int(o->classes, 1, 1000000, &a->classes)) {
         return fail_usage("run", "--classes needs an integer in [1, 1000000], got '%s'",
                           o->classes);
+    }
+    a->shard_n = 1;
+    if (o->shard && !parse_shard(o->shard, &a->shard_k, &a->shard_n)) {
+        return fail_usage("run", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
     }
     if (o->seed && !parse_u64(o->seed, &a->seed)) {
         return fail_usage("run", "--random-weights needs an unsigned 64-bit integer seed, got '%s'",
@@ -426,6 +434,42 @@ static void report_failover(const densecl_engine *e)
     }
 }
 
+/* Under MPI, every rank at the end of cmd_run with its status rc and its n rows of logits:
+ * when all succeeded, rank 0 gathers the rows in rank order (the ranks' shards are contiguous,
+ * so that is input order) and writes the [total, classes] file; when one failed (it said why,
+ * naming its rank and host) nothing is written. Every rank returns the same status. */
+static int run_gather(const run_args *a, int rc, const float *logits, int n, int64_t total,
+                      int classes)
+{
+    int first = cli_mpi_first_failed(rc != 0);
+    if (first >= 0) {
+        if (cli_mpi_rank() == 0 && first != 0) {
+            fail_msg("rank %d failed (see its error): %s was not written", first, a->o.output);
+        }
+        return EXIT_RUNTIME;
+    }
+    char *all;
+    size_t len;
+    size_t mine = (size_t)n * (size_t)classes * sizeof(float);
+    if (cli_mpi_gather(logits, mine, &all, &len) != 0) {
+        rc = cli_mpi_rank() == 0 ? fail_msg("gathering the logits of the ranks failed (out of "
+                                            "memory, or over 2 GiB): %s was not written",
+                                            a->o.output)
+                                 : EXIT_RUNTIME;
+    } else if (cli_mpi_rank() == 0) {
+        densecl_status st = DENSECL_OK;
+        if (len != (size_t)total * (size_t)classes * sizeof(float)) {
+            rc = fail_msg("the ranks sent %zu bytes of logits, want %lld x %d floats", len,
+                          (long long)total, classes);
+        } else if ((st = dc_npy_write(a->o.output, (const int64_t[2]){total, classes}, 2,
+                                      (const float *)(void *)all)) != DENSECL_OK) {
+            rc = fail_status(st);
+        }
+    }
+    free(all);
+    return cli_mpi_max(rc);
+}
+
 static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
 {
     run_args a;
@@ -436,6 +480,19 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if (a.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
     }
+    /* Under mpirun every rank is a shard of the batch; rank 0 writes the whole output. */
+    if (cli_mpi_size() > 1) {
+        if (a.o.shard) {
+            return fail_usage("run", "--shard and mpirun exclude each other: the ranks are "
+                                     "the shards");
+        }
+        a.shard_k = cli_mpi_rank();
+        a.shard_n = cli_mpi_size();
+    }
+    char gpu[64];
+    if (!a.o.device && cli_mpi_size() > 1) {
+        a.o.device = cli_mpi_device(gpu, sizeof(gpu));
+    }
 
     dc_npy x;
     memset(&x, 0, sizeof(x));
@@ -444,7 +501,7 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     const densecl_config *cfg;
     float *logits = NULL;
     size_t bytes;
-    int n, classes;
+    int n = 0, classes = 0;
     densecl_status st;
     rc = EXIT_RUNTIME;
 
@@ -479,8 +536,11 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if (run_check_input(&a, &x, cfg) != 0) {
         goto done;
     }
-    n = (int)x.shape[0];
-    if (!dc_mul_size((size_t)n, (size_t)classes, &bytes) ||
+    /* --shard K/N: this shard's contiguous rows of the batch, [lo, hi) */
+    int64_t lo, hi;
+    shard_range(x.shape[0], a.shard_k, a.shard_n, &lo, &hi);
+    n = (int)(hi - lo);
+    if (!dc_mul_size((size_t)(n > 0 ? n : 1), (size_t)classes, &bytes) ||
         !dc_mul_size(bytes, sizeof(float), &bytes)) {
         rc = fail_msg("%s: a batch of %d images is too large", a.o.input, n);
         goto done;
@@ -503,19 +563,25 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
     w = NULL;
-    st =
-        densecl_engine_run(e, x.data, n, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], logits);
+    size_t image = (size_t)x.shape[1] * (size_t)x.shape[2] * (size_t)x.shape[3];
+    st = n == 0 ? DENSECL_OK /* a shard of more shards than images: no rows */
+                : densecl_engine_run(e, x.data + (size_t)lo * image, n, (int)x.shape[1],
+                                     (int)x.shape[2], (int)x.shape[3], logits);
     if (st != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
     report_failover(e);
-    if ((st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
+    if (cli_mpi_size() == 1 &&
+        (st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
     rc = 0;
 done:
+    if (cli_mpi_size() > 1) {
+        rc = run_gather(&a, rc, logits, n, x.ndim == 4 ? x.shape[0] : 0, classes);
+    }
     free(logits);
     densecl_engine_free(e);
     densecl_weights_free(w);
@@ -580,7 +646,7 @@ static const cli_command commands[] = {
      "usage: densecl run [--model NAME] (--weights FILE | --random-weights SEED)\n"
      "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
      "                   [--kernels-binary FILE] [--no-kernel-cache] [--conv FAMILY]\n"
-     "                   [--kernel-params TEXT] [--allow-nonfinite-weights]\n"
+     "                   [--kernel-params TEXT] [--allow-nonfinite-weights] [--shard K/N]\n"
      "\n"
      "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
      "The output file is written only on success, and atomically.\n"
@@ -610,6 +676,9 @@ static const cli_command commands[] = {
      "                         what this build has), a conv it cannot run refused\n"
      "  --kernel-params TEXT   the families' parameters, [FAMILY:]NAME=V[,NAME=V...][;...],\n"
      "                         e.g. direct:1x1=8x32,conv=16x4 or gemm:MWG=64,NWG=64\n"
+     "  --shard K/N            run only shard K (from 0) of N: a contiguous share of the\n"
+     "                         images; the shards' outputs, concatenated in shard order along\n"
+     "                         the first axis, are the whole batch's logits (see README)\n"
      "  --verbose              log the library's messages to stderr\n"
      "  -h, --help             show this help\n"
      "\n"
@@ -680,7 +749,7 @@ static int stdout_status(int rc)
 int main(int argc, char **argv)
 {
     cli_ctx ctx = {0};
-    int i = 1;
+    int i = 1, rc0;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -711,10 +780,30 @@ int main(int argc, char **argv)
         densecl_set_log(log_to_stderr, NULL);
     }
     cli_signals_install();
+    /* Under mpirun/srun: MPI for classify and run, which split their images over the ranks. */
+    int split = strcmp(cmd->name, "classify") == 0 || strcmp(cmd->name, "run") == 0;
+    if (split && cli_mpi_unbuilt_size() > 1) {
+        /* N copies that cannot talk would each do the whole job and race on one output */
+        if (cli_mpi_unbuilt_rank() != 0) {
+            return EXIT_RUNTIME;
+        }
+        return fail_msg("started by an MPI launcher with %d ranks, but this densecl was built "
+                        "without MPI (configure with MPI installed, e.g. Debian's "
+                        "libopenmpi-dev, and -DDENSECL_MPI=ON), or run one process; "
+                        "--shard K/N splits a run without MPI",
+                        cli_mpi_unbuilt_size());
+    }
+    if (split && (rc0 = cli_mpi_init(&argc, &argv)) != 0) {
+        return rc0;
+    }
     int rc = cmd->fn(argc - i, argv + i, &ctx);
     if (rc < 0) {
-        fputs(cmd->usage, stdout);
+        if (cli_mpi_rank() == 0) {
+            fputs(cmd->usage, stdout);
+        }
         rc = 0;
     }
-    return stdout_status(rc);
+    rc = stdout_status(rc);
+    cli_mpi_finalize();
+    return rc;
 }

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # libclblast-dev: the "clblast" conv family (built in when CMake finds CLBlast). python3-pil: the
 # Python module reads image files with it (tests/install_test.sh). libprotobuf-c-dev,
 # protobuf-c-compiler, libonnx-dev: the ONNX reader (its protobuf-c code is generated from
-# onnx.proto at build time).
+# onnx.proto at build time). openmpi-bin, libopenmpi-dev: classify and run over MPI ranks (built
+# in when CMake finds MPI).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           clinfo libclblast-dev libstb-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
-          libonnx-dev python3 python3-numpy python3-torch python3-torchvision python3-pil
+          libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-torch python3-torchvision python3-pil
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,45 @@
+/* mpi.h - the little of MPI that classify and run use to split their images over ranks.
+ *
+ * Built with MPI (DENSECL_HAVE_MPI), cli_mpi_init starts MPI only when the process was launched
+ * by mpirun or srun (their environment variables say so), so a plain `densecl ...` never touches
+ * it. Built without, every call is a no-op for one rank, and cli_mpi_unbuilt_size() tells the
+ * commands that mpirun started several copies that cannot talk to one another. */
+#ifndef DENSECL_TOOLS_MPI_H
+#define DENSECL_TOOLS_MPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Starts MPI when launched by an MPI launcher and sets cli_error_where to "rank R on HOST: "
+ * when there are several ranks. 0, or EXIT_RUNTIME once reported. */
+int cli_mpi_init(int *argc, char ***argv);
+void cli_mpi_finalize(void);
+
+int cli_mpi_rank(void);       /* 0 without MPI */
+int cli_mpi_size(void);       /* 1 without MPI */
+int cli_mpi_local_rank(void); /* the rank among those on this host */
+const char *cli_mpi_host(void);
+
+/* The --device spec of this rank when none was given: with several ranks and GPUs on this host,
+ * "P:D" of GPU (local rank mod the GPUs here), written into buf; NULL (auto) otherwise. */
+const char *cli_mpi_device(char *buf, size_t size);
+
+/* Without MPI support: the number of ranks the launcher's environment announces (1 when not
+ * launched by one, or when this build has MPI). */
+int cli_mpi_unbuilt_size(void);
+/* Same: this process's rank by the launcher's environment, 0 when unknown. */
+int cli_mpi_unbuilt_rank(void);
+
+/* Collective: the lowest rank for which failed is non-zero, or -1 when none failed. */
+int cli_mpi_first_failed(int failed);
+
+/* Collective: v[0..n) summed over the ranks, the sums on every rank. 0, or -1 (MPI failed). */
+int cli_mpi_sum(int64_t *v, int n);
+/* Collective: the maximum of v over the ranks, on every rank. */
+int cli_mpi_max(int v);
+
+/* Collective: every rank's len bytes, concatenated in rank order, into a malloc'd *all on rank
+ * 0 (*all_len its length; NULL and 0 elsewhere). 0, or -1 (out of memory, MPI failed). */
+int cli_mpi_gather(const void *buf, size_t len, char **all, size_t *all_len);
+
+#endif
