@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kernels.cl - the entry point of densecl's OpenCL C kernels: the files of kernels/, in the order
  * a program is built from them. OpenCL C 1.2, no extensions, no fp16.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Usage: cmake -DROOT=<source dir> -DFILES="kernels.cl;kernels/abi.h;..." -DOUT=kernels_cl.c
 #        -P embed.cmake
 # Writes, for each file (a path relative to ROOT), its bytes followed by a NUL, and three tables

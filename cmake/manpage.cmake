@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Usage: cmake -DNAME=densecl "-DCMD=prog|arg..." -DVERSION=0.4.0 -DOUT=densecl.1 [-DCROSS=ON]
 #        -P manpage.cmake
 # Writes a man(7) page from `CMD --help`: NAME from the first line of the help that is not a

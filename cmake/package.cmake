@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake/package.cmake - the shared library, the CMake package, pkg-config and the install
 # (issue 14). Included at the end of the top CMakeLists.txt, once every source of the static
 # library `densecl` is known (other files add theirs with target_sources).

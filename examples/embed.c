@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* embed.c - the smallest complete use of the densecl C API (README, "Embedding").
  *
  *   cc embed.c -o embed $(pkg-config --cflags --libs densecl)  # after cmake --install (README)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* arch.c - the architecture of a tensor set: inferred from its shapes (and our "densecl.config"
  * metadata entry), completed from it for a given config, and checked against a config
  * (dc_config_tensors in config.c is the inverse: the tensors a config expects).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config.c - presets, validation, parameter and MAC counts, the tensors a config expects. */
 #include <math.h>
 #include <stdio.h>

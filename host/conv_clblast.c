@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conv_clblast.c - the "clblast" conv family: CLBlast's SGEMMs on the engine's own queue.
  *

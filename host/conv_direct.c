@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conv_direct.c - the "direct" conv family (kernels/direct.cl): one work-item computes a register
  * tile of output channels x output pixels; CPU-shaped (POCL), and the family every conv can

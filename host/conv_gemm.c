@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conv_gemm.c - the "gemm" conv family (kernels/gemm.cl): each conv as a local-memory tiled GEMM
  * (1x1) or implicit GEMM (k > 1) with the batch folded into the columns, and a split of K with a
  * reduce pass when the tile grid alone cannot fill the device. Made for GPUs; correct anywhere. */

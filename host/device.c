@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* device.c - OpenCL platform and device discovery, device specs ("auto", "gpu", "P:D", name). */
 #include <ctype.h>
 #include <stdio.h>

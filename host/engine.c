@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine.c - the densecl_engine handle: creation (config -> plan -> fold once, then a replica
  * per device, replica.c, and a calibration run when there are several, sched.c), free, and the
  * accessors. Runs are in sched.c. */

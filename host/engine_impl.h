@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine_impl.h - what the engine's three files share: the replica and engine structs and the
  * calls between them. Not installed.
  *   engine.c   the handle: create (config -> plan -> fold, then one replica per device and a

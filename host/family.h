@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * family.h - convolution kernel families: one algorithm each, behind one small vtable (as pocl
  * does per device driver, and dlprimitives with a class per conv algorithm).

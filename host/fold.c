@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fold.c - turns raw torchvision tensors into per-op parameters ready for packing, for the ops
  * of a plan the engine built (fold builds no plan and keeps nothing).
  *

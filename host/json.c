@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json.c - strict RFC 8259 JSON parser for safetensors headers and our metadata.
  *
  * Strict on purpose: the headers come from files of unknown origin and the parser is fuzzed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* npy.c - NumPy .npy files: reading '<f4' (and '<f8', converted) C-order arrays of format
  * versions 1.0-3.0, writing '<f4' version 1.0 atomically.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* onnx.c - a DenseNet ONNX file as the tensor set of a torchvision state_dict: reading.
  *
  * protobuf-c decodes the file (the code is generated from Debian's onnx.proto at build time);

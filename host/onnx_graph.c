@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* onnx_graph.c - recognising the DenseNet in an ONNX graph (see onnx.c for the patterns).
  *
  * Every tensor is found by its place in the graph, walked back from the output: the classifier

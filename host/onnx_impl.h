@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* onnx_impl.h - what the ONNX reader's two halves share: onnx.c (decoding, limits, tensors,
  * external data, the entry points) and onnx_graph.c (recognising the DenseNet in the graph).
  * Private to those two files. */

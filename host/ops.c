@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ops.c - the launch helper, kernel argument setting, and one launcher per kernel of
  * kernels/pool.cl (the ops that are not convs; those are the families': family.h). */
 #include <limits.h>

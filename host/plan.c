@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* plan.c - the device-independent op list of a config for one input shape.
  *
  * There is no concatenation: each dense block owns one buffer sized for its final channel count,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* program.c - the kernel sources (kernels.cl's list of kernels/ files, embedded or from disk),
  * one program per device from common files and the resolved families' files, build options,
  * the build log, program binaries and the on-disk cache. */

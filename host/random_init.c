@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* random_init.c - seeded random weights for any config, the same on every platform: a
  * splitmix64 stream, and the log and cos of Box-Muller computed with basic arithmetic only. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replica.c - a replica: the engine's plan bound to one device. Its context and queue, the conv
  * families resolved once for it (family.h), its program, the families' and the common kernels,
  * the folded weights packed by each op's family into one read-only buffer, and the activation

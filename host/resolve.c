@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resolve.c - the family registry, device capabilities, and the one resolution per replica of
  * which family runs each conv kind with which parameters (family.h). Everything after it (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* safetensors.c - the safetensors format: reader, dtype conversion to float32, canonical key
  * names, the tensor set, and the writer.
  *

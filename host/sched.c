@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sched.c - the scheduler: runs a batch on the engine's replicas (replica.c), split across
  * them, and measures their speed.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * selftest.c - densecl_device_selftest: what densecl-query reports about a device beyond its
  * properties. The kernels are built as the engine builds them (dc_resolve, dc_program_build), a

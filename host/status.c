@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* status.c - status strings, the thread-local error detail, the log sink, OpenCL error names,
  * the atomic file writer and the regular-file opener. */
 #define _POSIX_C_SOURCE 200809L

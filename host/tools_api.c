@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tools_api.c - the few questions densecl's tools ask of the kernel families (family.h), as
  * narrow functions declared in tools_internal.h, so that the tools never include family.h:
  * `densecl info`'s family listing, tune's loop over the families and its --kernel-params check.

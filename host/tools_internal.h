@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tools_internal.h - the library internals that densecl's own tools (tools/) may use, beside the
  * public densecl.h: the boundary between them, as ggml keeps ggml-backend-impl.h apart. Not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weights.c - the public densecl_weights API: a config and its raw float32 tensors, from a
  * safetensors or ONNX file (safetensors.c or onnx.c reads it, as the file's first bytes say;
  * arch.c infers or checks the architecture) or from a seed (random_init.c). Folding and

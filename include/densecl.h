@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * densecl.h - DenseNet inference on any OpenCL device.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * abi.h - the constants the host (C) and the kernels (OpenCL C) share. Plain #defines only, so
  * that both languages include this one file and nothing is copied between them.

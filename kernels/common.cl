@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.cl - what every kernel file uses: conventions, the inline and concatenation macros, the
  * BN+ReLU prologue. OpenCL C 1.2, no extensions, no fp16. The host builds one program per device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * direct.cl - the "direct" conv family (host/conv_direct.c): register tiles per work-item,
  * CPU-shaped. Needs kernels/abi.h and kernels/common.cl before it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm.cl - the "gemm" conv family: every conv as one GEMM (1x1) or implicit GEMM (k > 1),
  * tiled for GPUs through local memory (after CLBlast's xgemm). OpenCL C 1.2, no extensions,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The kernel cache and program binaries, end to end through the CLI.
 # Usage: cache_tests.sh DENSECL SCRATCH_DIR
 set -u

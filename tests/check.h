@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.h - the tests' tiny harness. CHECK records a failure and goes on; the summary line is
  * "N passed, N failed" and the exit code is non-zero on any failure. */
 #ifndef DENSECL_TEST_CHECK_H

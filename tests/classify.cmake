@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/classify.cmake - `densecl classify` end to end (include()d from tests/CMakeLists.txt).
 # The fixtures (small seeded models, images in several formats, IDX and label files) and the
 # torchvision reference come from tests/classify_reference.py at test time; the ImageNet case

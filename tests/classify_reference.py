@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Fixtures for tests/classify_tests.sh, and torchvision's answers to compare `densecl classify` to.
 
   classify_reference.py prepare DIR

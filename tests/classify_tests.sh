@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # classify_tests.sh DENSECL SCRATCH - end-to-end tests of `densecl classify`.
 #
 # DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Fixtures (small

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli.cmake - the densecl tool end to end (include()d from tests/CMakeLists.txt).
 # The tool's target is densecl-cli (the name densecl is the library's); its file is bin/densecl.
 add_test(NAME cli_tests

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_tests.sh DENSECL SCRATCH - end-to-end tests of the densecl tool.
 #
 # DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Inputs are made

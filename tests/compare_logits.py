@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Compares densecl's logits with the expected ones.
 
   compare_logits.py EXPECTED.npy GOT.npy [--name CASE] [--rtol 1e-4]

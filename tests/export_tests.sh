@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # export_tests.sh DENSECL DENSECL_EXPORT DIR
 #
 # densecl-export round trips on gen_export.py's checkpoints (a state_dict, a checkpoint dict, a

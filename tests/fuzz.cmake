@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz.cmake: replays the fuzzers' seed corpora and regression inputs (tests/fuzz/corpus/,
 # tests/fuzz/regressions/) through the fuzz targets' LLVMFuzzerTestOneInput, without libFuzzer
 # and with the normal compiler, so every input that once crashed stays in the suite and runs

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the checkpoints that densecl-export's round-trip tests convert, with torchvision's logits.
 
   gen_export.py OUTDIR

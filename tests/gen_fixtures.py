@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the whole-model test fixtures: weights, inputs and torchvision's logits.
 
   gen_fixtures.py OUTDIR [--force] [--only CASE,...] [--list] [--check-f32]

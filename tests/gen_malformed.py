@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes broken weights files and inputs for malformed_cases.sh.
 
   gen_malformed.py OUTDIR

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the ONNX test files: DenseNets exported by torch.onnx.export with torchvision's logits,
 and files densecl must refuse.
 

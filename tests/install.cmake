@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/install.cmake - the install as users meet it (issue 14; include()d from
 # tests/CMakeLists.txt). Label "install": cmake --install into a temporary prefix, examples/embed.c
 # built with pkg-config, find_package and add_subdirectory, the Python module against torchvision.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # install_test.sh BUILD_DIR SOURCE_DIR SANITIZE(0|1) PYTHON
 #
 # The install as a user meets it (issue 14): `cmake --install` into a temporary prefix, which is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.sh - what the end-to-end test scripts share. Source it; then each case reports through
 # ok NAME or bad NAME WHY, and the script ends with `finish`.
 #

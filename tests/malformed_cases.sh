@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # malformed_cases.sh DENSECL OUTDIR
 #
 # Runs `DENSECL run` on every case of OUTDIR/cases.tsv (written by gen_malformed.py). A broken

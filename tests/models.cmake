@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/models.cmake - whole models against torchvision, and malformed weights/inputs
 # (include()d from tests/CMakeLists.txt).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # mpi_tests.sh DENSECL SCRATCH [MPIEXEC] - classify and run split over shards and MPI ranks.
 #
 # Without MPIEXEC: --shard K/N, whose outputs, merged as README (Clusters) says, must equal one

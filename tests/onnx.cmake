@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/onnx.cmake - ONNX weights (host/onnx.c) and densecl-export (include()d from
 # tests/CMakeLists.txt). DenseNets exported by torch.onnx.export against torchvision's logits,
 # and files that must be refused.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # onnx_tests.sh DENSECL DIR
 #
 # The ONNX files of gen_onnx.py: each DIR/parity.tsv case is run with `DENSECL run --weights

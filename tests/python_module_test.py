@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The installed Python module `densecl` against torchvision and the CLI (run by install_test.sh).
 
   python_module_test.py PREFIX SOURCE_DIR SCRATCH

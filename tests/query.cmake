@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/query.cmake - densecl-query end to end (include()d from tests/CMakeLists.txt).
 # The second registration runs the whole suite with two POCL devices. POCL_DEVICES is a
 # space-separated list: POCL 3.1 reads "pthread;pthread" as one unknown device and offers none.

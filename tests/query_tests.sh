@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # query_tests.sh QUERY SCRATCH [DEVICES] - end-to-end tests of densecl-query.
 #
 # QUERY is build/bin/densecl-query, SCRATCH a directory this script empties and uses, DEVICES the

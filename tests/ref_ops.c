@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ref_ops.c - the naive reference; written for obviousness, not speed. */
 #include <math.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ref_ops.h - naive C reference of every kernel of kernels.cl: direct loops, double
  * accumulation, the same arguments as the dc_*_args structs of host/internal.h with host
  * pointers. Each writes only its output region; everything else in `out` is left untouched. */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # run_model_case.sh DENSECL FIXDIR CASE [CONV]
 #
 # Runs `DENSECL run` on the fixture CASE (written by gen_fixtures.py) and compares the logits with

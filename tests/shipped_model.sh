@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The shipped Fashion-MNIST model through `densecl classify` on all 10,000 test images: at least
 # 92% top-1, and the same prediction as PyTorch on the same weights for at least 99.9% of them.
 # Usage: shipped_model.sh DENSECL SCRATCH_DIR

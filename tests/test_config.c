@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Presets, counts and validation against torchvision's published figures. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_conv_clblast.c - the "clblast" conv family (host/conv_clblast.c, kernels/clblast.cl)
  * driven through its vtable, as an engine drives it, against the naive reference ref_conv2d:
  * 1x1 convs reading a channel prefix and writing at a channel offset (the GEMM on the input

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_conv_gemm.c - the gemm conv family (host/conv_gemm.c, kernels/gemm.cl) through its vtable,
  * against the naive reference of ref_ops.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The engine on real OpenCL devices: several replicas, failover, profiling, threads, a caller's
  * own context. Run with POCL_DEVICES="pthread pthread" (two POCL devices; see unit.cmake). */
 #define _POSIX_C_SOURCE 200809L

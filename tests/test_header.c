@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built with -std=c99 -Wpedantic -Werror and nothing but the public header. */
 #include "densecl.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The public header must be C++-clean: built with -Wall -Wextra -Wpedantic -Werror as C++.
 #include "densecl.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The strict JSON parser: what RFC 8259 allows, and every refusal with its message. */
 #include <locale.h>
 #include <math.h>

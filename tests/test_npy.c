@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* .npy reading and writing: round trips, header versions, '<f8', and every refusal. */
 #define _DEFAULT_SOURCE /* mknod, makedev */
 

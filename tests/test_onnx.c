@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_onnx.c - the ONNX reader and the weights file sniffing, without OpenCL.
  *
  *   test_onnx CORPUS_DIR   (tests/fuzz/corpus/onnx: tiny DenseNets exported by torch 1.13)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ops.c - every kernel against the naive reference of ref_ops.c, on many shapes:
  * odd sizes, sizes that are not multiples of the conv tile or the work-group size, 1x1/3x3/5x5/7x7,
  * stride 1/2, pad 0..3, with and without prologue, bias and ReLU, channel-prefix reads and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The plan, without OpenCL: shapes, channel offsets, buffer reuse and liveness. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* safetensors reading/writing, dtype conversion, key mapping, every refusal of the reader,
  * architecture inference and checking, and the public weights API. */
 #define _POSIX_C_SOURCE 200809L

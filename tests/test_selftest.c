@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_selftest.c - densecl_device_selftest through the public header alone: its argument
  * checks, and on the first POCL device a build, a passing conv check with its three cases, and
  * (with bench) every benchmark figure measured. Figures are only checked to be > 0: timing is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit.cmake: config, plan and the public header.
 dc_test(test_config SOURCES test_config.c LABELS unit)
 dc_test(test_plan SOURCES test_plan.c LABELS unit)

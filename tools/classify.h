@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* classify.h - the state of `densecl classify` and what its files (cmd_classify.c,
  * classify_inputs.c, classify_output.c, classify_progress.c) call in one another. */
 #ifndef DENSECL_CLASSIFY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * classify_inputs.c - `densecl classify`: walking the inputs: sniffing each file for its kind and
  * image count, then decoding and preprocessing its images into the slots of the batch.

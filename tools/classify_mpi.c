@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * classify_mpi.c - `densecl classify` under mpirun: rank r classifies shard r of N (the
  * contiguous share of the images that --shard r/N takes), and rank 0 makes the one output.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * classify_output.c - `densecl classify`: the results of each batch as text lines, CSV rows (one
  * write per batch, cut back to whole rows on a write error) and JSON, and the summary.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * classify_progress.c - `densecl classify`: the progress bar and the warnings on stderr, which must
  * never land inside the bar.

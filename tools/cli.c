@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli.c - what the densecl subcommands share: errors, options, numbers, formatting. */
 #define _DEFAULT_SOURCE /* realpath, mkstemps, strndup */
 

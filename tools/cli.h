@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli.h - shared by the densecl subcommands (tools/densecl.c and tools/cmd_*.c). */
 #ifndef DENSECL_CLI_H
 #define DENSECL_CLI_H

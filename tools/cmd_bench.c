@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_bench.c - `densecl bench`: warm-up, then timed runs; per-op profile and Chrome trace.
  *
  * Timing is wall-clock around densecl_engine_run (upload, compute, download: what a caller

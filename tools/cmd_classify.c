@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_classify.c - `densecl classify`: images, IDX and .npy files in, top-K classes out.
  *

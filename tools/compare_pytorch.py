@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """densecl, PyTorch and ONNX Runtime side by side on the same machine, inputs and models.
 
 Runs `densecl bench --json`, PyTorch (eval mode, no_grad, torch.set_num_threads(THREADS)) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * densecl-query.c - the tool a person runs to choose a target: every OpenCL platform and device,
  * what it offers, whether densecl's kernels build and compute correctly on it, optionally how

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * densecl.c - the densecl command-line tool.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Compatibility wrapper: tools/densecl-export is the converter now (installed as
 `densecl-export`); this name keeps old command lines and `import export_torchvision` working.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gpu_check.sh [options] [CARRY [OUTDIR]] - the checks a GPU session runs, on a GPU machine lent
 # for a few minutes, from a build made elsewhere (tools/gpu_pack.sh fills CARRY, default
 # gpu-carry/). Run from the repository root (test_conv_clblast reads kernels/ from it).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gpu_pack.sh [--build DIR] [--out DIR] - builds, here, what tools/gpu_check.sh needs on a GPU
 # machine that has no compiler, CMake, Debian packages or torchvision, and copies it into the
 # carry folder (default gpu-carry/, git-ignored), which travels with the working tree:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # install_onnxruntime.sh - installs ONNX Runtime, the CPU peer of tools/compare_pytorch.py, into
 # a git-ignored folder of the checkout (default: third_party/onnxruntime-node).
 #

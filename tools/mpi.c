@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mpi.c - see mpi.h. The only file that includes <mpi.h>. */
 #define _POSIX_C_SOURCE 200809L
 

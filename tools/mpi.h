@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mpi.h - the little of MPI that classify and run use to split their images over ranks.
  *
  * Built with MPI (DENSECL_HAVE_MPI), cli_mpi_init starts MPI only when the process was launched

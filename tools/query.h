@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* query.h - shared by densecl-query's files: densecl-query.c (devices, the field table, output),
  * query_icd.c (the ICD loader's files) and query_rec.c (the recommendation). */
 #ifndef DENSECL_QUERY_H

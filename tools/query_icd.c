@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * query_icd.c - densecl-query's view of the OpenCL ICD loader: which .icd files it reads, which
  * driver library each platform lives in, and what to tell a person who has no platform at all.

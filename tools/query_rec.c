@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * query_rec.c - densecl-query's recommendation: which device (or devices) to pass as --device,
  * from the self-test's measurements (--bench) or from static information.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Minimal safetensors reader/writer (numpy only) for densecl's tools and tests.
 
 Format (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,

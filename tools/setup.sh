@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what densecl needs on Debian 12 (apt) and builds it into build/.
 # Usage: tools/setup.sh [extra cmake args...]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds and runs every test. With --asan, a separate ASan+UBSan build in build-asan/.
 # Warnings are errors here. A missing OpenCL device fails the suite; nothing is skipped.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Trains the small DenseNet-BC that densecl ships for Fashion-MNIST, or evaluates one.
 
   train_fashion_mnist.py [--out FILE] [--epochs N] [--threads N] [--seed N] [--log FILE]

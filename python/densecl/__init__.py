@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """densecl: DenseNet inference on any OpenCL device, from Python.
 
 Pure ctypes over the shared library libdensecl.so (no compiled extension)::

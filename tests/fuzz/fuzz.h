@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz.h - the libFuzzer entry point every fuzz_*.c defines, declared once so that the targets
  * also build warning-clean (-Wmissing-prototypes) with the normal compiler for replay_main.c. */
 #ifndef DENSECL_FUZZ_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_idx_image.c - what `densecl classify` does with an input file, from memory (tools/inputs/):
  *   dci_input_sniff, then dci_idx_parse + dci_idx_images (IDX, raw or gzip), or dci_image_decode
  *   (stb_image) for anything else, then dci_preprocess_run on the pixels with one of four

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_json.c - dc_json_parse on arbitrary bytes.
  *
  * Beyond the sanitizers, every accepted document must satisfy the parser's contract (strings

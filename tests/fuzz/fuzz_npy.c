@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_npy.c - dc_npy_parse on arbitrary bytes.
  *
  * Besides the sanitizers: an accepted array has 0..8 non-negative dimensions whose product is

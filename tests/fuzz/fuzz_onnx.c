@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_onnx.c - the ONNX weights path on arbitrary bytes:
  *   dc_onnx_parse (protobuf-c decoding, then the DenseNet graph walk) -> dc_config_infer ->
  *   dc_config_match -> dc_weights_check_values -> dc_plan_build -> dc_fold, then the public

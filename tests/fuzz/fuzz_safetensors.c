@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_safetensors.c - the whole weights path on arbitrary bytes:
  *   dc_safetensors_parse -> dc_config_infer -> dc_config_match -> dc_weights_check_values
  *   (what densecl_weights_load does after reading the file) -> dc_plan_build -> dc_fold (what

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpora of the fuzzers (Python standard library only).
 
   tests/fuzz/gen_corpus.py [OUTDIR]      (default: tests/fuzz/corpus)

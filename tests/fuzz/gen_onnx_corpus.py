@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the ONNX fuzzer's seed corpus (tests/fuzz/corpus/onnx) with torch.onnx.export.
 
   tests/fuzz/gen_onnx_corpus.py [OUTDIR]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replay_main.c - runs fuzz inputs through a fuzz target's LLVMFuzzerTestOneInput without
  * libFuzzer, so that the seed corpus and every regression input run in the normal test suite
  * (and under ASan/UBSan in the sanitizer build).

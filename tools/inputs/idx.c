@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * idx.c - reading classify's input files (see inputs.h): whole files, gzip from memory, IDX
  * images, and the sniffing that tells an IDX, .npy or image file apart. No printing.

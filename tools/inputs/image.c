@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * image.c - image files through stb_image (see inputs.h): their declared size without decoding,
  * the decode itself, and the JPEG and PNG defects Debian's stb 2.27 misses, refused first.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/inputs/inputs.cmake - classify's input readers as the static library densecl_inputs, the
 # one place that says how they and stb_image are built. include()d by tools/CMakeLists.txt (for
 # the CLI and, through the target, the fuzz replay tests of tests/fuzz.cmake) and by the libFuzzer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inputs.h - what `densecl classify` reads: images (stb_image), IDX files (MNIST style, gzipped
  * or not), label files, class names, and the preprocessing that turns pixels into model input.

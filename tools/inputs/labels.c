@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * labels.c - ground-truth labels (IDX or text) and class names (JSON or text), see inputs.h.
  * No printing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * preprocess.c - pixels into model input (see inputs.h): the "densecl.preprocess" metadata,
  * resize, centre crop, channel mapping and normalisation. No printing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stb_image_impl.c - the one translation unit with stb_image's implementation (Debian's
  * libstb-dev, <stb/stb_image.h>). CMake compiles it without our warning flags: the warnings
