@@ -58,7 +58,7 @@ static void dc_st_err_str(double e, char *out, size_t cap)
 }
 
 /* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut). */
-static char *dc_st_head_lines(const char *text, int max_lines)
+char *dc_head_lines(const char *text, int max_lines)
 {
     const char *p = text;
     int lines = 0, more = 0;
@@ -624,7 +624,7 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
         st = dc_family_direct.create(prog, &caps, &k.p, &k.conv);
     if (st != DENSECL_OK) {
         const char *detail = densecl_last_error();
-        char *head = dc_st_head_lines(detail[0] ? detail : densecl_status_str(st), DC_ST_LOG_LINES);
+        char *head = dc_head_lines(detail[0] ? detail : densecl_status_str(st), DC_ST_LOG_LINES);
         snprintf(d->build_log, sizeof d->build_log, "%s", head ? head : detail);
         free(head);
         snprintf(d->conv_detail, sizeof d->conv_detail, "not run: the kernels did not build");

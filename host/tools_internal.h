@@ -142,6 +142,12 @@ densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const c
                                const char *params, const char *comment);
 densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
 
+/* ---------------------------------------------------------------- selftest.c */
+
+/* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut); NULL when
+ * out of memory. A build log shown in a report. */
+char *dc_head_lines(const char *text, int max_lines);
+
 /* ---------------------------------------------------------------- tools_api.c: the families */
 
 /* `densecl info`'s lines on dev: "convs: ..." (what an engine would resolve for a model with

@@ -141,33 +141,6 @@ static void q_device_probe(q_device *d)
     free(ext);
 }
 
-/* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut). */
-static char *q_head_lines(const char *text, int max_lines)
-{
-    const char *p = text;
-    int lines = 0, more = 0;
-    size_t keep;
-    char *out;
-    while (*p && lines < max_lines) {
-        const char *nl = strchr(p, '\n');
-        lines++;
-        p = nl ? nl + 1 : p + strlen(p);
-    }
-    keep = (size_t)(p - text);
-    for (const char *r = p; *r; r++)
-        more += *r == '\n' || r[1] == '\0';
-    out = malloc(keep + 48);
-    if (!out)
-        return NULL;
-    memcpy(out, text, keep);
-    out[keep] = '\0';
-    while (keep > 0 && (out[keep - 1] == '\n' || out[keep - 1] == '\r'))
-        out[--keep] = '\0';
-    if (more > 0)
-        snprintf(out + keep, 48, "\n... (%d more lines)", more);
-    return out;
-}
-
 /* Prints text as lines of at most Q_WIDTH columns after indent, breaking at spaces. */
 static void q_print_wrapped(const char *indent, const char *text)
 {
@@ -216,7 +189,7 @@ static void q_bench_line(const densecl_selftest *b, char *out, size_t cap)
 
 static void q_print_log(const char *indent, const char *log, int max_lines)
 {
-    char *head = q_head_lines(log, max_lines);
+    char *head = dc_head_lines(log, max_lines);
     q_print_wrapped(indent, head ? head : log);
     free(head);
 }
