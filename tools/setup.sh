@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 # in when CMake finds MPI).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           clinfo libclblast-dev libstb-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
-          libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-torch python3-torchvision python3-pil
-          dataset-fashion-mnist)
+          libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-torch
+          python3-torchvision python3-pil dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
