@@ -14,23 +14,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "dir_count.h"
 #include "cli.h"
 
 static char tmpdir[64];
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* A child that dies of SIGTERM while it writes leaves neither the file nor its temporary; one
  * that defers the signal sees it recorded and goes on; a second signal ends it at once. */

@@ -26,17 +26,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "conv_check.h"
 #include "family.h"
 #include "ref_ops.h"
 
 #ifndef DENSECL_SOURCE_DIR
 #error "DENSECL_SOURCE_DIR must name the source tree (tests/CMakeLists.txt sets it)"
 #endif
-
-#define T_GUARD 37 /* odd: buffers start at unaligned offsets */
-#define T_SENTINEL 0x7fc0deadu
-#define T_POISON 0x7fc0beefu
-#define T_MAX_REPORTS 3
 
 typedef struct env {
     cl_device_id dev;
@@ -50,156 +46,16 @@ static const dc_family *const fam = &dc_family_clblast;
 
 /* ------------------------------------------------------------------------ helpers */
 
-static uint32_t rng_state = 987654u;
-
-static float urand(float lo, float hi)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return lo + (hi - lo) * (float)(rng_state >> 8) / 16777216.0f;
-}
-
-static float bits_float(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static uint32_t float_bits(float f)
-{
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    return bits;
-}
-
-static float *alloc_floats(size_t count, uint32_t fill)
-{
-    float *p = malloc((count ? count : 1) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "out of host memory\n");
-        exit(2);
-    }
-    for (size_t i = 0; i < count; i++)
-        p[i] = bits_float(fill);
-    return p;
-}
-
-static float *rand_floats(size_t count, float lo, float hi)
-{
-    float *p = alloc_floats(count, 0);
-    for (size_t i = 0; i < count; i++)
-        p[i] = urand(lo, hi);
-    return p;
-}
-
-/* NCHW, random in the read prefix [0, c), poison in the channels past it. */
-static float *rand_tensor(int n, int ctot, int c, int h, int w)
-{
-    size_t plane = (size_t)h * w;
-    float *p = rand_floats((size_t)n * ctot * plane, -1.0f, 1.0f);
-    for (int i = 0; i < n; i++)
-        for (int ch = c; ch < ctot; ch++)
-            for (size_t j = 0; j < plane; j++)
-                p[((size_t)i * ctot + ch) * plane + j] = bits_float(T_POISON);
-    return p;
-}
-
-/* [2, c] prologue scales then shifts; shifts lean positive so that P(0) != 0 mostly, which
- * catches padding with P(0) instead of 0. */
-static float *rand_pre(int c)
-{
-    float *p = alloc_floats(2 * (size_t)c, 0);
-    for (int i = 0; i < c; i++) {
-        p[i] = urand(0.5f, 1.5f);
-        p[c + i] = urand(-0.2f, 0.8f);
-    }
-    return p;
-}
-
-/* [guard | data | guard], the guards (and data when NULL) holding `fill`. */
-static cl_mem dev_buffer(const env *e, const float *data, size_t count, uint32_t fill)
-{
-    size_t total = count + 2 * T_GUARD;
-    float *host = alloc_floats(total, fill);
-    cl_int err;
-    cl_mem m;
-    if (data)
-        memcpy(host + T_GUARD, data, count * sizeof *data);
-    m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * sizeof *host, host,
-                       &err);
-    CHECKF(err == CL_SUCCESS, "clCreateBuffer(%zu floats): %s", total, dc_cl_error_name(err));
-    free(host);
-    return err == CL_SUCCESS ? m : NULL;
-}
-
-static dc_mem dev_mem(cl_mem m)
-{
-    dc_mem d = {m, m ? T_GUARD : 0};
-    return d;
-}
-
-static void release_mem(cl_mem m)
-{
-    if (m)
-        clReleaseMemObject(m);
-}
-
-static float *read_buffer(const env *e, cl_mem m, size_t total, const char *what)
-{
-    float *got = alloc_floats(total, 0);
-    cl_int err = clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, total * sizeof *got, got, 0, NULL, NULL);
-    CHECKF(err == CL_SUCCESS, "%s: read: %s", what, dc_cl_error_name(err));
-    if (err != CL_SUCCESS) {
-        free(got);
-        return NULL;
-    }
-    return got;
-}
-
-/* The output buffer (guards included) against `expect`, which holds the sentinel wherever
- * nothing may be written. */
-static void check_output(const env *e, const char *what, cl_mem out, const float *expect,
-                         size_t count)
-{
-    size_t total = count + 2 * T_GUARD, bad = 0, first = 0;
-    float *got = read_buffer(e, out, total, what);
-    if (!got)
-        return;
-    for (size_t i = 0; i < total; i++) {
-        int in_tensor = i >= T_GUARD && i < T_GUARD + count;
-        float want = in_tensor ? expect[i - T_GUARD] : bits_float(T_SENTINEL);
-        int ok;
-        if (float_bits(want) == T_SENTINEL)
-            ok = float_bits(got[i]) == T_SENTINEL;
-        else
-            ok = isfinite(got[i]) && fabs((double)got[i] - want) <= 1e-5 + 1e-4 * fabs(want);
-        if (ok)
-            continue;
-        if (bad == 0)
-            first = i;
-        if (bad++ < T_MAX_REPORTS)
-            fprintf(stderr,
-                    "  %s: float %zu (tensor index %td): got %.8g (0x%08x), want %.8g "
-                    "(0x%08x)\n",
-                    what, i, (ptrdiff_t)i - T_GUARD, got[i], (unsigned)float_bits(got[i]), want,
-                    (unsigned)float_bits(want));
-    }
-    CHECKF(bad == 0, "%s: %zu of %zu floats wrong, first at %zu", what, bad, total, first);
-    free(got);
-}
-
 /* The workspace's guards are untouched: nothing written past what workspace() reported. */
 static void check_guards(const env *e, const char *what, cl_mem m, size_t count)
 {
-    size_t total = count + 2 * T_GUARD, bad = 0;
-    float *got = read_buffer(e, m, total, what);
+    size_t total = count + 2 * DC_TEST_GUARD, bad = 0;
+    float *got = read_back(e->q, NULL, m, total, what);
     if (!got)
         return;
-    for (size_t i = 0; i < T_GUARD; i++)
-        bad += (float_bits(got[i]) != T_SENTINEL) +
-               (float_bits(got[T_GUARD + count + i]) != T_SENTINEL);
+    for (size_t i = 0; i < DC_TEST_GUARD; i++)
+        bad += (float_bits(got[i]) != DC_TEST_SENTINEL) +
+               (float_bits(got[DC_TEST_GUARD + count + i]) != DC_TEST_SENTINEL);
     CHECKF(bad == 0, "%s: %zu workspace guard floats overwritten", what, bad);
     free(got);
 }
@@ -295,7 +151,7 @@ static void run_case(const env *e, const conv_case *c)
     float *w = rand_floats(w_count, -wscale, wscale);
     float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
     float *pre = c->pre ? rand_pre(c->cin) : NULL;
-    float *expect = alloc_floats(out_count, T_SENTINEL);
+    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
     float *packed = NULL;
     size_t packed_len, ws_len;
     cl_mem d_in, d_w = NULL, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
@@ -340,27 +196,27 @@ static void run_case(const env *e, const conv_case *c)
         /* One buffer: the input prefix, and the sentinel everywhere else; read channels must
          * come out unchanged. */
         for (size_t i = 0; i < out_count; i++) {
-            if (float_bits(expect[i]) != T_SENTINEL)
+            if (float_bits(expect[i]) != DC_TEST_SENTINEL)
                 continue;
-            if (float_bits(in[i]) == T_POISON)
-                in[i] = bits_float(T_SENTINEL);
+            if (float_bits(in[i]) == DC_TEST_POISON)
+                in[i] = bits_float(DC_TEST_SENTINEL);
             expect[i] = in[i];
         }
-        d_out = dev_buffer(e, in, out_count, T_SENTINEL);
+        d_out = dev_buffer(e->ctx, in, out_count, DC_TEST_SENTINEL);
         d_in = d_out;
         if (d_in)
             clRetainMemObject(d_in);
     } else {
-        d_in = dev_buffer(e, in, in_count, T_POISON);
-        d_out = dev_buffer(e, NULL, out_count, T_SENTINEL);
+        d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
+        d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     }
-    d_w = dev_buffer(e, packed, packed_len, T_POISON);
+    d_w = dev_buffer(e->ctx, packed, packed_len, DC_TEST_POISON);
     if (bias)
-        d_bias = dev_buffer(e, bias, (size_t)c->cout, T_POISON);
+        d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
     if (pre)
-        d_pre = dev_buffer(e, pre, 2 * (size_t)c->cin, T_POISON);
+        d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
     if (ws_len)
-        d_ws = dev_buffer(e, NULL, ws_len, T_SENTINEL);
+        d_ws = dev_buffer(e->ctx, NULL, ws_len, DC_TEST_SENTINEL);
     if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
         dc_conv_args a = {dev_mem(d_in),
                           dev_mem(d_w),
@@ -392,7 +248,7 @@ static void run_case(const env *e, const conv_case *c)
                 CHECKF(err == CL_SUCCESS, "%s: wait: %s", what, dc_cl_error_name(err));
                 clReleaseEvent(ev);
             }
-            check_output(e, what, d_out, expect, out_count);
+            check_output(e->q, NULL, what, d_out, expect, out_count);
             if (d_ws)
                 check_guards(e, what, d_ws, ws_len);
         }
@@ -477,8 +333,8 @@ static void test_vtable(const env *e)
 static void test_rejects(const env *e)
 {
     dc_params p;
-    cl_mem m = dev_buffer(e, NULL, 4096, T_SENTINEL);
-    cl_mem small = dev_buffer(e, NULL, 10, T_SENTINEL);
+    cl_mem m = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
+    cl_mem small = dev_buffer(e->ctx, NULL, 10, DC_TEST_SENTINEL);
     dc_mem d = dev_mem(m), none = {NULL, 0};
     /* 1x1/1/0 8 -> 8 channels on 5x5, on the input itself. */
     dc_conv_args ok = {d, d, none, none, d, 1, 8, 16, 5, 5, 8, 16, 8, 5, 5, 1, 1, 0, 0};
@@ -694,6 +550,7 @@ static void env_free(env *e)
 int main(void)
 {
     env e;
+    urand_seed(987654u); /* this test's data, as before the helpers were shared */
     if (env_init(&e)) {
         test_vtable(&e);
         test_rejects(&e);

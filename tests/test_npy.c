@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "dir_count.h"
 #include "internal.h"
 
 static char tmpdir[64];
@@ -123,20 +124,6 @@ static void test_round_trip(void)
     CHECK(dc_npy_write(path, neg, 2, x) == DENSECL_ERR_ARGUMENT);
     CHECK(dc_npy_write(NULL, shape, 2, x) == DENSECL_ERR_ARGUMENT);
     CHECK(dc_npy_write(path, shape, 2, NULL) == DENSECL_ERR_ARGUMENT);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* A failed write leaves neither a partial file nor its temporary behind. */

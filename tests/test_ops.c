@@ -26,13 +26,9 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "conv_check.h"
 #include "family.h"
 #include "ref_ops.h"
-
-#define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
-#define DC_TEST_SENTINEL 0x7fc0deadu
-#define DC_TEST_POISON 0x7fc0beefu
-#define DC_TEST_MAX_REPORTS 3
 
 typedef struct test_env {
     const char *label; /* build options, for messages */
@@ -46,142 +42,6 @@ typedef struct test_env {
 } test_env;
 
 /* ------------------------------------------------------------------------ helpers */
-
-static uint32_t rng_state = 12345u;
-
-/* Uniform in [lo, hi), xorshift32: the same data on every platform. */
-static float urand(float lo, float hi)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return lo + (hi - lo) * (float)(rng_state >> 8) / 16777216.0f;
-}
-
-static float bits_float(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static uint32_t float_bits(float f)
-{
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    return bits;
-}
-
-static float *alloc_floats(size_t count, uint32_t fill)
-{
-    float *p = malloc((count ? count : 1) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "out of host memory\n");
-        exit(2);
-    }
-    for (size_t i = 0; i < count; i++)
-        p[i] = bits_float(fill);
-    return p;
-}
-
-static float *rand_floats(size_t count, float lo, float hi)
-{
-    float *p = alloc_floats(count, 0);
-    for (size_t i = 0; i < count; i++)
-        p[i] = urand(lo, hi);
-    return p;
-}
-
-/* An NCHW tensor of random values whose channels >= c (outside the read prefix) are poison. */
-static float *rand_tensor(int n, int ctot, int c, int h, int w)
-{
-    size_t plane = (size_t)h * w;
-    float *p = rand_floats((size_t)n * ctot * plane, -1.0f, 1.0f);
-    for (int i = 0; i < n; i++)
-        for (int ch = c; ch < ctot; ch++)
-            for (size_t j = 0; j < plane; j++)
-                p[((size_t)i * ctot + ch) * plane + j] = bits_float(DC_TEST_POISON);
-    return p;
-}
-
-/* BN+ReLU prologue parameters [2, c]; shifts lean positive so that P(0) != 0 mostly, which
- * catches a conv that pads with P(0) instead of 0. */
-static float *rand_pre(int c)
-{
-    float *p = alloc_floats(2 * (size_t)c, 0);
-    for (int i = 0; i < c; i++) {
-        p[i] = urand(0.5f, 1.5f);
-        p[c + i] = urand(-0.2f, 0.8f);
-    }
-    return p;
-}
-
-/* A device buffer [guard | data | guard]; the guards hold `fill`. Returns the buffer, with the
- * data at offset DC_TEST_GUARD. data may be NULL (the whole buffer is `fill`). */
-static cl_mem dev_buffer(const test_env *e, const float *data, size_t count, uint32_t fill)
-{
-    size_t total = count + 2 * DC_TEST_GUARD;
-    float *host = alloc_floats(total, fill);
-    cl_int err;
-    cl_mem m;
-    if (data)
-        memcpy(host + DC_TEST_GUARD, data, count * sizeof *data);
-    m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * sizeof *host, host,
-                       &err);
-    CHECKF(err == CL_SUCCESS, "clCreateBuffer(%zu floats): %s", total, dc_cl_error_name(err));
-    free(host);
-    return err == CL_SUCCESS ? m : NULL;
-}
-
-static dc_mem dev_mem(cl_mem m)
-{
-    dc_mem d = {m, DC_TEST_GUARD};
-    return d;
-}
-
-static void release_mem(cl_mem m)
-{
-    if (m)
-        clReleaseMemObject(m);
-}
-
-/* Waits for the queue and compares the output buffer (guards included) with `expect`, which
- * holds the sentinel wherever nothing may be written. */
-static void check_output(const test_env *e, const char *what, cl_mem out, const float *expect,
-                         size_t count)
-{
-    size_t total = count + 2 * DC_TEST_GUARD;
-    float *got = alloc_floats(total, 0);
-    size_t bad = 0, first = 0;
-    cl_int err = clEnqueueReadBuffer(e->q, out, CL_TRUE, 0, total * sizeof *got, got, 0, NULL,
-                                     NULL);
-    CHECKF(err == CL_SUCCESS, "%s [%s]: read: %s", what, e->label, dc_cl_error_name(err));
-    if (err != CL_SUCCESS) {
-        free(got);
-        return;
-    }
-    for (size_t i = 0; i < total; i++) {
-        int in_tensor = i >= DC_TEST_GUARD && i < DC_TEST_GUARD + count;
-        float want = in_tensor ? expect[i - DC_TEST_GUARD] : bits_float(DC_TEST_SENTINEL);
-        int ok;
-        if (float_bits(want) == DC_TEST_SENTINEL)
-            ok = float_bits(got[i]) == DC_TEST_SENTINEL;
-        else
-            ok = isfinite(got[i]) && fabs((double)got[i] - want) <= 1e-5 + 1e-4 * fabs(want);
-        if (ok)
-            continue;
-        if (bad == 0)
-            first = i;
-        if (bad++ < DC_TEST_MAX_REPORTS)
-            fprintf(stderr, "  %s [%s]: float %zu (tensor index %td): got %.8g (0x%08x), want "
-                    "%.8g (0x%08x)\n",
-                    what, e->label, i, (ptrdiff_t)i - DC_TEST_GUARD, got[i],
-                    (unsigned)float_bits(got[i]), want, (unsigned)float_bits(want));
-    }
-    CHECKF(bad == 0, "%s [%s]: %zu of %zu floats wrong, first at %zu", what, e->label, bad, total,
-           first);
-    free(got);
-}
 
 static int window_out(int in, int k, int stride, int pad)
 {
@@ -308,21 +168,21 @@ static void run_conv_on(test_env *e, int f, const conv_case *c)
                 in[i] = bits_float(DC_TEST_SENTINEL); /* past the prefix: must stay */
             expect[i] = in[i];
         }
-        d_out = dev_buffer(e, in, out_count, DC_TEST_SENTINEL);
+        d_out = dev_buffer(e->ctx, in, out_count, DC_TEST_SENTINEL);
         d_in = d_out;
         if (d_in)
             clRetainMemObject(d_in);
     } else {
-        d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
-        d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+        d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
+        d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     }
-    d_w = dev_buffer(e, packed, packed_len, DC_TEST_POISON);
+    d_w = dev_buffer(e->ctx, packed, packed_len, DC_TEST_POISON);
     if (bias)
-        d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
+        d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
     if (pre)
-        d_pre = dev_buffer(e, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
+        d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
     if (ws_len)
-        d_ws = dev_buffer(e, NULL, ws_len, DC_TEST_POISON); /* scratch starts as poison */
+        d_ws = dev_buffer(e->ctx, NULL, ws_len, DC_TEST_POISON); /* scratch starts as poison */
     if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
         dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
                           dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
@@ -335,7 +195,7 @@ static void run_conv_on(test_env *e, int f, const conv_case *c)
         err = fam->enqueue(e->q, e->state[f], fp, &a, ws, NULL);
         CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
         if (err == CL_SUCCESS)
-            check_output(e, what, d_out, expect, out_count);
+            check_output(e->q, e->label, what, d_out, expect, out_count);
     }
     release_mem(d_in);
     release_mem(d_w);
@@ -436,10 +296,10 @@ static void run_pool(const test_env *e, const pool_case *c)
         else
             ref_bnrelu_gap(&r);
     }
-    d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
+    d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
     if (pre)
-        d_pre = dev_buffer(e, pre, 2 * (size_t)c->c, DC_TEST_POISON);
-    d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+        d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->c, DC_TEST_POISON);
+    d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     if (d_in && d_out && (!pre || d_pre)) {
         dc_pool_args a = {dev_mem(d_in), dev_mem(d_pre), dev_mem(d_out), c->n, c->c, c->in_ctot,
                           c->h, c->w, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad};
@@ -453,7 +313,7 @@ static void run_pool(const test_env *e, const pool_case *c)
             err = dc_enqueue_bnrelu_gap(e->q, &e->k, &a, NULL);
         CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
         if (err == CL_SUCCESS)
-            check_output(e, what, d_out, expect, out_count);
+            check_output(e->q, e->label, what, d_out, expect, out_count);
     }
     release_mem(d_in);
     release_mem(d_pre);
@@ -488,11 +348,11 @@ static void run_linear(const test_env *e, const linear_case *c)
     snprintf(what, sizeof what, "linear n%d %d -> %d%s", c->n, c->cin, c->cout,
              c->bias ? " + bias" : "");
     ref_linear(&(ref_linear_args){in, w, bias, expect, c->n, c->cin, c->cout});
-    d_in = dev_buffer(e, in, in_count, DC_TEST_POISON);
-    d_w = dev_buffer(e, w, w_count, DC_TEST_POISON);
+    d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
+    d_w = dev_buffer(e->ctx, w, w_count, DC_TEST_POISON);
     if (bias)
-        d_bias = dev_buffer(e, bias, (size_t)c->cout, DC_TEST_POISON);
-    d_out = dev_buffer(e, NULL, out_count, DC_TEST_SENTINEL);
+        d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
+    d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     if (d_in && d_w && d_out && (!bias || d_bias)) {
         dc_linear_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_out), c->n,
                             c->cin, c->cout};
@@ -502,7 +362,7 @@ static void run_linear(const test_env *e, const linear_case *c)
         CHECKF(err == CL_SUCCESS, "%s [%s]: dc_enqueue_linear: %s", what, e->label,
                dc_cl_error_name(err));
         if (err == CL_SUCCESS)
-            check_output(e, what, d_out, expect, out_count);
+            check_output(e->q, e->label, what, d_out, expect, out_count);
     }
     release_mem(d_in);
     release_mem(d_w);
@@ -560,7 +420,7 @@ static cl_int direct_conv(const test_env *e, void *state, const dc_params *p, co
 static void test_rejects(const test_env *e)
 {
     cl_int err;
-    cl_mem m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
+    cl_mem m = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
     dc_mem d = dev_mem(m), none = {NULL, 0};
     dc_conv_args ok = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
     dc_conv_args a;
@@ -681,7 +541,7 @@ static void test_kernel_subset(const test_env *e)
         return;
     }
     CHECK(k.maxpool && k.bnrelu_avgpool && k.bnrelu_gap && k.linear);
-    m = dev_buffer(e, NULL, 4096, DC_TEST_SENTINEL);
+    m = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
     if (m) {
         dc_mem d = dev_mem(m), none = {NULL, 0};
         dc_conv_args c3 = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};

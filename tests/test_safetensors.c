@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "dir_count.h"
 #include "internal.h"
 
 static char tmpdir[64];
@@ -418,20 +419,6 @@ static void test_refusals(void)
 }
 
 /* ------------------------------------------------------------------ writer */
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void test_write(void)
 {
