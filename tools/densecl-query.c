@@ -223,7 +223,9 @@ typedef struct q_field {
     int arg;
 } q_field;
 
-#define Q_TEXT(v, ...) snprintf((v)->text, sizeof(v)->text, __VA_ARGS__)
+/* A field's text; cut to fit, as a report line may be (the return value marks it as intended
+ * for GCC's -Wformat-truncation, which -O0 builds run). */
+#define Q_TEXT(v, ...) (void)(snprintf((v)->text, sizeof(v)->text, __VA_ARGS__) < 0)
 #define Q_D (c->d)
 #define Q_ST (&c->d->st)
 
