@@ -31,6 +31,11 @@ if(DENSECL_MPI)
   add_test(NAME mpi_tests
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>
                    ${CMAKE_CURRENT_BINARY_DIR}/mpi-scratch ${DENSECL_MPIEXEC})
-  set_tests_properties(mpi_tests PROPERTIES LABELS cli TIMEOUT 900
-                       ENVIRONMENT "${DENSECL_TEST_ENV}")
+  # In the ASan build, LeakSanitizer reports Open MPI's own allocations at exit (its op and MCA
+  # components, freed by nothing and partly in dlclose'd modules, so their stacks cannot be
+  # suppressed by library name): leak checking is off for this test alone (ASan's memory checks
+  # stay on; classify and run are leak-checked by classify_tests and cli_tests). Ignored by a
+  # build without ASan.
+  set_tests_properties(mpi_tests PROPERTIES LABELS cli TIMEOUT 900 ENVIRONMENT
+                       "${DENSECL_TEST_ENV};ASAN_OPTIONS=detect_odr_violation=0:abort_on_error=1:detect_leaks=0")
 endif()
