@@ -31,3 +31,10 @@ set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TE
 add_test(NAME example_embed COMMAND densecl-example)
 set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
                      PASS_REGULAR_EXPRESSION "class [0-9]+, probability 0\\.[0-9]+, on ")
+
+# Not a test: wrote tests/data/image_to_input/'s fixtures from classify's preprocessing before it
+# moved into the library (see tests/dump_preprocess.c).
+add_executable(dump_preprocess EXCLUDE_FROM_ALL dump_preprocess.c)
+target_link_libraries(dump_preprocess PRIVATE densecl_inputs densecl)
+target_include_directories(dump_preprocess PRIVATE ${PROJECT_SOURCE_DIR}/host)
+target_compile_options(dump_preprocess PRIVATE ${DENSECL_WARNINGS})
