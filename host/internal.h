@@ -207,7 +207,19 @@ densecl_status dc_random_tensors(const densecl_config *cfg, uint64_t seed, dc_te
 struct densecl_weights {
     densecl_config cfg;
     dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
+    char *path;             /* the file, for messages; NULL for random weights */
+    char **labels;          /* "densecl.labels", [label_count]; NULL when absent or malformed */
+    int label_count;
 };
+
+/* labels.c: parses "densecl.labels" into w->labels (label_count 0 and a logged warning when it
+ * is malformed: weights that load without names still load). */
+void dc_weights_load_labels(densecl_weights *w);
+
+/* preprocess.c: torchvision's ImageNet preprocessing (source IMAGENET); a hand-filled or parsed
+ * struct checked as densecl_image_to_input checks it (DENSECL_ERR_ARGUMENT, fn names the call). */
+void dc_preprocess_imagenet(densecl_preprocess *out);
+densecl_status dc_preprocess_check(const densecl_preprocess *pp, const char *fn);
 
 /* What the first bytes of a weights file say it is (weights.c reads at most 512 of them). */
 typedef enum dc_file_kind {

@@ -32,9 +32,9 @@ add_test(NAME example_embed COMMAND densecl-example)
 set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
                      PASS_REGULAR_EXPRESSION "class [0-9]+, probability 0\\.[0-9]+, on ")
 
-# Not a test: wrote tests/data/image_to_input/'s fixtures from classify's preprocessing before it
-# moved into the library (see tests/dump_preprocess.c).
-add_executable(dump_preprocess EXCLUDE_FROM_ALL dump_preprocess.c)
-target_link_libraries(dump_preprocess PRIVATE densecl_inputs densecl)
-target_include_directories(dump_preprocess PRIVATE ${PROJECT_SOURCE_DIR}/host)
-target_compile_options(dump_preprocess PRIVATE ${DENSECL_WARNINGS})
+# densecl_image_to_input against the tensors classify's own preprocessing made before it moved
+# into the library (tests/data/image_to_input/, written by tests/dump_preprocess.c of commit
+# 2633ccf), bit for bit; its argument checks; densecl_weights_preprocess and the labels.
+dc_test(test_image_to_input SOURCES test_image_to_input.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/data/image_to_input)
+target_link_libraries(test_image_to_input PRIVATE densecl_inputs)
