@@ -83,6 +83,9 @@ densecl_status dc_cl_status(cl_int err);
 
 /* The n-byte (n <= 8) little-endian unsigned integer at p. */
 uint64_t dc_load_le(const unsigned char *p, int n);
+/* safetensors.c: IEEE half -> float, exactly (subnormals, signed zeros, infinities, NaNs);
+ * also the ONNX reader's FLOAT16. */
+float dc_f16_to_float(uint16_t h);
 
 /* A shape as text, cut to fit size: "[2, 3, 32, 32]", or with tuple != 0 as Python writes it,
  * "(2, 3)" and "(2,)". Returns buf. */
