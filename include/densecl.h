@@ -21,7 +21,8 @@
  *
  * Threads: distinct handles may be used from distinct threads at once. What may be shared:
  *   - a densecl_weights, once loaded, read-only: any number of threads and engines may use it at
- *     once (densecl_engine_create*, densecl_weights_config, densecl_weights_metadata); only
+ *     once (densecl_engine_create*, densecl_weights_config, densecl_weights_metadata,
+ *     densecl_weights_preprocess, densecl_weights_label_count, densecl_weights_label); only
  *     densecl_weights_free must wait until every other call using it has returned (engines keep
  *     no reference to it: it may be freed once they are created);
  *   - a densecl_engine: densecl_engine_run, densecl_engine_set_profiling, densecl_engine_device,
