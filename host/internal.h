@@ -83,6 +83,9 @@ densecl_status dc_cl_status(cl_int err);
 
 /* The n-byte (n <= 8) little-endian unsigned integer at p. */
 uint64_t dc_load_le(const unsigned char *p, int n);
+/* safetensors.c: IEEE half -> float, exactly (subnormals, signed zeros, infinities, NaNs);
+ * also the ONNX reader's FLOAT16. */
+float dc_f16_to_float(uint16_t h);
 
 /* A shape as text, cut to fit size: "[2, 3, 32, 32]", or with tuple != 0 as Python writes it,
  * "(2, 3)" and "(2,)". Returns buf. */
@@ -207,7 +210,19 @@ densecl_status dc_random_tensors(const densecl_config *cfg, uint64_t seed, dc_te
 struct densecl_weights {
     densecl_config cfg;
     dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
+    char *path;             /* the file, for messages; NULL for random weights */
+    char **labels;          /* "densecl.labels", [label_count]; NULL when absent or malformed */
+    int label_count;
 };
+
+/* labels.c: parses "densecl.labels" into w->labels (label_count 0 and a logged warning when it
+ * is malformed: weights that load without names still load). */
+void dc_weights_load_labels(densecl_weights *w);
+
+/* preprocess.c: torchvision's ImageNet preprocessing (source IMAGENET); a hand-filled or parsed
+ * struct checked as densecl_image_to_input checks it (DENSECL_ERR_ARGUMENT, fn names the call). */
+void dc_preprocess_imagenet(densecl_preprocess *out);
+densecl_status dc_preprocess_check(const densecl_preprocess *pp, const char *fn);
 
 /* What the first bytes of a weights file say it is (weights.c reads at most 512 of them). */
 typedef enum dc_file_kind {

@@ -200,17 +200,23 @@ densecl_status dc_ox_tensor(ox *x, const Onnx__NodeProto *n, const char *value, 
             return dc_ox_refuse(x, n, "tensor %s: its size overflows", label);
     }
     int type = t->has_data_type ? t->data_type : 0;
+    /* FLOAT16 and BFLOAT16 (models exported in half precision) widen to float32 exactly. */
+    int half = type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+               type == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         esize = 4;
     else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
         esize = 8;
+    else if (half)
+        esize = 2;
     else
         return dc_ox_refuse(x, n,
                             "tensor %s has ONNX data type %d; densecl reads FLOAT "
-                            "(1) and DOUBLE (11)",
+                            "(1), DOUBLE (11), FLOAT16 (10) and BFLOAT16 (16)",
                             label, type);
-    size_t bytes;
-    if (!dc_mul_size(count, esize, &bytes) || bytes > OX_MAX_TENSOR)
+    size_t bytes, floats;
+    if (!dc_mul_size(count, esize, &bytes) || bytes > OX_MAX_TENSOR ||
+        !dc_mul_size(count, sizeof(float), &floats) || floats > OX_MAX_TENSOR)
         return dc_ox_refuse(x, n, "tensor %s is larger than %zu bytes", label,
                             (size_t)OX_MAX_TENSOR);
     const unsigned char *raw = NULL;
@@ -223,7 +229,7 @@ densecl_status dc_ox_tensor(ox *x, const Onnx__NodeProto *n, const char *value, 
     else if (t->has_raw_data && t->raw_data.len)
         stored = t->raw_data.len / esize, raw = t->raw_data.data;
     else
-        stored = esize == 4 ? t->n_float_data : t->n_double_data;
+        stored = half ? t->n_int32_data : esize == 4 ? t->n_float_data : t->n_double_data;
     if (!external && ((raw && t->raw_data.len != bytes) || (!raw && stored != count)))
         return dc_ox_refuse(x, n,
                             "tensor %s holds %zu bytes of data, but its shape %s "
@@ -232,7 +238,9 @@ densecl_status dc_ox_tensor(ox *x, const Onnx__NodeProto *n, const char *value, 
                             dc_shape_str(shape, ndim, 0, (char[96]){0}, 96), bytes);
     if (x->dry)
         return DENSECL_OK;
-    if (!dc_add_size(x->total, bytes, &x->total) || x->total > OX_MAX_TOTAL)
+    /* what memory will hold: float32, whatever the file's type */
+    if (!dc_add_size(x->total, bytes > floats ? bytes : floats, &x->total) ||
+        x->total > OX_MAX_TOTAL)
         return dc_error(DENSECL_ERR_FORMAT, "%s: the tensors hold more than %zu bytes", x->what,
                         (size_t)OX_MAX_TOTAL);
     if (external) {
@@ -248,6 +256,24 @@ densecl_status dc_ox_tensor(ox *x, const Onnx__NodeProto *n, const char *value, 
     }
     for (size_t i = 0; i < count; i++) {
         double d;
+        if (half) {
+            /* int32_data holds each 16-bit pattern in an int32 (the ONNX spec) */
+            int32_t v = raw ? (int32_t)dc_load_le(raw + 2 * i, 2) : t->int32_data[i];
+            if (v < 0 || v > 0xFFFF) {
+                free(f);
+                free(ext);
+                return dc_error(DENSECL_ERR_FORMAT,
+                                "%s: tensor %s: int32_data[%zu] is %d, not a 16-bit pattern",
+                                x->what, label, i, (int)v);
+            }
+            if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) {
+                f[i] = dc_f16_to_float((uint16_t)v);
+            } else {
+                uint32_t u = (uint32_t)v << 16; /* bfloat16: a float32's high half */
+                memcpy(&f[i], &u, sizeof f[i]);
+            }
+            continue;
+        }
         if (raw && esize == 4) {
             uint32_t u = (uint32_t)dc_load_le(raw + 4 * i, 4);
             memcpy(&f[i], &u, sizeof f[i]);

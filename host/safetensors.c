@@ -50,7 +50,7 @@ static float st_bits_f32(uint32_t u)
 }
 
 /* IEEE half -> float, exactly: subnormals, signed zeros, infinities and NaN payloads kept. */
-static float st_f16(uint16_t h)
+float dc_f16_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
@@ -73,7 +73,7 @@ static size_t st_convert(dc_dtype dtype, const unsigned char *src, size_t count,
             dst[i] = st_bits_f32((uint32_t)dc_load_le(src + 4 * i, 4));
             break;
         case DC_F16:
-            dst[i] = st_f16((uint16_t)dc_load_le(src + 2 * i, 2));
+            dst[i] = dc_f16_to_float((uint16_t)dc_load_le(src + 2 * i, 2));
             break;
         case DC_BF16:
             /* bfloat16 is the high half of a float32. */

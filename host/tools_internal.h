@@ -99,6 +99,17 @@ const dc_json *dc_json_get(const dc_json *j, const char *key);
  * that is not part of well-formed UTF-8 (a file name, a driver's legacy code page) as U+FFFD. */
 void dc_json_write_string(FILE *f, const char *s);
 
+/* ---------------------------------------------------------------- preprocess.c, labels.c */
+
+/* The "densecl.preprocess" metadata (densecl_weights_preprocess documents it) parsed and checked
+ * for a model cfg; `what` (the weights file) starts each message; source is METADATA. */
+densecl_status dc_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
+                                   densecl_preprocess *out);
+/* Class names from a JSON array of exactly `classes` strings ("densecl.labels"). *names is a
+ * malloc'd array of malloc'd strings; free with dc_names_free(names, classes). */
+densecl_status dc_names_parse_json(const char *json, int classes, const char *what, char ***names);
+void dc_names_free(char **names, int count);
+
 /* ---------------------------------------------------------------- npy.c */
 
 typedef struct dc_npy {

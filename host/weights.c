@@ -265,6 +265,11 @@ densecl_status densecl_weights_load_ex(const char *path, const densecl_weights_o
     w->cfg = cfg;
     w->tensors = set;
     memset(&set, 0, sizeof set);
+    if (!(w->path = strdup(path))) {
+        densecl_weights_free(w);
+        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", path);
+    }
+    dc_weights_load_labels(w);
     *out = w;
     return DENSECL_OK;
 fail:
@@ -309,5 +314,7 @@ void densecl_weights_free(densecl_weights *w)
     if (!w)
         return;
     dc_tensor_set_free(&w->tensors);
+    dc_names_free(w->labels, w->label_count);
+    free(w->path);
     free(w);
 }

@@ -21,7 +21,8 @@
  *
  * Threads: distinct handles may be used from distinct threads at once. What may be shared:
  *   - a densecl_weights, once loaded, read-only: any number of threads and engines may use it at
- *     once (densecl_engine_create*, densecl_weights_config, densecl_weights_metadata); only
+ *     once (densecl_engine_create*, densecl_weights_config, densecl_weights_metadata,
+ *     densecl_weights_preprocess, densecl_weights_label_count, densecl_weights_label); only
  *     densecl_weights_free must wait until every other call using it has returned (engines keep
  *     no reference to it: it may be freed once they are created);
  *   - a densecl_engine: densecl_engine_run, densecl_engine_set_profiling, densecl_engine_device,
@@ -220,6 +221,91 @@ const char *densecl_weights_metadata(const densecl_weights *w, const char *key);
 
 DENSECL_API
 void densecl_weights_free(densecl_weights *w);
+
+/* ---------------------------------------------------------------------------------------------
+ * Preprocessing and class names: decoded pixels into the model's input
+ *
+ * What `densecl classify` does with an image, for programs that embed the library. Decoding
+ * stays with the caller (libpng, libjpeg, stb_image, a camera), as with ONNX Runtime: these
+ * functions start from decoded pixels. EXIF orientation is not applied (torchvision does not
+ * apply it either): rotate the pixels first if the model was trained on rotated ones.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Largest side of any size in a densecl_preprocess (input, resize target, crop, and a side the
+ * resize makes). */
+#define DENSECL_PREPROCESS_MAX_SIDE 16384
+
+/* Where a densecl_preprocess came from. */
+typedef enum densecl_preprocess_source {
+    DENSECL_PREPROCESS_METADATA = 0, /* the weights' "densecl.preprocess" metadata entry */
+    DENSECL_PREPROCESS_IMAGENET = 1  /* no such entry, and a 3-channel ImageNet-stem model:
+                                        torchvision's ImageNet preprocessing is assumed (resize
+                                        256, crop 224, ImageNet mean and std) */
+} densecl_preprocess_source;
+
+/* How pixels become the model's input, in this order: samples scaled to [0, 1] (8-bit / 255,
+ * 16-bit / 65535); resized (bilinear, antialiased when shrinking, as torchvision and PIL do) so
+ * that the shorter side is `resize` (the longer one scaled and truncated), or to exactly
+ * resize_height x resize_width; centre-cropped to crop_height x crop_width (torchvision's
+ * offsets; zero padding where the crop is larger than the image); resized to height x width if
+ * it is not that size yet; then (x - mean[c]) / std[c] per channel. Channels: colour into a
+ * 1-channel model is luminance (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), grey into a 3-channel
+ * model is replicated, alpha is dropped (not composited). A caller may fill one by hand. */
+typedef struct densecl_preprocess {
+    int channels;                    /* the model's input channels: 1 or 3 */
+    int height, width;               /* the input every image ends at, in pixels */
+    int resize;                      /* shorter side after the resize; 0: see resize_height */
+    int resize_height, resize_width; /* exact size instead (resize == 0); both 0: no resize */
+    int crop_height, crop_width;     /* centre crop after the resize; both 0: none */
+    float mean[3], std[3];           /* per channel, of the [0, 1] values; the first `channels`
+                                        are used (std normal and positive, mean finite) */
+    densecl_preprocess_source source;
+} densecl_preprocess;
+
+/* The preprocessing the weights were trained with: their "densecl.preprocess" metadata (a JSON
+ * object: height, width, channels, mean, std, resize and crop as an integer, [height, width] or
+ * null, interpolation "bilinear"; every field optional: channels default to the model's, height
+ * x width to the crop, mean and std to 0 and 1), parsed and checked on each call; without it,
+ * torchvision's ImageNet preprocessing for a 3-channel ImageNet-stem model (out->source says
+ * which). Errors: DENSECL_ERR_FORMAT for malformed metadata (the detail names the field),
+ * DENSECL_ERR_MISMATCH when its channels are not the model's or its height x width is below
+ * densecl_config_min_size(), DENSECL_ERR_UNSUPPORTED for a model whose input is not 1 or 3
+ * channels, another interpolation, or no metadata on a model that has no standard
+ * preprocessing (feed it preprocessed tensors). *out is written on success only. */
+DENSECL_API
+densecl_status densecl_weights_preprocess(const densecl_weights *w, densecl_preprocess *out);
+
+/* The class names of the "densecl.labels" metadata entry (a JSON array of exactly num_classes
+ * strings), parsed when the weights are loaded. Without that entry, or when it is malformed
+ * (wrong count, not strings: the load then logs a DENSECL_LOG_WARN saying why, and does not
+ * fail), the count is 0 and every name NULL: the caller chooses a fallback (classify says
+ * "class N", or uses imagenet-classes.txt for 1000 classes). */
+DENSECL_API
+int densecl_weights_label_count(const densecl_weights *w);
+/* Name of class index (0 <= index < densecl_weights_label_count(w)), UTF-8; NULL otherwise or
+ * for a NULL w. Owned by w, valid until densecl_weights_free(w). */
+DENSECL_API
+const char *densecl_weights_label(const densecl_weights *w, int index);
+
+/* Turns one decoded image into the model's input, exactly as `densecl classify` does.
+ *   pp:         the preprocessing (densecl_weights_preprocess, or filled by hand); checked
+ *   pixels:     interleaved samples [height][width][channels], row by row; 8 bits: uint8_t,
+ *               16 bits: uint16_t in the machine's byte order (as libpng gives with
+ *               png_set_swap on little-endian machines, and stb_image's *_16 functions); any
+ *               alignment
+ *   width, height: in pixels, >= 1
+ *   channels:   1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+ *   bits:       8 or 16
+ *   row_stride: bytes from one row's start to the next's; 0: width * channels * bits / 8
+ *   out:        float32 [pp->channels][pp->height][pp->width], allocated by the caller
+ * DENSECL_ERR_ARGUMENT for a NULL pointer, a bad size, channel count, bit depth or stride, sizes
+ * whose product overflows, or an invalid pp; DENSECL_ERR_INPUT when the resize would make a
+ * side out of [1, DENSECL_PREPROCESS_MAX_SIDE] (a 1 x 20000 image); DENSECL_ERR_NO_MEMORY.
+ * out is fully written on success; on failure its contents are unspecified. Thread-safe. */
+DENSECL_API
+densecl_status densecl_image_to_input(const densecl_preprocess *pp, const void *pixels, int width,
+                                      int height, int channels, int bits, size_t row_stride,
+                                      float *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Devices

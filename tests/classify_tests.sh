@@ -505,6 +505,131 @@ elif len(rows) != s["images"] or any(len(r) != 5 for r in rows):
     print(len(rows), "CSV rows for", s["images"], "images")' "$TMP/sig.json" "$TMP/sig.csv"
 done
 
+# ----------------------------------------------------------------------------- --labels
+
+# Ten names: UTF-8, a comma and a quote (CSV quoting), CRLF line ends and a byte order mark, as
+# a Windows editor writes them.
+printf '\xef\xbb\xbfzero\r\nun, deux\r\ncaf\xc3\xa9\r\n"q"\r\n%b' \
+    'four\r\nfive\r\nsix\r\nseven\r\neight\r\nnine' >"$TMP/names.txt"
+if expect_ok "--labels" --weights "$GREY" --labels "$TMP/names.txt" --top 10 fashion3.idx; then
+    if grep -Eq "$FASHION_NAMES" "$TMP/out"; then
+        bad "--labels" "the weights' names are still used: $(head -n 1 "$TMP/out")"
+    elif [ "$(grep '^fashion3\.idx\[0\]: ' "$TMP/out" |
+        grep -Eo 'zero|un, deux|café|"q"|four|five|six|seven|eight|nine' | sort -u | wc -l)" -ne 10 ]
+    then
+        bad "--labels" "not the ten names of the file: $(head -n 1 "$TMP/out")"
+    else
+        ok "--labels"
+    fi
+fi
+printf 'a\nb\nc\nd\ne\nf\ng\nh\ni\n' >"$TMP/names9.txt"
+expect_error "--labels: too few lines" 1 "names9\.txt: 9 lines, want one name for each of 10" \
+    --weights "$GREY" --labels "$TMP/names9.txt" fashion3.idx
+printf 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n' >"$TMP/names11.txt"
+expect_error "--labels: a blank line too many" 1 "names11\.txt: 11 lines" \
+    --weights "$GREY" --labels "$TMP/names11.txt" fashion3.idx
+printf 'a\nb\nc\n \t\ne\nf\ng\nh\ni\nj\n' >"$TMP/empty4.txt"
+expect_error "--labels: an empty name" 1 "empty4\.txt: line 4 is an empty class name" \
+    --weights "$GREY" --labels "$TMP/empty4.txt" fashion3.idx
+printf 'a\nb\xff\nc\nd\ne\nf\ng\nh\ni\nj\n' >"$TMP/latin.txt"
+expect_error "--labels: not UTF-8" 1 "latin\.txt: line 2 is not UTF-8" \
+    --weights "$GREY" --labels "$TMP/latin.txt" fashion3.idx
+expect_error "--labels: a directory" 1 "$TMP: .*not a regular file|$TMP.*directory" \
+    --weights "$GREY" --labels "$TMP" fashion3.idx
+rm -f "$TMP/names.fifo"
+mkfifo "$TMP/names.fifo"
+expect_error "--labels: a FIFO is not waited on" 1 "names\.fifo" \
+    --weights "$GREY" --labels "$TMP/names.fifo" fashion3.idx
+expect_error "--labels: missing file" 1 "nosuch-names\.txt" \
+    --weights "$GREY" --labels nosuch-names.txt fashion3.idx
+expect_error "--csv that is the --labels file" 2 "is also an input" --weights "$GREY" \
+    --labels "$TMP/names.txt" --csv "$TMP/names.txt" fashion3.idx
+
+# ----------------------------------------------------------------------------- --csv-top, truth
+
+printf "3\n" | cat labels12.txt - >"$TMP/labels13.txt"
+# Asked for: K classes per row and the truth; the first five columns stay what --csv alone
+# writes, byte for byte.
+rm -f "$TMP/plain.csv" "$TMP/top3.csv"
+if expect_ok "--csv unchanged when not asked" --weights "$GREY" --csv "$TMP/plain.csv" \
+    fashion12.idx.gz 'we"ird, name.png' &&
+    expect_ok "--csv-top 3 --truth" --weights "$GREY" --csv "$TMP/top3.csv" --csv-top 3 \
+        --truth "$TMP/labels13.txt" --labels "$TMP/names.txt" --json fashion12.idx.gz \
+        'we"ird, name.png'; then
+    cp "$TMP/out" "$TMP/top3.json"
+    pycheck "--csv-top 3 --truth" '
+import csv, io, json, sys
+plain = open(sys.argv[1], newline="").read()
+rows = list(csv.reader(open(sys.argv[2], newline="")))
+doc = json.load(open(sys.argv[3]))
+truth = [int(x) for x in open(sys.argv[4]).read().split()]
+names = open(sys.argv[5], encoding="utf-8-sig", newline="").read().split("\r\n")
+head = ["input", "index", "class_id", "label", "probability", "class_id_2", "label_2",
+        "probability_2", "class_id_3", "label_3", "probability_3", "truth", "truth_label"]
+if not plain.startswith("input,index,class_id,label,probability\n"):
+    print("plain header", plain[:80])
+elif rows[0] != head:
+    print("header", rows[0])
+elif len(rows) != 14 or any(len(r) != 13 for r in rows):
+    print("shape", [len(r) for r in rows])
+else:
+    for i, (r, im) in enumerate(zip(rows[1:], doc["images"])):
+        ids = [int(r[2]), int(r[5]), int(r[8])]
+        probs = [float(r[4]), float(r[7]), float(r[10])]
+        if ids != [t["class_id"] for t in im["top"][:3]]:
+            print("row", i, ids, "JSON", im["top"][:3])
+        elif [r[3], r[6], r[9]] != [names[k] for k in ids]:
+            print("row", i, "names", r)
+        elif probs != sorted(probs, reverse=True) or len(set(ids)) != 3:
+            print("row", i, "not ranked", r)
+        elif int(r[11]) != truth[i] or r[12] != names[truth[i]]:
+            print("row", i, "truth", r[11:], truth[i])
+    # the plain file: the same rows cut to their first five columns, with its own names
+    cut = [r[:5] for r in csv.reader(io.StringIO(plain))][1:]
+    if [[c[0], c[1], c[2], c[4]] for c in cut] != [[r[0], r[1], r[2], r[4]] for r in rows[1:]]:
+        print("the plain CSV differs from the first columns", cut[:2], rows[1:3])
+' "$TMP/plain.csv" "$TMP/top3.csv" "$TMP/top3.json" "$TMP/labels13.txt" "$TMP/names.txt"
+fi
+rm -f "$TMP/top99.csv"
+if expect_ok "--csv-top past the classes" --weights "$GREY" --csv "$TMP/top99.csv" --csv-top 99 \
+    fashion3.idx; then
+    n=$(awk -F, 'NR == 1 { print NF }' "$TMP/top99.csv")
+    [ "$n" = 32 ] && ok "--csv-top past the classes: 10 classes" ||
+        bad "--csv-top past the classes: 10 classes" "$n columns: $(head -n 1 "$TMP/top99.csv")"
+fi
+expect_error "usage: --csv-top without --csv" 2 "--csv-top needs --csv" --weights "$GREY" \
+    --csv-top 2 fashion3.idx
+expect_error "usage: bad --csv-top" 2 "--csv-top needs a positive integer" --weights "$GREY" \
+    --csv x.csv --csv-top 0 fashion3.idx
+
+# ----------------------------------------------------------------------------- --csv -
+
+# Standard output holds the CSV and nothing else (the same bytes as a --csv file); the summary
+# goes to stderr.
+capture "$TMP/out" "$TMP/err" "$BIN" classify --weights "$GREY" --csv - fashion12.idx.gz \
+    'we"ird, name.png'
+if [ "$rc" -ne 0 ]; then
+    bad "--csv -" "exit $rc: $(head -c 600 "$TMP/err")"
+elif ! cmp -s "$TMP/out" "$TMP/plain.csv"; then
+    bad "--csv -" "stdout is not the --csv file: $(head -c 400 "$TMP/out")"
+elif ! grep -Eq '^images: 13 in [0-9.]+ s' "$TMP/err"; then
+    bad "--csv -" "no summary on stderr: $(head -c 400 "$TMP/err")"
+else
+    ok "--csv -"
+fi
+capture "$TMP/out" "$TMP/err" "$BIN" classify --weights "$GREY" --csv - --top 3 --truth \
+    labels12.txt fashion12.idx.gz
+if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$TMP/out")" = "input,index,class_id,label,probability,truth,truth_label" ] &&
+    [ "$(wc -l <"$TMP/out")" -eq 13 ] && grep -q '^top-1 accuracy: ' "$TMP/err" &&
+    ! grep -q 'accuracy\|^device' "$TMP/out"; then
+    ok "--csv - with --top and --truth: lines not interleaved"
+else
+    bad "--csv - with --top and --truth: lines not interleaved" \
+        "exit $rc: $(head -c 300 "$TMP/out") / $(head -c 300 "$TMP/err")"
+fi
+expect_error "usage: --csv - with --json" 2 "both want standard output" --weights "$GREY" \
+    --csv - --json fashion3.idx
+
 # ----------------------------------------------------------------------------- SIGINT
 
 # Ctrl-C mid-run: exit 130, a line saying how far it got, and only whole CSV rows (one per

@@ -108,8 +108,10 @@ if [ -z "$MPIEXEC" ]; then
     for n in 2 3; do
         files=()
         for ((k = 0; k < n; k++)); do
-            "$BIN" "${CLS[@]}" --limit "$N_IMG" --shard "$k/$n" --csv "$TMP/s$k.csv" "$IMG" \
-                >/dev/null 2>"$TMP/s$k.err" || bad "--shard $k/$n" "$(head -c 400 "$TMP/s$k.err")"
+            # --truth as the whole run had it: it adds the truth columns to every shard's rows
+            "$BIN" "${CLS[@]}" --limit "$N_IMG" --shard "$k/$n" --truth "$LAB" \
+                --csv "$TMP/s$k.csv" "$IMG" >/dev/null 2>"$TMP/s$k.err" ||
+                bad "--shard $k/$n" "$(head -c 400 "$TMP/s$k.err")"
             files+=("$TMP/s$k.csv")
         done
         merge_csv "$TMP/merged.csv" "${files[@]}"
@@ -200,6 +202,14 @@ for n in 1 2 3; do
         [ "$lines" -eq 1 ] && grep -q "^images: $N_IMG in" "$TMP/c.out" &&
             ok "$n ranks: one summary, counting every rank's images" ||
             bad "$n ranks: one summary, counting every rank's images" "$(cat "$TMP/c.out")"
+    fi
+    # --csv -: the ranks' rows on standard output, in order, and nothing else there.
+    capture "$TMP/s.out" "$TMP/s.err" "${MPI[@]}" -n "$n" "$BIN" "${CLS[@]}" --limit "$N_IMG" \
+        --truth "$LAB" --csv - "$IMG"
+    if [ "$rc" -eq 0 ] && grep -q "^images: $N_IMG in" "$TMP/s.err"; then
+        same_file "$n ranks: --csv - is the CSV of one process" "$TMP/whole.csv" "$TMP/s.out"
+    else
+        bad "$n ranks: --csv -" "exit $rc: $(head -c 600 "$TMP/s.err")"
     fi
 
     rm -f "$TMP/m.npy"

@@ -29,3 +29,5 @@ set_tests_properties(export_roundtrip PROPERTIES LABELS "model;cli" FIXTURES_REQ
 # The ONNX reader on the fuzz seed corpus (tiny torch exports) and the format sniffing: no
 # OpenCL, no Python.
 dc_test(test_onnx SOURCES test_onnx.c LABELS unit ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)
+# It rewrites exports with FLOAT16/BFLOAT16 initializers through the generated protobuf-c code.
+target_include_directories(test_onnx PRIVATE ${DENSECL_ONNX_PB_DIR} ${DENSECL_PROTOBUF_C_INCLUDE})

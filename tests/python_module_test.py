@@ -11,6 +11,9 @@ PREFIX's libdensecl.so. Checks, each a failure when wrong:
     seeded 3-channel DenseNet-BC): max|diff| <= 1e-4 x max|expected|, same argmax;
   - classify() of arrays against softmax(run); of PNG files (resize, crop, grey and RGBA) against
     torch's own preprocessing (tests/classify_reference.py) and against `densecl classify --json`;
+  - Weights.preprocessing and image_to_input (the library's densecl_weights_preprocess and
+    densecl_image_to_input): the tensors of tests/data/image_to_input/ bit for bit from
+    lossless PNGs PIL decodes as stb does, and the argument checks;
   - errors: densecl.Error with the status name and densecl_last_error()'s text;
   - one engine shared by four threads gives each its own results.
 """
@@ -164,6 +167,44 @@ if cli.returncode == 0:
                           for r in rows])
     d = float(np.abs(got - cli_probs).max())
     check(d <= 1e-4, f"classify(paths) vs `densecl classify`: max|diff| {d:.2g}")
+
+# --- the library's preprocessing: Weights.preprocessing, image_to_input ----------------------------
+check(w3.preprocessing == {"channels": 3, "height": 32, "width": 32, "resize": 40,
+                           "resize_height": 0, "resize_width": 0, "crop_height": 32,
+                           "crop_width": 32, "mean": [0.5, np.float32(0.4), np.float32(0.3)],
+                           "std": [0.25, np.float32(0.2), np.float32(0.3)],
+                           "source": "metadata"}, f"Weights.preprocessing {w3.preprocessing}")
+check(e3.preprocessing == w3.preprocessing, "Engine.preprocessing")
+fixtures = os.path.join(source, "tests", "data", "image_to_input")
+small = {"channels": 3, "height": 16, "width": 16, "resize": 20, "crop_height": 16,
+         "crop_width": 16, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+grey = {"channels": 1, "height": 8, "width": 12, "resize_height": 12, "resize_width": 18,
+        "crop_height": 10, "crop_width": 14, "mean": 0.5, "std": 0.25}
+for name in ("rgb8_37x23.png", "rgba8_23x37.png", "grey8_33x27.png", "grey16_21x15.png"):
+    for case, pp in (("small", small), ("grey", grey)):
+        px = densecl._decode(os.path.join(fixtures, name))
+        got = densecl.image_to_input(pp, px)
+        want = np.fromfile(os.path.join(fixtures, f"{name}.{case}.f32"), np.float32)
+        check(got.dtype == np.float32 and got.tobytes() == want.tobytes(),
+              f"image_to_input({name}, {case}) = the CLI's tensor, bit for bit")
+expect_error("image_to_input(std 0)", "DENSECL_ERR_ARGUMENT", "std",
+             lambda: densecl.image_to_input(dict(small, std=[0.2, 0.0, 0.2]),
+                                            np.zeros((5, 5, 3), np.uint8)))
+expect_error("image_to_input(5 channels)", "DENSECL_ERR_ARGUMENT", "channels",
+             lambda: densecl.image_to_input(small, np.zeros((5, 5, 5), np.uint8)))
+try:
+    densecl.image_to_input(small, np.zeros((5, 5, 3), np.float32))
+    check(False, "image_to_input(float32 pixels): accepted")
+except ValueError as exc:
+    check("uint8 or uint16" in str(exc), f"image_to_input(float32 pixels): ValueError: {exc}")
+bare = os.path.join(scratch, "bare.safetensors")
+ref.make_model(bare, 1, 4, seed=5)
+wb = densecl.Weights(bare)
+check(wb.preprocessing is None and "densecl.preprocess" in (wb.preprocessing_error or "") and
+      wb.labels is None, f"Weights without metadata: {wb.preprocessing_error}")
+expect_error("load_image() without preprocessing", "DENSECL_ERR_UNSUPPORTED",
+             "densecl.preprocess", lambda: wb.load_image(paths[0]))
+wb.close()
 
 # --- errors -------------------------------------------------------------------------------------
 missing = os.path.join(scratch, "no-such-file.safetensors")

@@ -6,15 +6,20 @@
  * Each export parses into the canonical tensors of the config it was made from (the folded BN
  * coming back as an identity BN whose beta is the conv's bias); every truncation of a file is
  * refused without a crash; the first bytes of each known format are sniffed as that format,
- * a safetensors header whose length starts like a pickle included. */
+ * a safetensors header whose length starts like a pickle included. FLOAT16 and BFLOAT16
+ * initializers (raw_data or int32_data) are widened to exactly the float32 values their bits
+ * mean (decoded here independently of the reader's code). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "internal.h"
+#include "onnx.pb-c.h"
 
 static unsigned char *slurp(const char *dir, const char *name, size_t *len)
 {
@@ -82,6 +87,157 @@ static void check_export(const char *dir, const char *name, const densecl_config
     free(buf);
 }
 
+/* float -> IEEE half by truncation (the test's own; |x| < 65536 here), and back with ldexp:
+ * an independent reference for the reader's exact widening. */
+static uint16_t to_half(float x, int *ok)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    uint16_t sign = (uint16_t)((b >> 31) << 15);
+    int e = (int)((b >> 23) & 0xff) - 127;
+    float a = fabsf(x);
+    if (a == 0.0f)
+        return sign;
+    if (e > 15 || !isfinite(x)) {
+        *ok = 0;
+        return sign;
+    }
+    if (e >= -14)
+        return (uint16_t)(sign | (uint16_t)((e + 15) << 10) | (uint16_t)((b & 0x7fffff) >> 13));
+    return (uint16_t)(sign | (uint16_t)(a * 0x1p24f)); /* subnormal half */
+}
+
+static float half_value(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (float)((h & 0x8000) ? -v : v);
+}
+
+static float bf16_value(uint16_t h)
+{
+    /* top 16 bits of a float32: sign, 8-bit exponent, 7-bit mantissa */
+    int e = (h >> 7) & 0xff, m = h & 0x7f;
+    double v = e == 0 ? ldexp(m, -133) : ldexp(128 + m, e - 134);
+    return (float)((h & 0x8000) ? -v : v);
+}
+
+static uint16_t to_bf16(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (uint16_t)(b >> 16);
+}
+
+/* name's FLOAT initializers rewritten as FLOAT16 (bf16 == 0) or BFLOAT16, every other one in
+ * int32_data rather than raw_data; the file parses to the quantized values exactly. */
+static void check_half(const char *dir, const char *name, int bf16)
+{
+    size_t len;
+    unsigned char *buf = slurp(dir, name, &len);
+    dc_tensor_set orig, got;
+    CHECKF(buf != NULL, "cannot read %s/%s", dir, name);
+    Onnx__ModelProto *m = buf ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    CHECK(m != NULL && m->graph != NULL);
+    if (!m || !m->graph || dc_onnx_parse(buf, len, name, NULL, &orig) != DENSECL_OK) {
+        CHECKF(0, "%s: %s", name, densecl_last_error());
+        free(buf);
+        return;
+    }
+    Onnx__GraphProto *g = m->graph;
+    size_t n = g->n_initializer, converted = 0;
+    ProtobufCBinaryData *saved = calloc(n, sizeof *saved);
+    void **mine = calloc(n, sizeof *mine);
+    int *types = calloc(n, sizeof *types), ok = 1;
+    for (size_t i = 0; saved && mine && types && i < n; i++) {
+        Onnx__TensorProto *t = g->initializer[i];
+        types[i] = t->data_type;
+        saved[i] = t->raw_data;
+        if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || !t->has_raw_data ||
+            t->raw_data.len % 4)
+            continue;
+        size_t count = t->raw_data.len / 4;
+        uint16_t *h = malloc(count * sizeof *h + 1);
+        int32_t *w = malloc(count * sizeof *w + 1);
+        for (size_t k = 0; h && w && k < count; k++) {
+            uint32_t u = (uint32_t)dc_load_le(t->raw_data.data + 4 * k, 4);
+            float x;
+            memcpy(&x, &u, sizeof x);
+            uint16_t v = bf16 ? to_bf16(x) : to_half(x, &ok);
+            h[k] = v; /* the machine is little-endian, as raw_data */
+            w[k] = v;
+        }
+        t->data_type = bf16 ? ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16
+                            : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+        if (i % 2) {
+            t->has_raw_data = 0;
+            t->raw_data.len = 0;
+            t->raw_data.data = NULL;
+            t->n_int32_data = count;
+            t->int32_data = w;
+            mine[i] = h;
+        } else {
+            t->raw_data.len = count * 2;
+            t->raw_data.data = (uint8_t *)h;
+            mine[i] = w;
+        }
+        converted++;
+    }
+    CHECKF(ok && converted > 2, "%s: %zu initializers converted", name, converted);
+    size_t len2 = onnx__model_proto__get_packed_size(m);
+    unsigned char *buf2 = malloc(len2 + 1);
+    onnx__model_proto__pack(m, buf2);
+    /* back as unpacked, for free_unpacked; our buffers freed here */
+    for (size_t i = 0; i < n; i++) {
+        Onnx__TensorProto *t = g->initializer[i];
+        if (types[i] == t->data_type)
+            continue;
+        free(t->raw_data.data == saved[i].data ? NULL : t->raw_data.data);
+        free(t->int32_data);
+        free(mine[i]);
+        t->int32_data = NULL;
+        t->n_int32_data = 0;
+        t->raw_data = saved[i];
+        t->has_raw_data = 1;
+        t->data_type = types[i];
+    }
+    onnx__model_proto__free_unpacked(m, NULL);
+    free(saved);
+    free(mine);
+    free(types);
+    densecl_status st = dc_onnx_parse(buf2, len2, name, NULL, &got);
+    CHECKF(st == DENSECL_OK, "%s as %s: %s", name, bf16 ? "BFLOAT16" : "FLOAT16",
+           densecl_last_error());
+    size_t values = 0, changed = 0, wrong = 0;
+    for (int i = 0; st == DENSECL_OK && i < got.count; i++) {
+        const dc_tensor *a = &got.t[i], *o = dc_tensor_find(&orig, a->key);
+        CHECKF(o && o->ndim == a->ndim, "%s: tensor %s", name, a->key);
+        if (!o || !a->data || !o->data)
+            continue;
+        size_t cnt = 1;
+        for (int d = 0; d < a->ndim; d++)
+            cnt *= (size_t)a->shape[d];
+        for (size_t k = 0; k < cnt; k++) {
+            int ok2 = 1;
+            float q = bf16 ? bf16_value(to_bf16(o->data[k]))
+                           : half_value(to_half(o->data[k], &ok2));
+            values++;
+            changed += a->data[k] != o->data[k];
+            /* a value from a converted initializer is quantized; one the reader made (an
+             * identity BN's 1 - eps) or a Constant node's stays */
+            if (!(a->data[k] == q || a->data[k] == o->data[k]) && wrong++ < 3)
+                fprintf(stderr, "%s %s[%zu]: %.9g from %.9g, want %.9g\n", name, a->key, k,
+                        (double)a->data[k], (double)o->data[k], (double)q);
+        }
+    }
+    CHECKF(wrong == 0 && changed * 2 > values, "%s as %s: %zu of %zu values wrong, %zu changed",
+           name, bf16 ? "BFLOAT16" : "FLOAT16", wrong, values, changed);
+    dc_tensor_set_free(&got);
+    dc_tensor_set_free(&orig);
+    free(buf2);
+    free(buf);
+}
+
 static void check_sniff(const char *what, const void *head, size_t len, dc_file_kind want,
                         const char *says)
 {
@@ -108,6 +264,8 @@ int main(int argc, char **argv)
     check_export(dir, "cifar_op17_dyn.onnx", &cifar);
     check_export(dir, "imagenet_op13.onnx", &imagenet);
     check_export(dir, "plain_op13.onnx", &plain);
+    check_half(dir, "cifar_op13_nofold.onnx", 0);
+    check_half(dir, "imagenet_op13.onnx", 1);
 
     /* Not a DenseNet: refused naming a node. */
     size_t len;

@@ -31,3 +31,10 @@ set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TE
 add_test(NAME example_embed COMMAND densecl-example)
 set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
                      PASS_REGULAR_EXPRESSION "class [0-9]+, probability 0\\.[0-9]+, on ")
+
+# densecl_image_to_input against the tensors classify's own preprocessing made before it moved
+# into the library (tests/data/image_to_input/, written by tests/dump_preprocess.c of commit
+# 2633ccf), bit for bit; its argument checks; densecl_weights_preprocess and the labels.
+dc_test(test_image_to_input SOURCES test_image_to_input.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/data/image_to_input)
+target_link_libraries(test_image_to_input PRIVATE densecl_inputs)

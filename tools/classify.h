@@ -23,8 +23,8 @@ enum {
 };
 
 typedef struct classify_opts {
-    const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv;
-    const char *conv, *kernel_params, *shard;
+    const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv, *labels;
+    const char *conv, *kernel_params, *shard, *csv_top;
     int json, verbose, help, allow_nonfinite;
 } classify_opts;
 
@@ -65,8 +65,9 @@ typedef struct classify {
 
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
     int classes;
-    int ranked; /* classes ranked per image: --top, and at least 5 for top-5 accuracy */
-    dci_preprocess pp;
+    int ranked; /* classes ranked per image: --top, --csv-top, at least 5 for top-5 accuracy */
+    int csv_top; /* classes in each CSV row (--csv-top; 1: the columns of old) */
+    densecl_preprocess pp;
     densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
     char pp_why[1024];
     char **names; /* NULL: "class N" */
@@ -84,6 +85,7 @@ typedef struct classify {
     int *top_ids; /* [ranked] */
 
     int csv;         /* the --csv file's descriptor, -1 until the engine exists */
+    int csv_stdout;  /* --csv -: the rows go to standard output, everything else to stderr */
     int csv_regular; /* a regular file: a failed write is cut back to csv_good */
     off_t csv_good;  /* its bytes up to the last complete batch */
     sbuf rows;
@@ -113,6 +115,9 @@ void report_failure(classify *c, int i, const char *msg);
 /* Appends len bytes to the CSV file. On a write error (a full disk) a regular file is cut back
  * to its last complete batch, so that it holds whole rows only. 0 or EXIT_RUNTIME reported. */
 int csv_write(classify *c, const char *s, size_t len);
+
+/* Appends s to b (the CSV header). */
+void csv_append(sbuf *b, const char *s);
 
 /* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
  * batch's results are out), or EXIT_RUNTIME once reported. */

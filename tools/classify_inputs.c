@@ -160,7 +160,8 @@ static int add_pixels(classify *c, int i, int64_t index, const dci_pixels *px)
     if (!slot) {
         return rc;
     }
-    if (dci_preprocess_run(&c->pp, px, c->in[i].path, slot) != DENSECL_OK) {
+    if (densecl_image_to_input(&c->pp, px->data, px->width, px->height, px->channels, px->bits, 0,
+                               slot) != DENSECL_OK) {
         return -1;
     }
     return batch_commit(c, i, index);

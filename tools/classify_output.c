@@ -54,6 +54,11 @@ static void sbuf_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void csv_append(sbuf *b, const char *s)
+{
+    sbuf_printf(b, "%s", s);
+}
+
 /* RFC 4180: quoted when it holds a comma, quote or line break, quotes doubled. */
 static void csv_field(sbuf *b, const char *s)
 {
@@ -157,9 +162,17 @@ static void report(classify *c, int slot)
     }
     if (c->csv >= 0) {
         csv_field(&c->rows, in->path);
-        sbuf_printf(&c->rows, ",%lld,%d,", (long long)index, ids[0]);
-        csv_field(&c->rows, class_name(c, ids[0], buf, sizeof(buf)));
-        sbuf_printf(&c->rows, ",%.6f\n", (double)p[ids[0]]);
+        sbuf_printf(&c->rows, ",%lld", (long long)index);
+        for (int j = 0; j < c->csv_top; j++) {
+            sbuf_printf(&c->rows, ",%d,", ids[j]);
+            csv_field(&c->rows, class_name(c, ids[j], buf, sizeof(buf)));
+            sbuf_printf(&c->rows, ",%.6f", (double)p[ids[j]]);
+        }
+        if (truth >= 0) {
+            sbuf_printf(&c->rows, ",%d,", truth);
+            csv_field(&c->rows, class_name(c, truth, buf, sizeof(buf)));
+        }
+        sbuf_printf(&c->rows, "\n");
     }
 }
 
@@ -257,19 +270,20 @@ void print_summary(const classify *c, double seconds, double startup)
         printf("}\n}\n");
         return;
     }
+    FILE *out = c->csv_stdout ? stderr : stdout; /* --csv -: the rows have stdout */
     if (d) {
-        printf("device: %s (%s, %d:%d)\n", d->name, d->platform_name, d->platform_index,
-               d->device_index);
+        fprintf(out, "device: %s (%s, %d:%d)\n", d->name, d->platform_name, d->platform_index,
+                d->device_index);
     }
-    printf("images: %lld in %.3f s, %.1f images/s (start-up %.3f s)\n", (long long)c->done, seconds,
-           rate, startup);
+    fprintf(out, "images: %lld in %.3f s, %.1f images/s (start-up %.3f s)\n", (long long)c->done,
+            seconds, rate, startup);
     if (c->truth) {
         double n = c->labelled ? (double)c->labelled : 1.0;
-        printf("top-1 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct1 / n,
-               (long long)c->correct1, (long long)c->labelled);
+        fprintf(out, "top-1 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct1 / n,
+                (long long)c->correct1, (long long)c->labelled);
         if (top5) {
-            printf("top-5 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct5 / n,
-                   (long long)c->correct5, (long long)c->labelled);
+            fprintf(out, "top-5 accuracy: %.2f%% (%lld/%lld)\n", 100.0 * (double)c->correct5 / n,
+                    (long long)c->correct5, (long long)c->labelled);
         }
     }
 }

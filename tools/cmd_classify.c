@@ -35,7 +35,8 @@
 
 const char cmd_classify_usage[] =
     "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
-    "                        [--batch N] [--limit N] [--truth LABELS] [--csv FILE] [--json]\n"
+    "                        [--batch N] [--limit N] [--truth LABELS] [--labels FILE]\n"
+    "                        [--csv FILE|-] [--csv-top K] [--json]\n"
     "                        [--allow-nonfinite-weights] [--conv FAMILY]\n"
     "                        [--kernel-params TEXT] [--shard K/N] INPUT...\n"
     "\n"
@@ -54,9 +55,9 @@ const char cmd_classify_usage[] =
     "metadata a 3-channel ImageNet-stem model gets torchvision's ImageNet preprocessing (resize\n"
     "256, crop 224, ImageNet mean and std); other models then accept .npy inputs only.\n"
     "\n"
-    "Class names come from the \"densecl.labels\" metadata, else for 1000-class models from\n"
-    "imagenet-classes.txt (in $DENSECL_DATA_DIR, the source tree's models/ or the installed\n"
-    "share/densecl), else they are \"class N\".\n"
+    "Class names come from --labels, else the \"densecl.labels\" metadata, else for 1000-class\n"
+    "models from imagenet-classes.txt (in $DENSECL_DATA_DIR, the source tree's models/ or the\n"
+    "installed share/densecl), else they are \"class N\".\n"
     "\n"
     "  --model NAME    a preset the weights must match (see 'densecl models'); by default the\n"
     "                  architecture is read from the weights\n"
@@ -72,8 +73,17 @@ const char cmd_classify_usage[] =
     "  --truth LABELS  the true class of each image, in input order: an IDX label file\n"
     "                  (gzipped or not) or a text file with one class id per line; prints the\n"
     "                  top-1 (and top-5) accuracy\n"
+    "  --labels FILE   class names, one per line (UTF-8, as many lines as the model has\n"
+    "                  classes, none empty; a final newline and CR line ends are fine): they\n"
+    "                  replace the weights' names\n"
     "  --csv FILE      write 'input,index,class_id,label,probability' rows (each image's top\n"
-    "                  class), written after every batch\n"
+    "                  class), written after every batch; '-' writes them to standard output,\n"
+    "                  and then the per-image lines are not printed and the summary goes to\n"
+    "                  stderr (not with --json, which is standard output's)\n"
+    "  --csv-top K     K classes per CSV row (at most the model's classes): after the top\n"
+    "                  class's columns, 'class_id_J,label_J,probability_J' for J = 2..K.\n"
+    "                  With --truth the rows end in 'truth,truth_label' (the true class id\n"
+    "                  and name). Without either, the columns are the five above\n"
     "  --json          print one JSON document instead of text: every image's top K, the\n"
     "                  inputs that failed, the summary\n"
     "  --conv FAMILY   conv kernel family: auto (default), direct, gemm, clblast (see 'densecl\n"
@@ -151,6 +161,8 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         {"--limit", &o->limit, NULL},
         {"--truth", &o->truth, NULL},
         {"--csv", &o->csv, NULL},
+        {"--csv-top", &o->csv_top, NULL},
+        {"--labels", &o->labels, NULL},
         {"--json", NULL, &o->json},
         {"--verbose", NULL, &o->verbose},
         {"--help", NULL, &o->help},
@@ -176,6 +188,7 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         return rc != 0 ? rc : -1;
     }
     c->top = DEFAULT_TOP;
+    c->csv_top = 1;
     c->batch = DEFAULT_BATCH;
     c->limit = INT64_MAX;
     if (!o->weights) {
@@ -193,6 +206,13 @@ static int parse_command_line(int argc, char **argv, const cli_ctx *ctx, classif
         rc = fail_usage("classify", "--model: %s", densecl_last_error());
     } else if (o->shard && !parse_shard(o->shard, &c->shard_k, &c->shard_n)) {
         rc = fail_usage("classify", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
+    } else if (o->csv_top && !parse_int(o->csv_top, 1, INT_MAX, &c->csv_top)) {
+        rc = fail_usage("classify", "--csv-top needs a positive integer, got '%s'", o->csv_top);
+    } else if (o->csv_top && !o->csv) {
+        rc = fail_usage("classify", "--csv-top needs --csv");
+    } else if (o->csv && strcmp(o->csv, "-") == 0 && o->json) {
+        rc = fail_usage("classify", "--csv - and --json both want standard output: give --csv "
+                                    "a file");
     }
     if (rc != 0) {
         free(inputs);
@@ -236,33 +256,16 @@ static densecl_status load_weights(const classify *c, densecl_weights **w)
 /* The preprocessing, or in c->pp_status / pp_why the reason images cannot be classified. */
 static int setup_preprocess(classify *c, const densecl_weights *w)
 {
-    const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
-    c->pp_status = DENSECL_OK;
-    if (meta) {
-        c->pp_status = dci_preprocess_parse(meta, &c->cfg, c->o.weights, &c->pp);
-        if (c->pp_status != DENSECL_OK) {
-            return fail_status(c->pp_status); /* a broken file is an error, used or not */
-        }
-    } else if (c->cfg.stem == DENSECL_STEM_IMAGENET && c->cfg.in_channels == 3) {
-        dci_preprocess_imagenet(&c->pp);
-    } else {
-        c->pp_status = DENSECL_ERR_UNSUPPORTED;
-        snprintf(c->pp_why, sizeof(c->pp_why),
-                 "%s has no \"densecl.preprocess\" metadata, and its model (%s stem, %d "
-                 "channel%s) has no standard preprocessing to assume: classify preprocessed "
-                 "float32 [N, C, H, W] .npy files, or add the metadata (see "
-                 "tools/train_fashion_mnist.py)",
-                 c->o.weights, stem_name(c->cfg.stem), c->cfg.in_channels,
-                 c->cfg.in_channels == 1 ? "" : "s");
+    c->pp_status = densecl_weights_preprocess(w, &c->pp);
+    if (c->pp_status == DENSECL_OK) {
         return 0;
     }
-    int min = densecl_config_min_size(&c->cfg);
-    if (c->pp.height < min || c->pp.width < min) {
-        return fail_msg("%s: its preprocessing makes %dx%d images, but the model needs at least "
-                        "%dx%d",
-                        c->o.weights, c->pp.width, c->pp.height, min, min);
+    if (densecl_weights_metadata(w, "densecl.preprocess")) {
+        return fail_status(c->pp_status); /* a broken file is an error, used or not */
     }
-    return 0;
+    /* No metadata and no standard preprocessing: only an image input makes that an error. */
+    snprintf(c->pp_why, sizeof(c->pp_why), "%s", densecl_last_error());
+    return c->pp_status == DENSECL_ERR_UNSUPPORTED ? 0 : fail_status(c->pp_status);
 }
 
 /* Appends dir/name to the candidate paths unless it does not fit. */
@@ -308,7 +311,7 @@ static char **imagenet_names(classify *c)
         }
         densecl_status st = dci_read_file(paths[i], &text, &size);
         if (st == DENSECL_OK) {
-            st = dci_names_parse_text(text, size, c->classes, paths[i], &names);
+            st = dci_names_parse_text(text, size, c->classes, 0, paths[i], &names);
             free(text);
         }
         if (st == DENSECL_OK) {
@@ -319,20 +322,46 @@ static char **imagenet_names(classify *c)
     return NULL;
 }
 
-static void setup_names(classify *c, const densecl_weights *w)
+/* Class names: --labels, else the weights' "densecl.labels", else imagenet-classes.txt for 1000
+ * classes, else none ("class N"). */
+static int setup_names(classify *c, const densecl_weights *w)
 {
-    const char *meta = densecl_weights_metadata(w, "densecl.labels");
-    char what[1024];
-    if (meta) {
-        snprintf(what, sizeof(what), "%s: densecl.labels", c->o.weights);
-        if (dci_names_parse_json(meta, c->classes, what, &c->names) == DENSECL_OK) {
-            return;
+    if (c->o.labels) {
+        void *text;
+        size_t size;
+        densecl_status st = dci_read_file(c->o.labels, &text, &size);
+        if (st == DENSECL_OK) {
+            st = dci_names_parse_text(text, size, c->classes, 1, c->o.labels, &c->names);
+            free(text);
         }
-        print_warning(c, densecl_last_error()); /* numbers will do */
+        return st == DENSECL_OK ? 0 : fail_status(st);
+    }
+    int n = densecl_weights_label_count(w);
+    if (n == c->classes) {
+        if (!(c->names = calloc((size_t)n, sizeof(char *)))) {
+            return fail_msg("out of memory");
+        }
+        for (int i = 0; i < n; i++) {
+            if (!(c->names[i] = strdup(densecl_weights_label(w, i)))) {
+                return fail_msg("out of memory");
+            }
+        }
+        return 0;
+    }
+    const char *meta = densecl_weights_metadata(w, "densecl.labels");
+    if (meta) {
+        /* The library left malformed names out; say why, as it did when loading (--verbose). */
+        char what[1024], **names = NULL;
+        snprintf(what, sizeof(what), "%s: densecl.labels", c->o.weights);
+        if (dc_names_parse_json(meta, c->classes, what, &names) != DENSECL_OK) {
+            print_warning(c, densecl_last_error()); /* numbers will do */
+        }
+        dc_names_free(names, c->classes);
     }
     if (c->classes == 1000) {
         c->names = imagenet_names(c);
     }
+    return 0;
 }
 
 static int setup_truth(classify *c)
@@ -409,7 +438,9 @@ static int classify_setup(classify *c)
     c->cfg = *densecl_weights_config(w);
     c->classes = c->cfg.num_classes;
     c->top = c->top < c->classes ? c->top : c->classes;
-    c->ranked = c->top > 5 || c->classes < 5 ? c->top : 5;
+    c->csv_top = c->csv_top < c->classes ? c->csv_top : c->classes;
+    int ranked = c->top > c->csv_top ? c->top : c->csv_top;
+    c->ranked = ranked > 5 || c->classes < 5 ? ranked : 5;
     int images = 0;
     for (int i = 0; i < c->n_in; i++) {
         images |= !c->in[i].failed && c->in[i].count > 0 && c->in[i].kind != DCI_INPUT_NPY;
@@ -418,8 +449,10 @@ static int classify_setup(classify *c)
         rc = fail_msg("%s", c->pp_why);
     }
     if (rc == 0) {
-        setup_names(c, w);
-        rc = c->o.truth ? setup_truth(c) : 0;
+        rc = setup_names(c, w);
+    }
+    if (rc == 0 && c->o.truth) {
+        rc = setup_truth(c);
     }
     if (rc == 0) {
         rc = setup_batch(c);
@@ -442,35 +475,55 @@ static int classify_setup(classify *c)
  * file is written in place, a batch at a time, so that it can be followed while it grows. */
 static int open_csv(classify *c)
 {
-    static const char head[] = "input,index,class_id,label,probability\n";
     struct stat sb;
+    char head[160];
     if (!c->o.csv) {
         return 0;
     }
     if (cli_mpi_rank() != 0) {
         return classify_mpi_open_csv(c);
     }
-    c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
-    if (c->csv < 0) {
-        return fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
+    if (c->csv_stdout) {
+        /* Written into as it is: never cut back (it may be a file opened for appending). */
+        fflush(stdout);
+        c->csv = STDOUT_FILENO;
+        c->csv_regular = 0;
+    } else {
+        c->csv = open(c->o.csv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+        if (c->csv < 0) {
+            return fail_msg("%s: cannot create: %s", c->o.csv, strerror(errno));
+        }
+        c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
     }
-    c->csv_regular = fstat(c->csv, &sb) == 0 && S_ISREG(sb.st_mode);
-    return csv_write(c, head, sizeof(head) - 1);
+    /* The header of the old columns is byte for byte what it always was: shards' files are
+     * concatenated, and scripts compare them. */
+    sbuf h = {0};
+    snprintf(head, sizeof(head), "input,index,class_id,label,probability");
+    csv_append(&h, head);
+    for (int j = 2; j <= c->csv_top; j++) {
+        snprintf(head, sizeof(head), ",class_id_%d,label_%d,probability_%d", j, j, j);
+        csv_append(&h, head);
+    }
+    csv_append(&h, c->truth ? ",truth,truth_label\n" : "\n");
+    int rc = h.oom ? fail_msg("out of memory") : csv_write(c, h.s, h.len);
+    free(h.s);
+    return rc;
 }
 
 /* --csv must not name an input: the weights, the labels or an image would be lost. */
 static int check_csv_path(const classify *c)
 {
-    const char **ins = malloc((size_t)(c->n_in + 2) * sizeof(*ins));
+    const char **ins = malloc((size_t)(c->n_in + 3) * sizeof(*ins));
     if (!ins) {
         return fail_msg("out of memory");
     }
     ins[0] = c->o.weights;
     ins[1] = c->o.truth;
+    ins[2] = c->o.labels;
     for (int i = 0; i < c->n_in; i++) {
-        ins[i + 2] = c->in[i].path;
+        ins[i + 3] = c->in[i].path;
     }
-    int rc = cli_check_output("classify", "--csv", c->o.csv, ins, c->n_in + 2);
+    int rc = cli_check_output("classify", "--csv", c->o.csv, ins, c->n_in + 3);
     free(ins);
     return rc;
 }
@@ -481,7 +534,8 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     memset(&c, 0, sizeof(c));
     c.csv = -1;
     int rc = parse_command_line(argc, argv, ctx, &c);
-    if (rc == 0 && c.o.csv) {
+    c.csv_stdout = rc == 0 && c.o.csv && strcmp(c.o.csv, "-") == 0;
+    if (rc == 0 && c.o.csv && !c.csv_stdout) {
         rc = check_csv_path(&c);
     }
     if (rc != 0) {
@@ -500,7 +554,8 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         goto done; /* the same on every rank; any other failure is agreed on below */
     }
     sniff_inputs(&c);
-    c.print_lines = !c.o.json && (c.top_given || c.all_total <= PRINT_ALL_MAX);
+    /* With --csv - the rows are the results on standard output: no per-image lines. */
+    c.print_lines = !c.o.json && !c.csv_stdout && (c.top_given || c.all_total <= PRINT_ALL_MAX);
     if (rc == 0) {
         rc = classify_setup(&c);
     }
@@ -546,7 +601,8 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
                 "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                 "classified (%s)\n",
                 (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
-                c.csv >= 0 ? c.o.csv : "", c.csv >= 0 ? " has a complete row for each)" : "",
+                c.csv < 0 ? "" : c.csv_stdout ? "standard output" : c.o.csv,
+                c.csv >= 0 ? " has a complete row for each)" : "",
                 sig == SIGINT    ? "SIGINT"
                 : sig == SIGTERM ? "SIGTERM"
                                  : "SIGHUP");
@@ -567,7 +623,7 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
 done:
     cli_signals_defer(0);
-    if (c.csv >= 0 && close(c.csv) != 0 && rc == 0) {
+    if (c.csv >= 0 && !c.csv_stdout && close(c.csv) != 0 && rc == 0) {
         rc = fail_msg("%s: write error: %s", c.o.csv, strerror(errno));
     }
     classify_free(&c);

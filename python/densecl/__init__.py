@@ -20,16 +20,17 @@ Threads: as the C engine. A Weights may be shared once loaded; an Engine may be 
 number of threads: ctypes releases the GIL during each library call and the engine lets its
 runs take turns. close() (and garbage collection) of an Engine waits for the calls in flight.
 
-Preprocessing of image files (Engine.classify with paths): the weights' "densecl.preprocess"
-metadata applied as tools/inputs/preprocess.c documents it (scale to [0, 1], resize so the shorter side is
-`resize` with antialiased bilinear filtering, centre crop, resize to height x width if still
-different, per-channel (x - mean) / std; grey replicated into 3-channel models, colour made
-luminance (ITU-R 601) for 1-channel ones, alpha dropped). The C library has no preprocessing
-API yet (issue 13), so this is a NumPy re-implementation of the CLI's steps, not a call into the
-same code: results agree with `densecl classify` to float rounding (about 1e-6) for lossless
-images, but images are decoded with PIL, not stb, so a JPEG may decode to slightly different
-pixels, and 16-bit colour images are read as 8-bit by PIL. Arrays passed to classify are used
-as they are (already preprocessed).
+Preprocessing of image files (Engine.classify with paths, Weights.load_image): decoded with PIL,
+then turned into the model's input by the library's densecl_image_to_input, the code `densecl
+classify` runs (scale to [0, 1], resize so the shorter side is `resize` with antialiased bilinear
+filtering, centre crop, resize to height x width if still different, per-channel
+(x - mean) / std; grey replicated into 3-channel models, colour made luminance (ITU-R 601) for
+1-channel ones, alpha dropped), with the settings densecl_weights_preprocess gives
+(Weights.preprocessing). The tensors are the CLI's bit for bit for the same pixels; PIL and
+the CLI's stb_image may decode a JPEG to slightly different pixels, and PIL reads 16-bit colour
+PNGs as 8-bit. EXIF orientation is not applied (torchvision does not apply it either).
+image_to_input(preprocessing, pixels) does the same for pixels decoded any other way. Arrays
+passed to classify are used as they are (already preprocessed).
 """
 
 import ctypes
@@ -40,7 +41,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["Error", "Weights", "Engine", "devices", "version", "__version__"]
+__all__ = ["Error", "Weights", "Engine", "devices", "image_to_input", "version",
+           "__version__"]
 
 # ---------------------------------------------------------------------------------------------
 # The shared library
@@ -108,6 +110,20 @@ class _DeviceInfo(ctypes.Structure):
                 ("max_work_group_size", ctypes.c_size_t), ("compiler_available", ctypes.c_int)]
 
 
+class _Preprocess(ctypes.Structure):
+    # densecl_preprocess in include/densecl.h, field for field.
+    _fields_ = [("channels", ctypes.c_int), ("height", ctypes.c_int), ("width", ctypes.c_int),
+                ("resize", ctypes.c_int), ("resize_height", ctypes.c_int),
+                ("resize_width", ctypes.c_int), ("crop_height", ctypes.c_int),
+                ("crop_width", ctypes.c_int), ("mean", ctypes.c_float * 3),
+                ("std", ctypes.c_float * 3), ("source", ctypes.c_int)]
+
+
+_PP_SOURCES = {0: "metadata", 1: "imagenet"}
+_PP_INTS = ["channels", "height", "width", "resize", "resize_height", "resize_width",
+            "crop_height", "crop_width"]
+
+
 def _fn(name, restype, *argtypes):
     f = getattr(_lib, name)
     f.restype = restype
@@ -129,6 +145,13 @@ _weights_random = _fn("densecl_weights_random", ctypes.c_int, ctypes.POINTER(_Co
 _weights_config = _fn("densecl_weights_config", ctypes.POINTER(_Config), _P)
 _weights_metadata = _fn("densecl_weights_metadata", ctypes.c_char_p, _P, ctypes.c_char_p)
 _weights_free = _fn("densecl_weights_free", None, _P)
+_weights_preprocess = _fn("densecl_weights_preprocess", ctypes.c_int, _P,
+                          ctypes.POINTER(_Preprocess))
+_weights_label_count = _fn("densecl_weights_label_count", ctypes.c_int, _P)
+_weights_label = _fn("densecl_weights_label", ctypes.c_char_p, _P, ctypes.c_int)
+_image_to_input = _fn("densecl_image_to_input", ctypes.c_int, ctypes.POINTER(_Preprocess), _P,
+                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_size_t,
+                      ctypes.POINTER(ctypes.c_float))
 _devices = _fn("densecl_devices", ctypes.c_int, ctypes.POINTER(_DeviceInfo), ctypes.c_int,
                ctypes.POINTER(ctypes.c_int))
 _device_type_str = _fn("densecl_device_type_str", ctypes.c_char_p, ctypes.c_int)
@@ -249,6 +272,12 @@ class Weights:
                 ImageNet's (imagenet-classes.txt), else None
     preprocess: the "densecl.preprocess" metadata as a dict; torchvision's ImageNet
                 preprocessing for a 3-channel ImageNet-stem model without it; else None
+    preprocessing: what the library makes of it (densecl_weights_preprocess): a dict with
+                channels, height, width, resize, resize_height, resize_width, crop_height,
+                crop_width (0: none), mean and std (one per channel) and source ("metadata"
+                or "imagenet"); None when the model has no standard preprocessing or the
+                metadata is malformed (the reason is then in preprocessing_error, and image
+                files are refused with it)
     metadata(key): a raw string of the file's __metadata__, or None
     """
 
@@ -265,6 +294,12 @@ class Weights:
         self.config = _config_dict(self._config)
         self.labels = self._labels()
         self.preprocess = self._preprocess()
+        self._pp = _Preprocess()
+        self.preprocessing_error = None
+        if _weights_preprocess(self._h, ctypes.byref(self._pp)) != 0:
+            self._pp = None  # image files are refused with the reason, arrays still run
+            self.preprocessing_error = _text(_last_error())
+        self.preprocessing = None if self._pp is None else _pp_dict(self._pp)
 
     @classmethod
     def random(cls, model, seed=0):
@@ -295,15 +330,9 @@ class Weights:
         return _text(_weights_metadata(self._h, key.encode()))
 
     def _labels(self):
-        raw = self.metadata("densecl.labels")
-        if raw is not None:
-            try:
-                names = json.loads(raw)
-            except ValueError:
-                names = None
-            if (isinstance(names, list) and len(names) == self._config.num_classes
-                    and all(isinstance(n, str) for n in names)):
-                return names
+        n = _weights_label_count(self._h)
+        if n > 0:
+            return [_weights_label(self._h, i).decode("utf-8") for i in range(n)]
         if self._config.num_classes == 1000:
             return _imagenet_labels()
         return None
@@ -323,10 +352,9 @@ class Weights:
     def load_image(self, path):
         """An image file decoded and preprocessed for this model: float32 [C, H, W] (see the
         module's docstring for how closely this follows `densecl classify`)."""
-        if self.preprocess is None:
-            raise Error(6, f"{self.path}: no \"densecl.preprocess\" metadata and no standard "
-                           "preprocessing for this model: pass preprocessed arrays", "load_image")
-        return _preprocess_image(path, self.preprocess, self._config.in_channels)
+        if self._pp is None:
+            raise Error(6, self.preprocessing_error, "load_image")
+        return _preprocess_image(path, self._pp)
 
     def min_size(self):
         """The smallest input side the model accepts."""
@@ -353,62 +381,60 @@ class Weights:
 
 
 # ---------------------------------------------------------------------------------------------
-# Preprocessing (a NumPy port of tools/inputs/preprocess.c; see the module's docstring)
+# Preprocessing: the library's (densecl_image_to_input), on pixels PIL decoded
 
-def _taps(n_in, n_out):
-    """[n_out, n_in] float32 matrix of torch's antialiased bilinear weights (as inputs.c)."""
-    scale = n_in / n_out
-    support = scale if scale >= 1.0 else 1.0
-    inv = 1.0 / scale if scale >= 1.0 else 1.0
-    m = np.zeros((n_out, n_in), np.float64)
-    for i in range(n_out):
-        center = scale * (i + 0.5)
-        lo = max(int(center - support + 0.5), 0)
-        hi = min(int(center + support + 0.5), n_in)
-        j = np.arange(lo, hi)
-        x = np.abs((j - center + 0.5) * inv)
-        w = np.where(x < 1.0, 1.0 - x, 0.0).astype(np.float32).astype(np.float64)
-        s = w.sum()
-        if s > 0:
-            w = w / s
-        m[i, lo:hi] = w
-    return m.astype(np.float32)
+def _pp_dict(pp):
+    d = {k: int(getattr(pp, k)) for k in _PP_INTS}
+    d["mean"] = [float(pp.mean[c]) for c in range(pp.channels)]
+    d["std"] = [float(pp.std[c]) for c in range(pp.channels)]
+    d["source"] = _PP_SOURCES.get(pp.source, str(pp.source))
+    return d
 
 
-def _resample(planes, oh, ow):
-    _, h, w = planes.shape
-    th, tv = _taps(w, ow), _taps(h, oh)
-    rows = np.einsum("chw,ow->cho", planes, th)
-    return np.einsum("oh,chw->cow", tv, rows).astype(np.float32)
+def _pp_struct(d):
+    if isinstance(d, _Preprocess):
+        return d
+    pp = _Preprocess()
+    for k in _PP_INTS:
+        setattr(pp, k, int(d.get(k, 0)))
+    for key, fill in (("mean", 0.0), ("std", 1.0)):
+        v = d.get(key, fill)
+        v = list(v) if isinstance(v, (list, tuple)) else [v]
+        for c in range(3):
+            getattr(pp, key)[c] = float(v[c] if c < len(v) else v[-1])
+    return pp
 
 
-def _crop_offset(size, crop):
-    if crop > size:
-        return -((crop - size) // 2)
-    return int(round((size - crop) / 2))  # Python's round: half to even, as torchvision
+def image_to_input(preprocessing, pixels):
+    """Decoded pixels into the model's input, as `densecl classify` computes it (the library's
+    densecl_image_to_input): float32 [channels, height, width].
 
-
-def _crop(planes, ch, cw):
-    k, h, w = planes.shape
-    out = np.zeros((k, ch, cw), np.float32)
-    top, left = _crop_offset(h, ch), _crop_offset(w, cw)
-    ys, xs = max(0, top), max(0, left)
-    ye, xe = min(h, top + ch), min(w, left + cw)
-    if ye > ys and xe > xs:
-        out[:, ys - top:ye - top, xs - left:xe - left] = planes[:, ys:ye, xs:xe]
+    preprocessing: Weights.preprocessing, or a dict with its keys (missing sizes 0, mean 0,
+                   std 1)
+    pixels:        uint8 or uint16 array [H, W] (grey) or [H, W, C], C = 1 grey, 2 grey + alpha,
+                   3 RGB, 4 RGBA
+    """
+    pp = _pp_struct(preprocessing)
+    a = np.asarray(pixels)
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"densecl.image_to_input: pixels must be uint8 or uint16, not {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ValueError("densecl.image_to_input: pixels must be [H, W] or [H, W, C], got "
+                         f"{list(a.shape)}")
+    a = np.ascontiguousarray(a)
+    out = np.empty((pp.channels, pp.height, pp.width), np.float32) if pp.channels > 0 and \
+        pp.height > 0 and pp.width > 0 else np.empty(1, np.float32)
+    _check(_image_to_input(ctypes.byref(pp), a.ctypes.data_as(_P), a.shape[1], a.shape[0],
+                           a.shape[2], 8 * a.itemsize, 0,
+                           out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))),
+           "densecl_image_to_input")
     return out
 
 
-def _sides(value):
-    if value is None:
-        return 0, 0, False
-    if isinstance(value, int):
-        return value, value, True
-    return int(value[0]), int(value[1]), False
-
-
-def _decode(path, channels):
-    """[k, H, W] float32 in [0, 1]: k = 1 for grey images or 1-channel models, else 3."""
+def _decode(path):
+    """The pixels of an image file, uint8 or uint16 [H, W, C], as PIL decodes them."""
     try:
         from PIL import Image
     except ImportError as exc:
@@ -420,62 +446,14 @@ def _decode(path, channels):
     except OSError as exc:
         raise Error(2, f"{path}: {exc}", "classify") from exc
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        px = (a / 65535.0).astype(np.float32)[..., None]
-    else:
-        if im.mode not in ("L", "LA", "RGB", "RGBA"):
-            im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
-        px = np.asarray(im, dtype=np.float32) * np.float32(1.0 / 255.0)
-        if px.ndim == 2:
-            px = px[..., None]
-    if px.shape[2] <= 2:
-        return np.ascontiguousarray(px[..., 0][None])  # grey; alpha dropped
-    r, g, b = px[..., 0], px[..., 1], px[..., 2]
-    if channels == 1:
-        luma = np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
-        return luma[None].astype(np.float32)
-    return np.ascontiguousarray(np.stack([r, g, b]))
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    if im.mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+    return np.asarray(im, dtype=np.uint8)
 
 
-def _preprocess_image(path, pp, channels):
-    planes = _decode(path, channels)
-    _, h, w = planes.shape
-    resize = pp.get("resize")
-    if isinstance(resize, int):
-        rh, rw = (resize * h // w, resize) if w <= h else (resize, resize * w // h)
-    elif resize is not None:
-        rh, rw = _sides(resize)[:2]
-    else:
-        rh, rw = h, w
-    if (rh, rw) != (h, w):
-        planes = _resample(planes, rh, rw)
-    ch, cw, _ = _sides(pp.get("crop"))
-    ch, cw = ch or planes.shape[1], cw or planes.shape[2]
-    if (ch, cw) != planes.shape[1:]:
-        planes = _crop(planes, ch, cw)
-    if pp.get("height") is not None:
-        oh, ow = int(pp["height"]), int(pp["width"])
-    elif pp.get("crop") is not None:
-        oh, ow = ch, cw
-    elif isinstance(resize, list):
-        oh, ow = rh, rw
-    else:
-        raise Error(3, "densecl.preprocess gives neither height/width nor a crop size, so the "
-                       "model's input size is unknown", "classify")
-    if (oh, ow) != planes.shape[1:]:
-        planes = _resample(planes, oh, ow)
-
-    def vec(key, fill):
-        v = pp.get(key, fill)
-        v = v if isinstance(v, list) else [v]
-        return [np.float32(v[0 if len(v) == 1 else c]) for c in range(channels)]
-
-    mean, std = vec("mean", 0.0), vec("std", 1.0)
-    out = np.empty((channels, oh, ow), np.float32)
-    for c in range(channels):
-        src = planes[0 if planes.shape[0] == 1 else c]
-        out[c] = (src - mean[c]) / std[c]
-    return out
+def _preprocess_image(path, pp):
+    return image_to_input(pp, _decode(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,6 +480,9 @@ class Engine:
         self.config = dict(weights.config)
         self.labels = weights.labels
         self.preprocess = weights.preprocess
+        self.preprocessing = weights.preprocessing
+        self._pp = weights._pp
+        self._pp_error = weights.preprocessing_error
         self._cfg = _Config.from_buffer_copy(weights._config)
 
     # Calls in flight are counted so that close() never frees the engine under another thread.
@@ -568,11 +549,9 @@ class Engine:
                                      f"[N, C, H, W], got {list(item.shape)}")
                 arrays.extend(np.ascontiguousarray(a, np.float32))
             else:
-                if self.preprocess is None:
-                    raise Error(6, "the weights have no \"densecl.preprocess\" metadata and no "
-                                   "standard preprocessing: pass preprocessed arrays",
-                                "classify")
-                arrays.append(_preprocess_image(item, self.preprocess, self._cfg.in_channels))
+                if self._pp is None:
+                    raise Error(6, self._pp_error, "classify")
+                arrays.append(_preprocess_image(item, self._pp))
         if not arrays:
             raise ValueError("densecl.Engine.classify: no inputs")
         shapes = {a.shape for a in arrays}

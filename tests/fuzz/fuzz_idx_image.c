@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_idx_image.c - what `densecl classify` does with an input file, from memory (tools/inputs/):
  *   dci_input_sniff, then dci_idx_parse + dci_idx_images (IDX, raw or gzip), or dci_image_decode
- *   (stb_image) for anything else, then dci_preprocess_run on the pixels with one of four
- *   preprocessing settings (picked by the input's size); and, on the same bytes, the text
- *   parsers beside them: dci_truth_parse, dci_names_parse_text / _json, dci_preprocess_parse.
+ *   (stb_image) for anything else, then the library's densecl_image_to_input on the pixels with
+ *   one of four preprocessing settings (picked by the input's size); and, on the same bytes, the
+ *   text parsers beside them: dci_truth_parse, dci_names_parse_text, and the library's
+ *   dc_names_parse_json ("densecl.labels") and dc_preprocess_parse ("densecl.preprocess").
  *
  * Invariants besides the sanitizers: parsed IDX data has exactly product(dims) bytes; decoded
  * images have 1..4 channels and a sane size; every preprocessed value is (x - mean) / std for
@@ -24,14 +25,20 @@
 /* IDX files may hold many images; the first few are enough. */
 #define FUZZ_MAX_IMAGES 3
 
-static void pick_preprocess(size_t size, dci_preprocess *pp)
+static void pick_preprocess(size_t size, densecl_preprocess *pp)
 {
     memset(pp, 0, sizeof *pp);
     switch (size % 4) {
     case 0: /* torchvision's ImageNet steps (shorter side, centre crop), at a tenth of the size */
-        dci_preprocess_imagenet(pp);
+        pp->channels = 3;
         pp->resize = 26;
-        pp->height = pp->width = pp->crop_h = pp->crop_w = 22;
+        pp->height = pp->width = pp->crop_height = pp->crop_width = 22;
+        pp->mean[0] = 0.485f;
+        pp->mean[1] = 0.456f;
+        pp->mean[2] = 0.406f;
+        pp->std[0] = 0.229f;
+        pp->std[1] = 0.224f;
+        pp->std[2] = 0.225f;
         break;
     case 1: /* MNIST: 1 channel, straight to 28 x 28 */
         pp->channels = 1;
@@ -43,9 +50,9 @@ static void pick_preprocess(size_t size, dci_preprocess *pp)
         pp->channels = 3;
         pp->height = 8;
         pp->width = 6;
-        pp->resize_h = 13;
-        pp->resize_w = 5;
-        pp->crop_h = pp->crop_w = 9;
+        pp->resize_height = 13;
+        pp->resize_width = 5;
+        pp->crop_height = pp->crop_width = 9;
         for (int c = 0; c < 3; c++) {
             pp->mean[c] = 0.1f * (float)c;
             pp->std[c] = 0.5f + 0.25f * (float)c;
@@ -55,7 +62,7 @@ static void pick_preprocess(size_t size, dci_preprocess *pp)
         pp->channels = 3;
         pp->height = pp->width = 32;
         pp->resize = 36;
-        pp->crop_h = pp->crop_w = 32;
+        pp->crop_height = pp->crop_width = 32;
         for (int c = 0; c < 3; c++) {
             pp->mean[c] = 0.45f;
             pp->std[c] = 0.2f;
@@ -64,12 +71,13 @@ static void pick_preprocess(size_t size, dci_preprocess *pp)
     }
 }
 
-static void run_preprocess(const dci_preprocess *pp, const dci_pixels *px)
+static void run_preprocess(const densecl_preprocess *pp, const dci_pixels *px)
 {
     size_t n = (size_t)pp->channels * (size_t)pp->height * (size_t)pp->width;
     float *out = malloc(n * sizeof *out);
     FUZZ_CHECK(out != NULL);
-    densecl_status st = dci_preprocess_run(pp, px, "fuzz", out);
+    densecl_status st = densecl_image_to_input(pp, px->data, px->width, px->height, px->channels,
+                                               px->bits, 0, out);
     if (st == DENSECL_OK) {
         size_t hw = (size_t)pp->height * (size_t)pp->width;
         for (int c = 0; c < pp->channels; c++) {
@@ -89,7 +97,7 @@ static void run_preprocess(const dci_preprocess *pp, const dci_pixels *px)
     free(out);
 }
 
-static void fuzz_idx(const uint8_t *data, size_t size, const dci_preprocess *pp)
+static void fuzz_idx(const uint8_t *data, size_t size, const densecl_preprocess *pp)
 {
     dci_idx idx;
     int64_t n;
@@ -127,7 +135,7 @@ static int declared_pixels_ok(const uint8_t *data, size_t size)
     return (size_t)w * (size_t)h <= FUZZ_MAX_PIXELS;
 }
 
-static void fuzz_image(const uint8_t *data, size_t size, const dci_preprocess *pp)
+static void fuzz_image(const uint8_t *data, size_t size, const densecl_preprocess *pp)
 {
     dci_image im;
     if (!declared_pixels_ok(data, size))
@@ -165,7 +173,9 @@ static void fuzz_text(const uint8_t *data, size_t size)
         lines += data[i] == '\n';
     lines += size > 0 && data[size - 1] != '\n';
     int classes = lines > 0 && lines < 4096 ? (int)lines : 3;
-    if (dci_names_parse_text((const char *)data, size, classes, "fuzz", &names) == DENSECL_OK) {
+    int strict = (int)(size & 1); /* classify --labels' checks, or imagenet-classes.txt's */
+    if (dci_names_parse_text((const char *)data, size, classes, strict, "fuzz", &names) ==
+        DENSECL_OK) {
         for (int i = 0; i < classes; i++)
             FUZZ_CHECK(names[i] != NULL && strchr(names[i], '\n') == NULL);
     }
@@ -179,16 +189,16 @@ static void fuzz_text(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     names = NULL;
-    if (dci_names_parse_json(text, 2, "fuzz", &names) == DENSECL_OK)
+    if (dc_names_parse_json(text, 2, "fuzz", &names) == DENSECL_OK)
         FUZZ_CHECK(names && names[0] && names[1]);
-    dci_names_free(names, 2);
+    dc_names_free(names, 2);
 
     for (int ch = 1; ch <= 3; ch++) {
         densecl_config cfg;
-        dci_preprocess pp;
+        densecl_preprocess pp;
         FUZZ_CHECK(densecl_config_preset("densenet-40-k12", &cfg) == DENSECL_OK);
         cfg.in_channels = ch;
-        if (dci_preprocess_parse(text, &cfg, "fuzz", &pp) != DENSECL_OK)
+        if (dc_preprocess_parse(text, &cfg, "fuzz", &pp) != DENSECL_OK)
             continue;
         FUZZ_CHECK(pp.channels == ch && (ch == 1 || ch == 3));
         FUZZ_CHECK(pp.height >= 1 && pp.height <= DCI_PP_MAX_SIDE);
@@ -197,10 +207,10 @@ static void fuzz_text(const uint8_t *data, size_t size)
             FUZZ_CHECK(isfinite(pp.mean[c]) && isnormal(pp.std[c]) && pp.std[c] > 0.0f);
         /* Run the parsed settings on a small image made of the text's bytes, when the sizes
          * keep it fast. */
-        int rh = pp.resize ? pp.resize : pp.resize_h;
-        int rw = pp.resize ? pp.resize : pp.resize_w;
+        int rh = pp.resize ? pp.resize : pp.resize_height;
+        int rw = pp.resize ? pp.resize : pp.resize_width;
         if ((size_t)pp.height * (size_t)pp.width <= 4096 && (size_t)rh * (size_t)rw <= 4096 &&
-            (size_t)pp.crop_h * (size_t)pp.crop_w <= 4096 && size >= 12) {
+            (size_t)pp.crop_height * (size_t)pp.crop_width <= 4096 && size >= 12) {
             dci_pixels px = {data, 8, 4, 3, 1};
             run_preprocess(&pp, &px);
         }
@@ -212,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dci_input_kind kind;
     int64_t count = 0;
-    dci_preprocess pp;
+    densecl_preprocess pp;
     pick_preprocess(size, &pp);
     if (dci_input_sniff(data, size, "fuzz", &kind, &count) == DENSECL_OK) {
         FUZZ_CHECK(count >= 0);

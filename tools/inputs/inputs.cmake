@@ -4,14 +4,14 @@
 # the CLI and, through the target, the fuzz replay tests of tests/fuzz.cmake) and by the libFuzzer
 # project tests/fuzz/CMakeLists.txt, each after setting:
 #   DC_INPUTS_HOST      the target that provides the library internals they call (dc_error,
-#                       dc_json_parse, dc_fopen_regular): densecl, or the fuzzers' dc_fuzz_host
+#                       dc_json_parse, dc_fopen_regular; densecl_image_to_input): densecl, or the fuzzers' dc_fuzz_host
 #   DC_INPUTS_WARNINGS  the warning flags for our own files
 find_package(ZLIB REQUIRED)
 find_path(DC_STB_INCLUDE stb/stb_image.h REQUIRED DOC "stb headers (libstb-dev)")
 
 set(dc_inputs_dir ${CMAKE_CURRENT_LIST_DIR})
 add_library(densecl_inputs STATIC ${dc_inputs_dir}/idx.c ${dc_inputs_dir}/image.c
-            ${dc_inputs_dir}/preprocess.c ${dc_inputs_dir}/labels.c
+            ${dc_inputs_dir}/labels.c
             ${dc_inputs_dir}/stb_image_impl.c)
 target_include_directories(densecl_inputs PUBLIC ${dc_inputs_dir} ${DC_STB_INCLUDE})
 target_compile_options(densecl_inputs PRIVATE ${DC_INPUTS_WARNINGS})

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * inputs.h - what `densecl classify` reads: images (stb_image), IDX files (MNIST style, gzipped
- * or not), label files, class names, and the preprocessing that turns pixels into model input.
+ * or not), label files and class names. The preprocessing that turns the decoded pixels into
+ * model input is the library's (densecl_weights_preprocess, densecl_image_to_input).
  *
  * Nothing here prints: every fallible function returns a densecl_status and leaves the detail,
  * which starts with the `what` or path it was given, in dc_error (densecl_last_error()). The
@@ -9,7 +10,7 @@
  *
  * Built once as the static library densecl_inputs (tools/inputs/inputs.cmake), for the CLI, the
  * fuzz replay tests and the libFuzzer build alike: idx.c (files, gzip, IDX, sniffing), image.c
- * (stb_image), preprocess.c, labels.c. The prefix is dci_, so that dc_ still means the library.
+ * (stb_image), labels.c. The prefix is dci_, so that dc_ still means the library.
  */
 #ifndef DENSECL_INPUTS_H
 #define DENSECL_INPUTS_H
@@ -19,9 +20,8 @@
 
 #include "tools_internal.h"
 
-/* Largest model input side, resize target and resized side we accept: beyond any real model,
- * small enough that sizes multiplied together stay far from overflow. */
-#define DCI_PP_MAX_SIDE 16384
+/* Largest model input side, resize target and resized side we accept: the library's. */
+#define DCI_PP_MAX_SIDE DENSECL_PREPROCESS_MAX_SIDE
 /* Largest decoded image, in pixels (67 MP, beyond camera photos): a crafted header must not make
  * us allocate GiBs. */
 #define DCI_IMAGE_MAX_PIXELS ((size_t)1 << 26)
@@ -79,7 +79,7 @@ densecl_status dci_idx_images(const dci_idx *idx, const char *what, int64_t *n, 
 
 /* ---------------------------------------------------------------- images */
 
-/* Pixels, interleaved [height, width, channels], row-major. */
+/* Pixels, interleaved [height, width, channels], row-major: densecl_image_to_input's input. */
 typedef struct dci_pixels {
     const void *data;
     int bits; /* 8: uint8_t samples, 16: uint16_t samples */
@@ -106,36 +106,6 @@ densecl_status dci_image_decode(const void *bytes, size_t len, const char *what,
 densecl_status dci_image_check_header(const void *prefix, size_t len, const char *what);
 void dci_image_free(dci_image *im);
 
-/* ---------------------------------------------------------------- preprocessing */
-
-/* How pixels become model input: scale to [0, 1]; resize (bilinear, antialiased when
- * shrinking, as PIL and torchvision do) so the shorter side is `resize`, or to resize_h x resize_w;
- * centre crop (zero padding where the crop is larger); if the result is not height x width,
- * resize to that; then (x - mean) / std per channel. Channels: RGB into 1 channel is luminance
- * (ITU-R 601), grey into 3 is replicated, alpha is dropped. */
-typedef struct dci_preprocess {
-    int channels;           /* model input channels: 1 or 3 */
-    int height, width;      /* the model input every image ends at */
-    int resize;             /* shorter side, 0: none */
-    int resize_h, resize_w; /* exact size instead (when resize == 0), 0: none */
-    int crop_h, crop_w;     /* centre crop, 0: none */
-    float mean[3], std[3];
-} dci_preprocess;
-
-/* From the weights' "densecl.preprocess" metadata, a JSON object with the fields height, width,
- * channels, mean, std, resize (int, [h, w] or null), crop (int, [h, w] or null), interpolation
- * ("bilinear" only). Every field may be absent: channels defaults to the model's, height x width
- * to the crop, mean/std to 0/1. `what` names the weights file in messages. */
-densecl_status dci_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
-                                    dci_preprocess *out);
-/* torchvision's ImageNet preprocessing (resize 256, crop 224, ImageNet mean/std). */
-void dci_preprocess_imagenet(dci_preprocess *out);
-
-/* Preprocesses one image into out, float32 [pp->channels, pp->height, pp->width]. Any size and
- * channel count is accepted; DENSECL_ERR_INPUT if a resized side would exceed DCI_PP_MAX_SIDE. */
-densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px, const char *what,
-                                  float *out);
-
 /* ---------------------------------------------------------------- labels and class names */
 
 /* Ground-truth class ids: an IDX label file (0x00000801, raw or gzip) or text with one class id
@@ -143,12 +113,13 @@ densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px
 densecl_status dci_truth_parse(const void *bytes, size_t len, const char *what, int classes,
                                int **labels, int64_t *count);
 
-/* Class names, exactly `classes` of them, from a JSON array of strings ("densecl.labels") or a
- * text file with one name per line (trailing "\r" stripped; a final newline optional).
- * *names is a malloc'd array of malloc'd strings; free with dci_names_free. */
-densecl_status dci_names_parse_json(const char *json, int classes, const char *what, char ***names);
-densecl_status dci_names_parse_text(const char *text, size_t len, int classes, const char *what,
-                                    char ***names);
+/* Class names, exactly `classes` of them, from a text file with one name per line (trailing
+ * "\r" stripped; a final newline optional). strict (classify --labels): the text must be UTF-8
+ * (a BOM at the start is skipped) and no name may be empty; each refusal names the line.
+ * *names is a malloc'd array of malloc'd strings; free with dci_names_free. (The "densecl.labels"
+ * JSON is the library's: dc_names_parse_json.) */
+densecl_status dci_names_parse_text(const char *text, size_t len, int classes, int strict,
+                                    const char *what, char ***names);
 void dci_names_free(char **names, int classes);
 
 #endif

@@ -127,52 +127,56 @@ static char *dup_range(const char *s, size_t n)
     return d;
 }
 
-densecl_status dci_names_parse_json(const char *json, int classes, const char *what, char ***names)
+/* Length of the well-formed UTF-8 sequence at s[0..n), 0 if it is not one (overlong forms,
+ * surrogates and code points past U+10FFFF are not). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    dc_json root;
-    *names = NULL;
-    if (classes < 1) {
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: %d classes", what, classes);
+    unsigned c = s[0];
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xe0) == 0xc0 ? 2
+                 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4
+                                      : 0;
+    if (len == 0 || len > n) {
+        return 0;
     }
-    densecl_status st = dc_json_parse(json, strlen(json), what, &root);
-    if (st != DENSECL_OK) {
-        return st;
-    }
-    if (root.type != DC_JSON_ARRAY || root.count != classes) {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: want a JSON array of %d class names", what, classes);
-        goto done;
-    }
-    for (int i = 0; i < classes; i++) {
-        if (root.items[i].type != DC_JSON_STRING) {
-            st = dc_error(DENSECL_ERR_FORMAT, "%s: class name %d is not a string", what, i);
-            goto done;
+    unsigned cp = len == 1 ? c : c & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
         }
+        cp = cp << 6 | (s[i] & 0x3fu);
     }
-    char **out = calloc((size_t)classes, sizeof(char *));
-    if (!out) {
-        st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", what);
-        goto done;
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
     }
-    for (int i = 0; i < classes; i++) {
-        const char *s = root.items[i].string;
-        if (!(out[i] = dup_range(s, strlen(s)))) {
-            dci_names_free(out, classes);
-            st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", what);
-            goto done;
-        }
-    }
-    *names = out;
-done:
-    dc_json_free(&root);
-    return st;
+    return len;
 }
 
-densecl_status dci_names_parse_text(const char *text, size_t len, int classes, const char *what,
-                                    char ***names)
+/* 0 when s[0..n) is well-formed UTF-8, else 1 + the offset of the first bad byte. */
+static size_t utf8_bad(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq((const unsigned char *)s + i, n - i);
+        if (len == 0) {
+            return i + 1;
+        }
+        i += len;
+    }
+    return 0;
+}
+
+densecl_status dci_names_parse_text(const char *text, size_t len, int classes, int strict,
+                                    const char *what, char ***names)
 {
     *names = NULL;
     if (classes < 1) {
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: %d classes", what, classes);
+    }
+    if (strict && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        text += 3; /* a UTF-8 byte order mark, as Windows editors write one */
+        len -= 3;
     }
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) {
@@ -189,7 +193,7 @@ densecl_status dci_names_parse_text(const char *text, size_t len, int classes, c
     }
     size_t pos = 0;
     for (int i = 0; i < classes; i++) {
-        size_t end = pos;
+        size_t end = pos, bad = 0, blank = 0;
         while (end < len && text[end] != '\n') {
             end++;
         }
@@ -197,9 +201,27 @@ densecl_status dci_names_parse_text(const char *text, size_t len, int classes, c
         if (n > 0 && text[pos + n - 1] == '\r') {
             n--;
         }
-        if (memchr(text + pos, '\0', n) || !(out[i] = dup_range(text + pos, n))) {
+        while (blank < n && (text[pos + blank] == ' ' || text[pos + blank] == '\t')) {
+            blank++;
+        }
+        const char *why = NULL;
+        if (memchr(text + pos, '\0', n)) {
+            why = "holds a NUL byte";
+        } else if (strict && (bad = utf8_bad(text + pos, n)) != 0) {
+            why = "is not UTF-8";
+        } else if (strict && blank == n) {
+            why = "is an empty class name";
+        } else if (!(out[i] = dup_range(text + pos, n))) {
             dci_names_free(out, classes);
-            return dc_error(DENSECL_ERR_FORMAT, "%s: line %d: bad class name", what, i + 1);
+            return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", what);
+        }
+        if (why) {
+            dci_names_free(out, classes);
+            if (bad) {
+                return dc_error(DENSECL_ERR_FORMAT, "%s: line %d %s (byte %zu of the line)", what,
+                                i + 1, why, bad);
+            }
+            return dc_error(DENSECL_ERR_FORMAT, "%s: line %d %s", what, i + 1, why);
         }
         pos = end + 1;
     }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * preprocess.c - pixels into model input (see inputs.h): the "densecl.preprocess" metadata,
- * resize, centre crop, channel mapping and normalisation. No printing.
+ * preprocess.c - decoded pixels into model input (densecl.h: densecl_weights_preprocess,
+ * densecl_image_to_input): the "densecl.preprocess" metadata, resize, centre crop, channel
+ * mapping and normalisation. Moved here from the CLI (tools/inputs/) unchanged in its arithmetic,
+ * so that classify and embedding programs get the same tensors bit for bit
+ * (tests/test_image_to_input.c holds it to fixtures written before the move).
  *
  * Resizing follows PIL's and torch's antialiased bilinear filter (torch's
  * _compute_indices_weights_aa): a triangle filter whose support grows with the shrink factor,
@@ -16,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inputs.h"
+#include "internal.h"
 
-void dci_preprocess_imagenet(dci_preprocess *out)
+void dc_preprocess_imagenet(densecl_preprocess *out)
 {
     static const float mean[3] = {0.485f, 0.456f, 0.406f};
     static const float std[3] = {0.229f, 0.224f, 0.225f};
@@ -26,15 +29,16 @@ void dci_preprocess_imagenet(dci_preprocess *out)
     out->channels = 3;
     out->height = out->width = 224;
     out->resize = 256;
-    out->crop_h = out->crop_w = 224;
+    out->crop_height = out->crop_width = 224;
     memcpy(out->mean, mean, sizeof(mean));
     memcpy(out->std, std, sizeof(std));
+    out->source = DENSECL_PREPROCESS_IMAGENET;
 }
 
-/* An integer side in [1, DCI_PP_MAX_SIDE]. */
+/* An integer side in [1, DENSECL_PREPROCESS_MAX_SIDE]. */
 static int pp_side(const dc_json *j, int *out)
 {
-    if (!dc_json_is_integer(j) || j->number < 1 || j->number > DCI_PP_MAX_SIDE) {
+    if (!dc_json_is_integer(j) || j->number < 1 || j->number > DENSECL_PREPROCESS_MAX_SIDE) {
         return 0;
     }
     *out = (int)j->number;
@@ -64,7 +68,7 @@ static densecl_status pp_size(const dc_json *root, const char *key, const char *
     return dc_error(DENSECL_ERR_FORMAT,
                     "%s: densecl.preprocess: \"%s\" must be null, an integer or [height, width] "
                     "in [1, %d]",
-                    what, key, DCI_PP_MAX_SIDE);
+                    what, key, DENSECL_PREPROCESS_MAX_SIDE);
 }
 
 /* mean or std: absent (fill), a number, or an array of 1 or `channels` numbers. */
@@ -112,7 +116,7 @@ static densecl_status pp_vector(const dc_json *root, const char *key, int channe
 }
 
 static densecl_status pp_fields(const dc_json *root, const densecl_config *cfg, const char *what,
-                                dci_preprocess *out)
+                                densecl_preprocess *out)
 {
     densecl_status st;
     int single, h, w;
@@ -144,9 +148,10 @@ static densecl_status pp_fields(const dc_json *root, const densecl_config *cfg, 
         return st;
     }
     out->resize = single ? h : 0;
-    out->resize_h = single ? 0 : h;
-    out->resize_w = single ? 0 : w;
-    if ((st = pp_size(root, "crop", what, &out->crop_h, &out->crop_w, &single)) != DENSECL_OK) {
+    out->resize_height = single ? 0 : h;
+    out->resize_width = single ? 0 : w;
+    st = pp_size(root, "crop", what, &out->crop_height, &out->crop_width, &single);
+    if (st != DENSECL_OK) {
         return st;
     }
     const dc_json *jh = dc_json_get(root, "height"), *jw = dc_json_get(root, "width");
@@ -155,11 +160,11 @@ static densecl_status pp_fields(const dc_json *root, const densecl_config *cfg, 
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s: densecl.preprocess: \"height\" and \"width\" must both be integers "
                         "in [1, %d] or both be absent",
-                        what, DCI_PP_MAX_SIDE);
+                        what, DENSECL_PREPROCESS_MAX_SIDE);
     }
     if (!have_h) {
-        out->height = out->crop_h ? out->crop_h : out->resize_h;
-        out->width = out->crop_w ? out->crop_w : out->resize_w;
+        out->height = out->crop_height ? out->crop_height : out->resize_height;
+        out->width = out->crop_width ? out->crop_width : out->resize_width;
     }
     if (out->height == 0) {
         return dc_error(DENSECL_ERR_FORMAT,
@@ -173,8 +178,8 @@ static densecl_status pp_fields(const dc_json *root, const densecl_config *cfg, 
     return pp_vector(root, "std", out->channels, 1.0f, what, out->std);
 }
 
-densecl_status dci_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
-                                    dci_preprocess *out)
+densecl_status dc_preprocess_parse(const char *json, const densecl_config *cfg, const char *what,
+                                   densecl_preprocess *out)
 {
     dc_json root;
     char where[512];
@@ -255,19 +260,30 @@ static int taps_make(int n_in, int n_out, taps *t)
     return 1;
 }
 
+/* Decoded pixels as densecl_image_to_input takes them, checked. */
+typedef struct pixels {
+    const unsigned char *data;
+    size_t stride; /* bytes per row */
+    int bits, width, height, channels;
+} pixels;
+
 /* Where rows come from: decoded pixels (converted to k channels on the fly) or float planes. */
 typedef struct plane_src {
-    const dci_pixels *px; /* or NULL: */
-    const float *planes;  /* [k, h, w] */
+    const pixels *px;    /* or NULL: */
+    const float *planes; /* [k, h, w] */
     int k, h, w;
 } plane_src;
 
-static float sample(const dci_pixels *px, size_t i)
+/* Sample i of a row. 16-bit samples are copied out, so the caller's buffer needs no alignment;
+ * the products are the ones classify always computed (u * (1 / 65535.0f)). */
+static float sample(const pixels *px, const unsigned char *row, size_t i)
 {
     if (px->bits == 16) {
-        return ((const uint16_t *)px->data)[i] * (1.0f / 65535.0f);
+        uint16_t v;
+        memcpy(&v, row + 2 * i, sizeof(v));
+        return v * (1.0f / 65535.0f);
     }
-    return ((const uint8_t *)px->data)[i] * (1.0f / 255.0f);
+    return row[i] * (1.0f / 255.0f);
 }
 
 /* Row y of every channel: row[c * w + x]. */
@@ -282,14 +298,15 @@ static void src_row(const plane_src *s, int y, float *row)
         return;
     }
     int nc = s->px->channels;
-    size_t base = (size_t)y * w * (size_t)nc;
+    const unsigned char *line = s->px->data + (size_t)y * s->px->stride;
     for (size_t x = 0; x < w; x++) {
-        size_t i = base + x * (size_t)nc;
+        size_t i = x * (size_t)nc;
         if (nc <= 2) {
-            row[x] = sample(s->px, i); /* grey (alpha dropped); k is 1 */
+            row[x] = sample(s->px, line, i); /* grey (alpha dropped); k is 1 */
             continue;
         }
-        float r = sample(s->px, i), g = sample(s->px, i + 1), b = sample(s->px, i + 2);
+        float r = sample(s->px, line, i), g = sample(s->px, line, i + 1);
+        float b = sample(s->px, line, i + 2);
         if (s->k == 1) {
             row[x] = 0.299f * r + 0.587f * g + 0.114f * b; /* ITU-R 601 luma, as PIL's "L" */
         } else {
@@ -396,8 +413,8 @@ static densecl_status crop_planes(const plane_src *s, int ch, int cw, float *out
 
 /* The size after the resize step: shorter side to pp->resize (the longer one scaled and
  * truncated, as torchvision does), or the exact resize size, or unchanged. */
-static densecl_status resize_size(const dci_preprocess *pp, int h, int w, const char *what, int *rh,
-                                  int *rw)
+static densecl_status resize_size(const densecl_preprocess *pp, int h, int w, const char *what,
+                                  int *rh, int *rw)
 {
     int64_t oh = h, ow = w;
     if (pp->resize > 0) {
@@ -408,18 +425,18 @@ static densecl_status resize_size(const dci_preprocess *pp, int h, int w, const 
             oh = pp->resize;
             ow = (int64_t)pp->resize * w / h;
         }
-    } else if (pp->resize_h > 0) {
-        oh = pp->resize_h;
-        ow = pp->resize_w;
+    } else if (pp->resize_height > 0) {
+        oh = pp->resize_height;
+        ow = pp->resize_width;
     } else {
         *rh = h;
         *rw = w;
         return DENSECL_OK;
     }
-    if (oh < 1 || ow < 1 || oh > DCI_PP_MAX_SIDE || ow > DCI_PP_MAX_SIDE) {
+    if (oh < 1 || ow < 1 || oh > DENSECL_PREPROCESS_MAX_SIDE || ow > DENSECL_PREPROCESS_MAX_SIDE) {
         return dc_error(DENSECL_ERR_INPUT,
                         "%s: resizing the %dx%d image gives %lldx%lld, a side out of [1, %d]", what,
-                        w, h, (long long)ow, (long long)oh, DCI_PP_MAX_SIDE);
+                        w, h, (long long)ow, (long long)oh, DENSECL_PREPROCESS_MAX_SIDE);
     }
     *rh = (int)oh;
     *rw = (int)ow;
@@ -447,8 +464,8 @@ static densecl_status stage(plane_src *cur, float **owned, int h, int w, int cro
     return DENSECL_OK;
 }
 
-densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px, const char *what,
-                                  float *out)
+static densecl_status run(const densecl_preprocess *pp, const pixels *px, const char *what,
+                          float *out)
 {
     /* Channel conversion happens as pixels are read; grey stays one plane until the end. */
     int k = pp->channels == 1 || px->channels <= 2 ? 1 : 3;
@@ -459,7 +476,8 @@ densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px
     if (st == DENSECL_OK && (rh != cur.h || rw != cur.w)) {
         st = stage(&cur, &owned, rh, rw, 0, what);
     }
-    int ch = pp->crop_h ? pp->crop_h : cur.h, cw = pp->crop_w ? pp->crop_w : cur.w;
+    int ch = pp->crop_height ? pp->crop_height : cur.h;
+    int cw = pp->crop_width ? pp->crop_width : cur.w;
     if (st == DENSECL_OK && (ch != cur.h || cw != cur.w)) {
         st = stage(&cur, &owned, ch, cw, 1, what);
     }
@@ -488,5 +506,135 @@ densecl_status dci_preprocess_run(const dci_preprocess *pp, const dci_pixels *px
     }
     free(row);
     free(owned);
+    return DENSECL_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The public calls
+ * ------------------------------------------------------------------------------------------- */
+
+static int pp_in_side(int v, int zero_ok)
+{
+    return (zero_ok && v == 0) || (v >= 1 && v <= DENSECL_PREPROCESS_MAX_SIDE);
+}
+
+densecl_status dc_preprocess_check(const densecl_preprocess *pp, const char *fn)
+{
+    const int max = DENSECL_PREPROCESS_MAX_SIDE;
+    if (pp->channels != 1 && pp->channels != 3) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: preprocessing channels %d, want 1 or 3", fn,
+                        pp->channels);
+    }
+    if (!pp_in_side(pp->height, 0) || !pp_in_side(pp->width, 0)) {
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: preprocessing height x width %d x %d: each must be in [1, %d]", fn,
+                        pp->height, pp->width, max);
+    }
+    if (!pp_in_side(pp->resize, 1) || !pp_in_side(pp->resize_height, 1) ||
+        !pp_in_side(pp->resize_width, 1) || (pp->resize_height == 0) != (pp->resize_width == 0) ||
+        (pp->resize && pp->resize_height)) {
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: preprocessing resize %d, resize_height x resize_width %d x %d: want "
+                        "one of resize or both resize sides (each in [1, %d]), or all 0",
+                        fn, pp->resize, pp->resize_height, pp->resize_width, max);
+    }
+    if (!pp_in_side(pp->crop_height, 1) || !pp_in_side(pp->crop_width, 1) ||
+        (pp->crop_height == 0) != (pp->crop_width == 0)) {
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: preprocessing crop %d x %d: want both in [1, %d], or both 0", fn,
+                        pp->crop_height, pp->crop_width, max);
+    }
+    for (int c = 0; c < pp->channels; c++) {
+        if (!isfinite(pp->mean[c]) || !(isnormal(pp->std[c]) && pp->std[c] > 0.0f)) {
+            return dc_error(DENSECL_ERR_ARGUMENT,
+                            "%s: preprocessing channel %d: mean %g must be finite and std %g "
+                            "normal and positive",
+                            fn, c, (double)pp->mean[c], (double)pp->std[c]);
+        }
+    }
+    return DENSECL_OK;
+}
+
+densecl_status densecl_image_to_input(const densecl_preprocess *pp, const void *pixels_, int width,
+                                      int height, int channels, int bits, size_t row_stride,
+                                      float *out)
+{
+    static const char fn[] = "densecl_image_to_input";
+    size_t row, span;
+    if (!pp || !pixels_ || !out) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: NULL %s", fn,
+                        !pp        ? "preprocessing"
+                        : !pixels_ ? "pixels"
+                                   : "output");
+    }
+    densecl_status st = dc_preprocess_check(pp, fn);
+    if (st != DENSECL_OK) {
+        return st;
+    }
+    if (width < 1 || height < 1) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: image of %d x %d pixels", fn, width, height);
+    }
+    if (channels < 1 || channels > 4) {
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: %d channels, want 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)", fn,
+                        channels);
+    }
+    if (bits != 8 && bits != 16) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: %d bits per sample, want 8 or 16", fn, bits);
+    }
+    /* The bytes the rows span: (height - 1) strides and one row, every product checked. */
+    if (!dc_mul_size((size_t)width, (size_t)channels * (size_t)(bits / 8), &row)) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: a row of %d pixels overflows size_t", fn, width);
+    }
+    if (row_stride == 0) {
+        row_stride = row;
+    } else if (row_stride < row) {
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: row stride %zu bytes is shorter than a row (%d pixels x %d channels x "
+                        "%d bytes = %zu)",
+                        fn, row_stride, width, channels, bits / 8, row);
+    }
+    if (!dc_mul_size(row_stride, (size_t)height - 1, &span) || span > SIZE_MAX - row) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: %d rows of %zu bytes overflow size_t", fn,
+                        height, row_stride);
+    }
+    pixels px = {pixels_, row_stride, bits, width, height, channels};
+    return run(pp, &px, "preprocessing", out);
+}
+
+densecl_status densecl_weights_preprocess(const densecl_weights *w, densecl_preprocess *out)
+{
+    densecl_preprocess pp;
+    if (!w || !out) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_weights_preprocess: NULL argument");
+    }
+    const char *what = w->path ? w->path : "the weights";
+    const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
+    const densecl_config *cfg = &w->cfg;
+    if (meta) {
+        densecl_status st = dc_preprocess_parse(meta, cfg, what, &pp);
+        if (st != DENSECL_OK) {
+            return st;
+        }
+        pp.source = DENSECL_PREPROCESS_METADATA;
+    } else if (cfg->stem == DENSECL_STEM_IMAGENET && cfg->in_channels == 3) {
+        dc_preprocess_imagenet(&pp);
+    } else {
+        return dc_error(DENSECL_ERR_UNSUPPORTED,
+                        "%s has no \"densecl.preprocess\" metadata, and its model (%s stem, %d "
+                        "channel%s) has no standard preprocessing to assume: feed it "
+                        "preprocessed float32 [N, C, H, W] tensors, or add the metadata (see "
+                        "densecl-export --size/--mean/--std)",
+                        what, cfg->stem == DENSECL_STEM_CIFAR ? "cifar" : "imagenet",
+                        cfg->in_channels, cfg->in_channels == 1 ? "" : "s");
+    }
+    int min = densecl_config_min_size(cfg);
+    if (pp.height < min || pp.width < min) {
+        return dc_error(DENSECL_ERR_MISMATCH,
+                        "%s: its preprocessing makes %dx%d images, but the model needs at least "
+                        "%dx%d",
+                        what, pp.width, pp.height, min, min);
+    }
+    *out = pp;
     return DENSECL_OK;
 }
