@@ -8,9 +8,10 @@
  * Weights are transformed here, at pack time, in double: U = G g G^T for each (co, ci), laid
  * out [ceil(cout / 16), cin, 16 (xi), 16 (channel lanes)], zero past cout.
  *
- * Parameters (the -D macros of winograd.cl): CO, output channels per work-item; TX, tiles per
- * work-item along x; VEC, the widest float vector; KERNELS, which of the two kernels to build;
- * ON, whether auto may choose the family (the off switch: kernel_params "winograd:ON=0").
+ * Parameters (the -D macros of winograd.cl): CO, output channels per work-item; NT, tiles per
+ * work-item; CK, input channels per staged chunk; VEC, the channel vector width; KERNELS, which
+ * of the two kernels to build; ON, whether auto may choose the family (the off switch:
+ * kernel_params "winograd:ON=0").
  */
 #include <limits.h>
 #include <stdio.h>
@@ -21,17 +22,19 @@
 
 #include "../kernels/abi.h"
 
-/* Work-items per group (POCL compiles a kernel again for every local size it sees): small, as
- * the direct family's, so that a 7x7 layer still makes a group per core. */
-#define WN_LOCAL 8
+/* Work-items per group (POCL compiles a kernel again for every local size it sees, so one for
+ * every launch): 1, since a work-item is a large piece of work (WINO_NT tiles x WINO_CO
+ * channels x every input channel) and a 7x7 layer has only a few. */
+#define WN_LOCAL 1
 
 /* Parameter indices, in the order of wino_params[]. */
-enum { WN_P_CO, WN_P_TX, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_COUNT };
+enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_COUNT };
 
 static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"CO", 16, 32, "output channels per work-item: 16 or 32"},
-    {"TX", 1, 2, "2x2 output tiles per work-item along x, sharing weight loads: 1 or 2"},
-    {"VEC", 8, 16, "widest float vector the kernels compute on: 8 or 16 (AVX-512)"},
+    {"NT", 8, 16, "2x2 output tiles per work-item (GEMM accumulators): 8 or 16"},
+    {"CK", 8, 32, "input channels per staged chunk: 8, 16 or 32"},
+    {"VEC", 8, 16, "channel vector width: 8 or 16 (AVX-512)"},
     {"KERNELS", DC_CONV_3X3, DC_CONV_3X3 | DC_CONV_3X3_PRE,
      "kernels to build (abi.h bits): 2 3x3, 4 3x3 with prologue, 6 both"},
     {"ON", 0, 1, "0: auto keeps the 3x3 convs on the direct family (the off switch)"},
@@ -78,16 +81,18 @@ static int wino_supports(const dc_caps *caps, const dc_op *op, char *why, size_t
     return 1;
 }
 
-/* CO 32 where the plan's 3x3 convs have more than 16 output channels mostly (DenseNet-121's
- * growth of 32: one patch transform serves all 32), else 16 (DenseNet-BC-100's growth of 12
- * wastes 4 of 16 lanes instead of 20 of 32). VEC 16 on devices whose native float vector is 16
- * wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
+/* CO 32 where the plan's 3x3 convs waste no more channels that way than with 16 (DenseNet-121's
+ * growth of 32: one patch transform serves all 32 channels), else 16 (DenseNet-BC-100's growth
+ * of 12 wastes 4 of 16 lanes, not 20 of 32); 16 without a plan. NT 8 and CK 16: on POCL 3.1 on
+ * a 2-core AMD EPYC (AVX-512), DenseNet-121 batch 1, NT 8 beat NT 16 on every block (16 tiles
+ * leave the 7x7 and 14x14 layers' groups half empty and too few for the cores), and CK 16 and
+ * 32 were within noise (16 a little ahead on DenseNet-BC-100). VEC 16 on devices whose native
+ * float vector is 16 wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
 static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
     double waste16 = 0, waste32 = 0;
-    unsigned kinds = 0;
+    unsigned kinds = 0, refused = 0;
     memset(p, 0, sizeof *p);
-    unsigned refused = 0;
     for (int i = 0; plan && i < plan->n_ops; i++) {
         const dc_op *op = &plan->ops[i];
         if (op->kind != DC_OP_CONV)
@@ -98,15 +103,14 @@ static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
             continue;
         }
         kinds |= 1u << dc_op_conv_kind(op);
-        double per = (double)op->in_c * op->out_h * op->out_w;
+        const double per = (double)op->in_c * op->out_h * op->out_w;
         waste16 += per * (double)((op->out_c + 15) / 16 * 16 - op->out_c);
-        /* A 32-channel tile transforms each patch once for 32 channels: count the half of
-         * the transform it saves as 4 lanes' worth (measured: see README). */
-        waste32 += per * ((double)((op->out_c + 31) / 32 * 32 - op->out_c) - 4.0 * (op->out_c > 16));
+        waste32 += per * (double)((op->out_c + 31) / 32 * 32 - op->out_c);
     }
     kinds &= ~refused;
-    p->v[WN_P_CO] = plan && waste32 < waste16 ? 32 : 16;
-    p->v[WN_P_TX] = 1;
+    p->v[WN_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
+    p->v[WN_P_NT] = 8;
+    p->v[WN_P_CK] = 16;
     p->v[WN_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[WN_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
                              ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
@@ -126,6 +130,12 @@ static densecl_status wino_check(const dc_caps *caps, const dc_params *p, const 
     if (p->v[WN_P_CO] != 16 && p->v[WN_P_CO] != 32)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what,
                         p->v[WN_P_CO]);
+    if (p->v[WN_P_NT] != 8 && p->v[WN_P_NT] != 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what,
+                        p->v[WN_P_NT]);
+    if (p->v[WN_P_CK] != 8 && p->v[WN_P_CK] != 16 && p->v[WN_P_CK] != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CK=%d (8, 16 or 32)", what,
+                        p->v[WN_P_CK]);
     if (p->v[WN_P_VEC] != 8 && p->v[WN_P_VEC] != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd VEC=%d (8 or 16)", what,
                         p->v[WN_P_VEC]);
@@ -143,8 +153,9 @@ static void wino_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
         return;
     len = strlen(buf);
     if (len < cap)
-        snprintf(buf + len, cap - len, "%s-DWINO_CO=%d -DWINO_TX=%d -DWINO_VEC=%d -DWINO_KERNELS=%d",
-                 len ? " " : "", p->v[WN_P_CO], p->v[WN_P_TX], p->v[WN_P_VEC],
+        snprintf(buf + len, cap - len,
+                 "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d",
+                 len ? " " : "", p->v[WN_P_CO], p->v[WN_P_NT], p->v[WN_P_CK], p->v[WN_P_VEC],
                  p->v[WN_P_KERNELS]);
 }
 
@@ -294,11 +305,13 @@ static cl_int wino_enqueue(cl_command_queue q, void *state, const dc_params *p,
     if (g.err != CL_SUCCESS)
         return g.err;
     {
-        /* One work-item per (image, tile row, TX tiles, channel tile), as winograd.cl walks. */
-        const size_t tx = (size_t)s->p.v[WN_P_TX], co = (size_t)s->p.v[WN_P_CO];
-        const size_t ty = ((size_t)a->out_h + 1) / 2, gx = (((size_t)a->out_w + 1) / 2 + tx - 1) / tx;
+        /* One work-item per (group of NT tiles over the batch, channel tile), as winograd.cl
+         * walks them. */
+        const size_t nt = (size_t)s->p.v[WN_P_NT], co = (size_t)s->p.v[WN_P_CO];
+        const size_t ntiles = (size_t)a->n * (((size_t)a->out_h + 1) / 2) *
+                              (((size_t)a->out_w + 1) / 2);
         const size_t local = WN_LOCAL;
-        tiles = (size_t)a->n * ty * gx * (((size_t)a->cout + co - 1) / co);
+        tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
         return dc_launch_nd(q, g.k, 1, &tiles, &local, ev);
     }
 }

@@ -173,7 +173,7 @@ void dc_direct_fit(dc_params *p, const dc_plan *plan);
 
 /* ---------------------------------------------------------------- the winograd family
  * (conv_winograd.c) The index of its off switch ON (kernel_params "winograd:ON=0"). */
-enum { DC_WINO_ON = 4 };
+enum { DC_WINO_ON = 5 };
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
  * other kinds on direct. */
 #define DC_WINO_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))

@@ -1,40 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * winograd.cl - the "winograd" conv family (host/conv_winograd.c): Winograd F(2x2, 3x3) for
- * 3x3 / stride 1 / pad 1 convs, CPU-shaped, one fused kernel per conv kind (no workspace, one
- * launch per conv). Needs kernels/abi.h and kernels/common.cl before it.
+ * 3x3 / stride 1 / pad 1 convs, CPU-shaped, one fused kernel per conv kind (one launch per conv,
+ * no workspace). Needs kernels/abi.h and kernels/common.cl before it.
  *
- * out = A^T [ sum_ci (G g G^T) .* (B^T d B) ] A   per 2x2 output tile, per output channel:
- *   d  the 4x4 input patch of the tile (rows 2*ty - 1 .. 2*ty + 2, columns likewise), with the
- *      BN+ReLU prologue applied and the padding (outside the image) 0 AFTER it;
- *   U = G g G^T  the 4x4 transformed 3x3 filter, computed by the host at pack time;
- *   V = B^T d B  computed here with additions only; 16 products per channel pair, against 36
- *      for the direct 2x2 outputs (2.25 times fewer multiply-adds).
- * A work-item owns WINO_TX tiles along x times WINO_CO output channels: 16 Winograd-domain
- * accumulators per tile as WINO_CO / WN_CW channel vectors; for each input channel it loads the
- * patch, transforms it (scalar adds), broadcasts each of the 16 V values against one weight
- * vector load per channel vector, then transforms the accumulators back (A^T M A) and stores
- * the valid part of its 2x2 outputs at the block buffer's channel offset.
+ * out = A^T [ sum_ci U(co, ci) .* V(ci) ] A   per 2x2 output tile and output channel:
+ *   V = B^T d B  the transformed 4x4 input patch d of the tile (rows 2*ty - 1 .. 2*ty + 2,
+ *      columns likewise), with the BN+ReLU prologue applied and the padding (outside the image)
+ *      0 AFTER it, as the direct kernels and PyTorch do; additions only;
+ *   U = G g G^T  the transformed 3x3 filter, computed by the host at pack time;
+ *   16 products per (tile, co, ci) against 36 for the direct 2x2 outputs (2.25x fewer).
+ * A work-item owns WINO_NT tiles (consecutive in the batch's flattened (image, ty, tx) order,
+ * so that small images still fill it) times WINO_CO output channels, and walks the input
+ * channels in chunks of WINO_CK:
+ *   1. stage: each tile's patch per input channel of the chunk, transformed (float4 rows), into
+ *      a private S[WINO_CK][WINO_NT][16] (L1-sized);
+ *   2. GEMM: for each xi of the 16 and each channel vector, WINO_NT accumulators (one vector of
+ *      channels per tile) loaded from the private M, one weight vector load per input channel
+ *      against WINO_NT broadcast V values (the shape of the direct family's 1x1 kernel, whose
+ *      accumulators stay in registers), stored back;
+ * and after the last chunk transforms M back (A^T M A) and stores the valid part of each tile's
+ * 2x2 outputs at the block buffer's channel offset, with the bias and the ReLU.
+ * The loads of U per (xi, ci) serve WINO_NT tiles: weights are read from cache once per
+ * WINO_NT tiles instead of once per tile (a first design, one tile per work-item with its 16
+ * accumulators in registers, ran no faster than the direct kernel: it streamed every weight
+ * from L2 once per 2x2 outputs).
  *
  * Weights: [ceil(cout / 16), cin, 16 (xi = 4 * row + col of U), 16 (channel lanes)], zero past
- * cout (DC_CONV_PACK lanes, the direct family's block): each (ci, xi) is one aligned vload16.
+ * cout (DC_CONV_PACK lanes, the direct family's block): each (ci, xi) is one aligned 64 bytes.
  *
  * Tunables (-D at build time; defaults below):
- *   WINO_CO       output channels per work-item: 16 or 32 (32: both blocks of a DenseNet
- *                 growth conv per patch transform). Default 16.
- *   WINO_TX       2x2 tiles per work-item along x, sharing each weight load: 1 or 2. Default 1.
- *   WINO_VEC      the widest float vector: 8, or 16 where the device's native float vector is
- *                 16 wide (AVX-512: POCL emits 512-bit FMAs only for float16). Default 8.
+ *   WINO_CO       output channels per work-item: 16 or 32 (a multiple of WINO_VEC). Default 16.
+ *   WINO_NT       tiles per work-item (accumulators of the GEMM): 8 or 16. Default 8.
+ *   WINO_CK       input channels per staged chunk: 8, 16 or 32. Default 16.
+ *   WINO_VEC      channel vector width: 8, or 16 where the device's native float vector is 16
+ *                 wide (AVX-512: POCL emits 512-bit FMAs only for float16). Default 8.
  *   WINO_KERNELS  which kernels to build: abi.h's DC_CONV_3X3 (densecl_wino3x3) and
  *                 DC_CONV_3X3_PRE (densecl_wino3x3_pre) bits. Default both.
- * No tunable changes results beyond fp32 reordering: tiles are walked with a grid-stride loop.
+ * No tunable changes results beyond fp32 reordering: work-items walk the groups with a
+ * grid-stride loop.
  */
 
 #ifndef WINO_CO
 #define WINO_CO 16
 #endif
-#ifndef WINO_TX
-#define WINO_TX 1
+#ifndef WINO_NT
+#define WINO_NT 8
+#endif
+#ifndef WINO_CK
+#define WINO_CK 16
 #endif
 #ifndef WINO_VEC
 #define WINO_VEC 8
@@ -42,129 +56,147 @@
 #ifndef WINO_KERNELS
 #define WINO_KERNELS (DC_CONV_3X3 | DC_CONV_3X3_PRE)
 #endif
-#if WINO_CO != 16 && WINO_CO != 32
-#error "WINO_CO must be 16 or 32"
-#endif
-#if WINO_TX != 1 && WINO_TX != 2
-#error "WINO_TX must be 1 or 2"
-#endif
 #if WINO_VEC != 8 && WINO_VEC != 16
 #error "WINO_VEC must be 8 or 16"
 #endif
+#if (WINO_CO != 16 && WINO_CO != 32) || WINO_CO % WINO_VEC != 0
+#error "WINO_CO must be 16 or 32, a multiple of WINO_VEC"
+#endif
+#if WINO_NT != 8 && WINO_NT != 16
+#error "WINO_NT must be 8 or 16"
+#endif
+#if WINO_CK != 8 && WINO_CK != 16 && WINO_CK != 32
+#error "WINO_CK must be 8, 16 or 32"
+#endif
 
-/* The channel vectors of a tile: WN_CH vectors of WN_CW channels. */
+/* The channel vectors of a work-item: WN_CH vectors of WN_CW channels. */
 #define WN_CW WINO_VEC
 #define WN_CH (WINO_CO / WN_CW)
 typedef DC_CAT(float, WN_CW) wn_vec;
 #define WN_VLD(p) DC_CAT(vload, WN_CW)(0, p)
 #define WN_VST(v, p) DC_CAT(vstore, WN_CW)(v, 0, p)
-/* Floats of one (ci) step of a weight block: 16 xi x DC_CONV_PACK lanes. */
+/* Floats of one input channel of a weight block: 16 xi x DC_CONV_PACK lanes. */
 #define WN_STEP (16 * DC_CONV_PACK)
 
-/* Accumulates the tiles whose patches start at input row iy0, columns ix0 + 2 * t (t <
- * WINO_TX), over every input channel. PRE (prologue) and EDGE (a patch touching the padding or
- * past the image) are literals at each call site; interior tiles take no checks.
- * w: the weights at the tile's first channel; woff[h]: channel vector h from w.
- * acc: [WINO_TX][16][WN_CH], the Winograd-domain sums. */
-DC_INLINE void wn_accumulate(global const float *src, global const float *w,
-                             global const float *pre, int cin, int in_h, int in_w, int iy0,
-                             int ix0, const int PRE, const int EDGE, const size_t *woff,
-                             wn_vec (*acc)[16][WN_CH])
+/* (B^T d) B of the 4 rows of B^T d (each a float4 of columns), into v[16] (4 * row + col):
+ * per row (t0 - t2, t1 + t2, t2 - t1, t1 - t3). */
+DC_INLINE void wn_rows_out(float4 t0, float4 t1, float4 t2, float4 t3, float *v)
 {
-    const int hw = in_h * in_w;
-    const int NX = 2 * WINO_TX + 2; /* input columns of the tiles */
-    int roff[4], cidx[2 * WINO_TX + 2];
-    float mask[4][2 * WINO_TX + 2];
-#pragma unroll
-    for (int r = 0; r < 4; r++)
-        roff[r] = (EDGE ? clamp(iy0 + r, 0, in_h - 1) : iy0 + r) * in_w;
-#pragma unroll
-    for (int c = 0; c < NX; c++)
-        cidx[c] = EDGE ? clamp(ix0 + c, 0, in_w - 1) : ix0 + c;
-#pragma unroll
-    for (int r = 0; r < 4; r++)
-#pragma unroll
-        for (int c = 0; c < NX; c++)
-            mask[r][c] = (float)(iy0 + r >= 0 && iy0 + r < in_h && ix0 + c >= 0 && ix0 + c < in_w);
-    for (int ci = 0; ci < cin; ci++) {
-        const global float *plane = src + (size_t)ci * hw;
-        const global float *wc = w + (size_t)ci * WN_STEP;
-        const float sc = PRE ? 0.5f * pre[ci] : 1.0f;
-        const float sh = PRE ? 0.5f * pre[cin + ci] : 0.0f;
-        float d[4][2 * WINO_TX + 2];
-#pragma unroll
-        for (int r = 0; r < 4; r++)
-#pragma unroll
-            for (int c = 0; c < NX; c++) {
-                float v = plane[roff[r] + cidx[c]];
-                if (PRE) {
-                    /* relu(t) = (t + |t|) / 2 on the halved affine map (common.cl). */
-                    v = DC_FMA(v, sc, sh);
-                    v += fabs(v);
-                }
-                /* Padding is 0 after the prologue: a 0/1 factor, not a branch. */
-                d[r][c] = EDGE ? v * mask[r][c] : v;
+    const float4 sg = (float4)(-1.0f, 1.0f, -1.0f, -1.0f);
+    vstore4(t0.xyzy + t0.zzyw * sg, 0, v);
+    vstore4(t1.xyzy + t1.zzyw * sg, 0, v + 4);
+    vstore4(t2.xyzy + t2.zzyw * sg, 0, v + 8);
+    vstore4(t3.xyzy + t3.zzyw * sg, 0, v + 12);
+}
+
+/* Stage 1: the transformed patches of one tile for ck input channels from c0, into s (the
+ * tile's row of S: s[j * WINO_NT * 16 + xi]). src: the tile's image; (iy, ix): its patch's top
+ * left input pixel. PRE is a literal at each call site. */
+DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, int cin, int hw,
+                             int in_h, int in_w, int iy, int ix, int c0, int ck, const int PRE,
+                             float *s)
+{
+    if (iy >= 0 && iy + 4 <= in_h && ix >= 0 && ix + 4 <= in_w) {
+        /* Interior: four float4 rows, no checks. */
+        const global float *p = src + (size_t)c0 * hw + iy * in_w + ix;
+        for (int j = 0; j < ck; j++, p += hw) {
+            float4 r0 = vload4(0, p), r1 = vload4(0, p + in_w);
+            float4 r2 = vload4(0, p + 2 * in_w), r3 = vload4(0, p + 3 * in_w);
+            if (PRE) {
+                /* relu(t) = (t + |t|) / 2 on the halved affine map (common.cl). */
+                const float4 sc = (float4)(0.5f * pre[c0 + j]);
+                const float4 sh = (float4)(0.5f * pre[cin + c0 + j]);
+                r0 = DC_FMA(r0, sc, sh);
+                r1 = DC_FMA(r1, sc, sh);
+                r2 = DC_FMA(r2, sc, sh);
+                r3 = DC_FMA(r3, sc, sh);
+                r0 += fabs(r0);
+                r1 += fabs(r1);
+                r2 += fabs(r2);
+                r3 += fabs(r3);
             }
-        /* B^T d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3), for every column of the tiles. */
-        float t[4][2 * WINO_TX + 2];
-#pragma unroll
-        for (int c = 0; c < NX; c++) {
-            t[0][c] = d[0][c] - d[2][c];
-            t[1][c] = d[1][c] + d[2][c];
-            t[2][c] = d[2][c] - d[1][c];
-            t[3][c] = d[1][c] - d[3][c];
+            wn_rows_out(r0 - r2, r1 + r2, r2 - r1, r1 - r3, s + j * WINO_NT * 16);
         }
-        /* (B^T d) B: the same on the 4 columns of each tile; v[p][4 * row + col]. */
-        float v[WINO_TX][16];
-#pragma unroll
-        for (int p = 0; p < WINO_TX; p++)
-#pragma unroll
+        return;
+    }
+    /* Edge: rows clamped into the image, and a 0/1 factor per value so that padding is 0
+     * after the prologue. Images at least 4 wide load each row as one float4 from inside the
+     * row, rotated into place (shift: the patch's first column minus the load's); narrower
+     * ones gather value by value. */
+    int ro[4];
+    float4 rm[4];
+    const float4 cm = (float4)((float)(ix >= 0), 1.0f, (float)(ix + 2 < in_w), (float)(ix + 3 < in_w));
+    for (int r = 0; r < 4; r++) {
+        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
+        rm[r] = cm * (float)(iy + r >= 0 && iy + r < in_h);
+    }
+    const global float *p = src + (size_t)c0 * hw;
+    if (in_w >= 4) {
+        const int ls = clamp(ix, 0, in_w - 4), shift = ix - ls; /* -1, 0, 1 or 2 */
+        for (int j = 0; j < ck; j++, p += hw) {
+            float4 d[4];
             for (int r = 0; r < 4; r++) {
-                v[p][4 * r + 0] = t[r][2 * p + 0] - t[r][2 * p + 2];
-                v[p][4 * r + 1] = t[r][2 * p + 1] + t[r][2 * p + 2];
-                v[p][4 * r + 2] = t[r][2 * p + 2] - t[r][2 * p + 1];
-                v[p][4 * r + 3] = t[r][2 * p + 1] - t[r][2 * p + 3];
+                float4 x = vload4(0, p + ro[r] + ls);
+                x = shift == 0 ? x : shift < 0 ? x.wxyz : shift == 1 ? x.yzwx : x.zwxy;
+                if (PRE) {
+                    x = DC_FMA(x, (float4)(0.5f * pre[c0 + j]), (float4)(0.5f * pre[cin + c0 + j]));
+                    x += fabs(x);
+                }
+                d[r] = x * rm[r];
             }
-        /* One weight vector load per (xi, channel vector), shared by the tiles. */
-#pragma unroll
-        for (int xi = 0; xi < 16; xi++)
-#pragma unroll
-            for (int h = 0; h < WN_CH; h++) {
-                const wn_vec wv = WN_VLD(wc + xi * DC_CONV_PACK + woff[h]);
-#pragma unroll
-                for (int p = 0; p < WINO_TX; p++)
-                    acc[p][xi][h] = DC_FMA(wv, (wn_vec)(v[p][xi]), acc[p][xi][h]);
+            wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3],
+                        s + j * WINO_NT * 16);
+        }
+        return;
+    }
+    int cx[4];
+    for (int c = 0; c < 4; c++)
+        cx[c] = clamp(ix + c, 0, in_w - 1);
+    for (int j = 0; j < ck; j++, p += hw) {
+        float4 d[4];
+        for (int r = 0; r < 4; r++) {
+            float4 x = (float4)(p[ro[r] + cx[0]], p[ro[r] + cx[1]], p[ro[r] + cx[2]],
+                                p[ro[r] + cx[3]]);
+            if (PRE) {
+                x = DC_FMA(x, (float4)(0.5f * pre[c0 + j]), (float4)(0.5f * pre[cin + c0 + j]));
+                x += fabs(x);
             }
+            d[r] = x * rm[r];
+        }
+        wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3], s + j * WINO_NT * 16);
     }
 }
 
-/* A^T M A of tile p's accumulators, plus the bias, the ReLU, and the valid part of its 2x2
- * outputs x WINO_CO channels. out: the image's channel co0 at output pixel (oy, ox). */
-DC_INLINE void wn_store(global float *out, global const float *bias, int flags, int cout,
-                        int co0, int out_h, int out_w, int oy, int ox, wn_vec (*m)[WN_CH])
+/* After the last chunk: A^T M A of tile t's accumulators for every channel vector, plus the
+ * bias and the ReLU, and its valid 2x2 outputs. out: the tile's image at channel co0. */
+DC_INLINE void wn_store_tile(global float *out, global const float *bias, int flags, int cout,
+                             int co0, int out_h, int out_w, int oy, int ox, const wn_vec *m, int t)
 {
     const int ohw = out_h * out_w;
     const int rows = min(2, out_h - oy), cols = min(2, out_w - ox);
-#pragma unroll
     for (int h = 0; h < WN_CH; h++) {
+        wn_vec v[16];
         float b[WN_CW];
+        float a[4][WN_CW];
+#pragma unroll
+        for (int xi = 0; xi < 16; xi++)
+            v[xi] = m[(xi * WN_CH + h) * WINO_NT + t];
 #pragma unroll
         for (int j = 0; j < WN_CW; j++) {
             const int co = co0 + h * WN_CW + j;
             b[j] = ((flags & DC_FLAG_BIAS) && co < cout) ? bias[co] : 0.0f;
         }
-        /* A^T = [1 1 1 0; 0 1 -1 -1]: rows first, then columns. */
+        /* A^T = [1 1 1 0; 0 1 -1 -1]: rows, then columns. */
         wn_vec s0[4], s1[4], y[4];
 #pragma unroll
         for (int c = 0; c < 4; c++) {
-            s0[c] = m[c][h] + m[4 + c][h] + m[8 + c][h];
-            s1[c] = m[4 + c][h] - m[8 + c][h] - m[12 + c][h];
+            s0[c] = v[c] + v[4 + c] + v[8 + c];
+            s1[c] = v[4 + c] - v[8 + c] - v[12 + c];
         }
         y[0] = s0[0] + s0[1] + s0[2];
         y[1] = s0[1] - s0[2] - s0[3];
         y[2] = s1[0] + s1[1] + s1[2];
         y[3] = s1[1] - s1[2] - s1[3];
-        float a[4][WN_CW];
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             wn_vec r = y[q] + WN_VLD(b);
@@ -172,12 +204,8 @@ DC_INLINE void wn_store(global float *out, global const float *bias, int flags, 
                 r = fmax(r, (wn_vec)(0.0f));
             WN_VST(r, a[q]);
         }
-#pragma unroll
-        for (int j = 0; j < WN_CW; j++) {
-            const int co = h * WN_CW + j;
-            if (co0 + co >= cout)
-                break;
-            global float *o = out + (size_t)co * ohw + oy * out_w + ox;
+        for (int j = 0; j < WN_CW && co0 + h * WN_CW + j < cout; j++) {
+            global float *o = out + (size_t)(h * WN_CW + j) * ohw + oy * out_w + ox;
             o[0] = a[0][j];
             if (cols > 1)
                 o[1] = a[1][j];
@@ -190,60 +218,79 @@ DC_INLINE void wn_store(global float *out, global const float *bias, int flags, 
     }
 }
 
-/* The work-items of a conv: (image, tile row, group of WINO_TX tiles, channel tile), channel
- * tiles fastest (neighbouring work-items share the input patch in cache), walked with a
- * grid-stride loop. PRE is a literal at each call site. */
+/* The work-items of a conv: (group of WINO_NT tiles, channel tile), channel tiles fastest,
+ * walked with a grid-stride loop. PRE is a literal at each call site. */
 DC_INLINE void wn_conv(global const float *in, global const float *wt, global const float *bias,
                        global const float *pre, global float *out, int n, int cin, int in_ctot,
                        int in_h, int in_w, int cout, int out_ctot, int flags, const int PRE)
 {
     /* 3x3 / 1 / 1: the output is the input's size. */
-    const int out_h = in_h, out_w = in_w;
-    const size_t in_img = (size_t)in_ctot * in_h * in_w;
-    const size_t out_img = (size_t)out_ctot * out_h * out_w;
+    const int out_h = in_h, out_w = in_w, hw = in_h * in_w;
+    const size_t in_img = (size_t)in_ctot * hw;
+    const size_t out_img = (size_t)out_ctot * hw;
     const size_t w_block = (size_t)cin * WN_STEP;
-    const int tiles_y = (out_h + 1) / 2;
-    const int groups_x = ((out_w + 1) / 2 + WINO_TX - 1) / WINO_TX;
+    const int tiles_x = (out_w + 1) / 2;
+    const int tpi = tiles_x * ((out_h + 1) / 2); /* tiles per image */
+    const int ntiles = n * tpi;
+    const int groups = (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
-    const int per_img = tiles_y * groups_x * ctiles;
-    for (int t = get_global_id(0); t < n * per_img; t += get_global_size(0)) {
-        const int ni = t / per_img;
-        const int r = t - ni * per_img;
-        const int ct = r % ctiles;
-        const int g = r / ctiles;
-        const int oy = (g / groups_x) * 2;
-        const int ox = (g % groups_x) * 2 * WINO_TX;
+    float S[WINO_CK * WINO_NT * 16];         /* [ck][tile][xi] */
+    wn_vec M[16 * WN_CH * WINO_NT];          /* [xi][channel vector][tile] */
+    for (int g = get_global_id(0); g < groups * ctiles; g += get_global_size(0)) {
+        const int ct = g % ctiles;
+        const int q0 = (g / ctiles) * WINO_NT;
         const int co0 = ct * WINO_CO;
-        const int iy0 = oy - 1, ix0 = ox - 1;
-        const global float *src = in + ni * in_img;
-        const global float *w = wt + (co0 / DC_CONV_PACK) * w_block;
-        /* Channel vector h of the tile in the packed weights, from w. A 32-channel tile spans
+        /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
          * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
          * channels that are never written. */
         size_t woff[WN_CH];
 #pragma unroll
         for (int h = 0; h < WN_CH; h++) {
-            const int blk =
-                min((h * WN_CW) / DC_CONV_PACK, (cout - 1) / DC_CONV_PACK - co0 / DC_CONV_PACK);
+            const int blk = min((co0 + h * WN_CW) / DC_CONV_PACK, (cout - 1) / DC_CONV_PACK);
             woff[h] = (size_t)blk * w_block + (h * WN_CW) % DC_CONV_PACK;
         }
-        wn_vec acc[WINO_TX][16][WN_CH];
+        for (int i = 0; i < 16 * WN_CH * WINO_NT; i++)
+            M[i] = (wn_vec)(0.0f);
+        for (int c0 = 0; c0 < cin; c0 += WINO_CK) {
+            const int ck = min(WINO_CK, cin - c0);
+            /* Stage 1. Tiles past the last one repeat it (computed, never stored). */
+            for (int t = 0; t < WINO_NT; t++) {
+                const int q = min(q0 + t, ntiles - 1);
+                const int ni = q / tpi, r = q - ni * tpi;
+                const int ty = r / tiles_x, tx = r - ty * tiles_x;
+                wn_stage_tile(in + ni * in_img, pre, cin, hw, in_h, in_w, 2 * ty - 1, 2 * tx - 1,
+                              c0, ck, PRE, S + t * 16);
+            }
+            /* Stage 2: M[xi][h][t] += sum_j U[xi][c0 + j][h] * S[j][t][xi]. */
+            for (int xi = 0; xi < 16; xi++) {
 #pragma unroll
-        for (int p = 0; p < WINO_TX; p++)
+                for (int h = 0; h < WN_CH; h++) {
+                    wn_vec *mp = M + (xi * WN_CH + h) * WINO_NT;
+                    const global float *wp = wt + woff[h] + (size_t)c0 * WN_STEP + xi * DC_CONV_PACK;
+                    wn_vec acc[WINO_NT];
 #pragma unroll
-            for (int xi = 0; xi < 16; xi++)
+                    for (int t = 0; t < WINO_NT; t++)
+                        acc[t] = mp[t];
+                    for (int j = 0; j < ck; j++) {
+                        const wn_vec wv = WN_VLD(wp + j * WN_STEP);
+                        const float *sp = S + j * WINO_NT * 16 + xi;
 #pragma unroll
-                for (int h = 0; h < WN_CH; h++)
-                    acc[p][xi][h] = (wn_vec)(0.0f);
-        if (iy0 >= 0 && iy0 + 4 <= in_h && ix0 >= 0 && ix0 + 2 * WINO_TX + 2 <= in_w)
-            wn_accumulate(src, w, pre, cin, in_h, in_w, iy0, ix0, PRE, 0, woff, acc);
-        else
-            wn_accumulate(src, w, pre, cin, in_h, in_w, iy0, ix0, PRE, 1, woff, acc);
-        global float *dst = out + ni * out_img + (size_t)co0 * out_h * out_w;
+                        for (int t = 0; t < WINO_NT; t++)
+                            acc[t] = DC_FMA(wv, (wn_vec)(sp[t * 16]), acc[t]);
+                    }
 #pragma unroll
-        for (int p = 0; p < WINO_TX; p++)
-            if (ox + 2 * p < out_w)
-                wn_store(dst, bias, flags, cout, co0, out_h, out_w, oy, ox + 2 * p, acc[p]);
+                    for (int t = 0; t < WINO_NT; t++)
+                        mp[t] = acc[t];
+                }
+            }
+        }
+        for (int t = 0; t < WINO_NT && q0 + t < ntiles; t++) {
+            const int q = q0 + t;
+            const int ni = q / tpi, r = q - ni * tpi;
+            const int ty = r / tiles_x, tx = r - ty * tiles_x;
+            wn_store_tile(out + ni * out_img + (size_t)co0 * hw, bias, flags, cout, co0, out_h,
+                          out_w, 2 * ty, 2 * tx, M, t);
+        }
     }
 }
 
