@@ -514,6 +514,11 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
             } else {
                 dc_put(out->why, sizeof out->why, ", 3x3 on direct: %s", wwhy);
             }
+        } else if (!given && want == 0 && !plan && !(caps->type & CL_DEVICE_TYPE_GPU) &&
+                   wp.v[DC_WINO_ON] && dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
+            /* No model: what an engine's resolution would add (`densecl info`). */
+            dc_put(out->why, sizeof out->why, "; a model's 3x3/1/1 convs run on winograd: %s",
+                   wwhy);
         }
     }
 
