@@ -409,7 +409,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
     static const dc_choice none;
     const char *conv, *what = "kernel_params";
     unsigned need = dc_plan_kinds(plan), on[DC_FAMILY_SLOTS] = {0};
-    int want, given;
+    int want, given, cpu_default = 0;
     densecl_status st;
     char fallback[128] = "", tuned[64] = "", tuned_params[256] = "";
     if (!c)
@@ -443,6 +443,20 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
                 (st = dc_families[i]->check(caps, &out->params[i], "program binary")) !=
                     DENSECL_OK)
                 return st;
+        /* A family that runs only some convs of a kind (winograd: 3x3/1/1 of the 3x3 kinds)
+         * must run every conv of that kind the model has. */
+        for (int i = 0; plan && i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
+            char why[200] = "";
+            int f = op->kind == DC_OP_CONV ? out->fam[dc_op_conv_kind(op)] : -1;
+            if (f > 0 && !dc_families[f]->supports(caps, op, why, sizeof why))
+                return dc_error(DENSECL_ERR_MISMATCH,
+                                "program binary refused: its %s convs run on %s, which cannot "
+                                "run %s (%dx%d/%d pad %d): %s; make it again with 'densecl "
+                                "compile-kernels' and DENSECL_CONV=direct",
+                                dc_kind_name(dc_op_conv_kind(op)), dc_families[f]->name, op->name,
+                                op->k, op->k, op->stride, op->pad, why);
+        }
         return DENSECL_OK;
     }
 
@@ -470,17 +484,20 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         snprintf(out->why, sizeof out->why, "auto: GPU default");
     } else {
         want = 0;
+        cpu_default = 1;
         snprintf(out->why, sizeof out->why, "auto: default off GPUs");
     }
     if (!plan && !given && want != 0) {
-        /* No model to ask supports() about (a program for any model): the fallback. */
+        /* No model to ask supports() about (a program for any model): the fallback (winograd
+         * below excepted: it takes the 3x3 kinds whole, as it would for any DenseNet). */
         want = 0;
         snprintf(out->why, sizeof out->why, "auto: any model, direct");
     }
 
     /* The family wanted per conv kind: a family that runs some kinds only (dc_family_kinds)
-     * leaves the others to direct; off GPUs, auto's direct gives the 3x3 kinds to winograd
-     * where that measured faster, unless kernel_params turns it off (winograd:ON=0). */
+     * leaves the others to direct; off GPUs, auto's default (no tuned family) gives the 3x3
+     * kinds to winograd where that measured faster, unless kernel_params turns it off
+     * (winograd:ON=0). A tuned family, direct included, is taken as it was measured. */
     int want_k[DC_KIND_COUNT];
     unsigned partial = 0;
     for (int k = 0; k < DC_KIND_COUNT; k++) {
@@ -502,8 +519,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         if (given && want == wi && !wp.v[DC_WINO_ON])
             return dc_error(DENSECL_ERR_ARGUMENT,
                             "%s: winograd ON=0 turns off the family --conv chose (winograd)", what);
-        if (!given && want == 0 && plan && !(caps->type & CL_DEVICE_TYPE_GPU) &&
-            (need & DC_WINO_KINDS)) {
+        if (cpu_default && plan && (need & DC_WINO_KINDS)) {
             if (!wp.v[DC_WINO_ON])
                 dc_put(out->why, sizeof out->why, ", winograd off (ON=0)");
             else if (dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
@@ -514,11 +530,15 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
             } else {
                 dc_put(out->why, sizeof out->why, ", 3x3 on direct: %s", wwhy);
             }
-        } else if (!given && want == 0 && !plan && !(caps->type & CL_DEVICE_TYPE_GPU) &&
-                   wp.v[DC_WINO_ON] && dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
-            /* No model: what an engine's resolution would add (`densecl info`). */
-            dc_put(out->why, sizeof out->why, "; a model's 3x3/1/1 convs run on winograd: %s",
-                   wwhy);
+        } else if (cpu_default && !plan && wp.v[DC_WINO_ON] &&
+                   dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
+            /* No model (`densecl info`, a program binary for any model): as an engine would
+             * resolve a model whose 3x3 convs are all 3x3/1/1, so that a binary gives the
+             * engine's results; a binary refuses a model with others (below). */
+            for (int k = 0; k < DC_KIND_COUNT; k++)
+                if (DC_WINO_KINDS & (1u << k))
+                    want_k[k] = wi;
+            dc_put(out->why, sizeof out->why, ", 3x3 on winograd: %s", wwhy);
         }
     }
 

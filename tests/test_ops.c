@@ -842,6 +842,62 @@ static const char *const alt_builds[] = {
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
 };
 
+/* How the 3x3 kinds are resolved: auto on this device follows dc_winograd_auto (with its
+ * reason), winograd:ON=0 and --conv direct keep them on direct, --conv winograd runs them on
+ * winograd and the other kinds on direct; a 3x3 pad-0 conv is refused by a given winograd,
+ * and keeps its kind on direct under auto. */
+static void test_resolve_winograd(const test_env *e)
+{
+    densecl_config cfg;
+    dc_plan plan;
+    dc_resolved r;
+    char why[96];
+    const int wi = dc_family_index("winograd");
+    const int auto_wino = dc_winograd_auto(&e->caps, why, sizeof why);
+    if (densecl_config_preset("densenet-bc-100-k12", &cfg) != DENSECL_OK ||
+        dc_plan_build(&cfg, 1, 32, 32, &plan) != DENSECL_OK) {
+        CHECKF(0, "plan: %s", densecl_last_error());
+        return;
+    }
+    dc_choice c = {"auto", NULL, {0, 0, 0, 0}, NULL};
+    setenv("DENSECL_NO_TUNING", "1", 1); /* auto's defaults, whatever the caller tuned */
+    CHECK(wi > 0 && dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
+    CHECKF(r.fam[DC_KIND_3X3] == (auto_wino ? wi : 0) && r.fam[DC_KIND_1X1] == 0 &&
+               strstr(r.why, auto_wino ? "3x3 on winograd" : "3x3 on direct"),
+           "auto: %s", r.why);
+    c.kernel_params = "winograd:ON=0";
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
+    CHECKF(r.fam[DC_KIND_3X3] == 0 && !(r.used & (1u << wi)) && strstr(r.why, "ON=0"),
+           "winograd:ON=0: %s", r.why);
+    c.kernel_params = NULL;
+    c.conv = "direct";
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK && r.used == 1u);
+    c.conv = "winograd";
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
+    CHECKF(r.fam[DC_KIND_3X3] == wi && r.fam[DC_KIND_1X1] == 0 &&
+               r.params[wi].v[DC_WINO_ON] == 1 && strstr(r.why, "on direct"),
+           "--conv winograd: %s", r.why);
+    c.kernel_params = "winograd:ON=0";
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_ERR_ARGUMENT);
+    c.kernel_params = NULL;
+    /* A 3x3 conv without padding in the plan: given winograd refuses it, auto keeps the kind
+     * on direct and says why. */
+    for (int i = 0; i < plan.n_ops; i++)
+        if (plan.ops[i].kind == DC_OP_CONV && plan.ops[i].k == 3) {
+            plan.ops[i].pad = 0;
+            plan.ops[i].out_h -= 2;
+            plan.ops[i].out_w -= 2;
+            break;
+        }
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_ERR_UNSUPPORTED);
+    c.conv = "auto";
+    CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
+    CHECKF(r.fam[DC_KIND_3X3] == 0 && (!auto_wino || strstr(r.why, "3x3 on direct; winograd")),
+           "auto with a 3x3 pad-0 conv: %s", r.why);
+    unsetenv("DENSECL_NO_TUNING");
+    dc_plan_free(&plan);
+}
+
 /* Winograd builds other than the device's defaults: the other channel tile, tile group and
  * chunk, and float8 channel vectors (which the device's own build has only where its native
  * float width is below 16): groups and chunks that end past the data, 32-channel tiles over
@@ -862,6 +918,7 @@ int main(int argc, char **argv)
         test_launch_nd(&e);
         test_kernel_subset(&e);
         test_build_log_lines(&e, argc > 1 ? argv[1] : NULL);
+        test_resolve_winograd(&e);
         for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
             run_conv(&e, &conv_cases[i]);
         /* The fallback family runs every conv. */
