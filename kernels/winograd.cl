@@ -13,8 +13,11 @@
  * A work-item owns WINO_NT tiles (consecutive in the batch's flattened (image, ty, tx) order,
  * so that small images still fill it) times WINO_CO output channels, and walks the input
  * channels in chunks of WINO_CK:
- *   1. stage: each tile's patch per input channel of the chunk, transformed (float4 rows), into
- *      a private S[WINO_CK][WINO_NT][16] (L1-sized);
+ *   1. stage: each tile's patch per input channel of the chunk, transformed, into a private
+ *      S (L1-sized): for 8 tiles of one tile row (wn_stage_row) on float8 vectors of the
+ *      tiles, from two float16 loads per input row, laid out [WINO_CK][16][WINO_NT];
+ *      otherwise (tiles across rows or images, narrow images) tile by tile on float4 rows,
+ *      laid out [WINO_CK][WINO_NT][16];
  *   2. GEMM: for each xi of the 16 and each channel vector, WINO_NT accumulators (one vector of
  *      channels per tile) loaded from the private M, one weight vector load per input channel
  *      against WINO_NT broadcast V values (the shape of the direct family's 1x1 kernel, whose
@@ -78,8 +81,8 @@ typedef DC_CAT(float, WN_CW) wn_vec;
 /* Floats of one input channel of a weight block: 16 xi x DC_CONV_PACK lanes. */
 #define WN_STEP (16 * DC_CONV_PACK)
 
-/* (B^T d) B of the 4 rows of B^T d (each a float4 of columns), into v[16] (4 * row + col):
- * per row (t0 - t2, t1 + t2, t2 - t1, t1 - t3). */
+/* (B^T d) B of the 4 rows of B^T d (each a float4 of columns), into v[16] (xi = 4 * row +
+ * col; the per-tile layout of S): per row (t0 - t2, t1 + t2, t2 - t1, t1 - t3). */
 DC_INLINE void wn_rows_out(float4 t0, float4 t1, float4 t2, float4 t3, float *v)
 {
     const float4 sg = (float4)(-1.0f, 1.0f, -1.0f, -1.0f);
@@ -90,7 +93,7 @@ DC_INLINE void wn_rows_out(float4 t0, float4 t1, float4 t2, float4 t3, float *v)
 }
 
 /* Stage 1: the transformed patches of one tile for ck input channels from c0, into s (the
- * tile's row of S: s[j * WINO_NT * 16 + xi]). src: the tile's image; (iy, ix): its patch's top
+ * tile's part of S, laid out [j][t][xi]: s[j * WINO_NT * 16 + xi]). src: the tile's image; (iy, ix): its patch's top
  * left input pixel. PRE is a literal at each call site. */
 DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, int cin, int hw,
                              int in_h, int in_w, int iy, int ix, int c0, int ck, const int PRE,
@@ -167,6 +170,73 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
     }
 }
 
+/* Stage 1 for the 8 tiles tx0 .. tx0 + 7 of one tile row (WINO_NT 8; images at least 16
+ * wide), on float8 vectors of the 8 tiles, into S[j][xi][0..7]: each input row of the patches
+ * (columns ix0 = 2 * tx0 - 1 .. ix0 + 17) is two float16 loads from inside the row, a at ix0
+ * and b at ix0 + 2, whose even and odd lanes are the patches' 4 columns. The column before the
+ * image (ix0 = -1: a loaded from column 0, shifted by one lane) and the one or two past it (the
+ * last tiles of an image row: b loaded from in_w - 16, shifted by sb lanes) are 0, after the
+ * prologue. 4 columns of 8 tiles per 2 loads, against 4 loads per tile on the per-tile path. */
+DC_INLINE void wn_stage_row(global const float *src, global const float *pre, int cin, int hw,
+                            int in_h, int in_w, int iy, int ix0, int c0, int ck, const int PRE,
+                            float *s)
+{
+#if WINO_NT == 8
+    const int left = ix0 < 0;
+    const int pa = left ? 0 : ix0;
+    const int pb = min(ix0 + 2, in_w - 16);
+    const int sb = ix0 + 2 - pb; /* 0, 1 or 2 */
+    int ro[4];
+    float rv[4];
+    for (int r = 0; r < 4; r++) {
+        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
+        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
+    }
+    const global float *p = src + (size_t)c0 * hw;
+    for (int j = 0; j < ck; j++, p += hw) {
+        float8 d[4][4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            float16 a = vload16(0, p + ro[r] + pa), b = vload16(0, p + ro[r] + pb);
+            if (PRE) {
+                const float16 sc = (float16)(0.5f * pre[c0 + j]);
+                const float16 sh = (float16)(0.5f * pre[cin + c0 + j]);
+                a = DC_FMA(a, sc, sh);
+                b = DC_FMA(b, sc, sh);
+                a += fabs(a);
+                b += fabs(b);
+            }
+            a *= rv[r];
+            b *= rv[r];
+            const float8 ae = a.even, ao = a.odd, be = b.even, bo = b.odd;
+            const float8 be1 = (float8)(be.s1234, be.s567, 0.0f);
+            const float8 bo1 = (float8)(bo.s1234, bo.s567, 0.0f);
+            d[r][0] = left ? (float8)(0.0f, ao.s0123, ao.s456) : ae;
+            d[r][1] = left ? ae : ao;
+            d[r][2] = sb == 0 ? be : sb == 1 ? bo : be1;
+            d[r][3] = sb == 0 ? bo : sb == 1 ? be1 : bo1;
+        }
+        /* B^T d on the rows, then the same on the columns of each row; v[4 * row + col]. */
+        float8 t[4][4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            t[0][c] = d[0][c] - d[2][c];
+            t[1][c] = d[1][c] + d[2][c];
+            t[2][c] = d[2][c] - d[1][c];
+            t[3][c] = d[1][c] - d[3][c];
+        }
+        float *v = s + j * 16 * WINO_NT;
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            vstore8(t[r][0] - t[r][2], 0, v + (4 * r + 0) * WINO_NT);
+            vstore8(t[r][1] + t[r][2], 0, v + (4 * r + 1) * WINO_NT);
+            vstore8(t[r][2] - t[r][1], 0, v + (4 * r + 2) * WINO_NT);
+            vstore8(t[r][1] - t[r][3], 0, v + (4 * r + 3) * WINO_NT);
+        }
+    }
+#endif
+}
+
 /* After the last chunk: A^T M A of tile t's accumulators for every channel vector, plus the
  * bias and the ReLU, and its valid 2x2 outputs. out: the tile's image at channel co0. */
 DC_INLINE void wn_store_tile(global float *out, global const float *bias, int flags, int cout,
@@ -218,6 +288,37 @@ DC_INLINE void wn_store_tile(global float *out, global const float *bias, int fl
     }
 }
 
+/* Stage 2: M[xi][h][t] += sum_j U[c0 + j][xi][h] * S[j][xi][t] for the chunk's ck input
+ * channels, S[j][xi][t] at S[j * 16 * WINO_NT + xi * XS + t * TS] (XS, TS literals: the row
+ * path's layout [j][xi][t] or the per-tile path's [j][t][xi]). Per (xi, channel vector) the
+ * WINO_NT accumulators stay in registers across the chunk: one weight vector load and
+ * WINO_NT broadcast FMAs per input channel. */
+DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int ck,
+                       const float *S, const int XS, const int TS, wn_vec *M)
+{
+    for (int xi = 0; xi < 16; xi++) {
+#pragma unroll
+        for (int h = 0; h < WN_CH; h++) {
+            wn_vec *mp = M + (xi * WN_CH + h) * WINO_NT;
+            const global float *wp = wt + woff[h] + (size_t)c0 * WN_STEP + xi * DC_CONV_PACK;
+            wn_vec acc[WINO_NT];
+#pragma unroll
+            for (int t = 0; t < WINO_NT; t++)
+                acc[t] = mp[t];
+            for (int j = 0; j < ck; j++) {
+                const wn_vec wv = WN_VLD(wp + j * WN_STEP);
+                const float *sp = S + j * 16 * WINO_NT + xi * XS;
+#pragma unroll
+                for (int t = 0; t < WINO_NT; t++)
+                    acc[t] = DC_FMA(wv, (wn_vec)(sp[t * TS]), acc[t]);
+            }
+#pragma unroll
+            for (int t = 0; t < WINO_NT; t++)
+                mp[t] = acc[t];
+        }
+    }
+}
+
 /* The work-items of a conv: (group of WINO_NT tiles, channel tile), channel tiles fastest,
  * walked with a grid-stride loop. PRE is a literal at each call site. */
 DC_INLINE void wn_conv(global const float *in, global const float *wt, global const float *bias,
@@ -234,12 +335,17 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int ntiles = n * tpi;
     const int groups = (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
-    float S[WINO_CK * WINO_NT * 16];         /* [ck][tile][xi] */
+    float S[WINO_CK * 16 * WINO_NT];         /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
     wn_vec M[16 * WN_CH * WINO_NT];          /* [xi][channel vector][tile] */
     for (int g = get_global_id(0); g < groups * ctiles; g += get_global_size(0)) {
         const int ct = g % ctiles;
         const int q0 = (g / ctiles) * WINO_NT;
         const int co0 = ct * WINO_CO;
+        /* A group within one tile row of an image takes the vectorized stage 1 (WINO_NT 8,
+         * images at least 16 wide); the others, per tile. */
+        const int ni0 = q0 / tpi, ty0 = (q0 - ni0 * tpi) / tiles_x;
+        const int tx0 = q0 - ni0 * tpi - ty0 * tiles_x;
+        const int row_group = WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x;
         /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
          * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
          * channels that are never written. */
@@ -254,35 +360,21 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         for (int c0 = 0; c0 < cin; c0 += WINO_CK) {
             const int ck = min(WINO_CK, cin - c0);
             /* Stage 1. Tiles past the last one repeat it (computed, never stored). */
-            for (int t = 0; t < WINO_NT; t++) {
+            if (row_group)
+                wn_stage_row(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1,
+                             2 * tx0 - 1, c0, ck, PRE, S);
+            for (int t = 0; t < WINO_NT && !row_group; t++) {
                 const int q = min(q0 + t, ntiles - 1);
                 const int ni = q / tpi, r = q - ni * tpi;
                 const int ty = r / tiles_x, tx = r - ty * tiles_x;
                 wn_stage_tile(in + ni * in_img, pre, cin, hw, in_h, in_w, 2 * ty - 1, 2 * tx - 1,
                               c0, ck, PRE, S + t * 16);
             }
-            /* Stage 2: M[xi][h][t] += sum_j U[xi][c0 + j][h] * S[j][t][xi]. */
-            for (int xi = 0; xi < 16; xi++) {
-#pragma unroll
-                for (int h = 0; h < WN_CH; h++) {
-                    wn_vec *mp = M + (xi * WN_CH + h) * WINO_NT;
-                    const global float *wp = wt + woff[h] + (size_t)c0 * WN_STEP + xi * DC_CONV_PACK;
-                    wn_vec acc[WINO_NT];
-#pragma unroll
-                    for (int t = 0; t < WINO_NT; t++)
-                        acc[t] = mp[t];
-                    for (int j = 0; j < ck; j++) {
-                        const wn_vec wv = WN_VLD(wp + j * WN_STEP);
-                        const float *sp = S + j * WINO_NT * 16 + xi;
-#pragma unroll
-                        for (int t = 0; t < WINO_NT; t++)
-                            acc[t] = DC_FMA(wv, (wn_vec)(sp[t * 16]), acc[t]);
-                    }
-#pragma unroll
-                    for (int t = 0; t < WINO_NT; t++)
-                        mp[t] = acc[t];
-                }
-            }
+            /* Stage 2, on S as stage 1 laid it out. */
+            if (row_group)
+                wn_gemm(wt, woff, c0, ck, S, WINO_NT, 1, M);
+            else
+                wn_gemm(wt, woff, c0, ck, S, 1, 16, M);
         }
         for (int t = 0; t < WINO_NT && q0 + t < ntiles; t++) {
             const int q = q0 + t;

@@ -108,6 +108,8 @@ static const conv_case conv_cases[] = {
     {2, 48, 60, 32, 32, 12, 60, 48, 3, 1, 1, 0, 0, 0, 0, "DenseNet-BC-100 growth 12 at the end"},
     {1, 1, 1, 6, 5, 33, 33, 0, 3, 1, 1, 1, 1, 0, 0, "one input channel, 33 outputs"},
     {3, 40, 52, 11, 4, 30, 36, 6, 3, 1, 1, 1, 1, 1, 0, "4 wide, odd height, 30 channels"},
+    {1, 6, 6, 5, 31, 9, 9, 0, 3, 1, 1, 1, 1, 1, 0, "31 wide: a row's last 8 tiles past it"},
+    {2, 5, 5, 3, 16, 7, 7, 0, 3, 1, 1, 1, 0, 1, 0, "16 wide: 8 tiles between both borders"},
 };
 
 /* The plan op of a case, for the families' supports(), pack() and workspace(). */
