@@ -44,18 +44,19 @@ _Static_assert((int)WN_P_ON == (int)DC_WINO_ON, "family.h's DC_WINO_ON is the ON
 
 static const char *const wino_sources[] = {"winograd.cl", NULL};
 
-/* Where auto runs the 3x3/1/1 convs on winograd: CPUs with 16-wide float vectors (AVX-512),
- * where it was measured faster than direct (README, "Kernel families": POCL 3.1 on a 2-core AMD
- * EPYC, DenseNet-121 at batch 1 and 8 and DenseNet-BC-100 at batch 64, interleaved rounds).
- * Elsewhere it is unmeasured, so direct keeps them; --conv winograd still runs it. */
+/* Where auto runs the 3x3/1/1 convs on winograd: AMD CPUs with 16-wide float vectors
+ * (AVX-512), where it was measured faster than direct (README, Performance: POCL 3.1 on a
+ * 2-core AMD EPYC, DenseNet-121 at batch 1 and 8 and DenseNet-BC-100 at batch 64, alternating
+ * runs). Elsewhere (Intel's AVX-512 Xeons included, whose FMA units differ) it is unmeasured,
+ * so direct keeps them; --conv winograd runs it anywhere. */
 int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
 {
     if (caps && (caps->type & CL_DEVICE_TYPE_CPU) && !(caps->type & CL_DEVICE_TYPE_GPU) &&
-        caps->native_vector_float >= 16) {
-        snprintf(why, cap, "measured faster than direct on AVX-512 CPUs");
+        caps->native_vector_float >= 16 && strstr(caps->vendor, "AMD")) {
+        snprintf(why, cap, "measured faster than direct on AMD CPUs with AVX-512");
         return 1;
     }
-    snprintf(why, cap, "winograd is measured faster on AVX-512 CPUs only");
+    snprintf(why, cap, "winograd is measured faster on AMD CPUs with AVX-512 only");
     return 0;
 }
 

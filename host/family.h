@@ -177,8 +177,8 @@ enum { DC_WINO_ON = 5 };
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
  * other kinds on direct. */
 #define DC_WINO_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
-/* 1 if auto should run the 3x3/1/1 convs on winograd on this device (measured faster there),
- * with the reason in why either way. */
+/* 1 if auto should run the 3x3/1/1 convs on winograd on this device (measured faster there:
+ * AMD CPUs with AVX-512), with the reason in why either way. */
 int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap);
 
 #endif /* DENSECL_FAMILY_H */

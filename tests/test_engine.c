@@ -568,7 +568,7 @@ static void test_conv_families(void)
     CHECK(densecl_engine_run(e, x, n, 3, h, h, ref) == DENSECL_OK);
     CHECK(densecl_engine_replica_stats(e, 0, &s) == DENSECL_OK);
     /* A CPU: auto is direct for every conv kind the model has, but the 3x3 convs run on
-     * winograd where the device has 16-wide float vectors (AVX-512; dc_winograd_auto). */
+     * winograd where that was measured faster (AMD CPUs with AVX-512: dc_winograd_auto). */
     {
         dc_caps caps;
         char why[96];
