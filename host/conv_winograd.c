@@ -133,11 +133,9 @@ static densecl_status wino_check(const dc_caps *caps, const dc_params *p, const 
             return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd %s=%d (%d to %d)", what,
                             wino_params[i].name, p->v[i], wino_params[i].lo, wino_params[i].hi);
     if (p->v[WN_P_CO] != 16 && p->v[WN_P_CO] != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what,
-                        p->v[WN_P_CO]);
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what, p->v[WN_P_CO]);
     if (p->v[WN_P_NT] != 8 && p->v[WN_P_NT] != 16)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what,
-                        p->v[WN_P_NT]);
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what, p->v[WN_P_NT]);
     if (p->v[WN_P_CK] != 8 && p->v[WN_P_CK] != 16 && p->v[WN_P_CK] != 32)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CK=%d (8, 16 or 32)", what,
                         p->v[WN_P_CK]);
@@ -313,8 +311,8 @@ static cl_int wino_enqueue(cl_command_queue q, void *state, const dc_params *p,
         /* One work-item per (group of NT tiles over the batch, channel tile), as winograd.cl
          * walks them. */
         const size_t nt = (size_t)s->p.v[WN_P_NT], co = (size_t)s->p.v[WN_P_CO];
-        const size_t ntiles = (size_t)a->n * (((size_t)a->out_h + 1) / 2) *
-                              (((size_t)a->out_w + 1) / 2);
+        const size_t ntiles =
+            (size_t)a->n * (((size_t)a->out_h + 1) / 2) * (((size_t)a->out_w + 1) / 2);
         const size_t local = WN_LOCAL;
         tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
         return dc_launch_nd(q, g.k, 1, &tiles, &local, ev);

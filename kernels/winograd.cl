@@ -40,8 +40,10 @@
  *                 wide (AVX-512: POCL emits 512-bit FMAs only for float16). Default 8.
  *   WINO_KERNELS  which kernels to build: abi.h's DC_CONV_3X3 (densecl_wino3x3) and
  *                 DC_CONV_3X3_PRE (densecl_wino3x3_pre) bits. Default both.
- * No tunable changes results beyond fp32 reordering: work-items walk the groups with a
- * grid-stride loop.
+ * No tunable changes a result bit: each tile's sums are added in the same order (input
+ * channel by input channel) whatever the tile group, chunk, channel tile or vector width, and
+ * the staging paths compute the same values; work-items walk the groups with a grid-stride
+ * loop, so any global size is correct.
  */
 
 #ifndef WINO_CO
@@ -93,8 +95,8 @@ DC_INLINE void wn_rows_out(float4 t0, float4 t1, float4 t2, float4 t3, float *v)
 }
 
 /* Stage 1: the transformed patches of one tile for ck input channels from c0, into s (the
- * tile's part of S, laid out [j][t][xi]: s[j * WINO_NT * 16 + xi]). src: the tile's image; (iy, ix): its patch's top
- * left input pixel. PRE is a literal at each call site. */
+ * tile's part of S, laid out [j][t][xi]: s[j * WINO_NT * 16 + xi]). src: the tile's image;
+ * (iy, ix): its patch's top left input pixel. PRE is a literal at each call site. */
 DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, int cin, int hw,
                              int in_h, int in_w, int iy, int ix, int c0, int ck, const int PRE,
                              float *s)
@@ -128,7 +130,8 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
      * ones gather value by value. */
     int ro[4];
     float4 rm[4];
-    const float4 cm = (float4)((float)(ix >= 0), 1.0f, (float)(ix + 2 < in_w), (float)(ix + 3 < in_w));
+    const float4 cm =
+        (float4)((float)(ix >= 0), 1.0f, (float)(ix + 2 < in_w), (float)(ix + 3 < in_w));
     for (int r = 0; r < 4; r++) {
         ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
         rm[r] = cm * (float)(iy + r >= 0 && iy + r < in_h);
