@@ -899,6 +899,22 @@ static void test_resolve_winograd(const test_env *e)
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
     CHECKF(r.fam[DC_KIND_3X3] == 0 && (!auto_wino || strstr(r.why, "3x3 on direct; winograd")),
            "auto with a 3x3 pad-0 conv: %s", r.why);
+    /* A program binary for any model carries auto's choice (winograd for the 3x3 kinds where
+     * auto picks it); a model with a 3x3 conv winograd cannot run refuses it. */
+    {
+        dc_resolved any;
+        char text[1024];
+        dc_choice b = {NULL, NULL, {0, 0, 0, 0}, NULL};
+        CHECK(dc_resolve(&e->caps, NULL, &b, &any) == DENSECL_OK);
+        CHECKF((any.fam[DC_KIND_3X3] == wi) == auto_wino, "any model: %s", any.why);
+        dc_resolved_format(&any, text, sizeof text);
+        b.binary = text;
+        densecl_status st = dc_resolve(&e->caps, &plan, &b, &r);
+        CHECKF(auto_wino ? st == DENSECL_ERR_MISMATCH &&
+                               strstr(densecl_last_error(), "cannot run")
+                         : st == DENSECL_OK,
+               "binary '%s' with a 3x3 pad-0 conv: %s", text, densecl_last_error());
+    }
     unsetenv("DENSECL_NO_TUNING");
     dc_plan_free(&plan);
 }
