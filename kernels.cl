@@ -12,6 +12,8 @@
  *                      (host/conv_gemm.c)
  *   kernels/clblast.cl the "clblast" conv family's pre-pass, im2col and epilogue kernels around
  *                      CLBlast's GEMMs (host/conv_clblast.c)
+ *   kernels/winograd.cl the "winograd" conv family: fused Winograd F(2x2, 3x3) for the 3x3/1/1
+ *                      convs on CPUs (host/conv_winograd.c)
  *
  * The host (host/program.c) reads this list, not the #include lines' meaning: it builds ONE
  * program per device from the files below in this order, leaving out the files of conv families
@@ -27,3 +29,4 @@
 #include "kernels/direct.cl"
 #include "kernels/gemm.cl"
 #include "kernels/clblast.cl"
+#include "kernels/winograd.cl"

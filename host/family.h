@@ -12,7 +12,8 @@
  * Families today: "direct" (register tiles per work-item, CPU-shaped: host/conv_direct.c,
  * kernels/direct.cl), "gemm" (local-memory tiled GEMM / implicit GEMM for GPUs:
  * host/conv_gemm.c, kernels/gemm.cl), "clblast" (CLBlast's GEMMs on the engine's queue after a
- * BN+ReLU / im2col pre-pass: host/conv_clblast.c, kernels/clblast.cl).
+ * BN+ReLU / im2col pre-pass: host/conv_clblast.c, kernels/clblast.cl), "winograd" (fused
+ * Winograd F(2x2, 3x3) for the 3x3/1/1 convs on CPUs: host/conv_winograd.c, kernels/winograd.cl).
  */
 #ifndef DENSECL_FAMILY_H
 #define DENSECL_FAMILY_H
@@ -83,6 +84,7 @@ typedef struct dc_family {
 extern const dc_family dc_family_direct;
 extern const dc_family dc_family_gemm;
 extern const dc_family dc_family_clblast;
+extern const dc_family dc_family_winograd;
 
 /* ---------------------------------------------------------------- the registry (resolve.c)
  * One row per family: {&dc_family_direct, &dc_family_gemm, &dc_family_clblast} (the clblast row
@@ -168,5 +170,15 @@ void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 /* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where
  * the model's 3x3 convs waste fewer multiply-adds on padding channels that way). */
 void dc_direct_fit(dc_params *p, const dc_plan *plan);
+
+/* ---------------------------------------------------------------- the winograd family
+ * (conv_winograd.c) The index of its off switch ON (kernel_params "winograd:ON=0"). */
+enum { DC_WINO_ON = 5 };
+/* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
+ * other kinds on direct. */
+#define DC_WINO_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
+/* 1 if auto should run the 3x3/1/1 convs on winograd on this device (measured faster there:
+ * AMD CPUs with AVX-512), with the reason in why either way. */
+int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap);
 
 #endif /* DENSECL_FAMILY_H */

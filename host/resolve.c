@@ -21,9 +21,21 @@ const dc_family *const dc_families[] = {
     /* Always listed: built without CLBlast, its supports() says so, auto skips it and an
      * explicit --conv clblast is refused with that reason. */
     &dc_family_clblast,
+    /* The 3x3/1/1 convs only (its kinds); auto's choice for them on CPUs where it measured
+     * faster (dc_winograd_auto). */
+    &dc_family_winograd,
 };
 const int dc_family_count = (int)DC_ARRAY_LEN(dc_families);
 _Static_assert(DC_ARRAY_LEN(dc_families) <= DC_FAMILY_SLOTS, "raise DC_FAMILY_SLOTS");
+
+/* The conv kinds family fi runs at all (bit DC_KIND_*): winograd's 3x3 ones, every kind for
+ * the others. A replica that chose a family runs the kinds outside its set on direct. */
+static unsigned dc_family_kinds(int fi)
+{
+    if (fi >= 0 && fi < dc_family_count && dc_families[fi] == &dc_family_winograd)
+        return DC_WINO_KINDS;
+    return (1u << DC_KIND_COUNT) - 1u;
+}
 
 /* "direct, gemm, clblast": the families of this build, for messages. */
 static const char *dc_family_list(void)
@@ -397,7 +409,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
     static const dc_choice none;
     const char *conv, *what = "kernel_params";
     unsigned need = dc_plan_kinds(plan), on[DC_FAMILY_SLOTS] = {0};
-    int want, given;
+    int want, given, cpu_default = 0;
     densecl_status st;
     char fallback[128] = "", tuned[64] = "", tuned_params[256] = "";
     if (!c)
@@ -431,6 +443,20 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
                 (st = dc_families[i]->check(caps, &out->params[i], "program binary")) !=
                     DENSECL_OK)
                 return st;
+        /* A family that runs only some convs of a kind (winograd: 3x3/1/1 of the 3x3 kinds)
+         * must run every conv of that kind the model has. */
+        for (int i = 0; plan && i < plan->n_ops; i++) {
+            const dc_op *op = &plan->ops[i];
+            char why[200] = "";
+            int f = op->kind == DC_OP_CONV ? out->fam[dc_op_conv_kind(op)] : -1;
+            if (f > 0 && !dc_families[f]->supports(caps, op, why, sizeof why))
+                return dc_error(DENSECL_ERR_MISMATCH,
+                                "program binary refused: its %s convs run on %s, which cannot "
+                                "run %s (%dx%d/%d pad %d): %s; make it again with 'densecl "
+                                "compile-kernels' and DENSECL_CONV=direct",
+                                dc_kind_name(dc_op_conv_kind(op)), dc_families[f]->name, op->name,
+                                op->k, op->k, op->stride, op->pad, why);
+        }
         return DENSECL_OK;
     }
 
@@ -458,40 +484,98 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         snprintf(out->why, sizeof out->why, "auto: GPU default");
     } else {
         want = 0;
+        cpu_default = 1;
         snprintf(out->why, sizeof out->why, "auto: default off GPUs");
     }
     if (!plan && !given && want != 0) {
-        /* No model to ask supports() about (a program for any model): the fallback. */
+        /* No model to ask supports() about (a program for any model): the fallback (winograd
+         * below excepted: it takes the 3x3 kinds whole, as it would for any DenseNet). */
         want = 0;
         snprintf(out->why, sizeof out->why, "auto: any model, direct");
     }
 
-    /* Which kinds the wanted family runs: all of a kind's convs, or none of them. */
+    /* The family wanted per conv kind: a family that runs some kinds only (dc_family_kinds)
+     * leaves the others to direct; off GPUs, auto's default (no tuned family) gives the 3x3
+     * kinds to winograd where that measured faster, unless kernel_params turns it off
+     * (winograd:ON=0). A tuned family, direct included, is taken as it was measured. */
+    int want_k[DC_KIND_COUNT];
+    unsigned partial = 0;
+    for (int k = 0; k < DC_KIND_COUNT; k++) {
+        want_k[k] = want;
+        if (want > 0 && !(dc_family_kinds(want) & (1u << k))) {
+            want_k[k] = 0;
+            partial |= need & (1u << k);
+        }
+    }
+    {
+        const int wi = dc_family_index("winograd");
+        dc_params wp;
+        unsigned wset = 0;
+        char wwhy[96] = "";
+        dc_family_winograd.defaults(caps, plan, &wp);
+        if ((st = dc_params_parse(c->kernel_params, given ? conv : NULL, wi, &wp, &wset,
+                                  what)) != DENSECL_OK)
+            return st;
+        if (given && want == wi && !wp.v[DC_WINO_ON])
+            return dc_error(DENSECL_ERR_ARGUMENT,
+                            "%s: winograd ON=0 turns off the family --conv chose (winograd)", what);
+        if (cpu_default && plan && (need & DC_WINO_KINDS)) {
+            if (!wp.v[DC_WINO_ON])
+                dc_put(out->why, sizeof out->why, ", winograd off (ON=0)");
+            else if (dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
+                for (int k = 0; k < DC_KIND_COUNT; k++)
+                    if (DC_WINO_KINDS & (1u << k))
+                        want_k[k] = wi;
+                dc_put(out->why, sizeof out->why, ", 3x3 on winograd: %s", wwhy);
+            } else {
+                dc_put(out->why, sizeof out->why, ", 3x3 on direct: %s", wwhy);
+            }
+        } else if (cpu_default && !plan && wp.v[DC_WINO_ON] &&
+                   dc_winograd_auto(caps, wwhy, sizeof wwhy)) {
+            /* No model (`densecl info`, a program binary for any model): as an engine would
+             * resolve a model whose 3x3 convs are all 3x3/1/1, so that a binary gives the
+             * engine's results; a binary refuses a model with others (below). */
+            for (int k = 0; k < DC_KIND_COUNT; k++)
+                if (DC_WINO_KINDS & (1u << k))
+                    want_k[k] = wi;
+            dc_put(out->why, sizeof out->why, ", 3x3 on winograd: %s", wwhy);
+        }
+    }
+
+    /* Which kinds each wanted family runs: all of a kind's convs, or none of them. */
     unsigned refused = 0;
-    for (int i = 0; plan && want > 0 && i < plan->n_ops; i++) {
+    for (int i = 0; plan && i < plan->n_ops; i++) {
         const dc_op *op = &plan->ops[i];
         char why[200] = "";
         if (op->kind != DC_OP_CONV)
             continue;
-        int k = dc_op_conv_kind(op);
-        if (refused & (1u << k) || dc_families[want]->supports(caps, op, why, sizeof why))
+        int k = dc_op_conv_kind(op), f = want_k[k];
+        if (f <= 0 || refused & (1u << k) || dc_families[f]->supports(caps, op, why, sizeof why))
             continue;
         if (given)
             return dc_error(DENSECL_ERR_UNSUPPORTED,
                             "conv family %s cannot run %s (%dx%d/%d conv, %d -> %d channels) on "
                             "'%s': %s",
-                            dc_families[want]->name, op->name, op->k, op->k, op->stride, op->in_c,
+                            dc_families[f]->name, op->name, op->k, op->k, op->stride, op->in_c,
                             op->out_c, caps->name, why);
         if (!refused)
-            snprintf(fallback, sizeof fallback, "; %s: %.100s", dc_families[want]->name, why);
+            snprintf(fallback, sizeof fallback, "; %s: %.100s", dc_families[f]->name, why);
         refused |= 1u << k;
     }
     for (int k = 0; k < DC_KIND_COUNT; k++) {
         if (!(need & (1u << k)))
             continue;
-        out->fam[k] = (refused & (1u << k)) ? 0 : want;
+        out->fam[k] = (refused & (1u << k)) ? 0 : want_k[k];
         on[out->fam[k]] |= 1u << k;
         out->used |= 1u << out->fam[k];
+    }
+    if (partial) {
+        char kinds[64] = "";
+        for (int k = 0; k < DC_KIND_COUNT; k++)
+            if (partial & (1u << k))
+                dc_put(kinds, sizeof kinds, "%s%s", kinds[0] ? "," : "", dc_kind_name(k));
+        dc_put(out->why, sizeof out->why, ", %s on direct (%s runs no such convs)", kinds,
+               dc_families[want]->name);
     }
     if (refused) {
         char kinds[64] = "";

@@ -418,10 +418,14 @@ typedef struct densecl_engine_options {
                                    "direct:1x1=CxP,conv=CxP" says the same) */
     const char *conv;           /* the conv kernel family: NULL (then $DENSECL_CONV, else auto),
                                    "auto": the family `densecl tune` saved for the device, else
-                                   "gemm" on GPUs and "direct" elsewhere, each conv a family
+                                   "gemm" on GPUs and "direct" elsewhere (with the 3x3/1/1 convs
+                                   on "winograd" on AMD AVX-512 CPUs; kernel_params
+                                   "winograd:ON=0" keeps them on direct), each conv a family
                                    cannot run falling back to direct; "direct", "gemm" or
                                    "clblast" (when built with CLBlast): every conv on it, and a
-                                   conv it cannot run refused with the reason */
+                                   conv it cannot run refused with the reason; "winograd": the
+                                   3x3 convs on it (one it cannot run refused), the others on
+                                   direct */
     const char *kernel_params;  /* NULL, or the families' parameters as text:
                                    "[family:]NAME=V[,NAME=V...][;family:...]", e.g.
                                    "direct:1x1=8x32,conv=16x4" or "gemm:MWG=64,NWG=64,KWG=16";

@@ -314,11 +314,14 @@ if expect_ok "run same seed again" run --model=$BC --random-weights=42 --input="
     fi
 fi
 
-# --conv: off GPUs auto is the direct family, so --conv direct runs the very same kernels.
+# --conv: off GPUs auto is the direct family (with the 3x3 convs on winograd on AMD AVX-512 CPUs,
+# which winograd:ON=0 turns off), so --conv direct runs the very same kernels.
 if expect_ok "run --conv direct" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \
-    --output "$TMP/b.npy" --conv direct; then
-    cmp -s "$TMP/a.npy" "$TMP/b.npy" && ok "--conv direct gives auto's bytes off GPUs" ||
-        bad "--conv direct gives auto's bytes off GPUs" "a.npy and b.npy differ"
+    --output "$TMP/b.npy" --conv direct &&
+    expect_ok "run winograd:ON=0" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \
+        --output "$TMP/c.npy" --kernel-params winograd:ON=0; then
+    cmp -s "$TMP/c.npy" "$TMP/b.npy" && ok "--conv direct gives auto's bytes off GPUs" ||
+        bad "--conv direct gives auto's bytes off GPUs" "c.npy and b.npy differ"
 fi
 # --kernel-params: other tiles and tunables, the same model (fp32 reordering only).
 if expect_ok "run --kernel-params" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \

@@ -40,9 +40,12 @@ endforeach()
 # direct is the default family off GPUs, so its entry checks the --conv path itself; gemm and
 # clblast (the GPU families, correct everywhere) run DenseNet-121 (7x7/2 stem, bottlenecks,
 # transitions), DenseNet-BC-100 (CIFAR stem) and DenseNet-40 (3x3 convs with the BN+ReLU
-# prologue). A family that cannot run a conv of the model fails its case.
+# prologue). A family that cannot run a conv of the model fails its case. winograd runs the
+# 3x3/1/1 convs only (the rest on direct): DenseNet-121 (growth 32), DenseNet-BC-100 (growth
+# 12, the CIFAR stem) and DenseNet-40 (its kernel with the prologue); since auto runs the 3x3
+# convs on winograd on AMD AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
 set(DENSECL_MODEL_CONV_CASES
-    "densenet_bc100_k12:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast"
+    "densenet_bc100_k12:direct;densenet121:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast;densenet121:winograd;densenet_bc100_k12:winograd;densenet40_k12:winograd"
     CACHE STRING "model cases run with --conv, as CASE:FAMILY entries")
 foreach(entry IN LISTS DENSECL_MODEL_CONV_CASES)
   string(REPLACE ":" ";" parts "${entry}")

@@ -40,8 +40,9 @@ const char cmd_bench_usage[] =
     "                    (channels x pixels per work-item; default: the device's from 'densecl\n"
     "                    tune', else its defaults, as 'densecl info' shows, fitted to the\n"
     "                    model's growth rate)\n"
-    "  --conv FAMILY     conv kernel family: auto (default), direct, gemm, clblast (as for\n"
-    "                    'densecl run'); the 'convs' line says what each device resolved, and why\n"
+    "  --conv FAMILY     conv kernel family: auto (default), direct, gemm, clblast, winograd\n"
+    "                    (as for 'densecl run'; winograd runs the 3x3 convs, direct the rest);\n"
+    "                    the 'convs' line says what each device resolved, and why\n"
     "  --kernel-params TEXT  the families' parameters, e.g. direct:1x1=8x32,conv=16x4\n"
     "  -h, --help        show this help\n";
 
@@ -745,7 +746,11 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     fam[0].why[0] = '\0';
     for (int f = 1; dc_tool_family_name(f) && nf <= TUNE_MAX; f++) {
         /* Each family with its defaults for the device; a winner is saved by name (and with
-         * params, were it timed with some: tune_result.params). */
+         * params, were it timed with some: tune_result.params). Not winograd: it runs the 3x3
+         * convs only, and auto already runs them on it where it measured faster (off with
+         * --kernel-params winograd:ON=0); a tuned family would replace that choice. */
+        if (strcmp(dc_tool_family_name(f), "winograd") == 0)
+            continue;
         fam[nf] = best;
         fam[nf].why[0] = '\0';
         fam[nf].params = NULL;
