@@ -7,7 +7,7 @@
  *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
  *                 of up to CONV_VEC: 2, 4, 8, 16 or 32 (32: two blocks of the packed weights,
  *                 all of a DenseNet growth conv's channels for each input value). Default 16.
- *                 The 7x7/2 stem kernel takes at most 16 (DC_CH7).
+ *                 The 7x7/2 stem kernel takes at most DC_CONV_TCO7 (abi.h; DC_CH7).
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
  *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
  *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
@@ -166,8 +166,7 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 
 /* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/conv_direct.c sizes its grid
  * the same way): at most DC_CONV_TPX7 pixels and DC_CONV_TCO7 channels (abi.h), which POCL
- * compiles in a third of the time of 8 pixels or 32 channels, for a layer of 5% of
- * DenseNet-121's time. */
+ * compiles in a third of the time of 8 pixels, for a layer of 5-7% of DenseNet-121's time. */
 #if CONV_TPX > DC_CONV_TPX7
 #define DC_TPX7 DC_CONV_TPX7
 #else
