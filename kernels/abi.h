@@ -14,12 +14,14 @@
 /* The direct family: output channels per block of packed conv weights. */
 #define DC_CONV_PACK 16
 /* The direct family's 7x7/2 stem kernel: at most this many pixels and channels per tile,
- * whatever the tiles say (compile time on POCL 3.1: 0.7 s at 4 pixels, 1.8 s at 8). 32
- * channels (AVX-512 CPUs' tile): the stem 16% faster than 16 on a 2-core AMD EPYC (1.63
- * against 1.93 ms, same process, alternating), for 0.65 s more of a first run's compile
- * (3.64 against 2.99 s cold, 0.25 s warm either way). */
+ * whatever the tiles say (compile time on POCL 3.1: 0.7 s at 4 pixels, 1.8 s at 8). */
 #define DC_CONV_TPX7 4
-#define DC_CONV_TCO7 32
+#define DC_CONV_TCO7 16
+/* Where the direct family's conv vectors are 16 wide (CONV_VEC 16, AVX-512 CPUs), its 7x7/2
+ * kernel takes tiles of 16 output pixels x DC_CONV_PACK channels instead (direct.cl
+ * dc_conv7x7s2_vec), on images at least this wide whose output is at least 16 wide
+ * (narrower ones take the generic loop). */
+#define DC_CONV_STEM_MIN_W 32
 
 /* The direct family's conv kernels as a set (-DCONV_KERNELS): a program holds only those its
  * model uses, since POCL's build optimizes every kernel of the source. */
