@@ -539,31 +539,30 @@ DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX, DC_CH)
  * in_w >= DC_CONV_STEM_MIN_W and out_w >= 16 (abi.h); the host sizes the grid the same way.
  * On POCL 3.1, 2-core AMD EPYC: DenseNet-121's stem 1.31-1.34 ms against 1.80 with the rows
  * tiling at 32 channels (1.93 at 16), same process, alternating.
- * DC_STEM_ROW: one input row; seg: its values from column ix0 (ROW_T: global or private). */
-#define DC_STEM_ROW(ROW_T)                                                                       \
-    {                                                                                            \
-        const float16 l0 = vload16(0, (ROW_T const float *)seg);                                 \
-        const float16 l1 = vload16(0, (ROW_T const float *)seg + 16);                            \
-        const float16 l2 = vload16(0, (ROW_T const float *)seg + 32);                            \
-        /* Even and odd columns of seg: 0, 2, .., 30 | 32, .., 46 and 1, .., 31 | 33, .., 47;  \
-         * tap 2m is e shifted by m lanes, tap 2m + 1 is o shifted by m. */                     \
-        const float16 e = (float16)(l0.even, l1.even), o = (float16)(l0.odd, l1.odd);           \
-        const float8 e1 = l2.even, o1 = l2.odd;                                                  \
-        dc_stem_tap(acc, wr, 0, e);                                                              \
-        dc_stem_tap(acc, wr, 1, o);                                                              \
-        dc_stem_tap(acc, wr, 2, (float16)(e.s1234, e.s5678, e.s9abc, e.sdef, e1.s0));            \
-        dc_stem_tap(acc, wr, 3, (float16)(o.s1234, o.s5678, o.s9abc, o.sdef, o1.s0));            \
-        dc_stem_tap(acc, wr, 4, (float16)(e.s2345, e.s6789, e.sabcd, e.sef, e1.s01));            \
-        dc_stem_tap(acc, wr, 5, (float16)(o.s2345, o.s6789, o.sabcd, o.sef, o1.s01));            \
-        dc_stem_tap(acc, wr, 6, (float16)(e.s3456, e.s789a, e.sbcde, e.sf, e1.s012));            \
-    }
-
+ */
 /* Tap kx of one input row: x holds the input value of each of the tile's 16 pixels. */
 DC_INLINE void dc_stem_tap(float16 *acc, global const float *wr, const int kx, float16 x)
 {
 #pragma unroll
     for (int j = 0; j < DC_CONV_PACK; j++)
         acc[j] = DC_FMA((float16)(wr[kx * DC_CONV_PACK + j]), x, acc[j]);
+}
+
+/* The 7 taps of one input row, whose columns ix0 .. ix0 + 47 are l0, l1, l2. */
+DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, float16 l1,
+                           float16 l2)
+{
+    /* Even and odd columns: 0, 2, .., 30 | 32, .., 46 and 1, .., 31 | 33, .., 47; tap 2m is e
+     * shifted by m lanes, tap 2m + 1 is o shifted by m. */
+    const float16 e = (float16)(l0.even, l1.even), o = (float16)(l0.odd, l1.odd);
+    const float8 e1 = l2.even, o1 = l2.odd;
+    dc_stem_tap(acc, wr, 0, e);
+    dc_stem_tap(acc, wr, 1, o);
+    dc_stem_tap(acc, wr, 2, (float16)(e.s1234, e.s5678, e.s9abc, e.sdef, e1.s0));
+    dc_stem_tap(acc, wr, 3, (float16)(o.s1234, o.s5678, o.s9abc, o.sdef, o1.s0));
+    dc_stem_tap(acc, wr, 4, (float16)(e.s2345, e.s6789, e.sabcd, e.sef, e1.s01));
+    dc_stem_tap(acc, wr, 5, (float16)(o.s2345, o.s6789, o.sabcd, o.sef, o1.s01));
+    dc_stem_tap(acc, wr, 6, (float16)(e.s3456, e.s789a, e.sbcde, e.sf, e1.s012));
 }
 
 DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
@@ -602,17 +601,22 @@ DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
             for (int ky = ky_lo; ky < ky_hi; ky++) {
                 const global float *row = src + ((size_t)ci * in_h + iy0 + ky) * in_w;
                 const global float *wr = w + (ci * 49 + ky * 7) * DC_CONV_PACK;
+                float16 l0, l1, l2;
                 if (!edge) {
-                    const global float *seg = row + ix0;
-                    DC_STEM_ROW(global)
+                    l0 = vload16(0, row + ix0);
+                    l1 = vload16(0, row + ix0 + 16);
+                    l2 = vload16(0, row + ix0 + 32);
                 } else {
                     float seg[48];
                     for (int i = 0; i < 48; i++) {
                         const int ix = ix0 + i;
                         seg[i] = ix >= 0 && ix < in_w ? row[ix] : 0.0f;
                     }
-                    DC_STEM_ROW(private)
+                    l0 = vload16(0, seg);
+                    l1 = vload16(0, seg + 16);
+                    l2 = vload16(0, seg + 32);
                 }
+                dc_stem_row(acc, wr, l0, l1, l2);
             }
         }
         global float *dst = out + ni * out_img + oy * out_w + ox0;
