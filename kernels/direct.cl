@@ -255,6 +255,52 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
     }
 }
 
+/* The 1x1 tail tile: where a tile is one float16 of pixels for the 16 channels of one block of
+ * the packed weights (AMD AVX-512 CPUs' 16x16), an image's last rem = hw % 16 pixels (1..8),
+ * instead of a whole tile moved back over pixels its neighbour computes. The tile's channels
+ * are one vector (a weight row of the block) and its pixels go 4 at a time, each input value
+ * broadcast: a quarter of a whole tile's fmas per 4 pixels (DenseNet-121 at 224x224: 4 of 196
+ * pixels at 14x14, 1 of 49 at 7x7). src: the image's channel 0 at pixel hw - rem; w: the
+ * block's row at ci = 0; out: output channel co0 at pixel hw - rem. */
+#define DC_TAIL (CONV_VEC == 16 && CONV_FLAT_CO == DC_CONV_PACK && CONV_FLAT_PX == 16)
+#if DC_TAIL
+DC_INLINE void dc_conv_flat_tail(global const float *src, global const float *w,
+                                 global const float *pre, global const float *bias,
+                                 global float *out, int flags, int cin, int hw, int rem,
+                                 int cout, int co0, const int PRE)
+{
+    for (int g = 0; g < rem; g += 4) {
+        int q[4];
+        float16 acc[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            q[i] = min(g + i, rem - 1); /* past rem: the last pixel again, not written */
+            acc[i] = (float16)(0.0f);
+        }
+        for (int ci = 0; ci < cin; ci++) {
+            const float16 wv = vload16(0, w + ci * DC_CONV_PACK);
+            const global float *s = src + (size_t)ci * hw;
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[i] = DC_FMA(wv, (float16)(dc_pro(pre, PRE, cin, ci, s[q[i]])), acc[i]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float a[16];
+            if (g + i >= rem)
+                break;
+            vstore16(acc[i], 0, a);
+            for (int j = 0; j < DC_CONV_PACK && co0 + j < cout; j++) {
+                float r = a[j] + ((flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f);
+                if (flags & DC_FLAG_RELU)
+                    r = fmax(r, 0.0f);
+                out[(size_t)j * hw + g + i] = r;
+            }
+        }
+    }
+}
+#endif
+
 /* A tile of images smaller than a tile: its CONV_FLAT_PX columns run over the pixels of all
  * images (column q is pixel q % hw of image q / hw), gathered one value at a time. Columns past
  * the last one repeat it and are not written. Small and not unrolled: only tiny inputs take it. */
@@ -711,6 +757,21 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                                 cout, co0, pt * CONV_FLAT_PX);
             continue;
         }
+#if DC_TAIL
+        const int rem = hw % CONV_FLAT_PX;
+        if (rem != 0 && rem <= 8 && pt == ptiles - 1) {
+            const size_t p0 = hw - rem;
+            if (flags & DC_FLAG_PRE)
+                dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
+                                  rem, cout, co0, 1);
+            else
+                dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
+                                  rem, cout, co0, 0);
+            continue;
+        }
+#endif
         const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
         const global float *src = in + ni * in_img + p0;
         dc_fvec acc[CONV_FLAT_CO][DC_FNV];
