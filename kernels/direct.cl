@@ -683,7 +683,7 @@ DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
  * tiles take the generic loop on tiles of 1 pixel x one channel vector (DC_CW): only tiny
  * inputs, and POCL compiles this kernel 0.25 s faster than with 4-pixel tiles. */
 kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
-                              global const float *wt, int wt_off,     // [ceil(cout/16), cin, 7, 7, 16]
+                              global const float *wt, int wt_off,     // [cout/16, cin, 7, 7, 16]
                               global const float *bias, int bias_off, // [cout]
                               global const float *pre, int pre_off,   // unused (no prologue)
                               global float *out, int out_off,         // [n, out_ctot, out_h, out_w]

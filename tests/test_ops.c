@@ -95,7 +95,7 @@ static const conv_case conv_cases[] = {
     {1, 13, 13, 9, 11, 52, 60, 8, 3, 1, 1, 1, 1, 0, 0, "3x3 with prologue, 52 channels"},
     {2, 3, 3, 37, 35, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 stem kernel, 20 channels, n=2"},
     {1, 2, 2, 4, 3, 5, 5, 0, 7, 2, 3, 0, 0, 0, 0, "7x7/2 stem kernel, image below a tile"},
-    {2, 3, 5, 19, 101, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 vector stem: edge, interior, moved back"},
+    {2, 3, 5, 19, 101, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 vector stem: edge, inner, moved"},
     {2, 21, 30, 3, 7, 19, 40, 11, 1, 1, 0, 1, 1, 1, 0, "1x1 tail of 5 pixels (4 + 1), 2 blocks"},
     {1, 20, 36, 4, 6, 16, 36, 20, 1, 1, 0, 0, 1, 0, 1, "1x1 tail of 8 pixels, in place"},
 };
