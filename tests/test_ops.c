@@ -70,6 +70,7 @@ static const conv_case conv_cases[] = {
     {1, 48, 48, 20, 21, 17, 20, 1, 3, 1, 1, 1, 1, 1, 0, "3x3 with prologue: pads 0, not P(0)"},
     {1, 9, 9, 3, 12, 4, 4, 0, 3, 1, 0, 1, 0, 0, 0, "3x3 without padding"},
     {1, 3, 3, 29, 31, 64, 64, 0, 7, 2, 3, 0, 1, 1, 0, "ImageNet stem 7x7/2"},
+    {2, 3, 5, 19, 101, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 vector stem: edge, inner, moved"},
     {2, 5, 8, 23, 20, 17, 20, 3, 7, 2, 3, 1, 1, 0, 0, "7x7/2 with prologue (generic path)"},
     {1, 3, 3, 32, 32, 16, 24, 8, 3, 1, 1, 0, 0, 0, 0, "CIFAR stem 3x3"},
     {2, 6, 9, 11, 13, 7, 9, 2, 3, 2, 1, 1, 1, 1, 0, "3x3/2 (generic path)"},
@@ -89,15 +90,14 @@ static const conv_case conv_cases[] = {
     {2, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 1, 1, 0, "1x1 7x7: last tile moved back"},
     {3, 9, 9, 4, 4, 6, 6, 0, 1, 1, 0, 1, 0, 1, 0, "1x1 image of exactly one tile"},
     {1, 17, 17, 1, 17, 5, 9, 4, 1, 1, 0, 1, 1, 0, 0, "1x1 one tile plus one pixel"},
+    {2, 21, 30, 3, 7, 19, 40, 11, 1, 1, 0, 1, 1, 1, 0, "1x1 tail of 5 pixels (4 + 1), 2 blocks"},
+    {1, 20, 36, 4, 6, 16, 36, 20, 1, 1, 0, 0, 1, 0, 1, "1x1 tail of 8 pixels, in place"},
     {2, 128, 160, 28, 28, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet-121 block 2 bottleneck"},
     {2, 64, 64, 56, 56, 32, 96, 64, 3, 1, 1, 0, 0, 0, 0, "DenseNet-121 block 1 growth 3x3"},
     {2, 24, 30, 10, 19, 40, 50, 5, 3, 1, 1, 0, 1, 1, 0, "3x3 past 32 channels (k=40 tiles)"},
     {1, 13, 13, 9, 11, 52, 60, 8, 3, 1, 1, 1, 1, 0, 0, "3x3 with prologue, 52 channels"},
     {2, 3, 3, 37, 35, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 stem kernel, 20 channels, n=2"},
     {1, 2, 2, 4, 3, 5, 5, 0, 7, 2, 3, 0, 0, 0, 0, "7x7/2 stem kernel, image below a tile"},
-    {2, 3, 5, 19, 101, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 vector stem: edge, inner, moved"},
-    {2, 21, 30, 3, 7, 19, 40, 11, 1, 1, 0, 1, 1, 1, 0, "1x1 tail of 5 pixels (4 + 1), 2 blocks"},
-    {1, 20, 36, 4, 6, 16, 36, 20, 1, 1, 0, 0, 1, 0, 1, "1x1 tail of 8 pixels, in place"},
 };
 
 /* The plan op of a case, for the families' supports(), pack() and workspace(). */
