@@ -575,18 +575,6 @@ DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX, DC_CH)
 #endif
 #if CONV_KERNELS & DC_CONV_7X7S2
 #if CONV_VEC == 16
-/* 7x7/2 on float16 vectors of output pixels (the 1x1 conv's form): a tile is DC_CONV_PACK
- * output channels (one block of the packed weights) x 16 output pixels of one row, the last
- * tile of a row moved back to end at its last pixel. Per input row, the 16 input values each
- * tap kx needs (every second column from ix0 + kx) come from three vector loads, split into
- * even and odd columns and shifted by constant shuffles; each channel's weight is broadcast
- * into one fma per tap (112 per row against about a dozen loads and shuffles, where the rows
- * tiling spends a broadcast per pixel and tap). Tiles whose loads would leave the row read it
- * from a private copy with the padding as zeros (2 of 7 tiles per row at 224x224). Needs
- * in_w >= DC_CONV_STEM_MIN_W and out_w >= 16 (abi.h); the host sizes the grid the same way.
- * On POCL 3.1, 2-core AMD EPYC: DenseNet-121's stem 1.31-1.34 ms against 1.80 with the rows
- * tiling at 32 channels (1.93 at 16), same process, alternating.
- */
 /* Tap kx of one input row: x holds the input value of each of the tile's 16 pixels. */
 DC_INLINE void dc_stem_tap(float16 *acc, global const float *wr, const int kx, float16 x)
 {
@@ -612,6 +600,17 @@ DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, flo
     dc_stem_tap(acc, wr, 6, (float16)(e.s3456, e.s789a, e.sbcde, e.sf, e1.s012));
 }
 
+/* 7x7/2 on float16 vectors of output pixels (the 1x1 conv's form): a tile is DC_CONV_PACK
+ * output channels (one block of the packed weights) x 16 output pixels of one row, the last
+ * tile of a row moved back to end at its last pixel. Per input row, the 16 input values each
+ * tap kx needs (every second column from ix0 + kx) come from three vector loads, split into
+ * even and odd columns and shifted by constant shuffles; each channel's weight is broadcast
+ * into one fma per tap (112 per row against about a dozen loads and shuffles, where the rows
+ * tiling spends a broadcast per pixel and tap). Tiles whose loads would leave the row read it
+ * from a private copy with the padding as zeros (2 of 7 tiles per row at 224x224). Needs
+ * in_w >= DC_CONV_STEM_MIN_W and out_w >= 16 (abi.h); the host sizes the grid the same way.
+ * On POCL 3.1, 2-core AMD EPYC, DenseNet-121's stem alone, same process, alternating: 1.31-1.34
+ * ms against 1.80 with the rows tiling at 32 channels and 1.93 at 16. */
 DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
                                 global const float *bias, global float *out, int n, int cin,
                                 int in_ctot, int in_h, int in_w, int cout, int out_ctot,
