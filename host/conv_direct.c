@@ -654,12 +654,24 @@ static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p
         ctiles = ((size_t)a->cout + (size_t)k->p.v[DC_DIRECT_FLAT_CO] - 1) /
                  (size_t)k->p.v[DC_DIRECT_FLAT_CO];
         tiles = (hw < px ? 1 : (size_t)a->n) * ptiles * ctiles;
+    } else if (bit == DC_CONV_7X7S2 && k->p.v[DC_DIRECT_VEC] == 16 &&
+               a->in_w >= DC_CONV_STEM_MIN_W && a->out_w >= 16) {
+        /* direct.cl's vector stem: 16 output pixels of a row x DC_CONV_PACK channels. */
+        ptiles = (size_t)a->out_h * (((size_t)a->out_w + 15) / 16);
+        ctiles = ((size_t)a->cout + DC_CONV_PACK - 1) / DC_CONV_PACK;
+        tiles = (size_t)a->n * ptiles * ctiles;
     } else {
         size_t px = (size_t)k->p.v[DC_DIRECT_TPX], co = (size_t)k->p.v[DC_DIRECT_TCO];
         if (bit == DC_CONV_7X7S2 && px > DC_CONV_TPX7)
             px = DC_CONV_TPX7;
         if (bit == DC_CONV_7X7S2 && co > DC_CONV_TCO7)
             co = DC_CONV_TCO7;
+        if (bit == DC_CONV_7X7S2 && k->p.v[DC_DIRECT_VEC] == 16) {
+            /* Images too narrow for the vector stem: 1 pixel x one channel vector (direct.cl's
+             * DC_CW: the tile's channels, at most 16). */
+            px = 1;
+            co = (size_t)k->p.v[DC_DIRECT_TCO] < 16 ? (size_t)k->p.v[DC_DIRECT_TCO] : 16;
+        }
         ptiles = (size_t)a->out_h * (((size_t)a->out_w + px - 1) / px);
         ctiles = ((size_t)a->cout + co - 1) / co;
         tiles = (size_t)a->n * ptiles * ctiles;

@@ -17,6 +17,11 @@
  * whatever the tiles say (compile time on POCL 3.1: 0.7 s at 4 pixels, 1.8 s at 8). */
 #define DC_CONV_TPX7 4
 #define DC_CONV_TCO7 16
+/* Where the direct family's conv vectors are 16 wide (CONV_VEC 16, AVX-512 CPUs), its 7x7/2
+ * kernel takes tiles of 16 output pixels x DC_CONV_PACK channels instead (direct.cl
+ * dc_conv7x7s2_vec), on images at least this wide whose output is at least 16 wide
+ * (narrower ones take the generic loop). */
+#define DC_CONV_STEM_MIN_W 32
 
 /* The direct family's conv kernels as a set (-DCONV_KERNELS): a program holds only those its
  * model uses, since POCL's build optimizes every kernel of the source. */

@@ -7,7 +7,7 @@
  *   CONV_TCO      output channels per work-item of a k > 1 conv, held as accumulator vectors
  *                 of up to CONV_VEC: 2, 4, 8, 16 or 32 (32: two blocks of the packed weights,
  *                 all of a DenseNet growth conv's channels for each input value). Default 16.
- *                 The 7x7/2 stem kernel takes at most 16 (DC_CH7).
+ *                 The 7x7/2 stem kernel takes at most DC_CONV_TCO7 (abi.h; DC_CH7).
  *   CONV_TPX      output pixels (along x) per work-item of a k > 1 conv, 1..8. Default 3. The
  *                 7x7/2 stem kernel takes at most 4 (DC_TPX7): POCL 3.1 compiled it in 1.8 s
  *                 at 8 against 0.8 s at 4, for a layer of 5% of DenseNet-121's time.
@@ -115,14 +115,16 @@
  *         CONV_FLAT_CO channels x CONV_FLAT_PX pixels, accumulated as pixel vectors per channel:
  *         per input channel contiguous vector loads, the prologue on the vectors, and one fma
  *         per vector and output channel with its weight broadcast. The last tile of an image is
- *         moved back to end at its last pixel, so every tile is whole; images smaller than a
- *         tile spread a tile's pixels over the batch.
+ *         moved back to end at its last pixel, so every tile is whole (with 16x16 tiles on
+ *         float16, a remainder of 1..8 pixels takes a narrow tail tile instead:
+ *         dc_conv_flat_tail); images smaller than a tile spread a tile's pixels over the batch.
  *   densecl_conv3x3, densecl_conv3x3_pre  3x3/1 without and with the prologue ("rows"): a tile
  *         is CONV_TCO channels x CONV_TPX pixels of one row, accumulated as one channel vector
  *         per pixel: the input row segment the tile needs is loaded (and P applied) once per
  *         input row and reused by the k taps, each a contiguous weight vector load and CONV_TPX
  *         fmas. Interior tiles skip the column bounds checks.
- *   densecl_conv7x7s2  the rows tiling for 7x7/2 without prologue (the ImageNet stem).
+ *   densecl_conv7x7s2  7x7/2 without prologue (the ImageNet stem): the rows tiling, or where
+ *         CONV_VEC is 16, float16 vectors of output pixels (dc_conv7x7s2_vec).
  *   densecl_conv2d   every other k/stride/pad: the rows tiling with per-tap checks ("any").
  * ========================================================================================== */
 
@@ -166,8 +168,7 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 
 /* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/conv_direct.c sizes its grid
  * the same way): at most DC_CONV_TPX7 pixels and DC_CONV_TCO7 channels (abi.h), which POCL
- * compiles in a third of the time of 8 pixels or 32 channels, for a layer of 5% of
- * DenseNet-121's time. */
+ * compiles in a third of the time of 8 pixels, for a layer of 5-7% of DenseNet-121's time. */
 #if CONV_TPX > DC_CONV_TPX7
 #define DC_TPX7 DC_CONV_TPX7
 #else
@@ -254,6 +255,52 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
         }
     }
 }
+
+/* The 1x1 tail tile: where a tile is one float16 of pixels for the 16 channels of one block of
+ * the packed weights (AMD AVX-512 CPUs' 16x16), an image's last rem = hw % 16 pixels (1..8),
+ * instead of a whole tile moved back over pixels its neighbour computes. The tile's channels
+ * are one vector (a weight row of the block) and its pixels go 4 at a time, each input value
+ * broadcast: a quarter of a whole tile's fmas per 4 pixels (DenseNet-121 at 224x224: 4 of 196
+ * pixels at 14x14, 1 of 49 at 7x7). src: the image's channel 0 at pixel hw - rem; w: the
+ * block's row at ci = 0; out: output channel co0 at pixel hw - rem. */
+#define DC_TAIL (CONV_VEC == 16 && CONV_FLAT_CO == DC_CONV_PACK && CONV_FLAT_PX == 16)
+#if DC_TAIL
+DC_INLINE void dc_conv_flat_tail(global const float *src, global const float *w,
+                                 global const float *pre, global const float *bias,
+                                 global float *out, int flags, int cin, int hw, int rem,
+                                 int cout, int co0, const int PRE)
+{
+    for (int g = 0; g < rem; g += 4) {
+        int q[4];
+        float16 acc[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            q[i] = min(g + i, rem - 1); /* past rem: the last pixel again, not written */
+            acc[i] = (float16)(0.0f);
+        }
+        for (int ci = 0; ci < cin; ci++) {
+            const float16 wv = vload16(0, w + ci * DC_CONV_PACK);
+            const global float *s = src + (size_t)ci * hw;
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[i] = DC_FMA(wv, (float16)(dc_pro(pre, PRE, cin, ci, s[q[i]])), acc[i]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float a[16];
+            if (g + i >= rem)
+                break;
+            vstore16(acc[i], 0, a);
+            for (int j = 0; j < DC_CONV_PACK && co0 + j < cout; j++) {
+                float r = a[j] + ((flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f);
+                if (flags & DC_FLAG_RELU)
+                    r = fmax(r, 0.0f);
+                out[(size_t)j * hw + g + i] = r;
+            }
+        }
+    }
+}
+#endif
 
 /* A tile of images smaller than a tile: its CONV_FLAT_PX columns run over the pixels of all
  * images (column q is pixel q % hw of image q / hw), gathered one value at a time. Columns past
@@ -527,8 +574,151 @@ DC_CONV_KERNEL(densecl_conv3x3, DC_KIND_3X3, CONV_TPX, DC_CH)
 DC_CONV_KERNEL(densecl_conv3x3_pre, DC_KIND_3X3_PRE, CONV_TPX, DC_CH)
 #endif
 #if CONV_KERNELS & DC_CONV_7X7S2
+#if CONV_VEC == 16
+/* Tap kx of one input row: x holds the input value of each of the tile's 16 pixels. */
+DC_INLINE void dc_stem_tap(float16 *acc, global const float *wr, const int kx, float16 x)
+{
+#pragma unroll
+    for (int j = 0; j < DC_CONV_PACK; j++)
+        acc[j] = DC_FMA((float16)(wr[kx * DC_CONV_PACK + j]), x, acc[j]);
+}
+
+/* The 7 taps of one input row, whose columns ix0 .. ix0 + 47 are l0, l1, l2. */
+DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, float16 l1,
+                           float16 l2)
+{
+    /* Even and odd columns: 0, 2, .., 30 | 32, .., 46 and 1, .., 31 | 33, .., 47; tap 2m is e
+     * shifted by m lanes, tap 2m + 1 is o shifted by m. */
+    const float16 e = (float16)(l0.even, l1.even), o = (float16)(l0.odd, l1.odd);
+    const float8 e1 = l2.even, o1 = l2.odd;
+    dc_stem_tap(acc, wr, 0, e);
+    dc_stem_tap(acc, wr, 1, o);
+    dc_stem_tap(acc, wr, 2, (float16)(e.s1234, e.s5678, e.s9abc, e.sdef, e1.s0));
+    dc_stem_tap(acc, wr, 3, (float16)(o.s1234, o.s5678, o.s9abc, o.sdef, o1.s0));
+    dc_stem_tap(acc, wr, 4, (float16)(e.s2345, e.s6789, e.sabcd, e.sef, e1.s01));
+    dc_stem_tap(acc, wr, 5, (float16)(o.s2345, o.s6789, o.sabcd, o.sef, o1.s01));
+    dc_stem_tap(acc, wr, 6, (float16)(e.s3456, e.s789a, e.sbcde, e.sf, e1.s012));
+}
+
+/* 7x7/2 on float16 vectors of output pixels (the 1x1 conv's form): a tile is DC_CONV_PACK
+ * output channels (one block of the packed weights) x 16 output pixels of one row, the last
+ * tile of a row moved back to end at its last pixel. Per input row, the 16 input values each
+ * tap kx needs (every second column from ix0 + kx) come from three vector loads, split into
+ * even and odd columns and shifted by constant shuffles; each channel's weight is broadcast
+ * into one fma per tap (112 per row against about a dozen loads and shuffles, where the rows
+ * tiling spends a broadcast per pixel and tap). Tiles whose loads would leave the row (2 of 7
+ * per row at 224x224) load the same vectors, the neighbouring rows' values where the padding
+ * is zeroed by a select (14% faster stem than a zero-padded private copy of the row, which
+ * only rows at the very start or end of the input still take). Needs
+ * in_w >= DC_CONV_STEM_MIN_W and out_w >= 16 (abi.h); the host sizes the grid the same way.
+ * On POCL 3.1, 2-core AMD EPYC, DenseNet-121's stem alone, same process, alternating: 1.31-1.34
+ * ms against 1.80 with the rows tiling at 32 channels and 1.93 at 16. */
+DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
+                                global const float *bias, global float *out, int n, int cin,
+                                int in_ctot, int in_h, int in_w, int cout, int out_ctot,
+                                int out_h, int out_w, int pad, int flags)
+{
+    const int ohw = out_h * out_w;
+    const size_t in_img = (size_t)in_ctot * in_h * in_w;
+    const size_t out_img = (size_t)out_ctot * ohw;
+    const size_t w_block = (size_t)cin * 49 * DC_CONV_PACK;
+    const int tiles_x = (out_w + 15) / 16;
+    const int ptiles = out_h * tiles_x;
+    const int ctiles = (cout + DC_CONV_PACK - 1) / DC_CONV_PACK;
+    /* What the kernel may read: the batch's images, all their in_ctot channels. */
+    global const float *const in_end = in + n * in_img;
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+        int ni, ct, pt;
+        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        const int co0 = ct * DC_CONV_PACK;
+        const int oy = pt / tiles_x;
+        const int ox0 = min((pt % tiles_x) * 16, out_w - 16);
+        const int iy0 = oy * 2 - pad;
+        const int ix0 = ox0 * 2 - pad;
+        /* Columns ix0 .. ix0 + 47, what the row's three vector loads read (the taps need up to
+         * ix0 + 36). */
+        const int edge = ix0 < 0 || ix0 + 48 > in_w;
+        /* Rows of the window inside the image; the others are padding and contribute 0. */
+        const int ky_lo = max(0, -iy0);
+        const int ky_hi = min(7, in_h - iy0);
+        const global float *src = in + ni * in_img;
+        const global float *w = wt + (size_t)ct * w_block;
+        float16 acc[DC_CONV_PACK];
+#pragma unroll
+        for (int j = 0; j < DC_CONV_PACK; j++)
+            acc[j] = (float16)(0.0f);
+        for (int ci = 0; ci < cin; ci++) {
+            for (int ky = ky_lo; ky < ky_hi; ky++) {
+                const global float *row = src + ((size_t)ci * in_h + iy0 + ky) * in_w;
+                const global float *wr = w + (ci * 49 + ky * 7) * DC_CONV_PACK;
+                float16 l0, l1, l2;
+                if (!edge) {
+                    l0 = vload16(0, row + ix0);
+                    l1 = vload16(0, row + ix0 + 16);
+                    l2 = vload16(0, row + ix0 + 32);
+                } else if (row + ix0 >= in && row + ix0 + 48 <= in_end) {
+                    /* The neighbouring rows' values where the padding is, zeroed. */
+                    const int16 c0 = (int16)(ix0) + lane;
+                    l0 = select((float16)(0.0f), vload16(0, row + ix0),
+                                (c0 >= (int16)(0)) & (c0 < (int16)(in_w)));
+                    l1 = select((float16)(0.0f), vload16(0, row + ix0 + 16),
+                                (c0 >= (int16)(-16)) & (c0 < (int16)(in_w - 16)));
+                    l2 = select((float16)(0.0f), vload16(0, row + ix0 + 32),
+                                (c0 >= (int16)(-32)) & (c0 < (int16)(in_w - 32)));
+                } else {
+                    float seg[48];
+                    for (int i = 0; i < 48; i++) {
+                        const int ix = ix0 + i;
+                        seg[i] = ix >= 0 && ix < in_w ? row[ix] : 0.0f;
+                    }
+                    l0 = vload16(0, seg);
+                    l1 = vload16(0, seg + 16);
+                    l2 = vload16(0, seg + 32);
+                }
+                dc_stem_row(acc, wr, l0, l1, l2);
+            }
+        }
+        global float *dst = out + ni * out_img + oy * out_w + ox0;
+#pragma unroll
+        for (int j = 0; j < DC_CONV_PACK; j++) {
+            if (co0 + j >= cout)
+                break;
+            float16 r = acc[j] + (float16)((flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f);
+            if (flags & DC_FLAG_RELU)
+                r = fmax(r, (float16)(0.0f));
+            vstore16(r, 0, dst + (size_t)(co0 + j) * ohw);
+        }
+    }
+}
+
+/* 7x7, stride 2, any padding, no prologue: the ImageNet stem. Images too narrow for the vector
+ * tiles take the generic loop on tiles of 1 pixel x one channel vector (DC_CW): only tiny
+ * inputs, and POCL compiles this kernel 0.25 s faster than with 4-pixel tiles. */
+kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_ctot, in_h, in_w]
+                              global const float *wt, int wt_off,     // [cout/16, cin, 7, 7, 16]
+                              global const float *bias, int bias_off, // [cout]
+                              global const float *pre, int pre_off,   // unused (no prologue)
+                              global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
+                              int n, int cin, int in_ctot, int in_h, int in_w, int cout,
+                              int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
+                              int pad, int flags)
+{
+    in += in_off;
+    wt += wt_off;
+    bias += bias_off;
+    out += out_off + (size_t)out_coff * out_h * out_w;
+    if (in_w >= DC_CONV_STEM_MIN_W && out_w >= 16)
+        dc_conv7x7s2_vec(in, wt, bias, out, n, cin, in_ctot, in_h, in_w, cout, out_ctot, out_h,
+                         out_w, pad, flags);
+    else
+        dc_conv_tiles(in, wt, bias, pre + pre_off, out, n, cin, in_ctot, in_h, in_w, cout,
+                      out_ctot, out_h, out_w, k, stride, pad, flags, DC_KIND_ANY, 1, 1);
+}
+#else
 /* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
 DC_CONV_KERNEL(densecl_conv7x7s2, DC_KIND_7X7S2, DC_TPX7, DC_CH7)
+#endif
 #endif
 #if CONV_KERNELS & DC_CONV_ANY
 /* Every other k > 1, strided or padded conv, checking each tap. */
@@ -582,6 +772,21 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                                 cout, co0, pt * CONV_FLAT_PX);
             continue;
         }
+#if DC_TAIL
+        const int rem = hw % CONV_FLAT_PX;
+        if (rem != 0 && rem <= 8 && pt == ptiles - 1) {
+            const size_t p0 = hw - rem;
+            if (flags & DC_FLAG_PRE)
+                dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
+                                  rem, cout, co0, 1);
+            else
+                dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
+                                  rem, cout, co0, 0);
+            continue;
+        }
+#endif
         const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
         const global float *src = in + ni * in_img + p0;
         dc_fvec acc[CONV_FLAT_CO][DC_FNV];
