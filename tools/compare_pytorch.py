@@ -30,7 +30,7 @@ bench` times densecl_engine_run: PyTorch's input goes to the GPU and its logits 
 every timed run. Without CUDA in PyTorch, or without an OpenCL GPU for densecl, it says which is
 missing and exits with status 2. torchvision is not needed there: without it the models are
 built here, layer for layer as torchvision builds them (speed only; the weights are random).
---conv NAME passes densecl's conv family choice (auto, direct, gemm, clblast) to its bench.
+--conv NAME passes densecl's conv family choice (auto, direct, gemm, clblast, winograd) to its bench.
 """
 import argparse
 import json
@@ -431,7 +431,7 @@ def main():
     ap.add_argument("--device", default=None,
                     help="densecl's device; 'gpu': the GPU comparison against PyTorch CUDA")
     ap.add_argument("--conv", default=None,
-                    help="densecl's conv family (auto, direct, gemm, clblast), passed to its bench")
+                    help="densecl's conv family (auto, direct, gemm, clblast, winograd), passed to its bench")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
