@@ -41,6 +41,8 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
 };
 
 _Static_assert((int)WN_P_ON == (int)DC_WINO_ON, "family.h's DC_WINO_ON is the ON parameter");
+_Static_assert((int)WN_P_KERNELS == (int)DC_WINO_KERNELS,
+               "family.h's DC_WINO_KERNELS is the KERNELS parameter");
 
 static const char *const wino_sources[] = {"winograd.cl", NULL};
 

@@ -172,8 +172,9 @@ void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 void dc_direct_fit(dc_params *p, const dc_plan *plan);
 
 /* ---------------------------------------------------------------- the winograd family
- * (conv_winograd.c) The index of its off switch ON (kernel_params "winograd:ON=0"). */
-enum { DC_WINO_ON = 5 };
+ * (conv_winograd.c) The indices of its KERNELS set (bits DC_CONV_*, as direct's) and of its off
+ * switch ON (kernel_params "winograd:ON=0"). */
+enum { DC_WINO_KERNELS = 4, DC_WINO_ON = 5 };
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
  * other kinds on direct. */
 #define DC_WINO_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))

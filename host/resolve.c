@@ -438,6 +438,17 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
                             "model needs (direct KERNELS=%d, needs %u); make it again with "
                             "'densecl compile-kernels'",
                             out->params[0].v[DC_DIRECT_KERNELS], on_direct);
+        const int wi = dc_family_index("winograd");
+        unsigned on_wino = 0;
+        for (int k = 0; wi > 0 && k < DC_KIND_COUNT; k++)
+            if ((need & (1u << k)) && out->fam[k] == wi)
+                on_wino |= 1u << k;
+        if (on_wino & ~(unsigned)out->params[wi].v[DC_WINO_KERNELS])
+            return dc_error(DENSECL_ERR_MISMATCH,
+                            "program binary refused: it was built without conv kernels this "
+                            "model needs (winograd KERNELS=%d, needs %u); make it again with "
+                            "'densecl compile-kernels'",
+                            out->params[wi].v[DC_WINO_KERNELS], on_wino);
         for (int i = 0; i < dc_family_count; i++)
             if ((out->used & (1u << i)) &&
                 (st = dc_families[i]->check(caps, &out->params[i], "program binary")) !=
@@ -626,6 +637,11 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
             return dc_error(DENSECL_ERR_ARGUMENT,
                             "%s: direct KERNELS=%d leaves out kernels this model needs (%u)",
                             what, out->params[0].v[DC_DIRECT_KERNELS], on[0]);
+        if (i > 0 && i == dc_family_index("winograd") &&
+            (on[i] & ~(unsigned)out->params[i].v[DC_WINO_KERNELS]))
+            return dc_error(DENSECL_ERR_ARGUMENT,
+                            "%s: winograd KERNELS=%d leaves out kernels this model needs (%u)",
+                            what, out->params[i].v[DC_WINO_KERNELS], on[i]);
         if (set)
             dc_put(out->why, sizeof out->why, ", %s parameters given", dc_families[i]->name);
         if ((st = dc_families[i]->check(caps, &out->params[i], what)) != DENSECL_OK)

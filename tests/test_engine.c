@@ -611,6 +611,7 @@ static void test_conv_families(void)
         {"direct", "direct:VEC=8,", "trailing ','", DENSECL_ERR_ARGUMENT},
         {"direct", "other:VEC=8", "unknown conv family 'other'", DENSECL_ERR_ARGUMENT},
         {"direct", "KERNELS=1", "leaves out kernels", DENSECL_ERR_ARGUMENT},
+        {"winograd", "KERNELS=4", "winograd KERNELS=4 leaves out kernels", DENSECL_ERR_ARGUMENT},
         {NULL, "VEC=8", "say which family", DENSECL_ERR_ARGUMENT},
     };
     for (size_t i = 0; i < DC_ARRAY_LEN(refused); i++) {
