@@ -79,7 +79,7 @@ static densecl_status pp_vector(const dc_json *root, const char *key, int channe
     for (int c = 0; c < 3; c++) {
         out[c] = fill;
     }
-    if (!j) {
+    if (!j || j->type == DC_JSON_NULL) { /* null means the default, as for every other key */
         return DENSECL_OK;
     }
     const dc_json *items = j;
@@ -584,6 +584,11 @@ densecl_status densecl_image_to_input(const densecl_preprocess *pp, const void *
     }
     /* The bytes the rows span: (height - 1) strides and one row, every product checked. */
     if (!dc_mul_size((size_t)width, (size_t)channels * (size_t)(bits / 8), &row)) {
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: a row of %d pixels overflows size_t", fn, width);
+    }
+    /* The resize works on rows of up to 4 channels of floats: they must fit size_t too. */
+    size_t float_row;
+    if (!dc_mul_size((size_t)width, 4 * sizeof(float), &float_row)) {
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: a row of %d pixels overflows size_t", fn, width);
     }
     if (row_stride == 0) {

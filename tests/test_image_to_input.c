@@ -331,6 +331,11 @@ static void test_weights(void)
     w = with_metadata(&cifar, "{\"crop\": 32, \"channels\": 1}", NULL);
     REFUSED(DENSECL_ERR_MISMATCH, densecl_weights_preprocess(w, &pp));
     densecl_weights_free(w);
+    /* null, as for every other key, means the default: mean 0, std 1 */
+    w = with_metadata(&cifar, "{\"crop\": 32, \"mean\": null, \"std\": null}", NULL);
+    CHECKF(w && densecl_weights_preprocess(w, &pp) == DENSECL_OK, "%s", densecl_last_error());
+    CHECK(pp.mean[0] == 0.0f && pp.mean[2] == 0.0f && pp.std[0] == 1.0f && pp.std[2] == 1.0f);
+    densecl_weights_free(w);
     /* an input smaller than the model takes */
     w = with_metadata(&cifar, "{\"height\": 3, \"width\": 3}", NULL);
     REFUSED(DENSECL_ERR_MISMATCH, densecl_weights_preprocess(w, &pp));

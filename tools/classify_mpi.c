@@ -209,9 +209,11 @@ int classify_mpi_finish(classify *c, int rc)
             unlink(c->o.csv);
         }
         if (rank == 0 && first != 0) {
+            /* A file is removed; standard output keeps the rows already written. */
+            const int removed = c->o.csv && c->csv >= 0 && c->csv_regular && !c->csv_stdout;
             fail_msg("rank %d failed (see its error): the run is incomplete%s%s%s", first,
-                     c->o.csv ? " and " : "", c->o.csv ? c->o.csv : "",
-                     c->o.csv ? " was removed" : "");
+                     removed ? " and " : "", removed ? c->o.csv : "",
+                     removed ? " was removed" : "");
         }
         return EXIT_RUNTIME;
     }
@@ -252,7 +254,8 @@ int classify_mpi_finish(classify *c, int rc)
                     "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                     "classified (%s)\n",
                     (long long)c->done, (long long)c->total, c->o.csv ? " (" : "",
-                    c->o.csv ? c->o.csv : "", c->o.csv ? " has a row for each)" : "",
+                    !c->o.csv ? "" : c->csv_stdout ? "standard output" : c->o.csv,
+                    c->o.csv ? " has a row for each)" : "",
                     any_sig == SIGINT    ? "SIGINT"
                     : any_sig == SIGTERM ? "SIGTERM"
                                          : "SIGHUP");
