@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* embed.c - the smallest complete use of the densecl C API (README, "Embedding").
+/* embed.c - the smallest complete use of the densecl C API (README, "Embedding"): weights in,
+ * an image's pixels made into the model's input as the weights say, one inference, the class
+ * name out.
  *
  *   cc embed.c -o embed $(pkg-config --cflags --libs densecl)  # after cmake --install (README)
  *   cc embed.c -o embed -Iinclude build/libdensecl.a -lOpenCL -lm -lpthread  # from the tree
- *   ./embed weights.safetensors      # a safetensors file, architecture inferred
+ *   ./embed weights.safetensors      # safetensors or ONNX, architecture inferred
  *   ./embed                          # seeded random DenseNet-BC-100 weights
  */
 #include <stdio.h>
@@ -22,7 +24,10 @@ int main(int argc, char **argv)
     densecl_weights *w = NULL;
     densecl_engine *e = NULL;
     densecl_config cfg;
+    densecl_preprocess pp;
     densecl_status st;
+    unsigned char *rgb = NULL;
+    float *x = NULL, *p = NULL;
     int rc = 1;
 
     if (argc > 1) {
@@ -35,22 +40,47 @@ int main(int argc, char **argv)
         return fail("weights", st);
     cfg = *densecl_weights_config(w);
 
+    /* How an image becomes the model's input: the weights' "densecl.preprocess" metadata
+     * (densecl-export --size/--resize/--mean/--std writes it), or torchvision's ImageNet
+     * preprocessing for an ImageNet-stem model. Random CIFAR weights have neither: say it. */
+    if ((st = densecl_weights_preprocess(w, &pp)) != DENSECL_OK) {
+        if (st != DENSECL_ERR_UNSUPPORTED) {
+            rc = fail("preprocessing", st);
+            goto done;
+        }
+        pp = (densecl_preprocess){.channels = cfg.in_channels, .height = 32, .width = 32,
+                                  .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
+    }
+
     st = densecl_engine_create(w, "auto", &e); /* GPU, else accelerator, else CPU */
-    densecl_weights_free(w);                   /* uploaded: no longer needed */
-    if (st != DENSECL_OK)
-        return fail("engine", st);
-
-    /* One image, NCHW float32, already normalised the way the model was trained. */
-    int side = cfg.stem == DENSECL_STEM_IMAGENET ? 224 : 32;
-    size_t len = (size_t)cfg.in_channels * side * side;
-    float *x = malloc(len * sizeof *x);
-    float *p = malloc((size_t)cfg.num_classes * sizeof *p);
-    if (!x || !p)
+    if (st != DENSECL_OK) {
+        rc = fail("engine", st);
         goto done;
-    for (size_t i = 0; i < len; i++)
-        x[i] = (float)(i % 17) / 8.0f - 1.0f;
+    }
 
-    if ((st = densecl_engine_run(e, x, 1, cfg.in_channels, side, side, p)) != DENSECL_OK) {
+    /* The pixels of a decoded 8-bit RGB image (stb_image, libpng, libjpeg: decoding is the
+     * caller's; EXIF orientation is not applied). Here a 300 x 200 gradient. */
+    const int iw = 300, ih = 200;
+    size_t len = (size_t)pp.channels * (size_t)pp.height * (size_t)pp.width;
+    rgb = malloc((size_t)iw * ih * 3);
+    x = malloc(len * sizeof *x);
+    p = malloc((size_t)cfg.num_classes * sizeof *p);
+    if (!rgb || !x || !p)
+        goto done;
+    for (int y = 0; y < ih; y++)
+        for (int i = 0; i < iw; i++) {
+            unsigned char *px = rgb + ((size_t)y * iw + i) * 3;
+            px[0] = (unsigned char)(i * 255 / (iw - 1));
+            px[1] = (unsigned char)(y * 255 / (ih - 1));
+            px[2] = (unsigned char)((i + y) % 256);
+        }
+    /* Resize, crop and normalise as classify does: out is [channels][height][width]. */
+    if ((st = densecl_image_to_input(&pp, rgb, iw, ih, 3, 8, 0, x)) != DENSECL_OK) {
+        rc = fail("image", st);
+        goto done;
+    }
+
+    if ((st = densecl_engine_run(e, x, 1, pp.channels, pp.height, pp.width, p)) != DENSECL_OK) {
         rc = fail("run", st);
         goto done;
     }
@@ -59,11 +89,15 @@ int main(int argc, char **argv)
     for (int c = 1; c < cfg.num_classes; c++)
         if (p[c] > p[best])
             best = c;
-    printf("class %d, probability %.4f, on %s\n", best, p[best], densecl_engine_device(e)->name);
+    const char *name = densecl_weights_label(w, best); /* NULL: the weights name no classes */
+    printf("class %d (%s), probability %.4f, on %s\n", best, name ? name : "unnamed", p[best],
+           densecl_engine_device(e)->name);
     rc = 0;
 done:
+    free(rgb);
     free(x);
     free(p);
     densecl_engine_free(e);
+    densecl_weights_free(w); /* the engine holds its own copy on the device */
     return rc;
 }
