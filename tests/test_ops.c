@@ -699,33 +699,61 @@ static void test_build_log_lines(const test_env *e, const char *src_dir)
 
 /* ------------------------------------------------------------------------ setup */
 
+/* Opens the default device for e (labelled label): its caps, a context and a queue. Returns
+ * the device, or NULL after a failed check. */
+static cl_device_id env_open(test_env *e, const char *label)
+{
+    cl_device_id dev;
+    densecl_device_info info;
+    cl_int err;
+    densecl_status st = dc_device_pick("auto", &dev, &info);
+    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
+    if (st != DENSECL_OK)
+        return NULL;
+    printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, label);
+    dc_caps_query(dev, &e->caps);
+    e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return NULL;
+    e->q = clCreateCommandQueue(e->ctx, dev, 0, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
+    return err == CL_SUCCESS ? dev : NULL;
+}
+
+/* Builds the common kernels and the families in fams (bits of dc_families[]) with defines, and
+ * creates those families' states from e->params. */
+static int env_build(test_env *e, cl_device_id dev, unsigned fams, const char *defines)
+{
+    cl_program prog = NULL;
+    densecl_status st = dc_program_build(e->ctx, dev, fams, defines, &prog);
+    CHECKF(st == DENSECL_OK, "kernels did not build [%s]: %s", e->label, densecl_last_error());
+    if (st != DENSECL_OK)
+        return 0;
+    st = dc_kernels_create(prog, &e->k);
+    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
+    for (int f = 0; st == DENSECL_OK && f < dc_family_count; f++) {
+        if (!(fams & (1u << f)))
+            continue;
+        st = dc_families[f]->create(prog, &e->caps, &e->params[f], &e->state[f]);
+        CHECKF(st == DENSECL_OK, "%s create [%s]: %s", dc_families[f]->name, e->label,
+               densecl_last_error());
+    }
+    clReleaseProgram(prog); /* the kernels keep it */
+    return st == DENSECL_OK;
+}
+
 /* A context and queue on the default device; the common kernels and every registered family
  * built with their defaults for it (options NULL), or only the direct family with options (the
  * host keeps the generic tiles then: grids that do not match the kernels' tiles). */
 static int env_init(test_env *e, const char *options)
 {
-    cl_device_id dev;
-    densecl_device_info info;
-    cl_program prog = NULL;
-    cl_int err;
-    densecl_status st;
     char defines[1024] = "";
     unsigned fams = 1u;
     memset(e, 0, sizeof *e);
     e->label = options ? options : "default build, every family";
-    st = dc_device_pick("auto", &dev, &info);
-    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
-    if (st != DENSECL_OK)
-        return 0;
-    printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, e->label);
-    dc_caps_query(dev, &e->caps);
-    e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
-    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
-    if (err != CL_SUCCESS)
-        return 0;
-    e->q = clCreateCommandQueue(e->ctx, dev, 0, &err);
-    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
-    if (err != CL_SUCCESS)
+    cl_device_id dev = env_open(e, e->label);
+    if (!dev)
         return 0;
     for (int f = 0; f < dc_family_count; f++) {
         const dc_family *fam = dc_families[f];
@@ -747,21 +775,7 @@ static int env_init(test_env *e, const char *options)
         dc_direct_from_tiles(&g, &e->params[0]);
         snprintf(defines, sizeof defines, "%s", options);
     }
-    st = dc_program_build(e->ctx, dev, fams, defines, &prog);
-    CHECKF(st == DENSECL_OK, "kernels did not build [%s]: %s", e->label, densecl_last_error());
-    if (st != DENSECL_OK)
-        return 0;
-    st = dc_kernels_create(prog, &e->k);
-    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
-    for (int f = 0; st == DENSECL_OK && f < dc_family_count; f++) {
-        if (!(fams & (1u << f)))
-            continue;
-        st = dc_families[f]->create(prog, &e->caps, &e->params[f], &e->state[f]);
-        CHECKF(st == DENSECL_OK, "%s create [%s]: %s", dc_families[f]->name, e->label,
-               densecl_last_error());
-    }
-    clReleaseProgram(prog); /* the kernels keep it */
-    return st == DENSECL_OK;
+    return env_build(e, dev, fams, defines);
 }
 
 /* A context and queue on the default device with the common kernels and the winograd family
@@ -769,11 +783,6 @@ static int env_init(test_env *e, const char *options)
 static int env_init_wino(test_env *e, const char *text)
 {
     const int wi = dc_family_index("winograd");
-    cl_device_id dev;
-    densecl_device_info info;
-    cl_program prog = NULL;
-    cl_int err;
-    densecl_status st;
     char defines[512] = "";
     unsigned set = 0;
     memset(e, 0, sizeof *e);
@@ -781,40 +790,18 @@ static int env_init_wino(test_env *e, const char *text)
     CHECKF(wi > 0, "no winograd family in the registry");
     if (wi <= 0)
         return 0;
-    st = dc_device_pick("auto", &dev, &info);
-    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
-    if (st != DENSECL_OK)
+    cl_device_id dev = env_open(e, e->label);
+    if (!dev)
         return 0;
-    printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, e->label);
-    dc_caps_query(dev, &e->caps);
     dc_family_winograd.defaults(&e->caps, NULL, &e->params[wi]);
-    st = dc_params_parse(text, NULL, wi, &e->params[wi], &set, "winograd build");
+    densecl_status st = dc_params_parse(text, NULL, wi, &e->params[wi], &set, "winograd build");
     if (st == DENSECL_OK)
         st = dc_family_winograd.check(&e->caps, &e->params[wi], "winograd build");
     CHECKF(st == DENSECL_OK && set != 0, "%s: %s", text, densecl_last_error());
     if (st != DENSECL_OK)
         return 0;
     dc_family_winograd.defines(&e->params[wi], NULL, defines, sizeof defines);
-    e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
-    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
-    if (err != CL_SUCCESS)
-        return 0;
-    e->q = clCreateCommandQueue(e->ctx, dev, 0, &err);
-    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
-    if (err != CL_SUCCESS)
-        return 0;
-    st = dc_program_build(e->ctx, dev, 1u << wi, defines, &prog);
-    CHECKF(st == DENSECL_OK, "kernels did not build [%s]: %s", e->label, densecl_last_error());
-    if (st != DENSECL_OK)
-        return 0;
-    st = dc_kernels_create(prog, &e->k);
-    CHECKF(st == DENSECL_OK, "dc_kernels_create: %s", densecl_last_error());
-    if (st == DENSECL_OK) {
-        st = dc_family_winograd.create(prog, &e->caps, &e->params[wi], &e->state[wi]);
-        CHECKF(st == DENSECL_OK, "winograd create [%s]: %s", e->label, densecl_last_error());
-    }
-    clReleaseProgram(prog);
-    return st == DENSECL_OK;
+    return env_build(e, dev, 1u << wi, defines);
 }
 
 static void env_free(test_env *e)
