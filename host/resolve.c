@@ -530,6 +530,13 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         if (given && want == wi && !wp.v[DC_WINO_ON])
             return dc_error(DENSECL_ERR_ARGUMENT,
                             "%s: winograd ON=0 turns off the family --conv chose (winograd)", what);
+        if (!given && want == wi && !wp.v[DC_WINO_ON]) {
+            /* A tuning file chose winograd; ON=0 still turns it off. */
+            for (int k = 0; k < DC_KIND_COUNT; k++)
+                if (want_k[k] == wi)
+                    want_k[k] = 0;
+            dc_put(out->why, sizeof out->why, ", winograd off (ON=0)");
+        }
         if (cpu_default && plan && (need & DC_WINO_KINDS)) {
             if (!wp.v[DC_WINO_ON])
                 dc_put(out->why, sizeof out->why, ", winograd off (ON=0)");

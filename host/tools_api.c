@@ -72,6 +72,14 @@ const char *dc_tool_family_name(int i)
     return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
 }
 
+int dc_tool_winograd_auto(cl_device_id dev)
+{
+    dc_caps caps;
+    char why[96];
+    dc_caps_query(dev, &caps);
+    return dc_winograd_auto(&caps, why, sizeof why);
+}
+
 densecl_status dc_tool_check_kernel_params(const char *text, const char *family, unsigned *set,
                                            const char *what)
 {

@@ -167,6 +167,8 @@ char *dc_head_lines(const char *text, int max_lines);
 void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
+/* 1 if auto runs the 3x3/1/1 convs on the winograd family on dev by default (no tuning file). */
+int dc_tool_winograd_auto(cl_device_id dev);
 /* Checks a --kernel-params text as an engine would, with `family` the default family of its
  * parts; *set: bit j when parameter j of that family is given. DENSECL_ERR_ARGUMENT naming
  * `what`. */

@@ -554,6 +554,11 @@ c = d["candidates"]
 tiles = [(x["conv1x1"], x["conv"]) for x in c]
 best = (d["best"]["conv1x1"], d["best"]["conv"])
 d1, d3 = sys.argv[2].split(",")
+# The family the file names (null: none); winograd's race entry; all-direct's time with the
+# best tiles (best's own when no family won).
+sf = d["saved_family"]
+wino = [f for f in d["families"] if f["family"] == "winograd" and f["ms_per_batch"] > 0]
+direct_ms = d["best"]["ms_per_batch"]
 # Stage one: the defaults, then 4x16 and 8x8 (unless one is the default); stage two: the best
 # 1x1 tile with the default conv tile, then with 16x3 and 8x4 (unless one is the default).
 one = [(d1, d3)] + [(t, d3) for t in ("4x16", "8x8") if t != d1]
@@ -567,18 +572,24 @@ elif best not in tiles or not d["default_ms_per_batch"] > 0:
     print("best", d["best"], "default", d["default_ms_per_batch"])
 elif abs(d["speedup"] - d["default_ms_per_batch"] / d["best"]["ms_per_batch"]) > 1e-3:
     print("speedup", d)
-elif best == (d1, d3):
+elif best == (d1, d3) and sf is None:
     # The defaults won: nothing saved, so that the device follows densecl's defaults.
     if d["saved"] is not None or os.path.exists(sys.argv[3]):
         print("the defaults won, yet saved", d["saved"])
-elif not d["speedup"] > 1 / 0.98 - 1e-3:
+elif sf not in (None, "direct") and sf != d["best"]["family"]:
+    print("saved family", sf, "best", d["best"])
+elif sf == "direct" and not (wino and 0 < direct_ms < 0.98 * wino[0]["ms_per_batch"]):
+    # Only where auto's default runs the 3x3 convs on winograd and all-direct beat it by 2%.
+    print("saved family direct, yet winograd", wino, "direct", direct_ms)
+elif sf != "direct" and not d["speedup"] > 1 / 0.98 - 1e-3:
     print("a winner that does not beat the defaults by 2%", d)
 elif d["saved"] != sys.argv[3] or not os.path.isfile(d["saved"]):
     print("saved", d["saved"], "want", sys.argv[3])
 else:
     lines = [l.split() for l in open(d["saved"]) if not l.startswith("#")]
-    if lines != [["conv1x1", best[0]], ["conv", best[1]]]:
-        print("file holds", lines, "best", best)
+    want = [["conv1x1", best[0]], ["conv", best[1]]] + ([["family", sf]] if sf else [])
+    if lines != want:
+        print("file holds", lines, "want", want)
 EOF_PY
     )
     if [ -z "$why" ]; then ok "tune --json content and file"; else
@@ -612,6 +623,20 @@ if [ -n "$TFILE" ]; then
             "$TMP/out" && ok "auto picks the tuned family and its parameters" ||
             bad "auto picks the tuned family and its parameters" "$(grep convs "$TMP/out")"
     fi
+    # A tuning file naming winograd (tune's pick where it won): the 3x3 kinds on it, the rest
+    # on direct with the tuned tiles; winograd:ON=0 still turns it off.
+    printf 'conv1x1 4x16\nconv 8x4\nfamily winograd\n' >"$TFILE"
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with winograd tuned" "${B[@]}"; then
+        grep -Eq '^convs      1x1=direct 3x3=winograd 3x3_pre=winograd; direct:FLAT_CO=4,FLAT_PX=16,TCO=8,TPX=4,.*\(auto: tuned' \
+            "$TMP/out" && ok "auto runs the 3x3 convs on a tuned winograd" ||
+            bad "auto runs the 3x3 convs on a tuned winograd" "$(grep convs "$TMP/out")"
+    fi
+    if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with winograd tuned, ON=0" "${B[@]}" \
+        --kernel-params winograd:ON=0; then
+        grep -Eq '^convs      1x1=direct 3x3=direct 3x3_pre=direct; .*winograd off \(ON=0\)' \
+            "$TMP/out" && ok "winograd:ON=0 overrides a tuned winograd" ||
+            bad "winograd:ON=0 overrides a tuned winograd" "$(grep convs "$TMP/out")"
+    fi
     # A damaged file is ignored (the defaults), and info says why.
     printf 'conv1x1 4x16\nconv 3x3\n' >"$TFILE"
     if DENSECL_CACHE_DIR=$TUNE expect_ok "info with a bad tuning file" info; then
@@ -624,7 +649,7 @@ rm -rf "$TMP/tune-dry"
 if DENSECL_CACHE_DIR=$TMP/tune-dry expect_ok "tune --dry-run" "${T[@]}" --dry-run; then
     if [ -e "$TMP/tune-dry" ] && compgen -G "$TMP/tune-dry/tiles-*" >/dev/null; then
         bad "tune --dry-run saves nothing" "$(ls "$TMP/tune-dry")"
-    elif grep -Eq '^best: (the defaults, )?conv1x1 ' "$TMP/out" && grep -q '^not saved (--dry-run)$' "$TMP/out"; then
+    elif grep -Eq '^best: ((the defaults, )?conv1x1 |the [a-z]+ family )' "$TMP/out" && grep -q '^not saved (--dry-run)$' "$TMP/out"; then
         ok "tune --dry-run saves nothing"
     else
         bad "tune --dry-run saves nothing" "$(cat "$TMP/out")"
