@@ -545,6 +545,34 @@ expect_error "--labels: missing file" 1 "nosuch-names\.txt" \
 expect_error "--csv that is the --labels file" 2 "is also an input" --weights "$GREY" \
     --labels "$TMP/names.txt" --csv "$TMP/names.txt" fashion3.idx
 
+# ----------------------------------------------------------------------------- runtime errors
+
+# A runtime error mid-run still ends the --json document: the images classified before it,
+# and the error in its summary (and on stderr). Here the --csv reader goes away after a byte:
+# with SIGPIPE ignored, a write fails with EPIPE, at the latest once the 160 KB of rows
+# outgrow the pipe.
+rm -f "$TMP/csv.fifo"
+mkfifo "$TMP/csv.fifo"
+head -c 1 "$TMP/csv.fifo" >/dev/null &
+(trap '' PIPE && exec "$BIN" classify --weights "$GREY" --json --batch 200 --limit 2000 \
+    --csv "$TMP/csv.fifo" "$FASHION/t10k-images-idx3-ubyte.gz") >"$TMP/out" 2>"$TMP/err"
+rc=$?
+wait
+if [ "$rc" -ne 1 ] || ! grep -q "^densecl: error: .*csv\.fifo: write error" "$TMP/err"; then
+    bad "--json ended after a runtime error" "exit status $rc; stderr: $(head -c 600 "$TMP/err")"
+elif why=$("$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["summary"]
+if "write error" not in s.get("error", "") or s["interrupted"]:
+    print("summary", s)
+elif not (len(d["images"]) == s["images"] < 2000):
+    print(len(d["images"]), "images listed, summary", s)' "$TMP/out" 2>&1) && [ -z "$why" ]; then
+    ok "--json ended after a runtime error"
+else
+    bad "--json ended after a runtime error" "$why"
+fi
+
 # ----------------------------------------------------------------------------- --csv-top, truth
 
 printf "3\n" | cat labels12.txt - >"$TMP/labels13.txt"

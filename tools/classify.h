@@ -93,6 +93,8 @@ typedef struct classify {
     int progress, bar_shown;
 
     int interrupted; /* by a signal: the summary says so */
+    int json_open;   /* the --json document is begun: it must be ended, whatever happens */
+    const char *run_error; /* the runtime error that ended the run, for the --json summary */
     int64_t done, labelled, correct1, correct5;
     int n_failed;  /* inputs skipped */
     failure *fail; /* their messages, for --json (as many as memory allowed) */

@@ -259,6 +259,10 @@ void print_summary(const classify *c, double seconds, double startup)
                "\"startup_seconds\": %.6f",
                c->n_fail ? "\n  " : "", (long long)c->done, c->n_failed,
                c->interrupted ? "true" : "false", seconds, rate, startup);
+        if (c->run_error) {
+            printf(", \"error\": ");
+            dc_json_write_string(stdout, c->run_error);
+        }
         if (c->truth) {
             printf(", \"labelled\": %lld, \"top1_accuracy\": %.6f", (long long)c->labelled,
                    c->labelled ? (double)c->correct1 / (double)c->labelled : 0.0);

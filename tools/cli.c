@@ -26,10 +26,17 @@
  * keep_lines (a build log, which is only readable with its lines). */
 const char *cli_prog = "densecl";
 char cli_error_where[256];
+static char cli_last[1024]; /* the last message print_error printed */
+
+const char *cli_last_error(void)
+{
+    return cli_last;
+}
 
 void print_error(const char *msg, int keep_lines)
 {
     size_t len = strlen(msg);
+    snprintf(cli_last, sizeof cli_last, "%s%.*s", cli_error_where, (int)len, msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
         len--;
     }

@@ -31,6 +31,8 @@ extern char cli_error_where[256];
 /* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
  * keep_lines (a build log, which is only readable with its lines). */
 void print_error(const char *msg, int keep_lines);
+/* The last message print_error printed (after "densecl: error: "), "" before any. */
+const char *cli_last_error(void);
 /* A runtime or input error with our own message. Returns EXIT_RUNTIME. */
 int fail_msg(const char *fmt, ...) DC_PRINTF(1, 2);
 /* A library failure: its detail, or the status name when there is none. Returns EXIT_RUNTIME. */

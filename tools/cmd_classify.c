@@ -108,7 +108,9 @@ const char cmd_classify_usage[] =
     "error, 2 on a usage error, 128 + the signal when interrupted (130 for Ctrl-C, 143 for\n"
     "SIGTERM, 129 for SIGHUP: the batch in flight is finished and written, the results so far\n"
     "are printed, a --json document ends with \"interrupted\": true in its summary, and the run\n"
-    "says how far it got; a second signal stops it at once).\n"
+    "says how far it got; a second signal stops it at once). A runtime error that ends the\n"
+    "run (a device lost, a write error) ends a begun --json document too: the images so far,\n"
+    "and the error in its summary's \"error\".\n"
     "\n"
     "The --csv file is created only once the model is on its device, is refused when it is one\n"
     "of the inputs, and holds whole rows only: on a write error (a full disk) it is cut back to\n"
@@ -577,6 +579,7 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         printf(",\n  \"device\": ");
         dc_json_write_string(stdout, d ? d->name : "");
         printf(",\n  \"classes\": %d,\n  \"images\": [\n", c.classes);
+        c.json_open = 1;
     }
     bar_draw(&c);
     for (int i = 0; i < c.n_in && rc == 0 && !cli_signal_caught(); i++) {
@@ -610,6 +613,12 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         goto done;
     }
     if (rc != 0) {
+        /* A runtime error (a device lost, a write error): the document still ends, with the
+         * images classified before it and the error (also on stderr). */
+        if (c.json_open) {
+            c.run_error = cli_last_error();
+            print_summary(&c, cli_now() - c.t_loop, c.t_loop - c.t0);
+        }
         goto done;
     }
     double end = cli_now();
