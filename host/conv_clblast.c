@@ -244,15 +244,13 @@ static densecl_status dc_clb_create(cl_program prog, const dc_caps *caps, const 
 #else
     densecl_status st = DENSECL_OK;
     dc_clb_state *s = calloc(1, sizeof *s);
-    cl_int err;
     (void)p;
     *state = NULL;
     if (!s)
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of host memory for the clblast family");
-    s->im2col = clCreateKernel(prog, "densecl_clblast_im2col", &err);
-    DC_CL_TRY(st, err);
-    s->epilogue = clCreateKernel(prog, "densecl_clblast_epilogue", &err);
-    DC_CL_TRY(st, err);
+    if ((st = dc_kernel_create(prog, "densecl_clblast_im2col", &s->im2col)) != DENSECL_OK ||
+        (st = dc_kernel_create(prog, "densecl_clblast_epilogue", &s->epilogue)) != DENSECL_OK)
+        goto fail;
     s->local_im2col = dc_clb_local(s->im2col, caps->dev);
     s->local_epilogue = dc_clb_local(s->epilogue, caps->dev);
     *state = s;

@@ -564,15 +564,10 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     s->p = *p;
     for (int i = 0; i < DC_KIND_COUNT; i++) {
-        cl_int err = CL_SUCCESS;
         if (!((unsigned)p->v[DC_DIRECT_KERNELS] & (1u << i)))
             continue;
-        s->conv[i] = clCreateKernel(prog, direct_kernel_names[i], &err);
-        if (err != CL_SUCCESS) {
-            s->conv[i] = NULL;
-            densecl_status st =
-                dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)",
-                         direct_kernel_names[i], dc_cl_error_name(err), __FILE__, __LINE__);
+        densecl_status st = dc_kernel_create(prog, direct_kernel_names[i], &s->conv[i]);
+        if (st != DENSECL_OK) {
             direct_release(s);
             return st;
         }

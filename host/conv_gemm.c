@@ -345,15 +345,9 @@ static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const
     slots[0] = &s->k1x1, slots[1] = &s->k3x3, slots[2] = &s->k7x7s2, slots[3] = &s->kconv;
     slots[4] = &s->reduce;
     for (size_t i = 0; i < DC_ARRAY_LEN(slots); i++) {
-        cl_int err = CL_SUCCESS;
         size_t wg = 0;
-        *slots[i] = clCreateKernel(prog, names[i], &err);
-        if (err != CL_SUCCESS) {
-            *slots[i] = NULL;
-            st = dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)", names[i],
-                          dc_cl_error_name(err), __FILE__, __LINE__);
+        if ((st = dc_kernel_create(prog, names[i], slots[i])) != DENSECL_OK)
             goto fail;
-        }
         DC_CL_TRY(st, clGetKernelWorkGroupInfo(*slots[i], caps->dev, CL_KERNEL_WORK_GROUP_SIZE,
                                                sizeof wg, &wg, NULL));
         if (i < 4 && wg < items) {

@@ -246,15 +246,9 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     s->p = *p;
     for (int i = 0; i < 2; i++) {
-        cl_kernel *slot = i ? &s->k3x3_pre : &s->k3x3;
-        cl_int err = CL_SUCCESS;
         if (!(p->v[WN_P_KERNELS] & bits[i]))
             continue;
-        *slot = clCreateKernel(prog, names[i], &err);
-        if (err != CL_SUCCESS) {
-            *slot = NULL;
-            st = dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)", names[i],
-                          dc_cl_error_name(err), __FILE__, __LINE__);
+        if ((st = dc_kernel_create(prog, names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
             wino_release(s);
             return st;
         }

@@ -431,6 +431,8 @@ typedef struct dc_kernels {
 } dc_kernels;
 
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
+/* clCreateKernel(prog, name) into *out (NULL on failure), the error naming the kernel. */
+densecl_status dc_kernel_create(cl_program prog, const char *name, cl_kernel *out);
 void dc_kernels_release(dc_kernels *k);
 
 /* A float buffer and an offset into it, in floats. */

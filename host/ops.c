@@ -28,26 +28,30 @@ static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i)
     return (cl_kernel *)(void *)((char *)k + dc_kernel_table[i].field);
 }
 
+densecl_status dc_kernel_create(cl_program prog, const char *name, cl_kernel *out)
+{
+    cl_int err = CL_SUCCESS;
+    *out = clCreateKernel(prog, name, &err);
+    if (err == CL_SUCCESS)
+        return DENSECL_OK;
+    *out = NULL;
+    return dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s", name,
+                    dc_cl_error_name(err));
+}
+
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
 {
-    densecl_status st = DENSECL_OK;
     if (!k || !prog)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_kernels_create: NULL program or table");
     memset(k, 0, sizeof *k);
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
-        cl_int err = CL_SUCCESS;
-        *dc_kernel_slot(k, i) = clCreateKernel(prog, dc_kernel_table[i].name, &err);
-        if (err != CL_SUCCESS) {
-            *dc_kernel_slot(k, i) = NULL;
-            st = dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s (%s:%d)",
-                          dc_kernel_table[i].name, dc_cl_error_name(err), __FILE__, __LINE__);
-            goto fail;
+        densecl_status st = dc_kernel_create(prog, dc_kernel_table[i].name, dc_kernel_slot(k, i));
+        if (st != DENSECL_OK) {
+            dc_kernels_release(k);
+            return st;
         }
     }
     return DENSECL_OK;
-fail:
-    dc_kernels_release(k);
-    return st;
 }
 
 void dc_kernels_release(dc_kernels *k)
