@@ -30,7 +30,15 @@ set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TE
 # The README's embedding example runs and prints a class.
 add_test(NAME example_embed COMMAND densecl-example)
 set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
-                     PASS_REGULAR_EXPRESSION "class [0-9]+, probability 0\\.[0-9]+, on ")
+                     PASS_REGULAR_EXPRESSION "class [0-9]+ \\(unnamed\\), probability 0\\.[0-9]+, on ")
+# With the shipped model: its preprocessing (1 channel, 28x28) from the weights, and a class
+# name from its labels.
+add_test(NAME example_embed_shipped_model
+         COMMAND densecl-example ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors)
+set_tests_properties(example_embed_shipped_model PROPERTIES LABELS cli
+    ENVIRONMENT "${DENSECL_TEST_ENV}"
+    PASS_REGULAR_EXPRESSION
+    "class [0-9] \\((T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot)\\), probability [01]\\.[0-9]+, on ")
 
 # densecl_image_to_input against the tensors classify's own preprocessing made before it moved
 # into the library (tests/data/image_to_input/, written by tests/dump_preprocess.c of commit
