@@ -28,4 +28,27 @@ static inline void fuzz_fail(const char *file, int line, const char *what)
     abort();
 }
 
+#if defined(_GNU_SOURCE)
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The bytes as a file, for the readers' path API: a memfd holding data, its name
+ * /proc/self/fd/N into path. Returns the fd (the caller closes it), or -1 where there is no
+ * memfd. Needs _GNU_SOURCE before the first #include. */
+static inline int fuzz_memfd(const uint8_t *data, size_t size, const char *name, char *path,
+                             size_t cap)
+{
+    int fd = memfd_create(name, 0);
+    if (fd < 0)
+        return -1;
+    for (size_t done = 0; done < size;) {
+        ssize_t n = write(fd, data + done, size - done);
+        FUZZ_CHECK(n > 0);
+        done += (size_t)n;
+    }
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
+#endif
+
 #endif /* DENSECL_FUZZ_H */

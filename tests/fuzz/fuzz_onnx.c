@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "fuzz.h"
 #include "internal.h"
@@ -74,16 +72,9 @@ static void load_via_file(const uint8_t *data, size_t size, int want)
     char path[64];
     densecl_weights *w = NULL;
     const char *what;
-    int fd = memfd_create("fuzz.onnx", 0);
+    int fd = fuzz_memfd(data, size, "fuzz.onnx", path, sizeof path);
     if (fd < 0)
         return;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        FUZZ_CHECK(n > 0);
-        done += (size_t)n;
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     densecl_status st = densecl_weights_load(path, NULL, &w);
     size_t head = size < 512 ? size : 512;
     if (dc_weights_sniff(data, head, &what) != DC_FILE_ONNX)

@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "fuzz.h"
 #include "internal.h"
@@ -85,16 +83,9 @@ static void load_via_file(const uint8_t *data, size_t size, const densecl_config
 {
     char path[64];
     densecl_weights *w = NULL;
-    int fd = memfd_create("fuzz.safetensors", 0);
+    int fd = fuzz_memfd(data, size, "fuzz.safetensors", path, sizeof path);
     if (fd < 0)
         return;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        FUZZ_CHECK(n > 0);
-        done += (size_t)n;
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     densecl_status st = densecl_weights_load(path, expect, &w);
     if (want >= 0 && (int)st != want)
         fprintf(stderr, "densecl_weights_load: %s, expected %s\n", densecl_last_error(),
