@@ -130,7 +130,7 @@ densecl_status densecl_devices(densecl_device_info *out, int max, int *count)
     return dc_device_enum(NULL, out, max, count);
 }
 
-static int dc_contains_nocase(const char *hay, const char *needle)
+int dc_contains_nocase(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (; *hay; hay++) {

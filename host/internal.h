@@ -314,6 +314,8 @@ void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_byt
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
+/* 1 if needle occurs in hay, ASCII case ignored (an empty needle occurs everywhere). */
+int dc_contains_nocase(const char *hay, const char *needle);
 /* Resolves "all" or a comma-separated list of specs to distinct devices (at most max). */
 densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
                                    int max, int *count);

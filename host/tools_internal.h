@@ -133,6 +133,8 @@ void dc_npy_free(dc_npy *a);
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
+/* 1 if needle occurs in hay, ASCII case ignored (an empty needle occurs everywhere). */
+int dc_contains_nocase(const char *hay, const char *needle);
 
 /* ---------------------------------------------------------------- tiles.c: the direct tiles */
 

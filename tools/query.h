@@ -61,7 +61,6 @@ typedef struct q_rec {
 } q_rec;
 
 void q_copy(char *out, size_t cap, const char *s);
-int q_contains_nocase(const char *hay, const char *needle);
 const char *q_basename(const char *path);
 /* A value with three significant digits for the table ("41.2", "0.619", "1234"). */
 void q_num(double v, char *out, size_t cap);

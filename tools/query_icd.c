@@ -15,26 +15,11 @@
 #include <sys/stat.h>
 
 #include "query.h"
+#include "tools_internal.h"
 
 void q_copy(char *out, size_t cap, const char *s)
 {
     snprintf(out, cap, "%s", s ? s : "");
-}
-
-int q_contains_nocase(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (n == 0)
-        return 0;
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] &&
-               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n)
-            return 1;
-    }
-    return 0;
 }
 
 const char *q_basename(const char *path)
@@ -207,8 +192,8 @@ int q_icd_match(const q_icds *l, const char *lib, const char *suffix, const char
         if (strlen(hint) < 2)
             continue;
         for (int i = 0; i < l->n; i++) {
-            if (q_contains_nocase(q_basename(l->e[i].lib), hint) ||
-                q_contains_nocase(q_basename(l->e[i].file), hint)) {
+            if (dc_contains_nocase(q_basename(l->e[i].lib), hint) ||
+                dc_contains_nocase(q_basename(l->e[i].file), hint)) {
                 *how = "name";
                 return i;
             }
