@@ -595,6 +595,37 @@ densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, 
     return st;
 }
 
+/* For now a job runs at its start; its status is kept for its wait. */
+struct densecl_job {
+    densecl_status status;
+};
+
+densecl_status densecl_engine_start(densecl_engine *e, const float *input, int n, int c, int h,
+                                    int w, float *logits, densecl_job **job)
+{
+    densecl_status st;
+    if (!job)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_start: job is NULL");
+    *job = NULL;
+    st = densecl_engine_run(e, input, n, c, h, w, logits);
+    if (st == DENSECL_ERR_INPUT || st == DENSECL_ERR_ARGUMENT)
+        return st;
+    if (!(*job = malloc(sizeof **job)))
+        return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
+    (*job)->status = st;
+    return DENSECL_OK;
+}
+
+densecl_status densecl_job_wait(densecl_job *job)
+{
+    densecl_status st;
+    if (!job)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_job_wait: job is NULL");
+    st = job->status;
+    free(job);
+    return st;
+}
+
 /* Measures each replica alone on a small batch, so the first real batch is already split by
  * speed. A replica that fails here is taken out like one failing mid-run. */
 densecl_status dc_calibrate(densecl_engine *e)

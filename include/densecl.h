@@ -25,7 +25,8 @@
  *     densecl_weights_preprocess, densecl_weights_label_count, densecl_weights_label); only
  *     densecl_weights_free must wait until every other call using it has returned (engines keep
  *     no reference to it: it may be freed once they are created);
- *   - a densecl_engine: densecl_engine_run, densecl_engine_set_profiling, densecl_engine_device,
+ *   - a densecl_engine: densecl_engine_run, densecl_engine_start, densecl_job_wait (each job
+ *     once), densecl_engine_set_profiling, densecl_engine_device,
  *     densecl_engine_memory, densecl_engine_replica_count, densecl_engine_replica_stats and
  *     densecl_engine_profile may be called from any threads at once. They take the engine's lock
  *     in turn: runs take turns, and an accessor called during a run waits for it to end, then
@@ -470,6 +471,32 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
 DENSECL_API
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits);
+
+/* ---- Runs that do not block: a pipeline.
+ * densecl_engine_start() enqueues a batch (its upload, the model, the logits' download) on the
+ * engine's devices and returns at once with a job; densecl_job_wait() waits for that job, copies
+ * its logits out and frees it. Start batch i+1 before waiting for batch i and the devices never
+ * idle between batches: batch i+1's upload goes through a second command queue into the other
+ * of two input buffers while batch i computes, and the host prepares batch i+2 meanwhile.
+ *   input:  as for densecl_engine_run; the device reads it until the job is waited for, so it
+ *           must stay allocated and unchanged until then.
+ *   logits: [n, num_classes], written by densecl_job_wait() on success only; it must stay
+ *           allocated until then.
+ *   *job:   the job on success; NULL when start fails. Errors about the input itself (shape,
+ *           channels, size) come from start; errors of the devices from wait, after the share
+ *           of a failed device has been re-run on the others, as densecl_engine_run does.
+ * Any number of jobs may be in flight; a device runs them in the order they were started. They
+ * may be waited for in any order, from any thread, but each exactly once: the job is freed by
+ * its wait. densecl_engine_free() waits for and frees the jobs never waited for. With
+ * profiling on, densecl_engine_profile() gives the events of the last job waited for.
+ * densecl_engine_run(e, ...) is densecl_engine_start() then densecl_job_wait(). */
+typedef struct densecl_job densecl_job;
+
+DENSECL_API
+densecl_status densecl_engine_start(densecl_engine *e, const float *input, int n, int c, int h,
+                                    int w, float *logits, densecl_job **job);
+DENSECL_API
+densecl_status densecl_job_wait(densecl_job *job);
 
 /* The (first) device the engine runs on. Owned by e. */
 DENSECL_API
