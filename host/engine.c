@@ -142,6 +142,7 @@ void densecl_engine_free(densecl_engine *e)
 {
     if (!e)
         return;
+    dc_jobs_free(e);
     for (int i = 0; i < e->n_rep; i++)
         dc_replica_free(&e->rep[i]);
     dc_engine_drop_params(e);

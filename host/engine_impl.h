@@ -28,6 +28,9 @@ typedef struct dc_replica {
     cl_device_id dev;
     cl_context ctx;
     cl_command_queue queue;
+    /* The input's uploads, so that a chunk's upload overlaps the chunk before it computing;
+     * NULL where a second queue could not be made (queue then does everything, in order). */
+    cl_command_queue xfer;
     int queue_profiling; /* the queue records event times */
     cl_program prog;
     dc_kernels kern;                      /* pools, gap, linear */
@@ -39,9 +42,18 @@ typedef struct dc_replica {
     cl_mem weights;
     uint64_t weight_bytes;
     dc_op_dev *op_dev;
-    /* Activations for the current chunk shape; rebuilt when it changes. */
+    /* Activations for the current chunk shape; rebuilt when it changes, kept for a smaller
+     * chunk of the same image size (the buffers were made for alloc_n images). */
     dc_plan plan;
     cl_mem *bufs;
+    size_t *buf_cap; /* floats each of bufs holds */
+    int n_alloc, alloc_n;
+    /* Two input buffers for alloc_n images, used in turn: chunk i+1 is uploaded into one while
+     * chunk i computes from the other. slot_free[s]: done when the last chunk that read slot s
+     * has read it (a marker after the model's first op); the next upload into s waits for it. */
+    cl_mem slot[2];
+    cl_event slot_free[2];
+    int next_slot;
     uint64_t act_bytes;
     int max_chunk; /* images per enqueue allowed by memory, for the current image size */
     int chunk_h, chunk_w;
@@ -51,9 +63,6 @@ typedef struct dc_replica {
     densecl_status failure_status; /* the status of that failure */
     int host_limited;              /* host memory, not the device's limits, sizes its chunks */
     uint64_t images, retries;
-    /* This run's work: images [start, start + count); events of its first and last command. */
-    int start, count;
-    cl_event first_ev, last_ev;
     /* Fault injection (tests): fail with fault_err after fault_countdown more op enqueues. */
     int fault_countdown;
     cl_int fault_err;
@@ -72,6 +81,8 @@ struct densecl_engine {
     int profiling;
     densecl_op_event *events;
     int n_events, cap_events;
+    densecl_job *jobs; /* started and not yet waited for (a list; densecl_engine_free frees
+                          them) */
 };
 
 /* What a replica is asked to run with (densecl_engine_options). */
@@ -92,7 +103,8 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
 void dc_replica_free(dc_replica *r);
 /* Releases r's activation buffers, its workspace and its chunk plan. */
 void dc_release_buffers(dc_replica *r);
-/* Makes a replica's activation buffers match an [n, c, h, w] chunk. */
+/* Makes a replica's activation and input buffers hold an [n, c, h, w] chunk: the buffers of a
+ * larger chunk of the same image size are kept. */
 densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w);
 /* Releases *ev when set, and clears it. */
 void dc_release_event(cl_event *ev);
@@ -102,5 +114,7 @@ void dc_release_event(cl_event *ev);
 /* Measures each replica alone on a small batch, so the first real batch is already split by
  * speed. A replica that fails here is taken out like one failing mid-run. */
 densecl_status dc_calibrate(densecl_engine *e);
+/* Waits for every device of e, then frees the jobs never waited for (densecl_engine_free). */
+void dc_jobs_free(densecl_engine *e);
 
 #endif /* DENSECL_ENGINE_IMPL_H */

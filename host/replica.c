@@ -27,11 +27,23 @@ void dc_release_event(cl_event *ev)
 
 void dc_release_buffers(dc_replica *r)
 {
-    for (int i = 0; r->bufs && i < r->plan.n_bufs; i++)
+    /* OpenCL keeps a released buffer until the commands queued on it have run: a job still in
+     * flight finishes on the old buffers. */
+    for (int i = 0; r->bufs && i < r->n_alloc; i++)
         if (r->bufs[i])
             clReleaseMemObject(r->bufs[i]);
     free(r->bufs);
     r->bufs = NULL;
+    free(r->buf_cap);
+    r->buf_cap = NULL;
+    r->n_alloc = r->alloc_n = 0;
+    for (int s = 0; s < 2; s++) {
+        if (r->slot[s])
+            clReleaseMemObject(r->slot[s]);
+        r->slot[s] = NULL;
+        dc_release_event(&r->slot_free[s]); /* a new buffer waits for nothing */
+    }
+    r->next_slot = 0;
     if (r->ws)
         clReleaseMemObject(r->ws);
     r->ws = NULL;
@@ -148,6 +160,16 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
     if (clGetCommandQueueInfo(r->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) ==
         CL_SUCCESS)
         r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
+    {
+        /* In order, profiling as the main queue does; without it uploads stay on that queue. */
+        cl_int err;
+        r->xfer = clCreateCommandQueue(r->ctx, r->dev, props & CL_QUEUE_PROFILING_ENABLE, &err);
+        if (err != CL_SUCCESS) {
+            r->xfer = NULL;
+            dc_log(DENSECL_LOG_INFO, "'%s': no second command queue (%s): uploads do not overlap",
+                   r->info.name, dc_cl_error_name(err));
+        }
+    }
     dc_caps_query(r->dev, &r->caps);
     /* A program binary brings its own resolution: whatever a tuning file or the options say
      * now, its kernels are those it was compiled with. */
@@ -190,10 +212,10 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
 
 void dc_replica_free(dc_replica *r)
 {
+    if (r->xfer)
+        clFinish(r->xfer);
     if (r->queue)
         clFinish(r->queue);
-    dc_release_event(&r->first_ev);
-    dc_release_event(&r->last_ev);
     dc_release_buffers(r);
     if (r->weights)
         clReleaseMemObject(r->weights);
@@ -203,6 +225,8 @@ void dc_replica_free(dc_replica *r)
             dc_families[i]->release(r->fam_state[i]);
     if (r->prog)
         clReleaseProgram(r->prog);
+    if (r->xfer)
+        clReleaseCommandQueue(r->xfer);
     if (r->queue)
         clReleaseCommandQueue(r->queue);
     if (r->ctx)
@@ -211,37 +235,79 @@ void dc_replica_free(dc_replica *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Makes a replica's activation buffers match an [n, c, h, w] chunk. */
+/* The scratch the families need for the convs of a plan: the most any one needs. */
+static size_t dc_plan_ws_floats(const dc_replica *r, const dc_plan *p)
+{
+    size_t most = 0;
+    for (int i = 0; i < p->n_ops; i++) {
+        const dc_op *op = &p->ops[i];
+        int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+        size_t need = fi >= 0 && dc_families[fi]->workspace
+                          ? dc_families[fi]->workspace(op, p->n, &r->res.params[fi])
+                          : 0;
+        if (need > most)
+            most = need;
+    }
+    return most;
+}
+
+/* A smaller chunk of the image size the buffers were made for runs in them: the plan of n
+ * images has the same buffers, each smaller (every size scales with n). 1 when it fits. */
+static int dc_replica_reuse(dc_replica *r, const densecl_config *cfg, int n, int h, int w)
+{
+    dc_plan p;
+    int fits;
+    if (!r->bufs || r->plan.h != h || r->plan.w != w || n > r->alloc_n)
+        return 0;
+    if (dc_plan_build(cfg, n, h, w, &p) != DENSECL_OK)
+        return 0;
+    fits = p.n_bufs == r->n_alloc && dc_plan_ws_floats(r, &p) <= r->ws_floats;
+    for (int i = 0; fits && i < p.n_bufs; i++)
+        fits = p.buf_floats[i] <= r->buf_cap[i];
+    if (!fits) {
+        dc_plan_free(&p);
+        return 0;
+    }
+    dc_plan_free(&r->plan);
+    r->plan = p;
+    return 1;
+}
+
 densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w)
 {
     densecl_status st;
     cl_int err;
+    size_t image = (size_t)cfg->in_channels * (size_t)h * (size_t)w;
     if (r->bufs && r->plan.n == n && r->plan.h == h && r->plan.w == w)
+        return DENSECL_OK;
+    if (dc_replica_reuse(r, cfg, n, h, w))
         return DENSECL_OK;
     dc_release_buffers(r);
     if ((st = dc_plan_build(cfg, n, h, w, &r->plan)) != DENSECL_OK)
         return st;
     r->bufs = calloc((size_t)r->plan.n_bufs, sizeof *r->bufs);
-    if (!r->bufs) {
+    r->buf_cap = calloc((size_t)r->plan.n_bufs, sizeof *r->buf_cap);
+    if (!r->bufs || !r->buf_cap) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
+    r->n_alloc = r->plan.n_bufs;
+    r->alloc_n = n;
     for (int i = 0; i < r->plan.n_bufs; i++) {
         r->bufs[i] = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE,
                                     r->plan.buf_floats[i] * sizeof(float), NULL, &err);
         DC_CL_TRY(st, err);
+        r->buf_cap[i] = r->plan.buf_floats[i];
         r->act_bytes += r->plan.buf_floats[i] * sizeof(float);
     }
-    /* One scratch buffer, the most any conv of this chunk needs from its family. */
-    for (int i = 0; i < r->plan.n_ops; i++) {
-        const dc_op *op = &r->plan.ops[i];
-        int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
-        size_t need = fi >= 0 && dc_families[fi]->workspace
-                          ? dc_families[fi]->workspace(op, n, &r->res.params[fi])
-                          : 0;
-        if (need > r->ws_floats)
-            r->ws_floats = need;
+    for (int s = 0; s < 2; s++) {
+        r->slot[s] = clCreateBuffer(r->ctx, CL_MEM_READ_ONLY, (size_t)n * image * sizeof(float),
+                                    NULL, &err);
+        DC_CL_TRY(st, err);
+        r->act_bytes += (size_t)n * image * sizeof(float);
     }
+    /* One scratch buffer, the most any conv of this chunk needs from its family. */
+    r->ws_floats = dc_plan_ws_floats(r, &r->plan);
     if (r->ws_floats) {
         r->ws = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE, r->ws_floats * sizeof(float), NULL,
                                &err);

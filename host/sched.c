@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* sched.c - the scheduler: runs a batch on the engine's replicas (replica.c), split across
- * them, and measures their speed.
+/* sched.c - the scheduler: runs jobs (batches) on the engine's replicas (replica.c), split
+ * across them, and measures their speed.
  *
- * Scheduling: a batch is cut into contiguous ranges, one per active replica, sized in proportion
- * to each replica's measured images/s. Every replica's range is enqueued without blocking (so the
- * devices work at the same time, uploads and downloads overlapping with other devices' compute)
- * and then waited for. A replica whose enqueue or wait fails is taken out; its range goes back to
- * the pool and is split over the remaining replicas, so every image is computed exactly once by a
- * device that succeeded. Out-of-memory failures first retry the range in smaller chunks. */
+ * Scheduling: a job's batch is cut into contiguous ranges, one per active replica, sized in
+ * proportion to each replica's measured images/s. densecl_engine_start enqueues every range
+ * without blocking (the devices work at the same time) and returns; densecl_job_wait waits for
+ * them. A replica whose enqueue or commands fail is taken out; its range is re-split over the
+ * remaining replicas at the wait, so every image is computed exactly once by a device that
+ * succeeded. Out-of-memory failures first retry the range in smaller chunks.
+ *
+ * Overlap on one device: a replica has two in-order queues. Each chunk's input is uploaded on
+ * the second (xfer) into one of two input buffers, used in turn, while the main queue computes
+ * the chunk before, from the other; the main queue waits for the upload with a barrier, and the
+ * upload waits for the marker that follows the first op of the chunk before last (the only op
+ * that reads the input). So with jobs started back to back (or a batch larger than a chunk),
+ * chunk i+1's upload runs during chunk i's compute. The logits' download is small and stays on
+ * the main queue, in order. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -41,6 +49,12 @@ static densecl_status dc_engine_one(densecl_engine *e, int h, int w)
     return dc_plan_build(&e->cfg, 1, h, w, &e->one);
 }
 
+/* Device floats per image of a plan of one image: its activations and the two input slots. */
+static size_t dc_image_floats(const dc_plan *one)
+{
+    return dc_plan_floats(one) + 2 * (size_t)one->c * (size_t)one->h * (size_t)one->w;
+}
+
 /* Images per chunk so that every activation buffer fits the device's largest allocation and all
  * of them, with the weights, fit in half of its global memory (the rest is the driver's).
  * one: the plan of one image of the input size (dc_engine_one). */
@@ -50,7 +64,7 @@ static densecl_status dc_replica_limit(dc_replica *r, const dc_plan *one)
     int h = one->h, w = one->w;
     if (r->max_chunk > 0 && r->chunk_h == h && r->chunk_w == w)
         return DENSECL_OK;
-    per_image = (uint64_t)dc_plan_floats(one) * sizeof(float);
+    per_image = (uint64_t)dc_image_floats(one) * sizeof(float);
     for (int i = 0; i < one->n_bufs; i++)
         if (one->buf_floats[i] > most)
             most = one->buf_floats[i];
@@ -100,11 +114,13 @@ static const char *dc_op_kind_name(const dc_op *op)
     }
 }
 
-static cl_int dc_enqueue_op(dc_replica *r, int i, cl_event *ev)
+/* Enqueues op i of r's plan; input: the buffer it reads instead of its plan's (the first op's
+ * input slot), NULL for the plan's. */
+static cl_int dc_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
 {
     const dc_op *op = &r->plan.ops[i];
     const dc_op_dev *od = &r->op_dev[i];
-    dc_mem in = {r->bufs[op->in_buf], 0}, out = {r->bufs[op->out_buf], 0};
+    dc_mem in = {input ? input : r->bufs[op->in_buf], 0}, out = {r->bufs[op->out_buf], 0};
     int n = r->plan.n;
     if (r->fault_err != CL_SUCCESS && r->fault_countdown-- <= 0) {
         cl_int err = r->fault_err;
@@ -146,7 +162,7 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_event *ev)
     }
 }
 
-/* Appends a profiled event (kept as an OpenCL event until the run has finished). */
+/* A profiled event, kept as an OpenCL event until its job has finished. */
 typedef struct dc_pending {
     cl_event ev;
     int replica;
@@ -154,81 +170,123 @@ typedef struct dc_pending {
     uint64_t macs;
 } dc_pending;
 
-typedef struct dc_run {
+/* One replica's share of a job: images [start, start + count), the events of its first
+ * compute command and of its last command (the logits' download). */
+typedef struct dc_part {
+    int start, count;
+    cl_event first_ev, last_ev;
+} dc_part;
+
+/* A job's work as given to the replicas in one go: the parts, and the ranges that found no
+ * replica to run them (its enqueue failed, or none was active), to be re-run at the wait. */
+typedef struct dc_round {
+    dc_part part[DC_MAX_REPLICAS];
+    int orphan_start[DC_MAX_REPLICAS + 1], orphan_count[DC_MAX_REPLICAS + 1], n_orphans;
+    double t0;
+} dc_round;
+
+struct densecl_job {
     densecl_engine *e;
-    const float *input;
-    float *staged; /* [n, classes], copied to the caller's logits on success */
-    size_t image;  /* floats per input image */
-    int h, w;
+    const float *input; /* [n, c, h, w], the caller's, read by the uploads */
+    float *logits;      /* the caller's, written at the wait on success */
+    float *staged;      /* [n, classes], where the devices download to */
+    size_t image;       /* floats per input image */
+    int n, h, w;
+    dc_round round;
     dc_pending *pend;
     int n_pend, cap_pend;
-} dc_run;
+    densecl_job *prev, *next; /* the engine's jobs not yet waited for */
+};
 
 /* Returns the slot for an event to profile, or NULL when profiling is off (or out of memory:
  * profiling then misses an event, the run itself goes on). */
-static cl_event *dc_profile_slot(dc_run *run, int replica, const char *name, const char *kind,
-                                 uint64_t macs)
+static cl_event *dc_profile_slot(densecl_job *job, int replica, const char *name,
+                                 const char *kind, uint64_t macs)
 {
-    if (!run->e->profiling)
+    if (!job->e->profiling)
         return NULL;
-    if (run->n_pend == run->cap_pend) {
-        int cap = run->cap_pend ? 2 * run->cap_pend : 256;
-        dc_pending *p = realloc(run->pend, (size_t)cap * sizeof *p);
+    if (job->n_pend == job->cap_pend) {
+        int cap = job->cap_pend ? 2 * job->cap_pend : 256;
+        dc_pending *p = realloc(job->pend, (size_t)cap * sizeof *p);
         if (!p)
             return NULL;
-        run->pend = p;
-        run->cap_pend = cap;
+        job->pend = p;
+        job->cap_pend = cap;
     }
-    dc_pending *p = &run->pend[run->n_pend++];
+    dc_pending *p = &job->pend[job->n_pend++];
     *p = (dc_pending){NULL, replica, name, kind, macs};
     return &p->ev;
 }
 
-/* Enqueues one chunk [start, start + m) on replica r; all commands are non-blocking. */
-static densecl_status dc_enqueue_chunk(dc_run *run, int ri, int start, int m)
+/* Hands *ev to a profile slot (which takes the reference) or releases it. */
+static void dc_profile_keep(cl_event *slot, cl_event *ev)
 {
-    densecl_engine *e = run->e;
+    if (slot && *ev)
+        *slot = *ev;
+    else
+        dc_release_event(ev);
+    *ev = NULL;
+}
+
+/* Enqueues one chunk [start, start + m) on replica ri; all commands are non-blocking.
+ *   the upload, on r->xfer: into the input buffer the chunk before last read, once it has;
+ *   the model, on r->queue: after the upload, then a marker that frees the input buffer;
+ *   the logits' download, on r->queue. */
+static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, int start, int m)
+{
+    densecl_engine *e = job->e;
     dc_replica *r = &e->rep[ri];
     densecl_status st = DENSECL_OK;
     int classes = e->cfg.num_classes;
-    cl_event ev = NULL, *evp;
-    if ((st = dc_replica_shape(r, &e->cfg, m, run->h, run->w)) != DENSECL_OK)
+    cl_event up = NULL, ev = NULL, *evp;
+    cl_command_queue xq = r->xfer ? r->xfer : r->queue;
+    if ((st = dc_replica_shape(r, &e->cfg, m, job->h, job->w)) != DENSECL_OK)
         return st;
-    evp = dc_profile_slot(run, ri, "input", "upload", 0);
-    DC_CL_TRY(st, clEnqueueWriteBuffer(r->queue, r->bufs[r->plan.input_buf], CL_FALSE, 0,
-                                       (size_t)m * run->image * sizeof(float),
-                                       run->input + (size_t)start * run->image, 0, NULL, &ev));
-    /* The range's first command marks its start for the speed estimate. */
-    if (!r->first_ev && clRetainEvent(ev) == CL_SUCCESS)
-        r->first_ev = ev;
-    if (evp) {
-        *evp = ev; /* the profile keeps the reference */
-        ev = NULL;
+    int s = r->next_slot;
+    r->next_slot ^= 1;
+    evp = dc_profile_slot(job, ri, "input", "upload", 0);
+    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0,
+                                       (size_t)m * job->image * sizeof(float),
+                                       job->input + (size_t)start * job->image,
+                                       r->slot_free[s] ? 1 : 0,
+                                       r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
+    if (r->xfer) {
+        DC_CL_TRY(st, clFlush(r->xfer)); /* start the copy now, while the queue computes */
+        DC_CL_TRY(st, clEnqueueBarrierWithWaitList(r->queue, 1, &up, NULL));
     }
-    dc_release_event(&ev);
+    dc_profile_keep(evp, &up);
     for (int i = 0; i < r->plan.n_ops; i++) {
         const dc_op *op = &r->plan.ops[i];
-        cl_int err = dc_enqueue_op(r, i, dc_profile_slot(run, ri, op->name, dc_op_kind_name(op),
-                                                         op->macs));
+        cl_mem in = i == 0 ? r->slot[s] : NULL; /* the first op alone reads the input */
+        evp = dc_profile_slot(job, ri, op->name, dc_op_kind_name(op), op->macs);
+        cl_int err = dc_enqueue_op(r, i, in, i == 0 || evp ? &ev : NULL);
         if (err != CL_SUCCESS) {
             st = dc_error(dc_cl_status(err), "enqueueing %s on '%s' failed: %s", op->name,
                           r->info.name, dc_cl_error_name(err));
             goto fail;
         }
+        if (i == 0) {
+            /* The part's first compute command marks its start for the speed estimate (its
+             * upload may have waited behind an earlier job). */
+            if (!part->first_ev && ev && clRetainEvent(ev) == CL_SUCCESS)
+                part->first_ev = ev;
+            dc_release_event(&r->slot_free[s]);
+            DC_CL_TRY(st, clEnqueueMarkerWithWaitList(r->queue, 0, NULL, &r->slot_free[s]));
+        }
+        dc_profile_keep(evp, &ev);
     }
-    evp = dc_profile_slot(run, ri, "logits", "download", 0);
+    evp = dc_profile_slot(job, ri, "logits", "download", 0);
     DC_CL_TRY(st, clEnqueueReadBuffer(r->queue, r->bufs[r->plan.output_buf], CL_FALSE, 0,
                                       (size_t)m * (size_t)classes * sizeof(float),
-                                      run->staged + (size_t)start * (size_t)classes, 0, NULL,
+                                      job->staged + (size_t)start * (size_t)classes, 0, NULL,
                                       &ev));
-    if (evp) {
+    if (evp && clRetainEvent(ev) == CL_SUCCESS)
         *evp = ev;
-        clRetainEvent(ev);
-    }
-    dc_release_event(&r->last_ev);
-    r->last_ev = ev;
+    dc_release_event(&part->last_ev);
+    part->last_ev = ev;
     ev = NULL;
 fail:
+    dc_release_event(&up);
     dc_release_event(&ev);
     return st;
 }
@@ -302,7 +360,8 @@ static uint64_t dc_host_available(char *why, size_t cap)
  * the same time). Refuses with DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not
  * fit. Called before each range, as the memory free changes between runs; it only ever lowers
  * the chunk, like the retry on an allocation failure (a new image size starts afresh). */
-static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int h, int w)
+static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count, int h,
+                                            int w)
 {
     char why[160];
     uint64_t held = 0, avail;
@@ -318,7 +377,7 @@ static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, in
             cpus++;
         }
     /* e->one is the plan of one image of this run's size (dc_engine_one). */
-    uint64_t per_image = (uint64_t)dc_plan_floats(&e->one) * sizeof(float);
+    uint64_t per_image = (uint64_t)dc_image_floats(&e->one) * sizeof(float);
     uint64_t total = avail > UINT64_MAX - held ? UINT64_MAX : avail + held;
     uint64_t share = total > DC_HOST_RESERVE ? (total - DC_HOST_RESERVE) / (uint64_t)cpus : 0;
     uint64_t c = per_image ? share / per_image : 0;
@@ -333,29 +392,44 @@ static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, in
         r->host_limited = 1;
         dc_log(DENSECL_LOG_INFO, "'%s': %d images per chunk fit in host memory (%s)",
                r->info.name, r->max_chunk, why);
-    } else if (c < (uint64_t)r->count) {
+    } else if (c < (uint64_t)count) {
         r->host_limited = 1;
     }
     return DENSECL_OK;
 }
 
-/* Enqueues replica r's whole range in chunks its memory allows. */
-static densecl_status dc_enqueue_range(dc_run *run, int ri)
+/* Waits for a replica's two queues. */
+static void dc_replica_drain(dc_replica *r)
 {
-    dc_replica *r = &run->e->rep[ri];
-    densecl_status st = dc_replica_limit(r, &run->e->one); /* the run's size: dc_engine_one */
+    if (r->xfer)
+        clFinish(r->xfer);
+    clFinish(r->queue);
+}
+
+static void dc_part_release(dc_part *p)
+{
+    dc_release_event(&p->first_ev);
+    dc_release_event(&p->last_ev);
+}
+
+/* Enqueues replica ri's part in chunks its memory allows. */
+static densecl_status dc_enqueue_range(densecl_job *job, dc_part *part, int ri)
+{
+    dc_replica *r = &job->e->rep[ri];
+    densecl_status st = dc_replica_limit(r, &job->e->one); /* the job's size: dc_engine_one */
     if (st == DENSECL_OK)
-        st = dc_replica_host_limit(run->e, r, run->h, run->w);
-    for (int done = 0; st == DENSECL_OK && done < r->count;) {
-        int m = r->count - done < r->max_chunk ? r->count - done : r->max_chunk;
-        /* A last, smaller chunk gets new buffers; where host memory is tight, the old ones are
-         * freed first (a release waits for the commands still using them). */
-        if (r->host_limited && r->bufs && r->plan.n != m)
-            clFinish(r->queue);
-        st = dc_enqueue_chunk(run, ri, r->start + done, m);
+        st = dc_replica_host_limit(job->e, r, part->count, job->h, job->w);
+    for (int done = 0; st == DENSECL_OK && done < part->count;) {
+        int m = part->count - done < r->max_chunk ? part->count - done : r->max_chunk;
+        /* A chunk that needs new buffers: where host memory is tight, the old ones are freed
+         * first (a release waits for the commands still using them). */
+        if (r->host_limited && r->bufs &&
+            (m > r->alloc_n || r->plan.h != job->h || r->plan.w != job->w))
+            dc_replica_drain(r);
+        st = dc_enqueue_chunk(job, part, ri, part->start + done, m);
         if (st == DENSECL_ERR_NO_MEMORY && m > 1) {
             /* Out of device memory: finish what is queued, halve the chunk and go on. */
-            clFinish(r->queue);
+            dc_replica_drain(r);
             dc_release_buffers(r);
             r->max_chunk = m / 2;
             r->retries++;
@@ -369,42 +443,40 @@ static densecl_status dc_enqueue_range(dc_run *run, int ri)
     return st;
 }
 
-/* Takes a replica out after a failure; its queue is drained so no late write lands in staged. */
+/* Takes a replica out after a failure; its queues are drained so that no late write lands in
+ * a job's logits. */
 static void dc_replica_fail(dc_replica *r, densecl_status why)
 {
     snprintf(r->failure, sizeof r->failure, "%s", densecl_last_error());
     r->failure_status = why;
     r->active = 0;
-    clFinish(r->queue);
-    dc_release_event(&r->first_ev);
-    dc_release_event(&r->last_ev);
+    dc_replica_drain(r);
     dc_release_buffers(r);
     dc_log(DENSECL_LOG_WARN, "device '%s' taken out: %s", r->info.name, r->failure);
 }
 
-/* Device time of a replica's range, from its first to its last command; wall time when the
+/* Device time of a part, from its first compute command to its download; wall time when the
  * queue does not profile. */
-static double dc_range_seconds(const dc_replica *r, double wall)
+static double dc_range_seconds(const dc_replica *r, const dc_part *p, double wall)
 {
     cl_ulong t0 = 0, t1 = 0;
-    if (r->queue_profiling && r->first_ev && r->last_ev &&
-        clGetEventProfilingInfo(r->first_ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) ==
+    if (r->queue_profiling && p->first_ev && p->last_ev &&
+        clGetEventProfilingInfo(p->first_ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) ==
             CL_SUCCESS &&
-        clGetEventProfilingInfo(r->last_ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) ==
+        clGetEventProfilingInfo(p->last_ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) ==
             CL_SUCCESS &&
         t1 > t0)
         return (double)(t1 - t0) * 1e-9;
     return wall;
 }
 
-/* Splits [start, start + n) over the active replicas in proportion to speed. Returns how many
- * replicas got work, 0 if none is active. */
-static int dc_split(densecl_engine *e, int start, int n)
+/* Splits [start, start + n) over the active replicas in proportion to speed, into rd's parts.
+ * Returns how many replicas got work, 0 if none is active. */
+static int dc_split(densecl_engine *e, dc_round *rd, int start, int n)
 {
     double total = 0;
-    int active = 0, given = 0, last = -1;
+    int active = 0, given = 0, last = -1, used = 0;
     for (int i = 0; i < e->n_rep; i++) {
-        e->rep[i].count = 0;
         if (!e->rep[i].active)
             continue;
         active++;
@@ -412,7 +484,6 @@ static int dc_split(densecl_engine *e, int start, int n)
     }
     if (!active)
         return 0;
-    int used = 0;
     for (int i = 0; i < e->n_rep; i++) {
         dc_replica *r = &e->rep[i];
         if (!r->active)
@@ -421,109 +492,143 @@ static int dc_split(densecl_engine *e, int start, int n)
         int c = (int)floor(share * n + 0.5);
         if (c > n - given)
             c = n - given;
-        r->start = start + given;
-        r->count = c;
+        rd->part[i].start = start + given;
+        rd->part[i].count = c;
         given += c;
         last = i;
     }
-    e->rep[last].count += n - given; /* rounding remainder */
+    rd->part[last].count += n - given; /* rounding remainder */
     for (int i = 0; i < e->n_rep; i++)
-        used += e->rep[i].count > 0;
+        used += rd->part[i].count > 0;
     return used;
 }
 
-/* Runs [start, start + n) on the active replicas; ranges of replicas that fail are re-split over
- * the others until all is done or no replica is left. */
-static densecl_status dc_schedule(dc_run *run, int start, int n)
+static void dc_orphan(dc_round *rd, int start, int count)
 {
-    densecl_engine *e = run->e;
-    int orphan_start[DC_MAX_REPLICAS], orphan_count[DC_MAX_REPLICAS], n_orphans = 0;
-    if (!dc_split(e, start, n)) {
-        char why[512] = "";
-        /* The devices' own status when they all failed alike (out of memory), else OpenCL's. */
-        densecl_status all = e->rep[0].failure_status;
-        for (int i = 0; i < e->n_rep; i++) {
-            size_t len = strlen(why);
-            snprintf(why + len, sizeof why - len, "%s'%s': %s", i ? "; " : "", e->rep[i].info.name,
-                     e->rep[i].failure);
-            if (e->rep[i].failure_status != all)
-                all = DENSECL_ERR_OPENCL;
-        }
-        return dc_error(all != DENSECL_OK ? all : DENSECL_ERR_OPENCL,
-                        "no device left to run on (%s)", why);
+    rd->orphan_start[rd->n_orphans] = start;
+    rd->orphan_count[rd->n_orphans++] = count;
+}
+
+/* Enqueues [start, start + n) of a job on the active replicas, without waiting. A replica
+ * whose enqueue fails is taken out and its range kept as an orphan, re-run at the wait. */
+static void dc_submit(densecl_job *job, dc_round *rd, int start, int n)
+{
+    densecl_engine *e = job->e;
+    memset(rd, 0, sizeof *rd);
+    rd->t0 = dc_now();
+    if (!dc_split(e, rd, start, n)) {
+        dc_orphan(rd, start, n);
+        return;
     }
-    double t0 = dc_now();
     for (int i = 0; i < e->n_rep; i++) {
         dc_replica *r = &e->rep[i];
-        if (!r->count)
+        dc_part *p = &rd->part[i];
+        if (!p->count)
             continue;
-        densecl_status st = dc_enqueue_range(run, i);
+        densecl_status st = dc_enqueue_range(job, p, i);
         if (st != DENSECL_OK) {
             dc_replica_fail(r, st);
-            orphan_start[n_orphans] = r->start;
-            orphan_count[n_orphans++] = r->count;
-            r->count = 0;
+            dc_part_release(p);
+            dc_orphan(rd, p->start, p->count);
+            p->count = 0;
+            continue;
         }
-        /* Start the device now rather than at the wait below. */
-        if (r->active)
-            clFlush(r->queue);
+        clFlush(r->queue); /* start the device now rather than at the wait */
     }
+}
+
+/* The error when no replica is left: the devices' own status when they all failed alike (out
+ * of memory), else OpenCL's. */
+static densecl_status dc_no_device(const densecl_engine *e)
+{
+    char why[512] = "";
+    densecl_status all = e->rep[0].failure_status;
+    for (int i = 0; i < e->n_rep; i++) {
+        size_t len = strlen(why);
+        snprintf(why + len, sizeof why - len, "%s'%s': %s", i ? "; " : "", e->rep[i].info.name,
+                 e->rep[i].failure);
+        if (e->rep[i].failure_status != all)
+            all = DENSECL_ERR_OPENCL;
+    }
+    return dc_error(all != DENSECL_OK ? all : DENSECL_ERR_OPENCL, "no device left to run on (%s)",
+                    why);
+}
+
+/* Waits for rd's parts and updates each replica's speed. A part whose commands failed takes
+ * its replica out; its range, and every orphan, is then re-split over the replicas left and
+ * run to the end, until all is done or no replica is left. */
+static densecl_status dc_complete(densecl_job *job, dc_round *rd)
+{
+    densecl_engine *e = job->e;
     for (int i = 0; i < e->n_rep; i++) {
         dc_replica *r = &e->rep[i];
+        dc_part *p = &rd->part[i];
         densecl_status st = DENSECL_OK;
-        if (!r->count)
+        cl_int status = CL_COMPLETE, err;
+        if (!p->count)
             continue;
-        cl_int err = clFinish(r->queue);
-        cl_int status = CL_COMPLETE;
-        if (err == CL_SUCCESS && r->last_ev)
-            err = clGetEventInfo(r->last_ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
-                                 &status, NULL);
+        /* A part's own events say whether its commands ran, even on a replica that another
+         * job's failure has taken out since. */
+        err = p->last_ev ? clWaitForEvents(1, &p->last_ev) : CL_INVALID_EVENT;
+        if (p->last_ev) {
+            cl_int e2 = clGetEventInfo(p->last_ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                                       sizeof status, &status, NULL);
+            if (e2 != CL_SUCCESS)
+                err = e2;
+        }
         if (err != CL_SUCCESS || status < 0) {
             cl_int why = err != CL_SUCCESS ? err : status;
             st = dc_error(dc_cl_status(why), "running on '%s' failed: %s", r->info.name,
                           dc_cl_error_name(why));
+            if (r->active)
+                dc_replica_fail(r, st);
+            dc_orphan(rd, p->start, p->count);
+        } else {
+            double secs = dc_range_seconds(r, p, dc_now() - rd->t0);
+            double speed = secs > 0 ? p->count / secs : 0;
+            if (speed > 0)
+                r->speed =
+                    r->speed > 0 ? (1 - DC_SPEED_EMA) * r->speed + DC_SPEED_EMA * speed : speed;
+            r->images += (uint64_t)p->count;
         }
-        if (st != DENSECL_OK) {
-            dc_replica_fail(r, st);
-            orphan_start[n_orphans] = r->start;
-            orphan_count[n_orphans++] = r->count;
-            continue;
-        }
-        double secs = dc_range_seconds(r, dc_now() - t0);
-        double speed = secs > 0 ? r->count / secs : 0;
-        if (speed > 0)
-            r->speed = r->speed > 0 ? (1 - DC_SPEED_EMA) * r->speed + DC_SPEED_EMA * speed : speed;
-        r->images += (uint64_t)r->count;
-        dc_release_event(&r->first_ev);
-        dc_release_event(&r->last_ev);
+        dc_part_release(p);
+        p->count = 0;
     }
-    for (int i = 0; i < n_orphans; i++) {
-        densecl_status st = dc_schedule(run, orphan_start[i], orphan_count[i]);
-        if (st != DENSECL_OK)
+    for (int k = 0; k < rd->n_orphans; k++) {
+        dc_round sub;
+        int active = 0;
+        densecl_status st;
+        for (int i = 0; i < e->n_rep; i++)
+            active += e->rep[i].active;
+        if (!active)
+            return dc_no_device(e);
+        dc_submit(job, &sub, rd->orphan_start[k], rd->orphan_count[k]);
+        if ((st = dc_complete(job, &sub)) != DENSECL_OK)
             return st;
     }
+    rd->n_orphans = 0;
     return DENSECL_OK;
 }
 
-/* Turns the pending profiled events into e->events, times relative to the earliest start. */
-static void dc_collect_profile(dc_run *run)
+/* Turns the job's profiled events into e->events, times relative to the earliest start. */
+static void dc_collect_profile(densecl_job *job)
 {
-    densecl_engine *e = run->e;
+    densecl_engine *e = job->e;
     cl_ulong origin = 0;
     e->n_events = 0;
-    if (!run->n_pend)
+    if (!job->n_pend)
         return;
-    if (e->cap_events < run->n_pend) {
-        densecl_op_event *v = realloc(e->events, (size_t)run->n_pend * sizeof *v);
+    if (e->cap_events < job->n_pend) {
+        densecl_op_event *v = realloc(e->events, (size_t)job->n_pend * sizeof *v);
         if (!v)
             return;
         e->events = v;
-        e->cap_events = run->n_pend;
+        e->cap_events = job->n_pend;
     }
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < run->n_pend; i++) {
+        for (int i = 0; i < job->n_pend; i++) {
             cl_ulong s = 0, t = 0;
-            const dc_pending *p = &run->pend[i];
+            const dc_pending *p = &job->pend[i];
             if (!p->ev ||
                 clGetEventProfilingInfo(p->ev, CL_PROFILING_COMMAND_START, sizeof s, &s, NULL) !=
                     CL_SUCCESS ||
@@ -545,11 +650,22 @@ static void dc_collect_profile(dc_run *run)
         }
 }
 
-static densecl_status dc_run_locked(densecl_engine *e, const float *input, int n, int c, int h,
-                                    int w, float *logits)
+static void dc_job_free(densecl_job *job)
+{
+    for (int i = 0; i < DC_MAX_REPLICAS; i++)
+        dc_part_release(&job->round.part[i]);
+    for (int i = 0; i < job->n_pend; i++)
+        dc_release_event(&job->pend[i].ev);
+    free(job->pend);
+    free(job->staged);
+    free(job);
+}
+
+static densecl_status dc_start_locked(densecl_engine *e, const float *input, int n, int c, int h,
+                                      int w, float *logits, densecl_job **out)
 {
     densecl_status st;
-    dc_run run = {e, input, NULL, (size_t)c * (size_t)h * (size_t)w, h, w, NULL, 0, 0};
+    densecl_job *job;
     if (c != e->cfg.in_channels)
         return dc_error(DENSECL_ERR_INPUT,
                         "input has %d channels, the model expects %d (input shape [%d, %d, %d, %d]"
@@ -557,73 +673,105 @@ static densecl_status dc_run_locked(densecl_engine *e, const float *input, int n
                         c, e->cfg.in_channels, n, c, h, w);
     if ((st = dc_engine_one(e, h, w)) != DENSECL_OK)
         return st;
-    /* Devices taken out stay out while others remain; when none is left, a new run gives them
+    /* Devices taken out stay out while others remain; when none is left, a new job gives them
      * another chance (an earlier batch may simply have been too large for them). */
     int active = 0;
     for (int i = 0; i < e->n_rep; i++)
         active += e->rep[i].active;
     for (int i = 0; !active && i < e->n_rep; i++)
         e->rep[i].active = 1;
-    run.staged = malloc((size_t)n * (size_t)e->cfg.num_classes * sizeof *run.staged);
-    if (!run.staged)
+    job = calloc(1, sizeof *job);
+    if (job)
+        job->staged = malloc((size_t)n * (size_t)e->cfg.num_classes * sizeof *job->staged);
+    if (!job || !job->staged) {
+        free(job);
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
-    e->n_events = 0;
-    st = dc_schedule(&run, 0, n);
-    if (st == DENSECL_OK) {
-        memcpy(logits, run.staged, (size_t)n * (size_t)e->cfg.num_classes * sizeof *logits);
-        dc_collect_profile(&run);
     }
-    for (int i = 0; i < run.n_pend; i++)
-        dc_release_event(&run.pend[i].ev);
-    free(run.pend);
-    free(run.staged);
+    job->e = e;
+    job->input = input;
+    job->logits = logits;
+    job->image = (size_t)c * (size_t)h * (size_t)w;
+    job->n = n;
+    job->h = h;
+    job->w = w;
+    dc_submit(job, &job->round, 0, n);
+    job->next = e->jobs;
+    if (e->jobs)
+        e->jobs->prev = job;
+    e->jobs = job;
+    *out = job;
+    return DENSECL_OK;
+}
+
+densecl_status densecl_engine_start(densecl_engine *e, const float *input, int n, int c, int h,
+                                    int w, float *logits, densecl_job **job)
+{
+    densecl_status st;
+    if (job)
+        *job = NULL;
+    if (!e || !input || !logits || !job)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_start: NULL argument");
+    if (n < 1 || c < 1 || h < 1 || w < 1)
+        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension",
+                        n, c, h, w);
+    pthread_mutex_lock(&e->lock);
+    st = dc_start_locked(e, input, n, c, h, w, logits, job);
+    pthread_mutex_unlock(&e->lock);
+    return st;
+}
+
+densecl_status densecl_job_wait(densecl_job *job)
+{
+    densecl_status st;
+    densecl_engine *e;
+    if (!job)
+        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_job_wait: job is NULL");
+    e = job->e;
+    /* The long wait without the lock, so that other threads may start jobs meanwhile; the
+     * events are the job's own references. */
+    for (int i = 0; i < DC_MAX_REPLICAS; i++)
+        if (job->round.part[i].count && job->round.part[i].last_ev)
+            clWaitForEvents(1, &job->round.part[i].last_ev);
+    pthread_mutex_lock(&e->lock);
+    st = dc_complete(job, &job->round);
+    if (st == DENSECL_OK) {
+        memcpy(job->logits, job->staged,
+               (size_t)job->n * (size_t)e->cfg.num_classes * sizeof *job->logits);
+        dc_collect_profile(job);
+    } else {
+        e->n_events = 0;
+    }
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        e->jobs = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    pthread_mutex_unlock(&e->lock);
+    dc_job_free(job);
     return st;
 }
 
 densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
                                   int w, float *logits)
 {
-    densecl_status st;
-    if (!e || !input || !logits)
-        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_run: NULL argument");
-    if (n < 1 || c < 1 || h < 1 || w < 1)
-        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension",
-                        n, c, h, w);
-    pthread_mutex_lock(&e->lock);
-    st = dc_run_locked(e, input, n, c, h, w, logits);
-    pthread_mutex_unlock(&e->lock);
-    return st;
+    densecl_job *job;
+    densecl_status st = densecl_engine_start(e, input, n, c, h, w, logits, &job);
+    return st == DENSECL_OK ? densecl_job_wait(job) : st;
 }
 
-/* For now a job runs at its start; its status is kept for its wait. */
-struct densecl_job {
-    densecl_status status;
-};
-
-densecl_status densecl_engine_start(densecl_engine *e, const float *input, int n, int c, int h,
-                                    int w, float *logits, densecl_job **job)
+void dc_jobs_free(densecl_engine *e)
 {
-    densecl_status st;
-    if (!job)
-        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_start: job is NULL");
-    *job = NULL;
-    st = densecl_engine_run(e, input, n, c, h, w, logits);
-    if (st == DENSECL_ERR_INPUT || st == DENSECL_ERR_ARGUMENT)
-        return st;
-    if (!(*job = malloc(sizeof **job)))
-        return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
-    (*job)->status = st;
-    return DENSECL_OK;
-}
-
-densecl_status densecl_job_wait(densecl_job *job)
-{
-    densecl_status st;
-    if (!job)
-        return dc_error(DENSECL_ERR_ARGUMENT, "densecl_job_wait: job is NULL");
-    st = job->status;
-    free(job);
-    return st;
+    if (!e->jobs)
+        return;
+    for (int i = 0; i < e->n_rep; i++)
+        if (e->rep[i].queue)
+            dc_replica_drain(&e->rep[i]);
+    while (e->jobs) {
+        densecl_job *next = e->jobs->next;
+        dc_job_free(e->jobs);
+        e->jobs = next;
+    }
 }
 
 /* Measures each replica alone on a small batch, so the first real batch is already split by
@@ -633,42 +781,45 @@ densecl_status dc_calibrate(densecl_engine *e)
     int side = e->cfg.stem == DENSECL_STEM_IMAGENET ? 64 : 32;
     int min = densecl_config_min_size(&e->cfg);
     int n = 2;
-    size_t image;
     float *x, *y;
     densecl_status st = DENSECL_OK;
     if (side < min)
         side = min;
     if ((st = dc_engine_one(e, side, side)) != DENSECL_OK)
         return st;
-    image = (size_t)e->cfg.in_channels * (size_t)side * (size_t)side;
-    x = calloc((size_t)n * image, sizeof *x);
+    densecl_job job = {0};
+    job.e = e;
+    job.image = (size_t)e->cfg.in_channels * (size_t)side * (size_t)side;
+    job.n = n;
+    job.h = job.w = side;
+    x = calloc((size_t)n * job.image, sizeof *x);
     y = malloc((size_t)n * (size_t)e->cfg.num_classes * sizeof *y);
     if (!x || !y) {
         free(x);
         free(y);
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     }
+    job.input = x;
+    job.staged = job.logits = y;
     for (int i = 0; i < e->n_rep && st == DENSECL_OK; i++) {
-        dc_run run = {e, x, y, image, side, side, NULL, 0, 0};
         dc_replica *r = &e->rep[i];
-        r->start = 0;
-        r->count = n;
         double t0 = dc_now();
         /* Twice: the first run pays for buffer creation and first-launch costs. */
         for (int rep = 0; rep < 2 && r->active; rep++) {
-            if (dc_enqueue_range(&run, i) != DENSECL_OK || clFinish(r->queue) != CL_SUCCESS) {
+            dc_part part = {0, n, NULL, NULL};
+            if (dc_enqueue_range(&job, &part, i) != DENSECL_OK ||
+                clFinish(r->queue) != CL_SUCCESS) {
+                dc_part_release(&part);
                 dc_replica_fail(r, DENSECL_ERR_OPENCL);
                 break;
             }
             if (rep == 1) {
-                double secs = dc_range_seconds(r, dc_now() - t0);
+                double secs = dc_range_seconds(r, &part, dc_now() - t0);
                 r->speed = secs > 0 ? n / secs : 0;
             }
-            dc_release_event(&r->first_ev);
-            dc_release_event(&r->last_ev);
+            dc_part_release(&part);
             t0 = dc_now();
         }
-        r->count = 0;
     }
     int active = 0;
     for (int i = 0; i < e->n_rep; i++)
