@@ -66,6 +66,7 @@ typedef struct dc_replica {
     /* Fault injection (tests): fail with fault_err after fault_countdown more op enqueues. */
     int fault_countdown;
     cl_int fault_err;
+    int fault_at_wait; /* DC_FAULT_AT_RUN hit while enqueueing the current chunk */
 } dc_replica;
 
 struct densecl_engine {

@@ -323,7 +323,10 @@ densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl
 /* ---------------------------------------------------------------- engine.c */
 
 /* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err
- * (e.g. CL_OUT_OF_RESOURCES), as a device failing mid-run would. err = CL_SUCCESS disarms. */
+ * (e.g. CL_OUT_OF_RESOURCES), as a device failing mid-run would. err = CL_SUCCESS disarms.
+ * err = DC_FAULT_AT_RUN: the enqueue succeeds, but the wait finds that chunk's commands failed,
+ * as with a device lost while a job runs. */
+#define DC_FAULT_AT_RUN (-9999)
 void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_int err);
 
 /* ---------------------------------------------------------------- program.c */

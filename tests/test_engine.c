@@ -677,10 +677,147 @@ static void test_conv_families(void)
     free(x);
 }
 
+/* Jobs (densecl_engine_start / densecl_job_wait): started back to back, several in flight, with
+ * batch and image sizes changing between them, waited in any order; each gives exactly what a
+ * blocking run of its batch gives (the same kernels on the same device: bit for bit). */
+enum { JOBS = 6 };
+
+static void test_jobs(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 3, 4);
+    densecl_engine *e = NULL, *two = NULL;
+    /* Sizes: a smaller batch in the buffers of a larger, a larger one (new buffers while the
+     * old are in use), another image size, and back. */
+    static const int ns[JOBS] = {5, 3, 7, 2, 4, 7}, hs[JOBS] = {16, 16, 16, 20, 16, 16};
+    static const int order[JOBS] = {1, 3, 0, 5, 2, 4};
+    float *x[JOBS], *ref[JOBS], *got[JOBS];
+    densecl_job *jobs[JOBS];
+    for (int j = 0; j < JOBS; j++) {
+        x[j] = random_input(ns[j], 3, hs[j], hs[j], 100 + (unsigned)j);
+        ref[j] = calloc((size_t)ns[j] * 10, sizeof(float));
+        got[j] = malloc((size_t)ns[j] * 10 * sizeof(float));
+    }
+    CHECK(densecl_engine_create(w, pocl_devices(1), &e) == DENSECL_OK);
+    if (!e)
+        goto done;
+    for (int j = 0; j < JOBS; j++)
+        CHECK(densecl_engine_run(e, x[j], ns[j], 3, hs[j], hs[j], ref[j]) == DENSECL_OK);
+
+    for (int round = 0; round < 2; round++) {
+        for (int j = 0; j < JOBS; j++) {
+            for (int i = 0; i < ns[j] * 10; i++)
+                got[j][i] = 1234.5f;
+            CHECK(densecl_engine_start(e, x[j], ns[j], 3, hs[j], hs[j], got[j], &jobs[j]) ==
+                  DENSECL_OK);
+        }
+        /* The caller's logits are written by the wait only. */
+        int untouched = 1;
+        for (int j = 0; j < JOBS; j++)
+            for (int i = 0; i < ns[j] * 10; i++)
+                untouched &= got[j][i] == 1234.5f;
+        CHECK(untouched);
+        for (int k = 0; k < JOBS; k++) {
+            /* In order the first time, then out of order. */
+            int j = round ? order[k] : k;
+            CHECK(jobs[j] && densecl_job_wait(jobs[j]) == DENSECL_OK);
+            CHECKF(memcmp(ref[j], got[j], (size_t)ns[j] * 10 * sizeof(float)) == 0,
+                   "round %d, job %d (%d images of %dx%d): not the blocking run's logits", round,
+                   j, ns[j], hs[j], hs[j]);
+        }
+    }
+
+    /* Errors: of the input from start, with no job; NULL arguments. */
+    densecl_job *bad = (densecl_job *)&bad;
+    CHECK(densecl_engine_start(e, x[0], ns[0], 4, 16, 16, got[0], &bad) == DENSECL_ERR_INPUT);
+    CHECK(bad == NULL);
+    CHECK(densecl_engine_start(e, x[0], ns[0], 3, 2, 2, got[0], &bad) == DENSECL_ERR_INPUT);
+    CHECK(bad == NULL);
+    CHECK(densecl_engine_start(e, x[0], ns[0], 3, 16, 16, got[0], NULL) == DENSECL_ERR_ARGUMENT);
+    CHECK(densecl_engine_start(NULL, x[0], ns[0], 3, 16, 16, got[0], &bad) ==
+          DENSECL_ERR_ARGUMENT);
+    CHECK(densecl_job_wait(NULL) == DENSECL_ERR_ARGUMENT);
+
+    /* Profiled: the events of the job waited for last, its upload among them. */
+    densecl_engine_set_profiling(e, 1);
+    CHECK(densecl_engine_start(e, x[0], ns[0], 3, 16, 16, got[0], &jobs[0]) == DENSECL_OK);
+    CHECK(densecl_engine_start(e, x[3], ns[3], 3, 20, 20, got[3], &jobs[3]) == DENSECL_OK);
+    CHECK(jobs[3] && densecl_job_wait(jobs[3]) == DENSECL_OK);
+    CHECK(jobs[0] && densecl_job_wait(jobs[0]) == DENSECL_OK);
+    {
+        const densecl_op_event *ev = NULL;
+        int n_ev = densecl_engine_profile(e, &ev), uploads = 0, downloads = 0;
+        for (int i = 0; i < n_ev; i++) {
+            uploads += strcmp(ev[i].kind, "upload") == 0;
+            downloads += strcmp(ev[i].kind, "download") == 0;
+        }
+        CHECKF(n_ev > 2 && uploads == 1 && downloads == 1, "%d events, %d uploads, %d downloads",
+               n_ev, uploads, downloads);
+    }
+    densecl_engine_set_profiling(e, 0);
+
+    /* Jobs never waited for are freed with the engine (ASan/valgrind would see a leak). */
+    for (int j = 0; j < 3; j++)
+        CHECK(densecl_engine_start(e, x[j], ns[j], 3, hs[j], hs[j], got[j], &jobs[j]) ==
+              DENSECL_OK);
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* Two devices, three jobs in flight; device 1 fails while the second runs, seen at its
+     * wait: its shares of the second and third jobs are re-run on device 0, all exact. */
+    CHECK(densecl_engine_create(w, pocl_devices(2), &two) == DENSECL_OK);
+    if (!two || densecl_engine_replica_count(two) != 2)
+        goto done;
+    for (int fault = 0; fault < 2; fault++) {
+        densecl_replica_stats s0, s1;
+        uint64_t before;
+        densecl_engine_replica_stats(two, 0, &s0);
+        densecl_engine_replica_stats(two, 1, &s1);
+        before = s0.images + s1.images;
+        for (int j = 0; j < 3; j++) {
+            /* fault 0: the enqueue fails (at start); fault 1: the device fails the command. */
+            if (j == 1)
+                dc_engine_inject_fault(two, 1, 2,
+                                       fault ? DC_FAULT_AT_RUN : CL_INVALID_COMMAND_QUEUE);
+            CHECK(densecl_engine_start(two, x[2 * j], ns[2 * j], 3, hs[2 * j], hs[2 * j],
+                                       got[2 * j], &jobs[j]) == DENSECL_OK);
+        }
+        for (int j = 0; j < 3; j++) {
+            CHECK(jobs[j] && densecl_job_wait(jobs[j]) == DENSECL_OK);
+            CHECKF(close_enough(ref[2 * j], got[2 * j], (size_t)ns[2 * j] * 10),
+                   "fault %d, job %d: wrong logits after failover", fault, j);
+        }
+        densecl_engine_replica_stats(two, 0, &s0);
+        densecl_engine_replica_stats(two, 1, &s1);
+        CHECKF(s0.active && !s1.active, "fault %d: replicas active %d, %d", fault, s0.active,
+               s1.active);
+        CHECKF(s0.images + s1.images - before == (uint64_t)(ns[0] + ns[2] + ns[4]),
+               "fault %d: %llu images computed for %d", fault,
+               (unsigned long long)(s0.images + s1.images - before), ns[0] + ns[2] + ns[4]);
+        if (fault == 1)
+            CHECKF(strstr(s1.failure, "running on") != NULL, "failure: %s", s1.failure);
+        /* Both devices again: the last one standing fails, so the next job retries both. */
+        dc_engine_inject_fault(two, 0, 0, CL_INVALID_COMMAND_QUEUE);
+        CHECK(densecl_engine_run(two, x[0], ns[0], 3, 16, 16, got[0]) == DENSECL_ERR_OPENCL);
+        CHECK(densecl_engine_run(two, x[0], ns[0], 3, 16, 16, got[0]) == DENSECL_OK);
+        CHECK(close_enough(ref[0], got[0], (size_t)ns[0] * 10));
+    }
+done:
+    densecl_engine_free(e);
+    densecl_engine_free(two);
+    densecl_weights_free(w);
+    for (int j = 0; j < JOBS; j++) {
+        free(x[j]);
+        free(ref[j]);
+        free(got[j]);
+    }
+}
+
 int main(void)
 {
     test_limits();
     test_replicas_and_failover();
+    test_jobs();
     test_profile_and_errors();
     test_own_context();
     test_threads();
