@@ -232,7 +232,7 @@ for what, bad in (("float64", np.zeros((1, 1, 28, 28))),
     except ValueError as exc:
         check("C-contiguous float32" in str(exc), f"run({what}): ValueError: {exc}")
 
-# --- runs that do not block: Engine.start -> Job, Job.wait -----------------------------------------
+# --- runs that do not block: Engine.start -> Job, Job.wait -------------------------------------
 # Same engine, same kernels: each job's logits must be run()'s bit for bit, whatever the order.
 shapes = [(3, 1, 28, 28), (1, 1, 28, 28), (4, 1, 28, 28), (2, 1, 32, 32)]
 inputs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
