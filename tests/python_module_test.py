@@ -15,9 +15,13 @@ PREFIX's libdensecl.so. Checks, each a failure when wrong:
     densecl_image_to_input): the tensors of tests/data/image_to_input/ bit for bit from
     lossless PNGs PIL decodes as stb does, and the argument checks;
   - errors: densecl.Error with the status name and densecl_last_error()'s text;
+  - Engine.start / Job.wait: jobs of different shapes waited for out of order, a pipeline, a
+    wait on another thread: run()'s logits bit for bit; a second wait raises; input errors
+    raise at start; jobs dropped without wait, and an engine closed with jobs open, are safe;
   - one engine shared by four threads gives each its own results.
 """
 
+import gc
 import json
 import os
 import subprocess
@@ -227,6 +231,93 @@ for what, bad in (("float64", np.zeros((1, 1, 28, 28))),
         check(False, f"run({what}): accepted")
     except ValueError as exc:
         check("C-contiguous float32" in str(exc), f"run({what}): ValueError: {exc}")
+
+# --- runs that do not block: Engine.start -> Job, Job.wait -------------------------------------
+# Same engine, same kernels: each job's logits must be run()'s bit for bit, whatever the order.
+shapes = [(3, 1, 28, 28), (1, 1, 28, 28), (4, 1, 28, 28), (2, 1, 32, 32)]
+inputs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+jobs = [engine.start(a) for a in inputs]
+check(all(isinstance(j, densecl.Job) for j in jobs), "start() gives densecl.Job")
+for i in (2, 0, 3, 1):
+    got = jobs[i].wait()
+    want = engine.run(inputs[i])
+    check(got.dtype == np.float32 and got.shape == (shapes[i][0], 10) and
+          np.array_equal(got, want), f"start({list(shapes[i])}), waited out of order: run()'s "
+          "logits bit for bit")
+try:
+    jobs[0].wait()
+    check(False, "Job.wait() twice: accepted")
+except ValueError as exc:
+    check("already waited" in str(exc), f"Job.wait() twice: ValueError: {exc}")
+
+# The job keeps its input alive: the caller's only reference is gone before the wait. Arrays that
+# are not C-contiguous float32 are copied into one that is.
+kept = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+want = engine.run(kept)
+job = engine.start(kept.copy())
+gc.collect()
+check(np.array_equal(job.wait(), want), "start(temporary array): the job keeps it alive")
+wide = np.zeros((2, 1, 28, 56), np.float64)
+wide[..., ::2] = kept
+check(np.array_equal(engine.start(wide[..., ::2]).wait(), want),
+      "start(float64, not C-contiguous): converted, run()'s logits")
+
+# A pipeline, as README shows it: start batch i+1, then wait for batch i.
+stream = [rng.standard_normal((1 + i % 3, 1, 28, 28)).astype(np.float32) for i in range(5)]
+piped, previous = [], None
+for b in stream:
+    job = engine.start(b)
+    if previous is not None:
+        piped.append(previous.wait())
+    previous = job
+piped.append(previous.wait())
+check(all(np.array_equal(p, engine.run(b)) for p, b in zip(piped, stream)),
+      "pipelined start/wait of 5 batches = run()'s logits")
+
+# Started on one thread, waited for on another.
+job = engine.start(stream[0])
+box = []
+t = threading.Thread(target=lambda: box.append(job.wait()))
+t.start()
+t.join()
+check(len(box) == 1 and np.array_equal(box[0], piped[0]), "Job.wait() on another thread")
+
+expect_error("start(3 channels into a 1-channel model)", "DENSECL_ERR_INPUT", "channel",
+             lambda: engine.start(np.zeros((1, 3, 28, 28), np.float32)))
+try:
+    engine.start(np.zeros((1, 28, 28), np.float32))
+    check(False, "start([C, H, W]): accepted")
+except ValueError as exc:
+    check("[N, C, H, W]" in str(exc), f"start([C, H, W]): ValueError: {exc}")
+check(not engine._pending, "no job left open on the engine after the waits and the failed starts")
+
+# Jobs never waited for: one dropped (waited for by its garbage collection), one still held when
+# the engine closes (close() waits for it; its wait() then gives the logits), one dropped after.
+wd = densecl.Weights(fashion)
+ed = densecl.Engine(wd, device="auto")
+wd.close()
+dropped = ed.start(inputs[0])
+record = dropped._p  # what the engine holds for the C job until its wait
+del dropped
+gc.collect()
+check(record.h is None and record.x is None and not ed._pending,
+      "a job dropped without wait(): waited for when collected")
+held = ed.start(inputs[2])
+forgotten = ed.start(inputs[1])
+records = [held._p, forgotten._p]
+check(len(ed._pending) == 2 and all(r.h for r in records), "two jobs open on the engine")
+ed.close()
+check(all(r.h is None and r.x is None for r in records) and not ed._pending,
+      "Engine.close() with two jobs open: waited for both, no crash")
+check(np.array_equal(held.wait(), engine.run(inputs[2])),
+      "wait() after Engine.close() waited for the job: its logits")
+del forgotten
+gc.collect()
+try:
+    ed.start(inputs[0])
+    check(False, "start() after close(): accepted")
+except ValueError:
+    check(True, "start() after close(): ValueError")
 
 # --- one engine, four threads ---------------------------------------------------------------------
 batches = [rng.standard_normal((2 + i, 1, 28, 28)).astype(np.float32) for i in range(4)]

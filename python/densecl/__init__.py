@@ -7,6 +7,8 @@ Pure ctypes over the shared library libdensecl.so (no compiled extension)::
     w = densecl.Weights("densenet-fashion.safetensors")
     engine = densecl.Engine(w, device="auto")
     logits = engine.run(batch)                 # float32 [N, C, H, W] -> float32 [N, classes]
+    job = engine.start(batch)                  # the same without blocking: a densecl.Job ...
+    logits = job.wait()                        # ... waited for once, when its logits are wanted
     engine.classify(["shoe.png"], top=3)       # [[(class, name, probability), ...], ...]
 
 The library is looked for in this order: $DENSECL_LIBRARY (a path to the .so); next to this
@@ -18,7 +20,8 @@ densecl_status_str gives it) and densecl_last_error()'s text.
 
 Threads: as the C engine. A Weights may be shared once loaded; an Engine may be shared by any
 number of threads: ctypes releases the GIL during each library call and the engine lets its
-runs take turns. close() (and garbage collection) of an Engine waits for the calls in flight.
+runs take turns. close() (and garbage collection) of an Engine waits for the calls in flight,
+and for the jobs of Engine.start never waited for.
 
 Preprocessing of image files (Engine.classify with paths, Weights.load_image): decoded with PIL,
 then turned into the model's input by the library's densecl_image_to_input, the code `densecl
@@ -41,7 +44,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["Error", "Weights", "Engine", "devices", "image_to_input", "version",
+__all__ = ["Error", "Weights", "Engine", "Job", "devices", "image_to_input", "version",
            "__version__"]
 
 # ---------------------------------------------------------------------------------------------
@@ -160,6 +163,10 @@ _engine_create = _fn("densecl_engine_create", ctypes.c_int, _P, ctypes.c_char_p,
 _engine_run = _fn("densecl_engine_run", ctypes.c_int, _P, ctypes.POINTER(ctypes.c_float),
                   ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                   ctypes.POINTER(ctypes.c_float))
+_engine_start = _fn("densecl_engine_start", ctypes.c_int, _P, ctypes.POINTER(ctypes.c_float),
+                    ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                    ctypes.POINTER(ctypes.c_float), ctypes.POINTER(_P))
+_job_wait = _fn("densecl_job_wait", ctypes.c_int, _P)
 _engine_device = _fn("densecl_engine_device", ctypes.POINTER(_DeviceInfo), _P)
 _engine_replica_count = _fn("densecl_engine_replica_count", ctypes.c_int, _P)
 _engine_free = _fn("densecl_engine_free", None, _P)
@@ -477,6 +484,7 @@ class Engine:
         self._h = h
         self._cond = threading.Condition()
         self._inflight = 0
+        self._pending = set()  # _Pending of the jobs started and not yet waited for
         self.config = dict(weights.config)
         self.labels = weights.labels
         self.preprocess = weights.preprocess
@@ -535,6 +543,61 @@ class Engine:
             self._leave()
         return out
 
+    def start(self, x):
+        """Starts a batch without waiting for it: x as for run() -> a densecl.Job, whose
+        wait() gives the logits, float32 [N, num_classes].
+
+        Start batch i+1 before waiting for batch i and the device(s) never idle between
+        batches: batch i+1's upload overlaps batch i's compute, and Python prepares batch i+2
+        meanwhile (densecl_engine_start, include/densecl.h). Any number of jobs may be in
+        flight, waited for in any order, from any thread; each once.
+
+        x is converted to a C-contiguous float32 array only when it is not one already
+        (np.ascontiguousarray); the job keeps that array and its logits alive until waited for.
+        The device reads x until then: do not write into it before wait() (fill a new array
+        for the next batch). Errors about the input (its shape, channels, size) raise
+        densecl.Error here; errors of the device(s) raise from wait(). A job dropped without
+        wait() is waited for when garbage-collected (its errors ignored), and close() waits for
+        every job still open (a later wait() then gives that job's result)."""
+        x = np.ascontiguousarray(x, np.float32)
+        if x.ndim != 4:
+            raise ValueError("densecl.Engine.start: want a float32 [N, C, H, W] array, got "
+                             f"{x.dtype} {list(x.shape)}")
+        n, c, hh, ww = (int(v) for v in x.shape)
+        p = _Pending(x, np.empty((n, self._cfg.num_classes), np.float32))
+        fp = ctypes.POINTER(ctypes.c_float)
+        job = _P()
+        h = self._enter()
+        try:
+            _check(_engine_start(h, x.ctypes.data_as(fp), n, c, hh, ww, p.out.ctypes.data_as(fp),
+                                 ctypes.byref(job)), "densecl_engine_start")
+            # Registered before _leave(), so that close() (which waits for the calls in
+            # flight first) always finds it.
+            p.h = job
+            with self._cond:
+                self._pending.add(p)
+        finally:
+            self._leave()
+        return Job(self, p)
+
+    def _take(self, p):
+        """The C job of p, taken (under the lock) by the one caller that will wait for it:
+        None when another took it. The caller then counts as a call in flight until _finish."""
+        with self._cond:
+            h, p.h = p.h, None
+            if h:
+                self._pending.discard(p)
+                self._inflight += 1
+            return h
+
+    def _finish(self, p, h):
+        # densecl_job_wait, once per job: writes p.out on success and frees the C job; the
+        # input is no longer read after it.
+        st = _job_wait(h)
+        if st != 0:
+            p.error = Error(st, _text(_last_error()), "densecl_job_wait")
+        p.x = None
+
     def _batch(self, inputs):
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
@@ -575,7 +638,9 @@ class Engine:
         return results
 
     def close(self):
-        """Frees the engine once every call in flight on other threads has returned."""
+        """Frees the engine once every call in flight on other threads has returned, after
+        waiting for the jobs started and never waited for (their Job.wait() then gives what
+        that wait gave), so that no C job outlives the arrays it reads and writes."""
         cond = getattr(self, "_cond", None)
         if cond is None:
             return
@@ -583,6 +648,14 @@ class Engine:
             h, self._h = self._h, None
             while self._inflight:
                 cond.wait()
+            # No start can begin now, and every wait that began has ended: the jobs left are
+            # this thread's. Waited for under the lock, so a Job.wait() on another thread
+            # blocks until its job's result is recorded.
+            pending, self._pending = self._pending, set()
+            for p in pending:
+                job, p.h = p.h, None
+                if job:
+                    self._finish(p, job)
         if h:
             _engine_free(h)
 
@@ -595,3 +668,62 @@ class Engine:
     def __del__(self):
         if _engine_free is not None:
             self.close()
+
+
+class _Pending:
+    """A started C job and the arrays it reads and writes until it is waited for. Held by the
+    engine (not the Job) until then, so that close() finds it even while the Job is being
+    garbage-collected."""
+
+    __slots__ = ("h", "x", "out", "error")
+
+    def __init__(self, x, out):
+        self.h = None      # the densecl_job *; None once taken by the one who waits for it
+        self.x = x         # the input, read by the device until the wait
+        self.out = out     # the logits, written by the wait on success
+        self.error = None  # the wait's densecl.Error, if it failed
+
+
+class Job:
+    """A batch started by Engine.start: wait() blocks until its logits are ready and returns
+    them, float32 [N, num_classes], or raises densecl.Error when the device(s) failed. Each job
+    is waited for once: a second wait() raises ValueError. Dropping a job without wait() is
+    safe (it is waited for when garbage-collected, or by Engine.close())."""
+
+    def __init__(self, engine, pending):
+        self._engine = engine  # kept alive until every job of it is gone
+        self._p = pending
+        self._waited = False
+        self._lock = threading.Lock()
+
+    def wait(self):
+        """The logits, float32 [N, num_classes]; densecl.Error when the run failed."""
+        with self._lock:
+            if self._waited:
+                raise ValueError("densecl.Job.wait: this job was already waited for (each job "
+                                 "is waited for once)")
+            self._waited = True
+        eng, p = self._engine, self._p
+        h = eng._take(p)
+        if h:
+            try:
+                eng._finish(p, h)
+            finally:
+                eng._leave()
+        # else Engine.close() waited for it, under the lock _take just took: its result is in p
+        if p.error is not None:
+            raise p.error
+        out, p.out = p.out, None
+        return out
+
+    def __del__(self):
+        p = getattr(self, "_p", None)
+        if p is None or _job_wait is None or p.h is None:
+            return
+        eng = self._engine
+        h = eng._take(p)
+        if h:
+            try:
+                eng._finish(p, h)  # its error, if any, is nobody's to see
+            finally:
+                eng._leave()
