@@ -13,6 +13,8 @@
 #             conv family, compared as tests/compare_logits.py does
 #   bench     densecl bench --profile: DenseNet-121 224x224 at batch 1, 8, 64 and
 #             DenseNet-BC-100 32x32 at 512, with each conv family
+#   classify  densecl classify of the 10,000 Fashion-MNIST test images (CARRY/data) with the
+#             shipped model at batch 32 and 256: images/s with batches pipelined, and accuracy
 #   compare   tools/compare_pytorch.py --device gpu (PyTorch CUDA fp32, eager and CUDA graph)
 #   tune      densecl tune on the device (saves into a scratch cache, not the machine's)
 # The conv families are --conv direct, gemm and clblast when this densecl's `run --help` lists
@@ -133,6 +135,7 @@ step() {
 # The line of a log that says most: a test summary, a bench's speed, a comparison, an error.
 key_line() {
     local what='^[0-9]+ passed, [0-9]+ failed|^per image|: max\|diff\||densecl: error|^best:'
+    what+='|^images: '
     grep -E "$what|^recommendation|^auto:|CHECK failed|FAIL|^compare_pytorch:|Error" "$1" |
         head -n 1
 }
@@ -246,6 +249,17 @@ for b in "${benches[@]}"; do
             --batch "$batch" --device "$device" --profile "${bench_iter[@]}" $(conv_args "$fam")
     done
 done
+fashion=$carry/data/t10k-images-idx3-ubyte.gz
+for batch in 32 256; do
+    if [ ! -f "$fashion" ]; then
+        rows+=("| classify-fashion-b$batch | FAIL: no $fashion (gpu_pack.sh) | 0 | |")
+        failed=1
+        continue
+    fi
+    step "classify-fashion-b$batch" 60 "$bin/densecl" classify --device "$device" \
+        --weights "$root/models/densenet-fashion.safetensors" --batch "$batch" \
+        --truth "$carry/data/t10k-labels-idx1-ubyte.gz" "$fashion"
+done
 reserve=$((budget / 10))
 step compare-pytorch 240 "$python" "$root/tools/compare_pytorch.py" --densecl "$bin/densecl" \
     --device gpu "${compare_args[@]}" --json "$out/compare_pytorch.json"
@@ -278,6 +292,11 @@ step tune 150 "$bin/densecl" tune --device "$device" "${tune_args[@]}"
         sed -n '/^time per op kind/,/^$/p' "$f"
         echo '```'
     done
+    echo
+    echo "## classify, Fashion-MNIST test set"
+    echo '```'
+    grep -hE '^(images|top-1)' "$out"/logs/classify-fashion-*.log 2>/dev/null
+    echo '```'
     echo
     echo "## PyTorch comparison"
     echo

@@ -12,6 +12,8 @@
 #              logits (the GPU machine's PyTorch may have no torchvision): the ImageNet
 #              DenseNet-121 in F16 weights (stem, max pool, four blocks) and three CIFAR/MNIST
 #              models, about 24 MB; the other cases would pass the carry limit
+#   data/      the Fashion-MNIST test images and labels (dataset-fashion-mnist, 4.4 MB), for
+#              the classify throughput step (models/densenet-fashion.safetensors is tracked)
 #   MANIFEST   commit, build, files and sizes
 #
 # The binaries need glibc 2.34 and libstdc++ with GLIBCXX_3.4.29 (Debian 12 builds; Ubuntu
@@ -61,6 +63,13 @@ if [ -z "$path" ] || [ ! -f "$path" ]; then
 fi
 cp -L "$path" "$out/lib/libprotobuf-c.so.1"
 
+mkdir -p "$out/data"
+for f in t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    src=/usr/share/datasets/fashion-mnist/$f
+    [ -f "$src" ] || { echo "gpu_pack: $src missing (apt install dataset-fashion-mnist)" >&2; exit 1; }
+    cp "$src" "$out/data/$f"
+done
+
 # Skips the cases whose files are up to date (gen_fixtures.py's stamp).
 "$python" tests/gen_fixtures.py "$out/fixtures" --only "$cases"
 
@@ -69,7 +78,7 @@ cp -L "$path" "$out/lib/libprotobuf-c.so.1"
         "$(git diff --quiet 2>/dev/null || echo '(with uncommitted changes)')"
     echo "build: $build ($(grep -m1 '^CMAKE_BUILD_TYPE' "$build/CMakeCache.txt" || true))"
     echo "fixtures: $cases"
-    (cd "$out" && find bin lib fixtures -type f -printf '%8k KiB  %p\n' | sort -k3)
+    (cd "$out" && find bin lib fixtures data -type f -printf '%8k KiB  %p\n' | sort -k3)
 } > "$out/MANIFEST"
 
 size=$(du -sb "$out" | cut -f1)
