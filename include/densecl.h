@@ -549,7 +549,9 @@ densecl_status densecl_engine_set_profiling(densecl_engine *e, int on);
 DENSECL_API
 int densecl_engine_profile(const densecl_engine *e, const densecl_op_event **events);
 
-/* Device memory in bytes: weights, and activations of the last run (0 before a run). */
+/* Device memory in bytes: weights, and the activation buffers the devices hold (0 before a
+ * run): those of the largest chunk of the last image size, with its two input buffers (a
+ * smaller batch runs in them) and the conv families' scratch. */
 DENSECL_API
 void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
                            uint64_t *activation_bytes);
