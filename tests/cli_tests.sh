@@ -463,7 +463,8 @@ import json, math, sys
 b = json.load(open(sys.argv[1]))
 t = json.load(open(sys.argv[2]))
 need = ["ms_per_image", "images_per_second", "gflops", "batch", "device", "ms_per_batch",
-        "first_run_ms", "weight_bytes", "activation_bytes", "profile"]
+        "first_run_ms", "weight_bytes", "activation_bytes", "profile", "pipelined_ms_per_batch",
+        "pipelined_images_per_second"]
 events = [e for e in t.get("traceEvents", []) if e.get("ph") == "X"]
 kinds = {k["kind"]: k for k in b.get("profile", {}).get("kinds", [])}
 if [k for k in need if k not in b]:
@@ -479,6 +480,10 @@ elif not math.isclose(b["images_per_second"] * b["ms_per_image"], 1000, rel_tol=
 elif not math.isclose(b["gflops"], 2 * b["gmacs_per_image"] / (b["ms_per_image"] / 1e3),
                       rel_tol=1e-2):  # the fields are printed with 3 to 4 decimals
     print("gflops != 2 x MACs / time", b)
+elif not (b["pipelined_ms_per_batch"] > 0 and
+          math.isclose(b["pipelined_images_per_second"] * b["pipelined_ms_per_batch"], 3000,
+                       rel_tol=1e-3)):
+    print("pipelined images/s != 3000 / pipelined ms per batch", b)
 elif not {"conv3x3", "bnrelu_avgpool", "linear"} <= set(kinds):
     print("profile kinds", sorted(kinds))
 elif abs(sum(k["share"] for k in kinds.values()) - 1) > 1e-3:
