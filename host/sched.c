@@ -249,6 +249,10 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         return st;
     int s = r->next_slot;
     r->next_slot ^= 1;
+    /* A command that waits for another queue's event needs that queue flushed (OpenCL 1.2,
+     * 5.13): the marker the upload waits for is on the main queue. */
+    if (r->xfer && r->slot_free[s])
+        DC_CL_TRY(st, clFlush(r->queue));
     evp = dc_profile_slot(job, ri, "input", "upload", 0);
     DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0,
                                        (size_t)m * job->image * sizeof(float),
