@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * classify_inputs.c - `densecl classify`: walking the inputs: sniffing each file for its kind and
- * image count, then decoding and preprocessing its images into the slots of the batch.
+ * image count, then decoding and preprocessing its images into the slots of the batch being
+ * filled (the other of the two is meanwhile on the device).
  */
 #define _POSIX_C_SOURCE 200809L
 

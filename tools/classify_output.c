@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * classify_output.c - `densecl classify`: the results of each batch as text lines, CSV rows (one
- * write per batch, cut back to whole rows on a write error) and JSON, and the summary.
+ * classify_output.c - `densecl classify`: the batch pipeline (start a batch, then wait for the
+ * one before it), the results of each batch as text lines, CSV rows (one write per batch, cut
+ * back to whole rows on a write error) and JSON, and the summary.
  */
 #define _POSIX_C_SOURCE 200809L
 
