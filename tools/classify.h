@@ -49,6 +49,18 @@ typedef struct sbuf {
     int oom;
 } sbuf;
 
+/* One batch buffer: n images of [c, h, w] and where each came from. Two of them make the
+ * pipeline: one is filled while the other is on the device. */
+typedef struct cbatch {
+    float *x; /* [batch, c, h, w]; read by the device until the job is waited for */
+    size_t x_cap;
+    int n, c, h, w;
+    int *slot_in;
+    int64_t *slot_index;
+    float *probs;     /* [batch, classes]: logits, then probabilities once waited for */
+    densecl_job *job; /* started and not yet waited for; NULL otherwise */
+} cbatch;
+
 typedef struct classify {
     classify_opts o;
     int top, top_given, batch;
@@ -75,13 +87,9 @@ typedef struct classify {
     int64_t n_truth;
     densecl_engine *e;
 
-    /* The batch being filled: n images of [c, h, w], and where each came from. */
-    float *x;
-    size_t x_cap;
-    int n, c, h, w;
-    int *slot_in;
-    int64_t *slot_index;
-    float *probs; /* [batch, classes] */
+    /* bt[fill] is being filled; bt[!fill] is in flight (its job set) or empty. */
+    cbatch bt[2];
+    int fill;
     int *top_ids; /* [ranked] */
 
     int csv;         /* the --csv file's descriptor, -1 until the engine exists */
@@ -121,9 +129,21 @@ int csv_write(classify *c, const char *s, size_t len);
 /* Appends s to b (the CSV header). */
 void csv_append(sbuf *b, const char *s);
 
-/* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
- * batch's results are out), or EXIT_RUNTIME once reported. */
+/* Starts the batch being filled, then waits for the batch in flight (if any), reports its
+ * images and fills that buffer next: the host prepares batch i+1 while batch i computes.
+ * 0, EXIT_INTERRUPTED after a signal (the waited batch's results are out; the batch just
+ * started is still in flight), or EXIT_RUNTIME once reported. On EXIT_RUNTIME no job is left
+ * in flight: after a failed wait or write the batch just started is waited for and dropped, so
+ * that only whole batches in input order are ever reported; after a failed start the batch in
+ * flight is reported first (its results are good). */
 int flush_batch(classify *c);
+
+/* Waits for the batch in flight (if any) and reports it: the end of the run, or after a
+ * signal. 0, EXIT_INTERRUPTED or EXIT_RUNTIME as flush_batch. */
+int drain_batches(classify *c);
+
+/* Waits for every job still in flight and drops its results (after a runtime error). */
+void discard_batches(classify *c);
 
 /* The summary: images/s, accuracy with --truth, failed inputs (text, or the end of the JSON). */
 void print_summary(const classify *c, double seconds, double startup);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * classify_inputs.c - `densecl classify`: walking the inputs: sniffing each file for its kind and
- * image count, then decoding and preprocessing its images into the slots of the batch.
+ * image count, then decoding and preprocessing its images into the slots of the batch being
+ * filled (the other of the two is meanwhile on the device).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -110,46 +111,59 @@ void sniff_inputs(classify *c)
  * Inputs
  * ------------------------------------------------------------------------------------------- */
 
-/* The next slot for a [ch, h, w] image, running the batch first when it is full or holds
- * images of another size. NULL with *rc set on failure. */
+/* The next slot for a [ch, h, w] image, starting the batch first when it is full or holds
+ * images of another size. NULL with *rc set on failure, or EXIT_INTERRUPTED after a signal:
+ * no more input is read then, the batches already started are still reported. */
 static float *batch_slot(classify *c, int ch, int h, int w, int *rc)
 {
     size_t image = (size_t)ch * (size_t)h * (size_t)w, need;
-    if (c->n > 0 && (ch != c->c || h != c->h || w != c->w)) {
+    cbatch *b = &c->bt[c->fill];
+    if (cli_signal_caught()) {
+        *rc = EXIT_INTERRUPTED;
+        return NULL;
+    }
+    if (b->n > 0 && (ch != b->c || h != b->h || w != b->w)) {
         if ((*rc = flush_batch(c)) != 0) {
             return NULL;
         }
+        b = &c->bt[c->fill];
     }
-    if (c->n == 0) {
+    if (b->n == 0) {
         if (!dc_mul_size(image, (size_t)c->batch, &need) ||
             !dc_mul_size(need, sizeof(float), &need)) {
-            *rc = fail_msg("a batch of %d images of %dx%dx%d is too large", c->batch, ch, h, w);
+            /* the batch in flight is good: reported first, then the error */
+            if ((*rc = drain_batches(c)) != EXIT_RUNTIME) {
+                *rc = fail_msg("a batch of %d images of %dx%dx%d is too large", c->batch, ch, h, w);
+            }
             return NULL;
         }
-        if (need > c->x_cap) {
-            free(c->x);
-            c->x_cap = 0;
-            if (!(c->x = malloc(need))) {
-                *rc = fail_msg("out of memory for a batch of %d images of %dx%dx%d", c->batch, ch,
-                               h, w);
+        if (need > b->x_cap) {
+            free(b->x);
+            b->x_cap = 0;
+            if (!(b->x = malloc(need))) {
+                if ((*rc = drain_batches(c)) != EXIT_RUNTIME) {
+                    *rc = fail_msg("out of memory for a batch of %d images of %dx%dx%d", c->batch,
+                                   ch, h, w);
+                }
                 return NULL;
             }
-            c->x_cap = need;
+            b->x_cap = need;
         }
-        c->c = ch;
-        c->h = h;
-        c->w = w;
+        b->c = ch;
+        b->h = h;
+        b->w = w;
     }
-    return c->x + (size_t)c->n * image;
+    return b->x + (size_t)b->n * image;
 }
 
-/* The image in the slot batch_slot gave is complete: keep it, run the batch when full. */
+/* The image in the slot batch_slot gave is complete: keep it, start the batch when full. */
 static int batch_commit(classify *c, int input, int64_t index)
 {
-    c->slot_in[c->n] = input;
-    c->slot_index[c->n] = index;
-    c->n++;
-    return c->n == c->batch ? flush_batch(c) : 0;
+    cbatch *b = &c->bt[c->fill];
+    b->slot_in[b->n] = input;
+    b->slot_index[b->n] = index;
+    b->n++;
+    return b->n == c->batch ? flush_batch(c) : 0;
 }
 
 /* Preprocesses px into the batch. 0, EXIT_RUNTIME (reported), or -1: the input failed. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * classify_output.c - `densecl classify`: the results of each batch as text lines, CSV rows (one
- * write per batch, cut back to whole rows on a write error) and JSON, and the summary.
+ * classify_output.c - `densecl classify`: the batch pipeline (start a batch, then wait for the
+ * one before it), the results of each batch as text lines, CSV rows (one write per batch, cut
+ * back to whole rows on a write error) and JSON, and the summary.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -103,11 +104,11 @@ static void top_k(const classify *c, const float *p, int *ids)
     }
 }
 
-static void report(classify *c, int slot)
+static void report(classify *c, const cbatch *b, int slot)
 {
-    const input_file *in = &c->in[c->slot_in[slot]];
-    int64_t index = c->slot_index[slot];
-    const float *p = c->probs + (size_t)slot * (size_t)c->classes;
+    const input_file *in = &c->in[b->slot_in[slot]];
+    int64_t index = b->slot_index[slot];
+    const float *p = b->probs + (size_t)slot * (size_t)c->classes;
     int *ids = c->top_ids;
     int truth = -1;
     char buf[32], name[4200];
@@ -202,26 +203,28 @@ int csv_write(classify *c, const char *s, size_t len)
     return 0;
 }
 
-/* Runs the batch, reports its images and empties it. 0, EXIT_INTERRUPTED after a SIGINT (the
- * batch's results are out), or EXIT_RUNTIME once reported. */
-int flush_batch(classify *c)
+/* Waits for b (if in flight), reports its images and empties it. 0, EXIT_INTERRUPTED after a
+ * signal (the batch's results are out), or EXIT_RUNTIME once reported. */
+static int finish_batch(classify *c, cbatch *b)
 {
-    if (c->n == 0) {
+    if (!b->job) {
         return 0;
     }
-    densecl_status st = densecl_engine_run(c->e, c->x, c->n, c->c, c->h, c->w, c->probs);
+    densecl_status st = densecl_job_wait(b->job);
+    b->job = NULL;
     if (st != DENSECL_OK) {
+        b->n = 0;
         bar_erase(c);
         return fail_status(st);
     }
-    densecl_softmax(c->probs, c->n, c->classes);
+    densecl_softmax(b->probs, b->n, c->classes);
     bar_erase(c); /* the lines below must not land on the bar */
     c->rows.len = 0;
-    for (int i = 0; i < c->n; i++) {
-        report(c, i);
+    for (int i = 0; i < b->n; i++) {
+        report(c, b, i);
     }
-    c->done += c->n;
-    c->n = 0;
+    c->done += b->n;
+    b->n = 0;
     fflush(stdout);
     if (c->csv >= 0) {
         if (c->rows.oom) {
@@ -234,6 +237,56 @@ int flush_batch(classify *c)
     }
     bar_draw(c);
     return cli_signal_caught() ? EXIT_INTERRUPTED : 0;
+}
+
+static void discard_batch(cbatch *b)
+{
+    if (b->job) {
+        (void)densecl_job_wait(b->job); /* its error, if any, follows the one reported */
+        b->job = NULL;
+    }
+    b->n = 0;
+}
+
+int flush_batch(classify *c)
+{
+    cbatch *b = &c->bt[c->fill], *flight = &c->bt[!c->fill];
+    if (b->n == 0) {
+        return 0;
+    }
+    /* b->x and b->probs stay untouched until b is waited for: the other buffer is filled. */
+    densecl_status st = densecl_engine_start(c->e, b->x, b->n, b->c, b->h, b->w, b->probs, &b->job);
+    if (st != DENSECL_OK) {
+        /* The batch in flight is good: out first, then the error (its text kept meanwhile). */
+        char why[2048];
+        snprintf(why, sizeof(why), "%s", densecl_last_error());
+        b->job = NULL;
+        b->n = 0;
+        int rc = finish_batch(c, flight);
+        if (rc == EXIT_RUNTIME) {
+            return rc;
+        }
+        bar_erase(c);
+        dc_error(st, "%s", why);
+        return fail_status(st);
+    }
+    c->fill = !c->fill;
+    int rc = finish_batch(c, flight);
+    if (rc == EXIT_RUNTIME) {
+        discard_batch(b); /* reported after a missing batch, its rows would be out of order */
+    }
+    return rc;
+}
+
+int drain_batches(classify *c)
+{
+    return finish_batch(c, &c->bt[!c->fill]);
+}
+
+void discard_batches(classify *c)
+{
+    discard_batch(&c->bt[0]);
+    discard_batch(&c->bt[1]);
 }
 
 /* ---------------------------------------------------------------------------------------------

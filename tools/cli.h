@@ -54,7 +54,7 @@ typedef struct cli_opt {
  * way): the process's live temporary files are removed and it dies of the signal, so no
  * ".NAME.densecl-PID-XXXXXX" is left behind. Between cli_signals_defer(1) and (0) the first
  * such signal is only recorded, for a command that stops at its next safe point (classify
- * finishes its batch); a second one ends it at once. */
+ * finishes the batches it has started); a second one ends it at once. */
 void cli_signals_install(void);
 void cli_signals_defer(int on);
 /* The signal recorded while deferred, or 0. */

@@ -3,11 +3,14 @@
  * cmd_classify.c - `densecl classify`: images, IDX and .npy files in, top-K classes out.
  *
  * Inputs are sniffed first (kind and image count, so the progress bar has a total and --truth
- * can be checked before the engine is built), then streamed: every image is preprocessed into
- * the next slot of one batch buffer, and a full batch (or a change of input size, possible only
- * with .npy inputs) goes through one densecl_engine_run. Results are printed as each batch
- * finishes; the CSV file gets each batch's rows in one write and a flush, so an interrupted run
- * leaves only whole rows.
+ * can be checked before the engine is built), then streamed through a two-deep pipeline: every
+ * image is preprocessed into the next slot of one of two batch buffers; a full batch (or a
+ * change of input size, possible only with .npy inputs) is started with densecl_engine_start,
+ * then the batch started before it is waited for and reported, and the other buffer is filled
+ * next. So the host reads, decodes and preprocesses batch i+1 and writes batch i-1's results
+ * while the device computes batch i. Results are printed whole batches at a time, in input
+ * order; the CSV file gets each batch's rows in one write and a flush, so an interrupted run
+ * leaves only whole rows. No exit leaves a job un-waited.
  *
  * This file: the command line, the set-up and the run; classify_inputs.c walks the inputs into
  * batches, classify_output.c writes the results (text, CSV, JSON) and the summary,
@@ -106,11 +109,11 @@ const char cmd_classify_usage[] =
     "skipped; the other results are kept. Put '--' before inputs whose names start with '-'.\n"
     "Exit status: 0 when every input was classified, 3 when some were skipped, 1 on a runtime\n"
     "error, 2 on a usage error, 128 + the signal when interrupted (130 for Ctrl-C, 143 for\n"
-    "SIGTERM, 129 for SIGHUP: the batch in flight is finished and written, the results so far\n"
-    "are printed, a --json document ends with \"interrupted\": true in its summary, and the run\n"
-    "says how far it got; a second signal stops it at once). A runtime error that ends the\n"
-    "run (a device lost, a write error) ends a begun --json document too: the images so far,\n"
-    "and the error in its summary's \"error\".\n"
+    "SIGTERM, 129 for SIGHUP: no more inputs are read, the batches started are finished and\n"
+    "written, the results so far are printed, a --json document ends with \"interrupted\":\n"
+    "true in its summary, and the run says how far it got; a second signal stops it at\n"
+    "once). A runtime error that ends the run (a device lost, a write error) ends a begun\n"
+    "--json document too: the images so far, and the error in its summary's \"error\".\n"
     "\n"
     "The --csv file is created only once the model is on its device, is refused when it is one\n"
     "of the inputs, and holds whole rows only: on a write error (a full disk) it is cut back to\n"
@@ -385,18 +388,22 @@ static int setup_truth(classify *c)
     return 0;
 }
 
-/* Buffers of the batch; the image buffer itself grows in batch_slot. */
+/* Buffers of the two batches; their image buffers grow in batch_slot. */
 static int setup_batch(classify *c)
 {
     size_t probs;
     if (!dc_mul_size((size_t)c->batch, (size_t)c->classes, &probs)) {
         return fail_msg("--batch %d is too large for %d classes", c->batch, c->classes);
     }
-    c->probs = malloc(probs * sizeof(float));
-    c->slot_in = malloc((size_t)c->batch * sizeof(int));
-    c->slot_index = malloc((size_t)c->batch * sizeof(int64_t));
-    c->top_ids = malloc((size_t)c->ranked * sizeof(int));
-    if (!c->probs || !c->slot_in || !c->slot_index || !c->top_ids) {
+    int oom = !(c->top_ids = malloc((size_t)c->ranked * sizeof(int)));
+    for (int i = 0; i < 2; i++) {
+        cbatch *b = &c->bt[i];
+        b->probs = malloc(probs * sizeof(float));
+        b->slot_in = malloc((size_t)c->batch * sizeof(int));
+        b->slot_index = malloc((size_t)c->batch * sizeof(int64_t));
+        oom |= !b->probs || !b->slot_in || !b->slot_index;
+    }
+    if (oom) {
         return fail_msg("out of memory for a batch of %d images", c->batch);
     }
     return 0;
@@ -408,6 +415,7 @@ static int setup_batch(classify *c)
 
 static void classify_free(classify *c)
 {
+    discard_batches(c); /* none is left by the paths above; the buffers go only after this */
     densecl_engine_free(c->e);
     dci_names_free(c->names, c->classes);
     free(c->truth);
@@ -415,10 +423,12 @@ static void classify_free(classify *c)
         free(c->in[i].why);
     }
     free(c->in);
-    free(c->x);
-    free(c->slot_in);
-    free(c->slot_index);
-    free(c->probs);
+    for (int i = 0; i < 2; i++) {
+        free(c->bt[i].x);
+        free(c->bt[i].slot_in);
+        free(c->bt[i].slot_index);
+        free(c->bt[i].probs);
+    }
     free(c->top_ids);
     free(c->rows.s);
     for (int i = 0; i < c->n_fail; i++) {
@@ -544,7 +554,8 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         free(c.in);
         return rc;
     }
-    /* From here a signal lets the batch in flight finish and the results be closed properly. */
+    /* From here a signal stops the reading of inputs; the batches already started finish and
+     * are reported, and the results are closed properly. */
     cli_signals_defer(1);
     if (c.o.verbose) {
         densecl_set_log(log_to_stderr, NULL);
@@ -586,7 +597,14 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         rc = do_input(&c, i);
     }
     if (rc == 0 && !cli_signal_caught()) {
-        rc = flush_batch(&c);
+        rc = flush_batch(&c); /* the last, partial batch */
+    }
+    if (rc == 0 || rc == EXIT_INTERRUPTED) {
+        /* the batch in flight, also after a signal: every batch started is reported whole */
+        int drained = drain_batches(&c);
+        rc = drained != 0 ? drained : rc;
+    } else {
+        discard_batches(&c); /* a runtime error: nothing after it is reported */
     }
     cli_signals_defer(0);
     bar_erase(&c);
