@@ -275,8 +275,10 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
             goto fail;
         }
         if (i == 0) {
-            /* The part's first compute command marks its start for the speed estimate (its
-             * upload may have waited behind an earlier job). */
+            /* The part's first compute command marks its start for the speed estimate: its
+             * upload may have waited behind an earlier job, and with jobs back to back the
+             * uploads overlap the compute, so a device's images/s is its compute's (on a GPU,
+             * a blocking run's PCIe time is left out of the split). */
             if (!part->first_ev && ev && clRetainEvent(ev) == CL_SUCCESS)
                 part->first_ev = ev;
             dc_release_event(&r->slot_free[s]);
@@ -296,7 +298,11 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     dc_release_event(&part->last_ev);
     part->last_ev = ev;
     ev = NULL;
+    /* Submit the chunk now: a driver that submits on flush would otherwise hold its compute
+     * back until the range is enqueued. */
+    DC_CL_TRY(st, clFlush(r->queue));
 fail:
+    r->fault_at_wait = 0; /* test hook: never carried to another chunk */
     dc_release_event(&up);
     dc_release_event(&ev);
     return st;
@@ -427,7 +433,11 @@ static void dc_part_release(dc_part *p)
 static densecl_status dc_enqueue_range(densecl_job *job, dc_part *part, int ri)
 {
     dc_replica *r = &job->e->rep[ri];
-    densecl_status st = dc_replica_limit(r, &job->e->one); /* the job's size: dc_engine_one */
+    /* e->one for this job's image size: a re-run at the wait may come after a job of another
+     * size was started (cached: nothing is built when the size is the last one's). */
+    densecl_status st = dc_engine_one(job->e, job->h, job->w);
+    if (st == DENSECL_OK)
+        st = dc_replica_limit(r, &job->e->one);
     if (st == DENSECL_OK)
         st = dc_replica_host_limit(job->e, r, part->count, job->h, job->w);
     for (int done = 0; st == DENSECL_OK && done < part->count;) {

@@ -26,16 +26,17 @@
  *     densecl_weights_free must wait until every other call using it has returned (engines keep
  *     no reference to it: it may be freed once they are created);
  *   - a densecl_engine: densecl_engine_run, densecl_engine_start, densecl_job_wait (each job
- *     once), densecl_engine_set_profiling, densecl_engine_device,
- *     densecl_engine_memory, densecl_engine_replica_count, densecl_engine_replica_stats and
- *     densecl_engine_profile may be called from any threads at once. They take the engine's lock
- *     in turn: runs take turns, and an accessor called during a run waits for it to end, then
- *     reads a consistent state. Pointers they return stay valid as documented per function
- *     (densecl_engine_profile's events only until the next run, which another thread may start:
- *     sharing threads that read events must order their runs themselves). densecl_engine_free
- *     must wait until every other call on the engine has returned. A log callback may be called
- *     while a run holds the lock, so it must not call the engine's functions (they would wait
- *     for ever).
+ *     once), densecl_engine_set_profiling, densecl_engine_device, densecl_engine_memory,
+ *     densecl_engine_replica_count, densecl_engine_replica_stats and densecl_engine_profile may
+ *     be called from any threads at once. They take the engine's lock in turn; a run holds it
+ *     while it enqueues a batch and while it completes one (failover, counters, profile), not
+ *     while the devices compute, so the runs of several threads overlap on the devices, in the
+ *     order they were started, and an accessor reads the state as of the last completed run.
+ *     Pointers they return stay valid as documented per function (densecl_engine_profile's
+ *     events only until the next run completes, which another thread may do: sharing threads
+ *     that read events must order their runs themselves). densecl_engine_free must wait until
+ *     every other call on the engine has returned. A log callback may be called while a run
+ *     holds the lock, so it must not call the engine's functions (they would wait for ever).
  * Any other handle must not be used by two threads at the same time. The process-wide calls
  * (densecl_set_log) are set-up calls: make them before starting threads.
  */
@@ -460,8 +461,8 @@ DENSECL_API
 densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_context *context,
                                         struct _cl_command_queue *queue, densecl_engine **out);
 
-/* Runs a batch. An engine may be shared by threads: runs on one engine take turns (see Threads,
- * at the top, for the calls that may overlap a run).
+/* Runs a batch. An engine may be shared by threads: their runs go to the devices in the order
+ * they were started (see Threads, at the top, for what may overlap a run).
  *   input:  float32 [n, c, h, w], NCHW, contiguous; c must equal the config's in_channels and
  *           h, w be at least densecl_config_min_size().
  *   logits: float32 [n, num_classes], written on success only.
@@ -478,8 +479,9 @@ densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, 
  * its logits out and frees it. Start batch i+1 before waiting for batch i and the devices never
  * idle between batches: batch i+1's upload goes through a second command queue into the other
  * of two input buffers while batch i computes, and the host prepares batch i+2 meanwhile.
- *   input:  as for densecl_engine_run; the device reads it until the job is waited for, so it
- *           must stay allocated and unchanged until then.
+ *   input:  as for densecl_engine_run; the device reads it until the job is waited for (or,
+ *           for a job never waited for, until densecl_engine_free() returns), so it must stay
+ *           allocated and unchanged until then.
  *   logits: [n, num_classes], written by densecl_job_wait() on success only; it must stay
  *           allocated until then.
  *   *job:   the job on success; NULL when start fails. Errors about the input itself (shape,

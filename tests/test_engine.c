@@ -763,8 +763,11 @@ static void test_jobs(void)
     densecl_engine_free(e);
     e = NULL;
 
-    /* Two devices, three jobs in flight; device 1 fails while the second runs, seen at its
-     * wait: its shares of the second and third jobs are re-run on device 0, all exact. */
+    /* Two devices, three jobs in flight; device 1 fails under the second job, at its enqueue
+     * or (DC_FAULT_AT_RUN) at its wait: that share is re-run on device 0, and the third job's
+     * share, already enqueued on device 1, counts by its own events. All exact, every image
+     * computed once. (A device lost for good, failing every later command, cannot be made on
+     * POCL 3.1: it aborts on a user event set to an error.) */
     CHECK(densecl_engine_create(w, pocl_devices(2), &two) == DENSECL_OK);
     if (!two || densecl_engine_replica_count(two) != 2)
         goto done;
@@ -813,11 +816,65 @@ done:
     }
 }
 
+/* A share re-run at the wait is cut into chunks for its own job's image size, not for the size
+ * of a job started after it: with a memory limit that fits two 24x24 images (and five 16x16),
+ * device 1 fails under a 24x24 job while a 16x16 job is already started; the re-run on device
+ * 0 must hold at most two 24x24 images at a time. */
+static void test_rerun_chunks(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = small_model(&cfg, 3, 4);
+    densecl_engine *e = NULL;
+    const int na = 6, nb = 4;
+    float *a = random_input(na, 3, 24, 24, 31), *b = random_input(nb, 3, 16, 16, 32);
+    float *ref_a = calloc((size_t)na * 10, sizeof(float)), *ref_b = calloc((size_t)nb * 10, 4);
+    float *got_a = calloc((size_t)na * 10, sizeof(float)), *got_b = calloc((size_t)nb * 10, 4);
+    uint64_t wbytes, full, held;
+    densecl_job *ja = NULL, *jb = NULL;
+
+    CHECK(densecl_engine_create(w, pocl_devices(1), &e) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, a, na, 3, 24, 24, ref_a) == DENSECL_OK);
+    densecl_engine_memory(e, &wbytes, &full); /* six 24x24 images' activations */
+    CHECK(densecl_engine_run(e, b, nb, 3, 16, 16, ref_b) == DENSECL_OK);
+    densecl_engine_free(e);
+    e = NULL;
+
+    /* Half the "global memory" holds the weights and 2.5 images of 24x24. */
+    uint64_t per_image = full / na;
+    dc_device_limits_override(0, 2 * (wbytes + 5 * per_image / 2));
+    CHECK(densecl_engine_create(w, pocl_devices(2), &e) == DENSECL_OK);
+    if (!e || densecl_engine_replica_count(e) != 2)
+        goto done;
+    dc_engine_inject_fault(e, 1, 1, DC_FAULT_AT_RUN);
+    CHECK(densecl_engine_start(e, a, na, 3, 24, 24, got_a, &ja) == DENSECL_OK);
+    CHECK(densecl_engine_start(e, b, nb, 3, 16, 16, got_b, &jb) == DENSECL_OK);
+    CHECK(ja && densecl_job_wait(ja) == DENSECL_OK);
+    densecl_engine_memory(e, NULL, &held); /* device 1 is out: device 0's buffers */
+    CHECKF(held <= 5 * per_image / 2,
+           "the re-run holds %llu bytes of activations, %llu fit (%llu per 24x24 image)",
+           (unsigned long long)held, (unsigned long long)(5 * per_image / 2),
+           (unsigned long long)per_image);
+    CHECK(jb && densecl_job_wait(jb) == DENSECL_OK);
+    CHECK(close_enough(ref_a, got_a, (size_t)na * 10));
+    CHECK(close_enough(ref_b, got_b, (size_t)nb * 10));
+done:
+    dc_device_limits_override(0, 0);
+    densecl_engine_free(e);
+    densecl_weights_free(w);
+    free(a);
+    free(b);
+    free(ref_a);
+    free(ref_b);
+    free(got_a);
+    free(got_b);
+}
+
 int main(void)
 {
     test_limits();
     test_replicas_and_failover();
     test_jobs();
+    test_rerun_chunks();
     test_profile_and_errors();
     test_own_context();
     test_threads();

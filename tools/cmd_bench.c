@@ -2,8 +2,9 @@
 /* cmd_bench.c - `densecl bench`: warm-up, then timed runs; per-op profile and Chrome trace.
  *
  * Timing is wall-clock around densecl_engine_run (upload, compute, download: what a caller
- * waits for), and over jobs started back to back (the pipelined figure). GFLOP/s counts 2 x the model's multiply-accumulates (densecl_config_macs, the
- * figure papers and torchvision quote), so numbers compare across implementations. */
+ * waits for), and over jobs started back to back (the pipelined figure). GFLOP/s counts 2 x
+ * the model's multiply-accumulates (densecl_config_macs, the figure papers and torchvision
+ * quote), so numbers compare across implementations. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
