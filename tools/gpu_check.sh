@@ -229,7 +229,7 @@ fi
 step query 90 "$bin/densecl-query"
 step info 30 "$bin/densecl" info
 step test_conv_clblast 150 "$bin/test_conv_clblast"
-step test_ops 180 "$bin/test_ops"
+step test_ops 180 "$bin/test_ops" "$root" # the source folder: its build-log test copies kernels/
 for c in "${cases[@]}"; do
     if [ ! -f "$carry/fixtures/$c.safetensors" ]; then
         rows+=("| parity $c | FAIL: no fixture in $carry/fixtures (gpu_pack.sh) | 0 | |")
@@ -295,7 +295,10 @@ step tune 150 "$bin/densecl" tune --device "$device" "${tune_args[@]}"
     echo
     echo "## classify, Fashion-MNIST test set"
     echo '```'
-    grep -hE '^(images|top-1)' "$out"/logs/classify-fashion-*.log 2>/dev/null
+    for batch in 32 256; do
+        echo "--batch $batch:"
+        grep -hE '^(images|top-1)' "$out/logs/classify-fashion-b$batch.log" 2>/dev/null
+    done
     echo '```'
     echo
     echo "## PyTorch comparison"
