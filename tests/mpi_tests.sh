@@ -248,33 +248,93 @@ done
     "$TMP/b.out" 2>"$TMP/py.err" && ok "3 ranks: one JSON document, 37 images, 1 failed" ||
     bad "3 ranks: one JSON document, 37 images, 1 failed" "$(head -c 400 "$TMP/py.err")"
 
-# A rank without any device (no OpenCL platform) ends the job: an error naming rank and host,
-# the exit status 1, and no CSV file (nor logits) left.
+# Set-up errors: each rank stores its own and rank 0 prints them, whole lines in rank order:
+# once when every rank failed alike, else one per failing rank naming its rank and host.
+# per_rank ARGS...: runs ARGS with rank 1 (2) of 3 given the environment in $ENV1 ($ENV2) and
+# the extra arguments in $ARG1 (one word or none), under a time limit (a rank left waiting on
+# the others must fail the case, not hang it); stdout and stderr in $TMP/f.out and $TMP/f.err.
 host=$(hostname)
+per_rank() {
+    # shellcheck disable=SC2016
+    capture "$TMP/f.out" "$TMP/f.err" timeout 300 "${MPI[@]}" -n 3 env ENV1="${ENV1:-}" \
+        ENV2="${ENV2:-}" ARG1="${ARG1:-}" bash -c \
+        'extra=()
+         case "$OMPI_COMM_WORLD_RANK" in
+         1) [ -n "$ENV1" ] && export "${ENV1?}"; [ -n "$ARG1" ] && extra=("$ARG1") ;;
+         2) [ -n "$ENV2" ] && export "${ENV2?}" ;;
+         esac
+         exec "$0" "$@" "${extra[@]}"' "$@"
+}
+# error_lines: the lines of $TMP/f.err that hold "densecl: error" (anywhere: an interleaved
+# line counts as it is), into $TMP/f.lines; their number in n_err.
+error_lines() {
+    grep -a 'densecl: error' "$TMP/f.err" >"$TMP/f.lines"
+    n_err=$(wc -l <"$TMP/f.lines")
+}
+# want_lines NAME LINE-REGEX...: exactly these error lines, in this order, each one whole.
+want_lines() {
+    local name=$1 i=1 re
+    shift
+    error_lines
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+        bad "$name" "exit $rc: $(head -c 600 "$TMP/f.err")"
+        return
+    fi
+    if [ "$n_err" -ne $# ]; then
+        bad "$name" "$n_err error lines, want $#: $(head -c 900 "$TMP/f.err")"
+        return
+    fi
+    for re in "$@"; do
+        if ! sed -n "${i}p" "$TMP/f.lines" | grep -Eqx -- "$re"; then
+            bad "$name" "line $i is not /$re/: $(head -c 900 "$TMP/f.err")"
+            return
+        fi
+        i=$((i + 1))
+    done
+    if [ -e "$TMP/f.csv" ] || [ -e "$TMP/f.npy" ]; then
+        bad "$name" "an output file was left"
+        return
+    fi
+    ok "$name"
+}
+# Regular-expression-quoted $TMP and host (paths hold dots).
+qtmp=$(printf '%s' "$TMP" | sed 's/[][\.*^$+?(){}|]/\\&/g')
+qhost=$(printf '%s' "$host" | sed 's/[][\.*^$+?(){}|]/\\&/g')
+no_platform="densecl: error: rank 1 on $qhost: no OpenCL platform found .*OCL_ICD_VENDORS"
+no_kernels="densecl: error: rank 2 on $qhost: DENSECL_KERNELS: $qtmp/none\.cl: cannot open: No such file or directory"
 for cmd in classify run; do
     rm -f "$TMP/f.csv" "$TMP/f.npy"
     if [ "$cmd" = classify ]; then
         args=("${CLS[@]}" --csv "$TMP/f.csv" "$TMP/a.idx" "$TMP/b.idx")
+        nof=(classify --weights "$TMP/none.safetensors" --csv "$TMP/f.csv" "$TMP/a.idx")
     else
         args=(run --weights "$W" --input "$TMP/x7.npy" --output "$TMP/f.npy")
+        nof=(run --weights "$TMP/none.safetensors" --input "$TMP/x7.npy" --output "$TMP/f.npy")
     fi
-    # shellcheck disable=SC2016
-    capture "$TMP/f.out" "$TMP/f.err" "${MPI[@]}" -n 3 bash -c \
-        'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then export OCL_ICD_VENDORS=/nonexistent; fi
-         exec "$0" "$@"' "$BIN" "${args[@]}"
-    if [ "$rc" -eq 0 ]; then
-        bad "3 ranks, $cmd: rank 1 without devices" "exit 0"
-    elif ! grep -q "densecl: error: rank 1 on $host: " "$TMP/f.err"; then
-        bad "3 ranks, $cmd: rank 1 without devices" "no error naming rank 1 on $host: $(cat "$TMP/f.err")"
-    elif [ -e "$TMP/f.csv" ] || [ -e "$TMP/f.npy" ]; then
-        bad "3 ranks, $cmd: rank 1 without devices" "an output file was left"
-    else
-        ok "3 ranks, $cmd: rank 1 without devices ends the job, no output left"
-    fi
+    # Every rank fails alike: one line, the one of one process, no rank in it.
+    ENV1='' ENV2='' ARG1='' per_rank "$BIN" "${nof[@]}"
+    want_lines "3 ranks, $cmd: a missing weights file said once" \
+        "densecl: error: $qtmp/none\.safetensors: cannot open: No such file or directory"
+    # A rank without any device (no OpenCL platform) ends the job: its error alone, naming its
+    # rank and host, the exit status 1, and no CSV file (nor logits) left.
+    ENV1=OCL_ICD_VENDORS=/nonexistent ENV2='' ARG1='' per_rank "$BIN" "${args[@]}"
+    want_lines "3 ranks, $cmd: rank 1 without devices: its one error line" "$no_platform"
+    [ "$rc" -eq 1 ] || bad "3 ranks, $cmd: rank 1 without devices: exit status" "$rc, want 1"
+    # Two ranks fail differently: a line each, whole, in rank order.
+    ENV1=OCL_ICD_VENDORS=/nonexistent ENV2=DENSECL_KERNELS=$TMP/none.cl ARG1='' \
+        per_rank "$BIN" "${args[@]}"
+    want_lines "3 ranks, $cmd: ranks 1 and 2 fail differently: a whole line each, in order" \
+        "$no_platform" "$no_kernels"
+    # Rank 1 stops at its command line (a usage error, before the set-up) while the others set
+    # up: it meets them all the same, and the job ends with its one line and status 2.
+    ENV1='' ENV2='' ARG1=--bogus per_rank "$BIN" "${args[@]}"
+    want_lines "3 ranks, $cmd: rank 1's usage error, the others set up: its one line" \
+        "densecl: error: rank 1 on $qhost: unknown option '--bogus' for 'densecl $cmd'; see 'densecl $cmd --help'"
+    [ "$rc" -eq 2 ] || bad "3 ranks, $cmd: rank 1's usage error: exit status" "$rc, want 2"
 done
 
-capture "$TMP/u.out" "$TMP/u.err" "${MPI[@]}" -n 2 "$BIN" run --weights "$W" --shard 0/2 \
-    --input "$TMP/x7.npy" --output "$TMP/u.npy"
-[ "$rc" -ne 0 ] && grep -q 'exclude each other' "$TMP/u.err" && ok "--shard under mpirun refused" ||
-    bad "--shard under mpirun refused" "exit $rc: $(head -c 300 "$TMP/u.err")"
+capture "$TMP/f.out" "$TMP/f.err" timeout 300 "${MPI[@]}" -n 2 "$BIN" run --weights "$W" \
+    --shard 0/2 --input "$TMP/x7.npy" --output "$TMP/u.npy"
+want_lines "--shard under mpirun refused, once" \
+    "densecl: error: --shard and mpirun exclude each other: the ranks are the shards; see 'densecl run --help'"
 finish

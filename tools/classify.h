@@ -157,10 +157,11 @@ int do_input(classify *c, int i);
 
 /* Under mpirun with several ranks (classify_mpi.c). begin: this rank takes its shard and
  * device, and a rank other than 0 sends its standard output to a temporary file. setup: called
- * by every rank with its set-up status; EXIT_RUNTIME on all when one failed (rank 0 names
- * it). open_csv: a rank other than 0 writes its rows to a temporary file. finish: called by
- * every rank with its status at the end; rank 0 gathers the results in input order, writes them
- * and the one summary; the exit status, the same on every rank. */
+ * by every rank with its set-up status; non-zero on all when one failed (rank 0 prints the
+ * ranks' errors, once when alike: cli_mpi_setup_end). open_csv: a rank other than 0 writes its
+ * rows to a temporary file. finish: called by every rank with its status at the end; rank 0
+ * gathers the results in input order, writes them and the one summary; the exit status, the
+ * same on every rank. */
 int classify_mpi_begin(classify *c);
 int classify_mpi_setup(classify *c, int rc);
 int classify_mpi_open_csv(classify *c);

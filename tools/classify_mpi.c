@@ -95,15 +95,10 @@ int classify_mpi_begin(classify *c)
 
 int classify_mpi_setup(classify *c, int rc)
 {
-    int first = cli_mpi_first_failed(rc != 0);
-    if (first < 0) {
-        return 0;
-    }
-    if (cli_mpi_rank() == 0 && first != 0) {
-        fail_msg("rank %d could not start (see its error): nothing was classified%s%s", first,
-                 c->o.csv ? ", and no CSV written to " : "", c->o.csv ? c->o.csv : "");
-    }
-    return rc ? rc : EXIT_RUNTIME;
+    (void)c;
+    /* The errors stored since main began deferring them: rank 0 says them once, whole. No CSV
+     * was created yet (open_csv comes after), so none is left. */
+    return cli_mpi_setup_end(rc);
 }
 
 int classify_mpi_open_csv(classify *c)

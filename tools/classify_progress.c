@@ -58,23 +58,35 @@ void bar_draw(classify *c)
     c->bar_shown = 1;
 }
 
-/* "densecl: warning: msg" as one line (line breaks inside msg become "; "). */
+/* "densecl: warning: msg" as one line (line breaks inside msg become "; "), built first and
+ * written with one call: under mpirun the ranks share stderr, and a line written piecemeal
+ * could be cut by another rank's. */
 void print_warning(classify *c, const char *msg)
 {
+    static const char head[] = "densecl: warning: ";
+    size_t len = strlen(msg), o = sizeof(head) - 1;
+    char *line = malloc(sizeof(head) + 4 * len + 1); /* each byte at most "\xNN" */
     bar_erase(c);
-    fputs("densecl: warning: ", stderr);
+    if (!line) {
+        fprintf(stderr, "%s%s\n", head, msg); /* out of memory: as it is */
+        return;
+    }
+    memcpy(line, head, o);
     for (const char *p = msg; *p; p++) {
         if (*p == '\n' || *p == '\r') {
             if (p[1] != '\0') {
-                fputs("; ", stderr);
+                line[o++] = ';';
+                line[o++] = ' ';
             }
         } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            fprintf(stderr, "\\x%02x", (unsigned char)*p);
+            o += (size_t)snprintf(line + o, 5, "\\x%02x", (unsigned char)*p);
         } else {
-            fputc(*p, stderr);
+            line[o++] = *p;
         }
     }
-    fputc('\n', stderr);
+    line[o++] = '\n';
+    fwrite(line, 1, o, stderr);
+    free(line);
 }
 
 /* Reports the last library error as the failure of input i, which is then skipped. */

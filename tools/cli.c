@@ -33,28 +33,145 @@ const char *cli_last_error(void)
     return cli_last;
 }
 
-void print_error(const char *msg, int keep_lines)
+/* The lines print_error stores instead of printing while deferring: each message (line
+ * breaks already turned into "; ") NUL-terminated, in order. */
+static struct {
+    int on, hooked;
+    char *s;
+    size_t len, cap;
+} deferred;
+
+/* Writes "PROG: error: WHEREBODY\n" with one write, so that ranks (or processes) sharing one
+ * stderr never interleave inside the line; a short write (a huge build log on a pipe) goes on
+ * where it stopped. */
+static void write_line(const char *where, const char *body)
 {
-    size_t len = strlen(msg);
-    snprintf(cli_last, sizeof cli_last, "%s%.*s", cli_error_where, (int)len, msg);
+    size_t len = strlen(cli_prog) + strlen(": error: ") + strlen(where) + strlen(body) + 2;
+    char small[2048];
+    char *line = len <= sizeof(small) ? small : malloc(len);
+    if (!line) {
+        fprintf(stderr, "%s: error: %s%s\n", cli_prog, where, body); /* out of memory */
+        return;
+    }
+    int n = snprintf(line, len, "%s: error: %s%s\n", cli_prog, where, body);
+    n = n < (int)len ? n : (int)len - 1;
+    fflush(stderr);
+    for (size_t done = 0; n > 0 && done < (size_t)n;) {
+        ssize_t w = write(STDERR_FILENO, line + done, (size_t)n - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (line != small) {
+        free(line);
+    }
+}
+
+/* msg as it goes on its line: trailing line breaks dropped, inner runs of them as "; " unless
+ * keep_lines. malloc'd; NULL when out of memory. */
+static char *error_body(const char *msg, int keep_lines)
+{
+    size_t len = strlen(msg), o = 0;
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
         len--;
     }
-    fprintf(stderr, "%s: error: %s", cli_prog, cli_error_where);
+    char *body = malloc(2 * len + 1); /* each break at most "; " */
+    if (!body) {
+        return NULL;
+    }
     for (size_t i = 0; i < len; i++) {
         char c = msg[i];
-        if (keep_lines) {
-            fputc(c, stderr);
-        } else if (c == '\n' || c == '\r') {
-            while (i + 1 < len && (msg[i + 1] == '\n' || msg[i + 1] == '\r')) {
-                i++;
-            }
-            fputs("; ", stderr);
-        } else {
-            fputc(c, stderr);
+        if (keep_lines || (c != '\n' && c != '\r')) {
+            body[o++] = c;
+            continue;
         }
+        while (i + 1 < len && (msg[i + 1] == '\n' || msg[i + 1] == '\r')) {
+            i++;
+        }
+        body[o++] = ';';
+        body[o++] = ' ';
     }
-    fputc('\n', stderr);
+    body[o] = '\0';
+    return body;
+}
+
+/* 0, or -1 when out of memory (the caller then prints the line at once). */
+static int defer_store(const char *body)
+{
+    size_t n = strlen(body) + 1;
+    if (deferred.len + n > deferred.cap) {
+        size_t cap = deferred.cap ? deferred.cap : 1024;
+        while (cap < deferred.len + n) {
+            cap *= 2;
+        }
+        char *grown = realloc(deferred.s, cap);
+        if (!grown) {
+            return -1;
+        }
+        deferred.s = grown;
+        deferred.cap = cap;
+    }
+    memcpy(deferred.s + deferred.len, body, n);
+    deferred.len += n;
+    return 0;
+}
+
+/* At exit with lines still stored (a path that never reached the gathering): they are printed
+ * as they would have been, so that no error is lost. */
+static void defer_flush_at_exit(void)
+{
+    size_t len = 0;
+    char *s = cli_error_defer_end(&len);
+    for (size_t at = 0; at < len; at += strlen(s + at) + 1) {
+        write_line(cli_error_where, s + at);
+    }
+    free(s);
+}
+
+void cli_error_defer(void)
+{
+    if (!deferred.hooked) {
+        deferred.hooked = atexit(defer_flush_at_exit) == 0;
+    }
+    deferred.on = 1;
+}
+
+int cli_error_deferring(void)
+{
+    return deferred.on;
+}
+
+char *cli_error_defer_end(size_t *len)
+{
+    char *s = deferred.s;
+    *len = deferred.len;
+    deferred.s = NULL;
+    deferred.len = deferred.cap = 0;
+    deferred.on = 0;
+    return s;
+}
+
+void cli_error_print_as(const char *where, const char *body)
+{
+    write_line(where, body);
+}
+
+void print_error(const char *msg, int keep_lines)
+{
+    snprintf(cli_last, sizeof cli_last, "%s%s", cli_error_where, msg);
+    char *body = error_body(msg, keep_lines);
+    if (!body) {
+        fprintf(stderr, "%s: error: %s%s\n", cli_prog, cli_error_where, msg); /* out of memory */
+        return;
+    }
+    if (!deferred.on || defer_store(body) != 0) {
+        write_line(cli_error_where, body);
+    }
+    free(body);
 }
 
 /* A runtime or input error with our own message. Returns EXIT_RUNTIME. */

@@ -28,9 +28,22 @@ extern const char *cli_prog;
 /* Put after "densecl: error: " in every error line: under MPI "rank R on HOST: ", else "". */
 extern char cli_error_where[256];
 
-/* Prints "densecl: error: msg" as one line: line breaks inside msg become "; " unless
- * keep_lines (a build log, which is only readable with its lines). */
+/* Prints "densecl: error: msg" as one line, written whole with one call: line breaks inside msg
+ * become "; " unless keep_lines (a build log, which is only readable with its lines). While
+ * errors are deferred (below) the line is stored instead. */
 void print_error(const char *msg, int keep_lines);
+/* Deferred errors (under MPI, the set-up of classify and run, when every rank may fail the
+ * same way): from cli_error_defer() on, print_error stores its line instead of printing it,
+ * until cli_error_defer_end() hands the stored lines over (tools/mpi.c's cli_mpi_setup_end
+ * gathers them on rank 0, which prints them once). Lines still stored at exit are printed then,
+ * as without deferral. */
+void cli_error_defer(void);
+int cli_error_deferring(void);
+/* Ends the deferral: the stored messages, each NUL-terminated, in order, in a malloc'd buffer
+ * (*len bytes in all; NULL and 0 when none). Line breaks in them are already "; ". */
+char *cli_error_defer_end(size_t *len);
+/* Prints "densecl: error: WHEREBODY" as one line with one write; body as stored above. */
+void cli_error_print_as(const char *where, const char *body);
 /* The last message print_error printed (after "densecl: error: "), "" before any. */
 const char *cli_last_error(void);
 /* A runtime or input error with our own message. Returns EXIT_RUNTIME. */

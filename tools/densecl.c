@@ -502,7 +502,7 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     const densecl_config *cfg;
     float *logits = NULL;
     size_t bytes;
-    int n = 0, classes = 0;
+    int n = 0, classes = 0, setup_failed = 0;
     densecl_status st;
     rc = EXIT_RUNTIME;
 
@@ -562,6 +562,12 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         rc = fail_status(st);
         goto done;
     }
+    /* Under MPI the set-up ends here: from now on each rank has its own shard, and errors are
+     * its own. A rank that failed before meets the others at done. */
+    if (cli_mpi_size() > 1 && (rc = cli_mpi_setup_end(0)) != 0) {
+        setup_failed = 1;
+        goto done;
+    }
     densecl_weights_free(w); /* uploaded: the engine no longer needs it */
     w = NULL;
     size_t image = (size_t)x.shape[1] * (size_t)x.shape[2] * (size_t)x.shape[3];
@@ -580,7 +586,9 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     }
     rc = 0;
 done:
-    if (cli_mpi_size() > 1) {
+    if (cli_mpi_size() > 1 && cli_error_deferring()) {
+        rc = cli_mpi_setup_end(rc); /* failed in the set-up: its error said once, by rank 0 */
+    } else if (cli_mpi_size() > 1 && !setup_failed) {
         rc = run_gather(&a, rc, logits, n, x.ndim == 4 ? x.shape[0] : 0, classes);
     }
     free(logits);
@@ -800,7 +808,17 @@ int main(int argc, char **argv)
     if (split && (rc0 = cli_mpi_init(&argc, &argv)) != 0) {
         return rc0;
     }
+    /* Under several ranks, the errors of the set-up (often every rank's alike) are stored until
+     * the command's cli_mpi_setup_end, where rank 0 prints them once, whole; a command that
+     * returns before it (a usage error) meets the other ranks there from here. */
+    if (split && cli_mpi_size() > 1) {
+        cli_error_defer();
+    }
     int rc = cmd->fn(argc - i, argv + i, &ctx);
+    if (cli_error_deferring()) {
+        int all = cli_mpi_setup_end(rc > 0 ? rc : 0);
+        rc = rc < 0 ? rc : all;
+    }
     if (rc < 0) {
         if (cli_mpi_rank() == 0) {
             fputs(cmd->usage, stdout);

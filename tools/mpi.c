@@ -99,7 +99,108 @@ const char *cli_mpi_host(void)
     return g_host;
 }
 
+/* Prints this rank's stored lines itself, as without deferral. */
+static void print_own(const char *s, size_t len)
+{
+    for (size_t at = 0; at < len; at += strlen(s + at) + 1) {
+        cli_error_print_as(cli_error_where, s + at);
+    }
+}
+
 #ifdef DENSECL_HAVE_MPI
+
+/* Where the lines start in a part "STATUS\0HOST\0LINE\0LINE\0...". */
+static size_t part_lines(const char *p)
+{
+    size_t at = strlen(p) + 1;
+    return at + strlen(p + at) + 1;
+}
+
+/* Rank 0, with every rank's part in parts[r] (lens[r] bytes): the lines once when every rank
+ * failed with the same ones, else each rank's, after its rank and host. */
+static void print_ranks(char *const *parts, const size_t *lens)
+{
+    size_t at0 = part_lines(parts[0]);
+    int same = 1;
+    for (int r = 0; r < g_size && same; r++) {
+        size_t at = part_lines(parts[r]);
+        same = strcmp(parts[r], "0") != 0 && lens[r] > at && lens[r] - at == lens[0] - at0 &&
+               memcmp(parts[r] + at, parts[0] + at0, lens[r] - at) == 0;
+    }
+    for (int r = 0; r < (same ? 1 : g_size); r++) {
+        const char *p = parts[r];
+        size_t at = part_lines(p);
+        char where[300] = "";
+        if (!same) {
+            snprintf(where, sizeof(where), "rank %d on %.200s: ", r, p + strlen(p) + 1);
+        }
+        if (at == lens[r] && strcmp(p, "0") != 0) {
+            /* failed with nothing stored: its error went out before the deferral */
+            cli_error_print_as(where, "failed to start (its error is above)");
+        }
+        for (; at < lens[r]; at += strlen(p + at) + 1) {
+            cli_error_print_as(where, p + at);
+        }
+    }
+}
+
+int cli_mpi_setup_end(int rc)
+{
+    size_t len = 0;
+    char *lines = cli_error_defer_end(&len);
+    int status = rc > 0 ? rc : 0;
+    if (g_size <= 1) {
+        print_own(lines, len);
+        free(lines);
+        return status;
+    }
+    /* This rank's part: "STATUS\0HOST\0" then its lines; and its length, gathered first so
+     * that rank 0 can split the concatenation. */
+    char head[300];
+    int hl = snprintf(head, sizeof(head), "%d%c%.200s", status, '\0', g_host) + 1;
+    char *part = malloc((size_t)hl + len);
+    int64_t plen = part ? (int64_t)((size_t)hl + len) : 0;
+    if (part) {
+        memcpy(part, head, (size_t)hl);
+        if (len > 0) {
+            memcpy(part + hl, lines, len);
+        }
+    }
+    char *all_lens = NULL, *all = NULL;
+    size_t n_lens = 0, n_all = 0;
+    int bad = !part;
+    bad |= cli_mpi_gather(&plen, sizeof(plen), &all_lens, &n_lens) != 0;
+    bad |= cli_mpi_gather(part, (size_t)plen, &all, &n_all) != 0;
+    free(part);
+    char **parts = g_rank == 0 ? calloc((size_t)g_size, sizeof(char *)) : NULL;
+    size_t *lens = g_rank == 0 ? calloc((size_t)g_size, sizeof(size_t)) : NULL;
+    if (g_rank == 0 && !bad) {
+        bad = !parts || !lens || n_lens != (size_t)g_size * sizeof(int64_t);
+        size_t at = 0;
+        for (int r = 0; r < g_size && !bad; r++) {
+            int64_t l;
+            memcpy(&l, all_lens + (size_t)r * sizeof(l), sizeof(l));
+            /* a part is at least "S\0\0", NUL-terminated */
+            bad = l < 3 || (size_t)l > n_all - at || all[at + (size_t)l - 1] != '\0';
+            parts[r] = all + at;
+            lens[r] = (size_t)l;
+            at += bad ? 0 : (size_t)l;
+        }
+    }
+    /* Rank 0 prints only when every part arrived; else every rank prints its own. */
+    bad = cli_mpi_max(bad);
+    if (g_rank == 0 && !bad) {
+        print_ranks(parts, lens);
+    } else if (bad) {
+        print_own(lines, len);
+    }
+    free(parts);
+    free(lens);
+    free(all_lens);
+    free(all);
+    free(lines);
+    return cli_mpi_max(status);
+}
 
 int cli_mpi_init(int *argc, char ***argv)
 {
@@ -228,6 +329,15 @@ void cli_mpi_finalize(void)
 int cli_mpi_first_failed(int failed)
 {
     return failed ? 0 : -1;
+}
+
+int cli_mpi_setup_end(int rc)
+{
+    size_t len = 0;
+    char *lines = cli_error_defer_end(&len);
+    print_own(lines, len);
+    free(lines);
+    return rc > 0 ? rc : 0;
 }
 
 int cli_mpi_sum(int64_t *v, int n)

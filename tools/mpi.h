@@ -31,6 +31,14 @@ int cli_mpi_unbuilt_size(void);
 /* Same: this process's rank by the launcher's environment, 0 when unknown. */
 int cli_mpi_unbuilt_rank(void);
 
+/* Collective, once, where the set-up of classify or run ends (main calls it for a command that
+ * returned before): ends the deferral of errors that main began under several ranks
+ * (cli_error_defer) and reports what the ranks stored, whole lines printed by rank 0 in rank
+ * order: one line when every rank failed with the same messages, else each rank's own,
+ * naming its rank and host. rc is this rank's status (0: set up). Returns 0 on every rank when
+ * every rank was set up, else the highest status of the ranks. */
+int cli_mpi_setup_end(int rc);
+
 /* Collective: the lowest rank for which failed is non-zero, or -1 when none failed. */
 int cli_mpi_first_failed(int failed);
 
