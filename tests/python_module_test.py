@@ -72,6 +72,15 @@ def expect_error(what, status_name, needle, fn):
     check(False, f"{what}: no error, expected densecl.Error {status_name}")
 
 
+def expect_value_error(what, needle, fn):
+    """fn() must raise ValueError whose text holds needle."""
+    try:
+        fn()
+        check(False, f"{what}: accepted")
+    except ValueError as exc:
+        check(needle in str(exc), f"{what}: ValueError: {exc}")
+
+
 def torch_logits(model, x):
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
@@ -196,11 +205,8 @@ expect_error("image_to_input(std 0)", "DENSECL_ERR_ARGUMENT", "std",
                                             np.zeros((5, 5, 3), np.uint8)))
 expect_error("image_to_input(5 channels)", "DENSECL_ERR_ARGUMENT", "channels",
              lambda: densecl.image_to_input(small, np.zeros((5, 5, 5), np.uint8)))
-try:
-    densecl.image_to_input(small, np.zeros((5, 5, 3), np.float32))
-    check(False, "image_to_input(float32 pixels): accepted")
-except ValueError as exc:
-    check("uint8 or uint16" in str(exc), f"image_to_input(float32 pixels): ValueError: {exc}")
+expect_value_error("image_to_input(float32 pixels)", "uint8 or uint16",
+                   lambda: densecl.image_to_input(small, np.zeros((5, 5, 3), np.float32)))
 bare = os.path.join(scratch, "bare.safetensors")
 ref.make_model(bare, 1, 4, seed=5)
 wb = densecl.Weights(bare)
@@ -226,11 +232,7 @@ expect_error("classify(missing image)", "DENSECL_ERR_IO", "nothing.png",
              lambda: e3.classify([os.path.join(scratch, "nothing.png")]))
 for what, bad in (("float64", np.zeros((1, 1, 28, 28))),
                   ("not C-contiguous", np.zeros((1, 1, 28, 56), np.float32)[..., ::2])):
-    try:
-        engine.run(bad)
-        check(False, f"run({what}): accepted")
-    except ValueError as exc:
-        check("C-contiguous float32" in str(exc), f"run({what}): ValueError: {exc}")
+    expect_value_error(f"run({what})", "C-contiguous float32", lambda: engine.run(bad))
 
 # --- runs that do not block: Engine.start -> Job, Job.wait -------------------------------------
 # Same engine, same kernels: each job's logits must be run()'s bit for bit, whatever the order.
@@ -244,11 +246,7 @@ for i in (2, 0, 3, 1):
     check(got.dtype == np.float32 and got.shape == (shapes[i][0], 10) and
           np.array_equal(got, want), f"start({list(shapes[i])}), waited out of order: run()'s "
           "logits bit for bit")
-try:
-    jobs[0].wait()
-    check(False, "Job.wait() twice: accepted")
-except ValueError as exc:
-    check("already waited" in str(exc), f"Job.wait() twice: ValueError: {exc}")
+expect_value_error("Job.wait() twice", "already waited", jobs[0].wait)
 
 # The job keeps its input alive: the caller's only reference is gone before the wait. Arrays that
 # are not C-contiguous float32 are copied into one that is.
@@ -284,11 +282,8 @@ check(len(box) == 1 and np.array_equal(box[0], piped[0]), "Job.wait() on another
 
 expect_error("start(3 channels into a 1-channel model)", "DENSECL_ERR_INPUT", "channel",
              lambda: engine.start(np.zeros((1, 3, 28, 28), np.float32)))
-try:
-    engine.start(np.zeros((1, 28, 28), np.float32))
-    check(False, "start([C, H, W]): accepted")
-except ValueError as exc:
-    check("[N, C, H, W]" in str(exc), f"start([C, H, W]): ValueError: {exc}")
+expect_value_error("start([C, H, W])", "[N, C, H, W]",
+                   lambda: engine.start(np.zeros((1, 28, 28), np.float32)))
 check(not engine._pending, "no job left open on the engine after the waits and the failed starts")
 
 # Jobs never waited for: one dropped (waited for by its garbage collection), one still held when
@@ -313,11 +308,7 @@ check(np.array_equal(held.wait(), engine.run(inputs[2])),
       "wait() after Engine.close() waited for the job: its logits")
 del forgotten
 gc.collect()
-try:
-    ed.start(inputs[0])
-    check(False, "start() after close(): accepted")
-except ValueError:
-    check(True, "start() after close(): ValueError")
+expect_value_error("start() after close()", "", lambda: ed.start(inputs[0]))
 
 # --- one engine, four threads ---------------------------------------------------------------------
 batches = [rng.standard_normal((2 + i, 1, 28, 28)).astype(np.float32) for i in range(4)]
@@ -338,11 +329,7 @@ for t in threads:
 check(all(r is not None and np.allclose(r, s, rtol=1e-6, atol=1e-6)
           for r, s in zip(results, serial)), "four threads sharing one engine")
 engine.close()
-try:
-    engine.run(batches[0])
-    check(False, "run() after close(): accepted")
-except ValueError:
-    check(True, "run() after close(): ValueError")
+expect_value_error("run() after close()", "", lambda: engine.run(batches[0]))
 e3.close()
 
 print(f"python_module_test: {len(failures)} failure(s)")
