@@ -51,6 +51,7 @@ solib=$(find "$prefix" -name 'libdensecl.so.0' -print -quit)
 libdir=$(dirname "$solib")
 for f in bin/densecl bin/densecl-query include/densecl.h share/densecl/imagenet-classes.txt \
          share/densecl/densenet-fashion.safetensors share/doc/densecl/examples/embed.c \
+         share/doc/densecl/examples/pipeline.c \
          share/doc/densecl/LICENSE share/man/man1/densecl.1 share/man/man1/densecl-query.1 \
          lib/python3/dist-packages/densecl/__init__.py; do
     [[ -f $prefix/$f ]] || fail "not installed: $f"
@@ -116,6 +117,13 @@ cc -std=c11 "${cflags[@]}" "$src/examples/embed.c" -o "$tmp/embed-pc-static" "${
     "${pc_static[@]}"
 ! links "$tmp/embed-pc-static" libdensecl || fail "embed-pc-static needs libdensecl.so"
 run_embed "pkg-config static" "$tmp/embed-pc-static"
+# The pipelined example, as installed, against the installed library and shipped model.
+cc -std=c11 "${cflags[@]}" "$prefix/share/doc/densecl/examples/pipeline.c" \
+    -o "$tmp/pipeline-pc-shared" "${pc_cflags[@]}" "${pc_libs[@]}" -Wl,-rpath,"$libdir"
+out=$("$tmp/pipeline-pc-shared" "$prefix/share/densecl/densenet-fashion.safetensors" 3 8) ||
+    fail "pipeline example: exited with status $?"
+[[ $out == *"the same logits both ways"* ]] || fail "pipeline example printed '$out'"
+echo "pipeline example: $out"
 
 # --- (b) find_package(densecl) -------------------------------------------------------------------
 step "find_package(densecl)"

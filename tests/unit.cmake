@@ -40,6 +40,16 @@ set_tests_properties(example_embed_shipped_model PROPERTIES LABELS cli
     PASS_REGULAR_EXPRESSION
     "class [0-9] \\((T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot)\\), probability [01]\\.[0-9]+, on ")
 
+# The pipelined loop gives a blocking run's logits bit for bit: random DenseNet-BC-100 and the
+# shipped model, with an odd batch count (the last job waited for alone).
+add_test(NAME example_pipeline COMMAND densecl-example-pipeline - 5 6)
+add_test(NAME example_pipeline_shipped_model
+         COMMAND densecl-example-pipeline ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors
+                 7 32)
+set_tests_properties(example_pipeline example_pipeline_shipped_model PROPERTIES LABELS cli
+    ENVIRONMENT "${DENSECL_TEST_ENV}"
+    PASS_REGULAR_EXPRESSION "the same logits both ways; pipelined [0-9.]+ images/s")
+
 # densecl_image_to_input against the tensors classify's own preprocessing made before it moved
 # into the library (tests/data/image_to_input/, written by tests/dump_preprocess.c of commit
 # 2633ccf), bit for bit; its argument checks; densecl_weights_preprocess and the labels.
