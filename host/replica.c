@@ -251,40 +251,34 @@ static size_t dc_plan_ws_floats(const dc_replica *r, const dc_plan *p)
     return most;
 }
 
-/* A smaller chunk of the image size the buffers were made for runs in them: the plan of n
- * images has the same buffers, each smaller (every size scales with n). 1 when it fits. */
-static int dc_replica_reuse(dc_replica *r, const densecl_config *cfg, int n, int h, int w)
+/* Whether the buffers made for alloc_n images hold plan p: a chunk of the same image size and
+ * no more images has the same buffers, each no larger (every size scales with n). */
+static int dc_replica_fits(const dc_replica *r, const dc_plan *p)
 {
-    dc_plan p;
-    int fits;
-    if (!r->bufs || r->plan.h != h || r->plan.w != w || n > r->alloc_n)
-        return 0;
-    if (dc_plan_build(cfg, n, h, w, &p) != DENSECL_OK)
-        return 0;
-    fits = p.n_bufs == r->n_alloc && dc_plan_ws_floats(r, &p) <= r->ws_floats;
-    for (int i = 0; fits && i < p.n_bufs; i++)
-        fits = p.buf_floats[i] <= r->buf_cap[i];
-    if (!fits) {
-        dc_plan_free(&p);
-        return 0;
-    }
-    dc_plan_free(&r->plan);
-    r->plan = p;
-    return 1;
+    int fits = r->bufs && r->plan.h == p->h && r->plan.w == p->w && p->n <= r->alloc_n &&
+               p->n_bufs == r->n_alloc && dc_plan_ws_floats(r, p) <= r->ws_floats;
+    for (int i = 0; fits && i < p->n_bufs; i++)
+        fits = p->buf_floats[i] <= r->buf_cap[i];
+    return fits;
 }
 
 densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w)
 {
     densecl_status st;
     cl_int err;
+    dc_plan p;
     size_t image = (size_t)cfg->in_channels * (size_t)h * (size_t)w;
     if (r->bufs && r->plan.n == n && r->plan.h == h && r->plan.w == w)
         return DENSECL_OK;
-    if (dc_replica_reuse(r, cfg, n, h, w))
-        return DENSECL_OK;
-    dc_release_buffers(r);
-    if ((st = dc_plan_build(cfg, n, h, w, &r->plan)) != DENSECL_OK)
+    if ((st = dc_plan_build(cfg, n, h, w, &p)) != DENSECL_OK)
         return st;
+    if (dc_replica_fits(r, &p)) { /* a smaller chunk runs in the buffers it has */
+        dc_plan_free(&r->plan);
+        r->plan = p;
+        return DENSECL_OK;
+    }
+    dc_release_buffers(r);
+    r->plan = p;
     r->bufs = calloc((size_t)r->plan.n_bufs, sizeof *r->bufs);
     r->buf_cap = calloc((size_t)r->plan.n_bufs, sizeof *r->buf_cap);
     if (!r->bufs || !r->buf_cap) {
