@@ -126,9 +126,7 @@ static void defer_flush_at_exit(void)
 {
     size_t len = 0;
     char *s = cli_error_defer_end(&len);
-    for (size_t at = 0; at < len; at += strlen(s + at) + 1) {
-        write_line(cli_error_where, s + at);
-    }
+    cli_error_print_lines(cli_error_where, s, len);
     free(s);
 }
 
@@ -155,9 +153,11 @@ char *cli_error_defer_end(size_t *len)
     return s;
 }
 
-void cli_error_print_as(const char *where, const char *body)
+void cli_error_print_lines(const char *where, const char *lines, size_t len)
 {
-    write_line(where, body);
+    for (size_t at = 0; at < len; at += strlen(lines + at) + 1) {
+        write_line(where, lines + at);
+    }
 }
 
 void print_error(const char *msg, int keep_lines)

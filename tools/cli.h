@@ -42,8 +42,9 @@ int cli_error_deferring(void);
 /* Ends the deferral: the stored messages, each NUL-terminated, in order, in a malloc'd buffer
  * (*len bytes in all; NULL and 0 when none). Line breaks in them are already "; ". */
 char *cli_error_defer_end(size_t *len);
-/* Prints "densecl: error: WHEREBODY" as one line with one write; body as stored above. */
-void cli_error_print_as(const char *where, const char *body);
+/* Prints "densecl: error: WHERELINE" for each NUL-terminated line of lines[0, len), each with
+ * one write; lines as stored above. */
+void cli_error_print_lines(const char *where, const char *lines, size_t len);
 /* The last message print_error printed (after "densecl: error: "), "" before any. */
 const char *cli_last_error(void);
 /* A runtime or input error with our own message. Returns EXIT_RUNTIME. */

@@ -99,14 +99,6 @@ const char *cli_mpi_host(void)
     return g_host;
 }
 
-/* Prints this rank's stored lines itself, as without deferral. */
-static void print_own(const char *s, size_t len)
-{
-    for (size_t at = 0; at < len; at += strlen(s + at) + 1) {
-        cli_error_print_as(cli_error_where, s + at);
-    }
-}
-
 #ifdef DENSECL_HAVE_MPI
 
 /* Where the lines start in a part "STATUS\0HOST\0LINE\0LINE\0...". */
@@ -136,11 +128,10 @@ static void print_ranks(char *const *parts, const size_t *lens)
         }
         if (at == lens[r] && strcmp(p, "0") != 0) {
             /* failed with nothing stored: its error went out before the deferral */
-            cli_error_print_as(where, "failed to start (its error is above)");
+            static const char above[] = "failed to start (its error is above)";
+            cli_error_print_lines(where, above, sizeof(above));
         }
-        for (; at < lens[r]; at += strlen(p + at) + 1) {
-            cli_error_print_as(where, p + at);
-        }
+        cli_error_print_lines(where, p + at, lens[r] - at);
     }
 }
 
@@ -150,7 +141,7 @@ int cli_mpi_setup_end(int rc)
     char *lines = cli_error_defer_end(&len);
     int status = rc > 0 ? rc : 0;
     if (g_size <= 1) {
-        print_own(lines, len);
+        cli_error_print_lines(cli_error_where, lines, len); /* this rank's own */
         free(lines);
         return status;
     }
@@ -192,7 +183,7 @@ int cli_mpi_setup_end(int rc)
     if (g_rank == 0 && !bad) {
         print_ranks(parts, lens);
     } else if (bad) {
-        print_own(lines, len);
+        cli_error_print_lines(cli_error_where, lines, len); /* this rank's own */
     }
     free(parts);
     free(lens);
@@ -335,7 +326,7 @@ int cli_mpi_setup_end(int rc)
 {
     size_t len = 0;
     char *lines = cli_error_defer_end(&len);
-    print_own(lines, len);
+    cli_error_print_lines(cli_error_where, lines, len); /* this rank's own */
     free(lines);
     return rc > 0 ? rc : 0;
 }
