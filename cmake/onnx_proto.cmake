@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# cmake/onnx_proto.cmake - the ONNX reader's protobuf-c code (host/onnx.c), for the main build
+# cmake/onnx_proto.cmake - the ONNX reader's protobuf-c code (host/formats/onnx.c), for the main build
 # and tests/fuzz alike: generated at build time from the onnx.proto that Debian's libonnx-dev
 # installs, by protoc-c (protobuf-c-compiler), never written by hand. Sets:
 #   DENSECL_ONNX_PB_DIR          where onnx.pb-c.c and onnx.pb-c.h are generated (the current

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# tests/onnx.cmake - ONNX weights (host/onnx.c) and densecl-export (include()d from
+# tests/onnx.cmake - ONNX weights (host/formats/onnx.c) and densecl-export (include()d from
 # tests/CMakeLists.txt). DenseNets exported by torch.onnx.export against torchvision's logits,
 # and files that must be refused.
 # gen_onnx.py writes ${CMAKE_BINARY_DIR}/onnx at test time (about 200 MB, a minute on 2 cores;
