@@ -320,6 +320,44 @@ int dc_contains_nocase(const char *hay, const char *needle);
 densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
                                    int max, int *count);
 
+/* ---------------------------------------------------------------- profile.c */
+
+/* A device profile (DENSECL_DEVICE_PROFILE): the capabilities a device's OpenCL driver reports,
+ * which the conv resolution reads instead of the real device's (family.h's dc_caps_query). */
+typedef struct dc_profile {
+    char name[64];             /* "nvidia-h200", or a file's "name" */
+    char device_name[128];     /* CL_DEVICE_NAME */
+    char vendor[128];          /* CL_DEVICE_VENDOR */
+    cl_device_type type;       /* GPU, CPU or ACCELERATOR */
+    cl_uint compute_units;     /* CL_DEVICE_MAX_COMPUTE_UNITS as the driver reports them */
+    char compute_unit[32];     /* what those are: "SM", "CU", "EU", "shader core" */
+    cl_uint cores;             /* the units a fill target counts (Intel: Xe-cores, not EUs) */
+    char core[32];             /* what those are: "Xe-core"; compute_unit when the same */
+    cl_ulong local_mem;        /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
+    int local_mem_is_global;   /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (Mali) */
+    size_t max_work_group;     /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_uint wg_multiple;       /* preferred work-group size multiple: warp, wavefront, SIMD */
+    cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    int has_fma;               /* CL_FP_FMA */
+    char opencl_c[64];         /* CL_DEVICE_OPENCL_C_VERSION */
+    char extensions[4096];     /* CL_DEVICE_EXTENSIONS */
+} dc_profile;
+
+/* The profile DENSECL_DEVICE_PROFILE names: *active 0 when it is unset or empty; else 1, and
+ * *out filled or an error naming the variable (an unknown name, a file that does not parse). */
+densecl_status dc_profile_get(dc_profile *out, int *active);
+/* 1 when DENSECL_DEVICE_PROFILE is set (valid or not). */
+int dc_profile_in_force(void);
+/* A built-in profile's name ("nvidia-h200"), or a JSON file's path. */
+densecl_status dc_profile_load(const char *spec, dc_profile *out);
+/* A profile from JSON text (what: its source, in messages): every field of dc_profile as a key
+ * named in profile.c's table; unknown keys, wrong types and impossible values refused. */
+densecl_status dc_profile_parse(const char *text, size_t len, const char *what, dc_profile *out);
+/* Built-in profile i's name, NULL past the last. */
+const char *dc_profile_builtin_name(int i);
+/* One line for people: "nvidia-h200 (NVIDIA H200: GPU, 132 SMs, 48 KiB local memory, ...)". */
+void dc_profile_describe(const dc_profile *p, char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- engine.c */
 
 /* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err

@@ -167,6 +167,9 @@ char *dc_head_lines(const char *text, int max_lines);
  * every conv kind, when it resolves) and "conv families:" with one line per family (its
  * parameters' ranges, and why it cannot run a plain 1x1 conv there). Cut to fit cap. */
 void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
+/* The device profile in force (DENSECL_DEVICE_PROFILE, host/cl/profile.c) as one line for
+ * people into buf, "" when there is none; an error naming the variable when it does not load. */
+densecl_status dc_tool_profile_line(char *buf, size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
 /* 1 if auto runs the 3x3/1/1 convs on the winograd family on dev by default (no tuning file). */

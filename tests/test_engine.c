@@ -575,7 +575,8 @@ static void test_conv_families(void)
         cl_device_id dev;
         densecl_device_info info;
         const int wino = dc_device_pick("0:0", &dev, &info) == DENSECL_OK &&
-                         (dc_caps_query(dev, &caps), dc_winograd_auto(&caps, why, sizeof why));
+                         dc_caps_query(dev, &caps) == DENSECL_OK &&
+                         dc_winograd_auto(&caps, why, sizeof why);
         CHECKF(strstr(s.resolved, wino ? "3x3=winograd" : "3x3=direct") &&
                    strstr(s.resolved, "; direct:FLAT_CO=") && strstr(s.resolved, "(auto: "),
                "resolved '%s'", s.resolved);
@@ -649,7 +650,7 @@ static void test_conv_families(void)
         dc_resolved r, back;
         char text[1024], again[1024];
         CHECK(dc_device_pick("0:0", &dev, &info) == DENSECL_OK);
-        dc_caps_query(dev, &caps);
+        CHECK(dc_caps_query(dev, &caps) == DENSECL_OK);
         CHECK(dc_plan_build(&cfg, 1, h, h, &plan) == DENSECL_OK);
         CHECK(dc_resolve(&caps, &plan, NULL, &r) == DENSECL_OK);
         dc_resolved_format(&r, text, sizeof text);

@@ -711,7 +711,7 @@ static cl_device_id env_open(test_env *e, const char *label)
     if (st != DENSECL_OK)
         return NULL;
     printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, label);
-    dc_caps_query(dev, &e->caps);
+    CHECKF(dc_caps_query(dev, &e->caps) == DENSECL_OK, "caps: %s", densecl_last_error());
     e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
     if (err != CL_SUCCESS)

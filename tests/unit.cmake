@@ -56,3 +56,6 @@ set_tests_properties(example_pipeline example_pipeline_shipped_model PROPERTIES 
 dc_test(test_image_to_input SOURCES test_image_to_input.c LABELS unit
         ARGS ${CMAKE_CURRENT_SOURCE_DIR}/data/image_to_input)
 target_link_libraries(test_image_to_input PRIVATE densecl_inputs)
+
+# Device profiles (DENSECL_DEVICE_PROFILE): the parser, and the conv resolution under each.
+dc_test(test_profile SOURCES test_profile.c LABELS unit)

@@ -209,6 +209,15 @@ static int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         return fail_status(st);
     }
     printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    /* A device profile (a test and development feature): what follows resolves for it. */
+    char prof[1024];
+    if ((st = dc_tool_profile_line(prof, sizeof prof)) != DENSECL_OK) {
+        return fail_status(st);
+    }
+    if (prof[0]) {
+        printf("profile: %s; tiles and convs below are resolved for it, kernels run on the "
+               "device\n", prof);
+    }
     /* The device's conv tiles (densecl tune); an engine fits them to its model. */
     cl_device_id dev;
     densecl_tiles t;
@@ -579,6 +588,13 @@ static int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         goto done;
     }
     report_failover(e);
+    {
+        /* A device profile resolved the kernels (a test and development feature): say so. */
+        char prof[1024];
+        if (dc_tool_profile_line(prof, sizeof prof) == DENSECL_OK && prof[0] &&
+            cli_mpi_rank() <= 0)
+            fprintf(stderr, "densecl: device profile %s resolved the kernels\n", prof);
+    }
     if (cli_mpi_size() == 1 &&
         (st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
         rc = fail_status(st);

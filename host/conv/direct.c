@@ -67,14 +67,13 @@ void dc_tiles_generic(densecl_tiles *t)
     t->conv_pixels = 3;
 }
 
-void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
+/* The defaults for a device's caps (those of the device profile in force, if any). */
+static void dc_tiles_default_caps(const dc_caps *c, densecl_tiles *t)
 {
-    cl_device_type type = 0;
-    cl_uint width = 0;
+    const cl_device_type type = c ? c->type : 0;
+    const cl_uint width = c ? c->native_vector_float : 0;
     dc_tiles_generic(t);
-    if (!dev || clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
-        clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
-            CL_SUCCESS)
+    if (!c)
         return;
     /* direct.cl's defaults were the fastest on POCL 3.1 on an AVX2 CPU (16 vector registers:
      * larger tiles spill). A CPU with 16-wide float vectors (AVX-512, 32 registers, float16
@@ -87,7 +86,6 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
      * growth rate (dc_direct_fit). GPUs keep the generic tiles until measured: run
      * densecl tune. */
     if ((type & CL_DEVICE_TYPE_CPU) && width >= 16) {
-        char vendor[64] = "";
         t->conv1x1_channels = 8;
         t->conv1x1_pixels = 32;
         t->conv_channels = 32;
@@ -99,12 +97,22 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
          * 0.38 against 0.46 at 704 x 14x14, 0.14 against 0.16 at 800 x 7x7; 12x16 was slower
          * than 16x16. The 3x3 tile stays 32x4 there (16x8 and 32x6 slower, 32x3 mixed). The
          * Xeon above keeps 8x32, its tuner's pick. */
-        if (clGetDeviceInfo(dev, CL_DEVICE_VENDOR, sizeof vendor, vendor, NULL) == CL_SUCCESS &&
-            strstr(vendor, "AMD")) {
+        if (strstr(c->vendor, "AMD")) {
             t->conv1x1_channels = 16;
             t->conv1x1_pixels = 16;
         }
     }
+}
+
+void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
+{
+    dc_caps c;
+    if (!dev || dc_caps_query(dev, &c) != DENSECL_OK) {
+        dc_clear_error(); /* a profile that does not load: the engine says so */
+        dc_tiles_generic(t);
+        return;
+    }
+    dc_tiles_default_caps(&c, t);
 }
 
 densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)
@@ -277,7 +285,9 @@ densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, de
                         "densecl_engine_options.tiles: set all four fields, or none");
     dc_tiles_default(dev, out);
     *origin = DENSECL_TILES_DEFAULT;
-    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path))
+    /* A device profile resolves for another device: this one's tuning says nothing of it. */
+    if ((no && *no && strcmp(no, "0") != 0) || dc_profile_in_force() ||
+        !dc_tiles_path(dev, path, sizeof path))
         return DENSECL_OK;
     if (access(path, F_OK) != 0)
         return DENSECL_OK; /* this device was never tuned */
@@ -301,8 +311,9 @@ int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, s
     densecl_tiles t;
     char *text;
     int ok;
-    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path) ||
-        access(path, F_OK) != 0 || !(text = dc_read_text("", path))) {
+    if ((no && *no && strcmp(no, "0") != 0) || dc_profile_in_force() ||
+        !dc_tiles_path(dev, path, sizeof path) || access(path, F_OK) != 0 ||
+        !(text = dc_read_text("", path))) {
         dc_clear_error();
         return 0;
     }
@@ -427,7 +438,7 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
 {
     densecl_tiles t;
     memset(p, 0, sizeof *p);
-    dc_tiles_default(caps ? caps->dev : NULL, &t);
+    dc_tiles_default_caps(caps, &t);
     if (plan)
         dc_tiles_fit_plan(&t, plan);
     dc_direct_from_tiles(&t, p);

@@ -22,10 +22,12 @@
 
 #define DC_FAMILY_MAX_PARAMS 16
 
-/* What a family may decide on: the device's capabilities, read once per replica. Tests lower
- * local_mem and max_work_group to cover small (Mali-sized) devices on any device. */
+/* What a family may decide on: the device's capabilities, read once per replica, or those of
+ * the device profile in force (DENSECL_DEVICE_PROFILE: host/cl/profile.c), whose kernels then
+ * run on dev. Tests lower local_mem and max_work_group to cover small (Mali-sized) devices on
+ * any device. */
 typedef struct dc_caps {
-    cl_device_id dev;
+    cl_device_id dev;            /* the real device, profile or not */
     cl_device_type type;
     cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
     int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (emulated, e.g. POCL) */
@@ -33,8 +35,16 @@ typedef struct dc_caps {
     cl_uint compute_units;       /* CL_DEVICE_MAX_COMPUTE_UNITS */
     cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
     int has_fma;                 /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG */
-    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE */
+    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE (the real device's) */
     char name[256], vendor[256];
+    cl_uint cores;               /* what a fill target counts: SMs, CUs, shader cores, and on
+                                    Intel GPUs Xe-cores (their compute units are EUs) */
+    char core[32];               /* what those are: "SM", "CU", "Xe-core", "shader core" */
+    cl_uint wg_multiple;         /* warp, wavefront or SIMD width: the preferred work-group
+                                    size multiple */
+    char opencl_c[64];           /* CL_DEVICE_OPENCL_C_VERSION */
+    char extensions[4096];       /* CL_DEVICE_EXTENSIONS, cut to fit */
+    char profile[64];            /* the device profile in force, "" for the device as it is */
 } dc_caps;
 
 /* One tunable parameter. */
@@ -105,8 +115,10 @@ const char *dc_kind_name(int kind);
 int dc_conv_kind_of(int k, int stride, int pad, int pre);
 int dc_op_conv_kind(const dc_op *op);
 
-/* The capabilities of dev (every field; a query that fails leaves its field 0). */
-void dc_caps_query(cl_device_id dev, dc_caps *caps);
+/* The capabilities of dev (every field; a query that fails leaves its field 0), or, where
+ * DENSECL_DEVICE_PROFILE names a device profile, that profile's with dev and has_compiler
+ * kept. Fails only on a profile that does not load (the error names the variable). */
+densecl_status dc_caps_query(cl_device_id dev, dc_caps *caps);
 
 /* What a replica runs its convs with: per conv kind, the family (a registry index; -1 where the
  * plan has no such conv), and per family that runs any, its parameters. Resolved once by

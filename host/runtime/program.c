@@ -476,7 +476,8 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
     st = dc_kernels_create(prog, &k);
     if (st == DENSECL_OK)
         dc_kernels_release(&k);
-    dc_caps_query(dev, &caps);
+    if (st == DENSECL_OK)
+        st = dc_caps_query(dev, &caps);
     for (int i = 0; st == DENSECL_OK && res && i < dc_family_count; i++) {
         void *state = NULL;
         if (!(res->used & (1u << i)))
@@ -735,8 +736,8 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
     char options[512];
     /* Every conv kind (a binary any model can use), on the family DENSECL_CONV names, else on
      * the direct family with the device's tuned or default tiles. */
-    dc_caps_query(dev, &caps);
-    if ((st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
+    if ((st = dc_caps_query(dev, &caps)) != DENSECL_OK ||
+        (st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
         return st;
     dc_resolved_defines(&res, options, sizeof options);
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);

@@ -170,7 +170,8 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
                    r->info.name, dc_cl_error_name(err));
         }
     }
-    dc_caps_query(r->dev, &r->caps);
+    if ((st = dc_caps_query(r->dev, &r->caps)) != DENSECL_OK)
+        return st;
     /* A program binary brings its own resolution: whatever a tuning file or the options say
      * now, its kernels are those it was compiled with. */
     if (ec.binary_path) {

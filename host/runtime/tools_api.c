@@ -36,7 +36,10 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
     if (!buf || cap == 0)
         return;
     buf[0] = '\0';
-    dc_caps_query(dev, &caps);
+    if (dc_caps_query(dev, &caps) != DENSECL_OK) {
+        dc_tool_append(buf, cap, &len, "convs: %s\n", densecl_last_error());
+        return;
+    }
     /* What an engine on dev would resolve for a model with every conv kind; an engine says its
      * own in densecl_replica_stats.resolved (bench prints it). */
     if (dc_resolve(&caps, NULL, NULL, &res) == DENSECL_OK) {
@@ -67,6 +70,19 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
     }
 }
 
+densecl_status dc_tool_profile_line(char *buf, size_t cap)
+{
+    dc_profile p;
+    int active = 0;
+    densecl_status st = dc_profile_get(&p, &active);
+    if (cap)
+        buf[0] = '\0';
+    if (st != DENSECL_OK || !active)
+        return st;
+    dc_profile_describe(&p, buf, cap);
+    return DENSECL_OK;
+}
+
 const char *dc_tool_family_name(int i)
 {
     return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
@@ -76,7 +92,10 @@ int dc_tool_winograd_auto(cl_device_id dev)
 {
     dc_caps caps;
     char why[96];
-    dc_caps_query(dev, &caps);
+    if (dc_caps_query(dev, &caps) != DENSECL_OK) {
+        dc_clear_error();
+        return 0;
+    }
     return dc_winograd_auto(&caps, why, sizeof why);
 }
 
