@@ -170,6 +170,12 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
 /* The device profile in force (DENSECL_DEVICE_PROFILE, host/cl/profile.c) as one line for
  * people into buf, "" when there is none; an error naming the variable when it does not load. */
 densecl_status dc_tool_profile_line(char *buf, size_t cap);
+/* What an engine on dev resolves for a model of cfg on [n, c, h, w] inputs with conv and
+ * kernel_params (NULL: as an engine's defaults): two lines into buf, "convs: ..." as `bench`
+ * says it and "build options: ..." (the -D options of the program it builds). */
+densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
+                                    int w, const char *conv, const char *kernel_params,
+                                    char *buf, size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
 /* 1 if auto runs the 3x3/1/1 convs on the winograd family on dev by default (no tuning file). */

@@ -70,6 +70,32 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
     }
 }
 
+densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
+                                    int w, const char *conv, const char *kernel_params,
+                                    char *buf, size_t cap)
+{
+    dc_caps caps;
+    dc_plan plan;
+    dc_resolved res;
+    dc_choice choice = {conv, kernel_params, {0, 0, 0, 0}, NULL};
+    char text[1024], defs[2048];
+    size_t len = 0;
+    densecl_status st;
+    if (cap)
+        buf[0] = '\0';
+    if ((st = dc_caps_query(dev, &caps)) != DENSECL_OK ||
+        (st = dc_plan_build(cfg, n, h, w, &plan)) != DENSECL_OK)
+        return st;
+    st = dc_resolve(&caps, &plan, &choice, &res);
+    dc_plan_free(&plan);
+    if (st != DENSECL_OK)
+        return st;
+    dc_resolved_describe(&res, text, sizeof text);
+    dc_resolved_defines(&res, defs, sizeof defs);
+    dc_tool_append(buf, cap, &len, "convs: %s\nbuild options: %s\n", text, defs);
+    return DENSECL_OK;
+}
+
 densecl_status dc_tool_profile_line(char *buf, size_t cap)
 {
     dc_profile p;
