@@ -70,6 +70,12 @@ DC_PTX_OVL int atomic_xchg(volatile __global int *p, int v)
     __asm__ volatile("atom.global.exch.b32 %0, [%1], %2;" : "=r"(r) : "l"(p), "r"(v) : "memory");
     return r;
 }
+DC_PTX_OVL float atomic_xchg(volatile __global float *p, float v)
+{
+    float r;
+    __asm__ volatile("atom.global.exch.b32 %0, [%1], %2;" : "=f"(r) : "l"(p), "f"(v) : "memory");
+    return r;
+}
 
 #define DC_PTX_VLS(n, AS)                                                                       \
     DC_PTX_OVL float##n vload##n(size_t i, const AS float *p)                                  \
