@@ -471,6 +471,12 @@ typedef struct dc_kernels {
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;
     cl_kernel linear;
+    /* Their GPU shapes (kernels/pool.cl): a work-item per output pixel, a work-group per
+     * classifier output. */
+    cl_kernel maxpool_px;
+    cl_kernel bnrelu_avgpool_px;
+    cl_kernel linear_wg;
+    int gpu; /* 1: launch the GPU shapes (the replica sets it for GPU devices and profiles) */
 } dc_kernels;
 
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);

@@ -942,6 +942,18 @@ int main(int argc, char **argv)
             run_pool(&e, &pool_cases[i]);
         for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
             run_linear(&e, &linear_cases[i]);
+        /* The GPU shapes of the pools and the classifier (an engine's on GPUs), here too. */
+        {
+            const char *label = e.label;
+            e.k.gpu = 1;
+            e.label = "GPU shapes";
+            for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)
+                run_pool(&e, &pool_cases[i]);
+            for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
+                run_linear(&e, &linear_cases[i]);
+            e.k.gpu = 0;
+            e.label = label;
+        }
     }
     env_free(&e);
     for (size_t b = 0; b < DC_ARRAY_LEN(alt_builds); b++) {

@@ -231,6 +231,19 @@ static void test_resolution(const char *name, dc_resolved *r)
                    "%s: %s accepted (%s)", name, kp, densecl_last_error());
         }
     }
+    /* The K split at batch 1: the convs whose tiles cannot fill the device split. */
+    {
+        int convs = 0, splits = 0;
+        for (int i = 0; i < plan.n_ops; i++)
+            if (plan.ops[i].kind == DC_OP_CONV) {
+                convs++;
+                splits += dc_families[fi]->workspace(&plan.ops[i], 1, &r->params[fi]) > 0;
+            }
+        printf("%s: %d of %d convs split K at batch 1\n", name, splits, convs);
+        CHECK(convs == 120 && splits > 0);
+        if (strcmp(name, "nvidia-h200") == 0)
+            CHECKF(splits == convs, "H200: %d of %d convs split", splits, convs);
+    }
     dc_plan_free(&plan);
     unsetenv("DENSECL_DEVICE_PROFILE");
 }
@@ -243,7 +256,40 @@ int main(void)
     test_resolution("amd-mi300x", &mi300x);
     test_resolution("intel-arc-a770", &a770);
     test_resolution("mali-g710", &g710);
-    /* Each device's own launches: the fill target follows its cores. */
-    CHECK(gemm_param(&h200, "GROUPS") != gemm_param(&mi300x, "GROUPS"));
+    /* Each device's own shape. A launch aims for 8 warps or wavefronts per SM, CU or Xe-core
+     * (the A770's 512 EUs counted as its 32 Xe-cores), as FILL work-items. */
+    CHECK(gemm_param(&h200, "FILL") == 8 * 132 * 32);
+    CHECK(gemm_param(&mi300x, "FILL") == 8 * 304 * 64);
+    CHECK(gemm_param(&a770, "FILL") == 8 * 32 * 64);
+    CHECK(gemm_param(&g710, "FILL") == 8 * 10 * 16);
+    /* NVIDIA and AMD: 8 x 8 register blocks staged through local memory, a 128-channel tile
+     * for the bottlenecks and a 32-channel one for the growth convs. */
+    for (int i = 0; i < 2; i++) {
+        const dc_resolved *r = i ? &mi300x : &h200;
+        CHECK(gemm_param(r, "LOCAL") == 1 && gemm_param(r, "KWG") == 32);
+        CHECK(gemm_param(r, "MWG1") == 128 && gemm_param(r, "MWG1") / gemm_param(r, "MDIMC1") *
+                                                      gemm_param(r, "NWG1") /
+                                                      gemm_param(r, "NDIMC1") ==
+                                                  64);
+        CHECK(gemm_param(r, "MWG") == 32 &&
+              gemm_param(r, "MWG") / gemm_param(r, "MDIMC") * gemm_param(r, "NWG") /
+                      gemm_param(r, "NDIMC") ==
+                  64);
+    }
+    /* MI300X: work-groups within ROCm's 256. */
+    CHECK(gemm_param(&mi300x, "MDIMC1") * gemm_param(&mi300x, "NDIMC1") <= 256 &&
+          gemm_param(&mi300x, "MDIMC") * gemm_param(&mi300x, "NDIMC") <= 256);
+    /* Intel (SIMD16 register files) and Mali: 32 accumulators a work-item; Mali without
+     * local memory, which is only global memory there. */
+    for (int i = 0; i < 2; i++) {
+        const dc_resolved *r = i ? &g710 : &a770;
+        CHECK(gemm_param(r, "MWG") / gemm_param(r, "MDIMC") * gemm_param(r, "NWG") /
+                  gemm_param(r, "NDIMC") <=
+              32);
+        CHECK(gemm_param(r, "MWG1") / gemm_param(r, "MDIMC1") * gemm_param(r, "NWG1") /
+                  gemm_param(r, "NDIMC1") <=
+              32);
+        CHECK(gemm_param(r, "LOCAL") == (i ? 0 : 1));
+    }
     return check_summary();
 }

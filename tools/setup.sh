@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 # Python module reads image files with it (tests/install_test.sh). libprotobuf-c-dev,
 # protobuf-c-compiler, libonnx-dev: the ONNX reader (its protobuf-c code is generated from
 # onnx.proto at build time). openmpi-bin, libopenmpi-dev: classify and run over MPI ranks (built
-# in when CMake finds MPI).
+# in when CMake finds MPI). oclgrind: the gemm family's race and access checks (ctest -L oclgrind).
 packages=(cmake make gcc g++ clang pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           clinfo libclblast-dev libstb-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
           libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-torch
-          python3-torchvision python3-pil dataset-fashion-mnist)
+          python3-torchvision python3-pil dataset-fashion-mnist oclgrind)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

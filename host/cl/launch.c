@@ -8,9 +8,14 @@
 #include "internal.h"
 
 /* Work-group sizes (POCL compiles a kernel again for every local size it is launched with):
- * 16 for the pools, whose work-items are output rows; 64 for gap and linear. */
+ * 16 for the pools, whose work-items are output rows; 64 for gap and linear. On GPUs (k->gpu)
+ * the pools take a work-item per output pixel in groups of DC_GPU_LOCAL (a few warps or
+ * wavefronts, 64-256 work-items as every GPU vendor advises), and the classifier a group of
+ * DC_LINEAR_WG per output (kernels/pool.cl). */
 #define DC_POOL_LOCAL 16 /* maxpool and avgpool: a work-item is a whole output row */
 #define DC_LOCAL_SIZE 64
+#define DC_GPU_LOCAL 128
+#define DC_LINEAR_WG 64 /* as kernels/pool.cl's */
 
 /* One row per kernel of kernels/pool.cl, in dc_kernels order. */
 static const struct {
@@ -21,6 +26,9 @@ static const struct {
     {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool)},
     {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap)},
     {"densecl_linear", offsetof(dc_kernels, linear)},
+    {"densecl_maxpool_px", offsetof(dc_kernels, maxpool_px)},
+    {"densecl_bnrelu_avgpool_px", offsetof(dc_kernels, bnrelu_avgpool_px)},
+    {"densecl_linear_wg", offsetof(dc_kernels, linear_wg)},
 };
 
 static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i)
@@ -43,7 +51,7 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
 {
     if (!k || !prog)
         return dc_error(DENSECL_ERR_ARGUMENT, "dc_kernels_create: NULL program or table");
-    memset(k, 0, sizeof *k);
+    memset(k, 0, sizeof *k); /* gpu 0: the caller sets it */
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_kernel_table); i++) {
         densecl_status st = dc_kernel_create(prog, dc_kernel_table[i].name, dc_kernel_slot(k, i));
         if (st != DENSECL_OK) {
@@ -185,7 +193,7 @@ static void dc_pool_common(dc_argset *s, const dc_pool_args *a)
 cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
                           cl_event *ev)
 {
-    dc_argset s = {k && a ? k->maxpool : NULL, 0, CL_SUCCESS};
+    dc_argset s = {k && a ? (k->gpu ? k->maxpool_px : k->maxpool) : NULL, 0, CL_SUCCESS};
     if (!s.k)
         return CL_INVALID_KERNEL;
     /* pad <= k / 2, as PyTorch requires, so that no window lies wholly in the padding. */
@@ -200,13 +208,16 @@ cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
+    if (k->gpu)
+        return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h * a->out_w, DC_GPU_LOCAL, ev);
     return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
 }
 
 cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
                                  cl_event *ev)
 {
-    dc_argset s = {k && a ? k->bnrelu_avgpool : NULL, 0, CL_SUCCESS};
+    dc_argset s = {k && a ? (k->gpu ? k->bnrelu_avgpool_px : k->bnrelu_avgpool) : NULL, 0,
+                   CL_SUCCESS};
     if (!s.k)
         return CL_INVALID_KERNEL;
     /* Always 2x2, stride 2, no padding, floor mode; a->k/stride/pad are not read. */
@@ -217,6 +228,8 @@ cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const 
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
+    if (k->gpu)
+        return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h * a->out_w, DC_GPU_LOCAL, ev);
     return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
 }
 
@@ -250,13 +263,26 @@ cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_p
     dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c, DC_LOCAL_SIZE, ev);
+    return dc_launch(q, s.k, (size_t)a->n * a->c, k->gpu ? DC_GPU_LOCAL : DC_LOCAL_SIZE, ev);
+}
+
+/* Whether the classifier's work-group per output fits kernel k on q's device (whole groups of
+ * DC_LINEAR_WG, or the launch would not be one group per output). */
+static int dc_linear_wg_fits(cl_command_queue q, cl_kernel k)
+{
+    cl_device_id dev;
+    size_t wg = 0;
+    return k && clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL) == CL_SUCCESS &&
+           clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) ==
+               CL_SUCCESS &&
+           wg >= DC_LINEAR_WG;
 }
 
 cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
                          cl_event *ev)
 {
-    dc_argset s = {k && a ? k->linear : NULL, 0, CL_SUCCESS};
+    const int wg = k && a && k->gpu && dc_linear_wg_fits(q, k->linear_wg);
+    dc_argset s = {k && a ? (wg ? k->linear_wg : k->linear) : NULL, 0, CL_SUCCESS};
     if (!s.k)
         return CL_INVALID_KERNEL;
     {
@@ -277,5 +303,7 @@ cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linea
     dc_arg_int(&s, a->bias.buf ? DC_FLAG_BIAS : 0);
     if (s.err != CL_SUCCESS)
         return s.err;
+    if (wg)
+        return dc_launch(q, s.k, (size_t)a->n * a->cout * DC_LINEAR_WG, DC_LINEAR_WG, ev);
     return dc_launch(q, s.k, (size_t)a->n * a->cout, DC_LOCAL_SIZE, ev);
 }

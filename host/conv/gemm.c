@@ -452,8 +452,10 @@ static const char *const dc_gemm_kernel_names[DC_GEMM_KCOUNT] = {
 typedef struct dc_gemm_state {
     cl_kernel k[DC_GEMM_KCOUNT];
     /* The K split's counters, one int per work-item of each tile of a launch, all 0 between
-     * launches (the work-item that counts last sets its own back); grown, zeroed, when a
-     * launch needs more. */
+     * launches (the work-item that counts last sets its own back). A launch splits K only
+     * while its tiles' work-items are fewer than FILL, so FILL plus a work-group's worth are
+     * enough for any: made once (a buffer replaced while launches queued before still read
+     * it broke POCL 3.1). */
     cl_mem cnt;
     size_t cnt_n;
 } dc_gemm_state;
@@ -502,41 +504,28 @@ static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const
             goto fail;
         }
     }
+    {
+        const dc_gemm_tile t = dc_gemm_tile_of(p, 0), t1 = dc_gemm_tile_of(p, 1);
+        const size_t items = (size_t)t.mdimc * t.ndimc, items1 = (size_t)t1.mdimc * t1.ndimc;
+        cl_context ctx;
+        cl_int err;
+        int *zeros;
+        s->cnt_n = (size_t)p->v[DC_GEMM_P_FILL] + (items > items1 ? items : items1);
+        DC_CL_TRY(st, clGetProgramInfo(prog, CL_PROGRAM_CONTEXT, sizeof ctx, &ctx, NULL));
+        if (!(zeros = calloc(s->cnt_n, sizeof *zeros))) {
+            st = dc_error(DENSECL_ERR_NO_MEMORY, "gemm create: out of host memory");
+            goto fail;
+        }
+        s->cnt = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                s->cnt_n * sizeof *zeros, zeros, &err);
+        free(zeros);
+        DC_CL_TRY(st, err);
+    }
     *state = s;
     return DENSECL_OK;
 fail:
     dc_gemm_release(s);
     return st;
-}
-
-/* Counters for a launch of `need` (tiles x work-items): s->cnt holds at least that many
- * zeros. */
-static cl_int dc_gemm_counters(cl_command_queue q, dc_gemm_state *s, size_t need)
-{
-    cl_context ctx;
-    cl_int err;
-    int *zeros;
-    size_t count;
-    cl_mem m;
-    if (s->cnt && s->cnt_n >= need)
-        return CL_SUCCESS;
-    err = clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof ctx, &ctx, NULL);
-    if (err != CL_SUCCESS)
-        return err;
-    count = need < 4096 ? 4096 : need;
-    if (count > SIZE_MAX / sizeof(int) || !(zeros = calloc(count, sizeof(int))))
-        return CL_OUT_OF_HOST_MEMORY;
-    m = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, count * sizeof(int), zeros,
-                       &err);
-    free(zeros);
-    if (err != CL_SUCCESS)
-        return err;
-    /* Launches queued before still hold the old buffer: OpenCL frees it after them. */
-    if (s->cnt)
-        clReleaseMemObject(s->cnt);
-    s->cnt = m;
-    s->cnt_n = count;
-    return CL_SUCCESS;
 }
 
 /* Output side of a window (PyTorch's floor mode), or -1 if empty. */
@@ -610,7 +599,6 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
     dc_gemm_tile t;
     cl_kernel kern;
     dc_gemm_args g;
-    cl_int err;
     if (!s || !p || !a)
         return CL_INVALID_VALUE;
     one = dc_gemm_is_1x1(a->k, a->stride, a->pad);
@@ -643,9 +631,8 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
             return CL_INVALID_MEM_OBJECT;
         if (ws.off > INT_MAX || wsn > (size_t)INT_MAX)
             return CL_INVALID_ARG_VALUE;
-        if ((err = dc_gemm_counters(q, s, mt * nt * (size_t)t.mdimc * (size_t)t.ndimc)) !=
-            CL_SUCCESS)
-            return err;
+        if (mt * nt * (size_t)t.mdimc * (size_t)t.ndimc > s->cnt_n)
+            return CL_OUT_OF_RESOURCES; /* not with the params create() had: FILL bounds it */
     }
     flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
             (a->relu ? DC_FLAG_RELU : 0);

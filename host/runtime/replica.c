@@ -203,6 +203,8 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
             return st;
     if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
         return st;
+    /* GPU-shaped pools and classifier on GPUs (and GPU profiles); CPUs keep theirs. */
+    r->kern.gpu = (r->caps.type & CL_DEVICE_TYPE_GPU) != 0;
     if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
         return st;
     r->active = 1;
