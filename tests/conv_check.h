@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "family.h"
+#include "runtime/runtime.h"
 
 #define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
 #define DC_TEST_SENTINEL 0x7fc0deadu

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "conv/conv.h"
 
 static void test_presets(void)
 {

@@ -27,7 +27,7 @@
 
 #include "check.h"
 #include "conv_check.h"
-#include "family.h"
+#include "conv/conv.h"
 #include "ref_ops.h"
 
 #ifndef DENSECL_SOURCE_DIR

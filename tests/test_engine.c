@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "family.h"
+#include "runtime/runtime.h"
 
 /* The first `count` (1 or 2) POCL devices as "P:D[,P:D]", found by platform name: on a machine
  * whose first platform is a GPU's, "0:0" or "all" would not be POCL's. "all" when there are

@@ -24,7 +24,7 @@
 #include "check.h"
 #include "image_to_input_cases.h"
 #include "inputs.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 static const char *g_dir;
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 static int parse(const char *text, dc_json *j)
 {

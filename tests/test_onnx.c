@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "plan/plan.h"
 #include "onnx.pb-c.h"
 
 static unsigned char *slurp(const char *dir, const char *name, size_t *len)

@@ -30,7 +30,7 @@
 
 #include "check.h"
 #include "conv_check.h"
-#include "family.h"
+#include "runtime/runtime.h"
 #include "ref_ops.h"
 
 typedef struct test_env {

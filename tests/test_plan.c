@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 /* What a physical buffer holds at a point of the schedule: its layout and which channels of it
  * have been written since that layout began. */

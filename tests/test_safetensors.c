@@ -14,7 +14,7 @@
 
 #include "check.h"
 #include "dir_count.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 static char tmpdir[64];
 static char st_path[128];

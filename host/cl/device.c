@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 
 /* More platforms or devices than this on one machine is not a machine we have seen. */
 #define DC_MAX_PLATFORMS 16
@@ -280,4 +280,16 @@ densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl
     } while (p);
     *count = found;
     return DENSECL_OK;
+}
+
+void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap)
+{
+    int major = 1, minor = 2;
+    if (sscanf(opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2 || major < 1) {
+        major = 1;
+        minor = 2;
+    }
+    /* kernels.cl is OpenCL C 1.2; a 1.0/1.1 device gets its own version and may fail to build,
+     * which reports clearly. */
+    snprintf(out, cap, "-cl-std=CL%d.%d", major, minor);
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "conv/conv.h"
 
 #include "../kernels/abi.h"
 
@@ -372,14 +372,6 @@ fail:
     return st;
 }
 
-/* Output side of a window (PyTorch's floor mode), or -1 if empty. */
-static int dc_gemm_window_out(int in, int k, int stride, int pad)
-{
-    if (in + 2 * pad < k)
-        return -1;
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 /* Sets kernel arguments in order; the first error is kept and the rest skipped. */
 typedef struct dc_gemm_args {
     cl_kernel k;
@@ -417,8 +409,8 @@ static int dc_gemm_valid(const dc_conv_args *a, const dc_params *p)
     if (a->n < 1 || a->cin < 1 || a->cin > a->in_ctot || a->in_h < 1 || a->in_w < 1 ||
         a->cout < 1 || a->out_coff < 0 || a->out_coff > a->out_ctot - a->cout || a->k < 1 ||
         a->stride < 1 || a->pad < 0 || a->pad > 1024 || a->in_h > INT_MAX / 4 ||
-        a->in_w > INT_MAX / 4 || a->out_h != dc_gemm_window_out(a->in_h, a->k, a->stride, a->pad) ||
-        a->out_w != dc_gemm_window_out(a->in_w, a->k, a->stride, a->pad))
+        a->in_w > INT_MAX / 4 || a->out_h != dc_window_side(a->in_h, a->k, a->stride, a->pad) ||
+        a->out_w != dc_window_side(a->in_w, a->k, a->stride, a->pad))
         return 0;
     if (!dc_mul_size((size_t)a->in_ctot, (size_t)a->in_h * (size_t)a->in_w, &in_img) ||
         in_img > INT_MAX / 2)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "conv/conv.h"
 
 #include "../kernels/abi.h"
 

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "formats/formats.h"
 #define ST_MAX_HEADER 100000000u /* the reference implementation's limit */
 #define ST_MAX_NDIM 8
 #define ST_EXACT_LIMIT 9007199254740992.0 /* 2^53: JSON numbers above are not exact doubles */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model.h"
 
 void dc_preprocess_imagenet(densecl_preprocess *out)
 {

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "model/model.h"
 
 /* Prefixes the current error detail with the file name (dc_error writes into the buffer that
  * densecl_last_error returns, so the old text is copied first). */

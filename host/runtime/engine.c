@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_impl.h"
+#include "runtime/engine_impl.h"
 
 /* The engine, its model plan and the weights folded for it (config -> plan -> fold; each
  * replica then packs and uploads). */

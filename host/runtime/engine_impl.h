@@ -12,7 +12,7 @@
 
 #include <pthread.h>
 
-#include "family.h"
+#include "runtime/runtime.h"
 
 /* More replicas than this on one machine is not a machine we have seen. */
 #define DC_MAX_REPLICAS 16

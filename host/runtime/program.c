@@ -15,41 +15,13 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "family.h"
+#include "runtime/runtime.h"
 
 /* cmake/embed.cmake: kernels.cl and every file of kernels/, by path relative to the source. */
 extern const char *const dc_kernel_file_names[];
 extern const char *const dc_kernel_file_texts[];
 extern const size_t dc_kernel_file_lens[];
 extern const size_t dc_kernel_file_count;
-
-char *dc_read_text(const char *prefix, const char *path)
-{
-    FILE *f;
-    char *buf = NULL;
-    long len;
-    if (dc_fopen_regular(path, prefix, &f) != DENSECL_OK)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        dc_error(DENSECL_ERR_IO, "%s%s: cannot read the file", prefix, path);
-        goto done;
-    }
-    buf = malloc((size_t)len + 1);
-    if (!buf) {
-        dc_error(DENSECL_ERR_NO_MEMORY, "%s%s: out of memory", prefix, path);
-        goto done;
-    }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        dc_error(DENSECL_ERR_IO, "%s%s: short read", prefix, path);
-        free(buf);
-        buf = NULL;
-        goto done;
-    }
-    buf[len] = '\0';
-done:
-    fclose(f);
-    return buf;
-}
 
 /* An embedded file by relative path ("kernels/direct.cl"), or NULL. */
 static const char *dc_embedded(const char *rel)
@@ -175,18 +147,6 @@ densecl_status dc_sources_get(unsigned fams, dc_sources *s)
     return DENSECL_OK;
 }
 
-void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap)
-{
-    int major = 1, minor = 2;
-    if (sscanf(opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2 || major < 1) {
-        major = 1;
-        minor = 2;
-    }
-    /* kernels.cl is OpenCL C 1.2; a 1.0/1.1 device gets its own version and may fail to build,
-     * which reports clearly. */
-    snprintf(out, cap, "-cl-std=CL%d.%d", major, minor);
-}
-
 static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
 {
     char ver[128] = "";
@@ -286,16 +246,6 @@ fail:
  * may still crash on a crafted one (POCL 3.1 asserts on some). */
 #define DC_BIN_MAX ((uint64_t)512 << 20)
 
-uint64_t dc_fnv(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* The cache key: one line per field, as text, so a mismatch can be explained. The kernel hash
  * covers every source the program is built from (with its #line markers); "resolved=" is what
  * a binary brings back (dc_program_binary_resolved). */
@@ -325,33 +275,6 @@ static densecl_status dc_program_key(cl_device_id dev, const dc_resolved *res, c
              info.platform_name, plat_ver, info.name, info.vendor, info.driver_version,
              info.opencl_c_version, densecl_version(), (unsigned long long)h, options, resolved);
     return DENSECL_OK;
-}
-
-void dc_mkdirs(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    mkdir(tmp, 0755);
-}
-
-int dc_cache_dir(char *buf, size_t cap)
-{
-    const char *d = getenv("DENSECL_CACHE_DIR");
-    if (d && *d)
-        return snprintf(buf, cap, "%s", d) < (int)cap;
-    d = getenv("XDG_CACHE_HOME");
-    if (d && *d)
-        return snprintf(buf, cap, "%s/densecl", d) < (int)cap;
-    d = getenv("HOME");
-    if (d && *d)
-        return snprintf(buf, cap, "%s/.cache/densecl", d) < (int)cap;
-    return 0;
 }
 
 static void dc_put_u64(unsigned char *b, uint64_t v)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_impl.h"
+#include "runtime/engine_impl.h"
 
 /* Parameter blocks start on 64-byte boundaries so kernels may use aligned vector loads. */
 #define DC_ALIGN_FLOATS 16

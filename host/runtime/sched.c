@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "engine_impl.h"
+#include "runtime/engine_impl.h"
 
 /* Weight of a new speed measurement in the running estimate. */
 #define DC_SPEED_EMA 0.5

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "family.h"
+#include "runtime/runtime.h"
 
 #define DC_ST_LOG_LINES 40 /* build-log lines kept */
 #define DC_ST_CONV_CASES DENSECL_SELFTEST_CASES

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "family.h"
+#include "tools_internal.h"
 
 /* Appends printf-style to buf[0..cap), cutting what does not fit; *len is the length so far. */
 static void dc_tool_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)

@@ -15,27 +15,29 @@
  * BN+ReLU / im2col pre-pass: host/conv_clblast.c, kernels/clblast.cl), "winograd" (fused
  * Winograd F(2x2, 3x3) for the 3x3/1/1 convs on CPUs: host/conv_winograd.c, kernels/winograd.cl).
  */
-#ifndef DENSECL_FAMILY_H
-#define DENSECL_FAMILY_H
+#ifndef DENSECL_CONV_H
+#define DENSECL_CONV_H
 
-#include "internal.h"
+#include "cl/cl.h"
+#include "plan/plan.h"
+/* The constants the kernels share (DC_FLAG_*, DC_CONV_*), from the folder kernels/. */
+#include "../kernels/abi.h"
 
 #define DC_FAMILY_MAX_PARAMS 16
 
-/* What a family may decide on: the device's capabilities, read once per replica. Tests lower
- * local_mem and max_work_group to cover small (Mali-sized) devices on any device. */
-typedef struct dc_caps {
-    cl_device_id dev;
-    cl_device_type type;
-    cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
-    int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (emulated, e.g. POCL) */
-    size_t max_work_group;       /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
-    cl_uint compute_units;       /* CL_DEVICE_MAX_COMPUTE_UNITS */
-    cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
-    int has_fma;                 /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG */
-    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE */
-    char name[256], vendor[256];
-} dc_caps;
+/* Arguments of one op, mirroring dc_op, with device memory. */
+typedef struct dc_conv_args {
+    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, cin) */
+    dc_mem weight;    /* packed by its family's pack() */
+    dc_mem bias;      /* [cout], or buf == NULL */
+    dc_mem pre;       /* [2, cin]: scales then shifts of the BN+ReLU prologue, or buf == NULL */
+    dc_mem out;       /* [n, out_ctot, out_h, out_w], writes channels [out_coff, out_coff + cout) */
+    int n, cin, in_ctot, in_h, in_w;
+    int cout, out_ctot, out_coff, out_h, out_w;
+    int k, stride, pad;
+    int relu;
+} dc_conv_args;
+
 
 /* One tunable parameter. */
 typedef struct dc_param_spec {
@@ -104,9 +106,6 @@ const char *dc_kind_name(int kind);
 /* The DC_KIND_* of a conv of window k, stride and pad, with the BN+ReLU prologue or not. */
 int dc_conv_kind_of(int k, int stride, int pad, int pre);
 int dc_op_conv_kind(const dc_op *op);
-
-/* The capabilities of dev (every field; a query that fails leaves its field 0). */
-void dc_caps_query(cl_device_id dev, dc_caps *caps);
 
 /* What a replica runs its convs with: per conv kind, the family (a registry index; -1 where the
  * plan has no such conv), and per family that runs any, its parameters. Resolved once by
@@ -182,4 +181,50 @@ enum { DC_WINO_KERNELS = 4, DC_WINO_ON = 5 };
  * AMD CPUs with AVX-512), with the reason in why either way. */
 int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap);
 
-#endif /* DENSECL_FAMILY_H */
+/* ---------------------------------------------------------------- tuning.c: the direct tiles
+ * and the device's tuning file */
+
+/* Conv tiles (densecl_tiles), the direct family's parameters in their legacy form: kernels/
+ * direct.cl's own defaults; the defaults for a device (NULL: the generic ones); a check naming
+ * `what`; the tuning file's path for a device (0 without a cache directory); its text parsed;
+ * read and parsed; written atomically with a comment line; and the tiles before fitting:
+ * `given` when all four fields are set, else the device's tuning file (unless
+ * DENSECL_NO_TUNING is set; an invalid file is logged and ignored), else the defaults. */
+void dc_tiles_generic(densecl_tiles *t);
+void dc_tiles_default(cl_device_id dev, densecl_tiles *t);
+densecl_status dc_tiles_check(const densecl_tiles *t, const char *what);
+int dc_tiles_path(cl_device_id dev, char *buf, size_t cap);
+/* One tile as "CxP" (channels x pixels), both in [1, 64]; 1 when it parses. */
+int dc_parse_tile(const char *s, int *c, int *p);
+densecl_status dc_tiles_parse(const char *text, densecl_tiles *t, const char *what);
+densecl_status dc_tiles_load(const char *path, densecl_tiles *t);
+densecl_status dc_tiles_write(const char *path, const densecl_tiles *t, const char *comment);
+densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, densecl_tiles *out,
+                                densecl_tiles_origin *origin);
+/* The tuning file in full: the tiles, and the optional "family NAME" and "params TEXT" lines
+ * (the family `densecl tune` found fastest and its kernel_params; "" when absent; family and
+ * params may be NULL with cap 0). Written with them when not NULL or "". */
+densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family, size_t fcap,
+                               char *params, size_t pcap, const char *what);
+densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
+                               const char *params, const char *comment);
+/* The tuned family of dev and its params text: 1 when its tuning file (not ignored by
+ * DENSECL_NO_TUNING) names one. */
+int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap);
+/* What an engine does to default and tuned (not given) tiles for the model of cfg: 32 conv
+ * channels become 16, with twice the pixels (up to 8), where its 3x3 convs waste fewer
+ * multiply-adds on padding channels that way. */
+densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
+/* The same fit for a plan (the direct family's dc_direct_fit). */
+void dc_tiles_fit_plan(densecl_tiles *t, const dc_plan *plan);
+
+/* The abi.h DC_CONV_* bit of a conv of window k, stride and pad, with a prologue or not (the
+ * direct family's kernel for it; family.h's dc_conv_kind_of gives the DC_KIND_* index). */
+unsigned dc_conv_kind(int k, int stride, int pad, int pre);
+
+/* Packs PyTorch-layout conv weights [cout, cin, k, k] into the direct family's layout
+ * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (conv_direct.c). Returns the packed
+ * length in floats; with out == NULL only computes it. */
+size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
+
+#endif /* DENSECL_CONV_H */

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cl.h - OpenCL as densecl uses it: error names and the checking macro, device discovery and
+ * facts, the capabilities a kernel family decides on, kernel creation, argument setting and
+ * the launch helper. Knows no DenseNet. Not installed.
+ *
+ *   error.c    OpenCL error names, and the status each maps to
+ *   device.c   platform/device discovery, spec matching, the -cl-std a device takes
+ *   caps.c     a device's capabilities for the kernel families
+ *   launch.c   kernels by name, argument setting, work sizes and launches
+ */
+#ifndef DENSECL_CL_H
+#define DENSECL_CL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include "base/base.h"
+
+/* ---------------------------------------------------------------- error.c */
+
+/* "CL_OUT_OF_RESOURCES" for -5; "CL_UNKNOWN_ERROR(-N)" in a static per-thread buffer otherwise. */
+const char *dc_cl_error_name(cl_int err);
+
+/* Checks an OpenCL call. On failure records "<expr> failed: CL_NAME (file:line)" as
+ * DENSECL_ERR_OPENCL into `st` and jumps to `fail` (the function's single cleanup label). */
+#define DC_CL_TRY(st, expr)                                                                     \
+    do {                                                                                        \
+        cl_int dc_err_ = (expr);                                                                \
+        if (dc_err_ != CL_SUCCESS) {                                                            \
+            (st) = dc_error(dc_cl_status(dc_err_), "%s failed: %s (%s:%d)", #expr,              \
+                            dc_cl_error_name(dc_err_), __FILE__, __LINE__);                     \
+            goto fail;                                                                          \
+        }                                                                                       \
+    } while (0)
+/* DENSECL_ERR_NO_MEMORY for allocation failures, DENSECL_ERR_OPENCL otherwise. */
+densecl_status dc_cl_status(cl_int err);
+
+
+/* ---------------------------------------------------------------- device.c */
+
+/* Test hook: devices report at most these limits (0 = as the driver says), so tests can prove
+ * that oversized weights are refused and oversized batches split, on any device. */
+void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_bytes);
+
+/* Fills info for a device (indices are only filled by the listing). */
+void dc_device_describe(cl_device_id dev, densecl_device_info *info);
+/* Resolves spec to a cl_device_id and its info. */
+densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
+/* 1 if needle occurs in hay, ASCII case ignored (an empty needle occurs everywhere). */
+int dc_contains_nocase(const char *hay, const char *needle);
+/* Resolves "all" or a comma-separated list of specs to distinct devices (at most max). */
+densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
+                                   int max, int *count);
+
+/* "-cl-std=CLx.y" from a CL_DEVICE_OPENCL_C_VERSION string, "OpenCL C x.y ..." (never from the
+ * platform version: POCL 3.1 says platform 3.0 but OpenCL C 1.2); CL1.2 when it does not parse. */
+void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
+
+
+/* ---------------------------------------------------------------- caps.c */
+
+/* What a family may decide on: the device's capabilities, read once per replica. Tests lower
+ * local_mem and max_work_group to cover small (Mali-sized) devices on any device. */
+typedef struct dc_caps {
+    cl_device_id dev;
+    cl_device_type type;
+    cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
+    int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (emulated, e.g. POCL) */
+    size_t max_work_group;       /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_uint compute_units;       /* CL_DEVICE_MAX_COMPUTE_UNITS */
+    cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    int has_fma;                 /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG */
+    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE */
+    char name[256], vendor[256];
+} dc_caps;
+
+/* The capabilities of dev (every field; a query that fails leaves its field 0). */
+void dc_caps_query(cl_device_id dev, dc_caps *caps);
+
+/* ---------------------------------------------------------------- launch.c */
+
+/* clCreateKernel(prog, name) into *out (NULL on failure), the error naming the kernel. */
+densecl_status dc_kernel_create(cl_program prog, const char *name, cl_kernel *out);
+
+/* A float buffer and an offset into it, in floats. */
+typedef struct dc_mem {
+    cl_mem buf;
+    size_t off;
+} dc_mem;
+
+/* Kernel arguments set in order; the first failing clSetKernelArg is kept in err and the rest
+ * are skipped, so a launcher checks every return with one test at the end. */
+typedef struct dc_argset {
+    cl_kernel k;
+    cl_uint index;
+    cl_int err;
+} dc_argset;
+void dc_arg(dc_argset *a, size_t size, const void *value);
+void dc_arg_int(dc_argset *a, int v);
+/* A (buffer, int offset) pair. An absent buffer (m.buf == NULL) binds `fallback` at offset 0 so
+ * that no NULL cl_mem is ever set; the kernel does not read it (its flag is clear). */
+void dc_arg_mem(dc_argset *a, dc_mem m, cl_mem fallback);
+/* 1 if the product of the given non-negative ints fits an int (the kernels' index math). */
+int dc_fits_int(int count, const int *v);
+/* Enqueues k over dims (1 to 3) dimensions of items[d] work-items in groups of local[d]
+ * (local NULL: the driver picks). Each local size is shrunk, last dimension first, until their
+ * product is within the kernel's CL_KERNEL_WORK_GROUP_SIZE; each global size is rounded up to
+ * its local size (POCL 3.1 has no non-uniform groups: kernels guard their indices) and must
+ * stay within INT_MAX (kernels index in int). A kernel should always be launched with one local
+ * size: POCL compiles a kernel anew for each it sees. */
+cl_int dc_launch_nd(cl_command_queue q, cl_kernel k, int dims, const size_t *items,
+                    const size_t *local, cl_event *ev);
+
+#endif /* DENSECL_CL_H */

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime.h - the model on devices: programs (sources, builds, binaries, the cache), the
+ * kernels every program has, engines, replicas and runs (engine_impl.h), the self-test. Not
+ * installed.
+ *
+ *   program.c    embedded kernels.cl and kernels/, one program per device, build log,
+ *                binaries, the cache, densecl_compile_kernels
+ *   pools.c      the pools' and the classifier's kernels and launchers
+ *   engine.c     the engine handle: plan and fold once, a replica per device, accessors
+ *   replica.c    a replica: the plan bound to one device
+ *   sched.c      runs: a batch split over the replicas in chunks, failover, calibration,
+ *                profiling
+ *   selftest.c   densecl_device_selftest
+ *   tools_api.c  the dc_tool_* functions of tools_internal.h
+ */
+#ifndef DENSECL_RUNTIME_H
+#define DENSECL_RUNTIME_H
+
+#include "conv/conv.h"
+
+/* ---------------------------------------------------------------- program.c */
+
+/* The kernel sources of one program: kernels.cl's list (embedded, or read from disk beside
+ * $DENSECL_KERNELS), without the files of families not in fams, each after a #line marker.
+ * str[0..n) are what clCreateProgramWithSource takes. */
+#define DC_MAX_SOURCES 32
+typedef struct dc_sources {
+    int n;
+    const char *str[2 * DC_MAX_SOURCES];
+    char marker[DC_MAX_SOURCES][160];
+    char *owned[DC_MAX_SOURCES + 1]; /* read from disk: freed by dc_sources_free */
+} dc_sources;
+/* fams: bit i for dc_families[i] (family.h); ~0u: every family. DENSECL_ERR_IO naming the file
+ * when one is missing (a family's file that kernels.cl does not list included). */
+densecl_status dc_sources_get(unsigned fams, dc_sources *s);
+void dc_sources_free(dc_sources *s);
+
+/* Builds the sources of fams for dev in ctx with "-cl-std=CLx.y" from
+ * CL_DEVICE_OPENCL_C_VERSION, then options (may be NULL: each family's kernels have defaults).
+ * DENSECL_ERR_BUILD with the build log in the detail (its file:line point into kernels/). */
+densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
+                                const char *options, cl_program *out);
+/* How the engine gets its program: from a binary file, from the cache, or from source. */
+typedef struct dc_program_opts {
+    const char *binary_path;        /* a file written by dc_program_save (compile-kernels) */
+    int no_cache;                   /* neither read nor write the on-disk cache */
+    const struct dc_resolved *res;  /* what to build (family.h) */
+} dc_program_opts;
+
+/* The resolution a program binary was built with (its key's "resolved=" line, parsed strictly)
+ * into text (cap bytes); DENSECL_ERR_FORMAT/IO naming the file. */
+densecl_status dc_program_binary_resolved(const char *path, char *text, size_t cap);
+/* The program for dev: binary_path when given (refused if built for another device, driver,
+ * kernel sources or resolution), else a valid cache entry, else built from source (and then
+ * cached). A device without a compiler needs a binary or a cache entry. */
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+                              cl_program *out);
+/* Writes prog's binary for dev, built from res, to path in densecl's binary format
+ * (atomically). */
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const struct dc_resolved *res,
+                               const char *path);
+/* ---------------------------------------------------------------- pools.c */
+
+/* The kernels every program has (kernels/pool.cl), created once per program. Conv kernels
+ * belong to their family (family.h). */
+typedef struct dc_kernels {
+    cl_kernel maxpool;
+    cl_kernel bnrelu_avgpool;
+    cl_kernel bnrelu_gap;
+    cl_kernel linear;
+} dc_kernels;
+
+densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
+void dc_kernels_release(dc_kernels *k);
+
+
+typedef struct dc_pool_args {
+    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, c) */
+    dc_mem pre;       /* [2, c] BN+ReLU prologue (avgpool, gap), or buf == NULL */
+    dc_mem out;       /* pools: [n, out_ctot, out_h, out_w] at out_coff; gap: [n, c] */
+    int n, c, in_ctot, in_h, in_w;
+    int out_ctot, out_coff, out_h, out_w;
+    int k, stride, pad; /* maxpool window; avgpool is always 2/2/0 */
+} dc_pool_args;
+
+typedef struct dc_linear_args {
+    dc_mem in;        /* [n, cin] */
+    dc_mem weight;    /* [cout, cin] */
+    dc_mem bias;      /* [cout] */
+    dc_mem out;       /* [n, cout] */
+    int n, cin, cout;
+} dc_linear_args;
+
+/* Enqueue one kernel; ev may be NULL. Return the OpenCL error (CL_SUCCESS on success). */
+cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                          cl_event *ev);
+cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                                 cl_event *ev);
+cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                             cl_event *ev);
+cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
+                         cl_event *ev);
+
+/* ---------------------------------------------------------------- engine.c */
+
+/* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err
+ * (e.g. CL_OUT_OF_RESOURCES), as a device failing mid-run would. err = CL_SUCCESS disarms.
+ * err = DC_FAULT_AT_RUN: the enqueue succeeds, but the wait finds that chunk's commands failed,
+ * as with a device lost while a job runs. */
+#define DC_FAULT_AT_RUN (-9999)
+void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_int err);
+
+/* ---------------------------------------------------------------- selftest.c */
+
+/* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut); NULL when
+ * out of memory. A build log shown in a report. */
+char *dc_head_lines(const char *text, int max_lines);
+
+#endif /* DENSECL_RUNTIME_H */
