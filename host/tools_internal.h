@@ -9,6 +9,20 @@
  * lookup, the direct tiles and the tuning file, and the dc_tool_* functions here, through which
  * the kernel families reach the tools. tests/unit/layers.cmake checks that list on the tools'
  * objects.
+ *
+ * tool-visible:
+ *   base       dc_error dc_clear_error dc_mul_size dc_shape_str dc_open_regular
+ *              dc_fopen_regular dc_atomic_open dc_atomic_close dc_atomic_remove_temps
+ *              dc_json_parse dc_json_free dc_json_get dc_json_is_integer dc_json_write_string
+ *   formats    dc_npy_read dc_npy_parse dc_npy_write dc_npy_free
+ *   model      dc_preprocess_parse dc_names_parse_json dc_names_free
+ *   cl         dc_cl_error_name dc_cl_std_from dc_contains_nocase dc_device_describe
+ *              dc_device_pick
+ *   conv       dc_tiles_generic dc_tiles_default dc_tiles_check dc_tiles_path dc_parse_tile
+ *              dc_tiles_load dc_tiles_resolve dc_tiles_fit dc_tuning_write
+ *   runtime    dc_head_lines
+ *   here       dc_tool_families_text dc_tool_family_name dc_tool_auto_default
+ *              dc_tool_check_kernel_params
  */
 #ifndef DENSECL_TOOLS_INTERNAL_H
 #define DENSECL_TOOLS_INTERNAL_H
@@ -23,8 +37,9 @@
 void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
-/* 1 if auto runs the 3x3/1/1 convs on the winograd family on dev by default (no tuning file). */
-int dc_tool_winograd_auto(cl_device_id dev);
+/* 1 if auto runs some convs of a DenseNet on `family` on dev by default (without a tuning
+ * file), as gemm on GPUs and winograd's 3x3 convs where it measured faster. */
+int dc_tool_auto_default(cl_device_id dev, const char *family);
 /* Checks a --kernel-params text as an engine would, with `family` the default family of its
  * parts; *set: bit j when parameter j of that family is given. DENSECL_ERR_ARGUMENT naming
  * `what`. */

@@ -25,6 +25,11 @@
 #include "check.h"
 #include "runtime/runtime.h"
 
+/* The families under test, by name: host/ names them only in its registry (conv/registry.c). */
+extern const dc_family dc_family_gemm;
+extern const dc_family dc_family_clblast;
+extern const dc_family dc_family_winograd;
+
 #define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
 #define DC_TEST_SENTINEL 0x7fc0deadu
 #define DC_TEST_POISON 0x7fc0beefu

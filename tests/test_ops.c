@@ -837,7 +837,7 @@ static const char *const alt_builds[] = {
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
 };
 
-/* How the 3x3 kinds are resolved: auto on this device follows dc_winograd_auto (with its
+/* How the 3x3 kinds are resolved: auto on this device follows winograd's auto_kinds (with its
  * reason), winograd:ON=0 and --conv direct keep them on direct, --conv winograd runs them on
  * winograd and the other kinds on direct; a 3x3 pad-0 conv is refused by a given winograd,
  * and keeps its kind on direct under auto. */
@@ -846,9 +846,10 @@ static void test_resolve_winograd(const test_env *e)
     densecl_config cfg;
     dc_plan plan;
     dc_resolved r;
-    char why[96];
+    char why[160];
     const int wi = dc_family_index("winograd");
-    const int auto_wino = dc_winograd_auto(&e->caps, why, sizeof why);
+    const int auto_wino = wi > 0 && dc_families[wi]->auto_kinds(&e->caps, why, sizeof why) != 0;
+    const int on = wi > 0 ? dc_param_index(dc_families[wi], "ON") : -1;
     if (densecl_config_preset("densenet-bc-100-k12", &cfg) != DENSECL_OK ||
         dc_plan_build(&cfg, 1, 32, 32, &plan) != DENSECL_OK) {
         CHECKF(0, "plan: %s", densecl_last_error());
@@ -870,7 +871,7 @@ static void test_resolve_winograd(const test_env *e)
     c.conv = "winograd";
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
     CHECKF(r.fam[DC_KIND_3X3] == wi && r.fam[DC_KIND_1X1] == 0 &&
-               r.params[wi].v[DC_WINO_ON] == 1 && strstr(r.why, "on direct"),
+               on >= 0 && r.params[wi].v[on] == 1 && strstr(r.why, "on direct"),
            "--conv winograd: %s", r.why);
     c.kernel_params = "winograd:ON=0";
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_ERR_ARGUMENT);

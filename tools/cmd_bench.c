@@ -832,18 +832,20 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     /* The defaults' time in this race (fam[0] when the best tiles are the defaults). */
     const double race_defaults_ms = fam[nd - 1].ms;
 
-    /* auto runs the 3x3 convs on winograd by default on some devices (AMD AVX-512 CPUs). Where
-     * all-direct beat it here by 2% (the bar any change of the defaults must pass), the file
-     * names direct, so that auto follows what was measured rather than that default. */
+    /* auto runs some convs on another family by default on some devices (gemm on GPUs, the
+     * 3x3 ones on winograd where it measured faster). Where all-direct beat such a family here
+     * by 2% (the bar any change of the defaults must pass), the file names direct, so that
+     * auto follows what was measured rather than that default. */
     const char *save_family = win_family;
     for (int k = nd; k < nf && !win_family; k++)
-        if (strcmp(fam[k].family, "winograd") == 0 && fam[k].ms > 0 && fam[0].ms > 0 &&
-            fam[0].ms < 0.98 * fam[k].ms && dc_tool_winograd_auto(dev)) {
+        if (fam[k].ms > 0 && fam[0].ms > 0 && fam[0].ms < 0.98 * fam[k].ms &&
+            dc_tool_auto_default(dev, fam[k].family)) {
             save_family = "direct";
             best.ms = fam[0].ms;
             if (!o.json)
-                printf("winograd, auto's default for the 3x3 convs here, lost: the tuning file "
-                       "names the direct family\n");
+                printf("%s, auto's default for some convs here, lost: the tuning file names "
+                       "the direct family\n",
+                       fam[k].family);
         }
 
     if (save_family && race_defaults_ms > 0)

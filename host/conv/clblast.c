@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conv_clblast.c - the "clblast" conv family: CLBlast's SGEMMs on the engine's own queue.
+ * clblast.c - the "clblast" conv family: CLBlast's SGEMMs on the engine's own queue.
  *
  * A conv of one image is C = A * B, row-major:
  *   A  the weights as PyTorch stores them, [cout, cin * k * k] (pack() copies them as they are)
@@ -531,6 +531,10 @@ const dc_family dc_family_clblast = {
     .sources = dc_clb_sources,
     .params = dc_clb_params,
     .n_params = (int)DC_ARRAY_LEN(dc_clb_params),
+    .kinds = DC_KINDS_ALL,
+    .kernels_param = -1,
+    .on_param = -1,
+    .auto_kinds = NULL, /* chosen by name or by `densecl tune` only */
     .supports = dc_clb_supports,
     .defaults = dc_clb_defaults,
     .check = dc_clb_check,

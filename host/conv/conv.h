@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * family.h - convolution kernel families: one algorithm each, behind one small vtable (as pocl
+ * conv.h - convolution kernel families: one algorithm each, behind one small vtable (as pocl
  * does per device driver, and dlprimitives with a class per conv algorithm).
  *
  * A family names the kernel sources it needs, says which convs it can run on a device, declares
@@ -9,11 +9,17 @@
  * enqueues a conv. A replica resolves, once, which family runs each conv and with which
  * parameters (dc_resolve); nothing changes them afterwards.
  *
- * Families today: "direct" (register tiles per work-item, CPU-shaped: host/conv_direct.c,
- * kernels/direct.cl), "gemm" (local-memory tiled GEMM / implicit GEMM for GPUs:
- * host/conv_gemm.c, kernels/gemm.cl), "clblast" (CLBlast's GEMMs on the engine's queue after a
- * BN+ReLU / im2col pre-pass: host/conv_clblast.c, kernels/clblast.cl), "winograd" (fused
- * Winograd F(2x2, 3x3) for the 3x3/1/1 convs on CPUs: host/conv_winograd.c, kernels/winograd.cl).
+ * Families today, each a file here named like its kernels/ file: "direct" (register tiles per
+ * work-item, CPU-shaped: direct.c, kernels/direct.cl), "gemm" (local-memory tiled GEMM /
+ * implicit GEMM for GPUs: gemm.c, kernels/gemm.cl), "clblast" (CLBlast's GEMMs on the engine's
+ * queue after a BN+ReLU / im2col pre-pass: clblast.c, kernels/clblast.cl), "winograd" (fused
+ * Winograd F(2x2, 3x3) for the 3x3/1/1 convs on CPUs: winograd.c, kernels/winograd.cl).
+ *
+ *   kinds.c     the conv kinds a replica resolves a family for
+ *   registry.c  the families of this build (the only file naming them all)
+ *   params.c    kernel_params text
+ *   tuning.c    the direct tiles in their legacy form, the device's tuning file
+ *   resolve.c   the one resolution per replica, and its text form
  */
 #ifndef DENSECL_CONV_H
 #define DENSECL_CONV_H
@@ -39,6 +45,21 @@ typedef struct dc_conv_args {
 } dc_conv_args;
 
 
+/* ---------------------------------------------------------------- kinds.c */
+
+/* The conv op kinds a replica resolves a family for: bit i of a kind set is abi.h's DC_CONV_*
+ * of the same order (the direct family has one kernel per kind). */
+enum { DC_KIND_1X1, DC_KIND_3X3, DC_KIND_3X3_PRE, DC_KIND_7X7S2, DC_KIND_ANY, DC_KIND_COUNT };
+/* "1x1", "3x3", "3x3_pre", "7x7s2", "other". */
+const char *dc_kind_name(int kind);
+/* The DC_KIND_* of a conv of window k, stride and pad, with the BN+ReLU prologue or not. */
+int dc_conv_kind_of(int k, int stride, int pad, int pre);
+int dc_op_conv_kind(const dc_op *op);
+
+#define DC_KINDS_ALL ((1u << DC_KIND_COUNT) - 1u)
+
+/* ---------------------------------------------------------------- the family vtable */
+
 /* One tunable parameter. */
 typedef struct dc_param_spec {
     const char *name; /* as in the -D macro and in kernel_params text: "MWG" */
@@ -57,6 +78,21 @@ typedef struct dc_family {
                                     order, NULL-terminated; e.g. {"gemm.cl", NULL} */
     const dc_param_spec *params; /* its parameters */
     int n_params;
+    /* The conv kinds it can run at all (bit DC_KIND_*; DC_KINDS_ALL for most): a replica that
+     * chose it runs the other kinds on direct. */
+    unsigned kinds;
+    /* Its parameter holding the set of kernels its program is built with (bits DC_CONV_*,
+     * which a program binary must cover), or -1. */
+    int kernels_param;
+    /* Its on/off parameter ("NAME:ON=0" turns it off wherever auto or a tuning file would
+     * choose it; refused with --conv NAME), or -1. */
+    int on_param;
+    /* Which conv kinds `auto` gives it on this device when no tuning file names a family (bit
+     * DC_KIND_*; 0: none), with the reason in why either way. A family claiming every kind
+     * runs the replica's convs (the first such in the registry), why saying on what ground
+     * ("GPU default"); one claiming some (its kinds) takes them from direct, why being the
+     * clause the resolution's reason gets (", 3x3 on winograd: ..."). NULL: never auto's. */
+    unsigned (*auto_kinds)(const dc_caps *caps, char *why, size_t cap);
     /* 1 if the family can run op on this device; else 0 with the reason in why (a sentence
      * without a trailing period: "local memory of 16384 bytes is below the 24576 the tile
      * needs"). */
@@ -83,29 +119,23 @@ typedef struct dc_family {
                       dc_mem ws, cl_event *ev);
 } dc_family;
 
+/* The fallback of every conv, the one family the rest of host/ may name (tests/check_layers.py
+ * keeps that true). The others are reached through the registry only. */
 extern const dc_family dc_family_direct;
-extern const dc_family dc_family_gemm;
-extern const dc_family dc_family_clblast;
-extern const dc_family dc_family_winograd;
 
-/* ---------------------------------------------------------------- the registry (resolve.c)
- * One row per family: {&dc_family_direct, &dc_family_gemm, &dc_family_clblast} (the clblast row
- * only where CMake found CLBlast: DENSECL_HAVE_CLBLAST). Index 0 is always direct, the family
- * every conv falls back to. */
+/* ---------------------------------------------------------------- registry.c
+ * One row per family, in the order auto asks them; index 0 is always direct. Adding a family:
+ * its host/conv/NAME.c and kernels/NAME.cl, a row in registry.c, its file in kernels.cl's list
+ * and in CMake's source list. */
 #define DC_FAMILY_SLOTS 8 /* most rows the table may have */
 extern const dc_family *const dc_families[];
 extern const int dc_family_count;
 /* The registry index of the family called name (case-sensitive), or -1. */
 int dc_family_index(const char *name);
-
-/* The conv op kinds a replica resolves a family for: bit i of a kind set is abi.h's DC_CONV_*
- * of the same order (the direct family has one kernel per kind). */
-enum { DC_KIND_1X1, DC_KIND_3X3, DC_KIND_3X3_PRE, DC_KIND_7X7S2, DC_KIND_ANY, DC_KIND_COUNT };
-/* "1x1", "3x3", "3x3_pre", "7x7s2", "other". */
-const char *dc_kind_name(int kind);
-/* The DC_KIND_* of a conv of window k, stride and pad, with the BN+ReLU prologue or not. */
-int dc_conv_kind_of(int k, int stride, int pad, int pre);
-int dc_op_conv_kind(const dc_op *op);
+/* "direct, gemm, clblast, winograd": the families of this build, for messages. */
+const char *dc_family_list(void);
+/* The index of parameter `name` of family f (case-insensitive), or -1. */
+int dc_param_index(const dc_family *f, const char *name);
 
 /* What a replica runs its convs with: per conv kind, the family (a registry index; -1 where the
  * plan has no such conv), and per family that runs any, its parameters. Resolved once by
@@ -117,6 +147,10 @@ typedef struct dc_resolved {
     densecl_tiles_origin origin;  /* where the direct family's tiles came from (legacy stats) */
     char why[160];                /* "auto: CPU default", "auto: GPU default", "auto: tuned",
                                      "given", "program binary"; and what auto fell back from */
+    /* Derived once, when resolved or parsed, for the program: */
+    unsigned files;               /* the families whose kernels/ files it builds (bit i) */
+    char defines[1024];           /* the -D options: each used family's defines() */
+    char text[768];               /* dc_resolved_format: the cache key's and the binary's line */
 } dc_resolved;
 
 /* What a caller asked for. */
@@ -127,31 +161,32 @@ typedef struct dc_choice {
     const char *binary;        /* a program binary's resolved text (dc_resolved_format), or NULL */
 } dc_choice;
 
+/* ---------------------------------------------------------------- resolve.c */
+
 /* Resolves, once, the family for each conv kind of plan and its parameters, from the device's
  * caps, the caller's choice, the device's tuning file and a program binary:
  *   binary         its resolution as it is (it must cover every conv kind plan uses)
  *   conv           a family by name: every conv it supports() runs on it, the others are
  *                  refused (DENSECL_ERR_UNSUPPORTED naming the family, the op and why); "auto":
- *                  the tuning file's family, else gemm on GPUs, else direct, each conv kind that
- *                  family cannot run falling back to direct
+ *                  the tuning file's family, else the first family whose auto_kinds() claims
+ *                  every kind (gemm on GPUs), else direct with the kinds a family claims (the
+ *                  3x3 ones where winograd measured faster), each conv kind the chosen family
+ *                  cannot run falling back to direct
  *   parameters     the family's defaults for the device, fitted to plan; the direct tiles as
  *                  given, else from the tuning file, else the defaults; then kernel_params.
  * plan NULL: every conv kind (for a program any model can use), no fitting. */
 densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_choice *choice,
                           dc_resolved *out);
-/* The -D options of a resolution: each used family's defines(), in registry order. */
-void dc_resolved_defines(const dc_resolved *r, char *buf, size_t cap);
-/* The kernels/ files a resolution's families need, besides the common ones: bit i of the
- * result is dc_families[i]. */
-unsigned dc_resolved_families(const dc_resolved *r);
-/* As one line of text, which dc_resolved_parse reads back exactly:
+/* As one line of text (r->text once resolved), which dc_resolved_parse reads back exactly:
  *   "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,FLAT_PX=32,...". */
 void dc_resolved_format(const dc_resolved *r, char *buf, size_t cap);
+/* Parses that line into *out, its derived fields included. */
 densecl_status dc_resolved_parse(const char *text, const char *what, dc_resolved *out);
 /* For people (densecl_replica_stats.resolved, `info`, `bench`): the format, then "(why)". */
 void dc_resolved_describe(const dc_resolved *r, char *buf, size_t cap);
 
-/* kernel_params text: "[family:]NAME=V[,NAME=V...][;family:...]", NAMEs from the family's
+/* ---------------------------------------------------------------- params.c
+ * kernel_params text: "[family:]NAME=V[,NAME=V...][;family:...]", NAMEs from the family's
  * dc_param_spec (case-insensitive), V a decimal in the spec's range; the direct family also
  * takes "1x1=CxP" and "conv=CxP" for its tiles. Without "family:", the text is conv's (the
  * named family). Applies the values of family index fam to p and returns in *set which were
@@ -160,8 +195,8 @@ void dc_resolved_describe(const dc_resolved *r, char *buf, size_t cap);
 densecl_status dc_params_parse(const char *text, const char *default_family, int fam,
                                dc_params *p, unsigned *set, const char *what);
 
-/* ---------------------------------------------------------------- the direct family
- * (conv_direct.c) Its parameter indices. */
+/* ---------------------------------------------------------------- direct.c
+ * The direct family's parameter indices, and its tiles in their legacy form. */
 enum { DC_DIRECT_FLAT_CO, DC_DIRECT_FLAT_PX, DC_DIRECT_TCO, DC_DIRECT_TPX, DC_DIRECT_VEC,
        DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_NPARAMS };
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
@@ -169,17 +204,6 @@ void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 /* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where
  * the model's 3x3 convs waste fewer multiply-adds on padding channels that way). */
 void dc_direct_fit(dc_params *p, const dc_plan *plan);
-
-/* ---------------------------------------------------------------- the winograd family
- * (conv_winograd.c) The indices of its KERNELS set (bits DC_CONV_*, as direct's) and of its off
- * switch ON (kernel_params "winograd:ON=0"). */
-enum { DC_WINO_KERNELS = 4, DC_WINO_ON = 5 };
-/* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
- * other kinds on direct. */
-#define DC_WINO_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
-/* 1 if auto should run the 3x3/1/1 convs on winograd on this device (measured faster there:
- * AMD CPUs with AVX-512), with the reason in why either way. */
-int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap);
 
 /* ---------------------------------------------------------------- tuning.c: the direct tiles
  * and the device's tuning file */
@@ -219,11 +243,11 @@ densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg);
 void dc_tiles_fit_plan(densecl_tiles *t, const dc_plan *plan);
 
 /* The abi.h DC_CONV_* bit of a conv of window k, stride and pad, with a prologue or not (the
- * direct family's kernel for it; family.h's dc_conv_kind_of gives the DC_KIND_* index). */
+ * direct family's kernel for it; dc_conv_kind_of gives the DC_KIND_* index). */
 unsigned dc_conv_kind(int k, int stride, int pad, int pre);
 
 /* Packs PyTorch-layout conv weights [cout, cin, k, k] into the direct family's layout
- * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (conv_direct.c). Returns the packed
+ * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (direct.c). Returns the packed
  * length in floats; with out == NULL only computes it. */
 size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
 

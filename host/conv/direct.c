@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conv_direct.c - the "direct" conv family (kernels/direct.cl): one work-item computes a register
+ * direct.c - the "direct" conv family (kernels/direct.cl): one work-item computes a register
  * tile of output channels x output pixels; CPU-shaped (POCL), and the family every conv can
  * fall back to. Five kernels, one per conv kind (abi.h DC_CONV_*), built only for the kinds a
  * replica runs on it (KERNELS); weights packed in blocks of DC_CONV_PACK output channels.
@@ -333,7 +333,21 @@ static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p
 static const char *const direct_sources[] = {"direct.cl", NULL};
 
 const dc_family dc_family_direct = {
-    "direct",         direct_sources,   direct_params,  DC_DIRECT_NPARAMS, direct_supports,
-    direct_defaults,  direct_check,     direct_defines, direct_pack,       direct_workspace,
-    direct_create,    direct_release,   direct_enqueue,
+    .name = "direct",
+    .sources = direct_sources,
+    .params = direct_params,
+    .n_params = DC_DIRECT_NPARAMS,
+    .kinds = DC_KINDS_ALL,
+    .kernels_param = DC_DIRECT_KERNELS,
+    .on_param = -1,
+    .auto_kinds = NULL, /* the fallback: what no other family claims */
+    .supports = direct_supports,
+    .defaults = direct_defaults,
+    .check = direct_check,
+    .defines = direct_defines,
+    .pack = direct_pack,
+    .workspace = direct_workspace,
+    .create = direct_create,
+    .release = direct_release,
+    .enqueue = direct_enqueue,
 };

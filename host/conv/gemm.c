@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* conv_gemm.c - the "gemm" conv family (kernels/gemm.cl): each conv as a local-memory tiled GEMM
+/* gemm.c - the "gemm" conv family (kernels/gemm.cl): each conv as a local-memory tiled GEMM
  * (1x1) or implicit GEMM (k > 1) with the batch folded into the columns, and a split of K with a
  * reduce pass when the tile grid alone cannot fill the device. Made for GPUs; correct anywhere. */
 #include <limits.h>
@@ -532,18 +532,33 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
     }
 }
 
+/* auto's family on GPUs: every kind. */
+static unsigned dc_gemm_auto_kinds(const dc_caps *caps, char *why, size_t cap)
+{
+    if (caps && (caps->type & CL_DEVICE_TYPE_GPU)) {
+        snprintf(why, cap, "GPU default");
+        return DC_KINDS_ALL;
+    }
+    snprintf(why, cap, "gemm is auto's default on GPUs only");
+    return 0;
+}
+
 const dc_family dc_family_gemm = {
-    "gemm",
-    dc_gemm_sources,
-    dc_gemm_params,
-    DC_GEMM_P_COUNT,
-    dc_gemm_supports,
-    dc_gemm_defaults,
-    dc_gemm_check,
-    dc_gemm_defines,
-    dc_gemm_pack,
-    dc_gemm_workspace,
-    dc_gemm_create,
-    dc_gemm_release,
-    dc_gemm_enqueue,
+    .name = "gemm",
+    .sources = dc_gemm_sources,
+    .params = dc_gemm_params,
+    .n_params = DC_GEMM_P_COUNT,
+    .kinds = DC_KINDS_ALL,
+    .kernels_param = -1,
+    .on_param = -1,
+    .auto_kinds = dc_gemm_auto_kinds,
+    .supports = dc_gemm_supports,
+    .defaults = dc_gemm_defaults,
+    .check = dc_gemm_check,
+    .defines = dc_gemm_defines,
+    .pack = dc_gemm_pack,
+    .workspace = dc_gemm_workspace,
+    .create = dc_gemm_create,
+    .release = dc_gemm_release,
+    .enqueue = dc_gemm_enqueue,
 };

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conv_winograd.c - the "winograd" conv family (kernels/winograd.cl): Winograd F(2x2, 3x3) for
+ * winograd.c - the "winograd" conv family (kernels/winograd.cl): Winograd F(2x2, 3x3) for
  * the 3x3 / stride 1 / pad 1 convs, with and without the BN+ReLU prologue, one fused kernel per
  * conv kind and no workspace. CPU-shaped (POCL). It runs no other conv: the replica's other conv
- * kinds stay on the direct family (DC_WINO_KINDS), whether auto or --conv winograd chose it.
+ * kinds stay on the direct family (WN_KINDS), whether auto or --conv winograd chose it.
  *
  * Weights are transformed here, at pack time, in double: U = G g G^T for each (co, ci), laid
  * out [ceil(cout / 16), cin, 16 (xi), 16 (channel lanes)], zero past cout.
@@ -40,9 +40,9 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"ON", 0, 1, "0: auto keeps the 3x3 convs on the direct family (the off switch)"},
 };
 
-_Static_assert((int)WN_P_ON == (int)DC_WINO_ON, "family.h's DC_WINO_ON is the ON parameter");
-_Static_assert((int)WN_P_KERNELS == (int)DC_WINO_KERNELS,
-               "family.h's DC_WINO_KERNELS is the KERNELS parameter");
+/* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
+ * other kinds on direct. */
+#define WN_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
 
 static const char *const wino_sources[] = {"winograd.cl", NULL};
 
@@ -51,7 +51,7 @@ static const char *const wino_sources[] = {"winograd.cl", NULL};
  * 2-core AMD EPYC, DenseNet-121 at batch 1 and 8 and DenseNet-BC-100 at batch 64, alternating
  * runs). Elsewhere (Intel's AVX-512 Xeons included, whose FMA units differ) it is unmeasured,
  * so direct keeps them; --conv winograd runs it anywhere. */
-int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
+static int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
 {
     if (caps && (caps->type & CL_DEVICE_TYPE_CPU) && !(caps->type & CL_DEVICE_TYPE_GPU) &&
         caps->native_vector_float >= 16 && strstr(caps->vendor, "AMD")) {
@@ -60,6 +60,16 @@ int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
     }
     snprintf(why, cap, "winograd is measured faster on AMD CPUs with AVX-512 only");
     return 0;
+}
+
+/* auto's claim: the 3x3 kinds where dc_winograd_auto says so; why is the clause the
+ * resolution's reason gets either way. */
+static unsigned wino_auto_kinds(const dc_caps *caps, char *why, size_t cap)
+{
+    char reason[96];
+    int yes = dc_winograd_auto(caps, reason, sizeof reason);
+    snprintf(why, cap, "3x3 on %s: %s", yes ? "winograd" : "direct", reason);
+    return yes ? WN_KINDS : 0;
 }
 
 /* ------------------------------------------------------------------------ vtable: device */
@@ -320,6 +330,10 @@ const dc_family dc_family_winograd = {
     .sources = wino_sources,
     .params = wino_params,
     .n_params = WN_P_COUNT,
+    .kinds = WN_KINDS,
+    .kernels_param = WN_P_KERNELS,
+    .on_param = WN_P_ON,
+    .auto_kinds = wino_auto_kinds,
     .supports = wino_supports,
     .defaults = wino_defaults,
     .check = wino_check,

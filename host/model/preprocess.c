@@ -614,7 +614,7 @@ densecl_status densecl_weights_preprocess(const densecl_weights *w, densecl_prep
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_weights_preprocess: NULL argument");
     }
     const char *what = w->path ? w->path : "the weights";
-    const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
+    const char *meta = dc_tensor_meta(&w->tensors, "densecl.preprocess");
     const densecl_config *cfg = &w->cfg;
     if (meta) {
         densecl_status st = dc_preprocess_parse(meta, cfg, what, &pp);

@@ -33,10 +33,9 @@ typedef struct dc_replica {
     cl_command_queue xfer;
     int queue_profiling; /* the queue records event times */
     cl_program prog;
-    dc_kernels kern;                      /* pools, gap, linear */
+    dc_program_kernels kern;              /* pools, gap, linear, and each used family's */
     dc_caps caps;
     dc_resolved res;                      /* resolved once: the family of each conv kind */
-    void *fam_state[DC_FAMILY_SLOTS];     /* each used family's kernels (its create()) */
     cl_mem ws;                            /* the families' scratch for the current chunk */
     size_t ws_floats;
     cl_mem weights;
@@ -95,7 +94,7 @@ typedef struct dc_engine_choice {
 
 /* ---------------------------------------------------------------- replica.c */
 
-/* Resolves the replica's conv families once (family.h), then gets its program, creates the
+/* Resolves the replica's conv families once (conv/conv.h), then gets its program, creates the
  * families' and the common kernels, and uploads the weights packed for them. plan, params: the
  * engine's model plan and the weights folded for it. given: NULL for the defaults. */
 densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_params *params,

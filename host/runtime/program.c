@@ -253,19 +253,17 @@ static densecl_status dc_program_key(cl_device_id dev, const dc_resolved *res, c
                                      size_t cap)
 {
     densecl_device_info info;
-    char plat_ver[128] = "", defines[512], options[640], resolved[1024];
+    char plat_ver[128] = "", options[1280];
     cl_platform_id plat = NULL;
     dc_sources src;
     uint64_t h = DC_FNV_SEED;
-    densecl_status st = dc_sources_get(dc_resolved_families(res), &src);
+    densecl_status st = dc_sources_get(res->files, &src);
     if (st != DENSECL_OK)
         return st;
     for (int i = 0; i < src.n; i++)
         h = dc_fnv(h, src.str[i], strlen(src.str[i]));
     dc_sources_free(&src);
-    dc_resolved_defines(res, defines, sizeof defines);
-    dc_compose_options(dev, defines, options, sizeof options);
-    dc_resolved_format(res, resolved, sizeof resolved);
+    dc_compose_options(dev, res->defines, options, sizeof options);
     dc_device_describe(dev, &info);
     if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS)
         clGetPlatformInfo(plat, CL_PLATFORM_VERSION, sizeof plat_ver - 1, plat_ver, NULL);
@@ -273,7 +271,7 @@ static densecl_status dc_program_key(cl_device_id dev, const dc_resolved *res, c
              "platform=%s (%s)\ndevice=%s\nvendor=%s\ndriver=%s\nopencl_c=%s\ndensecl=%s\n"
              "kernels=%016llx\noptions=%s\nresolved=%s\n",
              info.platform_name, plat_ver, info.name, info.vendor, info.driver_version,
-             info.opencl_c_version, densecl_version(), (unsigned long long)h, options, resolved);
+             info.opencl_c_version, densecl_version(), (unsigned long long)h, options, res->text);
     return DENSECL_OK;
 }
 
@@ -374,18 +372,43 @@ static void dc_key_diff(const char *have, const char *want, char *out, size_t ca
     snprintf(out, cap, "built for another configuration");
 }
 
-/* Hands a program binary to the driver and checks that the kernels of every family res uses,
- * and the common ones, can be made from it: a binary whose checksum and key are right may still
- * be damaged inside (or crafted), and a driver may accept it and then lack a kernel. Errors name
+densecl_status dc_program_kernels_create(cl_program prog, const dc_caps *caps,
+                                         const dc_resolved *res, dc_program_kernels *k)
+{
+    densecl_status st;
+    memset(k, 0, sizeof *k);
+    if ((st = dc_kernels_create(prog, &k->common)) != DENSECL_OK)
+        return st;
+    for (int i = 0; res && i < dc_family_count; i++)
+        if ((res->used & (1u << i)) &&
+            (st = dc_families[i]->create(prog, caps, &res->params[i], &k->fam[i])) !=
+                DENSECL_OK) {
+            dc_program_kernels_release(k);
+            return st;
+        }
+    return DENSECL_OK;
+}
+
+void dc_program_kernels_release(dc_program_kernels *k)
+{
+    dc_kernels_release(&k->common);
+    for (int i = 0; i < dc_family_count; i++)
+        if (k->fam[i])
+            dc_families[i]->release(k->fam[i]);
+    memset(k, 0, sizeof *k);
+}
+
+/* Hands a program binary to the driver and makes the kernels of every family res uses, and the
+ * common ones, from it (into *kern): a binary whose checksum and key are right may still be
+ * damaged inside (or crafted), and a driver may accept it and then lack a kernel. Errors name
  * `what` (the file). */
 static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
                                              const unsigned char *bin, size_t len,
-                                             const char *options, const dc_resolved *res,
-                                             const char *what, cl_program *out)
+                                             const char *options, const dc_program_opts *o,
+                                             const char *what, cl_program *out,
+                                             dc_program_kernels *kern)
 {
     cl_int err, bin_status = CL_SUCCESS;
-    dc_kernels k;
-    dc_caps caps;
     densecl_status st;
     cl_program prog = clCreateProgramWithBinary(ctx, 1, &dev, &len, &bin, &bin_status, &err);
     if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
@@ -396,18 +419,7 @@ static densecl_status dc_program_from_binary(cl_context ctx, cl_device_id dev,
         return dc_error(DENSECL_ERR_BUILD, "%s: the device refused the program binary (%s)", what,
                         dc_cl_error_name(err != CL_SUCCESS ? err : bin_status));
     }
-    st = dc_kernels_create(prog, &k);
-    if (st == DENSECL_OK)
-        dc_kernels_release(&k);
-    dc_caps_query(dev, &caps);
-    for (int i = 0; st == DENSECL_OK && res && i < dc_family_count; i++) {
-        void *state = NULL;
-        if (!(res->used & (1u << i)))
-            continue;
-        st = dc_families[i]->create(prog, &caps, &res->params[i], &state);
-        if (state)
-            dc_families[i]->release(state);
-    }
+    st = dc_program_kernels_create(prog, o->caps, o->res, kern);
     if (st != DENSECL_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", densecl_last_error());
@@ -519,7 +531,8 @@ static int dc_cache_crashed(const char *path)
  * replaces it and no later run trips on it again. */
 static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char *path,
                                     const char *key, const char *options,
-                                    const dc_resolved *res, cl_program *out)
+                                    const dc_program_opts *o, cl_program *out,
+                                    dc_program_kernels *kern)
 {
     char *have = NULL;
     unsigned char *bin = NULL;
@@ -540,7 +553,7 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
         snprintf(marker, sizeof marker, "%s.loading.%ld.%u", path, (long)getpid(),
                  atomic_fetch_add(&loads, 1));
         fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        st = dc_program_from_binary(ctx, dev, bin, len, options, res, path, out);
+        st = dc_program_from_binary(ctx, dev, bin, len, options, o, path, out, kern);
         if (fd >= 0) {
             close(fd);
             unlink(marker);
@@ -562,10 +575,10 @@ static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char
 }
 
 densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
-                              cl_program *out)
+                              cl_program *out, dc_program_kernels *kern)
 {
     densecl_status st;
-    char options[640], key[4096], path[4096], dir[4000];
+    char options[1280], key[4096], path[4096], dir[4000];
     char *have = NULL;
     unsigned char *bin = NULL;
     size_t len = 0;
@@ -584,9 +597,7 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
         if (strstr(info.platform_name, "Portable Computing Language"))
             use_cache = 0;
     }
-    char defines[512];
-    dc_resolved_defines(o->res, defines, sizeof defines);
-    dc_compose_options(dev, defines, options, sizeof options);
+    dc_compose_options(dev, o->res->defines, options, sizeof options);
     if ((st = dc_program_key(dev, o->res, key, sizeof key)) != DENSECL_OK)
         return st;
     clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
@@ -602,8 +613,8 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
             st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
                           o->binary_path, diff);
         } else {
-            st = dc_program_from_binary(ctx, dev, bin, len, options, o->res, o->binary_path,
-                                        out);
+            st = dc_program_from_binary(ctx, dev, bin, len, options, o, o->binary_path, out,
+                                        kern);
         }
         free(have);
         free(bin);
@@ -613,7 +624,7 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
     if (use_cache) {
         uint64_t h = dc_fnv(DC_FNV_SEED, key, strlen(key));
         snprintf(path, sizeof path, "%s/%016llx.clbin", dir, (unsigned long long)h);
-        if (dc_cache_load(ctx, dev, path, key, options, o->res, out) == DENSECL_OK) {
+        if (dc_cache_load(ctx, dev, path, key, options, o, out, kern) == DENSECL_OK) {
             dc_log(DENSECL_LOG_DEBUG, "kernels from the cache: %s", path);
             dc_clear_error();
             return DENSECL_OK;
@@ -625,9 +636,13 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
                         "this device has no OpenCL compiler (CL_DEVICE_COMPILER_AVAILABLE is "
                         "false, as on most FPGA boards): give it a program binary made with "
                         "'densecl compile-kernels' (--kernels-binary FILE)");
-    if ((st = dc_program_build(ctx, dev, dc_resolved_families(o->res), defines, out)) !=
-        DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, o->res->files, o->res->defines, out)) != DENSECL_OK)
         return st;
+    if ((st = dc_program_kernels_create(*out, o->caps, o->res, kern)) != DENSECL_OK) {
+        clReleaseProgram(*out);
+        *out = NULL;
+        return st;
+    }
     if (use_cache) {
         dc_mkdirs(dir);
         struct stat sb;
@@ -655,17 +670,14 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
         return st;
     dc_caps caps;
     dc_resolved res;
-    char options[512];
     /* Every conv kind (a binary any model can use), on the family DENSECL_CONV names, else on
      * the direct family with the device's tuned or default tiles. */
     dc_caps_query(dev, &caps);
     if ((st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
         return st;
-    dc_resolved_defines(&res, options, sizeof options);
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     DC_CL_TRY(st, err);
-    if ((st = dc_program_build(ctx, dev, dc_resolved_families(&res), options, &prog)) !=
-        DENSECL_OK)
+    if ((st = dc_program_build(ctx, dev, res.files, res.defines, &prog)) != DENSECL_OK)
         goto fail;
     st = dc_program_save(prog, dev, &res, path);
 fail:

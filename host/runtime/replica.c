@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* replica.c - a replica: the engine's plan bound to one device. Its context and queue, the conv
- * families resolved once for it (family.h), its program, the families' and the common kernels,
+ * families resolved once for it (conv/conv.h), its program, the families' and the common kernels,
  * the folded weights packed by each op's family into one read-only buffer, and the activation
  * buffers of the current chunk shape. The scheduler (sched.c) runs batches on replicas. */
 #define _POSIX_C_SOURCE 200809L
@@ -144,7 +144,7 @@ fail:
     return st;
 }
 
-/* Resolves the replica's conv families once (family.h), then gets its program, creates the
+/* Resolves the replica's conv families once (conv/conv.h), then gets its program, creates the
  * families' and the common kernels, and uploads the weights packed for them. plan, params: the
  * engine's model plan and the weights folded for it. given: NULL for the defaults. */
 densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_params *params,
@@ -192,15 +192,8 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
         dc_resolved_describe(&r->res, text, sizeof text);
         dc_log(DENSECL_LOG_INFO, "convs on '%s': %s", r->info.name, text);
     }
-    dc_program_opts po = {ec.binary_path, ec.no_cache, &r->res};
-    if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog)) != DENSECL_OK)
-        return st;
-    for (int i = 0; i < dc_family_count; i++)
-        if ((r->res.used & (1u << i)) &&
-            (st = dc_families[i]->create(r->prog, &r->caps, &r->res.params[i],
-                                         &r->fam_state[i])) != DENSECL_OK)
-            return st;
-    if ((st = dc_kernels_create(r->prog, &r->kern)) != DENSECL_OK)
+    dc_program_opts po = {ec.binary_path, ec.no_cache, &r->res, &r->caps};
+    if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog, &r->kern)) != DENSECL_OK)
         return st;
     if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
         return st;
@@ -219,10 +212,7 @@ void dc_replica_free(dc_replica *r)
     dc_release_buffers(r);
     if (r->weights)
         clReleaseMemObject(r->weights);
-    dc_kernels_release(&r->kern);
-    for (int i = 0; i < dc_family_count; i++)
-        if (r->fam_state[i])
-            dc_families[i]->release(r->fam_state[i]);
+    dc_program_kernels_release(&r->kern);
     if (r->prog)
         clReleaseProgram(r->prog);
     if (r->xfer)

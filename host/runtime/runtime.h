@@ -19,51 +19,10 @@
 
 #include "conv/conv.h"
 
-/* ---------------------------------------------------------------- program.c */
-
-/* The kernel sources of one program: kernels.cl's list (embedded, or read from disk beside
- * $DENSECL_KERNELS), without the files of families not in fams, each after a #line marker.
- * str[0..n) are what clCreateProgramWithSource takes. */
-#define DC_MAX_SOURCES 32
-typedef struct dc_sources {
-    int n;
-    const char *str[2 * DC_MAX_SOURCES];
-    char marker[DC_MAX_SOURCES][160];
-    char *owned[DC_MAX_SOURCES + 1]; /* read from disk: freed by dc_sources_free */
-} dc_sources;
-/* fams: bit i for dc_families[i] (family.h); ~0u: every family. DENSECL_ERR_IO naming the file
- * when one is missing (a family's file that kernels.cl does not list included). */
-densecl_status dc_sources_get(unsigned fams, dc_sources *s);
-void dc_sources_free(dc_sources *s);
-
-/* Builds the sources of fams for dev in ctx with "-cl-std=CLx.y" from
- * CL_DEVICE_OPENCL_C_VERSION, then options (may be NULL: each family's kernels have defaults).
- * DENSECL_ERR_BUILD with the build log in the detail (its file:line point into kernels/). */
-densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
-                                const char *options, cl_program *out);
-/* How the engine gets its program: from a binary file, from the cache, or from source. */
-typedef struct dc_program_opts {
-    const char *binary_path;        /* a file written by dc_program_save (compile-kernels) */
-    int no_cache;                   /* neither read nor write the on-disk cache */
-    const struct dc_resolved *res;  /* what to build (family.h) */
-} dc_program_opts;
-
-/* The resolution a program binary was built with (its key's "resolved=" line, parsed strictly)
- * into text (cap bytes); DENSECL_ERR_FORMAT/IO naming the file. */
-densecl_status dc_program_binary_resolved(const char *path, char *text, size_t cap);
-/* The program for dev: binary_path when given (refused if built for another device, driver,
- * kernel sources or resolution), else a valid cache entry, else built from source (and then
- * cached). A device without a compiler needs a binary or a cache entry. */
-densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
-                              cl_program *out);
-/* Writes prog's binary for dev, built from res, to path in densecl's binary format
- * (atomically). */
-densecl_status dc_program_save(cl_program prog, cl_device_id dev, const struct dc_resolved *res,
-                               const char *path);
 /* ---------------------------------------------------------------- pools.c */
 
 /* The kernels every program has (kernels/pool.cl), created once per program. Conv kernels
- * belong to their family (family.h). */
+ * belong to their family (conv/conv.h). */
 typedef struct dc_kernels {
     cl_kernel maxpool;
     cl_kernel bnrelu_avgpool;
@@ -102,6 +61,58 @@ cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_p
 cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
                          cl_event *ev);
 
+/* ---------------------------------------------------------------- program.c */
+
+/* The kernel sources of one program: kernels.cl's list (embedded, or read from disk beside
+ * $DENSECL_KERNELS), without the files of families not in fams, each after a #line marker.
+ * str[0..n) are what clCreateProgramWithSource takes. */
+#define DC_MAX_SOURCES 32
+typedef struct dc_sources {
+    int n;
+    const char *str[2 * DC_MAX_SOURCES];
+    char marker[DC_MAX_SOURCES][160];
+    char *owned[DC_MAX_SOURCES + 1]; /* read from disk: freed by dc_sources_free */
+} dc_sources;
+/* fams: bit i for dc_families[i] (conv/conv.h); ~0u: every family. DENSECL_ERR_IO naming the file
+ * when one is missing (a family's file that kernels.cl does not list included). */
+densecl_status dc_sources_get(unsigned fams, dc_sources *s);
+void dc_sources_free(dc_sources *s);
+
+/* Builds the sources of fams for dev in ctx with "-cl-std=CLx.y" from
+ * CL_DEVICE_OPENCL_C_VERSION, then options (may be NULL: each family's kernels have defaults).
+ * DENSECL_ERR_BUILD with the build log in the detail (its file:line point into kernels/). */
+densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
+                                const char *options, cl_program *out);
+/* How the engine gets its program: from a binary file, from the cache, or from source. */
+typedef struct dc_program_opts {
+    const char *binary_path;        /* a file written by dc_program_save (compile-kernels) */
+    int no_cache;                   /* neither read nor write the on-disk cache */
+    const dc_resolved *res;         /* what to build (conv/conv.h) */
+    const dc_caps *caps;            /* the device's, for the families' kernels */
+} dc_program_opts;
+
+/* A program's kernels, made once from it: the common ones (pools.c) and each used family's
+ * state (its create()), index i for dc_families[i], NULL for the others. */
+typedef struct dc_program_kernels {
+    dc_kernels common;
+    void *fam[DC_FAMILY_SLOTS];
+} dc_program_kernels;
+densecl_status dc_program_kernels_create(cl_program prog, const dc_caps *caps,
+                                         const dc_resolved *res, dc_program_kernels *k);
+void dc_program_kernels_release(dc_program_kernels *k);
+
+/* The resolution a program binary was built with (its key's "resolved=" line, parsed strictly)
+ * into text (cap bytes); DENSECL_ERR_FORMAT/IO naming the file. */
+densecl_status dc_program_binary_resolved(const char *path, char *text, size_t cap);
+/* The program for dev: binary_path when given (refused if built for another device, driver,
+ * kernel sources or resolution), else a valid cache entry, else built from source (and then
+ * cached). A device without a compiler needs a binary or a cache entry. */
+densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program_opts *o,
+                              cl_program *out, dc_program_kernels *kern);
+/* Writes prog's binary for dev, built from res, to path in densecl's binary format
+ * (atomically). */
+densecl_status dc_program_save(cl_program prog, cl_device_id dev, const struct dc_resolved *res,
+                               const char *path);
 /* ---------------------------------------------------------------- engine.c */
 
 /* Test hook: the enqueue of replica r's op after `after_ops` more op enqueues fails with err

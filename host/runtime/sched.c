@@ -141,7 +141,7 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
         dc_mem ws = {r->ws, 0};
         if (fi < 0)
             return CL_INVALID_KERNEL;
-        return dc_families[fi]->enqueue(r->queue, r->fam_state[fi], &r->res.params[fi], &a, ws,
+        return dc_families[fi]->enqueue(r->queue, r->kern.fam[fi], &r->res.params[fi], &a, ws,
                                         ev);
     }
     case DC_OP_MAXPOOL:
@@ -151,15 +151,15 @@ static cl_int dc_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
                           op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
                           op->stride, op->pad};
         if (op->kind == DC_OP_MAXPOOL)
-            return dc_enqueue_maxpool(r->queue, &r->kern, &a, ev);
+            return dc_enqueue_maxpool(r->queue, &r->kern.common, &a, ev);
         if (op->kind == DC_OP_BNRELU_AVGPOOL)
-            return dc_enqueue_bnrelu_avgpool(r->queue, &r->kern, &a, ev);
-        return dc_enqueue_bnrelu_gap(r->queue, &r->kern, &a, ev);
+            return dc_enqueue_bnrelu_avgpool(r->queue, &r->kern.common, &a, ev);
+        return dc_enqueue_bnrelu_gap(r->queue, &r->kern.common, &a, ev);
     }
     case DC_OP_LINEAR: {
         dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
                             op->out_c};
-        return dc_enqueue_linear(r->queue, &r->kern, &a, ev);
+        return dc_enqueue_linear(r->queue, &r->kern.common, &a, ev);
     }
     default:
         return CL_INVALID_OPERATION;

@@ -584,7 +584,6 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
     dc_st_kern k;
     dc_caps caps;
     dc_resolved res;
-    char defines[512];
     cl_int err = CL_SUCCESS;
     densecl_status st;
     if (!d)
@@ -615,8 +614,7 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
     }
     if (st == DENSECL_OK) {
         k.p = res.params[0];
-        dc_resolved_defines(&res, defines, sizeof defines);
-        st = dc_program_build(ctx, dev, dc_resolved_families(&res), defines, &prog);
+        st = dc_program_build(ctx, dev, res.files, res.defines, &prog);
     }
     if (st == DENSECL_OK)
         st = dc_kernels_create(prog, &k.k);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* tools_api.c - the few questions densecl's tools ask of the kernel families (family.h), as
- * narrow functions declared in tools_internal.h, so that the tools never include family.h:
+/* tools_api.c - the few questions densecl's tools ask of the kernel families (conv/conv.h), as
+ * narrow functions declared in tools_internal.h, so that the tools never include conv/conv.h:
  * `densecl info`'s family listing, tune's loop over the families and its --kernel-params check.
  * Text goes into the caller's buffer; the library prints nothing. */
 #include <stdarg.h>
@@ -72,12 +72,24 @@ const char *dc_tool_family_name(int i)
     return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
 }
 
-int dc_tool_winograd_auto(cl_device_id dev)
+int dc_tool_auto_default(cl_device_id dev, const char *family)
 {
     dc_caps caps;
-    char why[96];
+    char why[160];
+    int fi = dc_family_index(family);
     dc_caps_query(dev, &caps);
-    return dc_winograd_auto(&caps, why, sizeof why);
+    if (fi <= 0 || !dc_families[fi]->auto_kinds)
+        return 0;
+    /* As dc_resolve's auto without a tuning file: the first family claiming every kind runs
+     * them all; only without one do the families claiming some kinds take theirs. */
+    for (int i = 1; i < dc_family_count; i++) {
+        const dc_family *f = dc_families[i];
+        if (f->auto_kinds && f->kinds == DC_KINDS_ALL &&
+            f->auto_kinds(&caps, why, sizeof why) == DC_KINDS_ALL)
+            return i == fi;
+    }
+    return dc_families[fi]->kinds != DC_KINDS_ALL &&
+           (dc_families[fi]->auto_kinds(&caps, why, sizeof why) & dc_families[fi]->kinds) != 0;
 }
 
 densecl_status dc_tool_check_kernel_params(const char *text, const char *family, unsigned *set,
