@@ -455,6 +455,8 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
 
 /* Like densecl_engine_create, on the caller's OpenCL objects: a cl_context and an in-order
  * cl_command_queue of that context (pass them as they are; cl_context is a struct _cl_context *).
+ * An out-of-order queue (CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) is refused with
+ * DENSECL_ERR_ARGUMENT: densecl orders a run's commands by the queue.
  * They stay the caller's: densecl retains both for the engine's lifetime and releases only its
  * own references in densecl_engine_free(), so the caller may release theirs at any time. */
 DENSECL_API

@@ -200,6 +200,16 @@ static void test_own_context(void)
     float *x = random_input(3, 3, 10, 10, 3), a[30], b[30];
     CHECK(dc_device_pick("auto", &dev, &info) == DENSECL_OK);
     cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    /* An out-of-order queue is refused: the ops are ordered by the queue (on POCL such a queue
+     * gave logits off by up to 1.2e9 before). */
+    cl_command_queue ooo =
+        clCreateCommandQueue(ctx, dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+    CHECKF(err == CL_SUCCESS, "out-of-order queue: %s", dc_cl_error_name(err));
+    if (err == CL_SUCCESS) {
+        CHECK(densecl_engine_create_cl(w, ctx, ooo, &mine) == DENSECL_ERR_ARGUMENT);
+        CHECK(mine == NULL && strstr(densecl_last_error(), "out of order") != NULL);
+        clReleaseCommandQueue(ooo);
+    }
     cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
     CHECK(densecl_engine_create_cl(w, ctx, q, &mine) == DENSECL_OK);
     clReleaseCommandQueue(q);

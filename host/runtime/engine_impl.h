@@ -32,6 +32,7 @@ typedef struct dc_replica {
      * NULL where a second queue could not be made (queue then does everything, in order). */
     cl_command_queue xfer;
     int queue_profiling; /* the queue records event times */
+    int own_queue;       /* the engine made the queue (not densecl_engine_create_cl's caller's) */
     cl_program prog;
     dc_program_kernels kern;              /* pools, gap, linear, and each used family's */
     dc_caps caps;
@@ -99,6 +100,8 @@ typedef struct dc_engine_choice {
  * engine's model plan and the weights folded for it. given: NULL for the defaults. */
 densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_params *params,
                                const dc_engine_choice *given);
+/* Makes r's queues anew with props (after waiting for the old ones): profiling turned on. */
+densecl_status dc_replica_requeue(dc_replica *r, cl_command_queue_properties props);
 /* Waits for r's queue, then releases everything it holds and zeroes it. */
 void dc_replica_free(dc_replica *r);
 /* Releases r's activation buffers, its workspace and its chunk plan. */

@@ -203,6 +203,32 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
     return DENSECL_OK;
 }
 
+densecl_status dc_replica_requeue(dc_replica *r, cl_command_queue_properties props)
+{
+    cl_int err;
+    cl_command_queue q, x = NULL;
+    if (r->xfer)
+        clFinish(r->xfer);
+    clFinish(r->queue);
+    q = clCreateCommandQueue(r->ctx, r->dev, props, &err);
+    if (err != CL_SUCCESS)
+        return dc_error(dc_cl_status(err), "'%s': a profiling command queue: %s", r->info.name,
+                        dc_cl_error_name(err));
+    if (r->xfer && !(x = clCreateCommandQueue(r->ctx, r->dev, props, &err))) {
+        clReleaseCommandQueue(q);
+        return dc_error(dc_cl_status(err), "'%s': a profiling command queue: %s", r->info.name,
+                        dc_cl_error_name(err));
+    }
+    clReleaseCommandQueue(r->queue);
+    r->queue = q;
+    if (r->xfer) {
+        clReleaseCommandQueue(r->xfer);
+        r->xfer = x;
+    }
+    r->queue_profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
+    return DENSECL_OK;
+}
+
 void dc_replica_free(dc_replica *r)
 {
     if (r->xfer)
