@@ -18,9 +18,12 @@
 #define DC_MAX_REPLICAS 16
 #define DC_ABSENT SIZE_MAX
 
-/* Where an op's parameters live in the weight buffer, in floats; DC_ABSENT when absent. */
+/* An op of the replica's plan on its device: where its parameters live in the weight buffer,
+ * in floats (DC_ABSENT when absent), and the family that runs it (a conv; -1 otherwise), both
+ * set once, when the weights are packed. */
 typedef struct dc_op_dev {
     size_t weight, bias, pre;
+    int fam;
 } dc_op_dev;
 
 typedef struct dc_replica {
@@ -109,6 +112,10 @@ void dc_release_buffers(dc_replica *r);
 /* Makes a replica's activation and input buffers hold an [n, c, h, w] chunk: the buffers of a
  * larger chunk of the same image size are kept. */
 densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w);
+/* Enqueues op i of r's current chunk plan on its queue (the family in r->op_dev[i].fam);
+ * input: the buffer it reads instead of its plan's (the first op's input slot), NULL for the
+ * plan's. Returns the OpenCL error. */
+cl_int dc_replica_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev);
 /* Releases *ev when set, and clears it. */
 void dc_release_event(cl_event *ev);
 

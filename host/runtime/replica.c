@@ -75,9 +75,11 @@ static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *param
             const dc_op_params *pp = &params[i];
             dc_op_dev *od = &r->op_dev[i];
             od->weight = od->bias = od->pre = DC_ABSENT;
+            /* The family that runs a conv, read from here at every launch. */
+            od->fam = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
             if (pp->weight) {
                 /* A conv's weights in the layout of the family that runs its kind. */
-                int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+                int fi = od->fam;
                 const dc_family *f = fi >= 0 ? dc_families[fi] : NULL;
                 const dc_params *fp = fi >= 0 ? &r->res.params[fi] : NULL;
                 size_t len = f ? f->pack(op, fp, NULL, NULL)
@@ -257,7 +259,7 @@ static size_t dc_plan_ws_floats(const dc_replica *r, const dc_plan *p)
     size_t most = 0;
     for (int i = 0; i < p->n_ops; i++) {
         const dc_op *op = &p->ops[i];
-        int fi = op->kind == DC_OP_CONV ? r->res.fam[dc_op_conv_kind(op)] : -1;
+        int fi = r->op_dev[i].fam;
         size_t need = fi >= 0 && dc_families[fi]->workspace
                           ? dc_families[fi]->workspace(op, p->n, &r->res.params[fi])
                           : 0;
@@ -328,4 +330,60 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
 fail:
     dc_release_buffers(r);
     return st;
+}
+
+static dc_mem dc_wmem(const dc_replica *r, size_t off)
+{
+    dc_mem m = {off == DC_ABSENT ? NULL : r->weights, off == DC_ABSENT ? 0 : off};
+    return m;
+}
+
+cl_int dc_replica_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
+{
+    const dc_op *op = &r->plan.ops[i];
+    const dc_op_dev *od = &r->op_dev[i];
+    dc_mem in = {input ? input : r->bufs[op->in_buf], 0}, out = {r->bufs[op->out_buf], 0};
+    int n = r->plan.n;
+    if (r->fault_err != CL_SUCCESS && r->fault_countdown-- <= 0) {
+        cl_int err = r->fault_err;
+        r->fault_err = CL_SUCCESS;
+        if (err != DC_FAULT_AT_RUN)
+            return err;
+        /* The chunk's part will see its commands failed at the wait. (A barrier on a user
+         * event set to an error would be the real thing, but POCL 3.1 aborts on it.) */
+        r->fault_at_wait = 1;
+    }
+    switch (op->kind) {
+    case DC_OP_CONV: {
+        dc_conv_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), dc_wmem(r, od->pre),
+                          out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
+                          op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
+                          op->pad, op->relu};
+        int fi = od->fam;
+        dc_mem ws = {r->ws, 0};
+        if (fi < 0)
+            return CL_INVALID_KERNEL;
+        return dc_families[fi]->enqueue(r->queue, r->kern.fam[fi], &r->res.params[fi], &a, ws,
+                                        ev);
+    }
+    case DC_OP_MAXPOOL:
+    case DC_OP_BNRELU_AVGPOOL:
+    case DC_OP_BNRELU_GAP: {
+        dc_pool_args a = {in, dc_wmem(r, od->pre), out, n, op->in_c, op->in_ctot, op->in_h,
+                          op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
+                          op->stride, op->pad};
+        if (op->kind == DC_OP_MAXPOOL)
+            return dc_enqueue_maxpool(r->queue, &r->kern.common, &a, ev);
+        if (op->kind == DC_OP_BNRELU_AVGPOOL)
+            return dc_enqueue_bnrelu_avgpool(r->queue, &r->kern.common, &a, ev);
+        return dc_enqueue_bnrelu_gap(r->queue, &r->kern.common, &a, ev);
+    }
+    case DC_OP_LINEAR: {
+        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
+                            op->out_c};
+        return dc_enqueue_linear(r->queue, &r->kern.common, &a, ev);
+    }
+    default:
+        return CL_INVALID_OPERATION;
+    }
 }

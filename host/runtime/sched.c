@@ -89,12 +89,6 @@ static densecl_status dc_replica_limit(dc_replica *r, const dc_plan *one)
     return DENSECL_OK;
 }
 
-static dc_mem dc_wmem(const dc_replica *r, size_t off)
-{
-    dc_mem m = {off == DC_ABSENT ? NULL : r->weights, off == DC_ABSENT ? 0 : off};
-    return m;
-}
-
 static const char *dc_op_kind_name(const dc_op *op)
 {
     static const char *const conv[] = {"conv1x1", "conv3x3", "conv7x7", "conv"};
@@ -111,58 +105,6 @@ static const char *dc_op_kind_name(const dc_op *op)
         return "linear";
     default:
         return "op";
-    }
-}
-
-/* Enqueues op i of r's plan; input: the buffer it reads instead of its plan's (the first op's
- * input slot), NULL for the plan's. */
-static cl_int dc_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
-{
-    const dc_op *op = &r->plan.ops[i];
-    const dc_op_dev *od = &r->op_dev[i];
-    dc_mem in = {input ? input : r->bufs[op->in_buf], 0}, out = {r->bufs[op->out_buf], 0};
-    int n = r->plan.n;
-    if (r->fault_err != CL_SUCCESS && r->fault_countdown-- <= 0) {
-        cl_int err = r->fault_err;
-        r->fault_err = CL_SUCCESS;
-        if (err != DC_FAULT_AT_RUN)
-            return err;
-        /* The chunk's part will see its commands failed at the wait. (A barrier on a user
-         * event set to an error would be the real thing, but POCL 3.1 aborts on it.) */
-        r->fault_at_wait = 1;
-    }
-    switch (op->kind) {
-    case DC_OP_CONV: {
-        dc_conv_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), dc_wmem(r, od->pre),
-                          out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
-                          op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
-                          op->pad, op->relu};
-        int fi = r->res.fam[dc_op_conv_kind(op)];
-        dc_mem ws = {r->ws, 0};
-        if (fi < 0)
-            return CL_INVALID_KERNEL;
-        return dc_families[fi]->enqueue(r->queue, r->kern.fam[fi], &r->res.params[fi], &a, ws,
-                                        ev);
-    }
-    case DC_OP_MAXPOOL:
-    case DC_OP_BNRELU_AVGPOOL:
-    case DC_OP_BNRELU_GAP: {
-        dc_pool_args a = {in, dc_wmem(r, od->pre), out, n, op->in_c, op->in_ctot, op->in_h,
-                          op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
-                          op->stride, op->pad};
-        if (op->kind == DC_OP_MAXPOOL)
-            return dc_enqueue_maxpool(r->queue, &r->kern.common, &a, ev);
-        if (op->kind == DC_OP_BNRELU_AVGPOOL)
-            return dc_enqueue_bnrelu_avgpool(r->queue, &r->kern.common, &a, ev);
-        return dc_enqueue_bnrelu_gap(r->queue, &r->kern.common, &a, ev);
-    }
-    case DC_OP_LINEAR: {
-        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
-                            op->out_c};
-        return dc_enqueue_linear(r->queue, &r->kern.common, &a, ev);
-    }
-    default:
-        return CL_INVALID_OPERATION;
     }
 }
 
@@ -268,7 +210,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         const dc_op *op = &r->plan.ops[i];
         cl_mem in = i == 0 ? r->slot[s] : NULL; /* the first op alone reads the input */
         evp = dc_profile_slot(job, ri, op->name, dc_op_kind_name(op), op->macs);
-        cl_int err = dc_enqueue_op(r, i, in, i == 0 || evp ? &ev : NULL);
+        cl_int err = dc_replica_enqueue_op(r, i, in, i == 0 || evp ? &ev : NULL);
         if (err != CL_SUCCESS) {
             st = dc_error(dc_cl_status(err), "enqueueing %s on '%s' failed: %s", op->name,
                           r->info.name, dc_cl_error_name(err));
