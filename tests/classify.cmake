@@ -2,7 +2,7 @@
 # tests/classify.cmake - `densecl classify` end to end (include()d from tests/CMakeLists.txt).
 # The fixtures (small seeded models, images in several formats, IDX and label files) and the
 # torchvision reference come from tests/classify_reference.py at test time; the ImageNet case
-# exports a seeded densenet121 (about 30 MB) with tools/export_torchvision.py. Needs
+# exports a seeded densenet121 (about 30 MB) with tools/export/export_torchvision.py. Needs
 # Debian's python3-torch/torchvision/numpy and the Fashion-MNIST test set
 # (/usr/share/datasets/fashion-mnist, package dataset-fashion-mnist); nothing is skipped.
 set(DENSECL_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch, torchvision and numpy")

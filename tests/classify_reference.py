@@ -33,7 +33,7 @@ import torchvision
 import torchvision.transforms.functional as TF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "tools", "export"))
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"

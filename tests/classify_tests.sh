@@ -5,8 +5,8 @@
 # DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Fixtures (small
 # seeded models, images in several formats, IDX and label files) come from
 # tests/classify_reference.py, which also recomputes densecl's answers with torch/torchvision;
-# the ImageNet model is written by tools/export_torchvision.py --random 0. $DENSECL_PYTHON names
-# the Python (default /usr/bin/python3). Each case prints "ok NAME" or "FAIL NAME: why"; the last
+# the ImageNet model is written by tools/export/export_torchvision.py --random 0.
+# $DENSECL_PYTHON names the Python (default /usr/bin/python3). Each case prints "ok NAME" or "FAIL NAME: why"; the last
 # line is "N passed, N failed" and the exit status is non-zero on any failure. Nothing is skipped:
 # a missing Python, dataset or OpenCL device fails the cases that need it.
 set -u
@@ -101,8 +101,8 @@ else
     bad "fixtures" "$(tail -c 1500 "$TMP/prep.log")"
 fi
 D121="$TMP/densenet121.safetensors"
-if "$PY" "$HERE/../tools/export_torchvision.py" --model densenet121 --random 0 --out "$D121" \
-    >"$TMP/export.log" 2>&1; then
+if "$PY" "$HERE/../tools/export/export_torchvision.py" --model densenet121 --random 0 \
+    --out "$D121" >"$TMP/export.log" 2>&1; then
     ok "export densenet121"
 else
     bad "export densenet121" "$(tail -c 1500 "$TMP/export.log")"

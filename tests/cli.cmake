@@ -6,9 +6,9 @@ add_test(NAME cli_tests
                  ${CMAKE_CURRENT_BINARY_DIR}/cli-scratch)
 set_tests_properties(cli_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
 
-# The tool's shared helpers (tools/cli.c) alone: signals, output checks, escaping.
-dc_test(test_cli SOURCES test_cli.c ${CMAKE_SOURCE_DIR}/tools/cli.c LABELS unit)
-target_include_directories(test_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)
+# The tools' shared helpers (tools/cli/) alone: signals, output checks, escaping.
+dc_test(test_cli SOURCES test_cli.c LABELS unit)
+target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES test_selftest.c LABELS unit)
@@ -26,7 +26,7 @@ set_tests_properties(shard_tests PROPERTIES LABELS cli TIMEOUT 600
                      ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_BUILT_WITHOUT_MPI=${dc_no_mpi}")
 
 # The same under mpirun at 1, 2 and 3 ranks (--oversubscribe: this may have fewer cores), when
-# the tool was built with MPI (tools/CMakeLists.txt).
+# the tool was built with MPI (tools/CMakeLists.txt, tools/densecl/).
 if(DENSECL_MPI)
   add_test(NAME mpi_tests
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi_tests.sh $<TARGET_FILE:densecl-cli>

@@ -71,7 +71,7 @@ done < "$dir/cases.tsv"
 
 # The 5-class DDP checkpoint: labels and preprocessing in the metadata, as classify reads them.
 st="$work/ddp_module_5class.safetensors"
-if meta=$(TOOLS="$here/../tools" "$python" - "$st" <<'PY' 2>&1
+if meta=$(TOOLS="$here/../tools/export" "$python" - "$st" <<'PY' 2>&1
 import json, sys
 sys.path.insert(0, __import__("os").environ["TOOLS"])
 from safetensors_io import read_safetensors

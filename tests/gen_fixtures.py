@@ -29,7 +29,7 @@ import torchvision
 from torchvision.models.densenet import _Transition
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(os.path.dirname(HERE), "tools")
+TOOLS = os.path.join(os.path.dirname(HERE), "tools", "export")
 sys.path.insert(0, TOOLS)
 import export_torchvision as export  # noqa: E402
 from safetensors_io import atomic_write_bytes, quantize, write_safetensors  # noqa: E402

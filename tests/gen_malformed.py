@@ -28,7 +28,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "export"))
 import export_torchvision as export  # noqa: E402
 import gen_fixtures  # noqa: E402
 from safetensors_io import (atomic_write_bytes, build_file, encode_tensor,  # noqa: E402

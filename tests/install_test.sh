@@ -60,8 +60,9 @@ for f in libdensecl.a libdensecl.so pkgconfig/densecl.pc cmake/densecl/densecl-c
          cmake/densecl/densecl-config-version.cmake; do
     [[ -e $libdir/$f ]] || fail "not installed: ${libdir#"$prefix"/}/$f"
 done
-if [[ -f $src/tools/densecl-export ]]; then
-    [[ -x $prefix/bin/densecl-export ]] || fail "tools/densecl-export exists but is not installed"
+if [[ -f $src/tools/export/densecl-export ]]; then
+    [[ -x $prefix/bin/densecl-export ]] ||
+        fail "tools/export/densecl-export exists but is not installed"
     grep -qi 'usage: densecl-export' "$prefix/share/man/man1/densecl-export.1" ||
         fail "densecl-export.1 lacks its --help"
 fi

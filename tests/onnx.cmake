@@ -22,7 +22,7 @@ add_test(NAME export_fixtures
 set_tests_properties(export_fixtures PROPERTIES FIXTURES_SETUP export LABELS model TIMEOUT 600)
 add_test(NAME export_roundtrip
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/export_tests.sh $<TARGET_FILE:densecl-cli>
-                 ${CMAKE_SOURCE_DIR}/tools/densecl-export ${DENSECL_EXPORT_DIR})
+                 ${CMAKE_SOURCE_DIR}/tools/export/densecl-export ${DENSECL_EXPORT_DIR})
 set_tests_properties(export_roundtrip PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED export
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
 

@@ -22,7 +22,7 @@ fi
     --truth "$data/t10k-labels-idx1-ubyte.gz" "$data/t10k-images-idx3-ubyte.gz" \
     >"$dir/out" 2>"$dir/err" || { echo "FAIL: classify: $(cat "$dir/err")"; echo "0 passed, 1 failed"; exit 1; }
 cat "$dir/out"
-"$py" "$root/tools/train_fashion_mnist.py" --evaluate "$weights" --threads 2 \
+"$py" "$root/tools/dev/train_fashion_mnist.py" --evaluate "$weights" --threads 2 \
     --predictions "$dir/torch.npy" || { echo "FAIL: PyTorch evaluation"; echo "0 passed, 1 failed"; exit 1; }
 "$py" - "$dir/densecl.csv" "$dir/torch.npy" "$data/t10k-labels-idx1-ubyte.gz" <<'PY'
 import csv, gzip, sys

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The densecl tool's shared helpers (tools/cli.c): signals leave no temporary behind, outputs
+/* The densecl tool's shared helpers (tools/cli/): signals leave no temporary behind, outputs
  * that are inputs are refused, names are escaped, a failover reason is never empty (issue 15
  * items 3, 4, 9, 11). */
 #define _DEFAULT_SOURCE /* mkdtemp */

@@ -400,7 +400,7 @@ static char *read_text(const char *rel)
     FILE *f;
     long len;
     char *s = NULL;
-    /* $DENSECL_SOURCE_DIR: a source tree elsewhere than the one built from (tools/gpu_check.sh
+    /* $DENSECL_SOURCE_DIR: a source tree elsewhere than the one built from (tools/dev/gpu_check.sh
      * runs the binary on another machine). */
     const char *root = getenv("DENSECL_SOURCE_DIR");
     snprintf(path, sizeof path, "%s/%s", root && *root ? root : DENSECL_SOURCE_DIR, rel);

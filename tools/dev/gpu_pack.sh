@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# gpu_pack.sh [--build DIR] [--out DIR] - builds, here, what tools/gpu_check.sh needs on a GPU
+# gpu_pack.sh [--build DIR] [--out DIR] - builds, here, what tools/dev/gpu_check.sh needs on a GPU
 # machine that has no compiler, CMake, Debian packages or torchvision, and copies it into the
 # carry folder (default gpu-carry/, git-ignored), which travels with the working tree:
 #
@@ -8,7 +8,7 @@
 #   lib/       libclblast.so.1, the OpenCL ICD loader libOpenCL.so.1 (ocl-icd, which honours
 #              OCL_ICD_VENDORS) and libprotobuf-c.so.1, the very files the build links, found
 #              through ldd
-#   fixtures/  whole-model parity cases written by tests/gen_fixtures.py with torchvision's
+#   fixtures/  whole-model parity cases written by tests/generators/gen_fixtures.py with torchvision's
 #              logits (the GPU machine's PyTorch may have no torchvision): the ImageNet
 #              DenseNet-121 in F16 weights (stem, max pool, four blocks) and three CIFAR/MNIST
 #              models, about 24 MB; the other cases would pass the carry limit
@@ -19,7 +19,7 @@
 # The binaries need glibc 2.34 and libstdc++ with GLIBCXX_3.4.29 (Debian 12 builds; Ubuntu
 # 22.04 has both). The folder must stay below the device tool's 64 MiB carry limit: checked.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 build=build
 out=gpu-carry
@@ -71,7 +71,7 @@ for f in t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
 done
 
 # Skips the cases whose files are up to date (gen_fixtures.py's stamp).
-"$python" tests/gen_fixtures.py "$out/fixtures" --only "$cases"
+"$python" tests/generators/gen_fixtures.py "$out/fixtures" --only "$cases"
 
 {
     echo "packed $(date -u '+%Y-%m-%d %H:%M UTC') from $(git rev-parse --short HEAD 2>/dev/null)" \
@@ -89,4 +89,4 @@ if [ "$size" -gt "$limit" ]; then
 fi
 echo "gpu_pack: $out ready ($((size / 1024 / 1024)) MiB). On the GPU machine, from the" \
     "repository root (the device tool's run with carry [\"$out\"]):" \
-    "tools/gpu_check.sh $out \"\$OUT\""
+    "tools/dev/gpu_check.sh $out \"\$OUT\""

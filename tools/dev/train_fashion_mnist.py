@@ -40,7 +40,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
@@ -212,7 +212,8 @@ def train(args):
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     log = Log(args.log)
-    command = " ".join(shlex.quote(a) for a in ["tools/train_fashion_mnist.py"] + args.argv)
+    command = " ".join(shlex.quote(a)
+                       for a in ["tools/dev/train_fashion_mnist.py"] + args.argv)
     log(f"command: {command}")
     log(f"seed: {args.seed}  threads: {args.threads}  torch {torch.__version__}  "
         f"torchvision {torchvision.__version__}  numpy {np.__version__}")

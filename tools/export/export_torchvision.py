@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Compatibility wrapper: tools/densecl-export is the converter now (installed as
+"""Compatibility wrapper: tools/export/densecl-export is the converter now (installed as
 `densecl-export`); this name keeps old command lines and `import export_torchvision` working.
 
   export_torchvision.py --model densenet121 [--out FILE] [--dtype f32|f16|bf16]

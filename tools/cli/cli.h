@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cli.h - shared by the densecl subcommands (tools/densecl.c and tools/cmd_*.c). */
+/* cli.h - shared by the densecl subcommands (tools/densecl/) and densecl-query (tools/query/). */
 #ifndef DENSECL_CLI_H
 #define DENSECL_CLI_H
 
@@ -34,7 +34,7 @@ extern char cli_error_where[256];
 void print_error(const char *msg, int keep_lines);
 /* Deferred errors (under MPI, the set-up of classify and run, when every rank may fail the
  * same way): from cli_error_defer() on, print_error stores its line instead of printing it,
- * until cli_error_defer_end() hands the stored lines over (tools/mpi.c's cli_mpi_setup_end
+ * until cli_error_defer_end() hands the stored lines over (tools/densecl/mpi.c's cli_mpi_setup_end
  * gathers them on rank 0, which prints them once). Lines still stored at exit are printed then,
  * as without deferral. */
 void cli_error_defer(void);

@@ -13,14 +13,14 @@ third from one minute to the next); the table gives the medians over the rounds 
 round's ratio.
 
 ONNX Runtime is npm's onnxruntime-node 1.20.1 (its prebuilt CPU library is inside the package),
-installed by tools/install_onnxruntime.sh into third_party/onnxruntime-node (or --ort-dir, or
+installed by tools/dev/install_onnxruntime.sh into third_party/onnxruntime-node (or --ort-dir, or
 $DENSECL_ORT_DIR) and driven by a small node script. Its model is the same PyTorch model exported
 with torch.onnx.export (opset 13, do_constant_folding=True, a static input shape), so all three
 run the same weights. Without node or the package the table says so in ONNX Runtime's column,
 and the rest still runs; --no-ort leaves it out.
 
-    tools/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
-                             [--rounds 3] [--markdown] [--json FILE] [--ort-dir DIR] [--no-ort]
+    tools/dev/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
+                                 [--rounds 3] [--markdown] [--json FILE] [--ort-dir DIR] [--no-ort]
 
 --device gpu compares densecl on the OpenCL GPU with PyTorch on CUDA in fp32 (TF32 off, cuDNN
 benchmark mode), eager and, where PyTorch has them, replaying a CUDA graph, on the GPU workloads
@@ -237,7 +237,7 @@ const version = require(path.join(dir, 'node_modules', 'onnxruntime-node', 'pack
 
 def ort_dir(args):
     return (args.ort_dir or os.environ.get("DENSECL_ORT_DIR") or
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "third_party",
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "third_party",
                          "onnxruntime-node"))
 
 
@@ -250,7 +250,7 @@ def ort_missing(args):
     pkg = os.path.join(ort_dir(args), "node_modules", "onnxruntime-node", "package.json")
     if not os.path.exists(pkg):
         return (f"not run: no onnxruntime-node in {ort_dir(args)} "
-                f"(tools/install_onnxruntime.sh installs it)")
+                f"(tools/dev/install_onnxruntime.sh installs it)")
     return None
 
 
@@ -292,8 +292,8 @@ def startup(exe, device, rounds):
         x = os.path.join(tmp, "x.npy")
         w = os.path.join(tmp, "densenet121.safetensors")
         np.save(x, np.random.RandomState(0).randn(1, 3, 224, 224).astype(np.float32))
-        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
-                                                     "export_torchvision.py"),
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..",
+                                                     "export", "export_torchvision.py"),
                         "--model", "densenet121", "--random", "0", "--out", w],
                        check=True, capture_output=True)
         cmd = [exe, "run", "--weights", w, "--input", x, "--output", os.path.join(tmp, "y.npy")]
@@ -426,8 +426,8 @@ def main_gpu(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--densecl", default=os.path.join(os.path.dirname(__file__), "..", "build",
-                                                      "bin", "densecl"))
+    ap.add_argument("--densecl", default=os.path.join(os.path.dirname(__file__), "..", "..",
+                                                      "build", "bin", "densecl"))
     ap.add_argument("--device", default=None,
                     help="densecl's device; 'gpu': the GPU comparison against PyTorch CUDA")
     ap.add_argument("--conv", default=None,
@@ -439,7 +439,7 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="also write the raw numbers here")
     ap.add_argument("--ort-dir", default=None,
-                    help="where tools/install_onnxruntime.sh put onnxruntime-node (default: "
+                    help="where tools/dev/install_onnxruntime.sh put onnxruntime-node (default: "
                          "$DENSECL_ORT_DIR, else third_party/onnxruntime-node)")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     args = ap.parse_args()

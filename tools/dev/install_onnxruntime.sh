@@ -1,19 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# install_onnxruntime.sh - installs ONNX Runtime, the CPU peer of tools/compare_pytorch.py, into
+# install_onnxruntime.sh - installs ONNX Runtime, the CPU peer of tools/dev/compare_pytorch.py, into
 # a git-ignored folder of the checkout (default: third_party/onnxruntime-node).
 #
 # ONNX Runtime comes as npm's onnxruntime-node, whose prebuilt libonnxruntime.so ships inside the
 # package. --ignore-scripts skips its install script, which would download CUDA and DirectML
 # parts the CPU run does not use. Needs node and npm (Debian 12: nodejs, npm).
 #
-#     tools/install_onnxruntime.sh [DIR]
+#     tools/dev/install_onnxruntime.sh [DIR]
 #
 # compare_pytorch.py looks in the default folder, or in $DENSECL_ORT_DIR (the same DIR).
 set -eu
 
 VERSION=1.20.1
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-${DENSECL_ORT_DIR:-$here/third_party/onnxruntime-node}}
 
 for tool in node npm; do

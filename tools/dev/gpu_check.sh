@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # gpu_check.sh [options] [CARRY [OUTDIR]] - the checks a GPU session runs, on a GPU machine lent
-# for a few minutes, from a build made elsewhere (tools/gpu_pack.sh fills CARRY, default
+# for a few minutes, from a build made elsewhere (tools/dev/gpu_pack.sh fills CARRY, default
 # gpu-carry/). Run from the repository root (test_conv_clblast reads kernels/ from it).
 #
 # Writes into OUTDIR (default $OUT, else gpu-check-out/): logs/*.log, one per step, and
@@ -10,12 +10,12 @@
 #   query     densecl-query and densecl info: which devices the loader sees, and the advice
 #   tests     test_conv_clblast and test_ops on the device (kernels against the C reference)
 #   parity    densecl run on the fixtures (torchvision's logits, from gpu_pack.sh) with each
-#             conv family, compared as tests/compare_logits.py does
+#             conv family, compared as tests/support/compare_logits.py does
 #   bench     densecl bench --profile: DenseNet-121 224x224 at batch 1, 8, 64 and
 #             DenseNet-BC-100 32x32 at 512, with each conv family
 #   classify  densecl classify of the 10,000 Fashion-MNIST test images (CARRY/data) with the
 #             shipped model at batch 32 and 256: images/s with batches pipelined, and accuracy
-#   compare   tools/compare_pytorch.py --device gpu (PyTorch CUDA fp32, eager and CUDA graph)
+#   compare   tools/dev/compare_pytorch.py --device gpu (PyTorch CUDA fp32, eager and CUDA graph)
 #   tune      densecl tune on the device (saves into a scratch cache, not the machine's)
 # The conv families are --conv direct, gemm and clblast when this densecl's `run --help` lists
 # --conv, else its one default path. Every step has a time limit, and the steps stop when the
@@ -36,7 +36,7 @@
 #   --quick           tiny workloads, for trying the script out on a CPU (POCL): --device cpu
 # Exit status: 0 when every step ran and passed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 root=$PWD
 
 device=gpu
@@ -58,14 +58,14 @@ done
 carry=${pos[0]:-gpu-carry}
 out=${pos[1]:-${OUT:-gpu-check-out}}
 if ! carry=$(cd "$carry" 2>/dev/null && pwd); then
-    echo "gpu_check: no carry folder ${pos[0]:-gpu-carry} (run tools/gpu_pack.sh first)" >&2
+    echo "gpu_check: no carry folder ${pos[0]:-gpu-carry} (run tools/dev/gpu_pack.sh first)" >&2
     exit 2
 fi
 mkdir -p "$out/logs" || exit 2
 out=$(cd "$out" && pwd)
 bin=$carry/bin
 for b in densecl densecl-query test_ops test_conv_clblast; do
-    [ -x "$bin/$b" ] || { echo "gpu_check: $bin/$b missing (run tools/gpu_pack.sh)" >&2; exit 2; }
+    [ -x "$bin/$b" ] || { echo "gpu_check: $bin/$b missing (run tools/dev/gpu_pack.sh)" >&2; exit 2; }
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX") || exit 2
@@ -149,7 +149,7 @@ else
 fi
 conv_args() { [ "$1" = default ] || echo "--conv $1"; }
 
-# Compares logits as tests/compare_logits.py does (max|diff| <= 1e-4 max|expected|, finite,
+# Compares logits as tests/support/compare_logits.py does (max|diff| <= 1e-4 max|expected|, finite,
 # same argmax per row), with numpy when this python has it, else reading the .npy files here.
 cat > "$work/compare.py" << 'EOF'
 import struct, sys, ast, math
@@ -198,7 +198,7 @@ parity() {
         --output "$work/$c.$fam.npy" --device "$device" "${extra[@]}" $(conv_args "$fam") ||
         return 1
     if "$python" -c 'import numpy' 2>/dev/null; then
-        "$python" "$root/tests/compare_logits.py" --name "$c/$fam" "$fix/$c.expected.npy" \
+        "$python" "$root/tests/support/compare_logits.py" --name "$c/$fam" "$fix/$c.expected.npy" \
             "$work/$c.$fam.npy"
     else
         "$python" "$work/compare.py" "$c/$fam" "$fix/$c.expected.npy" "$work/$c.$fam.npy"
@@ -261,7 +261,7 @@ for batch in 32 256; do
         --truth "$carry/data/t10k-labels-idx1-ubyte.gz" "$fashion"
 done
 reserve=$((budget / 10))
-step compare-pytorch 240 "$python" "$root/tools/compare_pytorch.py" --densecl "$bin/densecl" \
+step compare-pytorch 240 "$python" "$root/tools/dev/compare_pytorch.py" --densecl "$bin/densecl" \
     --device gpu "${compare_args[@]}" --json "$out/compare_pytorch.json"
 reserve=0
 step tune 150 "$bin/densecl" tune --device "$device" "${tune_args[@]}"
