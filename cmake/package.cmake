@@ -17,7 +17,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install.cmake reads it first.
+# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install/install.cmake reads it first.
 if(BUILD_SHARED_LIBS AND NOT DENSECL_SHARED)
   message(FATAL_ERROR "densecl: BUILD_SHARED_LIBS=ON needs DENSECL_SHARED=ON")
 endif()

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "generators"))
 import gen_fixtures as fx  # noqa: E402
 
 

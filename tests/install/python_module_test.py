@@ -10,9 +10,10 @@ PREFIX's libdensecl.so. Checks, each a failure when wrong:
   - Engine.run logits against torchvision's forward (the shipped Fashion-MNIST model, and a
     seeded 3-channel DenseNet-BC): max|diff| <= 1e-4 x max|expected|, same argmax;
   - classify() of arrays against softmax(run); of PNG files (resize, crop, grey and RGBA) against
-    torch's own preprocessing (tests/classify_reference.py) and against `densecl classify --json`;
+    torch's own preprocessing (tests/generators/classify_reference.py) and against
+    `densecl classify --json`;
   - Weights.preprocessing and image_to_input (the library's densecl_weights_preprocess and
-    densecl_image_to_input): the tensors of tests/data/image_to_input/ bit for bit from
+    densecl_image_to_input): the tensors of tests/unit/data/image_to_input/ bit for bit from
     lossless PNGs PIL decodes as stb does, and the argument checks;
   - errors: densecl.Error with the status name and densecl_last_error()'s text;
   - Engine.start / Job.wait: jobs of different shapes waited for out of order, a pipeline, a
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 prefix, source, scratch = (os.path.abspath(a) for a in sys.argv[1:4])
-sys.path.insert(0, os.path.join(source, "tests"))
+sys.path.insert(0, os.path.join(source, "tests", "generators"))
 import classify_reference as ref  # noqa: E402
 
 import densecl  # noqa: E402
@@ -188,7 +189,7 @@ check(w3.preprocessing == {"channels": 3, "height": 32, "width": 32, "resize": 4
                            "std": [0.25, np.float32(0.2), np.float32(0.3)],
                            "source": "metadata"}, f"Weights.preprocessing {w3.preprocessing}")
 check(e3.preprocessing == w3.preprocessing, "Engine.preprocessing")
-fixtures = os.path.join(source, "tests", "data", "image_to_input")
+fixtures = os.path.join(source, "tests", "unit", "data", "image_to_input")
 small = {"channels": 3, "height": 16, "width": 16, "resize": 20, "crop_height": 16,
          "crop_width": 16, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 grey = {"channels": 1, "height": 8, "width": 12, "resize_height": 12, "resize_width": 18,

@@ -17,7 +17,7 @@ densecl=$1
 dir=$2
 here=$(cd "$(dirname "$0")" && pwd)
 python=${DENSECL_PYTHON:-/usr/bin/python3}
-. "$here/lib.sh"
+. "$here/../support/lib.sh"
 
 for f in parity.tsv refused.tsv; do
     if [[ ! -f "$dir/$f" ]]; then
@@ -39,8 +39,8 @@ while read -r name; do
         bad "$name" "densecl exited with $rc: $(cat "$work/err")"
         continue
     fi
-    if cmp=$("$python" "$here/compare_logits.py" --name "$name" "$dir/$name.expected.npy" \
-        "$out" 2>&1); then
+    if cmp=$("$python" "$here/../support/compare_logits.py" --name "$name" \
+        "$dir/$name.expected.npy" "$out" 2>&1); then
         ok "$name: $cmp"
     else
         bad "$name" "$cmp"

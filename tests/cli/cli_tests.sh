@@ -26,7 +26,7 @@ for p in /usr/bin/python3 python3; do
 done
 
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/lib.sh"
 
 # cli ARGS...: runs the tool; sets rc, and leaves stdout in $TMP/out and stderr in $TMP/err.
 CLI_PREFIX=("$BIN")
@@ -810,8 +810,8 @@ done
 # One-line errors. A kernel build failure names a file with the compiler's log.
 # The kernel sources copied (kernels.cl lists the files of kernels/ beside it), one broken.
 rm -rf "$HD/broken" && mkdir -p "$HD/broken" &&
-    cp "$(dirname "$0")/../kernels.cl" "$HD/broken/" &&
-    cp -r "$(dirname "$0")/../kernels" "$HD/broken/" &&
+    cp "$(dirname "$0")/../../kernels.cl" "$HD/broken/" &&
+    cp -r "$(dirname "$0")/../../kernels" "$HD/broken/" &&
     printf '__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n' \
         >>"$HD/broken/kernels/pool.cl"
 # (POCL's compiler itself prints "1 error generated." on stderr: not densecl's line, dropped.)

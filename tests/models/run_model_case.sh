@@ -53,4 +53,5 @@ if [[ ! -f "$out" ]]; then
     echo "$case_name: FAIL: densecl exited 0 but wrote no $out" >&2
     exit 1
 fi
-"$python" "$here/compare_logits.py" --name "$case_name" "$fixdir/$case_name.expected.npy" "$out"
+"$python" "$here/../support/compare_logits.py" --name "$case_name" \
+    "$fixdir/$case_name.expected.npy" "$out"

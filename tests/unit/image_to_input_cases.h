@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * image_to_input_cases.h - the preprocessing settings of the densecl_image_to_input fixtures
- * (tests/data/image_to_input/), as plain numbers: one row per case, shared by the tool that wrote
- * the fixtures from classify's preprocessing before it moved into the library, and by the test
- * that compares the library with them (test_image_to_input.c).
+ * (tests/unit/data/image_to_input/), as plain numbers: one row per case, shared by the tool that
+ * wrote the fixtures from classify's preprocessing before it moved into the library, and by the
+ * test that compares the library with them (test_image_to_input.c).
  */
 #ifndef DENSECL_IMAGE_TO_INPUT_CASES_H
 #define DENSECL_IMAGE_TO_INPUT_CASES_H

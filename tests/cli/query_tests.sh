@@ -41,7 +41,7 @@ for p in /usr/bin/python3 python3; do
 done
 
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/lib.sh"
 
 # q ARGS...: runs the tool; sets rc, leaves stdout in $TMP/out and stderr in $TMP/err.
 q() {

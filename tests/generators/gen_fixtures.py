@@ -29,7 +29,8 @@ import torchvision
 from torchvision.models.densenet import _Transition
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(os.path.dirname(HERE), "tools", "export")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TOOLS = os.path.join(ROOT, "tools", "export")
 sys.path.insert(0, TOOLS)
 import export_torchvision as export  # noqa: E402
 from safetensors_io import atomic_write_bytes, quantize, write_safetensors  # noqa: E402
@@ -135,7 +136,7 @@ def randomize(model):
 
 def cases():
     """The fixture cases, in test order."""
-    src = "densecl tests/gen_fixtures.py, randomised weights"
+    src = "densecl tests/generators/gen_fixtures.py, randomised weights"
 
     def meta(name, preprocess=False):
         return export.build_metadata(export.torchvision_config(name), src,

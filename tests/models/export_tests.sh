@@ -20,7 +20,7 @@ export_tool=$(realpath "$2")
 dir=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 python=${DENSECL_PYTHON:-/usr/bin/python3}
-. "$here/lib.sh"
+. "$here/../support/lib.sh"
 
 [[ -f "$dir/cases.tsv" ]] || { echo "export_tests: no $dir/cases.tsv" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/densecl-export.XXXXXX")
@@ -38,8 +38,8 @@ run_compare() {
         return
     fi
     local cmp
-    if cmp=$("$python" "$here/compare_logits.py" --name "$name" "$dir/$name.expected.npy" \
-        "$out" 2>&1); then
+    if cmp=$("$python" "$here/../support/compare_logits.py" --name "$name" \
+        "$dir/$name.expected.npy" "$out" 2>&1); then
         ok "$name ($(basename "$weights")): $cmp"
     else
         bad "$name ($(basename "$weights"))" "$cmp"
@@ -71,7 +71,7 @@ done < "$dir/cases.tsv"
 
 # The 5-class DDP checkpoint: labels and preprocessing in the metadata, as classify reads them.
 st="$work/ddp_module_5class.safetensors"
-if meta=$(TOOLS="$here/../tools/export" "$python" - "$st" <<'PY' 2>&1
+if meta=$(TOOLS="$here/../../tools/export" "$python" - "$st" <<'PY' 2>&1
 import json, sys
 sys.path.insert(0, __import__("os").environ["TOOLS"])
 from safetensors_io import read_safetensors

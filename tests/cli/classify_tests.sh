@@ -4,8 +4,8 @@
 #
 # DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Fixtures (small
 # seeded models, images in several formats, IDX and label files) come from
-# tests/classify_reference.py, which also recomputes densecl's answers with torch/torchvision;
-# the ImageNet model is written by tools/export/export_torchvision.py --random 0.
+# tests/generators/classify_reference.py, which also recomputes densecl's answers with
+# torch/torchvision; the ImageNet model is written by tools/export/export_torchvision.py --random 0.
 # $DENSECL_PYTHON names the Python (default /usr/bin/python3). Each case prints "ok NAME" or "FAIL NAME: why"; the last
 # line is "N passed, N failed" and the exit status is non-zero on any failure. Nothing is skipped:
 # a missing Python, dataset or OpenCL device fails the cases that need it.
@@ -19,14 +19,14 @@ BIN=$(realpath -- "$1") || exit 2
 TMP=$(realpath -m -- "$2") || exit 2
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${DENSECL_PYTHON:-/usr/bin/python3}
-REF="$HERE/classify_reference.py"
+REF="$HERE/../generators/classify_reference.py"
 FASHION=/usr/share/datasets/fashion-mnist
 rm -rf "$TMP"
 mkdir -p "$TMP" || exit 2
 FX="$TMP/fx"
 
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/lib.sh"
 
 # cli ARGS...: runs `densecl classify ARGS`; sets rc, leaves stdout in $TMP/out, stderr in
 # $TMP/err.
@@ -101,7 +101,7 @@ else
     bad "fixtures" "$(tail -c 1500 "$TMP/prep.log")"
 fi
 D121="$TMP/densenet121.safetensors"
-if "$PY" "$HERE/../tools/export/export_torchvision.py" --model densenet121 --random 0 \
+if "$PY" "$HERE/../../tools/export/export_torchvision.py" --model densenet121 --random 0 \
     --out "$D121" >"$TMP/export.log" 2>&1; then
     ok "export densenet121"
 else
@@ -141,7 +141,7 @@ if expect_ok "imagenet: text" --weights "$D121" "${IMAGES[@]}" photo.jpg; then
         # 'NAME: P1 CLASS1, ... P5 CLASS5' with a real ImageNet name first
         top1=$(echo "$line" | sed -E 's/^[^:]*: [0-9.]+ ([^,]*),.*/\1/')
         [ "$(echo "$line" | tr ',' '\n' | wc -l)" -eq 5 ] || why="$why; $f: not 5 classes: $line"
-        grep -Fxq -- "$top1" "$HERE/../models/imagenet-classes.txt" ||
+        grep -Fxq -- "$top1" "$HERE/../../models/imagenet-classes.txt" ||
             why="$why; $f: top-1 '$top1' is no ImageNet class name"
     done
     grep -q '^device: ' "$TMP/out" || why="$why; no device line"

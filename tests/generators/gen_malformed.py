@@ -28,7 +28,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "export"))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tools", "export"))
 import export_torchvision as export  # noqa: E402
 import gen_fixtures  # noqa: E402
 from safetensors_io import (atomic_write_bytes, build_file, encode_tensor,  # noqa: E402
@@ -63,7 +64,7 @@ VAR_KEY = "features.norm5.running_var"
 # The shipped Fashion-MNIST model with one NaN weight, for `classify --truth` (which reported
 # the accuracy of constant answers, about 10%, before NaN weights were refused).
 FASHION_NAN = "fashion_nan.safetensors"
-SHIPPED = os.path.join(os.path.dirname(HERE), "models", "densenet-fashion.safetensors")
+SHIPPED = os.path.join(ROOT, "models", "densenet-fashion.safetensors")
 
 
 def base_arrays():
@@ -78,7 +79,7 @@ def entries_of(arrays):
 
 
 def metadata():
-    return {"format": "pt", "source": "densecl tests/gen_malformed.py"}
+    return {"format": "pt", "source": "densecl tests/generators/gen_malformed.py"}
 
 
 def file_bytes(arrays, meta=None):

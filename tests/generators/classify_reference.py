@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Fixtures for tests/classify_tests.sh, and torchvision's answers to compare `densecl classify` to.
+"""Fixtures for tests/cli/classify_tests.sh, and torchvision's answers to compare
+`densecl classify` to.
 
   classify_reference.py prepare DIR
       writes small seeded models (safetensors with densecl metadata), images in several formats
@@ -33,7 +34,7 @@ import torchvision
 import torchvision.transforms.functional as TF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools", "export"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "export"))
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"

@@ -6,7 +6,7 @@
 # then moved (everything must be relocatable); the file list; the shared library's exports;
 # examples/embed.c built three ways and run: pkg-config (shared and static), find_package(densecl)
 # (densecl::densecl, densecl::densecl_shared, densecl::densecl_static), and a parent project that
-# add_subdirectory()s the source tree; then the Python module (tests/python_module_test.py)
+# add_subdirectory()s the source tree; then the Python module (tests/install/python_module_test.py)
 # against torchvision and the CLI. Every program must print the same line as the build's own
 # densecl-example. A missing OpenCL device fails the test.
 #
@@ -195,6 +195,6 @@ if [[ $sanitize == 1 ]]; then
     py_env+=(LD_PRELOAD="$asan" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
     echo "sanitizer build: $python runs with LD_PRELOAD=$asan, leak detection off"
 fi
-"${py_env[@]}" "$python" "$src/tests/python_module_test.py" "$prefix" "$src" "$tmp/python" ||
-    fail "the Python module"
+"${py_env[@]}" "$python" "$src/tests/install/python_module_test.py" "$prefix" "$src" \
+    "$tmp/python" || fail "the Python module"
 echo "install_test: all passed"

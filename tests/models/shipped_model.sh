@@ -7,7 +7,7 @@ set -u
 densecl=$1
 dir=$2
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
+root=$(cd "$here/../.." && pwd)
 py=${DENSECL_PYTHON:-/usr/bin/python3}
 data=/usr/share/datasets/fashion-mnist
 weights=$root/models/densenet-fashion.safetensors

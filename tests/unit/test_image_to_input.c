@@ -3,14 +3,14 @@
  * test_image_to_input.c - the library's preprocessing (densecl.h: densecl_image_to_input,
  * densecl_weights_preprocess) and class names (densecl_weights_label_count / _label).
  *
- * Bit for bit: every image of tests/data/image_to_input/ (8- and 16-bit PNG in grey, grey + alpha,
- * RGB, RGBA; JPEG colour and grey; odd sizes), decoded as classify decodes it (tools/inputs/),
- * through every setting of image_to_input_cases.h, must give exactly the float32 tensor that
- * classify's preprocessing gave before it moved into the library (the fixtures: raw tensors, or
- * a 64-bit FNV-1a of the large ImageNet ones). The same with the rows at a padded, odd stride
+ * Bit for bit: every image of tests/unit/data/image_to_input/ (8- and 16-bit PNG in grey, grey +
+ * alpha, RGB, RGBA; JPEG colour and grey; odd sizes), decoded as classify decodes it
+ * (tools/inputs/), through every setting of image_to_input_cases.h, must give exactly the float32
+ * tensor that classify's preprocessing gave before it moved into the library (the fixtures: raw
+ * tensors, or a 64-bit FNV-1a of the large ImageNet ones). The same with the rows at a padded, odd stride
  * from an odd address. Then every argument check, and the metadata accessors.
  *
- * usage: test_image_to_input DIR (tests/data/image_to_input)
+ * usage: test_image_to_input DIR (tests/unit/data/image_to_input)
  */
 #define _POSIX_C_SOURCE 200809L
 

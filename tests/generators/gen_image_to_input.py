@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Writes the small images of tests/data/image_to_input/ (committed; rerun only to change them).
+"""Writes the small images of tests/unit/data/image_to_input/ (committed; rerun only to change
+them).
 
 Odd sizes, every layout stb_image hands classify: 8- and 16-bit PNG in grey, grey + alpha, RGB
 and RGBA, and JPEG in colour and grey. The pixels are a seeded mix of gradients and noise, so
 that resampling, cropping and the channel mapping all change the values. PNG is written here
 (zlib), since PIL cannot write 16-bit colour PNG; JPEG by PIL.
 
-    /usr/bin/python3 tests/gen_image_to_input.py tests/data/image_to_input
+    /usr/bin/python3 tests/generators/gen_image_to_input.py tests/unit/data/image_to_input
 """
 import io
 import struct

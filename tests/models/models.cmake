@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
-# tests/models.cmake - whole models against torchvision, and malformed weights/inputs
-# (include()d from tests/CMakeLists.txt).
+# tests/models/models.cmake - label "model": whole models against torchvision, malformed
+# weights/inputs, ONNX weights and densecl-export round trips (include()d from
+# tests/CMakeLists.txt).
 #
 # The fixtures are generated at test time by Debian's python3-torch/torchvision (not at build
-# time, so that building needs no Python): model_fixtures writes ${PROJECT_BINARY_DIR}/fixtures
-# (about 350 MB, 15-30 s on 2 cores; skipped when up to date), malformed_fixtures writes
-# ${PROJECT_BINARY_DIR}/malformed. A missing device fails these tests; they are never skipped.
-set(DENSECL_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch, torchvision and numpy")
-
+# time, so that building needs no Python; the writers are tests/generators/gen_*.py):
+# model_fixtures writes ${PROJECT_BINARY_DIR}/fixtures (about 350 MB, 15-30 s on 2 cores; skipped
+# when up to date), malformed_fixtures writes ${PROJECT_BINARY_DIR}/malformed. A missing device
+# fails these tests; they are never skipped.
+set(dc_dir ${CMAKE_CURRENT_LIST_DIR})
 set(DENSECL_FIXTURES_DIR ${PROJECT_BINARY_DIR}/fixtures)
 set(DENSECL_MALFORMED_DIR ${PROJECT_BINARY_DIR}/malformed)
 # Must match `gen_fixtures.py --list`.
@@ -17,12 +18,12 @@ set(DENSECL_MODEL_CASES
 set(DENSECL_MODEL_TEST_ENV ${DENSECL_TEST_ENV} "DENSECL_PYTHON=${DENSECL_PYTHON}")
 
 add_test(NAME model_fixtures
-         COMMAND ${DENSECL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/gen_fixtures.py
+         COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_fixtures.py
                  ${DENSECL_FIXTURES_DIR})
 set_tests_properties(model_fixtures PROPERTIES FIXTURES_SETUP models LABELS model TIMEOUT 600)
 
 add_test(NAME malformed_fixtures
-         COMMAND ${DENSECL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/gen_malformed.py
+         COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_malformed.py
                  ${DENSECL_MALFORMED_DIR})
 set_tests_properties(malformed_fixtures PROPERTIES FIXTURES_SETUP malformed LABELS "model;cli"
                      TIMEOUT 300)
@@ -30,7 +31,7 @@ set_tests_properties(malformed_fixtures PROPERTIES FIXTURES_SETUP malformed LABE
 # Model tests run on POCL with 2 cores in CI: generous timeouts, never timing-based pass/fail.
 foreach(case IN LISTS DENSECL_MODEL_CASES)
   add_test(NAME model_${case}
-           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_model_case.sh $<TARGET_FILE:densecl-cli>
+           COMMAND bash ${dc_dir}/run_model_case.sh $<TARGET_FILE:densecl-cli>
                    ${DENSECL_FIXTURES_DIR} ${case})
   set_tests_properties(model_${case} PROPERTIES LABELS model FIXTURES_REQUIRED models
                        ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
@@ -52,21 +53,46 @@ foreach(entry IN LISTS DENSECL_MODEL_CONV_CASES)
   list(GET parts 0 case)
   list(GET parts 1 conv)
   add_test(NAME model_${case}_${conv}
-           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_model_case.sh $<TARGET_FILE:densecl-cli>
+           COMMAND bash ${dc_dir}/run_model_case.sh $<TARGET_FILE:densecl-cli>
                    ${DENSECL_FIXTURES_DIR} ${case} ${conv})
   set_tests_properties(model_${case}_${conv} PROPERTIES LABELS model FIXTURES_REQUIRED models
                        ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
 endforeach()
 
 add_test(NAME malformed_inputs
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/malformed_cases.sh $<TARGET_FILE:densecl-cli>
+         COMMAND bash ${dc_dir}/malformed_cases.sh $<TARGET_FILE:densecl-cli>
                  ${DENSECL_MALFORMED_DIR})
 set_tests_properties(malformed_inputs PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED malformed
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
 
 # The shipped Fashion-MNIST model: accuracy and agreement with PyTorch through `classify`.
 add_test(NAME shipped_fashion_model
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/shipped_model.sh $<TARGET_FILE:densecl-cli>
+         COMMAND bash ${dc_dir}/shipped_model.sh $<TARGET_FILE:densecl-cli>
                  ${CMAKE_CURRENT_BINARY_DIR}/shipped-scratch)
 set_tests_properties(shipped_fashion_model PROPERTIES LABELS model
+                     ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
+
+# ONNX weights (host/formats/onnx.c): DenseNets exported by torch.onnx.export against
+# torchvision's logits, and files that must be refused. gen_onnx.py writes ${CMAKE_BINARY_DIR}/onnx
+# at test time (about 200 MB, a minute on 2 cores; skipped when up to date). A missing device
+# fails the test; nothing is skipped.
+set(DENSECL_ONNX_DIR ${CMAKE_BINARY_DIR}/onnx)
+add_test(NAME onnx_fixtures
+         COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_onnx.py ${DENSECL_ONNX_DIR})
+set_tests_properties(onnx_fixtures PROPERTIES FIXTURES_SETUP onnx LABELS model TIMEOUT 900)
+add_test(NAME onnx_models
+         COMMAND bash ${dc_dir}/onnx_tests.sh $<TARGET_FILE:densecl-cli> ${DENSECL_ONNX_DIR})
+set_tests_properties(onnx_models PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED onnx
+                     ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
+
+# densecl-export round trips: checkpoints as users save them (gen_export.py, at test time),
+# converted and run, against torchvision's logits; the converter's refusals.
+set(DENSECL_EXPORT_DIR ${CMAKE_BINARY_DIR}/export)
+add_test(NAME export_fixtures
+         COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_export.py ${DENSECL_EXPORT_DIR})
+set_tests_properties(export_fixtures PROPERTIES FIXTURES_SETUP export LABELS model TIMEOUT 600)
+add_test(NAME export_roundtrip
+         COMMAND bash ${dc_dir}/export_tests.sh $<TARGET_FILE:densecl-cli>
+                 ${CMAKE_SOURCE_DIR}/tools/export/densecl-export ${DENSECL_EXPORT_DIR})
+set_tests_properties(export_roundtrip PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED export
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)

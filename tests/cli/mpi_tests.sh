@@ -21,9 +21,9 @@ mkdir -p "$TMP" || exit 2
 export POCL_CACHE_DIR=${POCL_CACHE_DIR:-$TMP/pocl-cache}
 
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/lib.sh"
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 W=$SRC/models/densenet-fashion.safetensors
 DATA=/usr/share/datasets/fashion-mnist
 IMG=$DATA/t10k-images-idx3-ubyte.gz

@@ -7,7 +7,7 @@ densecl=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir"
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/lib.sh"
 py=${DENSECL_PYTHON:-/usr/bin/python3}
 
 "$py" - "$dir/x.npy" <<'PY' || { echo "cannot write the input"; exit 1; }

@@ -624,7 +624,8 @@ static void test_build_log_lines(const test_env *e, const char *src_dir)
     densecl_status st;
     int line = 0;
     if (!src_dir) {
-        CHECKF(0, "test_ops needs the source folder as its argument (tests/ops.cmake gives it)");
+        CHECKF(0, "test_ops needs the source folder as its argument (tests/device/device.cmake "
+                  "gives it)");
         return;
     }
     if (!mkdtemp(dir)) {

@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: MIT
-# tests/install.cmake - the install as users meet it (issue 14; include()d from
+# tests/install/install.cmake - the install as users meet it (issue 14; include()d from
 # tests/CMakeLists.txt). Label "install": cmake --install into a temporary prefix, examples/embed.c
 # built with pkg-config, find_package and add_subdirectory, the Python module against torchvision.
 # Needs the whole build (it installs it), an OpenCL device, and python3-torch/torchvision.
-set(DENSECL_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch, torchvision and numpy")
 if(DENSECL_SANITIZE)
   set(dc_sanitize 1)
 else()
@@ -15,7 +14,7 @@ if(NOT DENSECL_SHARED)
   return()
 endif()
 add_test(NAME install
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh ${PROJECT_BINARY_DIR}
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_test.sh ${PROJECT_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${dc_sanitize} ${DENSECL_PYTHON})
 set_tests_properties(install PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
                      TIMEOUT 900)
