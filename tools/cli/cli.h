@@ -132,13 +132,4 @@ void cli_json_u64(cli_json *j, const char *key, uint64_t v);
 void cli_json_num(cli_json *j, const char *key, double v, int positive_only);
 void cli_json_bool(cli_json *j, const char *key, int v);
 
-/* Subcommands beyond those in densecl.c. argv[0] is the command's name; they return the exit
- * code, or -1 for a --help request. */
-int cmd_classify(int argc, char **argv, const cli_ctx *ctx);
-int cmd_bench(int argc, char **argv, const cli_ctx *ctx);
-int cmd_tune(int argc, char **argv, const cli_ctx *ctx);
-extern const char cmd_classify_usage[];
-extern const char cmd_bench_usage[];
-extern const char cmd_tune_usage[];
-
 #endif

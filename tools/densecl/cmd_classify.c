@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "commands.h"
 #include "mpi.h"
 
 const char cmd_classify_usage[] =
