@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* classify.h - the state of `densecl classify` and what its files (cmd_classify.c,
- * classify_inputs.c, classify_output.c, classify_progress.c) call in one another. */
+ * classify_args.c, classify_inputs.c, classify_output.c, classify_progress.c) call in one
+ * another. */
 #ifndef DENSECL_CLASSIFY_H
 #define DENSECL_CLASSIFY_H
 
@@ -154,6 +155,10 @@ void sniff_inputs(classify *c);
 
 /* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
 int do_input(classify *c, int i);
+
+/* The command line into c->o and c's inputs (classify_args.c). 0, -1 for --help, or EXIT_USAGE
+ * once reported. */
+int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, classify *c);
 
 /* Under mpirun with several ranks (classify_mpi.c). begin: this rank takes its shard and
  * device, and a rank other than 0 sends its standard output to a temporary file. setup: called
