@@ -109,7 +109,6 @@ const char cmd_classify_usage[] =
     "the last complete batch. Class and file names are printed with control characters as\n"
     "\\xNN.\n";
 
-
 /* Separates the options (and their values, by parse_opts' rules) from the inputs, which
  * parse_opts does not take. Everything after "--" is an input. */
 static void split_args(int argc, char **argv, const cli_opt *opts, size_t n_opts, char **optv,

@@ -167,7 +167,6 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
     return st == DENSECL_OK ? 0 : fail_status(st);
 }
 
-
 /* iters runs as jobs back to back (densecl_engine_start), the next started before the last is
  * waited for, as classify runs its batches: ms per batch over all of them, so that the uploads
  * overlapping the compute show. 0, or the exit code. */

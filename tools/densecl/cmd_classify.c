@@ -38,7 +38,6 @@
 #include "commands.h"
 #include "mpi.h"
 
-
 static densecl_status load_weights(const classify *c, densecl_weights **w)
 {
     densecl_weights_options wo;

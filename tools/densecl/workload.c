@@ -30,7 +30,6 @@ static int parse_size(const char *s, int *h, int *w)
     return 0;
 }
 
-
 void workload_free(workload *wl)
 {
     densecl_weights_free(wl->wts);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* query.h - shared by densecl-query's files: densecl-query.c (devices, the field table, output),
- * query_icd.c (the ICD loader's files) and query_rec.c (the recommendation). */
+/* query.h - shared by densecl-query's files: densecl-query.c (main), query_probe.c (the
+ * devices), query_fields.c (the field table), query_report.c (text and JSON), query_icd.c (the
+ * ICD loader's files) and query_rec.c (the recommendation). */
 #ifndef DENSECL_QUERY_H
 #define DENSECL_QUERY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "tools_internal.h"
 
 #define Q_MAX_PLATFORMS 16 /* as host/device.c */
@@ -75,6 +77,31 @@ int q_icd_match(const q_icds *l, const char *lib, const char *suffix, const char
                 const char **how);
 /* No platform at all: what ICDs are, what the loader was given, how to get a driver. */
 void q_no_platform_help(cl_int err);
+
+/* The platforms (all of them, np) and their devices (those --device picks, *n of *total);
+ * one device's OpenCL facts (query_probe.c). */
+int q_list(cl_platform_id *ids, cl_uint np, int only_p, int only_d, const q_icds *icds,
+           q_platform *plats, q_device *devs, int *n, int *total);
+void q_device_probe(q_device *d);
+
+/* One device's row of the report, as the field table (query_fields.c) formats it. */
+typedef struct q_ctx {
+    const q_device *d;
+    const q_platform *p; /* may be NULL */
+    const q_icds *icds;
+    int arg; /* the row's own argument (a conv case's index) */
+} q_ctx;
+/* 6670811136 -> "6.2 GiB"; 524288 -> "512 KiB". */
+void q_bytes(uint64_t b, char *out, size_t cap);
+/* Every field as a --verbose line; as the members of a JSON object. */
+void q_print_device_verbose(const q_ctx *c);
+void q_json_device(cli_json *j, const q_ctx *c);
+
+/* The report (query_report.c): the table, or with verbose every field; one JSON object. */
+void q_print_text(const q_platform *plats, int np, const q_device *devs, int n, const q_icds *icds,
+                  const q_rec *r, int verbose);
+void q_print_json(const q_platform *plats, int np, const q_device *devs, int n, const q_icds *icds,
+                  const q_rec *r);
 
 /* Built and computed correctly. */
 int q_usable(const q_device *d);
