@@ -17,7 +17,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install.cmake reads it first.
+# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install/install.cmake reads it first.
 if(BUILD_SHARED_LIBS AND NOT DENSECL_SHARED)
   message(FATAL_ERROR "densecl: BUILD_SHARED_LIBS=ON needs DENSECL_SHARED=ON")
 endif()
@@ -95,7 +95,7 @@ endfunction()
 
 dc_man_page(densecl COMMAND $<TARGET_FILE:densecl-cli> DEPENDS densecl-cli)
 dc_man_page(densecl-query COMMAND $<TARGET_FILE:densecl-query> DEPENDS densecl-query)
-set(dc_export_tool ${PROJECT_SOURCE_DIR}/tools/densecl-export)
+set(dc_export_tool ${PROJECT_SOURCE_DIR}/tools/export/densecl-export)
 if(EXISTS ${dc_export_tool})
   dc_man_page(densecl-export COMMAND ${dc_export_tool} DEPENDS ${dc_export_tool})
 endif()
@@ -145,7 +145,8 @@ if(EXISTS ${dc_export_tool})
 endif()
 install(FILES ${dc_man_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
-# models/imagenet-classes.txt is installed by tools/CMakeLists.txt (classify looks for it there).
+# models/imagenet-classes.txt is installed by tools/densecl/CMakeLists.txt (classify looks for it
+# there).
 install(FILES ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors
               ${PROJECT_SOURCE_DIR}/models/densenet-fashion.train.log
         DESTINATION ${CMAKE_INSTALL_DATADIR}/densecl)

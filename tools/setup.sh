@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libclblast-dev: the "clblast" conv family (built in when CMake finds CLBlast). python3-pil: the
-# Python module reads image files with it (tests/install_test.sh). libprotobuf-c-dev,
+# Python module reads image files with it (tests/install/install_test.sh). libprotobuf-c-dev,
 # protobuf-c-compiler, libonnx-dev: the ONNX reader (its protobuf-c code is generated from
 # onnx.proto at build time). openmpi-bin, libopenmpi-dev: classify and run over MPI ranks (built
 # in when CMake finds MPI).

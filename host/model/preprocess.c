@@ -4,7 +4,7 @@
  * densecl_image_to_input): the "densecl.preprocess" metadata, resize, centre crop, channel
  * mapping and normalisation. Moved here from the CLI (tools/inputs/) unchanged in its arithmetic,
  * so that classify and embedding programs get the same tensors bit for bit
- * (tests/test_image_to_input.c holds it to fixtures written before the move).
+ * (tests/unit/test_image_to_input.c holds it to fixtures written before the move).
  *
  * Resizing follows PIL's and torch's antialiased bilinear filter (torch's
  * _compute_indices_weights_aa): a triangle filter whose support grows with the shrink factor,

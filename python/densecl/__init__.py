@@ -241,7 +241,7 @@ _IMAGENET_PREPROCESS = {"resize": 256, "crop": 224, "height": 224, "width": 224,
 
 
 def _config_dict(c):
-    # The keys of the "densecl.config" metadata that tools/export_torchvision.py writes.
+    # The keys of the "densecl.config" metadata that tools/export/export_torchvision.py writes.
     return {"growth_rate": c.growth_rate, "block_layers": list(c.block_layers[:c.num_blocks]),
             "init_features": c.init_features, "bottleneck": bool(c.bottleneck),
             "bn_size": c.bn_size, "compression": float(c.compression),

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: MIT
+# tests/install/install.cmake - the install as users meet it (issue 14; include()d from
+# tests/CMakeLists.txt). Label "install": cmake --install into a temporary prefix, examples/embed.c
+# built with pkg-config, find_package and add_subdirectory, the Python module against torchvision.
+# Needs the whole build (it installs it), an OpenCL device, and python3-torch/torchvision.
+if(DENSECL_SANITIZE)
+  set(dc_sanitize 1)
+else()
+  set(dc_sanitize 0)
+endif()
+if(NOT DENSECL_SHARED)
+  message(STATUS "densecl: DENSECL_SHARED=OFF: no 'install' test (it checks the shared library "
+                 "and the Python module)")
+  return()
+endif()
+add_test(NAME install
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_test.sh ${PROJECT_BINARY_DIR}
+                 ${PROJECT_SOURCE_DIR} ${dc_sanitize} ${DENSECL_PYTHON})
+set_tests_properties(install PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
+                     TIMEOUT 900)

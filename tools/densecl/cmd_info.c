@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_info.c - `densecl info`: the library version, the OpenCL devices, the one 'auto' picks
+ * and the conv families of the build.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "inputs.h"
+#include "mpi.h"
+#include "tools_internal.h"
+
+const char cmd_info_usage[] =
+    "usage: densecl info\n"
+    "\n"
+    "Prints the library version, every OpenCL device as P:D (the spec --device accepts),\n"
+    "its type, name, platform, OpenCL C version, compute units and global memory, and the\n"
+    "device that --device auto picks.\n"
+    "\n"
+    "  --verbose   log the library's messages to stderr\n"
+    "  -h, --help  show this help\n";
+
+int cmd_info(int argc, char **argv, const cli_ctx *ctx)
+{
+    int help = 0, verbose = ctx->verbose;
+    const cli_opt opts[] = {
+        {"--verbose", NULL, &verbose},
+        {"--help", NULL, &help},
+        {"-h", NULL, &help},
+    };
+    int rc = parse_opts("info", argc, argv, opts, DC_ARRAY_LEN(opts));
+    if (rc != 0) {
+        return rc;
+    }
+    if (help) {
+        return -1;
+    }
+    if (verbose) {
+        densecl_set_log(log_to_stderr, NULL);
+    }
+    printf("densecl %s\n", densecl_version());
+    int count = 0;
+    densecl_status st = densecl_devices(NULL, 0, &count);
+    if (st == DENSECL_ERR_NO_DEVICE) {
+        const char *detail = densecl_last_error();
+        if (strstr(detail, "/etc/OpenCL/vendors")) {
+            return fail_status(st); /* the library already says where to look */
+        }
+        return fail_msg("%s; %s", detail[0] ? detail : "no OpenCL device found", no_driver_hint);
+    }
+    if (st != DENSECL_OK) {
+        return fail_status(st);
+    }
+    if (count <= 0) {
+        return fail_msg("OpenCL platforms were found, but none has a device");
+    }
+    densecl_device_info *devs = calloc((size_t)count, sizeof(*devs));
+    if (!devs) {
+        return fail_msg("out of memory");
+    }
+    int got = 0;
+    st = densecl_devices(devs, count, &got);
+    if (st != DENSECL_OK) {
+        free(devs);
+        return fail_status(st);
+    }
+    got = got < count ? got : count;
+    printf("devices:\n");
+    for (int i = 0; i < got; i++) {
+        const densecl_device_info *d = &devs[i];
+        char mem[32];
+        format_bytes(d->global_mem_bytes, mem, sizeof(mem));
+        printf("  %d:%d  %-5s  %s  (%s, %s, %u CUs, %s)\n", d->platform_index, d->device_index,
+               densecl_device_type_str(d->type), d->name, d->platform_name, d->opencl_c_version,
+               d->compute_units, mem);
+    }
+    free(devs);
+    densecl_device_info pick;
+    st = densecl_device_find("auto", &pick);
+    if (st != DENSECL_OK) {
+        return fail_status(st);
+    }
+    printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    /* The device's conv tiles (densecl tune); an engine fits them to its model. */
+    cl_device_id dev;
+    densecl_tiles t;
+    densecl_tiles_origin origin;
+    char path[4200] = "";
+    if (dc_device_pick("auto", &dev, &pick) == DENSECL_OK &&
+        dc_tiles_resolve(dev, NULL, &t, &origin) == DENSECL_OK) {
+        int have = dc_tiles_path(dev, path, sizeof(path));
+        printf("tiles: conv1x1 %dx%d, conv %dx%d (", t.conv1x1_channels, t.conv1x1_pixels,
+               t.conv_channels, t.conv_pixels);
+        densecl_tiles bad;
+        if (origin == DENSECL_TILES_TUNED) {
+            printf("tuned: %s)\n", path);
+        } else if (have && access(path, F_OK) == 0) {
+            if (dc_tiles_load(path, &bad) != DENSECL_OK)
+                printf("default; ignoring %s)\n", densecl_last_error());
+            else
+                printf("default; DENSECL_NO_TUNING ignores %s)\n", path);
+        } else if (have) {
+            printf("default; 'densecl tune' would save better ones in %s)\n", path);
+        } else {
+            printf("default; 'densecl tune' needs a cache directory to save better ones)\n");
+        }
+        /* What an engine on it would resolve, and the conv families of this build. */
+        char text[4096];
+        dc_tool_families_text(dev, text, sizeof text);
+        printf("%s", text);
+    }
+    return 0;
+}
