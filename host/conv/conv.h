@@ -119,8 +119,9 @@ typedef struct dc_family {
                       dc_mem ws, cl_event *ev);
 } dc_family;
 
-/* The fallback of every conv, the one family the rest of host/ may name (tests/check_layers.py
- * keeps that true). The others are reached through the registry only. */
+/* The fallback of every conv, the one family the rest of host/ may name (the ctest `layers`,
+ * tests/unit/check_layers.py, keeps that true). The others are reached through the registry
+ * only. */
 extern const dc_family dc_family_direct;
 
 /* ---------------------------------------------------------------- registry.c
