@@ -166,8 +166,8 @@ static densecl_status w_refuse_other(const char *path, const char *what)
     case W_HINT_PYTORCH:
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s is %s, which densecl does not read; convert it with: densecl-export "
-                        "--model densenet121 --weights %s --out %s.safetensors (--model: its "
-                        "torchvision preset; left out, the architecture is inferred)",
+                        "--weights %s --out %s.safetensors (it infers the DenseNet from the "
+                        "checkpoint's tensors and prints it)",
                         path, what, path, base);
     case W_HINT_KERAS:
     case W_HINT_TFLITE:

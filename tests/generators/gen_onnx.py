@@ -340,7 +340,7 @@ def main(outdir):
     sd = tiny().state_dict()
     path = os.path.join(outdir, "checkpoint.pth")
     torch.save(sd, path)
-    refused.append(("checkpoint.pth", "PyTorch checkpoint;densecl-export --model densenet121"))
+    refused.append(("checkpoint.pth", "PyTorch checkpoint;densecl-export --weights"))
     path = os.path.join(outdir, "legacy.pth")
     torch.save(sd, path, _use_new_zipfile_serialization=False)
     refused.append(("legacy.pth", "pickle;densecl-export"))
