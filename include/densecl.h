@@ -536,7 +536,9 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
 
 /* One kernel execution of the last run, from OpenCL event profiling. */
 typedef struct densecl_op_event {
-    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; static */
+    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; owned
+                          by the engine, valid until densecl_engine_free() (runs at other
+                          sizes keep it valid) */
     const char *kind;  /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
                           "bnrelu_gap", "linear", "upload", "download"; static */
     int replica;       /* which device */

@@ -209,7 +209,10 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     for (int i = 0; i < r->plan.n_ops; i++) {
         const dc_op *op = &r->plan.ops[i];
         cl_mem in = i == 0 ? r->slot[s] : NULL; /* the first op alone reads the input */
-        evp = dc_profile_slot(job, ri, op->name, dc_op_kind_name(op), op->macs);
+        /* The name from the engine's model plan (the same op sequence at every size): a chunk
+         * plan is freed when the image size changes, and densecl_op_event.name must outlive
+         * that (the header promises the engine's lifetime). */
+        evp = dc_profile_slot(job, ri, e->model.ops[i].name, dc_op_kind_name(op), op->macs);
         cl_int err = dc_replica_enqueue_op(r, i, in, i == 0 || evp ? &ev : NULL);
         if (err != CL_SUCCESS) {
             st = dc_error(dc_cl_status(err), "enqueueing %s on '%s' failed: %s", op->name,
