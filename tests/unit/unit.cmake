@@ -23,6 +23,8 @@ set_tests_properties(test_header_c99 test_header_cxx PROPERTIES LABELS unit
 dc_test(test_json SOURCES ${dc_dir}/test_json.c LABELS unit)
 dc_test(test_npy SOURCES ${dc_dir}/test_npy.c LABELS unit)
 dc_test(test_safetensors SOURCES ${dc_dir}/test_safetensors.c LABELS unit)
+# The library's writer as tune saves its file: links, directories, mount points.
+dc_test(test_files SOURCES ${dc_dir}/test_files.c LABELS unit)
 
 # The engine on two POCL devices (replicas, failover, profiling, threads, caller's context).
 dc_test(test_engine SOURCES ${dc_dir}/test_engine.c LABELS unit)

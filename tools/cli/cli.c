@@ -366,6 +366,16 @@ int cli_check_output(const char *cmd, const char *opt, const char *out, const ch
     return 0;
 }
 
+void cli_note_in_place(const char *out)
+{
+    if (out && dc_path_is_mount(out)) {
+        fprintf(stderr,
+                "%s: note: %s is a mount point (a bind-mounted file?): it cannot be replaced "
+                "atomically, so it is written in place once the output is complete\n",
+                cli_prog, out);
+    }
+}
+
 void failover_warning(const densecl_replica_stats *s, char *buf, size_t size)
 {
     /* An empty reason printed "()" */

@@ -81,6 +81,11 @@ int cli_signal_caught(void);
 int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
                      int n);
 
+/* "PROG: note: OUT is a mount point ..." on stderr when out is one (a bind-mounted file): its
+ * writer (dc_atomic_open) cannot rename over it and writes it in place once complete. Said
+ * before the work, by the commands whose outputs are otherwise replaced atomically. */
+void cli_note_in_place(const char *out);
+
 /* "densecl: warning: device 'NAME' failed and was taken out (WHY); ..." for a replica taken
  * out mid-run; WHY is never empty. */
 void failover_warning(const densecl_replica_stats *s, char *buf, size_t size);

@@ -331,6 +331,9 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if ((rc = cli_check_output("run", "--output", a.o.output, ins, 3)) != 0) {
         return rc;
     }
+    if (cli_mpi_rank() == 0) {
+        cli_note_in_place(a.o.output); /* rank 0 writes it */
+    }
     if ((rc = run_check_header(a.o.input)) != 0) {
         return rc;
     }
