@@ -239,7 +239,7 @@ def _make_temp(directory, base, mode):
         suffix = "".join(secrets.choice(_ALPHABET) for _ in range(6))
         path = os.path.join(directory, f".{base[:TEMP_BASE_MAX]}{TEMP_TAG}{os.getpid()}-{suffix}")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC |
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC |
                          os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             continue
@@ -255,61 +255,100 @@ def _write_all(fd, blob):
         view = view[n:]
 
 
-def write_bytes(path, blob, target=None, prog="densecl"):
-    """Writes blob to path by the rules above (target: check_outputs' Target for path; prog
-    names the program in a note)."""
-    t = target or Target(path)
-    if t.kind == "fd":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _write_all(t.fd, blob)
-        return
-    if t.kind == "stream":
-        # Blocks until a FIFO has a reader: the reader is what the user named it for.
-        fd = os.open(t.real, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY)
+class OutputFile:
+    """An output being written by the rules above: write() any number of times, then commit()
+    (the file is then in place) or abort() (the old file stays as it was). As a context
+    manager it commits when the block ends normally and aborts on an exception. target:
+    check_outputs' Target for path; prog names the program in a note."""
+
+    def __init__(self, path, target=None, prog="densecl"):
+        self.path, self.prog = path, prog
+        self.fd = self.tmp = None
+        self.t = target or Target(path)
+        if self.t.kind == "fd":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.fd = os.dup(self.t.fd)
+            return
+        if self.t.kind == "stream":
+            # Blocks until a FIFO has a reader: the reader is what the user named it for.
+            self.fd = os.open(self.t.real, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY)
+            return
+        directory = os.path.dirname(self.t.real) or "."
+        base = os.path.basename(self.t.real)
         try:
-            _write_all(fd, blob)
-        finally:
-            os.close(fd)
-        return
-    directory = os.path.dirname(t.real) or "."
-    base = os.path.basename(t.real)
-    try:
-        st = os.stat(t.real)
-    except FileNotFoundError:
-        st = None
-    mode = stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask()
-    remove_stale_temps(directory)
-    try:
-        fd, tmp = _make_temp(directory, base, mode)
-    except OSError as exc:
-        if not t.in_place:
-            raise OutputError(f"{path}: cannot create a file in {directory}: "
-                              f"{exc.strerror}") from None
-        # In place anyway: a temporary where there is room for one.
-        fd, tmp = _make_temp(os.environ.get("TMPDIR") or "/tmp", base, 0o600)
-    try:
+            mode = stat.S_IMODE(os.stat(self.t.real).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        remove_stale_temps(directory)
         try:
-            _write_all(fd, blob)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if not t.in_place:
-            try:
-                os.replace(tmp, t.real)
+            self.fd, self.tmp = _make_temp(directory, base, mode)
+        except OSError as exc:
+            if not self.t.in_place:
+                raise OutputError(f"{path}: cannot create a file in {directory}: "
+                                  f"{exc.strerror}") from None
+            # In place anyway: a temporary where there is room for one.
+            self.fd, self.tmp = _make_temp(os.environ.get("TMPDIR") or "/tmp", base, 0o600)
+
+    def write(self, data):
+        _write_all(self.fd, data.encode("utf-8") if isinstance(data, str) else data)
+
+    def commit(self):
+        try:
+            if self.tmp is None:
                 return
-            except OSError as exc:
-                if exc.errno not in (errno.EBUSY, errno.EXDEV):
-                    raise
-                # A mount point that check_outputs did not see: in place, saying so.
-                print(f"{prog}: note: {path} cannot be renamed over ({exc.strerror}): written "
-                      f"in place", file=sys.stderr, flush=True)
-        out = os.open(t.real, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY)
+            os.fsync(self.fd)
+            if not self.t.in_place:
+                try:
+                    os.replace(self.tmp, self.t.real)
+                    self.tmp = None
+                    return
+                except OSError as exc:
+                    if exc.errno not in (errno.EBUSY, errno.EXDEV):
+                        raise
+                    # A mount point that check_outputs did not see: in place, saying so.
+                    print(f"{self.prog}: note: {self.path} cannot be renamed over "
+                          f"({exc.strerror}): written in place", file=sys.stderr, flush=True)
+            self._copy_in_place()
+        finally:
+            self.abort()
+
+    def _copy_in_place(self):
+        out = os.open(self.t.real, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY)
         try:
-            _write_all(out, blob)
+            offset = 0
+            while True:
+                chunk = os.pread(self.fd, 1 << 20, offset)
+                if not chunk:
+                    break
+                _write_all(out, chunk)
+                offset += len(chunk)
             os.fsync(out)
         finally:
             os.close(out)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+
+    def abort(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            if os.path.lexists(self.tmp):
+                os.unlink(self.tmp)
+            self.tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+
+def write_bytes(path, blob, target=None, prog="densecl"):
+    """Writes blob to path by the rules above (target: check_outputs' Target for path; prog
+    names the program in a note)."""
+    with OutputFile(path, target, prog) as f:
+        f.write(blob)
