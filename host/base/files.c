@@ -353,8 +353,7 @@ densecl_status dc_atomic_open(dc_atomic_file *a, const char *path)
     dc_remove_stale_temps(dir);
     a->in_place = exists && dc_path_is_mount(a->real);
     if (a->in_place)
-        dc_log(DENSECL_LOG_INFO, "%s is a mount point: it is written in place once complete",
-               path);
+        dc_log(DENSECL_LOG_INFO, "%s is a mount point: it is written in place once complete", path);
     fd = mkstemp(a->tmp);
     if (fd < 0 && a->in_place) {
         /* A bind-mounted file in a directory we cannot write: the temporary goes elsewhere. */
@@ -427,8 +426,7 @@ static densecl_status dc_copy_in_place(const dc_atomic_file *a)
             break;
     }
     if (in < 0 || out < 0 || n != 0 || fsync(out) != 0)
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot write it in place: %s", a->path,
-                      strerror(errno));
+        st = dc_error(DENSECL_ERR_IO, "%s: cannot write it in place: %s", a->path, strerror(errno));
     if (out >= 0 && close(out) != 0 && st == DENSECL_OK)
         st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", a->path, strerror(errno));
     if (in >= 0)
@@ -460,8 +458,8 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
     } else if (a->tmp && !a->in_place && rename(a->tmp, a->real) != 0) {
         if (errno == EBUSY || errno == EXDEV) {
             /* A mount point that dc_path_is_mount did not see: in place after all. */
-            dc_log(DENSECL_LOG_WARN, "%s cannot be renamed over (%s): written in place",
-                   a->path, strerror(errno));
+            dc_log(DENSECL_LOG_WARN, "%s cannot be renamed over (%s): written in place", a->path,
+                   strerror(errno));
             a->in_place = 1;
         } else {
             st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", a->path, a->tmp,
@@ -480,7 +478,6 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
     a->slot = -1;
     return st;
 }
-
 
 char *dc_read_text(const char *prefix, const char *path)
 {
