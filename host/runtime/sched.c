@@ -413,7 +413,12 @@ static densecl_status dc_enqueue_range(densecl_job *job, dc_part *part, int ri)
  * a job's logits. */
 static void dc_replica_fail(dc_replica *r, densecl_status why)
 {
-    snprintf(r->failure, sizeof r->failure, "%s", densecl_last_error());
+    const char *msg = densecl_last_error();
+    if (msg && *msg)
+        snprintf(r->failure, sizeof r->failure, "%s", msg);
+    else /* never an empty reason: at least the status */
+        snprintf(r->failure, sizeof r->failure, "%s (the driver gave no detail)",
+                 densecl_status_str(why));
     r->failure_status = why;
     r->active = 0;
     dc_replica_drain(r);
@@ -775,8 +780,12 @@ densecl_status dc_calibrate(densecl_engine *e)
         /* Twice: the first run pays for buffer creation and first-launch costs. */
         for (int rep = 0; rep < 2 && r->active; rep++) {
             dc_part part = {0, n, NULL, NULL, 0};
+            cl_int fin = CL_SUCCESS;
             if (dc_enqueue_range(&job, &part, i) != DENSECL_OK ||
-                clFinish(r->queue) != CL_SUCCESS) {
+                (fin = clFinish(r->queue)) != CL_SUCCESS) {
+                if (fin != CL_SUCCESS) /* the reason dc_replica_fail records */
+                    dc_error(dc_cl_status(fin), "its calibration run failed: clFinish: %s",
+                             dc_cl_error_name(fin));
                 dc_part_release(&part);
                 dc_replica_fail(r, DENSECL_ERR_OPENCL);
                 break;
