@@ -51,6 +51,15 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
 /* 1 if needle occurs in hay, ASCII case ignored (an empty needle occurs everywhere). */
 int dc_contains_nocase(const char *hay, const char *needle);
+/* Why POCL cannot write its kernel cache, where it keeps it ($POCL_CACHE_DIR, else
+ * $XDG_CACHE_HOME/pocl/kcache, else $HOME/.cache/pocl/kcache): that directory, or the nearest
+ * existing one above it that must hold it, is not writable (a read-only file system or home, as
+ * in a read-only container). POCL then builds no kernel, and with its default directory finds
+ * no device at all. Writes one sentence that names the directory, the reason and the remedy
+ * into buf and returns 1; 0 when the cache looks writable. */
+int dc_pocl_cache_problem(char *buf, size_t cap);
+/* 1 when dev's platform is POCL ("Portable Computing Language"). */
+int dc_device_is_pocl(cl_device_id dev);
 /* Resolves "all" or a comma-separated list of specs to distinct devices (at most max). */
 densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
                                    int max, int *count);

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* device.c - OpenCL platform and device discovery, device specs ("auto", "gpu", "P:D", name). */
+#define _POSIX_C_SOURCE 200809L
+
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl/cl.h"
 
@@ -85,6 +89,60 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info)
     dc_apply_limits(info);
 }
 
+#define DC_POCL_PLATFORM "Portable Computing Language"
+
+int dc_pocl_cache_problem(char *buf, size_t cap)
+{
+    const char *env = getenv("POCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char dir[4096], at[4096];
+    int set = env && *env;
+    if (set)
+        snprintf(dir, sizeof dir, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/pocl/kcache", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/pocl/kcache", home);
+    else
+        snprintf(dir, sizeof dir, "/tmp/pocl/kcache");
+    /* POCL creates the missing directories: the first one that exists must be writable. */
+    snprintf(at, sizeof at, "%s", dir);
+    while (access(at, F_OK) != 0) {
+        char *slash = strrchr(at, '/');
+        if (!slash || slash == at) {
+            snprintf(at, sizeof at, "%s", slash ? "/" : ".");
+            break;
+        }
+        *slash = '\0';
+    }
+    if (access(at, W_OK) == 0)
+        return 0;
+    const char *why = strerror(errno);
+    if (set && strcmp(at, dir) == 0)
+        snprintf(buf, cap,
+                 "POCL's kernel cache POCL_CACHE_DIR=%s is not writable (%s): POCL writes every "
+                 "kernel it compiles there; point POCL_CACHE_DIR at a writable directory",
+                 dir, why);
+    else
+        snprintf(buf, cap,
+                 "POCL cannot create its kernel cache %s%s: %s is not writable (%s); %s "
+                 "POCL_CACHE_DIR %s a writable directory (in a read-only container, e.g. "
+                 "POCL_CACHE_DIR=/tmp/pocl-cache)",
+                 set ? "POCL_CACHE_DIR=" : "", dir, at, why, set ? "point" : "set",
+                 set ? "at" : "to");
+    return 1;
+}
+
+int dc_device_is_pocl(cl_device_id dev)
+{
+    cl_platform_id plat = NULL;
+    char name[128] = "";
+    return clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS &&
+           clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
+               CL_SUCCESS &&
+           strstr(name, DC_POCL_PLATFORM) != NULL;
+}
+
 /* Every device of every platform, in listing order. */
 static densecl_status dc_device_enum(cl_device_id *ids, densecl_device_info *infos, int max,
                                      int *count)
@@ -118,8 +176,18 @@ static densecl_status dc_device_enum(cl_device_id *ids, densecl_device_info *inf
         }
     }
     *count = n;
-    if (n == 0)
+    if (n == 0) {
+        /* POCL without a writable kernel cache (a read-only home) lists no device at all. */
+        char why[8400];
+        for (cl_uint p = 0; p < np && p < DC_MAX_PLATFORMS; p++) {
+            char name[128] = "";
+            if (clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
+                    CL_SUCCESS &&
+                strstr(name, DC_POCL_PLATFORM) && dc_pocl_cache_problem(why, sizeof why))
+                return dc_error(DENSECL_ERR_NO_DEVICE, "POCL lists no device: %s", why);
+        }
         return dc_error(DENSECL_ERR_NO_DEVICE, "OpenCL platforms found, but no devices");
+    }
     return DENSECL_OK;
 }
 
