@@ -96,6 +96,11 @@ void fputs_escaped(const char *s, FILE *f);
 
 /* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. */
 int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts);
+/* The options the last parse_opts call took, in command-line order: option i's name (as in its
+ * table: "--limit") and value (NULL for a flag); NULL past the end. What MPI ranks compare. */
+int cli_opt_count(void);
+const char *cli_opt_name(int i);
+const char *cli_opt_value(int i);
 /* Strict decimal integer in [lo, hi]: no sign, no spaces, nothing after it. */
 int parse_int(const char *s, int lo, int hi, int *out);
 /* Strict decimal unsigned 64-bit integer. */
