@@ -198,6 +198,19 @@ refused "classify --csv as an input refused" "--csv .* is also an input" \
     "$BIN" classify --weights "$W" --csv "$TMP/./in.idx" "$TMP/in.idx"
 refused "classify --csv as --weights refused" "--csv .* is also an input" \
     "$BIN" classify --weights "$TMP/w.safetensors" --csv "$TMP/w-link.safetensors" "$TMP/a.idx"
+# Standard output is an output too: another output into it is refused (--csv - is how the
+# CSV goes there alone).
+refused "classify --csv as standard output's file with --json refused" \
+    "--csv .*o\.json is standard output, where classify writes its results \(--json\)" \
+    sh -c '"$0" classify --weights "$1" --json --csv "$2" "$3" >"$2"' "$BIN" "$W" \
+    "$TMP/o.json" "$TMP/a.idx"
+refused "classify --csv /dev/stdout refused" "--csv /dev/stdout is standard output" \
+    "$BIN" classify --weights "$W" --csv /dev/stdout "$TMP/a.idx"
+refused "bench --json --trace /dev/stdout refused" "--trace /dev/stdout is standard output" \
+    "$BIN" bench --weights "$W" --json --trace /dev/stdout
+capture "$TMP/out" "$TMP/err" "$BIN" classify --weights "$W" --csv /dev/null "$TMP/a.idx"
+[ "$rc" -eq 0 ] && ok "classify --csv /dev/null with standard output elsewhere" ||
+    bad "classify --csv /dev/null" "exit $rc: $(head -c 600 "$TMP/err")"
 refused "train --out as --log refused" "--log .* is also the output of --out" \
     "$PY" "$TRAIN" "${T_ARGS[@]}" --out "$TMP/t.out" --log "$TMP/../$(basename "$TMP")/t.out"
 refused "train --log as a data file refused" "--log .* is also an input \(--data" \

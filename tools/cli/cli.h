@@ -81,6 +81,12 @@ int cli_signal_caught(void);
 int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
                      int n);
 
+/* 1 when path names this process's standard output: "/dev/stdout", "/dev/fd/1",
+ * "/proc/self/fd/1", or the very regular file or FIFO (device and inode) standard output is
+ * (`> out.json`). A command whose standard output is one of its outputs refuses another output
+ * there. */
+int cli_is_stdout(const char *path);
+
 /* "PROG: note: OUT is a mount point ..." on stderr when out is one (a bind-mounted file): its
  * writer (dc_atomic_open) cannot rename over it and writes it in place once complete. Said
  * before the work, by the commands whose outputs are otherwise replaced atomically. */
