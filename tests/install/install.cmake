@@ -18,3 +18,12 @@ add_test(NAME install
                  ${PROJECT_SOURCE_DIR} ${dc_sanitize} ${DENSECL_PYTHON})
 set_tests_properties(install PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
                      TIMEOUT 900)
+
+# The other routes into a C/C++ project (issue 24): the build tree's package, the installed one on a
+# machine view without CLBlast or OpenCL headers, pkg-config without LD_LIBRARY_PATH, the run
+# paths, and a parent project taking densecl by FetchContent at a version tag and installing.
+add_test(NAME cmake_routes
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cmake_routes_test.sh ${PROJECT_BINARY_DIR}
+                 ${PROJECT_SOURCE_DIR} ${dc_sanitize})
+set_tests_properties(cmake_routes PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
+                     TIMEOUT 900)
