@@ -3,6 +3,8 @@
 # cmake_routes_test.sh BUILD_DIR SOURCE_DIR SANITIZE(0|1)
 #
 # The ways a C or C++ project takes densecl, each built and run (issue 24, item 6):
+#   paths       no CMake list names CMAKE_SOURCE_DIR or CMAKE_BINARY_DIR (the parent's, in a
+#               subproject);
 #   build-tree  find_package(densecl) with densecl_DIR=BUILD_DIR: densecl::densecl is the
 #               build's libdensecl.so, densecl::densecl_static its libdensecl.a;
 #   no-clblast  the installed package on a machine view without libclblast-dev or the OpenCL
@@ -98,6 +100,15 @@ configure_build() {
         return 1
     fi
 }
+
+# --- subproject paths ---------------------------------------------------------------------------
+# Under add_subdirectory or FetchContent CMAKE_SOURCE_DIR/CMAKE_BINARY_DIR are the parent's:
+# densecl's lists name its own tree by PROJECT_* or CMAKE_CURRENT_* (the top-level test excepted).
+uses=$(cd "$src" && git ls-files -co --exclude-standard -- '*CMakeLists.txt' '*.cmake' |
+       xargs grep -n 'CMAKE_SOURCE_DIR\|CMAKE_BINARY_DIR' |
+       grep -v '^CMakeLists.txt:[0-9]*:string(COMPARE EQUAL "${CMAKE_SOURCE_DIR}" "${PROJECT_SOURCE_DIR}"')
+[[ -z $uses ]] && ok "subproject paths: no CMAKE_SOURCE_DIR/CMAKE_BINARY_DIR" ||
+    bad "subproject paths" "the parent's tree would be used: $uses"
 
 # --- build-tree ----------------------------------------------------------------------------------
 consumer "$tmp/tree" "" densecl::densecl densecl::densecl_static
