@@ -5,7 +5,8 @@
 
 `import densecl` must come from MODULE_DIR (found on the interpreter's own path: no PYTHONPATH
 is set by the caller except where it says so) and load LIBRARY; __version__ is VERSION; MODEL
-(the shipped Fashion-MNIST safetensors) loads with its 10 labels, runs on the default device and
+(the shipped Fashion-MNIST safetensors) loads with its 10 labels, devices() reads
+densecl_device_info field for field, runs on the default device and
 classifies an array; a 1000-class model gets the ImageNet names the install ships. The last line
 printed is the summary the test reports.
 """
@@ -32,6 +33,13 @@ check(real(os.path.dirname(densecl.__file__)) == real(moddir),
 check(real(densecl._lib._name) == real(library),
       f"libdensecl.so loaded from {densecl._lib._name}, expected {library}")
 check(densecl.__version__ == version, f"__version__ {densecl.__version__}, expected {version}")
+
+# densecl_device_info as ctypes lays it out: the whole device_version (256 bytes since 0.7.0) and
+# the fields after it in their places.
+dev = densecl.devices()[0]
+check(dev["device_version"].startswith("OpenCL ") and dev["compute_units"] > 0 and
+      dev["max_work_group_size"] > 0 and dev["compiler_available"] in (0, 1),
+      f"densecl.devices()[0] is garbled: {dev}")
 
 w = densecl.Weights(model)
 check(w.labels is not None and len(w.labels) == 10 and w.labels[0] == "T-shirt/top",

@@ -50,3 +50,6 @@ target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+
+# densecl_device_info's strings against the driver's own (full device_version, cut visibly).
+dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
