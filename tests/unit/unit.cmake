@@ -53,3 +53,8 @@ dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
 
 # densecl_device_info's strings against the driver's own (full device_version, cut visibly).
 dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
+
+# tools/setup.sh sized to the job: no PyTorch without --tests, and enough for the build.
+add_test(NAME setup_packages
+         COMMAND bash ${dc_dir}/setup_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+set_tests_properties(setup_packages PROPERTIES LABELS unit)
