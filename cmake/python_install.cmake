@@ -12,7 +12,8 @@
 # dist-packages directory of that Python's sys.path that lies in PREFIX/lib*. The Python asked is
 # PREFIX/bin/python3 when there is one (a venv, or /usr on Debian), else DC_PY_PYTHON (Debian's
 # /usr/bin/python3, for /usr/local). Debian's answers: /usr -> lib/python3/dist-packages,
-# /usr/local -> lib/python3.11/dist-packages, a venv -> lib/python3.11/site-packages. A prefix
+# /usr/local -> lib/python3.11/dist-packages, a venv -> lib/python3.11/site-packages, ~/.local ->
+# the user site, lib/python3.11/site-packages. A prefix
 # that no Python reads gets lib/pythonX.Y/site-packages (sysconfig's posix_prefix) and a message
 # naming the PYTHONPATH it needs.
 set(dc_prefix "${CMAKE_INSTALL_PREFIX}")
@@ -22,11 +23,13 @@ if(dc_dir STREQUAL "auto" OR dc_dir STREQUAL "")
   if(EXISTS "${dc_prefix}/bin/python3")
     set(dc_python "${dc_prefix}/bin/python3")
   endif()
-  # -I: sys.path as that Python has it by default (no PYTHONPATH, no user site).
+  # -E: sys.path as that Python has it without PYTHONPATH; the user site (~/.local) counts even
+  # before it exists (Python adds it to sys.path only once it does).
   set(dc_pick [=[
-import os, sys, sysconfig
+import os, site, sys, sysconfig
 prefix = os.path.normpath(os.path.abspath(sys.argv[1]))
-for p in sys.path:
+user = [site.getusersitepackages()] if site.ENABLE_USER_SITE is not False else []
+for p in sys.path + user:
     rel = os.path.relpath(os.path.abspath(p), prefix) if p else ".."
     # PREFIX/lib*/...: /usr/local/lib/python3.11/dist-packages is not /usr's
     if os.path.basename(rel) in ("site-packages", "dist-packages") and rel.startswith("lib"):
@@ -38,7 +41,7 @@ else:
 ]=])
   set(dc_out "")
   if(dc_python)
-    execute_process(COMMAND "${dc_python}" -I -c "${dc_pick}" "${dc_prefix}"
+    execute_process(COMMAND "${dc_python}" -E -c "${dc_pick}" "${dc_prefix}"
                     OUTPUT_VARIABLE dc_out OUTPUT_STRIP_TRAILING_WHITESPACE
                     RESULT_VARIABLE dc_rc ERROR_VARIABLE dc_err)
     if(NOT dc_rc EQUAL 0)
