@@ -89,3 +89,10 @@ add_test(NAME classify_tests
                  ${CMAKE_CURRENT_BINARY_DIR}/classify-scratch)
 set_tests_properties(classify_tests PROPERTIES LABELS cli TIMEOUT 900
                      ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_PYTHON=${DENSECL_PYTHON}")
+
+# The GPU pack's library check (tools/dev/carry_check.sh): what a carried binary needs is
+# carried or on every machine; an MPI build's libmpi is named and refused.
+add_test(NAME carry_check
+         COMMAND bash ${dc_dir}/carry_check_test.sh $<TARGET_FILE:densecl-cli>
+                 $<TARGET_FILE:densecl-query> ${PROJECT_SOURCE_DIR}/tools/dev/carry_check.sh)
+set_tests_properties(carry_check PROPERTIES LABELS cli)

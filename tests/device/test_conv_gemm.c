@@ -115,8 +115,11 @@ static cl_program build_program(const test_env *e, const char *const *files, con
     size_t nfiles = 0;
     cl_program prog = NULL;
     cl_int err;
+    /* $DENSECL_SOURCE_DIR: a source tree elsewhere than the one built from (gpu_check.sh). */
+    const char *root = getenv("DENSECL_SOURCE_DIR");
     for (; files[nfiles]; nfiles++) {
-        snprintf(path, sizeof path, "%s/%s", DENSECL_SOURCE_DIR, files[nfiles]);
+        snprintf(path, sizeof path, "%s/%s", root && *root ? root : DENSECL_SOURCE_DIR,
+                 files[nfiles]);
         owned[nfiles] = read_text(path);
         CHECKF(owned[nfiles] != NULL, "cannot read %s", path);
         if (!owned[nfiles])
