@@ -57,6 +57,14 @@ typedef struct dc_replica {
     cl_mem slot[2];
     cl_event slot_free[2];
     int next_slot;
+    /* Pinned staging for the uploads on a device that is not the host (use_pinned): the
+     * input is copied into pin_ptr[s], mapped memory of pin[s] (CL_MEM_ALLOC_HOST_PTR), and
+     * uploaded from there at the DMA engine's speed rather than a pageable copy's. pin_busy[s]:
+     * the last upload from it, which the next copy into it waits for. */
+    int use_pinned;
+    cl_mem pin[2];
+    float *pin_ptr[2];
+    cl_event pin_busy[2];
     uint64_t act_bytes;
     int max_chunk; /* images per enqueue allowed by memory, for the current image size */
     int chunk_h, chunk_w;

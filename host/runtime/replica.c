@@ -42,6 +42,17 @@ void dc_release_buffers(dc_replica *r)
             clReleaseMemObject(r->slot[s]);
         r->slot[s] = NULL;
         dc_release_event(&r->slot_free[s]); /* a new buffer waits for nothing */
+        dc_release_event(&r->pin_busy[s]);
+        if (r->pin[s] && r->pin_ptr[s]) {
+            cl_command_queue q = r->xfer ? r->xfer : r->queue;
+            if (clEnqueueUnmapMemObject(q, r->pin[s], r->pin_ptr[s], 0, NULL, NULL) ==
+                CL_SUCCESS)
+                clFinish(q);
+        }
+        if (r->pin[s])
+            clReleaseMemObject(r->pin[s]);
+        r->pin[s] = NULL;
+        r->pin_ptr[s] = NULL;
     }
     r->next_slot = 0;
     if (r->ws)
@@ -173,6 +184,14 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
         }
     }
     dc_caps_query(r->dev, &r->caps);
+    {
+        /* Pinned staging where the device's memory is not the host's (a discrete GPU);
+         * DENSECL_PINNED=1 or 0 forces it either way (tests run it on POCL). */
+        cl_bool unified = CL_TRUE;
+        const char *force = getenv("DENSECL_PINNED");
+        clGetDeviceInfo(r->dev, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+        r->use_pinned = force && *force ? strcmp(force, "0") != 0 : unified != CL_TRUE;
+    }
     /* A program binary brings its own resolution: whatever a tuning file or the options say
      * now, its kernels are those it was compiled with. */
     if (ec.binary_path) {
@@ -317,6 +336,17 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
                                     NULL, &err);
         DC_CL_TRY(st, err);
         r->act_bytes += (size_t)n * image * sizeof(float);
+    }
+    for (int s = 0; r->use_pinned && s < 2; s++) {
+        /* Host memory, mapped once for the buffers' life; not device memory (act_bytes). */
+        cl_command_queue q = r->xfer ? r->xfer : r->queue;
+        r->pin[s] = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                                   (size_t)n * image * sizeof(float), NULL, &err);
+        DC_CL_TRY(st, err);
+        r->pin_ptr[s] = clEnqueueMapBuffer(q, r->pin[s], CL_TRUE, CL_MAP_WRITE, 0,
+                                           (size_t)n * image * sizeof(float), 0, NULL, NULL,
+                                           &err);
+        DC_CL_TRY(st, err);
     }
     /* One scratch buffer, the most any conv of this chunk needs from its family. */
     r->ws_floats = dc_plan_ws_floats(r, &r->plan);

@@ -195,12 +195,23 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
      * 5.13): the marker the upload waits for is on the main queue. */
     if (r->xfer && r->slot_free[s])
         DC_CL_TRY(st, clFlush(r->queue));
+    const float *src = job->input + (size_t)start * job->image;
+    const size_t bytes = (size_t)m * job->image * sizeof(float);
+    if (r->use_pinned) {
+        /* Into the pinned staging of slot s once the upload from it two chunks ago is done;
+         * the caller's input is then no longer read. */
+        if (r->pin_busy[s])
+            DC_CL_TRY(st, clWaitForEvents(1, &r->pin_busy[s]));
+        dc_release_event(&r->pin_busy[s]);
+        memcpy(r->pin_ptr[s], src, bytes);
+        src = r->pin_ptr[s];
+    }
     evp = dc_profile_slot(job, ri, "input", "upload", 0);
-    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0,
-                                       (size_t)m * job->image * sizeof(float),
-                                       job->input + (size_t)start * job->image,
+    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0, bytes, src,
                                        r->slot_free[s] ? 1 : 0,
                                        r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
+    if (r->use_pinned && clRetainEvent(up) == CL_SUCCESS)
+        r->pin_busy[s] = up;
     if (r->xfer) {
         DC_CL_TRY(st, clFlush(r->xfer)); /* start the copy now, while the queue computes */
         DC_CL_TRY(st, clEnqueueBarrierWithWaitList(r->queue, 1, &up, NULL));
