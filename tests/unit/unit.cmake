@@ -36,6 +36,12 @@ target_link_libraries(test_calibration PRIVATE ${CMAKE_DL_LIBS})
 set_tests_properties(test_calibration PROPERTIES
                      ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
 target_link_libraries(test_engine PRIVATE Threads::Threads m)
+# Again with the uploads staged through pinned host buffers, the path of discrete GPUs
+# (DENSECL_PINNED=1 forces it on POCL, whose memory is the host's): jobs back to back, failover
+# and every result the same, bit for bit.
+add_test(NAME test_engine_pinned COMMAND test_engine)
+set_tests_properties(test_engine_pinned PROPERTIES LABELS unit
+                     ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread;DENSECL_PINNED=1")
 
 # densecl_image_to_input against the tensors classify's own preprocessing made before it moved
 # into the library (tests/unit/data/image_to_input/, written by tests/dump_preprocess.c of commit
@@ -57,3 +63,11 @@ target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+
+# densecl_device_info's strings against the driver's own (full device_version, cut visibly).
+dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
+
+# tools/setup.sh sized to the job: no PyTorch without --tests, and enough for the build.
+add_test(NAME setup_packages
+         COMMAND bash ${dc_dir}/setup_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+set_tests_properties(setup_packages PROPERTIES LABELS unit)
