@@ -3,7 +3,8 @@
  * formats.h - the file formats densecl reads and writes, as tensors under canonical keys: no
  * DenseNet rules beyond the key names. Not installed.
  *
- *   safetensors.c  the format: reader, dtype conversion, key names, tensor set, writer
+ *   safetensors.c  the format: reader, dtype conversion, key names, tensor set
+ *   safetensors_write.c  the writer
  *   onnx.c         ONNX protobuf: tensors, attributes, external data (onnx_impl.h)
  *   onnx_graph.c   a DenseNet graph recognised, its tensors under canonical keys
  *   npy.c          .npy read/write
@@ -18,11 +19,14 @@
 typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_I16, DC_I8,
                         DC_U8, DC_BOOL, DC_OTHER } dc_dtype;
 
+/* Most dimensions a tensor may have (safetensors and ONNX files alike). */
+#define DC_TENSOR_MAX_NDIM 8
+
 typedef struct dc_tensor {
     char *key;        /* canonical key (legacy names already mapped) */
     dc_dtype dtype;   /* dtype in the file */
     int ndim;
-    int64_t shape[8];
+    int64_t shape[DC_TENSOR_MAX_NDIM];
     float *data;      /* converted to float32, owned; NULL for ignored tensors */
 } dc_tensor;
 
