@@ -5,8 +5,10 @@
  *
  *   safetensors.c  the format: reader, dtype conversion, key names, tensor set
  *   safetensors_write.c  the writer
- *   onnx.c         ONNX protobuf: tensors, attributes, external data (onnx_impl.h)
+ *   onnx.c         ONNX protobuf: tensors, attributes, external data, aliases (onnx_impl.h)
  *   onnx_graph.c   a DenseNet graph recognised, its tensors under canonical keys
+ *   onnx_check.c   the ONNX checker's structural rules
+ *   onnx_file.c    the file: its limits, decoding, the entry points
  *   npy.c          .npy read/write
  */
 #ifndef DENSECL_FORMATS_H
@@ -60,7 +62,7 @@ const char *dc_dtype_name(dc_dtype d);
 float dc_f16_to_float(uint16_t h);
 
 
-/* ---------------------------------------------------------------- onnx.c, onnx_graph.c */
+/* ---------------------------------------------------------------- onnx_file.c */
 
 /* Reads an ONNX file (protobuf-c, generated from onnx.proto) holding a DenseNet as exported by
  * torch.onnx.export (opsets 7-21, folded or not, any batch axis) and returns its tensors under
