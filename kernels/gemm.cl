@@ -83,7 +83,7 @@
  *
  * Each K tile's FMAs are unrolled whole (KWG rows of MWI x NWI), a kernel's loops over its tile
  * are over compile-time bounds (DC_GEMM_FOR), and the bias is where the sums start: the static
- * share of FMAs among a kernel's instructions is what tools/ptx_stats.sh measures.
+ * share of FMAs among a kernel's instructions is what tools/dev/ptx_stats.sh measures.
  *
  * Conventions (as kernels.cl): NCHW float32, buffers as (global float *buf, int off) with off in
  * floats, per-image strides in size_t, in-image indices in int; the host checks that they fit.

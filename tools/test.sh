@@ -10,7 +10,8 @@ args=(-DCMAKE_BUILD_TYPE=Release -DDENSECL_WERROR=ON)
 if [ "${1:-}" = "--asan" ]; then
     dir=build-asan
     args=(-DCMAKE_BUILD_TYPE=Debug -DDENSECL_WERROR=ON -DDENSECL_SANITIZE=ON)
-    # POCL's LLVM is not instrumented; ODR and leak reports from it are suppressed in lsan.supp.
+    # POCL's LLVM is not instrumented; ODR and leak reports from it are suppressed in
+    # tests/support/lsan.supp.
     export ASAN_OPTIONS=detect_odr_violation=0:abort_on_error=1
 fi
 cmake -S . -B "$dir" "${args[@]}"

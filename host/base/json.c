@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 /* Recursion is bounded by this, so hostile input cannot exhaust the stack. */
 #define JSON_MAX_DEPTH 64

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "conv/conv.h"
 
 #include "../kernels/abi.h"
 
@@ -450,12 +450,14 @@ static const char *const dc_gemm_kernel_names[DC_GEMM_KCOUNT] = {
     "densecl_gemm_3x3_pre", "densecl_gemm_7x7s2", "densecl_gemm_conv"};
 
 typedef struct dc_gemm_state {
-    cl_kernel k[DC_GEMM_KCOUNT];
+    cl_program prog; /* each bound op's kernels are made from it */
+    cl_device_id dev;
+    cl_kernel k[DC_GEMM_KCOUNT]; /* proof that each is in prog, and their work-group limits */
     /* The K split's counters, one int per work-item of each tile of a launch, all 0 between
      * launches (the work-item that counts last sets its own back). A launch splits K only
      * while its tiles' work-items are fewer than FILL, so FILL plus a work-group's worth are
      * enough for any: made once (a buffer replaced while launches queued before still read
-     * it broke POCL 3.1). */
+     * it broke POCL 3.1), shared by the replica's ops, which run one after another. */
     cl_mem cnt;
     size_t cnt_n;
 } dc_gemm_state;
@@ -470,6 +472,8 @@ static void dc_gemm_release(void *state)
             clReleaseKernel(s->k[i]);
     if (s->cnt)
         clReleaseMemObject(s->cnt);
+    if (s->prog)
+        clReleaseProgram(s->prog);
     free(s);
 }
 
@@ -487,6 +491,9 @@ static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const
     s = calloc(1, sizeof *s);
     if (!s)
         return dc_error(DENSECL_ERR_NO_MEMORY, "gemm create: out of host memory");
+    s->dev = caps->dev;
+    if (clRetainProgram(prog) == CL_SUCCESS)
+        s->prog = prog;
     for (int i = 0; i < DC_GEMM_KCOUNT; i++) {
         const int one = i == DC_GEMM_K1X1 || i == DC_GEMM_K1X1_PRE;
         const dc_gemm_tile t = dc_gemm_tile_of(p, one);
@@ -528,43 +535,6 @@ fail:
     return st;
 }
 
-/* Output side of a window (PyTorch's floor mode), or -1 if empty. */
-static int dc_gemm_window_out(int in, int k, int stride, int pad)
-{
-    if (in + 2 * pad < k)
-        return -1;
-    return (in + 2 * pad - k) / stride + 1;
-}
-
-/* Sets kernel arguments in order; the first error is kept and the rest skipped. */
-typedef struct dc_gemm_args {
-    cl_kernel k;
-    cl_uint index;
-    cl_int err;
-} dc_gemm_args;
-
-static void dc_gemm_arg(dc_gemm_args *a, size_t size, const void *value)
-{
-    if (a->err == CL_SUCCESS)
-        a->err = clSetKernelArg(a->k, a->index, size, value);
-    a->index++;
-}
-
-static void dc_gemm_arg_int(dc_gemm_args *a, int v)
-{
-    dc_gemm_arg(a, sizeof v, &v);
-}
-
-/* A (buffer, int offset) pair; an absent buffer binds `fallback` (its flag is clear, unread). */
-static void dc_gemm_arg_mem(dc_gemm_args *a, dc_mem m, cl_mem fallback)
-{
-    cl_mem buf = m.buf ? m.buf : fallback;
-    if (a->err == CL_SUCCESS && (!buf || m.off > INT_MAX))
-        a->err = CL_INVALID_ARG_VALUE;
-    dc_gemm_arg(a, sizeof buf, &buf);
-    dc_gemm_arg_int(a, m.buf ? (int)m.off : 0);
-}
-
 /* The conv's sizes, checked: 0 when a is inconsistent or its indices overflow the kernels' int
  * math (in-image offsets, columns, K rounded up, with a tile of slack). */
 static int dc_gemm_valid(const dc_conv_args *a, const dc_params *p, dc_gemm_tile t)
@@ -573,8 +543,8 @@ static int dc_gemm_valid(const dc_conv_args *a, const dc_params *p, dc_gemm_tile
     if (a->n < 1 || a->cin < 1 || a->cin > a->in_ctot || a->in_h < 1 || a->in_w < 1 ||
         a->cout < 1 || a->out_coff < 0 || a->out_coff > a->out_ctot - a->cout || a->k < 1 ||
         a->stride < 1 || a->pad < 0 || a->pad > 1024 || a->in_h > INT_MAX / 4 ||
-        a->in_w > INT_MAX / 4 || a->out_h != dc_gemm_window_out(a->in_h, a->k, a->stride, a->pad) ||
-        a->out_w != dc_gemm_window_out(a->in_w, a->k, a->stride, a->pad))
+        a->in_w > INT_MAX / 4 || a->out_h != dc_window_side(a->in_h, a->k, a->stride, a->pad) ||
+        a->out_w != dc_window_side(a->in_w, a->k, a->stride, a->pad))
         return 0;
     if (!dc_mul_size((size_t)a->in_ctot, (size_t)a->in_h * (size_t)a->in_w, &in_img) ||
         in_img > INT_MAX / 2)
@@ -590,15 +560,17 @@ static int dc_gemm_valid(const dc_conv_args *a, const dc_params *p, dc_gemm_tile
     return 1;
 }
 
-static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *p,
-                              const dc_conv_args *a, dc_mem ws, cl_event *ev)
+static cl_int dc_gemm_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                           dc_bound **bound)
 {
     dc_gemm_state *s = state;
     size_t ncols, K, mt, nt, global[3], local[3];
-    int splits, chunk, flags, mpad, one;
+    int splits, chunk, flags, mpad, one, which;
     dc_gemm_tile t;
     cl_kernel kern;
-    dc_gemm_args g;
+    dc_argset g;
+    dc_binder x;
+    cl_int err;
     if (!s || !p || !a)
         return CL_INVALID_VALUE;
     one = dc_gemm_is_1x1(a->k, a->stride, a->pad);
@@ -610,13 +582,13 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
         return CL_MISALIGNED_SUB_BUFFER_OFFSET;
     /* The 3x3 kernels take K tiles of one tap only: cin a multiple of KWG. */
     if (one)
-        kern = s->k[a->pre.buf ? DC_GEMM_K1X1_PRE : DC_GEMM_K1X1];
+        which = a->pre.buf ? DC_GEMM_K1X1_PRE : DC_GEMM_K1X1;
     else if (a->k == 3 && a->stride == 1 && a->pad == 1 && a->cin % p->v[DC_GEMM_P_KWG] == 0)
-        kern = s->k[a->pre.buf ? DC_GEMM_K3X3_PRE : DC_GEMM_K3X3];
+        which = a->pre.buf ? DC_GEMM_K3X3_PRE : DC_GEMM_K3X3;
     else if (a->k == 7 && a->stride == 2 && a->pad == 3)
-        kern = s->k[DC_GEMM_K7X7S2];
+        which = DC_GEMM_K7X7S2;
     else
-        kern = s->k[DC_GEMM_KCONV];
+        which = DC_GEMM_KCONV;
     ncols = (size_t)a->n * (size_t)a->out_h * (size_t)a->out_w;
     K = (size_t)a->cin * (size_t)a->k * (size_t)a->k;
     splits = dc_gemm_split(p, t, a->cout, ncols, K, &chunk);
@@ -637,55 +609,76 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
     flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
             (a->relu ? DC_FLAG_RELU : 0);
 
-    g = (dc_gemm_args){kern, 0, CL_SUCCESS};
-    dc_gemm_arg_mem(&g, a->in, NULL);
-    dc_gemm_arg_mem(&g, a->weight, NULL);
-    dc_gemm_arg_mem(&g, a->bias, a->weight.buf);
-    dc_gemm_arg_mem(&g, a->pre, a->weight.buf);
-    dc_gemm_arg_mem(&g, a->out, NULL);
-    dc_gemm_arg_mem(&g, splits > 1 ? ws : a->out, NULL);
-    dc_gemm_arg_mem(&g, (dc_mem){splits > 1 ? s->cnt : a->out.buf, 0}, NULL);
-    dc_gemm_arg_int(&g, a->n);
-    dc_gemm_arg_int(&g, a->cin);
-    dc_gemm_arg_int(&g, a->in_ctot);
-    dc_gemm_arg_int(&g, a->in_h);
-    dc_gemm_arg_int(&g, a->in_w);
-    dc_gemm_arg_int(&g, a->cout);
-    dc_gemm_arg_int(&g, mpad);
-    dc_gemm_arg_int(&g, a->out_ctot);
-    dc_gemm_arg_int(&g, a->out_coff);
-    dc_gemm_arg_int(&g, a->out_h);
-    dc_gemm_arg_int(&g, a->out_w);
-    dc_gemm_arg_int(&g, a->k);
-    dc_gemm_arg_int(&g, a->stride);
-    dc_gemm_arg_int(&g, a->pad);
-    dc_gemm_arg_int(&g, chunk);
-    dc_gemm_arg_int(&g, flags);
+    if ((err = dc_bind_begin(&x, bound, s->prog, s->dev)) != CL_SUCCESS ||
+        (err = dc_bind_kernel(&x, dc_gemm_kernel_names[which], &kern)) != CL_SUCCESS)
+        return err;
+    g = (dc_argset){kern, 0, CL_SUCCESS};
+    dc_arg_mem(&g, a->in, NULL);
+    dc_arg_mem(&g, a->weight, NULL);
+    dc_arg_mem(&g, a->bias, a->weight.buf);
+    dc_arg_mem(&g, a->pre, a->weight.buf);
+    dc_arg_mem(&g, a->out, NULL);
+    dc_arg_mem(&g, splits > 1 ? ws : a->out, NULL);
+    dc_arg_mem(&g, (dc_mem){splits > 1 ? s->cnt : a->out.buf, 0}, NULL);
+    dc_arg_int(&g, a->n);
+    dc_arg_int(&g, a->cin);
+    dc_arg_int(&g, a->in_ctot);
+    dc_arg_int(&g, a->in_h);
+    dc_arg_int(&g, a->in_w);
+    dc_arg_int(&g, a->cout);
+    dc_arg_int(&g, mpad);
+    dc_arg_int(&g, a->out_ctot);
+    dc_arg_int(&g, a->out_coff);
+    dc_arg_int(&g, a->out_h);
+    dc_arg_int(&g, a->out_w);
+    dc_arg_int(&g, a->k);
+    dc_arg_int(&g, a->stride);
+    dc_arg_int(&g, a->pad);
+    dc_arg_int(&g, chunk);
+    dc_arg_int(&g, flags);
     if (g.err != CL_SUCCESS)
         return g.err;
     /* Groups tile [cout, ncols] exactly (uniform work-groups; the kernel guards the edges);
-     * dimension 2 is the K slice, whose last group to finish a tile writes it: one launch. */
+     * dimension 2 is the K slice, whose work-items that count last write the tile: one
+     * launch. */
     global[0] = mt * (size_t)t.mdimc;
     global[1] = nt * (size_t)t.ndimc;
     global[2] = (size_t)splits;
     local[0] = (size_t)t.mdimc;
     local[1] = (size_t)t.ndimc;
     local[2] = 1;
-    return clEnqueueNDRangeKernel(q, kern, 3, NULL, global, local, 0, NULL, ev);
+    err = dc_bind_exact(&x, kern, 3, global, local);
+    dc_bind_end(&x);
+    return err;
+}
+
+/* auto's family on GPUs: every kind. */
+static unsigned dc_gemm_auto_kinds(const dc_caps *caps, char *why, size_t cap)
+{
+    if (caps && (caps->type & CL_DEVICE_TYPE_GPU)) {
+        snprintf(why, cap, "GPU default");
+        return DC_KINDS_ALL;
+    }
+    snprintf(why, cap, "gemm is auto's default on GPUs only");
+    return 0;
 }
 
 const dc_family dc_family_gemm = {
-    "gemm",
-    dc_gemm_sources,
-    dc_gemm_params,
-    DC_GEMM_P_COUNT,
-    dc_gemm_supports,
-    dc_gemm_defaults,
-    dc_gemm_check,
-    dc_gemm_defines,
-    dc_gemm_pack,
-    dc_gemm_workspace,
-    dc_gemm_create,
-    dc_gemm_release,
-    dc_gemm_enqueue,
+    .name = "gemm",
+    .sources = dc_gemm_sources,
+    .params = dc_gemm_params,
+    .n_params = DC_GEMM_P_COUNT,
+    .kinds = DC_KINDS_ALL,
+    .kernels_param = -1,
+    .on_param = -1,
+    .auto_kinds = dc_gemm_auto_kinds,
+    .supports = dc_gemm_supports,
+    .defaults = dc_gemm_defaults,
+    .check = dc_gemm_check,
+    .defines = dc_gemm_defines,
+    .pack = dc_gemm_pack,
+    .workspace = dc_gemm_workspace,
+    .create = dc_gemm_create,
+    .release = dc_gemm_release,
+    .bind = dc_gemm_bind,
 };

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "formats/formats.h"
 
 #define NPY_MAX_NDIM 8
 #define NPY_MAGIC "\x93NUMPY"

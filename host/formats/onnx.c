@@ -31,13 +31,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "onnx_impl.h"
+#include "formats/onnx_impl.h"
 
 /* A node as a message names it: "'Conv_12' (Conv)", or by its first output when unnamed. */
 static const char *ox_node_str(const Onnx__NodeProto *n, char *buf, size_t cap)
@@ -78,6 +79,76 @@ static int ox_path_ok(const char *p)
             return 0;
     }
     return 1;
+}
+
+/* Opens loc (ox_path_ok) below the directory dir for reading, one component at a time with
+ * O_NOFOLLOW: a symbolic link anywhere in loc (a file, or a subdirectory) is refused, so that
+ * the file is always one inside dir, whatever links the directory holds. A FIFO is never waited
+ * on (O_NONBLOCK) and anything but a regular file is refused. DENSECL_OK with *fd set, else the
+ * error with what (the tensor) and loc only: never a path outside dir. */
+static densecl_status ox_open_inside(ox *x, const char *key, const char *dir, const char *loc,
+                                     int *fd_out)
+{
+    densecl_status st = DENSECL_OK;
+    int at = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    const char *c = loc;
+    struct stat sb;
+    *fd_out = -1;
+    if (at < 0)
+        return dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot open the model's directory: %s",
+                        x->what, key, strerror(errno));
+    for (;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        char part[256];
+        if (len >= sizeof part) {
+            st = dc_error(DENSECL_ERR_FORMAT,
+                          "%s: tensor '%s': external data location '%s': a name is too long",
+                          x->what, key, loc);
+            break;
+        }
+        memcpy(part, c, len);
+        part[len] = '\0';
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+        fd = openat(at, part, flags | (slash ? O_DIRECTORY : O_NONBLOCK));
+        if (fd < 0) {
+            int err = errno;
+            struct stat lb;
+            if (err == ELOOP ||
+                (fstatat(at, part, &lb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lb.st_mode)))
+                st = dc_error(DENSECL_ERR_FORMAT,
+                              "%s: tensor '%s': external data location '%s' is refused: '%.*s' "
+                              "is a symbolic link (densecl reads external data only from files "
+                              "inside the model's directory, never through links)",
+                              x->what, key, loc, (int)(c - loc + (ptrdiff_t)len), loc);
+            else
+                st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data '%s': %s",
+                              x->what, key, loc, strerror(err));
+            break;
+        }
+        close(at);
+        at = -1;
+        if (!slash)
+            break;
+        at = fd;
+        fd = -1;
+        c = slash + 1;
+    }
+    if (at >= 0)
+        close(at);
+    if (st == DENSECL_OK && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: tensor '%s': external data '%s' is not a regular file", x->what, key,
+                      loc);
+    if (st == DENSECL_OK) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl != -1)
+            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        *fd_out = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    return st;
 }
 
 /* Reads [offset, offset + len) of the external data file of t into a malloc'd buffer. */
@@ -123,30 +194,26 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
                         "%s: tensor '%s': external data length %llu, but "
                         "its shape needs %zu bytes",
                         x->what, key, (unsigned long long)len, want);
-    size_t plen = strlen(x->dir) + strlen(loc) + 2;
-    char *path = malloc(plen);
     unsigned char *buf = malloc(want ? want : 1);
     densecl_status st = DENSECL_OK;
     int fd = -1;
     struct stat sb;
-    if (!path || !buf) {
+    if (!buf) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s'", x->what, key);
         goto done;
     }
-    snprintf(path, plen, "%s/%s", x->dir, loc);
-    /* dc_open_regular never blocks on a FIFO planted as external data. */
-    if (dc_open_regular(path, NULL, &fd) != DENSECL_OK || fstat(fd, &sb) != 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", fd < 0 ? densecl_last_error() : strerror(errno));
-        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data: %s", x->what,
-                      key, why);
+    if ((st = ox_open_inside(x, key, x->dir, loc, &fd)) != DENSECL_OK)
+        goto done;
+    if (fstat(fd, &sb) != 0) {
+        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data '%s': %s",
+                      x->what, key, loc, strerror(errno));
         goto done;
     }
     if (off > (uint64_t)sb.st_size || want > (uint64_t)sb.st_size - off) {
         st = dc_error(DENSECL_ERR_FORMAT,
                       "%s: tensor '%s': external data [%llu, +%zu) is past "
-                      "the end of %s (%lld bytes)",
-                      x->what, key, (unsigned long long)off, want, path, (long long)sb.st_size);
+                      "the end of '%s' (%lld bytes)",
+                      x->what, key, (unsigned long long)off, want, loc, (long long)sb.st_size);
         goto done;
     }
     for (size_t done = 0; done < want;) {
@@ -154,7 +221,7 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': short read of %s", x->what, key, path);
+            st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': short read of '%s'", x->what, key, loc);
             goto done;
         }
         done += (size_t)n;
@@ -162,7 +229,6 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
 done:
     if (fd >= 0)
         close(fd);
-    free(path);
     if (st == DENSECL_OK)
         *out = buf;
     else
@@ -335,278 +401,66 @@ densecl_status dc_ox_add(ox *x, const char *key, float *data, int ndim, const in
     return DENSECL_OK;
 }
 
-/* ------------------------------------------------------------------ entry points */
-
-static densecl_status ox_index(ox *x)
+/* Follows aliases back to the value that really holds the data: Identity, a Concat of one
+ * input, a Pad whose pads are all zero, Dropout (inference: identity). Bounded by the node
+ * count, so a cycle in a malformed graph ends, and by the file's budget of hops (x->hops). */
+const char *dc_ox_resolve(const ox *x, const char *value)
 {
-    const Onnx__GraphProto *g = x->g;
-    size_t outs = 0;
-    if (g->n_node > INT_MAX / 2 || g->n_initializer > INT_MAX / 2)
-        return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX graph too large", x->what);
-    for (size_t i = 0; i < g->n_node; i++) {
-        if (g->node[i]->n_output > INT_MAX / 2 || outs > INT_MAX / 2)
-            return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX graph too large", x->what);
-        outs += g->node[i]->n_output;
-    }
-    x->prod = malloc((outs ? outs : 1) * sizeof *x->prod);
-    x->init = malloc((g->n_initializer ? g->n_initializer : 1) * sizeof *x->init);
-    if (!x->prod || !x->init)
-        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", x->what);
-    for (size_t i = 0; i < g->n_node; i++)
-        for (size_t o = 0; o < g->node[i]->n_output; o++)
-            if (ox_s(g->node[i]->output[o])[0])
-                x->prod[x->n_prod++] = (ox_name){ox_s(g->node[i]->output[o]), (int)i};
-    for (size_t i = 0; i < g->n_initializer; i++)
-        x->init[x->n_init++] = (ox_name){ox_s(g->initializer[i]->name), (int)i};
-    qsort(x->prod, (size_t)x->n_prod, sizeof *x->prod, ox_name_cmp);
-    qsort(x->init, (size_t)x->n_init, sizeof *x->init, ox_name_cmp);
-    for (int i = 1; i < x->n_prod; i++)
-        if (strcmp(x->prod[i - 1].name, x->prod[i].name) == 0)
-            return dc_error(DENSECL_ERR_FORMAT,
-                            "%s: ONNX graph: value '%s' is produced by two "
-                            "nodes",
-                            x->what, x->prod[i].name);
-    for (int i = 1; i < x->n_init; i++)
-        if (strcmp(x->init[i - 1].name, x->init[i].name) == 0)
-            return dc_error(DENSECL_ERR_FORMAT,
-                            "%s: ONNX graph: two initializers are named "
-                            "'%s'",
-                            x->what, x->init[i].name);
-    return DENSECL_OK;
-}
-
-static densecl_status ox_metadata(ox *x, const Onnx__ModelProto *m)
-{
-    dc_tensor_set *s = x->out;
-    if (m->n_metadata_props > 1024)
-        return dc_error(DENSECL_ERR_FORMAT, "%s: more than 1024 metadata entries", x->what);
-    if (!m->n_metadata_props)
-        return DENSECL_OK;
-    s->meta_keys = calloc(m->n_metadata_props, sizeof *s->meta_keys);
-    s->meta_values = calloc(m->n_metadata_props, sizeof *s->meta_values);
-    if (!s->meta_keys || !s->meta_values)
-        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", x->what);
-    for (size_t i = 0; i < m->n_metadata_props; i++) {
-        const char *k = ox_s(m->metadata_props[i]->key), *v = ox_s(m->metadata_props[i]->value);
-        if (dc_tensor_meta(s, k))
-            return dc_error(DENSECL_ERR_FORMAT, "%s: metadata key '%s' appears twice", x->what, k);
-        s->meta_keys[i] = malloc(strlen(k) + 1);
-        s->meta_values[i] = malloc(strlen(v) + 1);
-        s->meta_count = (int)i + 1;
-        if (!s->meta_keys[i] || !s->meta_values[i])
-            return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", x->what);
-        strcpy(s->meta_keys[i], k);
-        strcpy(s->meta_values[i], v);
-    }
-    return DENSECL_OK;
-}
-
-/* protobuf-c decodes nested messages by recursion without a depth limit, so a few MB of nested
- * headers (a node's attribute holding a graph holding a node ...) overflow the stack. Before
- * decoding, this walks the wire format with protobuf-c's own descriptors, only to measure how
- * deep the messages nest: the values are skipped, and protobuf-c still does all the decoding
- * (and refuses what is malformed: this returns 1 for anything it cannot follow). */
-#define OX_MAX_DEPTH 32 /* a DenseNet needs 4: model, graph, node or initializer, attribute */
-
-static int ox_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64 && *i < len; shift += 7) {
-        uint8_t b = p[(*i)++];
-        *v |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80))
-            return 1;
-    }
-    return 0;
-}
-
-static int ox_depth_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
-{
-    size_t i = 0;
-    uint64_t key, v;
-    if (depth > OX_MAX_DEPTH)
-        return 0;
-    while (i < len) {
-        if (!ox_varint(p, len, &i, &key))
-            return 1;
-        switch (key & 7) {
-        case PROTOBUF_C_WIRE_TYPE_VARINT:
-            if (!ox_varint(p, len, &i, &v))
-                return 1;
-            break;
-        case PROTOBUF_C_WIRE_TYPE_64BIT:
-            if (len - i < 8)
-                return 1;
-            i += 8;
-            break;
-        case PROTOBUF_C_WIRE_TYPE_32BIT:
-            if (len - i < 4)
-                return 1;
-            i += 4;
-            break;
-        case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
-            if (!ox_varint(p, len, &i, &v) || v > len - i)
-                return 1;
-            const ProtobufCFieldDescriptor *f =
-                key >> 3 <= UINT32_MAX
-                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
-                    : NULL;
-            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-                !ox_depth_ok(f->descriptor, p + i, (size_t)v, depth + 1))
-                return 0;
-            i += (size_t)v;
-            break;
-        }
-        default:
-            return 1;
-        }
-    }
-    return 1;
-}
-
-densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, const char *dir,
-                             dc_tensor_set *out)
-{
-    densecl_status st;
-    ox x;
-    Onnx__ModelProto *m;
-    if (!out)
-        return dc_error(DENSECL_ERR_ARGUMENT, "dc_onnx_parse: NULL argument");
-    memset(out, 0, sizeof *out);
-    if (!bytes && len)
-        return dc_error(DENSECL_ERR_ARGUMENT, "dc_onnx_parse: NULL argument");
-    if (len > OX_MAX_FILE)
-        return dc_error(DENSECL_ERR_FORMAT,
-                        "%s: an ONNX file larger than 2 GiB must keep its "
-                        "tensors as external data",
-                        what);
-    if (!ox_depth_ok(&onnx__model_proto__descriptor, bytes, len, 0))
-        return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX messages nested more than %d deep", what,
-                        OX_MAX_DEPTH);
-    m = onnx__model_proto__unpack(NULL, len, bytes);
-    if (!m)
-        return dc_error(DENSECL_ERR_FORMAT,
-                        "%s: not a valid ONNX model (the protobuf does not "
-                        "decode: truncated or not ONNX)",
-                        what);
-    memset(&x, 0, sizeof x);
-    size_t hops = (size_t)1 << 24; /* a DenseNet export: a few per dense layer */
-    x.hops = &hops;
-    x.what = what;
-    x.dir = dir;
-    x.out = out;
-    if (!m->graph) {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: ONNX model without a graph", what);
-        goto done;
-    }
-    for (size_t i = 0; i < m->n_opset_import; i++) {
-        const Onnx__OperatorSetIdProto *o = m->opset_import[i];
-        const char *d = ox_s(o->domain);
-        if ((!d[0] || strcmp(d, "ai.onnx") == 0) && o->has_version &&
-            (o->version < 7 || o->version > 21)) {
-            st = dc_error(DENSECL_ERR_FORMAT,
-                          "%s: ONNX opset %lld; densecl reads opsets 7 "
-                          "to 21",
-                          what, (long long)o->version);
-            goto done;
-        }
-    }
-    x.g = m->graph;
-    if ((st = ox_index(&x)) != DENSECL_OK || (st = ox_metadata(&x, m)) != DENSECL_OK)
-        goto done;
-    int blocks = 0;
-    x.dry = 1;
-    if ((st = dc_ox_walk(&x, &blocks)) != DENSECL_OK)
-        goto done;
-    x.dry = 0;
-    st = dc_ox_walk(&x, &blocks);
-done:
-    free(x.prod);
-    free(x.init);
-    onnx__model_proto__free_unpacked(m, NULL);
-    if (st != DENSECL_OK)
-        dc_tensor_set_free(out);
-    return st;
-}
-
-/* Reads a whole regular file (at most max bytes) with read(), as safetensors.c does: a file
- * rewritten meanwhile is an error, never a crash. */
-static densecl_status ox_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
-{
-    struct stat before, after;
-    densecl_status st = DENSECL_OK;
-    unsigned char *buf = NULL;
-    size_t size = 0, done = 0;
-    int fd;
-    *out = NULL;
-    if ((st = dc_open_regular(path, NULL, &fd)) != DENSECL_OK)
-        return st;
-    if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
-        st = dc_error(DENSECL_ERR_IO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uintmax_t)before.st_size > (uintmax_t)max) {
-        st = dc_error(DENSECL_ERR_FORMAT,
-                      "%s: an ONNX file larger than %zu bytes must keep its "
-                      "tensors as external data",
-                      path, max);
-        goto done;
-    }
-    size = (size_t)before.st_size;
-    if (!(buf = malloc(size ? size : 1))) {
-        st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory for %zu bytes", path, size);
-        goto done;
-    }
-    while (done < size) {
-        ssize_t n = read(fd, buf + done, size - done);
-        if (n < 0 && errno == EINTR)
+    for (int hops = 0; hops <= x->n_prod && *x->hops > 0; hops++, (*x->hops)--) {
+        const Onnx__NodeProto *n = ox_producer(x, value);
+        if (!n || n->n_input < 1)
+            return value;
+        if (ox_is(n, "Identity") || ox_is(n, "Dropout") ||
+            (ox_is(n, "Concat") && n->n_input == 1)) {
+            if (ox_is(n, "Dropout") && strcmp(ox_s(n->output[0]), value) != 0)
+                return value;
+            value = ox_in(n, 0);
             continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
+        }
+        if (ox_is(n, "Pad")) {
+            int64_t mode_ok = 1;
+            const Onnx__AttributeProto *m = ox_attr(n, "mode");
+            if (m && !(m->has_s && m->s.len == 8 && memcmp(m->s.data, "constant", 8) == 0))
+                mode_ok = 0;
+            int zero = 0;
+            if (n->n_input >= 2) { /* opset >= 11: pads as an int64 input */
+                const Onnx__TensorProto *t = dc_ox_constant(x, ox_in(n, 1));
+                if (t && t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
+                    zero = 1;
+                    if (t->has_raw_data) {
+                        for (size_t i = 0; i < t->raw_data.len; i++)
+                            zero &= t->raw_data.data[i] == 0;
+                    }
+                    for (size_t i = 0; i < t->n_int64_data; i++)
+                        zero &= t->int64_data[i] == 0;
+                }
+            } else {
+                const Onnx__AttributeProto *p = ox_attr(n, "pads");
+                zero = p != NULL;
+                for (size_t i = 0; p && i < p->n_ints; i++)
+                    zero &= p->ints[i] == 0;
+            }
+            if (zero && mode_ok) {
+                value = ox_in(n, 0);
+                continue;
+            }
+        }
+        return value;
     }
-    if (fstat(fd, &after) != 0 || done != size || after.st_size != before.st_size ||
-        after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
-        st = dc_error(DENSECL_ERR_IO,
-                      "%s: the file changed while it was read; was it being "
-                      "written?",
-                      path);
-done:
-    close(fd);
-    if (st != DENSECL_OK)
-        free(buf);
-    else
-        *out = buf, *len = size;
-    return st;
+    return value;
 }
 
-densecl_status dc_onnx_read(const char *path, dc_tensor_set *out)
+/* The tensor behind a value: an initializer or a Constant node's, through aliases. */
+const Onnx__TensorProto *dc_ox_constant(const ox *x, const char *value)
 {
-    densecl_status st;
-    unsigned char *buf = NULL;
-    size_t size;
-    if (!path || !out)
-        return dc_error(DENSECL_ERR_ARGUMENT, "dc_onnx_read: NULL argument");
-    memset(out, 0, sizeof *out);
-    if ((st = ox_read_file(path, OX_MAX_FILE, &buf, &size)) != DENSECL_OK)
-        return st;
-    /* External data lives beside the model. */
-    char *dir = malloc(strlen(path) + 2);
-    if (!dir) {
-        free(buf);
-        return dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory", path);
+    value = dc_ox_resolve(x, value);
+    int i = ox_find(x->init, x->n_init, value);
+    if (i >= 0)
+        return x->g->initializer[i];
+    const Onnx__NodeProto *n = ox_producer(x, value);
+    if (ox_is(n, "Constant")) {
+        const Onnx__AttributeProto *a = ox_attr(n, "value");
+        return a ? a->t : NULL;
     }
-    strcpy(dir, path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    st = dc_onnx_parse(buf, size, path, dir, out);
-    free(dir);
-    free(buf);
-    return st;
+    return NULL;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onnx_impl.h"
+#include "formats/onnx_impl.h"
 
 /* An INT attribute, or def when absent; 0 when it is there with another type. */
 static int ox_attr_int(const Onnx__NodeProto *n, const char *name, int64_t def, int64_t *v)
@@ -47,70 +47,6 @@ static int ox_attr_ints_all(const Onnx__NodeProto *n, const char *name, size_t c
 
 /* ------------------------------------------------------------------ constants */
 
-/* Follows aliases back to the value that really holds the data: Identity, a Concat of one
- * input, a Pad whose pads are all zero, Dropout (inference: identity). Bounded by the node
- * count, so a cycle in a malformed graph ends, and by the file's budget of hops (x->hops). */
-static const char *ox_resolve(const ox *x, const char *value)
-{
-    for (int hops = 0; hops <= x->n_prod && *x->hops > 0; hops++, (*x->hops)--) {
-        const Onnx__NodeProto *n = ox_producer(x, value);
-        if (!n || n->n_input < 1)
-            return value;
-        if (ox_is(n, "Identity") || ox_is(n, "Dropout") ||
-            (ox_is(n, "Concat") && n->n_input == 1)) {
-            if (ox_is(n, "Dropout") && strcmp(ox_s(n->output[0]), value) != 0)
-                return value;
-            value = ox_in(n, 0);
-            continue;
-        }
-        if (ox_is(n, "Pad")) {
-            int64_t mode_ok = 1;
-            const Onnx__AttributeProto *m = ox_attr(n, "mode");
-            if (m && !(m->has_s && m->s.len == 8 && memcmp(m->s.data, "constant", 8) == 0))
-                mode_ok = 0;
-            int zero = 0;
-            if (n->n_input >= 2) { /* opset >= 11: pads as an int64 input */
-                const Onnx__TensorProto *t = dc_ox_constant(x, ox_in(n, 1));
-                if (t && t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
-                    zero = 1;
-                    if (t->has_raw_data) {
-                        for (size_t i = 0; i < t->raw_data.len; i++)
-                            zero &= t->raw_data.data[i] == 0;
-                    }
-                    for (size_t i = 0; i < t->n_int64_data; i++)
-                        zero &= t->int64_data[i] == 0;
-                }
-            } else {
-                const Onnx__AttributeProto *p = ox_attr(n, "pads");
-                zero = p != NULL;
-                for (size_t i = 0; p && i < p->n_ints; i++)
-                    zero &= p->ints[i] == 0;
-            }
-            if (zero && mode_ok) {
-                value = ox_in(n, 0);
-                continue;
-            }
-        }
-        return value;
-    }
-    return value;
-}
-
-/* The tensor behind a value: an initializer or a Constant node's, through aliases. */
-const Onnx__TensorProto *dc_ox_constant(const ox *x, const char *value)
-{
-    value = ox_resolve(x, value);
-    int i = ox_find(x->init, x->n_init, value);
-    if (i >= 0)
-        return x->g->initializer[i];
-    const Onnx__NodeProto *n = ox_producer(x, value);
-    if (ox_is(n, "Constant")) {
-        const Onnx__AttributeProto *a = ox_attr(n, "value");
-        return a ? a->t : NULL;
-    }
-    return NULL;
-}
-
 /* Reads input `idx` of n as a tensor and adds it as prefix.suffix. */
 static densecl_status ox_take(ox *x, const Onnx__NodeProto *n, size_t idx, const char *prefix,
                               const char *suffix, int ndim, int64_t *shape)
@@ -132,7 +68,7 @@ static densecl_status ox_take(ox *x, const Onnx__NodeProto *n, size_t idx, const
 static const Onnx__NodeProto *ox_expect(ox *x, const Onnx__NodeProto *user, const char *value,
                                         const char *op, const char *role, densecl_status *st)
 {
-    const Onnx__NodeProto *n = ox_producer(x, ox_resolve(x, value));
+    const Onnx__NodeProto *n = ox_producer(x, dc_ox_resolve(x, value));
     if (ox_is(n, op) && n->n_input >= 1 && n->n_output >= 1)
         return n;
     if (n)
@@ -268,7 +204,7 @@ static densecl_status ox_conv_bn(ox *x, const Onnx__NodeProto *user, const char 
                                  int p, int64_t *cin, int64_t *cout, const char **in)
 {
     densecl_status st = DENSECL_OK;
-    const Onnx__NodeProto *n = ox_producer(x, ox_resolve(x, value));
+    const Onnx__NodeProto *n = ox_producer(x, dc_ox_resolve(x, value));
     const Onnx__NodeProto *bn = NULL;
     float *bias = NULL;
     if (ox_is(n, "BatchNormalization") && n->n_input >= 1) {
@@ -316,7 +252,7 @@ static densecl_status ox_bn_relu(ox *x, const Onnx__NodeProto *user, const char 
  * every Concat adds a part. */
 static int ox_flatten(const ox *x, const char *value, const char **parts, int *n, int depth)
 {
-    const char *v = ox_resolve(x, value);
+    const char *v = dc_ox_resolve(x, value);
     const Onnx__NodeProto *c = ox_producer(x, v);
     int64_t axis;
     if (depth > OX_MAX_PARTS)
@@ -380,16 +316,16 @@ static densecl_status ox_block(ox *x, const Onnx__NodeProto *user, const char *v
         const Onnx__NodeProto *relu = c3 ? ox_expect(x, c3, ox_in(c3, 0), "Relu", pre, &st) : NULL;
         if (!relu)
             break;
-        const Onnx__NodeProto *below = ox_producer(x, ox_resolve(x, ox_in(relu, 0)));
+        const Onnx__NodeProto *below = ox_producer(x, dc_ox_resolve(x, ox_in(relu, 0)));
         /* Bottleneck: Relu(norm2(Conv1x1(Relu(...)))), norm2 a node or folded into the conv;
          * without: Relu(norm1(x)), where x may itself come from a conv (the CIFAR stem), but
          * never from one that reads a Relu. */
         const Onnx__NodeProto *under = ox_is(below, "BatchNormalization")
-                                           ? ox_producer(x, ox_resolve(x, ox_in(below, 0)))
+                                           ? ox_producer(x, dc_ox_resolve(x, ox_in(below, 0)))
                                            : NULL;
         int bottleneck =
             ox_is(below, "Conv") ||
-            (ox_is(under, "Conv") && ox_is(ox_producer(x, ox_resolve(x, ox_in(under, 0))), "Relu"));
+            (ox_is(under, "Conv") && ox_is(ox_producer(x, dc_ox_resolve(x, ox_in(under, 0))), "Relu"));
         snprintf(conv1, sizeof conv1, "%s.conv1", pre);
         snprintf(conv2, sizeof conv2, "%s.conv2", pre);
         snprintf(norm1, sizeof norm1, "%s.norm1", pre);
@@ -409,7 +345,7 @@ static densecl_status ox_block(ox *x, const Onnx__NodeProto *user, const char *v
         }
         /* The layer reads exactly the block's input and the layers before it. */
         if (st == DENSECL_OK && !ox_is_concat_of(x, v, parts, l, scratch))
-            st = dc_ox_refuse(x, ox_producer(x, ox_resolve(x, v)),
+            st = dc_ox_refuse(x, ox_producer(x, dc_ox_resolve(x, v)),
                               "dense layer %s should read the concatenation of the block's input "
                               "and its %d earlier layers",
                               pre, l - 1);
@@ -497,7 +433,7 @@ densecl_status dc_ox_walk(ox *x, int *blocks)
         x->block = b;
         if ((st = ox_block(x, user, value, &in, &layers)) != DENSECL_OK)
             return st;
-        const Onnx__NodeProto *n = ox_producer(x, ox_resolve(x, in));
+        const Onnx__NodeProto *n = ox_producer(x, dc_ox_resolve(x, in));
         if (ox_is(n, "AveragePool") && n->n_input >= 1) { /* a transition */
             if (!ox_attr_ints_all(n, "kernel_shape", 2, 2, 0) ||
                 !ox_attr_ints_all(n, "strides", 2, 2, 0) || !ox_attr_ints_all(n, "pads", 4, 0, 1) ||
@@ -541,7 +477,7 @@ densecl_status dc_ox_walk(ox *x, int *blocks)
             return dc_ox_refuse(x, NULL, "the first dense block reads '%s', which no node makes",
                                 in);
         }
-        input = ox_resolve(x, input);
+        input = dc_ox_resolve(x, input);
         int is_input = 0;
         for (size_t i = 0; i < g->n_input; i++)
             is_input |= strcmp(ox_s(g->input[i]->name), input) == 0 &&

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* onnx_impl.h - what the ONNX reader's two halves share: onnx.c (decoding, limits, tensors,
- * external data, the entry points) and onnx_graph.c (recognising the DenseNet in the graph).
- * Private to those two files. */
+/* onnx_impl.h - what the ONNX reader's files share, bottom up: onnx.c (limits, tensors,
+ * external data, aliases), onnx_graph.c (the DenseNet in the graph), onnx_check.c (the ONNX
+ * checker's structural rules), onnx_file.c (the file, decoding, the entry points). Private to
+ * them. */
 #ifndef DENSECL_ONNX_IMPL_H
 #define DENSECL_ONNX_IMPL_H
 
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "formats/formats.h"
 #include "onnx.pb-c.h"
 
 #define OX_MAX_FILE ((size_t)2 << 30)   /* protobuf's own 2 GiB limit for one message */
@@ -91,8 +92,13 @@ densecl_status dc_ox_tensor(ox *x, const Onnx__NodeProto *n, const char *value, 
                             int ndim, int64_t *shape, float **out);
 /* onnx.c: adds a tensor to the set under its canonical key (takes data). */
 densecl_status dc_ox_add(ox *x, const char *key, float *data, int ndim, const int64_t *shape);
-/* onnx_graph.c: the tensor behind a value, through aliases, or NULL. */
+/* onnx.c: follows aliases (Identity, Dropout, a one-input Concat, an all-zero Pad) back to the
+ * value that really holds the data, within the file's budget of hops. */
+const char *dc_ox_resolve(const ox *x, const char *value);
+/* onnx.c: the tensor behind a value, through aliases, or NULL. */
 const Onnx__TensorProto *dc_ox_constant(const ox *x, const char *value);
+/* onnx_check.c: the ONNX checker's structural rules on the decoded model (x indexed). */
+densecl_status dc_ox_check(const ox *x, const Onnx__ModelProto *m);
 /* onnx_graph.c: the DenseNet walk from the output back to the input; *blocks counts blocks. */
 densecl_status dc_ox_walk(ox *x, int *blocks);
 

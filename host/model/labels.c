@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model.h"
 
 void dc_names_free(char **names, int count)
 {
@@ -65,7 +65,7 @@ done:
 
 void dc_weights_load_labels(densecl_weights *w)
 {
-    const char *meta = densecl_weights_metadata(w, "densecl.labels");
+    const char *meta = dc_tensor_meta(&w->tensors, "densecl.labels");
     char what[1024];
     if (!meta) {
         return;

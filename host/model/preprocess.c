@@ -4,7 +4,7 @@
  * densecl_image_to_input): the "densecl.preprocess" metadata, resize, centre crop, channel
  * mapping and normalisation. Moved here from the CLI (tools/inputs/) unchanged in its arithmetic,
  * so that classify and embedding programs get the same tensors bit for bit
- * (tests/test_image_to_input.c holds it to fixtures written before the move).
+ * (tests/unit/test_image_to_input.c holds it to fixtures written before the move).
  *
  * Resizing follows PIL's and torch's antialiased bilinear filter (torch's
  * _compute_indices_weights_aa): a triangle filter whose support grows with the shrink factor,
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model.h"
 
 void dc_preprocess_imagenet(densecl_preprocess *out)
 {
@@ -614,7 +614,7 @@ densecl_status densecl_weights_preprocess(const densecl_weights *w, densecl_prep
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_weights_preprocess: NULL argument");
     }
     const char *what = w->path ? w->path : "the weights";
-    const char *meta = densecl_weights_metadata(w, "densecl.preprocess");
+    const char *meta = dc_tensor_meta(&w->tensors, "densecl.preprocess");
     const densecl_config *cfg = &w->cfg;
     if (meta) {
         densecl_status st = dc_preprocess_parse(meta, cfg, what, &pp);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model.h"
 
 /* splitmix64: tiny, fast, and the same sequence everywhere. */
 static uint64_t rng_next(uint64_t *s)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "plan/plan.h"
 
 #define DC_BN_EPS 1e-5
 

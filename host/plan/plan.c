@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "plan/plan.h"
 
 /* A logical buffer: its size and the ops that touch it. */
 typedef struct dc_lbuf {
@@ -116,9 +116,11 @@ static void dc_op_io(dc_builder *b, dc_op *op, int in_buf, int in_ctot, int in_c
         op->macs = (uint64_t)p->n * (uint64_t)in_c * (uint64_t)out_c;
 }
 
+/* dc_window_side, with 0 for an empty window (the plan names the op where a size reaches 0). */
 static int dc_window_out(int n, int k, int s, int pad)
 {
-    return n + 2 * pad < k ? 0 : (n + 2 * pad - k) / s + 1;
+    int side = dc_window_side(n, k, s, pad);
+    return side > 0 ? side : 0;
 }
 
 static void dc_conv(dc_builder *b, const char *name, const char *pre_bn, const char *post_bn,
@@ -345,4 +347,11 @@ size_t dc_plan_floats(const dc_plan *p)
     for (int i = 0; i < p->n_bufs; i++)
         total += p->buf_floats[i];
     return total;
+}
+
+int dc_window_side(int in, int k, int stride, int pad)
+{
+    if (in + 2 * pad < k)
+        return -1;
+    return (in + 2 * pad - k) / stride + 1;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_impl.h"
+#include "runtime/engine_impl.h"
 
 /* The engine, its model plan and the weights folded for it (config -> plan -> fold; each
  * replica then packs and uploads). */
@@ -79,14 +79,19 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
     if ((st = dc_device_pick_many(options ? options->device : NULL, devs, infos, DC_MAX_REPLICAS,
                                   &n)) != DENSECL_OK)
         goto fail;
+    /* Profiling queues only where they serve: several devices split a batch by their measured
+     * times; one device profiles once densecl_engine_set_profiling asks (its queues are then
+     * made anew), as recording every command's times costs on some drivers. */
+    const cl_command_queue_properties qprops = n > 1 ? CL_QUEUE_PROFILING_ENABLE : 0;
     for (int i = 0; i < n; i++) {
         dc_replica *r = &e->rep[e->n_rep++];
         r->dev = devs[i];
         r->info = infos[i];
         r->ctx = clCreateContext(NULL, 1, &r->dev, NULL, NULL, &err);
         DC_CL_TRY(st, err);
-        r->queue = clCreateCommandQueue(r->ctx, r->dev, CL_QUEUE_PROFILING_ENABLE, &err);
+        r->queue = clCreateCommandQueue(r->ctx, r->dev, qprops, &err);
         DC_CL_TRY(st, err);
+        r->own_queue = 1;
         if ((st = dc_replica_init(r, &e->model, e->params, &po)) != DENSECL_OK)
             goto fail;
     }
@@ -121,6 +126,20 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
         goto fail;
     }
     DC_CL_TRY(st, clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof r->dev, &r->dev, NULL));
+    {
+        /* Every op is enqueued after the one before with no wait list: that order is the
+         * queue's, so an out-of-order queue would run a layer before its input exists. */
+        cl_command_queue_properties props = 0;
+        DC_CL_TRY(st, clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props,
+                                            NULL));
+        if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) {
+            st = dc_error(DENSECL_ERR_ARGUMENT,
+                          "densecl_engine_create_cl: the queue is out of order "
+                          "(CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE); densecl needs an in-order "
+                          "queue: create one without that property on the same context");
+            goto fail;
+        }
+    }
     /* Our own references: the caller may release theirs whenever they like. */
     DC_CL_TRY(st, clRetainContext(context));
     r->ctx = context;
@@ -253,11 +272,14 @@ densecl_status densecl_engine_set_profiling(densecl_engine *e, int on)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_set_profiling: NULL engine");
     dc_engine_lock(e);
     for (int i = 0; on && i < e->n_rep && st == DENSECL_OK; i++)
-        if (!e->rep[i].queue_profiling)
+        if (!e->rep[i].queue_profiling && !e->rep[i].own_queue)
             st = dc_error(DENSECL_ERR_UNSUPPORTED,
                           "the command queue of '%s' was created without "
                           "CL_QUEUE_PROFILING_ENABLE",
                           e->rep[i].info.name);
+    for (int i = 0; on && i < e->n_rep && st == DENSECL_OK; i++)
+        if (!e->rep[i].queue_profiling)
+            st = dc_replica_requeue(&e->rep[i], CL_QUEUE_PROFILING_ENABLE);
     if (st == DENSECL_OK)
         e->profiling = on != 0;
     dc_engine_unlock(e);

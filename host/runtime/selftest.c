@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "family.h"
+#include "runtime/runtime.h"
 
 #define DC_ST_LOG_LINES 40 /* build-log lines kept */
 #define DC_ST_CONV_CASES DENSECL_SELFTEST_CASES
@@ -162,7 +162,7 @@ typedef struct dc_st_kern {
 static cl_int dc_st_enqueue_conv(cl_command_queue q, const dc_st_kern *k, const dc_conv_args *a)
 {
     dc_mem none = {NULL, 0};
-    return dc_family_direct.enqueue(q, k->conv, &k->p, a, none, NULL);
+    return dc_conv_enqueue(&dc_family_direct, q, k->conv, &k->p, a, none, NULL);
 }
 
 /* Runs one case; 1 if correct. *max_err is raised to its largest absolute error; msg says what
@@ -584,7 +584,6 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
     dc_st_kern k;
     dc_caps caps;
     dc_resolved res;
-    char defines[512];
     cl_int err = CL_SUCCESS;
     densecl_status st;
     if (!d)
@@ -616,8 +615,7 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
     }
     if (st == DENSECL_OK) {
         k.p = res.params[0];
-        dc_resolved_defines(&res, defines, sizeof defines);
-        st = dc_program_build(ctx, dev, dc_resolved_families(&res), defines, &prog);
+        st = dc_program_build(ctx, dev, res.files, res.defines, &prog);
     }
     if (st == DENSECL_OK)
         st = dc_kernels_create(prog, &k.k);

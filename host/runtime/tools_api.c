@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* tools_api.c - the few questions densecl's tools ask of the kernel families (family.h), as
- * narrow functions declared in tools_internal.h, so that the tools never include family.h:
+/* tools_api.c - the few questions densecl's tools ask of the kernel families (conv/conv.h), as
+ * narrow functions declared in tools_internal.h, so that the tools never include conv/conv.h:
  * `densecl info`'s family listing, tune's loop over the families and its --kernel-params check.
  * Text goes into the caller's buffer; the library prints nothing. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "family.h"
+#include "tools_internal.h"
 
 /* Appends printf-style to buf[0..cap), cutting what does not fit; *len is the length so far. */
 static void dc_tool_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
@@ -78,7 +78,7 @@ densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg,
     dc_plan plan;
     dc_resolved res;
     dc_choice choice = {conv, kernel_params, {0, 0, 0, 0}, NULL};
-    char text[1024], defs[2048];
+    char text[1024];
     size_t len = 0;
     densecl_status st;
     if (cap)
@@ -91,21 +91,20 @@ densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg,
     if (st != DENSECL_OK)
         return st;
     dc_resolved_describe(&res, text, sizeof text);
-    dc_resolved_defines(&res, defs, sizeof defs);
-    dc_tool_append(buf, cap, &len, "convs: %s\nbuild options: %s\n", text, defs);
+    dc_tool_append(buf, cap, &len, "convs: %s\nbuild options: %s\n", text, res.defines);
     return DENSECL_OK;
 }
 
 densecl_status dc_tool_profile_line(char *buf, size_t cap)
 {
-    dc_profile p;
+    dc_device_profile p;
     int active = 0;
-    densecl_status st = dc_profile_get(&p, &active);
+    densecl_status st = dc_device_profile_get(&p, &active);
     if (cap)
         buf[0] = '\0';
     if (st != DENSECL_OK || !active)
         return st;
-    dc_profile_describe(&p, buf, cap);
+    dc_device_profile_describe(&p, buf, cap);
     return DENSECL_OK;
 }
 
@@ -114,15 +113,27 @@ const char *dc_tool_family_name(int i)
     return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
 }
 
-int dc_tool_winograd_auto(cl_device_id dev)
+int dc_tool_auto_default(cl_device_id dev, const char *family)
 {
     dc_caps caps;
-    char why[96];
+    char why[160];
+    int fi = dc_family_index(family);
     if (dc_caps_query(dev, &caps) != DENSECL_OK) {
-        dc_clear_error();
+        dc_clear_error(); /* a profile that does not load: the engine says so */
         return 0;
     }
-    return dc_winograd_auto(&caps, why, sizeof why);
+    if (fi <= 0 || !dc_families[fi]->auto_kinds)
+        return 0;
+    /* As dc_resolve's auto without a tuning file: the first family claiming every kind runs
+     * them all; only without one do the families claiming some kinds take theirs. */
+    for (int i = 1; i < dc_family_count; i++) {
+        const dc_family *f = dc_families[i];
+        if (f->auto_kinds && f->kinds == DC_KINDS_ALL &&
+            f->auto_kinds(&caps, why, sizeof why) == DC_KINDS_ALL)
+            return i == fi;
+    }
+    return dc_families[fi]->kinds != DC_KINDS_ALL &&
+           (dc_families[fi]->auto_kinds(&caps, why, sizeof why) & dc_families[fi]->kinds) != 0;
 }
 
 densecl_status dc_tool_check_kernel_params(const char *text, const char *family, unsigned *set,

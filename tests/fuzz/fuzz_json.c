@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 typedef struct jbuf {
     char *s;

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "plan/plan.h"
 
 static void check_set(const dc_tensor_set *set)
 {

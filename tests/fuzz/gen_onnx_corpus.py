@@ -18,7 +18,7 @@ import torch.nn as nn
 import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "generators"))
 import gen_fixtures as fx  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def main(outdir):
     export(imagenet, (1, 3, 32, 32), os.path.join(outdir, "imagenet_op13.onnx"), 13)
     export(plain, (1, 1, 8, 8), os.path.join(outdir, "plain_op13.onnx"), 13)
     # With metadata_props, as densecl-export --onnx appends them.
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools", "export"))
     import export_torchvision as dexport  # densecl-export, under its importable name
     with open(os.path.join(outdir, "cifar_op11.onnx"), "rb") as f:
         blob = f.read()

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # tools/inputs/inputs.cmake - classify's input readers as the static library densecl_inputs, the
 # one place that says how they and stb_image are built. include()d by tools/CMakeLists.txt (for
-# the CLI and, through the target, the fuzz replay tests of tests/fuzz.cmake) and by the libFuzzer
-# project tests/fuzz/CMakeLists.txt, each after setting:
+# the CLI and, through the target, the fuzz replay tests of tests/fuzz/replay.cmake) and by the
+# libFuzzer project tests/fuzz/CMakeLists.txt, each after setting:
 #   DC_INPUTS_HOST      the target that provides the library internals they call (dc_error,
 #                       dc_json_parse, dc_fopen_regular; densecl_image_to_input): densecl, or the fuzzers' dc_fuzz_host
 #   DC_INPUTS_WARNINGS  the warning flags for our own files
