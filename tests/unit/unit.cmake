@@ -50,3 +50,7 @@ target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+
+# densecl_softmax on extreme rows (large, equal, very negative) and its NaN/Inf rule (torch's).
+dc_test(test_softmax SOURCES ${dc_dir}/test_softmax.c LABELS unit)
+target_link_libraries(test_softmax PRIVATE m)
