@@ -48,8 +48,10 @@ target_include_directories(test_onnx PRIVATE ${DENSECL_ONNX_PB_DIR} ${DENSECL_PR
 dc_test(test_cli SOURCES ${dc_dir}/test_cli.c LABELS unit)
 target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
-# The library's device self-test (what densecl-query reports), through the public header.
-dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+# The library's device self-test (what densecl-query reports), through the public header. The
+# argument is the source folder: the test copies kernels.cl and kernels/ from it and makes them
+# wrong, which the self-test must report.
+dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit ARGS ${PROJECT_SOURCE_DIR})
 
 # densecl_softmax on extreme rows (large, equal, very negative) and its NaN/Inf rule (torch's).
 dc_test(test_softmax SOURCES ${dc_dir}/test_softmax.c LABELS unit)
