@@ -87,7 +87,9 @@ static char *wrong_kernels(const char *src, const char *dir)
         (text = calloc((size_t)len + 1, 1)) && fread(text, 1, (size_t)len, f) == (size_t)len) {
         fclose(f);
         f = fopen(path, "wb");
-        ok = f && fputs("#define fma(a, b, c) ((a) * (b) + (c) + 0.01f)\n"
+        /* #undef first: the device's headers may define them as macros */
+        ok = f && fputs("#undef fma\n#undef mad\n"
+                        "#define fma(a, b, c) ((a) * (b) + (c) + 0.01f)\n"
                         "#define mad(a, b, c) ((a) * (b) + (c) + 0.01f)\n",
                         f) >= 0 &&
              fwrite(text, 1, (size_t)len, f) == (size_t)len;
