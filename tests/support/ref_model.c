@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ref_model.c - a whole DenseNet on the naive reference ops (ref_ops.c), in the order
- * torchvision's modules run, from the weights' tensors by their torchvision names. Shares
+ * torchvision's modules run, from the weights' tensors by their torchvision names (either stem:
+ * CIFAR's one 3x3 conv, or ImageNet's 7x7/2 conv, BN, ReLU and 3x3/2 max-pool). Shares
  * nothing with host/plan (no plan, no channel-offset planning of the engine) nor with fold: each
  * BN runs on its own as torch defines it, y = (x - mean) / sqrt(var + 1e-5) * gamma + beta, then
  * ReLU; a transition is BN-ReLU-conv-avgpool (the engine pools first); concatenation is a block
@@ -96,9 +97,30 @@ int ref_densenet(const densecl_weights *w, const float *x, int n, int h, int wd,
     int ok = 0, c = cfg->init_features;
     char name[160], mod[200];
     why[0] = '\0';
-    if (cfg->stem != DENSECL_STEM_CIFAR) {
-        snprintf(why, cap, "ref_densenet: only the CIFAR stem (one 3x3 conv) is written here");
-        return 0;
+    /* The stem into `pooled` [n, c, h, w]: CIFAR, conv0 3x3/1/1; ImageNet, conv0 7x7/2/3,
+     * norm0 + ReLU, max-pool 3x3/2/1. */
+    if (cfg->stem == DENSECL_STEM_CIFAR) {
+        if (!fresh(&pooled, (size_t)n * c * h * wd)) {
+            snprintf(why, cap, "ref_densenet: out of memory");
+            goto done;
+        }
+        if (!conv(w, "features.conv0", x, n, cfg->in_channels, h, wd, c, 3, 1, 1, pooled, c, 0,
+                  why, cap))
+            goto done;
+    } else {
+        const int sh = (h + 6 - 7) / 2 + 1, sw = (wd + 6 - 7) / 2 + 1;
+        const int ph = (sh + 2 - 3) / 2 + 1, pw = (sw + 2 - 3) / 2 + 1;
+        if (!fresh(&t1, (size_t)n * c * sh * sw) || !fresh(&t2, (size_t)n * c * sh * sw) ||
+            !fresh(&pooled, (size_t)n * c * ph * pw)) {
+            snprintf(why, cap, "ref_densenet: out of memory");
+            goto done;
+        }
+        if (!conv(w, "features.conv0", x, n, cfg->in_channels, h, wd, c, 7, 2, 3, t1, c, 0, why,
+                  cap) ||
+            !bn_relu(w, "features.norm0", t1, n, c, c, sh, sw, t2, why, cap))
+            goto done;
+        ref_maxpool(&(ref_pool_args){t2, NULL, pooled, n, c, c, sh, sw, c, 0, ph, pw, 3, 2, 1});
+        h = ph, wd = pw;
     }
     for (int b = 0; b < cfg->num_blocks; b++) {
         /* The block buffer [n, ctot, h, w]: its input's c channels, then k per layer; the
@@ -110,16 +132,9 @@ int ref_densenet(const densecl_weights *w, const float *x, int n, int h, int wd,
             snprintf(why, cap, "ref_densenet: out of memory");
             goto done;
         }
-        if (b == 0) {
-            /* Stem: conv0, 3x3/1/1, into the first block's buffer. */
-            if (!conv(w, "features.conv0", x, n, cfg->in_channels, h, wd, c, 3, 1, 1, buf, ctot,
-                      0, why, cap))
-                goto done;
-        } else {
-            for (int i = 0; i < n; i++) /* the transition's output, first in the buffer */
-                memcpy(buf + (size_t)i * ctot * plane, pooled + (size_t)i * c * plane,
-                       (size_t)c * plane * sizeof *buf);
-        }
+        for (int i = 0; i < n; i++) /* the stem's or the transition's output comes first */
+            memcpy(buf + (size_t)i * ctot * plane, pooled + (size_t)i * c * plane,
+                   (size_t)c * plane * sizeof *buf);
         for (int l = 0; l < cfg->block_layers[b]; l++) {
             snprintf(name, sizeof name, "features.denseblock%d.denselayer%d", b + 1, l + 1);
             snprintf(mod, sizeof mod, "%s.norm1", name);

@@ -9,8 +9,8 @@
 
 #include "densecl.h"
 
-/* logits [n, classes] of x [n, in_channels, h, w] through w's DenseNet (CIFAR stem only). 1 on
- * success; 0 with why (a missing tensor, an unsupported stem, no memory). */
+/* logits [n, classes] of x [n, in_channels, h, w] through w's DenseNet. 1 on success; 0 with
+ * why (a missing or mis-sized tensor, no memory). */
 int ref_densenet(const densecl_weights *w, const float *x, int n, int h, int wd, float *logits,
                  char *why, size_t cap);
 

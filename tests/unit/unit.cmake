@@ -56,3 +56,10 @@ dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit ARGS ${PROJE
 # densecl_softmax on extreme rows (large, equal, very negative) and its NaN/Inf rule (torch's).
 dc_test(test_softmax SOURCES ${dc_dir}/test_softmax.c LABELS unit)
 target_link_libraries(test_softmax PRIVATE m)
+
+# Whole engine runs of tiny models (both stems, with and without bottleneck, odd sizes) against a
+# DenseNet on the naive reference ops (tests/support/ref_model.c: no plan, fold or kernel of
+# ours), at the model tests' tolerance.
+dc_test(test_model_reference SOURCES ${dc_dir}/test_model_reference.c
+        ${DENSECL_TEST_SUPPORT}/ref_model.c ${DENSECL_TEST_SUPPORT}/ref_ops.c LABELS unit)
+target_link_libraries(test_model_reference PRIVATE m)
