@@ -50,8 +50,11 @@ static int embed_input(const densecl_weights *w, densecl_preprocess *pp, float *
     const densecl_config *cfg = densecl_weights_config(w);
     densecl_status st = densecl_weights_preprocess(w, pp);
     if (st == DENSECL_ERR_UNSUPPORTED)
-        *pp = (densecl_preprocess){.channels = cfg->in_channels, .height = 32, .width = 32,
-                                   .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
+        *pp = (densecl_preprocess){.channels = cfg->in_channels,
+                                   .height = 32,
+                                   .width = 32,
+                                   .mean = {0.5f, 0.5f, 0.5f},
+                                   .std = {0.25f, 0.25f, 0.25f}};
     else if (st != DENSECL_OK)
         return 0;
     const int iw = 300, ih = 200;
@@ -135,8 +138,7 @@ static int embed(const char *output, const char *weights)
         printf("FAIL: the reference's top two classes are within the tolerance: this input "
                "cannot tell a wrong class from a right one\n");
     else if (strncmp(line, want, strlen(want)) != 0)
-        printf("FAIL: want the line to start '%s' (the example said class %d)\n", want,
-               got_class);
+        printf("FAIL: want the line to start '%s' (the example said class %d)\n", want, got_class);
     else if (!(fabs(got_p - p) <= tol))
         printf("FAIL: probability %.6f, the reference's %.6f (|diff| %.2g > %.2g)\n", got_p, p,
                fabs(got_p - p), tol);
@@ -196,7 +198,8 @@ static int pipeline(const char *weights, int batch, const char *logits)
     }
     rc = 0;
     for (int i = 0; i < batch; i++) {
-        const float *r = ref + (size_t)i * cfg->num_classes, *g = got + (size_t)i * cfg->num_classes;
+        const float *r = ref + (size_t)i * cfg->num_classes,
+                    *g = got + (size_t)i * cfg->num_classes;
         double diff = 0.0, big = 0.0;
         int ra = 0, ga = 0;
         for (int c = 0; c < cfg->num_classes; c++) {

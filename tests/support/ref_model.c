@@ -66,8 +66,8 @@ static int conv(const densecl_weights *w, const char *module, const float *in, i
     if (!wt)
         return 0;
     const int oh = (h + 2 * pad - k) / stride + 1, ow = (wd + 2 * pad - k) / stride + 1;
-    ref_conv2d(&(ref_conv_args){in, wt, NULL, NULL, out, n, cin, cin, h, wd, cout, octot, coff,
-                                oh, ow, k, stride, pad, 0});
+    ref_conv2d(&(ref_conv_args){in, wt, NULL, NULL, out, n, cin, cin, h, wd, cout, octot, coff, oh,
+                                ow, k, stride, pad, 0});
     return 1;
 }
 
@@ -104,8 +104,8 @@ int ref_densenet(const densecl_weights *w, const float *x, int n, int h, int wd,
             snprintf(why, cap, "ref_densenet: out of memory");
             goto done;
         }
-        if (!conv(w, "features.conv0", x, n, cfg->in_channels, h, wd, c, 3, 1, 1, pooled, c, 0,
-                  why, cap))
+        if (!conv(w, "features.conv0", x, n, cfg->in_channels, h, wd, c, 3, 1, 1, pooled, c, 0, why,
+                  cap))
             goto done;
     } else {
         const int sh = (h + 6 - 7) / 2 + 1, sw = (wd + 6 - 7) / 2 + 1;
@@ -175,8 +175,8 @@ int ref_densenet(const densecl_weights *w, const float *x, int n, int h, int wd,
             snprintf(why, cap, "ref_densenet: out of memory");
             goto done;
         }
-        ref_bnrelu_avgpool(&(ref_pool_args){t2, NULL, pooled, n, cout, cout, h, wd, cout, 0, ph,
-                                            pw, 2, 2, 0});
+        ref_bnrelu_avgpool(
+            &(ref_pool_args){t2, NULL, pooled, n, cout, cout, h, wd, cout, 0, ph, pw, 2, 2, 0});
         h = ph, wd = pw, c = cout;
     }
     /* norm5, ReLU, global average pool, classifier. */

@@ -88,10 +88,11 @@ static char *wrong_kernels(const char *src, const char *dir)
         fclose(f);
         f = fopen(path, "wb");
         /* #undef first: the device's headers may define them as macros */
-        ok = f && fputs("#undef fma\n#undef mad\n"
-                        "#define fma(a, b, c) ((a) * (b) + (c) + 0.01f)\n"
-                        "#define mad(a, b, c) ((a) * (b) + (c) + 0.01f)\n",
-                        f) >= 0 &&
+        ok = f &&
+             fputs("#undef fma\n#undef mad\n"
+                   "#define fma(a, b, c) ((a) * (b) + (c) + 0.01f)\n"
+                   "#define mad(a, b, c) ((a) * (b) + (c) + 0.01f)\n",
+                   f) >= 0 &&
              fwrite(text, 1, (size_t)len, f) == (size_t)len;
     }
     free(text);
@@ -120,8 +121,8 @@ static void check_wrong_kernels(const char *src)
         setenv("DENSECL_KERNELS", path, 1);
         densecl_status st = densecl_device_selftest("0:0", 0, NULL, bad);
         unsetenv("DENSECL_KERNELS");
-        CHECKF(st == DENSECL_OK && bad->build_ok, "wrong kernels: %s: %s",
-               densecl_status_str(st), bad->build_log);
+        CHECKF(st == DENSECL_OK && bad->build_ok, "wrong kernels: %s: %s", densecl_status_str(st),
+               bad->build_log);
         CHECKF(!bad->conv_ok && strncmp(bad->conv_detail, "FAILED: ", 8) == 0 &&
                    strstr(bad->conv_detail, "wrong result at"),
                "the check passed kernels made wrong: '%s'", bad->conv_detail);

@@ -114,7 +114,10 @@ static void test_nan_inf(void)
         {"+inf and -inf", 2, {-INFINITY, INFINITY}, 1, {0}},
         {"-inf only", 3, {-INFINITY, -INFINITY, -INFINITY}, 1, {0}},
         {"-inf beside equal finite logits", 3, {-INFINITY, 7.0f, 7.0f}, 0, {0.0f, 0.5f, 0.5f}},
-        {"-inf beside one finite logit", 4, {-INFINITY, -INFINITY, 3000.0f, -INFINITY}, 0,
+        {"-inf beside one finite logit",
+         4,
+         {-INFINITY, -INFINITY, 3000.0f, -INFINITY},
+         0,
          {0.0f, 0.0f, 1.0f, 0.0f}},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -123,8 +126,8 @@ static void test_nan_inf(void)
         densecl_softmax(row, 1, rows[i].cols);
         for (int c = 0; c < rows[i].cols; c++) {
             if (rows[i].all_nan)
-                CHECKF(isnan(row[c]), "%s: p[%d] = %g, want NaN (torch.softmax)", rows[i].what,
-                       c, (double)row[c]);
+                CHECKF(isnan(row[c]), "%s: p[%d] = %g, want NaN (torch.softmax)", rows[i].what, c,
+                       (double)row[c]);
             else
                 CHECKF(row[c] == rows[i].want[c], "%s: p[%d] = %.9g, want %.9g", rows[i].what, c,
                        (double)row[c], (double)rows[i].want[c]);
