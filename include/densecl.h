@@ -320,6 +320,11 @@ typedef enum densecl_device_type {
     DENSECL_DEVICE_OTHER = 8
 } densecl_device_type;
 
+/* One device's facts. Strings are NUL-terminated; one longer than its array is cut and ends in
+ * "..." (never left empty).
+ * ABI change in 0.7.0: device_version grew from 64 to 256 bytes (POCL's CL_DEVICE_VERSION, 65
+ * characters, came back empty), moving every field after it: code compiled against an older
+ * densecl.h must be recompiled (and the Python module of the same version used). */
 typedef struct densecl_device_info {
     int platform_index;          /* position in clGetPlatformIDs */
     int device_index;            /* position in the platform's clGetDeviceIDs(ALL) */
@@ -328,7 +333,7 @@ typedef struct densecl_device_info {
     char name[128];
     char vendor[128];
     char driver_version[64];
-    char device_version[64];     /* "OpenCL 3.0 PoCL ..." */
+    char device_version[256];    /* CL_DEVICE_VERSION: "OpenCL 3.0 PoCL HSTR: pthread-..." */
     char opencl_c_version[64];   /* "OpenCL C 1.2 PoCL" */
     unsigned compute_units;
     unsigned clock_mhz;

@@ -45,6 +45,9 @@ densecl_status dc_cl_status(cl_int err);
  * that oversized weights are refused and oversized batches split, on any device. */
 void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_bytes);
 
+/* src[0..len) into out[cap], NUL-terminated, without trailing NULs and spaces; a string that
+ * does not fit is cut and ends in "..." (visibly cut, never empty). */
+void dc_str_fit(char *out, size_t cap, const char *src, size_t len);
 /* Fills info for a device (indices are only filled by the listing). */
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */

@@ -11,18 +11,51 @@
 #define DC_MAX_PLATFORMS 16
 #define DC_MAX_DEVICES 64
 
-static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+void dc_str_fit(char *out, size_t cap, const char *src, size_t len)
+{
+    static const char more[] = "...";
+    if (cap == 0)
+        return;
+    /* Drivers count the NUL in len, and some pad their strings with spaces. */
+    while (len > 0 && (src[len - 1] == '\0' || isspace((unsigned char)src[len - 1])))
+        len--;
+    if (len < cap) {
+        memcpy(out, src, len);
+        out[len] = '\0';
+    } else if (cap > sizeof more) {
+        memcpy(out, src, cap - sizeof more);
+        memcpy(out + cap - sizeof more, more, sizeof more); /* with its NUL */
+    } else {
+        memcpy(out, src, cap - 1);
+        out[cap - 1] = '\0';
+    }
+}
+
+/* A device or platform string of any length into a fixed array: the size is asked first, so a
+ * string longer than the array comes back cut with "..." instead of empty (POCL's 65-character
+ * CL_DEVICE_VERSION did not fit the 64 bytes densecl_device_info had until 0.7.0). */
+static void dc_info_str_of(cl_device_id dev, cl_platform_id plat, cl_uint what, char *out,
+                           size_t cap)
 {
     size_t len = 0;
+    char *buf = NULL;
+    cl_int err = dev ? clGetDeviceInfo(dev, what, 0, NULL, &len)
+                     : clGetPlatformInfo(plat, what, 0, NULL, &len);
     out[0] = '\0';
-    if (clGetDeviceInfo(dev, what, cap - 1, out, &len) != CL_SUCCESS) {
-        out[0] = '\0';
+    if (err != CL_SUCCESS || len == 0 || !(buf = malloc(len)))
         return;
+    err = dev ? clGetDeviceInfo(dev, what, len, buf, NULL)
+              : clGetPlatformInfo(plat, what, len, buf, NULL);
+    if (err == CL_SUCCESS) {
+        const char *nul = memchr(buf, '\0', len);
+        dc_str_fit(out, cap, buf, nul ? (size_t)(nul - buf) : len);
     }
-    out[len < cap ? len : cap - 1] = '\0';
-    /* Some drivers pad names with spaces. */
-    for (size_t n = strlen(out); n > 0 && isspace((unsigned char)out[n - 1]); n--)
-        out[n - 1] = '\0';
+    free(buf);
+}
+
+static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+{
+    dc_info_str_of(dev, NULL, what, out, cap);
 }
 
 static uint64_t dc_limit_alloc_, dc_limit_global_;
@@ -57,12 +90,9 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info)
     dc_info_str(dev, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
     dc_info_str(dev, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
                 sizeof info->opencl_c_version);
-    if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS) {
-        size_t len = 0;
-        if (clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof info->platform_name - 1,
-                              info->platform_name, &len) == CL_SUCCESS)
-            info->platform_name[len < sizeof info->platform_name ? len : 0] = '\0';
-    }
+    if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS)
+        dc_info_str_of(NULL, plat, CL_PLATFORM_NAME, info->platform_name,
+                       sizeof info->platform_name);
     clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->type = (type & CL_DEVICE_TYPE_GPU)           ? DENSECL_DEVICE_GPU
                  : (type & CL_DEVICE_TYPE_ACCELERATOR) ? DENSECL_DEVICE_ACCELERATOR

@@ -69,3 +69,11 @@ target_link_libraries(test_softmax PRIVATE m)
 dc_test(test_model_reference SOURCES ${dc_dir}/test_model_reference.c
         ${DENSECL_TEST_SUPPORT}/ref_model.c ${DENSECL_TEST_SUPPORT}/ref_ops.c LABELS unit)
 target_link_libraries(test_model_reference PRIVATE m)
+
+# densecl_device_info's strings against the driver's own (full device_version, cut visibly).
+dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
+
+# tools/setup.sh sized to the job: no PyTorch without --tests, and enough for the build.
+add_test(NAME setup_packages
+         COMMAND bash ${dc_dir}/setup_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+set_tests_properties(setup_packages PROPERTIES LABELS unit)
