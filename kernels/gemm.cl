@@ -507,6 +507,36 @@ dc_gemm_load(int k0, global const DC_GEMM_VTM *wv, int wrow, int m0, global cons
     }
 }
 
+/* Half h of a K tile from local memory: KWG / 2 rows of MWI x NWI FMAs, each row's register
+ * block read as MWI / VWM + NWI / VWN vectors. */
+static inline __attribute__((always_inline)) void
+dc_gemm_half(const int h, float (*acc)[DC_GEMM_NWI_MAX], local const DC_GEMM_VTM *wl,
+             local const DC_GEMM_VTN *xl, int tm, int tn, const int MWG, const int NWG,
+             const int MDIMC, const int NDIMC)
+{
+    const int MWI = MWG / MDIMC, NWI = NWG / NDIMC, WV = MWG / DC_GEMM_VWM;
+    const int MWV = MWI / DC_GEMM_VWM, NWV = NWI / DC_GEMM_VWN;
+    /* The count spelt out: a plain "unroll" stopped at 16 of a KWG of 32 in clang 15. */
+#pragma unroll DC_GEMM_KWG_HALF
+    for (int kq = 0; kq < DC_GEMM_KWG_HALF; kq++) {
+        const int kk = h * DC_GEMM_KWG_HALF + kq;
+        float wr[DC_GEMM_MWI_MAX], xr[DC_GEMM_NWI_MAX];
+        if (kk >= DC_GEMM_KWG)
+            break; /* an odd KWG's second half */
+#pragma unroll
+        DC_GEMM_FOR(mv, MWV, DC_GEMM_MWI_MAX / DC_GEMM_VWM)
+        DC_GEMM_VPUT(DC_GEMM_VWM, wl[kk * WV + tm + MDIMC * mv], mv, wr);
+#pragma unroll
+        DC_GEMM_FOR(nv, NWV, DC_GEMM_NWI_MAX / DC_GEMM_VWN)
+        DC_GEMM_VPUT(DC_GEMM_VWN, xl[kk * (NWG / DC_GEMM_VWN) + tn + NDIMC * nv], nv, xr);
+#pragma unroll
+        DC_GEMM_FOR(mi, MWI, DC_GEMM_MWI_MAX)
+#pragma unroll
+        DC_GEMM_FOR(ni, NWI, DC_GEMM_NWI_MAX)
+        acc[mi][ni] = DC_GEMM_MAC(wr[mi], xr[ni], acc[mi][ni]);
+    }
+}
+
 /* One work-group's tile, staged through local memory. ks, stride, pad: the window (constants in
  * the fixed-window kernels: always inlined, so that their divisions are by constants);
  * taps_mode, pre_mode: the kernel's (above). MWG, NWG, MDIMC, NDIMC: the kernel's tile. wl:
@@ -521,8 +551,7 @@ dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_of
              const int MWG, const int NWG, const int MDIMC, const int NDIMC,
              local DC_GEMM_VTM *wl, local DC_GEMM_VTN *xl)
 {
-    const int T = MDIMC * NDIMC, MWI = MWG / MDIMC, NWI = NWG / NDIMC;
-    const int MWV = MWI / DC_GEMM_VWM, NWV = NWI / DC_GEMM_VWN;
+    const int T = MDIMC * NDIMC;
     /* Staging: XC columns per work-item, rows xrow0 + XRS * [0, XR); WLD weight vectors. */
     const int XC = T >= NWG ? 1 : NWG / T, XRS = T >= NWG ? T / NWG : 1;
     const int XR = DC_GEMM_KWG / XRS, WV = MWG / DC_GEMM_VWM;
@@ -579,33 +608,15 @@ dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_of
         barrier(CLK_LOCAL_MEM_FENCE);
         /* The next tile's loads go out halfway through this one's FMAs: the second half (KWG / 2
          * rows of MWI x NWI FMAs) hides their latency, and the first half runs without their
-         * registers live (with them live all through, ptxas spilled the 3x3 kernels). */
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            if (h == 1 && kt + 1 < kt1)
-                dc_gemm_load((kt + 1) * DC_GEMM_KWG, wv, wrow, m0, pre, pre_off, pre_flag, cin,
-                             in_h, in_w, in_hw, ks, taps_mode, pre_mode, T, NWG, MWG, tid, colp,
-                             xy, xx, &tap0, &ci0, xreg, wreg);
-            /* The count spelt out: a plain "unroll" stopped at 16 of a KWG of 32 in clang 15. */
-#pragma unroll DC_GEMM_KWG_HALF
-            for (int kq = 0; kq < DC_GEMM_KWG_HALF; kq++) {
-                const int kk = h * DC_GEMM_KWG_HALF + kq;
-                float wr[DC_GEMM_MWI_MAX], xr[DC_GEMM_NWI_MAX];
-                if (kk >= DC_GEMM_KWG)
-                    break; /* an odd KWG's second half */
-#pragma unroll
-                DC_GEMM_FOR(mv, MWV, DC_GEMM_MWI_MAX / DC_GEMM_VWM)
-                DC_GEMM_VPUT(DC_GEMM_VWM, wl[kk * WV + tm + MDIMC * mv], mv, wr);
-#pragma unroll
-                DC_GEMM_FOR(nv, NWV, DC_GEMM_NWI_MAX / DC_GEMM_VWN)
-                DC_GEMM_VPUT(DC_GEMM_VWN, xl[kk * (NWG / DC_GEMM_VWN) + tn + NDIMC * nv], nv, xr);
-#pragma unroll
-                DC_GEMM_FOR(mi, MWI, DC_GEMM_MWI_MAX)
-#pragma unroll
-                DC_GEMM_FOR(ni, NWI, DC_GEMM_NWI_MAX)
-                acc[mi][ni] = DC_GEMM_MAC(wr[mi], xr[ni], acc[mi][ni]);
-            }
-        }
+         * registers live (with them live all through, ptxas spilled the 3x3 kernels). The two
+         * halves written out, not a loop of 2: clang would not unroll that loop around the
+         * larger loads of the 7x7s2 and any-window kernels, and warned. */
+        dc_gemm_half(0, acc, wl, xl, tm, tn, MWG, NWG, MDIMC, NDIMC);
+        if (kt + 1 < kt1)
+            dc_gemm_load((kt + 1) * DC_GEMM_KWG, wv, wrow, m0, pre, pre_off, pre_flag, cin, in_h,
+                         in_w, in_hw, ks, taps_mode, pre_mode, T, NWG, MWG, tid, colp, xy, xx,
+                         &tap0, &ci0, xreg, wreg);
+        dc_gemm_half(1, acc, wl, xl, tm, tn, MWG, NWG, MDIMC, NDIMC);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     dc_gemm_epilogue(acc, out, out_off, ws, ws_off, cnt, cnt_off, cout, ncols,
