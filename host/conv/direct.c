@@ -58,7 +58,7 @@ static const dc_param_spec direct_params[DC_DIRECT_NPARAMS] = {
     {"VEC", 8, 16, "widest float vector the convs compute on: 8 or 16 (AVX-512)"},
     {"PREFETCH", 0, 64, "1x1 conv input prefetch distance in channels (0: none)"},
     {"FMA", 0, 1, "1: fma(), 0: mad() (devices without hardware fma)"},
-    {"ORDER", 0, 1, "0: consecutive work-items take pixel tiles, 1: channel tiles"},
+    {"ORDER", 0, 2, "0: consecutive work-items take pixel tiles, 1: channel tiles, 2: by shape"},
     {"KERNELS", 1, DC_CONV_ALL, "conv kernels to build (abi.h DC_CONV_* bits)"},
 };
 
@@ -87,7 +87,8 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
     p->v[DC_DIRECT_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[DC_DIRECT_PREFETCH] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 16 : 0;
     p->v[DC_DIRECT_FMA] = 1;
-    p->v[DC_DIRECT_ORDER] = 1;
+    /* ORDER 2 on CPUs: the 1x1 convs' tile order by the image's size (direct.cl DC_ORDER_HW). */
+    p->v[DC_DIRECT_ORDER] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 1;
     p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
     if (plan) {
         /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
