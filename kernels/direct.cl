@@ -33,6 +33,10 @@
  *                 DenseNet-121's first block from 126 to 154 GFLOP/s. Uses clang's
  *                 __builtin_prefetch (ignored by a compiler without it); the host sets it for
  *                 CPU devices only. Default 0.
+ *   CONV_DYN      how the conv kernels' work-items share the tiles (common.cl DC_TILES_FOR): 0,
+ *                 a grid-stride loop, one work-item per tile; 1, a few work-items per core
+ *                 taking DC_CONV_DYN_CHUNK tiles at a time from counters. The host sets 1 on
+ *                 CPUs. Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -73,6 +77,9 @@
 #endif
 #ifndef CONV_PREFETCH
 #define CONV_PREFETCH 0
+#endif
+#ifndef CONV_DYN
+#define CONV_DYN 0
 #endif
 /* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
 #define DC_PREFETCH 0
@@ -504,7 +511,8 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                              global const float *bias, global const float *pre, global float *out,
                              int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                              int out_ctot, int out_h, int out_w, int k, int stride, int pad,
-                             int flags, const int KIND, const int TPX, const int CH)
+                             int flags, global int *ctr, const int KIND, const int TPX,
+                             const int CH)
 {
     const int TCO = CH * DC_CW;
     const int ohw = out_h * out_w;
@@ -515,7 +523,7 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     const int tiles_x = (out_w + TPX - 1) / TPX;
     const int ptiles = out_h * tiles_x;
     const int ctiles = (cout + TCO - 1) / TCO;
-    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * TCO;
@@ -579,11 +587,14 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                      global const float *pre, int pre_off,   /* [2, cin] */                       \
                      global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */    \
                      int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,     \
-                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags)   \
+                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags,   \
+                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                 \
     {                                                                                            \
         dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
                       out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
-                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX, CH); \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, ctr + ctr_off,  \
+                      KIND, TPX, CH);                                                            \
+        dc_tiles_done(ctr + ctr_off, CONV_DYN);                                                  \
     }
 
 #if CONV_KERNELS & DC_CONV_3X3
@@ -637,7 +648,7 @@ DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, flo
 DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
                                 global const float *bias, global float *out, int n, int cin,
                                 int in_ctot, int in_h, int in_w, int cout, int out_ctot,
-                                int out_h, int out_w, int pad, int flags)
+                                int out_h, int out_w, int pad, int flags, global int *ctr)
 {
     const int ohw = out_h * out_w;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
@@ -649,7 +660,7 @@ DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
     /* What the kernel may read: the batch's images, all their in_ctot channels. */
     global const float *const in_end = in + n * in_img;
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * DC_CONV_PACK;
@@ -723,18 +734,21 @@ kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_
                               global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
                               int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                               int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                              int pad, int flags)
+                              int pad, int flags,
+                              global int *ctr, int ctr_off) // DC_TILES_FOR's counters
 {
     in += in_off;
     wt += wt_off;
     bias += bias_off;
     out += out_off + (size_t)out_coff * out_h * out_w;
+    ctr += ctr_off;
     if (in_w >= DC_CONV_STEM_MIN_W && out_w >= 16)
         dc_conv7x7s2_vec(in, wt, bias, out, n, cin, in_ctot, in_h, in_w, cout, out_ctot, out_h,
-                         out_w, pad, flags);
+                         out_w, pad, flags, ctr);
     else
         dc_conv_tiles(in, wt, bias, pre + pre_off, out, n, cin, in_ctot, in_h, in_w, cout,
-                      out_ctot, out_h, out_w, k, stride, pad, flags, DC_KIND_ANY, 1, 1);
+                      out_ctot, out_h, out_w, k, stride, pad, flags, ctr, DC_KIND_ANY, 1, 1);
+    dc_tiles_done(ctr, CONV_DYN);
 }
 #else
 /* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
@@ -770,7 +784,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             global const float *pre, int pre_off,   // [2, cin]
                             global float *out, int out_off,         // [n, out_ctot, hw]
                             int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
-                            int out_coff, int flags)
+                            int out_coff, int flags,
+                            global int *ctr, int ctr_off) // DC_TILES_FOR's counters
 {
     const size_t in_img = (size_t)in_ctot * hw;
     const size_t out_img = (size_t)out_ctot * hw;
@@ -784,8 +799,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     bias += bias_off;
     pre += pre_off;
     out += out_off + (size_t)out_coff * hw;
-    for (int t = get_global_id(0); t < (folded ? 1 : n) * ptiles * ctiles;
-         t += get_global_size(0)) {
+    ctr += ctr_off;
+    DC_TILES_FOR(t, (folded ? 1 : n) * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
         dc_conv_split_as(t, ptiles, ctiles, DC_FLAT_PFIRST, &ni, &ct, &pt);
         const int co0 = ct * CONV_FLAT_CO;
@@ -836,6 +851,7 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
         dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
                            hw, acc);
     }
+    dc_tiles_done(ctr, CONV_DYN);
 }
 
 #endif

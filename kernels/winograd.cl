@@ -58,6 +58,9 @@
 #ifndef WINO_VEC
 #define WINO_VEC 8
 #endif
+#ifndef WINO_DYN
+#define WINO_DYN 0
+#endif
 #ifndef WINO_KERNELS
 #define WINO_KERNELS (DC_CONV_3X3 | DC_CONV_3X3_PRE)
 #endif
@@ -361,7 +364,8 @@ DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int c
  * walked with a grid-stride loop. PRE is a literal at each call site. */
 DC_INLINE void wn_conv(global const float *in, global const float *wt, global const float *bias,
                        global const float *pre, global float *out, int n, int cin, int in_ctot,
-                       int in_h, int in_w, int cout, int out_ctot, int flags, const int PRE)
+                       int in_h, int in_w, int cout, int out_ctot, int flags, global int *ctr,
+                       const int PRE)
 {
     /* 3x3 / 1 / 1: the output is the input's size. */
     const int out_h = in_h, out_w = in_w, hw = in_h * in_w;
@@ -375,7 +379,7 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
     float S[WINO_CK * 16 * WINO_NT];         /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
     wn_vec M[16 * WN_CH * WINO_NT];          /* [xi][channel vector][tile] */
-    for (int g = get_global_id(0); g < groups * ctiles; g += get_global_size(0)) {
+    DC_TILES_FOR(g, groups * ctiles, 1, WINO_DYN, ctr) {
         const int ct = g % ctiles;
         const int q0 = (g / ctiles) * WINO_NT;
         const int co0 = ct * WINO_CO;
@@ -433,11 +437,13 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
                      global const float *pre, int pre_off,   /* [2, cin] */                     \
                      global float *out, int out_off,         /* [n, out_ctot, h, w] */          \
                      int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,   \
-                     int out_coff, int flags)                                                   \
+                     int out_coff, int flags,                                                   \
+                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                \
     {                                                                                          \
         wn_conv(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                      \
                 out + out_off + (size_t)out_coff * in_h * in_w, n, cin, in_ctot, in_h, in_w,   \
-                cout, out_ctot, flags, PRE);                                                   \
+                cout, out_ctot, flags, ctr + ctr_off, PRE);                                    \
+        dc_tiles_done(ctr + ctr_off, WINO_DYN);                                                \
     }
 
 #if WINO_KERNELS & DC_CONV_3X3

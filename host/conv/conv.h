@@ -215,7 +215,8 @@ densecl_status dc_params_parse(const char *text, const char *default_family, int
 /* ---------------------------------------------------------------- direct.c
  * The direct family's parameter indices, and its tiles in their legacy form. */
 enum { DC_DIRECT_FLAT_CO, DC_DIRECT_FLAT_PX, DC_DIRECT_TCO, DC_DIRECT_TPX, DC_DIRECT_VEC,
-       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_NPARAMS };
+       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_DYN,
+       DC_DIRECT_NPARAMS };
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
 void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 /* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where

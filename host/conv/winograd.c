@@ -28,7 +28,7 @@
 #define WN_LOCAL 1
 
 /* Parameter indices, in the order of wino_params[]. */
-enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_COUNT };
+enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_DYN, WN_P_COUNT };
 
 static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"CO", 16, 32, "output channels per work-item: 16 or 32"},
@@ -38,6 +38,7 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"KERNELS", DC_CONV_3X3, DC_CONV_3X3 | DC_CONV_3X3_PRE,
      "kernels to build (abi.h bits): 2 3x3, 4 3x3 with prologue, 6 both"},
     {"ON", 0, 1, "0: auto keeps the 3x3 convs on the direct family (the off switch)"},
+    {"DYN", 0, 8, "work-items per compute unit, taking tiles from a counter (0: one per tile)"},
 };
 
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
@@ -133,6 +134,8 @@ static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
                              ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
                              : DC_CONV_3X3 | DC_CONV_3X3_PRE;
     p->v[WN_P_ON] = 1;
+    /* DYN 2 on CPUs, as the direct family's (common.cl DC_TILES_FOR). */
+    p->v[WN_P_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
 }
 
 static densecl_status wino_check(const dc_caps *caps, const dc_params *p, const char *what)
@@ -169,9 +172,9 @@ static void wino_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
     len = strlen(buf);
     if (len < cap)
         snprintf(buf + len, cap - len,
-                 "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d",
+                 "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d%s",
                  len ? " " : "", p->v[WN_P_CO], p->v[WN_P_NT], p->v[WN_P_CK], p->v[WN_P_VEC],
-                 p->v[WN_P_KERNELS]);
+                 p->v[WN_P_KERNELS], p->v[WN_P_DYN] ? " -DWINO_DYN=1" : "");
 }
 
 /* ------------------------------------------------------------------------ vtable: weights */
@@ -229,6 +232,8 @@ typedef struct wino_state {
     cl_program prog;          /* each bound op's kernel is made from it */
     cl_device_id dev;
     cl_kernel k3x3, k3x3_pre; /* proof that each of KERNELS is in prog; NULL where left out */
+    cl_mem ctr;               /* the kernels' tile counters (DYN) */
+    cl_uint units;            /* the device's compute units */
     dc_params p;              /* what the program was built with: grids are sized by it */
 } wino_state;
 
@@ -246,6 +251,8 @@ static void wino_release(void *state)
         clReleaseKernel(s->k3x3_pre);
     if (s->prog)
         clReleaseProgram(s->prog);
+    if (s->ctr)
+        clReleaseMemObject(s->ctr);
     free(s);
 }
 
@@ -264,6 +271,12 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     s->dev = caps->dev;
     if (clRetainProgram(prog) == CL_SUCCESS)
         s->prog = prog;
+    s->units = caps && caps->compute_units ? caps->compute_units : 1;
+    st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[WN_P_DYN], &s->ctr);
+    if (st != DENSECL_OK) {
+        wino_release(s);
+        return st;
+    }
     for (int i = 0; i < 2; i++) {
         if (!(p->v[WN_P_KERNELS] & bits[i]))
             continue;
@@ -325,6 +338,7 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
     dc_arg_int(&g, a->out_ctot);
     dc_arg_int(&g, a->out_coff);
     dc_arg_int(&g, flags);
+    dc_arg_mem(&g, (dc_mem){s->ctr, 0}, NULL);
     if (g.err != CL_SUCCESS)
         return g.err;
     {
@@ -335,6 +349,12 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
             (size_t)a->n * (((size_t)a->out_h + 1) / 2) * (((size_t)a->out_w + 1) / 2);
         const size_t local = WN_LOCAL;
         tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
+        if (s->p.v[WN_P_DYN]) {
+            /* DYN work-items per compute unit, each taking one tile group at a time. */
+            const size_t items = (size_t)s->units * (size_t)s->p.v[WN_P_DYN];
+            if (items < tiles)
+                tiles = items;
+        }
         err = dc_bind_nd(&x, g.k, 1, &tiles, &local);
     }
     dc_bind_end(&x);
