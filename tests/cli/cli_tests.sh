@@ -315,7 +315,7 @@ if expect_ok "run same seed again" run --model=$BC --random-weights=42 --input="
     fi
 fi
 
-# --conv: off GPUs auto is the direct family (with the 3x3 convs on winograd on AMD AVX-512 CPUs,
+# --conv: off GPUs auto is the direct family (with the 3x3 convs on winograd on AVX-512 CPUs,
 # which winograd:ON=0 turns off), so --conv direct runs the very same kernels.
 if expect_ok "run --conv direct" run --model "$BC" --random-weights 42 --input "$TMP/x.npy" \
     --output "$TMP/b.npy" --conv direct &&
