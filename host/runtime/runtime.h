@@ -14,6 +14,7 @@
  *   limits.c     images per chunk: device memory, host memory on CPU devices
  *   profile.c    a run's per-op events into the engine's profile
  *   selftest.c   densecl_device_selftest
+ *   race.c       the first-run race of the one conv default a CPU's instruction set leaves open
  *   tools_api.c  the dc_tool_* functions of tools_internal.h
  */
 #ifndef DENSECL_RUNTIME_H
@@ -140,5 +141,12 @@ void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_in
 /* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut); NULL when
  * out of memory. A build log shown in a report. */
 char *dc_head_lines(const char *text, int max_lines);
+
+/* ---------------------------------------------------------------- race.c */
+
+/* On the first engine on a device whose 1x1 tile dc_tiles_race says is raced, without a race
+ * file or tuning file yet and without tiles given, builds and times the candidates in ctx and
+ * writes the race file. Never fails: a race that cannot run is logged. */
+void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice);
 
 #endif /* DENSECL_RUNTIME_H */
