@@ -204,16 +204,21 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #endif
 #define DC_FNV (CONV_FLAT_PX / DC_FW)
 typedef DC_CAT(float, DC_FW) dc_fvec;
+/* Half tiles (the 1x1 kernel): where a tile is two vectors of pixels (the 8x32 of AVX-512 CPUs),
+ * an image's last 1..DC_FW pixels past the whole tiles take one vector ending at hw instead of a
+ * whole tile moved back: DenseNet-121's 14x14 images compute 208 pixels instead of 224. */
+#define DC_HALF (DC_FNV == 2)
 
-/* One input channel ci of the tile: its vectors at s, the prologue applied, against each
- * channel's weight broadcast. PRE is a constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+/* One input channel ci of the tile: its NV vectors at s, the prologue applied, against each
+ * channel's weight broadcast. PRE and NV (DC_FNV, or 1 for a half tile) are constants at every
+ * call site. acc: [CONV_FLAT_CO][DC_FNV]. */
 DC_INLINE void dc_conv_flat_step(global const float *s, const global float *const *wp,
                                  global const float *pre, int cin, int ci, const int PRE,
-                                 dc_fvec (*acc)[DC_FNV])
+                                 const int NV, dc_fvec (*acc)[DC_FNV])
 {
     dc_fvec x[DC_FNV];
 #pragma unroll
-    for (int v = 0; v < DC_FNV; v++) {
+    for (int v = 0; v < NV; v++) {
         x[v] = DC_VLD(DC_FW, s + v * DC_FW);
         if (PRE) {
             /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
@@ -225,19 +230,19 @@ DC_INLINE void dc_conv_flat_step(global const float *s, const global float *cons
     for (int j = 0; j < CONV_FLAT_CO; j++) {
         const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_CONV_PACK]);
 #pragma unroll
-        for (int v = 0; v < DC_FNV; v++)
+        for (int v = 0; v < NV; v++)
             acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
     }
 }
 
-/* The tile at pixel p0 of one image, whose CONV_FLAT_PX pixels all exist. src: the image's
- * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE is a
- * constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. The channels that prefetch
+/* The tile at pixel p0 of one image, whose NV * DC_FW pixels all exist. src: the image's
+ * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE and NV
+ * are constants at every call site. acc: [CONV_FLAT_CO][DC_FNV]. The channels that prefetch
  * DC_PREFETCH ahead and the last ones, which have nothing left to prefetch, are two loops: a
  * test per channel in the hot loop cost 3-5% (POCL 3.1, Intel Xeon, alternating builds). */
 DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
                             global const float *pre, int cin, int hw, const int PRE,
-                            dc_fvec (*acc)[DC_FNV])
+                            const int NV, dc_fvec (*acc)[DC_FNV])
 {
     int ci = 0;
 #if DC_PREFETCH > 0
@@ -246,20 +251,21 @@ DC_INLINE void dc_conv_flat(global const float *src, const global float *const *
         /* Every 64-byte line of the tile's pixels in that plane (the last one too when the
          * tile does not start on a line). */
 #pragma unroll
-        for (int v = 0; v < CONV_FLAT_PX; v += 16)
+        for (int v = 0; v < NV * DC_FW; v += 16)
             __builtin_prefetch(s + DC_PREFETCH * hw + v);
-        __builtin_prefetch(s + DC_PREFETCH * hw + CONV_FLAT_PX - 1);
-        dc_conv_flat_step(s, wp, pre, cin, ci, PRE, acc);
+        __builtin_prefetch(s + DC_PREFETCH * hw + NV * DC_FW - 1);
+        dc_conv_flat_step(s, wp, pre, cin, ci, PRE, NV, acc);
     }
 #endif
     for (; ci < cin; ci++)
-        dc_conv_flat_step(src + (size_t)ci * hw, wp, pre, cin, ci, PRE, acc);
+        dc_conv_flat_step(src + (size_t)ci * hw, wp, pre, cin, ci, PRE, NV, acc);
 }
 
-/* Adds the bias, applies the ReLU and writes a whole tile. out: output channel co0 at the
- * tile's first pixel, channels hw apart. */
+/* Adds the bias, applies the ReLU and writes a whole tile of NV vectors (a constant at every
+ * call site). out: output channel co0 at the tile's first pixel, channels hw apart. */
 DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int hw, dc_fvec (*acc)[DC_FNV])
+                                  int cout, int co0, int hw, const int NV,
+                                  dc_fvec (*acc)[DC_FNV])
 {
 #pragma unroll
     for (int j = 0; j < CONV_FLAT_CO; j++) {
@@ -267,7 +273,7 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
             break;
         const float b = (flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f;
 #pragma unroll
-        for (int v = 0; v < DC_FNV; v++) {
+        for (int v = 0; v < NV; v++) {
             dc_fvec r = acc[j][v] + (dc_fvec)(b);
             if (flags & DC_FLAG_RELU)
                 r = DC_VRELU(DC_FW, r);
@@ -836,20 +842,35 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             continue;
         }
 #endif
-        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
-        const global float *src = in + ni * in_img + p0;
         dc_fvec acc[CONV_FLAT_CO][DC_FNV];
 #pragma unroll
         for (int j = 0; j < CONV_FLAT_CO; j++)
 #pragma unroll
             for (int v = 0; v < DC_FNV; v++)
                 acc[j][v] = (dc_fvec)(0.0f);
+#if DC_HALF
+        /* The last tile of an image with 1..DC_FW pixels past the whole ones: one vector of
+         * pixels, ending at hw, rather than the whole tile moved back over its neighbour's. */
+        const int rem = hw % CONV_FLAT_PX;
+        if (rem != 0 && rem <= DC_FW && pt == ptiles - 1) {
+            const int p0 = hw - DC_FW;
+            if (flags & DC_FLAG_PRE)
+                dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 1, 1, acc);
+            else
+                dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 0, 1, acc);
+            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout,
+                               co0, hw, 1, acc);
+            continue;
+        }
+#endif
+        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
+        const global float *src = in + ni * in_img + p0;
         if (flags & DC_FLAG_PRE)
-            dc_conv_flat(src, wp, pre, cin, hw, 1, acc);
+            dc_conv_flat(src, wp, pre, cin, hw, 1, DC_FNV, acc);
         else
-            dc_conv_flat(src, wp, pre, cin, hw, 0, acc);
+            dc_conv_flat(src, wp, pre, cin, hw, 0, DC_FNV, acc);
         dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
-                           hw, acc);
+                           hw, DC_FNV, acc);
     }
     dc_tiles_done(ctr, CONV_DYN);
 }
