@@ -14,8 +14,9 @@
  * kernel (0.5-1 s on POCL 3.1, 2 cores) once per device and densecl version; POCL's own cache
  * keeps those builds. `densecl tune` measures every tile on the whole model instead, and its
  * file takes precedence. Without a cache directory, with DENSECL_NO_TUNING=1, with tiles given,
- * or when anything in the race fails (logged), the static default stands: the race never fails
- * an engine.
+ * with the kernel cache turned off (no_kernel_cache, DENSECL_NO_CACHE=1: nothing written
+ * there), or when anything in the race fails (logged), the static default stands: the race
+ * never fails an engine.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -252,15 +253,18 @@ fail:
     return st;
 }
 
-void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice)
+void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache)
 {
     int tiles[RACE_MAX][2], n;
     char path[4200], tpath[4200];
     unsigned set = 0;
     dc_params p;
+    const char *nc = getenv("DENSECL_NO_CACHE");
     /* Tiles given, as tiles or as direct's kernel_params (a text that does not parse is the
-     * resolution's to refuse), or a program binary: nothing to choose. */
-    if (!ctx || !caps || !choice || choice->binary || choice->tiles.conv1x1_channels ||
+     * resolution's to refuse), or a program binary: nothing to choose. No writing to the cache
+     * directory asked for: no race either. */
+    if (no_cache || (nc && *nc && strcmp(nc, "0") != 0) || !ctx || !caps || !choice ||
+        choice->binary || choice->tiles.conv1x1_channels ||
         dc_params_parse(choice->kernel_params, choice->conv, 0, &p, &set, "race") !=
             DENSECL_OK ||
         (set & 3u)) {

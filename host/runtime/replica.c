@@ -202,7 +202,7 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
             return st;
         ec.choice.binary = binary_res;
     }
-    dc_race_tiles(r->ctx, &r->caps, &ec.choice);
+    dc_race_tiles(r->ctx, &r->caps, &ec.choice, ec.no_cache);
     if ((st = dc_resolve(&r->caps, plan, &ec.choice, &r->res)) != DENSECL_OK) {
         if (ec.binary_path) {
             char why[1024];

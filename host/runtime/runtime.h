@@ -146,7 +146,9 @@ char *dc_head_lines(const char *text, int max_lines);
 
 /* On the first engine on a device whose 1x1 tile dc_tiles_race says is raced, without a race
  * file or tuning file yet and without tiles given, builds and times the candidates in ctx and
- * writes the race file. Never fails: a race that cannot run is logged. */
-void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice);
+ * writes the race file. Not where the engine writes nothing to the cache directory (no_cache:
+ * densecl_engine_options.no_kernel_cache, or DENSECL_NO_CACHE=1). Never fails: a race that
+ * cannot run is logged. */
+void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache);
 
 #endif /* DENSECL_RUNTIME_H */
