@@ -6,17 +6,18 @@
  * What the device reports (its type, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 where POCL compiles
  * for AVX-512, CL_FP_FMA) decides the rest: the tiles' size and vector width, the winograd
  * family for the 3x3 convs. The direct family's 1x1 tile on CPUs with 16-wide vectors is the
- * exception: two such CPUs measured opposite winners (conv/direct.c dc_race_candidates). So the first
- * engine on such a device, without a tuning file, builds the 1x1 kernel with each candidate
- * tile, runs them in turn on three DenseNet-shaped 1x1 convs (race_shapes) and keeps the
- * faster, if it beats the static default by 5%, in a file that dc_tiles_default reads from then
- * on. It costs that engine about two builds of the 1x1
- * kernel (0.5-1 s on POCL 3.1, 2 cores) once per device and densecl version; POCL's own cache
- * keeps those builds. `densecl tune` measures every tile on the whole model instead, and its
- * file takes precedence. Without a cache directory, with DENSECL_NO_TUNING=1, with tiles given,
- * with the kernel cache turned off (no_kernel_cache, DENSECL_NO_CACHE=1: nothing written
- * there), or when anything in the race fails (logged), the static default stands: the race
- * never fails an engine.
+ * exception: two such CPUs measured opposite winners (conv/tuning.c dc_race_candidates). So the
+ * first engine on such a device, built with the static default, without a tuning file, also
+ * builds the 1x1 kernel with each other candidate tile, runs them in turn with its own 1x1
+ * kernel on three DenseNet-shaped 1x1 convs (race_shapes) and keeps the fastest, if it beats
+ * the static default by 5%, in a file that dc_tiles_default reads from the next engine on. It
+ * costs that engine one build of the 1x1 kernel (about 0.6 s of CPU time on POCL 3.1, the
+ * default's kernel being the engine's own, built anyway) and 20-40 ms of runs, once per device
+ * and densecl version; POCL's own cache keeps the build. `densecl tune` measures every tile on
+ * the whole model instead, and its file takes precedence. Without a cache directory, with
+ * DENSECL_NO_TUNING=1, with tiles given, with the kernel cache turned off (no_kernel_cache,
+ * DENSECL_NO_CACHE=1: nothing written there), or when anything in the race fails (logged), the
+ * static default stands: the race never fails an engine.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -103,24 +104,24 @@ fail:
     return st;
 }
 
-/* One candidate: the direct family with its defaults for the device, the 1x1 tile given, the
- * 1x1 kernel alone. */
+/* One candidate: the direct family's parameters and kernels. The static default's are the
+ * engine's own (its program and family state, owned by the replica: own 0); each other
+ * candidate is the same parameters with its 1x1 tile, built with the 1x1 kernel alone. */
 typedef struct race_entry {
     dc_params p;
     cl_program prog;
     void *state;
+    int own;
     double best_us[RACE_SHAPES]; /* per conv, the minimum */
 } race_entry;
 
-static densecl_status race_entry_make(cl_context ctx, const dc_caps *caps, const int tile[2],
-                                      race_entry *e)
+static densecl_status race_entry_make(cl_context ctx, const dc_caps *caps, const dc_params *base,
+                                      const int tile[2], race_entry *e)
 {
     char defines[512] = "";
     densecl_status st;
-    memset(e, 0, sizeof *e);
-    for (int i = 0; i < RACE_SHAPES; i++)
-        e->best_us[i] = -1;
-    dc_family_direct.defaults(caps, NULL, &e->p);
+    e->own = 1;
+    e->p = *base;
     e->p.v[DC_DIRECT_FLAT_CO] = tile[0];
     e->p.v[DC_DIRECT_FLAT_PX] = tile[1];
     e->p.v[DC_DIRECT_KERNELS] = 1 << DC_KIND_1X1;
@@ -134,9 +135,9 @@ static densecl_status race_entry_make(cl_context ctx, const dc_caps *caps, const
 
 static void race_entry_free(race_entry *e)
 {
-    if (e->state)
+    if (e->own && e->state)
         dc_family_direct.release(e->state);
-    if (e->prog)
+    if (e->own && e->prog)
         clReleaseProgram(e->prog);
     memset(e, 0, sizeof *e);
 }
@@ -181,9 +182,10 @@ static double race_sum(const race_entry *e)
     return t;
 }
 
-/* Runs the race for caps->dev in ctx and writes its file; the reason when it did not. */
-static densecl_status race_run(cl_context ctx, const dc_caps *caps, int tiles[][2], int n,
-                               const char *path)
+/* Runs the race for caps->dev in ctx, the static default on the engine's direct parameters p
+ * and family state, and writes its file; the reason when it did not. */
+static densecl_status race_run(cl_context ctx, const dc_caps *caps, const dc_params *p,
+                               void *state, int tiles[][2], int n, const char *path)
 {
     race_entry e[RACE_MAX];
     race_buffers b[RACE_SHAPES][RACE_SETS];
@@ -200,7 +202,12 @@ static densecl_status race_run(cl_context ctx, const dc_caps *caps, int tiles[][
             if ((st = race_buffers_make(ctx, &race_shapes[s], &b[s][k])) != DENSECL_OK)
                 goto fail;
     for (int i = 0; i < n; i++)
-        if ((st = race_entry_make(ctx, caps, tiles[i], &e[i])) != DENSECL_OK)
+        for (int s = 0; s < RACE_SHAPES; s++)
+            e[i].best_us[s] = -1;
+    e[0].p = *p;
+    e[0].state = state;
+    for (int i = 1; i < n; i++)
+        if ((st = race_entry_make(ctx, caps, p, tiles[i], &e[i])) != DENSECL_OK)
             goto fail;
     /* A first launch each builds the kernel (POCL compiles at the first launch); then the
      * rounds, the candidates in turn, each on the next copy of the buffers. */
@@ -253,30 +260,27 @@ fail:
     return st;
 }
 
-void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache)
+void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache,
+                   const dc_resolved *res, void *direct_state)
 {
     int tiles[RACE_MAX][2], n;
     char path[4200], tpath[4200];
-    unsigned set = 0;
-    dc_params p;
     const char *nc = getenv("DENSECL_NO_CACHE");
-    /* Tiles given, as tiles or as direct's kernel_params (a text that does not parse is the
-     * resolution's to refuse), or a program binary: nothing to choose. No writing to the cache
-     * directory asked for: no race either. */
+    const dc_params *p = res ? &res->params[0] : NULL;
+    /* Only an engine whose 1x1 convs run on direct with the default tiles (not given, not
+     * tuned; a program binary brings its own) times the candidates against them; no writing to
+     * the cache directory asked for, no race either. */
     if (no_cache || (nc && *nc && strcmp(nc, "0") != 0) || !ctx || !caps || !choice ||
-        choice->binary || choice->tiles.conv1x1_channels ||
-        dc_params_parse(choice->kernel_params, choice->conv, 0, &p, &set, "race") !=
-            DENSECL_OK ||
-        (set & 3u)) {
-        dc_clear_error();
+        choice->binary || !res || !direct_state || res->fam[DC_KIND_1X1] != 0 ||
+        res->origin != DENSECL_TILES_DEFAULT)
         return;
-    }
     n = dc_tiles_race(caps->dev, tiles, RACE_MAX, path, sizeof path);
-    /* Raced already, or tuned (a tuning file's tiles win over any default). */
+    /* Raced already, or tuned since (a tuning file's tiles win over any default). */
     if (n < 2 || access(path, F_OK) == 0 ||
-        (dc_tiles_path(caps->dev, tpath, sizeof tpath) && access(tpath, F_OK) == 0))
+        (dc_tiles_path(caps->dev, tpath, sizeof tpath) && access(tpath, F_OK) == 0) ||
+        p->v[DC_DIRECT_FLAT_CO] != tiles[0][0] || p->v[DC_DIRECT_FLAT_PX] != tiles[0][1])
         return;
-    if (race_run(ctx, caps, tiles, n, path) != DENSECL_OK)
+    if (race_run(ctx, caps, p, direct_state, tiles, n, path) != DENSECL_OK)
         dc_log(DENSECL_LOG_WARN, "1x1 race on '%s' not run, default tiles kept: %s", caps->name,
                densecl_last_error());
     dc_clear_error();

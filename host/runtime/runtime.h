@@ -145,10 +145,13 @@ char *dc_head_lines(const char *text, int max_lines);
 /* ---------------------------------------------------------------- race.c */
 
 /* On the first engine on a device whose 1x1 tile dc_tiles_race says is raced, without a race
- * file or tuning file yet and without tiles given, builds and times the candidates in ctx and
- * writes the race file. Not where the engine writes nothing to the cache directory (no_cache:
- * densecl_engine_options.no_kernel_cache, or DENSECL_NO_CACHE=1). Never fails: a race that
- * cannot run is logged. */
-void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache);
+ * file or tuning file yet, whose 1x1 convs run on direct with the default tiles (res, and
+ * direct_state, the engine's direct family state, built from its program): builds the other
+ * candidates in ctx, times them in turn against the engine's own 1x1 kernel and writes the race
+ * file, which the next engines read. Not where the engine writes nothing to the cache directory
+ * (no_cache: densecl_engine_options.no_kernel_cache, or DENSECL_NO_CACHE=1). Never fails: a race
+ * that cannot run is logged. */
+void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache,
+                   const dc_resolved *res, void *direct_state);
 
 #endif /* DENSECL_RUNTIME_H */
