@@ -44,7 +44,7 @@ endforeach()
 # prologue). A family that cannot run a conv of the model fails its case. winograd runs the
 # 3x3/1/1 convs only (the rest on direct): DenseNet-121 (growth 32), DenseNet-BC-100 (growth
 # 12, the CIFAR stem) and DenseNet-40 (its kernel with the prologue); since auto runs the 3x3
-# convs on winograd on AMD AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
+# convs on winograd on AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
 # "CASE:FAMILY@PROFILE" entries run under a device profile (DENSECL_DEVICE_PROFILE, test
 # model_CASE_FAMILY_PROFILE): the tiles, K split and launches of that GPU, on POCL. The gemm
 # family as an H200 resolves it (local-memory tiles, every conv split at this batch) and as a
