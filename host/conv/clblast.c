@@ -44,30 +44,30 @@
 #include <clblast_c.h>
 #endif
 
-#define DC_CLB_MIB ((size_t)1 << 20)
-#define DC_CLB_WS_DEFAULT_MIB 256
-#define DC_CLB_WS_MAX_MIB 4096
-#define DC_CLB_LOCAL 64 /* work-group size of the pre-pass and epilogue along pixels */
+#define CLBLAST_MIB ((size_t)1 << 20)
+#define CLBLAST_WS_DEFAULT_MIB 256
+#define CLBLAST_WS_MAX_MIB 4096
+#define CLBLAST_LOCAL 64 /* work-group size of the pre-pass and epilogue along pixels */
 
-enum { DC_CLB_WS_MIB = 0 };
+enum { CLBLAST_WS_MIB = 0 };
 
-static const dc_param_spec dc_clb_params[] = {
-    {"WS_MIB", 1, DC_CLB_WS_MAX_MIB,
+static const dc_param_spec clblast_params[] = {
+    {"WS_MIB", 1, CLBLAST_WS_MAX_MIB,
      "im2col workspace cap in MiB: a batch runs in chunks of images below it"},
 };
 
-static const char *const dc_clb_sources[] = {"clblast.cl", NULL};
+static const char *const clblast_sources[] = {"clblast.cl", NULL};
 
-#define DC_CLB_NOT_BUILT "densecl was built without CLBlast (install libclblast-dev and rebuild)"
+#define CLBLAST_NOT_BUILT "densecl was built without CLBlast (install libclblast-dev and rebuild)"
 
 /* Whether the GEMM reads the input itself: a 1x1/1/0 conv without prologue. */
-static int dc_clb_direct(int k, int stride, int pad, int pre)
+static int clblast_direct(int k, int stride, int pad, int pre)
 {
     return k == 1 && stride == 1 && pad == 0 && !pre;
 }
 
 /* Floats of one image's B matrix, cin * k * k * out_h * out_w; SIZE_MAX on overflow. */
-static size_t dc_clb_per_image(int cin, int k, int out_h, int out_w)
+static size_t clblast_per_image(int cin, int k, int out_h, int out_w)
 {
     size_t s = 0;
     if (cin < 1 || k < 1 || out_h < 1 || out_w < 1 || !dc_mul_size((size_t)cin, (size_t)k, &s) ||
@@ -78,9 +78,9 @@ static size_t dc_clb_per_image(int cin, int k, int out_h, int out_w)
 }
 
 /* Images per chunk: as many as fit cap_mib, at least 1, at most n. */
-static size_t dc_clb_chunk(size_t per_image, int n, int cap_mib)
+static size_t clblast_chunk(size_t per_image, int n, int cap_mib)
 {
-    size_t cap = (size_t)(cap_mib < 1 ? 1 : cap_mib) * (DC_CLB_MIB / sizeof(float));
+    size_t cap = (size_t)(cap_mib < 1 ? 1 : cap_mib) * (CLBLAST_MIB / sizeof(float));
     size_t chunk = per_image ? cap / per_image : (size_t)n;
     if (chunk < 1)
         chunk = 1;
@@ -89,7 +89,7 @@ static size_t dc_clb_chunk(size_t per_image, int n, int cap_mib)
 
 /* The device's largest buffer in bytes as the library sees it (test limits included); 0 when
  * unknown. */
-static cl_ulong dc_clb_max_alloc(const dc_caps *caps)
+static cl_ulong clblast_max_alloc(const dc_caps *caps)
 {
     densecl_device_info info;
     if (!caps || !caps->dev)
@@ -100,12 +100,12 @@ static cl_ulong dc_clb_max_alloc(const dc_caps *caps)
 
 /* ------------------------------------------------------------------------ vtable: setup */
 
-static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
+static int clblast_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
 {
 #ifndef DENSECL_HAVE_CLBLAST
     (void)caps;
     (void)op;
-    snprintf(why, cap, "%s", DC_CLB_NOT_BUILT);
+    snprintf(why, cap, "%s", CLBLAST_NOT_BUILT);
     return 0;
 #else
     cl_ulong max_alloc;
@@ -120,10 +120,10 @@ static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size
                  "OpenCL compiler");
         return 0;
     }
-    if (dc_clb_direct(op->k, op->stride, op->pad, op->pre_bn[0] != '\0'))
+    if (clblast_direct(op->k, op->stride, op->pad, op->pre_bn[0] != '\0'))
         return 1;
-    per = dc_clb_per_image(op->in_c, op->k, op->out_h, op->out_w);
-    max_alloc = dc_clb_max_alloc(caps);
+    per = clblast_per_image(op->in_c, op->k, op->out_h, op->out_w);
+    max_alloc = clblast_max_alloc(caps);
     if (per == SIZE_MAX || (max_alloc && per > max_alloc / sizeof(float))) {
         snprintf(why, cap,
                  "one image's im2col matrix of %lld x %d x %d floats is above the "
@@ -137,34 +137,34 @@ static int dc_clb_supports(const dc_caps *caps, const dc_op *op, char *why, size
 }
 
 /* WS_MIB: 256 MiB, or a quarter of the largest buffer on a device where that is less. */
-static void dc_clb_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
+static void clblast_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
-    cl_ulong max_alloc = dc_clb_max_alloc(caps);
-    int mib = DC_CLB_WS_DEFAULT_MIB;
+    cl_ulong max_alloc = clblast_max_alloc(caps);
+    int mib = CLBLAST_WS_DEFAULT_MIB;
     (void)plan;
     memset(p, 0, sizeof *p);
-    if (max_alloc && max_alloc / 4 / DC_CLB_MIB < (cl_ulong)mib)
-        mib = (int)(max_alloc / 4 / DC_CLB_MIB);
-    p->v[DC_CLB_WS_MIB] = mib < 1 ? 1 : mib;
+    if (max_alloc && max_alloc / 4 / CLBLAST_MIB < (cl_ulong)mib)
+        mib = (int)(max_alloc / 4 / CLBLAST_MIB);
+    p->v[CLBLAST_WS_MIB] = mib < 1 ? 1 : mib;
 }
 
-static densecl_status dc_clb_check(const dc_caps *caps, const dc_params *p, const char *what)
+static densecl_status clblast_check(const dc_caps *caps, const dc_params *p, const char *what)
 {
-    int v = p->v[DC_CLB_WS_MIB];
-    cl_ulong max_alloc = dc_clb_max_alloc(caps);
-    if (v < dc_clb_params[0].lo || v > dc_clb_params[0].hi)
+    int v = p->v[CLBLAST_WS_MIB];
+    cl_ulong max_alloc = clblast_max_alloc(caps);
+    if (v < clblast_params[0].lo || v > clblast_params[0].hi)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: clblast parameter WS_MIB=%d is outside [%d, %d]",
-                        what, v, dc_clb_params[0].lo, dc_clb_params[0].hi);
-    if (max_alloc && (cl_ulong)v * DC_CLB_MIB > max_alloc)
+                        what, v, clblast_params[0].lo, clblast_params[0].hi);
+    if (max_alloc && (cl_ulong)v * CLBLAST_MIB > max_alloc)
         return dc_error(DENSECL_ERR_ARGUMENT,
                         "%s: clblast parameter WS_MIB=%d is above the device's largest buffer of "
                         "%llu MiB",
-                        what, v, (unsigned long long)(max_alloc / DC_CLB_MIB));
+                        what, v, (unsigned long long)(max_alloc / CLBLAST_MIB));
     return DENSECL_OK;
 }
 
 /* CLBlast takes its parameters at run time: no -D options. */
-static void dc_clb_defines(const dc_params *p, const dc_plan *plan, char *buf, size_t cap)
+static void clblast_defines(const dc_params *p, const dc_plan *plan, char *buf, size_t cap)
 {
     (void)p;
     (void)plan;
@@ -173,7 +173,7 @@ static void dc_clb_defines(const dc_params *p, const dc_plan *plan, char *buf, s
 }
 
 /* [cout, cin, k, k] row-major is already A = [cout, cin * k * k]: a copy. */
-static size_t dc_clb_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
+static size_t clblast_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
     size_t n = 0;
     (void)p;
@@ -187,28 +187,28 @@ static size_t dc_clb_pack(const dc_op *op, const dc_params *p, const float *w, f
     return n;
 }
 
-static size_t dc_clb_workspace(const dc_op *op, int n, const dc_params *p)
+static size_t clblast_workspace(const dc_op *op, int n, const dc_params *p)
 {
     size_t per, total;
     if (op->kind != DC_OP_CONV || n < 1 ||
-        dc_clb_direct(op->k, op->stride, op->pad, op->pre_bn[0] != '\0'))
+        clblast_direct(op->k, op->stride, op->pad, op->pre_bn[0] != '\0'))
         return 0;
-    per = dc_clb_per_image(op->in_c, op->k, op->out_h, op->out_w);
-    if (per == SIZE_MAX || !dc_mul_size(per, dc_clb_chunk(per, n, p->v[DC_CLB_WS_MIB]), &total))
+    per = clblast_per_image(op->in_c, op->k, op->out_h, op->out_w);
+    if (per == SIZE_MAX || !dc_mul_size(per, clblast_chunk(per, n, p->v[CLBLAST_WS_MIB]), &total))
         return SIZE_MAX; /* no buffer that large: the engine's allocation fails, naming the op */
     return total;
 }
 
 /* ------------------------------------------------------------------------ vtable: run */
 
-typedef struct dc_clb_state {
+typedef struct clblast_state {
     cl_kernel im2col, epilogue;
-    size_t local_im2col, local_epilogue; /* along pixels: DC_CLB_LOCAL or the kernel's limit */
-} dc_clb_state;
+    size_t local_im2col, local_epilogue; /* along pixels: CLBLAST_LOCAL or the kernel's limit */
+} clblast_state;
 
-static void dc_clb_release(void *state)
+static void clblast_release(void *state)
 {
-    dc_clb_state *s = state;
+    clblast_state *s = state;
     if (!s)
         return;
     if (s->im2col)
@@ -219,10 +219,10 @@ static void dc_clb_release(void *state)
 }
 
 #ifdef DENSECL_HAVE_CLBLAST
-/* The largest power of two <= DC_CLB_LOCAL that the kernel can run as a work-group. */
-static size_t dc_clb_local(cl_kernel k, cl_device_id dev)
+/* The largest power of two <= CLBLAST_LOCAL that the kernel can run as a work-group. */
+static size_t clblast_local(cl_kernel k, cl_device_id dev)
 {
-    size_t wg = 0, local = DC_CLB_LOCAL;
+    size_t wg = 0, local = CLBLAST_LOCAL;
     if (clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
         CL_SUCCESS)
         wg = 1;
@@ -232,7 +232,7 @@ static size_t dc_clb_local(cl_kernel k, cl_device_id dev)
 }
 #endif
 
-static densecl_status dc_clb_create(cl_program prog, const dc_caps *caps, const dc_params *p,
+static densecl_status clblast_create(cl_program prog, const dc_caps *caps, const dc_params *p,
                                     void **state)
 {
 #ifndef DENSECL_HAVE_CLBLAST
@@ -240,10 +240,10 @@ static densecl_status dc_clb_create(cl_program prog, const dc_caps *caps, const 
     (void)caps;
     (void)p;
     *state = NULL;
-    return dc_error(DENSECL_ERR_UNSUPPORTED, "%s", DC_CLB_NOT_BUILT);
+    return dc_error(DENSECL_ERR_UNSUPPORTED, "%s", CLBLAST_NOT_BUILT);
 #else
     densecl_status st = DENSECL_OK;
-    dc_clb_state *s = calloc(1, sizeof *s);
+    clblast_state *s = calloc(1, sizeof *s);
     (void)p;
     *state = NULL;
     if (!s)
@@ -251,12 +251,12 @@ static densecl_status dc_clb_create(cl_program prog, const dc_caps *caps, const 
     if ((st = dc_kernel_create(prog, "densecl_clblast_im2col", &s->im2col)) != DENSECL_OK ||
         (st = dc_kernel_create(prog, "densecl_clblast_epilogue", &s->epilogue)) != DENSECL_OK)
         goto fail;
-    s->local_im2col = dc_clb_local(s->im2col, caps->dev);
-    s->local_epilogue = dc_clb_local(s->epilogue, caps->dev);
+    s->local_im2col = clblast_local(s->im2col, caps->dev);
+    s->local_epilogue = clblast_local(s->epilogue, caps->dev);
     *state = s;
     return DENSECL_OK;
 fail:
-    dc_clb_release(s);
+    clblast_release(s);
     return st;
 #endif
 }
@@ -269,7 +269,7 @@ static const struct {
     CLBlastStatusCode code;
     const char *name;
     cl_int cl; /* what the engine is told */
-} dc_clb_codes[] = {
+} clblast_codes[] = {
     {CLBlastNotImplemented, "CLBlastNotImplemented", CL_INVALID_OPERATION},
     {CLBlastInvalidMatrixA, "CLBlastInvalidMatrixA", CL_INVALID_MEM_OBJECT},
     {CLBlastInvalidMatrixB, "CLBlastInvalidMatrixB", CL_INVALID_MEM_OBJECT},
@@ -295,7 +295,7 @@ static const struct {
 
 /* The OpenCL error for a CLBlast status, with the status recorded by name (and logged, since
  * the engine's own message about the failed op names only the OpenCL error). */
-static cl_int dc_clb_status(CLBlastStatusCode s, const char *call, size_t m, size_t n, size_t k,
+static cl_int clblast_status(CLBlastStatusCode s, const char *call, size_t m, size_t n, size_t k,
                             size_t batch)
 {
     const char *name = NULL;
@@ -307,10 +307,10 @@ static cl_int dc_clb_status(CLBlastStatusCode s, const char *call, size_t m, siz
         name = dc_cl_error_name((cl_int)s);
         cl = (cl_int)s;
     }
-    for (size_t i = 0; !name && i < DC_ARRAY_LEN(dc_clb_codes); i++) {
-        if (dc_clb_codes[i].code == s) {
-            name = dc_clb_codes[i].name;
-            cl = dc_clb_codes[i].cl;
+    for (size_t i = 0; !name && i < DC_ARRAY_LEN(clblast_codes); i++) {
+        if (clblast_codes[i].code == s) {
+            name = clblast_codes[i].name;
+            cl = clblast_codes[i].cl;
         }
     }
     if (!name) {
@@ -325,7 +325,7 @@ static cl_int dc_clb_status(CLBlastStatusCode s, const char *call, size_t m, siz
 }
 
 /* C[i] = A * B[i] for i < batch, row-major, m x n = (m x k)(k x n), beta 0. */
-static cl_int dc_clb_gemm(cl_command_queue q, size_t m, size_t n, size_t k, dc_mem a, cl_mem b,
+static cl_int clblast_gemm(cl_command_queue q, size_t m, size_t n, size_t k, dc_mem a, cl_mem b,
                           size_t b_off, size_t b_stride, cl_mem c, size_t c_off, size_t c_stride,
                           size_t batch, cl_event *ev)
 {
@@ -333,17 +333,17 @@ static cl_int dc_clb_gemm(cl_command_queue q, size_t m, size_t n, size_t k, dc_m
     if (batch == 1) {
         s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
                          1.0f, a.buf, a.off, k, b, b_off, n, 0.0f, c, c_off, n, &q, ev);
-        return dc_clb_status(s, "CLBlastSgemm", m, n, k, batch);
+        return clblast_status(s, "CLBlastSgemm", m, n, k, batch);
     }
     s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m,
                                    n, k, 1.0f, a.buf, a.off, k, 0, b, b_off, n, b_stride, 0.0f, c,
                                    c_off, n, c_stride, batch, &q, ev);
-    return dc_clb_status(s, "CLBlastSgemmStridedBatched", m, n, k, batch);
+    return clblast_status(s, "CLBlastSgemmStridedBatched", m, n, k, batch);
 }
 
 /* A (buffer, ulong offset) pair, as clblast.cl takes them (dc_arg_mem's offsets are ints); an
  * absent buffer passes `fallback` (never read). */
-static void dc_clb_arg_mem(dc_argset *s, cl_mem buf, size_t off, cl_mem fallback)
+static void clblast_arg_mem(dc_argset *s, cl_mem buf, size_t off, cl_mem fallback)
 {
     cl_ulong o = buf ? (cl_ulong)off : 0;
     if (!buf)
@@ -353,14 +353,14 @@ static void dc_clb_arg_mem(dc_argset *s, cl_mem buf, size_t off, cl_mem fallback
 }
 
 /* A (pixels, rows, images) grid; pixels rounded up to the work-group (no non-uniform groups). */
-static cl_int dc_clb_launch(dc_exec *x, cl_kernel k, size_t local, size_t px, size_t rows,
+static cl_int clblast_launch(dc_exec *x, cl_kernel k, size_t local, size_t px, size_t rows,
                             size_t images)
 {
     dc_launch l = {k, 3, {(px + local - 1) / local * local, rows, images}, {local, 1, 1}, 1};
     return dc_exec_launch(x, &l);
 }
 
-static int dc_clb_args_valid(const dc_conv_args *a)
+static int clblast_args_valid(const dc_conv_args *a)
 {
     size_t in_hw, out_hw, rows;
     if (a->n < 1 || a->cin < 1 || a->cin > a->in_ctot || a->in_h < 1 || a->in_w < 1 ||
@@ -382,13 +382,13 @@ static int dc_clb_args_valid(const dc_conv_args *a)
 
 /* What a bound conv keeps: a library family sets its GEMMs' arguments at every call (CLBlast
  * has no bound form), so the conv is run from its arguments each time. */
-typedef struct dc_clb_bound {
+typedef struct clblast_bound {
     dc_params p;
     dc_conv_args a;
     dc_mem ws;
-} dc_clb_bound;
+} clblast_bound;
 
-static cl_int dc_clb_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+static cl_int clblast_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
                           dc_bound **bound)
 {
 #ifndef DENSECL_HAVE_CLBLAST
@@ -397,18 +397,18 @@ static cl_int dc_clb_bind(void *state, const dc_params *p, const dc_conv_args *a
     (void)a;
     (void)ws;
     (void)bound;
-    dc_error(DENSECL_ERR_UNSUPPORTED, "%s", DC_CLB_NOT_BUILT);
+    dc_error(DENSECL_ERR_UNSUPPORTED, "%s", CLBLAST_NOT_BUILT);
     return CL_INVALID_OPERATION;
 #else
-    const dc_clb_state *s = state;
-    dc_clb_bound *cb;
+    const clblast_state *s = state;
+    clblast_bound *cb;
     if (!s || !s->im2col || !s->epilogue)
         return CL_INVALID_KERNEL;
-    if (!a || !p || !dc_clb_args_valid(a))
+    if (!a || !p || !clblast_args_valid(a))
         return CL_INVALID_VALUE;
     if (!*bound && !(*bound = calloc(1, sizeof **bound)))
         return CL_OUT_OF_HOST_MEMORY;
-    if (!(*bound)->extra && !((*bound)->extra = calloc(1, sizeof(dc_clb_bound))))
+    if (!(*bound)->extra && !((*bound)->extra = calloc(1, sizeof(clblast_bound))))
         return CL_OUT_OF_HOST_MEMORY;
     cb = (*bound)->extra;
     cb->p = *p;
@@ -418,24 +418,24 @@ static cl_int dc_clb_bind(void *state, const dc_params *p, const dc_conv_args *a
 #endif
 }
 
-static void dc_clb_unbind(dc_bound *bound)
+static void clblast_unbind(dc_bound *bound)
 {
     if (bound)
         free(bound->extra);
     dc_bound_free(bound);
 }
 
-static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
+static cl_int clblast_run(dc_exec *x, void *state, const dc_bound *bound)
 {
 #ifndef DENSECL_HAVE_CLBLAST
     (void)x;
     (void)state;
     (void)bound;
-    dc_error(DENSECL_ERR_UNSUPPORTED, "%s", DC_CLB_NOT_BUILT);
+    dc_error(DENSECL_ERR_UNSUPPORTED, "%s", CLBLAST_NOT_BUILT);
     return CL_INVALID_OPERATION;
 #else
-    dc_clb_state *s = state;
-    const dc_clb_bound *cb = bound ? bound->extra : NULL;
+    clblast_state *s = state;
+    const clblast_bound *cb = bound ? bound->extra : NULL;
     const dc_conv_args *a = cb ? &cb->a : NULL;
     const dc_params *p = cb ? &cb->p : NULL;
     const dc_mem ws = cb ? cb->ws : (dc_mem){NULL, 0};
@@ -452,7 +452,7 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
     cl_int err = CL_SUCCESS;
     if (!s || !s->im2col || !s->epilogue)
         return CL_INVALID_KERNEL;
-    if (!a || !p || !dc_clb_args_valid(a))
+    if (!a || !p || !clblast_args_valid(a))
         return CL_INVALID_VALUE;
     {
         /* The pre-pass, the GEMMs and the epilogue follow each other by queue order alone:
@@ -466,17 +466,17 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
             return CL_INVALID_COMMAND_QUEUE;
         }
     }
-    if (dc_clb_direct(a->k, a->stride, a->pad, pre)) {
+    if (clblast_direct(a->k, a->stride, a->pad, pre)) {
         /* B is the input's channel prefix: no pre-pass, no workspace, the whole batch. */
-        err = dc_clb_gemm(
+        err = clblast_gemm(
             q, m, ohw, kk, a->weight, a->in.buf, a->in.off, (size_t)a->in_ctot * in_hw, a->out.buf,
             a->out.off + (size_t)a->out_coff * ohw, (size_t)a->out_ctot * ohw, (size_t)a->n, &e);
         if (err != CL_SUCCESS)
             return err;
         dc_exec_event(x, e);
     } else {
-        const size_t per = dc_clb_per_image(a->cin, a->k, a->out_h, a->out_w);
-        size_t chunk = dc_clb_chunk(per, a->n, p->v[DC_CLB_WS_MIB]), ws_bytes = 0;
+        const size_t per = clblast_per_image(a->cin, a->k, a->out_h, a->out_w);
+        size_t chunk = clblast_chunk(per, a->n, p->v[CLBLAST_WS_MIB]), ws_bytes = 0;
         if (!ws.buf)
             return CL_INVALID_MEM_OBJECT;
         /* Never past the buffer the engine gave, whatever batch it was sized for. */
@@ -490,9 +490,9 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
         for (size_t i0 = 0; i0 < (size_t)a->n; i0 += chunk) {
             const size_t cnt = (size_t)a->n - i0 < chunk ? (size_t)a->n - i0 : chunk;
             dc_argset g = {s->im2col, 0, CL_SUCCESS};
-            dc_clb_arg_mem(&g, a->in.buf, a->in.off + i0 * (size_t)a->in_ctot * in_hw, NULL);
-            dc_clb_arg_mem(&g, a->pre.buf, a->pre.off, a->in.buf);
-            dc_clb_arg_mem(&g, ws.buf, ws.off, NULL);
+            clblast_arg_mem(&g, a->in.buf, a->in.off + i0 * (size_t)a->in_ctot * in_hw, NULL);
+            clblast_arg_mem(&g, a->pre.buf, a->pre.off, a->in.buf);
+            clblast_arg_mem(&g, ws.buf, ws.off, NULL);
             dc_arg_int(&g, a->cin);
             dc_arg_int(&g, a->in_ctot);
             dc_arg_int(&g, a->in_h);
@@ -507,11 +507,11 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
                 err = g.err;
                 break;
             }
-            err = dc_clb_launch(x, s->im2col, s->local_im2col, ohw, kk, cnt);
+            err = clblast_launch(x, s->im2col, s->local_im2col, ohw, kk, cnt);
             if (err != CL_SUCCESS)
                 break;
             e = NULL;
-            err = dc_clb_gemm(q, m, ohw, kk, a->weight, ws.buf, ws.off, per, a->out.buf,
+            err = clblast_gemm(q, m, ohw, kk, a->weight, ws.buf, ws.off, per, a->out.buf,
                               a->out.off + (i0 * (size_t)a->out_ctot + (size_t)a->out_coff) * ohw,
                               (size_t)a->out_ctot * ohw, cnt, &e);
             if (err != CL_SUCCESS)
@@ -521,15 +521,15 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
     }
     if (err == CL_SUCCESS && (flags & (DC_FLAG_BIAS | DC_FLAG_RELU))) {
         dc_argset g = {s->epilogue, 0, CL_SUCCESS};
-        dc_clb_arg_mem(&g, a->out.buf, a->out.off, NULL);
-        dc_clb_arg_mem(&g, a->bias.buf, a->bias.off, a->out.buf);
+        clblast_arg_mem(&g, a->out.buf, a->out.off, NULL);
+        clblast_arg_mem(&g, a->bias.buf, a->bias.off, a->out.buf);
         dc_arg_int(&g, a->out_ctot);
         dc_arg_int(&g, a->out_coff);
         dc_arg_int(&g, (int)ohw);
         dc_arg_int(&g, flags);
         err = g.err;
         if (err == CL_SUCCESS)
-            err = dc_clb_launch(x, s->epilogue, s->local_epilogue, ohw, m, (size_t)a->n);
+            err = clblast_launch(x, s->epilogue, s->local_epilogue, ohw, m, (size_t)a->n);
     }
     return err;
 #endif
@@ -537,22 +537,22 @@ static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
 
 const dc_family dc_family_clblast = {
     .name = "clblast",
-    .sources = dc_clb_sources,
-    .params = dc_clb_params,
-    .n_params = (int)DC_ARRAY_LEN(dc_clb_params),
+    .sources = clblast_sources,
+    .params = clblast_params,
+    .n_params = (int)DC_ARRAY_LEN(clblast_params),
     .kinds = DC_KINDS_ALL,
     .kernels_param = -1,
     .on_param = -1,
     .auto_kinds = NULL, /* chosen by name or by `densecl tune` only */
-    .supports = dc_clb_supports,
-    .defaults = dc_clb_defaults,
-    .check = dc_clb_check,
-    .defines = dc_clb_defines,
-    .pack = dc_clb_pack,
-    .workspace = dc_clb_workspace,
-    .create = dc_clb_create,
-    .release = dc_clb_release,
-    .bind = dc_clb_bind,
-    .launch = dc_clb_run,
-    .unbind = dc_clb_unbind,
+    .supports = clblast_supports,
+    .defaults = clblast_defaults,
+    .check = clblast_check,
+    .defines = clblast_defines,
+    .pack = clblast_pack,
+    .workspace = clblast_workspace,
+    .create = clblast_create,
+    .release = clblast_release,
+    .bind = clblast_bind,
+    .launch = clblast_run,
+    .unbind = clblast_unbind,
 };

@@ -3,7 +3,7 @@
  * winograd.c - the "winograd" conv family (kernels/winograd.cl): Winograd F(2x2, 3x3) for
  * the 3x3 / stride 1 / pad 1 convs, with and without the BN+ReLU prologue, one fused kernel per
  * conv kind and no workspace. CPU-shaped (POCL). It runs no other conv: the replica's other conv
- * kinds stay on the direct family (WN_KINDS), whether auto or --conv winograd chose it.
+ * kinds stay on the direct family (WINOGRAD_KINDS), whether auto or --conv winograd chose it.
  *
  * Weights are transformed here, at pack time, in double: U = G g G^T for each (co, ci), laid
  * out [ceil(cout / 16), cin, 16 (xi), 16 (channel lanes)], zero past cout.
@@ -25,12 +25,12 @@
 /* Work-items per group (POCL compiles a kernel again for every local size it sees, so one for
  * every launch): 1, since a work-item is a large piece of work (WINO_NT tiles x WINO_CO
  * channels x every input channel) and a 7x7 layer has only a few. */
-#define WN_LOCAL 1
+#define WINOGRAD_LOCAL 1
 
-/* Parameter indices, in the order of wino_params[]. */
-enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_DYN, WN_P_COUNT };
+/* Parameter indices, in the order of winograd_params[]. */
+enum { WINOGRAD_P_CO, WINOGRAD_P_NT, WINOGRAD_P_CK, WINOGRAD_P_VEC, WINOGRAD_P_KERNELS, WINOGRAD_P_ON, WINOGRAD_P_DYN, WINOGRAD_P_COUNT };
 
-static const dc_param_spec wino_params[WN_P_COUNT] = {
+static const dc_param_spec winograd_params[WINOGRAD_P_COUNT] = {
     {"CO", 16, 32, "output channels per work-item: 16 or 32"},
     {"NT", 8, 16, "2x2 output tiles per work-item (GEMM accumulators): 8 or 16"},
     {"CK", 8, 32, "input channels per staged chunk: 8, 16 or 32"},
@@ -43,9 +43,9 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
 
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
  * other kinds on direct. */
-#define WN_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
+#define WINOGRAD_KINDS ((1u << DC_KIND_3X3) | (1u << DC_KIND_3X3_PRE))
 
-static const char *const wino_sources[] = {"winograd.cl", NULL};
+static const char *const winograd_sources[] = {"winograd.cl", NULL};
 
 /* Where auto runs the 3x3/1/1 convs on winograd: CPUs whose native float vector is 16 wide
  * (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, which POCL reports as 16 where the LLVM CPU it compiles
@@ -69,17 +69,17 @@ static int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
 
 /* auto's claim: the 3x3 kinds where dc_winograd_auto says so; why is the clause the
  * resolution's reason gets either way. */
-static unsigned wino_auto_kinds(const dc_caps *caps, char *why, size_t cap)
+static unsigned winograd_auto_kinds(const dc_caps *caps, char *why, size_t cap)
 {
     char reason[96];
     int yes = dc_winograd_auto(caps, reason, sizeof reason);
     snprintf(why, cap, "3x3 on %s: %s", yes ? "winograd" : "direct", reason);
-    return yes ? WN_KINDS : 0;
+    return yes ? WINOGRAD_KINDS : 0;
 }
 
 /* ------------------------------------------------------------------------ vtable: device */
 
-static int wino_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
+static int winograd_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
 {
     size_t in_img;
     (void)caps;
@@ -109,12 +109,12 @@ static int wino_supports(const dc_caps *caps, const dc_op *op, char *why, size_t
  * AMD EPYC (AVX-512), DenseNet-121 batch 1, NT 8 beat NT 16 on every block (16 tiles leave the
  * 7x7 and 14x14 layers' groups half empty and too few for the cores), and on a 2-core Intel
  * Xeon too (16 accumulators per channel vector spill). CK 32 with CO 32, else 16: with both
- * channel vectors of a 32-channel tile fed from each V value (wn_gemm), a 32-channel chunk
+ * channel vectors of a 32-channel tile fed from each V value (winograd_gemm), a 32-channel chunk
  * halves the accumulators' loads and stores per input channel (Xeon, DenseNet-121 batch 1:
  * the 3x3 convs 8.6 -> 8.2 ms); with one vector at a time 16 and 32 were within noise on the
  * EPYC (16 a little ahead on DenseNet-BC-100). VEC 16 on devices whose native float vector is
  * 16 wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
-static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
+static void winograd_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
     double waste16 = 0, waste32 = 0;
     unsigned kinds = 0, refused = 0;
@@ -123,7 +123,7 @@ static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
         const dc_op *op = &plan->ops[i];
         if (op->kind != DC_OP_CONV)
             continue;
-        if (!wino_supports(caps, op, NULL, 0)) {
+        if (!winograd_supports(caps, op, NULL, 0)) {
             /* dc_resolve keeps a kind with such a conv on direct: no kernel for it here. */
             refused |= 1u << dc_op_conv_kind(op);
             continue;
@@ -134,44 +134,44 @@ static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
         waste32 += per * (double)((op->out_c + 31) / 32 * 32 - op->out_c);
     }
     kinds &= ~refused;
-    p->v[WN_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
-    p->v[WN_P_NT] = 8;
-    p->v[WN_P_CK] = p->v[WN_P_CO] == 32 ? 32 : 16;
-    p->v[WN_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
-    p->v[WN_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
+    p->v[WINOGRAD_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
+    p->v[WINOGRAD_P_NT] = 8;
+    p->v[WINOGRAD_P_CK] = p->v[WINOGRAD_P_CO] == 32 ? 32 : 16;
+    p->v[WINOGRAD_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
+    p->v[WINOGRAD_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
                              ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
                              : DC_CONV_3X3 | DC_CONV_3X3_PRE;
-    p->v[WN_P_ON] = 1;
+    p->v[WINOGRAD_P_ON] = 1;
     /* DYN 2 on CPUs, as the direct family's (common.cl DC_TILES_FOR). */
-    p->v[WN_P_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
+    p->v[WINOGRAD_P_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
 }
 
-static densecl_status wino_check(const dc_caps *caps, const dc_params *p, const char *what)
+static densecl_status winograd_check(const dc_caps *caps, const dc_params *p, const char *what)
 {
     (void)caps;
     if (!what)
         what = "winograd parameters";
-    for (int i = 0; i < WN_P_COUNT; i++)
-        if (p->v[i] < wino_params[i].lo || p->v[i] > wino_params[i].hi)
+    for (int i = 0; i < WINOGRAD_P_COUNT; i++)
+        if (p->v[i] < winograd_params[i].lo || p->v[i] > winograd_params[i].hi)
             return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd %s=%d (%d to %d)", what,
-                            wino_params[i].name, p->v[i], wino_params[i].lo, wino_params[i].hi);
-    if (p->v[WN_P_CO] != 16 && p->v[WN_P_CO] != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what, p->v[WN_P_CO]);
-    if (p->v[WN_P_NT] != 8 && p->v[WN_P_NT] != 16)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what, p->v[WN_P_NT]);
-    if (p->v[WN_P_CK] != 8 && p->v[WN_P_CK] != 16 && p->v[WN_P_CK] != 32)
+                            winograd_params[i].name, p->v[i], winograd_params[i].lo, winograd_params[i].hi);
+    if (p->v[WINOGRAD_P_CO] != 16 && p->v[WINOGRAD_P_CO] != 32)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what, p->v[WINOGRAD_P_CO]);
+    if (p->v[WINOGRAD_P_NT] != 8 && p->v[WINOGRAD_P_NT] != 16)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what, p->v[WINOGRAD_P_NT]);
+    if (p->v[WINOGRAD_P_CK] != 8 && p->v[WINOGRAD_P_CK] != 16 && p->v[WINOGRAD_P_CK] != 32)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CK=%d (8, 16 or 32)", what,
-                        p->v[WN_P_CK]);
-    if (p->v[WN_P_VEC] != 8 && p->v[WN_P_VEC] != 16)
+                        p->v[WINOGRAD_P_CK]);
+    if (p->v[WINOGRAD_P_VEC] != 8 && p->v[WINOGRAD_P_VEC] != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd VEC=%d (8 or 16)", what,
-                        p->v[WN_P_VEC]);
-    if (p->v[WN_P_KERNELS] & ~(DC_CONV_3X3 | DC_CONV_3X3_PRE))
+                        p->v[WINOGRAD_P_VEC]);
+    if (p->v[WINOGRAD_P_KERNELS] & ~(DC_CONV_3X3 | DC_CONV_3X3_PRE))
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd KERNELS=%d (2, 4 or 6)", what,
-                        p->v[WN_P_KERNELS]);
+                        p->v[WINOGRAD_P_KERNELS]);
     return DENSECL_OK;
 }
 
-static void wino_defines(const dc_params *p, const dc_plan *plan, char *buf, size_t cap)
+static void winograd_defines(const dc_params *p, const dc_plan *plan, char *buf, size_t cap)
 {
     size_t len;
     (void)plan;
@@ -181,14 +181,14 @@ static void wino_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
     if (len < cap)
         snprintf(buf + len, cap - len,
                  "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d%s",
-                 len ? " " : "", p->v[WN_P_CO], p->v[WN_P_NT], p->v[WN_P_CK], p->v[WN_P_VEC],
-                 p->v[WN_P_KERNELS], p->v[WN_P_DYN] ? " -DWINO_DYN=1" : "");
+                 len ? " " : "", p->v[WINOGRAD_P_CO], p->v[WINOGRAD_P_NT], p->v[WINOGRAD_P_CK], p->v[WINOGRAD_P_VEC],
+                 p->v[WINOGRAD_P_KERNELS], p->v[WINOGRAD_P_DYN] ? " -DWINO_DYN=1" : "");
 }
 
 /* ------------------------------------------------------------------------ vtable: weights */
 
 /* U = G g G^T of one 3x3 filter g (row-major), in double; u[4 * row + col]. */
-static void wino_filter(const float *g, double *u)
+static void winograd_filter(const float *g, double *u)
 {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     double t[4][3];
@@ -200,7 +200,7 @@ static void wino_filter(const float *g, double *u)
             u[4 * i + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
 }
 
-static size_t wino_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
+static size_t winograd_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
     size_t blocks, len;
     (void)p;
@@ -219,14 +219,14 @@ static size_t wino_pack(const dc_op *op, const dc_params *p, const float *w, flo
             double u[16];
             float *dst = out + ((co / DC_CONV_PACK) * (size_t)op->in_c + ci) * 16 * DC_CONV_PACK +
                          co % DC_CONV_PACK;
-            wino_filter(w + (co * (size_t)op->in_c + ci) * 9, u);
+            winograd_filter(w + (co * (size_t)op->in_c + ci) * 9, u);
             for (int xi = 0; xi < 16; xi++)
                 dst[xi * DC_CONV_PACK] = (float)u[xi];
         }
     return len;
 }
 
-static size_t wino_workspace(const dc_op *op, int n, const dc_params *p)
+static size_t winograd_workspace(const dc_op *op, int n, const dc_params *p)
 {
     (void)op;
     (void)n;
@@ -236,21 +236,21 @@ static size_t wino_workspace(const dc_op *op, int n, const dc_params *p)
 
 /* ------------------------------------------------------------------------ vtable: kernels */
 
-typedef struct wino_state {
+typedef struct winograd_state {
     cl_program prog;          /* each bound op's kernel is made from it */
     cl_device_id dev;
     cl_kernel k3x3, k3x3_pre; /* proof that each of KERNELS is in prog; NULL where left out */
     cl_mem ctr;               /* the kernels' tile counters (DYN) */
     cl_uint units;            /* the device's compute units */
     dc_params p;              /* what the program was built with: grids are sized by it */
-} wino_state;
+} winograd_state;
 
 /* Its kernels: the 3x3 conv without and with the BN+ReLU prologue. */
-static const char *const wino_kernel_names[2] = {"densecl_wino3x3", "densecl_wino3x3_pre"};
+static const char *const winograd_kernel_names[2] = {"densecl_wino3x3", "densecl_wino3x3_pre"};
 
-static void wino_release(void *state)
+static void winograd_release(void *state)
 {
-    wino_state *s = state;
+    winograd_state *s = state;
     if (!s)
         return;
     if (s->k3x3)
@@ -264,14 +264,14 @@ static void wino_release(void *state)
     free(s);
 }
 
-static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc_params *p,
+static densecl_status winograd_create(cl_program prog, const dc_caps *caps, const dc_params *p,
                                   void **state)
 {
     static const int bits[2] = {DC_CONV_3X3, DC_CONV_3X3_PRE};
-    wino_state *s;
+    winograd_state *s;
     densecl_status st;
     *state = NULL;
-    if ((st = wino_check(caps, p, "winograd create")) != DENSECL_OK)
+    if ((st = winograd_check(caps, p, "winograd create")) != DENSECL_OK)
         return st;
     if (!(s = calloc(1, sizeof *s)))
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
@@ -280,16 +280,16 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     if (clRetainProgram(prog) == CL_SUCCESS)
         s->prog = prog;
     s->units = caps && caps->compute_units ? caps->compute_units : 1;
-    st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[WN_P_DYN], &s->ctr);
+    st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[WINOGRAD_P_DYN], &s->ctr);
     if (st != DENSECL_OK) {
-        wino_release(s);
+        winograd_release(s);
         return st;
     }
     for (int i = 0; i < 2; i++) {
-        if (!(p->v[WN_P_KERNELS] & bits[i]))
+        if (!(p->v[WINOGRAD_P_KERNELS] & bits[i]))
             continue;
-        if ((st = dc_kernel_create(prog, wino_kernel_names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
-            wino_release(s);
+        if ((st = dc_kernel_create(prog, winograd_kernel_names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
+            winograd_release(s);
             return st;
         }
     }
@@ -297,10 +297,10 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     return DENSECL_OK;
 }
 
-static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+static cl_int winograd_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
                         dc_bound **bound)
 {
-    const wino_state *s = state;
+    const winograd_state *s = state;
     size_t tiles;
     int flags;
     cl_int err;
@@ -330,7 +330,7 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
     flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
             (a->relu ? DC_FLAG_RELU : 0);
     if ((err = dc_bind_begin(&x, bound, s->prog, s->dev)) != CL_SUCCESS ||
-        (err = dc_bind_kernel(&x, wino_kernel_names[a->pre.buf != NULL], &g.k)) != CL_SUCCESS)
+        (err = dc_bind_kernel(&x, winograd_kernel_names[a->pre.buf != NULL], &g.k)) != CL_SUCCESS)
         return err;
     dc_arg_mem(&g, a->in, NULL);
     dc_arg_mem(&g, a->weight, NULL);
@@ -352,14 +352,14 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
     {
         /* One work-item per (group of NT tiles over the batch, channel tile), as winograd.cl
          * walks them. */
-        const size_t nt = (size_t)s->p.v[WN_P_NT], co = (size_t)s->p.v[WN_P_CO];
+        const size_t nt = (size_t)s->p.v[WINOGRAD_P_NT], co = (size_t)s->p.v[WINOGRAD_P_CO];
         const size_t ntiles =
             (size_t)a->n * (((size_t)a->out_h + 1) / 2) * (((size_t)a->out_w + 1) / 2);
-        const size_t local = WN_LOCAL;
+        const size_t local = WINOGRAD_LOCAL;
         tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
-        if (s->p.v[WN_P_DYN]) {
+        if (s->p.v[WINOGRAD_P_DYN]) {
             /* DYN work-items per compute unit, each taking one tile group at a time. */
-            const size_t items = (size_t)s->units * (size_t)s->p.v[WN_P_DYN];
+            const size_t items = (size_t)s->units * (size_t)s->p.v[WINOGRAD_P_DYN];
             if (items < tiles)
                 tiles = items;
         }
@@ -371,20 +371,20 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
 
 const dc_family dc_family_winograd = {
     .name = "winograd",
-    .sources = wino_sources,
-    .params = wino_params,
-    .n_params = WN_P_COUNT,
-    .kinds = WN_KINDS,
-    .kernels_param = WN_P_KERNELS,
-    .on_param = WN_P_ON,
-    .auto_kinds = wino_auto_kinds,
-    .supports = wino_supports,
-    .defaults = wino_defaults,
-    .check = wino_check,
-    .defines = wino_defines,
-    .pack = wino_pack,
-    .workspace = wino_workspace,
-    .create = wino_create,
-    .release = wino_release,
-    .bind = wino_bind,
+    .sources = winograd_sources,
+    .params = winograd_params,
+    .n_params = WINOGRAD_P_COUNT,
+    .kinds = WINOGRAD_KINDS,
+    .kernels_param = WINOGRAD_P_KERNELS,
+    .on_param = WINOGRAD_P_ON,
+    .auto_kinds = winograd_auto_kinds,
+    .supports = winograd_supports,
+    .defaults = winograd_defaults,
+    .check = winograd_check,
+    .defines = winograd_defines,
+    .pack = winograd_pack,
+    .workspace = winograd_workspace,
+    .create = winograd_create,
+    .release = winograd_release,
+    .bind = winograd_bind,
 };
