@@ -20,6 +20,8 @@
 #             gemm and auto, from two bench runs under CARRY/lib/libdc_cl_count.so
 #   ptx       the gemm family's build log with -cl-nv-verbose (registers, spills, shared memory
 #             per kernel) and its PTX, with the count of vector and scalar shared loads
+#   sweep     a short gemm parameter sweep, DenseNet-121 at batch 1 and 64: the defaults against
+#             no K split, 64x64 tiles, the 1x1 tile turned, KWG 16, and no local memory staging
 #   bench     densecl bench --profile: DenseNet-121 224x224 at batch 1 with each conv family,
 #             at 8 and 64 and DenseNet-BC-100 32x32 at 512 with the GPU families (direct, a
 #             CPU family, is left out there to save the time)
@@ -318,6 +320,23 @@ for b in "${benches[@]}"; do
             --batch "$batch" --device "$device" --profile "${bench_iter[@]}" $(conv_args "$fam")
     done
 done
+if [ "$quick" -eq 1 ]; then
+    sweep_batches=("densenet-bc-100-k12 2")
+    sweeps=("" "gemm:KSPLIT=1")
+else
+    sweep_batches=("densenet121 1" "densenet121 64")
+    sweeps=("" "gemm:KSPLIT=1" "gemm:MWG=64,NWG=64,MDIMC=8,NDIMC=8"
+            "gemm:MWG1=64,NWG1=128,MDIMC1=8,NDIMC1=16" "gemm:KWG=16" "gemm:LOCAL=0")
+fi
+for b in "${sweep_batches[@]}"; do
+    read -r model batch <<< "$b"
+    for kp in "${sweeps[@]}"; do
+        tag=$(printf '%s' "${kp:-defaults}" | tr -c 'A-Za-z0-9=' '_')
+        step "sweep-$model-b$batch-$tag" 45 "$bin/densecl" bench --model "$model" \
+            --batch "$batch" --device "$device" --conv gemm --iterations 3 --warmup 1 \
+            ${kp:+--kernel-params "$kp"}
+    done
+done
 fashion=$carry/data/t10k-images-idx3-ubyte.gz
 for batch in 32 256; do
     if [ ! -f "$fashion" ]; then
@@ -361,6 +380,14 @@ step tune 150 "$bin/densecl" tune --device "$device" "${tune_args[@]}"
         sed -n '/^time per op kind/,/^$/p' "$f"
         echo '```'
     done
+    echo
+    echo "## gemm parameter sweep (ms per batch)"
+    echo '```'
+    for f in "$out"/logs/sweep-*.log; do
+        [ -f "$f" ] || continue
+        printf '%-70s %s\n' "$(basename "$f" .log)" "$(grep -m1 '^per batch' "$f")"
+    done
+    echo '```'
     echo
     echo "## classify, Fashion-MNIST test set"
     echo '```'
