@@ -8,7 +8,7 @@ alone (target densecl_shared), and writes a wheel of the Python module with the 
 
     densecl/__init__.py                         python/densecl/__init__.py
     densecl/_install.py                         LIBDIR = "lib" (python/densecl/_install.py.in)
-    densecl/lib/libdensecl.so                   the library (its SONAME libdensecl.so.0)
+    densecl/lib/libdensecl.so                   the library (its SONAME libdensecl.so.0.7 in 0.7.x)
     densecl/share/densecl/imagenet-classes.txt  the 1000 ImageNet names (Engine.classify)
 
 The module finds the library through _install.LIBDIR, as in a `cmake --install` tree, and the

@@ -62,11 +62,13 @@ loads() {
     local out
     out=$(ldd "$1" 2>&1) && [[ $out == *"$2"* ]]
 }
-# loads_from BINARY DIR: BINARY loads libdensecl.so.0 from DIR ($ORIGIN/.. paths resolved).
+soname=${DENSECL_SONAME:?the SONAME the build gives libdensecl.so (tests/install/install.cmake)}
+# loads_from BINARY DIR: BINARY loads libdensecl.so.N (the SONAME) from DIR ($ORIGIN/.. paths
+# resolved).
 loads_from() {
     local out path
     out=$(ldd "$1" 2>&1) || return 1
-    path=$(sed -n 's/^[[:space:]]*libdensecl\.so\.0 => \(.*\) (0x.*/\1/p' <<< "$out")
+    path=$(awk -v so="$soname" '$1 == so && $2 == "=>" { print $3 }' <<< "$out")
     [[ -n $path && $(realpath "$(dirname "$path")") == "$(realpath "$2")" ]]
 }
 # consumer DIR TARGETS...: a CMake project in DIR with one program per target, embed-<n> linked
@@ -116,7 +118,7 @@ if configure_build build-tree "$tmp/tree" -Ddensecl_DIR="$build"; then
     same "build-tree: densecl::densecl" "$tmp/tree/build/embed-0"
     loads_from "$tmp/tree/build/embed-0" "$build" &&
         ok "build-tree: densecl::densecl is the build's libdensecl.so" ||
-        bad "build-tree: densecl::densecl" "does not load $build/libdensecl.so.0"
+        bad "build-tree: densecl::densecl" "does not load $build/$soname"
     same "build-tree: densecl::densecl_static" "$tmp/tree/build/embed-1"
     ! loads "$tmp/tree/build/embed-1" libdensecl &&
         ok "build-tree: densecl::densecl_static is libdensecl.a" ||
@@ -129,7 +131,7 @@ if ! cmake --install "$build" --prefix "$prefix" > "$tmp/install.log" 2>&1; then
     echo "FAIL: cmake --install: $(tail -n 20 "$tmp/install.log")"
     exit 1
 fi
-solib=$(find "$prefix" -name 'libdensecl.so.0.*' -type f -print -quit)
+solib=$(find "$prefix" -name "$soname.*" -type f -print -quit)
 libdir=$(dirname "$solib")
 
 # --- no-clblast ----------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ if configure_build no-clblast "$tmp/noclblast" "${hide[@]}"; then
         "$tmp/noclblast/build/embed-0"
     loads_from "$tmp/noclblast/build/embed-0" "$libdir" &&
         ok "no-clblast: densecl::densecl is the installed libdensecl.so" ||
-        bad "no-clblast: densecl::densecl" "does not load $libdir/libdensecl.so.0"
+        bad "no-clblast: densecl::densecl" "does not load $libdir/$soname"
 fi
 consumer "$tmp/nostatic" "COMPONENTS static" densecl::densecl_static
 if grep -q 'clblast' "$build/densecl-static-targets.cmake"; then
@@ -166,7 +168,7 @@ if pc=$(PKG_CONFIG_LIBDIR=$libdir/pkgconfig pkg-config --cflags --libs densecl 2
         same "pkg-config: shared, no -rpath of ours, no LD_LIBRARY_PATH" "$tmp/embed-pc"
         loads_from "$tmp/embed-pc" "$libdir" &&
             ok "pkg-config: the program loads the installed libdensecl.so" ||
-            bad "pkg-config" "the program does not load $libdir/libdensecl.so.0"
+            bad "pkg-config" "the program does not load $libdir/$soname"
     else
         bad "pkg-config" "cc failed: $(cat "$tmp/pc.log")"
     fi

@@ -17,8 +17,8 @@ endif()
 add_test(NAME install
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_test.sh ${PROJECT_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${dc_sanitize} ${DENSECL_PYTHON})
-set_tests_properties(install PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
-                     TIMEOUT 900)
+set_tests_properties(install PROPERTIES LABELS install TIMEOUT 900 ENVIRONMENT
+                     "${DENSECL_TEST_ENV};DENSECL_SONAME=libdensecl.so.${DENSECL_SOVERSION}")
 
 # The other routes into a C/C++ project (issue 24): the build tree's package, the installed one on a
 # machine view without CLBlast or OpenCL headers, pkg-config without LD_LIBRARY_PATH, the run
@@ -26,8 +26,8 @@ set_tests_properties(install PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TE
 add_test(NAME cmake_routes
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cmake_routes_test.sh ${PROJECT_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${dc_sanitize})
-set_tests_properties(cmake_routes PROPERTIES LABELS install ENVIRONMENT "${DENSECL_TEST_ENV}"
-                     TIMEOUT 900)
+set_tests_properties(cmake_routes PROPERTIES LABELS install TIMEOUT 900 ENVIRONMENT
+                     "${DENSECL_TEST_ENV};DENSECL_SONAME=libdensecl.so.${DENSECL_SOVERSION}")
 
 # The Python module by pip (offline, with and without build isolation) and by cmake --install
 # into a venv and, under DESTDIR, into /usr/local and /usr: importable with no PYTHONPATH.
