@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kernels/clblast.cl - the CLBlast family's own kernels (host/conv_clblast.c): what goes around
+ * kernels/clblast.cl - the CLBlast family's own kernels (host/conv/clblast.c): what goes around
  * CLBlast's GEMM, since a DenseNet conv is a GEMM only after its input is laid out for one and
  * before its bias and ReLU are applied.
  *

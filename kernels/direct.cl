@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * direct.cl - the "direct" conv family (host/conv_direct.c): register tiles per work-item,
+ * direct.cl - the "direct" conv family (host/conv/direct.c): register tiles per work-item,
  * CPU-shaped. Needs kernels/abi.h and kernels/common.cl before it.
  *
  * Tunables (-D at build time; defaults below):
@@ -43,14 +43,14 @@
  * The defaults here were the fastest on POCL 3.1 / AVX2 (1x1: 4x16, against 8x16 and 8x8, which
  * spill or run out of load bandwidth on 16 ymm registers, 6x16 and 4x24; 3x3: 16x3 against 16x4,
  * 16x5, 16x6, 8x8, 8x10, 8x12). The host passes the tiles for each device
- * (host/conv_direct.c: larger ones on AVX-512 CPUs, or what `densecl tune` measured, fitted to
+ * (host/conv/direct.c: larger ones on AVX-512 CPUs, or what `densecl tune` measured, fitted to
  * the model's growth rate) and sizes the grids for them.
  * No tunable changes results beyond fp32 reordering: the conv kernels walk their tiles with a
  * grid-stride loop, so any global size is correct.
  *
  * POCL compiles each kernel separately, at its first launch and again for each work-group size:
  * the convs are five kernels (1x1/1/0, 3x3/1 without and with prologue, 7x7/2, the rest) so
- * that a model compiles only what it uses and each stays small, and host/conv_direct.c launches
+ * that a model compiles only what it uses and each stays small, and host/conv/direct.c launches
  * every kernel with one fixed local size.
  */
 
@@ -91,7 +91,7 @@
 #endif
 
 /* Output channels per block of the packed conv weights: [ceil(cout / 16), cin, k, k, 16]
- * (abi.h's DC_CONV_PACK). Not a tunable: host/conv_direct.c writes this layout. */
+ * (abi.h's DC_CONV_PACK). Not a tunable: host/conv/direct.c writes this layout. */
 
 #if CONV_VEC != 8 && CONV_VEC != 16
 #error "CONV_VEC must be 8 or 16"
@@ -174,7 +174,7 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #define dc_vrelu8(x) fmax(x, (float8)(0.0f))
 #define dc_vrelu16(x) fmax(x, (float16)(0.0f))
 
-/* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/conv_direct.c sizes its grid
+/* Pixels and channel vectors per tile of densecl_conv7x7s2 (host/conv/direct.c sizes its grid
  * the same way): at most DC_CONV_TPX7 pixels and DC_CONV_TCO7 channels (abi.h), which POCL
  * compiles in a third of the time of 8 pixels, for a layer of 5-7% of DenseNet-121's time. */
 #if CONV_TPX > DC_CONV_TPX7
@@ -585,7 +585,7 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     }
 }
 
-/* The k > 1 conv kernels; all take the same arguments (host/conv_direct.c picks one per conv). */
+/* The k > 1 conv kernels; all take the same arguments (host/conv/direct.c picks one per conv). */
 #define DC_CONV_KERNEL(name, KIND, TPX, CH)                                                      \
     kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */     \
                      global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */ \

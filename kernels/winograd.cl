@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * winograd.cl - the "winograd" conv family (host/conv_winograd.c): Winograd F(2x2, 3x3) for
+ * winograd.cl - the "winograd" conv family (host/conv/winograd.c): Winograd F(2x2, 3x3) for
  * 3x3 / stride 1 / pad 1 convs, CPU-shaped, one fused kernel per conv kind (one launch per conv,
  * no workspace). Needs kernels/abi.h and kernels/common.cl before it.
  *

@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "tools_internal.h"
 
-#define Q_MAX_PLATFORMS 16 /* as host/device.c */
+#define Q_MAX_PLATFORMS 16 /* as host/cl/device.c */
 #define Q_MAX_DEVICES 64
 #define Q_MAX_ICDS 32
 
