@@ -33,7 +33,8 @@
  * block is one vector load: ld.shared.v4 on NVIDIA), and each work-item reads its operands from
  * them as whole vectors; consecutive work-items read consecutive vectors (no bank conflicts).
  * The next K tile's global loads (weights as VWM-vectors) are issued into registers halfway
- * through the current tile's FMAs (a register prefetch), and stored to local memory after them. Work-item t stages the columns
+ * through the current tile's FMAs (a register prefetch), and stored to local memory after them.
+ * Work-item t stages the columns
  * n0 + t % NWG (one column, rows t / NWG + (T / NWG) * i) or, with fewer work-items than
  * columns, n0 + t + T * c (every row): a work-item's columns never change, so their image base
  * pointer and output position are computed once, and rows are 32-bit offsets from it.
@@ -278,8 +279,8 @@ dc_gemm_acc_init(float (*acc)[DC_GEMM_NWI_MAX], global const float *bias, int bi
  * each tile position that counts last, the sum (the others return here); then bias, ReLU, and
  * out at the channel offset, a VWN-vector per store where the output rows allow it. */
 static inline __attribute__((always_inline)) void
-dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off, global float *ws, int ws_off, global int *cnt,
-                 int cnt_off, int cout, int ncols, int out_ctot, int out_coff, int out_hw,
+dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off,
+                 global float *ws, int ws_off, global int *cnt, int cnt_off, int cout, int ncols, int out_ctot, int out_coff, int out_hw,
                  int flags, const int MWG, const int NWG, const int MDIMC, const int NDIMC,
                  int tid)
 {
@@ -359,7 +360,8 @@ dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off, 
         {
             const int co = m1 + DC_GEMM_MOFF(mi, MDIMC);
             if (co < cout) {
-                global char *row = (global char *)(out + out_off + (size_t)(out_coff + co) * out_hw);
+                global char *row =
+                    (global char *)(out + out_off + (size_t)(out_coff + co) * out_hw);
 #pragma unroll
                 DC_GEMM_FOR(nv, NWI / DC_GEMM_VWN, DC_GEMM_NWI_MAX / DC_GEMM_VWN)
                 {

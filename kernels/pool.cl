@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.cl - the ops that are not convolutions: maxpool, BN+ReLU+avgpool, BN+ReLU+global average
- * pool, linear (host/runtime/pools.c binds and launches them). Needs kernels/abi.h and kernels/common.cl before it.
+ * pool, linear (host/runtime/pools.c binds and launches them). Needs kernels/abi.h and
+ * kernels/common.cl before it.
  */
 
 /* ============================================================================================
