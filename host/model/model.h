@@ -79,6 +79,13 @@ void dc_weights_load_labels(densecl_weights *w);
  * struct checked as densecl_image_to_input checks it (DENSECL_ERR_ARGUMENT, fn names the call). */
 void dc_preprocess_imagenet(densecl_preprocess *out);
 densecl_status dc_preprocess_check(const densecl_preprocess *pp, const char *fn);
+/* The static height and width of a declared input [N, C, H, W] (0 where symbolic); 0 when it
+ * declares neither. */
+int dc_input_decl_hw(const dc_input_decl *in, int *h, int *w);
+/* 1 when h x w contradicts a static height or width of the declared input, with msg the input
+ * and ONNX Runtime's words for each difference: "'input' [?, 3, 48, 48]: index: 2 Got: 64
+ * Expected: 48"; 0 otherwise. */
+int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, size_t cap);
 
 /* What the first bytes of a weights file say it is (weights.c reads at most 512 of them). */
 typedef enum dc_file_kind {

@@ -50,3 +50,13 @@ target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+
+# The preprocessing of models without metadata (an ONNX graph's declared input, what is
+# assumed, the caller's overrides) and the message for graphs that are not DenseNets: no OpenCL.
+dc_test(test_preprocess_onnx SOURCES ${dc_dir}/test_preprocess_onnx.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)
+
+# Engine options and device specs of 0.7.0 on the CPU device: --threads as a sub-device, the
+# "gpu|cpu" fallback against the "gpu,cpu" list, an ONNX graph's static input size.
+dc_test(test_engine_options SOURCES ${dc_dir}/test_engine_options.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)
