@@ -280,8 +280,8 @@ typedef struct densecl_preprocess {
  * x width to the crop, mean and std to 0 and 1), parsed and checked on each call; without it,
  * an assumption (out->source says which; densecl_weights_preprocess_ex has the rules): the input
  * size an ONNX graph declares, else torchvision's ImageNet preprocessing for a 3-channel
- * ImageNet-stem model. Errors: DENSECL_ERR_FORMAT for malformed metadata (the detail names the field),
- * DENSECL_ERR_MISMATCH when its channels are not the model's or its height x width is below
+ * ImageNet-stem model. Errors: DENSECL_ERR_FORMAT for malformed metadata (the detail names the
+ * field), DENSECL_ERR_MISMATCH when its channels are not the model's or its height x width is below
  * densecl_config_min_size(), DENSECL_ERR_UNSUPPORTED for a model whose input is not 1 or 3
  * channels, another interpolation, or no metadata on a model that has no standard
  * preprocessing (feed it preprocessed tensors). *out is written on success only. */

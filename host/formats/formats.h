@@ -75,8 +75,8 @@ float dc_f16_to_float(uint16_t h);
  * metadata_props become the set's metadata, the declared shape of the graph input the stem
  * reads its input_* fields. A graph that is not such a DenseNet is refused
  * (DENSECL_ERR_FORMAT) naming the node that does not fit, after a line saying what it looks
- * like when it is a well-known other kind of network (a ResNet's residual Adds, ...). External data is read from files
- * beside path only (relative, no ".."). */
+ * like when it is a well-known other kind of network (a ResNet's residual Adds, ...). External data
+ * is read from files beside path only (relative, no ".."). */
 densecl_status dc_onnx_read(const char *path, dc_tensor_set *out);
 /* The same from memory (for the fuzzer); dir: where external data may be read, or NULL (then
  * external data is refused). */

@@ -370,7 +370,8 @@ static void ox_record_input(ox *x, const Onnx__ValueInfoProto *vi)
     const Onnx__TensorShapeProto *shape = t->tensor_type->shape;
     for (size_t d = 0; d < shape->n_dim; d++) {
         const Onnx__TensorShapeProto__Dimension *dim = shape->dim[d];
-        int known = dim && dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+        int known = dim &&
+                    dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
                     dim->dim_value >= 1 && dim->dim_value <= INT_MAX;
         in->dims[d] = known ? dim->dim_value : -1;
     }

@@ -88,8 +88,8 @@ static densecl_status pp_vector(const dc_json *root, const char *key, int channe
         count = j->count;
     }
     if (count != 1 && count != channels) {
-        return dc_error(DENSECL_ERR_FORMAT, "%s: %s: \"%s\" has %d values for %d channels",
-                        what, src, key, count, channels);
+        return dc_error(DENSECL_ERR_FORMAT, "%s: %s: \"%s\" has %d values for %d channels", what,
+                        src, key, count, channels);
     }
     /* The range is checked on the float that is used, not on the double that was parsed: 6.7e95
      * is a finite double but +Inf as a float, and 1e-300 is above 0 but 0.0f as a float. */
@@ -97,8 +97,7 @@ static densecl_status pp_vector(const dc_json *root, const char *key, int channe
     for (int c = 0; c < channels; c++) {
         const dc_json *v = &items[count == 1 ? 0 : c];
         if (v->type != DC_JSON_NUMBER) {
-            return dc_error(DENSECL_ERR_FORMAT, "%s: %s: \"%s\" must hold numbers", what, src,
-                            key);
+            return dc_error(DENSECL_ERR_FORMAT, "%s: %s: \"%s\" must hold numbers", what, src, key);
         }
         float f = (float)v->number;
         if (is_std ? !(isnormal(f) && f > 0.0f) : !isfinite(f)) {
@@ -681,8 +680,8 @@ int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, siz
     size_t n = (size_t)snprintf(msg, cap, "'%s' [", in->name);
     for (int d = 0; d < in->ndim && n < cap; d++) {
         if (in->dims[d] > 0) {
-            n += (size_t)snprintf(msg + n, cap - n, "%s%lld", d ? ", " : "",
-                                  (long long)in->dims[d]);
+            n +=
+                (size_t)snprintf(msg + n, cap - n, "%s%lld", d ? ", " : "", (long long)in->dims[d]);
         } else {
             n += (size_t)snprintf(msg + n, cap - n, "%s?", d ? ", " : "");
         }
@@ -694,8 +693,8 @@ int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, siz
         n += (size_t)snprintf(msg + n, cap - n, " index: 2 Got: %d Expected: %d", h, dh);
     }
     if (dw && dw != w && n < cap) {
-        snprintf(msg + n, cap - n, "%s index: 3 Got: %d Expected: %d", dh && dh != h ? ";" : "",
-                 w, dw);
+        snprintf(msg + n, cap - n, "%s index: 3 Got: %d Expected: %d", dh && dh != h ? ";" : "", w,
+                 dw);
     }
     return 1;
 }
@@ -705,8 +704,7 @@ int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, siz
  * exactly it otherwise), or for a 3-channel ImageNet-stem model that declares nothing else,
  * torchvision's ImageNet resize 256 / crop 224; ImageNet's mean and std for 3 channels. A size
  * or mean/std it cannot assume is left 0 and said in *size_from / *stats (0: none). */
-static void pp_assumed(const densecl_weights *w, densecl_preprocess *pp, int *size_from,
-                       int *stats)
+static void pp_assumed(const densecl_weights *w, densecl_preprocess *pp, int *size_from, int *stats)
 {
     const densecl_config *cfg = &w->cfg;
     int dh, dw;
@@ -754,8 +752,10 @@ static densecl_status pp_overrides(const char *text, const char *what, dc_json *
     }
     if (out->type != DC_JSON_OBJECT) {
         dc_json_free(out);
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: the preprocessing overrides are not a JSON "
-                                              "object", what);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: the preprocessing overrides are not a JSON "
+                        "object",
+                        what);
     }
     for (int i = 0; i < out->count; i++) {
         size_t k = 0;
@@ -842,7 +842,7 @@ densecl_status densecl_weights_preprocess_ex(const densecl_weights *w, const cha
     if (dc_input_decl_mismatch(&w->tensors.input, pp.height, pp.width, decl, sizeof(decl))) {
         return dc_error(DENSECL_ERR_MISMATCH,
                         "%s: the preprocessing makes %dx%d inputs (height x width), but the ONNX "
-                        "graph declares its input %s; give the declared size (--size)",
+                        "graph declares its input %s; give the declared size (classify's --size)",
                         what, pp.height, pp.width, decl);
     }
     *out = pp;

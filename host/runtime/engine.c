@@ -60,8 +60,8 @@ static densecl_status dc_limit_threads(densecl_engine *e, cl_device_id *dev,
     cl_device_id sub = NULL;
     if (info->type != DENSECL_DEVICE_CPU || (cl_uint)threads >= info->compute_units) {
         if (info->type == DENSECL_DEVICE_CPU)
-            dc_log(DENSECL_LOG_INFO, "'%s': %d threads asked, it has %u: all of them",
-                   info->name, threads, info->compute_units);
+            dc_log(DENSECL_LOG_INFO, "'%s': %d threads asked, it has %u: all of them", info->name,
+                   threads, info->compute_units);
         return DENSECL_OK;
     }
     int by_counts = 0, equally = 0;
@@ -93,8 +93,8 @@ static densecl_status dc_limit_threads(densecl_engine *e, cl_device_id *dev,
     dc_device_describe(sub, info);
     info->platform_index = p;
     info->device_index = d;
-    dc_log(DENSECL_LOG_INFO, "'%s': %u thread%s (a sub-device)", info->name,
-           info->compute_units, info->compute_units == 1 ? "" : "s");
+    dc_log(DENSECL_LOG_INFO, "'%s': %u thread%s (a sub-device)", info->name, info->compute_units,
+           info->compute_units == 1 ? "" : "s");
     return DENSECL_OK;
 }
 
@@ -132,8 +132,8 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
                                   &n)) != DENSECL_OK)
         goto fail;
     if (options && options->threads < 0) {
-        st = dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_create: threads %d, want 0 (all) or "
-                                            "more", options->threads);
+        st = dc_error(DENSECL_ERR_ARGUMENT,
+                      "densecl_engine_create: threads %d, want 0 (all) or more", options->threads);
         goto fail;
     }
     for (int i = 0; options && options->threads > 0 && i < n; i++)

@@ -87,8 +87,8 @@ struct densecl_engine {
     int n_events, cap_events;
     densecl_job *jobs; /* started and not yet waited for (a list; densecl_engine_free frees
                           them) */
-    dc_input_decl input;              /* the ONNX input the weights declared: its static
-                                         height and width are the only ones taken */
+    dc_input_decl input;               /* the ONNX input the weights declared: its static
+                                          height and width are the only ones taken */
     cl_device_id sub[DC_MAX_REPLICAS]; /* sub-devices made for a thread limit, released after
                                           the replicas */
     int n_sub;

@@ -124,14 +124,12 @@ static void check_static_input(const char *dir)
         float x[3 * 12 * 8] = {0}, y[3 * 3];
         snprintf(path, sizeof path, "%s/%s", dir, files[f]);
         CHECKF(densecl_weights_load(path, NULL, &w) == DENSECL_OK, "%s", densecl_last_error());
-        CHECKF(w && densecl_engine_create(w, "cpu", &e) == DENSECL_OK, "%s",
-               densecl_last_error());
+        CHECKF(w && densecl_engine_create(w, "cpu", &e) == DENSECL_OK, "%s", densecl_last_error());
         densecl_weights_free(w);
         if (!e)
             continue;
         /* [1, 1, 8, 8] (or [batch, 1, 8, 8]): 8x8 in any batch; 12x8 refused. */
-        CHECKF(densecl_engine_run(e, x, 3, 1, 8, 8, y) == DENSECL_OK, "%s",
-               densecl_last_error());
+        CHECKF(densecl_engine_run(e, x, 3, 1, 8, 8, y) == DENSECL_OK, "%s", densecl_last_error());
         CHECK(densecl_engine_run(e, x, 2, 1, 12, 8, y) == DENSECL_ERR_INPUT &&
               has("input of 12x8 pixels") && has("index: 2 Got: 12 Expected: 8") &&
               !has("index: 3") && has(f ? "[?, 1, 8, 8]" : "[1, 1, 8, 8]"));

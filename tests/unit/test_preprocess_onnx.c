@@ -75,8 +75,7 @@ static void check_declared(const char *dir)
                    cases[i].file, set.input.ndim, set.input.name);
             for (int d = 0; d < 4; d++)
                 CHECKF(set.input.dims[d] == cases[i].dims[d], "%s: dim %d is %lld, want %lld",
-                       cases[i].file, d, (long long)set.input.dims[d],
-                       (long long)cases[i].dims[d]);
+                       cases[i].file, d, (long long)set.input.dims[d], (long long)cases[i].dims[d]);
             dc_tensor_set_free(&set);
         }
         free(buf);
@@ -93,8 +92,8 @@ static void check_not_densenet(const char *dir)
     CHECKF(has("densecl runs DenseNets (torchvision's DenseNet family and its CIFAR variants); "
                "this graph is a plain convolutional network") &&
                has("use ONNX Runtime or OpenCV DNN for it; detail: ONNX graph: node") &&
-               has("does not fit a DenseNet") && strncmp(densecl_last_error(), path,
-                                                         strlen(path)) == 0 &&
+               has("does not fit a DenseNet") &&
+               strncmp(densecl_last_error(), path, strlen(path)) == 0 &&
                !strstr(densecl_last_error() + strlen(path), path),
            "%s", densecl_last_error());
     densecl_weights_free(w);
@@ -124,8 +123,9 @@ static void check_onnx_preprocess(const char *dir)
                "%s", densecl_last_error());
         /* Everything given: nothing assumed. */
         st = densecl_weights_preprocess_ex(
-            w, "{\"height\": 32, \"width\": 32, \"crop\": 32, \"resize\": null, \"mean\": 0.5, "
-               "\"std\": 0.25}",
+            w,
+            "{\"height\": 32, \"width\": 32, \"crop\": 32, \"resize\": null, \"mean\": 0.5, "
+            "\"std\": 0.25}",
             &pp);
         CHECKF(st == DENSECL_OK && pp.source == DENSECL_PREPROCESS_GIVEN && pp.resize == 0 &&
                    pp.crop_height == 32,
@@ -135,8 +135,7 @@ static void check_onnx_preprocess(const char *dir)
               has("unknown key \"size\""));
         CHECK(densecl_weights_preprocess_ex(w, "[32]", &pp) == DENSECL_ERR_ARGUMENT);
         CHECK(densecl_weights_preprocess_ex(w, "{\"mean\": ", &pp) == DENSECL_ERR_FORMAT);
-        CHECK(densecl_weights_preprocess_ex(w, "{\"channels\": 1}", &pp) ==
-              DENSECL_ERR_MISMATCH);
+        CHECK(densecl_weights_preprocess_ex(w, "{\"channels\": 1}", &pp) == DENSECL_ERR_MISMATCH);
         densecl_weights_free(w);
     }
     /* 1 channel, declared 8x8 (and a symbolic batch): no mean and std to assume. */
@@ -145,11 +144,12 @@ static void check_onnx_preprocess(const char *dir)
         CHECK(densecl_weights_preprocess(w, &pp) == DENSECL_ERR_UNSUPPORTED &&
               has("give the mean and std"));
         densecl_status st = densecl_weights_preprocess_ex(w, "{\"mean\": 0.5, \"std\": 0.5}", &pp);
-        CHECKF(st == DENSECL_OK && pp.source == DENSECL_PREPROCESS_ONNX_INPUT &&
-                   pp.channels == 1 && pp.height == 8 && pp.resize == 8,
+        CHECKF(st == DENSECL_OK && pp.source == DENSECL_PREPROCESS_ONNX_INPUT && pp.channels == 1 &&
+                   pp.height == 8 && pp.resize == 8,
                "%s", densecl_last_error());
-        CHECK(densecl_weights_preprocess_ex(w, "{\"height\": 9, \"width\": 8, \"mean\": 0.5, "
-                                               "\"std\": 0.5}",
+        CHECK(densecl_weights_preprocess_ex(w,
+                                            "{\"height\": 9, \"width\": 8, \"mean\": 0.5, "
+                                            "\"std\": 0.5}",
                                             &pp) == DENSECL_ERR_MISMATCH &&
               has("'input' [?, 1, 8, 8]: index: 2 Got: 9 Expected: 8"));
         densecl_weights_free(w);
@@ -158,11 +158,10 @@ static void check_onnx_preprocess(const char *dir)
     w = load(dir, "cifar_meta.onnx"); /* {"crop": 8, "channels": 1, "mean": [0.5]} */
     if (w) {
         CHECK(densecl_weights_preprocess(w, &pp) == DENSECL_OK &&
-              pp.source == DENSECL_PREPROCESS_METADATA && pp.mean[0] == 0.5f &&
-              pp.std[0] == 1.0f);
+              pp.source == DENSECL_PREPROCESS_METADATA && pp.mean[0] == 0.5f && pp.std[0] == 1.0f);
         CHECK(densecl_weights_preprocess_ex(w, "{\"std\": [0.25]}", &pp) == DENSECL_OK &&
-              pp.source == DENSECL_PREPROCESS_GIVEN && pp.mean[0] == 0.5f &&
-              pp.std[0] == 0.25f && pp.crop_height == 8 && pp.height == 8);
+              pp.source == DENSECL_PREPROCESS_GIVEN && pp.mean[0] == 0.5f && pp.std[0] == 0.25f &&
+              pp.crop_height == 8 && pp.height == 8);
         CHECK(densecl_weights_preprocess_ex(w, "{}", &pp) == DENSECL_OK &&
               pp.source == DENSECL_PREPROCESS_METADATA);
         densecl_weights_free(w);
@@ -181,8 +180,9 @@ static void check_undeclared(void)
     /* torchvision's ImageNet preprocessing, as before; an override of the size over it. */
     CHECK(densecl_weights_preprocess(w, &pp) == DENSECL_OK &&
           pp.source == DENSECL_PREPROCESS_IMAGENET && pp.resize == 256 && pp.height == 224);
-    CHECK(densecl_weights_preprocess_ex(w, "{\"height\": 64, \"width\": 64, \"crop\": 64, "
-                                           "\"resize\": 72}",
+    CHECK(densecl_weights_preprocess_ex(w,
+                                        "{\"height\": 64, \"width\": 64, \"crop\": 64, "
+                                        "\"resize\": 72}",
                                         &pp) == DENSECL_OK &&
           pp.source == DENSECL_PREPROCESS_IMAGENET && pp.resize == 72 && pp.crop_width == 64);
     CHECK(densecl_weights_preprocess_ex(w, "{\"crop\": 200}", &pp) == DENSECL_OK &&
@@ -194,12 +194,12 @@ static void check_undeclared(void)
     CHECK(densecl_weights_random(&cifar, 2, &w) == DENSECL_OK);
     CHECK(densecl_weights_preprocess(w, &pp) == DENSECL_ERR_UNSUPPORTED &&
           has("give the input size"));
-    CHECK(densecl_weights_preprocess_ex(w, "{\"height\": 32, \"width\": 32}", &pp) ==
-              DENSECL_OK &&
+    CHECK(densecl_weights_preprocess_ex(w, "{\"height\": 32, \"width\": 32}", &pp) == DENSECL_OK &&
           pp.source == DENSECL_PREPROCESS_IMAGENET && pp.height == 32 && pp.resize == 0 &&
           pp.crop_height == 0);
-    CHECK(densecl_weights_preprocess_ex(w, "{\"crop\": 32, \"mean\": [0.5, 0.5, 0.5], "
-                                           "\"std\": 0.25}",
+    CHECK(densecl_weights_preprocess_ex(w,
+                                        "{\"crop\": 32, \"mean\": [0.5, 0.5, 0.5], "
+                                        "\"std\": 0.25}",
                                         &pp) == DENSECL_OK &&
           pp.source == DENSECL_PREPROCESS_GIVEN && pp.height == 32 && pp.std[2] == 0.25f);
     CHECK(densecl_weights_preprocess_ex(w, "{\"crop\": 2}", &pp) == DENSECL_ERR_MISMATCH &&

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ const char cmd_bench_usage[] =
     "usage: densecl bench [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
     "                     [--device SPEC] [--iterations N] [--warmup N] [--json]\n"
     "                     [--profile] [--trace FILE] [--tiles CxP,CxP] [--conv FAMILY]\n"
-    "                     [--kernel-params TEXT]\n"
+    "                     [--kernel-params TEXT] [--threads N]\n"
     "\n"
     "Measures inference speed: engine creation (kernel build and weight upload), the first\n"
     "run, then --warmup runs and --iterations timed runs of one batch. Prints the median and\n"
@@ -35,6 +36,7 @@ const char cmd_bench_usage[] =
     "  --batch N         images per run (default 1)\n"
     "  --size HxW        input size (default: 224x224 for ImageNet stems, 32x32 for CIFAR)\n"
     "  --device SPEC     as for 'densecl run'; 'all' or a list uses several devices\n"
+    "  --threads N       run a CPU device on N threads (default: all of them)\n"
     "  --iterations N    timed runs (default 10)\n"
     "  --warmup N        untimed runs after the first (default 2)\n"
     "  --json            one JSON object on stdout\n"
@@ -97,8 +99,7 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
             printf("%s\n    {\"kind\": ", k ? "," : "");
             dc_json_write_string(stdout, kinds[k].kind);
             printf(", \"count\": %d, \"ms\": %.4f, \"share\": %.4f, \"gflops\": %.3f}",
-                   kinds[k].count, kinds[k].us / 1e3,
-                   total > 0 ? kinds[k].us / total : 0,
+                   kinds[k].count, kinds[k].us / 1e3, total > 0 ? kinds[k].us / total : 0,
                    kinds[k].us > 0 ? 2.0 * (double)kinds[k].macs / (kinds[k].us * 1e3) : 0);
         }
         printf("],\n    \"slowest\": [");
@@ -157,8 +158,9 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
         dc_json_write_string(f, ev[i].name);
         fprintf(f, ", \"cat\": ");
         dc_json_write_string(f, ev[i].kind);
-        fprintf(f, ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
-                   "\"args\": {\"macs\": %llu}}%s\n",
+        fprintf(f,
+                ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
+                "\"args\": {\"macs\": %llu}}%s\n",
                 ev[i].replica, ev[i].start_us, ev[i].duration_us, (unsigned long long)ev[i].macs,
                 i + 1 < n ? "," : "");
     }
@@ -213,6 +215,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         {"--profile", NULL, &o.profile}, {"--verbose", NULL, &o.verbose},
         {"--help", NULL, &o.help},       {"-h", NULL, &o.help},
         {"--conv", &o.family, NULL},     {"--kernel-params", &o.kernel_params, NULL},
+        {"--threads", &o.threads, NULL},
     };
     int rc = parse_opts("bench", argc, argv, opts, DC_ARRAY_LEN(opts));
     int iters = 10, warmup = 2;
@@ -234,6 +237,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
         return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
                           o.iterations);
+    if (o.threads && !parse_int(o.threads, 1, INT_MAX, &eo.threads))
+        return fail_usage("bench", "--threads needs a positive integer, got '%s'", o.threads);
     if (o.warmup && !parse_int(o.warmup, 0, 1000000, &warmup))
         return fail_usage("bench", "--warmup needs a non-negative integer, got '%s'", o.warmup);
     if (o.tiles) {

@@ -22,8 +22,9 @@ const char cmd_info_usage[] =
     "usage: densecl info\n"
     "\n"
     "Prints the library version, every OpenCL device as P:D (the spec --device accepts),\n"
-    "its type, name, platform, OpenCL C version, compute units and global memory, and the\n"
-    "device that --device auto picks.\n"
+    "its type, name, platform, OpenCL C version, compute units and global memory, the\n"
+    "device that --device auto picks, and what --device gpu|cpu (the first that exists) and\n"
+    "--threads N (a CPU device on N threads) would do here.\n"
     "\n"
     "  --verbose   log the library's messages to stderr\n"
     "  -h, --help  show this help\n";
@@ -89,6 +90,21 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         return fail_status(st);
     }
     printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    /* The two ways to name several devices, and what each would do here. */
+    densecl_device_info fb;
+    if (densecl_device_find("gpu|cpu", &fb) == DENSECL_OK) {
+        printf("fallback: --device gpu|cpu takes the first that exists: here %d:%d %s; "
+               "gpu,cpu splits each batch over both and needs both\n",
+               fb.platform_index, fb.device_index, fb.name);
+    } else {
+        printf("fallback: --device gpu|cpu takes the first that exists (here neither does); "
+               "gpu,cpu splits each batch over both and needs both\n");
+    }
+    if (pick.type == DENSECL_DEVICE_CPU) {
+        printf("threads: --threads N runs the CPU device on N of its %u compute units (an "
+               "OpenCL sub-device)\n",
+               pick.compute_units);
+    }
     /* The device's conv tiles (densecl tune); an engine fits them to its model. */
     cl_device_id dev;
     densecl_tiles t;
