@@ -585,7 +585,9 @@ DENSECL_API
 densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
                                             densecl_replica_stats *out);
 
-/* One kernel execution of the last run, from OpenCL event profiling. */
+/* One op of the last run, from OpenCL event profiling: from the start of its first kernel to
+ * the end of its last (an op may launch several: a split GEMM and its reduce, a library's
+ * calls). 0.7.0 added `launches` (ABI: the struct grew). */
 typedef struct densecl_op_event {
     const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; static */
     const char *kind;  /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
@@ -594,6 +596,7 @@ typedef struct densecl_op_event {
     uint64_t macs;     /* multiply-accumulates it did (0 for pools and transfers) */
     double start_us;   /* start, microseconds after the run's first command started */
     double duration_us;
+    int launches;      /* kernels (and library calls) it enqueued; 1 for a transfer */
 } densecl_op_event;
 
 /* Turns event profiling on or off for later runs (off by default; it costs an event per op). */

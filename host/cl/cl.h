@@ -105,13 +105,76 @@ void dc_arg_int(dc_argset *a, int v);
 void dc_arg_mem(dc_argset *a, dc_mem m, cl_mem fallback);
 /* 1 if the product of the given non-negative ints fits an int (the kernels' index math). */
 int dc_fits_int(int count, const int *v);
-/* Enqueues k over dims (1 to 3) dimensions of items[d] work-items in groups of local[d]
- * (local NULL: the driver picks). Each local size is shrunk, last dimension first, until their
- * product is within the kernel's CL_KERNEL_WORK_GROUP_SIZE; each global size is rounded up to
- * its local size (POCL 3.1 has no non-uniform groups: kernels guard their indices) and must
- * stay within INT_MAX (kernels index in int). A kernel should always be launched with one local
- * size: POCL compiles a kernel anew for each it sees. */
-cl_int dc_launch_nd(cl_command_queue q, cl_kernel k, int dims, const size_t *items,
-                    const size_t *local, cl_event *ev);
+
+/* A kernel launch fixed once: its kernel object (the op's own, arguments set) and sizes. */
+typedef struct dc_launch {
+    cl_kernel k;
+    cl_uint dims;
+    size_t global[3], local[3];
+    int has_local; /* 0: the driver picks the local size */
+} dc_launch;
+/* Sizes l for k on dev over dims (1 to 3) dimensions of items[d] work-items in groups of
+ * local[d] (local NULL: the driver picks). Each local size is shrunk, last dimension first,
+ * until their product is within the kernel's CL_KERNEL_WORK_GROUP_SIZE; each global size is
+ * rounded up to its local size (POCL 3.1 has no non-uniform groups: kernels guard their
+ * indices) and must stay within INT_MAX (kernels index in int). A kernel should always be
+ * launched with one local size: POCL compiles a kernel anew for each it sees. l->k is set. */
+cl_int dc_launch_fit(cl_device_id dev, cl_kernel k, int dims, const size_t *items,
+                     const size_t *local, dc_launch *l);
+
+/* How a run's kernels reach their queue: every launch of every op goes through one, which
+ * counts them and, when keep_events is set (profiling, or the op whose start a run times),
+ * keeps the events of the op's first and last kernel (an op's device time runs from the first
+ * one's start to the last one's end). */
+typedef struct dc_exec {
+    cl_command_queue q;
+    int keep_events;
+    int launches;         /* kernels (and library calls) of the current op */
+    cl_event first, last; /* the current op's, retained; NULL when not kept */
+} dc_exec;
+void dc_exec_init(dc_exec *x, cl_command_queue q, int keep_events);
+/* Starts an op: its launch count from 0, the last op's events released. */
+void dc_exec_op(dc_exec *x);
+void dc_exec_release(dc_exec *x);
+/* Enqueues one launch on x->q (after everything before it: the queue is in order). */
+cl_int dc_exec_launch(dc_exec *x, const dc_launch *l);
+/* An event a library call made for the current op (CLBlast's): counted as a launch and kept
+ * as its last event (and first, if it is the op's first). Takes ev's reference. */
+void dc_exec_event(dc_exec *x, cl_event ev);
+/* Sizes and enqueues in one go, for launches made once (tests, the self-test). */
+cl_int dc_launch_nd(dc_exec *x, cl_kernel k, int dims, const size_t *items, const size_t *local);
+
+/* An op's launches bound once (a family's bind(), the pools'): up to DC_BOUND_MAX kernels run
+ * in order, each its own object with every argument set, so that a forward sets none; extra is
+ * the binder's own (freed by its unbind). dc_bound_launch enqueues them all; dc_bound_free
+ * releases the kernels and the struct. */
+#define DC_BOUND_MAX 4
+typedef struct dc_bound {
+    int n;
+    dc_launch l[DC_BOUND_MAX];
+    void *extra;
+} dc_bound;
+cl_int dc_bound_launch(dc_exec *x, const dc_bound *b);
+void dc_bound_free(dc_bound *b);
+/* Binding an op: its launches, in order, into a dc_bound. A binder starts at launch 0 and takes
+ * each kernel as the op's own object, made from prog by name the first time the op is bound
+ * and kept after (a rebind sets new arguments on the same objects), then its sizes. */
+typedef struct dc_binder {
+    dc_bound *b;
+    cl_program prog;
+    cl_device_id dev;
+    int i; /* the launch being bound */
+} dc_binder;
+/* Starts binding into *b (made when NULL). CL_OUT_OF_HOST_MEMORY when it cannot be. */
+cl_int dc_bind_begin(dc_binder *x, dc_bound **b, cl_program prog, cl_device_id dev);
+/* The op's own kernel `name` for the next launch (created, with the error in the detail, on
+ * the first bind). */
+cl_int dc_bind_kernel(dc_binder *x, const char *name, cl_kernel *k);
+/* The next launch's sizes: fitted as dc_launch_fit does, or exactly as given. */
+cl_int dc_bind_nd(dc_binder *x, cl_kernel k, int dims, const size_t *items, const size_t *local);
+cl_int dc_bind_exact(dc_binder *x, cl_kernel k, int dims, const size_t *global,
+                     const size_t *local);
+/* Ends binding: b->n is the launches bound. */
+void dc_bind_end(dc_binder *x);
 
 #endif /* DENSECL_CL_H */

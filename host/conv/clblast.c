@@ -341,50 +341,23 @@ static cl_int dc_clb_gemm(cl_command_queue q, size_t m, size_t n, size_t k, dc_m
     return dc_clb_status(s, "CLBlastSgemmStridedBatched", m, n, k, batch);
 }
 
-/* Kernel arguments set in order; the first error sticks. */
-typedef struct dc_clb_args {
-    cl_kernel k;
-    cl_uint i;
-    cl_int err;
-} dc_clb_args;
-
-static void dc_clb_arg(dc_clb_args *s, size_t size, const void *v)
-{
-    if (s->err == CL_SUCCESS)
-        s->err = clSetKernelArg(s->k, s->i, size, v);
-    s->i++;
-}
-
-/* A (buffer, ulong offset) pair; an absent buffer passes `fallback` (never read). */
-static void dc_clb_arg_mem(dc_clb_args *s, cl_mem buf, size_t off, cl_mem fallback)
+/* A (buffer, ulong offset) pair, as clblast.cl takes them (dc_arg_mem's offsets are ints); an
+ * absent buffer passes `fallback` (never read). */
+static void dc_clb_arg_mem(dc_argset *s, cl_mem buf, size_t off, cl_mem fallback)
 {
     cl_ulong o = buf ? (cl_ulong)off : 0;
     if (!buf)
         buf = fallback;
-    dc_clb_arg(s, sizeof buf, &buf);
-    dc_clb_arg(s, sizeof o, &o);
-}
-
-static void dc_clb_arg_int(dc_clb_args *s, int v)
-{
-    dc_clb_arg(s, sizeof v, &v);
+    dc_arg(s, sizeof buf, &buf);
+    dc_arg(s, sizeof o, &o);
 }
 
 /* A (pixels, rows, images) grid; pixels rounded up to the work-group (no non-uniform groups). */
-static cl_int dc_clb_launch(cl_command_queue q, cl_kernel k, size_t local, size_t px, size_t rows,
-                            size_t images, cl_event *ev)
+static cl_int dc_clb_launch(dc_exec *x, cl_kernel k, size_t local, size_t px, size_t rows,
+                            size_t images)
 {
-    size_t global[3] = {(px + local - 1) / local * local, rows, images};
-    size_t lsize[3] = {local, 1, 1};
-    return clEnqueueNDRangeKernel(q, k, 3, NULL, global, lsize, 0, NULL, ev);
-}
-
-/* Keeps the newest command's event in *last (releasing the one before). */
-static void dc_clb_keep(cl_event *last, cl_event ev)
-{
-    if (*last)
-        clReleaseEvent(*last);
-    *last = ev;
+    dc_launch l = {k, 3, {(px + local - 1) / local * local, rows, images}, {local, 1, 1}, 1};
+    return dc_exec_launch(x, &l);
 }
 
 static int dc_clb_args_valid(const dc_conv_args *a)
@@ -407,20 +380,66 @@ static int dc_clb_args_valid(const dc_conv_args *a)
 
 #endif /* DENSECL_HAVE_CLBLAST */
 
-static cl_int dc_clb_enqueue(cl_command_queue q, void *state, const dc_params *p,
-                             const dc_conv_args *a, dc_mem ws, cl_event *ev)
+/* What a bound conv keeps: a library family sets its GEMMs' arguments at every call (CLBlast
+ * has no bound form), so the conv is run from its arguments each time. */
+typedef struct dc_clb_bound {
+    dc_params p;
+    dc_conv_args a;
+    dc_mem ws;
+} dc_clb_bound;
+
+static cl_int dc_clb_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                          dc_bound **bound)
 {
 #ifndef DENSECL_HAVE_CLBLAST
-    (void)q;
     (void)state;
     (void)p;
     (void)a;
     (void)ws;
-    (void)ev;
+    (void)bound;
+    dc_error(DENSECL_ERR_UNSUPPORTED, "%s", DC_CLB_NOT_BUILT);
+    return CL_INVALID_OPERATION;
+#else
+    const dc_clb_state *s = state;
+    dc_clb_bound *cb;
+    if (!s || !s->im2col || !s->epilogue)
+        return CL_INVALID_KERNEL;
+    if (!a || !p || !dc_clb_args_valid(a))
+        return CL_INVALID_VALUE;
+    if (!*bound && !(*bound = calloc(1, sizeof **bound)))
+        return CL_OUT_OF_HOST_MEMORY;
+    if (!(*bound)->extra && !((*bound)->extra = calloc(1, sizeof(dc_clb_bound))))
+        return CL_OUT_OF_HOST_MEMORY;
+    cb = (*bound)->extra;
+    cb->p = *p;
+    cb->a = *a;
+    cb->ws = ws;
+    return CL_SUCCESS;
+#endif
+}
+
+static void dc_clb_unbind(dc_bound *bound)
+{
+    if (bound)
+        free(bound->extra);
+    dc_bound_free(bound);
+}
+
+static cl_int dc_clb_run(dc_exec *x, void *state, const dc_bound *bound)
+{
+#ifndef DENSECL_HAVE_CLBLAST
+    (void)x;
+    (void)state;
+    (void)bound;
     dc_error(DENSECL_ERR_UNSUPPORTED, "%s", DC_CLB_NOT_BUILT);
     return CL_INVALID_OPERATION;
 #else
     dc_clb_state *s = state;
+    const dc_clb_bound *cb = bound ? bound->extra : NULL;
+    const dc_conv_args *a = cb ? &cb->a : NULL;
+    const dc_params *p = cb ? &cb->p : NULL;
+    const dc_mem ws = cb ? cb->ws : (dc_mem){NULL, 0};
+    cl_command_queue q = x->q;
     const int pre = a && a->pre.buf != NULL;
     const size_t ohw = a ? (size_t)a->out_h * (size_t)a->out_w : 0;
     const size_t in_hw = a ? (size_t)a->in_h * (size_t)a->in_w : 0;
@@ -429,7 +448,7 @@ static cl_int dc_clb_enqueue(cl_command_queue q, void *state, const dc_params *p
     const int flags = a ? (a->bias.buf ? DC_FLAG_BIAS : 0) | (pre ? DC_FLAG_PRE : 0) |
                               (a->relu ? DC_FLAG_RELU : 0)
                         : 0;
-    cl_event last = NULL, e = NULL;
+    cl_event e = NULL;
     cl_int err = CL_SUCCESS;
     if (!s || !s->im2col || !s->epilogue)
         return CL_INVALID_KERNEL;
@@ -454,7 +473,7 @@ static cl_int dc_clb_enqueue(cl_command_queue q, void *state, const dc_params *p
             a->out.off + (size_t)a->out_coff * ohw, (size_t)a->out_ctot * ohw, (size_t)a->n, &e);
         if (err != CL_SUCCESS)
             return err;
-        dc_clb_keep(&last, e);
+        dc_exec_event(x, e);
     } else {
         const size_t per = dc_clb_per_image(a->cin, a->k, a->out_h, a->out_w);
         size_t chunk = dc_clb_chunk(per, a->n, p->v[DC_CLB_WS_MIB]), ws_bytes = 0;
@@ -470,58 +489,48 @@ static cl_int dc_clb_enqueue(cl_command_queue q, void *state, const dc_params *p
             chunk = (ws_bytes / sizeof(float) - ws.off) / per;
         for (size_t i0 = 0; i0 < (size_t)a->n; i0 += chunk) {
             const size_t cnt = (size_t)a->n - i0 < chunk ? (size_t)a->n - i0 : chunk;
-            dc_clb_args g = {s->im2col, 0, CL_SUCCESS};
+            dc_argset g = {s->im2col, 0, CL_SUCCESS};
             dc_clb_arg_mem(&g, a->in.buf, a->in.off + i0 * (size_t)a->in_ctot * in_hw, NULL);
             dc_clb_arg_mem(&g, a->pre.buf, a->pre.off, a->in.buf);
             dc_clb_arg_mem(&g, ws.buf, ws.off, NULL);
-            dc_clb_arg_int(&g, a->cin);
-            dc_clb_arg_int(&g, a->in_ctot);
-            dc_clb_arg_int(&g, a->in_h);
-            dc_clb_arg_int(&g, a->in_w);
-            dc_clb_arg_int(&g, a->out_h);
-            dc_clb_arg_int(&g, a->out_w);
-            dc_clb_arg_int(&g, a->k);
-            dc_clb_arg_int(&g, a->stride);
-            dc_clb_arg_int(&g, a->pad);
-            dc_clb_arg_int(&g, flags);
+            dc_arg_int(&g, a->cin);
+            dc_arg_int(&g, a->in_ctot);
+            dc_arg_int(&g, a->in_h);
+            dc_arg_int(&g, a->in_w);
+            dc_arg_int(&g, a->out_h);
+            dc_arg_int(&g, a->out_w);
+            dc_arg_int(&g, a->k);
+            dc_arg_int(&g, a->stride);
+            dc_arg_int(&g, a->pad);
+            dc_arg_int(&g, flags);
             if (g.err != CL_SUCCESS) {
                 err = g.err;
                 break;
             }
-            e = NULL;
-            err = dc_clb_launch(q, s->im2col, s->local_im2col, ohw, kk, cnt, &e);
+            err = dc_clb_launch(x, s->im2col, s->local_im2col, ohw, kk, cnt);
             if (err != CL_SUCCESS)
                 break;
-            dc_clb_keep(&last, e);
             e = NULL;
             err = dc_clb_gemm(q, m, ohw, kk, a->weight, ws.buf, ws.off, per, a->out.buf,
                               a->out.off + (i0 * (size_t)a->out_ctot + (size_t)a->out_coff) * ohw,
                               (size_t)a->out_ctot * ohw, cnt, &e);
             if (err != CL_SUCCESS)
                 break;
-            dc_clb_keep(&last, e);
+            dc_exec_event(x, e);
         }
     }
     if (err == CL_SUCCESS && (flags & (DC_FLAG_BIAS | DC_FLAG_RELU))) {
-        dc_clb_args g = {s->epilogue, 0, CL_SUCCESS};
+        dc_argset g = {s->epilogue, 0, CL_SUCCESS};
         dc_clb_arg_mem(&g, a->out.buf, a->out.off, NULL);
         dc_clb_arg_mem(&g, a->bias.buf, a->bias.off, a->out.buf);
-        dc_clb_arg_int(&g, a->out_ctot);
-        dc_clb_arg_int(&g, a->out_coff);
-        dc_clb_arg_int(&g, (int)ohw);
-        dc_clb_arg_int(&g, flags);
+        dc_arg_int(&g, a->out_ctot);
+        dc_arg_int(&g, a->out_coff);
+        dc_arg_int(&g, (int)ohw);
+        dc_arg_int(&g, flags);
         err = g.err;
-        e = NULL;
         if (err == CL_SUCCESS)
-            err = dc_clb_launch(q, s->epilogue, s->local_epilogue, ohw, m, (size_t)a->n, &e);
-        if (err == CL_SUCCESS)
-            dc_clb_keep(&last, e);
+            err = dc_clb_launch(x, s->epilogue, s->local_epilogue, ohw, m, (size_t)a->n);
     }
-    /* The op's event is its last command's: the queue is in order, so it completes last. */
-    if (err == CL_SUCCESS && ev)
-        *ev = last;
-    else if (last)
-        clReleaseEvent(last);
     return err;
 #endif
 }
@@ -543,5 +552,7 @@ const dc_family dc_family_clblast = {
     .workspace = dc_clb_workspace,
     .create = dc_clb_create,
     .release = dc_clb_release,
-    .enqueue = dc_clb_enqueue,
+    .bind = dc_clb_bind,
+    .launch = dc_clb_run,
+    .unbind = dc_clb_unbind,
 };

@@ -109,14 +109,23 @@ typedef struct dc_family {
     /* Scratch floats one launch of op on a batch of n images needs (0: none). The plan's ops
      * describe the whole batch but do not carry n, hence the argument. */
     size_t (*workspace)(const dc_op *op, int n, const dc_params *p);
-    /* Creates its kernels from the replica's program (state owned by the family). */
+    /* Its state for the replica's program (owned by the family; it keeps the program to make
+     * each op's kernels from). Checks that every kernel p builds can be made from it. */
     densecl_status (*create)(cl_program prog, const dc_caps *caps, const dc_params *p,
                              void **state);
     void (*release)(void *state);
-    /* Enqueues one conv: a->weight packed by pack(), ws a scratch buffer of workspace() floats
-     * (buf NULL when 0). Returns the OpenCL error (CL_SUCCESS on success). */
-    cl_int (*enqueue)(cl_command_queue q, void *state, const dc_params *p, const dc_conv_args *a,
-                      dc_mem ws, cl_event *ev);
+    /* Binds one conv to its arguments, once per op (again when its chunk's buffers or sizes
+     * change): a->weight packed by pack(), ws a scratch buffer of workspace() floats (buf NULL
+     * when 0). Its launches go into *bound (dc_binder: the op's own kernel objects, every
+     * argument set), so that a forward sets none. Returns the OpenCL error (CL_INVALID_VALUE for
+     * arguments it cannot run). A bound op is only ever rebound for the same conv. */
+    cl_int (*bind)(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                   dc_bound **bound);
+    /* Enqueues a bound conv on x; NULL: dc_bound_launch (its kernels in order). A library
+     * family's calls go here (their events through dc_exec_event). */
+    cl_int (*launch)(dc_exec *x, void *state, const dc_bound *bound);
+    /* Frees a bound conv; NULL: dc_bound_free. */
+    void (*unbind)(dc_bound *bound);
 } dc_family;
 
 /* The fallback of every conv, the one family the rest of host/ may name (the ctest `layers`,
@@ -137,6 +146,13 @@ int dc_family_index(const char *name);
 const char *dc_family_list(void);
 /* The index of parameter `name` of family f (case-insensitive), or -1. */
 int dc_param_index(const dc_family *f, const char *name);
+/* f's launch and unbind, or the generic ones where it has none. */
+cl_int dc_conv_launch(const dc_family *f, dc_exec *x, void *state, const dc_bound *bound);
+void dc_conv_unbind(const dc_family *f, dc_bound *bound);
+/* A conv bound, launched on q and unbound: one made once (tests, the self-test); *ev (may be
+ * NULL) gets the event of its last launch. Returns the OpenCL error. */
+cl_int dc_conv_enqueue(const dc_family *f, cl_command_queue q, void *state, const dc_params *p,
+                       const dc_conv_args *a, dc_mem ws, cl_event *ev);
 
 /* What a replica runs its convs with: per conv kind, the family (a registry index; -1 where the
  * plan has no such conv), and per family that runs any, its parameters. Resolved once by

@@ -187,7 +187,9 @@ static size_t direct_workspace(const dc_op *op, int n, const dc_params *p)
 /* ------------------------------------------------------------------ kernels and launches */
 
 typedef struct direct_state {
-    cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*; NULL where KERNELS leaves it out */
+    cl_program prog;               /* each bound op's kernels are made from it */
+    cl_device_id dev;
+    cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*: proof that each of KERNELS is in prog */
     dc_params p;                   /* what the program was built with: grids are sized by it */
 } direct_state;
 
@@ -203,6 +205,8 @@ static void direct_release(void *state)
     for (int i = 0; i < DC_KIND_COUNT; i++)
         if (s->conv[i])
             clReleaseKernel(s->conv[i]);
+    if (s->prog)
+        clReleaseProgram(s->prog);
     free(s);
 }
 
@@ -211,11 +215,13 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
                                     void **state)
 {
     direct_state *s = calloc(1, sizeof *s);
-    (void)caps;
     *state = NULL;
     if (!s)
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     s->p = *p;
+    s->dev = caps->dev;
+    if (clRetainProgram(prog) == CL_SUCCESS)
+        s->prog = prog;
     for (int i = 0; i < DC_KIND_COUNT; i++) {
         if (!((unsigned)p->v[DC_DIRECT_KERNELS] & (1u << i)))
             continue;
@@ -229,8 +235,8 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
     return DENSECL_OK;
 }
 
-static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p,
-                             const dc_conv_args *a, dc_mem ws, cl_event *ev)
+static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                          dc_bound **bound)
 {
     /* 1x1/1/0, 3x3/1 without and with prologue, 7x7/2 without, and the rest each have their
      * kernel (kernels/direct.cl). */
@@ -238,13 +244,14 @@ static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p
     const int kind = a ? dc_conv_kind_of(a->k, a->stride, a->pad, a->pre.buf != NULL) : 0;
     const unsigned bit = 1u << kind;
     const int flat = bit == DC_CONV_1X1;
-    cl_kernel kern = k && a ? k->conv[kind] : NULL;
-    dc_argset s = {kern, 0, CL_SUCCESS};
+    dc_argset s = {NULL, 0, CL_SUCCESS};
+    dc_binder x;
     (void)p; /* the tiles the kernels were built with are the state's */
     (void)ws;
     size_t ptiles, ctiles, tiles;
     int flags;
-    if (!s.k)
+    cl_int err;
+    if (!k || !a || !k->conv[kind])
         return CL_INVALID_KERNEL;
     flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
             (a->relu ? DC_FLAG_RELU : 0);
@@ -265,6 +272,9 @@ static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p
             !dc_fits_int(5, tiles_max))
             return CL_INVALID_GLOBAL_WORK_SIZE;
     }
+    if ((err = dc_bind_begin(&x, bound, k->prog, k->dev)) != CL_SUCCESS ||
+        (err = dc_bind_kernel(&x, direct_kernel_names[kind], &s.k)) != CL_SUCCESS)
+        return err;
     dc_arg_mem(&s, a->in, NULL);
     dc_arg_mem(&s, a->weight, NULL);
     dc_arg_mem(&s, a->bias, a->weight.buf);
@@ -326,8 +336,10 @@ static cl_int direct_enqueue(cl_command_queue q, void *state, const dc_params *p
     }
     {
         const size_t local = DC_CONV_LOCAL;
-        return dc_launch_nd(q, s.k, 1, &tiles, &local, ev);
+        err = dc_bind_nd(&x, s.k, 1, &tiles, &local);
     }
+    dc_bind_end(&x);
+    return err;
 }
 
 static const char *const direct_sources[] = {"direct.cl", NULL};
@@ -349,5 +361,5 @@ const dc_family dc_family_direct = {
     .workspace = direct_workspace,
     .create = direct_create,
     .release = direct_release,
-    .enqueue = direct_enqueue,
+    .bind = direct_bind,
 };

@@ -306,33 +306,37 @@ static size_t dc_gemm_workspace(const dc_op *op, int n, const dc_params *p)
 
 /* ------------------------------------------------------------------------ vtable: kernels */
 
+/* Its kernels: one GEMM per conv kind it tells apart, and the split-K reduce. */
+enum { GEMM_K_1X1, GEMM_K_3X3, GEMM_K_7X7S2, GEMM_K_CONV, GEMM_K_REDUCE, GEMM_K_COUNT };
+static const char *const dc_gemm_kernel_names[GEMM_K_COUNT] = {
+    "densecl_gemm_1x1", "densecl_gemm_3x3", "densecl_gemm_7x7s2", "densecl_gemm_conv",
+    "densecl_gemm_reduce"};
+
 typedef struct dc_gemm_state {
-    cl_kernel k1x1, k3x3, k7x7s2, kconv, reduce;
+    cl_program prog;  /* each bound op's kernels are made from it */
+    cl_device_id dev;
+    cl_kernel k[GEMM_K_COUNT]; /* proof that each is in prog, and their work-group limits */
     size_t reduce_local; /* local size of densecl_gemm_reduce */
 } dc_gemm_state;
 
 static void dc_gemm_release(void *state)
 {
     dc_gemm_state *s = state;
-    cl_kernel *ks[5];
     if (!s)
         return;
-    ks[0] = &s->k1x1, ks[1] = &s->k3x3, ks[2] = &s->k7x7s2, ks[3] = &s->kconv, ks[4] = &s->reduce;
-    for (size_t i = 0; i < DC_ARRAY_LEN(ks); i++)
-        if (*ks[i])
-            clReleaseKernel(*ks[i]);
+    for (int i = 0; i < GEMM_K_COUNT; i++)
+        if (s->k[i])
+            clReleaseKernel(s->k[i]);
+    if (s->prog)
+        clReleaseProgram(s->prog);
     free(s);
 }
 
 static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const dc_params *p,
                                      void **state)
 {
-    static const char *const names[5] = {"densecl_gemm_1x1", "densecl_gemm_3x3",
-                                         "densecl_gemm_7x7s2", "densecl_gemm_conv",
-                                         "densecl_gemm_reduce"};
     densecl_status st = DENSECL_OK;
     dc_gemm_state *s;
-    cl_kernel *slots[5];
     const size_t items = (size_t)p->v[DC_GEMM_P_MDIMC] * (size_t)p->v[DC_GEMM_P_NDIMC];
     if (!state || !prog || !caps || !p)
         return dc_error(DENSECL_ERR_ARGUMENT, "gemm create: NULL argument");
@@ -342,22 +346,23 @@ static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const
     s = calloc(1, sizeof *s);
     if (!s)
         return dc_error(DENSECL_ERR_NO_MEMORY, "gemm create: out of host memory");
-    slots[0] = &s->k1x1, slots[1] = &s->k3x3, slots[2] = &s->k7x7s2, slots[3] = &s->kconv;
-    slots[4] = &s->reduce;
-    for (size_t i = 0; i < DC_ARRAY_LEN(slots); i++) {
+    s->dev = caps->dev;
+    if (clRetainProgram(prog) == CL_SUCCESS)
+        s->prog = prog;
+    for (int i = 0; i < GEMM_K_COUNT; i++) {
         size_t wg = 0;
-        if ((st = dc_kernel_create(prog, names[i], slots[i])) != DENSECL_OK)
+        if ((st = dc_kernel_create(prog, dc_gemm_kernel_names[i], &s->k[i])) != DENSECL_OK)
             goto fail;
-        DC_CL_TRY(st, clGetKernelWorkGroupInfo(*slots[i], caps->dev, CL_KERNEL_WORK_GROUP_SIZE,
+        DC_CL_TRY(st, clGetKernelWorkGroupInfo(s->k[i], caps->dev, CL_KERNEL_WORK_GROUP_SIZE,
                                                sizeof wg, &wg, NULL));
-        if (i < 4 && wg < items) {
+        if (i != GEMM_K_REDUCE && wg < items) {
             /* Register-heavy tiles can exceed what the compiled kernel allows. */
             st = dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MDIMC * NDIMC = %zu work-items exceed "
                           "the kernel's CL_KERNEL_WORK_GROUP_SIZE of %zu on this device",
-                          names[i], items, wg);
+                          dc_gemm_kernel_names[i], items, wg);
             goto fail;
         }
-        if (i == 4) {
+        if (i == GEMM_K_REDUCE) {
             s->reduce_local = 64;
             if (s->reduce_local > wg)
                 s->reduce_local = wg > 0 ? wg : 1;
@@ -370,35 +375,6 @@ static densecl_status dc_gemm_create(cl_program prog, const dc_caps *caps, const
 fail:
     dc_gemm_release(s);
     return st;
-}
-
-/* Sets kernel arguments in order; the first error is kept and the rest skipped. */
-typedef struct dc_gemm_args {
-    cl_kernel k;
-    cl_uint index;
-    cl_int err;
-} dc_gemm_args;
-
-static void dc_gemm_arg(dc_gemm_args *a, size_t size, const void *value)
-{
-    if (a->err == CL_SUCCESS)
-        a->err = clSetKernelArg(a->k, a->index, size, value);
-    a->index++;
-}
-
-static void dc_gemm_arg_int(dc_gemm_args *a, int v)
-{
-    dc_gemm_arg(a, sizeof v, &v);
-}
-
-/* A (buffer, int offset) pair; an absent buffer binds `fallback` (its flag is clear, unread). */
-static void dc_gemm_arg_mem(dc_gemm_args *a, dc_mem m, cl_mem fallback)
-{
-    cl_mem buf = m.buf ? m.buf : fallback;
-    if (a->err == CL_SUCCESS && (!buf || m.off > INT_MAX))
-        a->err = CL_INVALID_ARG_VALUE;
-    dc_gemm_arg(a, sizeof buf, &buf);
-    dc_gemm_arg_int(a, m.buf ? (int)m.off : 0);
 }
 
 /* The conv's sizes, checked: 0 when a is inconsistent or its indices overflow the kernels' int
@@ -426,30 +402,30 @@ static int dc_gemm_valid(const dc_conv_args *a, const dc_params *p)
     return 1;
 }
 
-static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *p,
-                              const dc_conv_args *a, dc_mem ws, cl_event *ev)
+static cl_int dc_gemm_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                           dc_bound **bound)
 {
     dc_gemm_state *s = state;
     const int mwg = p ? p->v[DC_GEMM_P_MWG] : 1, nwg = p ? p->v[DC_GEMM_P_NWG] : 1;
     const int md = p ? p->v[DC_GEMM_P_MDIMC] : 1, nd = p ? p->v[DC_GEMM_P_NDIMC] : 1;
     size_t ncols, K, mt, nt, global[3], local[3];
-    int splits, chunk, flags, mpad;
+    int splits, chunk, flags, mpad, which;
     cl_kernel kern;
-    cl_event first = NULL;
-    dc_gemm_args g;
+    dc_argset g;
+    dc_binder x;
     cl_int err;
     if (!s || !p || !a)
         return CL_INVALID_VALUE;
     if (!dc_gemm_valid(a, p))
         return CL_INVALID_VALUE;
     if (a->k == 1 && a->stride == 1 && a->pad == 0)
-        kern = s->k1x1;
+        which = GEMM_K_1X1;
     else if (a->k == 3 && a->stride == 1 && a->pad == 1)
-        kern = s->k3x3;
+        which = GEMM_K_3X3;
     else if (a->k == 7 && a->stride == 2 && a->pad == 3)
-        kern = s->k7x7s2;
+        which = GEMM_K_7X7S2;
     else
-        kern = s->kconv;
+        which = GEMM_K_CONV;
     ncols = (size_t)a->n * (size_t)a->out_h * (size_t)a->out_w;
     K = (size_t)a->cin * (size_t)a->k * (size_t)a->k;
     splits = dc_gemm_split(p, a->cout, ncols, K, &chunk);
@@ -466,29 +442,32 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
     mt = (size_t)mpad / (size_t)mwg;
     nt = (ncols + (size_t)nwg - 1) / (size_t)nwg;
 
-    g = (dc_gemm_args){kern, 0, CL_SUCCESS};
-    dc_gemm_arg_mem(&g, a->in, NULL);
-    dc_gemm_arg_mem(&g, a->weight, NULL);
-    dc_gemm_arg_mem(&g, a->bias, a->weight.buf);
-    dc_gemm_arg_mem(&g, a->pre, a->weight.buf);
-    dc_gemm_arg_mem(&g, a->out, NULL);
-    dc_gemm_arg_mem(&g, splits > 1 ? ws : a->out, NULL);
-    dc_gemm_arg_int(&g, a->n);
-    dc_gemm_arg_int(&g, a->cin);
-    dc_gemm_arg_int(&g, a->in_ctot);
-    dc_gemm_arg_int(&g, a->in_h);
-    dc_gemm_arg_int(&g, a->in_w);
-    dc_gemm_arg_int(&g, a->cout);
-    dc_gemm_arg_int(&g, mpad);
-    dc_gemm_arg_int(&g, a->out_ctot);
-    dc_gemm_arg_int(&g, a->out_coff);
-    dc_gemm_arg_int(&g, a->out_h);
-    dc_gemm_arg_int(&g, a->out_w);
-    dc_gemm_arg_int(&g, a->k);
-    dc_gemm_arg_int(&g, a->stride);
-    dc_gemm_arg_int(&g, a->pad);
-    dc_gemm_arg_int(&g, chunk);
-    dc_gemm_arg_int(&g, flags);
+    if ((err = dc_bind_begin(&x, bound, s->prog, s->dev)) != CL_SUCCESS ||
+        (err = dc_bind_kernel(&x, dc_gemm_kernel_names[which], &kern)) != CL_SUCCESS)
+        return err;
+    g = (dc_argset){kern, 0, CL_SUCCESS};
+    dc_arg_mem(&g, a->in, NULL);
+    dc_arg_mem(&g, a->weight, NULL);
+    dc_arg_mem(&g, a->bias, a->weight.buf);
+    dc_arg_mem(&g, a->pre, a->weight.buf);
+    dc_arg_mem(&g, a->out, NULL);
+    dc_arg_mem(&g, splits > 1 ? ws : a->out, NULL);
+    dc_arg_int(&g, a->n);
+    dc_arg_int(&g, a->cin);
+    dc_arg_int(&g, a->in_ctot);
+    dc_arg_int(&g, a->in_h);
+    dc_arg_int(&g, a->in_w);
+    dc_arg_int(&g, a->cout);
+    dc_arg_int(&g, mpad);
+    dc_arg_int(&g, a->out_ctot);
+    dc_arg_int(&g, a->out_coff);
+    dc_arg_int(&g, a->out_h);
+    dc_arg_int(&g, a->out_w);
+    dc_arg_int(&g, a->k);
+    dc_arg_int(&g, a->stride);
+    dc_arg_int(&g, a->pad);
+    dc_arg_int(&g, chunk);
+    dc_arg_int(&g, flags);
     if (g.err != CL_SUCCESS)
         return g.err;
     /* Groups tile [cout, ncols] exactly (uniform work-groups; the kernel guards the edges);
@@ -499,35 +478,36 @@ static cl_int dc_gemm_enqueue(cl_command_queue q, void *state, const dc_params *
     local[0] = (size_t)md;
     local[1] = (size_t)nd;
     local[2] = 1;
-    err = clEnqueueNDRangeKernel(q, kern, 3, NULL, global, local, 0, NULL,
-                                 splits > 1 ? &first : ev);
-    if (err != CL_SUCCESS || splits <= 1)
+    err = dc_bind_exact(&x, kern, 3, global, local);
+    if (err != CL_SUCCESS || splits <= 1) {
+        dc_bind_end(&x);
         return err;
+    }
 
     {
         const size_t plane = (size_t)a->cout * ncols, rl = s->reduce_local;
         size_t rglobal;
-        if (plane > SIZE_MAX - rl) {
-            clReleaseEvent(first);
+        if (plane > SIZE_MAX - rl)
             return CL_INVALID_GLOBAL_WORK_SIZE;
-        }
         rglobal = (plane + rl - 1) / rl * rl;
-        g = (dc_gemm_args){s->reduce, 0, CL_SUCCESS};
-        dc_gemm_arg_mem(&g, ws, NULL);
-        dc_gemm_arg_mem(&g, a->bias, a->weight.buf);
-        dc_gemm_arg_mem(&g, a->out, NULL);
-        dc_gemm_arg_int(&g, a->cout);
-        dc_gemm_arg_int(&g, (int)ncols);
-        dc_gemm_arg_int(&g, a->out_h * a->out_w);
-        dc_gemm_arg_int(&g, a->out_ctot);
-        dc_gemm_arg_int(&g, a->out_coff);
-        dc_gemm_arg_int(&g, splits);
-        dc_gemm_arg_int(&g, flags);
+        if ((err = dc_bind_kernel(&x, dc_gemm_kernel_names[GEMM_K_REDUCE], &kern)) != CL_SUCCESS)
+            return err;
+        g = (dc_argset){kern, 0, CL_SUCCESS};
+        dc_arg_mem(&g, ws, NULL);
+        dc_arg_mem(&g, a->bias, a->weight.buf);
+        dc_arg_mem(&g, a->out, NULL);
+        dc_arg_int(&g, a->cout);
+        dc_arg_int(&g, (int)ncols);
+        dc_arg_int(&g, a->out_h * a->out_w);
+        dc_arg_int(&g, a->out_ctot);
+        dc_arg_int(&g, a->out_coff);
+        dc_arg_int(&g, splits);
+        dc_arg_int(&g, flags);
         err = g.err;
-        /* Waits on the GEMM's event: correct on an out-of-order queue too. */
+        /* After the GEMM in the (in-order) queue. */
         if (err == CL_SUCCESS)
-            err = clEnqueueNDRangeKernel(q, s->reduce, 1, NULL, &rglobal, &rl, 1, &first, ev);
-        clReleaseEvent(first);
+            err = dc_bind_exact(&x, kern, 1, &rglobal, &rl);
+        dc_bind_end(&x);
         return err;
     }
 }
@@ -560,5 +540,5 @@ const dc_family dc_family_gemm = {
     .workspace = dc_gemm_workspace,
     .create = dc_gemm_create,
     .release = dc_gemm_release,
-    .enqueue = dc_gemm_enqueue,
+    .bind = dc_gemm_bind,
 };

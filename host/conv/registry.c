@@ -51,3 +51,38 @@ int dc_param_index(const dc_family *f, const char *name)
             return j;
     return -1;
 }
+
+cl_int dc_conv_launch(const dc_family *f, dc_exec *x, void *state, const dc_bound *bound)
+{
+    return f->launch ? f->launch(x, state, bound) : dc_bound_launch(x, bound);
+}
+
+void dc_conv_unbind(const dc_family *f, dc_bound *bound)
+{
+    if (f->unbind)
+        f->unbind(bound);
+    else
+        dc_bound_free(bound);
+}
+
+cl_int dc_conv_enqueue(const dc_family *f, cl_command_queue q, void *state, const dc_params *p,
+                       const dc_conv_args *a, dc_mem ws, cl_event *ev)
+{
+    dc_bound *b = NULL;
+    dc_exec x;
+    cl_int err;
+    if (ev)
+        *ev = NULL;
+    if (!f || !state)
+        return CL_INVALID_KERNEL;
+    err = f->bind(state, p, a, ws, &b);
+    dc_exec_init(&x, q, ev != NULL);
+    if (err == CL_SUCCESS)
+        err = dc_conv_launch(f, &x, state, b);
+    if (err == CL_SUCCESS && ev && x.last && clRetainEvent(x.last) == CL_SUCCESS)
+        *ev = x.last;
+    dc_exec_release(&x);
+    if (b)
+        dc_conv_unbind(f, b);
+    return err;
+}

@@ -226,9 +226,14 @@ static size_t wino_workspace(const dc_op *op, int n, const dc_params *p)
 /* ------------------------------------------------------------------------ vtable: kernels */
 
 typedef struct wino_state {
-    cl_kernel k3x3, k3x3_pre; /* NULL where KERNELS leaves it out */
+    cl_program prog;          /* each bound op's kernel is made from it */
+    cl_device_id dev;
+    cl_kernel k3x3, k3x3_pre; /* proof that each of KERNELS is in prog; NULL where left out */
     dc_params p;              /* what the program was built with: grids are sized by it */
 } wino_state;
+
+/* Its kernels: the 3x3 conv without and with the BN+ReLU prologue. */
+static const char *const wino_kernel_names[2] = {"densecl_wino3x3", "densecl_wino3x3_pre"};
 
 static void wino_release(void *state)
 {
@@ -239,13 +244,14 @@ static void wino_release(void *state)
         clReleaseKernel(s->k3x3);
     if (s->k3x3_pre)
         clReleaseKernel(s->k3x3_pre);
+    if (s->prog)
+        clReleaseProgram(s->prog);
     free(s);
 }
 
 static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc_params *p,
                                   void **state)
 {
-    static const char *const names[2] = {"densecl_wino3x3", "densecl_wino3x3_pre"};
     static const int bits[2] = {DC_CONV_3X3, DC_CONV_3X3_PRE};
     wino_state *s;
     densecl_status st;
@@ -255,10 +261,13 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     if (!(s = calloc(1, sizeof *s)))
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     s->p = *p;
+    s->dev = caps->dev;
+    if (clRetainProgram(prog) == CL_SUCCESS)
+        s->prog = prog;
     for (int i = 0; i < 2; i++) {
         if (!(p->v[WN_P_KERNELS] & bits[i]))
             continue;
-        if ((st = dc_kernel_create(prog, names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
+        if ((st = dc_kernel_create(prog, wino_kernel_names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
             wino_release(s);
             return st;
         }
@@ -267,18 +276,20 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     return DENSECL_OK;
 }
 
-static cl_int wino_enqueue(cl_command_queue q, void *state, const dc_params *p,
-                           const dc_conv_args *a, dc_mem ws, cl_event *ev)
+static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
+                        dc_bound **bound)
 {
     const wino_state *s = state;
     size_t tiles;
     int flags;
+    cl_int err;
+    dc_binder x;
     (void)p; /* the program's parameters are the state's */
     (void)ws;
     if (!s || !a)
         return CL_INVALID_KERNEL;
-    dc_argset g = {a->pre.buf ? s->k3x3_pre : s->k3x3, 0, CL_SUCCESS};
-    if (!g.k)
+    dc_argset g = {NULL, 0, CL_SUCCESS};
+    if (!(a->pre.buf ? s->k3x3_pre : s->k3x3))
         return CL_INVALID_KERNEL;
     if (a->k != 3 || a->stride != 1 || a->pad != 1 || a->n < 1 || a->cin < 1 ||
         a->cin > a->in_ctot || a->in_h < 1 || a->in_w < 1 || a->cout < 1 || a->out_coff < 0 ||
@@ -297,6 +308,9 @@ static cl_int wino_enqueue(cl_command_queue q, void *state, const dc_params *p,
     }
     flags = (a->bias.buf ? DC_FLAG_BIAS : 0) | (a->pre.buf ? DC_FLAG_PRE : 0) |
             (a->relu ? DC_FLAG_RELU : 0);
+    if ((err = dc_bind_begin(&x, bound, s->prog, s->dev)) != CL_SUCCESS ||
+        (err = dc_bind_kernel(&x, wino_kernel_names[a->pre.buf != NULL], &g.k)) != CL_SUCCESS)
+        return err;
     dc_arg_mem(&g, a->in, NULL);
     dc_arg_mem(&g, a->weight, NULL);
     dc_arg_mem(&g, a->bias, a->weight.buf);
@@ -321,8 +335,10 @@ static cl_int wino_enqueue(cl_command_queue q, void *state, const dc_params *p,
             (size_t)a->n * (((size_t)a->out_h + 1) / 2) * (((size_t)a->out_w + 1) / 2);
         const size_t local = WN_LOCAL;
         tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
-        return dc_launch_nd(q, g.k, 1, &tiles, &local, ev);
+        err = dc_bind_nd(&x, g.k, 1, &tiles, &local);
     }
+    dc_bind_end(&x);
+    return err;
 }
 
 const dc_family dc_family_winograd = {
@@ -342,5 +358,5 @@ const dc_family dc_family_winograd = {
     .workspace = wino_workspace,
     .create = wino_create,
     .release = wino_release,
-    .enqueue = wino_enqueue,
+    .bind = wino_bind,
 };

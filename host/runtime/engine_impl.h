@@ -24,6 +24,10 @@
 typedef struct dc_op_dev {
     size_t weight, bias, pre;
     int fam;
+    /* Its launches bound to the current chunk's buffers and sizes (dc_replica_bind): the op's
+     * own kernel objects, every argument set. bound[1]: the first op's for input slot 1 (it
+     * alone reads the input, which alternates between two buffers). */
+    dc_bound *bound[2];
 } dc_op_dev;
 
 typedef struct dc_replica {
@@ -45,9 +49,11 @@ typedef struct dc_replica {
     cl_mem weights;
     uint64_t weight_bytes;
     dc_op_dev *op_dev;
+    int model_ops; /* op_dev's entries: the ops of the model's plan (and of every chunk's) */
     /* Activations for the current chunk shape; rebuilt when it changes, kept for a smaller
      * chunk of the same image size (the buffers were made for alloc_n images). */
     dc_plan plan;
+    int bound_ok; /* the ops are bound to plan and these buffers */
     cl_mem *bufs;
     size_t *buf_cap; /* floats each of bufs holds */
     int n_alloc, alloc_n;
@@ -57,6 +63,14 @@ typedef struct dc_replica {
     cl_mem slot[2];
     cl_event slot_free[2];
     int next_slot;
+    /* Pinned staging for the uploads on a device that is not the host (use_pinned): the
+     * input is copied into pin_ptr[s], mapped memory of pin[s] (CL_MEM_ALLOC_HOST_PTR), and
+     * uploaded from there at the DMA engine's speed rather than a pageable copy's. pin_busy[s]:
+     * the last upload from it, which the next copy into it waits for. */
+    int use_pinned;
+    cl_mem pin[2];
+    float *pin_ptr[2];
+    cl_event pin_busy[2];
     uint64_t act_bytes;
     int max_chunk; /* images per enqueue allowed by memory, for the current image size */
     int chunk_h, chunk_w;
@@ -117,10 +131,12 @@ void dc_release_buffers(dc_replica *r);
 /* Makes a replica's activation and input buffers hold an [n, c, h, w] chunk: the buffers of a
  * larger chunk of the same image size are kept. */
 densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n, int h, int w);
-/* Enqueues op i of r's current chunk plan on its queue (the family in r->op_dev[i].fam);
- * input: the buffer it reads instead of its plan's (the first op's input slot), NULL for the
- * plan's. Returns the OpenCL error. */
-cl_int dc_replica_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev);
+/* Binds every op of r's chunk plan to its buffers and sizes, unless they are bound already:
+ * after this a forward sets no kernel argument. DENSECL_ERR_* naming the op on failure. */
+densecl_status dc_replica_bind(dc_replica *r);
+/* Enqueues op i of r's bound chunk plan on x (the family in r->op_dev[i].fam); slot: the input
+ * buffer the first op reads. Returns the OpenCL error. */
+cl_int dc_replica_launch_op(dc_replica *r, int i, int slot, dc_exec *x);
 /* Releases *ev when set, and clears it. */
 void dc_release_event(cl_event *ev);
 

@@ -12,23 +12,26 @@
 #define DC_POOL_LOCAL 16 /* maxpool and avgpool: a work-item is a whole output row */
 #define DC_LOCAL_SIZE 64
 
-/* One row per kernel of kernels/pool.cl, in dc_kernels order. */
+/* A kernel's arguments set from its args, checked, with its 1-D launch's work-items and group
+ * size (each kernel always with the same one). CL_INVALID_VALUE for arguments it cannot run. */
+typedef cl_int (*dc_pool_setter)(dc_argset *s, const void *args, size_t *items, size_t *local);
+static cl_int dc_set_maxpool(dc_argset *s, const void *args, size_t *items, size_t *local);
+static cl_int dc_set_avgpool(dc_argset *s, const void *args, size_t *items, size_t *local);
+static cl_int dc_set_gap(dc_argset *s, const void *args, size_t *items, size_t *local);
+static cl_int dc_set_linear(dc_argset *s, const void *args, size_t *items, size_t *local);
+
+/* One row per kernel of kernels/pool.cl, in dc_kernels order and dc_pool_kind order. */
 static const struct {
     const char *name;
     size_t field; /* offsetof(dc_kernels, ...) */
-} dc_kernel_table[] = {
-    {"densecl_maxpool", offsetof(dc_kernels, maxpool)},
-    {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool)},
-    {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap)},
-    {"densecl_linear", offsetof(dc_kernels, linear)},
+    dc_pool_setter set;
+} dc_kernel_table[DC_POOL_KINDS] = {
+    [DC_POOL_MAX] = {"densecl_maxpool", offsetof(dc_kernels, maxpool), dc_set_maxpool},
+    [DC_POOL_AVG] = {"densecl_bnrelu_avgpool", offsetof(dc_kernels, bnrelu_avgpool),
+                     dc_set_avgpool},
+    [DC_POOL_GAP] = {"densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap), dc_set_gap},
+    [DC_POOL_LINEAR] = {"densecl_linear", offsetof(dc_kernels, linear), dc_set_linear},
 };
-
-/* The pools' 1-D launches: `items` work-items in groups of `local`, each kernel always with the
- * same one. */
-static cl_int dc_launch(cl_command_queue q, cl_kernel k, size_t items, size_t local, cl_event *ev)
-{
-    return dc_launch_nd(q, k, 1, &items, &local, ev);
-}
 
 static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i)
 {
@@ -62,7 +65,7 @@ void dc_kernels_release(dc_kernels *k)
     }
 }
 
-/* ------------------------------------------------------------------------ launchers */
+/* ------------------------------------------------------------------------ arguments */
 
 /* Checks shared by the pools: sizes, the channel prefix and the channel-offset write. */
 static int dc_pool_valid(const dc_pool_args *a)
@@ -92,51 +95,42 @@ static void dc_pool_common(dc_argset *s, const dc_pool_args *a)
     dc_arg_int(s, a->out_w);
 }
 
-cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
-                          cl_event *ev)
+static cl_int dc_set_maxpool(dc_argset *s, const void *args, size_t *items, size_t *local)
 {
-    dc_argset s = {k && a ? k->maxpool : NULL, 0, CL_SUCCESS};
-    if (!s.k)
-        return CL_INVALID_KERNEL;
+    const dc_pool_args *a = args;
     /* pad <= k / 2, as PyTorch requires, so that no window lies wholly in the padding. */
     if (!dc_pool_valid(a) || a->k < 1 || a->stride < 1 || a->pad < 0 || a->pad > a->k / 2 ||
         a->out_h != dc_window_side(a->in_h, a->k, a->stride, a->pad) ||
         a->out_w != dc_window_side(a->in_w, a->k, a->stride, a->pad))
         return CL_INVALID_VALUE;
-    dc_pool_common(&s, a);
-    dc_arg_int(&s, a->k);
-    dc_arg_int(&s, a->stride);
-    dc_arg_int(&s, a->pad);
-    dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
-    if (s.err != CL_SUCCESS)
-        return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
+    dc_pool_common(s, a);
+    dc_arg_int(s, a->k);
+    dc_arg_int(s, a->stride);
+    dc_arg_int(s, a->pad);
+    dc_arg_int(s, a->pre.buf ? DC_FLAG_PRE : 0);
+    *items = (size_t)a->n * a->c * a->out_h;
+    *local = DC_POOL_LOCAL;
+    return s->err;
 }
 
-cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
-                                 cl_event *ev)
+static cl_int dc_set_avgpool(dc_argset *s, const void *args, size_t *items, size_t *local)
 {
-    dc_argset s = {k && a ? k->bnrelu_avgpool : NULL, 0, CL_SUCCESS};
-    if (!s.k)
-        return CL_INVALID_KERNEL;
+    const dc_pool_args *a = args;
     /* Always 2x2, stride 2, no padding, floor mode; a->k/stride/pad are not read. */
     if (!dc_pool_valid(a) || a->out_h != a->in_h / 2 || a->out_w != a->in_w / 2 || a->out_h < 1 ||
         a->out_w < 1)
         return CL_INVALID_VALUE;
-    dc_pool_common(&s, a);
-    dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
-    if (s.err != CL_SUCCESS)
-        return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c * a->out_h, DC_POOL_LOCAL, ev);
+    dc_pool_common(s, a);
+    dc_arg_int(s, a->pre.buf ? DC_FLAG_PRE : 0);
+    *items = (size_t)a->n * a->c * a->out_h;
+    *local = DC_POOL_LOCAL;
+    return s->err;
 }
 
-cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
-                             cl_event *ev)
+static cl_int dc_set_gap(dc_argset *s, const void *args, size_t *items, size_t *local)
 {
-    dc_argset s = {k && a ? k->bnrelu_gap : NULL, 0, CL_SUCCESS};
+    const dc_pool_args *a = args;
     int out_ctot, in_img[3], out_all[2];
-    if (!s.k)
-        return CL_INVALID_KERNEL;
     /* out is [n, c] unless the caller gives a wider row: [n, out_ctot] written at out_coff. */
     out_ctot = a->out_ctot > 0 ? a->out_ctot : a->c;
     in_img[0] = a->in_ctot;
@@ -148,44 +142,106 @@ cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_p
         a->out_coff < 0 || a->out_coff > out_ctot - a->c || !dc_fits_int(3, in_img) ||
         !dc_fits_int(2, out_all))
         return CL_INVALID_VALUE;
-    dc_arg_mem(&s, a->in, NULL);
-    dc_arg_mem(&s, a->pre, a->in.buf);
-    dc_arg_mem(&s, a->out, NULL);
-    dc_arg_int(&s, a->n);
-    dc_arg_int(&s, a->c);
-    dc_arg_int(&s, a->in_ctot);
-    dc_arg_int(&s, a->in_h * a->in_w);
-    dc_arg_int(&s, out_ctot);
-    dc_arg_int(&s, a->out_coff);
-    dc_arg_int(&s, a->pre.buf ? DC_FLAG_PRE : 0);
-    if (s.err != CL_SUCCESS)
-        return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->c, DC_LOCAL_SIZE, ev);
+    dc_arg_mem(s, a->in, NULL);
+    dc_arg_mem(s, a->pre, a->in.buf);
+    dc_arg_mem(s, a->out, NULL);
+    dc_arg_int(s, a->n);
+    dc_arg_int(s, a->c);
+    dc_arg_int(s, a->in_ctot);
+    dc_arg_int(s, a->in_h * a->in_w);
+    dc_arg_int(s, out_ctot);
+    dc_arg_int(s, a->out_coff);
+    dc_arg_int(s, a->pre.buf ? DC_FLAG_PRE : 0);
+    *items = (size_t)a->n * a->c;
+    *local = DC_LOCAL_SIZE;
+    return s->err;
+}
+
+static cl_int dc_set_linear(dc_argset *s, const void *args, size_t *items, size_t *local)
+{
+    const dc_linear_args *a = args;
+    int in_all[2] = {a->n, a->cin};
+    int w_all[2] = {a->cout, a->cin};
+    int out_all[2] = {a->n, a->cout};
+    if (a->n < 1 || a->cin < 1 || a->cout < 1 || !dc_fits_int(2, in_all) ||
+        !dc_fits_int(2, w_all) || !dc_fits_int(2, out_all))
+        return CL_INVALID_VALUE;
+    dc_arg_mem(s, a->in, NULL);
+    dc_arg_mem(s, a->weight, NULL);
+    dc_arg_mem(s, a->bias, a->weight.buf);
+    dc_arg_mem(s, a->out, NULL);
+    dc_arg_int(s, a->n);
+    dc_arg_int(s, a->cin);
+    dc_arg_int(s, a->cout);
+    dc_arg_int(s, a->bias.buf ? DC_FLAG_BIAS : 0);
+    *items = (size_t)a->n * a->cout;
+    *local = DC_LOCAL_SIZE;
+    return s->err;
+}
+
+/* ------------------------------------------------------------------------ launches */
+
+cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args,
+                    dc_bound **bound)
+{
+    dc_binder x;
+    dc_argset s = {NULL, 0, CL_SUCCESS};
+    size_t items = 0, local = 1;
+    cl_int err;
+    if (kind < 0 || kind >= DC_POOL_KINDS || !args)
+        return CL_INVALID_VALUE;
+    if ((err = dc_bind_begin(&x, bound, prog, dev)) != CL_SUCCESS ||
+        (err = dc_bind_kernel(&x, dc_kernel_table[kind].name, &s.k)) != CL_SUCCESS ||
+        (err = dc_kernel_table[kind].set(&s, args, &items, &local)) != CL_SUCCESS ||
+        (err = dc_bind_nd(&x, s.k, 1, &items, &local)) != CL_SUCCESS)
+        return err;
+    dc_bind_end(&x);
+    return CL_SUCCESS;
+}
+
+/* One launch on the program's shared kernel (tests, the self-test). */
+static cl_int dc_pool_once(cl_command_queue q, const dc_kernels *k, dc_pool_kind kind,
+                           const void *args, cl_event *ev)
+{
+    dc_argset s = {k && args ? *dc_kernel_slot((dc_kernels *)k, (size_t)kind) : NULL, 0,
+                   CL_SUCCESS};
+    size_t items = 0, local = 1;
+    dc_exec x;
+    cl_int err;
+    if (ev)
+        *ev = NULL;
+    if (!s.k)
+        return CL_INVALID_KERNEL;
+    if ((err = dc_kernel_table[kind].set(&s, args, &items, &local)) != CL_SUCCESS)
+        return err;
+    dc_exec_init(&x, q, ev != NULL);
+    err = dc_launch_nd(&x, s.k, 1, &items, &local);
+    if (err == CL_SUCCESS && ev && x.last && clRetainEvent(x.last) == CL_SUCCESS)
+        *ev = x.last;
+    dc_exec_release(&x);
+    return err;
+}
+
+cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                          cl_event *ev)
+{
+    return dc_pool_once(q, k, DC_POOL_MAX, a, ev);
+}
+
+cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                                 cl_event *ev)
+{
+    return dc_pool_once(q, k, DC_POOL_AVG, a, ev);
+}
+
+cl_int dc_enqueue_bnrelu_gap(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
+                             cl_event *ev)
+{
+    return dc_pool_once(q, k, DC_POOL_GAP, a, ev);
 }
 
 cl_int dc_enqueue_linear(cl_command_queue q, const dc_kernels *k, const dc_linear_args *a,
                          cl_event *ev)
 {
-    dc_argset s = {k && a ? k->linear : NULL, 0, CL_SUCCESS};
-    if (!s.k)
-        return CL_INVALID_KERNEL;
-    {
-        int in_all[2] = {a->n, a->cin};
-        int w_all[2] = {a->cout, a->cin};
-        int out_all[2] = {a->n, a->cout};
-        if (a->n < 1 || a->cin < 1 || a->cout < 1 || !dc_fits_int(2, in_all) ||
-            !dc_fits_int(2, w_all) || !dc_fits_int(2, out_all))
-            return CL_INVALID_VALUE;
-    }
-    dc_arg_mem(&s, a->in, NULL);
-    dc_arg_mem(&s, a->weight, NULL);
-    dc_arg_mem(&s, a->bias, a->weight.buf);
-    dc_arg_mem(&s, a->out, NULL);
-    dc_arg_int(&s, a->n);
-    dc_arg_int(&s, a->cin);
-    dc_arg_int(&s, a->cout);
-    dc_arg_int(&s, a->bias.buf ? DC_FLAG_BIAS : 0);
-    if (s.err != CL_SUCCESS)
-        return s.err;
-    return dc_launch(q, s.k, (size_t)a->n * a->cout, DC_LOCAL_SIZE, ev);
+    return dc_pool_once(q, k, DC_POOL_LINEAR, a, ev);
 }

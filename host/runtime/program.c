@@ -159,10 +159,32 @@ static void dc_cl_std(cl_device_id dev, char *out, size_t cap)
 static void dc_compose_options(cl_device_id dev, const char *extra, char *options, size_t cap)
 {
     size_t len;
+    const char *dev_extra = getenv("DENSECL_BUILD_OPTIONS");
     dc_cl_std(dev, options, cap);
     len = strlen(options);
     if (extra && *extra && len < cap)
         snprintf(options + len, cap - len, " %s", extra);
+    /* A developer's own options (-cl-nv-verbose for NVIDIA's register and spill report, say):
+     * part of the cache key like the rest. */
+    len = strlen(options);
+    if (dev_extra && *dev_extra && len < cap)
+        snprintf(options + len, cap - len, " %s", dev_extra);
+}
+
+/* The build log of prog on dev, malloc'd; NULL when there is none. */
+static char *dc_build_log(cl_program prog, cl_device_id dev)
+{
+    size_t len = 0;
+    char *log;
+    if (clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &len) != CL_SUCCESS ||
+        !len || !(log = malloc(len + 1)))
+        return NULL;
+    if (clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, len, log, NULL) != CL_SUCCESS) {
+        free(log);
+        return NULL;
+    }
+    log[len] = '\0';
+    return log;
 }
 
 /* "; POCL's kernel cache (POCL_CACHE_DIR=D) is on a full disk ..." when it is: POCL writes its
@@ -195,7 +217,7 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
     densecl_status st = DENSECL_OK;
     cl_program prog = NULL;
     cl_int err;
-    char options[512];
+    char options[1280];
     dc_sources src;
     if ((st = dc_sources_get(fams, &src)) != DENSECL_OK)
         return st;
@@ -205,16 +227,8 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
     err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         char name[128] = "";
-        size_t len = 0;
-        char *log = NULL;
+        char *log = dc_build_log(prog, dev);
         clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name - 1, name, NULL);
-        clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
-        log = len ? malloc(len + 1) : NULL;
-        if (log && clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, len, log, NULL) ==
-                       CL_SUCCESS)
-            log[len] = '\0';
-        else if (log)
-            log[0] = '\0';
         char disk[4400];
         dc_full_cache_hint(disk, sizeof disk);
         st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
@@ -223,6 +237,22 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
                       name, dc_cl_error_name(err), options, disk, log ? log : "(no build log)");
         free(log);
         goto fail;
+    }
+    {
+        /* DENSECL_BUILD_LOG=FILE keeps the log of a build that succeeded too: the compiler's
+         * own report (registers, spills, with -cl-nv-verbose on NVIDIA). */
+        const char *path = getenv("DENSECL_BUILD_LOG");
+        char *log = path && *path ? dc_build_log(prog, dev) : NULL;
+        dc_atomic_file a;
+        if (path && *path && dc_atomic_open(&a, path) == DENSECL_OK) {
+            int ok = fprintf(a.f, "options: %s\n%s\n", options, log ? log : "(no build log)") > 0;
+            if (dc_atomic_close(&a, ok) != DENSECL_OK)
+                dc_log(DENSECL_LOG_WARN, "DENSECL_BUILD_LOG: %s", densecl_last_error());
+        } else if (path && *path) {
+            dc_log(DENSECL_LOG_WARN, "DENSECL_BUILD_LOG: %s", densecl_last_error());
+        }
+        dc_clear_error();
+        free(log);
     }
     *out = prog;
     prog = NULL;

@@ -42,6 +42,17 @@ void dc_release_buffers(dc_replica *r)
             clReleaseMemObject(r->slot[s]);
         r->slot[s] = NULL;
         dc_release_event(&r->slot_free[s]); /* a new buffer waits for nothing */
+        dc_release_event(&r->pin_busy[s]);
+        if (r->pin[s] && r->pin_ptr[s]) {
+            cl_command_queue q = r->xfer ? r->xfer : r->queue;
+            if (clEnqueueUnmapMemObject(q, r->pin[s], r->pin_ptr[s], 0, NULL, NULL) ==
+                CL_SUCCESS)
+                clFinish(q);
+        }
+        if (r->pin[s])
+            clReleaseMemObject(r->pin[s]);
+        r->pin[s] = NULL;
+        r->pin_ptr[s] = NULL;
     }
     r->next_slot = 0;
     if (r->ws)
@@ -50,6 +61,7 @@ void dc_release_buffers(dc_replica *r)
     r->ws_floats = 0;
     dc_plan_free(&r->plan);
     r->act_bytes = 0;
+    r->bound_ok = 0; /* the kernels stay, their arguments named these buffers */
 }
 
 /* Lays out every op's parameters in one host array and uploads it. Two passes over the ops of
@@ -64,6 +76,7 @@ static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *param
     cl_int err;
 
     r->op_dev = calloc((size_t)plan->n_ops, sizeof *r->op_dev);
+    r->model_ops = plan->n_ops;
     if (!r->op_dev) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
         goto fail;
@@ -173,6 +186,14 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
         }
     }
     dc_caps_query(r->dev, &r->caps);
+    {
+        /* Pinned staging where the device's memory is not the host's (a discrete GPU);
+         * DENSECL_PINNED=1 or 0 forces it either way (tests run it on POCL). */
+        cl_bool unified = CL_TRUE;
+        const char *force = getenv("DENSECL_PINNED");
+        clGetDeviceInfo(r->dev, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+        r->use_pinned = force && *force ? strcmp(force, "0") != 0 : unified != CL_TRUE;
+    }
     /* A program binary brings its own resolution: whatever a tuning file or the options say
      * now, its kernels are those it was compiled with. */
     if (ec.binary_path) {
@@ -231,6 +252,8 @@ densecl_status dc_replica_requeue(dc_replica *r, cl_command_queue_properties pro
     return DENSECL_OK;
 }
 
+static void dc_replica_unbind(dc_replica *r);
+
 void dc_replica_free(dc_replica *r)
 {
     if (r->xfer)
@@ -240,6 +263,7 @@ void dc_replica_free(dc_replica *r)
     dc_release_buffers(r);
     if (r->weights)
         clReleaseMemObject(r->weights);
+    dc_replica_unbind(r);
     dc_program_kernels_release(&r->kern);
     if (r->prog)
         clReleaseProgram(r->prog);
@@ -293,6 +317,7 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
     if (dc_replica_fits(r, &p)) { /* a smaller chunk runs in the buffers it has */
         dc_plan_free(&r->plan);
         r->plan = p;
+        r->bound_ok = 0; /* its sizes differ */
         return DENSECL_OK;
     }
     dc_release_buffers(r);
@@ -318,6 +343,17 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
         DC_CL_TRY(st, err);
         r->act_bytes += (size_t)n * image * sizeof(float);
     }
+    for (int s = 0; r->use_pinned && s < 2; s++) {
+        /* Host memory, mapped once for the buffers' life; not device memory (act_bytes). */
+        cl_command_queue q = r->xfer ? r->xfer : r->queue;
+        r->pin[s] = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                                   (size_t)n * image * sizeof(float), NULL, &err);
+        DC_CL_TRY(st, err);
+        r->pin_ptr[s] = clEnqueueMapBuffer(q, r->pin[s], CL_TRUE, CL_MAP_WRITE, 0,
+                                           (size_t)n * image * sizeof(float), 0, NULL, NULL,
+                                           &err);
+        DC_CL_TRY(st, err);
+    }
     /* One scratch buffer, the most any conv of this chunk needs from its family. */
     r->ws_floats = dc_plan_ws_floats(r, &r->plan);
     if (r->ws_floats) {
@@ -338,12 +374,70 @@ static dc_mem dc_wmem(const dc_replica *r, size_t off)
     return m;
 }
 
-cl_int dc_replica_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
+/* Binds op i of the chunk plan, reading `input` instead of its plan's buffer when not NULL. */
+static cl_int dc_replica_bind_op(dc_replica *r, int i, cl_mem input, dc_bound **b)
 {
     const dc_op *op = &r->plan.ops[i];
     const dc_op_dev *od = &r->op_dev[i];
     dc_mem in = {input ? input : r->bufs[op->in_buf], 0}, out = {r->bufs[op->out_buf], 0};
     int n = r->plan.n;
+    switch (op->kind) {
+    case DC_OP_CONV: {
+        dc_conv_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), dc_wmem(r, od->pre),
+                          out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
+                          op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
+                          op->pad, op->relu};
+        dc_mem ws = {r->ws, 0};
+        if (od->fam < 0)
+            return CL_INVALID_KERNEL;
+        return dc_families[od->fam]->bind(r->kern.fam[od->fam], &r->res.params[od->fam], &a, ws,
+                                          b);
+    }
+    case DC_OP_MAXPOOL:
+    case DC_OP_BNRELU_AVGPOOL:
+    case DC_OP_BNRELU_GAP: {
+        dc_pool_args a = {in, dc_wmem(r, od->pre), out, n, op->in_c, op->in_ctot, op->in_h,
+                          op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
+                          op->stride, op->pad};
+        dc_pool_kind kind = op->kind == DC_OP_MAXPOOL         ? DC_POOL_MAX
+                            : op->kind == DC_OP_BNRELU_AVGPOOL ? DC_POOL_AVG
+                                                               : DC_POOL_GAP;
+        return dc_pool_bind(r->prog, r->dev, kind, &a, b);
+    }
+    case DC_OP_LINEAR: {
+        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
+                            op->out_c};
+        return dc_pool_bind(r->prog, r->dev, DC_POOL_LINEAR, &a, b);
+    }
+    default:
+        return CL_INVALID_OPERATION;
+    }
+}
+
+densecl_status dc_replica_bind(dc_replica *r)
+{
+    if (r->bound_ok)
+        return DENSECL_OK;
+    for (int i = 0; i < r->plan.n_ops; i++)
+        for (int s = 0; s < (i == 0 ? 2 : 1); s++) {
+            cl_int err = dc_replica_bind_op(r, i, i == 0 ? r->slot[s] : NULL,
+                                            &r->op_dev[i].bound[s]);
+            if (err != CL_SUCCESS) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", densecl_last_error());
+                return dc_error(dc_cl_status(err), "binding %s on '%s' failed: %s%s%s",
+                                r->plan.ops[i].name, r->info.name, dc_cl_error_name(err),
+                                why[0] ? ": " : "", why);
+            }
+        }
+    r->bound_ok = 1;
+    return DENSECL_OK;
+}
+
+cl_int dc_replica_launch_op(dc_replica *r, int i, int slot, dc_exec *x)
+{
+    const dc_op_dev *od = &r->op_dev[i];
+    const dc_bound *b = od->bound[i == 0 ? slot : 0];
     if (r->fault_err != CL_SUCCESS && r->fault_countdown-- <= 0) {
         cl_int err = r->fault_err;
         r->fault_err = CL_SUCCESS;
@@ -353,37 +447,26 @@ cl_int dc_replica_enqueue_op(dc_replica *r, int i, cl_mem input, cl_event *ev)
          * event set to an error would be the real thing, but POCL 3.1 aborts on it.) */
         r->fault_at_wait = 1;
     }
-    switch (op->kind) {
-    case DC_OP_CONV: {
-        dc_conv_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), dc_wmem(r, od->pre),
-                          out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
-                          op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
-                          op->pad, op->relu};
-        int fi = od->fam;
-        dc_mem ws = {r->ws, 0};
-        if (fi < 0)
-            return CL_INVALID_KERNEL;
-        return dc_families[fi]->enqueue(r->queue, r->kern.fam[fi], &r->res.params[fi], &a, ws,
-                                        ev);
-    }
-    case DC_OP_MAXPOOL:
-    case DC_OP_BNRELU_AVGPOOL:
-    case DC_OP_BNRELU_GAP: {
-        dc_pool_args a = {in, dc_wmem(r, od->pre), out, n, op->in_c, op->in_ctot, op->in_h,
-                          op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
-                          op->stride, op->pad};
-        if (op->kind == DC_OP_MAXPOOL)
-            return dc_enqueue_maxpool(r->queue, &r->kern.common, &a, ev);
-        if (op->kind == DC_OP_BNRELU_AVGPOOL)
-            return dc_enqueue_bnrelu_avgpool(r->queue, &r->kern.common, &a, ev);
-        return dc_enqueue_bnrelu_gap(r->queue, &r->kern.common, &a, ev);
-    }
-    case DC_OP_LINEAR: {
-        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
-                            op->out_c};
-        return dc_enqueue_linear(r->queue, &r->kern.common, &a, ev);
-    }
-    default:
-        return CL_INVALID_OPERATION;
-    }
+    if (!r->bound_ok || !b)
+        return CL_INVALID_KERNEL_ARGS;
+    if (r->plan.ops[i].kind == DC_OP_CONV)
+        return dc_conv_launch(dc_families[od->fam], x, r->kern.fam[od->fam], b);
+    return dc_bound_launch(x, b);
+}
+
+/* Frees every op's bound launches (before the program and the families' states go). */
+static void dc_replica_unbind(dc_replica *r)
+{
+    for (int i = 0; r->op_dev && i < r->model_ops; i++)
+        for (int s = 0; s < 2; s++) {
+            dc_bound *b = r->op_dev[i].bound[s];
+            if (!b)
+                continue;
+            if (r->op_dev[i].fam >= 0)
+                dc_conv_unbind(dc_families[r->op_dev[i].fam], b);
+            else
+                dc_bound_free(b);
+            r->op_dev[i].bound[s] = NULL;
+        }
+    r->bound_ok = 0;
 }

@@ -51,7 +51,15 @@ typedef struct dc_linear_args {
     int n, cin, cout;
 } dc_linear_args;
 
-/* Enqueue one kernel; ev may be NULL. Return the OpenCL error (CL_SUCCESS on success). */
+/* The kernels of kernels/pool.cl, in dc_kernels order. */
+typedef enum dc_pool_kind { DC_POOL_MAX, DC_POOL_AVG, DC_POOL_GAP, DC_POOL_LINEAR,
+                            DC_POOL_KINDS } dc_pool_kind;
+/* Binds one op of kind to its arguments (a dc_pool_args, or a dc_linear_args for LINEAR) as a
+ * conv family's bind() does: its own kernel object, made from prog the first time. */
+cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args,
+                    dc_bound **bound);
+/* Enqueue one kernel once, on the program's shared kernel; ev may be NULL. Return the OpenCL
+ * error (CL_SUCCESS on success). */
 cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
                           cl_event *ev);
 cl_int dc_enqueue_bnrelu_avgpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,

@@ -108,10 +108,11 @@ static const char *dc_op_kind_name(const dc_op *op)
     }
 }
 
-/* A profiled event, kept as an OpenCL event until its job has finished. */
+/* A profiled op, kept as OpenCL events until its job has finished: its first kernel's and its
+ * last's (the same for a transfer), and how many launches it made. */
 typedef struct dc_pending {
-    cl_event ev;
-    int replica;
+    cl_event first, last;
+    int replica, launches;
     const char *name, *kind;
     uint64_t macs;
 } dc_pending;
@@ -145,10 +146,10 @@ struct densecl_job {
     densecl_job *prev, *next; /* the engine's jobs not yet waited for */
 };
 
-/* Returns the slot for an event to profile, or NULL when profiling is off (or out of memory:
- * profiling then misses an event, the run itself goes on). */
-static cl_event *dc_profile_slot(densecl_job *job, int replica, const char *name,
-                                 const char *kind, uint64_t macs)
+/* Returns the record of an op to profile, or NULL when profiling is off (or out of memory:
+ * profiling then misses an op, the run itself goes on). */
+static dc_pending *dc_profile_slot(densecl_job *job, int replica, const char *name,
+                                   const char *kind, uint64_t macs)
 {
     if (!job->e->profiling)
         return NULL;
@@ -161,18 +162,34 @@ static cl_event *dc_profile_slot(densecl_job *job, int replica, const char *name
         job->cap_pend = cap;
     }
     dc_pending *p = &job->pend[job->n_pend++];
-    *p = (dc_pending){NULL, replica, name, kind, macs};
-    return &p->ev;
+    *p = (dc_pending){NULL, NULL, replica, 0, name, kind, macs};
+    return p;
 }
 
-/* Hands *ev to a profile slot (which takes the reference) or releases it. */
-static void dc_profile_keep(cl_event *slot, cl_event *ev)
+/* Hands *ev, one command's event, to a profile record (which takes the reference) or releases
+ * it. */
+static void dc_profile_keep(dc_pending *p, cl_event *ev)
 {
-    if (slot && *ev)
-        *slot = *ev;
-    else
+    if (p && *ev && clRetainEvent(*ev) == CL_SUCCESS) {
+        p->first = *ev;
+        p->last = *ev;
+        p->launches = 1;
+    } else {
         dc_release_event(ev);
+    }
     *ev = NULL;
+}
+
+/* Gives an op's first and last kernel events (x's, retained) to its profile record. */
+static void dc_profile_op(dc_pending *p, const dc_exec *x)
+{
+    if (!p)
+        return;
+    p->launches = x->launches;
+    if (x->first && clRetainEvent(x->first) == CL_SUCCESS)
+        p->first = x->first;
+    if (x->last && clRetainEvent(x->last) == CL_SUCCESS)
+        p->last = x->last;
 }
 
 /* Enqueues one chunk [start, start + m) on replica ri; all commands are non-blocking.
@@ -185,8 +202,11 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     dc_replica *r = &e->rep[ri];
     densecl_status st = DENSECL_OK;
     int classes = e->cfg.num_classes;
-    cl_event up = NULL, ev = NULL, *evp;
+    cl_event up = NULL, ev = NULL;
+    dc_pending *evp;
     cl_command_queue xq = r->xfer ? r->xfer : r->queue;
+    dc_exec x;
+    dc_exec_init(&x, r->queue, 0);
     if ((st = dc_replica_shape(r, &e->cfg, m, job->h, job->w)) != DENSECL_OK)
         return st;
     int s = r->next_slot;
@@ -195,22 +215,38 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
      * 5.13): the marker the upload waits for is on the main queue. */
     if (r->xfer && r->slot_free[s])
         DC_CL_TRY(st, clFlush(r->queue));
+    const float *src = job->input + (size_t)start * job->image;
+    const size_t bytes = (size_t)m * job->image * sizeof(float);
+    if (r->use_pinned) {
+        /* Into the pinned staging of slot s once the upload from it two chunks ago is done;
+         * the caller's input is then no longer read. */
+        if (r->pin_busy[s])
+            DC_CL_TRY(st, clWaitForEvents(1, &r->pin_busy[s]));
+        dc_release_event(&r->pin_busy[s]);
+        memcpy(r->pin_ptr[s], src, bytes);
+        src = r->pin_ptr[s];
+    }
     evp = dc_profile_slot(job, ri, "input", "upload", 0);
-    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0,
-                                       (size_t)m * job->image * sizeof(float),
-                                       job->input + (size_t)start * job->image,
+    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0, bytes, src,
                                        r->slot_free[s] ? 1 : 0,
                                        r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
+    if (r->use_pinned && clRetainEvent(up) == CL_SUCCESS)
+        r->pin_busy[s] = up;
     if (r->xfer) {
         DC_CL_TRY(st, clFlush(r->xfer)); /* start the copy now, while the queue computes */
         DC_CL_TRY(st, clEnqueueBarrierWithWaitList(r->queue, 1, &up, NULL));
     }
     dc_profile_keep(evp, &up);
+    /* Bound once per chunk shape: a forward of the same shape sets no kernel argument. */
+    if ((st = dc_replica_bind(r)) != DENSECL_OK)
+        goto fail;
     for (int i = 0; i < r->plan.n_ops; i++) {
         const dc_op *op = &r->plan.ops[i];
-        cl_mem in = i == 0 ? r->slot[s] : NULL; /* the first op alone reads the input */
         evp = dc_profile_slot(job, ri, op->name, dc_op_kind_name(op), op->macs);
-        cl_int err = dc_replica_enqueue_op(r, i, in, i == 0 || evp ? &ev : NULL);
+        dc_exec_op(&x);
+        /* The first op's start is the part's (below); the others' only when profiling. */
+        x.keep_events = i == 0 || evp != NULL;
+        cl_int err = dc_replica_launch_op(r, i, s, &x);
         if (err != CL_SUCCESS) {
             st = dc_error(dc_cl_status(err), "enqueueing %s on '%s' failed: %s", op->name,
                           r->info.name, dc_cl_error_name(err));
@@ -221,12 +257,12 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
              * upload may have waited behind an earlier job, and with jobs back to back the
              * uploads overlap the compute, so a device's images/s is its compute's (on a GPU,
              * a blocking run's PCIe time is left out of the split). */
-            if (!part->first_ev && ev && clRetainEvent(ev) == CL_SUCCESS)
-                part->first_ev = ev;
+            if (!part->first_ev && x.first && clRetainEvent(x.first) == CL_SUCCESS)
+                part->first_ev = x.first;
             dc_release_event(&r->slot_free[s]);
             DC_CL_TRY(st, clEnqueueMarkerWithWaitList(r->queue, 0, NULL, &r->slot_free[s]));
         }
-        dc_profile_keep(evp, &ev);
+        dc_profile_op(evp, &x);
     }
     part->fault_at_wait |= r->fault_at_wait;
     r->fault_at_wait = 0;
@@ -235,8 +271,12 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
                                       (size_t)m * (size_t)classes * sizeof(float),
                                       job->staged + (size_t)start * (size_t)classes, 0, NULL,
                                       &ev));
-    if (evp && clRetainEvent(ev) == CL_SUCCESS)
-        *evp = ev;
+    if (evp && clRetainEvent(ev) == CL_SUCCESS) {
+        evp->first = evp->last = ev;
+        evp->launches = 1;
+        if (clRetainEvent(ev) != CL_SUCCESS)
+            evp->first = NULL;
+    }
     dc_release_event(&part->last_ev);
     part->last_ev = ev;
     ev = NULL;
@@ -245,6 +285,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     DC_CL_TRY(st, clFlush(r->queue));
 fail:
     r->fault_at_wait = 0; /* test hook: never carried to another chunk */
+    dc_exec_release(&x);
     dc_release_event(&up);
     dc_release_event(&ev);
     return st;
@@ -594,10 +635,11 @@ static void dc_collect_profile(densecl_job *job)
         for (int i = 0; i < job->n_pend; i++) {
             cl_ulong s = 0, t = 0;
             const dc_pending *p = &job->pend[i];
-            if (!p->ev ||
-                clGetEventProfilingInfo(p->ev, CL_PROFILING_COMMAND_START, sizeof s, &s, NULL) !=
-                    CL_SUCCESS ||
-                clGetEventProfilingInfo(p->ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) !=
+            /* From the op's first kernel's start to its last kernel's end. */
+            if (!p->first || !p->last ||
+                clGetEventProfilingInfo(p->first, CL_PROFILING_COMMAND_START, sizeof s, &s,
+                                        NULL) != CL_SUCCESS ||
+                clGetEventProfilingInfo(p->last, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) !=
                     CL_SUCCESS)
                 continue;
             if (pass == 0) {
@@ -612,6 +654,7 @@ static void dc_collect_profile(densecl_job *job)
             o->macs = p->macs;
             o->start_us = (double)(s - origin) * 1e-3;
             o->duration_us = t > s ? (double)(t - s) * 1e-3 : 0;
+            o->launches = p->launches;
         }
 }
 
@@ -619,8 +662,10 @@ static void dc_job_free(densecl_job *job)
 {
     for (int i = 0; i < DC_MAX_REPLICAS; i++)
         dc_part_release(&job->round.part[i]);
-    for (int i = 0; i < job->n_pend; i++)
-        dc_release_event(&job->pend[i].ev);
+    for (int i = 0; i < job->n_pend; i++) {
+        dc_release_event(&job->pend[i].first);
+        dc_release_event(&job->pend[i].last);
+    }
     free(job->pend);
     free(job->staged);
     free(job);

@@ -162,7 +162,7 @@ typedef struct dc_st_kern {
 static cl_int dc_st_enqueue_conv(cl_command_queue q, const dc_st_kern *k, const dc_conv_args *a)
 {
     dc_mem none = {NULL, 0};
-    return dc_family_direct.enqueue(q, k->conv, &k->p, a, none, NULL);
+    return dc_conv_enqueue(&dc_family_direct, q, k->conv, &k->p, a, none, NULL);
 }
 
 /* Runs one case; 1 if correct. *max_err is raised to its largest absolute error; msg says what

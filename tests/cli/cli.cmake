@@ -90,6 +90,21 @@ add_test(NAME classify_tests
 set_tests_properties(classify_tests PROPERTIES LABELS cli TIMEOUT 900
                      ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_PYTHON=${DENSECL_PYTHON}")
 
+# The GPU pack's library check (tools/dev/carry_check.sh): what a carried binary needs is
+# carried or on every machine; an MPI build's libmpi is named and refused.
+add_test(NAME carry_check
+         COMMAND bash ${dc_dir}/carry_check_test.sh $<TARGET_FILE:densecl-cli>
+                 $<TARGET_FILE:densecl-query> ${PROJECT_SOURCE_DIR}/tools/dev/carry_check.sh)
+set_tests_properties(carry_check PROPERTIES LABELS cli)
+
+# OpenCL calls per DenseNet-121 batch-1 forward after the first: every op bound once, so a
+# forward launches kernels and sets no argument (issue 22's budgets: 130 launches, 64
+# clSetKernelArg). On this device's own resolution; the device profiles' cases join it once profiles exist.
+add_test(NAME cl_count_densenet121
+         COMMAND bash ${dc_dir}/cl_count_check.sh $<TARGET_FILE:densecl-cli>
+                 $<TARGET_FILE:dc_cl_count> 130 64 --model densenet121 --batch 1)
+set_tests_properties(cl_count_densenet121 PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
+
 # A user's own model and folders (issue 24): a 48x48 DenseNet exported plainly to ONNX
 # classifies an ImageFolder tree at its declared size, as torch and torchvision's ImageFolder
 # do; contradicting sizes refused; class folders matched to names; --threads and gpu|cpu. The

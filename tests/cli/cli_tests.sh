@@ -495,6 +495,14 @@ elif sum(k["count"] for k in kinds.values()) != len(events):
           % (len(events), sum(k["count"] for k in kinds.values())))
 elif any(e["dur"] < 0 or e["cat"] not in kinds or not e["name"] for e in events):
     print("bad trace event", events[:3])
+elif any(k["launches"] < k["count"] for k in kinds.values()) or \
+        sum(k["launches"] for k in kinds.values()) != b["profile"]["launches"] or \
+        sum(e["args"]["launches"] for e in events) != b["profile"]["launches"]:
+    print("launches: every op makes one at least, and the counts agree", kinds)
+elif not (0 < b["profile"]["ops_ms"] <= b["profile"]["span_ms"] * (1 + 1e-3)):
+    # Each op runs from its first kernel's start to its last's end, one after the other on
+    # an in-order queue: their sum never exceeds the run's device time.
+    print("ops_ms %s beyond span_ms %s" % (b["profile"]["ops_ms"], b["profile"]["span_ms"]))
 EOF_PY
     )
     if [ -n "$why" ]; then
@@ -503,9 +511,30 @@ EOF_PY
         ok "bench --json --profile --trace content"
     fi
 fi
+# An op that launches several kernels (clblast: the im2col pre-pass, CLBlast's GEMM, the
+# bias/ReLU epilogue) is timed from its first kernel's start to its last's end and counts them
+# all: the 3x3 convs make more launches than ops.
+if expect_ok "bench --conv clblast --profile" "${B[@]}" --conv clblast --json --profile; then
+    why=$("$PY" - "$TMP/out" 2>&1 <<'EOF_PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+k = {k["kind"]: k for k in b["profile"]["kinds"]}
+c = k.get("conv3x3")
+if not c or c["launches"] < 2 * c["count"]:
+    print("conv3x3 with clblast: %s launches for %s ops, want 2 or more each"
+          % (c and c["launches"], c and c["count"]))
+EOF_PY
+    )
+    if [ -n "$why" ]; then
+        bad "bench --conv clblast --profile counts every launch of an op" "$why"
+    else
+        ok "bench --conv clblast --profile counts every launch of an op"
+    fi
+fi
 if expect_ok "bench text" "${B[@]}" --profile; then
     if grep -q '^per image  [0-9.]* ms, [0-9.]* images/s, [0-9.]* GFLOP/s$' "$TMP/out" &&
         grep -q '^time per op kind' "$TMP/out" && grep -q '^  conv3x3 ' "$TMP/out" &&
+        grep -Eq '^ops [0-9.]+ ms in all, [0-9]+ launches; ' "$TMP/out" &&
         grep -q '^slowest ops:' "$TMP/out"; then
         ok "bench text lists speed and profile"
     else

@@ -237,7 +237,7 @@ static void run_case(const env *e, const conv_case *c)
                           c->stride,
                           c->pad,
                           c->relu};
-        err = fam->enqueue(e->q, e->state, &p, &a, dev_mem(d_ws), &ev);
+        err = dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(d_ws), &ev);
         CHECKF(err == CL_SUCCESS, "%s: enqueue: %s (%s)", what, dc_cl_error_name(err),
                densecl_last_error());
         if (err == CL_SUCCESS) {
@@ -346,23 +346,23 @@ static void test_rejects(const env *e)
         goto done;
     a = ok;
     a.cin = 17; /* more than in_ctot */
-    CHECK(fam->enqueue(e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.out_coff = 9; /* past out_ctot */
-    CHECK(fam->enqueue(e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.out_h = 6;
-    CHECK(fam->enqueue(e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.k = 3;
     a.pad = 1; /* needs a workspace, given none */
-    CHECK(fam->enqueue(e->q, e->state, &p, &a, none, NULL) == CL_INVALID_MEM_OBJECT);
-    CHECK(fam->enqueue(e->q, e->state, &p, &a, dev_mem(small), NULL) == CL_INVALID_BUFFER_SIZE);
-    CHECK(fam->enqueue(e->q, NULL, &p, &ok, none, NULL) == CL_INVALID_KERNEL);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_MEM_OBJECT);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(small), NULL) == CL_INVALID_BUFFER_SIZE);
+    CHECK(dc_conv_enqueue(fam, e->q, NULL, &p, &ok, none, NULL) == CL_INVALID_KERNEL);
     /* Weights in a buffer of 10 floats: CLBlast refuses matrix A. */
     a = ok;
     a.weight = dev_mem(small);
-    err = fam->enqueue(e->q, e->state, &p, &a, none, &ev);
+    err = dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, &ev);
     CHECKF(err == CL_INVALID_BUFFER_SIZE, "short A: %s", dc_cl_error_name(err));
     CHECKF(strstr(densecl_last_error(), "CLBlastInsufficientMemoryA") != NULL, "short A: %s",
            densecl_last_error());
@@ -373,7 +373,7 @@ static void test_rejects(const env *e)
         cl_command_queue ooo =
             clCreateCommandQueue(e->ctx, e->dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
         if (err == CL_SUCCESS) {
-            CHECK(fam->enqueue(ooo, e->state, &p, &ok, none, NULL) == CL_INVALID_COMMAND_QUEUE);
+            CHECK(dc_conv_enqueue(fam, ooo, e->state, &p, &ok, none, NULL) == CL_INVALID_COMMAND_QUEUE);
             CHECKF(strstr(densecl_last_error(), "in-order") != NULL, "%s", densecl_last_error());
             clReleaseCommandQueue(ooo);
         } else {
@@ -381,7 +381,7 @@ static void test_rejects(const env *e)
         }
     }
     /* The accepted form, to show the refusals above are about the one changed field. */
-    err = fam->enqueue(e->q, e->state, &p, &ok, none, &ev);
+    err = dc_conv_enqueue(fam, e->q, e->state, &p, &ok, none, &ev);
     CHECKF(err == CL_SUCCESS && ev, "valid conv refused: %s (%s)", dc_cl_error_name(err),
            densecl_last_error());
     if (ev)

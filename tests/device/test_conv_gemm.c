@@ -115,8 +115,11 @@ static cl_program build_program(const test_env *e, const char *const *files, con
     size_t nfiles = 0;
     cl_program prog = NULL;
     cl_int err;
+    /* $DENSECL_SOURCE_DIR: a source tree elsewhere than the one built from (gpu_check.sh). */
+    const char *root = getenv("DENSECL_SOURCE_DIR");
     for (; files[nfiles]; nfiles++) {
-        snprintf(path, sizeof path, "%s/%s", DENSECL_SOURCE_DIR, files[nfiles]);
+        snprintf(path, sizeof path, "%s/%s", root && *root ? root : DENSECL_SOURCE_DIR,
+                 files[nfiles]);
         owned[nfiles] = read_text(path);
         CHECKF(owned[nfiles] != NULL, "cannot read %s", path);
         if (!owned[nfiles])
@@ -277,7 +280,7 @@ static void run_conv(const test_env *e, pset *s, const conv_case *c)
         dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
                           dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
                           c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
-        err = fam->enqueue(e->q, s->state, &s->p, &a, dev_mem(d_ws), NULL);
+        err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, dev_mem(d_ws), NULL);
         CHECKF(err == CL_SUCCESS, "%s: enqueue: %s", what, dc_cl_error_name(err));
         if (err == CL_SUCCESS) {
             check_output(e->q, NULL, what, d_out, expect, out_count);
@@ -563,21 +566,21 @@ static void test_rejects(const test_env *e, pset *s)
         return;
     a = ok;
     a.cin = 5; /* more than in_ctot */
-    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.out_coff = 1; /* past out_ctot */
-    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.out_h = 6; /* not the window's output size */
-    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
     a = ok;
     a.in.buf = NULL;
-    CHECK(fam->enqueue(e->q, s->state, &s->p, &a, none, NULL) != CL_SUCCESS);
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) != CL_SUCCESS);
     /* This conv splits K under these params: without a workspace it is refused. */
     CHECK(fam->workspace(&op, 1, &s->p) > 0);
-    CHECK(fam->enqueue(e->q, s->state, &s->p, &ok, none, NULL) == CL_INVALID_MEM_OBJECT);
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &ok, none, NULL) == CL_INVALID_MEM_OBJECT);
     /* The accepted form; its event is the last kernel's (the reduce), complete when waited on. */
-    err = fam->enqueue(e->q, s->state, &s->p, &ok, d, &ev);
+    err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &ok, d, &ev);
     CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
     if (err == CL_SUCCESS) {
         cl_int status = CL_QUEUED;

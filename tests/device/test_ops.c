@@ -245,7 +245,7 @@ static void run_conv_on(test_env *e, int f, const conv_case *c)
             a.bias.off = 0;
         if (!pre)
             a.pre.off = 0;
-        err = fam->enqueue(e->q, e->state[f], fp, &a, ws, NULL);
+        err = dc_conv_enqueue(fam, e->q, e->state[f], fp, &a, ws, NULL);
         CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
         if (err == CL_SUCCESS)
             check_output(e->q, e->label, what, d_out, expect, out_count);
@@ -468,7 +468,7 @@ static void test_conv_kinds(void)
 static cl_int direct_conv(const test_env *e, void *state, const dc_params *p, const dc_conv_args *a)
 {
     dc_mem none = {NULL, 0};
-    return dc_family_direct.enqueue(e->q, state, p, a, none, NULL);
+    return dc_conv_enqueue(&dc_family_direct, e->q, state, p, a, none, NULL);
 }
 
 /* Launchers refuse inconsistent arguments instead of reading or writing out of bounds. */
@@ -547,17 +547,22 @@ static void test_launch_nd(const test_env *e)
         const size_t items2[2] = {3, 5}, local2[2] = {2, 4};
         const size_t items3[3] = {1, 2, 3}, huge[3] = {1 << 12, 1 << 12, 1 << 12};
         size_t zero[1] = {0};
-        err = dc_launch_nd(e->q, e->k.linear, 2, items2, local2, NULL);
+        dc_exec x;
+        dc_exec_init(&x, e->q, 0);
+        err = dc_launch_nd(&x, e->k.linear, 2, items2, local2);
         CHECKF(err == CL_SUCCESS, "2-D launch: %s", dc_cl_error_name(err));
-        err = dc_launch_nd(e->q, e->k.linear, 3, items3, huge, NULL);
+        err = dc_launch_nd(&x, e->k.linear, 3, items3, huge);
         CHECKF(err == CL_SUCCESS, "3-D launch with a local size past the limit: %s",
                dc_cl_error_name(err));
-        err = dc_launch_nd(e->q, e->k.linear, 3, items3, NULL, NULL);
+        err = dc_launch_nd(&x, e->k.linear, 3, items3, NULL);
         CHECKF(err == CL_SUCCESS, "3-D launch, local chosen by the driver: %s",
                dc_cl_error_name(err));
-        CHECK(dc_launch_nd(e->q, e->k.linear, 1, zero, NULL, NULL) ==
+        CHECK(dc_launch_nd(&x, e->k.linear, 1, zero, NULL) ==
               CL_INVALID_GLOBAL_WORK_SIZE);
-        CHECK(dc_launch_nd(e->q, e->k.linear, 4, items3, NULL, NULL) == CL_INVALID_WORK_DIMENSION);
+        CHECK(dc_launch_nd(&x, e->k.linear, 4, items3, NULL) == CL_INVALID_WORK_DIMENSION);
+        /* Every launch went through x, which counted them. */
+        CHECKF(x.launches == 3, "%d launches counted, want 3", x.launches);
+        dc_exec_release(&x);
     }
     err = clEnqueueReadBuffer(e->q, out, CL_TRUE, 0, sizeof got, &got, 0, NULL, NULL);
     CHECKF(err == CL_SUCCESS && got == 6.5f, "launch_nd result %g (%s), want 6.5", got,

@@ -29,6 +29,12 @@ dc_test(test_engine SOURCES ${dc_dir}/test_engine.c LABELS unit)
 set_tests_properties(test_engine PROPERTIES
                      ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
 target_link_libraries(test_engine PRIVATE Threads::Threads m)
+# Again with the uploads staged through pinned host buffers, the path of discrete GPUs
+# (DENSECL_PINNED=1 forces it on POCL, whose memory is the host's): jobs back to back, failover
+# and every result the same, bit for bit.
+add_test(NAME test_engine_pinned COMMAND test_engine)
+set_tests_properties(test_engine_pinned PROPERTIES LABELS unit
+                     ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread;DENSECL_PINNED=1")
 
 # densecl_image_to_input against the tensors classify's own preprocessing made before it moved
 # into the library (tests/unit/data/image_to_input/, written by tests/dump_preprocess.c of commit

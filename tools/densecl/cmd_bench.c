@@ -55,7 +55,7 @@ const char cmd_bench_usage[] =
 /* Time and work per op kind. */
 typedef struct kind_total {
     const char *kind;
-    int count;
+    int count, launches;
     double us;
     uint64_t macs;
 } kind_total;
@@ -76,9 +76,10 @@ static int kinds_of(const densecl_op_event *ev, int n, kind_total *kinds, int ma
         if (k == nk) {
             if (nk == max)
                 continue;
-            kinds[nk++] = (kind_total){ev[i].kind, 0, 0, 0};
+            kinds[nk++] = (kind_total){ev[i].kind, 0, 0, 0, 0};
         }
         kinds[k].count++;
+        kinds[k].launches += ev[i].launches;
         kinds[k].us += ev[i].duration_us;
         kinds[k].macs += ev[i].macs;
     }
@@ -89,27 +90,45 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
 {
     kind_total kinds[16];
     int nk = kinds_of(ev, n, kinds, 16);
-    double total = 0;
+    double total = 0, span = 0;
+    int launches = 0;
     densecl_op_event *sorted = malloc((size_t)n * sizeof *sorted);
-    for (int k = 0; k < nk; k++)
+    for (int k = 0; k < nk; k++) {
         total += kinds[k].us;
+        launches += kinds[k].launches;
+    }
+    /* The run's device time, its first command's start to its last command's end (start_us
+     * counts from the first start): the ops' sum falls short of it by the gaps between
+     * commands, which a profile that timed only some kernels of an op would inflate. */
+    for (int i = 0; i < n; i++)
+        if (ev[i].start_us + ev[i].duration_us > span)
+            span = ev[i].start_us + ev[i].duration_us;
     if (json) {
         printf(",\n  \"profile\": {\"kinds\": [");
         for (int k = 0; k < nk; k++) {
             printf("%s\n    {\"kind\": ", k ? "," : "");
             dc_json_write_string(stdout, kinds[k].kind);
-            printf(", \"count\": %d, \"ms\": %.4f, \"share\": %.4f, \"gflops\": %.3f}",
-                   kinds[k].count, kinds[k].us / 1e3, total > 0 ? kinds[k].us / total : 0,
+            printf(", \"count\": %d, \"launches\": %d, \"ms\": %.4f, \"share\": %.4f, "
+                   "\"gflops\": %.3f}",
+                   kinds[k].count, kinds[k].launches, kinds[k].us / 1e3,
+                   total > 0 ? kinds[k].us / total : 0,
                    kinds[k].us > 0 ? 2.0 * (double)kinds[k].macs / (kinds[k].us * 1e3) : 0);
         }
-        printf("],\n    \"slowest\": [");
+        printf("],\n    \"launches\": %d, \"ops_ms\": %.4f, \"span_ms\": %.4f,"
+               "\n    \"slowest\": [",
+               launches, total / 1e3, span / 1e3);
     } else {
         printf("\ntime per op kind (device time of one run, summed over devices):\n");
-        printf("  %-16s %6s %10s %7s %10s\n", "kind", "ops", "ms", "share", "GFLOP/s");
+        printf("  %-16s %6s %8s %10s %7s %10s\n", "kind", "ops", "launches", "ms", "share",
+               "GFLOP/s");
         for (int k = 0; k < nk; k++)
-            printf("  %-16s %6d %10.3f %6.1f%% %10.2f\n", kinds[k].kind, kinds[k].count,
-                   kinds[k].us / 1e3, total > 0 ? 100.0 * kinds[k].us / total : 0,
+            printf("  %-16s %6d %8d %10.3f %6.1f%% %10.2f\n", kinds[k].kind, kinds[k].count,
+                   kinds[k].launches, kinds[k].us / 1e3,
+                   total > 0 ? 100.0 * kinds[k].us / total : 0,
                    kinds[k].us > 0 ? 2.0 * (double)kinds[k].macs / (kinds[k].us * 1e3) : 0);
+        printf("ops %.3f ms in all, %d launches; the run's device time %.3f ms (%.1f%% in ops, "
+               "the rest between commands)\n",
+               total / 1e3, launches, span / 1e3, span > 0 ? 100.0 * total / span : 0);
         printf("\nslowest ops:\n");
     }
     if (sorted) {
@@ -158,11 +177,10 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
         dc_json_write_string(f, ev[i].name);
         fprintf(f, ", \"cat\": ");
         dc_json_write_string(f, ev[i].kind);
-        fprintf(f,
-                ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
-                "\"args\": {\"macs\": %llu}}%s\n",
+        fprintf(f, ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
+                   "\"args\": {\"macs\": %llu, \"launches\": %d}}%s\n",
                 ev[i].replica, ev[i].start_us, ev[i].duration_us, (unsigned long long)ev[i].macs,
-                i + 1 < n ? "," : "");
+                ev[i].launches, i + 1 < n ? "," : "");
     }
     fprintf(f, "]}\n");
     st = dc_atomic_close(&a, !ferror(f));

@@ -4,10 +4,12 @@
 # machine that has no compiler, CMake, Debian packages or torchvision, and copies it into the
 # carry folder (default gpu-carry/, git-ignored), which travels with the working tree:
 #
-#   bin/       densecl, densecl-query, test_ops, test_conv_clblast (the build's)
+#   bin/       densecl, densecl-query, test_ops, test_conv_clblast, test_conv_gemm,
+#              densecl-launch-bench (launch and upload costs), from a build of its own
+#              (default build-gpu/) configured without MPI: a GPU machine need not have Open MPI
 #   lib/       libclblast.so.1, the OpenCL ICD loader libOpenCL.so.1 (ocl-icd, which honours
 #              OCL_ICD_VENDORS) and libprotobuf-c.so.1, the very files the build links, found
-#              through ldd
+#              through ldd; libdc_cl_count.so, the OpenCL call counter (LD_PRELOAD)
 #   fixtures/  whole-model parity cases written by tests/generators/gen_fixtures.py with torchvision's
 #              logits (the GPU machine's PyTorch may have no torchvision): the ImageNet
 #              DenseNet-121 in F16 weights (stem, max pool, four blocks) and three CIFAR/MNIST
@@ -17,11 +19,14 @@
 #   MANIFEST   commit, build, files and sizes
 #
 # The binaries need glibc 2.34 and libstdc++ with GLIBCXX_3.4.29 (Debian 12 builds; Ubuntu
-# 22.04 has both). The folder must stay below the device tool's 64 MiB carry limit: checked.
+# 22.04 has both). Every library a packed file needs must be carried or on every machine
+# (tools/dev/carry_check.sh: libc, libm, libdl, libpthread, librt, libz, libstdc++, libgcc_s,
+# the loader), else packing fails naming it. The folder must stay below the device tool's 64 MiB
+# carry limit: checked.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build=build
+build=build-gpu
 out=gpu-carry
 python=${DENSECL_PYTHON:-/usr/bin/python3}
 cases=densenet121_f16,densenet_bc100_k12,densenet40_k12,densenet_bc_c1_k7
@@ -36,16 +41,17 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
-fi
-nice cmake --build "$build" -j2 --target densecl-cli densecl-query test_ops test_conv_clblast
+# Without MPI, whatever the build folder had: the GPU machine has no Open MPI runtime.
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDENSECL_MPI=OFF -DDENSECL_TESTS=ON > /dev/null
+nice cmake --build "$build" -j2 --target densecl-cli densecl-query test_ops test_conv_clblast \
+    test_conv_gemm densecl-launch-bench dc_cl_count
 
 rm -rf "${out:?}/bin" "${out:?}/lib"
 mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
-for b in densecl densecl-query test_ops test_conv_clblast; do
+for b in densecl densecl-query test_ops test_conv_clblast test_conv_gemm densecl-launch-bench; do
     cp "$build/bin/$b" "$out/bin/$b"
 done
+cp "$build/tests/libdc_cl_count.so" "$out/lib/"
 for lib in libclblast.so.1 libOpenCL.so.1; do
     path=$(ldd "$build/bin/test_conv_clblast" | awk -v l="$lib" '$1 == l { print $3 }')
     if [ -z "$path" ] || [ ! -f "$path" ]; then
@@ -62,6 +68,8 @@ if [ -z "$path" ] || [ ! -f "$path" ]; then
     exit 1
 fi
 cp -L "$path" "$out/lib/libprotobuf-c.so.1"
+# Nothing else may be needed: a library neither carried nor on every machine stops the pack.
+tools/dev/carry_check.sh "$out/lib" "$out"/bin/* "$out"/lib/*
 
 mkdir -p "$out/data"
 for f in t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
