@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # cmake/package.cmake - the shared library, the CMake package, pkg-config and the install
-# (issue 14). Included at the end of the top CMakeLists.txt, once every source of the static
-# library `densecl` is known (other files add theirs with target_sources).
+# (issues 14 and 24). Included at the end of the top CMakeLists.txt, once every source of the
+# static library `densecl` is known (other files add theirs with target_sources).
 #
 # Libraries:
 #   densecl         libdensecl.a, always built. The tools and tests link it: they call internal
@@ -11,19 +11,45 @@
 #                   while densecl is 0.x), compiled with hidden visibility so that it exports the
 #                   densecl_* functions only (DENSECL_API in include/densecl.h). Built unless
 #                   DENSECL_SHARED=OFF; the Python module needs it.
-#   densecl::densecl  an ALIAS of the one BUILD_SHARED_LIBS picks (the static one by default),
-#                   here and in the installed package; densecl::densecl_static and
+#   densecl::densecl  the shared library wherever it is built, else the static one: here (for
+#                   add_subdirectory and FetchContent), in the build tree's package
+#                   (densecl_DIR=build) and in the installed one. densecl::densecl_static and
 #                   densecl::densecl_shared name each kind.
+#
+# The CMake package has one export set per kind: densecl-shared-targets.cmake needs nothing from
+# the consumer's machine (include/densecl.h includes no OpenCL header, and the .so's own
+# dependencies are the loader's business), while densecl-static-targets.cmake names OpenCL,
+# Threads and, when densecl was built with it, CLBlast, which densecl-config.cmake finds only
+# when the static library is asked for (cmake/densecl-config.cmake.in).
+#
+# Relative rpaths: the installed libdensecl.so and tools find libraries in PREFIX/LIBDIR
+# ($ORIGIN-relative, so the tree stays relocatable), and densecl.pc's Libs carry
+# -Wl,-rpath,${libdir} so that a program linked with `pkg-config --libs densecl` runs without
+# LD_LIBRARY_PATH or ldconfig.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# DENSECL_SHARED is an option of the top CMakeLists.txt: tests/install/install.cmake reads it first.
-if(BUILD_SHARED_LIBS AND NOT DENSECL_SHARED)
-  message(FATAL_ERROR "densecl: BUILD_SHARED_LIBS=ON needs DENSECL_SHARED=ON")
+# Where the Python module goes. "auto": where the target prefix's Python looks, decided at install
+# time for the prefix given then (cmake/python_install.cmake).
+set(dc_py_help "Where the Python module densecl is installed: auto (where the install prefix's \
+Python looks, e.g. /usr/local/lib/python3.11/dist-packages on Debian), or a directory relative to \
+the prefix, or absolute")
+get_property(dc_py_old_help CACHE DENSECL_PYTHON_INSTALL_DIR PROPERTY HELPSTRING)
+if(dc_py_old_help MATCHES "^Where the Python module densecl is installed, relative to the prefix"
+   AND DENSECL_PYTHON_INSTALL_DIR STREQUAL "lib/python3/dist-packages")
+  # A build tree configured before issue 24 holds the old default, which Debian's
+  # /usr/bin/python3 does not read for /usr/local: take the new default instead.
+  set(DENSECL_PYTHON_INSTALL_DIR auto CACHE STRING "${dc_py_help}" FORCE)
 endif()
-# Debian's /usr/bin/python3 reads /usr/lib/python3/dist-packages (not the multiarch libdir).
-set(DENSECL_PYTHON_INSTALL_DIR "lib/python3/dist-packages" CACHE STRING
-    "Where the Python module densecl is installed, relative to the prefix (or absolute)")
+set(DENSECL_PYTHON_INSTALL_DIR auto CACHE STRING "${dc_py_help}")
+# The Python whose sys.path "auto" follows when the prefix has no bin/python3 of its own (a venv
+# or /usr has one, and is asked instead): Debian's /usr/bin/python3 first, whatever PATH says.
+find_program(DENSECL_INSTALL_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH
+             DOC "The Python whose sys.path DENSECL_PYTHON_INSTALL_DIR=auto follows")
+if(NOT DENSECL_INSTALL_PYTHON)
+  find_program(DENSECL_INSTALL_PYTHON NAMES python3
+               DOC "The Python whose sys.path DENSECL_PYTHON_INSTALL_DIR=auto follows")
+endif()
 
 get_target_property(dc_libs densecl LINK_LIBRARIES)
 set_target_properties(densecl PROPERTIES EXPORT_NAME densecl_static)
@@ -38,9 +64,14 @@ if(DENSECL_SHARED)
   get_target_property(dc_opts densecl COMPILE_OPTIONS)
   get_target_property(dc_incs densecl INCLUDE_DIRECTORIES)
   add_library(densecl_shared SHARED ${dc_sources})
-  # The generated kernel sources are made by a custom command of this directory: the static
-  # library builds first so that two targets never run it at once.
-  add_dependencies(densecl_shared densecl)
+  # The generated sources (kernels, ONNX protobuf-c code) are made by custom commands of this
+  # directory, which both libraries list: one target makes them first, so that two never run
+  # them at once, and the shared library builds without the static one (pip, python/backend/).
+  get_target_property(dc_generated_sources densecl SOURCES)
+  list(FILTER dc_generated_sources INCLUDE REGEX "^${PROJECT_BINARY_DIR}/")
+  add_custom_target(densecl_generated DEPENDS ${dc_generated_sources})
+  add_dependencies(densecl densecl_generated)
+  add_dependencies(densecl_shared densecl_generated)
   foreach(prop dc_defs dc_opts dc_incs)
     if(NOT ${prop})
       set(${prop} "")
@@ -67,13 +98,19 @@ if(DENSECL_SHARED)
   list(APPEND dc_install_targets densecl_shared)
 endif()
 
-if(BUILD_SHARED_LIBS)
+if(DENSECL_SHARED)
   add_library(densecl::densecl ALIAS densecl_shared)
   set(DENSECL_DEFAULT_KIND shared)
+  # Installed, it finds its dependencies beside it first (a relocatable tree may carry them).
+  set_target_properties(densecl_shared PROPERTIES INSTALL_RPATH "$ORIGIN")
 else()
   add_library(densecl::densecl ALIAS densecl)
   set(DENSECL_DEFAULT_KIND static)
 endif()
+# The installed tools: PREFIX/LIBDIR relative to PREFIX/BINDIR.
+file(RELATIVE_PATH dc_bin_to_lib /densecl-prefix/${CMAKE_INSTALL_BINDIR}
+     /densecl-prefix/${CMAKE_INSTALL_LIBDIR})
+set_target_properties(densecl-cli densecl-query PROPERTIES INSTALL_RPATH "$ORIGIN/${dc_bin_to_lib}")
 
 # ---------------------------------------------------------------------------------------------
 # Man pages, made at build time from each tool's --help (cmake/manpage.cmake).
@@ -118,6 +155,8 @@ set(DENSECL_HAVE_CLBLAST_LINK OFF)
 if(TARGET clblast AND "clblast" IN_LIST dc_libs)
   set(DENSECL_HAVE_CLBLAST_LINK ON)
 endif()
+# One config file serves the build tree (densecl_DIR=build) and the install: it only includes
+# files beside it.
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/densecl-config.cmake.in
   ${PROJECT_BINARY_DIR}/densecl-config.cmake
   INSTALL_DESTINATION ${DENSECL_CMAKE_INSTALL_DIR})
@@ -127,12 +166,25 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/densecl-config-version.cm
 # ---------------------------------------------------------------------------------------------
 # The install.
 
-install(TARGETS ${dc_install_targets} EXPORT densecl-targets
+install(TARGETS densecl EXPORT densecl-static-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(EXPORT densecl-targets NAMESPACE densecl:: DESTINATION ${DENSECL_CMAKE_INSTALL_DIR})
+install(EXPORT densecl-static-targets NAMESPACE densecl:: DESTINATION ${DENSECL_CMAKE_INSTALL_DIR})
+if(DENSECL_SHARED)
+  install(TARGETS densecl_shared EXPORT densecl-shared-targets
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT densecl-shared-targets NAMESPACE densecl::
+          DESTINATION ${DENSECL_CMAKE_INSTALL_DIR})
+endif()
+# The build tree's targets, beside that config file: find_package(densecl) with
+# densecl_DIR=<this build directory> links the libraries where they were built.
+export(EXPORT densecl-static-targets NAMESPACE densecl::
+       FILE ${PROJECT_BINARY_DIR}/densecl-static-targets.cmake)
+if(DENSECL_SHARED)
+  export(EXPORT densecl-shared-targets NAMESPACE densecl::
+         FILE ${PROJECT_BINARY_DIR}/densecl-shared-targets.cmake)
+endif()
 install(FILES ${PROJECT_BINARY_DIR}/densecl-config.cmake
               ${PROJECT_BINARY_DIR}/densecl-config-version.cmake
         DESTINATION ${DENSECL_CMAKE_INSTALL_DIR})
@@ -155,19 +207,15 @@ install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # The Python module, beside a generated _install.py that tells it where the shared library lies
-# relative to itself (so that the installed tree may be moved as a whole).
+# relative to itself (so that the installed tree may be moved as a whole). Its directory depends
+# on the prefix given to `cmake --install --prefix`, so it is decided at install time
+# (cmake/python_install.cmake).
 if(DENSECL_SHARED)
-  set(dc_py_dir ${DENSECL_PYTHON_INSTALL_DIR}/densecl)
-  set(dc_lib_dir ${CMAKE_INSTALL_LIBDIR})
-  foreach(v dc_py_dir dc_lib_dir)
-    if(NOT IS_ABSOLUTE "${${v}}")
-      set(${v} "/densecl-prefix/${${v}}")
-    endif()
-  endforeach()
-  file(RELATIVE_PATH DENSECL_PY_LIBDIR ${dc_py_dir} ${dc_lib_dir})
-  configure_file(${PROJECT_SOURCE_DIR}/python/densecl/_install.py.in
-                 ${PROJECT_BINARY_DIR}/python/_install.py @ONLY)
-  install(FILES ${PROJECT_SOURCE_DIR}/python/densecl/__init__.py
-                ${PROJECT_BINARY_DIR}/python/_install.py
-          DESTINATION ${DENSECL_PYTHON_INSTALL_DIR}/densecl)
+  install(CODE "
+    set(DC_PY_SOURCE_DIR \"${PROJECT_SOURCE_DIR}/python/densecl\")
+    set(DC_PY_BINARY_DIR \"${PROJECT_BINARY_DIR}/python\")
+    set(DC_PY_INSTALL_DIR \"${DENSECL_PYTHON_INSTALL_DIR}\")
+    set(DC_PY_PYTHON \"${DENSECL_INSTALL_PYTHON}\")
+    set(DC_PY_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")")
+  install(SCRIPT ${PROJECT_SOURCE_DIR}/cmake/python_install.cmake)
 endif()

@@ -3,8 +3,13 @@
  * an image's pixels made into the model's input as the weights say, one inference, the class
  * name out.
  *
- *   cc embed.c -o embed $(pkg-config --cflags --libs densecl)  # after cmake --install (README)
- *   cc embed.c -o embed -Iinclude build/libdensecl.a -lOpenCL -lm -lpthread  # from the tree
+ * Built (README, "Install and link", whose lines the readme test runs):
+ *   cc embed.c -o embed $(pkg-config --cflags --libs densecl)  # after cmake --install
+ *   cc embed.c -o embed $(pkg-config --cflags densecl) \
+ *       $(pkg-config --libs --static densecl | sed 's/-ldensecl/-l:libdensecl.a/')  # static
+ *   cc examples/embed.c -o embed -Iinclude -Lbuild -Wl,-rpath,"$PWD/build" -ldensecl  # the tree
+ *   cc examples/embed.c -o embed -Iinclude build/libdensecl.a -lOpenCL -lprotobuf-c -lclblast \
+ *       -lm -lpthread     # the tree, static (-lclblast when CMake found CLBlast)
  *   ./embed weights.safetensors      # safetensors or ONNX, architecture inferred
  *   ./embed                          # seeded random DenseNet-BC-100 weights
  */

@@ -13,9 +13,10 @@
  * tool-visible:
  *   base       dc_error dc_clear_error dc_mul_size dc_shape_str dc_open_regular
  *              dc_fopen_regular dc_atomic_open dc_atomic_close dc_atomic_remove_temps
+ *              dc_path_is_mount dc_fnv
  *              dc_json_parse dc_json_free dc_json_get dc_json_is_integer dc_json_write_string
  *   formats    dc_npy_read dc_npy_parse dc_npy_write dc_npy_free
- *   model      dc_preprocess_parse dc_names_parse_json dc_names_free
+ *   model      dc_preprocess_parse dc_names_parse_json dc_names_free dc_weights_digest
  *   cl         dc_cl_error_name dc_cl_std_from dc_contains_nocase dc_device_describe
  *              dc_device_pick
  *   conv       dc_tiles_generic dc_tiles_default dc_tiles_check dc_tiles_path dc_parse_tile

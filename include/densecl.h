@@ -354,6 +354,11 @@ typedef enum densecl_device_type {
     DENSECL_DEVICE_OTHER = 8
 } densecl_device_type;
 
+/* One device's facts. Strings are NUL-terminated; one longer than its array is cut and ends in
+ * "..." (never left empty).
+ * ABI change in 0.7.0: device_version grew from 64 to 256 bytes (POCL's CL_DEVICE_VERSION, 65
+ * characters, came back empty), moving every field after it: code compiled against an older
+ * densecl.h must be recompiled (and the Python module of the same version used). */
 typedef struct densecl_device_info {
     int platform_index;          /* position in clGetPlatformIDs */
     int device_index;            /* position in the platform's clGetDeviceIDs(ALL) */
@@ -362,7 +367,7 @@ typedef struct densecl_device_info {
     char name[128];
     char vendor[128];
     char driver_version[64];
-    char device_version[64];     /* "OpenCL 3.0 PoCL ..." */
+    char device_version[256];    /* CL_DEVICE_VERSION: "OpenCL 3.0 PoCL HSTR: pthread-..." */
     char opencl_c_version[64];   /* "OpenCL C 1.2 PoCL" */
     unsigned compute_units;
     unsigned clock_mhz;
@@ -589,7 +594,9 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
  * the end of its last (an op may launch several: a split GEMM and its reduce, a library's
  * calls). 0.7.0 added `launches` (ABI: the struct grew). */
 typedef struct densecl_op_event {
-    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; static */
+    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; owned
+                          by the engine, valid until densecl_engine_free() (runs at other
+                          sizes keep it valid) */
     const char *kind;  /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
                           "bnrelu_gap", "linear", "upload", "download"; static */
     int replica;       /* which device */

@@ -57,16 +57,20 @@ densecl_status dc_fopen_regular(const char *path, const char *what, FILE **f);
 /* Atomic file writes. Symbolic links are followed to the name they end at. A regular file (or
  * a new one) is written as a temporary ".NAME.densecl-PID-XXXXXX" in its own directory, which
  * replaces it only once all bytes are on disk (flushed, fsync'd), so a reader sees the old file
- * or the whole new one, never a part, and a failed write leaves no temporary behind. A character
- * device or FIFO, and /dev/stdout, /dev/stderr, /dev/fd/N, are written straight into (tmp is
- * NULL); anything else (a directory, a socket) is refused. Opening also removes temporaries
- * that dead processes left in the directory. Write to a->f between the two calls. */
+ * or the whole new one, never a part, and a failed write leaves no temporary behind. A file
+ * that is a mount point (a bind-mounted single file: no rename can replace it) is written the
+ * same way, then the complete temporary is copied into it in place (in_place; a rename failing
+ * with EBUSY or EXDEV falls back to that too). A character device or FIFO, and /dev/stdout,
+ * /dev/stderr, /dev/fd/N, are written straight into (tmp is NULL); anything else (a directory,
+ * a socket) is refused. Opening also removes temporaries that dead processes left in the
+ * directory. Write to a->f between the two calls. */
 typedef struct dc_atomic_file {
     FILE *f;
     char *tmp;        /* the temporary; NULL when writing straight into the target */
     char *real;       /* the path with its symbolic links followed */
     const char *path; /* as given, for messages */
     int slot;         /* in the table dc_atomic_remove_temps walks, or -1 */
+    int in_place;     /* real is a mount point: the temporary is copied into it at the close */
 } dc_atomic_file;
 densecl_status dc_atomic_open(dc_atomic_file *a, const char *path);
 /* ok: whether every write to a->f succeeded. Renames the temporary over the path when ok and
@@ -75,6 +79,10 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok);
 /* Unlinks every live temporary of the process. Async-signal-safe: for a signal handler that
  * is about to end the process. */
 void dc_atomic_remove_temps(void);
+/* 1 when the existing file path (its links followed) is a mount point: on another device than
+ * its directory, or a mount point in /proc/self/mountinfo (a bind mount from the same file
+ * system, as `docker -v out.npy:/out.npy` makes). Such a file cannot be renamed over. */
+int dc_path_is_mount(const char *path);
 
 /* The cache directory in use ($DENSECL_CACHE_DIR, else $XDG_CACHE_HOME/densecl, else
  * $HOME/.cache/densecl) into buf; 0 when there is none. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* files.c - opening for reading (regular files only), atomic writes, the cache directory,
  * whole-file reads, mkdir -p, FNV-1a. Knows no DenseNet and no OpenCL. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 
 #include <dirent.h>
 #include <errno.h>
@@ -241,6 +241,58 @@ static void dc_remove_stale_temps(const char *dir)
     closedir(d);
 }
 
+/* A mountinfo field with its \ooo escapes (space, tab, newline, backslash) undone, in place. */
+static void dc_unescape_octal(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p; o++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' &&
+            p[3] >= '0' && p[3] <= '7') {
+            *o = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 4;
+        } else {
+            *o = *p++;
+        }
+    }
+    *o = '\0';
+}
+
+int dc_path_is_mount(const char *path)
+{
+    struct stat sb, db;
+    int mount = 0;
+    char *real = realpath(path, NULL), *line = NULL;
+    size_t cap = 0;
+    if (!real || stat(real, &sb) != 0) {
+        free(real);
+        return 0;
+    }
+    char *slash = strrchr(real, '/');
+    if (slash && slash != real) {
+        *slash = '\0';
+        mount = stat(real, &db) == 0 && db.st_dev != sb.st_dev;
+        *slash = '/';
+    }
+    FILE *f = mount ? NULL : fopen("/proc/self/mountinfo", "re");
+    while (f && !mount && getline(&line, &cap, f) > 0) {
+        /* "ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS ...": the fifth field */
+        char *p = line;
+        for (int i = 0; i < 4 && p; i++)
+            p = (p = strchr(p, ' ')) ? p + 1 : NULL;
+        char *end = p ? strchr(p, ' ') : NULL;
+        if (!end)
+            continue;
+        *end = '\0';
+        dc_unescape_octal(p);
+        mount = strcmp(p, real) == 0;
+    }
+    if (f)
+        fclose(f);
+    free(line);
+    free(real);
+    return mount;
+}
+
 /* Writes straight into fd (a device, FIFO or one of our descriptors): nothing to rename. */
 static densecl_status dc_atomic_stream(dc_atomic_file *a, int fd, const char *what)
 {
@@ -299,7 +351,26 @@ densecl_status dc_atomic_open(dc_atomic_file *a, const char *path)
     snprintf(a->tmp, len, "%s/.%.*s" DC_TEMP_TAG "%ld-XXXXXX", dir, DC_TEMP_BASE_MAX, base,
              (long)getpid());
     dc_remove_stale_temps(dir);
-    if ((fd = mkstemp(a->tmp)) < 0) {
+    a->in_place = exists && dc_path_is_mount(a->real);
+    if (a->in_place)
+        dc_log(DENSECL_LOG_INFO, "%s is a mount point: it is written in place once complete", path);
+    fd = mkstemp(a->tmp);
+    if (fd < 0 && a->in_place) {
+        /* A bind-mounted file in a directory we cannot write: the temporary goes elsewhere. */
+        const char *t = getenv("TMPDIR");
+        char *alt = malloc(strlen(t && *t ? t : "/tmp") + strlen(base) + 64);
+        if (alt) {
+            sprintf(alt, "%s/.%.*s" DC_TEMP_TAG "%ld-XXXXXX", t && *t ? t : "/tmp",
+                    DC_TEMP_BASE_MAX, base, (long)getpid());
+            if ((fd = mkstemp(alt)) >= 0) {
+                free(a->tmp);
+                a->tmp = alt;
+            } else {
+                free(alt);
+            }
+        }
+    }
+    if (fd < 0) {
         st = dc_error(DENSECL_ERR_IO, "%s: cannot create a file in %s: %s", path, dir,
                       strerror(errno));
         free(a->tmp);
@@ -328,6 +399,41 @@ out:
     return st;
 }
 
+/* Copies the complete temporary into a->real, which is truncated first: what a mount point
+ * gets instead of a rename. */
+static densecl_status dc_copy_in_place(const dc_atomic_file *a)
+{
+    densecl_status st = DENSECL_OK;
+    int in = open(a->tmp, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(a->real, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+    char buf[1 << 16];
+    ssize_t n = 0;
+    while (out >= 0 && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (ssize_t done = 0, w; done < n; done += w)
+            if ((w = write(out, buf + done, (size_t)(n - done))) < 0) {
+                if (errno == EINTR) {
+                    w = 0;
+                    continue;
+                }
+                n = -1;
+                break;
+            }
+        if (n < 0)
+            break;
+    }
+    if (in < 0 || out < 0 || n != 0 || fsync(out) != 0)
+        st = dc_error(DENSECL_ERR_IO, "%s: cannot write it in place: %s", a->path, strerror(errno));
+    if (out >= 0 && close(out) != 0 && st == DENSECL_OK)
+        st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", a->path, strerror(errno));
+    if (in >= 0)
+        close(in);
+    return st;
+}
+
 densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
 {
     densecl_status st = DENSECL_OK;
@@ -349,11 +455,20 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
     if (!ok) {
         st = dc_error(DENSECL_ERR_IO, "%s: write error: %s", a->path,
                       err ? strerror(err) : "a write failed");
-    } else if (a->tmp && rename(a->tmp, a->real) != 0) {
-        st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", a->path, a->tmp,
-                      strerror(errno));
+    } else if (a->tmp && !a->in_place && rename(a->tmp, a->real) != 0) {
+        if (errno == EBUSY || errno == EXDEV) {
+            /* A mount point that dc_path_is_mount did not see: in place after all. */
+            dc_log(DENSECL_LOG_WARN, "%s cannot be renamed over (%s): written in place", a->path,
+                   strerror(errno));
+            a->in_place = 1;
+        } else {
+            st = dc_error(DENSECL_ERR_IO, "%s: cannot rename %s over it: %s", a->path, a->tmp,
+                          strerror(errno));
+        }
     }
-    if (st != DENSECL_OK && a->tmp)
+    if (st == DENSECL_OK && a->tmp && a->in_place)
+        st = dc_copy_in_place(a);
+    if (a->tmp && (st != DENSECL_OK || a->in_place))
         unlink(a->tmp);
     free(a->tmp);
     free(a->real);
@@ -363,7 +478,6 @@ densecl_status dc_atomic_close(dc_atomic_file *a, int ok)
     a->slot = -1;
     return st;
 }
-
 
 char *dc_read_text(const char *prefix, const char *path)
 {

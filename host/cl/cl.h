@@ -45,12 +45,24 @@ densecl_status dc_cl_status(cl_int err);
  * that oversized weights are refused and oversized batches split, on any device. */
 void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_bytes);
 
+/* src[0..len) into out[cap], NUL-terminated, without trailing NULs and spaces; a string that
+ * does not fit is cut and ends in "..." (visibly cut, never empty). */
+void dc_str_fit(char *out, size_t cap, const char *src, size_t len);
 /* Fills info for a device (indices are only filled by the listing). */
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info);
 /* 1 if needle occurs in hay, ASCII case ignored (an empty needle occurs everywhere). */
 int dc_contains_nocase(const char *hay, const char *needle);
+/* Why POCL cannot write its kernel cache, where it keeps it ($POCL_CACHE_DIR, else
+ * $XDG_CACHE_HOME/pocl/kcache, else $HOME/.cache/pocl/kcache): that directory, or the nearest
+ * existing one above it that must hold it, is not writable (a read-only file system or home, as
+ * in a read-only container). POCL then builds no kernel, and with its default directory finds
+ * no device at all. Writes one sentence that names the directory, the reason and the remedy
+ * into buf and returns 1; 0 when the cache looks writable. */
+int dc_pocl_cache_problem(char *buf, size_t cap);
+/* 1 when dev's platform is POCL ("Portable Computing Language"). */
+int dc_device_is_pocl(cl_device_id dev);
 /* Resolves "all" or a comma-separated list of specs to distinct devices (at most max). */
 densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl_device_info *infos,
                                    int max, int *count);

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* device.c - OpenCL platform and device discovery, device specs ("auto", "gpu", "P:D", name). */
+#define _POSIX_C_SOURCE 200809L
+
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl/cl.h"
 
@@ -11,18 +15,51 @@
 #define DC_MAX_PLATFORMS 16
 #define DC_MAX_DEVICES 64
 
-static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+void dc_str_fit(char *out, size_t cap, const char *src, size_t len)
+{
+    static const char more[] = "...";
+    if (cap == 0)
+        return;
+    /* Drivers count the NUL in len, and some pad their strings with spaces. */
+    while (len > 0 && (src[len - 1] == '\0' || isspace((unsigned char)src[len - 1])))
+        len--;
+    if (len < cap) {
+        memcpy(out, src, len);
+        out[len] = '\0';
+    } else if (cap > sizeof more) {
+        memcpy(out, src, cap - sizeof more);
+        memcpy(out + cap - sizeof more, more, sizeof more); /* with its NUL */
+    } else {
+        memcpy(out, src, cap - 1);
+        out[cap - 1] = '\0';
+    }
+}
+
+/* A device or platform string of any length into a fixed array: the size is asked first, so a
+ * string longer than the array comes back cut with "..." instead of empty (POCL's 65-character
+ * CL_DEVICE_VERSION did not fit the 64 bytes densecl_device_info had until 0.7.0). */
+static void dc_info_str_of(cl_device_id dev, cl_platform_id plat, cl_uint what, char *out,
+                           size_t cap)
 {
     size_t len = 0;
+    char *buf = NULL;
+    cl_int err = dev ? clGetDeviceInfo(dev, what, 0, NULL, &len)
+                     : clGetPlatformInfo(plat, what, 0, NULL, &len);
     out[0] = '\0';
-    if (clGetDeviceInfo(dev, what, cap - 1, out, &len) != CL_SUCCESS) {
-        out[0] = '\0';
+    if (err != CL_SUCCESS || len == 0 || !(buf = malloc(len)))
         return;
+    err = dev ? clGetDeviceInfo(dev, what, len, buf, NULL)
+              : clGetPlatformInfo(plat, what, len, buf, NULL);
+    if (err == CL_SUCCESS) {
+        const char *nul = memchr(buf, '\0', len);
+        dc_str_fit(out, cap, buf, nul ? (size_t)(nul - buf) : len);
     }
-    out[len < cap ? len : cap - 1] = '\0';
-    /* Some drivers pad names with spaces. */
-    for (size_t n = strlen(out); n > 0 && isspace((unsigned char)out[n - 1]); n--)
-        out[n - 1] = '\0';
+    free(buf);
+}
+
+static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+{
+    dc_info_str_of(dev, NULL, what, out, cap);
 }
 
 static uint64_t dc_limit_alloc_, dc_limit_global_;
@@ -57,12 +94,9 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info)
     dc_info_str(dev, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
     dc_info_str(dev, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
                 sizeof info->opencl_c_version);
-    if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS) {
-        size_t len = 0;
-        if (clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof info->platform_name - 1,
-                              info->platform_name, &len) == CL_SUCCESS)
-            info->platform_name[len < sizeof info->platform_name ? len : 0] = '\0';
-    }
+    if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS)
+        dc_info_str_of(NULL, plat, CL_PLATFORM_NAME, info->platform_name,
+                       sizeof info->platform_name);
     clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->type = (type & CL_DEVICE_TYPE_GPU)           ? DENSECL_DEVICE_GPU
                  : (type & CL_DEVICE_TYPE_ACCELERATOR) ? DENSECL_DEVICE_ACCELERATOR
@@ -83,6 +117,60 @@ void dc_device_describe(cl_device_id dev, densecl_device_info *info)
     if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof b, &b, NULL) == CL_SUCCESS)
         info->compiler_available = b == CL_TRUE;
     dc_apply_limits(info);
+}
+
+#define DC_POCL_PLATFORM "Portable Computing Language"
+
+int dc_pocl_cache_problem(char *buf, size_t cap)
+{
+    const char *env = getenv("POCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char dir[4096], at[4096];
+    int set = env && *env;
+    if (set)
+        snprintf(dir, sizeof dir, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/pocl/kcache", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/pocl/kcache", home);
+    else
+        snprintf(dir, sizeof dir, "/tmp/pocl/kcache");
+    /* POCL creates the missing directories: the first one that exists must be writable. */
+    snprintf(at, sizeof at, "%s", dir);
+    while (access(at, F_OK) != 0) {
+        char *slash = strrchr(at, '/');
+        if (!slash || slash == at) {
+            snprintf(at, sizeof at, "%s", slash ? "/" : ".");
+            break;
+        }
+        *slash = '\0';
+    }
+    if (access(at, W_OK) == 0)
+        return 0;
+    const char *why = strerror(errno);
+    if (set && strcmp(at, dir) == 0)
+        snprintf(buf, cap,
+                 "POCL's kernel cache POCL_CACHE_DIR=%s is not writable (%s): POCL writes every "
+                 "kernel it compiles there; point POCL_CACHE_DIR at a writable directory",
+                 dir, why);
+    else
+        snprintf(buf, cap,
+                 "POCL cannot create its kernel cache %s%s: %s is not writable (%s); %s "
+                 "POCL_CACHE_DIR %s a writable directory (in a read-only container, e.g. "
+                 "POCL_CACHE_DIR=/tmp/pocl-cache)",
+                 set ? "POCL_CACHE_DIR=" : "", dir, at, why, set ? "point" : "set",
+                 set ? "at" : "to");
+    return 1;
+}
+
+int dc_device_is_pocl(cl_device_id dev)
+{
+    cl_platform_id plat = NULL;
+    char name[128] = "";
+    return clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS &&
+           clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
+               CL_SUCCESS &&
+           strstr(name, DC_POCL_PLATFORM) != NULL;
 }
 
 /* Every device of every platform, in listing order. */
@@ -118,8 +206,18 @@ static densecl_status dc_device_enum(cl_device_id *ids, densecl_device_info *inf
         }
     }
     *count = n;
-    if (n == 0)
+    if (n == 0) {
+        /* POCL without a writable kernel cache (a read-only home) lists no device at all. */
+        char why[8400];
+        for (cl_uint p = 0; p < np && p < DC_MAX_PLATFORMS; p++) {
+            char name[128] = "";
+            if (clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
+                    CL_SUCCESS &&
+                strstr(name, DC_POCL_PLATFORM) && dc_pocl_cache_problem(why, sizeof why))
+                return dc_error(DENSECL_ERR_NO_DEVICE, "POCL lists no device: %s", why);
+        }
         return dc_error(DENSECL_ERR_NO_DEVICE, "OpenCL platforms found, but no devices");
+    }
     return DENSECL_OK;
 }
 

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,76 @@ static int ox_path_ok(const char *p)
     return 1;
 }
 
+/* Opens loc (ox_path_ok) below the directory dir for reading, one component at a time with
+ * O_NOFOLLOW: a symbolic link anywhere in loc (a file, or a subdirectory) is refused, so that
+ * the file is always one inside dir, whatever links the directory holds. A FIFO is never waited
+ * on (O_NONBLOCK) and anything but a regular file is refused. DENSECL_OK with *fd set, else the
+ * error with what (the tensor) and loc only: never a path outside dir. */
+static densecl_status ox_open_inside(ox *x, const char *key, const char *dir, const char *loc,
+                                     int *fd_out)
+{
+    densecl_status st = DENSECL_OK;
+    int at = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    const char *c = loc;
+    struct stat sb;
+    *fd_out = -1;
+    if (at < 0)
+        return dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot open the model's directory: %s",
+                        x->what, key, strerror(errno));
+    for (;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        char part[256];
+        if (len >= sizeof part) {
+            st = dc_error(DENSECL_ERR_FORMAT,
+                          "%s: tensor '%s': external data location '%s': a name is too long",
+                          x->what, key, loc);
+            break;
+        }
+        memcpy(part, c, len);
+        part[len] = '\0';
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+        fd = openat(at, part, flags | (slash ? O_DIRECTORY : O_NONBLOCK));
+        if (fd < 0) {
+            int err = errno;
+            struct stat lb;
+            if (err == ELOOP ||
+                (fstatat(at, part, &lb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lb.st_mode)))
+                st = dc_error(DENSECL_ERR_FORMAT,
+                              "%s: tensor '%s': external data location '%s' is refused: '%.*s' "
+                              "is a symbolic link (densecl reads external data only from files "
+                              "inside the model's directory, never through links)",
+                              x->what, key, loc, (int)(c - loc + (ptrdiff_t)len), loc);
+            else
+                st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data '%s': %s",
+                              x->what, key, loc, strerror(err));
+            break;
+        }
+        close(at);
+        at = -1;
+        if (!slash)
+            break;
+        at = fd;
+        fd = -1;
+        c = slash + 1;
+    }
+    if (at >= 0)
+        close(at);
+    if (st == DENSECL_OK && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: tensor '%s': external data '%s' is not a regular file", x->what, key,
+                      loc);
+    if (st == DENSECL_OK) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl != -1)
+            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        *fd_out = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    return st;
+}
+
 /* Reads [offset, offset + len) of the external data file of t into a malloc'd buffer. */
 static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char *key, size_t want,
                                   unsigned char **out)
@@ -123,30 +194,26 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
                         "%s: tensor '%s': external data length %llu, but "
                         "its shape needs %zu bytes",
                         x->what, key, (unsigned long long)len, want);
-    size_t plen = strlen(x->dir) + strlen(loc) + 2;
-    char *path = malloc(plen);
     unsigned char *buf = malloc(want ? want : 1);
     densecl_status st = DENSECL_OK;
     int fd = -1;
     struct stat sb;
-    if (!path || !buf) {
+    if (!buf) {
         st = dc_error(DENSECL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s'", x->what, key);
         goto done;
     }
-    snprintf(path, plen, "%s/%s", x->dir, loc);
-    /* dc_open_regular never blocks on a FIFO planted as external data. */
-    if (dc_open_regular(path, NULL, &fd) != DENSECL_OK || fstat(fd, &sb) != 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", fd < 0 ? densecl_last_error() : strerror(errno));
-        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data: %s", x->what,
-                      key, why);
+    if ((st = ox_open_inside(x, key, x->dir, loc, &fd)) != DENSECL_OK)
+        goto done;
+    if (fstat(fd, &sb) != 0) {
+        st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': cannot read external data '%s': %s",
+                      x->what, key, loc, strerror(errno));
         goto done;
     }
     if (off > (uint64_t)sb.st_size || want > (uint64_t)sb.st_size - off) {
         st = dc_error(DENSECL_ERR_FORMAT,
                       "%s: tensor '%s': external data [%llu, +%zu) is past "
-                      "the end of %s (%lld bytes)",
-                      x->what, key, (unsigned long long)off, want, path, (long long)sb.st_size);
+                      "the end of '%s' (%lld bytes)",
+                      x->what, key, (unsigned long long)off, want, loc, (long long)sb.st_size);
         goto done;
     }
     for (size_t done = 0; done < want;) {
@@ -154,7 +221,7 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': short read of %s", x->what, key, path);
+            st = dc_error(DENSECL_ERR_IO, "%s: tensor '%s': short read of '%s'", x->what, key, loc);
             goto done;
         }
         done += (size_t)n;
@@ -162,7 +229,6 @@ static densecl_status ox_external(ox *x, const Onnx__TensorProto *t, const char 
 done:
     if (fd >= 0)
         close(fd);
-    free(path);
     if (st == DENSECL_OK)
         *out = buf;
     else

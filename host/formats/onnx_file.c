@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* onnx_file.c - the ONNX reader's entry points: the file read within its limits, the nesting
- * check before protobuf-c decodes, the graph's index and metadata, then the walk of
+ * and memory checks before protobuf-c decodes, the graph's index and metadata, then the walk of
  * onnx_graph.c. The layers: onnx.c (tensors, external data, aliases) < onnx_graph.c (the
  * DenseNet in the graph) < this file. */
 #define _POSIX_C_SOURCE 200809L
@@ -82,12 +82,22 @@ static densecl_status ox_metadata(ox *x, const Onnx__ModelProto *m)
     return DENSECL_OK;
 }
 
-/* protobuf-c decodes nested messages by recursion without a depth limit, so a few MB of nested
- * headers (a node's attribute holding a graph holding a node ...) overflow the stack. Before
- * decoding, this walks the wire format with protobuf-c's own descriptors, only to measure how
- * deep the messages nest: the values are skipped, and protobuf-c still does all the decoding
- * (and refuses what is malformed: this returns 1 for anything it cannot follow). */
+/* Before protobuf-c decodes anything, one walk of the wire format with protobuf-c's own
+ * descriptors (the values are skipped; protobuf-c still does all the decoding and refuses what
+ * is malformed) checks two things protobuf-c does not:
+ *   - how deep messages nest: protobuf-c recurses without a depth limit, so a few MB of nested
+ *     headers (a node's attribute holding a graph holding a node ...) would overflow the stack;
+ *   - how much memory decoding takes: every field occurrence costs protobuf-c a scanned-member
+ *     record while its message decodes, every element of a repeated field a slot, every string
+ *     an allocation, every message its struct. Two bytes of an empty repeated string cost about
+ *     a hundred (100 MB of them took 3.6 GB), so the file is refused when the estimate (an upper
+ *     bound of what protobuf-c allocates) passes OX_ALLOC_FACTOR times its size plus
+ *     OX_ALLOC_SLACK: an exported model, all raw_data, decodes into about its own size. */
 #define OX_MAX_DEPTH 32 /* a DenseNet needs 4: model, graph, node or initializer, attribute */
+#define OX_ALLOC_FACTOR 4
+#define OX_ALLOC_SLACK ((uint64_t)64 << 20)
+#define OX_MALLOC_COST 32 /* what malloc spends on a small block: glibc's least chunk */
+#define OX_MEMBER_COST 64 /* protobuf-c's ScannedMember (32 bytes), in slabs that double */
 
 static int ox_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
 {
@@ -101,40 +111,101 @@ static int ox_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
     return 0;
 }
 
-static int ox_depth_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
+/* Bytes one element of a repeated field of type t takes in its array. */
+static size_t ox_elt_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    default: /* 32-bit numbers, enums, bools */
+        return 4;
+    }
+}
+
+/* Elements in a packed repeated field of type t with len bytes of payload p. */
+static uint64_t ox_packed_count(ProtobufCType t, const uint8_t *p, size_t len)
+{
+    uint64_t n = 0;
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return len / 8;
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return len / 4;
+    default: /* varints: one ends at each byte without the continuation bit */
+        for (size_t i = 0; i < len; i++)
+            n += !(p[i] & 0x80);
+        return n;
+    }
+}
+
+/* Walks message d in p[0, len): 0 when it nests deeper than OX_MAX_DEPTH, else 1 with *cost
+ * raised by what decoding it allocates at most. 1 too for anything it cannot follow (protobuf-c
+ * then refuses it). */
+static int ox_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth,
+                      uint64_t *cost)
 {
     size_t i = 0;
     uint64_t key, v;
     if (depth > OX_MAX_DEPTH)
         return 0;
+    *cost += d->sizeof_message + OX_MALLOC_COST;
     while (i < len) {
         if (!ox_varint(p, len, &i, &key))
             return 1;
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX
+                ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
+                : NULL;
+        int repeated = f && f->label == PROTOBUF_C_LABEL_REPEATED;
+        *cost += OX_MEMBER_COST;
+        if (!f) /* kept as an unknown field, with a copy of its bytes */
+            *cost += sizeof(ProtobufCMessageUnknownField) + OX_MALLOC_COST;
         switch (key & 7) {
         case PROTOBUF_C_WIRE_TYPE_VARINT:
             if (!ox_varint(p, len, &i, &v))
                 return 1;
+            *cost += repeated ? ox_elt_size(f->type) : f ? 0 : 10;
             break;
         case PROTOBUF_C_WIRE_TYPE_64BIT:
             if (len - i < 8)
                 return 1;
             i += 8;
+            *cost += repeated || !f ? 8 : 0;
             break;
         case PROTOBUF_C_WIRE_TYPE_32BIT:
             if (len - i < 4)
                 return 1;
             i += 4;
+            *cost += repeated || !f ? 4 : 0;
             break;
         case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
             if (!ox_varint(p, len, &i, &v) || v > len - i)
                 return 1;
-            const ProtobufCFieldDescriptor *f =
-                key >> 3 <= UINT32_MAX
-                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
-                    : NULL;
-            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-                !ox_depth_ok(f->descriptor, p + i, (size_t)v, depth + 1))
-                return 0;
+            if (!f) {
+                *cost += v;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (!ox_prescan(f->descriptor, p + i, (size_t)v, depth + 1, cost))
+                    return 0;
+                *cost += repeated ? sizeof(void *) : 0;
+            } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
+                *cost += v + 1 + OX_MALLOC_COST + (repeated ? ox_elt_size(f->type) : 0);
+            } else if (repeated) { /* packed numbers */
+                *cost += ox_packed_count(f->type, p + i, (size_t)v) * ox_elt_size(f->type);
+            }
             i += (size_t)v;
             break;
         }
@@ -178,9 +249,18 @@ densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, co
                         "%s: an ONNX file larger than 2 GiB must keep its "
                         "tensors as external data",
                         what);
-    if (!ox_depth_ok(&onnx__model_proto__descriptor, bytes, len, 0))
+    uint64_t cost = 0;
+    if (!ox_prescan(&onnx__model_proto__descriptor, bytes, len, 0, &cost))
         return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX messages nested more than %d deep", what,
                         OX_MAX_DEPTH);
+    if (cost > OX_ALLOC_FACTOR * (uint64_t)len + OX_ALLOC_SLACK)
+        return dc_error(DENSECL_ERR_FORMAT,
+                        "%s: decoding this ONNX file would take about %llu MiB, more than %d "
+                        "times its size (%llu KiB) plus %llu MiB: it holds a great many tiny or "
+                        "empty fields, as no exported model does",
+                        what, (unsigned long long)(cost >> 20), OX_ALLOC_FACTOR,
+                        (unsigned long long)(len >> 10),
+                        (unsigned long long)(OX_ALLOC_SLACK >> 20));
     m = onnx__model_proto__unpack(NULL, len, bytes);
     if (!m)
         return dc_error(DENSECL_ERR_FORMAT,
@@ -210,7 +290,8 @@ densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, co
         }
     }
     x.g = m->graph;
-    if ((st = ox_index(&x)) != DENSECL_OK || (st = ox_metadata(&x, m)) != DENSECL_OK)
+    if ((st = ox_index(&x)) != DENSECL_OK || (st = dc_ox_check(&x, m)) != DENSECL_OK ||
+        (st = ox_metadata(&x, m)) != DENSECL_OK)
         goto done;
     int blocks = 0;
     x.dry = 1;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* onnx_impl.h - what the ONNX reader's three files share, bottom up: onnx.c (limits, tensors,
- * external data, aliases), onnx_graph.c (the DenseNet in the graph), onnx_file.c (the file,
- * decoding, the entry points). Private to them. */
+/* onnx_impl.h - what the ONNX reader's files share, bottom up: onnx.c (limits, tensors,
+ * external data, aliases), onnx_graph.c (the DenseNet in the graph), onnx_check.c (the ONNX
+ * checker's structural rules), onnx_file.c (the file, decoding, the entry points). Private to
+ * them. */
 #ifndef DENSECL_ONNX_IMPL_H
 #define DENSECL_ONNX_IMPL_H
 
@@ -96,6 +97,8 @@ densecl_status dc_ox_add(ox *x, const char *key, float *data, int ndim, const in
 const char *dc_ox_resolve(const ox *x, const char *value);
 /* onnx.c: the tensor behind a value, through aliases, or NULL. */
 const Onnx__TensorProto *dc_ox_constant(const ox *x, const char *value);
+/* onnx_check.c: the ONNX checker's structural rules on the decoded model (x indexed). */
+densecl_status dc_ox_check(const ox *x, const Onnx__ModelProto *m);
 /* onnx_graph.c: the DenseNet walk from the output back to the input; *blocks counts blocks. */
 densecl_status dc_ox_walk(ox *x, int *blocks);
 /* onnx_graph.c: what kind of network a graph that is not a DenseNet is, when it is one densecl

@@ -87,6 +87,12 @@ int dc_input_decl_hw(const dc_input_decl *in, int *h, int *w);
  * Expected: 48"; 0 otherwise. */
 int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, size_t cap);
 
+/* A 64-bit checksum of everything in w that changes a model's outputs or their names: its
+ * config, every tensor (key, shape, values), its class names and its "densecl.preprocess".
+ * Weights that give the same results have the same digest, whatever file they came from (what
+ * MPI ranks compare: tools/densecl/mpi.c). */
+uint64_t dc_weights_digest(const densecl_weights *w);
+
 /* What the first bytes of a weights file say it is (weights.c reads at most 512 of them). */
 typedef enum dc_file_kind {
     DC_FILE_SAFETENSORS = 0, /* also the default: the safetensors reader names what is wrong */

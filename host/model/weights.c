@@ -166,8 +166,8 @@ static densecl_status w_refuse_other(const char *path, const char *what)
     case W_HINT_PYTORCH:
         return dc_error(DENSECL_ERR_FORMAT,
                         "%s is %s, which densecl does not read; convert it with: densecl-export "
-                        "--model densenet121 --weights %s --out %s.safetensors (--model: its "
-                        "torchvision preset; left out, the architecture is inferred)",
+                        "--weights %s --out %s.safetensors (it infers the DenseNet from the "
+                        "checkpoint's tensors and prints it)",
                         path, what, path, base);
     case W_HINT_KERAS:
     case W_HINT_TFLITE:
@@ -307,6 +307,34 @@ const densecl_config *densecl_weights_config(const densecl_weights *w)
 const char *densecl_weights_metadata(const densecl_weights *w, const char *key)
 {
     return w ? dc_tensor_meta(&w->tensors, key) : NULL;
+}
+
+uint64_t dc_weights_digest(const densecl_weights *w)
+{
+    const densecl_config *c = &w->cfg;
+    int64_t cfg[8 + DENSECL_MAX_BLOCKS] = {c->growth_rate, c->num_blocks,  c->init_features,
+                                           c->bottleneck,  c->bn_size,     (int64_t)c->stem,
+                                           c->in_channels, c->num_classes};
+    for (int b = 0; b < DENSECL_MAX_BLOCKS; b++)
+        cfg[8 + b] = c->block_layers[b];
+    uint64_t h = dc_fnv(DC_FNV_SEED, cfg, sizeof cfg);
+    h = dc_fnv(h, &c->compression, sizeof c->compression);
+    for (int i = 0; i < w->tensors.count; i++) {
+        const dc_tensor *t = &w->tensors.t[i];
+        size_t n = 1;
+        h = dc_fnv(h, t->key, strlen(t->key) + 1);
+        h = dc_fnv(h, &t->ndim, sizeof t->ndim);
+        for (int d = 0; d < t->ndim; d++) {
+            h = dc_fnv(h, &t->shape[d], sizeof t->shape[d]);
+            n *= (size_t)t->shape[d];
+        }
+        if (t->data)
+            h = dc_fnv(h, t->data, n * sizeof *t->data);
+    }
+    for (int i = 0; i < w->label_count; i++)
+        h = dc_fnv(h, w->labels[i], strlen(w->labels[i]) + 1);
+    const char *pre = dc_tensor_meta(&w->tensors, "densecl.preprocess");
+    return pre ? dc_fnv(h, pre, strlen(pre) + 1) : h;
 }
 
 void densecl_weights_free(densecl_weights *w)

@@ -229,12 +229,18 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
         char name[128] = "";
         char *log = dc_build_log(prog, dev);
         clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name - 1, name, NULL);
-        char disk[4400];
+        char disk[4400], cache[8400];
         dc_full_cache_hint(disk, sizeof disk);
-        st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
-                      "the kernels did not build for '%s' (clBuildProgram: %s, options "
-                      "'%s')%s:\n%s",
-                      name, dc_cl_error_name(err), options, disk, log ? log : "(no build log)");
+        if (dc_device_is_pocl(dev) && dc_pocl_cache_problem(cache, sizeof cache))
+            /* the cause first: the build failure is only what it led to */
+            st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
+                          "%s (so the kernels did not build for '%s': clBuildProgram: %s):\n%s",
+                          cache, name, dc_cl_error_name(err), log ? log : "(no build log)");
+        else
+            st = dc_error(err == CL_BUILD_PROGRAM_FAILURE ? DENSECL_ERR_BUILD : dc_cl_status(err),
+                          "the kernels did not build for '%s' (clBuildProgram: %s, options "
+                          "'%s')%s:\n%s",
+                          name, dc_cl_error_name(err), options, disk, log ? log : "(no build log)");
         free(log);
         goto fail;
     }

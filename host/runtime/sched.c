@@ -242,7 +242,10 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         goto fail;
     for (int i = 0; i < r->plan.n_ops; i++) {
         const dc_op *op = &r->plan.ops[i];
-        evp = dc_profile_slot(job, ri, op->name, dc_op_kind_name(op), op->macs);
+        /* The name from the engine's model plan (the same op sequence at every size): a chunk
+         * plan is freed when the image size changes, and densecl_op_event.name must outlive
+         * that (the header promises the engine's lifetime). */
+        evp = dc_profile_slot(job, ri, e->model.ops[i].name, dc_op_kind_name(op), op->macs);
         dc_exec_op(&x);
         /* The first op's start is the part's (below); the others' only when profiling. */
         x.keep_events = i == 0 || evp != NULL;
@@ -451,7 +454,12 @@ static densecl_status dc_enqueue_range(densecl_job *job, dc_part *part, int ri)
  * a job's logits. */
 static void dc_replica_fail(dc_replica *r, densecl_status why)
 {
-    snprintf(r->failure, sizeof r->failure, "%s", densecl_last_error());
+    const char *msg = densecl_last_error();
+    if (msg && *msg)
+        snprintf(r->failure, sizeof r->failure, "%s", msg);
+    else /* never an empty reason: at least the status */
+        snprintf(r->failure, sizeof r->failure, "%s (the driver gave no detail)",
+                 densecl_status_str(why));
     r->failure_status = why;
     r->active = 0;
     dc_replica_drain(r);
@@ -823,8 +831,12 @@ densecl_status dc_calibrate(densecl_engine *e)
         /* Twice: the first run pays for buffer creation and first-launch costs. */
         for (int rep = 0; rep < 2 && r->active; rep++) {
             dc_part part = {0, n, NULL, NULL, 0};
+            cl_int fin = CL_SUCCESS;
             if (dc_enqueue_range(&job, &part, i) != DENSECL_OK ||
-                clFinish(r->queue) != CL_SUCCESS) {
+                (fin = clFinish(r->queue)) != CL_SUCCESS) {
+                if (fin != CL_SUCCESS) /* the reason dc_replica_fail records */
+                    dc_error(dc_cl_status(fin), "its calibration run failed: clFinish: %s",
+                             dc_cl_error_name(fin));
                 dc_part_release(&part);
                 dc_replica_fail(r, DENSECL_ERR_OPENCL);
                 break;

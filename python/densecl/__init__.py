@@ -132,7 +132,7 @@ class _DeviceInfo(ctypes.Structure):
     _fields_ = [("platform_index", ctypes.c_int), ("device_index", ctypes.c_int),
                 ("type", ctypes.c_int), ("platform_name", ctypes.c_char * 128),
                 ("name", ctypes.c_char * 128), ("vendor", ctypes.c_char * 128),
-                ("driver_version", ctypes.c_char * 64), ("device_version", ctypes.c_char * 64),
+                ("driver_version", ctypes.c_char * 64), ("device_version", ctypes.c_char * 256),
                 ("opencl_c_version", ctypes.c_char * 64), ("compute_units", ctypes.c_uint),
                 ("clock_mhz", ctypes.c_uint), ("global_mem_bytes", ctypes.c_uint64),
                 ("max_alloc_bytes", ctypes.c_uint64), ("local_mem_bytes", ctypes.c_uint64),

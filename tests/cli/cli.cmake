@@ -36,6 +36,13 @@ if(DENSECL_MPI)
                        "${DENSECL_TEST_ENV};ASAN_OPTIONS=detect_odr_violation=0:abort_on_error=1:detect_leaks=0")
 endif()
 
+# The output rules of every command that writes, C or Python (README, "The tools").
+add_test(NAME writers_tests
+         COMMAND bash ${dc_dir}/writers_tests.sh $<TARGET_FILE:densecl-cli>
+                 $<TARGET_FILE:test_files> ${CMAKE_CURRENT_BINARY_DIR}/writers-scratch)
+set_tests_properties(writers_tests PROPERTIES LABELS cli TIMEOUT 900
+                     ENVIRONMENT "${DENSECL_TEST_ENV}")
+
 # Kernel cache and program binaries through the CLI.
 add_test(NAME cache_tests COMMAND bash ${dc_dir}/cache_tests.sh
                                   $<TARGET_FILE:densecl-cli> ${CMAKE_CURRENT_BINARY_DIR}/cache-scratch)

@@ -877,6 +877,42 @@ else
         bad "errors: full POCL cache disk named" "exit $rc $why: $(head -c 600 "$TMP/err")"
     fi
 fi
+# A read-only POCL cache (issue 25 item 12): POCL_CACHE_DIR on a read-only mount, and a
+# read-only HOME without POCL_CACHE_DIR or XDG_CACHE_HOME (a read-only container), where POCL
+# lists no device at all. Each ends in one line naming the directory and POCL_CACHE_DIR (0.6.0:
+# "the kernels did not build", "OpenCL platforms found, but no devices").
+if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
+    bad "errors: read-only POCL caches named" "needs root and unshare -m (CI runs as root)"
+else
+    mkdir -p "$HD/pocl-ro" "$HD/home-ro" "$HD/dc-ro"
+    ro_case() { # NAME PATTERN DIR ENV... -- ARGS...: DIR read-only, then densecl ARGS under ENV
+        local name=$1 pattern=$2 dir=$3
+        shift 3
+        rm -f "$TMP/y.npy"
+        capture "$TMP/out" "$TMP/err" unshare -m --propagation private sh -c \
+            'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec env "$@"' \
+            sh "$dir" "$@"
+        why=$(one_error_line)
+        if [ "$rc" -eq 1 ] && [ -z "$why" ] && grep -Eq -- "$pattern" "$TMP/err" &&
+            [ ! -e "$TMP/y.npy" ]; then
+            ok "errors: $name"
+        else
+            bad "errors: $name" "exit $rc $why: $(head -c 600 "$TMP/err")"
+        fi
+    }
+    ro_case "read-only POCL_CACHE_DIR named" \
+        "^densecl: error: POCL's kernel cache POCL_CACHE_DIR=$HD/pocl-ro is not writable \(Read-only file system\).*point POCL_CACHE_DIR at a writable directory" \
+        "$HD/pocl-ro" POCL_CACHE_DIR="$HD/pocl-ro" DENSECL_CACHE_DIR="$HD/dc-ro" TMPDIR="$HD" \
+        "$BIN" run --model densenet-40-k12 --random-weights 3 --input "$TMP/x.npy" --output "$TMP/y.npy"
+    for c in run info; do
+        args=(run --model densenet-40-k12 --random-weights 3 --input "$TMP/x.npy" --output "$TMP/y.npy")
+        [ "$c" = info ] && args=(info)
+        ro_case "read-only HOME without POCL_CACHE_DIR named ($c)" \
+            "^densecl: error: POCL lists no device: POCL cannot create its kernel cache $HD/home-ro/\.cache/pocl/kcache: $HD/home-ro is not writable \(Read-only file system\); set POCL_CACHE_DIR to a writable directory" \
+            "$HD/home-ro" -u POCL_CACHE_DIR -u XDG_CACHE_HOME HOME="$HD/home-ro" \
+            DENSECL_CACHE_DIR="$HD/dc-ro" "$BIN" "${args[@]}"
+    done
+fi
 # --help and --version to a full stdout fail, and say so.
 for a in --help --version "run --help"; do
     # shellcheck disable=SC2086

@@ -333,6 +333,70 @@ for cmd in classify run; do
     [ "$rc" -eq 2 ] || bad "3 ranks, $cmd: rank 1's usage error: exit status" "$rc, want 2"
 done
 
+# The ranks agree or stop (issue 25 item 8): before any work the ranks compare their commands,
+# options, weights' content and inputs; a difference is one error line from rank 0 naming the
+# first one, every rank exits 2, no output is left, and nothing hangs (0.6.0 gave mixed results
+# with exit 0, or hung). by_rank N SCRIPT: N ranks each run `bash -c SCRIPT` with $r its rank,
+# $BIN, $W, $T (= $TMP) and $LAB set, under a time limit.
+by_rank() {
+    local n=$1 script=$2
+    rm -f "$TMP/f.csv" "$TMP/f.npy"
+    # shellcheck disable=SC2016
+    capture "$TMP/f.out" "$TMP/f.err" timeout 300 "${MPI[@]}" -n "$n" env BIN="$BIN" W="$W" \
+        T="$TMP" LAB="$LAB" bash -c 'r=$OMPI_COMM_WORLD_RANK; '"$script"
+}
+disagree="start every rank with the same command, options, weights and inputs"
+ex=(classify --weights '$W' --csv '$T/f.csv' '$T/a.idx' '$T/b.idx')
+by_rank 3 'extra=(); [ "$r" = 1 ] && extra=(--limit 5); exec "$BIN" '"${ex[*]}"' "${extra[@]}"'
+want_lines "disagreement: --limit on rank 1 only" \
+    "densecl: error: the ranks disagree on --limit: rank 1 on $qhost has 5, rank 0 has \(not given\); $disagree"
+[ "$rc" -eq 2 ] || bad "disagreement: --limit: exit status" "$rc, want 2"
+by_rank 2 'extra=(); [ "$r" = 1 ] && extra=(--truth "$LAB"); exec "$BIN" '"${ex[*]}"' "${extra[@]}"'
+want_lines "disagreement: --truth on rank 1 only" \
+    "densecl: error: the ranks disagree on --truth: rank 1 on $qhost has .*t10k-labels-idx1-ubyte\.gz, rank 0 has \(not given\); $disagree"
+by_rank 3 'f=("$T/a.idx" "$T/b.idx"); [ "$r" = 2 ] && f=("$T/b.idx" "$T/a.idx")
+    exec "$BIN" classify --weights "$W" --csv "$T/f.csv" "${f[@]}"'
+want_lines "disagreement: inputs in another order on rank 2" \
+    "densecl: error: the ranks disagree on input 1: rank 2 on $qhost has $qtmp/b\.idx \(7 images\), rank 0 has $qtmp/a\.idx \(30 images\); $disagree"
+# The same file name, other weights (one class's bias changed) on rank 1: by content.
+mkdir -p "$TMP/w0" "$TMP/w1"
+cp "$W" "$TMP/w0/w.safetensors"
+"$PY" - "$W" "$TMP/w1/w.safetensors" "$SRC/tools/export" <<'PY' || bad "other weights" "python failed"
+import sys
+sys.path.insert(0, sys.argv[3])
+from safetensors_io import read_safetensors, write_safetensors
+t, meta, _ = read_safetensors(sys.argv[1])
+t["classifier.bias"][3] += 0.5
+write_safetensors(sys.argv[2], t, meta)
+PY
+for cmd in classify run; do
+    if [ "$cmd" = classify ]; then
+        args='classify --weights w.safetensors --csv "$T/f.csv" "$T/a.idx"'
+    else
+        args='run --weights w.safetensors --input "$T/x7.npy" --output "$T/f.npy"'
+    fi
+    by_rank 2 'cd "$T/w$r" && exec "$BIN" '"$args"
+    want_lines "disagreement: $cmd with other weights of the same name on rank 1" \
+        "densecl: error: the ranks disagree on the weights' content: rank 1 on $qhost has checksum [0-9a-f]{16}, rank 0 has checksum [0-9a-f]{16}; $disagree"
+done
+# run on one rank and classify on the others; --csv - against --json: no hang, one line.
+by_rank 3 'if [ "$r" = 1 ]; then exec "$BIN" run --weights "$W" --input "$T/x7.npy" --output "$T/f.npy"
+    else exec "$BIN" classify --weights "$W" "$T/a.idx"; fi'
+want_lines "disagreement: run on rank 1, classify on the others" \
+    "densecl: error: the ranks disagree on the command: rank 1 on $qhost has run, rank 0 has classify; $disagree"
+by_rank 2 'o=(--json); [ "$r" = 1 ] && o=(--csv -); exec "$BIN" classify --weights "$W" "$T/a.idx" "${o[@]}"'
+want_lines "disagreement: --json on rank 0, --csv - on rank 1" \
+    "densecl: error: the ranks disagree on --csv: rank 1 on $qhost has -, rank 0 has \(not given\); $disagree"
+# What may differ between ranks does: --batch (and --device, --conv, ...) on one rank only.
+by_rank 3 'extra=(); [ "$r" = 1 ] && extra=(--batch 3); exec "$BIN" classify --weights "$W" \
+    --csv "$T/f.csv" "$T/a.idx" "$T/bad.png" "$T/b.idx" "${extra[@]}"'
+if [ "$rc" -eq 3 ] && cmp -s "$TMP/f.csv" "$TMP/mixed.csv"; then
+    ok "agreement: --batch on one rank only is allowed, the CSV one process's"
+else
+    bad "agreement: --batch on one rank only" "exit $rc: $(head -c 600 "$TMP/f.err")"
+fi
+rm -f "$TMP/f.csv"
+
 capture "$TMP/f.out" "$TMP/f.err" timeout 300 "${MPI[@]}" -n 2 "$BIN" run --weights "$W" \
     --shard 0/2 --input "$TMP/x7.npy" --output "$TMP/u.npy"
 want_lines "--shard under mpirun refused, once" \

@@ -106,6 +106,8 @@ for dev in d["devices"]:
     assert dev["type"] in ("GPU", "CPU", "ACCELERATOR", "OTHER"), dev["type"]
     assert dev["local_mem_type"] in ("local", "global", "none"), dev["local_mem_type"]
     assert dev["cl_std"].startswith("-cl-std=CL"), dev["cl_std"]
+    # the whole CL_DEVICE_VERSION (POCL's is 65 characters; a 64-byte array left it empty)
+    assert dev["device_version"].startswith("OpenCL "), "device_version %r" % dev["device_version"]
     assert dev["kernels_build"] is True, "kernels do not build: %s" % dev.get("build_log")
     assert dev["conv_check"]["ok"] is True, "conv check: %s" % dev["conv_check"]
     assert dev["conv_check"]["detail"].startswith("ok (max err "), dev["conv_check"]
@@ -138,6 +140,30 @@ if [ "$rc" -eq 0 ] && grep -qi 'pthread\|pocl\|cpu' "$TMP/out"; then
     ok default-lists-pocl
 else
     bad default-lists-pocl "no POCL device in: $(head -c 600 "$TMP/out")"
+fi
+
+# The features line: what a device lacks, then what it has, as the JSON says them ("no fp16;
+# has fp64, ..." and never "no fp16, fp64, ..." for a device that has fp64).
+q --json
+if [ -n "$PY" ] && want=$("$PY" - "$TMP/out" <<'EOF'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f:
+    dev = json.load(f)["devices"][0]
+f = [("fp16", dev["fp16"]), ("fp64", dev["fp64"]), ("images", dev["image_support"]),
+     ("out-of-order", dev["out_of_order_queue"]), ("compiler", dev["compiler_available"])]
+no = ", ".join(n for n, has in f if not has)
+yes = ", ".join(n for n, has in f if has)
+print("; ".join(x for x in ["no " + no if no else "", "has " + yes if yes else ""] if x))
+EOF
+); then
+    q
+    if [ "$rc" -eq 0 ] && grep -qF -- "$want" "$TMP/out"; then
+        ok features-wording
+    else
+        bad features-wording "want '$want' in: $(sed -n '1,12p' "$TMP/out")"
+    fi
+else
+    bad features-wording "the JSON report did not parse: $(head -c 300 "$TMP/out")"
 fi
 
 # --- verbose --------------------------------------------------------------------------------
@@ -254,6 +280,39 @@ if [ "$rc" -eq 1 ] && grep -q 'broken.icd -> libdensecl-no-such-driver.so.1: ' "
 else
     bad broken-icd "exit status $rc; stderr: $(cat "$TMP/err")"
 fi
+
+# Beside a working driver, an .icd whose library does not load and one that is no OpenCL
+# driver: the report (text and JSON) names both with the reason (lines wrapped at 100 columns,
+# hence tr); the working one is listed.
+mkdir -p "$TMP/mixed-icds"
+cp "${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}"/*.icd "$TMP/mixed-icds/"
+echo "libdensecl-no-such-driver.so.1" >"$TMP/mixed-icds/broken.icd"
+echo "libm.so.6" >"$TMP/mixed-icds/notadriver.icd"
+OCL_ICD_VENDORS="$TMP/mixed-icds" q
+if [ "$rc" -ne 0 ]; then
+    bad failed-icd-listed "exit status $rc: $(cat "$TMP/err")"
+elif ! tr '\n' ' ' <"$TMP/out" |
+    grep -q 'ICD [^ ]*broken.icd -> libdensecl-no-such-driver.so.1: not loaded: cannot open'; then
+    bad failed-icd-listed "no line for broken.icd with dlerror's reason: $(head -n 8 "$TMP/out")"
+elif ! tr '\n' ' ' <"$TMP/out" |
+    grep -q 'ICD [^ ]*notadriver.icd -> libm.so.6: loads, but is no OpenCL driver'; then
+    bad failed-icd-listed "no line for notadriver.icd: $(head -n 8 "$TMP/out")"
+elif ! grep -Eq '^  0:0 +(CPU|GPU|ACCEL) ' "$TMP/out"; then
+    bad failed-icd-listed "the working driver's device is missing: $(cat "$TMP/out")"
+elif why=$(too_wide) && [ -n "$why" ]; then
+    bad failed-icd-listed "$why"
+else
+    ok failed-icd-listed
+fi
+OCL_ICD_VENDORS="$TMP/mixed-icds" q --json
+json_check failed-icd-json "
+icds = {i['file'].rsplit('/', 1)[-1]: i for i in d['icd_files']}
+b = icds['broken.icd']
+assert b['loads'] is False and b['error'].startswith('not loaded: ') and \\
+    'cannot open shared object file' in b['error'], b
+assert icds['notadriver.icd']['loads'] is False, icds['notadriver.icd']
+good = [i for n, i in icds.items() if n not in ('broken.icd', 'notadriver.icd')]
+assert good and all(i['loads'] is True and i['error'] is None for i in good), good"
 
 # A platform without devices (POCL given no device) is not a report either.
 POCL_DEVICES="no-such-device-kind" q

@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +29,29 @@ LABELS5 = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
 
 def d121(classes=1000):
     return lambda: torchvision.models.densenet121(weights=None, num_classes=classes)
+
+
+def sequential_head(build, dropout=0.3):
+    """A fine-tuned head as scripts write it: classifier = Sequential(Dropout, Linear), whose
+    state_dict keys are classifier.1.*."""
+    def head():
+        model = build()
+        model.classifier = nn.Sequential(nn.Dropout(dropout), model.classifier)
+        return model
+    return head
+
+
+class FcDenseNet(nn.Module):
+    """A DenseNet whose head is called fc (ResNet's name): keys features.* and fc.*."""
+
+    def __init__(self, densenet):
+        super().__init__()
+        self.features = densenet.features
+        self.fc = densenet.classifier
+
+    def forward(self, x):
+        out = F.adaptive_avg_pool2d(F.relu(self.features(x)), (1, 1))
+        return self.fc(torch.flatten(out, 1))
 
 
 def make(build, seed, shape):
@@ -87,15 +112,26 @@ def main(outdir):
          "--labels labels5.txt --size 64 --resize 72 --mean 0.5,0.4,0.3 --std 0.2,0.25,0.3 "
          "--onnx")
     # A pickled whole model (torchvision classes only), in torch.save's legacy format.
+    # (read only with --trust-pickle: unpickling a model runs code from the file).
     case("pickled_model_bc", fx.cifar_densenet(6, (2, 2, 2), 12, 4, in_channels=1), 6,
          (2, 1, 28, 28), lambda m, p: torch.save(m, p, _use_new_zipfile_serialization=False),
-         "--size 28 --mean 0.5 --std 0.25")
+         "--size 28 --mean 0.5 --std 0.25 --trust-pickle")
     # A fine-tuned 5-class densenet121 given as the preset: classes come from the checkpoint.
     case("five_class_d121", d121(5), 5, (1, 3, 64, 64),
          lambda m, p: torch.save(m.state_dict(), p), "--model densenet121 --onnx")
     # A DenseNet without bottleneck and compression 1 (DenseNet-40's shape, smaller).
     case("plain_densenet", lambda: fx.PlainDenseNet(6, (3, 3), 8, 1.0, 10), 40, (2, 3, 32, 32),
          lambda m, p: torch.save(m.state_dict(), p))
+
+    # Heads as fine-tuning scripts name them (issue 24 item 5): Sequential(Dropout, Linear)
+    # under DDP's 'module.' prefix (keys module.classifier.1.*), and fc.* under 'model.'.
+    case("sequential_head_bc", sequential_head(fx.cifar_densenet(6, (2, 2), 12, 7)), 71,
+         (2, 3, 32, 32),
+         lambda m, p: torch.save({"module." + k: v for k, v in m.state_dict().items()}, p))
+    case("fc_head_bc", lambda: FcDenseNet(fx.cifar_densenet(6, (2, 2), 12, 5)()), 72,
+         (2, 3, 32, 32),
+         lambda m, p: torch.save({"model": {"model." + k: v for k, v in m.state_dict().items()}},
+                                 p))
 
     with open(os.path.join(outdir, "cases.tsv"), "w") as f:
         f.write("".join("\t".join(c) + "\n" for c in cases))

@@ -17,6 +17,7 @@ below (test-side only: the library decodes with protobuf-c).
 import hashlib
 import os
 import pickle
+import shutil
 import sys
 import zipfile
 
@@ -120,33 +121,37 @@ def nested(levels):
 
 def add_identities(model_bytes):
     """Routes every Conv's weight and every Relu's output through an Identity node, as exporters
-    do for shared or renamed values: what densecl must look through."""
+    do for shared or renamed values: what densecl must look through. Each Identity goes next to
+    its node (before a Conv, after a Relu), so the graph stays topologically sorted, as the ONNX
+    checker (and densecl) require."""
     model = pb_decode(model_bytes)
     for m, (field, wt, val) in enumerate(model):
         if field != 7:
             continue
-        graph, extra = pb_decode(val), []
-        for g, (gf, gwt, gval) in enumerate(graph):
+        out = []
+        for gf, gwt, gval in pb_decode(val):
             if gf != 1:  # GraphProto.node
+                out.append((gf, gwt, gval))
                 continue
             node = pb_decode(gval)
             op = next(v for f, _, v in node if f == 4)
             inputs = [i for i, (f, _, _) in enumerate(node) if f == 1]
             outputs = [i for i, (f, _, _) in enumerate(node) if f == 2]
+            before, after = [], []
             if op == b"Conv":
                 k = inputs[1]
                 name = node[k][2]
                 node[k] = (1, 2, name + b"_id")
-                extra.append([(1, 2, name), (2, 2, name + b"_id"), (4, 2, b"Identity")])
+                before.append([(1, 2, name), (2, 2, name + b"_id"), (4, 2, b"Identity")])
             elif op == b"Relu":
                 k = outputs[0]
                 name = node[k][2]
                 node[k] = (2, 2, name + b"_pre")
-                extra.append([(1, 2, name + b"_pre"), (2, 2, name), (4, 2, b"Identity")])
-            graph[g] = (gf, gwt, pb_encode(node))
-        first = next(g for g, (gf, _, _) in enumerate(graph) if gf == 1)
-        graph[first:first] = [(1, 2, pb_encode(n)) for n in extra]
-        model[m] = (field, wt, pb_encode(graph))
+                after.append([(1, 2, name + b"_pre"), (2, 2, name), (4, 2, b"Identity")])
+            out += [(1, 2, pb_encode(n)) for n in before]
+            out.append((gf, gwt, pb_encode(node)))
+            out += [(1, 2, pb_encode(n)) for n in after]
+        model[m] = (field, wt, pb_encode(out))
     return pb_encode(model)
 
 
@@ -274,12 +279,23 @@ def main(outdir):
         write(os.path.join(outdir, "bc100_reordered" + suffix),
               open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
     parity.append("bc100_reordered")
+    # ... and with its external data in a subdirectory (real directories: no link).
+    nest_data = bytearray()
+    os.makedirs(os.path.join(outdir, "nested", "dir"), exist_ok=True)
+    write(os.path.join(outdir, "bc100_nested.onnx"),
+          edit_initializers(src, lambda i, t: to_external(t, "nested/dir/weights.bin",
+                                                          len(nest_data), nest_data)))
+    write(os.path.join(outdir, "nested", "dir", "weights.bin"), bytes(nest_data))
+    for suffix in (".input.npy", ".expected.npy"):
+        write(os.path.join(outdir, "bc100_nested" + suffix),
+              open(os.path.join(outdir, "bc100_op17" + suffix), "rb").read())
+    parity.append("bc100_nested")
 
     refused = []
 
-    def refuse(name, blob, expect):
+    def refuse(name, blob, expect, absent=""):
         write(os.path.join(outdir, name), blob)
-        refused.append((name, expect))
+        refused.append((name, expect, absent))
 
     # Not DenseNets: a ResNet-18, a DenseNet with one extra node.
     torch.manual_seed(18)
@@ -345,11 +361,31 @@ def main(outdir):
 
     refuse("ext_past_end.onnx", edit_initializers(src, past_end), "past the end")
 
+    # External data through symbolic links in the model's directory (extlinks/): to a file
+    # outside it, through a linked subdirectory, and to a file outside that is too small. Each
+    # is refused as a link, never read, and the outside file's name and size are not printed.
+    links = os.path.join(outdir, "extlinks")
+    shutil.rmtree(links, ignore_errors=True)
+    os.makedirs(links)
+    write(os.path.join(outdir, "outside.bin"), bytes(data))
+    write(os.path.join(outdir, "outside_small.bin"), b"0123456789")
+    for name, location, link, target in (
+            ("link_out", "data.bin", "data.bin", "../outside.bin"),
+            ("link_dir", "sub/bc100_ext.bin", "sub", ".."),
+            ("link_small", "small.bin", "small.bin", "../outside_small.bin")):
+        os.symlink(target, os.path.join(links, link))
+        at = bytearray()
+        write(os.path.join(links, name + ".onnx"),
+              edit_initializers(src, lambda i, t: to_external(t, location, len(at), at)))
+        refused.append((f"extlinks/{name}.onnx",
+                        f"location '{location}' is refused;'{link}' is a symbolic link",
+                        "outside;bytes)"))
+
     # Formats densecl recognises but does not read: one line naming it and the converter.
     sd = tiny().state_dict()
     path = os.path.join(outdir, "checkpoint.pth")
     torch.save(sd, path)
-    refused.append(("checkpoint.pth", "PyTorch checkpoint;densecl-export --model densenet121"))
+    refused.append(("checkpoint.pth", "PyTorch checkpoint;densecl-export --weights"))
     path = os.path.join(outdir, "legacy.pth")
     torch.save(sd, path, _use_new_zipfile_serialization=False)
     refused.append(("legacy.pth", "pickle;densecl-export"))
@@ -364,7 +400,8 @@ def main(outdir):
     with open(os.path.join(outdir, "parity.tsv"), "w") as f:
         f.write("".join(n + "\n" for n in parity))
     with open(os.path.join(outdir, "refused.tsv"), "w") as f:
-        f.write("".join(f"{n}\t{e}\n" for n, e in refused))
+        f.write("".join(f"{n}\t{e}\t{a}\n" for n, e, a in
+                        (r if len(r) == 3 else r + ("",) for r in refused)))
     write(stamp_path, (stamp() + "\n").encode())
     print(f"gen_onnx: {len(parity)} parity cases, {len(refused)} refused files")
     return 0

@@ -52,14 +52,18 @@ libdir=$(dirname "$solib")
 for f in bin/densecl bin/densecl-query include/densecl.h share/densecl/imagenet-classes.txt \
          share/densecl/densenet-fashion.safetensors share/doc/densecl/examples/embed.c \
          share/doc/densecl/examples/pipeline.c \
-         share/doc/densecl/LICENSE share/man/man1/densecl.1 share/man/man1/densecl-query.1 \
-         lib/python3/dist-packages/densecl/__init__.py; do
+         share/doc/densecl/LICENSE share/man/man1/densecl.1 share/man/man1/densecl-query.1; do
     [[ -f $prefix/$f ]] || fail "not installed: $f"
 done
 for f in libdensecl.a libdensecl.so pkgconfig/densecl.pc cmake/densecl/densecl-config.cmake \
          cmake/densecl/densecl-config-version.cmake; do
     [[ -e $libdir/$f ]] || fail "not installed: ${libdir#"$prefix"/}/$f"
 done
+# The Python module: where the prefix's Python would look (cmake/python_install.cmake); no Python
+# reads a temporary prefix, so sysconfig's lib/pythonX.Y/site-packages.
+py_dir=$prefix/$("$python" -c 'import sysconfig; print(sysconfig.get_path("purelib", "posix_prefix", {"base": "", "platbase": ""}).lstrip("/"))')
+[[ -f $py_dir/densecl/__init__.py && -f $py_dir/densecl/_install.py ]] ||
+    fail "the Python module is not in ${py_dir#"$prefix"/}: $(cd "$prefix" && find . -name '__init__.py')"
 if [[ -f $src/tools/export/densecl-export ]]; then
     [[ -x $prefix/bin/densecl-export ]] ||
         fail "tools/export/densecl-export exists but is not installed"
@@ -109,8 +113,9 @@ read -r -a pc_libs <<< "$(pkg-config --libs densecl)"
 # -l:libdensecl.a: with both kinds installed, -ldensecl would link the .so
 read -r -a pc_static <<< \
     "$(pkg-config --libs --static densecl | sed 's/-ldensecl\b/-l:libdensecl.a/')"
+# No -rpath here: densecl.pc's Libs carry it (tests/install/cmake_routes_test.sh checks that alone)
 cc -std=c11 "${cflags[@]}" "$src/examples/embed.c" -o "$tmp/embed-pc-shared" "${pc_cflags[@]}" \
-    "${pc_libs[@]}" -Wl,-rpath,"$libdir"
+    "${pc_libs[@]}"
 links "$tmp/embed-pc-shared" "libdensecl.so.0 => $libdir/" ||
     fail "embed-pc-shared does not use the installed libdensecl.so.0"
 run_embed "pkg-config shared" "$tmp/embed-pc-shared"
@@ -120,7 +125,7 @@ cc -std=c11 "${cflags[@]}" "$src/examples/embed.c" -o "$tmp/embed-pc-static" "${
 run_embed "pkg-config static" "$tmp/embed-pc-static"
 # The pipelined example, as installed, against the installed library and shipped model.
 cc -std=c11 "${cflags[@]}" "$prefix/share/doc/densecl/examples/pipeline.c" \
-    -o "$tmp/pipeline-pc-shared" "${pc_cflags[@]}" "${pc_libs[@]}" -Wl,-rpath,"$libdir"
+    -o "$tmp/pipeline-pc-shared" "${pc_cflags[@]}" "${pc_libs[@]}"
 out=$("$tmp/pipeline-pc-shared" "$prefix/share/densecl/densenet-fashion.safetensors" 3 8) ||
     fail "pipeline example: exited with status $?"
 [[ $out == *"the same logits both ways"* ]] || fail "pipeline example printed '$out'"
@@ -155,6 +160,8 @@ cmake --build "$tmp/consumer/build" -j2 >> "$tmp/consumer.log" 2>&1 || {
 }
 links "$tmp/consumer/build/embed-shared" "libdensecl.so.0 => $libdir/" ||
     fail "densecl::densecl_shared does not link the installed libdensecl.so.0"
+links "$tmp/consumer/build/embed-default" "libdensecl.so.0 => $libdir/" ||
+    fail "densecl::densecl is not the installed libdensecl.so.0"
 ! links "$tmp/consumer/build/embed-static" libdensecl ||
     fail "densecl::densecl_static links libdensecl.so"
 run_embed "find_package densecl::densecl" "$tmp/consumer/build/embed-default"
@@ -187,7 +194,7 @@ run_embed "add_subdirectory" "$tmp/parent/build/embed"
 
 # --- the Python module ---------------------------------------------------------------------------
 step "Python module"
-py_env=(env -u DENSECL_LIBRARY PYTHONPATH="$prefix/lib/python3/dist-packages"
+py_env=(env -u DENSECL_LIBRARY PYTHONPATH="$py_dir"
         PYTHONDONTWRITEBYTECODE=1)
 if [[ $sanitize == 1 ]]; then
     asan=$(cc -print-file-name=libasan.so)

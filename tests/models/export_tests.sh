@@ -8,7 +8,11 @@
 # `DENSECL run`, and its logits compared with torchvision's (compare_logits.py: max|diff| <=
 # 1e-4 x max|expected|, same argmax). The 5-class model's labels and preprocessing must be in
 # its metadata and used by `DENSECL classify`. Then the converter's refusals: a checkpoint that
-# is not the --model preset, a labels file of the wrong length, a file that is no checkpoint.
+# is not the --model preset, a labels file of the wrong length, a file that is no checkpoint;
+# pickles that would run code (never run: no marker file appears); the head mappings it prints;
+# the command densecl's .pth hint names, run as given; and the output rules every densecl writer
+# follows (README "The tools"): links, devices, FIFOs, a bind-mounted file, outputs that are
+# inputs or each other.
 set -uo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -62,6 +66,16 @@ while IFS=$'\t' read -r name checkpoint args; do
         "${extra[@]}") > "$work/export.log" 2>&1; then
         bad "$name" "densecl-export failed: $(cat "$work/export.log")"
         continue
+    fi
+    # A head that is not torchvision's classifier.*: the mapping used is printed.
+    case $name in
+    sequential_head_bc) want="prefix 'module.' dropped; head classifier.1.{bias,weight} read as classifier.*" ;;
+    fc_head_bc) want="prefix 'model.' dropped; head fc.{bias,weight} read as classifier.*" ;;
+    *) want= ;;
+    esac
+    if [[ -n $want ]]; then
+        grep -qF -- "$want" "$work/export.log" && ok "$name: mapping printed: $want" ||
+            bad "$name: mapping printed" "want '$want': $(cat "$work/export.log")"
     fi
     run_compare "$name" "$st"
     for f in "${onnx[@]}"; do
@@ -129,6 +143,166 @@ refuse "wrong preset" "is not a densenet169" --model densenet169 \
     --weights "$dir/state_dict_d121.pth"
 refuse "labels count" "has 5 labels (one a line), the model has 1000 classes" \
     --weights "$dir/state_dict_d121.pth" --labels "$dir/labels5.txt"
-refuse "not a checkpoint" "torch.load failed" --weights "$dir/labels5.txt"
+refuse "not a checkpoint" "not a checkpoint that torch.load reads with weights_only=True" \
+    --weights "$dir/labels5.txt"
 refuse "mean without size" "need --size" --weights "$dir/plain_densenet.pth" --mean 0.5
+refuse "a pickled whole model without --trust-pickle" \
+    "class 'torchvision.models.densenet.DenseNet', which cannot be loaded without running code" \
+    --weights "$dir/pickled_model_bc.pth"
+
+# ------------------------------------------------------------------ pickles that run code
+# Each would create $work/PWNED when unpickled: torch.save's zip and legacy formats, plain
+# pickles (protocols 2 and 4: torch's legacy reader unpickles the file's first pickle first),
+# and a valid checkpoint with a payload beside its state_dict, once after a float (torch 1.13's
+# own safe unpickler stops at the float, and densecl-export's full-opcode one, with the same
+# allowed globals, takes over). None may run, with or without --model.
+if ! "$python" - "$work" "$dir/checkpoint_dict_bc.pth" <<'PY' > "$work/mk.log" 2>&1
+import os, pickle, sys
+import torch
+work, good = sys.argv[1], sys.argv[2]
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.path.join(work, "PWNED"),))
+torch.save(Payload(), os.path.join(work, "evil_zip.pth"))
+torch.save(Payload(), os.path.join(work, "evil_legacy.pth"), _use_new_zipfile_serialization=False)
+with open(os.path.join(work, "evil_plain.pkl"), "wb") as f:
+    pickle.dump(Payload(), f, protocol=2)
+with open(os.path.join(work, "evil_plain4.pkl"), "wb") as f:
+    pickle.dump({"lr": 0.1, "x": Payload()}, f, protocol=4)
+with open(good, "rb") as f:  # (the test's own file: a plain load is safe here)
+    sd = torch.load(f)["state_dict"]
+torch.save({"state_dict": sd, "epoch": Payload()}, os.path.join(work, "evil_checkpoint.pth"))
+torch.save({"state_dict": sd, "lr": 0.1, "epoch": Payload()},
+           os.path.join(work, "evil_checkpoint_float.pth"), _use_new_zipfile_serialization=False)
+torch.save({"classifier.0.weight": torch.zeros(3, 4), "classifier.3.weight": torch.zeros(2, 3),
+            **{k: v for k, v in sd.items() if k.startswith("features.")}},
+           os.path.join(work, "mlp_head.pth"))
+PY
+then
+    bad "malicious pickles made" "$(cat "$work/mk.log")"
+fi
+refuse "an MLP head" "is not one Linear layer" --weights "$work/mlp_head.pth"
+for f in evil_zip.pth evil_legacy.pth evil_plain.pkl evil_plain4.pkl evil_checkpoint.pth \
+    evil_checkpoint_float.pth; do
+    for model in "" densenet121; do
+        rm -f "$work/PWNED" "$work/refused.safetensors"
+        capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$work/$f" \
+            ${model:+--model "$model"} --out "$work/refused.safetensors"
+        if [[ -e "$work/PWNED" ]]; then
+            bad "$f${model:+ --model $model}: no code runs" "the payload ran (exit $rc)"
+        elif [[ $rc -eq 0 || -e "$work/refused.safetensors" ]]; then
+            bad "$f${model:+ --model $model}: no code runs" "exit $rc, output written"
+        elif ! grep -q "posix.system\|weights_only" "$work/err"; then
+            bad "$f${model:+ --model $model}: no code runs" "the error: $(cat "$work/err")"
+        else
+            ok "$f${model:+ --model $model}: refused, no code ran: $(tail -n 1 "$work/err")"
+        fi
+    done
+done
+
+# ------------------------------------------------------------------ densecl's .pth hint
+# `densecl run` on a checkpoint names a densecl-export command; run as given (densecl-export
+# being this tree's), it must convert this checkpoint, a CIFAR DenseNet-BC (not densenet121).
+cp "$dir/checkpoint_dict_bc.pth" "$work/hint.pth"
+capture "$work/out" "$work/err" "$densecl" run --weights "$work/hint.pth" \
+    --input "$dir/checkpoint_dict_bc.input.npy" --output "$work/hint.npy"
+hint=$(sed -n 's/.*convert it with: densecl-export \(.*\) (it infers.*/\1/p' "$work/err")
+if [[ $rc -eq 0 || -z $hint ]]; then
+    bad ".pth hint" "exit $rc, no command: $(cat "$work/err")"
+else
+    read -r -a words <<< "$hint"
+    capture "$work/out" "$work/err2" "$python" "$export_tool" "${words[@]}"
+    if [[ $rc -eq 0 && -f "$work/hint.safetensors" ]]; then
+        ok ".pth hint: 'densecl-export $hint' converts the checkpoint it saw"
+        run_compare checkpoint_dict_bc "$work/hint.safetensors"
+    else
+        bad ".pth hint: 'densecl-export $hint'" "exit $rc: $(cat "$work/err2")"
+    fi
+fi
+
+# ------------------------------------------------------------------ outputs
+# The rules of every densecl writer (README "The tools"), here for --out and --onnx.
+ck=$dir/plain_densenet.pth
+cp "$ck" "$work/victim.pth"
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$work/victim.pth" \
+    --out "$work/victim.pth"
+if [[ $rc -eq 2 ]] && grep -q -- "--out .*victim.pth is also an input (--weights" "$work/err" &&
+    cmp -s "$ck" "$work/victim.pth"; then
+    ok "outputs: --out as --weights refused, the checkpoint intact"
+else
+    bad "outputs: --out as --weights refused" "exit $rc: $(cat "$work/err")"
+fi
+ln -sf victim.pth "$work/victim-link.pth"
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$work/victim.pth" \
+    --out "$work/ok.safetensors" --onnx "$work/victim-link.pth"
+if [[ $rc -eq 2 ]] && grep -q -- "--onnx .* is also an input" "$work/err" &&
+    cmp -s "$ck" "$work/victim.pth" && [[ ! -e "$work/ok.safetensors" ]]; then
+    ok "outputs: --onnx through a link to --weights refused before anything is written"
+else
+    bad "outputs: --onnx through a link to --weights refused" "exit $rc: $(cat "$work/err")"
+fi
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$ck" \
+    --out "$work/same.x" --onnx "$work/../$(basename "$work")/same.x"
+if [[ $rc -eq 2 ]] && grep -q -- "--onnx .* is also the output of --out" "$work/err" &&
+    [[ ! -e "$work/same.x" ]]; then
+    ok "outputs: --out X --onnx X refused"
+else
+    bad "outputs: --out X --onnx X refused" "exit $rc: $(cat "$work/err")"
+fi
+mkdir -p "$work/adir"
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$ck" --out "$work/adir"
+[[ $rc -ne 0 ]] && grep -q "adir is a directory" "$work/err" && ok "outputs: a directory refused" ||
+    bad "outputs: a directory refused" "exit $rc: $(cat "$work/err")"
+# The reference bytes, then the same bytes through a symlink, a character device, a FIFO.
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$ck" \
+    --out "$work/ref.safetensors" --onnx "$work/ref.onnx"
+[[ $rc -eq 0 ]] || bad "outputs: reference export" "exit $rc: $(cat "$work/err")"
+ln -sf target.safetensors "$work/link.safetensors"
+ln -sf target.onnx "$work/link.onnx"
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$ck" \
+    --out "$work/link.safetensors" --onnx "$work/link.onnx"
+if [[ $rc -eq 0 && -L "$work/link.safetensors" && -L "$work/link.onnx" ]] &&
+    cmp -s "$work/target.safetensors" "$work/ref.safetensors" &&
+    cmp -s "$work/target.onnx" "$work/ref.onnx"; then
+    ok "outputs: symlinks' targets written, the links kept"
+else
+    bad "outputs: symlinks' targets written, the links kept" "exit $rc: $(ls -l "$work" | tr '\n' ' ')"
+fi
+# A node of /dev/null's device of our own (as root), so that a writer replacing it (0.6.0)
+# cannot break the machine's /dev/null.
+null=/dev/null
+if [[ $(id -u) -eq 0 ]] && mknod "$work/null" c 1 3 2>/dev/null; then null=$work/null; fi
+capture "$work/out" "$work/err" "$python" "$export_tool" --weights "$ck" --out "$null" \
+    --onnx "$null"
+[[ $rc -eq 0 && -c $null ]] && ok "outputs: --out and --onnx $null: it stays a device" ||
+    bad "outputs: --out and --onnx $null" "exit $rc, $(ls -l "$null"): $(cat "$work/err")"
+mkfifo "$work/fifo"
+timeout 120 cat "$work/fifo" > "$work/from-fifo" &
+reader=$!
+capture "$work/out" "$work/err" timeout 120 "$python" "$export_tool" --weights "$ck" \
+    --out "$work/fifo"
+wait "$reader"
+if [[ $rc -eq 0 && -p "$work/fifo" ]] && cmp -s "$work/from-fifo" "$work/ref.safetensors"; then
+    ok "outputs: a FIFO's reader gets the file, the FIFO stays"
+else
+    bad "outputs: a FIFO's reader gets the file" "exit $rc: $(cat "$work/err")"
+fi
+# A bind-mounted single file (docker -v out:/out): written in place, with one note said before
+# the work; the mount's source gets the bytes.
+if [[ $(id -u) -ne 0 ]] || ! unshare -m true 2>/dev/null; then
+    bad "outputs: a bind-mounted file" "needs root and unshare -m (CI runs as root)"
+else
+    echo old > "$work/host.safetensors"
+    : > "$work/mnt.safetensors"
+    capture "$work/out" "$work/err" unshare -m --propagation private sh -c \
+        'mount --bind "$1" "$2" && exec "$3" "$4" --weights "$5" --out "$2"' sh \
+        "$work/host.safetensors" "$work/mnt.safetensors" "$python" "$export_tool" "$ck"
+    if [[ $rc -eq 0 ]] && cmp -s "$work/host.safetensors" "$work/ref.safetensors" &&
+        [[ $(grep -c "note: .*mnt.safetensors is a mount point" "$work/err") -eq 1 ]] &&
+        [[ -z $(ls -A "$work" | grep densecl-) ]]; then
+        ok "outputs: a bind-mounted file is written in place, said once"
+    else
+        bad "outputs: a bind-mounted file" "exit $rc: $(cat "$work/err")"
+    fi
+fi
 finish

@@ -73,10 +73,10 @@ set_tests_properties(shipped_fashion_model PROPERTIES LABELS model
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)
 
 # ONNX weights (host/formats/onnx.c): DenseNets exported by torch.onnx.export against
-# torchvision's logits, and files that must be refused. gen_onnx.py writes ${CMAKE_BINARY_DIR}/onnx
+# torchvision's logits, and files that must be refused. gen_onnx.py writes ${PROJECT_BINARY_DIR}/onnx
 # at test time (about 200 MB, a minute on 2 cores; skipped when up to date). A missing device
 # fails the test; nothing is skipped.
-set(DENSECL_ONNX_DIR ${CMAKE_BINARY_DIR}/onnx)
+set(DENSECL_ONNX_DIR ${PROJECT_BINARY_DIR}/onnx)
 add_test(NAME onnx_fixtures
          COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_onnx.py ${DENSECL_ONNX_DIR})
 set_tests_properties(onnx_fixtures PROPERTIES FIXTURES_SETUP onnx LABELS model TIMEOUT 900)
@@ -87,12 +87,12 @@ set_tests_properties(onnx_models PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED
 
 # densecl-export round trips: checkpoints as users save them (gen_export.py, at test time),
 # converted and run, against torchvision's logits; the converter's refusals.
-set(DENSECL_EXPORT_DIR ${CMAKE_BINARY_DIR}/export)
+set(DENSECL_EXPORT_DIR ${PROJECT_BINARY_DIR}/export)
 add_test(NAME export_fixtures
          COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_export.py ${DENSECL_EXPORT_DIR})
 set_tests_properties(export_fixtures PROPERTIES FIXTURES_SETUP export LABELS model TIMEOUT 600)
 add_test(NAME export_roundtrip
          COMMAND bash ${dc_dir}/export_tests.sh $<TARGET_FILE:densecl-cli>
-                 ${CMAKE_SOURCE_DIR}/tools/export/densecl-export ${DENSECL_EXPORT_DIR})
+                 ${PROJECT_SOURCE_DIR}/tools/export/densecl-export ${DENSECL_EXPORT_DIR})
 set_tests_properties(export_roundtrip PROPERTIES LABELS "model;cli" FIXTURES_REQUIRED export
                      ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 900)

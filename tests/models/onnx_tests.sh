@@ -6,7 +6,9 @@
 # CASE.onnx` and its logits compared with torchvision's (compare_logits.py: max|diff| <= 1e-4 x
 # max|expected|, same argmax); each DIR/refused.tsv file must be refused by `DENSECL run` with a
 # status below 128, exactly one stderr line "densecl: error: ..." holding every ";"-separated
-# text of its row (a "|" separates alternatives), and no output file. A missing device fails.
+# text of its row (a "|" separates alternatives) and none of the ";"-separated texts of its
+# third column (what must not leak: an outside file's name), and no output file. A missing
+# device fails.
 set -uo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -61,7 +63,17 @@ has_all() {
     done
 }
 
-while IFS=$'\t' read -r file expect; do
+# has_none TEXT ABSENT: the first of ABSENT's ';'-separated strings that TEXT holds, if any.
+has_none() {
+    local -a groups
+    IFS=';' read -r -a groups <<< "$2"
+    for group in "${groups[@]}"; do
+        [[ -n $group ]] && grep -qF -- "$group" <<< "$1" && { echo "$group"; return 1; }
+    done
+    return 0
+}
+
+while IFS=$'\t' read -r file expect absent; do
     [[ -z $file ]] && continue
     out="$work/refused.npy"
     rm -f "$out"
@@ -75,6 +87,8 @@ while IFS=$'\t' read -r file expect; do
         bad "$file" "want one 'densecl: error:' line, got $lines: $err"
     elif missing=$(has_all "$err" "$expect"); [[ -n $missing ]]; then
         bad "$file" "the error does not say '$missing': $err"
+    elif ! leaked=$(has_none "$err" "${absent:-}"); then
+        bad "$file" "the error must not say '$leaked': $err"
     elif [[ -e $out ]]; then
         bad "$file" "an output file was left behind"
     else

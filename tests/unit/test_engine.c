@@ -171,6 +171,21 @@ static void test_profile_and_errors(void)
     CHECK(n > 2 && strcmp(ev[0].kind, "upload") == 0 && strcmp(ev[n - 1].kind, "download") == 0);
     CHECK(strcmp(ev[1].kind, "conv3x3") == 0 && strcmp(ev[1].name, "features.conv0") == 0);
     dc_plan_free(&plan);
+    /* Names live as long as the engine: kept from this run, they still read right after runs
+     * at other sizes (which free the chunk plans; 0.6.0 pointed into them: a use after free
+     * under ASan), and the new events give the very same pointers. */
+    const char *conv0 = ev[1].name, *last = ev[n - 2].name;
+    float *x16 = random_input(2, 3, 16, 16, 5), *x20 = random_input(1, 3, 20, 20, 6);
+    CHECK(densecl_engine_run(e, x16, 2, 3, 16, 16, y) == DENSECL_OK);
+    CHECK(densecl_engine_run(e, x20, 1, 3, 20, 20, y) == DENSECL_OK);
+    CHECKF(strcmp(conv0, "features.conv0") == 0 && strcmp(last, "classifier") == 0,
+           "names after runs at other sizes: '%.40s', '%.40s'", conv0, last);
+    int n2 = densecl_engine_profile(e, &ev);
+    CHECKF(n2 == n && ev[1].name == conv0 && ev[n2 - 2].name == last,
+           "%d events; names at %p, %p, were %p, %p", n2, (const void *)ev[1].name,
+           (const void *)ev[n2 - 2].name, (const void *)conv0, (const void *)last);
+    free(x16);
+    free(x20);
     CHECK(densecl_engine_set_profiling(e, 0) == DENSECL_OK);
     CHECK(densecl_engine_run(e, x, 2, 3, 12, 12, y) == DENSECL_OK);
     CHECK(densecl_engine_profile(e, &ev) == 0);

@@ -249,6 +249,147 @@ static void check_sniff(const char *what, const void *head, size_t len, dc_file_
                desc ? desc : "(null)", says);
 }
 
+/* The ONNX checker's structural rules (issue 25 item 9): each broken copy of a valid export is
+ * refused, in one line naming the tensor or the node. */
+static void check_invalid(const char *dir)
+{
+    size_t len;
+    unsigned char *buf = slurp(dir, "cifar_op13_nofold.onnx", &len);
+    CHECK(buf != NULL);
+    for (int c = 0; buf && c < 8; c++) {
+        Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+        Onnx__ModelProto *m2 = onnx__model_proto__unpack(NULL, len, buf);
+        CHECK(m && m2 && m->graph && m->graph->n_initializer && m->graph->n_node > 2);
+        if (!m || !m2 || !m->graph || !m->graph->n_initializer || m->graph->n_node <= 2)
+            break;
+        Onnx__GraphProto *g = m->graph;
+        Onnx__TensorProto *t = g->initializer[0];
+        Onnx__NodeProto *conv = NULL;
+        size_t ci = 0;
+        for (size_t i = 0; i < g->n_node && !conv; i++)
+            if (strcmp(g->node[i]->op_type, "Conv") == 0 && g->node[i]->n_attribute > 1)
+                conv = g->node[ci = i];
+        CHECK(conv != NULL && t->has_raw_data && t->raw_data.len >= 4);
+        if (!conv || !t->has_raw_data || t->raw_data.len < 4)
+            break;
+        char want[512];
+        switch (c) {
+        case 0: /* raw_data and float_data both: which holds the values? */
+            t->n_float_data = t->raw_data.len / 4;
+            t->float_data = calloc(t->n_float_data, sizeof(float));
+            snprintf(want, sizeof want,
+                     "tensor '%s' holds its values twice, in float_data and raw_data", t->name);
+            break;
+        case 1: { /* an attribute given twice: which one counts? */
+            Onnx__AttributeProto **a =
+                realloc(conv->attribute, (conv->n_attribute + 1) * sizeof *a);
+            conv->attribute = a;
+            a[conv->n_attribute++] = m2->graph->node[ci]->attribute[0];
+            m2->graph->node[ci]->attribute[0] = NULL; /* now m's */
+            snprintf(want, sizeof want, "'%s' (Conv): attribute '%s' is given twice", conv->name,
+                     a[0]->name);
+            break;
+        }
+        case 2: { /* the last node first: it reads a value no node made yet */
+            Onnx__NodeProto *last = g->node[g->n_node - 1];
+            memmove(g->node + 1, g->node, (g->n_node - 1) * sizeof *g->node);
+            g->node[0] = last;
+            snprintf(want, sizeof want, "'%s' (%s) reads", last->name, last->op_type);
+            strcat(want, "\t");
+            strcat(want, "not topologically sorted");
+            break;
+        }
+        case 3: /* an INTS attribute that says it is an INT */
+            for (size_t j = 0; j < conv->n_attribute; j++)
+                if (conv->attribute[j]->n_ints) {
+                    conv->attribute[j]->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+                    snprintf(want, sizeof want, "attribute '%s' is of type 2 but holds a value "
+                             "of type 7", conv->attribute[j]->name);
+                    break;
+                }
+            break;
+        case 4:
+            m->has_ir_version = 0;
+            snprintf(want, sizeof want, "the model has no ir_version");
+            break;
+        case 5: /* an input nothing defines */
+            free(conv->input[0]);
+            conv->input[0] = strdup("nowhere");
+            snprintf(want, sizeof want, "reads 'nowhere', which no graph input, initializer or "
+                     "node defines");
+            break;
+        case 6: /* external data and raw_data both */
+            t->has_data_location = 1;
+            t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+            snprintf(want, sizeof want, "tensor '%s' keeps its data externally and also in "
+                     "raw_data", t->name);
+            break;
+        case 7: /* a tensor without a data type */
+            t->has_data_type = 0;
+            snprintf(want, sizeof want, "tensor '%s' has no data type", t->name);
+            break;
+        }
+        size_t n = onnx__model_proto__get_packed_size(m);
+        unsigned char *bad = malloc(n);
+        onnx__model_proto__pack(m, bad);
+        dc_tensor_set set;
+        densecl_status st = dc_onnx_parse(bad, n, "bad.onnx", NULL, &set);
+        const char *e = densecl_last_error();
+        char *tab = strchr(want, '\t');
+        if (tab)
+            *tab = '\0';
+        CHECKF(st == DENSECL_ERR_FORMAT &&
+                   strstr(e, "bad.onnx: invalid ONNX (the ONNX checker refuses it too): ") &&
+                   strstr(e, want) && (!tab || strstr(e, tab + 1)) && !strchr(e, '\n'),
+               "case %d: want '%s': %s", c, want, e);
+        free(bad);
+        onnx__model_proto__free_unpacked(m, NULL);
+        onnx__model_proto__free_unpacked(m2, NULL);
+    }
+    free(buf);
+}
+
+static void put_varint(unsigned char **p, uint64_t v)
+{
+    do {
+        *(*p)++ = (unsigned char)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+
+/* A small file that would decode into far more memory (issue 25 item 6: 100 MB of empty
+ * repeated strings took 3.6 GB, 10 MB of empty nodes 0.76 GB) is refused before protobuf-c
+ * decodes it. Here 16 MB each: a node of 8 million empty inputs (about 0.6 GB to decode), and a
+ * graph of 8 million empty nodes. */
+static void check_amplification(int empty_nodes)
+{
+    const size_t fields = (size_t)8 << 20, body = 2 * fields;
+    unsigned char *file = malloc(body + 32), *p = file;
+    CHECK(file != NULL);
+    if (!file)
+        return;
+    *p++ = 0x08; /* ir_version (1): 8 */
+    *p++ = 8;
+    *p++ = 0x3a; /* graph (7), length-delimited */
+    if (empty_nodes) {
+        put_varint(&p, body);
+    } else {
+        put_varint(&p, 1 + 4 + body); /* one node: its tag, its length (4 bytes), its fields */
+        *p++ = 0x0a;                   /* node (1) */
+        put_varint(&p, body);
+    }
+    for (size_t i = 0; i < fields; i++) {
+        *p++ = 0x0a; /* GraphProto.node or NodeProto.input (both field 1), empty */
+        *p++ = 0x00;
+    }
+    dc_tensor_set set;
+    densecl_status st = dc_onnx_parse(file, (size_t)(p - file), "flood.onnx", NULL, &set);
+    CHECKF(st == DENSECL_ERR_FORMAT &&
+               strstr(densecl_last_error(), "flood.onnx: decoding this ONNX file would take about"),
+           "%s", densecl_last_error());
+    free(file);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -266,6 +407,9 @@ int main(int argc, char **argv)
     check_export(dir, "plain_op13.onnx", &plain);
     check_half(dir, "cifar_op13_nofold.onnx", 0);
     check_half(dir, "imagenet_op13.onnx", 1);
+    check_invalid(dir);
+    check_amplification(0);
+    check_amplification(1);
 
     /* Not a DenseNet: refused naming a node. */
     size_t len;

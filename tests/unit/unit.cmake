@@ -23,10 +23,17 @@ set_tests_properties(test_header_c99 test_header_cxx PROPERTIES LABELS unit
 dc_test(test_json SOURCES ${dc_dir}/test_json.c LABELS unit)
 dc_test(test_npy SOURCES ${dc_dir}/test_npy.c LABELS unit)
 dc_test(test_safetensors SOURCES ${dc_dir}/test_safetensors.c LABELS unit)
+# The library's writer as tune saves its file: links, directories, mount points.
+dc_test(test_files SOURCES ${dc_dir}/test_files.c LABELS unit)
 
 # The engine on two POCL devices (replicas, failover, profiling, threads, caller's context).
 dc_test(test_engine SOURCES ${dc_dir}/test_engine.c LABELS unit)
 set_tests_properties(test_engine PROPERTIES
+                     ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
+# A device whose clFinish fails while the engine calibrates: taken out with a reason.
+dc_test(test_calibration SOURCES ${dc_dir}/test_calibration.c LABELS unit)
+target_link_libraries(test_calibration PRIVATE ${CMAKE_DL_LIBS})
+set_tests_properties(test_calibration PROPERTIES
                      ENVIRONMENT "${DENSECL_TEST_ENV};POCL_DEVICES=pthread pthread")
 target_link_libraries(test_engine PRIVATE Threads::Threads m)
 # Again with the uploads staged through pinned host buffers, the path of discrete GPUs
@@ -56,6 +63,14 @@ target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
 # The library's device self-test (what densecl-query reports), through the public header.
 dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+
+# densecl_device_info's strings against the driver's own (full device_version, cut visibly).
+dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
+
+# tools/setup.sh sized to the job: no PyTorch without --tests, and enough for the build.
+add_test(NAME setup_packages
+         COMMAND bash ${dc_dir}/setup_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+set_tests_properties(setup_packages PROPERTIES LABELS unit)
 
 # The preprocessing of models without metadata (an ONNX graph's declared input, what is
 # assumed, the caller's overrides) and the message for graphs that are not DenseNets: no OpenCL.

@@ -366,6 +366,28 @@ int cli_check_output(const char *cmd, const char *opt, const char *out, const ch
     return 0;
 }
 
+int cli_is_stdout(const char *path)
+{
+    struct stat a, b;
+    if (strcmp(path, "/dev/stdout") == 0 || strcmp(path, "/dev/fd/1") == 0 ||
+        strcmp(path, "/proc/self/fd/1") == 0) {
+        return 1;
+    }
+    /* a file or a pipe: two writers garble it (into /dev/null or a terminal, nothing is lost) */
+    return stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino && (S_ISREG(b.st_mode) || S_ISFIFO(b.st_mode));
+}
+
+void cli_note_in_place(const char *out)
+{
+    if (out && dc_path_is_mount(out)) {
+        fprintf(stderr,
+                "%s: note: %s is a mount point (a bind-mounted file?): it cannot be replaced "
+                "atomically, so it is written in place once the output is complete\n",
+                cli_prog, out);
+    }
+}
+
 void failover_warning(const densecl_replica_stats *s, char *buf, size_t size)
 {
     /* An empty reason printed "()" */

@@ -81,6 +81,17 @@ int cli_signal_caught(void);
 int cli_check_output(const char *cmd, const char *opt, const char *out, const char *const *ins,
                      int n);
 
+/* 1 when path names this process's standard output: "/dev/stdout", "/dev/fd/1",
+ * "/proc/self/fd/1", or the very regular file or FIFO (device and inode) standard output is
+ * (`> out.json`). A command whose standard output is one of its outputs refuses another output
+ * there. */
+int cli_is_stdout(const char *path);
+
+/* "PROG: note: OUT is a mount point ..." on stderr when out is one (a bind-mounted file): its
+ * writer (dc_atomic_open) cannot rename over it and writes it in place once complete. Said
+ * before the work, by the commands whose outputs are otherwise replaced atomically. */
+void cli_note_in_place(const char *out);
+
 /* "densecl: warning: device 'NAME' failed and was taken out (WHY); ..." for a replica taken
  * out mid-run; WHY is never empty. */
 void failover_warning(const densecl_replica_stats *s, char *buf, size_t size);
@@ -91,6 +102,11 @@ void fputs_escaped(const char *s, FILE *f);
 
 /* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. */
 int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts);
+/* The options the last parse_opts call took, in command-line order: option i's name (as in its
+ * table: "--limit") and value (NULL for a flag); NULL past the end. What MPI ranks compare. */
+int cli_opt_count(void);
+const char *cli_opt_name(int i);
+const char *cli_opt_value(int i);
 /* Strict decimal integer in [lo, hi]: no sign, no spaces, nothing after it. */
 int parse_int(const char *s, int lo, int hi, int *out);
 /* Strict decimal unsigned 64-bit integer. */

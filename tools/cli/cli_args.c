@@ -22,10 +22,41 @@
  * Option parsing
  * ------------------------------------------------------------------------------------------- */
 
+/* The options the last parse_opts call took, in command-line order (see cli_opt_count). */
+#define CLI_MAX_PARSED 128
+static struct {
+    const char *name, *value;
+} parsed[CLI_MAX_PARSED];
+static int n_parsed;
+
+int cli_opt_count(void)
+{
+    return n_parsed;
+}
+
+const char *cli_opt_name(int i)
+{
+    return i >= 0 && i < n_parsed ? parsed[i].name : NULL;
+}
+
+const char *cli_opt_value(int i)
+{
+    return i >= 0 && i < n_parsed ? parsed[i].value : NULL;
+}
+
+static void remember(const char *name, const char *value)
+{
+    if (n_parsed < CLI_MAX_PARSED) {
+        parsed[n_parsed].name = name;
+        parsed[n_parsed++].value = value;
+    }
+}
+
 /* Parses argv[1..argc) of subcommand cmd against opts. 0, or EXIT_USAGE once reported. A value
  * that starts with "--" is taken for a forgotten value, not a file name ("--output=--x" works). */
 int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts)
 {
+    n_parsed = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
@@ -48,6 +79,7 @@ int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size
                 return fail_usage(cmd, "%s takes no value", o->name);
             }
             *o->flag = 1;
+            remember(o->name, NULL);
             continue;
         }
         const char *val;
@@ -65,6 +97,7 @@ int parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts, size
             return fail_usage(cmd, "%s given twice", o->name);
         }
         *o->value = val;
+        remember(o->name, val);
     }
     return 0;
 }

@@ -94,6 +94,7 @@ typedef struct classify {
     char gpu[64];   /* under mpirun: this rank's GPU, when --device is not given */
 
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
+    uint64_t weights_digest; /* dc_weights_digest, which MPI ranks compare */
     int classes;
     int ranked; /* classes ranked per image: --top, --csv-top, at least 5 for top-5 accuracy */
     int csv_top; /* classes in each CSV row (--csv-top; 1: the columns of old) */
@@ -203,6 +204,9 @@ int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, class
  * same on every rank. */
 int classify_mpi_begin(classify *c);
 int classify_mpi_setup(classify *c, int rc);
+/* Under mpirun, once every rank is set up and before any work: the ranks compare their
+ * commands, options, weights and inputs (cli_mpi_agree). 0, or EXIT_USAGE on every rank. */
+int classify_mpi_agree(const classify *c);
 int classify_mpi_open_csv(classify *c);
 int classify_mpi_finish(classify *c, int rc);
 

@@ -372,6 +372,12 @@ int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, class
     } else if (o->csv && strcmp(o->csv, "-") == 0 && o->json) {
         rc = fail_usage("classify", "--csv - and --json both want standard output: give --csv "
                                     "a file");
+    } else if (o->csv && strcmp(o->csv, "-") != 0 && cli_is_stdout(o->csv)) {
+        /* two outputs in one file: the CSV rows inside the results (or the JSON) */
+        rc = fail_usage("classify",
+                        "--csv %s is standard output, where classify writes its results%s: "
+                        "give --csv another file, or --csv - for the CSV alone there",
+                        o->csv, o->json ? " (--json)" : "");
     } else if (o->threads && !parse_int(o->threads, 1, INT_MAX, &c->threads)) {
         rc = fail_usage("classify", "--threads needs a positive integer, got '%s'", o->threads);
     } else {

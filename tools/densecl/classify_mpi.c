@@ -101,6 +101,41 @@ int classify_mpi_setup(classify *c, int rc)
     return cli_mpi_setup_end(rc);
 }
 
+int classify_mpi_agree(const classify *c)
+{
+    char *facts = NULL, what[64], value[600], sort[32];
+    size_t len = 0;
+    int bad = 0;
+    snprintf(value, sizeof(value), "checksum %016llx", (unsigned long long)c->weights_digest);
+    bad |= cli_mpi_fact(&facts, &len, "2", "the weights' content", value);
+    snprintf(value, sizeof(value), "%lld in %d inputs", (long long)c->all_total, c->n_in);
+    bad |= cli_mpi_fact(&facts, &len, "3", "the images", value);
+    uint64_t h = DC_FNV_SEED;
+    for (int i = 0; c->names && i < c->classes; i++) {
+        h = dc_fnv(h, c->names[i] ? c->names[i] : "", strlen(c->names[i] ? c->names[i] : "") + 1);
+    }
+    snprintf(value, sizeof(value), "%d, checksum %016llx", c->classes, (unsigned long long)h);
+    bad |= cli_mpi_fact(&facts, &len, "4", "the class names", value);
+    if (c->truth) {
+        h = dc_fnv(DC_FNV_SEED, c->truth, (size_t)c->n_truth * sizeof(*c->truth));
+        snprintf(value, sizeof(value), "%lld labels, checksum %016llx", (long long)c->n_truth,
+                 (unsigned long long)h);
+        bad |= cli_mpi_fact(&facts, &len, "5", "the truth", value);
+    }
+    for (int i = 0; i < c->n_in && !bad; i++) {
+        snprintf(sort, sizeof(sort), "6%010d", i);
+        snprintf(what, sizeof(what), "input %d", i + 1);
+        /* its images among all the ranks' (c->in[i].count is this rank's share of them) */
+        int64_t end = i + 1 < c->n_in ? c->in[i + 1].first : c->all_total;
+        snprintf(value, sizeof(value), "%.500s (%lld images)", c->in[i].path,
+                 (long long)(end - c->in[i].first));
+        bad |= cli_mpi_fact(&facts, &len, sort, what, value);
+    }
+    int rc = cli_mpi_agree("classify", bad ? "9\tthis rank's facts\tout of memory\n" : facts);
+    free(facts);
+    return rc;
+}
+
 int classify_mpi_open_csv(classify *c)
 {
     c->csv = tmp_fd();

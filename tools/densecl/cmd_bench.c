@@ -252,6 +252,11 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         densecl_set_log(log_to_stderr, NULL);
     if (o.trace && (rc = cli_check_output("bench", "--trace", o.trace, &o.weights, 1)) != 0)
         return rc;
+    if (o.trace && o.json && cli_is_stdout(o.trace))
+        return fail_usage("bench", "--trace %s is standard output, where --json writes: give "
+                                   "--trace another file",
+                          o.trace);
+    cli_note_in_place(o.trace);
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
         return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
                           o.iterations);

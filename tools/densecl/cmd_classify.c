@@ -300,6 +300,7 @@ static int classify_setup(classify *c)
     }
     c->cfg = *densecl_weights_config(w);
     c->classes = c->cfg.num_classes;
+    c->weights_digest = cli_mpi_size() > 1 ? dc_weights_digest(w) : 0;
     c->top = c->top < c->classes ? c->top : c->classes;
     c->csv_top = c->csv_top < c->classes ? c->csv_top : c->classes;
     int ranked = c->top > c->csv_top ? c->top : c->csv_top;
@@ -435,6 +436,9 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     }
     if (ranks) {
         rc = classify_mpi_setup(&c, rc);
+        if (rc == 0) {
+            rc = classify_mpi_agree(&c); /* before any output: the ranks agree or stop */
+        }
     }
     if (rc != 0) {
         goto done;

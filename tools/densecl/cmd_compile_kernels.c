@@ -46,6 +46,7 @@ int cmd_compile_kernels(int argc, char **argv, const cli_ctx *ctx)
         return -1;
     if (!out)
         return fail_usage("compile-kernels", "missing --out FILE");
+    cli_note_in_place(out);
     if (verbose)
         densecl_set_log(log_to_stderr, NULL);
     densecl_status st = densecl_compile_kernels(device ? device : "auto", out);

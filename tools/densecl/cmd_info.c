@@ -55,6 +55,9 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         if (strstr(detail, "/etc/OpenCL/vendors")) {
             return fail_status(st); /* the library already says where to look */
         }
+        if (strstr(detail, "POCL_CACHE_DIR")) { /* the cause is known: no driver to install */
+            return fail_msg("%s", detail);
+        }
         return fail_msg("%s; %s", detail[0] ? detail : "no OpenCL device found", no_driver_hint);
     }
     if (st != DENSECL_OK) {

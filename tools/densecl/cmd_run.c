@@ -265,6 +265,25 @@ static void report_failover(const densecl_engine *e)
     }
 }
 
+/* Under MPI: the ranks compare their options, weights and input (cli_mpi_agree). */
+static int run_agree(const densecl_weights *w, const dc_npy *x)
+{
+    char *facts = NULL, value[256];
+    size_t len = 0, count = 1;
+    snprintf(value, sizeof(value), "checksum %016llx", (unsigned long long)dc_weights_digest(w));
+    int bad = cli_mpi_fact(&facts, &len, "2", "the weights' content", value);
+    for (int d = 0; d < x->ndim; d++) {
+        count *= (size_t)x->shape[d];
+    }
+    snprintf(value, sizeof(value), "%s, checksum %016llx",
+             dc_shape_str(x->shape, x->ndim, 0, (char[96]){0}, 96),
+             (unsigned long long)dc_fnv(DC_FNV_SEED, x->data, count * sizeof(float)));
+    bad |= cli_mpi_fact(&facts, &len, "3", "the input", value);
+    int rc = cli_mpi_agree("run", bad ? "9\tthis rank's facts\tout of memory\n" : facts);
+    free(facts);
+    return rc;
+}
+
 /* Under MPI, every rank at the end of cmd_run with its status rc and its n rows of logits:
  * when all succeeded, rank 0 gathers the rows in rank order (the ranks' shards are contiguous,
  * so that is input order) and writes the [total, classes] file; when one failed (it said why,
@@ -340,6 +359,9 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     if ((rc = cli_check_output("run", "--output", a.o.output, ins, 3)) != 0) {
         return rc;
     }
+    if (cli_mpi_rank() == 0) {
+        cli_note_in_place(a.o.output); /* rank 0 writes it */
+    }
     if ((rc = run_check_header(a.o.input)) != 0) {
         return rc;
     }
@@ -396,6 +418,11 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     /* Under MPI the set-up ends here: from now on each rank has its own shard, and errors are
      * its own. A rank that failed before meets the others at done. */
     if (cli_mpi_size() > 1 && (rc = cli_mpi_setup_end(0)) != 0) {
+        setup_failed = 1;
+        goto done;
+    }
+    /* ... and before any work the ranks agree on what they run, or stop. */
+    if (cli_mpi_size() > 1 && (rc = run_agree(w, &x)) != 0) {
         setup_failed = 1;
         goto done;
     }

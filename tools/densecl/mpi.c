@@ -99,6 +99,33 @@ const char *cli_mpi_host(void)
     return g_host;
 }
 
+/* ------------------------------------------------------------------ agreement (both builds) */
+
+int cli_mpi_fact(char **buf, size_t *len, const char *sort, const char *what, const char *value)
+{
+    size_t need = *len + strlen(sort) + strlen(what) + 2 * strlen(value) + 4;
+    char *grown = realloc(*buf, need);
+    if (!grown) {
+        return -1;
+    }
+    *buf = grown;
+    char *p = grown + *len;
+    p += sprintf(p, "%s\t%s\t", sort, what);
+    for (const char *v = value; *v; v++) {
+        const char *esc = *v == '\\' ? "\\\\" : *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : NULL;
+        if (esc) {
+            memcpy(p, esc, 2);
+            p += 2;
+        } else {
+            *p++ = *v;
+        }
+    }
+    *p++ = '\n';
+    *p = '\0';
+    *len = (size_t)(p - grown);
+    return 0;
+}
+
 #ifdef DENSECL_HAVE_MPI
 
 /* Where the lines start in a part "STATUS\0HOST\0LINE\0LINE\0...". */
@@ -229,6 +256,167 @@ void cli_mpi_finalize(void)
     }
 }
 
+/* Options that may differ from rank to rank: where a rank runs and how, not what it computes. */
+static int rank_local_option(const char *name)
+{
+    static const char *const local[] = {"--device",          "--verbose", "--kernels-binary",
+                                        "--no-kernel-cache", "--conv",    "--kernel-params",
+                                        "--batch",           "--help",    "-h"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        if (strcmp(name, local[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int cmp_opt(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    int c = strcmp(cli_opt_name(i), cli_opt_name(j));
+    return c ? c : i - j;
+}
+
+/* This rank's description: the command, its options sorted by name, then the facts. */
+static char *agree_text(const char *cmd, const char *facts)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int n = cli_opt_count(), *order = malloc(((size_t)n + 1) * sizeof(int)), bad = !order;
+    for (int i = 0; i < n && order; i++) {
+        order[i] = i;
+    }
+    if (order) {
+        qsort(order, (size_t)n, sizeof(int), cmp_opt);
+    }
+    bad = bad || cli_mpi_fact(&buf, &len, "0", "the command", cmd) != 0;
+    for (int k = 0; k < n && !bad; k++) {
+        const char *name = cli_opt_name(order[k]), *value = cli_opt_value(order[k]);
+        char sort[128];
+        if (rank_local_option(name)) {
+            continue;
+        }
+        snprintf(sort, sizeof(sort), "1%s", name);
+        bad = cli_mpi_fact(&buf, &len, sort, name, value ? value : "(given)") != 0;
+    }
+    free(order);
+    size_t flen = strlen(facts);
+    char *all = bad ? NULL : realloc(buf, len + flen + 1);
+    if (!all) {
+        free(buf);
+        return NULL;
+    }
+    memcpy(all + len, facts, flen + 1);
+    return all;
+}
+
+typedef struct agree_line {
+    const char *sort, *what, *value;
+} agree_line;
+
+/* Splits text (modified: tabs and line breaks become NULs) into its lines. */
+static agree_line *agree_lines(char *text, size_t *n)
+{
+    size_t count = 0, k = 0;
+    for (const char *p = text; *p; p++) {
+        count += *p == '\n';
+    }
+    agree_line *v = malloc((count + 1) * sizeof(*v));
+    for (char *p = text; v && *p && k < count; k++) {
+        char *t1 = strchr(p, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        char *nl = strchr(p, '\n');
+        if (!t1 || !t2 || !nl || t2 > nl) {
+            break;
+        }
+        *t1 = *t2 = *nl = '\0';
+        v[k] = (agree_line){p, t1 + 1, t2 + 1};
+        p = nl + 1;
+    }
+    *n = k;
+    return v;
+}
+
+/* The first difference of this rank's description from rank 0's, as the error's text, or "". */
+static void agree_diff(char *zero, char *mine, char *msg, size_t cap)
+{
+    size_t n0 = 0, n1 = 0, i = 0, j = 0;
+    agree_line *a = agree_lines(zero, &n0), *b = agree_lines(mine, &n1);
+    msg[0] = '\0';
+    if (!a || !b) {
+        snprintf(msg, cap, "rank %d on %.200s could not compare its command line with rank 0's "
+                 "(out of memory)", g_rank, g_host);
+    }
+    while (a && b && !msg[0] && (i < n0 || j < n1)) {
+        int c = i >= n0 ? 1 : j >= n1 ? -1 : strcmp(a[i].sort, b[j].sort);
+        const char *what = c <= 0 ? a[i].what : b[j].what;
+        const char *v0 = c <= 0 ? a[i].value : "(not given)";
+        const char *v1 = c >= 0 ? b[j].value : "(not given)";
+        if (c != 0 || strcmp(v0, v1) != 0) {
+            snprintf(msg, cap, "the ranks disagree on %.100s: rank %d on %.200s has %.300s, "
+                     "rank 0 has %.300s; start every rank with the same command, options, "
+                     "weights and inputs", what, g_rank, g_host, v1, v0);
+        }
+        i += c <= 0;
+        j += c >= 0;
+    }
+    free(a);
+    free(b);
+}
+
+int cli_mpi_agree(const char *cmd, const char *facts)
+{
+    if (g_size <= 1) {
+        return 0;
+    }
+    char *mine = agree_text(cmd, facts);
+    /* The common case, cheaply: every rank's checksum against rank 0's. */
+    uint64_t h = mine ? dc_fnv(DC_FNV_SEED, mine, strlen(mine)) : 0, h0 = h;
+    MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (cli_mpi_max(!mine || h != h0) == 0) {
+        free(mine);
+        return 0;
+    }
+    /* Rank 0's description goes to every rank, in chunks of 1 MiB (a rank out of memory takes
+     * them into a scratch buffer and says so), and each finds its first difference. */
+    enum { CHUNK = 1 << 20 };
+    int64_t len = g_rank == 0 && mine ? (int64_t)strlen(mine) : 0;
+    MPI_Bcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    char *zero = g_rank == 0 ? mine : malloc((size_t)len + 1);
+    static char scratch[CHUNK];
+    for (int64_t off = 0; off < len; off += CHUNK) {
+        int n = (int)(len - off < CHUNK ? len - off : CHUNK);
+        MPI_Bcast(zero ? zero + off : scratch, n, MPI_BYTE, 0, MPI_COMM_WORLD);
+    }
+    char msg[1400] = "";
+    if (g_rank != 0 && (!zero || !mine)) {
+        snprintf(msg, sizeof(msg), "rank %d on %.200s could not compare its command line with "
+                 "rank 0's (out of memory)", g_rank, g_host);
+    } else if (g_rank != 0) {
+        zero[len] = '\0';
+        agree_diff(zero, mine, msg, sizeof(msg));
+    } else if (!mine) {
+        snprintf(msg, sizeof(msg), "rank 0 could not describe its command line to the others "
+                 "(out of memory)");
+    }
+    int first = cli_mpi_first_failed(msg[0] != '\0');
+    char *all = NULL;
+    size_t all_len = 0;
+    if (cli_mpi_gather(msg, g_rank == first ? strlen(msg) + 1 : 0, &all, &all_len) == 0 &&
+        g_rank == 0 && first >= 0) {
+        if (all_len > 0) {
+            cli_error_print_lines("", all, all_len);
+        } else {
+            cli_error_print_lines("", msg, strlen(msg) + 1);
+        }
+    }
+    free(all);
+    if (zero != mine) {
+        free(zero);
+    }
+    free(mine);
+    return first >= 0 ? EXIT_USAGE : 0;
+}
+
 int cli_mpi_first_failed(int failed)
 {
     int mine = failed ? g_rank : INT_MAX, first = mine;
@@ -320,6 +508,13 @@ void cli_mpi_finalize(void)
 int cli_mpi_first_failed(int failed)
 {
     return failed ? 0 : -1;
+}
+
+int cli_mpi_agree(const char *cmd, const char *facts)
+{
+    (void)cmd;
+    (void)facts;
+    return 0;
 }
 
 int cli_mpi_setup_end(int rc)

@@ -39,6 +39,20 @@ int cli_mpi_unbuilt_rank(void);
  * every rank was set up, else the highest status of the ranks. */
 int cli_mpi_setup_end(int rc);
 
+/* Collective, once the set-up has ended on every rank (cli_mpi_setup_end returned 0) and before
+ * any work: the ranks agree or stop. Each rank's description of the job is compared with rank
+ * 0's: the command (cmd), its options (those parse_opts took, but for the ones that may differ
+ * between ranks: --device, --verbose, --kernels-binary, --no-kernel-cache, --conv,
+ * --kernel-params, --batch) and facts, lines "SORT\tWHAT\tVALUE\n" sorted by SORT, which must
+ * start with a digit from 2 (the weights' digest, the inputs in order, ...; tabs and line
+ * breaks in a value are escaped by cli_mpi_fact). 0 when every rank's matches; else rank 0
+ * prints one error line naming the first difference of the lowest rank that has one, and every
+ * rank returns EXIT_USAGE. Without several ranks: 0. */
+int cli_mpi_agree(const char *cmd, const char *facts);
+/* Appends "SORT\tWHAT\tVALUE\n" to the facts in *buf (malloc'd, NUL-terminated, *len bytes),
+ * with tabs, line breaks and backslashes in VALUE escaped. 0, or -1 out of memory. */
+int cli_mpi_fact(char **buf, size_t *len, const char *sort, const char *what, const char *value);
+
 /* Collective: the lowest rank for which failed is non-zero, or -1 when none failed. */
 int cli_mpi_first_failed(int failed);
 

@@ -49,6 +49,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
+import safe_output  # noqa: E402  (densecl's rules for outputs, as every tool writes them)
+
 try:
     import torchvision
 except ImportError:  # a GPU machine's PyTorch may come without it (--device gpu)
@@ -419,9 +422,11 @@ def main_gpu(args):
         print(f"| {label} | {d} | {e} | {g} | {median_ratio(r_e)} ({per_round(r_e)}) | "
               f"{median_ratio(r_g)} ({per_round(r_g)}) |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(raw, f, indent=1)
+        safe_output.write_bytes(args.json, json.dumps(raw, indent=1).encode(), prog=PROG)
     return 0
+
+
+PROG = "compare_pytorch.py"
 
 
 def main():
@@ -443,6 +448,10 @@ def main():
                          "$DENSECL_ORT_DIR, else third_party/onnxruntime-node)")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     args = ap.parse_args()
+    try:  # before minutes of timing: an output that cannot be written is said now
+        safe_output.check_outputs([("--json", args.json)], [("--densecl", args.densecl)], PROG)
+    except safe_output.OutputError as exc:
+        sys.exit(f"{PROG}: error: {exc}")
     torch.set_num_threads(args.threads)
     if args.device == "gpu":
         sys.exit(main_gpu(args))
@@ -549,8 +558,7 @@ def main_cpu(args):
         print(f"start-up (densenet121, 1 image): cold {cold:.2f} s ({spread}), "
               f"warm {warm:.2f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(raw, f, indent=1)
+        safe_output.write_bytes(args.json, json.dumps(raw, indent=1).encode(), prog=PROG)
     return 0
 
 

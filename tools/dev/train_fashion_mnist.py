@@ -24,6 +24,7 @@ import argparse
 import collections
 import ctypes
 import gzip
+import io
 import json
 import os
 import shlex
@@ -41,7 +42,10 @@ import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
+import safe_output  # noqa: E402  (densecl's rules for outputs, as every tool writes them)
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+
+PROG = "train_fashion_mnist.py"
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -162,17 +166,43 @@ def predict(model, x):
 # Training
 
 class Log:
-    def __init__(self, path):
+    """Prints each line and keeps the log in --log FILE, which is written by densecl's rules
+    (safe_output.py): a regular file is replaced when training ends (commit), and an earlier
+    log stays as it was if training fails (abort); a FIFO or device gets each line at once."""
+
+    def __init__(self, path, target=None):
         self.file = None
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self.file = open(path, "w", encoding="utf-8")
+            self.file = safe_output.OutputFile(path, target, PROG)
 
     def __call__(self, line):
         print(line, flush=True)
         if self.file:
             self.file.write(line + "\n")
-            self.file.flush()
+
+    def commit(self):
+        if self.file:
+            self.file.commit()
+
+    def abort(self):
+        if self.file:
+            self.file.abort()
+
+
+def check_outputs(outputs, inputs):
+    """safe_output's checks before any work: an output that is an input or another output is
+    refused (exit 2). {path: Target}."""
+    try:
+        return safe_output.check_outputs(outputs, inputs, PROG)
+    except safe_output.OutputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if exc.usage else 1)
+
+
+def data_files(data_dir, prefixes):
+    return [("--data", os.path.join(data_dir, f"{p}-{k}-idx{n}-ubyte.gz"))
+            for p in prefixes for k, n in (("images", 3), ("labels", 1))]
 
 
 def keep_freed_memory():
@@ -207,11 +237,23 @@ def seed_everything(seed):
 
 
 def train(args):
+    targets = check_outputs([("--out", args.out), ("--log", args.log)],
+                            data_files(args.data, ("train", "t10k")))
+    log = Log(args.log, targets.get(args.log))
+    try:
+        rc = train_logged(args, log)
+    except BaseException:
+        log.abort()
+        raise
+    log.commit()
+    return rc
+
+
+def train_logged(args, log):
     start = time.time()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    log = Log(args.log)
     command = " ".join(shlex.quote(a)
                        for a in ["tools/dev/train_fashion_mnist.py"] + args.argv)
     log(f"command: {command}")
@@ -299,6 +341,8 @@ def train(args):
 
 
 def evaluate(args):
+    targets = check_outputs([("--predictions", args.predictions)],
+                            [("--evaluate", args.evaluate)] + data_files(args.data, ("t10k",)))
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -312,7 +356,10 @@ def evaluate(args):
     correct = int((predictions == y_test).sum())
     accuracy = correct / y_test.shape[0]
     if args.predictions:
-        np.save(args.predictions, predictions.numpy().astype(np.int64))
+        buf = io.BytesIO()
+        np.save(buf, predictions.numpy().astype(np.int64))
+        safe_output.write_bytes(args.predictions, buf.getvalue(), targets.get(args.predictions),
+                                PROG)
     print(f"{args.evaluate}: test accuracy {accuracy:.4f} ({correct}/{y_test.shape[0]}), "
           f"recorded {metadata.get('densecl.test_accuracy', '?')}")
     return 0

@@ -14,9 +14,14 @@ float32, as torch does).
 import json
 import os
 import struct
-import tempfile
+import sys
 
 import numpy as np
+
+# safe_output.py sits beside this file (tools/export, or share/densecl/python installed).
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safe_output  # noqa: E402
 
 # name -> (safetensors dtype, numpy storage dtype)
 FLOAT_DTYPES = {
@@ -122,22 +127,9 @@ def serialize(header, data, header_text=None):
 
 
 def atomic_write_bytes(path, blob):
-    """Writes blob to path via a temporary file in the same directory and os.replace()."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would be a surprise for a model file
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes blob to path by densecl's rules for outputs (safe_output.py): through symbolic
+    links, devices and FIFOs, else via a temporary in the same directory renamed over it."""
+    safe_output.write_bytes(path, blob)
 
 
 def write_safetensors(path, tensors, metadata=None, dtype="f32"):

@@ -16,8 +16,9 @@
 #define Q_MAX_ICDS 32
 
 typedef struct q_icd {
-    char file[512]; /* the .icd file, or "OCL_ICD_FILENAMES" */
-    char lib[512];  /* the library it names (its first line) */
+    char file[512];  /* the .icd file, or "OCL_ICD_FILENAMES" */
+    char lib[512];   /* the library it names (its first line) */
+    char error[512]; /* why the library cannot be loaded (dlerror), "" when it loads */
 } q_icd;
 
 typedef struct q_icds {
@@ -68,8 +69,11 @@ const char *q_basename(const char *path);
 void q_num(double v, char *out, size_t cap);
 
 /* What ocl-icd reads: $OCL_ICD_VENDORS, else $OPENCL_VENDOR_PATH, else /etc/OpenCL/vendors;
- * plus the libraries of $OCL_ICD_FILENAMES. */
+ * plus the libraries of $OCL_ICD_FILENAMES. Each library is tried as the loader would load it:
+ * one that does not load gets the reason in its error (the report lists it). */
 void q_icds_scan(q_icds *l);
+/* "no fp16, images; has fp64, out-of-order, compiler": what a device lacks, then what it has. */
+void q_features(const q_device *d, char *out, size_t cap);
 /* The driver library a platform's entry points live in, "" when that is not seen. */
 void q_platform_library(cl_platform_id p, const char *extensions, char *out, size_t cap);
 /* Index of the ICD entry of a platform, or -1; *how says how it was matched. */

@@ -54,6 +54,37 @@ static void q_icd_read(q_icds *l, const char *file)
     l->n++;
 }
 
+/* Whether e's library loads, as the ICD loader would load it: e->error is "not loaded: " and
+ * dlerror()'s reason (without the library's name, which it repeats), or says that it is no
+ * OpenCL driver; "" when it loads. A driver the loader already holds is only counted once more,
+ * then released. */
+static void q_icd_try(q_icd *e)
+{
+    void *h;
+    const char *why;
+    size_t n = strlen(e->lib);
+    e->error[0] = '\0';
+    if (n == 0) {
+        q_copy(e->error, sizeof e->error, "not loaded: the .icd file names no library");
+        return;
+    }
+    h = dlopen(e->lib, RTLD_LAZY | RTLD_LOCAL);
+    if (h) {
+        /* The loader finds a driver's entry points through this one (cl_khr_icd). */
+        if (!dlsym(h, "clGetExtensionFunctionAddress"))
+            q_copy(e->error, sizeof e->error,
+                   "loads, but is no OpenCL driver (no clGetExtensionFunctionAddress)");
+        dlclose(h);
+        return;
+    }
+    why = dlerror();
+    if (!why)
+        why = "cannot be loaded";
+    else if (strncmp(why, e->lib, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+        why += n + 2;
+    snprintf(e->error, sizeof e->error, "not loaded: %s", why);
+}
+
 static int q_cmp_icd(const void *a, const void *b)
 {
     return strcmp(((const q_icd *)a)->file, ((const q_icd *)b)->file);
@@ -117,6 +148,8 @@ void q_icds_scan(q_icds *l)
             l->n++;
         }
     }
+    for (int i = 0; i < l->n; i++)
+        q_icd_try(&l->e[i]);
 }
 
 /* The shared object an address lies in, "" if unknown. */
@@ -221,19 +254,9 @@ void q_no_platform_help(cl_int err)
         fprintf(stderr, "  %s: does not exist\n", l.where);
     else if (l.n == 0)
         fprintf(stderr, "  %s: no .icd files\n", l.where);
-    for (int i = 0; i < l.n; i++) {
-        const char *lib = l.e[i].lib[0] ? l.e[i].lib : "(empty)";
-        void *h = l.e[i].lib[0] ? dlopen(l.e[i].lib, RTLD_LAZY | RTLD_LOCAL) : NULL;
-        const char *why = h ? "loads, but offers no platform" : dlerror();
-        size_t n = strlen(lib);
-        if (!why)
-            why = "cannot be loaded";
-        else if (strncmp(why, lib, n) == 0 && strncmp(why + n, ": ", 2) == 0)
-            why += n + 2; /* dlerror() repeats the name */
-        fprintf(stderr, "  %s -> %s: %s\n", l.e[i].file, lib, why);
-        if (h)
-            dlclose(h);
-    }
+    for (int i = 0; i < l.n; i++)
+        fprintf(stderr, "  %s -> %s: %s\n", l.e[i].file, l.e[i].lib[0] ? l.e[i].lib : "(empty)",
+                l.e[i].error[0] ? l.e[i].error : "loads, but offers no platform");
     fputs("\n"
           "To get a driver (Debian, Ubuntu):\n"
           "  any CPU      apt install pocl-opencl-icd\n"

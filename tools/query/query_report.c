@@ -62,12 +62,32 @@ static void q_print_wrapped(const char *indent, const char *text)
     }
 }
 
-static void q_features(const q_device *d, char *out, size_t cap)
+void q_features(const q_device *d, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s, %s, %s, %s, %s", d->fp16 ? "fp16" : "no fp16",
-             d->fp64 ? "fp64" : "no fp64", d->images ? "images" : "no images",
-             d->out_of_order ? "out-of-order" : "in-order only",
-             d->info.compiler_available ? "compiler" : "no compiler");
+    const struct {
+        const char *name;
+        int has;
+    } f[] = {{"fp16", d->fp16},
+             {"fp64", d->fp64},
+             {"images", d->images},
+             {"out-of-order", d->out_of_order},
+             {"compiler", d->info.compiler_available}};
+    size_t len = 0;
+    out[0] = '\0';
+    /* pass 0: what it lacks ("no a, b"); pass 1: what it has ("has c, d"), after a "; " */
+    for (int pass = 0; pass < 2; pass++) {
+        int first = 1;
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+            if (!f[i].has != !pass)
+                continue;
+            int w = snprintf(out + len, cap - len, "%s%s",
+                             first ? (pass ? (len ? "; has " : "has ") : "no ") : ", ", f[i].name);
+            if (w < 0 || (size_t)w >= cap - len)
+                return;
+            len += (size_t)w;
+            first = 0;
+        }
+    }
 }
 
 static void q_bench_line(const densecl_selftest *b, char *out, size_t cap)
@@ -107,7 +127,18 @@ void q_print_text(const q_platform *plats, int np, const q_device *devs, int n, 
         if (icds->n == 0)
             printf("  none\n");
         for (int i = 0; i < icds->n; i++)
-            printf("  %s -> %s\n", icds->e[i].file, icds->e[i].lib);
+            printf("  %s -> %s%s%s\n", icds->e[i].file, icds->e[i].lib,
+                   icds->e[i].error[0] ? ": " : "", icds->e[i].error);
+    } else {
+        /* A driver the loader could not load gives no platform and no word from the loader:
+         * say it, with the reason, or its devices are silently missing. */
+        for (int i = 0; i < icds->n; i++) {
+            if (!icds->e[i].error[0])
+                continue;
+            snprintf(line, sizeof line, "ICD %s -> %s: %s", icds->e[i].file,
+                     icds->e[i].lib[0] ? icds->e[i].lib : "(empty)", icds->e[i].error);
+            q_print_wrapped("", line);
+        }
     }
     for (int p = 0; p < np; p++) {
         const q_platform *pl = &plats[p];
@@ -150,14 +181,21 @@ void q_print_text(const q_platform *plats, int np, const q_device *devs, int n, 
                    d->cl_std + strlen("-cl-std="));
             q_features(d, feat, sizeof feat);
             if (d->st.preferred_multiple)
-                snprintf(rest, sizeof rest, "%s, driver %s; wg %zu (x%zu); %s", d->info.vendor,
+                snprintf(rest, sizeof rest, "%s, driver %s; wg %zu (x%zu)", d->info.vendor,
                          d->info.driver_version, d->info.max_work_group_size,
-                         d->st.preferred_multiple, feat);
+                         d->st.preferred_multiple);
             else
-                snprintf(rest, sizeof rest, "%s, driver %s; wg %zu; %s", d->info.vendor,
-                         d->info.driver_version, d->info.max_work_group_size, feat);
-            q_fit(rest, Q_WIDTH - 8, line, sizeof line);
-            printf("        %s\n", line);
+                snprintf(rest, sizeof rest, "%s, driver %s; wg %zu", d->info.vendor,
+                         d->info.driver_version, d->info.max_work_group_size);
+            /* the features after it, or on a line of their own when both do not fit */
+            if (strlen(rest) + 2 + strlen(feat) <= Q_WIDTH - 8) {
+                printf("        %s; %s\n", rest, feat);
+            } else {
+                q_fit(rest, Q_WIDTH - 8, line, sizeof line);
+                printf("        %s\n", line);
+                q_fit(feat, Q_WIDTH - 8, line, sizeof line);
+                printf("        %s\n", line);
+            }
             if (d->st.build_ok) {
                 snprintf(rest, sizeof rest, "check: kernels build; conv %s", d->st.conv_detail);
                 q_print_wrapped("        ", rest);
@@ -225,6 +263,8 @@ void q_print_json(const q_platform *plats, int np, const q_device *devs, int n, 
         cli_json_open(&j, NULL, '{');
         cli_json_str(&j, "file", icds->e[i].file);
         cli_json_str(&j, "library", icds->e[i].lib);
+        cli_json_bool(&j, "loads", !icds->e[i].error[0]);
+        cli_json_str(&j, "error", icds->e[i].error[0] ? icds->e[i].error : NULL);
         cli_json_close(&j, '}');
     }
     cli_json_close(&j, ']');
