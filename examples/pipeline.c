@@ -6,7 +6,11 @@
  * must be the same bit for bit (same device, same kernels), and the two speeds are printed.
  *
  *   cc pipeline.c -o pipeline $(pkg-config --cflags --libs densecl)
- *   ./pipeline [WEIGHTS [BATCHES [BATCH]]]   # default: random DenseNet-BC-100, 8 batches of 16
+ *   ./pipeline [WEIGHTS [BATCHES [BATCH [FIRST]]]]  # default: random DenseNet-BC-100, 8 batches
+ *                                                   # of 16; WEIGHTS "-": the random ones
+ *
+ * FIRST, when given, is a file the first batch's logits are written to (raw float32
+ * [BATCH, classes]), for checking them against a reference (the tests do).
  *
  * The inputs are seeded noise of the model's input size (a real program decodes images into
  * them with densecl_image_to_input, as embed.c does). Each batch has its own input and logits
@@ -50,12 +54,13 @@ int main(int argc, char **argv)
     densecl_config cfg;
     densecl_status st;
     int batches = argc > 2 ? atoi(argv[2]) : 8, batch = argc > 3 ? atoi(argv[3]) : 16;
+    const char *first = argc > 4 ? argv[4] : NULL;
     float *x[IN_FLIGHT] = {NULL}, *piped = NULL, *blocking = NULL;
     densecl_job *job[IN_FLIGHT] = {NULL};
     int rc = 1;
 
-    if (batches < 1 || batch < 1) {
-        fprintf(stderr, "usage: pipeline [WEIGHTS [BATCHES [BATCH]]]\n");
+    if (batches < 1 || batch < 1 || argc > 5) {
+        fprintf(stderr, "usage: pipeline [WEIGHTS [BATCHES [BATCH [FIRST]]]]\n");
         return 2;
     }
     if (argc > 1 && strcmp(argv[1], "-") != 0) {
@@ -139,6 +144,16 @@ int main(int argc, char **argv)
         }
     }
     double t_blocking = now() - t0;
+    if (first) {
+        FILE *f = fopen(first, "wb");
+        int written = f && fwrite(piped, sizeof(float), out, f) == out;
+        if (f && fclose(f) != 0)
+            written = 0;
+        if (!written) {
+            fprintf(stderr, "%s: cannot write the first batch's logits\n", first);
+            goto done;
+        }
+    }
     printf("%d batches of %d images (%dx%d) on '%s': the same logits both ways; pipelined "
            "%.1f images/s, one at a time %.1f images/s\n",
            batches, batch, h, wd, densecl_engine_device(e)->name,

@@ -624,7 +624,10 @@ void densecl_engine_memory(const densecl_engine *e, uint64_t *weight_bytes,
 DENSECL_API
 void densecl_engine_free(densecl_engine *e);
 
-/* Softmax over each row of a [rows, cols] matrix, in place, numerically stable. */
+/* Softmax over each row of a [rows, cols] matrix, in place, numerically stable (the row's max
+ * is subtracted first, so any finite logits work). NaN and Inf as torch.softmax: a row holding
+ * a NaN or a +inf becomes NaN throughout, a -inf gets probability 0, a row of -inf only is NaN;
+ * each row on its own. */
 DENSECL_API
 void densecl_softmax(float *x, int rows, int cols);
 

@@ -3,9 +3,12 @@
  * formats.h - the file formats densecl reads and writes, as tensors under canonical keys: no
  * DenseNet rules beyond the key names. Not installed.
  *
- *   safetensors.c  the format: reader, dtype conversion, key names, tensor set, writer
- *   onnx.c         ONNX protobuf: tensors, attributes, external data (onnx_impl.h)
+ *   safetensors.c  the format: reader, dtype conversion, key names, tensor set
+ *   safetensors_write.c  the writer
+ *   onnx.c         ONNX protobuf: tensors, attributes, external data, aliases (onnx_impl.h)
  *   onnx_graph.c   a DenseNet graph recognised, its tensors under canonical keys
+ *   onnx_check.c   the ONNX checker's structural rules
+ *   onnx_file.c    the file: its limits, decoding, the entry points
  *   npy.c          .npy read/write
  */
 #ifndef DENSECL_FORMATS_H
@@ -18,20 +21,23 @@
 typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_I16, DC_I8,
                         DC_U8, DC_BOOL, DC_OTHER } dc_dtype;
 
+/* Most dimensions a tensor may have (safetensors and ONNX files alike). */
+#define DC_TENSOR_MAX_NDIM 8
+
 /* A model input as a file declares it (ONNX's graph input): its name and its dims, each a size
  * or -1 (symbolic, such as "batch", or not given); ndim 0 when the file declares nothing
  * (safetensors, or an ONNX input without a tensor shape). */
 typedef struct dc_input_decl {
     char name[128];
     int ndim;
-    int64_t dims[8];
+    int64_t dims[DC_TENSOR_MAX_NDIM];
 } dc_input_decl;
 
 typedef struct dc_tensor {
     char *key;        /* canonical key (legacy names already mapped) */
     dc_dtype dtype;   /* dtype in the file */
     int ndim;
-    int64_t shape[8];
+    int64_t shape[DC_TENSOR_MAX_NDIM];
     float *data;      /* converted to float32, owned; NULL for ignored tensors */
 } dc_tensor;
 
@@ -66,7 +72,7 @@ const char *dc_dtype_name(dc_dtype d);
 float dc_f16_to_float(uint16_t h);
 
 
-/* ---------------------------------------------------------------- onnx.c, onnx_graph.c */
+/* ---------------------------------------------------------------- onnx_file.c */
 
 /* Reads an ONNX file (protobuf-c, generated from onnx.proto) holding a DenseNet as exported by
  * torch.onnx.export (opsets 7-21, folded or not, any batch axis) and returns its tensors under

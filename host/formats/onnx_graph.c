@@ -365,7 +365,7 @@ static void ox_record_input(ox *x, const Onnx__ValueInfoProto *vi)
     snprintf(in->name, sizeof in->name, "%s", ox_s(vi->name));
     in->ndim = 0;
     if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type ||
-        !t->tensor_type->shape || t->tensor_type->shape->n_dim > 8)
+        !t->tensor_type->shape || t->tensor_type->shape->n_dim > DC_TENSOR_MAX_NDIM)
         return;
     const Onnx__TensorShapeProto *shape = t->tensor_type->shape;
     for (size_t d = 0; d < shape->n_dim; d++) {

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* engine_impl.h - what the engine's three files share: the replica and engine structs and the
- * calls between them. Not installed.
+/* engine_impl.h - what the engine's files share: the replica and engine structs and the calls
+ * between them. Not installed.
  *   engine.c   the handle: create (config -> plan -> fold, then one replica per device and a
  *              calibration run), free, and the accessors
  *   replica.c  one replica: the plan bound to a device (resolution, program, kernels, weights
  *              packed and uploaded, activation buffers) and its release
- *   sched.c    runs: a batch split over the replicas, chunks, failover, calibration, profiling
+ *   sched.c    runs: a batch split over the replicas, chunks, failover, calibration
+ *   limits.c   images per chunk: device memory, and host memory on CPU devices
+ *   profile.c  a run's per-op events into the engine's profile
  */
 #ifndef DENSECL_ENGINE_IMPL_H
 #define DENSECL_ENGINE_IMPL_H
@@ -139,6 +141,45 @@ densecl_status dc_replica_bind(dc_replica *r);
 cl_int dc_replica_launch_op(dc_replica *r, int i, int slot, dc_exec *x);
 /* Releases *ev when set, and clears it. */
 void dc_release_event(cl_event *ev);
+
+/* ---------------------------------------------------------------- profile.c */
+
+/* A profiled op, kept as OpenCL events until its job has finished: its first kernel's and its
+ * last's (the same for a transfer), and how many launches it made. */
+typedef struct dc_pending {
+    cl_event first, last;
+    int replica, launches;
+    const char *name, *kind;
+    uint64_t macs;
+} dc_pending;
+typedef struct dc_profile {
+    dc_pending *pend;
+    int n, cap;
+} dc_profile;
+/* "conv1x1", "conv3x3", "conv7x7", "conv", "maxpool", ...: an op's kind in a profile. */
+const char *dc_op_kind_name(const dc_op *op);
+/* A new record of an op to profile, or NULL when `on` is 0 (or out of memory: the profile then
+ * misses an op, the run itself goes on). */
+dc_pending *dc_profile_add(dc_profile *prof, int on, int replica, const char *name,
+                           const char *kind, uint64_t macs);
+/* Hands *ev, one command's event, to p (which takes the reference) or releases it. */
+void dc_profile_keep(dc_pending *p, cl_event *ev);
+/* Gives an op's first and last kernel events (x's, retained) and launch count to p. */
+void dc_profile_op(dc_pending *p, const dc_exec *x);
+/* The profile into e->events, times from the earliest start (the job has finished). */
+void dc_profile_collect(const dc_profile *prof, densecl_engine *e);
+void dc_profile_free(dc_profile *prof);
+
+/* ---------------------------------------------------------------- limits.c */
+
+/* Images per chunk so that every activation buffer fits the device's largest allocation and all
+ * of them, with the weights, fit in half of its global memory (r->max_chunk, for one's size).
+ * one: the plan of one image of the input size. DENSECL_ERR_LIMIT when one image does not. */
+densecl_status dc_replica_limit(dc_replica *r, const dc_plan *one);
+/* Lowers a CPU replica's images per chunk to what host memory holds (the engine's active CPU
+ * replicas share it); DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not fit.
+ * e->one is the plan of one image of this run's size. */
+densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count, int h, int w);
 
 /* ---------------------------------------------------------------- sched.c */
 

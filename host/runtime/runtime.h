@@ -4,13 +4,15 @@
  * kernels every program has, engines, replicas and runs (engine_impl.h), the self-test. Not
  * installed.
  *
- *   program.c    embedded kernels.cl and kernels/, one program per device, build log,
- *                binaries, the cache, densecl_compile_kernels
+ *   program.c    embedded kernels.cl and kernels/, one program per device, build log, the
+ *                kernels made from a program
+ *   binaries.c   program binaries, the kernel cache, dc_program_get, densecl_compile_kernels
  *   pools.c      the pools' and the classifier's kernels and launchers
  *   engine.c     the engine handle: plan and fold once, a replica per device, accessors
- *   replica.c    a replica: the plan bound to one device
- *   sched.c      runs: a batch split over the replicas in chunks, failover, calibration,
- *                profiling
+ *   replica.c    a replica: the plan bound to one device, its ops bound to its buffers
+ *   sched.c      runs: a batch split over the replicas in chunks, failover, calibration
+ *   limits.c     images per chunk: device memory, host memory on CPU devices
+ *   profile.c    a run's per-op events into the engine's profile
  *   selftest.c   densecl_device_selftest
  *   tools_api.c  the dc_tool_* functions of tools_internal.h
  */
@@ -89,6 +91,9 @@ void dc_sources_free(dc_sources *s);
 /* Builds the sources of fams for dev in ctx with "-cl-std=CLx.y" from
  * CL_DEVICE_OPENCL_C_VERSION, then options (may be NULL: each family's kernels have defaults).
  * DENSECL_ERR_BUILD with the build log in the detail (its file:line point into kernels/). */
+/* The options a program is built with for dev: -cl-std from its OpenCL C version, extra (the
+ * resolved families' -D options), then $DENSECL_BUILD_OPTIONS. Builds and cache keys use it. */
+void dc_program_options(cl_device_id dev, const char *extra, char *options, size_t cap);
 densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
                                 const char *options, cl_program *out);
 /* How the engine gets its program: from a binary file, from the cache, or from source. */

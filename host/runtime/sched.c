@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include "runtime/engine_impl.h"
@@ -49,73 +48,9 @@ static densecl_status dc_engine_one(densecl_engine *e, int h, int w)
     return dc_plan_build(&e->cfg, 1, h, w, &e->one);
 }
 
-/* Device floats per image of a plan of one image: its activations and the two input slots. */
-static size_t dc_image_floats(const dc_plan *one)
-{
-    return dc_plan_floats(one) + 2 * (size_t)one->c * (size_t)one->h * (size_t)one->w;
-}
 
-/* Images per chunk so that every activation buffer fits the device's largest allocation and all
- * of them, with the weights, fit in half of its global memory (the rest is the driver's).
- * one: the plan of one image of the input size (dc_engine_one). */
-static densecl_status dc_replica_limit(dc_replica *r, const dc_plan *one)
-{
-    uint64_t budget, per_image, most = 0;
-    int h = one->h, w = one->w;
-    if (r->max_chunk > 0 && r->chunk_h == h && r->chunk_w == w)
-        return DENSECL_OK;
-    per_image = (uint64_t)dc_image_floats(one) * sizeof(float);
-    for (int i = 0; i < one->n_bufs; i++)
-        if (one->buf_floats[i] > most)
-            most = one->buf_floats[i];
-    most *= sizeof(float);
-    budget = r->info.global_mem_bytes / 2 > r->weight_bytes
-                 ? r->info.global_mem_bytes / 2 - r->weight_bytes
-                 : 0;
-    uint64_t by_mem = per_image ? budget / per_image : 0;
-    uint64_t by_alloc = most ? r->info.max_alloc_bytes / most : 0;
-    uint64_t c = by_mem < by_alloc ? by_mem : by_alloc;
-    if (c < 1)
-        return dc_error(DENSECL_ERR_LIMIT,
-                        "one %dx%d image needs %llu MiB of activations (largest buffer %llu MiB); "
-                        "'%s' offers %llu MiB of global memory and %llu MiB per allocation",
-                        h, w, (unsigned long long)(per_image >> 20),
-                        (unsigned long long)(most >> 20), r->info.name,
-                        (unsigned long long)(r->info.global_mem_bytes >> 20),
-                        (unsigned long long)(r->info.max_alloc_bytes >> 20));
-    r->max_chunk = c > 1024 ? 1024 : (int)c;
-    r->chunk_h = h;
-    r->chunk_w = w;
-    return DENSECL_OK;
-}
 
-static const char *dc_op_kind_name(const dc_op *op)
-{
-    static const char *const conv[] = {"conv1x1", "conv3x3", "conv7x7", "conv"};
-    switch (op->kind) {
-    case DC_OP_CONV:
-        return conv[op->k == 1 ? 0 : op->k == 3 ? 1 : op->k == 7 ? 2 : 3];
-    case DC_OP_MAXPOOL:
-        return "maxpool";
-    case DC_OP_BNRELU_AVGPOOL:
-        return "bnrelu_avgpool";
-    case DC_OP_BNRELU_GAP:
-        return "bnrelu_gap";
-    case DC_OP_LINEAR:
-        return "linear";
-    default:
-        return "op";
-    }
-}
 
-/* A profiled op, kept as OpenCL events until its job has finished: its first kernel's and its
- * last's (the same for a transfer), and how many launches it made. */
-typedef struct dc_pending {
-    cl_event first, last;
-    int replica, launches;
-    const char *name, *kind;
-    uint64_t macs;
-} dc_pending;
 
 /* One replica's share of a job: images [start, start + count), the events of its first
  * compute command and of its last command (the logits' download). */
@@ -141,56 +76,12 @@ struct densecl_job {
     size_t image;       /* floats per input image */
     int n, h, w;
     dc_round round;
-    dc_pending *pend;
-    int n_pend, cap_pend;
+    dc_profile prof; /* when profiling: the ops' events */
     densecl_job *prev, *next; /* the engine's jobs not yet waited for */
 };
 
-/* Returns the record of an op to profile, or NULL when profiling is off (or out of memory:
- * profiling then misses an op, the run itself goes on). */
-static dc_pending *dc_profile_slot(densecl_job *job, int replica, const char *name,
-                                   const char *kind, uint64_t macs)
-{
-    if (!job->e->profiling)
-        return NULL;
-    if (job->n_pend == job->cap_pend) {
-        int cap = job->cap_pend ? 2 * job->cap_pend : 256;
-        dc_pending *p = realloc(job->pend, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        job->pend = p;
-        job->cap_pend = cap;
-    }
-    dc_pending *p = &job->pend[job->n_pend++];
-    *p = (dc_pending){NULL, NULL, replica, 0, name, kind, macs};
-    return p;
-}
 
-/* Hands *ev, one command's event, to a profile record (which takes the reference) or releases
- * it. */
-static void dc_profile_keep(dc_pending *p, cl_event *ev)
-{
-    if (p && *ev && clRetainEvent(*ev) == CL_SUCCESS) {
-        p->first = *ev;
-        p->last = *ev;
-        p->launches = 1;
-    } else {
-        dc_release_event(ev);
-    }
-    *ev = NULL;
-}
 
-/* Gives an op's first and last kernel events (x's, retained) to its profile record. */
-static void dc_profile_op(dc_pending *p, const dc_exec *x)
-{
-    if (!p)
-        return;
-    p->launches = x->launches;
-    if (x->first && clRetainEvent(x->first) == CL_SUCCESS)
-        p->first = x->first;
-    if (x->last && clRetainEvent(x->last) == CL_SUCCESS)
-        p->last = x->last;
-}
 
 /* Enqueues one chunk [start, start + m) on replica ri; all commands are non-blocking.
  *   the upload, on r->xfer: into the input buffer the chunk before last read, once it has;
@@ -226,7 +117,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         memcpy(r->pin_ptr[s], src, bytes);
         src = r->pin_ptr[s];
     }
-    evp = dc_profile_slot(job, ri, "input", "upload", 0);
+    evp = dc_profile_add(&job->prof, job->e->profiling, ri, "input", "upload", 0);
     DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0, bytes, src,
                                        r->slot_free[s] ? 1 : 0,
                                        r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
@@ -245,7 +136,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         /* The name from the engine's model plan (the same op sequence at every size): a chunk
          * plan is freed when the image size changes, and densecl_op_event.name must outlive
          * that (the header promises the engine's lifetime). */
-        evp = dc_profile_slot(job, ri, e->model.ops[i].name, dc_op_kind_name(op), op->macs);
+        evp = dc_profile_add(&job->prof, job->e->profiling, ri, e->model.ops[i].name, dc_op_kind_name(op), op->macs);
         dc_exec_op(&x);
         /* The first op's start is the part's (below); the others' only when profiling. */
         x.keep_events = i == 0 || evp != NULL;
@@ -269,7 +160,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     }
     part->fault_at_wait |= r->fault_at_wait;
     r->fault_at_wait = 0;
-    evp = dc_profile_slot(job, ri, "logits", "download", 0);
+    evp = dc_profile_add(&job->prof, job->e->profiling, ri, "logits", "download", 0);
     DC_CL_TRY(st, clEnqueueReadBuffer(r->queue, r->bufs[r->plan.output_buf], CL_FALSE, 0,
                                       (size_t)m * (size_t)classes * sizeof(float),
                                       job->staged + (size_t)start * (size_t)classes, 0, NULL,
@@ -292,113 +183,6 @@ fail:
     dc_release_event(&up);
     dc_release_event(&ev);
     return st;
-}
-
-/* ------------------------------------------------------------------ host memory (CPU devices)
- *
- * A CPU device's buffers are the process's own memory, and POCL 3.1 allocates them lazily, at
- * the first command that uses them, and asserts (abort, exit 134) when that allocation fails:
- * the retry on CL_MEM_OBJECT_ALLOCATION_FAILURE never sees an error. So a CPU replica's chunks
- * are sized beforehand to what the process can really get. */
-
-/* Left to the driver's own allocations (its threads, kernel compiles, launch arguments). */
-#define DC_HOST_RESERVE ((uint64_t)256 << 20)
-
-/* The number after `field` in a /proc file of "Name: value" lines, 0 when absent. */
-static uint64_t dc_proc_field(const char *path, const char *field)
-{
-    char line[256];
-    unsigned long long v = 0;
-    size_t n = strlen(field);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0) {
-            v = strtoull(line + n, NULL, 10); /* kB; ULLONG_MAX on overflow, never undefined */
-            break;
-        }
-    fclose(f);
-    return (uint64_t)v;
-}
-
-/* Bytes this process can still allocate: the least of what RLIMIT_AS leaves above its address
- * space (VmSize), what RLIMIT_DATA leaves above its data (VmData), and the system's
- * MemAvailable; UINT64_MAX when none is known. why describes them, for messages. */
-static uint64_t dc_host_available(char *why, size_t cap)
-{
-    uint64_t avail = UINT64_MAX;
-    size_t len = 0;
-    struct rlimit rl;
-    why[0] = '\0';
-    static const struct {
-        int res;
-        const char *name, *used;
-    } limits[] = {{RLIMIT_AS, "RLIMIT_AS", "VmSize:"}, {RLIMIT_DATA, "RLIMIT_DATA", "VmData:"}};
-    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        if (getrlimit(limits[i].res, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-            continue;
-        uint64_t used = dc_proc_field("/proc/self/status", limits[i].used) << 10;
-        uint64_t left = (uint64_t)rl.rlim_cur > used ? (uint64_t)rl.rlim_cur - used : 0;
-        avail = left < avail ? left : avail;
-        if (len < cap)
-            len += (size_t)snprintf(why + len, cap - len, "%s%s %llu MiB, %llu in use",
-                                    len ? "; " : "", limits[i].name,
-                                    (unsigned long long)(rl.rlim_cur >> 20),
-                                    (unsigned long long)(used >> 20));
-    }
-    uint64_t mem = dc_proc_field("/proc/meminfo", "MemAvailable:") << 10;
-    if (mem) {
-        avail = mem < avail ? mem : avail;
-        if (len < cap)
-            snprintf(why + len, cap - len, "%sMemAvailable %llu MiB", len ? "; " : "",
-                     (unsigned long long)(mem >> 20));
-    }
-    return avail;
-}
-
-/* Lowers a CPU replica's images per chunk to what host memory holds: the process's available
- * bytes, plus the activations the CPU replicas hold now (freed or reused before new ones are
- * made), less DC_HOST_RESERVE, shared equally by the engine's active CPU replicas (they run at
- * the same time). Refuses with DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not
- * fit. Called before each range, as the memory free changes between runs; it only ever lowers
- * the chunk, like the retry on an allocation failure (a new image size starts afresh). */
-static densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count, int h,
-                                            int w)
-{
-    char why[160];
-    uint64_t held = 0, avail;
-    int cpus = 0;
-    r->host_limited = 0;
-    if (r->info.type != DENSECL_DEVICE_CPU)
-        return DENSECL_OK;
-    if ((avail = dc_host_available(why, sizeof why)) == UINT64_MAX)
-        return DENSECL_OK;
-    for (int i = 0; i < e->n_rep; i++)
-        if (e->rep[i].info.type == DENSECL_DEVICE_CPU && (e->rep[i].active || &e->rep[i] == r)) {
-            held += e->rep[i].act_bytes;
-            cpus++;
-        }
-    /* e->one is the plan of one image of this run's size (dc_engine_one). */
-    uint64_t per_image = (uint64_t)dc_image_floats(&e->one) * sizeof(float);
-    uint64_t total = avail > UINT64_MAX - held ? UINT64_MAX : avail + held;
-    uint64_t share = total > DC_HOST_RESERVE ? (total - DC_HOST_RESERVE) / (uint64_t)cpus : 0;
-    uint64_t c = per_image ? share / per_image : 0;
-    if (c < 1)
-        return dc_error(DENSECL_ERR_NO_MEMORY,
-                        "a %dx%d image needs %llu MiB of activations in host memory (a CPU "
-                        "device), more than the %llu MiB this process can get (%s)",
-                        h, w, (unsigned long long)(per_image >> 20),
-                        (unsigned long long)(share >> 20), why);
-    if (c < (uint64_t)r->max_chunk) {
-        r->max_chunk = (int)c;
-        r->host_limited = 1;
-        dc_log(DENSECL_LOG_INFO, "'%s': %d images per chunk fit in host memory (%s)",
-               r->info.name, r->max_chunk, why);
-    } else if (c < (uint64_t)count) {
-        r->host_limited = 1;
-    }
-    return DENSECL_OK;
 }
 
 /* Waits for a replica's two queues. */
@@ -624,57 +408,12 @@ static densecl_status dc_complete(densecl_job *job, dc_round *rd)
     return DENSECL_OK;
 }
 
-/* Turns the job's profiled events into e->events, times relative to the earliest start. */
-static void dc_collect_profile(densecl_job *job)
-{
-    densecl_engine *e = job->e;
-    cl_ulong origin = 0;
-    e->n_events = 0;
-    if (!job->n_pend)
-        return;
-    if (e->cap_events < job->n_pend) {
-        densecl_op_event *v = realloc(e->events, (size_t)job->n_pend * sizeof *v);
-        if (!v)
-            return;
-        e->events = v;
-        e->cap_events = job->n_pend;
-    }
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < job->n_pend; i++) {
-            cl_ulong s = 0, t = 0;
-            const dc_pending *p = &job->pend[i];
-            /* From the op's first kernel's start to its last kernel's end. */
-            if (!p->first || !p->last ||
-                clGetEventProfilingInfo(p->first, CL_PROFILING_COMMAND_START, sizeof s, &s,
-                                        NULL) != CL_SUCCESS ||
-                clGetEventProfilingInfo(p->last, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) !=
-                    CL_SUCCESS)
-                continue;
-            if (pass == 0) {
-                if (!origin || s < origin)
-                    origin = s;
-                continue;
-            }
-            densecl_op_event *o = &e->events[e->n_events++];
-            o->name = p->name;
-            o->kind = p->kind;
-            o->replica = p->replica;
-            o->macs = p->macs;
-            o->start_us = (double)(s - origin) * 1e-3;
-            o->duration_us = t > s ? (double)(t - s) * 1e-3 : 0;
-            o->launches = p->launches;
-        }
-}
 
 static void dc_job_free(densecl_job *job)
 {
     for (int i = 0; i < DC_MAX_REPLICAS; i++)
         dc_part_release(&job->round.part[i]);
-    for (int i = 0; i < job->n_pend; i++) {
-        dc_release_event(&job->pend[i].first);
-        dc_release_event(&job->pend[i].last);
-    }
-    free(job->pend);
+    dc_profile_free(&job->prof);
     free(job->staged);
     free(job);
 }
@@ -761,7 +500,7 @@ densecl_status densecl_job_wait(densecl_job *job)
     if (st == DENSECL_OK) {
         memcpy(job->logits, job->staged,
                (size_t)job->n * (size_t)e->cfg.num_classes * sizeof *job->logits);
-        dc_collect_profile(job);
+        dc_profile_collect(&job->prof, job->e);
     } else {
         e->n_events = 0;
     }

@@ -48,28 +48,44 @@ add_test(NAME cache_tests COMMAND bash ${dc_dir}/cache_tests.sh
                                   $<TARGET_FILE:densecl-cli> ${CMAKE_CURRENT_BINARY_DIR}/cache-scratch)
 set_tests_properties(cache_tests PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
 
-# The README's embedding example runs and prints a class.
-add_test(NAME example_embed COMMAND densecl-example)
-set_tests_properties(example_embed PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}"
-                     PASS_REGULAR_EXPRESSION "class [0-9]+ \\(unnamed\\), probability 0\\.[0-9]+, on ")
-# With the shipped model: its preprocessing (1 channel, 28x28) from the weights, and a class
-# name from its labels.
+# The README's embedding examples against the reference: tests/cli/example_reference.c rebuilds
+# their inputs and runs them through a DenseNet on the naive reference ops (tests/support/
+# ref_model.c, which shares no plan, fold or kernel with the engine); examples.sh runs the example
+# (its exit status counts) and the comparison. embed: the top class, its name and its
+# probability; pipeline: the first batch's logits, max|diff| <= 1e-4 x max|reference| per image
+# and the same argmax, besides the example's own check that the pipelined logits equal the
+# blocking run's bit for bit.
+add_executable(example_reference ${dc_dir}/example_reference.c ${DENSECL_TEST_SUPPORT}/ref_model.c
+                                 ${DENSECL_TEST_SUPPORT}/ref_ops.c)
+target_link_libraries(example_reference PRIVATE densecl m)
+target_include_directories(example_reference PRIVATE ${DENSECL_HOST_INCLUDES}
+                                                     ${DENSECL_TEST_SUPPORT})
+target_compile_options(example_reference PRIVATE ${DENSECL_WARNINGS})
+set(dc_examples bash ${dc_dir}/examples.sh)
+# Seeded random DenseNet-BC-100 weights (no labels: "unnamed"), 32x32 stand-in preprocessing.
+add_test(NAME example_embed
+         COMMAND ${dc_examples} embed $<TARGET_FILE:densecl-example>
+                 $<TARGET_FILE:example_reference> ${CMAKE_CURRENT_BINARY_DIR}/example-embed)
+# The shipped model: its preprocessing (1 channel, 28x28) from the weights, a class name from its
+# labels.
 add_test(NAME example_embed_shipped_model
-         COMMAND densecl-example ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors)
-set_tests_properties(example_embed_shipped_model PROPERTIES LABELS cli
-    ENVIRONMENT "${DENSECL_TEST_ENV}"
-    PASS_REGULAR_EXPRESSION
-    "class [0-9] \\((T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot)\\), probability [01]\\.[0-9]+, on ")
-
-# The pipelined loop gives a blocking run's logits bit for bit: random DenseNet-BC-100 and the
-# shipped model, with an odd batch count (the last job waited for alone).
-add_test(NAME example_pipeline COMMAND densecl-example-pipeline - 5 6)
+         COMMAND ${dc_examples} embed $<TARGET_FILE:densecl-example>
+                 $<TARGET_FILE:example_reference> ${CMAKE_CURRENT_BINARY_DIR}/example-embed-shipped
+                 ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors)
+# The pipelined loop: random DenseNet-BC-100 with an odd batch count (the last job waited for
+# alone), and the shipped model.
+add_test(NAME example_pipeline
+         COMMAND ${dc_examples} pipeline $<TARGET_FILE:densecl-example-pipeline>
+                 $<TARGET_FILE:example_reference> ${CMAKE_CURRENT_BINARY_DIR}/example-pipeline
+                 - 5 6)
 add_test(NAME example_pipeline_shipped_model
-         COMMAND densecl-example-pipeline ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors
-                 7 32)
-set_tests_properties(example_pipeline example_pipeline_shipped_model PROPERTIES LABELS cli
-    ENVIRONMENT "${DENSECL_TEST_ENV}"
-    PASS_REGULAR_EXPRESSION "the same logits both ways; pipelined [0-9.]+ images/s")
+         COMMAND ${dc_examples} pipeline $<TARGET_FILE:densecl-example-pipeline>
+                 $<TARGET_FILE:example_reference>
+                 ${CMAKE_CURRENT_BINARY_DIR}/example-pipeline-shipped
+                 ${PROJECT_SOURCE_DIR}/models/densenet-fashion.safetensors 7 32)
+set_tests_properties(example_embed example_embed_shipped_model example_pipeline
+                     example_pipeline_shipped_model PROPERTIES LABELS cli
+                     ENVIRONMENT "${DENSECL_TEST_ENV}")
 
 # densecl-query. The second registration runs the whole suite with two POCL devices.
 # POCL_DEVICES is a space-separated list: POCL 3.1 reads "pthread;pthread" as one unknown device

@@ -3,9 +3,10 @@
 # cli_tests.sh DENSECL SCRATCH - end-to-end tests of the densecl tool.
 #
 # DENSECL is build/bin/densecl, SCRATCH a directory this script empties and uses. Inputs are made
-# with numpy (no torch needed). Each case prints "ok NAME" or "FAIL NAME: why"; the last line is
-# "N passed, N failed" and the exit status is non-zero on any failure. A missing numpy or OpenCL
-# device fails the cases that need it; nothing is skipped.
+# with numpy; one case ties the tool's logits to torchvision (torch then needed). Each case prints
+# "ok NAME" or "FAIL NAME: why"; the last line is "N passed, N failed" and the exit status is
+# non-zero on any failure. A missing numpy, torch or OpenCL device fails the cases that need it;
+# nothing is skipped.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -360,6 +361,37 @@ fi
 if expect_ok "run --weights (inferred)" run --weights "$TMP/d40.safetensors" \
     --input "$TMP/x.npy" --output "$TMP/e.npy"; then
     check_logits "run --weights gives [2, 10]" "$TMP/e.npy" 2 10
+    # The other cases compare the tool with itself; this batch is compared with torch: the same
+    # weights in DenseNet-40 as tests/generators/gen_fixtures.py builds it (torchvision's
+    # structure without bottleneck), in float64, at the model tests' tolerance (max|diff| <=
+    # 1e-4 x max|expected|, the same argmax).
+    why=$("$PY" - "$TMP/d40.safetensors" "$TMP/x.npy" "$TMP/e.npy" "$(dirname "$0")/../.." \
+        2>&1 <<'EOF'
+import sys
+import numpy as np
+root = sys.argv[4]
+sys.path[:0] = [root + "/tests/generators", root + "/tools/export"]
+import torch
+from gen_fixtures import PlainDenseNet
+from safetensors_io import read_safetensors
+tensors, _, _ = read_safetensors(sys.argv[1])
+model = PlainDenseNet(12, (12, 12, 12), 16, 1.0, 10).double().eval()
+state = {k: torch.from_numpy(np.array(v, np.float64)) for k, v in tensors.items()}
+missing, unexpected = model.load_state_dict(state, strict=False)
+missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+if missing or unexpected:
+    sys.exit("keys: missing %s, unexpected %s" % (missing[:3], unexpected[:3]))
+with torch.no_grad():
+    want = model(torch.from_numpy(np.load(sys.argv[2]).astype(np.float64))).numpy()
+got = np.load(sys.argv[3]).astype(np.float64)
+diff = float(np.abs(got - want).max())
+limit = 1e-4 * float(np.abs(want).max())
+if not (diff <= limit) or (got.argmax(1) != want.argmax(1)).any():
+    sys.exit("max|diff| %.3g (limit %.3g), argmax %s, torch's %s"
+             % (diff, limit, got.argmax(1), want.argmax(1)))
+EOF
+    ) && ok "run --weights gives torchvision's logits" ||
+        bad "run --weights gives torchvision's logits" "$(echo "$why" | tail -n 2)"
 fi
 
 if expect_ok "run --weights --model" run --model densenet-40-k12 --weights "$TMP/d40.safetensors" \

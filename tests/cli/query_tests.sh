@@ -6,7 +6,9 @@
 # number of OpenCL devices the environment offers (1 by default; 2 when run with
 # POCL_DEVICES="pthread pthread"). Each case prints "ok NAME" or "FAIL NAME: why"; the last line
 # is "N passed, N failed" and the exit status is non-zero on any failure. A missing OpenCL device
-# or python3 fails the cases that need it; nothing is skipped. Speeds are only checked to be > 0.
+# or python3 fails the cases that need it; nothing is skipped. Speeds are never compared with a
+# speed; each figure must agree with the time it was computed from (as printed, to its digits),
+# and the conv check's largest error with its cases' and with the float error bound.
 set -u
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
@@ -363,7 +365,80 @@ for k in ['gflops', 'bandwidth_gbs', 'launch_latency_us', 'densenet121_images_pe
     assert isinstance(v, (int, float)) and v > 0, '%s = %r (error: %s)' % (k, v, b.get('error'))
 assert b.get('error') is None, b['error']
 assert d['recommendation']['basis'] == 'bench', d['recommendation']
-assert d['recommendation']['spec'] == '0:0', d['recommendation']"
+assert d['recommendation']['spec'] == '0:0', d['recommendation']
+# The conv check's largest error: not 0 (fp32 sums against a double reference), within the
+# float error bound of the check's sums (tests/unit/test_selftest.c: at most 2e-4), and the
+# detail prints it to one digit as the library does (2.6979e-07 -> 3e-7).
+import math
+c = d['devices'][0]['conv_check']
+e = c['max_abs_err']
+assert isinstance(e, float) and 0 < e <= 2e-4, 'max_abs_err %r' % e
+x = int(math.floor(math.log10(e)))
+m = int(round(e / 10 ** x))
+if m >= 10:
+    m, x = 1, x + 1
+assert c['detail'] == 'ok (max err %de%d)' % (m, x), (c['detail'], e)"
+fi
+
+# The same as text, verbose: each figure against the time printed beside it (the work over the
+# time; the intervals the printed digits allow must meet), the summary line's figures against
+# the detail lines', the largest case error against the summary's.
+q --bench -v --device 0:0
+why=$(not_ok)
+if [ -n "$why" ]; then
+    bad bench-text "$why"
+elif [ -z "$PY" ]; then
+    bad bench-text "python3 is needed to check the figures"
+elif why=$("$PY" - "$TMP/out" 2>&1 <<'EOF'
+import re, sys
+from decimal import Decimal
+text = open(sys.argv[1], encoding="utf-8").read()
+
+def span(s):
+    # the interval a printed number stands for: +- half a unit of its last digit
+    d = Decimal(s)
+    half = Decimal(5).scaleb(d.as_tuple().exponent - 1)
+    return float(d - half), float(d + half)
+
+def agree(what, work, ms, fig):
+    (t0, t1), (f0, f1) = span(ms), span(fig)
+    lo, hi = work / t1, (work / t0 if t0 > 0 else float("inf"))
+    if hi < f0 or lo > f1:
+        raise SystemExit("%s: %s ms gives [%.4g, %.4g], printed %s" % (what, ms, lo, hi, fig))
+
+def one(pattern):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        raise SystemExit("no line matching %r in:\n%s" % (pattern, text[-1500:]))
+    return m.groups()
+
+ms, gf = one(r"bench conv +1x1 256->128 56x56: ([0-9.]+) ms \(median of \d+\) = ([0-9.]+) GFLOP/s")
+agree("conv", 2 * 256 * 128 * 56 * 56 / 1e6, ms, gf)
+mib, cms, gbs = one(r"bench copy +(\d+) MiB: ([0-9.]+) ms \(median of \d+\) = ([0-9.]+) GB/s")
+agree("copy", 2 * int(mib) * 2**20 / 1e6, cms, gbs)
+mms, ips = one(r"bench model +DenseNet-121 224x224 batch 1: ([0-9.]+) ms \(median of \d+\) = "
+               r"([0-9.e+]+) images/s")
+agree("model", 1000.0, mms, ips)
+lat, = one(r"bench launch +([0-9.]+) us per enqueue\+finish")
+s_gf, s_gbs, s_lat, s_ips = one(r"bench: ([0-9.]+) GFLOP/s, copy ([0-9.]+) GB/s, launch "
+                                r"([0-9.]+) us; DenseNet-121 ([0-9.]+) images/s")
+for what, a, b in (("GFLOP/s", gf, s_gf), ("GB/s", gbs, s_gbs), ("us", lat, s_lat),
+                   ("images/s", ips, s_ips)):
+    (a0, a1), (b0, b1) = span(a), span(b)
+    if a1 < b0 or b1 < a0:
+        raise SystemExit("summary %s %s, detail %s" % (what, b, a))
+cases = re.findall(r"conv check +.*: ok \(max err (\d)e(-?\d+)\)", text)
+total = one(r"conv ok \(max err (\d)e(-?\d+)\)")
+if len(cases) != 3:
+    raise SystemExit("want 3 conv check cases, got %d" % len(cases))
+worst = max(cases, key=lambda c: int(c[0]) * 10.0 ** int(c[1]))
+if worst != total:
+    raise SystemExit("largest case error %se%s, summary %se%s" % (worst + total))
+EOF
+); then
+    ok bench-text
+else
+    bad bench-text "$(echo "$why" | tail -n 3 | tr '\n' ' ' | head -c 600)"
 fi
 
 finish

@@ -13,7 +13,9 @@
  * file:line (the #line markers), checked on a copy of the sources given as argv[1].
  *
  * Tolerance: |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value (fp32 reordering against
- * a double reference); NaN or Inf in a written value is a failure.
+ * a double reference); NaN or Inf in a written value is a failure, except in the max-pool cases
+ * that plant NaN and inf in the input: those must come out where torch's rule puts them (the
+ * reference's), and all-negative inputs show a maximum that took the padding as 0.
  * Guard bands: every output buffer has DC_TEST_GUARD floats before and after the tensor, and the
  * whole buffer (guards, and the channels outside [out_coff, out_coff + c)) starts as a sentinel
  * NaN that must survive bit-exact. Inputs, weights and parameters sit between guards of another
@@ -313,12 +315,57 @@ static const pool_case pool_cases[] = {
     {POOL_GAP, 1, 3, 3, 3, 1, 0, 0, 0, 0, 0, 1, "3 pixels"},
 };
 
-static void run_pool(const test_env *e, const pool_case *c)
+/* What a pool case's input holds: random values in [-1, 1), or for maxpool (issue 27) values
+ * the random ones never are. */
+typedef enum pool_fill {
+    FILL_RANDOM,
+    /* all in [-2, -1): a maximum that took padding as 0 (not -inf) shows at every border */
+    FILL_NEGATIVE,
+    /* NaN and +inf at window corners, edges and centres: the first image and channel's
+     * top-left input NaN (a corner of the first windows), the last input of every plane +inf
+     * (the last windows' bottom-right corner), plus one input in 24 NaN, one in 24 +inf and,
+     * without a prologue, one in 24 -inf; with a prologue +inf only where it stays +inf (its
+     * scales are positive) and no -inf (kernels/common.cl: P(-inf) is NaN there, torch's 0) */
+    FILL_NONFINITE,
+    /* FILL_NONFINITE over FILL_NEGATIVE values */
+    FILL_NONFINITE_NEGATIVE,
+} pool_fill;
+
+static void fill_pool_input(float *in, const pool_case *c, pool_fill fill)
+{
+    const size_t plane = (size_t)c->h * c->w;
+    for (int n = 0; n < c->n; n++)
+        for (int ch = 0; ch < c->c; ch++) {
+            float *p = in + ((size_t)n * c->in_ctot + ch) * plane;
+            for (size_t i = 0; i < plane; i++) {
+                if (fill == FILL_NEGATIVE || fill == FILL_NONFINITE_NEGATIVE)
+                    p[i] = p[i] * 0.5f - 1.5f;
+                if (fill == FILL_NONFINITE || fill == FILL_NONFINITE_NEGATIVE) {
+                    const float r = urand(0.0f, 24.0f);
+                    if (r < 1.0f)
+                        p[i] = NAN;
+                    else if (r < 2.0f)
+                        p[i] = INFINITY;
+                    else if (r < 3.0f && !c->pre)
+                        p[i] = -INFINITY;
+                }
+            }
+            if (fill == FILL_NONFINITE || fill == FILL_NONFINITE_NEGATIVE) {
+                if (n == 0 && ch == 0)
+                    p[0] = NAN;
+                p[plane - 1] = INFINITY;
+            }
+        }
+}
+
+static void run_pool(const test_env *e, const pool_case *c, pool_fill fill)
 {
     static const char *const names[] = {"maxpool", "bnrelu_avgpool", "bnrelu_gap"};
+    static const char *const fills[] = {"", ", all negative", ", NaN and inf",
+                                        ", NaN and inf among negatives"};
     int oh, ow, out_ctot = c->out_ctot;
     size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w, out_count;
-    char what[160];
+    char what[200];
     float *in = rand_tensor(c->n, c->in_ctot, c->c, c->h, c->w);
     float *pre = c->pre ? rand_pre(c->c) : NULL;
     float *expect;
@@ -338,9 +385,10 @@ static void run_pool(const test_env *e, const pool_case *c)
     }
     out_count = (size_t)c->n * out_ctot * oh * ow;
     expect = alloc_floats(out_count, DC_TEST_SENTINEL);
-    snprintf(what, sizeof what, "%s %d/%d/%d n%d %d(%d)x%dx%d -> at %d of %d (%s)",
+    snprintf(what, sizeof what, "%s %d/%d/%d n%d %d(%d)x%dx%d -> at %d of %d (%s%s)",
              names[c->kind], c->k, c->stride, c->pad, c->n, c->c, c->in_ctot, c->h, c->w,
-             c->out_coff, out_ctot, c->why);
+             c->out_coff, out_ctot, c->why, fills[fill]);
+    fill_pool_input(in, c, fill);
     {
         ref_pool_args r = {in, pre, expect, c->n, c->c, c->in_ctot, c->h, c->w, out_ctot,
                            c->out_coff, oh, ow, c->k, c->stride, c->pad};
@@ -368,7 +416,8 @@ static void run_pool(const test_env *e, const pool_case *c)
             err = dc_enqueue_bnrelu_gap(e->q, &e->k, &a, NULL);
         CHECKF(err == CL_SUCCESS, "%s [%s]: enqueue: %s", what, e->label, dc_cl_error_name(err));
         if (err == CL_SUCCESS)
-            check_output(e->q, e->label, what, d_out, expect, out_count);
+            check_output_nonfinite(e->q, e->label, what, d_out, expect, out_count,
+                                   fill == FILL_NONFINITE || fill == FILL_NONFINITE_NEGATIVE);
     }
     release_mem(d_in);
     release_mem(d_pre);
@@ -377,6 +426,38 @@ static void run_pool(const test_env *e, const pool_case *c)
     free(pre);
     free(expect);
 }
+
+/* Max-pool cases on the inputs of pool_fill (issue 27): both paths of the kernel (the scalar
+ * loop, and the 3x3/2 float8 steps with their edge outputs and moved last step), padding 0 and
+ * 1, windows of 1, 2 and 3, strides 1 and 2, with and without the prologue. The reference
+ * (ref_maxpool) ignores padding and follows torch's NaN rule. */
+static const struct {
+    pool_case c;
+    pool_fill fill;
+} special_pool_cases[] = {
+    /* kind n c ctot h w otot coff k s p pre */
+    {{POOL_MAX, 1, 64, 64, 57, 55, 256, 0, 3, 2, 1, 0, "stem pool"}, FILL_NEGATIVE},
+    {{POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 0, "3x3/2 vector steps, offset"}, FILL_NEGATIVE},
+    {{POOL_MAX, 2, 4, 6, 9, 112, 4, 0, 3, 2, 1, 0, "3x3/2 last step moved back"}, FILL_NEGATIVE},
+    {{POOL_MAX, 1, 3, 3, 5, 18, 3, 0, 3, 2, 1, 0, "3x3/2 narrowest vector row"}, FILL_NEGATIVE},
+    {{POOL_MAX, 2, 3, 3, 7, 9, 3, 0, 3, 1, 1, 0, "3x3/1, every border"}, FILL_NEGATIVE},
+    {{POOL_MAX, 1, 2, 2, 2, 2, 2, 0, 3, 2, 1, 0, "2x2 image: all windows padded"}, FILL_NEGATIVE},
+    {{POOL_MAX, 1, 2, 2, 1, 1, 2, 0, 3, 1, 1, 0, "1x1 image, 3x3 window"}, FILL_NEGATIVE},
+    {{POOL_MAX, 2, 4, 4, 7, 7, 6, 1, 2, 2, 0, 0, "2x2/2 unpadded, odd"}, FILL_NEGATIVE},
+    {{POOL_MAX, 1, 64, 64, 57, 55, 256, 0, 3, 2, 1, 0, "stem pool"}, FILL_NONFINITE},
+    {{POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 0, "3x3/2 vector steps, offset"}, FILL_NONFINITE},
+    {{POOL_MAX, 2, 4, 6, 9, 112, 4, 0, 3, 2, 1, 0, "3x3/2 last step moved back"},
+     FILL_NONFINITE_NEGATIVE},
+    {{POOL_MAX, 2, 5, 7, 9, 8, 9, 2, 3, 2, 1, 1, "prologue, prefix, offset"}, FILL_NONFINITE},
+    {{POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 1, "3x3/2 vector steps, prologue"},
+     FILL_NONFINITE},
+    {{POOL_MAX, 1, 2, 2, 6, 17, 2, 0, 3, 2, 0, 0, "3x3/2 unpadded vector step"},
+     FILL_NONFINITE_NEGATIVE},
+    {{POOL_MAX, 2, 3, 3, 7, 9, 3, 0, 3, 1, 1, 0, "3x3/1"}, FILL_NONFINITE_NEGATIVE},
+    {{POOL_MAX, 2, 4, 4, 7, 7, 6, 1, 2, 2, 0, 0, "2x2/2 unpadded, odd"}, FILL_NONFINITE},
+    {{POOL_MAX, 1, 3, 3, 4, 5, 3, 0, 1, 1, 0, 0, "1x1 window: NaN and inf pass through"},
+     FILL_NONFINITE},
+};
 
 /* ------------------------------------------------------------------------ linear */
 
@@ -943,7 +1024,9 @@ int main(int argc, char **argv)
         CHECKF(e.ran[0] == (int)DC_ARRAY_LEN(conv_cases), "direct ran %d of %d conv cases",
                e.ran[0], (int)DC_ARRAY_LEN(conv_cases));
         for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)
-            run_pool(&e, &pool_cases[i]);
+            run_pool(&e, &pool_cases[i], FILL_RANDOM);
+        for (size_t i = 0; i < DC_ARRAY_LEN(special_pool_cases); i++)
+            run_pool(&e, &special_pool_cases[i].c, special_pool_cases[i].fill);
         for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
             run_linear(&e, &linear_cases[i]);
     }

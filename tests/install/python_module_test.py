@@ -17,9 +17,10 @@ PREFIX's libdensecl.so. Checks, each a failure when wrong:
     lossless PNGs PIL decodes as stb does, and the argument checks;
   - errors: densecl.Error with the status name and densecl_last_error()'s text;
   - Engine.start / Job.wait: jobs of different shapes waited for out of order, a pipeline, a
-    wait on another thread: run()'s logits bit for bit; a second wait raises; input errors
-    raise at start; jobs dropped without wait, and an engine closed with jobs open, are safe;
-  - one engine shared by four threads gives each its own results.
+    wait on another thread: run()'s logits bit for bit, and two jobs' and one pipelined
+    batch's against torchvision too; a second wait raises; input errors raise at start; jobs
+    dropped without wait, and an engine closed with jobs open, are safe;
+  - one engine shared by four threads gives each its own results, one batch torchvision's.
 """
 
 import gc
@@ -241,13 +242,18 @@ shapes = [(3, 1, 28, 28), (1, 1, 28, 28), (4, 1, 28, 28), (2, 1, 32, 32)]
 inputs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
 jobs = [engine.start(a) for a in inputs]
 check(all(isinstance(j, densecl.Job) for j in jobs), "start() gives densecl.Job")
+waited = {}
 for i in (2, 0, 3, 1):
-    got = jobs[i].wait()
+    got = waited[i] = jobs[i].wait()
     want = engine.run(inputs[i])
     check(got.dtype == np.float32 and got.shape == (shapes[i][0], 10) and
           np.array_equal(got, want), f"start({list(shapes[i])}), waited out of order: run()'s "
           "logits bit for bit")
 expect_value_error("Job.wait() twice", "already waited", jobs[0].wait)
+# Not only run()'s numbers: a job at 28x28 and the one at 32x32 against torchvision.
+for i in (0, 3):
+    compare(f"start({list(shapes[i])}).wait() vs torchvision", torch_logits(model, inputs[i]),
+            waited[i])
 
 # The job keeps its input alive: the caller's only reference is gone before the wait. Arrays that
 # are not C-contiguous float32 are copied into one that is.
@@ -272,6 +278,7 @@ for b in stream:
 piped.append(previous.wait())
 check(all(np.array_equal(p, engine.run(b)) for p, b in zip(piped, stream)),
       "pipelined start/wait of 5 batches = run()'s logits")
+compare("pipelined batch 2 (3 images) vs torchvision", torch_logits(model, stream[2]), piped[2])
 
 # Started on one thread, waited for on another.
 job = engine.start(stream[0])
@@ -329,6 +336,11 @@ for t in threads:
     t.join()
 check(all(r is not None and np.allclose(r, s, rtol=1e-6, atol=1e-6)
           for r, s in zip(results, serial)), "four threads sharing one engine")
+if results[3] is not None:
+    compare("four threads: the last thread's batch vs torchvision",
+            torch_logits(model, batches[3]), results[3])
+else:
+    check(False, "four threads: the last thread gave no result")
 engine.close()
 expect_value_error("run() after close()", "", lambda: engine.run(batches[0]))
 e3.close()

@@ -8,7 +8,9 @@
  * count them in its own, unreported, counters). Unused ones cost nothing and raise no warning.
  *
  * Tolerance: |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value (fp32 reordering against
- * a double reference); NaN or Inf in a written value is a failure. Guard bands: a device buffer
+ * a double reference); NaN or Inf in a written value is a failure, except in the cases that
+ * plant them in the input (check_output_nonfinite): there the reference's NaN and Inf must come
+ * out where it has them. Guard bands: a device buffer
  * is [DC_TEST_GUARD floats | tensor | DC_TEST_GUARD floats]; an output buffer starts as the
  * sentinel NaN everywhere, and wherever nothing may be written it must survive bit-exact; inputs
  * sit between poison NaNs, so a stray read poisons the result. */
@@ -160,9 +162,13 @@ static inline float *read_back(cl_command_queue q, const char *label, cl_mem m, 
 
 /* Compares the output buffer [guard | count | guard] with `expect` [count], which holds the
  * sentinel wherever nothing may be written (the guards are sentinel too). One CHECK. label
- * (NULL: none) tells the build in the messages. */
-static inline void check_output(cl_command_queue q, const char *label, const char *what,
-                                cl_mem out, const float *expect, size_t count)
+ * (NULL: none) tells the build in the messages. nonfinite 0: every written value must be
+ * finite and within the tolerance; 1 (inputs with planted NaN and Inf): where the reference is
+ * NaN the output must be a NaN that is neither the sentinel nor the poison (nothing unwritten,
+ * nothing read out of bounds), where it is +-inf the same inf, elsewhere as with 0. */
+static inline void check_output_nonfinite(cl_command_queue q, const char *label, const char *what,
+                                          cl_mem out, const float *expect, size_t count,
+                                          int nonfinite)
 {
     size_t total = count + 2 * DC_TEST_GUARD, bad = 0, first = 0;
     const char *lo = label ? " [" : "", *lb = label ? label : "", *lc = label ? "]" : "";
@@ -175,6 +181,11 @@ static inline void check_output(cl_command_queue q, const char *label, const cha
         int ok;
         if (float_bits(want) == DC_TEST_SENTINEL)
             ok = float_bits(got[i]) == DC_TEST_SENTINEL;
+        else if (nonfinite && isnan(want))
+            ok = isnan(got[i]) && float_bits(got[i]) != DC_TEST_SENTINEL &&
+                 float_bits(got[i]) != DC_TEST_POISON;
+        else if (nonfinite && isinf(want))
+            ok = got[i] == want;
         else
             ok = isfinite(got[i]) && fabs((double)got[i] - want) <= 1e-5 + 1e-4 * fabs(want);
         if (ok)
@@ -191,6 +202,13 @@ static inline void check_output(cl_command_queue q, const char *label, const cha
     CHECKF(bad == 0, "%s%s%s%s: %zu of %zu floats wrong, first at %zu", what, lo, lb, lc, bad,
            total, first);
     free(got);
+}
+
+/* check_output_nonfinite without NaN or Inf anywhere in the result. */
+static inline void check_output(cl_command_queue q, const char *label, const char *what,
+                                cl_mem out, const float *expect, size_t count)
+{
+    check_output_nonfinite(q, label, what, out, expect, count, 0);
 }
 
 #endif

@@ -5,14 +5,15 @@
 
 #include "ref_ops.h"
 
-/* The BN+ReLU prologue of channel ch, or the identity without one. */
+/* The BN+ReLU prologue of channel ch, or the identity without one. ReLU as torch's: NaN stays
+ * NaN, -inf gives 0. */
 static double ref_pro(const float *pre, int c, int ch, float v)
 {
     double t;
     if (!pre)
         return v;
     t = (double)v * pre[ch] + pre[c + ch];
-    return t > 0.0 ? t : 0.0;
+    return t > 0.0 || isnan(t) ? t : 0.0;
 }
 
 static size_t ref_at(int n, int ctot, int c, int h, int w, int y, int x)
@@ -64,8 +65,8 @@ void ref_maxpool(const ref_pool_args *a)
                             double v = ref_pro(
                                 a->pre, a->c, c,
                                 a->in[ref_at(n, a->in_ctot, c, a->in_h, a->in_w, y, x)]);
-                            if (v > m)
-                                m = v;
+                            if (v > m || isnan(v))
+                                m = v; /* torch's rule: a NaN tap wins, only a NaN replaces it */
                         }
                     a->out[ref_at(n, a->out_ctot, a->out_coff + c, a->out_h, a->out_w, oy,
                                   ox)] = (float)m;

@@ -36,7 +36,8 @@ typedef struct ref_linear_args {
 
 /* out = act(bias + sum W * P(in)); padding contributes 0 (PyTorch pads after BN+ReLU). */
 void ref_conv2d(const ref_conv_args *a);
-/* Max over the window of P(in); padding is ignored. */
+/* Max over the window of P(in); padding is ignored (as torch's -inf padding). NaN as torch's
+ * max_pool2d: a NaN tap makes the window's result NaN. */
 void ref_maxpool(const ref_pool_args *a);
 /* Mean of P(in) over 2x2 windows, stride 2, floor mode (k, stride, pad not read). */
 void ref_bnrelu_avgpool(const ref_pool_args *a);

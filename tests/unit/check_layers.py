@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 """check_layers.py - keeps host/'s layering true, from the compiled objects and the sources.
 
-    check_layers.py HOST_DIR --lib OBJ... [--tools OBJ...]
+    check_layers.py HOST_DIR --lib OBJ... [--tools OBJ...] [--graph]
+
+--graph also prints the drawing: each folder's calls into the folders below it, by file.
 
 Rules (docs/design.md, "Where things are"):
   1. A file uses (nm -u) only symbols defined in its own folder or in a folder below it:
@@ -117,7 +119,10 @@ def main():
         return 2
     host = os.path.abspath(argv[0])
     lib, tools, cur = [], [], None
+    graph_out = "--graph" in argv
     for a in argv[1:]:
+        if a == "--graph":
+            continue
         if a == "--lib":
             cur = lib
         elif a == "--tools":
@@ -205,6 +210,13 @@ def main():
                     bad.append(f"{os.path.basename(obj)} (tools) uses {s} of host/{d[0]}/{d[1]}.c, "
                                f"which tools_internal.h does not list")
 
+    if graph_out:
+        for folder in reversed(ORDER):
+            srcs = sorted(k for k in graph if k[0] == folder)
+            for src in srcs:
+                targets = sorted(graph[src], key=lambda d: (-RANK.get(d[0], 0), d))
+                print(f"{folder}/{src[1]}.c -> " +
+                      ", ".join(f"{d[0]}/{d[1]}.c" for d in targets))
     for b in bad:
         print("layers: " + b)
     print(f"layers: {len(files)} host/ objects, {len(tools)} tool objects, "

@@ -155,6 +155,66 @@ static void test_fixtures(void)
            compared);
 }
 
+/* Centre crops larger than the image on one axis or both, by odd and even amounts, and smaller
+ * by odd amounts (Python's round-half-to-even): torchvision's center_crop pads the short axis
+ * with (crop - size) // 2 zeros before and the rest after, then crops at
+ * round((size - crop) / 2). No resize, so the output is the grey pixels / 255 moved by the
+ * offset, 0 where torchvision pads; every value is checked to 1e-6 (the scaling's rounding; a
+ * pixel moved by one differs by at least 1 / 255). left/top are where the
+ * crop's first column and row fall in the image, as torchvision 0.14 gives them
+ * (TF.center_crop of an image of distinct values, checked pixel by pixel). */
+static void test_crop_padding(void)
+{
+    static const struct {
+        int w, h, crop_w, crop_h, left, top;
+    } cases[] = {
+        {9, 7, 10, 8, 0, 0},     /* larger by 1 and 1: the odd zero goes after */
+        {9, 7, 12, 9, -1, -1},   /* larger by 3 (odd) and 2 (even) */
+        {8, 6, 10, 11, -1, -2},  /* larger by 2 (even) and 5 (odd) */
+        {9, 11, 13, 8, -2, 2},   /* larger by 4, smaller by 3: round(1.5) = 2 */
+        {8, 9, 9, 8, 0, 0},      /* larger by 1, smaller by 1: round(0.5) = 0 */
+        {12, 5, 7, 12, 2, -3},   /* smaller by 5: round(2.5) = 2; larger by 7 */
+        {10, 10, 15, 15, -2, -2}, /* larger by 5 and 5 */
+        {10, 10, 14, 14, -2, -2}, /* larger by 4 and 4 */
+        {5, 9, 8, 6, -1, 2},     /* larger by 3, smaller by 3 */
+        {7, 7, 7, 10, 0, -1},    /* the same width, taller by 3 */
+    };
+    for (size_t i = 0; i < DC_ARRAY_LEN(cases); i++) {
+        const int w = cases[i].w, h = cases[i].h, cw = cases[i].crop_w, ch = cases[i].crop_h;
+        unsigned char px[16 * 16];
+        float out[16 * 16];
+        densecl_preprocess pp;
+        memset(&pp, 0, sizeof pp);
+        pp.channels = 1;
+        pp.height = pp.crop_height = ch;
+        pp.width = pp.crop_width = cw;
+        pp.std[0] = pp.std[1] = pp.std[2] = 1.0f;
+        for (int k = 0; k < w * h; k++)
+            px[k] = (unsigned char)(1 + (k * 37) % 255); /* never 0, so padding shows */
+        memset(out, 0xff, sizeof out);
+        densecl_status st = densecl_image_to_input(&pp, px, w, h, 1, 8, 0, out);
+        CHECKF(st == DENSECL_OK, "crop %dx%d of %dx%d: %s", cw, ch, w, h, densecl_last_error());
+        if (st != DENSECL_OK)
+            continue;
+        int bad = 0, first = -1;
+        for (int y = 0; y < ch; y++)
+            for (int x = 0; x < cw; x++) {
+                const int sy = y + cases[i].top, sx = x + cases[i].left;
+                const float want =
+                    sy >= 0 && sy < h && sx >= 0 && sx < w ? (float)px[sy * w + sx] / 255.0f : 0.0f;
+                if (!(fabsf(out[y * cw + x] - want) <= 1e-6f)) {
+                    bad++;
+                    first = first < 0 ? y * cw + x : first;
+                }
+            }
+        CHECKF(bad == 0,
+               "crop %dx%d of a %dx%d image (torchvision's offset %d, %d): %d values wrong, "
+               "the first at row %d column %d: %g",
+               cw, ch, w, h, cases[i].left, cases[i].top, bad, first / cw, first % cw,
+               first >= 0 ? (double)out[first] : 0.0);
+    }
+}
+
 /* Each call must fail with want and a detail, and leave a sentinel output alone or not: only
  * the status and the message are promised. */
 #define REFUSED(want, call)                                                                        \
@@ -351,6 +411,7 @@ int main(int argc, char **argv)
     }
     g_dir = argv[1];
     test_fixtures();
+    test_crop_padding();
     test_arguments();
     test_weights();
     return check_summary();

@@ -238,6 +238,72 @@ static void check_half(const char *dir, const char *name, int bf16)
     free(buf);
 }
 
+/* name with every BatchNormalization's epsilon set to 1e-3 (torch's default is the 1e-5 the
+ * fold uses): each such BN's running_var comes back as var + 1e-3 - 1e-5 (so that the fold's
+ * sqrt(var + 1e-5) is the node's sqrt(var + 1e-3)), within float rounding; every other tensor as
+ * it was. */
+static void check_epsilon(const char *dir, const char *name)
+{
+    size_t len;
+    unsigned char *buf = slurp(dir, name, &len);
+    dc_tensor_set orig, got;
+    CHECKF(buf != NULL, "cannot read %s/%s", dir, name);
+    Onnx__ModelProto *m = buf ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
+    if (!m || !m->graph || dc_onnx_parse(buf, len, name, NULL, &orig) != DENSECL_OK) {
+        CHECKF(0, "%s: %s", name, densecl_last_error());
+        if (m)
+            onnx__model_proto__free_unpacked(m, NULL);
+        free(buf);
+        return;
+    }
+    free(buf);
+    int nodes = 0;
+    for (size_t i = 0; i < m->graph->n_node; i++) {
+        Onnx__NodeProto *n = m->graph->node[i];
+        if (strcmp(n->op_type, "BatchNormalization") != 0)
+            continue;
+        for (size_t a = 0; a < n->n_attribute; a++)
+            if (strcmp(n->attribute[a]->name, "epsilon") == 0 && n->attribute[a]->has_f) {
+                n->attribute[a]->f = 1e-3f;
+                nodes++;
+            }
+    }
+    size_t len2 = onnx__model_proto__get_packed_size(m);
+    unsigned char *buf2 = malloc(len2 + 1);
+    if (buf2)
+        onnx__model_proto__pack(m, buf2);
+    onnx__model_proto__free_unpacked(m, NULL);
+    densecl_status st = buf2 ? dc_onnx_parse(buf2, len2, name, NULL, &got) : DENSECL_ERR_NO_MEMORY;
+    CHECKF(nodes > 0 && st == DENSECL_OK, "%s with epsilon 1e-3 on %d BN nodes: %s", name, nodes,
+           densecl_last_error());
+    int moved = 0, wrong = 0;
+    for (int i = 0; st == DENSECL_OK && i < got.count; i++) {
+        const dc_tensor *a = &got.t[i], *o = dc_tensor_find(&orig, a->key);
+        size_t cnt = 1;
+        for (int d = 0; d < a->ndim; d++)
+            cnt *= (size_t)a->shape[d];
+        const size_t klen = strlen(a->key);
+        const int var = klen > 12 && strcmp(a->key + klen - 12, ".running_var") == 0;
+        if (!o || !a->data || !o->data)
+            continue;
+        for (size_t k = 0; k < cnt; k++) {
+            /* an identity BN (a conv's folded one) is the reader's and keeps 1 - 1e-5 */
+            const int identity = var && o->data[k] == (float)(1.0 - 1e-5);
+            const double want = var && !identity ? (double)o->data[k] + 1e-3 - 1e-5 : o->data[k];
+            if (!(fabs(a->data[k] - want) <= 0x1p-23 * fabs(want)) && wrong++ < 3)
+                fprintf(stderr, "%s %s[%zu]: %.9g, want %.9g\n", name, a->key, k,
+                        (double)a->data[k], want);
+            moved += var && !identity;
+        }
+    }
+    CHECKF(wrong == 0 && moved > 0, "%s with epsilon 1e-3: %d values wrong, %d variances moved",
+           name, wrong, moved);
+    if (st == DENSECL_OK)
+        dc_tensor_set_free(&got);
+    dc_tensor_set_free(&orig);
+    free(buf2);
+}
+
 static void check_sniff(const char *what, const void *head, size_t len, dc_file_kind want,
                         const char *says)
 {
@@ -410,6 +476,8 @@ int main(int argc, char **argv)
     check_invalid(dir);
     check_amplification(0);
     check_amplification(1);
+    check_epsilon(dir, "cifar_op13_nofold.onnx");
+    check_epsilon(dir, "imagenet_op13.onnx");
 
     /* Not a DenseNet: refused naming a node. */
     size_t len;

@@ -1148,6 +1148,110 @@ done:
     densecl_weights_free(w);
 }
 
+/* Sets channel c of BN module m to gamma, beta, mean, var. */
+static void set_bn(densecl_weights *w, const char *m, int c, float gamma, float beta, float mean,
+                   float var)
+{
+    static const char *const field[4] = {"weight", "bias", "running_mean", "running_var"};
+    const float v[4] = {gamma, beta, mean, var};
+    char key[128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", m, field[i]);
+        const dc_tensor *t = dc_tensor_find(&w->tensors, key);
+        CHECKF(t && t->data, "%s missing", key);
+        if (t && t->data)
+            t->data[c] = v[i];
+    }
+}
+
+/* BN's inference form as torch.nn.BatchNorm2d defines it, with its default eps 1e-5 (which
+ * torchvision's DenseNet keeps): y = (x - mean) / sqrt(var + eps) * gamma + beta, so
+ * scale = gamma / sqrt(var + eps), shift = beta - mean * scale; in double. */
+static void torch_bn(double gamma, double beta, double mean, double var, double *scale,
+                     double *shift)
+{
+    *scale = gamma / sqrt(var + 1e-5);
+    *shift = beta - mean * *scale;
+}
+
+/* Within two float roundings of a double (the scale rounded, then W * scale rounded):
+ * |got - want| <= 2^-22 |want|, tight enough that the eps of a variance of 1 (a change of 5e-6
+ * relative) shows. */
+static int float_of(double got, double want)
+{
+    return fabs(got - want) <= 0x1p-22 * fabs(want);
+}
+
+/* The BN epsilon in the fold (issue 27): variances of 0 and 1e-7 (where eps is most of the
+ * denominator) and of 1 (where it is 5e-6 of it), in a prologue (norm5, before the global
+ * average pool) and in a BN folded into the conv before it (norm0 into conv0), against torch's
+ * formula at the float rounding of the result. */
+static void test_fold_epsilon(void)
+{
+    densecl_config cfg;
+    densecl_weights *w = NULL;
+    dc_plan plan;
+    dc_op_params *p = NULL;
+    static const struct {
+        float gamma, beta, mean, var;
+    } bn[] = {{0.5f, 0.25f, 0.125f, 0.0f},
+              {0.75f, -0.5f, 0.375f, 1e-7f},
+              {1.25f, 0.0625f, -0.25f, 1.0f},
+              {2.0f, 0.0f, 0.0f, 0.0f}};
+    const int nbn = (int)DC_ARRAY_LEN(bn);
+    CHECK(densecl_config_preset("densenet121", &cfg) == DENSECL_OK);
+    memset(cfg.block_layers, 0, sizeof cfg.block_layers);
+    cfg.block_layers[0] = 1, cfg.num_blocks = 1, cfg.num_classes = 3;
+    CHECK(densecl_weights_random(&cfg, 11, &w) == DENSECL_OK);
+    int min = densecl_config_min_size(&cfg);
+    CHECKF(dc_plan_build(&cfg, 1, min, min, &plan) == DENSECL_OK, "%s", densecl_last_error());
+    if (!w || !plan.ops)
+        goto done;
+    for (int c = 0; c < nbn; c++) {
+        set_bn(w, "features.norm5", c, bn[c].gamma, bn[c].beta, bn[c].mean, bn[c].var);
+        set_bn(w, "features.norm0", c, bn[c].gamma, bn[c].beta, bn[c].mean, bn[c].var);
+    }
+    CHECKF(dc_fold(&plan, &w->tensors, &p) == DENSECL_OK, "%s", densecl_last_error());
+    if (!p)
+        goto done;
+    int seen = 0;
+    for (int i = 0; i < plan.n_ops; i++) {
+        const dc_op *op = &plan.ops[i];
+        if (strcmp(op->pre_bn, "features.norm5") == 0) {
+            for (int c = 0; c < nbn; c++) {
+                double scale, shift;
+                torch_bn(bn[c].gamma, bn[c].beta, bn[c].mean, bn[c].var, &scale, &shift);
+                CHECKF(float_of(p[i].pre_scale[c], scale) && float_of(p[i].pre_shift[c], shift),
+                       "norm5 channel %d (var %g): scale %.9g shift %.9g, torch's %.9g %.9g", c,
+                       (double)bn[c].var, (double)p[i].pre_scale[c], (double)p[i].pre_shift[c],
+                       scale, shift);
+            }
+            seen++;
+        }
+        if (strcmp(op->name, "features.conv0") == 0 && strcmp(op->post_bn, "features.norm0") == 0) {
+            const dc_tensor *t = dc_tensor_find(&w->tensors, "features.conv0.weight");
+            const size_t per = (size_t)op->in_c * (size_t)(op->k * op->k);
+            for (int c = 0; t && c < nbn; c++) {
+                double scale, shift;
+                int bad = 0;
+                torch_bn(bn[c].gamma, bn[c].beta, bn[c].mean, bn[c].var, &scale, &shift);
+                for (size_t j = 0; j < per; j++)
+                    bad += !float_of(p[i].weight[c * per + j], t->data[c * per + j] * scale);
+                CHECKF(bad == 0 && float_of(p[i].bias[c], shift),
+                       "conv0 + norm0 channel %d (var %g): %d weights off W * %.9g, bias %.9g "
+                       "(torch's %.9g)",
+                       c, (double)bn[c].var, bad, scale, (double)p[i].bias[c], shift);
+            }
+            seen++;
+        }
+    }
+    CHECKF(seen == 2, "found %d of the 2 ops (norm5's prologue, conv0 with norm0)", seen);
+done:
+    dc_params_free(p, plan.n_ops);
+    dc_plan_free(&plan);
+    densecl_weights_free(w);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/densecl-st-XXXXXX");
@@ -1169,6 +1273,7 @@ int main(void)
     test_values();
     test_random();
     test_fold();
+    test_fold_epsilon();
     static const char *left[] = {"t.safetensors", "bad.safetensors", "short.safetensors",
                                  "hl.safetensors"};
     for (size_t i = 0; i < DC_ARRAY_LEN(left); i++) {

@@ -61,8 +61,21 @@ target_include_directories(test_onnx PRIVATE ${DENSECL_ONNX_PB_DIR} ${DENSECL_PR
 dc_test(test_cli SOURCES ${dc_dir}/test_cli.c LABELS unit)
 target_link_libraries(test_cli PRIVATE densecl_tool_cli)
 
-# The library's device self-test (what densecl-query reports), through the public header.
-dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit)
+# The library's device self-test (what densecl-query reports), through the public header. The
+# argument is the source folder: the test copies kernels.cl and kernels/ from it and makes them
+# wrong, which the self-test must report.
+dc_test(test_selftest SOURCES ${dc_dir}/test_selftest.c LABELS unit ARGS ${PROJECT_SOURCE_DIR})
+
+# densecl_softmax on extreme rows (large, equal, very negative) and its NaN/Inf rule (torch's).
+dc_test(test_softmax SOURCES ${dc_dir}/test_softmax.c LABELS unit)
+target_link_libraries(test_softmax PRIVATE m)
+
+# Whole engine runs of tiny models (both stems, with and without bottleneck, odd sizes) against a
+# DenseNet on the naive reference ops (tests/support/ref_model.c: no plan, fold or kernel of
+# ours), at the model tests' tolerance.
+dc_test(test_model_reference SOURCES ${dc_dir}/test_model_reference.c
+        ${DENSECL_TEST_SUPPORT}/ref_model.c ${DENSECL_TEST_SUPPORT}/ref_ops.c LABELS unit)
+target_link_libraries(test_model_reference PRIVATE m)
 
 # densecl_device_info's strings against the driver's own (full device_version, cut visibly).
 dc_test(test_device_info SOURCES ${dc_dir}/test_device_info.c LABELS unit)
