@@ -484,7 +484,9 @@ typedef struct densecl_engine_options {
                                    its compute units: the engine uses a sub-device of N units
                                    (clCreateSubDevices, CL_DEVICE_PARTITION_BY_COUNTS, else
                                    _EQUALLY), which POCL runs on N threads; the replica's
-                                   device.compute_units then says N. N at or above the device's
+                                   device.compute_units then says N. The sub-device is made once
+                                   per device and N, and kept for the process (POCL 3.1 may
+                                   still touch a released one). N at or above the device's
                                    units uses it whole. A CPU device that cannot be partitioned
                                    so is refused (DENSECL_ERR_UNSUPPORTED) rather than run on
                                    all its threads. GPUs and accelerators are not affected.

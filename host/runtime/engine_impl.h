@@ -105,9 +105,6 @@ struct densecl_engine {
                           them) */
     dc_input_decl input;               /* the ONNX input the weights declared: its static
                                           height and width are the only ones taken */
-    cl_device_id sub[DC_MAX_REPLICAS]; /* sub-devices made for a thread limit, released after
-                                          the replicas */
-    int n_sub;
 };
 
 /* What a replica is asked to run with (densecl_engine_options). */
