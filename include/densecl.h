@@ -464,7 +464,7 @@ typedef struct densecl_engine_options {
     const char *conv;           /* the conv kernel family: NULL (then $DENSECL_CONV, else auto),
                                    "auto": the family `densecl tune` saved for the device, else
                                    "gemm" on GPUs and "direct" elsewhere (with the 3x3/1/1 convs
-                                   on "winograd" on AMD AVX-512 CPUs; kernel_params
+                                   on "winograd" on AVX-512 CPUs; kernel_params
                                    "winograd:ON=0" keeps them on direct), each conv a family
                                    cannot run falling back to direct; "direct", "gemm" or
                                    "clblast" (when built with CLBlast): every conv on it, and a

@@ -23,6 +23,12 @@
  * (narrower ones take the generic loop). */
 #define DC_CONV_STEM_MIN_W 32
 
+/* Conv kernels whose work-items share their tiles through a counter (the direct and winograd
+ * families' DYN, common.cl DC_TILES_FOR): tiles the direct kernels' work-items take at a time,
+ * consecutive tiles that share their input or weights in cache (what a work-group of 8 took
+ * when there was one work-item per tile). */
+#define DC_CONV_DYN_CHUNK 8
+
 /* The direct family's conv kernels as a set (-DCONV_KERNELS): a program holds only those its
  * model uses, since POCL's build optimizes every kernel of the source. */
 #define DC_CONV_1X1 1     /* densecl_conv1x1: 1x1/1/0 */

@@ -47,3 +47,72 @@ DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, floa
     float t = mad(v, 0.5f * pre[ch], 0.5f * pre[c + ch]);
     return t + fabs(t);
 }
+
+/* How the work-items of a conv kernel share its tiles (the conv families' DYN parameter; dyn is
+ * a constant at every use), walked as DC_TILES_FOR(t, count, chunk, dyn, ctr) { tile t }.
+ * dyn 0: a grid-stride loop, work-item i takes tiles i, i + the global size, ... (GPUs; the host
+ * sizes the grid to one work-item per tile). dyn 1: the host launches a few work-items per core;
+ * work-item w of N owns the w-th of N equal ranges of the tiles and takes `chunk` tiles at a
+ * time from it (its counter ctr[1 + w]), and when its range is used up, from the next ranges in
+ * turn. POCL's pthread device hands a kernel's work-groups to its threads in large shares (half
+ * of what is left, up to 64 groups at a time), so a thread that the OS preempted, on a machine
+ * shared with other processes, held up the whole kernel with its share; here the other threads
+ * take over what is left of its range, while each mostly walks consecutive tiles, which share
+ * their inputs and weights in its core's caches. The last work-item to finish (ctr[0] counts
+ * them) sets the counters back to 0 for the next launch: by then every other one has taken its
+ * last tiles, and a queue runs its kernels in order. ctr holds 1 + N ints. */
+typedef struct dc_tiles_it {
+    global int *ctr;
+    int count, chunk, dyn, lo, hi, r, left;
+} dc_tiles_it;
+
+DC_INLINE dc_tiles_it dc_tiles_begin(global int *ctr, int count, int chunk, const int dyn)
+{
+    dc_tiles_it it;
+    it.ctr = ctr;
+    it.count = count;
+    it.chunk = chunk;
+    it.dyn = dyn;
+    it.lo = it.hi = -1;
+    it.r = (int)get_global_id(0);
+    it.left = (int)get_global_size(0);
+    return it;
+}
+
+/* The next chunk [lo, hi) into it; 0 when there is none. */
+DC_INLINE int dc_tiles_more(dc_tiles_it *it)
+{
+    if (!it->dyn) {
+        it->lo = it->lo < 0 ? (int)get_global_id(0) : it->lo + (int)get_global_size(0);
+        it->hi = it->lo + 1;
+        return it->lo < it->count;
+    }
+    const long n = it->left > 0 ? (long)get_global_size(0) : 1;
+    while (it->left > 0) {
+        const int lo = (int)(it->count * (long)it->r / n);
+        const int hi = (int)(it->count * (long)(it->r + 1) / n);
+        const int t = lo + atomic_add(it->ctr + 1 + it->r, it->chunk);
+        if (t < hi) {
+            it->lo = t;
+            it->hi = min(t + it->chunk, hi);
+            return 1;
+        }
+        it->r = it->r + 1 == (int)n ? 0 : it->r + 1;
+        it->left--;
+    }
+    return 0;
+}
+
+#define DC_TILES_FOR(t, count, chunk, dyn, ctr)                                                  \
+    for (dc_tiles_it t##_it = dc_tiles_begin(ctr, count, chunk, dyn); dc_tiles_more(&t##_it);)  \
+        for (int t = t##_it.lo; t < t##_it.hi; t++)
+
+DC_INLINE void dc_tiles_done(global int *ctr, const int dyn)
+{
+    const int n = (int)get_global_size(0);
+    if (dyn && atomic_inc(ctr) == n - 1) {
+        for (int i = 1; i <= n; i++)
+            atomic_xchg(ctr + i, 0);
+        atomic_xchg(ctr, 0);
+    }
+}

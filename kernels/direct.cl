@@ -16,7 +16,8 @@
  *                 channel) or 16, 24, 32 (two to four float8). Default 16.
  *   CONV_ORDER    0: consecutive work-items take consecutive pixel tiles of one channel tile
  *                 (its weights stay in cache); 1: consecutive channel tiles of one pixel tile
- *                 (its input stays in cache). Default 1.
+ *                 (its input stays in cache); 2: the 1x1 kernel by the image's size
+ *                 (DC_ORDER_HW), the others as 1. Default 1.
  *   CONV_VEC      the widest float vector the conv kernels compute on: 8, or 16 where the
  *                 device's native float vector width is 16 (AVX-512 CPUs). POCL emits 512-bit
  *                 FMAs only for float16 operations; elsewhere clang splits them and warns that a
@@ -32,6 +33,10 @@
  *                 DenseNet-121's first block from 126 to 154 GFLOP/s. Uses clang's
  *                 __builtin_prefetch (ignored by a compiler without it); the host sets it for
  *                 CPU devices only. Default 0.
+ *   CONV_DYN      how the conv kernels' work-items share the tiles (common.cl DC_TILES_FOR): 0,
+ *                 a grid-stride loop, one work-item per tile; 1, a few work-items per core
+ *                 taking DC_CONV_DYN_CHUNK tiles at a time from counters. The host sets 1 on
+ *                 CPUs. Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -72,6 +77,9 @@
 #endif
 #ifndef CONV_PREFETCH
 #define CONV_PREFETCH 0
+#endif
+#ifndef CONV_DYN
+#define CONV_DYN 0
 #endif
 /* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
 #define DC_PREFETCH 0
@@ -196,50 +204,68 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #endif
 #define DC_FNV (CONV_FLAT_PX / DC_FW)
 typedef DC_CAT(float, DC_FW) dc_fvec;
+/* Half tiles (the 1x1 kernel): where a tile is two vectors of pixels (the 8x32 of AVX-512 CPUs),
+ * an image's last 1..DC_FW pixels past the whole tiles take one vector ending at hw instead of a
+ * whole tile moved back: DenseNet-121's 14x14 images compute 208 pixels instead of 224. */
+#define DC_HALF (DC_FNV == 2)
 
-/* The tile at pixel p0 of one image, whose CONV_FLAT_PX pixels all exist. src: the image's
- * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE is a
- * constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. */
-DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
-                            global const float *pre, int cin, int hw, const int PRE,
-                            dc_fvec (*acc)[DC_FNV])
+/* One input channel ci of the tile: its NV vectors at s, the prologue applied, against each
+ * channel's weight broadcast. PRE and NV (DC_FNV, or 1 for a half tile) are constants at every
+ * call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+DC_INLINE void dc_conv_flat_step(global const float *s, const global float *const *wp,
+                                 global const float *pre, int cin, int ci, const int PRE,
+                                 const int NV, dc_fvec (*acc)[DC_FNV])
 {
-    for (int ci = 0; ci < cin; ci++) {
-        const global float *s = src + (size_t)ci * hw;
-        dc_fvec x[DC_FNV];
-#if DC_PREFETCH > 0
-        if (ci + DC_PREFETCH < cin) {
-            /* Every 64-byte line of the tile's pixels in that plane (the last one too when the
-             * tile does not start on a line). */
+    dc_fvec x[DC_FNV];
 #pragma unroll
-            for (int v = 0; v < CONV_FLAT_PX; v += 16)
-                __builtin_prefetch(s + DC_PREFETCH * hw + v);
-            __builtin_prefetch(s + DC_PREFETCH * hw + CONV_FLAT_PX - 1);
+    for (int v = 0; v < NV; v++) {
+        x[v] = DC_VLD(DC_FW, s + v * DC_FW);
+        if (PRE) {
+            /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
+            x[v] = DC_VFMA(DC_FW, x[v], (dc_fvec)(pre[ci]), (dc_fvec)(pre[cin + ci]));
+            x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
         }
-#endif
+    }
 #pragma unroll
-        for (int v = 0; v < DC_FNV; v++) {
-            x[v] = DC_VLD(DC_FW, s + v * DC_FW);
-            if (PRE) {
-                /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
-                x[v] = DC_VFMA(DC_FW, x[v], (dc_fvec)(pre[ci]), (dc_fvec)(pre[cin + ci]));
-                x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
-            }
-        }
+    for (int j = 0; j < CONV_FLAT_CO; j++) {
+        const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_CONV_PACK]);
 #pragma unroll
-        for (int j = 0; j < CONV_FLAT_CO; j++) {
-            const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_CONV_PACK]);
-#pragma unroll
-            for (int v = 0; v < DC_FNV; v++)
-                acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
-        }
+        for (int v = 0; v < NV; v++)
+            acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
     }
 }
 
-/* Adds the bias, applies the ReLU and writes a whole tile. out: output channel co0 at the
- * tile's first pixel, channels hw apart. */
+/* The tile at pixel p0 of one image, whose NV * DC_FW pixels all exist. src: the image's
+ * channel 0 at p0 ([cin, hw]); wp: per channel, its packed weight row at ci = 0. PRE and NV
+ * are constants at every call site. acc: [CONV_FLAT_CO][DC_FNV]. The channels that prefetch
+ * DC_PREFETCH ahead and the last ones, which have nothing left to prefetch, are two loops: a
+ * test per channel in the hot loop cost 3-5% (POCL 3.1, Intel Xeon, alternating builds). */
+DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
+                            global const float *pre, int cin, int hw, const int PRE,
+                            const int NV, dc_fvec (*acc)[DC_FNV])
+{
+    int ci = 0;
+#if DC_PREFETCH > 0
+    for (; ci < cin - DC_PREFETCH; ci++) {
+        const global float *s = src + (size_t)ci * hw;
+        /* Every 64-byte line of the tile's pixels in that plane (the last one too when the
+         * tile does not start on a line). */
+#pragma unroll
+        for (int v = 0; v < NV * DC_FW; v += 16)
+            __builtin_prefetch(s + DC_PREFETCH * hw + v);
+        __builtin_prefetch(s + DC_PREFETCH * hw + NV * DC_FW - 1);
+        dc_conv_flat_step(s, wp, pre, cin, ci, PRE, NV, acc);
+    }
+#endif
+    for (; ci < cin; ci++)
+        dc_conv_flat_step(src + (size_t)ci * hw, wp, pre, cin, ci, PRE, NV, acc);
+}
+
+/* Adds the bias, applies the ReLU and writes a whole tile of NV vectors (a constant at every
+ * call site). out: output channel co0 at the tile's first pixel, channels hw apart. */
 DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int hw, dc_fvec (*acc)[DC_FNV])
+                                  int cout, int co0, int hw, const int NV,
+                                  dc_fvec (*acc)[DC_FNV])
 {
 #pragma unroll
     for (int j = 0; j < CONV_FLAT_CO; j++) {
@@ -247,7 +273,7 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
             break;
         const float b = (flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f;
 #pragma unroll
-        for (int v = 0; v < DC_FNV; v++) {
+        for (int v = 0; v < NV; v++) {
             dc_fvec r = acc[j][v] + (dc_fvec)(b);
             if (flags & DC_FLAG_RELU)
                 r = DC_VRELU(DC_FW, r);
@@ -453,18 +479,26 @@ DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, i
     }
 }
 
-/* Splits tile index t into (image, channel tile, pixel tile) in the CONV_ORDER order. */
+/* Splits tile index t into (image, channel tile, pixel tile): pixel tiles fastest (pfirst) or
+ * channel tiles fastest. */
+DC_INLINE void dc_conv_split_as(int t, int ptiles, int ctiles, int pfirst, int *ni, int *ct,
+                                int *pt)
+{
+    if (pfirst) {
+        *pt = t % ptiles;
+        *ct = (t / ptiles) % ctiles;
+        *ni = t / ptiles / ctiles;
+    } else {
+        *ct = t % ctiles;
+        *pt = (t / ctiles) % ptiles;
+        *ni = t / ctiles / ptiles;
+    }
+}
+
+/* In the CONV_ORDER order (2, the 1x1 kernel's choice by shape: as 1 here). */
 DC_INLINE void dc_conv_split(int t, int ptiles, int ctiles, int *ni, int *ct, int *pt)
 {
-#if CONV_ORDER == 0
-    *pt = t % ptiles;
-    *ct = (t / ptiles) % ctiles;
-    *ni = t / ptiles / ctiles;
-#else
-    *ct = t % ctiles;
-    *pt = (t / ctiles) % ptiles;
-    *ni = t / ctiles / ptiles;
-#endif
+    dc_conv_split_as(t, ptiles, ctiles, CONV_ORDER == 0, ni, ct, pt);
 }
 
 /* The tiles of a k > 1 (or strided, or padded) conv, walked with a grid-stride loop. KIND, TPX
@@ -483,7 +517,8 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                              global const float *bias, global const float *pre, global float *out,
                              int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                              int out_ctot, int out_h, int out_w, int k, int stride, int pad,
-                             int flags, const int KIND, const int TPX, const int CH)
+                             int flags, global int *ctr, const int KIND, const int TPX,
+                             const int CH)
 {
     const int TCO = CH * DC_CW;
     const int ohw = out_h * out_w;
@@ -494,7 +529,7 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     const int tiles_x = (out_w + TPX - 1) / TPX;
     const int ptiles = out_h * tiles_x;
     const int ctiles = (cout + TCO - 1) / TCO;
-    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * TCO;
@@ -558,11 +593,14 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
                      global const float *pre, int pre_off,   /* [2, cin] */                       \
                      global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */    \
                      int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,     \
-                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags)   \
+                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags,   \
+                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                 \
     {                                                                                            \
         dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
                       out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
-                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, KIND, TPX, CH); \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, ctr + ctr_off,  \
+                      KIND, TPX, CH);                                                            \
+        dc_tiles_done(ctr + ctr_off, CONV_DYN);                                                  \
     }
 
 #if CONV_KERNELS & DC_CONV_3X3
@@ -616,7 +654,7 @@ DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, flo
 DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
                                 global const float *bias, global float *out, int n, int cin,
                                 int in_ctot, int in_h, int in_w, int cout, int out_ctot,
-                                int out_h, int out_w, int pad, int flags)
+                                int out_h, int out_w, int pad, int flags, global int *ctr)
 {
     const int ohw = out_h * out_w;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
@@ -628,7 +666,7 @@ DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
     /* What the kernel may read: the batch's images, all their in_ctot channels. */
     global const float *const in_end = in + n * in_img;
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int t = get_global_id(0); t < n * ptiles * ctiles; t += get_global_size(0)) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * DC_CONV_PACK;
@@ -702,18 +740,21 @@ kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_
                               global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
                               int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                               int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                              int pad, int flags)
+                              int pad, int flags,
+                              global int *ctr, int ctr_off) // DC_TILES_FOR's counters
 {
     in += in_off;
     wt += wt_off;
     bias += bias_off;
     out += out_off + (size_t)out_coff * out_h * out_w;
+    ctr += ctr_off;
     if (in_w >= DC_CONV_STEM_MIN_W && out_w >= 16)
         dc_conv7x7s2_vec(in, wt, bias, out, n, cin, in_ctot, in_h, in_w, cout, out_ctot, out_h,
-                         out_w, pad, flags);
+                         out_w, pad, flags, ctr);
     else
         dc_conv_tiles(in, wt, bias, pre + pre_off, out, n, cin, in_ctot, in_h, in_w, cout,
-                      out_ctot, out_h, out_w, k, stride, pad, flags, DC_KIND_ANY, 1, 1);
+                      out_ctot, out_h, out_w, k, stride, pad, flags, ctr, DC_KIND_ANY, 1, 1);
+    dc_tiles_done(ctr, CONV_DYN);
 }
 #else
 /* 7x7, stride 2, any padding, no prologue: the ImageNet stem. */
@@ -726,6 +767,19 @@ DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX, DC_CH)
 #endif
 
 #if CONV_KERNELS & DC_CONV_1X1
+/* The 1x1 kernel's tile order. CONV_ORDER 2: channel tiles fastest where an image has at least
+ * DC_ORDER_HW pixels (its input, cin x hw, outweighs the weights, cin x cout, for DenseNets'
+ * 128-channel bottlenecks: consecutive tiles share the input slab), pixel tiles fastest below
+ * (they share the weights). On POCL 3.1, 2-core Intel Xeon, DenseNet-121 batch 1, per-op minima
+ * over 30 alternating rounds: ORDER 1 ran the 56x56 block's 1x1 convs 15% faster than ORDER 0,
+ * ORDER 0 the 28x28, 14x14 and 7x7 blocks' 0-15% and the transitions' 10% faster than ORDER 1;
+ * ORDER 2 took all 1x1 convs from 10.96 (ORDER 1) to 10.43 ms. */
+#define DC_ORDER_HW 1024
+#if CONV_ORDER == 2
+#define DC_FLAT_PFIRST (hw < DC_ORDER_HW)
+#else
+#define DC_FLAT_PFIRST (CONV_ORDER == 0)
+#endif
 /* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
  * Each image is tiled on its own, the last tile of a row of pixels moved back to end at hw
  * (it overlaps its neighbour, which writes the same values): every tile is whole, so the hot
@@ -736,7 +790,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             global const float *pre, int pre_off,   // [2, cin]
                             global float *out, int out_off,         // [n, out_ctot, hw]
                             int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
-                            int out_coff, int flags)
+                            int out_coff, int flags,
+                            global int *ctr, int ctr_off) // DC_TILES_FOR's counters
 {
     const size_t in_img = (size_t)in_ctot * hw;
     const size_t out_img = (size_t)out_ctot * hw;
@@ -750,10 +805,10 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     bias += bias_off;
     pre += pre_off;
     out += out_off + (size_t)out_coff * hw;
-    for (int t = get_global_id(0); t < (folded ? 1 : n) * ptiles * ctiles;
-         t += get_global_size(0)) {
+    ctr += ctr_off;
+    DC_TILES_FOR(t, (folded ? 1 : n) * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
         int ni, ct, pt;
-        dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
+        dc_conv_split_as(t, ptiles, ctiles, DC_FLAT_PFIRST, &ni, &ct, &pt);
         const int co0 = ct * CONV_FLAT_CO;
         /* Channels past cout read the last one's weights (never written). */
         const global float *wp[CONV_FLAT_CO];
@@ -787,21 +842,37 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             continue;
         }
 #endif
-        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
-        const global float *src = in + ni * in_img + p0;
         dc_fvec acc[CONV_FLAT_CO][DC_FNV];
 #pragma unroll
         for (int j = 0; j < CONV_FLAT_CO; j++)
 #pragma unroll
             for (int v = 0; v < DC_FNV; v++)
                 acc[j][v] = (dc_fvec)(0.0f);
+#if DC_HALF
+        /* The last tile of an image with 1..DC_FW pixels past the whole ones: one vector of
+         * pixels, ending at hw, rather than the whole tile moved back over its neighbour's. */
+        const int rem = hw % CONV_FLAT_PX;
+        if (rem != 0 && rem <= DC_FW && pt == ptiles - 1) {
+            const int p0 = hw - DC_FW;
+            if (flags & DC_FLAG_PRE)
+                dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 1, 1, acc);
+            else
+                dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 0, 1, acc);
+            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout,
+                               co0, hw, 1, acc);
+            continue;
+        }
+#endif
+        const int p0 = min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
+        const global float *src = in + ni * in_img + p0;
         if (flags & DC_FLAG_PRE)
-            dc_conv_flat(src, wp, pre, cin, hw, 1, acc);
+            dc_conv_flat(src, wp, pre, cin, hw, 1, DC_FNV, acc);
         else
-            dc_conv_flat(src, wp, pre, cin, hw, 0, acc);
+            dc_conv_flat(src, wp, pre, cin, hw, 0, DC_FNV, acc);
         dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
-                           hw, acc);
+                           hw, DC_FNV, acc);
     }
+    dc_tiles_done(ctr, CONV_DYN);
 }
 
 #endif

@@ -96,6 +96,10 @@ void dc_caps_query(cl_device_id dev, dc_caps *caps);
 
 /* clCreateKernel(prog, name) into *out (NULL on failure), the error naming the kernel. */
 densecl_status dc_kernel_create(cl_program prog, const char *name, cl_kernel *out);
+/* count ints, 0, in prog's context: the counters of conv kernels whose work-items share their
+ * tiles (kernels/common.cl DC_TILES_FOR: 1 + work-items), which the last work-item of each
+ * launch sets back to 0. */
+densecl_status dc_counters_create(cl_program prog, size_t count, cl_mem *out);
 
 /* A float buffer and an offset into it, in floats. */
 typedef struct dc_mem {

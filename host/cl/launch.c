@@ -238,3 +238,22 @@ densecl_status dc_kernel_create(cl_program prog, const char *name, cl_kernel *ou
     return dc_error(dc_cl_status(err), "clCreateKernel(%s) failed: %s", name,
                     dc_cl_error_name(err));
 }
+
+densecl_status dc_counters_create(cl_program prog, size_t count, cl_mem *out)
+{
+    cl_context ctx = NULL;
+    cl_int err = clGetProgramInfo(prog, CL_PROGRAM_CONTEXT, sizeof ctx, &ctx, NULL);
+    cl_int *zero = calloc(count ? count : 1, sizeof *zero);
+    *out = NULL;
+    if (!zero)
+        return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
+    if (err == CL_SUCCESS)
+        *out = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                              (count ? count : 1) * sizeof *zero, zero, &err);
+    free(zero);
+    if (err == CL_SUCCESS)
+        return DENSECL_OK;
+    *out = NULL;
+    return dc_error(dc_cl_status(err), "the conv kernels' tile counters: %s",
+                    dc_cl_error_name(err));
+}

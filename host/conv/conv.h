@@ -215,7 +215,8 @@ densecl_status dc_params_parse(const char *text, const char *default_family, int
 /* ---------------------------------------------------------------- direct.c
  * The direct family's parameter indices, and its tiles in their legacy form. */
 enum { DC_DIRECT_FLAT_CO, DC_DIRECT_FLAT_PX, DC_DIRECT_TCO, DC_DIRECT_TPX, DC_DIRECT_VEC,
-       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_NPARAMS };
+       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_DYN,
+       DC_DIRECT_NPARAMS };
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
 void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 /* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where
@@ -249,6 +250,11 @@ densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family,
                                char *params, size_t pcap, const char *what);
 densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
                                const char *params, const char *comment);
+/* The 1x1 tiles that a first-run race measures on dev, the static default first (at most max,
+ * as tiles[i] = {channels, pixels}), and the file that keeps the race's result (path); 0 where
+ * dev's defaults need no race (all but CPUs with 16-wide float vectors), where there is no
+ * cache directory, or where DENSECL_NO_TUNING is set. dc_tiles_default reads the file. */
+int dc_tiles_race(cl_device_id dev, int tiles[][2], int max, char *path, size_t cap);
 /* The tuned family of dev and its params text: 1 when its tuning file (not ignored by
  * DENSECL_NO_TUNING) names one. */
 int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap);

@@ -23,6 +23,9 @@
  * so that a 7x7 layer still makes several groups per core (POCL hands groups to its threads,
  * which also evens out a thread that the OS preempts). */
 #define DC_CONV_LOCAL 8
+/* DYN on CPUs: work-items per compute unit (common.cl DC_TILES_FOR). 2, so that a core whose
+ * work-item runs out of its own range still finds another to take tiles from. */
+#define DC_CONV_DYN_CPU 2
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -58,8 +61,9 @@ static const dc_param_spec direct_params[DC_DIRECT_NPARAMS] = {
     {"VEC", 8, 16, "widest float vector the convs compute on: 8 or 16 (AVX-512)"},
     {"PREFETCH", 0, 64, "1x1 conv input prefetch distance in channels (0: none)"},
     {"FMA", 0, 1, "1: fma(), 0: mad() (devices without hardware fma)"},
-    {"ORDER", 0, 1, "0: consecutive work-items take pixel tiles, 1: channel tiles"},
+    {"ORDER", 0, 2, "0: consecutive work-items take pixel tiles, 1: channel tiles, 2: by shape"},
     {"KERNELS", 1, DC_CONV_ALL, "conv kernels to build (abi.h DC_CONV_* bits)"},
+    {"DYN", 0, 8, "work-items per compute unit, taking tiles from a counter (0: one per tile)"},
 };
 
 static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
@@ -87,8 +91,10 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
     p->v[DC_DIRECT_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[DC_DIRECT_PREFETCH] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 16 : 0;
     p->v[DC_DIRECT_FMA] = 1;
-    p->v[DC_DIRECT_ORDER] = 1;
+    /* ORDER 2 on CPUs: the 1x1 convs' tile order by the image's size (direct.cl DC_ORDER_HW). */
+    p->v[DC_DIRECT_ORDER] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 1;
     p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
+    p->v[DC_DIRECT_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? DC_CONV_DYN_CPU : 0;
     if (plan) {
         /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
         unsigned set = 0;
@@ -142,6 +148,8 @@ static void direct_defines(const dc_params *p, const dc_plan *plan, char *buf, s
         DC_PUT(" -DCONV_FMA=%d", p->v[DC_DIRECT_FMA]);
     if (p->v[DC_DIRECT_ORDER] != 1)
         DC_PUT(" -DCONV_ORDER=%d", p->v[DC_DIRECT_ORDER]);
+    if (p->v[DC_DIRECT_DYN])
+        DC_PUT(" -DCONV_DYN=1");
 #undef DC_PUT
 }
 
@@ -190,6 +198,8 @@ typedef struct direct_state {
     cl_program prog;               /* each bound op's kernels are made from it */
     cl_device_id dev;
     cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*: proof that each of KERNELS is in prog */
+    cl_mem ctr;                    /* the kernels' tile counters (DYN) */
+    cl_uint units;                 /* the device's compute units */
     dc_params p;                   /* what the program was built with: grids are sized by it */
 } direct_state;
 
@@ -207,6 +217,8 @@ static void direct_release(void *state)
             clReleaseKernel(s->conv[i]);
     if (s->prog)
         clReleaseProgram(s->prog);
+    if (s->ctr)
+        clReleaseMemObject(s->ctr);
     free(s);
 }
 
@@ -215,6 +227,7 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
                                     void **state)
 {
     direct_state *s = calloc(1, sizeof *s);
+    densecl_status st;
     *state = NULL;
     if (!s)
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
@@ -222,10 +235,16 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
     s->dev = caps->dev;
     if (clRetainProgram(prog) == CL_SUCCESS)
         s->prog = prog;
+    s->units = caps && caps->compute_units ? caps->compute_units : 1;
+    st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[DC_DIRECT_DYN], &s->ctr);
+    if (st != DENSECL_OK) {
+        direct_release(s);
+        return st;
+    }
     for (int i = 0; i < DC_KIND_COUNT; i++) {
         if (!((unsigned)p->v[DC_DIRECT_KERNELS] & (1u << i)))
             continue;
-        densecl_status st = dc_kernel_create(prog, direct_kernel_names[i], &s->conv[i]);
+        st = dc_kernel_create(prog, direct_kernel_names[i], &s->conv[i]);
         if (st != DENSECL_OK) {
             direct_release(s);
             return st;
@@ -300,6 +319,7 @@ static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a
         dc_arg_int(&s, a->pad);
     }
     dc_arg_int(&s, flags);
+    dc_arg_mem(&s, (dc_mem){k->ctr, 0}, NULL);
     if (s.err != CL_SUCCESS)
         return s.err;
     /* One work-item per tile of the build (direct.cl: densecl_conv1x1 tiles each flattened
@@ -334,7 +354,16 @@ static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a
         ctiles = ((size_t)a->cout + co - 1) / co;
         tiles = (size_t)a->n * ptiles * ctiles;
     }
-    {
+    if (k->p.v[DC_DIRECT_DYN]) {
+        /* DYN work-items per compute unit, each taking DC_CONV_DYN_CHUNK tiles at a time
+         * (common.cl DC_TILES_FOR), no more than there are chunks; one work-item per group, so
+         * that POCL hands each to a thread on its own. */
+        const size_t chunks = (tiles + DC_CONV_DYN_CHUNK - 1) / DC_CONV_DYN_CHUNK, local = 1;
+        size_t items = (size_t)k->units * (size_t)k->p.v[DC_DIRECT_DYN];
+        if (items > chunks)
+            items = chunks;
+        err = dc_bind_nd(&x, s.k, 1, &items, &local);
+    } else {
         const size_t local = DC_CONV_LOCAL;
         err = dc_bind_nd(&x, s.k, 1, &tiles, &local);
     }

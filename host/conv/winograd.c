@@ -28,7 +28,7 @@
 #define WN_LOCAL 1
 
 /* Parameter indices, in the order of wino_params[]. */
-enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_COUNT };
+enum { WN_P_CO, WN_P_NT, WN_P_CK, WN_P_VEC, WN_P_KERNELS, WN_P_ON, WN_P_DYN, WN_P_COUNT };
 
 static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"CO", 16, 32, "output channels per work-item: 16 or 32"},
@@ -38,6 +38,7 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
     {"KERNELS", DC_CONV_3X3, DC_CONV_3X3 | DC_CONV_3X3_PRE,
      "kernels to build (abi.h bits): 2 3x3, 4 3x3 with prologue, 6 both"},
     {"ON", 0, 1, "0: auto keeps the 3x3 convs on the direct family (the off switch)"},
+    {"DYN", 0, 8, "work-items per compute unit, taking tiles from a counter (0: one per tile)"},
 };
 
 /* The conv kinds it runs (bit DC_KIND_*): a replica that chose it, by auto or by name, runs its
@@ -46,19 +47,23 @@ static const dc_param_spec wino_params[WN_P_COUNT] = {
 
 static const char *const wino_sources[] = {"winograd.cl", NULL};
 
-/* Where auto runs the 3x3/1/1 convs on winograd: AMD CPUs with 16-wide float vectors
- * (AVX-512), where it was measured faster than direct (README, Performance: POCL 3.1 on a
- * 2-core AMD EPYC, DenseNet-121 at batch 1 and 8 and DenseNet-BC-100 at batch 64, alternating
- * runs). Elsewhere (Intel's AVX-512 Xeons included, whose FMA units differ) it is unmeasured,
- * so direct keeps them; --conv winograd runs it anywhere. */
+/* Where auto runs the 3x3/1/1 convs on winograd: CPUs whose native float vector is 16 wide
+ * (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, which POCL reports as 16 where the LLVM CPU it compiles
+ * for has AVX-512) with hardware fma (CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG): the instruction
+ * set its float16 code is written for. Both such CPUs measured run it faster than the direct
+ * family (README, Performance; POCL 3.1, 2 cores each, alternating runs): an AMD EPYC (3x3
+ * convs of DenseNet-121 at batch 1 16.2 against 24.9 ms on a busy VM) and an Intel Xeon (8.2
+ * against 10.8 ms, per-op minima). Narrower vectors (AVX2: float8, 16 registers) were measured
+ * only as a float8 build on the AVX-512 EPYC, where 32 registers hide spills, so direct keeps
+ * them; `densecl tune` races winograd on any CPU and its file overrides this. */
 static int dc_winograd_auto(const dc_caps *caps, char *why, size_t cap)
 {
     if (caps && (caps->type & CL_DEVICE_TYPE_CPU) && !(caps->type & CL_DEVICE_TYPE_GPU) &&
-        caps->native_vector_float >= 16 && strstr(caps->vendor, "AMD")) {
-        snprintf(why, cap, "measured faster than direct on AMD CPUs with AVX-512");
+        caps->native_vector_float >= 16 && caps->has_fma) {
+        snprintf(why, cap, "measured faster than direct on CPUs with 16-wide vectors and fma");
         return 1;
     }
-    snprintf(why, cap, "winograd is measured faster on AMD CPUs with AVX-512 only");
+    snprintf(why, cap, "winograd is measured faster on CPUs with 16-wide vectors and fma only");
     return 0;
 }
 
@@ -100,11 +105,15 @@ static int wino_supports(const dc_caps *caps, const dc_op *op, char *why, size_t
 
 /* CO 32 where the plan's 3x3 convs waste no more channels that way than with 16 (DenseNet-121's
  * growth of 32: one patch transform serves all 32 channels), else 16 (DenseNet-BC-100's growth
- * of 12 wastes 4 of 16 lanes, not 20 of 32); 16 without a plan. NT 8 and CK 16: on POCL 3.1 on
- * a 2-core AMD EPYC (AVX-512), DenseNet-121 batch 1, NT 8 beat NT 16 on every block (16 tiles
- * leave the 7x7 and 14x14 layers' groups half empty and too few for the cores), and CK 16 and
- * 32 were within noise (16 a little ahead on DenseNet-BC-100). VEC 16 on devices whose native
- * float vector is 16 wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
+ * of 12 wastes 4 of 16 lanes, not 20 of 32); 16 without a plan. NT 8: on POCL 3.1 on a 2-core
+ * AMD EPYC (AVX-512), DenseNet-121 batch 1, NT 8 beat NT 16 on every block (16 tiles leave the
+ * 7x7 and 14x14 layers' groups half empty and too few for the cores), and on a 2-core Intel
+ * Xeon too (16 accumulators per channel vector spill). CK 32 with CO 32, else 16: with both
+ * channel vectors of a 32-channel tile fed from each V value (wn_gemm), a 32-channel chunk
+ * halves the accumulators' loads and stores per input channel (Xeon, DenseNet-121 batch 1:
+ * the 3x3 convs 8.6 -> 8.2 ms); with one vector at a time 16 and 32 were within noise on the
+ * EPYC (16 a little ahead on DenseNet-BC-100). VEC 16 on devices whose native float vector is
+ * 16 wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
 static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
     double waste16 = 0, waste32 = 0;
@@ -127,12 +136,14 @@ static void wino_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
     kinds &= ~refused;
     p->v[WN_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
     p->v[WN_P_NT] = 8;
-    p->v[WN_P_CK] = 16;
+    p->v[WN_P_CK] = p->v[WN_P_CO] == 32 ? 32 : 16;
     p->v[WN_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[WN_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
                              ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
                              : DC_CONV_3X3 | DC_CONV_3X3_PRE;
     p->v[WN_P_ON] = 1;
+    /* DYN 2 on CPUs, as the direct family's (common.cl DC_TILES_FOR). */
+    p->v[WN_P_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
 }
 
 static densecl_status wino_check(const dc_caps *caps, const dc_params *p, const char *what)
@@ -169,9 +180,9 @@ static void wino_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
     len = strlen(buf);
     if (len < cap)
         snprintf(buf + len, cap - len,
-                 "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d",
+                 "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d%s",
                  len ? " " : "", p->v[WN_P_CO], p->v[WN_P_NT], p->v[WN_P_CK], p->v[WN_P_VEC],
-                 p->v[WN_P_KERNELS]);
+                 p->v[WN_P_KERNELS], p->v[WN_P_DYN] ? " -DWINO_DYN=1" : "");
 }
 
 /* ------------------------------------------------------------------------ vtable: weights */
@@ -229,6 +240,8 @@ typedef struct wino_state {
     cl_program prog;          /* each bound op's kernel is made from it */
     cl_device_id dev;
     cl_kernel k3x3, k3x3_pre; /* proof that each of KERNELS is in prog; NULL where left out */
+    cl_mem ctr;               /* the kernels' tile counters (DYN) */
+    cl_uint units;            /* the device's compute units */
     dc_params p;              /* what the program was built with: grids are sized by it */
 } wino_state;
 
@@ -246,6 +259,8 @@ static void wino_release(void *state)
         clReleaseKernel(s->k3x3_pre);
     if (s->prog)
         clReleaseProgram(s->prog);
+    if (s->ctr)
+        clReleaseMemObject(s->ctr);
     free(s);
 }
 
@@ -264,6 +279,12 @@ static densecl_status wino_create(cl_program prog, const dc_caps *caps, const dc
     s->dev = caps->dev;
     if (clRetainProgram(prog) == CL_SUCCESS)
         s->prog = prog;
+    s->units = caps && caps->compute_units ? caps->compute_units : 1;
+    st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[WN_P_DYN], &s->ctr);
+    if (st != DENSECL_OK) {
+        wino_release(s);
+        return st;
+    }
     for (int i = 0; i < 2; i++) {
         if (!(p->v[WN_P_KERNELS] & bits[i]))
             continue;
@@ -325,6 +346,7 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
     dc_arg_int(&g, a->out_ctot);
     dc_arg_int(&g, a->out_coff);
     dc_arg_int(&g, flags);
+    dc_arg_mem(&g, (dc_mem){s->ctr, 0}, NULL);
     if (g.err != CL_SUCCESS)
         return g.err;
     {
@@ -335,6 +357,12 @@ static cl_int wino_bind(void *state, const dc_params *p, const dc_conv_args *a, 
             (size_t)a->n * (((size_t)a->out_h + 1) / 2) * (((size_t)a->out_w + 1) / 2);
         const size_t local = WN_LOCAL;
         tiles = (ntiles + nt - 1) / nt * (((size_t)a->cout + co - 1) / co);
+        if (s->p.v[WN_P_DYN]) {
+            /* DYN work-items per compute unit, each taking one tile group at a time. */
+            const size_t items = (size_t)s->units * (size_t)s->p.v[WN_P_DYN];
+            if (items < tiles)
+                tiles = items;
+        }
         err = dc_bind_nd(&x, g.k, 1, &tiles, &local);
     }
     dc_bind_end(&x);

@@ -223,7 +223,7 @@ fi
 # rekey IN OUT PY-EXPR: OUT is IN with its key (bytes k) replaced by PY-EXPR, lengths fixed.
 rekey() {
     "$py" - "$1" "$2" "$3" <<'PY'
-import struct, sys
+import re, struct, sys
 b = open(sys.argv[1], "rb").read()
 n = struct.unpack("<I", b[8:12])[0]
 k = b[12:12 + n]
@@ -231,7 +231,7 @@ k = eval(sys.argv[3])
 open(sys.argv[2], "wb").write(b[:8] + struct.pack("<I", len(k)) + k + b[12 + n:])
 PY
 }
-rekey "$dir/k.bin" "$dir/bad-res.bin" 'k.replace(b",ORDER=1,", b",ORDER=x,")'
+rekey "$dir/k.bin" "$dir/bad-res.bin" 're.sub(rb",ORDER=[0-9],", b",ORDER=x,", k)'
 refused "binary with a damaged resolved line refused" "program binary.*ORDER='x'" \
     "$dir/m.npy" run --output "$dir/m.npy" --kernels-binary "$dir/bad-res.bin"
 rekey "$dir/k.bin" "$dir/old.bin" \

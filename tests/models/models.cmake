@@ -44,7 +44,7 @@ endforeach()
 # prologue). A family that cannot run a conv of the model fails its case. winograd runs the
 # 3x3/1/1 convs only (the rest on direct): DenseNet-121 (growth 32), DenseNet-BC-100 (growth
 # 12, the CIFAR stem) and DenseNet-40 (its kernel with the prologue); since auto runs the 3x3
-# convs on winograd on AMD AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
+# convs on winograd on AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
 set(DENSECL_MODEL_CONV_CASES
     "densenet_bc100_k12:direct;densenet121:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast;densenet121:winograd;densenet_bc100_k12:winograd;densenet40_k12:winograd"
     CACHE STRING "model cases run with --conv, as CASE:FAMILY entries")

@@ -38,7 +38,7 @@ const char cmd_tune_usage[] =
     "the rest on direct) runs with its defaults against all-direct with the best tiles and\n"
     "with the defaults, in turn; one 2% faster than both is saved as the device's family,\n"
     "which auto then picks, and reported against the defaults of that race. Where auto runs the\n"
-    "3x3 convs on winograd by default (AMD AVX-512 CPUs) and all-direct beats it by 2%, the\n"
+    "3x3 convs on winograd by default (AVX-512 CPUs) and all-direct beats it by 2%, the\n"
     "file names direct.\n"
     "\n"
     "  --model NAME      a preset (default densenet121; random weights, seed 0)\n"

@@ -1,26 +1,30 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""densecl, PyTorch and ONNX Runtime side by side on the same machine, inputs and models.
+"""densecl, ONNX Runtime and PyTorch side by side on the same machine, inputs and models.
 
-Runs `densecl bench --json`, PyTorch (eval mode, no_grad, torch.set_num_threads(THREADS)) and
-ONNX Runtime (THREADS intra-op threads) on three workloads, then the start-up of `densecl run`
-with empty and with warm caches, and prints one table with the ratios (>1 means densecl is
-faster). --markdown prints the table for the README.
+Runs `densecl bench --json`, ONNX Runtime (THREADS intra-op threads) and PyTorch (eval mode,
+no_grad, torch.set_num_threads(THREADS)) on three workloads, then the start-up of `densecl run`
+with empty and with warm caches, and prints one table: per workload each one's median and every
+round's value, and densecl's ratio to each, round by round (>1 means densecl is faster); the
+first line names the CPU (/proc/cpuinfo's model name, the cores, the kernel) and the device
+densecl ran on. --markdown prints the table for the README.
 
-Each workload runs in ROUNDS rounds, densecl then PyTorch then ONNX Runtime in each, so that all
+Each workload runs in ROUNDS rounds, densecl then ONNX Runtime then PyTorch in each, so that all
 meet the same spells of a busy or throttled machine (on a shared VM the same run can vary by a
 third from one minute to the next); the table gives the medians over the rounds and each
-round's ratio.
+round's values and ratios.
 
-ONNX Runtime is npm's onnxruntime-node 1.20.1 (its prebuilt CPU library is inside the package),
-installed by tools/dev/install_onnxruntime.sh into third_party/onnxruntime-node (or --ort-dir, or
-$DENSECL_ORT_DIR) and driven by a small node script. Its model is the same PyTorch model exported
-with torch.onnx.export (opset 13, do_constant_folding=True, a static input shape), so all three
-run the same weights. Without node or the package the table says so in ONNX Runtime's column,
-and the rest still runs; --no-ort leaves it out.
+ONNX Runtime is PyPI's onnxruntime 1.20.1 (its prebuilt CPU library is inside the wheel),
+installed by tools/dev/install_onnxruntime.sh into the venv third_party/onnxruntime-venv (or
+--ort-dir, or $DENSECL_ORT_DIR), or imported by the interpreter running this script where it can;
+each round runs it in a process of its own (a small Python script, ORT_SCRIPT). Its model is the
+same PyTorch model exported with torch.onnx.export (opset 13, do_constant_folding=True, a static
+input shape), so all three run the same weights. Without onnxruntime the table says so in ONNX
+Runtime's column, and the rest still runs; --no-ort leaves it out.
 
     tools/dev/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
                                  [--rounds 3] [--markdown] [--json FILE] [--ort-dir DIR] [--no-ort]
+                                 [--workloads 1,2,3] [--no-startup]
 
 --device gpu compares densecl on the OpenCL GPU with PyTorch on CUDA in fp32 (TF32 off, cuDNN
 benchmark mode), eager and, where PyTorch has them, replaying a CUDA graph, on the GPU workloads
@@ -57,10 +61,11 @@ try:
 except ImportError:  # a GPU machine's PyTorch may come without it (--device gpu)
     torchvision = None
 
-# (name, densecl model, batch, side, what to compare)
+# (name, densecl model, batch, side, what to compare): DenseNet-121 in ms per image, as issue 26
+# states its target (densecl <= 0.90 of ONNX Runtime's), the CIFAR model in images per second.
 WORKLOADS = [
     ("DenseNet-121 224x224 batch 1", "densenet121", 1, 224, "ms_per_image"),
-    ("DenseNet-121 224x224 batch 8", "densenet121", 8, 224, "images_per_second"),
+    ("DenseNet-121 224x224 batch 8", "densenet121", 8, 224, "ms_per_image"),
     ("DenseNet-BC-100 k=12 32x32 batch 64", "densenet-bc-100-k12", 64, 32, "images_per_second"),
 ]
 
@@ -206,53 +211,62 @@ def bench_torch_cuda(model, batch, side, iterations, warmup, graph):
     return {"ms_per_batch": ms, "ms_per_image": ms / batch, "images_per_second": batch * 1e3 / ms}
 
 
-# The ONNX Runtime side: node loads onnxruntime-node from the given folder, times
-# InferenceSession.run on one input and prints one line of JSON. argv: package folder, model
-# file, batch, side, iterations, warm-up runs, intra-op threads.
-ORT_NODE_SCRIPT = r"""
-const path = require('path');
-const [dir, model, batch, side, iters, warm, threads] = process.argv.slice(1);
-const ort = require(path.join(dir, 'node_modules', 'onnxruntime-node'));
-const version = require(path.join(dir, 'node_modules', 'onnxruntime-node', 'package.json')).version;
-(async () => {
-  const s = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: +threads, interOpNumThreads: 1, executionMode: 'sequential',
-    graphOptimizationLevel: 'all'});
-  const n = +batch, hw = +side;
-  const data = new Float32Array(n * 3 * hw * hw);
-  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
-  const feeds = {[s.inputNames[0]]: new ort.Tensor('float32', data, [n, 3, hw, hw])};
-  for (let i = 0; i < +warm; i++) await s.run(feeds);
-  const times = [];
-  for (let i = 0; i < +iters; i++) {
-    const t0 = process.hrtime.bigint();
-    await s.run(feeds);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  const m = times.length;
-  const ms = m % 2 ? times[(m - 1) / 2] : (times[m / 2 - 1] + times[m / 2]) / 2;
-  console.log(JSON.stringify({version, ms_per_batch: ms, ms_per_image: ms / n,
-                              images_per_second: n * 1e3 / ms}));
-})().catch(e => { console.error(String(e)); process.exit(1); });
+# The ONNX Runtime side, run by the venv's (or this) interpreter in a process of its own: times
+# InferenceSession.run on one input and prints one line of JSON. argv: model file, batch, side,
+# iterations, warm-up runs, intra-op threads. The session options are those of the node script
+# this replaced (npm's onnxruntime-node): sequential, one inter-op thread, all graph
+# optimizations (ORT's NCHWc layout and fusions included).
+ORT_SCRIPT = r"""
+import json, statistics, sys, time
+import numpy as np
+import onnxruntime as ort
+model, batch, side, iters, warm, threads = sys.argv[1:7]
+n, hw = int(batch), int(side)
+so = ort.SessionOptions()
+so.intra_op_num_threads = int(threads)
+so.inter_op_num_threads = 1
+so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+x = np.sin(np.arange(n * 3 * hw * hw, dtype=np.float64) * 0.37).astype(np.float32)
+feeds = {s.get_inputs()[0].name: x.reshape(n, 3, hw, hw)}
+for _ in range(int(warm)):
+    s.run(None, feeds)
+times = []
+for _ in range(int(iters)):
+    t0 = time.perf_counter()
+    s.run(None, feeds)
+    times.append((time.perf_counter() - t0) * 1e3)
+ms = statistics.median(times)
+print(json.dumps({"version": ort.__version__, "ms_per_batch": ms, "ms_per_image": ms / n,
+                  "images_per_second": n * 1e3 / ms}))
 """
 
 
 def ort_dir(args):
     return (args.ort_dir or os.environ.get("DENSECL_ORT_DIR") or
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "third_party",
-                         "onnxruntime-node"))
+                         "onnxruntime-venv"))
+
+
+def ort_python(args):
+    """The interpreter that imports onnxruntime: the venv's, else this one; None if neither."""
+    venv = os.path.join(ort_dir(args), "bin", "python")
+    for exe in ([venv] if os.path.exists(venv) else []) + ([] if args.ort_dir else
+                                                           [sys.executable]):
+        r = subprocess.run([exe, "-c", "import onnxruntime"], capture_output=True)
+        if r.returncode == 0:
+            return exe
+    return None
 
 
 def ort_missing(args):
-    """Why ONNX Runtime cannot run here, or None when it can."""
+    """Why ONNX Runtime cannot run here, or None when it can (args.ort_python set)."""
     if args.no_ort:
         return "left out (--no-ort)"
-    if not shutil.which("node"):
-        return "not run: no node (apt-get install nodejs)"
-    pkg = os.path.join(ort_dir(args), "node_modules", "onnxruntime-node", "package.json")
-    if not os.path.exists(pkg):
-        return (f"not run: no onnxruntime-node in {ort_dir(args)} "
+    args.ort_python = ort_python(args)
+    if not args.ort_python:
+        return (f"not run: no onnxruntime in {ort_dir(args)} or for {sys.executable} "
                 f"(tools/dev/install_onnxruntime.sh installs it)")
     return None
 
@@ -268,7 +282,7 @@ def export_onnx(model, batch, side, path):
 def bench_ort(args, onnx_path, batch, side):
     # One more warm-up run than the others: each round starts a new session, whose first run
     # sets up its memory arena, as densecl bench's untimed first run builds its kernels.
-    cmd = ["node", "-e", ORT_NODE_SCRIPT, ort_dir(args), onnx_path, str(batch), str(side),
+    cmd = [args.ort_python, "-c", ORT_SCRIPT, onnx_path, str(batch), str(side),
            str(args.iterations), str(args.warmup + 1), str(args.threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -316,16 +330,29 @@ def startup(exe, device, rounds):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
+    """The CPU model line: /proc/cpuinfo's model name, vendor, family and model numbers, the
+    widest vector extension, the logical CPUs and the kernel (a VM's model name can be as
+    generic as "Intel(R) Xeon(R) Processor")."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                if ":" not in line:
+                    if fields:
+                        break  # the first processor's block is enough
+                    continue
+                key, value = (part.strip() for part in line.split(":", 1))
+                fields.setdefault(key, value)
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}"
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    flags = fields.get("flags", "").split()
+    isa = next((f for f in ("avx512f", "avx2", "avx", "neon", "asimd") if f in flags), None)
+    ids = ", ".join(f"{k} {fields[k2]}" for k, k2 in (("vendor", "vendor_id"),
+                                                       ("family", "cpu family"),
+                                                       ("model", "model")) if k2 in fields)
+    return (f"{cpu}" + (f" ({ids}{', ' + isa if isa else ''})" if ids else "")
+            + f", {os.cpu_count()} logical CPUs, Linux {platform.release()}")
 
 
 def opencl_gpus(exe):
@@ -444,9 +471,14 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="also write the raw numbers here")
     ap.add_argument("--ort-dir", default=None,
-                    help="where tools/dev/install_onnxruntime.sh put onnxruntime-node (default: "
-                         "$DENSECL_ORT_DIR, else third_party/onnxruntime-node)")
+                    help="the venv tools/dev/install_onnxruntime.sh made (default: "
+                         "$DENSECL_ORT_DIR, else third_party/onnxruntime-venv, else this "
+                         "interpreter's onnxruntime)")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
+    ap.add_argument("--workloads", default=None,
+                    help="which CPU workloads, by number (1-3, comma-separated; default all)")
+    ap.add_argument("--no-startup", action="store_true",
+                    help="leave out the start-up of densecl run (CPU comparison)")
     args = ap.parse_args()
     try:  # before minutes of timing: an output that cannot be written is said now
         safe_output.check_outputs([("--json", args.json)], [("--densecl", args.densecl)], PROG)
@@ -459,7 +491,18 @@ def main():
 
 
 def main_cpu(args):
-    """The CPU comparison: densecl, PyTorch and ONNX Runtime in interleaved rounds."""
+    """The CPU comparison: densecl, ONNX Runtime and PyTorch in interleaved rounds."""
+    workloads = WORKLOADS
+    if args.workloads:
+        try:
+            picks = [int(w) for w in args.workloads.split(",")]
+            workloads = [WORKLOADS[i - 1] for i in picks if i >= 1]
+            if len(workloads) != len(picks):
+                raise IndexError
+        except (ValueError, IndexError):
+            print(f"compare_pytorch: --workloads takes numbers 1 to {len(WORKLOADS)}, "
+                  f"got '{args.workloads}'", file=sys.stderr)
+            return 2
     ort_why = ort_missing(args)
     if ort_why:
         print(f"# ONNX Runtime: {ort_why}", file=sys.stderr)
@@ -467,7 +510,7 @@ def main_cpu(args):
                      "threads": args.threads, "onnxruntime": ort_why, "workloads": []}
     ort_version = None
     tmp = tempfile.TemporaryDirectory()
-    for label, model, batch, side, metric in WORKLOADS:
+    for label, model, batch, side, metric in workloads:
         net = torch_model(model).eval()
         onnx_path = None
         if not ort_why:
@@ -482,7 +525,6 @@ def main_cpu(args):
                 print(f"compare_pytorch: densecl bench failed on {label}: "
                       f"{(e.stderr or '').strip()}", file=sys.stderr)
                 return 1
-            t = bench_torch(net, batch, side, args.iterations, args.warmup)
             o = None
             if onnx_path:
                 try:
@@ -492,6 +534,7 @@ def main_cpu(args):
                     print(f"compare_pytorch: ONNX Runtime failed on {label}: "
                           f"{(e.stderr or '').strip()}", file=sys.stderr)
                     return 1
+            t = bench_torch(net, batch, side, args.iterations, args.warmup)
             ds.append(d)
             ts.append(t)
 
@@ -503,25 +546,32 @@ def main_cpu(args):
             if o:
                 os_.append(o)
                 ort_ratios.append(ratio(o))
-            print(f"# {label}: densecl {d[metric]:.2f}, PyTorch {t[metric]:.2f}"
-                  + (f", ONNX Runtime {o[metric]:.2f}" if o else "") + f" {metric}",
-                  file=sys.stderr)
+            print(f"# {label}: densecl {d[metric]:.2f}"
+                  + (f", ONNX Runtime {o[metric]:.2f}" if o else "")
+                  + f", PyTorch {t[metric]:.2f} {metric}", file=sys.stderr)
         unit = "ms/image" if metric == "ms_per_image" else "images/s"
 
         def med(xs):
-            return f"{statistics.median(x[metric] for x in xs):.1f} {unit}" if xs else "n/a"
-        rows.append((label, med(ds), med(ts), med(os_), statistics.median(ratios), ratios,
-                     statistics.median(ort_ratios) if ort_ratios else None, ort_ratios))
+            if not xs:
+                return "n/a"
+            each = ", ".join(f"{x[metric]:.1f}" for x in xs)
+            return f"{statistics.median(x[metric] for x in xs):.1f} {unit} ({each})"
+        rows.append((label, med(ds), med(os_), med(ts),
+                     statistics.median(ort_ratios) if ort_ratios else None, ort_ratios,
+                     statistics.median(ratios), ratios))
         raw["workloads"].append({"label": label, "metric": metric, "densecl": ds, "torch": ts,
                                  "onnxruntime": os_, "ratios": ratios,
                                  "ratios_onnxruntime": ort_ratios})
     tmp.cleanup()
 
-    colds, warms = startup(args.densecl, args.device, args.rounds)
-    raw["startup"] = {"cold_s": colds, "warm_s": warms}
-    cold, warm = statistics.median(colds), statistics.median(warms)
-    spread = (f"median of {len(colds)}: " + ", ".join(f"{c:.2f}" for c in colds) + " s"
-              if len(colds) > 1 else "one run")
+    cold = warm = None
+    if not args.no_startup:
+        colds, warms = startup(args.densecl, args.device, args.rounds)
+        raw["startup"] = {"cold_s": colds, "warm_s": warms}
+        cold, warm = statistics.median(colds), statistics.median(warms)
+        spread = (f"median of {len(colds)}: " + ", ".join(f"{c:.2f}" for c in colds) + " s"
+                  if len(colds) > 1 else "one run")
+        wspread = ", ".join(f"{w:.2f}" for w in warms) + " s"
 
     device = raw["workloads"][0]["densecl"][0]["device"]
 
@@ -530,33 +580,35 @@ def main_cpu(args):
 
     def x(r):
         return f"{r:.2f}x" if r is not None else "n/a"
-    ort_name = (f"ONNX Runtime {ort_version} (onnxruntime-node, {args.threads} intra-op threads)"
-                if ort_version else f"ONNX Runtime {ort_why}")
+    ort_name = (f"ONNX Runtime {ort_version} (PyPI onnxruntime, {args.threads} intra-op "
+                f"threads)" if ort_version else f"ONNX Runtime {ort_why}")
     if args.markdown:
-        print(f"Machine: {raw['machine']}; densecl on `{device}` (POCL), PyTorch "
-              f"{torch.__version__} CPU with {args.threads} threads, {ort_name}; "
-              f"{args.rounds} rounds of densecl, PyTorch then ONNX Runtime, each the median of "
-              f"{args.iterations} runs after {args.warmup} warm-up runs; medians over the "
-              f"rounds. Speed-up > 1: densecl is faster.\n")
-        print("| workload | densecl | PyTorch | ONNX Runtime | speed-up vs PyTorch (per round) "
-              "| speed-up vs ONNX Runtime (per round) |")
+        print(f"Machine: {raw['machine']}; densecl on `{device}` (POCL), {ort_name}, PyTorch "
+              f"{torch.__version__} CPU with {args.threads} threads; {args.rounds} rounds of "
+              f"densecl, ONNX Runtime then PyTorch, each the median of {args.iterations} runs "
+              f"after {args.warmup} warm-up runs; medians over the rounds (each round's value "
+              f"in brackets). Speed-up > 1: densecl is faster.\n")
+        print("| workload | densecl | ONNX Runtime | PyTorch | speed-up vs ONNX Runtime (per "
+              "round) | speed-up vs PyTorch (per round) |")
         print("|---|---|---|---|---|---|")
-        for label, d, t, o, r, rs, ro, ros in rows:
-            print(f"| {label} | {d} | {t} | {o} | {x(r)} ({per_round(rs)}) | "
-                  f"{x(ro)} ({per_round(ros)}) |")
-        print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | | {spread} | |")
-        print(f"| start-up: later `densecl run` | {warm:.2f} s | | | | |")
+        for label, d, o, t, ro, ros, r, rs in rows:
+            print(f"| {label} | {d} | {o} | {t} | {x(ro)} ({per_round(ros)}) | "
+                  f"{x(r)} ({per_round(rs)}) |")
+        if cold is not None:
+            print(f"| start-up: first `densecl run`, empty caches | {cold:.2f} s | | | {spread} "
+                  f"| |")
+            print(f"| start-up: later `densecl run` | {warm:.2f} s | | | {wspread} | |")
     else:
         print(f"machine: {raw['machine']}")
-        print(f"densecl device: {device}; PyTorch {torch.__version__}, {args.threads} threads; "
-              f"{ort_name}")
-        print(f"{'workload':38} {'densecl':>16} {'PyTorch':>16} {'ONNX Runtime':>16} "
-              f"{'vs PyTorch':>10} {'vs ORT':>7}  per round (PyTorch; ORT)")
-        for label, d, t, o, r, rs, ro, ros in rows:
-            print(f"{label:38} {d:>16} {t:>16} {o:>16} {x(r):>10} {x(ro):>7}  "
-                  f"{per_round(rs)}; {per_round(ros)}")
-        print(f"start-up (densenet121, 1 image): cold {cold:.2f} s ({spread}), "
-              f"warm {warm:.2f} s")
+        print(f"densecl device: {device}; {ort_name}; PyTorch {torch.__version__}, "
+              f"{args.threads} threads")
+        for label, d, o, t, ro, ros, r, rs in rows:
+            print(f"{label}\n  densecl      {d}\n  ONNX Runtime {o}\n  PyTorch      {t}\n"
+                  f"  densecl vs ONNX Runtime {x(ro)} ({per_round(ros)}), vs PyTorch {x(r)} "
+                  f"({per_round(rs)})")
+        if cold is not None:
+            print(f"start-up (densenet121, 1 image): cold {cold:.2f} s ({spread}), "
+                  f"warm {warm:.2f} s ({wspread})")
     if args.json:
         safe_output.write_bytes(args.json, json.dumps(raw, indent=1).encode(), prog=PROG)
     return 0

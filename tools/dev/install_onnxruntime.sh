@@ -1,35 +1,35 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# install_onnxruntime.sh - installs ONNX Runtime, the CPU peer of tools/dev/compare_pytorch.py, into
-# a git-ignored folder of the checkout (default: third_party/onnxruntime-node).
+# install_onnxruntime.sh - installs ONNX Runtime, the CPU peer of tools/dev/compare_pytorch.py,
+# into a git-ignored virtual environment of the checkout (default: third_party/onnxruntime-venv).
 #
-# ONNX Runtime comes as npm's onnxruntime-node, whose prebuilt libonnxruntime.so ships inside the
-# package. --ignore-scripts skips its install script, which would download CUDA and DirectML
-# parts the CPU run does not use. Needs node and npm (Debian 12: nodejs, npm).
+# ONNX Runtime comes as PyPI's onnxruntime wheel (its prebuilt CPU library, MLAS included, is
+# inside it), installed with pip into a venv made with --system-site-packages, so that the
+# system's numpy (and torch, which compare_pytorch.py does not need there) is the one it uses:
+# a numpy 2 from PyPI would break Debian's torch 1.13 in the same interpreter. Needs python3 with
+# the venv module (Debian 12: python3-venv) and access to PyPI (or a pip mirror: PIP_INDEX_URL).
 #
 #     tools/dev/install_onnxruntime.sh [DIR]
 #
-# compare_pytorch.py looks in the default folder, or in $DENSECL_ORT_DIR (the same DIR).
+# compare_pytorch.py looks in the default folder, or in $DENSECL_ORT_DIR (the same DIR), or
+# uses onnxruntime where the interpreter running it imports it already. $PYTHON picks the
+# interpreter the venv is made from (default: /usr/bin/python3, as compare_pytorch.py's own).
 set -eu
 
 VERSION=1.20.1
 here=$(cd "$(dirname "$0")/../.." && pwd)
-dir=${1:-${DENSECL_ORT_DIR:-$here/third_party/onnxruntime-node}}
+dir=${1:-${DENSECL_ORT_DIR:-$here/third_party/onnxruntime-venv}}
+python=${PYTHON:-/usr/bin/python3}
 
-for tool in node npm; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "install_onnxruntime: needs $tool (apt-get install nodejs npm)" >&2
-        exit 1
-    fi
-done
+if ! "$python" -c "import venv" >/dev/null 2>&1; then
+    echo "install_onnxruntime: $python has no venv module (apt-get install python3-venv)" >&2
+    exit 1
+fi
+[ -x "$dir/bin/python" ] || "$python" -m venv --system-site-packages "$dir"
+"$dir/bin/python" -m pip install --disable-pip-version-check --no-input "onnxruntime==$VERSION"
 
-mkdir -p "$dir"
-cd "$dir"
-[ -f package.json ] || printf '{"name": "densecl-ort-peer", "private": true}\n' > package.json
-npm install --no-audit --no-fund --ignore-scripts "onnxruntime-node@$VERSION"
-
-# The check compare_pytorch.py relies on: the package loads and says its version.
-node -e "const o = require('onnxruntime-node'); \
-const v = require('onnxruntime-node/package.json').version; \
-if (typeof o.InferenceSession !== 'function') throw new Error('no InferenceSession'); \
-console.log('onnxruntime-node ' + v + ' in $dir');"
+# The check compare_pytorch.py relies on: the package loads, says its version and has the CPU
+# execution provider.
+"$dir/bin/python" -c "import onnxruntime as o, sys; \
+assert 'CPUExecutionProvider' in o.get_available_providers(), o.get_available_providers(); \
+print('onnxruntime ' + o.__version__ + ' in $dir (' + sys.executable + ')')"
