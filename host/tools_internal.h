@@ -23,7 +23,7 @@
  *              dc_tiles_load dc_tiles_resolve dc_tiles_fit dc_tuning_write
  *   runtime    dc_head_lines
  *   here       dc_tool_families_text dc_tool_family_name dc_tool_auto_default
- *              dc_tool_check_kernel_params
+ *              dc_tool_check_kernel_params dc_tool_profile_line dc_tool_resolve_text
  */
 #ifndef DENSECL_TOOLS_INTERNAL_H
 #define DENSECL_TOOLS_INTERNAL_H
@@ -36,6 +36,15 @@
  * every conv kind, when it resolves) and "conv families:" with one line per family (its
  * parameters' ranges, and why it cannot run a plain 1x1 conv there). Cut to fit cap. */
 void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap);
+/* The device profile in force (DENSECL_DEVICE_PROFILE, host/cl/device_profile.c) as one line for
+ * people into buf, "" when there is none; an error naming the variable when it does not load. */
+densecl_status dc_tool_profile_line(char *buf, size_t cap);
+/* What an engine on dev resolves for a model of cfg on [n, c, h, w] inputs with conv and
+ * kernel_params (NULL: as an engine's defaults): two lines into buf, "convs: ..." as `bench`
+ * says it and "build options: ..." (the -D options of the program it builds). */
+densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
+                                    int w, const char *conv, const char *kernel_params,
+                                    char *buf, size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
 /* 1 if auto runs some convs of a DenseNet on `family` on dev by default (without a tuning

@@ -228,3 +228,89 @@ kernel void densecl_linear(global const float *in, int in_off,     // [n, cin]
         s += bias[bias_off + co];
     out[out_off + (size_t)ni * cout + co] = s;
 }
+/* ============================================================================================
+ * GPU shapes (host/cl/launch.c picks them on GPUs): the pools with one work-item per output
+ * pixel, so that the consecutive work-items of a wavefront read and write consecutive pixels of
+ * a row, and the classifier with one work-group of DC_LINEAR_WG work-items per output, reading
+ * the input row and the weight row together (coalesced) and adding up in local memory. The
+ * per-row kernels above suit CPUs, where a work-item walks a row with vector loads.
+ * ========================================================================================== */
+
+#define DC_LINEAR_WG 64
+
+kernel void densecl_maxpool_px(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
+                               global const float *pre, int pre_off, // [2, c]
+                               global float *out, int out_off, // [n, out_ctot, out_h, out_w]
+                               int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                               int out_coff, int out_h, int out_w, int k, int stride, int pad,
+                               int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h * out_w)
+        return;
+    const int ox = gid % out_w, row = gid / out_w;
+    const int oy = row % out_h;
+    const int ch = (row / out_h) % c;
+    const int ni = row / out_h / c;
+    const global float *plane =
+        in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w;
+    const int iy0 = oy * stride - pad;
+    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] =
+        dc_maxpool_px(plane, pre + pre_off, (flags & DC_FLAG_PRE) != 0, c, ch, in_w,
+                      max(iy0, 0), min(iy0 + k, in_h), ox, k, stride, pad);
+}
+
+kernel void densecl_bnrelu_avgpool_px(global const float *in, int in_off, // [n, in_ctot, h, w]
+                                      global const float *pre, int pre_off, // [2, c]
+                                      global float *out, int out_off, // [n, out_ctot, oh, ow]
+                                      int n, int c, int in_ctot, int in_h, int in_w,
+                                      int out_ctot, int out_coff, int out_h, int out_w,
+                                      int flags)
+{
+    const int gid = get_global_id(0);
+    if (gid >= n * c * out_h * out_w)
+        return;
+    const int ox = gid % out_w, row = gid / out_w;
+    const int oy = row % out_h;
+    const int ch = (row / out_h) % c;
+    const int ni = row / out_h / c;
+    const int has_pre = (flags & DC_FLAG_PRE) != 0;
+    const global float *p0 = in + in_off + (size_t)ni * in_ctot * in_h * in_w +
+                             (size_t)ch * in_h * in_w + 2 * oy * in_w + 2 * ox;
+    const global float *p1 = p0 + in_w;
+    pre += pre_off;
+    const float s = dc_pro(pre, has_pre, c, ch, p0[0]) + dc_pro(pre, has_pre, c, ch, p0[1]) +
+                    dc_pro(pre, has_pre, c, ch, p1[0]) + dc_pro(pre, has_pre, c, ch, p1[1]);
+    out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] =
+        s * 0.25f;
+}
+
+/* out[n, co] = bias[co] + sum_ci in[n, ci] * W[co, ci]: work-group o = n * cout + co, its
+ * work-items taking ci = l, l + L, ... (L = the local size, at most DC_LINEAR_WG), then a tree
+ * sum in local memory. The host launches exactly n * cout groups. */
+kernel void densecl_linear_wg(global const float *in, int in_off,     // [n, cin]
+                              global const float *wt, int wt_off,     // [cout, cin]
+                              global const float *bias, int bias_off, // [cout]
+                              global float *out, int out_off,         // [n, cout]
+                              int n, int cin, int cout, int flags)
+{
+    local float part[DC_LINEAR_WG];
+    const int o = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    const int co = o % cout, ni = o / cout;
+    const global float *x = in + in_off + (size_t)ni * cin;
+    const global float *w = wt + wt_off + (size_t)co * cin;
+    float s = 0.0f;
+    (void)n;
+    for (int i = l; i < cin; i += L)
+        s = mad(x[i], w[i], s);
+    part[l] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int st = 1; st < L; st <<= 1) {
+        if ((l & (2 * st - 1)) == 0 && l + st < L)
+            part[l] += part[l + st];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0)
+        out[out_off + (size_t)ni * cout + co] =
+            part[0] + ((flags & DC_FLAG_BIAS) ? bias[bias_off + co] : 0.0f);
+}

@@ -23,7 +23,8 @@ packages=(cmake make gcc g++ pkg-config ocl-icd-opencl-dev opencl-headers pocl-o
           libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-pil python3-venv
           dataset-fashion-mnist)
 # The tests compare every model with torchvision itself; densecl-export needs PyTorch too.
-test_packages=(python3-torch python3-torchvision clang)
+# oclgrind: the gemm family's race and access checks (ctest -L oclgrind).
+test_packages=(python3-torch python3-torchvision clang oclgrind)
 
 tests=0
 print=0

@@ -7,6 +7,7 @@
  *   error.c    OpenCL error names, and the status each maps to
  *   device.c   platform/device discovery, spec matching, the -cl-std a device takes
  *   caps.c     a device's capabilities for the kernel families
+ *   device_profile.c  the device profiles (DENSECL_DEVICE_PROFILE) caps.c reads instead
  *   launch.c   kernels by name, argument setting, work sizes and launches
  */
 #ifndef DENSECL_CL_H
@@ -72,12 +73,54 @@ densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
 
 
+/* ---------------------------------------------------------------- device_profile.c */
+
+/* A device profile (DENSECL_DEVICE_PROFILE): the capabilities a device's OpenCL driver reports,
+ * which the conv resolution reads instead of the real device's (dc_caps_query). */
+typedef struct dc_device_profile {
+    char name[64];               /* "nvidia-h200", or a file's "name" */
+    char device_name[128];       /* CL_DEVICE_NAME */
+    char vendor[128];            /* CL_DEVICE_VENDOR */
+    cl_device_type type;         /* GPU, CPU or ACCELERATOR */
+    cl_uint compute_units;       /* CL_DEVICE_MAX_COMPUTE_UNITS as the driver reports them */
+    char compute_unit[32];       /* what those are: "SM", "CU", "EU", "shader core" */
+    cl_uint cores;               /* the units a fill target counts (Intel: Xe-cores, not EUs) */
+    char core[32];               /* what those are: "Xe-core"; compute_unit when the same */
+    cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
+    int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (Mali) */
+    size_t max_work_group;       /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_uint wg_multiple;         /* preferred work-group size multiple: warp, wavefront, SIMD */
+    cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    int has_fma;                 /* CL_FP_FMA */
+    char opencl_c[64];           /* CL_DEVICE_OPENCL_C_VERSION */
+    char extensions[4096];       /* CL_DEVICE_EXTENSIONS */
+} dc_device_profile;
+
+/* The profile DENSECL_DEVICE_PROFILE names: *active 0 when it is unset or empty; else 1, and
+ * *out filled or an error naming the variable (an unknown name, a file that does not parse). */
+densecl_status dc_device_profile_get(dc_device_profile *out, int *active);
+/* 1 when DENSECL_DEVICE_PROFILE is set (valid or not). */
+int dc_device_profile_in_force(void);
+/* A built-in profile's name ("nvidia-h200"), or a JSON file's path. */
+densecl_status dc_device_profile_load(const char *spec, dc_device_profile *out);
+/* A profile from JSON text (what: its source, in messages): every field of dc_device_profile as
+ * a key named in device_profile.c's table; unknown keys, wrong types and impossible values
+ * refused. */
+densecl_status dc_device_profile_parse(const char *text, size_t len, const char *what,
+                                       dc_device_profile *out);
+/* Built-in profile i's name, NULL past the last. */
+const char *dc_device_profile_builtin(int i);
+/* One line for people: "nvidia-h200 (NVIDIA H200: GPU, 132 SMs, 48 KiB local memory, ...)". */
+void dc_device_profile_describe(const dc_device_profile *p, char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- caps.c */
 
-/* What a family may decide on: the device's capabilities, read once per replica. Tests lower
- * local_mem and max_work_group to cover small (Mali-sized) devices on any device. */
+/* What a family may decide on: the device's capabilities, read once per replica, or those of
+ * the device profile in force (DENSECL_DEVICE_PROFILE: device_profile.c), whose kernels then
+ * run on dev. Tests lower local_mem and max_work_group to cover small (Mali-sized) devices on
+ * any device. */
 typedef struct dc_caps {
-    cl_device_id dev;
+    cl_device_id dev;            /* the real device, profile or not */
     cl_device_type type;
     cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
     int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (emulated, e.g. POCL) */
@@ -85,12 +128,22 @@ typedef struct dc_caps {
     cl_uint compute_units;       /* CL_DEVICE_MAX_COMPUTE_UNITS */
     cl_uint native_vector_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
     int has_fma;                 /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG */
-    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE */
+    int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE (the real device's) */
     char name[256], vendor[256];
+    cl_uint cores;               /* what a fill target counts: SMs, CUs, shader cores, and on
+                                    Intel GPUs Xe-cores (their compute units are EUs) */
+    char core[32];               /* what those are: "SM", "CU", "Xe-core", "shader core" */
+    cl_uint wg_multiple;         /* warp, wavefront or SIMD width: the preferred work-group
+                                    size multiple */
+    char opencl_c[64];           /* CL_DEVICE_OPENCL_C_VERSION */
+    char extensions[4096];       /* CL_DEVICE_EXTENSIONS, cut to fit */
+    char profile[64];            /* the device profile in force, "" for the device as it is */
 } dc_caps;
 
-/* The capabilities of dev (every field; a query that fails leaves its field 0). */
-void dc_caps_query(cl_device_id dev, dc_caps *caps);
+/* The capabilities of dev (every field; a query that fails leaves its field 0), or, where
+ * DENSECL_DEVICE_PROFILE names a device profile, that profile's with dev and has_compiler
+ * kept. Fails only on a profile that does not load (the error names the variable). */
+densecl_status dc_caps_query(cl_device_id dev, dc_caps *caps);
 
 /* ---------------------------------------------------------------- launch.c */
 

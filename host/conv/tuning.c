@@ -53,23 +53,25 @@ static int dc_race_file(cl_device_id dev, char *buf, size_t cap)
     return 1;
 }
 
-/* 1 for a CPU with 16-wide native float vectors (and its width in *width either way). */
+/* 1 for a CPU with 16-wide native float vectors, as dc_caps_query reports it (the device
+ * profile in force, if any: a GPU's keeps the generic tiles). */
 static int dc_wide_cpu(cl_device_id dev)
 {
-    cl_device_type type = 0;
-    cl_uint width = 0;
-    return dev && clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL) == CL_SUCCESS &&
-           clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width,
-                           NULL) == CL_SUCCESS &&
-           (type & CL_DEVICE_TYPE_CPU) && width >= 16;
+    dc_caps c;
+    if (!dev || dc_caps_query(dev, &c) != DENSECL_OK) {
+        dc_clear_error(); /* a profile that does not load: the engine says so */
+        return 0;
+    }
+    return (c.type & CL_DEVICE_TYPE_CPU) && c.native_vector_float >= 16;
 }
 
 int dc_tiles_race(cl_device_id dev, int tiles[][2], int max, char *path, size_t cap)
 {
     const int n = (int)DC_ARRAY_LEN(dc_race_candidates);
     const char *no = getenv("DENSECL_NO_TUNING");
+    /* A device profile resolves for another device: this one's race says nothing of it. */
     if (!dc_wide_cpu(dev) || (no && *no && strcmp(no, "0") != 0) || max < n ||
-        !dc_race_file(dev, path, cap))
+        dc_device_profile_in_force() || !dc_race_file(dev, path, cap))
         return 0;
     memcpy(tiles, dc_race_candidates, sizeof dc_race_candidates);
     return n;
@@ -288,7 +290,9 @@ densecl_status dc_tiles_resolve(cl_device_id dev, const densecl_tiles *given, de
                         "densecl_engine_options.tiles: set all four fields, or none");
     dc_tiles_default(dev, out);
     *origin = DENSECL_TILES_DEFAULT;
-    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path))
+    /* A device profile resolves for another device: this one's tuning says nothing of it. */
+    if ((no && *no && strcmp(no, "0") != 0) || dc_device_profile_in_force() ||
+        !dc_tiles_path(dev, path, sizeof path))
         return DENSECL_OK;
     if (access(path, F_OK) != 0)
         return DENSECL_OK; /* this device was never tuned */
@@ -312,8 +316,9 @@ int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, s
     densecl_tiles t;
     char *text;
     int ok;
-    if ((no && *no && strcmp(no, "0") != 0) || !dc_tiles_path(dev, path, sizeof path) ||
-        access(path, F_OK) != 0 || !(text = dc_read_text("", path))) {
+    if ((no && *no && strcmp(no, "0") != 0) || dc_device_profile_in_force() ||
+        !dc_tiles_path(dev, path, sizeof path) || access(path, F_OK) != 0 ||
+        !(text = dc_read_text("", path))) {
         dc_clear_error();
         return 0;
     }

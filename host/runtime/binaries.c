@@ -431,8 +431,8 @@ densecl_status densecl_compile_kernels(const char *device_spec, const char *path
     dc_resolved res;
     /* Every conv kind (a binary any model can use), on the family DENSECL_CONV names, else on
      * the direct family with the device's tuned or default tiles. */
-    dc_caps_query(dev, &caps);
-    if ((st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
+    if ((st = dc_caps_query(dev, &caps)) != DENSECL_OK ||
+        (st = dc_resolve(&caps, NULL, NULL, &res)) != DENSECL_OK)
         return st;
     ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     DC_CL_TRY(st, err);

@@ -185,7 +185,8 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
                    r->info.name, dc_cl_error_name(err));
         }
     }
-    dc_caps_query(r->dev, &r->caps);
+    if ((st = dc_caps_query(r->dev, &r->caps)) != DENSECL_OK)
+        return st;
     {
         /* Pinned staging where the device's memory is not the host's (a discrete GPU);
          * DENSECL_PINNED=1 or 0 forces it either way (tests run it on POCL). */
@@ -403,12 +404,15 @@ static cl_int dc_replica_bind_op(dc_replica *r, int i, cl_mem input, dc_bound **
         dc_pool_kind kind = op->kind == DC_OP_MAXPOOL         ? DC_POOL_MAX
                             : op->kind == DC_OP_BNRELU_AVGPOOL ? DC_POOL_AVG
                                                                : DC_POOL_GAP;
-        return dc_pool_bind(r->prog, r->dev, kind, &a, b);
+        /* GPU-shaped pools and classifier on GPUs (and GPU profiles); CPUs keep theirs. */
+        return dc_pool_bind(r->prog, r->dev, kind, &a, (r->caps.type & CL_DEVICE_TYPE_GPU) != 0,
+                            b);
     }
     case DC_OP_LINEAR: {
         dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
                             op->out_c};
-        return dc_pool_bind(r->prog, r->dev, DC_POOL_LINEAR, &a, b);
+        return dc_pool_bind(r->prog, r->dev, DC_POOL_LINEAR, &a,
+                            (r->caps.type & CL_DEVICE_TYPE_GPU) != 0, b);
     }
     default:
         return CL_INVALID_OPERATION;

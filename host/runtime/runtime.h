@@ -31,6 +31,12 @@ typedef struct dc_kernels {
     cl_kernel bnrelu_avgpool;
     cl_kernel bnrelu_gap;
     cl_kernel linear;
+    /* Their GPU shapes (kernels/pool.cl): a work-item per output pixel, a work-group per
+     * classifier output (bnrelu_gap serves both, in larger groups on GPUs). */
+    cl_kernel maxpool_px;
+    cl_kernel bnrelu_avgpool_px;
+    cl_kernel linear_wg;
+    int gpu; /* the one-off launchers below: 1 for the GPU shapes (tests set it) */
 } dc_kernels;
 
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
@@ -58,9 +64,11 @@ typedef struct dc_linear_args {
 typedef enum dc_pool_kind { DC_POOL_MAX, DC_POOL_AVG, DC_POOL_GAP, DC_POOL_LINEAR,
                             DC_POOL_KINDS } dc_pool_kind;
 /* Binds one op of kind to its arguments (a dc_pool_args, or a dc_linear_args for LINEAR) as a
- * conv family's bind() does: its own kernel object, made from prog the first time. */
+ * conv family's bind() does: its own kernel object, made from prog the first time. gpu: the
+ * GPU shapes (a work-item per output pixel in groups of 128, a work-group of 64 per classifier
+ * output), for GPU devices and profiles. */
 cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args,
-                    dc_bound **bound);
+                    int gpu, dc_bound **bound);
 /* Enqueue one kernel once, on the program's shared kernel; ev may be NULL. Return the OpenCL
  * error (CL_SUCCESS on success). */
 cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,

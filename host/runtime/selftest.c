@@ -605,12 +605,13 @@ densecl_status densecl_device_selftest(const char *device_spec, int bench,
         snprintf(d->conv_detail, sizeof d->conv_detail, "not run: no context");
         goto done;
     }
-    dc_caps_query(dev, &caps);
     {
         /* The direct family, with every conv kind and the device's tiles, as compile-kernels
          * resolves it. */
         dc_choice direct = {"direct", NULL, {0, 0, 0, 0}, NULL};
-        st = dc_resolve(&caps, NULL, &direct, &res);
+        st = dc_caps_query(dev, &caps);
+        if (st == DENSECL_OK)
+            st = dc_resolve(&caps, NULL, &direct, &res);
     }
     if (st == DENSECL_OK) {
         k.p = res.params[0];

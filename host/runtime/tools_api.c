@@ -36,7 +36,10 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
     if (!buf || cap == 0)
         return;
     buf[0] = '\0';
-    dc_caps_query(dev, &caps);
+    if (dc_caps_query(dev, &caps) != DENSECL_OK) {
+        dc_tool_append(buf, cap, &len, "convs: %s\n", densecl_last_error());
+        return;
+    }
     /* What an engine on dev would resolve for a model with every conv kind; an engine says its
      * own in densecl_replica_stats.resolved (bench prints it). */
     if (dc_resolve(&caps, NULL, NULL, &res) == DENSECL_OK) {
@@ -67,6 +70,44 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
     }
 }
 
+densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
+                                    int w, const char *conv, const char *kernel_params,
+                                    char *buf, size_t cap)
+{
+    dc_caps caps;
+    dc_plan plan;
+    dc_resolved res;
+    dc_choice choice = {conv, kernel_params, {0, 0, 0, 0}, NULL};
+    char text[1024];
+    size_t len = 0;
+    densecl_status st;
+    if (cap)
+        buf[0] = '\0';
+    if ((st = dc_caps_query(dev, &caps)) != DENSECL_OK ||
+        (st = dc_plan_build(cfg, n, h, w, &plan)) != DENSECL_OK)
+        return st;
+    st = dc_resolve(&caps, &plan, &choice, &res);
+    dc_plan_free(&plan);
+    if (st != DENSECL_OK)
+        return st;
+    dc_resolved_describe(&res, text, sizeof text);
+    dc_tool_append(buf, cap, &len, "convs: %s\nbuild options: %s\n", text, res.defines);
+    return DENSECL_OK;
+}
+
+densecl_status dc_tool_profile_line(char *buf, size_t cap)
+{
+    dc_device_profile p;
+    int active = 0;
+    densecl_status st = dc_device_profile_get(&p, &active);
+    if (cap)
+        buf[0] = '\0';
+    if (st != DENSECL_OK || !active)
+        return st;
+    dc_device_profile_describe(&p, buf, cap);
+    return DENSECL_OK;
+}
+
 const char *dc_tool_family_name(int i)
 {
     return i >= 0 && i < dc_family_count ? dc_families[i]->name : NULL;
@@ -77,7 +118,10 @@ int dc_tool_auto_default(cl_device_id dev, const char *family)
     dc_caps caps;
     char why[160];
     int fi = dc_family_index(family);
-    dc_caps_query(dev, &caps);
+    if (dc_caps_query(dev, &caps) != DENSECL_OK) {
+        dc_clear_error(); /* a profile that does not load: the engine says so */
+        return 0;
+    }
     if (fi <= 0 || !dc_families[fi]->auto_kinds)
         return 0;
     /* As dc_resolve's auto without a tuning file: the first family claiming every kind runs

@@ -122,11 +122,19 @@ set_tests_properties(carry_check PROPERTIES LABELS cli)
 
 # OpenCL calls per DenseNet-121 batch-1 forward after the first: every op bound once, so a
 # forward launches kernels and sets no argument (issue 22's budgets: 130 launches, 64
-# clSetKernelArg). On this device's own resolution; the device profiles' cases join it once profiles exist.
+# clSetKernelArg). On this device's own resolution, and as an H200 resolves it (the gemm family
+# with every conv's K split, the split-K sum in the GEMM's launch: 126 launches; 1 and 2
+# forwards, slow on POCL).
 add_test(NAME cl_count_densenet121
          COMMAND bash ${dc_dir}/cl_count_check.sh $<TARGET_FILE:densecl-cli>
                  $<TARGET_FILE:dc_cl_count> 130 64 --model densenet121 --batch 1)
 set_tests_properties(cl_count_densenet121 PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")
+add_test(NAME cl_count_densenet121_nvidia-h200
+         COMMAND bash ${dc_dir}/cl_count_check.sh $<TARGET_FILE:densecl-cli>
+                 $<TARGET_FILE:dc_cl_count> 130 64 --model densenet121 --batch 1)
+set_tests_properties(
+  cl_count_densenet121_nvidia-h200 PROPERTIES
+  LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_DEVICE_PROFILE=nvidia-h200;DC_CL_COUNT_RUNS=1 2")
 
 # A user's own model and folders (issue 24): a 48x48 DenseNet exported plainly to ONNX
 # classifies an ImageFolder tree at its declared size, as torch and torchvision's ImageFolder

@@ -333,6 +333,49 @@ sys.exit(0 if np.allclose(a, b, rtol=1e-4, atol=1e-4) else 1)" "$TMP/a.npy" "$TM
         ok "--kernel-params gives the same logits" ||
         bad "--kernel-params gives the same logits" "a.npy and b.npy differ beyond 1e-4"
 fi
+
+# Device profiles (DENSECL_DEVICE_PROFILE): another device's conv resolution, the kernels run
+# here. One stderr line says so on run; info prints a profile line only under one.
+cli info
+if [ "$rc" -eq 0 ] && ! grep -q '^profile' "$TMP/out"; then
+    ok "info names no profile without one"
+else
+    bad "info names no profile without one" "exit status $rc: $(cat "$TMP/out" "$TMP/err")"
+fi
+DENSECL_DEVICE_PROFILE=nvidia-h200 cli info --model densenet121 --batch 1
+if [ "$rc" -eq 0 ] && grep -q '^profile: nvidia-h200 (NVIDIA H200: GPU, 132 SMs' "$TMP/out" &&
+    grep -Eq '^convs: 1x1=gemm 3x3=gemm 7x7s2=gemm; gemm:.*KSPLIT=.* \(auto: GPU default\)' \
+        "$TMP/out" && grep -q '^build options: .*-DDC_GEMM_MWG1=' "$TMP/out"; then
+    ok "info resolves for the nvidia-h200 profile"
+else
+    bad "info resolves for the nvidia-h200 profile" "exit status $rc: $(cat "$TMP/out" "$TMP/err")"
+fi
+# nvidia-h200 with empty caches: POCL's compiler must not warn about the gemm family's build
+# for it either (a loop clang would not unroll did).
+mkdir -p "$TMP/cold-pocl-h200"
+for profile in nvidia-h200 mali-g710; do
+    CLI_PREFIX=(env "DENSECL_DEVICE_PROFILE=$profile" "$BIN")
+    [ "$profile" = nvidia-h200 ] && CLI_PREFIX=(env "POCL_CACHE_DIR=$TMP/cold-pocl-h200" \
+        "DENSECL_DEVICE_PROFILE=$profile" "$BIN")
+    cli run --model "$BC" --random-weights 42 --input "$TMP/x.npy" --output "$TMP/b.npy"
+    CLI_PREFIX=("$BIN")
+    if [ "$rc" -ne 0 ] || [ "$(wc -l <"$TMP/err")" -ne 1 ] ||
+        ! grep -q "^densecl: device profile $profile (" "$TMP/err"; then
+        bad "run under the $profile profile" "exit status $rc; stderr: $(cat "$TMP/err")"
+    else
+        "$PY" -c "import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]);
+sys.exit(0 if np.allclose(a, b, rtol=1e-4, atol=1e-4) else 1)" "$TMP/a.npy" "$TMP/b.npy" &&
+            ok "run under the $profile profile gives the same logits" ||
+            bad "run under the $profile profile gives the same logits" "differ beyond 1e-4"
+    fi
+done
+DENSECL_DEVICE_PROFILE=no-such-gpu expect_fail "an unknown device profile" 1 \
+    'DENSECL_DEVICE_PROFILE=no-such-gpu: no such device profile \(built in: nvidia-h200' \
+    run --model "$BC" --random-weights 42 --input "$TMP/x.npy" --output "$TMP/y.npy"
+printf '{"name": "half", "vendor": "x"}\n' >"$TMP/profile.json"
+DENSECL_DEVICE_PROFILE=$TMP/profile.json expect_fail "a device profile missing a field" 1 \
+    'DENSECL_DEVICE_PROFILE=.*profile\.json: the field "[a-z_]+" is missing' \
+    run --model "$BC" --random-weights 42 --input "$TMP/x.npy" --output "$TMP/y.npy"
 R=(run --model "$BC" --random-weights 42 --input "$TMP/x.npy" --output "$TMP/y.npy")
 expect_fail "run --conv unknown" 1 "conv family 'nope': unknown" "${R[@]}" --conv nope
 expect_fail "run --kernel-params unknown parameter" 1 "the direct family has no parameter 'FOO'" \

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* test_conv_gemm.c - the gemm conv family (host/conv_gemm.c, kernels/gemm.cl) through its vtable,
+/* test_conv_gemm.c - the gemm conv family (host/conv/gemm.c, kernels/gemm.cl) through its vtable,
  * against the naive reference of ref_ops.c.
  *
  * The program is built here from kernels/abi.h + kernels/gemm.cl read from the source tree at
- * run time (DENSECL_SOURCE_DIR), with the family's own -D options, for three parameter sets:
- *   cpu    defaults() for the device as it is (POCL: the CPU tiles), K never split (GROUPS 1):
+ * run time (DENSECL_SOURCE_DIR), with the family's own -D options, for four parameter sets:
+ *   cpu    defaults() for the device as it is (POCL: the CPU tiles), K never split (FILL 1):
  *          the GEMM kernels write the output themselves;
- *   gpu    defaults() for an H200-like device (GPU, 132 compute units, 48 KiB local memory):
- *          the GPU tile (64 x 128, 8 x 8 register blocks, 128 work-items), and K split wherever
- *          the tiles cannot make two groups per compute unit: the reduce pass;
+ *   gpu    defaults() under the nvidia-h200 device profile (132 SMs, warps of 32, 48 KiB local
+ *          memory): 32 x 128 tiles for the k > 1 convs and 128 x 64 for the 1x1 ones, 8 x 8
+ *          register blocks, and K split wherever the tiles cannot make 8 warps per SM, summed
+ *          by the last work-group of each tile;
+ *   mali   defaults() under the mali-g710 profile (local memory that is global memory): no
+ *          staging through local memory (LOCAL 0), 4 x 8 blocks, K split where the grid is
+ *          too small;
  *   tiny   defaults() for 1 KiB of local memory and 16-item work-groups (below Mali's limits):
- *          16 x 16 tiles, KWG 4, 4 x 4 work-items, scalar weights and float2 inputs (VWM 1,
+ *          16 x 16 tiles, KWG 5 (odd), 4 x 4 work-items, scalar weights and float2 inputs (VWM 1,
  *          VWN 2), mad() instead of fma(), K split in at most 3
  *          (odd) slices where the grid is under 8 groups, so that some convs split and some not.
+ * The gpu and mali sets run every case twice: outputs at an odd offset (scalar stores) and at an
+ * aligned one (vector stores where the output rows allow them). Packed weights sit at an
+ * aligned offset (the family reads them as vectors and refuses others, as test_rejects shows).
  * Each runs every conv case: 1x1 with prefix reads and offset writes, 1x1 and 7x7 images,
  * batches 1-3, the widest block buffer (cin 1024 of 1024, and K = 1000 of 1024), 3x3 pad 1 with
  * and without prologue, the 7x7/2 stem, odd windows/strides/pads, bias and ReLU on and off,
@@ -24,6 +31,7 @@
  * bit-exact; inputs, weights and parameters sit between poison NaNs, and the channels past the
  * read prefix are poison, so a stray read shows in the result. The K split's workspace has
  * sentinel guards too. A missing device or a kernel that does not build is a failure. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,7 +49,8 @@
 #endif
 
 /* Parameter indices of the gemm family, looked up by name in its table. */
-static int P_MWG, P_NWG, P_KWG, P_MDIMC, P_NDIMC, P_VWM, P_VWN, P_KSPLIT, P_GROUPS, P_FMA;
+static int P_MWG, P_NWG, P_KWG, P_MDIMC, P_NDIMC, P_VWM, P_VWN, P_KSPLIT, P_FILL, P_FMA;
+static int P_MWG1, P_NWG1, P_MDIMC1, P_NDIMC1, P_LOCAL;
 
 typedef struct test_env {
     cl_device_id dev;
@@ -57,8 +66,9 @@ typedef struct pset {
     dc_params p;
     cl_program prog;
     void *state;
-    int splits; /* convs that ran with a workspace (the K split) */
+    int splits;  /* convs that ran with a workspace (the K split) */
     int convs;
+    int aligned; /* also run every case with outputs at an aligned offset */
 } pset;
 
 static const dc_family *const fam = &dc_family_gemm;
@@ -190,6 +200,10 @@ static const conv_case conv_cases[] = {
     {1, 7, 7, 8, 9, 6, 6, 0, 2, 1, 0, 0, 1, 0, 0, "2x2/1/0 even window"},
     {2, 5, 5, 9, 11, 4, 4, 0, 3, 3, 2, 1, 0, 1, 0, "3x3/3/2"},
     {1, 1, 1, 3, 3, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, "smallest"},
+    {1, 32, 40, 9, 7, 12, 20, 4, 3, 1, 1, 1, 1, 1, 0, "3x3/1/1 prologue, cin a multiple of KWG"},
+    {2, 32, 32, 9, 9, 8, 8, 0, 3, 2, 1, 0, 1, 1, 0, "3x3/2/1, one tap per K tile"},
+    {1, 3, 3, 8, 8, 40, 40, 0, 1, 1, 0, 1, 1, 1, 0, "1x1, cin 3 below KWG, 8x8 rows"},
+    {3, 64, 80, 8, 4, 136, 140, 2, 1, 1, 0, 1, 1, 1, 0, "1x1, cout past a 128 tile, batch 3"},
     {2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, "3x3 in place"},
     {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 in place"},
 };
@@ -220,7 +234,7 @@ static dc_op conv_op(const conv_case *c)
     return op;
 }
 
-static void run_conv(const test_env *e, pset *s, const conv_case *c)
+static void run_conv(const test_env *e, pset *s, const conv_case *c, size_t oguard)
 {
     const dc_op op = conv_op(c);
     const int oh = op.out_h, ow = op.out_w;
@@ -241,9 +255,10 @@ static void run_conv(const test_env *e, pset *s, const conv_case *c)
     cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
     cl_int err;
 
-    snprintf(what, sizeof what, "[%s] conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)",
+    snprintf(what, sizeof what,
+             "[%s] conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s), output at %zu",
              s->label, c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w,
-             c->cout, c->out_coff, c->out_ctot, c->why);
+             c->cout, c->out_coff, c->out_ctot, c->why, oguard);
     CHECKF(fam->supports(&s->caps, &op, why, sizeof why), "%s: not supported: %s", what, why);
     CHECKF(packed_len > 0 && fam->pack(&op, &s->p, w, packed) == packed_len, "%s: pack", what);
     ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
@@ -259,15 +274,15 @@ static void run_conv(const test_env *e, pset *s, const conv_case *c)
                 in[i] = bits_float(DC_TEST_SENTINEL); /* past the prefix: must stay */
             expect[i] = in[i];
         }
-        d_out = dev_buffer(e->ctx, in, out_count, DC_TEST_SENTINEL);
+        d_out = dev_buffer_at(e->ctx, in, out_count, DC_TEST_SENTINEL, oguard);
         d_in = d_out;
         if (d_in)
             clRetainMemObject(d_in);
     } else {
         d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
-        d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
+        d_out = dev_buffer_at(e->ctx, NULL, out_count, DC_TEST_SENTINEL, oguard);
     }
-    d_w = dev_buffer(e->ctx, packed, packed_len, DC_TEST_POISON);
+    d_w = dev_buffer_at(e->ctx, packed, packed_len, DC_TEST_POISON, DC_TEST_GUARD_ALIGNED);
     if (bias)
         d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
     if (pre)
@@ -277,13 +292,15 @@ static void run_conv(const test_env *e, pset *s, const conv_case *c)
     s->convs++;
     s->splits += ws_len > 0;
     if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
-        dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
-                          dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
-                          c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
+        dc_conv_args a = {c->inplace ? dev_mem_at(d_in, oguard) : dev_mem(d_in),
+                          dev_mem_at(d_w, DC_TEST_GUARD_ALIGNED), dev_mem(d_bias), dev_mem(d_pre),
+                          dev_mem_at(d_out, oguard), c->n, c->cin, c->in_ctot, c->h, c->w,
+                          c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad,
+                          c->relu};
         err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, dev_mem(d_ws), NULL);
         CHECKF(err == CL_SUCCESS, "%s: enqueue: %s", what, dc_cl_error_name(err));
         if (err == CL_SUCCESS) {
-            check_output(e->q, NULL, what, d_out, expect, out_count);
+            check_output_at(e->q, NULL, what, d_out, expect, out_count, oguard);
             if (d_ws)
                 check_guards(e, what, d_ws, ws_len);
         }
@@ -327,8 +344,13 @@ static void lookup_params(void)
     P_VWM = param_index("VWM");
     P_VWN = param_index("VWN");
     P_KSPLIT = param_index("KSPLIT");
-    P_GROUPS = param_index("GROUPS");
+    P_FILL = param_index("FILL");
     P_FMA = param_index("FMA");
+    P_MWG1 = param_index("MWG1");
+    P_NWG1 = param_index("NWG1");
+    P_MDIMC1 = param_index("MDIMC1");
+    P_NDIMC1 = param_index("NDIMC1");
+    P_LOCAL = param_index("LOCAL");
 }
 
 /* check() refuses with a message naming `what` and the parameter at fault. */
@@ -351,6 +373,14 @@ static void test_check(const dc_caps *tiny)
     CHECKF(fam->check(tiny, &p, "MWG 32") == DENSECL_OK, "%s", densecl_last_error());
     p.v[P_MWG] = 18; /* not a multiple of MDIMC = 4 */
     expect_refused(tiny, &p, "MDIMC");
+    p = ok;
+    p.v[P_MWG1] = 18; /* the 1x1 kernel's tile, checked as its own */
+    expect_refused(tiny, &p, "MDIMC1");
+    p = ok;
+    p.v[P_MDIMC1] = 8; /* 32 work-items on a device of 16, in the 1x1 kernel */
+    p.v[P_MWG1] = 32;
+    expect_refused(tiny, &p, "MDIMC1");
+    CHECK(strstr(densecl_last_error(), "work-group size") != NULL);
     p = ok;
     p.v[P_MWG] = 24; /* a multiple of MDIMC = 4, not of MDIMC * VWM = 16 */
     expect_refused(tiny, &p, "VWM");
@@ -383,6 +413,8 @@ static void test_check(const dc_caps *tiny)
     p.v[P_KWG] = 16; /* 16 * 32 floats = 2 KiB of local memory on a device of 1 */
     expect_refused(tiny, &p, "KWG");
     CHECK(strstr(densecl_last_error(), "local memory") != NULL);
+    p.v[P_LOCAL] = 0; /* without staging, local memory is no limit */
+    CHECKF(fam->check(tiny, &p, "LOCAL 0") == DENSECL_OK, "%s", densecl_last_error());
     p = ok;
     p.v[P_KSPLIT] = 0;
     expect_refused(tiny, &p, "KSPLIT");
@@ -414,8 +446,8 @@ static void test_supports(const dc_caps *dev)
     CHECK(why[0] != '\0');
 }
 
-/* pack(): [cout, cin, k, k] -> [Kp, Mp], K = cin * k * k rounded up to KWG, cout to MWG, zeros
- * in the padding. */
+/* pack(): [cout, cin, k, k] -> [Kp, Mp], K = cin * k * k tap-major (k = tap * cin + ci) rounded
+ * up to KWG, cout to MWG (MWG1 for a 1x1 conv), zeros in the padding. */
 static void test_pack(const dc_params *tiny)
 {
     const conv_case c = {1, 3, 3, 5, 5, 19, 19, 0, 3, 1, 1, 0, 0, 0, 0, ""};
@@ -430,8 +462,17 @@ static void test_pack(const dc_params *tiny)
     CHECK(fam->pack(&op, tiny, w, out) == kp * mp);
     for (size_t k = 0; k < kp; k++)
         for (size_t m = 0; m < mp; m++)
-            bad += out[k * mp + m] != (k < K && m < 19 ? w[m * K + k] : 0.0f);
+            bad += out[k * mp + m] != (k < K && m < 19 ? w[m * K + (k % 3) * 9 + k / 3] : 0.0f);
     CHECKF(bad == 0, "%d packed weights misplaced", bad);
+    {
+        /* A 1x1 conv packs to the 1x1 kernel's channel tile. */
+        const conv_case c1 = {1, 3, 3, 5, 5, 19, 19, 0, 1, 1, 0, 0, 0, 0, 0, ""};
+        const dc_op op1 = conv_op(&c1);
+        dc_params q = *tiny;
+        q.v[P_MWG1] = 64;
+        CHECK(fam->pack(&op1, &q, w, NULL) == 4 * 64);
+        CHECK(fam->pack(&op, &q, w, NULL) == kp * mp);
+    }
 }
 
 /* defines(): every kernel parameter as -DDC_GEMM_<name>=<value>, appended. */
@@ -444,10 +485,18 @@ static void test_defines(const dc_params *p)
     CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
     snprintf(want, sizeof want, "-DDC_GEMM_KSPLIT=%d", p->v[P_KSPLIT]);
     CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
+    snprintf(want, sizeof want, "-DDC_GEMM_MWG1=%d ", p->v[P_MWG1]);
+    CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
+    snprintf(want, sizeof want, "-DDC_GEMM_LOCAL=%d", p->v[P_LOCAL]);
+    CHECKF(strstr(buf, want) != NULL, "defines: %s", buf);
+    /* FILL is the host's: programs differ only where kernels do. */
+    CHECKF(strstr(buf, "FILL") == NULL, "defines: %s", buf);
 }
 
-/* defaults() fits the GPU tile's channels to the model: DenseNet-121's 32-channel growth convs
- * waste half of a 64-channel tile, its bottlenecks none of a 32-channel one. */
+/* defaults() fits each kernel's channel tile to the model's convs on it: DenseNet-121's
+ * 32-channel growth convs get 32-channel tiles, its 128-channel bottlenecks (and transitions of
+ * 256 and 512) 128-channel ones; DenseNet-BC-100's 12-channel growth convs 16-channel ones, its
+ * 48-channel bottlenecks and 108- and 150-channel transitions 32-channel ones. */
 static void test_defaults_fit(const dc_caps *gpu)
 {
     densecl_config cfg;
@@ -462,8 +511,21 @@ static void test_defaults_fit(const dc_caps *gpu)
     CHECKF(p.v[P_MWG] == 32 && p.v[P_NWG] == 128 && p.v[P_MDIMC] == 4 && p.v[P_NDIMC] == 16,
            "densenet121 GPU defaults: %d x %d, %d x %d", p.v[P_MWG], p.v[P_NWG], p.v[P_MDIMC],
            p.v[P_NDIMC]);
+    CHECKF(p.v[P_MWG1] == 128 && p.v[P_NWG1] == 64 && p.v[P_MDIMC1] == 16 && p.v[P_NDIMC1] == 8,
+           "densenet121 GPU 1x1 defaults: %d x %d, %d x %d", p.v[P_MWG1], p.v[P_NWG1],
+           p.v[P_MDIMC1], p.v[P_NDIMC1]);
     CHECKF(fam->check(gpu, &p, "densenet121 GPU defaults") == DENSECL_OK, "%s",
            densecl_last_error());
+    dc_plan_free(&plan);
+    if (densecl_config_preset("densenet-bc-100-k12", &cfg) != DENSECL_OK ||
+        dc_plan_build(&cfg, 1, 32, 32, &plan) != DENSECL_OK) {
+        CHECKF(0, "densenet-bc-100 plan: %s", densecl_last_error());
+        return;
+    }
+    fam->defaults(gpu, &plan, &p);
+    CHECKF(p.v[P_MWG] == 16 && p.v[P_MDIMC] == 2 && p.v[P_MWG1] == 32,
+           "densenet-bc-100 GPU defaults: MWG %d MDIMC %d MWG1 %d", p.v[P_MWG], p.v[P_MDIMC],
+           p.v[P_MWG1]);
     dc_plan_free(&plan);
 }
 
@@ -533,7 +595,7 @@ static int pset_init(const test_env *e, pset *s)
     if (st != DENSECL_OK)
         return 0;
     fam->defines(&s->p, NULL, defs, sizeof defs);
-    printf("[%s] %s (GROUPS=%d)\n", s->label, defs, s->p.v[P_GROUPS]);
+    printf("[%s] %s (FILL=%d)\n", s->label, defs, s->p.v[P_FILL]);
     s->prog = build_program(e, files, defs, s->label);
     if (!s->prog)
         return 0;
@@ -554,16 +616,24 @@ static void pset_free(pset *s)
 /* Launches that must be refused without touching memory. */
 static void test_rejects(const test_env *e, pset *s)
 {
+    /* Input, weights and output in separate buffers: the accepted launch runs. */
     cl_mem m = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
+    cl_mem mw = dev_buffer_at(e->ctx, NULL, 4096, DC_TEST_SENTINEL, DC_TEST_GUARD_ALIGNED);
+    cl_mem mo = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
     dc_mem d = dev_mem(m), none = {NULL, 0};
-    dc_conv_args ok = {d, d, none, none, d, 1, 4, 4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
+    dc_conv_args ok = {d, dev_mem_at(mw, DC_TEST_GUARD_ALIGNED), none, none, dev_mem(mo), 1, 4,
+                       4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
     dc_conv_args a;
     const conv_case c = {1, 4, 4, 5, 5, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, ""};
     const dc_op op = conv_op(&c);
     cl_event ev = NULL;
     cl_int err;
-    if (!m)
+    if (!m || !mw || !mo) {
+        release_mem(m);
+        release_mem(mw);
+        release_mem(mo);
         return;
+    }
     a = ok;
     a.cin = 5; /* more than in_ctot */
     CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) == CL_INVALID_VALUE);
@@ -577,10 +647,17 @@ static void test_rejects(const test_env *e, pset *s)
     a.in.buf = NULL;
     CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, none, NULL) != CL_SUCCESS);
     /* This conv splits K under these params: without a workspace it is refused. */
-    CHECK(fam->workspace(&op, 1, &s->p) > 0);
+    const size_t wsn = fam->workspace(&op, 1, &s->p);
+    cl_mem mws = wsn ? dev_buffer(e->ctx, NULL, wsn, DC_TEST_SENTINEL) : NULL;
+    CHECK(wsn > 0 && mws);
     CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &ok, none, NULL) == CL_INVALID_MEM_OBJECT);
-    /* The accepted form; its event is the last kernel's (the reduce), complete when waited on. */
-    err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &ok, d, &ev);
+    /* Packed weights at an offset that is no multiple of VWM. */
+    a = ok;
+    a.weight.off = 1;
+    CHECK(dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, dev_mem(mws), NULL) ==
+          CL_MISALIGNED_SUB_BUFFER_OFFSET);
+    /* The accepted form; one kernel (the K split's sum in it), complete when waited on. */
+    err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &ok, dev_mem(mws), &ev);
     CHECKF(err == CL_SUCCESS, "valid conv refused: %s", dc_cl_error_name(err));
     if (err == CL_SUCCESS) {
         cl_int status = CL_QUEUED;
@@ -591,6 +668,9 @@ static void test_rejects(const test_env *e, pset *s)
         clReleaseEvent(ev);
     }
     clFinish(e->q);
+    release_mem(mws);
+    release_mem(mw);
+    release_mem(mo);
     release_mem(m);
 }
 
@@ -613,10 +693,49 @@ static void test_shared_program(const test_env *e, const pset *s)
     clReleaseProgram(prog);
 }
 
-int main(void)
+/* The defaults under device profile name, for the real device dev. */
+static int profile_caps(const char *name, cl_device_id dev, dc_caps *caps)
+{
+    densecl_status st;
+    setenv("DENSECL_DEVICE_PROFILE", name, 1);
+    st = dc_caps_query(dev, caps);
+    unsetenv("DENSECL_DEVICE_PROFILE");
+    CHECKF(st == DENSECL_OK, "%s: %s", name, densecl_last_error());
+    return st == DENSECL_OK;
+}
+
+/* Whether label is among the --set arguments (all sets without any). */
+static int wanted(int argc, char **argv, const char *flag, const char *label)
+{
+    int any = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], flag) == 0) {
+            any = 1;
+            if (strcmp(argv[i + 1], label) == 0 ||
+                (strcmp(flag, "--case") == 0 && strstr(label, argv[i + 1])))
+                return 1;
+        }
+    return !any;
+}
+
+/* The value of the last `flag VALUE` pair of argv, or dflt. */
+static const char *arg_value(int argc, char **argv, const char *flag, const char *dflt)
+{
+    const char *v = dflt;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], flag) == 0)
+            v = argv[i + 1];
+    return v;
+}
+
+/* test_conv_gemm [--set cpu|gpu|mali|tiny]... [--case TEXT]... [--profile NAME]: the sets, the
+ * cases whose description contains a TEXT (all of them by default; the oclgrind tier runs a
+ * few), and the device profile of the gpu set (default nvidia-h200). */
+int main(int argc, char **argv)
 {
     test_env e;
-    pset sets[3];
+    pset sets[4];
+    const char *gpu_profile = arg_value(argc, argv, "--profile", "nvidia-h200");
     lookup_params();
     memset(sets, 0, sizeof sets);
     if (!env_init(&e)) {
@@ -628,65 +747,110 @@ int main(void)
     sets[0].label = "cpu";
     sets[0].caps = e.caps;
     fam->defaults(&sets[0].caps, NULL, &sets[0].p);
-    sets[0].p.v[P_GROUPS] = 1;
+    sets[0].p.v[P_FILL] = 1;
 
-    /* gpu: an H200's limits (the work-group size capped by the device's own). */
+    /* gpu: the H200's profile (or --profile's), as an engine resolves it (no model: the default
+     * tiles). */
     sets[1].label = "gpu";
-    sets[1].caps = e.caps;
-    sets[1].caps.type = CL_DEVICE_TYPE_GPU;
-    sets[1].caps.compute_units = 132;
-    sets[1].caps.local_mem = 48 * 1024;
-    sets[1].caps.local_mem_is_global = 0;
-    if (sets[1].caps.max_work_group > 1024)
-        sets[1].caps.max_work_group = 1024;
+    sets[1].aligned = 1;
+    profile_caps(gpu_profile, e.dev, &sets[1].caps);
     fam->defaults(&sets[1].caps, NULL, &sets[1].p);
-    CHECKF(sets[1].p.v[P_MWG] == 64 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 16 &&
-               sets[1].p.v[P_MDIMC] == 8 && sets[1].p.v[P_NDIMC] == 16 &&
-               sets[1].p.v[P_GROUPS] == 264,
-           "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d GROUPS %d", sets[1].p.v[P_MWG],
-           sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC], sets[1].p.v[P_NDIMC],
-           sets[1].p.v[P_GROUPS]);
-    test_defaults_fit(&sets[1].caps);
+    CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 || (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 32 &&
+               sets[1].p.v[P_MDIMC] == 4 && sets[1].p.v[P_NDIMC] == 16 &&
+               sets[1].p.v[P_MWG1] == 128 && sets[1].p.v[P_NWG1] == 64 &&
+               sets[1].p.v[P_MDIMC1] == 16 && sets[1].p.v[P_NDIMC1] == 8 &&
+               sets[1].p.v[P_FILL] == 8 * 132 * 32 && sets[1].p.v[P_KSPLIT] == 32 &&
+               sets[1].p.v[P_LOCAL] == 1),
+           "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d, 1x1 %d %d %d %d, FILL %d "
+           "KSPLIT %d LOCAL %d",
+           sets[1].p.v[P_MWG], sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC],
+           sets[1].p.v[P_NDIMC], sets[1].p.v[P_MWG1], sets[1].p.v[P_NWG1], sets[1].p.v[P_MDIMC1],
+           sets[1].p.v[P_NDIMC1], sets[1].p.v[P_FILL], sets[1].p.v[P_KSPLIT],
+           sets[1].p.v[P_LOCAL]);
+    if (strcmp(gpu_profile, "nvidia-h200") == 0)
+        test_defaults_fit(&sets[1].caps);
+
+    /* mali: local memory that is global memory: no staging, 32 accumulators a work-item. */
+    sets[2].label = "mali";
+    sets[2].aligned = 1;
+    profile_caps("mali-g710", e.dev, &sets[2].caps);
+    fam->defaults(&sets[2].caps, NULL, &sets[2].p);
+    CHECKF(sets[2].p.v[P_LOCAL] == 0 &&
+               (sets[2].p.v[P_MWG] / sets[2].p.v[P_MDIMC]) *
+                       (sets[2].p.v[P_NWG] / sets[2].p.v[P_NDIMC]) <= 32 &&
+               (sets[2].p.v[P_MWG1] / sets[2].p.v[P_MDIMC1]) *
+                       (sets[2].p.v[P_NWG1] / sets[2].p.v[P_NDIMC1]) <= 32 &&
+               sets[2].p.v[P_FILL] == 8 * 10 * 16,
+           "Mali defaults: LOCAL %d, %d x %d / %d x %d, FILL %d", sets[2].p.v[P_LOCAL],
+           sets[2].p.v[P_MWG], sets[2].p.v[P_NWG], sets[2].p.v[P_MDIMC], sets[2].p.v[P_NDIMC],
+           sets[2].p.v[P_FILL]);
 
     /* tiny: 1 KiB of local memory, 16-item work-groups; some convs split K, in 3 slices. */
-    sets[2].label = "tiny";
-    sets[2].caps = e.caps;
-    sets[2].caps.type = CL_DEVICE_TYPE_GPU;
-    sets[2].caps.local_mem = 1024;
-    sets[2].caps.max_work_group = 16;
-    sets[2].caps.compute_units = 4;
-    fam->defaults(&sets[2].caps, NULL, &sets[2].p);
-    CHECKF(sets[2].p.v[P_MWG] == 16 && sets[2].p.v[P_NWG] == 16 && sets[2].p.v[P_KWG] == 4 &&
-               sets[2].p.v[P_MDIMC] == 4 && sets[2].p.v[P_NDIMC] == 4,
-           "1 KiB defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d", sets[2].p.v[P_MWG],
-           sets[2].p.v[P_NWG], sets[2].p.v[P_KWG], sets[2].p.v[P_MDIMC], sets[2].p.v[P_NDIMC]);
-    sets[2].p.v[P_KSPLIT] = 3;
-    sets[2].p.v[P_FMA] = 0;
-    sets[2].p.v[P_VWM] = 1; /* scalar weight loads, pairs of pixels */
-    sets[2].p.v[P_VWN] = 2;
+    sets[3].label = "tiny";
+    sets[3].caps = e.caps;
+    sets[3].caps.type = CL_DEVICE_TYPE_GPU;
+    sets[3].caps.local_mem = 1024;
+    sets[3].caps.local_mem_is_global = 0;
+    sets[3].caps.max_work_group = 16;
+    sets[3].caps.compute_units = sets[3].caps.cores = 4;
+    sets[3].caps.wg_multiple = 2;
+    fam->defaults(&sets[3].caps, NULL, &sets[3].p);
+    CHECKF(sets[3].p.v[P_MWG] == 16 && sets[3].p.v[P_NWG] == 16 && sets[3].p.v[P_KWG] == 4 &&
+               sets[3].p.v[P_MDIMC] == 4 && sets[3].p.v[P_NDIMC] == 4 &&
+               sets[3].p.v[P_MWG1] == 16 && sets[3].p.v[P_MDIMC1] == 4,
+           "1 KiB defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d", sets[3].p.v[P_MWG],
+           sets[3].p.v[P_NWG], sets[3].p.v[P_KWG], sets[3].p.v[P_MDIMC], sets[3].p.v[P_NDIMC]);
+    sets[3].p.v[P_KSPLIT] = 3;
+    sets[3].p.v[P_FMA] = 0;
+    sets[3].p.v[P_VWM] = 1; /* scalar weight loads, pairs of pixels */
+    sets[3].p.v[P_VWN] = 2;
 
-    test_check(&sets[2].caps);
+    test_check(&sets[3].caps);
     test_supports(&e.caps);
-    test_pack(&sets[2].p);
+    test_pack(&sets[3].p);
+    sets[3].p.v[P_KWG] = 5; /* odd: the compute loop's second half is the shorter */
     test_defines(&sets[1].p);
 
+    for (int i = 1; i < argc; i++)
+        CHECKF((strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--case") == 0 ||
+                strcmp(argv[i], "--profile") == 0) &&
+                   i + 1 < argc && ++i,
+               "usage: test_conv_gemm [--set NAME]... [--case TEXT]... [--profile NAME]");
     for (size_t i = 0; i < DC_ARRAY_LEN(sets); i++) {
         pset *s = &sets[i];
+        if (!wanted(argc, argv, "--set", s->label))
+            continue;
         if (pset_init(&e, s)) {
-            for (size_t j = 0; j < DC_ARRAY_LEN(conv_cases); j++)
-                run_conv(&e, s, &conv_cases[j]);
+            for (size_t j = 0; j < DC_ARRAY_LEN(conv_cases); j++) {
+                if (!wanted(argc, argv, "--case", conv_cases[j].why))
+                    continue;
+                run_conv(&e, s, &conv_cases[j], DC_TEST_GUARD);
+                if (s->aligned)
+                    run_conv(&e, s, &conv_cases[j], DC_TEST_GUARD_ALIGNED);
+            }
             if (i == 1)
                 test_rejects(&e, s);
         }
         printf("[%s] %d convs, %d with K split\n", s->label, s->convs, s->splits);
         pset_free(s);
     }
-    /* The split is exercised where it should be, and only there. */
-    CHECKF(sets[0].splits == 0, "cpu set split %d convs with GROUPS 1", sets[0].splits);
-    CHECKF(sets[1].splits >= 10, "gpu set split only %d convs", sets[1].splits);
-    CHECKF(sets[2].splits > 0 && sets[2].splits < sets[2].convs, "tiny set split %d of %d",
-           sets[2].splits, sets[2].convs);
-    test_shared_program(&e, &sets[2]);
+    /* The split is exercised where it should be, and only there (with every case). */
+    if (argc == 1) {
+        CHECKF(sets[0].splits == 0, "cpu set split %d convs with FILL 1", sets[0].splits);
+        CHECKF(sets[1].splits >= 20, "gpu set split only %d convs", sets[1].splits);
+        CHECKF(sets[2].splits > 0 && sets[2].splits < sets[2].convs, "mali set split %d of %d",
+               sets[2].splits, sets[2].convs);
+        CHECKF(sets[3].splits > 0 && sets[3].splits < sets[3].convs, "tiny set split %d of %d",
+               sets[3].splits, sets[3].convs);
+        test_shared_program(&e, &sets[3]);
+    }
+    /* A filter that matched nothing ran nothing: that is no pass. */
+    {
+        int convs = 0;
+        for (size_t i = 0; i < DC_ARRAY_LEN(sets); i++)
+            convs += sets[i].convs;
+        CHECKF(convs > 0, "no conv case ran");
+    }
     env_free(&e);
     return check_summary();
 }

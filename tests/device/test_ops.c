@@ -231,7 +231,10 @@ static void run_conv_on(test_env *e, int f, const conv_case *c)
         d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
         d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     }
-    d_w = dev_buffer(e->ctx, packed, packed_len, DC_TEST_POISON);
+    /* The gemm family reads its packed weights as vectors: at an aligned offset, as an engine
+     * places them (it refuses others); the other families at an odd one. */
+    const size_t wguard = fam == &dc_family_gemm ? DC_TEST_GUARD_ALIGNED : DC_TEST_GUARD;
+    d_w = dev_buffer_at(e->ctx, packed, packed_len, DC_TEST_POISON, wguard);
     if (bias)
         d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
     if (pre)
@@ -239,7 +242,7 @@ static void run_conv_on(test_env *e, int f, const conv_case *c)
     if (ws_len)
         d_ws = dev_buffer(e->ctx, NULL, ws_len, DC_TEST_POISON); /* scratch starts as poison */
     if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
-        dc_conv_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_pre),
+        dc_conv_args a = {dev_mem(d_in), dev_mem_at(d_w, wguard), dev_mem(d_bias), dev_mem(d_pre),
                           dev_mem(d_out), c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
                           c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad, c->relu};
         dc_mem ws = {d_ws, d_ws ? DC_TEST_GUARD : 0};
@@ -798,7 +801,7 @@ static cl_device_id env_open(test_env *e, const char *label)
     if (st != DENSECL_OK)
         return NULL;
     printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, label);
-    dc_caps_query(dev, &e->caps);
+    CHECKF(dc_caps_query(dev, &e->caps) == DENSECL_OK, "caps: %s", densecl_last_error());
     e->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
     if (err != CL_SUCCESS)
@@ -1032,6 +1035,20 @@ int main(int argc, char **argv)
             run_pool(&e, &special_pool_cases[i].c, special_pool_cases[i].fill);
         for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
             run_linear(&e, &linear_cases[i]);
+        /* The GPU shapes of the pools and the classifier (an engine's on GPUs), here too. */
+        {
+            const char *label = e.label;
+            e.k.gpu = 1;
+            e.label = "GPU shapes";
+            for (size_t i = 0; i < DC_ARRAY_LEN(pool_cases); i++)
+                run_pool(&e, &pool_cases[i], FILL_RANDOM);
+            for (size_t i = 0; i < DC_ARRAY_LEN(special_pool_cases); i++)
+                run_pool(&e, &special_pool_cases[i].c, special_pool_cases[i].fill);
+            for (size_t i = 0; i < DC_ARRAY_LEN(linear_cases); i++)
+                run_linear(&e, &linear_cases[i]);
+            e.k.gpu = 0;
+            e.label = label;
+        }
     }
     env_free(&e);
     for (size_t b = 0; b < DC_ARRAY_LEN(alt_builds); b++) {

@@ -45,18 +45,29 @@ endforeach()
 # 3x3/1/1 convs only (the rest on direct): DenseNet-121 (growth 32), DenseNet-BC-100 (growth
 # 12, the CIFAR stem) and DenseNet-40 (its kernel with the prologue); since auto runs the 3x3
 # convs on winograd on AVX-512 CPUs, DenseNet-121 on direct keeps that path covered there.
+# "CASE:FAMILY@PROFILE" entries run under a device profile (DENSECL_DEVICE_PROFILE, test
+# model_CASE_FAMILY_PROFILE): the tiles, K split and launches of that GPU, on POCL. The gemm
+# family as an H200 resolves it (local-memory tiles, every conv split at this batch) and as a
+# Mali-G710 does (no local memory, 32 accumulators a work-item).
 set(DENSECL_MODEL_CONV_CASES
-    "densenet_bc100_k12:direct;densenet121:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast;densenet121:winograd;densenet_bc100_k12:winograd;densenet40_k12:winograd"
-    CACHE STRING "model cases run with --conv, as CASE:FAMILY entries")
+    "densenet_bc100_k12:direct;densenet121:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast;densenet121:winograd;densenet_bc100_k12:winograd;densenet40_k12:winograd;densenet121:gemm@nvidia-h200;densenet121:gemm@mali-g710"
+    CACHE STRING "model cases run with --conv, as CASE:FAMILY[@PROFILE] entries")
 foreach(entry IN LISTS DENSECL_MODEL_CONV_CASES)
   string(REPLACE ":" ";" parts "${entry}")
   list(GET parts 0 case)
   list(GET parts 1 conv)
-  add_test(NAME model_${case}_${conv}
+  set(name model_${case}_${conv})
+  set(env ${DENSECL_MODEL_TEST_ENV})
+  if(conv MATCHES "^([^@]+)@(.+)$")
+    set(conv ${CMAKE_MATCH_1})
+    set(name model_${case}_${conv}_${CMAKE_MATCH_2})
+    list(APPEND env "DENSECL_DEVICE_PROFILE=${CMAKE_MATCH_2}")
+  endif()
+  add_test(NAME ${name}
            COMMAND bash ${dc_dir}/run_model_case.sh $<TARGET_FILE:densecl-cli>
                    ${DENSECL_FIXTURES_DIR} ${case} ${conv})
-  set_tests_properties(model_${case}_${conv} PROPERTIES LABELS model FIXTURES_REQUIRED models
-                       ENVIRONMENT "${DENSECL_MODEL_TEST_ENV}" TIMEOUT 600)
+  set_tests_properties(${name} PROPERTIES LABELS model FIXTURES_REQUIRED models
+                       ENVIRONMENT "${env}" TIMEOUT 600)
 endforeach()
 
 add_test(NAME malformed_inputs

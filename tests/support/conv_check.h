@@ -33,6 +33,9 @@ extern const dc_family dc_family_clblast;
 extern const dc_family dc_family_winograd;
 
 #define DC_TEST_GUARD 37 /* odd: buffers start at unaligned offsets */
+/* A multiple of 16 floats: for packed weights a family reads as vectors (the gemm family's, as
+ * an engine places them), and for outputs a family may store as vectors where aligned. */
+#define DC_TEST_GUARD_ALIGNED 48
 #define DC_TEST_SENTINEL 0x7fc0deadu
 #define DC_TEST_POISON 0x7fc0beefu
 #define DC_TEST_MAX_REPORTS 3
@@ -114,16 +117,17 @@ static inline float *rand_pre(int c)
     return p;
 }
 
-/* A device buffer [guard | data | guard], the data at offset DC_TEST_GUARD; the guards hold
+/* A device buffer [guard | data | guard], the data at offset `guard` floats; the guards hold
  * `fill`, and so does the data when data is NULL. NULL (a failure) if it cannot be made. */
-static inline cl_mem dev_buffer(cl_context ctx, const float *data, size_t count, uint32_t fill)
+static inline cl_mem dev_buffer_at(cl_context ctx, const float *data, size_t count, uint32_t fill,
+                                   size_t guard)
 {
-    size_t total = count + 2 * DC_TEST_GUARD;
+    size_t total = count + 2 * guard;
     float *host = alloc_floats(total, fill);
     cl_int err;
     cl_mem m;
     if (data)
-        memcpy(host + DC_TEST_GUARD, data, count * sizeof *data);
+        memcpy(host + guard, data, count * sizeof *data);
     m = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * sizeof *host, host,
                        &err);
     CHECKF(err == CL_SUCCESS, "clCreateBuffer(%zu floats): %s", total, dc_cl_error_name(err));
@@ -131,11 +135,23 @@ static inline cl_mem dev_buffer(cl_context ctx, const float *data, size_t count,
     return err == CL_SUCCESS ? m : NULL;
 }
 
+/* The same with guards of DC_TEST_GUARD floats. */
+static inline cl_mem dev_buffer(cl_context ctx, const float *data, size_t count, uint32_t fill)
+{
+    return dev_buffer_at(ctx, data, count, fill, DC_TEST_GUARD);
+}
+
+/* The tensor of a dev_buffer_at() as the families take it. */
+static inline dc_mem dev_mem_at(cl_mem m, size_t guard)
+{
+    dc_mem d = {m, m ? guard : 0};
+    return d;
+}
+
 /* The tensor of a dev_buffer() as the families take it. */
 static inline dc_mem dev_mem(cl_mem m)
 {
-    dc_mem d = {m, m ? DC_TEST_GUARD : 0};
-    return d;
+    return dev_mem_at(m, DC_TEST_GUARD);
 }
 
 static inline void release_mem(cl_mem m)
@@ -162,22 +178,23 @@ static inline float *read_back(cl_command_queue q, const char *label, cl_mem m, 
 
 /* Compares the output buffer [guard | count | guard] with `expect` [count], which holds the
  * sentinel wherever nothing may be written (the guards are sentinel too). One CHECK. label
- * (NULL: none) tells the build in the messages. nonfinite 0: every written value must be
- * finite and within the tolerance; 1 (inputs with planted NaN and Inf): where the reference is
- * NaN the output must be a NaN that is neither the sentinel nor the poison (nothing unwritten,
- * nothing read out of bounds), where it is +-inf the same inf, elsewhere as with 0. */
-static inline void check_output_nonfinite(cl_command_queue q, const char *label, const char *what,
-                                          cl_mem out, const float *expect, size_t count,
-                                          int nonfinite)
+ * (NULL: none) tells the build in the messages; guard: the floats of each guard band.
+ * nonfinite 0: every written value must be finite and within the tolerance; 1 (inputs with
+ * planted NaN and Inf): where the reference is NaN the output must be a NaN that is neither the
+ * sentinel nor the poison (nothing unwritten, nothing read out of bounds), where it is +-inf the
+ * same inf, elsewhere as with 0. */
+static inline void check_output_guarded(cl_command_queue q, const char *label, const char *what,
+                                        cl_mem out, const float *expect, size_t count,
+                                        size_t guard, int nonfinite)
 {
-    size_t total = count + 2 * DC_TEST_GUARD, bad = 0, first = 0;
+    size_t total = count + 2 * guard, bad = 0, first = 0;
     const char *lo = label ? " [" : "", *lb = label ? label : "", *lc = label ? "]" : "";
     float *got = read_back(q, label, out, total, what);
     if (!got)
         return;
     for (size_t i = 0; i < total; i++) {
-        int in_tensor = i >= DC_TEST_GUARD && i < DC_TEST_GUARD + count;
-        float want = in_tensor ? expect[i - DC_TEST_GUARD] : bits_float(DC_TEST_SENTINEL);
+        int in_tensor = i >= guard && i < guard + count;
+        float want = in_tensor ? expect[i - guard] : bits_float(DC_TEST_SENTINEL);
         int ok;
         if (float_bits(want) == DC_TEST_SENTINEL)
             ok = float_bits(got[i]) == DC_TEST_SENTINEL;
@@ -196,7 +213,7 @@ static inline void check_output_nonfinite(cl_command_queue q, const char *label,
             fprintf(stderr,
                     "  %s%s%s%s: float %zu (tensor index %td): got %.8g (0x%08x), want %.8g "
                     "(0x%08x)\n",
-                    what, lo, lb, lc, i, (ptrdiff_t)i - DC_TEST_GUARD, got[i],
+                    what, lo, lb, lc, i, (ptrdiff_t)i - (ptrdiff_t)guard, got[i],
                     (unsigned)float_bits(got[i]), want, (unsigned)float_bits(want));
     }
     CHECKF(bad == 0, "%s%s%s%s: %zu of %zu floats wrong, first at %zu", what, lo, lb, lc, bad,
@@ -204,11 +221,26 @@ static inline void check_output_nonfinite(cl_command_queue q, const char *label,
     free(got);
 }
 
-/* check_output_nonfinite without NaN or Inf anywhere in the result. */
+/* check_output_guarded with guard bands of DC_TEST_GUARD floats. */
+static inline void check_output_nonfinite(cl_command_queue q, const char *label, const char *what,
+                                          cl_mem out, const float *expect, size_t count,
+                                          int nonfinite)
+{
+    check_output_guarded(q, label, what, out, expect, count, DC_TEST_GUARD, nonfinite);
+}
+
+/* check_output_guarded without NaN or Inf anywhere in the result. */
+static inline void check_output_at(cl_command_queue q, const char *label, const char *what,
+                                   cl_mem out, const float *expect, size_t count, size_t guard)
+{
+    check_output_guarded(q, label, what, out, expect, count, guard, 0);
+}
+
+/* check_output_at with guard bands of DC_TEST_GUARD floats. */
 static inline void check_output(cl_command_queue q, const char *label, const char *what,
                                 cl_mem out, const float *expect, size_t count)
 {
-    check_output_nonfinite(q, label, what, out, expect, count, 0);
+    check_output_at(q, label, what, out, expect, count, DC_TEST_GUARD);
 }
 
 #endif

@@ -637,7 +637,8 @@ static void test_conv_families(void)
         densecl_device_info info;
         const dc_family *wf = dc_families[dc_family_index("winograd")];
         const int wino = dc_device_pick("0:0", &dev, &info) == DENSECL_OK &&
-                         (dc_caps_query(dev, &caps), wf->auto_kinds(&caps, why, sizeof why) != 0);
+                         dc_caps_query(dev, &caps) == DENSECL_OK &&
+                         wf->auto_kinds(&caps, why, sizeof why) != 0;
         CHECKF(strstr(s.resolved, wino ? "3x3=winograd" : "3x3=direct") &&
                    strstr(s.resolved, "; direct:FLAT_CO=") && strstr(s.resolved, "(auto: "),
                "resolved '%s'", s.resolved);
@@ -711,7 +712,7 @@ static void test_conv_families(void)
         dc_resolved r, back;
         char text[1024], again[1024];
         CHECK(dc_device_pick("0:0", &dev, &info) == DENSECL_OK);
-        dc_caps_query(dev, &caps);
+        CHECK(dc_caps_query(dev, &caps) == DENSECL_OK);
         CHECK(dc_plan_build(&cfg, 1, h, h, &plan) == DENSECL_OK);
         CHECK(dc_resolve(&caps, &plan, NULL, &r) == DENSECL_OK);
         dc_resolved_format(&r, text, sizeof text);

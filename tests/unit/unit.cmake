@@ -85,6 +85,10 @@ add_test(NAME setup_packages
          COMMAND bash ${dc_dir}/setup_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
 set_tests_properties(setup_packages PROPERTIES LABELS unit)
 
+# Device profiles (DENSECL_DEVICE_PROFILE, host/cl/device_profile.c): the parser, and the conv
+# resolution under each built-in profile (no device needed).
+dc_test(test_device_profile SOURCES ${dc_dir}/test_device_profile.c LABELS unit)
+
 # The preprocessing of models without metadata (an ONNX graph's declared input, what is
 # assumed, the caller's overrides) and the message for graphs that are not DenseNets: no OpenCL.
 dc_test(test_preprocess_onnx SOURCES ${dc_dir}/test_preprocess_onnx.c LABELS unit

@@ -338,6 +338,9 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                  s.tiles.conv_pixels, origin_name(s.tiles_origin));
     }
     const char *model = wl.model;
+    char prof[1024];
+    if (dc_tool_profile_line(prof, sizeof prof) != DENSECL_OK)
+        prof[0] = '\0'; /* the engine, made under the same variable, refused it already */
     if (o.json) {
         printf("{\n  \"model\": ");
         dc_json_write_string(stdout, model);
@@ -349,6 +352,10 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         dc_json_write_string(stdout, tiles);
         printf(", \"convs\": ");
         dc_json_write_string(stdout, convs);
+        if (prof[0]) {
+            printf(", \"profile\": ");
+            dc_json_write_string(stdout, prof);
+        }
         printf(",\n");
         printf("  \"iterations\": %d, \"ms_per_batch\": %.4f, \"ms_per_batch_min\": %.4f, "
                "\"ms_per_batch_max\": %.4f, \"ms_per_batch_stddev\": %.4f,\n",
@@ -374,6 +381,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         printf("device     %s\n", devs);
         printf("tiles      %s\n", tiles);
         printf("convs      %s\n", convs);
+        if (prof[0])
+            printf("profile    %s\n", prof);
         printf("start-up   weights %.0f ms, engine (build + upload) %.0f ms, first run %.0f ms\n",
                wl.t_weights * 1e3, t_create * 1e3, t_first * 1e3);
         printf("per batch  median %.2f ms (min %.2f, max %.2f, stddev %.2f) over %d runs\n", med,

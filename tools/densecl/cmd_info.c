@@ -19,20 +19,59 @@
 #include "tools_internal.h"
 
 const char cmd_info_usage[] =
-    "usage: densecl info\n"
+    "usage: densecl info [--model NAME [--batch N] [--conv FAMILY] [--kernel-params TEXT]]\n"
     "\n"
     "Prints the library version, every OpenCL device as P:D (the spec --device accepts),\n"
     "its type, name, platform, OpenCL C version, compute units and global memory, the\n"
     "device that --device auto picks, and what --device gpu|cpu (the first that exists) and\n"
-    "--threads N (a CPU device on N threads) would do here.\n"
+    "--threads N (a CPU device on N threads) would do here. With DENSECL_DEVICE_PROFILE set, a\n"
+    "line names the device profile the resolution is for.\n"
     "\n"
-    "  --verbose   log the library's messages to stderr\n"
-    "  -h, --help  show this help\n";
+    "  --model NAME          instead of the tiles and families: what an engine on the auto\n"
+    "                        device resolves for that preset at its native size ('convs')\n"
+    "                        and the -D options its program is built with\n"
+    "  --batch N             images per run for --model (default 1)\n"
+    "  --conv FAMILY         as for 'densecl run' (default auto)\n"
+    "  --kernel-params TEXT  as for 'densecl run'\n"
+    "  --verbose             log the library's messages to stderr\n"
+    "  -h, --help            show this help\n";
+
+/* `info --model`: what an engine on the auto device would resolve for that model. */
+static int info_model(const char *model, const char *batch, const char *conv,
+                      const char *kernel_params)
+{
+    densecl_config cfg;
+    cl_device_id dev;
+    densecl_device_info pick;
+    char text[4096];
+    int n = 1;
+    densecl_status st;
+    if (densecl_config_preset(model, &cfg) != DENSECL_OK) {
+        return fail_usage("info", "--model: unknown model '%s' (see 'densecl models')", model);
+    }
+    if (batch && !parse_int(batch, 1, 65536, &n)) {
+        return fail_usage("info", "--batch: expected a whole number from 1 to 65536, got '%s'",
+                          batch);
+    }
+    if ((st = dc_device_pick("auto", &dev, &pick)) != DENSECL_OK ||
+        (st = dc_tool_resolve_text(dev, &cfg, n, native_size(&cfg), native_size(&cfg), conv,
+                                   kernel_params, text, sizeof text)) != DENSECL_OK) {
+        return fail_status(st);
+    }
+    printf("model: %s, batch %d, %dx%d\n%s", model, n, native_size(&cfg), native_size(&cfg),
+           text);
+    return 0;
+}
 
 int cmd_info(int argc, char **argv, const cli_ctx *ctx)
 {
     int help = 0, verbose = ctx->verbose;
+    const char *model = NULL, *batch = NULL, *conv = NULL, *kernel_params = NULL;
     const cli_opt opts[] = {
+        {"--model", &model, NULL},
+        {"--batch", &batch, NULL},
+        {"--conv", &conv, NULL},
+        {"--kernel-params", &kernel_params, NULL},
         {"--verbose", NULL, &verbose},
         {"--help", NULL, &help},
         {"-h", NULL, &help},
@@ -46,6 +85,9 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
     }
     if (verbose) {
         densecl_set_log(log_to_stderr, NULL);
+    }
+    if (!model && (batch || conv || kernel_params)) {
+        return fail_usage("info", "--batch, --conv and --kernel-params go with --model");
     }
     printf("densecl %s\n", densecl_version());
     int count = 0;
@@ -107,6 +149,18 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         printf("threads: --threads N runs the CPU device on N of its %u compute units (an "
                "OpenCL sub-device)\n",
                pick.compute_units);
+    }
+    /* A device profile (a test and development feature): what follows resolves for it. */
+    char prof[1024];
+    if ((st = dc_tool_profile_line(prof, sizeof prof)) != DENSECL_OK) {
+        return fail_status(st);
+    }
+    if (prof[0]) {
+        printf("profile: %s; tiles and convs below are resolved for it, kernels run on the "
+               "device\n", prof);
+    }
+    if (model) {
+        return info_model(model, batch, conv, kernel_params);
     }
     /* The device's conv tiles (densecl tune); an engine fits them to its model. */
     cl_device_id dev;

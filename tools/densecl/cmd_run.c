@@ -437,6 +437,13 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
         goto done;
     }
     report_failover(e);
+    {
+        /* A device profile resolved the kernels (a test and development feature): say so. */
+        char prof[1024];
+        if (dc_tool_profile_line(prof, sizeof prof) == DENSECL_OK && prof[0] &&
+            cli_mpi_rank() <= 0)
+            fprintf(stderr, "densecl: device profile %s resolved the kernels\n", prof);
+    }
     if (cli_mpi_size() == 1 &&
         (st = dc_npy_write(a.o.output, (const int64_t[2]){n, classes}, 2, logits)) != DENSECL_OK) {
         rc = fail_status(st);

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# oclgrind_tests.sh DENSECL TEST_CONV_GEMM SCRATCH - the gemm family's GPU semantics checked on
+# the CPU: Debian's oclgrind (an OpenCL device simulator) runs, with --data-races, at each device
+# profile's limits (--local-mem-size, --max-wgsize):
+#   - test_conv_gemm's small cases on the gemm family as each of the four device profiles
+#     resolves it (its "gpu" set under --profile), every output checked against the C reference;
+#   - the shipped Fashion-MNIST model at batch 2 under nvidia-h200 (local-memory tiles, K split)
+#     and mali-g710 (no local memory), its logits against the same model's on POCL's default
+#     path.
+# Any oclgrind report (a data race, an invalid access, work-group divergence) fails it, and so
+# does a run that did not happen on oclgrind's device: a missing oclgrind, a test that ran no
+# case, a model that ran elsewhere. Nothing here is skipped.
+set -uo pipefail
+
+if [ $# -ne 3 ]; then
+    echo "usage: $0 DENSECL TEST_CONV_GEMM SCRATCH" >&2
+    exit 2
+fi
+densecl=$1
+test_conv_gemm=$2
+scratch=$3
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+python=${DENSECL_PYTHON:-/usr/bin/python3}
+model=$root/models/densenet-fashion.safetensors
+failed=0
+
+fail() {
+    echo "oclgrind_tests: FAIL: $*" >&2
+    failed=1
+}
+
+if ! command -v oclgrind >/dev/null; then
+    echo "oclgrind_tests: FAIL: oclgrind is not installed (Debian: apt-get install oclgrind)" >&2
+    exit 1
+fi
+rm -rf "$scratch"
+mkdir -p "$scratch" || exit 1
+
+# oclgrind's reports, one pattern: races, invalid accesses, divergence, its error summary.
+reports='data race|Invalid (read|write)|divergence|Uninitialized|Oclgrind: [0-9]+ error'
+
+# The limits a profile reports: "... 48 KiB local memory ..., work-groups of 1024, ...".
+limits() {
+    local line
+    line=$(DENSECL_DEVICE_PROFILE=$1 "$densecl" info 2>/dev/null | sed -n 's/^profile: //p')
+    local kib wg
+    kib=$(sed -n 's/.* \([0-9][0-9]*\) KiB local memory.*/\1/p' <<<"$line")
+    wg=$(sed -n 's/.*work-groups of \([0-9][0-9]*\).*/\1/p' <<<"$line")
+    [ -n "$kib" ] && [ -n "$wg" ] || return 1
+    echo "--local-mem-size $((kib * 1024)) --max-wgsize $wg"
+}
+
+# Small cases: every kernel (1x1 with and without the prologue, 3x3 one-tap with it, the stem,
+# the general kernel across taps), in place, masked rows and columns, split and not.
+cases=(--case "1x1: prefix" --case "cin a multiple of KWG" --case "stem 7x7/2/3, cin 3"
+       --case "3x3/2/1, one tap" --case "1x1 in place" --case "pads 0, not P(0)"
+       --case "1x1 on 1x1 images" --case "cin 3 below KWG")
+
+for profile in nvidia-h200 amd-mi300x intel-arc-a770 mali-g710; do
+    if ! lim=$(limits "$profile"); then
+        fail "$profile: densecl info does not say its limits"
+        continue
+    fi
+    log=$scratch/test_conv_gemm.$profile.log
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    oclgrind --data-races --max-errors 20 $lim "$test_conv_gemm" --set gpu \
+        --profile "$profile" "${cases[@]}" >"$log" 2>&1
+    status=$?
+    echo "oclgrind_tests: test_conv_gemm as $profile ($lim): status $status," \
+         "$(( $(date +%s) - start )) s"
+    [ $status -eq 0 ] || fail "$profile: test_conv_gemm exited $status (see $log)"
+    grep -q "^device: Oclgrind Simulator" "$log" || fail "$profile: test_conv_gemm did not run on oclgrind"
+    grep -Eq "^\[gpu\] [1-9][0-9]* convs" "$log" || fail "$profile: test_conv_gemm ran no conv"
+    grep -Eq " 0 failed$" "$log" || fail "$profile: test_conv_gemm failed (see $log)"
+    if grep -Eq "$reports" "$log"; then
+        grep -E -m 5 -A 8 "$reports" "$log" >&2
+        fail "$profile: oclgrind reports (see $log)"
+    fi
+done
+
+# The shipped model at batch 2: its logits on POCL's default path, then on oclgrind.
+input=$scratch/fashion2.npy
+if ! "$python" -c "import numpy as np; np.save('$input', np.random.RandomState(7).rand(2, 1, 28, 28).astype(np.float32))"; then
+    fail "cannot write the input with $python"
+elif ! "$densecl" run --weights "$model" --input "$input" --output "$scratch/ref.npy" \
+         >"$scratch/ref.log" 2>&1; then
+    fail "the reference run on the default device failed (see $scratch/ref.log)"
+else
+    for profile in nvidia-h200 mali-g710; do
+        lim=$(limits "$profile") || { fail "$profile: no limits"; continue; }
+        log=$scratch/model.$profile.log
+        start=$(date +%s)
+        # shellcheck disable=SC2086
+        DENSECL_DEVICE_PROFILE=$profile oclgrind --data-races --max-errors 20 $lim \
+            "$densecl" run --verbose --no-kernel-cache --weights "$model" --input "$input" \
+            --output "$scratch/$profile.npy" >"$log" 2>&1
+        status=$?
+        echo "oclgrind_tests: the Fashion-MNIST model as $profile ($lim): status $status," \
+             "$(( $(date +%s) - start )) s"
+        [ $status -eq 0 ] || fail "$profile: densecl run exited $status (see $log)"
+        grep -q "convs on 'Oclgrind Simulator': .*gemm" "$log" ||
+            fail "$profile: the model's convs did not run on gemm on oclgrind (see $log)"
+        if grep -Eq "$reports" "$log"; then
+            grep -E -m 5 -A 8 "$reports" "$log" >&2
+            fail "$profile: oclgrind reports (see $log)"
+        fi
+        [ $status -eq 0 ] &&
+            "$python" "$root/tests/support/compare_logits.py" --name "fashion-$profile" "$scratch/ref.npy" \
+                "$scratch/$profile.npy" || fail "$profile: logits differ from the reference"
+    done
+fi
+if [ $failed -ne 0 ]; then
+    exit 1
+fi
+echo "oclgrind_tests: PASS"
