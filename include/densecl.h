@@ -239,10 +239,20 @@ void densecl_weights_free(densecl_weights *w);
 
 /* Where a densecl_preprocess came from. */
 typedef enum densecl_preprocess_source {
-    DENSECL_PREPROCESS_METADATA = 0, /* the weights' "densecl.preprocess" metadata entry */
-    DENSECL_PREPROCESS_IMAGENET = 1  /* no such entry, and a 3-channel ImageNet-stem model:
-                                        torchvision's ImageNet preprocessing is assumed (resize
-                                        256, crop 224, ImageNet mean and std) */
+    DENSECL_PREPROCESS_METADATA = 0,   /* the weights' "densecl.preprocess" metadata entry */
+    DENSECL_PREPROCESS_IMAGENET = 1,   /* no such entry: assumed, at least in part: a 3-channel
+                                          ImageNet-stem model gets torchvision's ImageNet
+                                          preprocessing (resize 256, crop 224) unless its ONNX
+                                          graph declares another input size; ImageNet's mean
+                                          and std are assumed for 3 channels unless given */
+    DENSECL_PREPROCESS_ONNX_INPUT = 2, /* no such entry: the input size the ONNX graph declares
+                                          (H x W of its [N, C, H, W] input), square ones reached
+                                          by resizing the shorter side to it and a centre crop,
+                                          others by resizing to exactly it; with ImageNet's mean
+                                          and std (3 channels) unless given (since 0.7.0) */
+    DENSECL_PREPROCESS_GIVEN = 3       /* the caller's overrides (densecl_weights_preprocess_ex),
+                                          over the metadata when there is some: nothing assumed
+                                          (since 0.7.0) */
 } densecl_preprocess_source;
 
 /* How pixels become the model's input, in this order: samples scaled to [0, 1] (8-bit / 255,
@@ -268,14 +278,38 @@ typedef struct densecl_preprocess {
  * object: height, width, channels, mean, std, resize and crop as an integer, [height, width] or
  * null, interpolation "bilinear"; every field optional: channels default to the model's, height
  * x width to the crop, mean and std to 0 and 1), parsed and checked on each call; without it,
- * torchvision's ImageNet preprocessing for a 3-channel ImageNet-stem model (out->source says
- * which). Errors: DENSECL_ERR_FORMAT for malformed metadata (the detail names the field),
- * DENSECL_ERR_MISMATCH when its channels are not the model's or its height x width is below
+ * an assumption (out->source says which; densecl_weights_preprocess_ex has the rules): the input
+ * size an ONNX graph declares, else torchvision's ImageNet preprocessing for a 3-channel
+ * ImageNet-stem model. Errors: DENSECL_ERR_FORMAT for malformed metadata (the detail names the
+ * field), DENSECL_ERR_MISMATCH when its channels are not the model's or its height x width is below
  * densecl_config_min_size(), DENSECL_ERR_UNSUPPORTED for a model whose input is not 1 or 3
  * channels, another interpolation, or no metadata on a model that has no standard
  * preprocessing (feed it preprocessed tensors). *out is written on success only. */
 DENSECL_API
 densecl_status densecl_weights_preprocess(const densecl_weights *w, densecl_preprocess *out);
+
+/* densecl_weights_preprocess with the caller's overrides (since 0.7.0), as `densecl classify
+ * --size/--resize/--crop/--mean/--std/--channels` give them.
+ *   overrides: NULL (then this is densecl_weights_preprocess), or a JSON object with any of the
+ *              metadata's keys (height, width, channels, resize, crop, mean, std,
+ *              interpolation), each meaning what it means there; every key present replaces
+ *              what the metadata (or, without metadata, the assumption) says, the others stay;
+ *              null clears resize or crop. Without height and width the input is the crop,
+ *              else the exact resize, as in the metadata. channels must be the model's (it is a
+ *              check, not a conversion). Another key, or text that is not a JSON object, is
+ *              refused (DENSECL_ERR_ARGUMENT or DENSECL_ERR_FORMAT).
+ * Without metadata, what is neither given nor declared is assumed only where there is a standard
+ * to assume (out->source: DENSECL_PREPROCESS_IMAGENET or DENSECL_PREPROCESS_ONNX_INPUT say
+ * something was, and callers should say so: classify prints a warning): the input size from the
+ * ONNX graph's declared input, else torchvision's ImageNet sizes for a 3-channel ImageNet-stem
+ * model; ImageNet's mean and std for 3 channels. A model without such a standard (no declared
+ * size, not an ImageNet stem; 1 channel without a mean and std) is refused with
+ * DENSECL_ERR_UNSUPPORTED naming what to give. The result must have the height and width a static
+ * ONNX input declares: otherwise DENSECL_ERR_MISMATCH, whose detail gives the declared shape
+ * and each difference as ONNX Runtime does ("index: 2 Got: 64 Expected: 48"). */
+DENSECL_API
+densecl_status densecl_weights_preprocess_ex(const densecl_weights *w, const char *overrides,
+                                             densecl_preprocess *out);
 
 /* The class names of the "densecl.labels" metadata entry (a JSON array of exactly num_classes
  * strings), parsed when the weights are loaded. Without that entry, or when it is malformed
@@ -357,6 +391,8 @@ densecl_status densecl_devices(densecl_device_info *out, int max, int *count);
  *   "auto" or NULL  the first GPU, else the first accelerator, else the first CPU, else any
  *   "cpu" "gpu" "accelerator"  the first device of that type
  *   "P:D"           platform P, device D (indices as listed by densecl_devices)
+ *   "A|B|..."       a fallback list: the first of the specs A, B, ... that matches a device
+ *                   ("gpu|cpu": a GPU if there is one, else a CPU; since 0.7.0)
  *   anything else   the first device whose name contains the text (case-insensitive)
  * DENSECL_ERR_NO_DEVICE with the list of devices in the detail when nothing matches. */
 DENSECL_API
@@ -380,7 +416,9 @@ struct _cl_command_queue;
  *                ("0:0,1:0", "gpu,cpu"), or "all" for every device. With several devices (one
  *                "replica" each) every batch is split across them in proportion to their
  *                speed, measured at creation and corrected after each run; a device that fails
- *                is taken out and its images are computed on the others. */
+ *                is taken out and its images are computed on the others. Each item of the list
+ *                must match a device ("gpu,cpu" fails without a GPU); "gpu|cpu" is one item
+ *                that falls back: the first of its specs that matches. */
 DENSECL_API
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
                                      densecl_engine **out);
@@ -441,6 +479,18 @@ typedef struct densecl_engine_options {
                                    without "family:" the text is conv's (refused with auto). A
                                    family's parameters apply where it runs; an unknown family or
                                    parameter, a value out of range or given twice is refused */
+    int threads;                /* 0: every thread of each CPU device; N > 0: a CPU device
+                                   (CL_DEVICE_TYPE_CPU: POCL, Intel's CPU runtime) runs on N of
+                                   its compute units: the engine uses a sub-device of N units
+                                   (clCreateSubDevices, CL_DEVICE_PARTITION_BY_COUNTS, else
+                                   _EQUALLY), which POCL runs on N threads; the replica's
+                                   device.compute_units then says N. The sub-device is made once
+                                   per device and N, and kept for the process (POCL 3.1 may
+                                   still touch a released one). N at or above the device's
+                                   units uses it whole. A CPU device that cannot be partitioned
+                                   so is refused (DENSECL_ERR_UNSUPPORTED) rather than run on
+                                   all its threads. GPUs and accelerators are not affected.
+                                   Since 0.7.0: this field changed the struct's size (ABI). */
 } densecl_engine_options;
 
 /* densecl_engine_create with options. The kernel cache keeps built programs in
@@ -471,7 +521,10 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
 /* Runs a batch. An engine may be shared by threads: their runs go to the devices in the order
  * they were started (see Threads, at the top, for what may overlap a run).
  *   input:  float32 [n, c, h, w], NCHW, contiguous; c must equal the config's in_channels and
- *           h, w be at least densecl_config_min_size().
+ *           h, w be at least densecl_config_min_size(); weights read from an ONNX graph whose
+ *           input has a static height or width take only that (DENSECL_ERR_INPUT otherwise,
+ *           naming the declared shape as ONNX Runtime does: "index: 2 Got: 64 Expected: 48");
+ *           n is free whatever the graph's batch size.
  *   logits: float32 [n, num_classes], written on success only.
  * Blocks until the logits are on the host. Any n >= 1 works; large batches are split to fit the
  * device's memory (on a CPU device: what the process can still get, by RLIMIT_AS, RLIMIT_DATA

@@ -297,6 +297,29 @@ static int dc_spec_match(const char *spec, const densecl_device_info *infos, int
     return -1;
 }
 
+/* A fallback list "A|B|...": the device of the first alternative that matches one, or -1;
+ * -2 for an empty alternative ("gpu|"). A spec without '|' is matched alone. */
+static int dc_spec_match_first(const char *spec, const densecl_device_info *infos, int n)
+{
+    if (!spec || !strchr(spec, '|'))
+        return dc_spec_match(spec, infos, n);
+    for (const char *p = spec;;) {
+        char alt[256];
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == 0 || len >= sizeof alt)
+            return -2;
+        memcpy(alt, p, len);
+        alt[len] = '\0';
+        int i = dc_spec_match(alt, infos, n);
+        if (i >= 0)
+            return i;
+        if (!bar)
+            return -1;
+        p = bar + 1;
+    }
+}
+
 densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_device_info *info)
 {
     cl_device_id ids[DC_MAX_DEVICES];
@@ -308,7 +331,9 @@ densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_devic
         return st;
     if (n > DC_MAX_DEVICES)
         n = DC_MAX_DEVICES;
-    i = dc_spec_match(spec, infos, n);
+    i = dc_spec_match_first(spec, infos, n);
+    if (i == -2)
+        return dc_error(DENSECL_ERR_NO_DEVICE, "bad device spec '%s': an empty alternative", spec);
     if (i >= 0) {
         if (dev)
             *dev = ids[i];
@@ -324,7 +349,7 @@ densecl_status dc_device_pick(const char *spec, cl_device_id *dev, densecl_devic
     }
     return dc_error(DENSECL_ERR_NO_DEVICE,
                     "no OpenCL device matches '%s' (specs: auto, cpu, gpu, accelerator, P:D, or "
-                    "part of a name); devices: %s",
+                    "part of a name; A|B takes the first that matches); devices: %s",
                     spec, list);
 }
 

@@ -24,6 +24,15 @@ typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_
 /* Most dimensions a tensor may have (safetensors and ONNX files alike). */
 #define DC_TENSOR_MAX_NDIM 8
 
+/* A model input as a file declares it (ONNX's graph input): its name and its dims, each a size
+ * or -1 (symbolic, such as "batch", or not given); ndim 0 when the file declares nothing
+ * (safetensors, or an ONNX input without a tensor shape). */
+typedef struct dc_input_decl {
+    char name[128];
+    int ndim;
+    int64_t dims[DC_TENSOR_MAX_NDIM];
+} dc_input_decl;
+
 typedef struct dc_tensor {
     char *key;        /* canonical key (legacy names already mapped) */
     dc_dtype dtype;   /* dtype in the file */
@@ -38,6 +47,7 @@ typedef struct dc_tensor_set {
     int meta_count;   /* __metadata__ string pairs */
     char **meta_keys;
     char **meta_values;
+    dc_input_decl input; /* ONNX: the graph input the stem reads, as declared */
 } dc_tensor_set;
 
 /* Reads and validates a safetensors file; converts F32/F16/BF16/F64 to float (an F64 value
@@ -68,9 +78,11 @@ float dc_f16_to_float(uint16_t h);
  * torch.onnx.export (opsets 7-21, folded or not, any batch axis) and returns its tensors under
  * torchvision's canonical keys, as dc_safetensors_read does: BN folded into a conv by the
  * exporter comes back as an identity BN whose beta is the conv's bias; the model's
- * metadata_props become the set's metadata. A graph that is not such a DenseNet is refused
- * (DENSECL_ERR_FORMAT) naming the node that does not fit. External data is read from files
- * beside path only (relative, no ".."). */
+ * metadata_props become the set's metadata, the declared shape of the graph input the stem
+ * reads its input_* fields. A graph that is not such a DenseNet is refused
+ * (DENSECL_ERR_FORMAT) naming the node that does not fit, after a line saying what it looks
+ * like when it is a well-known other kind of network (a ResNet's residual Adds, ...). External data
+ * is read from files beside path only (relative, no ".."). */
 densecl_status dc_onnx_read(const char *path, dc_tensor_set *out);
 /* The same from memory (for the fuzzer); dir: where external data may be read, or NULL (then
  * external data is refused). */

@@ -216,6 +216,23 @@ static int ox_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
     return 1;
 }
 
+/* The walk's refusal of a graph that is another kind of network, said first in words a user of
+ * such a model acts on, then the walk's detail (without its repeated file name). */
+static densecl_status ox_not_densenet(const char *what, const char *kind)
+{
+    char detail[1024];
+    const char *d = densecl_last_error();
+    size_t wl = strlen(what);
+    if (strncmp(d, what, wl) == 0 && d[wl] == ':' && d[wl + 1] == ' ')
+        d += wl + 2;
+    snprintf(detail, sizeof detail, "%s", d);
+    return dc_error(DENSECL_ERR_FORMAT,
+                    "%s: densecl runs DenseNets (torchvision's DenseNet family and its CIFAR "
+                    "variants); this graph is %s: use ONNX Runtime or OpenCV DNN for it; "
+                    "detail: %s",
+                    what, kind, detail);
+}
+
 densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, const char *dir,
                              dc_tensor_set *out)
 {
@@ -278,8 +295,12 @@ densecl_status dc_onnx_parse(const void *bytes, size_t len, const char *what, co
         goto done;
     int blocks = 0;
     x.dry = 1;
-    if ((st = dc_ox_walk(&x, &blocks)) != DENSECL_OK)
+    if ((st = dc_ox_walk(&x, &blocks)) != DENSECL_OK) {
+        const char *kind = st == DENSECL_ERR_FORMAT ? dc_ox_kind(&x) : NULL;
+        if (kind)
+            st = ox_not_densenet(what, kind);
         goto done;
+    }
     x.dry = 0;
     st = dc_ox_walk(&x, &blocks);
 done:

@@ -356,6 +356,28 @@ static densecl_status ox_block(ox *x, const Onnx__NodeProto *user, const char *v
     return st;
 }
 
+/* The declared shape of the graph input the stem reads (dims as sizes, -1 when symbolic or not
+ * given), for the size checks and the preprocessing a file without metadata gets. */
+static void ox_record_input(ox *x, const Onnx__ValueInfoProto *vi)
+{
+    dc_input_decl *in = &x->out->input;
+    const Onnx__TypeProto *t = vi->type;
+    snprintf(in->name, sizeof in->name, "%s", ox_s(vi->name));
+    in->ndim = 0;
+    if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type ||
+        !t->tensor_type->shape || t->tensor_type->shape->n_dim > DC_TENSOR_MAX_NDIM)
+        return;
+    const Onnx__TensorShapeProto *shape = t->tensor_type->shape;
+    for (size_t d = 0; d < shape->n_dim; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = shape->dim[d];
+        int known = dim &&
+                    dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                    dim->dim_value >= 1 && dim->dim_value <= INT_MAX;
+        in->dims[d] = known ? dim->dim_value : -1;
+    }
+    in->ndim = (int)shape->n_dim;
+}
+
 /* The whole walk, from the graph's output back to its input. Returns the number of blocks. */
 densecl_status dc_ox_walk(ox *x, int *blocks)
 {
@@ -479,9 +501,13 @@ densecl_status dc_ox_walk(ox *x, int *blocks)
         }
         input = dc_ox_resolve(x, input);
         int is_input = 0;
-        for (size_t i = 0; i < g->n_input; i++)
-            is_input |= strcmp(ox_s(g->input[i]->name), input) == 0 &&
-                        ox_find(x->init, x->n_init, input) < 0;
+        for (size_t i = 0; i < g->n_input; i++) {
+            int hit = strcmp(ox_s(g->input[i]->name), input) == 0 &&
+                      ox_find(x->init, x->n_init, input) < 0;
+            if (hit && !x->dry)
+                ox_record_input(x, g->input[i]);
+            is_input |= hit;
+        }
         if (!is_input)
             return dc_ox_refuse(x, ox_producer(x, input),
                                 "the stem should read the graph's input, "
@@ -493,4 +519,63 @@ densecl_status dc_ox_walk(ox *x, int *blocks)
             return dc_error(DENSECL_ERR_FORMAT, "%s: ONNX graph changed between passes", x->what);
         return DENSECL_OK;
     }
+}
+
+/* ------------------------------------------------------------------ what else it may be */
+
+/* Whether value is computed by the graph (not an initializer or a Constant, through aliases). */
+static int ox_computed(const ox *x, const char *value)
+{
+    const char *v = dc_ox_resolve(x, value);
+    const Onnx__NodeProto *n = ox_producer(x, v);
+    return v[0] && ox_find(x->init, x->n_init, v) < 0 && !(n && ox_is(n, "Constant"));
+}
+
+const char *dc_ox_kind(const ox *x)
+{
+    const Onnx__GraphProto *g = x->g;
+    int conv = 0, grouped = 0, residual = 0, concat = 0, rnn = 0, matmul = 0, softmax = 0;
+    int layernorm = 0, dense = 0;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        int64_t group = 1, axis = 0;
+        if (ox_is(n, "Conv") || ox_is(n, "ConvTranspose")) {
+            conv++;
+            grouped += ox_attr_int(n, "group", 1, &group) && group > 1;
+        } else if ((ox_is(n, "Add") || ox_is(n, "Sum")) && n->n_input >= 2) {
+            /* a residual connection adds two computed values; a bias add has a constant */
+            int computed = 0;
+            for (size_t k = 0; k < n->n_input; k++)
+                computed += ox_computed(x, ox_in(n, k));
+            residual += computed >= 2;
+        } else if (ox_is(n, "Concat")) {
+            concat += n->n_input >= 2 && ox_attr_int(n, "axis", 0, &axis) && axis == 1;
+        } else if (ox_is(n, "LSTM") || ox_is(n, "GRU") || ox_is(n, "RNN")) {
+            rnn++;
+        } else if (ox_is(n, "MatMul")) {
+            matmul++;
+        } else if (ox_is(n, "Softmax")) {
+            softmax++;
+        } else if (ox_is(n, "LayerNormalization")) {
+            layernorm++;
+        } else if (ox_is(n, "Gemm")) {
+            dense++;
+        }
+    }
+    if (rnn)
+        return "a recurrent network (LSTM, GRU or RNN nodes)";
+    if (layernorm || (softmax && matmul >= 2))
+        return "a transformer (attention: MatMul and Softmax, layer normalisation)";
+    if (residual && conv && grouped)
+        return "a residual network with grouped or depthwise convolutions (as MobileNetV2, "
+               "EfficientNet or ResNeXt: Adds of conv outputs)";
+    if (residual && conv)
+        return "a residual network (it adds conv outputs to their inputs, as ResNets do)";
+    if (grouped)
+        return "a network with grouped or depthwise convolutions (as MobileNet or ShuffleNet)";
+    if (conv && !concat)
+        return "a plain convolutional network (no dense connections, as VGG or AlexNet)";
+    if (!conv && (matmul || dense))
+        return "a fully connected network (no convolutions)";
+    return NULL; /* convs joined by Concats: a DenseNet variant, or something like it */
 }

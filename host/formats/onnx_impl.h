@@ -101,5 +101,8 @@ const Onnx__TensorProto *dc_ox_constant(const ox *x, const char *value);
 densecl_status dc_ox_check(const ox *x, const Onnx__ModelProto *m);
 /* onnx_graph.c: the DenseNet walk from the output back to the input; *blocks counts blocks. */
 densecl_status dc_ox_walk(ox *x, int *blocks);
+/* onnx_graph.c: what kind of network a graph that is not a DenseNet is, when it is one densecl
+ * recognises cheaply ("a residual network (...)"), else NULL; static text. */
+const char *dc_ox_kind(const ox *x);
 
 #endif

@@ -9,7 +9,9 @@
  *   random_init.c  seeded random tensors, the same on every platform
  *   weights.c      the public densecl_weights API: a config and its raw tensors
  *   labels.c       "densecl.labels" and label files
- *   preprocess.c   preprocessing: torchvision's ImageNet defaults, "densecl.preprocess"
+ *   preprocess.c   preprocessing applied: resize, centre crop, channels, normalisation
+ *   preprocess_params.c  what it is: "densecl.preprocess", what is assumed without it (an ONNX
+ *                  graph's declared size, torchvision's ImageNet defaults), overrides
  */
 #ifndef DENSECL_MODEL_H
 #define DENSECL_MODEL_H
@@ -75,10 +77,18 @@ struct densecl_weights {
  * is malformed: weights that load without names still load). */
 void dc_weights_load_labels(densecl_weights *w);
 
-/* preprocess.c: torchvision's ImageNet preprocessing (source IMAGENET); a hand-filled or parsed
- * struct checked as densecl_image_to_input checks it (DENSECL_ERR_ARGUMENT, fn names the call). */
+/* preprocess_params.c: torchvision's ImageNet preprocessing (source IMAGENET); preprocess.c: a
+ * hand-filled or parsed struct checked as densecl_image_to_input checks it (DENSECL_ERR_ARGUMENT,
+ * fn names the call). */
 void dc_preprocess_imagenet(densecl_preprocess *out);
 densecl_status dc_preprocess_check(const densecl_preprocess *pp, const char *fn);
+/* The static height and width of a declared input [N, C, H, W] (0 where symbolic); 0 when it
+ * declares neither. */
+int dc_input_decl_hw(const dc_input_decl *in, int *h, int *w);
+/* 1 when h x w contradicts a static height or width of the declared input, with msg the input
+ * and ONNX Runtime's words for each difference: "'input' [?, 3, 48, 48]: index: 2 Got: 64
+ * Expected: 48"; 0 otherwise. */
+int dc_input_decl_mismatch(const dc_input_decl *in, int h, int w, char *msg, size_t cap);
 
 /* A 64-bit checksum of everything in w that changes a model's outputs or their names: its
  * config, every tensor (key, shape, values), its class names and its "densecl.preprocess".

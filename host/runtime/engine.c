@@ -24,6 +24,7 @@ static densecl_status dc_engine_alloc(const densecl_weights *w, densecl_engine *
     if (!*out)
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory");
     (*out)->cfg = w->cfg;
+    (*out)->input = w->tensors.input;
     if (pthread_mutex_init(&(*out)->lock, NULL) != 0) {
         free(*out);
         *out = NULL;
@@ -44,6 +45,97 @@ static void dc_engine_drop_params(densecl_engine *e)
 {
     dc_params_free(e->params, e->model.n_ops);
     e->params = NULL;
+}
+
+/* Sub-devices made for thread limits, one per root device and thread count, shared by the engines
+ * that ask for the same and never released: POCL 3.1's pthread driver may still be finishing a
+ * command's event in its worker thread after clFinish has returned, and a sub-device released
+ * then was freed under it (test_engine_options crashed in POclReleaseEvent about one run in six).
+ * Root devices are never released either; this keeps a few small objects per process. */
+#define DC_MAX_SUBDEVICES 64
+static pthread_mutex_t dc_subs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    cl_device_id parent, sub;
+    int threads;
+} dc_subs[DC_MAX_SUBDEVICES];
+static int dc_n_subs;
+
+/* A sub-device of `threads` compute units of dev (made once), or an error. */
+static densecl_status dc_subdevice(cl_device_id dev, const densecl_device_info *info, int threads,
+                                   cl_device_id *out)
+{
+    cl_device_partition_property kinds[8] = {0};
+    size_t got = 0;
+    cl_uint count = 0;
+    cl_device_id sub = NULL;
+    densecl_status st = DENSECL_OK;
+    pthread_mutex_lock(&dc_subs_lock);
+    for (int i = 0; i < dc_n_subs; i++)
+        if (dc_subs[i].parent == dev && dc_subs[i].threads == threads)
+            sub = dc_subs[i].sub;
+    if (sub)
+        goto done;
+    int by_counts = 0, equally = 0;
+    if (clGetDeviceInfo(dev, CL_DEVICE_PARTITION_PROPERTIES, sizeof kinds, kinds, &got) ==
+        CL_SUCCESS)
+        for (size_t k = 0; k < got / sizeof kinds[0] && k < DC_ARRAY_LEN(kinds); k++) {
+            by_counts |= kinds[k] == CL_DEVICE_PARTITION_BY_COUNTS;
+            equally |= kinds[k] == CL_DEVICE_PARTITION_EQUALLY;
+        }
+    cl_device_partition_property counts[] = {CL_DEVICE_PARTITION_BY_COUNTS, threads,
+                                             CL_DEVICE_PARTITION_BY_COUNTS_LIST_END, 0};
+    cl_device_partition_property equal[] = {CL_DEVICE_PARTITION_EQUALLY, threads, 0};
+    cl_int err = CL_INVALID_VALUE;
+    if (by_counts || equally)
+        err = clCreateSubDevices(dev, by_counts ? counts : equal, 1, &sub, &count);
+    if (err != CL_SUCCESS || count < 1 || !sub) {
+        sub = NULL;
+        st = dc_error(DENSECL_ERR_UNSUPPORTED,
+                      "'%s' cannot be limited to %d threads: %s; leave the thread count out "
+                      "(all %u threads), or, for POCL, set POCL_MAX_PTHREAD_COUNT=%d in the "
+                      "environment before the program starts",
+                      info->name, threads,
+                      by_counts || equally ? dc_cl_error_name(err)
+                                           : "its driver offers no device partitioning",
+                      info->compute_units, threads);
+        goto done;
+    }
+    if (dc_n_subs < DC_MAX_SUBDEVICES) { /* beyond that it is made anew, and still kept */
+        dc_subs[dc_n_subs].parent = dev;
+        dc_subs[dc_n_subs].sub = sub;
+        dc_subs[dc_n_subs].threads = threads;
+        dc_n_subs++;
+    }
+done:
+    pthread_mutex_unlock(&dc_subs_lock);
+    *out = sub;
+    return st;
+}
+
+/* A CPU device limited to `threads` of its compute units: a sub-device of that many, which
+ * POCL's pthread driver runs on as many threads (its own POCL_MAX_PTHREAD_COUNT works only when
+ * set before the platform loads, which a library cannot promise). *dev and *info become the
+ * sub-device's (listing indices kept). */
+static densecl_status dc_limit_threads(cl_device_id *dev, densecl_device_info *info, int threads)
+{
+    cl_device_id sub;
+    if (info->type != DENSECL_DEVICE_CPU || (cl_uint)threads >= info->compute_units) {
+        if (info->type == DENSECL_DEVICE_CPU)
+            dc_log(DENSECL_LOG_INFO, "'%s': %d threads asked, it has %u: all of them", info->name,
+                   threads, info->compute_units);
+        return DENSECL_OK;
+    }
+    densecl_status st = dc_subdevice(*dev, info, threads, &sub);
+    if (st != DENSECL_OK)
+        return st;
+    int p = info->platform_index, d = info->device_index;
+    *dev = sub;
+    dc_device_describe(sub, info);
+    info->platform_index = p;
+    info->device_index = d;
+    dc_log(DENSECL_LOG_INFO, "'%s': %u thread%s (a sub-device)", info->name, info->compute_units,
+           info->compute_units == 1 ? "" : "s");
+    return DENSECL_OK;
 }
 
 densecl_status densecl_engine_create(const densecl_weights *w, const char *device_spec,
@@ -79,6 +171,14 @@ densecl_status densecl_engine_create_ex(const densecl_weights *w,
     if ((st = dc_device_pick_many(options ? options->device : NULL, devs, infos, DC_MAX_REPLICAS,
                                   &n)) != DENSECL_OK)
         goto fail;
+    if (options && options->threads < 0) {
+        st = dc_error(DENSECL_ERR_ARGUMENT,
+                      "densecl_engine_create: threads %d, want 0 (all) or more", options->threads);
+        goto fail;
+    }
+    for (int i = 0; options && options->threads > 0 && i < n; i++)
+        if ((st = dc_limit_threads(&devs[i], &infos[i], options->threads)) != DENSECL_OK)
+            goto fail;
     /* Profiling queues only where they serve: several devices split a batch by their measured
      * times; one device profiles once densecl_engine_set_profiling asks (its queues are then
      * made anew), as recording every command's times costs on some drivers. */

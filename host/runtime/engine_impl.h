@@ -103,6 +103,8 @@ struct densecl_engine {
     int n_events, cap_events;
     densecl_job *jobs; /* started and not yet waited for (a list; densecl_engine_free frees
                           them) */
+    dc_input_decl input;               /* the ONNX input the weights declared: its static
+                                          height and width are the only ones taken */
 };
 
 /* What a replica is asked to run with (densecl_engine_options). */

@@ -428,6 +428,12 @@ static densecl_status dc_start_locked(densecl_engine *e, const float *input, int
                         "input has %d channels, the model expects %d (input shape [%d, %d, %d, %d]"
                         ", NCHW)",
                         c, e->cfg.in_channels, n, c, h, w);
+    char decl[512]; /* an ONNX graph's static input size is the only one it takes */
+    if (dc_input_decl_mismatch(&e->input, h, w, decl, sizeof decl))
+        return dc_error(DENSECL_ERR_INPUT,
+                        "input of %dx%d pixels (height x width), but the ONNX graph declares its "
+                        "input %s",
+                        h, w, decl);
     if ((st = dc_engine_one(e, h, w)) != DENSECL_OK)
         return st;
     /* Devices taken out stay out while others remain; when none is left, a new job gives them

@@ -33,18 +33,44 @@ filtering, centre crop, resize to height x width if still different, per-channel
 the CLI's stb_image may decode a JPEG to slightly different pixels, and PIL reads 16-bit colour
 PNGs as 8-bit. EXIF orientation is not applied (torchvision does not apply it either).
 image_to_input(preprocessing, pixels) does the same for pixels decoded any other way. Arrays
-passed to classify are used as they are (already preprocessed).
+passed to classify are used as they are (already preprocessed). Without "densecl.preprocess"
+metadata the library assumes what it has a standard for (the input size an ONNX graph declares,
+torchvision's ImageNet sizes, ImageNet's mean and std): classify then warns once
+(PreprocessingWarning) saying what, and Engine(preprocess={...}) sets any field, with the names of
+`densecl classify`'s options (size, resize, crop, mean, std, channels).
+
+Batches and folders: Engine.classify / classify_batches take image paths, arrays, or a directory
+(its images, in the order torchvision's ImageFolder lists them); they decode, preprocess and run
+batch_size images at a time, the next batch prepared while the device computes the last, so
+memory stays at two batches whatever the number of images. truth="folders" takes the class
+folders of an ImageFolder tree as the truth (image_folder()), matched to the model's class names
+as `densecl classify --truth folders` does; Engine.evaluate gives the accuracy.
+
+Signals: a KeyboardInterrupt may land anywhere (between any two calls): no C job is ever left
+without the arrays it reads and writes. A job is registered with the engine, with its arrays,
+before densecl_engine_start runs, and the handle the library writes goes straight into memory
+the engine holds; a wait takes the handle out only in the same step as it calls
+densecl_job_wait. A job interrupted between the two is waited for by Engine.close() or garbage
+collection. tests/python/test_interrupts.py injects the interrupt at every such point.
+
+Strings go to the library as C strings: a path or device spec with an embedded NUL raises
+ValueError ("embedded null byte", as open() does) instead of being cut at the NUL.
 """
 
+import collections
 import ctypes
 import ctypes.util
 import json
 import os
+import sys
 import threading
+import time
+import warnings
 
 import numpy as np
 
-__all__ = ["Error", "Weights", "Engine", "Job", "devices", "image_to_input", "version",
+__all__ = ["Error", "Weights", "Engine", "Job", "Result", "ImageFolder", "PreprocessingWarning",
+           "devices", "image_folder", "list_images", "image_to_input", "version",
            "__version__"]
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +148,21 @@ class _Preprocess(ctypes.Structure):
                 ("std", ctypes.c_float * 3), ("source", ctypes.c_int)]
 
 
-_PP_SOURCES = {0: "metadata", 1: "imagenet"}
+class _Tiles(ctypes.Structure):
+    # densecl_tiles in include/densecl.h, field for field.
+    _fields_ = [("conv1x1_channels", ctypes.c_int), ("conv1x1_pixels", ctypes.c_int),
+                ("conv_channels", ctypes.c_int), ("conv_pixels", ctypes.c_int)]
+
+
+class _EngineOptions(ctypes.Structure):
+    # densecl_engine_options in include/densecl.h, field for field (threads: since 0.7.0).
+    _fields_ = [("device", ctypes.c_char_p), ("kernels_binary", ctypes.c_char_p),
+                ("no_kernel_cache", ctypes.c_int), ("tiles", _Tiles),
+                ("conv", ctypes.c_char_p), ("kernel_params", ctypes.c_char_p),
+                ("threads", ctypes.c_int)]
+
+
+_PP_SOURCES = {0: "metadata", 1: "imagenet", 2: "onnx-input", 3: "given"}
 _PP_INTS = ["channels", "height", "width", "resize", "resize_height", "resize_width",
             "crop_height", "crop_width"]
 
@@ -150,6 +190,8 @@ _weights_metadata = _fn("densecl_weights_metadata", ctypes.c_char_p, _P, ctypes.
 _weights_free = _fn("densecl_weights_free", None, _P)
 _weights_preprocess = _fn("densecl_weights_preprocess", ctypes.c_int, _P,
                           ctypes.POINTER(_Preprocess))
+_weights_preprocess_ex = _fn("densecl_weights_preprocess_ex", ctypes.c_int, _P, ctypes.c_char_p,
+                             ctypes.POINTER(_Preprocess))
 _weights_label_count = _fn("densecl_weights_label_count", ctypes.c_int, _P)
 _weights_label = _fn("densecl_weights_label", ctypes.c_char_p, _P, ctypes.c_int)
 _image_to_input = _fn("densecl_image_to_input", ctypes.c_int, ctypes.POINTER(_Preprocess), _P,
@@ -160,6 +202,8 @@ _devices = _fn("densecl_devices", ctypes.c_int, ctypes.POINTER(_DeviceInfo), cty
 _device_type_str = _fn("densecl_device_type_str", ctypes.c_char_p, ctypes.c_int)
 _engine_create = _fn("densecl_engine_create", ctypes.c_int, _P, ctypes.c_char_p,
                      ctypes.POINTER(_P))
+_engine_create_ex = _fn("densecl_engine_create_ex", ctypes.c_int, _P,
+                        ctypes.POINTER(_EngineOptions), ctypes.POINTER(_P))
 _engine_run = _fn("densecl_engine_run", ctypes.c_int, _P, ctypes.POINTER(ctypes.c_float),
                   ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                   ctypes.POINTER(ctypes.c_float))
@@ -198,8 +242,21 @@ def _check(status, call):
         raise Error(status, _text(_last_error()), call)
 
 
+def _c_string(b, what):
+    # A C string ends at its first NUL: one inside would silently cut the text there.
+    if b"\0" in b:
+        raise ValueError(f"densecl: embedded null byte in {what}")
+    return b
+
+
 def _path_bytes(path):
-    return os.fsencode(os.fspath(path))
+    return _c_string(os.fsencode(os.fspath(path)), "a path")
+
+
+def _text_bytes(text, what):
+    if not isinstance(text, str):
+        raise TypeError(f"densecl: {what} must be a str, not {type(text).__name__}")
+    return _c_string(text.encode("utf-8"), what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,49 +328,58 @@ def _imagenet_labels():
 
 
 class Weights:
-    """A model's weights: Weights(path) loads a safetensors file (architecture inferred);
-    Weights.random(preset_or_config, seed) makes seeded random ones.
+    """A model's weights: Weights(path) loads a safetensors or ONNX file (architecture
+    inferred); Weights.random(preset_or_config, seed) makes seeded random ones.
 
     config:     the architecture, a dict with the keys of the "densecl.config" metadata
     labels:     class names from the "densecl.labels" metadata, else for 1000-class models
                 ImageNet's (imagenet-classes.txt), else None
-    preprocess: the "densecl.preprocess" metadata as a dict; torchvision's ImageNet
-                preprocessing for a 3-channel ImageNet-stem model without it; else None
+    preprocess: the "densecl.preprocess" metadata as a dict; without it, what the library
+                assumes in that form (see preprocessing), or None
     preprocessing: what the library makes of it (densecl_weights_preprocess): a dict with
                 channels, height, width, resize, resize_height, resize_width, crop_height,
-                crop_width (0: none), mean and std (one per channel) and source ("metadata"
-                or "imagenet"); None when the model has no standard preprocessing or the
-                metadata is malformed (the reason is then in preprocessing_error, and image
-                files are refused with it)
+                crop_width (0: none), mean and std (one per channel) and source ("metadata";
+                without metadata "onnx-input" or "imagenet": assumed, at least in part); None
+                when the model has no standard preprocessing or the metadata is malformed (the
+                reason is then in preprocessing_error, and image files are refused with it
+                unless Engine(preprocess=...) gives what is missing)
+    preprocessing_for(**fields): the same with fields set (size, resize, crop, mean, std,
+                channels; as `densecl classify`'s options): densecl_weights_preprocess_ex
     metadata(key): a raw string of the file's __metadata__, or None
     """
 
-    def __init__(self, path, _handle=None):
-        self._h = None
-        if _handle is None:
-            h = _P()
-            _check(_weights_load(_path_bytes(path), None, ctypes.byref(h)), "densecl_weights_load")
-            _handle = h
-        self._h = _handle
+    def __init__(self, path, _loaded=False):
+        # The handle lives in a cell the library writes: an interrupt after the load returns
+        # cannot lose it (close() and collection free what the cell holds).
+        if not _loaded:
+            self._cell = _P()
+            _check(_weights_load(_path_bytes(path), None, ctypes.byref(self._cell)),
+                   "densecl_weights_load")
         self.path = None if path is None else os.fspath(path)
         c = _weights_config(self._h).contents
         self._config = _Config.from_buffer_copy(c)
         self.config = _config_dict(self._config)
         self.labels = self._labels()
-        self.preprocess = self._preprocess()
         self._pp = _Preprocess()
         self.preprocessing_error = None
         if _weights_preprocess(self._h, ctypes.byref(self._pp)) != 0:
             self._pp = None  # image files are refused with the reason, arrays still run
             self.preprocessing_error = _text(_last_error())
         self.preprocessing = None if self._pp is None else _pp_dict(self._pp)
+        self.preprocess = self._preprocess()
+
+    @property
+    def _h(self):
+        cell = getattr(self, "_cell", None)
+        return cell.value if cell is not None else None
 
     @classmethod
     def random(cls, model, seed=0):
         """Seeded random weights of a preset name ("densenet-bc-100-k12") or a config dict."""
         cfg = _Config()
         if isinstance(model, str):
-            _check(_config_preset(model.encode(), ctypes.byref(cfg)), "densecl_config_preset")
+            _check(_config_preset(_text_bytes(model, "a preset name"), ctypes.byref(cfg)),
+                   "densecl_config_preset")
         else:
             layers = list(model["block_layers"])
             cfg.growth_rate = model["growth_rate"]
@@ -327,14 +393,16 @@ class Weights:
             cfg.stem = {v: k for k, v in _STEMS.items()}.get(model.get("stem", "imagenet"), -1)
             cfg.in_channels = model.get("in_channels", 3)
             cfg.num_classes = model["num_classes"]
-        h = _P()
-        _check(_weights_random(ctypes.byref(cfg), ctypes.c_uint64(seed), ctypes.byref(h)),
-               "densecl_weights_random")
-        return cls(None, _handle=h)
+        self = cls.__new__(cls)
+        self._cell = _P()
+        _check(_weights_random(ctypes.byref(cfg), ctypes.c_uint64(seed),
+                               ctypes.byref(self._cell)), "densecl_weights_random")
+        self.__init__(None, _loaded=True)
+        return self
 
     def metadata(self, key):
         self._alive()
-        return _text(_weights_metadata(self._h, key.encode()))
+        return _text(_weights_metadata(self._h, _text_bytes(key, "a metadata key")))
 
     def _labels(self):
         n = _weights_label_count(self._h)
@@ -352,9 +420,21 @@ class Weights:
                 raise Error(3, f"{self.path}: densecl.preprocess is not a JSON object",
                             "Weights")
             return pp
-        if self._config.stem == 0 and self._config.in_channels == 3:
-            return dict(_IMAGENET_PREPROCESS)
-        return None
+        return None if self.preprocessing is None else _pp_metadata(self.preprocessing)
+
+    def preprocessing_for(self, **fields):
+        """The preprocessing with fields set, as a dict like Weights.preprocessing:
+        densecl_weights_preprocess_ex. fields: size (N or (H, W): the input and the centre
+        crop; without resize nothing is resized before the crop), resize (N: the shorter side,
+        (H, W): exactly, None: no resize), crop (N, (H, W) or None), mean and std (a number
+        or one per channel), channels (checked): the names and meanings of `densecl classify
+        --size/--resize/--crop/--mean/--std/--channels`. densecl.Error when the result is
+        refused (a size an ONNX graph's static input contradicts, names it)."""
+        self._alive()
+        pp = _Preprocess()
+        _check(_weights_preprocess_ex(self._h, _overrides_json(fields), ctypes.byref(pp)),
+               "densecl_weights_preprocess_ex")
+        return _pp_dict(pp)
 
     def load_image(self, path):
         """An image file decoded and preprocessed for this model: float32 [C, H, W] (see the
@@ -372,9 +452,12 @@ class Weights:
             raise ValueError("densecl.Weights: used after close()")
 
     def close(self):
-        if self._h:
-            _weights_free(self._h)
-            self._h = None
+        cell = getattr(self, "_cell", None)
+        if cell is not None:
+            h = cell.value
+            cell.value = None  # taken before the free: a second close() finds nothing
+            if h:
+                _weights_free(h)
 
     def __enter__(self):
         return self
@@ -389,6 +472,85 @@ class Weights:
 
 # ---------------------------------------------------------------------------------------------
 # Preprocessing: the library's (densecl_image_to_input), on pixels PIL decoded
+
+def _pp_metadata(d):
+    """Weights.preprocessing's dict in the keys of "densecl.preprocess"."""
+    resize = d["resize"] or ([d["resize_height"], d["resize_width"]] if d["resize_height"]
+                             else None)
+    crop = [d["crop_height"], d["crop_width"]] if d["crop_height"] else None
+    return {"channels": d["channels"], "height": d["height"], "width": d["width"],
+            "resize": resize, "crop": crop, "mean": list(d["mean"]), "std": list(d["std"])}
+
+
+def _side(v, what, none_ok):
+    if v is None and none_ok:
+        return None
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in v):
+        return [int(v[0]), int(v[1])]
+    raise ValueError(f"densecl: preprocess {what} must be N or (H, W)"
+                     f"{' or None' if none_ok else ''}, not {v!r}")
+
+
+def _overrides_json(fields):
+    """Engine(preprocess=...) / preprocessing_for(**...) fields as the JSON overrides of
+    densecl_weights_preprocess_ex, with `densecl classify`'s meanings: size is the input and the
+    crop, and without resize nothing is resized before it; crop replaces that crop."""
+    fields = dict(fields or {})
+    known = {"size", "resize", "crop", "mean", "std", "channels"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"densecl: unknown preprocess field(s) {unknown}; the fields are "
+                         "size, resize, crop, mean, std, channels")
+    if not fields:
+        return None
+    o = {}
+    if "size" in fields:
+        size = _side(fields["size"], "size", False)
+        h, w = (size, size) if isinstance(size, int) else size
+        o.update(height=h, width=w, crop=[h, w])
+        if "resize" not in fields:
+            o["resize"] = None
+    if "resize" in fields:
+        o["resize"] = _side(fields["resize"], "resize", True)
+    if "crop" in fields:
+        crop = _side(fields["crop"], "crop", True)
+        o["crop"] = [crop, crop] if isinstance(crop, int) else crop
+    for key in ("mean", "std"):
+        if key in fields:
+            v = fields[key]
+            v = [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else [float(v)]
+            o[key] = v
+    if "channels" in fields:
+        o["channels"] = int(fields["channels"])
+    return _c_string(json.dumps(o).encode(), "the preprocess fields")
+
+
+def _pp_flags(d):
+    """Weights.preprocessing's dict as the fields that set it: "resize=48, size=48, ..."."""
+    if d["resize"]:
+        resize = str(d["resize"])
+    elif d["resize_height"]:
+        resize = f"({d['resize_height']}, {d['resize_width']})"
+    else:
+        resize = "None"
+    size = str(d["height"]) if d["height"] == d["width"] else f"({d['height']}, {d['width']})"
+    out = f"resize={resize}, size={size}"
+    if (d["crop_height"], d["crop_width"]) != (d["height"], d["width"]):
+        out += ", crop=" + (f"({d['crop_height']}, {d['crop_width']})" if d["crop_height"]
+                            else "None")
+    for key in ("mean", "std"):
+        vals = [f"{v:.6g}" for v in d[key]]
+        out += f", {key}=" + (vals[0] if len(vals) == 1 else "(" + ", ".join(vals) + ")")
+    return out
+
+
+class PreprocessingWarning(UserWarning):
+    """The weights carry no preprocessing metadata and some of it was assumed (what, and how to
+    set it, is in the message): the Python form of `densecl classify`'s warning."""
+
 
 def _pp_dict(pp):
     d = {k: int(getattr(pp, k)) for k in _PP_INTS}
@@ -464,64 +626,257 @@ def _preprocess_image(path, pp):
 
 
 # ---------------------------------------------------------------------------------------------
+# Folders: the images of a directory, and ImageFolder trees (as tools/densecl/classify_folders.c)
+
+# torchvision's ImageFolder's extensions, and the other formats `densecl classify` reads
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+                    ".gif", ".pnm", ".tga", ".psd", ".hdr", ".pic")
+
+
+def _is_image_name(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS) and len(name) > 0
+
+
+def _key(path):
+    return os.fsencode(path)  # byte order, as the CLI sorts (and sorted() sorts UTF-8 names)
+
+
+class _Walk:
+    def __init__(self):
+        self.dirs, self.other, self.hidden, self.outside = [], [], 0, 0
+        self._stack = []
+
+    def collect(self, d):
+        """d and every directory below it (symbolic links followed, loops refused)."""
+        st = os.stat(d)
+        ident = (st.st_dev, st.st_ino)
+        if ident in self._stack:
+            raise Error(2, f"{d}: a symbolic link loop", "image_folder")
+        if len(self._stack) == 64:
+            raise Error(2, f"{d}: more than 64 directories deep", "image_folder")
+        self._stack.append(ident)
+        self.dirs.append(d)
+        for name in sorted(os.listdir(d), key=_key):
+            path = os.path.join(d, name)
+            if name.startswith("."):
+                self.hidden += 1
+            elif os.path.isdir(path):
+                self.collect(path)
+            elif not _is_image_name(name):
+                self.other.append(path)
+        self._stack.pop()
+
+    def images(self):
+        """The images of every directory: directories by path, files by name."""
+        out = []
+        for d in sorted(self.dirs, key=_key):
+            for name in sorted(os.listdir(d), key=_key):
+                path = os.path.join(d, name)
+                if not name.startswith(".") and _is_image_name(name) and not os.path.isdir(path):
+                    out.append(path)
+        return out
+
+    def skipped(self):
+        return len(self.other) + self.hidden + self.outside
+
+
+def list_images(root):
+    """The image files under a directory, as `densecl classify DIR` takes them: every directory
+    in the order of its path (sorted(os.walk(root)), symbolic links followed), in each its files
+    by name; images by extension, case ignored (IMAGE_EXTENSIONS: ImageFolder's and the other
+    formats densecl reads); hidden entries (a leading '.') skipped."""
+    w = _Walk()
+    w.collect(os.fspath(root))
+    return w.images()
+
+
+class ImageFolder:
+    """A directory of class folders, as torchvision's ImageFolder reads it (and `densecl
+    classify --truth folders`): classes are the subdirectories sorted by name; samples are
+    (path, class index) with each class folder walked as list_images() walks a directory;
+    files beside the class folders belong to none. skipped: how many entries were skipped
+    (not images by name, hidden, images outside the class folders)."""
+
+    def __init__(self, root):
+        self.root = os.fspath(root)
+        _c_string(os.fsencode(self.root), "a path")
+        w = _Walk()
+        self.classes, self.samples = [], []
+        for name in sorted(os.listdir(self.root), key=_key):
+            path = os.path.join(self.root, name)
+            if name.startswith("."):
+                w.hidden += 1
+            elif os.path.isdir(path):
+                cw = _Walk()
+                cw.collect(path)
+                w.other += cw.other
+                w.hidden += cw.hidden
+                self.samples += [(p, len(self.classes)) for p in cw.images()]
+                self.classes.append(name)
+            elif _is_image_name(name):
+                w.outside += 1
+            else:
+                w.other.append(path)
+        if not self.classes:
+            raise Error(1, f"{self.root} has no class folders: truth=\"folders\" takes a "
+                        "directory whose subdirectories are the classes (torchvision's "
+                        "ImageFolder layout)", "image_folder")
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.skipped = w.skipped()
+        self.not_images = list(w.other)
+
+    def model_classes(self, labels, num_classes):
+        """The model's class index of each class folder, and how it was found: ("name", map)
+        when every folder is named as one of labels (case ignored, '_' as ' '); ("position",
+        map) when none is and there are num_classes folders (folder i is class i, as ImageFolder
+        numbers them). densecl.Error otherwise, as `densecl classify --truth folders`."""
+        def norm(t):  # ASCII case ignored, '_' as ' ': the CLI's comparison
+            return "".join(" " if c == "_" else c.lower() if c.isascii() else c for c in t)
+
+        mapping = []
+        for folder in self.classes:
+            hits = [k for k, name in enumerate(labels or []) if norm(name) == norm(folder)]
+            if len(hits) > 1:
+                raise Error(1, f"class folder '{folder}' matches two of the model's classes, "
+                            f"{hits[0]} '{labels[hits[0]]}' and {hits[1]} '{labels[hits[1]]}'",
+                            "classify")
+            mapping.append(hits[0] if hits else -1)
+        matched = sum(m >= 0 for m in mapping)
+        if matched == len(mapping):
+            return "name", mapping
+        if matched:
+            missing = [f"'{f}'" for f, m in zip(self.classes, mapping) if m < 0]
+            raise Error(1, f"truth=\"folders\": {len(missing)} of the {len(mapping)} class "
+                        f"folders are not class names of the model ({', '.join(missing[:5])}"
+                        f"{', ...' if len(missing) > 5 else ''}): the folders must all be named "
+                        "as the model's classes, or none (then they are matched by sorted "
+                        "position, as ImageFolder numbers them)", "classify")
+        if len(mapping) != num_classes:
+            raise Error(1, f"truth=\"folders\": {len(mapping)} class folders, but the model has "
+                        f"{num_classes} classes and "
+                        f"{'none of the folders is named as one of them' if labels else 'no class names'}"
+                        ": which folder is which class cannot be told", "classify")
+        return "position", list(range(len(mapping)))
+
+
+def image_folder(root):
+    """ImageFolder(root): the class folders of an ImageFolder tree and their images."""
+    return ImageFolder(root)
+
+
+Result = collections.namedtuple("Result", "input index top truth")
+Result.__doc__ = """One classified image: input (the path, or "array" for arrays), index (its
+position among the inputs), top (the top classes, [(class id, name, probability), ...], most
+likely first) and truth (the true class id with truth="folders", else None)."""
+
+
+# ---------------------------------------------------------------------------------------------
 # Engine
 
 class Engine:
-    """Weights bound to OpenCL device(s), ready to run: Engine(weights, device="auto").
+    """Weights bound to OpenCL device(s), ready to run: Engine(weights, device="auto", ...).
 
-    device: as densecl_engine_create: "auto", "cpu", "gpu", "accelerator", "P:D", part of a
-    device name, several joined by commas, or "all". The weights may be closed afterwards.
+    device:         as densecl_engine_create: "auto", "cpu", "gpu", "accelerator", "P:D", part
+                    of a device name, several joined by commas (each batch split over them), "A|B"
+                    (the first of them that exists: "gpu|cpu"), or "all"
+    threads:        run a CPU device on this many threads (an OpenCL sub-device; 0: all), as
+                    ONNX Runtime's intra_op_num_threads
+    conv:           the conv kernel family ("auto", "direct", "gemm", "clblast", "winograd")
+    kernel_params:  the families' parameters ("direct:1x1=8x32,conv=16x4")
+    kernels_binary: a program binary from `densecl compile-kernels` (FPGA boards)
+    no_kernel_cache: neither read nor write the on-disk kernel cache
+    preprocess:     preprocessing fields to set for image files: a dict of size, resize, crop,
+                    mean, std, channels (see Weights.preprocessing_for); refused at once when the
+                    result is (a size an ONNX graph's static input contradicts, ...)
+    The options are densecl_engine_options'. The weights may be closed afterwards.
     """
 
-    def __init__(self, weights, device="auto"):
-        self._h = None
+    def __init__(self, weights, device="auto", *, threads=0, conv=None, kernel_params=None,
+                 kernels_binary=None, no_kernel_cache=False, preprocess=None):
+        # Everything close() and __del__ look at exists before the library is called.
+        self._cell = None
+        self._lock = threading.RLock()
+        self._calls = 0        # calls in flight that use the handle (close() waits for them)
+        self._closing = False
+        self._pending = set()  # _Pending of the jobs started and not yet waited for
+        self._warned = False
         if not isinstance(weights, Weights):
             weights = Weights(weights)
         weights._alive()
-        h = _P()
-        _check(_engine_create(weights._h, None if device is None else device.encode(),
-                              ctypes.byref(h)), "densecl_engine_create")
-        self._h = h
-        self._cond = threading.Condition()
-        self._inflight = 0
-        self._pending = set()  # _Pending of the jobs started and not yet waited for
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise ValueError(f"densecl.Engine: threads must be an int >= 0, not {threads!r}")
+        o = _EngineOptions()
+        o.device = None if device is None else _text_bytes(device, "the device spec")
+        o.kernels_binary = None if kernels_binary is None else _path_bytes(kernels_binary)
+        o.no_kernel_cache = int(bool(no_kernel_cache))
+        o.conv = None if conv is None else _text_bytes(conv, "the conv family")
+        o.kernel_params = (None if kernel_params is None
+                           else _text_bytes(kernel_params, "the kernel parameters"))
+        o.threads = threads
         self.config = dict(weights.config)
         self.labels = weights.labels
         self.preprocess = weights.preprocess
         self.preprocessing = weights.preprocessing
         self._pp = weights._pp
         self._pp_error = weights.preprocessing_error
+        if preprocess is not None:
+            pp = _Preprocess()
+            _check(_weights_preprocess_ex(weights._h, _overrides_json(preprocess),
+                                          ctypes.byref(pp)), "densecl_weights_preprocess_ex")
+            self._pp, self._pp_error = pp, None
+            self.preprocessing = _pp_dict(pp)
+            self.preprocess = _pp_metadata(self.preprocessing)
+        self._weights_path = weights.path
         self._cfg = _Config.from_buffer_copy(weights._config)
+        cell = _P()
+        self._cell = cell  # the library writes the handle here: an interrupt cannot lose it
+        _check(_engine_create_ex(weights._h, ctypes.byref(o), ctypes.byref(cell)),
+               "densecl_engine_create_ex")
 
-    # Calls in flight are counted so that close() never frees the engine under another thread.
-    def _enter(self):
-        with self._cond:
-            if not self._h:
-                raise ValueError("densecl.Engine: used after close()")
-            self._inflight += 1
-            return self._h
+    @property
+    def _h(self):
+        cell = self._cell
+        return cell.value if cell is not None else None
 
-    def _leave(self):
-        with self._cond:
-            self._inflight -= 1
-            self._cond.notify_all()
+    # A call that uses the handle counts itself in flight, so that close() never frees the
+    # engine under another thread. Written out in each method (not a context manager): between
+    # two steps of Python code an interrupt may land, and only these orderings leave the count
+    # right whatever step it lands after (see the module's docstring).
+    def _closed_error(self):
+        return ValueError("densecl.Engine: used after close()")
 
     @property
     def device(self):
         """The (first) device, as a dict like densecl.devices()'s."""
-        h = self._enter()
+        entered = False
         try:
+            with self._lock:
+                h = self._h
+                if not h or self._closing:
+                    raise self._closed_error()
+                self._calls += 1
+                entered = True
             return _device_dict(_engine_device(h).contents)
         finally:
-            self._leave()
+            if entered:
+                with self._lock:
+                    self._calls -= 1
 
     @property
     def replica_count(self):
-        h = self._enter()
+        entered = False
         try:
+            with self._lock:
+                h = self._h
+                if not h or self._closing:
+                    raise self._closed_error()
+                self._calls += 1
+                entered = True
             return _engine_replica_count(h)
         finally:
-            self._leave()
+            if entered:
+                with self._lock:
+                    self._calls -= 1
 
     def run(self, x):
         """Logits of a batch: x float32 [N, C, H, W], C-contiguous (checked, never copied) ->
@@ -535,12 +890,23 @@ class Engine:
         n, c, hh, ww = (int(v) for v in x.shape)
         out = np.empty((n, self._cfg.num_classes), np.float32)
         fp = ctypes.POINTER(ctypes.c_float)
-        h = self._enter()
+        xp, op = x.ctypes.data_as(fp), out.ctypes.data_as(fp)
+        entered = False
         try:
-            _check(_engine_run(h, x.ctypes.data_as(fp), n, c, hh, ww, out.ctypes.data_as(fp)),
-                   "densecl_engine_run")
+            with self._lock:
+                h = self._h
+                if not h or self._closing:
+                    raise self._closed_error()
+                self._calls += 1
+                entered = True
+            # Blocking: the library is done with x and out when it returns.
+            st = _engine_run(h, xp, n, c, hh, ww, op)
+            if st != 0:
+                raise Error(st, _text(_last_error()), "densecl_engine_run")
         finally:
-            self._leave()
+            if entered:
+                with self._lock:
+                    self._calls -= 1
         return out
 
     def start(self, x):
@@ -553,12 +919,12 @@ class Engine:
         flight, waited for in any order, from any thread; each once.
 
         x is converted to a C-contiguous float32 array only when it is not one already
-        (np.ascontiguousarray); the job keeps that array and its logits alive until waited for.
-        The device reads x until then: do not write into it before wait() (fill a new array
-        for the next batch). Errors about the input (its shape, channels, size) raise
-        densecl.Error here; errors of the device(s) raise from wait(). A job dropped without
-        wait() is waited for when garbage-collected (its errors ignored), and close() waits for
-        every job still open (a later wait() then gives that job's result)."""
+        (np.ascontiguousarray); the engine keeps that array and its logits alive until the job
+        is waited for. The device reads x until then: do not write into it before wait() (fill
+        a new array for the next batch). Errors about the input (its shape, channels, size)
+        raise densecl.Error here; errors of the device(s) raise from wait(). A job dropped
+        without wait() is waited for when garbage-collected (its errors ignored), and close()
+        waits for every job still open (a later wait() then gives that job's result)."""
         x = np.ascontiguousarray(x, np.float32)
         if x.ndim != 4:
             raise ValueError("densecl.Engine.start: want a float32 [N, C, H, W] array, got "
@@ -566,98 +932,218 @@ class Engine:
         n, c, hh, ww = (int(v) for v in x.shape)
         p = _Pending(x, np.empty((n, self._cfg.num_classes), np.float32))
         fp = ctypes.POINTER(ctypes.c_float)
-        job = _P()
-        h = self._enter()
+        xp, op, cell = x.ctypes.data_as(fp), p.out.ctypes.data_as(fp), ctypes.byref(p.cell)
+        entered = False
         try:
-            _check(_engine_start(h, x.ctypes.data_as(fp), n, c, hh, ww, p.out.ctypes.data_as(fp),
-                                 ctypes.byref(job)), "densecl_engine_start")
-            # Registered before _leave(), so that close() (which waits for the calls in
-            # flight first) always finds it.
-            p.h = job
-            with self._cond:
+            with self._lock:
+                h = self._h
+                if not h or self._closing:
+                    raise self._closed_error()
+                self._calls += 1
+                entered = True
+                # Registered, with its arrays, before the library can make the job: the handle
+                # it writes lands in p.cell, which the engine already holds.
                 self._pending.add(p)
+            st = _engine_start(h, xp, n, c, hh, ww, op, cell)
+            if st != 0:
+                detail = _text(_last_error())
+                with self._lock:
+                    self._pending = self._pending - {p}
+                raise Error(st, detail, "densecl_engine_start")
         finally:
-            self._leave()
+            if entered:
+                with self._lock:
+                    self._calls -= 1
         return Job(self, p)
 
-    def _take(self, p):
-        """The C job of p, taken (under the lock) by the one caller that will wait for it:
-        None when another took it. The caller then counts as a call in flight until _finish."""
-        with self._cond:
-            h, p.h = p.h, None
-            if h:
-                self._pending.discard(p)
-                self._inflight += 1
-            return h
+    def _wait_pending(self, p):
+        """Waits for p's C job unless someone did: once, under p's own lock, which close()
+        takes too. The handle leaves p.cell in the same step as densecl_job_wait is called
+        (nothing between them can be interrupted), so it is waited for exactly once."""
+        with p.lock:
+            job = p.cell.value
+            if job:
+                p.cell.value = None
+                st = _job_wait(job)
+                p.status = st
+                if st != 0:
+                    p.error = Error(st, _text(_last_error()), "densecl_job_wait")
+                p.x = None
+            with self._lock:
+                self._pending = self._pending - {p}  # a new set: iterations stay valid
 
-    def _finish(self, p, h):
-        # densecl_job_wait, once per job: writes p.out on success and frees the C job; the
-        # input is no longer read after it.
-        st = _job_wait(h)
-        if st != 0:
-            p.error = Error(st, _text(_last_error()), "densecl_job_wait")
-        p.x = None
+    def _warn_assumed(self):
+        if self._warned or not self.preprocessing or self.preprocessing["source"] not in (
+                "imagenet", "onnx-input"):
+            return
+        self._warned = True
+        why = ("the input size its ONNX graph declares, ImageNet's mean and std"
+               if self.preprocessing["source"] == "onnx-input"
+               else "torchvision's ImageNet preprocessing")
+        warnings.warn(f"{self._weights_path or 'the weights'} has no preprocessing metadata: "
+                      f"assuming {_pp_flags(self.preprocessing)} ({why}); pass "
+                      "Engine(preprocess={...}) to set them", PreprocessingWarning, stacklevel=4)
 
-    def _batch(self, inputs):
-        if isinstance(inputs, np.ndarray):
+    def _items(self, inputs, truth):
+        """(input name, tensor or path, truth) for every image of inputs."""
+        if truth not in (None, "folders"):
+            raise ValueError(f"densecl.Engine.classify: truth must be None or \"folders\", not "
+                             f"{truth!r}")
+        if isinstance(inputs, (np.ndarray, str, bytes, os.PathLike)):
             inputs = [inputs]
-        elif isinstance(inputs, (str, bytes, os.PathLike)):
-            inputs = [inputs]
-        arrays = []
+        items = []
         for item in inputs:
             if isinstance(item, np.ndarray):
+                if truth:
+                    raise ValueError("densecl.Engine.classify: truth=\"folders\" takes "
+                                     "directories, not arrays")
                 a = item[None] if item.ndim == 3 else item
                 if a.ndim != 4:
                     raise ValueError("densecl.Engine.classify: arrays must be [C, H, W] or "
                                      f"[N, C, H, W], got {list(item.shape)}")
-                arrays.extend(np.ascontiguousarray(a, np.float32))
+                items += [("array", t, None) for t in a]
+                continue
+            path = os.fsdecode(item) if isinstance(item, bytes) else os.fspath(item)
+            _path_bytes(path)
+            if truth:
+                if not os.path.isdir(path):
+                    raise ValueError(f"densecl.Engine.classify: truth=\"folders\" takes "
+                                     f"directories (ImageFolder roots), not '{path}'")
+                folder = ImageFolder(path)
+                how, mapping = folder.model_classes(self.labels, self._cfg.num_classes)
+                if how == "position":
+                    warnings.warn(f"{path}: the class folders are not named as the model's "
+                                  "classes: folder i in sorted order is class i, as "
+                                  "torchvision's ImageFolder numbers them", UserWarning,
+                                  stacklevel=4)
+                items += [(p, p, mapping[t]) for p, t in folder.samples]
+            elif os.path.isdir(path):
+                items += [(p, p, None) for p in list_images(path)]
             else:
-                if self._pp is None:
-                    raise Error(6, self._pp_error, "classify")
-                arrays.append(_preprocess_image(item, self._pp))
-        if not arrays:
+                items.append((path, path, None))
+        if not items:
             raise ValueError("densecl.Engine.classify: no inputs")
-        shapes = {a.shape for a in arrays}
-        if len(shapes) != 1:
-            raise ValueError(f"densecl.Engine.classify: inputs of different shapes {shapes}")
-        return np.ascontiguousarray(np.stack(arrays))
+        return items
 
-    def classify(self, inputs, top=5):
-        """The top classes of each input: a list, per image, of (class id, name, probability),
-        most likely first. inputs: image paths (decoded with PIL and preprocessed as the weights
-        say), arrays [C, H, W] or [N, C, H, W] already preprocessed, or a list of them."""
-        x = self._batch(inputs)
-        p = self.run(x)
-        _softmax(p.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), p.shape[0], p.shape[1])
-        top = max(1, min(int(top), p.shape[1]))
-        results = []
-        for row in p:
+    def _top(self, probs, top):
+        top = max(1, min(int(top), probs.shape[1]))
+        out = []
+        for row in probs:
             ids = np.argsort(-row, kind="stable")[:top]
-            results.append([(int(i), self.labels[i] if self.labels else f"class {i}",
-                             float(row[i])) for i in ids])
-        return results
+            out.append([(int(i), self.labels[i] if self.labels else f"class {i}",
+                         float(row[i])) for i in ids])
+        return out
+
+    def classify_batches(self, inputs, top=5, batch_size=32, progress=None, truth=None):
+        """Classifies inputs batch_size images at a time and yields each batch's results, a
+        list of densecl.Result (input, index, top, truth), in input order. inputs: image paths
+        (decoded with PIL and preprocessed by the library as the weights say), directories
+        (their images, as list_images() lists them), arrays [C, H, W] or [N, C, H, W] already
+        preprocessed, or a list of them. truth="folders": each input is an ImageFolder tree
+        whose class folders are the truth (ImageFolder.model_classes). progress: a callable
+        progress(done, total) called after each batch, or True for a line on stderr.
+
+        Memory stays at two batches: batch i+1 is decoded and preprocessed into one buffer
+        while the device computes batch i from the other (Engine.start / Job.wait)."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"densecl.Engine.classify: batch_size must be a positive int, not "
+                             f"{batch_size!r}")
+        items = self._items(inputs, truth)
+        total = len(items)
+        if progress is True:
+            def progress(done, total):
+                print(f"\rdensecl: {done}/{total} images", end="\n" if done == total else "",
+                      file=sys.stderr, flush=True)
+        buffers = [None, None]
+        k = 0
+        prev = None  # (job, its items, first index)
+        done = 0
+        i = 0
+        while i < total or prev is not None:
+            batch, shape = [], None
+            while i < total and len(batch) < batch_size:
+                name, src, t = items[i]
+                if isinstance(src, np.ndarray):
+                    tensor = np.ascontiguousarray(src, np.float32)
+                else:
+                    if self._pp is None:
+                        raise Error(6, self._pp_error, "classify")
+                    self._warn_assumed()
+                    tensor = _preprocess_image(src, self._pp)
+                if shape is not None and tensor.shape != shape:
+                    break  # another size: it starts the next batch
+                if shape is None:
+                    shape = tensor.shape
+                    buf = buffers[k]
+                    if buf is None or buf.shape[1:] != shape or buf.shape[0] < batch_size:
+                        buf = buffers[k] = np.empty((batch_size,) + shape, np.float32)
+                buf[len(batch)] = tensor
+                batch.append((name, i, t))
+                i += 1
+            job = self.start(buf[:len(batch)]) if batch else None  # buf is read until waited
+            k ^= 1
+            if prev is not None:
+                pjob, pbatch = prev
+                probs = pjob.wait()
+                _softmax(probs.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), probs.shape[0],
+                         probs.shape[1])
+                done += len(pbatch)
+                results = [Result(name, index, t5, t) for (name, index, t), t5
+                           in zip(pbatch, self._top(probs, top))]
+                if progress:
+                    progress(done, total)
+                prev = (job, batch) if job is not None else None
+                yield results
+            else:
+                prev = (job, batch) if job is not None else None
+
+    def classify(self, inputs, top=5, batch_size=32, progress=None):
+        """The top classes of each input: a list, per image, of (class id, name, probability),
+        most likely first; classify_batches() in one list (the inputs as there: image paths,
+        directories, arrays)."""
+        out = []
+        for batch in self.classify_batches(inputs, top=top, batch_size=batch_size,
+                                           progress=progress):
+            out += [r.top for r in batch]
+        return out
+
+    def evaluate(self, folders, top=5, batch_size=32, progress=None):
+        """Accuracy on ImageFolder trees (truth="folders"): a dict with images, correct1,
+        correct5, top1 and top5 (fractions), as `densecl classify --truth folders` reports."""
+        n = c1 = c5 = 0
+        for batch in self.classify_batches(folders, top=max(5, top), batch_size=batch_size,
+                                           progress=progress, truth="folders"):
+            for r in batch:
+                ids = [t[0] for t in r.top]
+                n += 1
+                c1 += ids[0] == r.truth
+                c5 += r.truth in ids[:5]
+        return {"images": n, "correct1": c1, "correct5": c5, "top1": c1 / n if n else 0.0,
+                "top5": c5 / n if n else 0.0}
 
     def close(self):
         """Frees the engine once every call in flight on other threads has returned, after
         waiting for the jobs started and never waited for (their Job.wait() then gives what
         that wait gave), so that no C job outlives the arrays it reads and writes."""
-        cond = getattr(self, "_cond", None)
-        if cond is None:
+        if getattr(self, "_cell", None) is None:
             return
-        with cond:
-            h, self._h = self._h, None
-            while self._inflight:
-                cond.wait()
-            # No start can begin now, and every wait that began has ended: the jobs left are
-            # this thread's. Waited for under the lock, so a Job.wait() on another thread
-            # blocks until its job's result is recorded.
-            pending, self._pending = self._pending, set()
-            for p in pending:
-                job, p.h = p.h, None
-                if job:
-                    self._finish(p, job)
-        if h:
-            _engine_free(h)
+        with self._lock:
+            self._closing = True  # no call begins from now on
+        while True:
+            with self._lock:
+                if self._calls <= 0:
+                    break
+            time.sleep(0.002)
+        # No start is under way now: every job is in _pending (one whose start was
+        # interrupted before the library made it has no handle and is simply dropped).
+        for p in list(self._pending):
+            self._wait_pending(p)
+        with self._lock:
+            if not self._pending:
+                h = self._cell.value
+                self._cell.value = None  # taken before the free: nothing can free it twice
+                if h:
+                    _engine_free(h)
 
     def __enter__(self):
         return self
@@ -673,15 +1159,22 @@ class Engine:
 class _Pending:
     """A started C job and the arrays it reads and writes until it is waited for. Held by the
     engine (not the Job) until then, so that close() finds it even while the Job is being
-    garbage-collected."""
+    garbage-collected. cell: the densecl_job * as the library wrote it; NULL before the start
+    and once taken by the one wait."""
 
-    __slots__ = ("h", "x", "out", "error")
+    __slots__ = ("cell", "lock", "x", "out", "error", "status")
 
     def __init__(self, x, out):
-        self.h = None      # the densecl_job *; None once taken by the one who waits for it
-        self.x = x         # the input, read by the device until the wait
-        self.out = out     # the logits, written by the wait on success
-        self.error = None  # the wait's densecl.Error, if it failed
+        self.cell = _P()
+        self.lock = threading.Lock()
+        self.x = x           # the input, read by the device until the wait
+        self.out = out       # the logits, written by the wait on success
+        self.error = None    # the wait's densecl.Error, if it failed
+        self.status = None   # the wait's status; None until waited for
+
+    @property
+    def h(self):
+        return self.cell.value
 
 
 class Job:
@@ -703,27 +1196,18 @@ class Job:
                 raise ValueError("densecl.Job.wait: this job was already waited for (each job "
                                  "is waited for once)")
             self._waited = True
-        eng, p = self._engine, self._p
-        h = eng._take(p)
-        if h:
-            try:
-                eng._finish(p, h)
-            finally:
-                eng._leave()
-        # else Engine.close() waited for it, under the lock _take just took: its result is in p
+        p = self._p
+        self._engine._wait_pending(p)  # or Engine.close() did: its result is in p
         if p.error is not None:
             raise p.error
+        if p.status is None:
+            raise ValueError("densecl.Job.wait: an earlier wait of this job was interrupted; "
+                             "its logits are lost")
         out, p.out = p.out, None
         return out
 
     def __del__(self):
         p = getattr(self, "_p", None)
-        if p is None or _job_wait is None or p.h is None:
+        if p is None or _job_wait is None or not p.cell.value:
             return
-        eng = self._engine
-        h = eng._take(p)
-        if h:
-            try:
-                eng._finish(p, h)  # its error, if any, is nobody's to see
-            finally:
-                eng._leave()
+        self._engine._wait_pending(p)  # its error, if any, is nobody's to see

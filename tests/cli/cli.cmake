@@ -135,3 +135,19 @@ add_test(NAME cl_count_densenet121_nvidia-h200
 set_tests_properties(
   cl_count_densenet121_nvidia-h200 PROPERTIES
   LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_DEVICE_PROFILE=nvidia-h200;DC_CL_COUNT_RUNS=1 2")
+
+# A user's own model and folders (issue 24): a 48x48 DenseNet exported plainly to ONNX
+# classifies an ImageFolder tree at its declared size, as torch and torchvision's ImageFolder
+# do; contradicting sizes refused; class folders matched to names; --threads and gpu|cpu. The
+# fixtures (tests/generators/gen_folders.py: torch, torchvision; half a minute, skipped when up
+# to date) are shared with the Python module's test (tests/python/).
+set(DENSECL_FOLDERS_DIR ${PROJECT_BINARY_DIR}/folders)
+add_test(NAME folder_fixtures
+         COMMAND ${DENSECL_PYTHON} ${DENSECL_TEST_GENERATORS}/gen_folders.py prepare
+                 ${DENSECL_FOLDERS_DIR})
+set_tests_properties(folder_fixtures PROPERTIES FIXTURES_SETUP folders LABELS cli TIMEOUT 600)
+add_test(NAME folder_tests
+         COMMAND bash ${dc_dir}/folder_tests.sh $<TARGET_FILE:densecl-cli> ${DENSECL_FOLDERS_DIR}
+                 ${CMAKE_CURRENT_BINARY_DIR}/folder-scratch)
+set_tests_properties(folder_tests PROPERTIES LABELS cli TIMEOUT 600 FIXTURES_REQUIRED folders
+                     ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_PYTHON=${DENSECL_PYTHON}")

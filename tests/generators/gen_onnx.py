@@ -303,7 +303,16 @@ def main(outdir):
     x = torch.randn(1, 3, 64, 64)
     path = os.path.join(outdir, "resnet18.onnx")
     torch.onnx.export(resnet, x, path, opset_version=13)
-    refused.append(("resnet18.onnx", "does not fit a DenseNet;(Add)"))
+    refused.append(("resnet18.onnx", "densecl runs DenseNets (torchvision's DenseNet family and "
+                    "its CIFAR variants); this graph is a residual network (it adds conv outputs "
+                    "to their inputs, as ResNets do): use ONNX Runtime or OpenCV DNN for it; "
+                    "detail: ONNX graph: node;does not fit a DenseNet;(Add)"))
+    torch.manual_seed(2)
+    mobilenet = torchvision.models.mobilenet_v2(weights=None).eval()
+    path = os.path.join(outdir, "mobilenet_v2.onnx")
+    torch.onnx.export(mobilenet, torch.randn(1, 3, 32, 32), path, opset_version=13)
+    refused.append(("mobilenet_v2.onnx", "densecl runs DenseNets;this graph is a residual network "
+                    "with grouped or depthwise convolutions;use ONNX Runtime or OpenCV DNN;detail:"))
     tiny = fx.cifar_densenet(4, (2, 2), 8, 5)
     torch.manual_seed(1)
     path = os.path.join(outdir, "doubled.onnx")

@@ -440,7 +440,7 @@ static void test_write(void)
     t[2].dtype = DC_F16; /* written as F32 whatever it was read as */
     t[2].ndim = 0;
     t[2].data = b;
-    dc_tensor_set set = {3, t, 2, mk, mv}, r;
+    dc_tensor_set set = {3, t, 2, mk, mv, {{0}, 0, {0}}}, r;
     char path[128], dir[72];
     snprintf(dir, sizeof dir, "%s/w", tmpdir);
     CHECK(mkdir(dir, 0755) == 0);
@@ -497,7 +497,7 @@ static void test_write(void)
     rmdir(dir);
 
     /* An empty set writes "{}" padded to 8. */
-    dc_tensor_set empty = {0, NULL, 0, NULL, NULL};
+    dc_tensor_set empty = {0, NULL, 0, NULL, NULL, {{0}, 0, {0}}};
     snprintf(path, sizeof path, "%s/empty.safetensors", tmpdir);
     CHECK(dc_safetensors_write(path, &empty) == DENSECL_OK);
     CHECK(dc_safetensors_read(path, &r) == DENSECL_OK && r.count == 0);

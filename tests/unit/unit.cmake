@@ -88,3 +88,13 @@ set_tests_properties(setup_packages PROPERTIES LABELS unit)
 # Device profiles (DENSECL_DEVICE_PROFILE, host/cl/device_profile.c): the parser, and the conv
 # resolution under each built-in profile (no device needed).
 dc_test(test_device_profile SOURCES ${dc_dir}/test_device_profile.c LABELS unit)
+
+# The preprocessing of models without metadata (an ONNX graph's declared input, what is
+# assumed, the caller's overrides) and the message for graphs that are not DenseNets: no OpenCL.
+dc_test(test_preprocess_onnx SOURCES ${dc_dir}/test_preprocess_onnx.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)
+
+# Engine options and device specs of 0.7.0 on the CPU device: --threads as a sub-device, the
+# "gpu|cpu" fallback against the "gpu,cpu" list, an ONNX graph's static input size.
+dc_test(test_engine_options SOURCES ${dc_dir}/test_engine_options.c LABELS unit
+        ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/onnx)

@@ -12,6 +12,7 @@ typedef struct bench_opts {
     const char *conv1x1, *conv; /* tune: the candidate lists */
     const char *family;         /* --conv FAMILY (bench; tune: a --conv that names a family) */
     const char *kernel_params;  /* --kernel-params TEXT */
+    const char *threads;        /* --threads N (bench) */
     int json, profile, help, verbose, dry_run;
 } bench_opts;
 

@@ -25,12 +25,22 @@ enum {
 
 typedef struct classify_opts {
     const char *model, *weights, *device, *top, *batch, *limit, *truth, *csv, *labels;
-    const char *conv, *kernel_params, *shard, *csv_top;
+    const char *conv, *kernel_params, *shard, *csv_top, *threads;
+    const char *size, *resize, *crop, *mean, *std, *channels; /* preprocessing overrides */
     int json, verbose, help, allow_nonfinite;
 } classify_opts;
 
+/* A list of malloc'd strings (classify_folders.c). */
+typedef struct strlist {
+    char **s;
+    int n, cap;
+} strlist;
+int strlist_add(strlist *l, const char *s); /* 0: out of memory */
+void strlist_free(strlist *l);
+
 typedef struct input_file {
     const char *path;
+    char *owned; /* path, when a directory walk made it */
     dci_input_kind kind;
     int64_t count; /* images taken from it (after --limit) */
     int64_t first; /* position of its first image among all inputs (for --truth) */
@@ -74,6 +84,13 @@ typedef struct classify {
     int64_t all_total; /* images of all the shards */
     int shard_k, shard_n;
     int quiet_fail; /* input_failed keeps the message in in->why instead of reporting it */
+    int threads;    /* --threads: 0 for all */
+    char *pp_json;  /* the preprocessing overrides (--size, ...) as densecl_weights_preprocess_ex
+                       takes them; NULL when none */
+    int truth_folders;     /* --truth folders: the class folders are the truth */
+    strlist folder_names;  /* their names, in the order of classes found (ImageFolder's) */
+    int *folder_class;     /* [n_in]: each input's index into folder_names */
+    int64_t skipped_files; /* what directory walks skipped (not images, hidden, outside) */
     char gpu[64];   /* under mpirun: this rank's GPU, when --device is not given */
 
     densecl_config cfg; /* a copy: the weights are freed once uploaded */
@@ -84,6 +101,8 @@ typedef struct classify {
     densecl_preprocess pp;
     densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
     char pp_why[1024];
+    char pp_assumed[1024]; /* the warning that says what was assumed; "" when nothing was */
+    int pp_used;           /* image inputs are preprocessed with pp */
     char **names; /* NULL: "class N" */
     int *truth;
     int64_t n_truth;
@@ -147,6 +166,10 @@ int drain_batches(classify *c);
 /* Waits for every job still in flight and drops its results (after a runtime error). */
 void discard_batches(classify *c);
 
+/* With --json, the "preprocessing" member (when images are preprocessed): where it came from,
+ * whether anything was assumed (and the warning that said so), and its fields. */
+void print_json_preprocessing(const classify *c);
+
 /* The summary: images/s, accuracy with --truth, failed inputs (text, or the end of the JSON). */
 void print_summary(const classify *c, double seconds, double startup);
 
@@ -156,6 +179,17 @@ void sniff_inputs(classify *c);
 
 /* Classifies input i. 0 (its failure, if any, reported) or EXIT_RUNTIME. */
 int do_input(classify *c, int i);
+
+/* Directory inputs become their image files (classify_folders.c), with --truth folders each
+ * file's class folder; the other inputs stay as they are. 0, or EXIT_USAGE / EXIT_RUNTIME once
+ * reported. */
+int expand_folders(classify *c);
+/* c->truth from the class folders, matched to the model's class names (c->names) by name, or by
+ * sorted position when no folder is named as a class (ImageFolder's numbering). After
+ * sniff_inputs and the names. 0 or EXIT_RUNTIME once reported. */
+int setup_folder_truth(classify *c);
+/* Whether a file name has an image extension (case ignored). */
+int folder_is_image_name(const char *name);
 
 /* The command line into c->o and c's inputs (classify_args.c). 0, -1 for --help, or EXIT_USAGE
  * once reported. */

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -26,9 +27,11 @@
 #include "mpi.h"
 
 const char cmd_classify_usage[] =
-    "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--top K]\n"
-    "                        [--batch N] [--limit N] [--truth LABELS] [--labels FILE]\n"
-    "                        [--csv FILE|-] [--csv-top K] [--json]\n"
+    "usage: densecl classify [--model NAME] --weights FILE [--device SPEC] [--threads N]\n"
+    "                        [--top K] [--batch N] [--limit N] [--truth LABELS|folders]\n"
+    "                        [--labels FILE] [--csv FILE|-] [--csv-top K] [--json]\n"
+    "                        [--size N|HxW] [--resize N|HxW|none] [--crop N|HxW|none]\n"
+    "                        [--mean M[,M,M]] [--std S[,S,S]] [--channels N]\n"
     "                        [--allow-nonfinite-weights] [--conv FAMILY]\n"
     "                        [--kernel-params TEXT] [--shard K/N] INPUT...\n"
     "\n"
@@ -38,14 +41,31 @@ const char cmd_classify_usage[] =
     "  an image      PNG, JPEG, BMP, GIF (first frame), TGA, PSD, HDR, PIC, PGM/PPM\n"
     "  an IDX file   MNIST-style images (magic 0x00000803), gzipped or not: every image in it\n"
     "  a .npy file   float32 [N, C, H, W], already preprocessed: used as it is\n"
+    "  a directory   its image files, by name (.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp,\n"
+    "                as torchvision's ImageFolder takes, and .gif .pnm .tga .psd .hdr .pic),\n"
+    "                in subdirectories too, in the order of sorted(os.walk(DIR)) and by name;\n"
+    "                what it skips (other files, hidden ones) is counted in a warning\n"
     "\n"
     "Images are preprocessed as the weights' \"densecl.preprocess\" metadata says: scaled to\n"
     "[0, 1], resized (bilinear, antialiased when shrinking) so the shorter side is 'resize',\n"
     "centre-cropped to 'crop', resized to height x width if still different, then\n"
     "(x - mean) / std per channel. Grey images are replicated into 3-channel models, colour\n"
     "ones become luminance (ITU-R 601) for 1-channel models, alpha is dropped. Without the\n"
-    "metadata a 3-channel ImageNet-stem model gets torchvision's ImageNet preprocessing (resize\n"
-    "256, crop 224, ImageNet mean and std); other models then accept .npy inputs only.\n"
+    "metadata the input size an ONNX graph declares is taken (a square one: the shorter side\n"
+    "resized to it, then a centre crop), else a 3-channel ImageNet-stem model gets\n"
+    "torchvision's ImageNet preprocessing (resize 256, crop 224); a 3-channel model gets\n"
+    "ImageNet's mean and std; a warning says what was assumed. Other models need the options\n"
+    "below, or accept .npy inputs only. An input size other than a static one the ONNX graph\n"
+    "declares is refused, naming it (\"index: 2 Got: 64 Expected: 48\").\n"
+    "\n"
+    "  --size N|HxW    the model's input size, and the centre crop (as densecl-export's);\n"
+    "                  without --resize nothing is resized before the crop\n"
+    "  --resize N|HxW|none  resize first: N the shorter side (as torchvision), HxW exactly\n"
+    "  --crop N|HxW|none    the centre crop, when it is not --size (then resized to --size)\n"
+    "  --mean M[,M,M]  per-channel mean, on [0, 1] pixels\n"
+    "  --std S[,S,S]   per-channel std, on [0, 1] pixels\n"
+    "  --channels N    the model's input channels (checked)\n"
+    "                  Each of these replaces what the metadata (or the assumption) says.\n"
     "\n"
     "Class names come from --labels, else the \"densecl.labels\" metadata, else for 1000-class\n"
     "models from imagenet-classes.txt (in $DENSECL_DATA_DIR, the source tree's models/ or the\n"
@@ -58,13 +78,21 @@ const char cmd_classify_usage[] =
     "                  accept NaN or infinite weights and negative BN variances (refused by\n"
     "                  default: the outputs would be NaN)\n"
     "  --device SPEC   auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'), or\n"
-    "                  part of a device name\n"
+    "                  part of a device name; A|B takes the first of them that exists\n"
+    "                  (gpu|cpu), A,B splits the batches over both\n"
+    "  --threads N     run a CPU device on N threads (default: all)\n"
     "  --top K         classes shown per image (default 5, at most the model's classes)\n"
     "  --batch N       images per inference call (default 32)\n"
     "  --limit N       classify only the first N images of the inputs\n"
     "  --truth LABELS  the true class of each image, in input order: an IDX label file\n"
     "                  (gzipped or not) or a text file with one class id per line; prints the\n"
     "                  top-1 (and top-5) accuracy\n"
+    "  --truth folders each INPUT is a directory with one subdirectory per class, as\n"
+    "                  torchvision's ImageFolder reads it: the folders are matched to the\n"
+    "                  model's classes by name (case ignored, '_' as ' '); when none is named\n"
+    "                  as a class and there are as many as classes, folder i in sorted order\n"
+    "                  is class i, as ImageFolder numbers them (a warning says so); anything\n"
+    "                  else is refused\n"
     "  --labels FILE   class names, one per line (UTF-8, as many lines as the model has\n"
     "                  classes, none empty; a final newline and CR line ends are fine): they\n"
     "                  replace the weights' names\n"
@@ -137,6 +165,140 @@ static void split_args(int argc, char **argv, const cli_opt *opts, size_t n_opts
     }
 }
 
+/* "N" or "HxW" (each in [1, DENSECL_PREPROCESS_MAX_SIDE]), or with none_ok "none" (*h = 0),
+ * into *h and *w. 0 when s is not that. */
+static int parse_pp_size(const char *s, int none_ok, int *h, int *w)
+{
+    char hs[16];
+    const char *x = strchr(s, 'x');
+    if (none_ok && strcmp(s, "none") == 0) {
+        *h = *w = 0;
+        return 1;
+    }
+    if (!x) {
+        *w = 0;
+        return parse_int(s, 1, DENSECL_PREPROCESS_MAX_SIDE, h) && (*w = *h) > 0;
+    }
+    if ((size_t)(x - s) >= sizeof(hs)) {
+        return 0;
+    }
+    memcpy(hs, s, (size_t)(x - s));
+    hs[x - s] = '\0';
+    return parse_int(hs, 1, DENSECL_PREPROCESS_MAX_SIDE, h) &&
+           parse_int(x + 1, 1, DENSECL_PREPROCESS_MAX_SIDE, w);
+}
+
+/* A size as the JSON of densecl.preprocess: null, N (square, when single) or [H, W]. */
+static void pp_size_text(int h, int w, int single, char *out, size_t cap)
+{
+    if (h == 0) {
+        snprintf(out, cap, "null");
+    } else if (single && h == w) {
+        snprintf(out, cap, "%d", h);
+    } else {
+        snprintf(out, cap, "[%d, %d]", h, w);
+    }
+}
+
+/* "M" or "M,M,M" finite numbers as a JSON array. 0 when s is not that. */
+static int pp_floats_text(const char *s, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "[");
+    int count = 0;
+    for (const char *p = s;; p++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || count == 3 || isspace((unsigned char)*p) ||
+            (*end != ',' && *end != '\0') || n >= cap) {
+            return 0;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s%.9g", count++ ? ", " : "", v);
+        if (*end == '\0') {
+            break;
+        }
+        p = end;
+    }
+    return (count == 1 || count == 3) && (size_t)snprintf(out + n, cap - n, "]") < cap - n;
+}
+
+/* --size, --resize, --crop, --mean, --std, --channels as densecl_weights_preprocess_ex's
+ * overrides (*json NULL when none is given). --size is the input and the crop, and without
+ * --resize nothing is resized first, as densecl-export writes --size; --crop replaces the
+ * crop. 0 or EXIT_USAGE once reported. */
+static int pp_overrides(const classify_opts *o, char **json)
+{
+    char b[1024] = "{", v[160];
+    int h, w, ch;
+    size_t n;
+    *json = NULL;
+    if (!o->size && !o->resize && !o->crop && !o->mean && !o->std && !o->channels) {
+        return 0;
+    }
+#define PP_ADD(...)                                                                                \
+    do {                                                                                           \
+        n = strlen(b);                                                                             \
+        snprintf(b + n, sizeof(b) - n, "%s", b[1] ? ", " : "");                                    \
+        n = strlen(b);                                                                             \
+        snprintf(b + n, sizeof(b) - n, __VA_ARGS__);                                               \
+    } while (0)
+    if (o->size) {
+        if (!parse_pp_size(o->size, 0, &h, &w)) {
+            return fail_usage("classify", "--size wants N or HxW (each 1 to %d), got '%s'",
+                              DENSECL_PREPROCESS_MAX_SIDE, o->size);
+        }
+        PP_ADD("\"height\": %d, \"width\": %d", h, w);
+        if (!o->crop) {
+            pp_size_text(h, w, 0, v, sizeof(v));
+            PP_ADD("\"crop\": %s", v);
+        }
+        if (!o->resize) {
+            PP_ADD("\"resize\": null");
+        }
+    }
+    static const char *const keys[] = {"resize", "crop"};
+    const char *vals[] = {o->resize, o->crop};
+    for (int k = 0; k < 2; k++) {
+        if (!vals[k]) {
+            continue;
+        }
+        if (!parse_pp_size(vals[k], 1, &h, &w)) {
+            return fail_usage("classify", "--%s wants N, HxW (each 1 to %d) or none, got '%s'",
+                              keys[k], DENSECL_PREPROCESS_MAX_SIDE, vals[k]);
+        }
+        /* resize N is the shorter side; a crop is always a box */
+        pp_size_text(h, w, k == 0 && !strchr(vals[k], 'x'), v, sizeof(v));
+        PP_ADD("\"%s\": %s", keys[k], v);
+    }
+    static const char *const vkeys[] = {"mean", "std"};
+    const char *vvals[] = {o->mean, o->std};
+    for (int k = 0; k < 2; k++) {
+        if (!vvals[k]) {
+            continue;
+        }
+        if (!pp_floats_text(vvals[k], v, sizeof(v))) {
+            return fail_usage("classify",
+                              "--%s wants 1 or 3 numbers separated by commas, got "
+                              "'%s'",
+                              vkeys[k], vvals[k]);
+        }
+        PP_ADD("\"%s\": %s", vkeys[k], v);
+    }
+    if (o->channels) {
+        if (!parse_int(o->channels, 1, 4, &ch)) {
+            return fail_usage("classify", "--channels wants 1 or 3, got '%s'", o->channels);
+        }
+        PP_ADD("\"channels\": %d", ch);
+    }
+#undef PP_ADD
+    n = strlen(b);
+    snprintf(b + n, sizeof(b) - n, "}");
+    if (!(*json = strdup(b))) {
+        return fail_msg("out of memory");
+    }
+    return 0;
+}
+
 /* 0, -1 for --help, or EXIT_USAGE once reported. */
 int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, classify *c)
 {
@@ -161,6 +323,13 @@ int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, class
         {"--conv", &o->conv, NULL},
         {"--kernel-params", &o->kernel_params, NULL},
         {"--shard", &o->shard, NULL},
+        {"--threads", &o->threads, NULL},
+        {"--size", &o->size, NULL},
+        {"--resize", &o->resize, NULL},
+        {"--crop", &o->crop, NULL},
+        {"--mean", &o->mean, NULL},
+        {"--std", &o->std, NULL},
+        {"--channels", &o->channels, NULL},
     };
     char **optv = calloc((size_t)argc + 1, sizeof(char *));
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -209,7 +378,12 @@ int classify_parse_command_line(int argc, char **argv, const cli_ctx *ctx, class
                         "--csv %s is standard output, where classify writes its results%s: "
                         "give --csv another file, or --csv - for the CSV alone there",
                         o->csv, o->json ? " (--json)" : "");
+    } else if (o->threads && !parse_int(o->threads, 1, INT_MAX, &c->threads)) {
+        rc = fail_usage("classify", "--threads needs a positive integer, got '%s'", o->threads);
+    } else {
+        rc = pp_overrides(o, &c->pp_json);
     }
+    c->truth_folders = o->truth && strcmp(o->truth, "folders") == 0;
     if (rc != 0) {
         free(inputs);
         return rc;

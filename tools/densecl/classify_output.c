@@ -293,6 +293,47 @@ void discard_batches(classify *c)
  * Summary
  * ------------------------------------------------------------------------------------------- */
 
+void print_json_preprocessing(const classify *c)
+{
+    static const char *const source[] = {"metadata", "imagenet", "onnx-input", "given"};
+    const densecl_preprocess *pp = &c->pp;
+    if (!c->pp_used) {
+        return;
+    }
+    printf("  \"preprocessing\": {\"source\": \"%s\", \"assumed\": %s, ",
+           (unsigned)pp->source < DC_ARRAY_LEN(source) ? source[pp->source] : "?",
+           c->pp_assumed[0] ? "true" : "false");
+    if (c->pp_assumed[0]) {
+        printf("\"warning\": ");
+        dc_json_write_string(stdout, c->pp_assumed);
+        printf(", ");
+    }
+    printf("\"channels\": %d, \"height\": %d, \"width\": %d, \"resize\": ", pp->channels,
+           pp->height, pp->width);
+    if (pp->resize) {
+        printf("%d", pp->resize);
+    } else if (pp->resize_height) {
+        printf("[%d, %d]", pp->resize_height, pp->resize_width);
+    } else {
+        printf("null");
+    }
+    printf(", \"crop\": ");
+    if (pp->crop_height) {
+        printf("[%d, %d]", pp->crop_height, pp->crop_width);
+    } else {
+        printf("null");
+    }
+    for (int v = 0; v < 2; v++) {
+        const float *x = v ? pp->std : pp->mean;
+        printf(", \"%s\": [", v ? "std" : "mean");
+        for (int ch = 0; ch < pp->channels; ch++) {
+            printf("%s%.7g", ch ? ", " : "", (double)x[ch]);
+        }
+        printf("]");
+    }
+    printf("},\n");
+}
+
 void print_summary(const classify *c, double seconds, double startup)
 {
     const densecl_device_info *d = c->e ? densecl_engine_device(c->e) : NULL;
@@ -312,6 +353,9 @@ void print_summary(const classify *c, double seconds, double startup)
                "\"startup_seconds\": %.6f",
                c->n_fail ? "\n  " : "", (long long)c->done, c->n_failed,
                c->interrupted ? "true" : "false", seconds, rate, startup);
+        if (c->skipped_files) {
+            printf(", \"skipped_files\": %lld", (long long)c->skipped_files);
+        }
         if (c->run_error) {
             printf(", \"error\": ");
             dc_json_write_string(stdout, c->run_error);

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ const char cmd_bench_usage[] =
     "usage: densecl bench [--model NAME] [--weights FILE] [--batch N] [--size HxW]\n"
     "                     [--device SPEC] [--iterations N] [--warmup N] [--json]\n"
     "                     [--profile] [--trace FILE] [--tiles CxP,CxP] [--conv FAMILY]\n"
-    "                     [--kernel-params TEXT]\n"
+    "                     [--kernel-params TEXT] [--threads N]\n"
     "\n"
     "Measures inference speed: engine creation (kernel build and weight upload), the first\n"
     "run, then --warmup runs and --iterations timed runs of one batch. Prints the median and\n"
@@ -35,6 +36,7 @@ const char cmd_bench_usage[] =
     "  --batch N         images per run (default 1)\n"
     "  --size HxW        input size (default: 224x224 for ImageNet stems, 32x32 for CIFAR)\n"
     "  --device SPEC     as for 'densecl run'; 'all' or a list uses several devices\n"
+    "  --threads N       run a CPU device on N threads (default: all of them)\n"
     "  --iterations N    timed runs (default 10)\n"
     "  --warmup N        untimed runs after the first (default 2)\n"
     "  --json            one JSON object on stdout\n"
@@ -231,6 +233,7 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
         {"--profile", NULL, &o.profile}, {"--verbose", NULL, &o.verbose},
         {"--help", NULL, &o.help},       {"-h", NULL, &o.help},
         {"--conv", &o.family, NULL},     {"--kernel-params", &o.kernel_params, NULL},
+        {"--threads", &o.threads, NULL},
     };
     int rc = parse_opts("bench", argc, argv, opts, DC_ARRAY_LEN(opts));
     int iters = 10, warmup = 2;
@@ -257,6 +260,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
         return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
                           o.iterations);
+    if (o.threads && !parse_int(o.threads, 1, INT_MAX, &eo.threads))
+        return fail_usage("bench", "--threads needs a positive integer, got '%s'", o.threads);
     if (o.warmup && !parse_int(o.warmup, 0, 1000000, &warmup))
         return fail_usage("bench", "--warmup needs a non-negative integer, got '%s'", o.warmup);
     if (o.tiles) {

@@ -56,14 +56,63 @@ static densecl_status load_weights(const classify *c, densecl_weights **w)
     return densecl_weights_load_ex(c->o.weights, &wo, w);
 }
 
+/* "--resize 48 --size 48 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225": pp as the options
+ * that give it. */
+static void pp_flags(const densecl_preprocess *pp, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (pp->resize) {
+        n += (size_t)snprintf(out + n, cap - n, "--resize %d", pp->resize);
+    } else if (pp->resize_height) {
+        n += (size_t)snprintf(out + n, cap - n, "--resize %dx%d", pp->resize_height,
+                              pp->resize_width);
+    } else {
+        n += (size_t)snprintf(out + n, cap - n, "--resize none");
+    }
+    if (n < cap && pp->height == pp->width) {
+        n += (size_t)snprintf(out + n, cap - n, " --size %d", pp->height);
+    } else if (n < cap) {
+        n += (size_t)snprintf(out + n, cap - n, " --size %dx%d", pp->height, pp->width);
+    }
+    if (n < cap && (pp->crop_height != pp->height || pp->crop_width != pp->width)) {
+        if (!pp->crop_height) {
+            n += (size_t)snprintf(out + n, cap - n, " --crop none");
+        } else if (pp->crop_height == pp->crop_width) {
+            n += (size_t)snprintf(out + n, cap - n, " --crop %d", pp->crop_height);
+        } else {
+            n += (size_t)snprintf(out + n, cap - n, " --crop %dx%d", pp->crop_height,
+                                  pp->crop_width);
+        }
+    }
+    for (int v = 0; v < 2 && n < cap; v++) {
+        const float *x = v ? pp->std : pp->mean;
+        n += (size_t)snprintf(out + n, cap - n, " --%s ", v ? "std" : "mean");
+        for (int ch = 0; ch < pp->channels && n < cap; ch++) {
+            n += (size_t)snprintf(out + n, cap - n, "%s%.6g", ch ? "," : "", (double)x[ch]);
+        }
+    }
+}
+
 /* The preprocessing, or in c->pp_status / pp_why the reason images cannot be classified. */
 static int setup_preprocess(classify *c, const densecl_weights *w)
 {
-    c->pp_status = densecl_weights_preprocess(w, &c->pp);
+    c->pp_status = densecl_weights_preprocess_ex(w, c->pp_json, &c->pp);
     if (c->pp_status == DENSECL_OK) {
+        if (c->pp.source == DENSECL_PREPROCESS_IMAGENET ||
+            c->pp.source == DENSECL_PREPROCESS_ONNX_INPUT) {
+            char flags[512];
+            pp_flags(&c->pp, flags, sizeof(flags));
+            snprintf(c->pp_assumed, sizeof(c->pp_assumed),
+                     "%s has no preprocessing metadata: assuming %s (%s); give these options "
+                     "to set them",
+                     c->o.weights, flags,
+                     c->pp.source == DENSECL_PREPROCESS_ONNX_INPUT
+                         ? "the input size its ONNX graph declares, ImageNet's mean and std"
+                         : "torchvision's ImageNet preprocessing");
+        }
         return 0;
     }
-    if (densecl_weights_metadata(w, "densecl.preprocess")) {
+    if (densecl_weights_metadata(w, "densecl.preprocess") || c->pp_json) {
         return fail_status(c->pp_status); /* a broken file is an error, used or not */
     }
     /* No metadata and no standard preprocessing: only an image input makes that an error. */
@@ -219,7 +268,11 @@ static void classify_free(classify *c)
     free(c->truth);
     for (int i = 0; i < c->n_in; i++) {
         free(c->in[i].why);
+        free(c->in[i].owned);
     }
+    free(c->folder_class);
+    strlist_free(&c->folder_names);
+    free(c->pp_json);
     free(c->in);
     for (int i = 0; i < 2; i++) {
         free(c->bt[i].x);
@@ -259,10 +312,16 @@ static int classify_setup(classify *c)
     if ((rc = setup_preprocess(c, w)) == 0 && images && c->pp_status != DENSECL_OK) {
         rc = fail_msg("%s", c->pp_why);
     }
+    if (rc == 0 && images && c->pp_assumed[0]) {
+        print_warning(c, c->pp_assumed); /* never silently: what is assumed, and how to set it */
+    }
+    c->pp_used = images && c->pp_status == DENSECL_OK;
     if (rc == 0) {
         rc = setup_names(c, w);
     }
-    if (rc == 0 && c->o.truth) {
+    if (rc == 0 && c->truth_folders) {
+        rc = setup_folder_truth(c);
+    } else if (rc == 0 && c->o.truth) {
         rc = setup_truth(c);
     }
     if (rc == 0) {
@@ -274,6 +333,7 @@ static int classify_setup(classify *c)
         eo.device = c->o.device ? c->o.device : "auto";
         eo.conv = c->o.conv;
         eo.kernel_params = c->o.kernel_params;
+        eo.threads = c->threads;
         if ((st = densecl_engine_create_ex(w, &eo, &c->e)) != DENSECL_OK) {
             rc = fail_status(st);
         }
@@ -329,7 +389,7 @@ static int check_csv_path(const classify *c)
         return fail_msg("out of memory");
     }
     ins[0] = c->o.weights;
-    ins[1] = c->o.truth;
+    ins[1] = c->truth_folders ? NULL : c->o.truth;
     ins[2] = c->o.labels;
     for (int i = 0; i < c->n_in; i++) {
         ins[i + 3] = c->in[i].path;
@@ -346,11 +406,14 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
     c.csv = -1;
     int rc = classify_parse_command_line(argc, argv, ctx, &c);
     c.csv_stdout = rc == 0 && c.o.csv && strcmp(c.o.csv, "-") == 0;
+    if (rc == 0) {
+        rc = expand_folders(&c); /* DIR: its images, as ImageFolder lists them */
+    }
     if (rc == 0 && c.o.csv && !c.csv_stdout) {
         rc = check_csv_path(&c);
     }
     if (rc != 0) {
-        free(c.in);
+        classify_free(&c);
         return rc;
     }
     /* From here a signal stops the reading of inputs; the batches already started finish and
@@ -391,7 +454,9 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
         dc_json_write_string(stdout, c.o.weights);
         printf(",\n  \"device\": ");
         dc_json_write_string(stdout, d ? d->name : "");
-        printf(",\n  \"classes\": %d,\n  \"images\": [\n", c.classes);
+        printf(",\n  \"classes\": %d,\n", c.classes);
+        print_json_preprocessing(&c);
+        printf("  \"images\": [\n");
         c.json_open = 1;
     }
     bar_draw(&c);

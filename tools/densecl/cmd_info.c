@@ -22,9 +22,10 @@ const char cmd_info_usage[] =
     "usage: densecl info [--model NAME [--batch N] [--conv FAMILY] [--kernel-params TEXT]]\n"
     "\n"
     "Prints the library version, every OpenCL device as P:D (the spec --device accepts),\n"
-    "its type, name, platform, OpenCL C version, compute units and global memory, and the\n"
-    "device that --device auto picks. With DENSECL_DEVICE_PROFILE set, a line names the\n"
-    "device profile the resolution is for.\n"
+    "its type, name, platform, OpenCL C version, compute units and global memory, the\n"
+    "device that --device auto picks, and what --device gpu|cpu (the first that exists) and\n"
+    "--threads N (a CPU device on N threads) would do here. With DENSECL_DEVICE_PROFILE set, a\n"
+    "line names the device profile the resolution is for.\n"
     "\n"
     "  --model NAME          instead of the tiles and families: what an engine on the auto\n"
     "                        device resolves for that preset at its native size ('convs')\n"
@@ -134,6 +135,21 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
         return fail_status(st);
     }
     printf("auto: %d:%d  %s\n", pick.platform_index, pick.device_index, pick.name);
+    /* The two ways to name several devices, and what each would do here. */
+    densecl_device_info fb;
+    if (densecl_device_find("gpu|cpu", &fb) == DENSECL_OK) {
+        printf("fallback: --device gpu|cpu takes the first that exists: here %d:%d %s; "
+               "gpu,cpu splits each batch over both and needs both\n",
+               fb.platform_index, fb.device_index, fb.name);
+    } else {
+        printf("fallback: --device gpu|cpu takes the first that exists (here neither does); "
+               "gpu,cpu splits each batch over both and needs both\n");
+    }
+    if (pick.type == DENSECL_DEVICE_CPU) {
+        printf("threads: --threads N runs the CPU device on N of its %u compute units (an "
+               "OpenCL sub-device)\n",
+               pick.compute_units);
+    }
     /* A device profile (a test and development feature): what follows resolves for it. */
     char prof[1024];
     if ((st = dc_tool_profile_line(prof, sizeof prof)) != DENSECL_OK) {

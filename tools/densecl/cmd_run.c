@@ -24,6 +24,7 @@ const char cmd_run_usage[] =
     "                   --input X.npy --output Y.npy [--device SPEC] [--classes N]\n"
     "                   [--kernels-binary FILE] [--no-kernel-cache] [--conv FAMILY]\n"
     "                   [--kernel-params TEXT] [--allow-nonfinite-weights] [--shard K/N]\n"
+    "                   [--threads N]\n"
     "\n"
     "Runs a DenseNet on a batch of images and writes the logits, float32 [N, classes].\n"
     "The output file is written only on success, and atomically.\n"
@@ -40,7 +41,9 @@ const char cmd_run_usage[] =
     "  --output Y.npy         where to write the float32 [N, classes] logits\n"
     "  --device SPEC          auto (default), cpu, gpu, accelerator, P:D (see 'densecl info'),\n"
     "                         part of a device name; 'all' or a comma-separated list splits\n"
-    "                         the batch over several devices\n"
+    "                         the batch over several devices; A|B takes the first of them\n"
+    "                         that exists (gpu|cpu: a GPU, else the CPU)\n"
+    "  --threads N            run a CPU device on N threads (default: all of them)\n"
     "  --classes N            classifier outputs: replaces the preset's with --random-weights,\n"
     "                         must be the file's with --weights\n"
     "  --kernels-binary FILE  load the kernels from a program binary made by\n"
@@ -77,6 +80,7 @@ typedef struct run_opts {
     const char *conv;
     const char *kernel_params;
     const char *shard;
+    const char *threads;
     int no_cache;
     int verbose;
     int help;
@@ -90,6 +94,7 @@ typedef struct run_args {
     int have_cfg;
     int classes;          /* --classes, 0 when absent */
     int shard_k, shard_n; /* --shard K/N; 0/1 without */
+    int threads;          /* --threads, 0 when absent */
     uint64_t seed;
 } run_args;
 
@@ -116,6 +121,7 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
         {"-h", NULL, &o->help},
         {"--allow-nonfinite-weights", NULL, &o->allow_nonfinite},
         {"--shard", &o->shard, NULL},
+        {"--threads", &o->threads, NULL},
     };
     int rc = parse_opts("run", argc, argv, opts, DC_ARRAY_LEN(opts));
     if (rc != 0) {
@@ -141,6 +147,9 @@ static int run_parse(int argc, char **argv, const cli_ctx *ctx, run_args *a)
                           o->classes);
     }
     a->shard_n = 1;
+    if (o->threads && !parse_int(o->threads, 1, INT_MAX, &a->threads)) {
+        return fail_usage("run", "--threads needs a positive integer, got '%s'", o->threads);
+    }
     if (o->shard && !parse_shard(o->shard, &a->shard_k, &a->shard_n)) {
         return fail_usage("run", "--shard needs K/N with 0 <= K < N, got '%s'", o->shard);
     }
@@ -401,6 +410,7 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     eo.no_kernel_cache = a.o.no_cache;
     eo.conv = a.o.conv;
     eo.kernel_params = a.o.kernel_params;
+    eo.threads = a.threads;
     if ((st = densecl_engine_create_ex(w, &eo, &e)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
