@@ -61,7 +61,7 @@ extern "C" {
 #endif
 
 #define DENSECL_VERSION_MAJOR 0
-#define DENSECL_VERSION_MINOR 6
+#define DENSECL_VERSION_MINOR 7
 #define DENSECL_VERSION_PATCH 0
 
 /* Most dense blocks a config may have. */
