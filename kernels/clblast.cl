@@ -39,8 +39,11 @@ kernel void densecl_clblast_im2col(global const float *in, ulong in_off,   // [n
     float v = 0.0f;
     if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
         v = in[in_off + ((ulong)i * in_ctot + c) * (ulong)(in_h * in_w) + iy * in_w + ix];
-        if (flags & DC_FLAG_PRE)
-            v = fmax(v * pre[pre_off + c] + pre[pre_off + cin + c], 0.0f);
+        if (flags & DC_FLAG_PRE) {
+            /* common.cl's dc_pro spelt out: this file needs only abi.h (its test builds it so). */
+            const float t = mad(v, 0.5f * pre[pre_off + c], 0.5f * pre[pre_off + cin + c]);
+            v = t + fabs(t);
+        }
     }
     ws[ws_off + ((ulong)i * (cin * k * k) + row) * (ulong)ohw + p] = v;
 }

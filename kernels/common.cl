@@ -48,6 +48,18 @@ DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, floa
     return t + fabs(t);
 }
 
+/* The same P where a kernel loaded the halved parameters once for many values, on any float
+ * type: sc = 0.5 * pre[ch], sh = 0.5 * pre[c + ch] (scalars, or vectors of x's type); x becomes
+ * P(x). The families that spell P otherwise say why beside it: the direct family's float-vector
+ * 1x1 step and the gemm family (one max instruction, full-scale parameters). */
+#define DC_PRO_HALF_SC(pre, ch) (0.5f * (pre)[ch])
+#define DC_PRO_HALF_SH(pre, c, ch) (0.5f * (pre)[(c) + (ch)])
+#define DC_PRO_APPLY(x, sc, sh)                                                                  \
+    do {                                                                                         \
+        (x) = DC_FMA((x), (sc), (sh));                                                           \
+        (x) += fabs(x);                                                                          \
+    } while (0)
+
 /* How the work-items of a conv kernel share its tiles (the conv families' DYN parameter; dyn is
  * a constant at every use), walked as DC_TILES_FOR(t, count, chunk, dyn, ctr) { tile t }.
  * dyn 0: a grid-stride loop, work-item i takes tiles i, i + the global size, ... (GPUs; the host

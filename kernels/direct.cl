@@ -221,7 +221,9 @@ DC_INLINE void dc_conv_flat_step(global const float *s, const global float *cons
     for (int v = 0; v < NV; v++) {
         x[v] = DC_VLD(DC_FW, s + v * DC_FW);
         if (PRE) {
-            /* On vectors "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch). */
+            /* P spelt apart from common.cl's, on the full-scale parameters: on vectors
+             * "t < 0 ? 0 : t" is one max instruction (NaN kept, as torch), one fewer than
+             * t + |t| (the scalar form's reason, a branch per value, is gone on vectors). */
             x[v] = DC_VFMA(DC_FW, x[v], (dc_fvec)(pre[ci]), (dc_fvec)(pre[cin + ci]));
             x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
         }
@@ -381,8 +383,8 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
     const int ky_lo = max(0, -iy0);
     const int ky_hi = min(K, in_h - iy0);
     for (int ci = 0; ci < cin; ci++) {
-        const float sc = PRE ? 0.5f * pre[ci] : 1.0f;
-        const float sh = PRE ? 0.5f * pre[cin + ci] : 0.0f;
+        const float sc = PRE ? DC_PRO_HALF_SC(pre, ci) : 1.0f;
+        const float sh = PRE ? DC_PRO_HALF_SH(pre, cin, ci) : 0.0f;
         const global float *plane = in + (size_t)ci * hw;
         const global float *wc = w + ci * K * K * DC_CONV_PACK;
         for (int ky = ky_lo; ky < ky_hi; ky++) {
@@ -392,10 +394,8 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
             for (int j = 0; j < seg_len; j++) {
                 const int ix = ix0 + j;
                 float v = row[EDGE ? clamp(ix, 0, in_w - 1) : ix];
-                if (PRE) {
-                    v = DC_FMA(v, sc, sh);
-                    v += fabs(v);
-                }
+                if (PRE)
+                    DC_PRO_APPLY(v, sc, sh);
                 /* Padding is 0 after the prologue: a 0/1 factor, not a branch. */
                 seg[j] = EDGE ? v * (float)(ix >= 0 && ix < in_w) : v;
             }

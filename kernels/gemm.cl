@@ -280,7 +280,8 @@ dc_gemm_acc_init(float (*acc)[DC_GEMM_NWI_MAX], global const float *bias, int bi
  * out at the channel offset, a VWN-vector per store where the output rows allow it. */
 static inline __attribute__((always_inline)) void
 dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off,
-                 global float *ws, int ws_off, global int *cnt, int cnt_off, int cout, int ncols, int out_ctot, int out_coff, int out_hw,
+                 global float *ws, int ws_off, global int *cnt, int cnt_off, int cout, int ncols,
+                 int out_ctot, int out_coff, int out_hw,
                  int flags, const int MWG, const int NWG, const int MDIMC, const int NDIMC,
                  int tid)
 {
@@ -386,7 +387,10 @@ dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off,
     }
 }
 
-/* x with the prologue of pre_mode (sc, sh: its channel's) applied. */
+/* x with the prologue of pre_mode (sc, sh: its channel's, full scale) applied. Spelt apart from
+ * common.cl's DC_PRO_APPLY: the branch t + |t| avoids on POCL's scalar code is not there on a
+ * GPU, where max() is one instruction against two; but max(NaN, 0) is 0, so a NaN input gives 0
+ * here where torch (and the other families) keep NaN. */
 static inline __attribute__((always_inline)) float dc_gemm_pro(float x, float sc, float sh,
                                                                const int pre_mode, int pre_flag)
 {

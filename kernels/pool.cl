@@ -37,10 +37,9 @@ DC_INLINE float dc_maxpool_px(global const float *plane, global const float *pre
 /* P on a vector, as dc_pro on each element. */
 DC_INLINE float8 dc_pro8(float8 v, float sc, float sh, int has_pre)
 {
-    if (!has_pre)
-        return v;
-    const float8 t = mad(v, (float8)(sc), (float8)(sh));
-    return t + fabs(t);
+    if (has_pre)
+        DC_PRO_APPLY(v, (float8)(sc), (float8)(sh));
+    return v;
 }
 
 /* m = max(m, v) with torch's NaN rule, per element. */
@@ -94,8 +93,8 @@ kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot
          * the last one whose 17 inputs lie in the row; a last step moved back to end there
          * (rewriting equal values) leaves at most one output to the scalar tail. */
         const int v_lo = (pad + 1) / 2, v_last = (in_w - 17 + pad) / 2;
-        const float sc = has_pre ? 0.5f * pre[ch] : 1.0f;
-        const float sh = has_pre ? 0.5f * pre[c + ch] : 0.0f;
+        const float sc = has_pre ? DC_PRO_HALF_SC(pre, ch) : 1.0f;
+        const float sh = has_pre ? DC_PRO_HALF_SH(pre, c, ch) : 0.0f;
         for (; ox < v_lo && ox < out_w; ox++)
             dst[ox] = dc_maxpool_px(plane, pre, has_pre, c, ch, in_w, y_lo, y_hi, ox, k, stride,
                                     pad);
@@ -143,8 +142,11 @@ kernel void densecl_bnrelu_avgpool(global const float *in, int in_off,   // [n, 
     global float *dst =
         out + out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w;
     pre += pre_off;
-    /* P as t + |t| on the halved map, or the identity; the 0.25 absorbs the halving. */
-    const float sc = has_pre ? 0.5f * pre[ch] : 1.0f, sh = has_pre ? 0.5f * pre[c + ch] : 0.0f;
+    /* P as t + |t| on the halved map, or the identity; the 0.25 absorbs the halving. Spelt
+     * apart from DC_PRO_APPLY: without a prologue this adds t twice (no branch per value), the
+     * 0.125 undoing it. */
+    const float sc = has_pre ? DC_PRO_HALF_SC(pre, ch) : 1.0f;
+    const float sh = has_pre ? DC_PRO_HALF_SH(pre, c, ch) : 0.0f;
     const float scale = has_pre ? 0.25f : 0.125f;
     int ox = 0;
     for (; ox + 4 <= out_w; ox += 4) {

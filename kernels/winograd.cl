@@ -111,17 +111,12 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
             float4 r0 = vload4(0, p), r1 = vload4(0, p + in_w);
             float4 r2 = vload4(0, p + 2 * in_w), r3 = vload4(0, p + 3 * in_w);
             if (PRE) {
-                /* relu(t) = (t + |t|) / 2 on the halved affine map (common.cl). */
-                const float4 sc = (float4)(0.5f * pre[c0 + j]);
-                const float4 sh = (float4)(0.5f * pre[cin + c0 + j]);
-                r0 = DC_FMA(r0, sc, sh);
-                r1 = DC_FMA(r1, sc, sh);
-                r2 = DC_FMA(r2, sc, sh);
-                r3 = DC_FMA(r3, sc, sh);
-                r0 += fabs(r0);
-                r1 += fabs(r1);
-                r2 += fabs(r2);
-                r3 += fabs(r3);
+                const float4 sc = (float4)DC_PRO_HALF_SC(pre, c0 + j);
+                const float4 sh = (float4)DC_PRO_HALF_SH(pre, cin, c0 + j);
+                DC_PRO_APPLY(r0, sc, sh);
+                DC_PRO_APPLY(r1, sc, sh);
+                DC_PRO_APPLY(r2, sc, sh);
+                DC_PRO_APPLY(r3, sc, sh);
             }
             wn_rows_out(r0 - r2, r1 + r2, r2 - r1, r1 - r3, s + j * WINO_NT * 16);
         }
@@ -147,10 +142,9 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
             for (int r = 0; r < 4; r++) {
                 float4 x = vload4(0, p + ro[r] + ls);
                 x = shift == 0 ? x : shift < 0 ? x.wxyz : shift == 1 ? x.yzwx : x.zwxy;
-                if (PRE) {
-                    x = DC_FMA(x, (float4)(0.5f * pre[c0 + j]), (float4)(0.5f * pre[cin + c0 + j]));
-                    x += fabs(x);
-                }
+                if (PRE)
+                    DC_PRO_APPLY(x, (float4)DC_PRO_HALF_SC(pre, c0 + j),
+                                 (float4)DC_PRO_HALF_SH(pre, cin, c0 + j));
                 d[r] = x * rm[r];
             }
             wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3],
@@ -166,10 +160,9 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
         for (int r = 0; r < 4; r++) {
             float4 x = (float4)(p[ro[r] + cx[0]], p[ro[r] + cx[1]], p[ro[r] + cx[2]],
                                 p[ro[r] + cx[3]]);
-            if (PRE) {
-                x = DC_FMA(x, (float4)(0.5f * pre[c0 + j]), (float4)(0.5f * pre[cin + c0 + j]));
-                x += fabs(x);
-            }
+            if (PRE)
+                DC_PRO_APPLY(x, (float4)DC_PRO_HALF_SC(pre, c0 + j),
+                             (float4)DC_PRO_HALF_SH(pre, cin, c0 + j));
             d[r] = x * rm[r];
         }
         wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3], s + j * WINO_NT * 16);
@@ -205,12 +198,10 @@ DC_INLINE void wn_stage_row(global const float *src, global const float *pre, in
         for (int r = 0; r < 4; r++) {
             float16 a = vload16(0, p + ro[r] + pa), b = vload16(0, p + ro[r] + pb);
             if (PRE) {
-                const float16 sc = (float16)(0.5f * pre[c0 + j]);
-                const float16 sh = (float16)(0.5f * pre[cin + c0 + j]);
-                a = DC_FMA(a, sc, sh);
-                b = DC_FMA(b, sc, sh);
-                a += fabs(a);
-                b += fabs(b);
+                const float16 sc = (float16)DC_PRO_HALF_SC(pre, c0 + j);
+                const float16 sh = (float16)DC_PRO_HALF_SH(pre, cin, c0 + j);
+                DC_PRO_APPLY(a, sc, sh);
+                DC_PRO_APPLY(b, sc, sh);
             }
             a *= rv[r];
             b *= rv[r];
