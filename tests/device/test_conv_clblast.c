@@ -60,11 +60,6 @@ static void check_guards(const env *e, const char *what, cl_mem m, size_t count)
     free(got);
 }
 
-static int window_out(int in, int k, int stride, int pad)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 /* ------------------------------------------------------------------------ cases */
 
 typedef struct conv_case {

@@ -89,11 +89,6 @@ static void check_guards(const test_env *e, const char *what, cl_mem m, size_t c
     free(got);
 }
 
-static int window_out(int in, int k, int stride, int pad)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
