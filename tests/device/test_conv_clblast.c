@@ -7,8 +7,8 @@
  * multiples of 16, and batches that the workspace cap splits into chunks.
  *
  * The program is built from the files on disk (the source tree built from, or
- * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after the direct family's files,
- * as another family's file would precede it, to show the names do not collide).
+ * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after the direct
+ * family's files, as another family's file would precede it, to show the names do not collide).
  *
  * Tolerance and guard bands as in test_ops.c: |got - ref| <= 1e-5 + 1e-4 * |ref| for every
  * written value; the output buffer's guards and unwritten channels start as a NaN
@@ -229,7 +229,8 @@ static void test_rejects(const env *e)
     a.k = 3;
     a.pad = 1; /* needs a workspace, given none */
     CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_MEM_OBJECT);
-    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(small), NULL) == CL_INVALID_BUFFER_SIZE);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(small), NULL) ==
+          CL_INVALID_BUFFER_SIZE);
     CHECK(dc_conv_enqueue(fam, e->q, NULL, &p, &ok, none, NULL) == CL_INVALID_KERNEL);
     /* Weights in a buffer of 10 floats: CLBlast refuses matrix A. */
     a = ok;
@@ -245,7 +246,8 @@ static void test_rejects(const env *e)
         cl_command_queue ooo =
             clCreateCommandQueue(e->ctx, e->dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
         if (err == CL_SUCCESS) {
-            CHECK(dc_conv_enqueue(fam, ooo, e->state, &p, &ok, none, NULL) == CL_INVALID_COMMAND_QUEUE);
+            CHECK(dc_conv_enqueue(fam, ooo, e->state, &p, &ok, none, NULL) ==
+                  CL_INVALID_COMMAND_QUEUE);
             CHECKF(strstr(densecl_last_error(), "in-order") != NULL, "%s", densecl_last_error());
             clReleaseCommandQueue(ooo);
         } else {

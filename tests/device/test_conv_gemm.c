@@ -628,12 +628,13 @@ int main(int argc, char **argv)
     sets[1].aligned = 1;
     profile_caps(gpu_profile, e.dev, &sets[1].caps);
     fam->defaults(&sets[1].caps, NULL, &sets[1].p);
-    CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 || (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 32 &&
-               sets[1].p.v[P_MDIMC] == 4 && sets[1].p.v[P_NDIMC] == 16 &&
-               sets[1].p.v[P_MWG1] == 128 && sets[1].p.v[P_NWG1] == 64 &&
-               sets[1].p.v[P_MDIMC1] == 16 && sets[1].p.v[P_NDIMC1] == 8 &&
-               sets[1].p.v[P_FILL] == 8 * 132 * 32 && sets[1].p.v[P_KSPLIT] == 32 &&
-               sets[1].p.v[P_LOCAL] == 1),
+    CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 ||
+               (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 &&
+                sets[1].p.v[P_KWG] == 32 && sets[1].p.v[P_MDIMC] == 4 &&
+                sets[1].p.v[P_NDIMC] == 16 && sets[1].p.v[P_MWG1] == 128 &&
+                sets[1].p.v[P_NWG1] == 64 && sets[1].p.v[P_MDIMC1] == 16 &&
+                sets[1].p.v[P_NDIMC1] == 8 && sets[1].p.v[P_FILL] == 8 * 132 * 32 &&
+                sets[1].p.v[P_KSPLIT] == 32 && sets[1].p.v[P_LOCAL] == 1),
            "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d, 1x1 %d %d %d %d, FILL %d "
            "KSPLIT %d LOCAL %d",
            sets[1].p.v[P_MWG], sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC],
