@@ -7,8 +7,8 @@
  * multiples of 16, and batches that the workspace cap splits into chunks.
  *
  * The program is built from the files on disk (the source tree built from, or
- * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after the direct family's files,
- * as another family's file would precede it, to show the names do not collide).
+ * $DENSECL_SOURCE_DIR), kernels/abi.h then kernels/clblast.cl (and once more after the direct
+ * family's files, as another family's file would precede it, to show the names do not collide).
  *
  * Tolerance and guard bands as in test_ops.c: |got - ref| <= 1e-5 + 1e-4 * |ref| for every
  * written value; the output buffer's guards and unwritten channels start as a NaN
@@ -18,7 +18,6 @@
  *
  * CLBlast missing from the build, no device, or kernels that do not build: failures, never
  * skips. */
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include "check.h"
 #include "conv_check.h"
+#include "conv_run.h"
 #include "conv/conv.h"
 #include "ref_ops.h"
 
@@ -44,227 +44,99 @@ typedef struct env {
 
 static const dc_family *const fam = &dc_family_clblast;
 
-/* ------------------------------------------------------------------------ helpers */
-
-/* The workspace's guards are untouched: nothing written past what workspace() reported. */
-static void check_guards(const env *e, const char *what, cl_mem m, size_t count)
-{
-    size_t total = count + 2 * DC_TEST_GUARD, bad = 0;
-    float *got = read_back(e->q, NULL, m, total, what);
-    if (!got)
-        return;
-    for (size_t i = 0; i < DC_TEST_GUARD; i++)
-        bad += (float_bits(got[i]) != DC_TEST_SENTINEL) +
-               (float_bits(got[DC_TEST_GUARD + count + i]) != DC_TEST_SENTINEL);
-    CHECKF(bad == 0, "%s: %zu workspace guard floats overwritten", what, bad);
-    free(got);
-}
-
-static int window_out(int in, int k, int stride, int pad)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 /* ------------------------------------------------------------------------ cases */
 
-typedef struct conv_case {
-    int n, cin, in_ctot, h, w;
-    int cout, out_ctot, out_coff;
-    int k, stride, pad;
-    int pre, bias, relu;
-    int inplace; /* in and out are one buffer: read [0, cin), write [out_coff, out_coff + cout) */
-    int ws_mib;  /* WS_MIB, 0: the device's default */
-    int chunks;  /* > 0: the workspace must hold only ceil(n / chunks) images' matrices */
-    const char *why;
-} conv_case;
+/* A conv case, and the family's parameter and workspace it is run with. */
+typedef struct clblast_case {
+    conv_case c;
+    int ws_mib; /* WS_MIB, 0: the device's default */
+    int chunks; /* > 0: the workspace must hold only ceil(n / chunks) images' matrices */
+} clblast_case;
 
-static const conv_case cases[] = {
-    /* n cin ctot h  w  cout otot coff k s p pre bias relu inpl ws chunks */
-    {1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 0, 0, 0, 0, 0, "1x1 on the input: prefix, offset"},
-    {3, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 1, 1, 0, 0, 0,
-     "1x1 on the input, batch 3, epilogue"},
-    {1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, 0, 0, "1x1 pre-pass, bias, relu"},
-    {3, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 0, 1, 0, 0, 0, "1x1 pre-pass, batch 3, relu only"},
-    {3, 128, 200, 14, 14, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0, "DenseNet bottleneck 1x1"},
-    {2, 96, 96, 14, 14, 48, 48, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, "transition 1x1: bias only"},
-    {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 0, 1, 1, 1, 0, 0, "1x1 on the input, in place"},
-    {3, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, 0, 0, "1x1 pre-pass, in place, batch 3"},
-    {1, 48, 48, 20, 21, 17, 20, 1, 3, 1, 1, 1, 1, 1, 0, 0, 0, "3x3 pad 1, prologue: pads 0"},
-    {3, 19, 19, 9, 17, 33, 40, 7, 3, 1, 1, 0, 0, 0, 0, 0, 0, "3x3 pad 1, batch 3, plain"},
-    {2, 128, 128, 14, 14, 32, 200, 128, 3, 1, 1, 1, 0, 0, 0, 0, 0, "DenseNet growth 3x3"},
-    {2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, 0, 0, "3x3 in place (no bottleneck)"},
-    {1, 3, 3, 29, 31, 64, 64, 0, 7, 2, 3, 0, 1, 1, 0, 0, 0, "ImageNet stem 7x7/2"},
-    {3, 3, 3, 37, 35, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, 0, 0, "7x7/2 stem, batch 3, at an offset"},
-    {2, 5, 8, 23, 20, 17, 20, 3, 7, 2, 3, 1, 1, 0, 0, 0, 0, "7x7/2 with prologue"},
-    {1, 10, 10, 9, 9, 5, 5, 0, 1, 2, 0, 1, 1, 0, 0, 0, 0, "1x1/2 through im2col"},
-    {1, 4, 4, 6, 7, 3, 3, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, "1x1 pad 1: border 0, not P(0)"},
-    {2, 3, 5, 10, 9, 9, 9, 0, 5, 1, 2, 0, 1, 1, 0, 0, 0, "5x5 pad 2"},
-    {2, 1, 1, 5, 5, 2, 2, 0, 7, 2, 3, 1, 1, 1, 0, 0, 0, "window larger than the image"},
+static const clblast_case cases[] = {
+    /* n cin ctot h  w  cout otot coff k s p pre bias relu inpl, ws chunks */
+    {{1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 0, 0, 0, "1x1 on the input: prefix, offset"}, 0, 0},
+    {{3, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 1, 1, 0, "1x1 on the input, batch 3, epilogue"},
+     0, 0},
+    {{1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, "1x1 pre-pass, bias, relu"}, 0, 0},
+    {{3, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 0, 1, 0, "1x1 pre-pass, batch 3, relu only"}, 0, 0},
+    {{3, 128, 200, 14, 14, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet bottleneck 1x1"}, 0, 0},
+    {{2, 96, 96, 14, 14, 48, 48, 0, 1, 1, 0, 0, 1, 0, 0, "transition 1x1: bias only"}, 0, 0},
+    {{1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 0, 1, 1, 1, "1x1 on the input, in place"}, 0, 0},
+    {{3, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 pre-pass, in place, batch 3"}, 0, 0},
+    {{1, 48, 48, 20, 21, 17, 20, 1, 3, 1, 1, 1, 1, 1, 0, "3x3 pad 1, prologue: pads 0"}, 0, 0},
+    {{3, 19, 19, 9, 17, 33, 40, 7, 3, 1, 1, 0, 0, 0, 0, "3x3 pad 1, batch 3, plain"}, 0, 0},
+    {{2, 128, 128, 14, 14, 32, 200, 128, 3, 1, 1, 1, 0, 0, 0, "DenseNet growth 3x3"}, 0, 0},
+    {{2, 12, 36, 9, 10, 12, 36, 12, 3, 1, 1, 1, 0, 0, 1, "3x3 in place (no bottleneck)"}, 0, 0},
+    {{1, 3, 3, 29, 31, 64, 64, 0, 7, 2, 3, 0, 1, 1, 0, "ImageNet stem 7x7/2"}, 0, 0},
+    {{3, 3, 3, 37, 35, 20, 24, 2, 7, 2, 3, 0, 1, 1, 0, "7x7/2 stem, batch 3, at an offset"}, 0, 0},
+    {{2, 5, 8, 23, 20, 17, 20, 3, 7, 2, 3, 1, 1, 0, 0, "7x7/2 with prologue"}, 0, 0},
+    {{1, 10, 10, 9, 9, 5, 5, 0, 1, 2, 0, 1, 1, 0, 0, "1x1/2 through im2col"}, 0, 0},
+    {{1, 4, 4, 6, 7, 3, 3, 0, 1, 1, 1, 1, 0, 1, 0, "1x1 pad 1: border 0, not P(0)"}, 0, 0},
+    {{2, 3, 5, 10, 9, 9, 9, 0, 5, 1, 2, 0, 1, 1, 0, "5x5 pad 2"}, 0, 0},
+    {{2, 1, 1, 5, 5, 2, 2, 0, 7, 2, 3, 1, 1, 1, 0, "window larger than the image"}, 0, 0},
     /* 3x3: 144 x 400 floats an image, 4 images per MiB: chunks of 4, 4, 2. */
-    {10, 16, 20, 20, 20, 13, 30, 9, 3, 1, 1, 1, 1, 1, 0, 1, 3, "3x3 batch 10 in chunks of 4"},
+    {{10, 16, 20, 20, 20, 13, 30, 9, 3, 1, 1, 1, 1, 1, 0, "3x3 batch 10 in chunks of 4"}, 1, 3},
     /* 1x1 pre-pass: 64 x 64 x 64 floats, exactly one image per MiB. */
-    {3, 64, 70, 64, 64, 15, 20, 4, 1, 1, 0, 1, 0, 1, 0, 1, 3, "1x1 pre-pass, one image a chunk"},
+    {{3, 64, 70, 64, 64, 15, 20, 4, 1, 1, 0, 1, 0, 1, 0, "1x1 pre-pass, one image a chunk"}, 1, 3},
     /* 7x7/2: 147 x 784 floats an image, 2 per MiB: chunks of 2, 2, 1. */
-    {5, 3, 3, 56, 56, 24, 24, 0, 7, 2, 3, 0, 1, 1, 0, 1, 3, "stem batch 5 in chunks of 2"},
+    {{5, 3, 3, 56, 56, 24, 24, 0, 7, 2, 3, 0, 1, 1, 0, "stem batch 5 in chunks of 2"}, 1, 3},
 };
 
-static dc_op case_op(const conv_case *c, int oh, int ow)
+/* The family's own rules for case cc under p: pack() keeps PyTorch's layout as it is (shown on
+ * a ramp of weights, so that no random value is drawn here), workspace() is none where the GEMM
+ * reads the input, else whole images' im2col matrices, split into chunks under the cap. */
+static void check_pack_workspace(const clblast_case *cc, const dc_params *p, const char *what)
 {
-    dc_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = DC_OP_CONV;
-    snprintf(op.name, sizeof op.name, "test.conv");
-    if (c->pre)
-        snprintf(op.pre_bn, sizeof op.pre_bn, "test.norm");
-    op.in_buf = 0;
-    op.in_ctot = c->in_ctot;
-    op.in_c = c->cin;
-    op.in_h = c->h;
-    op.in_w = c->w;
-    op.out_buf = c->inplace ? 0 : 1;
-    op.out_ctot = c->out_ctot;
-    op.out_coff = c->out_coff;
-    op.out_c = c->cout;
-    op.out_h = oh;
-    op.out_w = ow;
-    op.k = c->k;
-    op.stride = c->stride;
-    op.pad = c->pad;
-    op.relu = c->relu;
-    op.has_bias = c->bias;
-    return op;
-}
-
-static void run_case(const env *e, const conv_case *c)
-{
-    const int oh = window_out(c->h, c->k, c->stride, c->pad);
-    const int ow = window_out(c->w, c->k, c->stride, c->pad);
-    const size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w;
+    const conv_case *c = &cc->c;
+    const dc_op op = conv_case_op(c);
     const size_t w_count = (size_t)c->cout * c->cin * c->k * c->k;
-    const size_t out_count = (size_t)c->n * c->out_ctot * oh * ow;
-    const size_t per_image = (size_t)c->cin * c->k * c->k * oh * ow;
-    const float wscale = 1.0f / sqrtf((float)(c->cin * c->k * c->k));
-    const dc_op op = case_op(c, oh, ow);
-    dc_params p;
-    char what[200], why[256] = "";
-    float *in = rand_tensor(c->n, c->in_ctot, c->cin, c->h, c->w);
-    float *w = rand_floats(w_count, -wscale, wscale);
-    float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
-    float *pre = c->pre ? rand_pre(c->cin) : NULL;
-    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
-    float *packed = NULL;
+    const size_t per_image = (size_t)c->cin * c->k * c->k * op.out_h * op.out_w;
+    float *w = alloc_floats(w_count, 0), *packed;
     size_t packed_len, ws_len;
-    cl_mem d_in, d_w = NULL, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
-    cl_event ev = NULL;
-    cl_int err;
-
-    snprintf(what, sizeof what, "clblast conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)",
-             c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
-             c->out_coff, c->out_ctot, c->why);
-    fam->defaults(&e->caps, NULL, &p);
-    if (c->ws_mib)
-        p.v[0] = c->ws_mib;
-    CHECKF(fam->check(&e->caps, &p, what) == DENSECL_OK, "%s: check: %s", what,
-           densecl_last_error());
-    CHECKF(fam->supports(&e->caps, &op, why, sizeof why) == 1, "%s: supports: %s", what, why);
-
-    /* pack(): PyTorch's layout as it is. */
-    packed_len = fam->pack(&op, &p, w, NULL);
+    for (size_t i = 0; i < w_count; i++)
+        w[i] = (float)(i % 1000) - 500.0f;
+    packed_len = fam->pack(&op, p, w, NULL);
     CHECKF(packed_len == w_count, "%s: pack length %zu, want %zu", what, packed_len, w_count);
     packed = alloc_floats(packed_len, 0);
-    CHECKF(fam->pack(&op, &p, w, packed) == packed_len &&
+    CHECKF(fam->pack(&op, p, w, packed) == packed_len &&
                memcmp(packed, w, w_count * sizeof *w) == 0,
            "%s: packed weights differ from PyTorch's layout", what);
-
-    /* workspace(): none when the GEMM reads the input; else whole images' matrices, split. */
-    ws_len = fam->workspace(&op, c->n, &p);
+    ws_len = fam->workspace(&op, c->n, p);
     if (c->k == 1 && c->stride == 1 && c->pad == 0 && !c->pre) {
         CHECKF(ws_len == 0, "%s: workspace %zu floats, want 0", what, ws_len);
-    } else if (c->chunks) {
-        size_t per_chunk = (size_t)(c->n + c->chunks - 1) / c->chunks;
+    } else if (cc->chunks) {
+        size_t per_chunk = (size_t)(c->n + cc->chunks - 1) / cc->chunks;
         CHECKF(ws_len == per_chunk * per_image, "%s: workspace %zu floats, want %zu images of %zu",
                what, ws_len, per_chunk, per_image);
     } else {
         CHECKF(ws_len == (size_t)c->n * per_image, "%s: workspace %zu floats, want %d x %zu", what,
                ws_len, c->n, per_image);
     }
-
-    ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
-                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad,
-                                c->relu});
-    if (c->inplace) {
-        /* One buffer: the input prefix, and the sentinel everywhere else; read channels must
-         * come out unchanged. */
-        for (size_t i = 0; i < out_count; i++) {
-            if (float_bits(expect[i]) != DC_TEST_SENTINEL)
-                continue;
-            if (float_bits(in[i]) == DC_TEST_POISON)
-                in[i] = bits_float(DC_TEST_SENTINEL);
-            expect[i] = in[i];
-        }
-        d_out = dev_buffer(e->ctx, in, out_count, DC_TEST_SENTINEL);
-        d_in = d_out;
-        if (d_in)
-            clRetainMemObject(d_in);
-    } else {
-        d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
-        d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
-    }
-    d_w = dev_buffer(e->ctx, packed, packed_len, DC_TEST_POISON);
-    if (bias)
-        d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
-    if (pre)
-        d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
-    if (ws_len)
-        d_ws = dev_buffer(e->ctx, NULL, ws_len, DC_TEST_SENTINEL);
-    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
-        dc_conv_args a = {dev_mem(d_in),
-                          dev_mem(d_w),
-                          dev_mem(d_bias),
-                          dev_mem(d_pre),
-                          dev_mem(d_out),
-                          c->n,
-                          c->cin,
-                          c->in_ctot,
-                          c->h,
-                          c->w,
-                          c->cout,
-                          c->out_ctot,
-                          c->out_coff,
-                          oh,
-                          ow,
-                          c->k,
-                          c->stride,
-                          c->pad,
-                          c->relu};
-        err = dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(d_ws), &ev);
-        CHECKF(err == CL_SUCCESS, "%s: enqueue: %s (%s)", what, dc_cl_error_name(err),
-               densecl_last_error());
-        if (err == CL_SUCCESS) {
-            /* The returned event is the op's: once it is complete, so is the output. */
-            CHECKF(ev != NULL, "%s: no event", what);
-            if (ev) {
-                err = clWaitForEvents(1, &ev);
-                CHECKF(err == CL_SUCCESS, "%s: wait: %s", what, dc_cl_error_name(err));
-                clReleaseEvent(ev);
-            }
-            check_output(e->q, NULL, what, d_out, expect, out_count);
-            if (d_ws)
-                check_guards(e, what, d_ws, ws_len);
-        }
-    }
-    release_mem(d_in);
-    release_mem(d_w);
-    release_mem(d_bias);
-    release_mem(d_pre);
-    release_mem(d_out);
-    release_mem(d_ws);
-    free(in);
     free(w);
-    free(bias);
-    free(pre);
     free(packed);
-    free(expect);
+}
+
+/* Case cc with its WS_MIB: the family's rules, then the conv through conv_run.h, the family's
+ * event waited on and its workspace's guards checked. */
+static void run_case(const env *e, const clblast_case *cc)
+{
+    const conv_case *c = &cc->c;
+    dc_params p;
+    char what[200];
+    snprintf(what, sizeof what, "clblast conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s)",
+             c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w, c->cout,
+             c->out_coff, c->out_ctot, c->why);
+    fam->defaults(&e->caps, NULL, &p);
+    if (cc->ws_mib)
+        p.v[0] = cc->ws_mib;
+    CHECKF(fam->check(&e->caps, &p, what) == DENSECL_OK, "%s: check: %s", what,
+           densecl_last_error());
+    check_pack_workspace(cc, &p, what);
+    conv_run r = {.fam = fam, .p = &p, .state = e->state, .caps = &e->caps, .ctx = e->ctx,
+                  .q = e->q, .label = "clblast", .must_support = 1, .ws_sentinel = 1,
+                  .wait_event = 1};
+    conv_run_case(&r, c);
 }
 
 /* ------------------------------------------------------------------------ the vtable's edges */
@@ -274,7 +146,7 @@ static void test_vtable(const env *e)
     dc_params p;
     dc_op pool, conv;
     char why[256] = "";
-    conv_case c = {1, 8, 8, 6, 6, 4, 4, 0, 3, 1, 1, 1, 0, 0, 0, 0, 0, "edges"};
+    conv_case c = {1, 8, 8, 6, 6, 4, 4, 0, 3, 1, 1, 1, 0, 0, 0, "edges"};
     CHECK(strcmp(fam->name, "clblast") == 0);
     CHECK(fam->sources && fam->sources[0] && strcmp(fam->sources[0], "clblast.cl") == 0 &&
           !fam->sources[1]);
@@ -303,16 +175,16 @@ static void test_vtable(const env *e)
         fam->defines(&p, NULL, buf, sizeof buf);
         CHECKF(buf[0] == '\0', "defines: '%s'", buf);
     }
-    conv = case_op(&c, 6, 6);
+    conv = conv_case_op(&c);
     pool = conv;
     pool.kind = DC_OP_MAXPOOL;
     CHECK(fam->supports(&e->caps, &conv, why, sizeof why) == 1);
     CHECK(fam->supports(&e->caps, &pool, why, sizeof why) == 0 && why[0] != '\0');
     {
         /* One image's im2col matrix must fit one buffer; a GEMM on the input needs none. */
-        conv_case big = {1, 64, 64, 32, 32, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, 0, 0, "big"};
-        conv_case flat = {1, 64, 64, 32, 32, 8, 8, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, "flat"};
-        dc_op bop = case_op(&big, 32, 32), fop = case_op(&flat, 32, 32);
+        conv_case big = {1, 64, 64, 32, 32, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, "big"};
+        conv_case flat = {1, 64, 64, 32, 32, 8, 8, 0, 1, 1, 0, 0, 0, 0, 0, "flat"};
+        dc_op bop = conv_case_op(&big), fop = conv_case_op(&flat);
         dc_device_limits_override((uint64_t)1 << 20, 0);
         CHECK(fam->supports(&e->caps, &bop, why, sizeof why) == 0);
         CHECKF(strstr(why, "largest buffer") != NULL, "%s", why);
@@ -357,7 +229,8 @@ static void test_rejects(const env *e)
     a.k = 3;
     a.pad = 1; /* needs a workspace, given none */
     CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, none, NULL) == CL_INVALID_MEM_OBJECT);
-    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(small), NULL) == CL_INVALID_BUFFER_SIZE);
+    CHECK(dc_conv_enqueue(fam, e->q, e->state, &p, &a, dev_mem(small), NULL) ==
+          CL_INVALID_BUFFER_SIZE);
     CHECK(dc_conv_enqueue(fam, e->q, NULL, &p, &ok, none, NULL) == CL_INVALID_KERNEL);
     /* Weights in a buffer of 10 floats: CLBlast refuses matrix A. */
     a = ok;
@@ -373,7 +246,8 @@ static void test_rejects(const env *e)
         cl_command_queue ooo =
             clCreateCommandQueue(e->ctx, e->dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
         if (err == CL_SUCCESS) {
-            CHECK(dc_conv_enqueue(fam, ooo, e->state, &p, &ok, none, NULL) == CL_INVALID_COMMAND_QUEUE);
+            CHECK(dc_conv_enqueue(fam, ooo, e->state, &p, &ok, none, NULL) ==
+                  CL_INVALID_COMMAND_QUEUE);
             CHECKF(strstr(densecl_last_error(), "in-order") != NULL, "%s", densecl_last_error());
             clReleaseCommandQueue(ooo);
         } else {

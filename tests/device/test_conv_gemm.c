@@ -32,7 +32,6 @@
  * read prefix are poison, so a stray read shows in the result. The K split's workspace has
  * sentinel guards too. A missing device or a kernel that does not build is a failure. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +40,7 @@
 
 #include "check.h"
 #include "conv_check.h"
+#include "conv_run.h"
 #include "conv/conv.h"
 #include "ref_ops.h"
 
@@ -74,25 +74,6 @@ typedef struct pset {
 static const dc_family *const fam = &dc_family_gemm;
 
 /* ------------------------------------------------------------------------ helpers */
-
-/* The guards of a workspace of `count` floats still hold the sentinel. */
-static void check_guards(const test_env *e, const char *what, cl_mem m, size_t count)
-{
-    size_t total = count + 2 * DC_TEST_GUARD, bad = 0;
-    float *got = read_back(e->q, NULL, m, total, what);
-    if (!got)
-        return;
-    for (size_t i = 0; i < DC_TEST_GUARD; i++)
-        bad += (float_bits(got[i]) != DC_TEST_SENTINEL) +
-               (float_bits(got[DC_TEST_GUARD + count + i]) != DC_TEST_SENTINEL);
-    CHECKF(bad == 0, "%s: %zu workspace guard floats overwritten", what, bad);
-    free(got);
-}
-
-static int window_out(int in, int k, int stride, int pad)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
 
 static char *read_text(const char *path)
 {
@@ -167,15 +148,6 @@ done:
 
 /* ------------------------------------------------------------------------ conv cases */
 
-typedef struct conv_case {
-    int n, cin, in_ctot, h, w;
-    int cout, out_ctot, out_coff;
-    int k, stride, pad;
-    int pre, bias, relu;
-    int inplace; /* in and out are one buffer: read [0, cin), write [out_coff, out_coff + cout) */
-    const char *why;
-} conv_case;
-
 static const conv_case conv_cases[] = {
     /* n cin ctot h w cout otot coff k s p pre bias relu inplace */
     {2, 37, 45, 7, 9, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, "1x1: prefix, offset write, M and K tails"},
@@ -208,115 +180,16 @@ static const conv_case conv_cases[] = {
     {1, 20, 28, 6, 5, 8, 28, 20, 1, 1, 0, 1, 1, 1, 1, "1x1 in place"},
 };
 
-static dc_op conv_op(const conv_case *c)
-{
-    dc_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = DC_OP_CONV;
-    snprintf(op.name, sizeof op.name, "test");
-    op.in_buf = 0;
-    op.in_ctot = c->in_ctot;
-    op.in_c = c->cin;
-    op.in_h = c->h;
-    op.in_w = c->w;
-    op.out_buf = c->inplace ? 0 : 1;
-    op.out_ctot = c->out_ctot;
-    op.out_coff = c->out_coff;
-    op.out_c = c->cout;
-    op.out_h = window_out(c->h, c->k, c->stride, c->pad);
-    op.out_w = window_out(c->w, c->k, c->stride, c->pad);
-    op.k = c->k;
-    op.stride = c->stride;
-    op.pad = c->pad;
-    op.relu = c->relu;
-    op.has_bias = c->bias;
-    op.macs = (uint64_t)c->n * op.out_h * op.out_w * c->cout * c->cin * c->k * c->k;
-    return op;
-}
-
+/* Case c on set s, its output `oguard` floats into its buffer; the set must support it, and
+ * its workspace (the K split's) has guards of the sentinel. */
 static void run_conv(const test_env *e, pset *s, const conv_case *c, size_t oguard)
 {
-    const dc_op op = conv_op(c);
-    const int oh = op.out_h, ow = op.out_w;
-    const size_t in_count = (size_t)c->n * c->in_ctot * c->h * c->w;
-    const size_t w_count = (size_t)c->cout * c->cin * c->k * c->k;
-    const size_t out_count = (size_t)c->n * c->out_ctot * oh * ow;
-    const float wscale = 1.0f / sqrtf((float)(c->cin * c->k * c->k));
-    char what[200];
-    char why[160];
-    float *in = rand_tensor(c->n, c->in_ctot, c->cin, c->h, c->w);
-    float *w = rand_floats(w_count, -wscale, wscale);
-    float *bias = c->bias ? rand_floats((size_t)c->cout, -0.5f, 0.5f) : NULL;
-    float *pre = c->pre ? rand_pre(c->cin) : NULL;
-    size_t packed_len = fam->pack(&op, &s->p, w, NULL);
-    size_t ws_len = fam->workspace(&op, c->n, &s->p);
-    float *packed = alloc_floats(packed_len, 0);
-    float *expect = alloc_floats(out_count, DC_TEST_SENTINEL);
-    cl_mem d_in, d_w, d_bias = NULL, d_pre = NULL, d_out, d_ws = NULL;
-    cl_int err;
-
-    snprintf(what, sizeof what,
-             "[%s] conv %dx%d/%d/%d n%d %d(%d)x%dx%d -> %d at %d of %d (%s), output at %zu",
-             s->label, c->k, c->k, c->stride, c->pad, c->n, c->cin, c->in_ctot, c->h, c->w,
-             c->cout, c->out_coff, c->out_ctot, c->why, oguard);
-    CHECKF(fam->supports(&s->caps, &op, why, sizeof why), "%s: not supported: %s", what, why);
-    CHECKF(packed_len > 0 && fam->pack(&op, &s->p, w, packed) == packed_len, "%s: pack", what);
-    ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
-                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride,
-                                c->pad, c->relu});
-    if (c->inplace) {
-        /* One buffer holds the input prefix and, everywhere else, the sentinel; the channels
-         * read must come out unchanged. */
-        for (size_t i = 0; i < out_count; i++) {
-            if (float_bits(expect[i]) != DC_TEST_SENTINEL)
-                continue; /* written by the conv */
-            if (float_bits(in[i]) == DC_TEST_POISON)
-                in[i] = bits_float(DC_TEST_SENTINEL); /* past the prefix: must stay */
-            expect[i] = in[i];
-        }
-        d_out = dev_buffer_at(e->ctx, in, out_count, DC_TEST_SENTINEL, oguard);
-        d_in = d_out;
-        if (d_in)
-            clRetainMemObject(d_in);
-    } else {
-        d_in = dev_buffer(e->ctx, in, in_count, DC_TEST_POISON);
-        d_out = dev_buffer_at(e->ctx, NULL, out_count, DC_TEST_SENTINEL, oguard);
-    }
-    d_w = dev_buffer_at(e->ctx, packed, packed_len, DC_TEST_POISON, DC_TEST_GUARD_ALIGNED);
-    if (bias)
-        d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
-    if (pre)
-        d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->cin, DC_TEST_POISON);
-    if (ws_len)
-        d_ws = dev_buffer(e->ctx, NULL, ws_len, DC_TEST_SENTINEL);
-    s->convs++;
-    s->splits += ws_len > 0;
-    if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
-        dc_conv_args a = {c->inplace ? dev_mem_at(d_in, oguard) : dev_mem(d_in),
-                          dev_mem_at(d_w, DC_TEST_GUARD_ALIGNED), dev_mem(d_bias), dev_mem(d_pre),
-                          dev_mem_at(d_out, oguard), c->n, c->cin, c->in_ctot, c->h, c->w,
-                          c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad,
-                          c->relu};
-        err = dc_conv_enqueue(fam, e->q, s->state, &s->p, &a, dev_mem(d_ws), NULL);
-        CHECKF(err == CL_SUCCESS, "%s: enqueue: %s", what, dc_cl_error_name(err));
-        if (err == CL_SUCCESS) {
-            check_output_at(e->q, NULL, what, d_out, expect, out_count, oguard);
-            if (d_ws)
-                check_guards(e, what, d_ws, ws_len);
-        }
-    }
-    release_mem(d_in);
-    release_mem(d_w);
-    release_mem(d_bias);
-    release_mem(d_pre);
-    release_mem(d_out);
-    release_mem(d_ws);
-    free(in);
-    free(w);
-    free(bias);
-    free(pre);
-    free(packed);
-    free(expect);
+    conv_run r = {.fam = fam, .p = &s->p, .state = s->state, .caps = &s->caps, .ctx = e->ctx,
+                  .q = e->q, .label = s->label, .oguard = oguard, .must_support = 1,
+                  .ws_sentinel = 1};
+    conv_run_case(&r, c);
+    s->convs += r.ran;
+    s->splits += r.with_ws;
 }
 
 /* ------------------------------------------------------------------------ host-only checks */
@@ -429,7 +302,7 @@ static void test_check(const dc_caps *tiny)
 static void test_supports(const dc_caps *dev)
 {
     const conv_case c = {1, 16, 16, 5, 5, 8, 8, 0, 3, 1, 1, 1, 1, 1, 0, ""};
-    dc_op op = conv_op(&c);
+    dc_op op = conv_case_op(&c);
     dc_caps caps = *dev;
     char why[200];
     CHECKF(fam->supports(&caps, &op, why, sizeof why), "supports: %s", why);
@@ -451,7 +324,7 @@ static void test_supports(const dc_caps *dev)
 static void test_pack(const dc_params *tiny)
 {
     const conv_case c = {1, 3, 3, 5, 5, 19, 19, 0, 3, 1, 1, 0, 0, 0, 0, ""};
-    const dc_op op = conv_op(&c);
+    const dc_op op = conv_case_op(&c);
     const size_t K = 27, kp = 28, mp = 32; /* tiny: KWG 4, MWG 16 */
     float w[19 * 27], out[28 * 32];
     int bad = 0;
@@ -467,7 +340,7 @@ static void test_pack(const dc_params *tiny)
     {
         /* A 1x1 conv packs to the 1x1 kernel's channel tile. */
         const conv_case c1 = {1, 3, 3, 5, 5, 19, 19, 0, 1, 1, 0, 0, 0, 0, 0, ""};
-        const dc_op op1 = conv_op(&c1);
+        const dc_op op1 = conv_case_op(&c1);
         dc_params q = *tiny;
         q.v[P_MWG1] = 64;
         CHECK(fam->pack(&op1, &q, w, NULL) == 4 * 64);
@@ -625,7 +498,7 @@ static void test_rejects(const test_env *e, pset *s)
                        4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
     dc_conv_args a;
     const conv_case c = {1, 4, 4, 5, 5, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, ""};
-    const dc_op op = conv_op(&c);
+    const dc_op op = conv_case_op(&c);
     cl_event ev = NULL;
     cl_int err;
     if (!m || !mw || !mo) {
@@ -755,12 +628,13 @@ int main(int argc, char **argv)
     sets[1].aligned = 1;
     profile_caps(gpu_profile, e.dev, &sets[1].caps);
     fam->defaults(&sets[1].caps, NULL, &sets[1].p);
-    CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 || (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 32 &&
-               sets[1].p.v[P_MDIMC] == 4 && sets[1].p.v[P_NDIMC] == 16 &&
-               sets[1].p.v[P_MWG1] == 128 && sets[1].p.v[P_NWG1] == 64 &&
-               sets[1].p.v[P_MDIMC1] == 16 && sets[1].p.v[P_NDIMC1] == 8 &&
-               sets[1].p.v[P_FILL] == 8 * 132 * 32 && sets[1].p.v[P_KSPLIT] == 32 &&
-               sets[1].p.v[P_LOCAL] == 1),
+    CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 ||
+               (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 &&
+                sets[1].p.v[P_KWG] == 32 && sets[1].p.v[P_MDIMC] == 4 &&
+                sets[1].p.v[P_NDIMC] == 16 && sets[1].p.v[P_MWG1] == 128 &&
+                sets[1].p.v[P_NWG1] == 64 && sets[1].p.v[P_MDIMC1] == 16 &&
+                sets[1].p.v[P_NDIMC1] == 8 && sets[1].p.v[P_FILL] == 8 * 132 * 32 &&
+                sets[1].p.v[P_KSPLIT] == 32 && sets[1].p.v[P_LOCAL] == 1),
            "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d, 1x1 %d %d %d %d, FILL %d "
            "KSPLIT %d LOCAL %d",
            sets[1].p.v[P_MWG], sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC],

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* conv_check.h - what the conv tests (test_ops.c, test_conv_gemm.c, test_conv_clblast.c) share:
- * the xorshift data, guard-banded host and device buffers, and the comparison of a device output
- * with the naive reference.
+/* conv_check.h - what the device tests (test_ops.c, test_families.c, test_conv_gemm.c,
+ * test_conv_clblast.c) share: the default device opened, the xorshift data, guard-banded host and
+ * device buffers, and the comparison of a device output with the naive reference (conv_run.h
+ * runs a conv case on a family with them).
  *
  * Header-only, every function static inline: CHECKF counts into check.h's per-file counters,
  * so the checks made here must be compiled into the test that reports them (a separate .c would
@@ -71,6 +72,12 @@ static inline uint32_t float_bits(float f)
     return bits;
 }
 
+/* The output size of a window of k at stride and pad over in pixels (conv, maxpool). */
+static inline int window_out(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
 /* count floats of the bit pattern `fill`; exits 2 when the host is out of memory. */
 static inline float *alloc_floats(size_t count, uint32_t fill)
 {
@@ -115,6 +122,29 @@ static inline float *rand_pre(int c)
         p[c + i] = urand(-0.2f, 0.8f);
     }
     return p;
+}
+
+/* Opens the default device, labelled label: its caps, a context and a queue. Returns the
+ * device, or NULL after a failed check. */
+static inline cl_device_id test_device_open(const char *label, dc_caps *caps, cl_context *ctx,
+                                            cl_command_queue *q)
+{
+    cl_device_id dev;
+    densecl_device_info info;
+    cl_int err;
+    densecl_status st = dc_device_pick("auto", &dev, &info);
+    CHECKF(st == DENSECL_OK, "no OpenCL device: %s", densecl_last_error());
+    if (st != DENSECL_OK)
+        return NULL;
+    printf("device: %s (%s), build: %s\n", info.name, info.opencl_c_version, label);
+    CHECKF(dc_caps_query(dev, caps) == DENSECL_OK, "caps: %s", densecl_last_error());
+    *ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateContext: %s", dc_cl_error_name(err));
+    if (err != CL_SUCCESS)
+        return NULL;
+    *q = clCreateCommandQueue(*ctx, dev, 0, &err);
+    CHECKF(err == CL_SUCCESS, "clCreateCommandQueue: %s", dc_cl_error_name(err));
+    return err == CL_SUCCESS ? dev : NULL;
 }
 
 /* A device buffer [guard | data | guard], the data at offset `guard` floats; the guards hold

@@ -12,8 +12,8 @@
 #             without setting 26 arguments each time and a profiling queue; a batch-64 upload
 #             from pageable and from pinned memory; the device's extensions
 #             (cl_khr_command_buffer?)
-#   tests     test_conv_gemm, test_conv_clblast and test_ops on the device (kernels against
-#             the C reference)
+#   tests     test_conv_gemm, test_conv_clblast, test_families and test_ops on the device
+#             (kernels against the C reference)
 #   parity    densecl run on the fixtures (torchvision's logits, from gpu_pack.sh) with each
 #             conv family, compared as tests/support/compare_logits.py does
 #   counts    OpenCL calls per DenseNet-121 batch-1 forward (launches, clSetKernelArg, ...) with
@@ -76,7 +76,8 @@ fi
 mkdir -p "$out/logs" || exit 2
 out=$(cd "$out" && pwd)
 bin=$carry/bin
-for b in densecl densecl-query test_ops test_conv_clblast test_conv_gemm densecl-launch-bench; do
+for b in densecl densecl-query test_ops test_families test_conv_clblast test_conv_gemm \
+    densecl-launch-bench; do
     [ -x "$bin/$b" ] || { echo "gpu_check: $bin/$b missing (run tools/dev/gpu_pack.sh)" >&2; exit 2; }
 done
 
@@ -294,7 +295,8 @@ step info 30 "$bin/densecl" info
 step launch 60 "$bin/densecl-launch-bench" --device "$device"
 step test_conv_gemm 150 "$bin/test_conv_gemm"
 step test_conv_clblast 150 "$bin/test_conv_clblast"
-step test_ops 180 "$bin/test_ops" "$root" # the source folder: its build-log test copies kernels/
+step test_families 180 "$bin/test_families"
+step test_ops 60 "$bin/test_ops" "$root" # the source folder: its build-log test copies kernels/
 for c in "${cases[@]}"; do
     if [ ! -f "$carry/fixtures/$c.safetensors" ]; then
         rows+=("| parity $c | FAIL: no fixture in $carry/fixtures (gpu_pack.sh) | 0 | |")

@@ -4,7 +4,7 @@
 # machine that has no compiler, CMake, Debian packages or torchvision, and copies it into the
 # carry folder (default gpu-carry/, git-ignored), which travels with the working tree:
 #
-#   bin/       densecl, densecl-query, test_ops, test_conv_clblast, test_conv_gemm,
+#   bin/       densecl, densecl-query, test_ops, test_families, test_conv_clblast, test_conv_gemm,
 #              densecl-launch-bench (launch and upload costs), from a build of its own
 #              (default build-gpu/) configured without MPI: a GPU machine need not have Open MPI
 #   lib/       libclblast.so.1, the OpenCL ICD loader libOpenCL.so.1 (ocl-icd, which honours
@@ -43,12 +43,13 @@ done
 
 # Without MPI, whatever the build folder had: the GPU machine has no Open MPI runtime.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDENSECL_MPI=OFF -DDENSECL_TESTS=ON > /dev/null
-nice cmake --build "$build" -j2 --target densecl-cli densecl-query test_ops test_conv_clblast \
-    test_conv_gemm densecl-launch-bench dc_cl_count
+nice cmake --build "$build" -j2 --target densecl-cli densecl-query test_ops test_families \
+    test_conv_clblast test_conv_gemm densecl-launch-bench dc_cl_count
 
 rm -rf "${out:?}/bin" "${out:?}/lib"
 mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
-for b in densecl densecl-query test_ops test_conv_clblast test_conv_gemm densecl-launch-bench; do
+for b in densecl densecl-query test_ops test_families test_conv_clblast test_conv_gemm \
+    densecl-launch-bench; do
     cp "$build/bin/$b" "$out/bin/$b"
 done
 cp "$build/tests/libdc_cl_count.so" "$out/lib/"
