@@ -53,8 +53,11 @@ int main(int argc, char **argv)
             rc = fail("preprocessing", st);
             goto done;
         }
-        pp = (densecl_preprocess){.channels = cfg.in_channels, .height = 32, .width = 32,
-                                  .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
+        pp = (densecl_preprocess){.channels = cfg.in_channels,
+                                  .height = 32,
+                                  .width = 32,
+                                  .mean = {0.5f, 0.5f, 0.5f},
+                                  .std = {0.25f, 0.25f, 0.25f}};
     }
 
     st = densecl_engine_create(w, "auto", &e); /* GPU, else accelerator, else CPU */

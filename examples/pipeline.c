@@ -96,8 +96,7 @@ int main(int argc, char **argv)
 
     /* A first run, untimed: it builds what the device compiles lazily (POCL) and the buffers. */
     fill(x[0], (size_t)batch * image, 999u);
-    if ((st = densecl_engine_run(e, x[0], batch, cfg.in_channels, h, wd, blocking)) !=
-        DENSECL_OK) {
+    if ((st = densecl_engine_run(e, x[0], batch, cfg.in_channels, h, wd, blocking)) != DENSECL_OK) {
         rc = fail("run", st);
         goto done;
     }
@@ -156,8 +155,8 @@ int main(int argc, char **argv)
     }
     printf("%d batches of %d images (%dx%d) on '%s': the same logits both ways; pipelined "
            "%.1f images/s, one at a time %.1f images/s\n",
-           batches, batch, h, wd, densecl_engine_device(e)->name,
-           batches * batch / t_piped, batches * batch / t_blocking);
+           batches, batch, h, wd, densecl_engine_device(e)->name, batches * batch / t_piped,
+           batches * batch / t_blocking);
     rc = 0;
 done:
     densecl_engine_free(e); /* waits for and frees any job not waited for (after an error) */

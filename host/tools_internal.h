@@ -43,8 +43,8 @@ densecl_status dc_tool_profile_line(char *buf, size_t cap);
  * kernel_params (NULL: as an engine's defaults): two lines into buf, "convs: ..." as `bench`
  * says it and "build options: ..." (the -D options of the program it builds). */
 densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
-                                    int w, const char *conv, const char *kernel_params,
-                                    char *buf, size_t cap);
+                                    int w, const char *conv, const char *kernel_params, char *buf,
+                                    size_t cap);
 /* The name of family i of this build's registry (0 is direct), NULL past the last. */
 const char *dc_tool_family_name(int i);
 /* 1 if auto runs some convs of a DenseNet on `family` on dev by default (without a tuning

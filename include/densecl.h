@@ -72,11 +72,11 @@ typedef enum densecl_status {
     DENSECL_ERR_ARGUMENT,    /* NULL pointer, bad option, out-of-range value */
     DENSECL_ERR_IO,          /* a file could not be opened, read, mapped or written */
     DENSECL_ERR_FORMAT,      /* a file is malformed (safetensors header, .npy header, sizes) */
-    DENSECL_ERR_MISMATCH,    /* weights do not fit the model: missing/unexpected key, shape, dtype */
+    DENSECL_ERR_MISMATCH,    /* weights do not fit the model: missing or extra key, shape, dtype */
     DENSECL_ERR_INPUT,       /* input tensor of the wrong rank or channels, or too small */
-    DENSECL_ERR_UNSUPPORTED, /* a valid request densecl cannot serve (dtype, layout, version) */
+    DENSECL_ERR_UNSUPPORTED, /* a valid request densecl cannot serve (dtype, layout, ...) */
     DENSECL_ERR_NO_DEVICE,   /* no OpenCL platform, or no device matches the spec */
-    DENSECL_ERR_BUILD,       /* kernels.cl did not build for the device; the log is in the detail */
+    DENSECL_ERR_BUILD,       /* kernels.cl did not build for the device; log in the detail */
     DENSECL_ERR_OPENCL,      /* an OpenCL call failed; its error name is in the detail */
     DENSECL_ERR_NO_MEMORY,   /* a host or device allocation failed */
     DENSECL_ERR_LIMIT        /* a request exceeds a device limit (max allocation, global memory) */
@@ -121,16 +121,16 @@ typedef enum densecl_stem {
 } densecl_stem;
 
 typedef struct densecl_config {
-    int growth_rate;                     /* k: channels each dense layer adds */
-    int num_blocks;                      /* dense blocks, 1..DENSECL_MAX_BLOCKS */
-    int block_layers[DENSECL_MAX_BLOCKS];/* layers per block; entries past num_blocks are 0 */
-    int init_features;                   /* channels out of the stem */
-    int bottleneck;                      /* nonzero: BN-ReLU-1x1(bn_size*k)-BN-ReLU-3x3(k) layers */
-    int bn_size;                         /* bottleneck width factor (4); ignored without bottleneck */
-    float compression;                   /* theta in (0, 1]: a transition keeps floor(C * theta) */
+    int growth_rate;                      /* k: channels each dense layer adds */
+    int num_blocks;                       /* dense blocks, 1..DENSECL_MAX_BLOCKS */
+    int block_layers[DENSECL_MAX_BLOCKS]; /* layers per block; entries past num_blocks are 0 */
+    int init_features;                    /* channels out of the stem */
+    int bottleneck;                       /* nonzero: BN-ReLU-1x1(bn_size*k)-BN-ReLU-3x3(k) */
+    int bn_size;                          /* bottleneck width factor (4), with bottleneck */
+    float compression;                    /* theta in (0, 1]: transitions keep floor(C*theta) */
     densecl_stem stem;
-    int in_channels;                     /* image channels (3 for RGB) */
-    int num_classes;                     /* classifier outputs */
+    int in_channels; /* image channels (3 for RGB) */
+    int num_classes; /* classifier outputs */
 } densecl_config;
 
 /* Presets: index 0..densecl_preset_count()-1. Names are static storage. */
@@ -360,15 +360,15 @@ typedef enum densecl_device_type {
  * characters, came back empty), moving every field after it: code compiled against an older
  * densecl.h must be recompiled (and the Python module of the same version used). */
 typedef struct densecl_device_info {
-    int platform_index;          /* position in clGetPlatformIDs */
-    int device_index;            /* position in the platform's clGetDeviceIDs(ALL) */
+    int platform_index; /* position in clGetPlatformIDs */
+    int device_index;   /* position in the platform's clGetDeviceIDs(ALL) */
     densecl_device_type type;
     char platform_name[128];
     char name[128];
     char vendor[128];
     char driver_version[64];
-    char device_version[256];    /* CL_DEVICE_VERSION: "OpenCL 3.0 PoCL HSTR: pthread-..." */
-    char opencl_c_version[64];   /* "OpenCL C 1.2 PoCL" */
+    char device_version[256];  /* CL_DEVICE_VERSION: "OpenCL 3.0 PoCL HSTR: pthread-..." */
+    char opencl_c_version[64]; /* "OpenCL C 1.2 PoCL" */
     unsigned compute_units;
     unsigned clock_mhz;
     uint64_t global_mem_bytes;
@@ -530,8 +530,8 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
  * device's memory (on a CPU device: what the process can still get, by RLIMIT_AS, RLIMIT_DATA
  * and MemAvailable); DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not fit. */
 DENSECL_API
-densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
-                                  int w, float *logits);
+densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h, int w,
+                                  float *logits);
 
 /* ---- Runs that do not block: a pipeline.
  * densecl_engine_start() enqueues a batch (its upload, the model, the logits' download) on the
@@ -575,13 +575,13 @@ typedef struct densecl_replica_stats {
     densecl_tiles tiles;      /* the direct family's conv tiles its kernels were built with (all
                                  zero when no conv runs on the direct family) */
     densecl_tiles_origin tiles_origin;
-    char resolved[1024];      /* what runs its convs, resolved once at creation: the family per
-                                 conv kind, each family's parameters, and why, e.g.
-                                 "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,...
-                                 (auto: default off GPUs)"; why is "auto: GPU default",
-                                 "auto: default off GPUs", "given" or "program binary", plus
-                                 what auto fell back from and which parameters were tuned or
-                                 given */
+    char resolved[1024]; /* what runs its convs, resolved once at creation: the family per
+                            conv kind, each family's parameters, and why, e.g.
+                            "1x1=direct 3x3=direct 7x7s2=direct; direct:FLAT_CO=8,...
+                            (auto: default off GPUs)"; why is "auto: GPU default",
+                            "auto: default off GPUs", "given" or "program binary", plus
+                            what auto fell back from and which parameters were tuned or
+                            given */
 } densecl_replica_stats;
 
 /* Number of devices (replicas) of the engine, active or not. */
@@ -596,16 +596,16 @@ densecl_status densecl_engine_replica_stats(const densecl_engine *e, int i,
  * the end of its last (an op may launch several: a split GEMM and its reduce, a library's
  * calls). 0.7.0 added `launches` (ABI: the struct grew). */
 typedef struct densecl_op_event {
-    const char *name;  /* torchvision module: "features.denseblock1.denselayer1.conv1"; owned
-                          by the engine, valid until densecl_engine_free() (runs at other
-                          sizes keep it valid) */
-    const char *kind;  /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
-                          "bnrelu_gap", "linear", "upload", "download"; static */
-    int replica;       /* which device */
-    uint64_t macs;     /* multiply-accumulates it did (0 for pools and transfers) */
-    double start_us;   /* start, microseconds after the run's first command started */
+    const char *name; /* torchvision module: "features.denseblock1.denselayer1.conv1"; owned
+                         by the engine, valid until densecl_engine_free() (runs at other
+                         sizes keep it valid) */
+    const char *kind; /* "conv1x1", "conv3x3", "conv7x7", "maxpool", "bnrelu_avgpool",
+                         "bnrelu_gap", "linear", "upload", "download"; static */
+    int replica;      /* which device */
+    uint64_t macs;    /* multiply-accumulates it did (0 for pools and transfers) */
+    double start_us;  /* start, microseconds after the run's first command started */
     double duration_us;
-    int launches;      /* kernels (and library calls) it enqueued; 1 for a transfer */
+    int launches; /* kernels (and library calls) it enqueued; 1 for a transfer */
 } densecl_op_event;
 
 /* Turns event profiling on or off for later runs (off by default; it costs an event per op). */
@@ -658,12 +658,12 @@ typedef struct densecl_selftest {
      * timed runs after a warm-up. */
     int bench_ran;
     int bench_runs, launch_runs, model_runs;
-    double gflops, conv_ms;         /* fp32, a 1x1 conv 256->128 at 56x56 */
-    double bandwidth_gbs, copy_ms;  /* read + write, clEnqueueCopyBuffer of copy_bytes */
+    double gflops, conv_ms;        /* fp32, a 1x1 conv 256->128 at 56x56 */
+    double bandwidth_gbs, copy_ms; /* read + write, clEnqueueCopyBuffer of copy_bytes */
     size_t copy_bytes;
-    double launch_latency_us;       /* enqueue + clFinish of the smallest kernel */
-    double images_per_s, model_ms;  /* the model, 224x224, batch 1, through the engine */
-    char bench_error[512];          /* the first benchmark that failed, "" if none */
+    double launch_latency_us;      /* enqueue + clFinish of the smallest kernel */
+    double images_per_s, model_ms; /* the model, 224x224, batch 1, through the engine */
+    char bench_error[512];         /* the first benchmark that failed, "" if none */
 } densecl_selftest;
 
 /* Checks one device as densecl-query does: builds the kernels, runs a few small convolutions

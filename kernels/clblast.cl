@@ -22,8 +22,8 @@
 kernel void densecl_clblast_im2col(global const float *in, ulong in_off,   // [n, in_ctot, h, w]
                                    global const float *pre, ulong pre_off, // [2, cin]
                                    global float *ws, ulong ws_off,         // [n, cin*k*k, ohw]
-                                   int cin, int in_ctot, int in_h, int in_w, int out_h,
-                                   int out_w, int k, int stride, int pad, int flags)
+                                   int cin, int in_ctot, int in_h, int in_w, int out_h, int out_w,
+                                   int k, int stride, int pad, int flags)
 {
     const int p = get_global_id(0);
     const int row = get_global_id(1);

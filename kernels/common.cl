@@ -54,10 +54,10 @@ DC_INLINE float dc_pro(global const float *pre, int has_pre, int c, int ch, floa
  * 1x1 step and the gemm family (one max instruction, full-scale parameters). */
 #define DC_PRO_HALF_SC(pre, ch) (0.5f * (pre)[ch])
 #define DC_PRO_HALF_SH(pre, c, ch) (0.5f * (pre)[(c) + (ch)])
-#define DC_PRO_APPLY(x, sc, sh)                                                                  \
-    do {                                                                                         \
-        (x) = DC_FMA((x), (sc), (sh));                                                           \
-        (x) += fabs(x);                                                                          \
+#define DC_PRO_APPLY(x, sc, sh)                                                                    \
+    do {                                                                                           \
+        (x) = DC_FMA((x), (sc), (sh));                                                             \
+        (x) += fabs(x);                                                                            \
     } while (0)
 
 /* How the work-items of a conv kernel share its tiles (the conv families' DYN parameter; dyn is
@@ -115,8 +115,8 @@ DC_INLINE int dc_tiles_more(dc_tiles_it *it)
     return 0;
 }
 
-#define DC_TILES_FOR(t, count, chunk, dyn, ctr)                                                  \
-    for (dc_tiles_it t##_it = dc_tiles_begin(ctr, count, chunk, dyn); dc_tiles_more(&t##_it);)  \
+#define DC_TILES_FOR(t, count, chunk, dyn, ctr)                                                    \
+    for (dc_tiles_it t##_it = dc_tiles_begin(ctr, count, chunk, dyn); dc_tiles_more(&t##_it);)     \
         for (int t = t##_it.lo; t < t##_it.hi; t++)
 
 DC_INLINE void dc_tiles_done(global int *ctr, const int dyn)

@@ -105,7 +105,7 @@
 #if CONV_FLAT_CO < 1 || CONV_FLAT_CO > 16
 #error "CONV_FLAT_CO must be in 1..16"
 #endif
-#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16 && \
+#if CONV_FLAT_PX != 2 && CONV_FLAT_PX != 4 && CONV_FLAT_PX != 8 && CONV_FLAT_PX != 16 &&           \
     CONV_FLAT_PX != 24 && CONV_FLAT_PX != 32
 #error "CONV_FLAT_PX must be 2, 4, 8, 16, 24 or 32"
 #endif
@@ -243,8 +243,8 @@ DC_INLINE void dc_conv_flat_step(global const float *s, const global float *cons
  * DC_PREFETCH ahead and the last ones, which have nothing left to prefetch, are two loops: a
  * test per channel in the hot loop cost 3-5% (POCL 3.1, Intel Xeon, alternating builds). */
 DC_INLINE void dc_conv_flat(global const float *src, const global float *const *wp,
-                            global const float *pre, int cin, int hw, const int PRE,
-                            const int NV, dc_fvec (*acc)[DC_FNV])
+                            global const float *pre, int cin, int hw, const int PRE, const int NV,
+                            dc_fvec (*acc)[DC_FNV])
 {
     int ci = 0;
 #if DC_PREFETCH > 0
@@ -265,9 +265,8 @@ DC_INLINE void dc_conv_flat(global const float *src, const global float *const *
 
 /* Adds the bias, applies the ReLU and writes a whole tile of NV vectors (a constant at every
  * call site). out: output channel co0 at the tile's first pixel, channels hw apart. */
-DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int hw, const int NV,
-                                  dc_fvec (*acc)[DC_FNV])
+DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, int flags, int cout,
+                                  int co0, int hw, const int NV, dc_fvec (*acc)[DC_FNV])
 {
 #pragma unroll
     for (int j = 0; j < CONV_FLAT_CO; j++) {
@@ -295,8 +294,8 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
 #if DC_TAIL
 DC_INLINE void dc_conv_flat_tail(global const float *src, global const float *w,
                                  global const float *pre, global const float *bias,
-                                 global float *out, int flags, int cin, int hw, int rem,
-                                 int cout, int co0, const int PRE)
+                                 global float *out, int flags, int cin, int hw, int rem, int cout,
+                                 int co0, const int PRE)
 {
     for (int g = 0; g < rem; g += 4) {
         int q[4];
@@ -369,11 +368,10 @@ DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *c
 /* K x K / S with the row-segment reuse. TPX, K, S, PRE and EDGE are constants at every call
  * site: TPX pixels per tile, PRE applies the prologue, EDGE checks columns (a tile touching the
  * left/right padding or the right border). acc: [TPX] channel vectors. */
-DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
-                            global const float *pre, int cin, int in_h, int in_w, int oy, int ox0,
-                            int pad, const int TPX, const int K, const int S, const int PRE,
-                            const int EDGE, const int CH, const size_t *woff,
-                            dc_cvec (*acc)[DC_CH])
+DC_INLINE void dc_conv_rows(global const float *in, global const float *w, global const float *pre,
+                            int cin, int in_h, int in_w, int oy, int ox0, int pad, const int TPX,
+                            const int K, const int S, const int PRE, const int EDGE, const int CH,
+                            const size_t *woff, dc_cvec (*acc)[DC_CH])
 {
     const int seg_len = (TPX - 1) * S + K;
     const int hw = in_h * in_w;
@@ -418,10 +416,10 @@ DC_INLINE void dc_conv_rows(global const float *in, global const float *w,
 }
 
 /* Any k/stride/pad, checking every tap; TPX pixels per tile (a literal at each call site). */
-DC_INLINE void dc_conv_any(global const float *in, global const float *w,
-                           global const float *pre, int has_pre, int cin, int in_h, int in_w,
-                           int oy, int ox0, int k, int stride, int pad, const int TPX,
-                           const int CH, const size_t *woff, dc_cvec (*acc)[DC_CH])
+DC_INLINE void dc_conv_any(global const float *in, global const float *w, global const float *pre,
+                           int has_pre, int cin, int in_h, int in_w, int oy, int ox0, int k,
+                           int stride, int pad, const int TPX, const int CH, const size_t *woff,
+                           dc_cvec (*acc)[DC_CH])
 {
     const int hw = in_h * in_w;
     const int iy0 = oy * stride - pad;
@@ -453,9 +451,9 @@ DC_INLINE void dc_conv_any(global const float *in, global const float *w,
 /* Adds the bias, applies the ReLU and writes the valid part of a rows tile of TPX pixels and CH
  * channel vectors. out: the image's channel out_coff + co0 at pixel pix0; consecutive pixels
  * are consecutive floats. */
-DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags,
-                                  int cout, int co0, int ohw, int pix0, int npix, const int TPX,
-                                  const int CH, dc_cvec (*acc)[DC_CH])
+DC_INLINE void dc_conv_rows_store(global float *out, global const float *bias, int flags, int cout,
+                                  int co0, int ohw, int pix0, int npix, const int TPX, const int CH,
+                                  dc_cvec (*acc)[DC_CH])
 {
     float b[CONV_TCO];
 #pragma unroll
@@ -529,7 +527,8 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
     const int tiles_x = (out_w + TPX - 1) / TPX;
     const int ptiles = out_h * tiles_x;
     const int ctiles = (cout + TCO - 1) / TCO;
-    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr)
+    {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * TCO;
@@ -586,21 +585,21 @@ DC_INLINE void dc_conv_tiles(global const float *in, global const float *wt,
 }
 
 /* The k > 1 conv kernels; all take the same arguments (host/conv/direct.c picks one per conv). */
-#define DC_CONV_KERNEL(name, KIND, TPX, CH)                                                      \
-    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */     \
-                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */ \
-                     global const float *bias, int bias_off, /* [cout] */                         \
-                     global const float *pre, int pre_off,   /* [2, cin] */                       \
-                     global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */    \
-                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,     \
-                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags,   \
-                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                 \
-    {                                                                                            \
-        dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                  \
-                      out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,   \
-                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, ctr + ctr_off,  \
-                      KIND, TPX, CH);                                                            \
-        dc_tiles_done(ctr + ctr_off, CONV_DYN);                                                  \
+#define DC_CONV_KERNEL(name, KIND, TPX, CH)                                                        \
+    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, in_h, in_w] */        \
+                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, k, k, 16] */  \
+                     global const float *bias, int bias_off, /* [cout] */                          \
+                     global const float *pre, int pre_off,   /* [2, cin] */                        \
+                     global float *out, int out_off,         /* [n, out_ctot, out_h, out_w] */     \
+                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,      \
+                     int out_coff, int out_h, int out_w, int k, int stride, int pad, int flags,    \
+                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                   \
+    {                                                                                              \
+        dc_conv_tiles(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                    \
+                      out + out_off + (size_t)out_coff * out_h * out_w, n, cin, in_ctot, in_h,     \
+                      in_w, cout, out_ctot, out_h, out_w, k, stride, pad, flags, ctr + ctr_off,    \
+                      KIND, TPX, CH);                                                              \
+        dc_tiles_done(ctr + ctr_off, CONV_DYN);                                                    \
     }
 
 #if CONV_KERNELS & DC_CONV_3X3
@@ -622,8 +621,7 @@ DC_INLINE void dc_stem_tap(float16 *acc, global const float *wr, const int kx, f
 }
 
 /* The 7 taps of one input row, whose columns ix0 .. ix0 + 47 are l0, l1, l2. */
-DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, float16 l1,
-                           float16 l2)
+DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, float16 l1, float16 l2)
 {
     /* Even and odd columns: 0, 2, .., 30 | 32, .., 46 and 1, .., 31 | 33, .., 47; tap 2m is e
      * shifted by m lanes, tap 2m + 1 is o shifted by m. */
@@ -653,8 +651,8 @@ DC_INLINE void dc_stem_row(float16 *acc, global const float *wr, float16 l0, flo
  * ms against 1.80 with the rows tiling at 32 channels and 1.93 at 16. */
 DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
                                 global const float *bias, global float *out, int n, int cin,
-                                int in_ctot, int in_h, int in_w, int cout, int out_ctot,
-                                int out_h, int out_w, int pad, int flags, global int *ctr)
+                                int in_ctot, int in_h, int in_w, int cout, int out_ctot, int out_h,
+                                int out_w, int pad, int flags, global int *ctr)
 {
     const int ohw = out_h * out_w;
     const size_t in_img = (size_t)in_ctot * in_h * in_w;
@@ -666,7 +664,8 @@ DC_INLINE void dc_conv7x7s2_vec(global const float *in, global const float *wt,
     /* What the kernel may read: the batch's images, all their in_ctot channels. */
     global const float *const in_end = in + n * in_img;
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
+    DC_TILES_FOR(t, n * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr)
+    {
         int ni, ct, pt;
         dc_conv_split(t, ptiles, ctiles, &ni, &ct, &pt);
         const int co0 = ct * DC_CONV_PACK;
@@ -740,8 +739,8 @@ kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_
                               global float *out, int out_off,         // [n, out_ctot, out_h, out_w]
                               int n, int cin, int in_ctot, int in_h, int in_w, int cout,
                               int out_ctot, int out_coff, int out_h, int out_w, int k, int stride,
-                              int pad, int flags,
-                              global int *ctr, int ctr_off) // DC_TILES_FOR's counters
+                              int pad, int flags, global int *ctr,
+                              int ctr_off) // DC_TILES_FOR's counters
 {
     in += in_off;
     wt += wt_off;
@@ -752,8 +751,8 @@ kernel void densecl_conv7x7s2(global const float *in, int in_off,     // [n, in_
         dc_conv7x7s2_vec(in, wt, bias, out, n, cin, in_ctot, in_h, in_w, cout, out_ctot, out_h,
                          out_w, pad, flags, ctr);
     else
-        dc_conv_tiles(in, wt, bias, pre + pre_off, out, n, cin, in_ctot, in_h, in_w, cout,
-                      out_ctot, out_h, out_w, k, stride, pad, flags, ctr, DC_KIND_ANY, 1, 1);
+        dc_conv_tiles(in, wt, bias, pre + pre_off, out, n, cin, in_ctot, in_h, in_w, cout, out_ctot,
+                      out_h, out_w, k, stride, pad, flags, ctr, DC_KIND_ANY, 1, 1);
     dc_tiles_done(ctr, CONV_DYN);
 }
 #else
@@ -790,8 +789,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             global const float *pre, int pre_off,   // [2, cin]
                             global float *out, int out_off,         // [n, out_ctot, hw]
                             int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
-                            int out_coff, int flags,
-                            global int *ctr, int ctr_off) // DC_TILES_FOR's counters
+                            int out_coff, int flags, global int *ctr,
+                            int ctr_off) // DC_TILES_FOR's counters
 {
     const size_t in_img = (size_t)in_ctot * hw;
     const size_t out_img = (size_t)out_ctot * hw;
@@ -806,7 +805,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     pre += pre_off;
     out += out_off + (size_t)out_coff * hw;
     ctr += ctr_off;
-    DC_TILES_FOR(t, (folded ? 1 : n) * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr) {
+    DC_TILES_FOR(t, (folded ? 1 : n) * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr)
+    {
         int ni, ct, pt;
         dc_conv_split_as(t, ptiles, ctiles, DC_FLAT_PFIRST, &ni, &ct, &pt);
         const int co0 = ct * CONV_FLAT_CO;
@@ -823,8 +823,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
 #endif
         }
         if (folded) {
-            dc_conv_flat_folded(in, wp, pre, bias, out, flags, cin, hw, cols, in_img, out_img,
-                                cout, co0, pt * CONV_FLAT_PX);
+            dc_conv_flat_folded(in, wp, pre, bias, out, flags, cin, hw, cols, in_img, out_img, cout,
+                                co0, pt * CONV_FLAT_PX);
             continue;
         }
 #if DC_TAIL
@@ -833,12 +833,12 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             const size_t p0 = hw - rem;
             if (flags & DC_FLAG_PRE)
                 dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
-                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
-                                  rem, cout, co0, 1);
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw, rem,
+                                  cout, co0, 1);
             else
                 dc_conv_flat_tail(in + ni * in_img + p0, wp[0], pre, bias,
-                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw,
-                                  rem, cout, co0, 0);
+                                  out + ni * out_img + (size_t)co0 * hw + p0, flags, cin, hw, rem,
+                                  cout, co0, 0);
             continue;
         }
 #endif
@@ -858,8 +858,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                 dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 1, 1, acc);
             else
                 dc_conv_flat(in + ni * in_img + p0, wp, pre, cin, hw, 0, 1, acc);
-            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout,
-                               co0, hw, 1, acc);
+            dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
+                               hw, 1, acc);
             continue;
         }
 #endif
@@ -869,8 +869,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             dc_conv_flat(src, wp, pre, cin, hw, 1, DC_FNV, acc);
         else
             dc_conv_flat(src, wp, pre, cin, hw, 0, DC_FNV, acc);
-        dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0,
-                           hw, DC_FNV, acc);
+        dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0, hw,
+                           DC_FNV, acc);
     }
     dc_tiles_done(ctr, CONV_DYN);
 }

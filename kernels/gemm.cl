@@ -133,24 +133,24 @@
 #define DC_GEMM_LOCAL 1
 #endif
 
-#if DC_GEMM_MWG < 1 || DC_GEMM_NWG < 1 || DC_GEMM_KWG < 1 || DC_GEMM_MDIMC < 1 ||               \
-    DC_GEMM_NDIMC < 1 || DC_GEMM_MWG1 < 1 || DC_GEMM_NWG1 < 1 || DC_GEMM_MDIMC1 < 1 ||          \
+#if DC_GEMM_MWG < 1 || DC_GEMM_NWG < 1 || DC_GEMM_KWG < 1 || DC_GEMM_MDIMC < 1 ||                  \
+    DC_GEMM_NDIMC < 1 || DC_GEMM_MWG1 < 1 || DC_GEMM_NWG1 < 1 || DC_GEMM_MDIMC1 < 1 ||             \
     DC_GEMM_NDIMC1 < 1
 #error "gemm.cl: MWG, NWG, KWG, MDIMC and NDIMC (and their 1x1 forms) must be positive"
 #endif
-#if DC_GEMM_VWM != 1 && DC_GEMM_VWM != 2 && DC_GEMM_VWM != 4 && DC_GEMM_VWM != 8 &&             \
+#if DC_GEMM_VWM != 1 && DC_GEMM_VWM != 2 && DC_GEMM_VWM != 4 && DC_GEMM_VWM != 8 &&                \
     DC_GEMM_VWM != 16
 #error "gemm.cl: VWM must be 1, 2, 4, 8 or 16"
 #endif
-#if DC_GEMM_VWN != 1 && DC_GEMM_VWN != 2 && DC_GEMM_VWN != 4 && DC_GEMM_VWN != 8 &&             \
+#if DC_GEMM_VWN != 1 && DC_GEMM_VWN != 2 && DC_GEMM_VWN != 4 && DC_GEMM_VWN != 8 &&                \
     DC_GEMM_VWN != 16
 #error "gemm.cl: VWN must be 1, 2, 4, 8 or 16"
 #endif
-#if DC_GEMM_MWG % (DC_GEMM_MDIMC * DC_GEMM_VWM) != 0 ||                                         \
+#if DC_GEMM_MWG % (DC_GEMM_MDIMC * DC_GEMM_VWM) != 0 ||                                            \
     DC_GEMM_MWG1 % (DC_GEMM_MDIMC1 * DC_GEMM_VWM) != 0
 #error "gemm.cl: MWG must be a multiple of MDIMC * VWM (MWG1 of MDIMC1 * VWM)"
 #endif
-#if DC_GEMM_NWG % (DC_GEMM_NDIMC * DC_GEMM_VWN) != 0 ||                                         \
+#if DC_GEMM_NWG % (DC_GEMM_NDIMC * DC_GEMM_VWN) != 0 ||                                            \
     DC_GEMM_NWG1 % (DC_GEMM_NDIMC1 * DC_GEMM_VWN) != 0
 #error "gemm.cl: NWG must be a multiple of NDIMC * VWN (NWG1 of NDIMC1 * VWN)"
 #endif
@@ -160,11 +160,11 @@
 /* The input staging of each tile (LOCAL 1): see the header. */
 #define DC_GEMM_T_ (DC_GEMM_MDIMC * DC_GEMM_NDIMC)
 #define DC_GEMM_T1_ (DC_GEMM_MDIMC1 * DC_GEMM_NDIMC1)
-#if (DC_GEMM_T_ >= DC_GEMM_NWG ? DC_GEMM_T_ % DC_GEMM_NWG : DC_GEMM_NWG % DC_GEMM_T_) != 0 ||     \
+#if (DC_GEMM_T_ >= DC_GEMM_NWG ? DC_GEMM_T_ % DC_GEMM_NWG : DC_GEMM_NWG % DC_GEMM_T_) != 0 ||      \
     (DC_GEMM_T1_ >= DC_GEMM_NWG1 ? DC_GEMM_T1_ % DC_GEMM_NWG1 : DC_GEMM_NWG1 % DC_GEMM_T1_) != 0
 #error "gemm.cl: MDIMC * NDIMC must be a multiple of NWG, or NWG a multiple of MDIMC * NDIMC"
 #endif
-#if (DC_GEMM_T_ > DC_GEMM_NWG && DC_GEMM_KWG % (DC_GEMM_T_ / DC_GEMM_NWG) != 0) ||               \
+#if (DC_GEMM_T_ > DC_GEMM_NWG && DC_GEMM_KWG % (DC_GEMM_T_ / DC_GEMM_NWG) != 0) ||                 \
     (DC_GEMM_T1_ > DC_GEMM_NWG1 && DC_GEMM_KWG % (DC_GEMM_T1_ / DC_GEMM_NWG1) != 0)
 #error "gemm.cl: KWG must be a multiple of MDIMC * NDIMC / NWG"
 #endif
@@ -176,13 +176,13 @@
 #define DC_GEMM_KWG_HALF ((DC_GEMM_KWG + 1) / 2)
 #define DC_GEMM_MWI_MAX DC_GEMM_MAX_(DC_GEMM_MWG / DC_GEMM_MDIMC, DC_GEMM_MWG1 / DC_GEMM_MDIMC1)
 #define DC_GEMM_NWI_MAX DC_GEMM_MAX_(DC_GEMM_NWG / DC_GEMM_NDIMC, DC_GEMM_NWG1 / DC_GEMM_NDIMC1)
-#define DC_GEMM_XE_MAX                                                                          \
-    DC_GEMM_MAX_(DC_GEMM_KWG * DC_GEMM_NWG / DC_GEMM_T_, DC_GEMM_KWG * DC_GEMM_NWG1 / DC_GEMM_T1_)
-#define DC_GEMM_XC_MAX                                                                          \
-    DC_GEMM_MAX_(DC_GEMM_NWG > DC_GEMM_T_ ? DC_GEMM_NWG / DC_GEMM_T_ : 1,                       \
+#define DC_GEMM_XE_MAX                                                                             \
+    DC_GEMM_MAX_((DC_GEMM_KWG * DC_GEMM_NWG) / DC_GEMM_T_, DC_GEMM_KWG * DC_GEMM_NWG1 / DC_GEMM_T1_)
+#define DC_GEMM_XC_MAX                                                                             \
+    DC_GEMM_MAX_(DC_GEMM_NWG > DC_GEMM_T_ ? DC_GEMM_NWG / DC_GEMM_T_ : 1,                          \
                  DC_GEMM_NWG1 > DC_GEMM_T1_ ? DC_GEMM_NWG1 / DC_GEMM_T1_ : 1)
-#define DC_GEMM_WLD_MAX                                                                         \
-    DC_GEMM_MAX_((DC_GEMM_KWG * DC_GEMM_MWG / DC_GEMM_VWM + DC_GEMM_T_ - 1) / DC_GEMM_T_,       \
+#define DC_GEMM_WLD_MAX                                                                            \
+    DC_GEMM_MAX_((DC_GEMM_KWG * DC_GEMM_MWG / DC_GEMM_VWM + DC_GEMM_T_ - 1) / DC_GEMM_T_,          \
                  (DC_GEMM_KWG * DC_GEMM_MWG1 / DC_GEMM_VWM + DC_GEMM_T1_ - 1) / DC_GEMM_T1_)
 
 #define DC_GEMM_CAT_(a, b) a##b
@@ -217,8 +217,8 @@
  * in, whether or not that function has been inlined into a kernel yet, and the tests fold away
  * when it has. (Unrolled before inlining, a loop of n iterations became a partly unrolled loop
  * whose private arrays stayed in memory: ld.local in the PTX.) */
-#define DC_GEMM_FOR(i, n, max)                                                                  \
-    for (int i = 0; i < (max); i++)                                                             \
+#define DC_GEMM_FOR(i, n, max)                                                                     \
+    for (int i = 0; i < (max); i++)                                                                \
         if (i < (n))
 
 #if DC_GEMM_FMA
@@ -227,16 +227,16 @@
 #define DC_GEMM_MAC(a, b, c) mad(a, b, c)
 #endif
 
-#define DC_GEMM_ARGS                                                                            \
-    global const float *in, int in_off, global const float *w, int w_off,                      \
-        global const float *bias, int bias_off, global const float *pre, int pre_off,          \
-        global float *out, int out_off, global float *ws, int ws_off, global int *cnt,         \
-        int cnt_off, int n, int cin, int in_ctot, int in_h, int in_w, int cout, int mpad,      \
-        int out_ctot, int out_coff, int out_h, int out_w, int ks, int stride, int pad,         \
-        int kchunk, int flags
-#define DC_GEMM_PASS                                                                            \
-    in, in_off, w, w_off, bias, bias_off, pre, pre_off, out, out_off, ws, ws_off, cnt, cnt_off, \
-        n, cin, in_ctot, in_h, in_w, cout, mpad, out_ctot, out_coff, out_h, out_w
+#define DC_GEMM_ARGS                                                                               \
+    global const float *in, int in_off, global const float *w, int w_off,                          \
+        global const float *bias, int bias_off, global const float *pre, int pre_off,              \
+        global float *out, int out_off, global float *ws, int ws_off, global int *cnt,             \
+        int cnt_off, int n, int cin, int in_ctot, int in_h, int in_w, int cout, int mpad,          \
+        int out_ctot, int out_coff, int out_h, int out_w, int ks, int stride, int pad, int kchunk, \
+        int flags
+#define DC_GEMM_PASS                                                                               \
+    in, in_off, w, w_off, bias, bias_off, pre, pre_off, out, out_off, ws, ws_off, cnt, cnt_off, n, \
+        cin, in_ctot, in_h, in_w, cout, mpad, out_ctot, out_coff, out_h, out_w
 
 /* How a kernel finds a K row's tap (taps_mode), and whether it applies the prologue
  * (pre_mode); constants of each kernel. */
@@ -250,15 +250,14 @@
 
 /* The offset of a work-item's i-th channel (column) of its block from its first: the strided
  * vectors of the header. Constants once unrolled. */
-#define DC_GEMM_MOFF(mi, MDIMC) ((mi) / DC_GEMM_VWM * (MDIMC) * DC_GEMM_VWM + (mi) % DC_GEMM_VWM)
-#define DC_GEMM_NOFF(ni, NDIMC) ((ni) / DC_GEMM_VWN * (NDIMC) * DC_GEMM_VWN + (ni) % DC_GEMM_VWN)
+#define DC_GEMM_MOFF(mi, MDIMC) ((mi) / DC_GEMM_VWM * DC_GEMM_VWM * (MDIMC) + (mi) % DC_GEMM_VWM)
+#define DC_GEMM_NOFF(ni, NDIMC) ((ni) / DC_GEMM_VWN * DC_GEMM_VWN * (NDIMC) + (ni) % DC_GEMM_VWN)
 
 /* A work-item's block acc at its start: the bias of its channels in K slice 0 (so that the sum
  * over the slices holds it once), 0 elsewhere. */
 static inline __attribute__((always_inline)) void
 dc_gemm_acc_init(float (*acc)[DC_GEMM_NWI_MAX], global const float *bias, int bias_off, int cout,
-                 int flags, const int MWG, const int NWG, const int MDIMC, const int NDIMC,
-                 int tid)
+                 int flags, const int MWG, const int NWG, const int MDIMC, const int NDIMC, int tid)
 {
     const int MWI = MWG / MDIMC, NWI = NWG / NDIMC;
     const int m1 = (int)get_group_id(0) * MWG + tid / NDIMC * DC_GEMM_VWM;
@@ -279,11 +278,10 @@ dc_gemm_acc_init(float (*acc)[DC_GEMM_NWI_MAX], global const float *bias, int bi
  * each tile position that counts last, the sum (the others return here); then bias, ReLU, and
  * out at the channel offset, a VWN-vector per store where the output rows allow it. */
 static inline __attribute__((always_inline)) void
-dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off,
-                 global float *ws, int ws_off, global int *cnt, int cnt_off, int cout, int ncols,
-                 int out_ctot, int out_coff, int out_hw,
-                 int flags, const int MWG, const int NWG, const int MDIMC, const int NDIMC,
-                 int tid)
+dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off, global float *ws,
+                 int ws_off, global int *cnt, int cnt_off, int cout, int ncols, int out_ctot,
+                 int out_coff, int out_hw, int flags, const int MWG, const int NWG, const int MDIMC,
+                 const int NDIMC, int tid)
 {
     const int MWI = MWG / MDIMC, NWI = NWG / NDIMC;
     const int tm = tid / NDIMC, tn = tid % NDIMC;
@@ -301,8 +299,7 @@ dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off,
         volatile global float *part = (volatile global float *)(ws + ws_off) + m1 * npad + n1;
         volatile global int *count =
             (volatile global int *)(cnt + cnt_off) +
-            (get_group_id(0) + get_num_groups(0) * get_group_id(1)) * (size_t)(MDIMC * NDIMC) +
-            tid;
+            (get_group_id(0) + get_num_groups(0) * get_group_id(1)) * (size_t)(MDIMC * NDIMC) + tid;
 #pragma unroll
         DC_GEMM_FOR(mi, MWI, DC_GEMM_MWI_MAX)
         {
@@ -407,9 +404,9 @@ static inline __attribute__((always_inline)) float dc_gemm_pro(float x, float sc
  * pixel), the window's top-left corner (flat: row 0, or DC_GEMM_NO_ROW past N). Columns past N
  * read image 0 (masked). */
 static inline __attribute__((always_inline)) void
-dc_gemm_column(int col, int ncols, global const float *in, int in_off, size_t in_img,
-               int out_hw, int out_w, int stride, int pad, const int flat,
-               global const float **colp, int *xy, int *xx)
+dc_gemm_column(int col, int ncols, global const float *in, int in_off, size_t in_img, int out_hw,
+               int out_w, int stride, int pad, const int flat, global const float **colp, int *xy,
+               int *xx)
 {
     const int img = col / out_hw, p = col - img * out_hw;
     const int oy = p / out_w, ox = p - oy * out_w;
@@ -429,8 +426,8 @@ static inline __attribute__((always_inline)) void
 dc_gemm_load(int k0, global const DC_GEMM_VTM *wv, int wrow, int m0, global const float *pre,
              int pre_off, int pre_flag, int cin, int in_h, int in_w, int in_hw, const int ks,
              const int taps_mode, const int pre_mode, const int T, const int NWG, const int MWG,
-             int tid, global const float **colp, const int *xy, const int *xx, int *tap0,
-             int *ci0, float *xreg, DC_GEMM_VTM *wreg)
+             int tid, global const float **colp, const int *xy, const int *xx, int *tap0, int *ci0,
+             float *xreg, DC_GEMM_VTM *wreg)
 {
     const int XC = T >= NWG ? 1 : NWG / T, XRS = T >= NWG ? T / NWG : 1;
     const int XR = DC_GEMM_KWG / XRS, WV = MWG / DC_GEMM_VWM;
@@ -554,8 +551,8 @@ dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_of
              int cnt_off, int n, int cin, int in_ctot, int in_h, int in_w, int cout, int mpad,
              int out_ctot, int out_coff, int out_h, int out_w, const int ks, const int stride,
              const int pad, int kchunk, int flags, const int taps_mode, const int pre_mode,
-             const int MWG, const int NWG, const int MDIMC, const int NDIMC,
-             local DC_GEMM_VTM *wl, local DC_GEMM_VTN *xl)
+             const int MWG, const int NWG, const int MDIMC, const int NDIMC, local DC_GEMM_VTM *wl,
+             local DC_GEMM_VTN *xl)
 {
     const int T = MDIMC * NDIMC;
     /* Staging: XC columns per work-item, rows xrow0 + XRS * [0, XR); WLD weight vectors. */
@@ -625,20 +622,20 @@ dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_of
         dc_gemm_half(1, acc, wl, xl, tm, tn, MWG, NWG, MDIMC, NDIMC);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    dc_gemm_epilogue(acc, out, out_off, ws, ws_off, cnt, cnt_off, cout, ncols,
-                     out_ctot, out_coff, out_hw, flags, MWG, NWG, MDIMC, NDIMC, tid);
+    dc_gemm_epilogue(acc, out, out_off, ws, ws_off, cnt, cnt_off, cout, ncols, out_ctot, out_coff,
+                     out_hw, flags, MWG, NWG, MDIMC, NDIMC, tid);
 }
 
-#define DC_GEMM_KERNEL(name, taps_mode, pre_mode, kss, strides, pads, MWG, NWG, MDIMC, NDIMC)   \
-    kernel __attribute__((reqd_work_group_size(MDIMC, NDIMC, 1))) void name(DC_GEMM_ARGS)     \
-    {                                                                                           \
-        local DC_GEMM_VTM wl[DC_GEMM_KWG * MWG / DC_GEMM_VWM];                                  \
-        local DC_GEMM_VTN xl[DC_GEMM_KWG * NWG / DC_GEMM_VWN];                                  \
-        (void)ks;                                                                               \
-        (void)stride;                                                                           \
-        (void)pad;                                                                              \
-        dc_gemm_tile(DC_GEMM_PASS, kss, strides, pads, kchunk, flags, taps_mode, pre_mode, MWG, \
-                     NWG, MDIMC, NDIMC, wl, xl);                                                \
+#define DC_GEMM_KERNEL(name, taps_mode, pre_mode, kss, strides, pads, MWG, NWG, MDIMC, NDIMC)      \
+    kernel __attribute__((reqd_work_group_size(MDIMC, NDIMC, 1))) void name(DC_GEMM_ARGS)          \
+    {                                                                                              \
+        local DC_GEMM_VTM wl[DC_GEMM_KWG * MWG / DC_GEMM_VWM];                                     \
+        local DC_GEMM_VTN xl[DC_GEMM_KWG * NWG / DC_GEMM_VWN];                                     \
+        (void)ks;                                                                                  \
+        (void)stride;                                                                              \
+        (void)pad;                                                                                 \
+        dc_gemm_tile(DC_GEMM_PASS, kss, strides, pads, kchunk, flags, taps_mode, pre_mode, MWG,    \
+                     NWG, MDIMC, NDIMC, wl, xl);                                                   \
     }
 
 #else /* DC_GEMM_LOCAL 0 */
@@ -712,18 +709,18 @@ dc_gemm_tile(global const float *in, int in_off, global const float *w, int w_of
         ci = 0;
         tap++;
     }
-    dc_gemm_epilogue(acc, out, out_off, ws, ws_off, cnt, cnt_off, cout, ncols,
-                     out_ctot, out_coff, out_hw, flags, MWG, NWG, MDIMC, NDIMC, tid);
+    dc_gemm_epilogue(acc, out, out_off, ws, ws_off, cnt, cnt_off, cout, ncols, out_ctot, out_coff,
+                     out_hw, flags, MWG, NWG, MDIMC, NDIMC, tid);
 }
 
-#define DC_GEMM_KERNEL(name, taps_mode, pre_mode, kss, strides, pads, MWG, NWG, MDIMC, NDIMC)   \
-    kernel __attribute__((reqd_work_group_size(MDIMC, NDIMC, 1))) void name(DC_GEMM_ARGS)     \
-    {                                                                                           \
-        (void)ks;                                                                               \
-        (void)stride;                                                                           \
-        (void)pad;                                                                              \
-        dc_gemm_tile(DC_GEMM_PASS, kss, strides, pads, kchunk, flags, taps_mode, pre_mode, MWG, \
-                     NWG, MDIMC, NDIMC);                                                        \
+#define DC_GEMM_KERNEL(name, taps_mode, pre_mode, kss, strides, pads, MWG, NWG, MDIMC, NDIMC)      \
+    kernel __attribute__((reqd_work_group_size(MDIMC, NDIMC, 1))) void name(DC_GEMM_ARGS)          \
+    {                                                                                              \
+        (void)ks;                                                                                  \
+        (void)stride;                                                                              \
+        (void)pad;                                                                                 \
+        dc_gemm_tile(DC_GEMM_PASS, kss, strides, pads, kchunk, flags, taps_mode, pre_mode, MWG,    \
+                     NWG, MDIMC, NDIMC);                                                           \
     }
 
 #endif /* DC_GEMM_LOCAL */
@@ -734,8 +731,8 @@ DC_GEMM_KERNEL(densecl_gemm_1x1, DC_GEMM_FLAT, DC_GEMM_PRE_NO, 1, 1, 0, DC_GEMM_
                DC_GEMM_MDIMC1, DC_GEMM_NDIMC1)
 DC_GEMM_KERNEL(densecl_gemm_1x1_pre, DC_GEMM_FLAT, DC_GEMM_PRE_YES, 1, 1, 0, DC_GEMM_MWG1,
                DC_GEMM_NWG1, DC_GEMM_MDIMC1, DC_GEMM_NDIMC1)
-DC_GEMM_KERNEL(densecl_gemm_3x3, DC_GEMM_ONE_TAP, DC_GEMM_PRE_NO, 3, 1, 1, DC_GEMM_MWG,
-               DC_GEMM_NWG, DC_GEMM_MDIMC, DC_GEMM_NDIMC)
+DC_GEMM_KERNEL(densecl_gemm_3x3, DC_GEMM_ONE_TAP, DC_GEMM_PRE_NO, 3, 1, 1, DC_GEMM_MWG, DC_GEMM_NWG,
+               DC_GEMM_MDIMC, DC_GEMM_NDIMC)
 DC_GEMM_KERNEL(densecl_gemm_3x3_pre, DC_GEMM_ONE_TAP, DC_GEMM_PRE_YES, 3, 1, 1, DC_GEMM_MWG,
                DC_GEMM_NWG, DC_GEMM_MDIMC, DC_GEMM_NDIMC)
 DC_GEMM_KERNEL(densecl_gemm_7x7s2, DC_GEMM_CROSS, DC_GEMM_PRE_FLAG, 7, 2, 3, DC_GEMM_MWG,

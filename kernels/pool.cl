@@ -96,16 +96,16 @@ kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot
         const float sc = has_pre ? DC_PRO_HALF_SC(pre, ch) : 1.0f;
         const float sh = has_pre ? DC_PRO_HALF_SH(pre, c, ch) : 0.0f;
         for (; ox < v_lo && ox < out_w; ox++)
-            dst[ox] = dc_maxpool_px(plane, pre, has_pre, c, ch, in_w, y_lo, y_hi, ox, k, stride,
-                                    pad);
+            dst[ox] =
+                dc_maxpool_px(plane, pre, has_pre, c, ch, in_w, y_lo, y_hi, ox, k, stride, pad);
         if (v_lo <= v_last) {
             for (; ox <= v_last; ox += 8)
-                vstore8(dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * ox - pad),
-                        0, dst + ox);
+                vstore8(dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * ox - pad), 0,
+                        dst + ox);
             if (ox < out_w && ox - 8 < v_last) {
-                vstore8(dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi,
-                                         2 * v_last - pad),
-                        0, dst + v_last);
+                vstore8(
+                    dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * v_last - pad), 0,
+                    dst + v_last);
                 ox = v_last + 8;
             }
         }
@@ -191,9 +191,9 @@ kernel void densecl_bnrelu_gap(global const float *in, int in_off,   // [n, in_c
     float4 s4 = (float4)(0.0f);
     int i = 0;
     for (; i + 4 <= hw; i += 4)
-        s4 += (float4)(dc_pro(pre, has_pre, c, ch, p[i]), dc_pro(pre, has_pre, c, ch, p[i + 1]),
-                       dc_pro(pre, has_pre, c, ch, p[i + 2]),
-                       dc_pro(pre, has_pre, c, ch, p[i + 3]));
+        s4 +=
+            (float4)(dc_pro(pre, has_pre, c, ch, p[i]), dc_pro(pre, has_pre, c, ch, p[i + 1]),
+                     dc_pro(pre, has_pre, c, ch, p[i + 2]), dc_pro(pre, has_pre, c, ch, p[i + 3]));
     float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
     for (; i < hw; i++)
         s += dc_pro(pre, has_pre, c, ch, p[i]);
@@ -243,7 +243,7 @@ kernel void densecl_linear(global const float *in, int in_off,     // [n, cin]
 
 kernel void densecl_maxpool_px(global const float *in, int in_off,   // [n, in_ctot, in_h, in_w]
                                global const float *pre, int pre_off, // [2, c]
-                               global float *out, int out_off, // [n, out_ctot, out_h, out_w]
+                               global float *out, int out_off,       // [n, out_ctot, out_h, out_w]
                                int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
                                int out_coff, int out_h, int out_w, int k, int stride, int pad,
                                int flags)
@@ -259,16 +259,15 @@ kernel void densecl_maxpool_px(global const float *in, int in_off,   // [n, in_c
         in + in_off + (size_t)ni * in_ctot * in_h * in_w + (size_t)ch * in_h * in_w;
     const int iy0 = oy * stride - pad;
     out[out_off + ((size_t)ni * out_ctot + out_coff + ch) * out_h * out_w + oy * out_w + ox] =
-        dc_maxpool_px(plane, pre + pre_off, (flags & DC_FLAG_PRE) != 0, c, ch, in_w,
-                      max(iy0, 0), min(iy0 + k, in_h), ox, k, stride, pad);
+        dc_maxpool_px(plane, pre + pre_off, (flags & DC_FLAG_PRE) != 0, c, ch, in_w, max(iy0, 0),
+                      min(iy0 + k, in_h), ox, k, stride, pad);
 }
 
-kernel void densecl_bnrelu_avgpool_px(global const float *in, int in_off, // [n, in_ctot, h, w]
+kernel void densecl_bnrelu_avgpool_px(global const float *in, int in_off,   // [n, in_ctot, h, w]
                                       global const float *pre, int pre_off, // [2, c]
-                                      global float *out, int out_off, // [n, out_ctot, oh, ow]
-                                      int n, int c, int in_ctot, int in_h, int in_w,
-                                      int out_ctot, int out_coff, int out_h, int out_w,
-                                      int flags)
+                                      global float *out, int out_off,       // [n, out_ctot, oh, ow]
+                                      int n, int c, int in_ctot, int in_h, int in_w, int out_ctot,
+                                      int out_coff, int out_h, int out_w, int flags)
 {
     const int gid = get_global_id(0);
     if (gid >= n * c * out_h * out_w)

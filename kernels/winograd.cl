@@ -147,8 +147,7 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
                                  (float4)DC_PRO_HALF_SH(pre, cin, c0 + j));
                 d[r] = x * rm[r];
             }
-            wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3],
-                        s + j * WINO_NT * 16);
+            wn_rows_out(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3], s + j * WINO_NT * 16);
         }
         return;
     }
@@ -158,8 +157,8 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
     for (int j = 0; j < ck; j++, p += hw) {
         float4 d[4];
         for (int r = 0; r < 4; r++) {
-            float4 x = (float4)(p[ro[r] + cx[0]], p[ro[r] + cx[1]], p[ro[r] + cx[2]],
-                                p[ro[r] + cx[3]]);
+            float4 x =
+                (float4)(p[ro[r] + cx[0]], p[ro[r] + cx[1]], p[ro[r] + cx[2]], p[ro[r] + cx[3]]);
             if (PRE)
                 DC_PRO_APPLY(x, (float4)DC_PRO_HALF_SC(pre, c0 + j),
                              (float4)DC_PRO_HALF_SH(pre, cin, c0 + j));
@@ -295,8 +294,8 @@ DC_INLINE void wn_store_tile(global float *out, global const float *bias, int fl
  * 9% faster than one channel vector at a time, which loads each V value once per vector);
  * elsewhere one channel vector at a time, WINO_NT accumulators. */
 #define WN_FUSE (WN_CW == 16 && WN_CH * WINO_NT <= 16)
-DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int ck,
-                       const float *S, const int XS, const int TS, wn_vec *M)
+DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int ck, const float *S,
+                       const int XS, const int TS, wn_vec *M)
 {
     for (int xi = 0; xi < 16; xi++) {
 #if WN_FUSE
@@ -368,9 +367,10 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int ntiles = n * tpi;
     const int groups = (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
-    float S[WINO_CK * 16 * WINO_NT];         /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
-    wn_vec M[16 * WN_CH * WINO_NT];          /* [xi][channel vector][tile] */
-    DC_TILES_FOR(g, groups * ctiles, 1, WINO_DYN, ctr) {
+    float S[WINO_CK * 16 * WINO_NT]; /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
+    wn_vec M[16 * WN_CH * WINO_NT];  /* [xi][channel vector][tile] */
+    DC_TILES_FOR(g, groups * ctiles, 1, WINO_DYN, ctr)
+    {
         const int ct = g % ctiles;
         const int q0 = (g / ctiles) * WINO_NT;
         const int co0 = ct * WINO_CO;
@@ -394,8 +394,8 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
             const int ck = min(WINO_CK, cin - c0);
             /* Stage 1. Tiles past the last one repeat it (computed, never stored). */
             if (row_group)
-                wn_stage_row(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1,
-                             2 * tx0 - 1, c0, ck, PRE, S);
+                wn_stage_row(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, 2 * tx0 - 1,
+                             c0, ck, PRE, S);
             for (int t = 0; t < WINO_NT && !row_group; t++) {
                 const int q = min(q0 + t, ntiles - 1);
                 const int ni = q / tpi, r = q - ni * tpi;
@@ -421,20 +421,20 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
 
 /* The kernels; both take the direct family's conv arguments less out_h/out_w/k/stride/pad
  * (3x3/1/1: the output is the input's size). */
-#define WN_KERNEL(name, PRE)                                                                     \
-    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, h, w] */           \
-                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, 16, 16] */ \
-                     global const float *bias, int bias_off, /* [cout] */                       \
-                     global const float *pre, int pre_off,   /* [2, cin] */                     \
-                     global float *out, int out_off,         /* [n, out_ctot, h, w] */          \
-                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,   \
-                     int out_coff, int flags,                                                   \
-                     global int *ctr, int ctr_off) /* DC_TILES_FOR's counters */                \
-    {                                                                                          \
-        wn_conv(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                      \
-                out + out_off + (size_t)out_coff * in_h * in_w, n, cin, in_ctot, in_h, in_w,   \
-                cout, out_ctot, flags, ctr + ctr_off, PRE);                                    \
-        dc_tiles_done(ctr + ctr_off, WINO_DYN);                                                \
+#define WN_KERNEL(name, PRE)                                                                       \
+    kernel void name(global const float *in, int in_off,     /* [n, in_ctot, h, w] */              \
+                     global const float *wt, int wt_off,     /* [ceil(cout/16), cin, 16, 16] */    \
+                     global const float *bias, int bias_off, /* [cout] */                          \
+                     global const float *pre, int pre_off,   /* [2, cin] */                        \
+                     global float *out, int out_off,         /* [n, out_ctot, h, w] */             \
+                     int n, int cin, int in_ctot, int in_h, int in_w, int cout, int out_ctot,      \
+                     int out_coff, int flags, global int *ctr,                                     \
+                     int ctr_off) /* DC_TILES_FOR's counters */                                    \
+    {                                                                                              \
+        wn_conv(in + in_off, wt + wt_off, bias + bias_off, pre + pre_off,                          \
+                out + out_off + (size_t)out_coff * in_h * in_w, n, cin, in_ctot, in_h, in_w, cout, \
+                out_ctot, flags, ctr + ctr_off, PRE);                                              \
+        dc_tiles_done(ctr + ctr_off, WINO_DYN);                                                    \
     }
 
 #if WINO_KERNELS & DC_CONV_3X3

@@ -98,8 +98,14 @@ void dc_mkdirs(const char *path);
 /* ---------------------------------------------------------------- json.c */
 
 /* A parsed JSON value (strict RFC 8259; no duplicate keys in an object). */
-typedef enum { DC_JSON_NULL, DC_JSON_BOOL, DC_JSON_NUMBER, DC_JSON_STRING, DC_JSON_ARRAY,
-               DC_JSON_OBJECT } dc_json_type;
+typedef enum {
+    DC_JSON_NULL,
+    DC_JSON_BOOL,
+    DC_JSON_NUMBER,
+    DC_JSON_STRING,
+    DC_JSON_ARRAY,
+    DC_JSON_OBJECT
+} dc_json_type;
 typedef struct dc_json {
     dc_json_type type;
     int boolean;

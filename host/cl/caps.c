@@ -25,13 +25,14 @@ static void dc_caps_units(dc_caps *c)
     snprintf(c->core, sizeof c->core, "%s", gpu ? "compute unit" : "core");
     if (strstr(c->extensions, "cl_nv_device_attribute_query")) {
         snprintf(c->core, sizeof c->core, "SM");
-        if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_WARP_SIZE_NV, sizeof u, &u, NULL) ==
-                CL_SUCCESS && u > 0)
+        if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_WARP_SIZE_NV, sizeof u, &u, NULL) == CL_SUCCESS &&
+            u > 0)
             c->wg_multiple = u;
     } else if (strstr(c->extensions, "cl_amd_device_attribute_query")) {
         snprintf(c->core, sizeof c->core, "CU");
         if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_WAVEFRONT_WIDTH_AMD, sizeof u, &u, NULL) ==
-                CL_SUCCESS && u > 0)
+                CL_SUCCESS &&
+            u > 0)
             c->wg_multiple = u;
     } else if (gpu && strstr(c->vendor, "Intel")) {
         /* Compute units are EUs: a fill target counts Xe-cores (sub-slices), 16 EUs each on
@@ -39,7 +40,8 @@ static void dc_caps_units(dc_caps *c)
         cl_uint per = 0;
         if (!strstr(c->extensions, "cl_intel_device_attribute_query") ||
             clGetDeviceInfo(c->dev, DC_CL_DEVICE_NUM_EUS_PER_SUB_SLICE_INTEL, sizeof per, &per,
-                            NULL) != CL_SUCCESS || per == 0)
+                            NULL) != CL_SUCCESS ||
+            per == 0)
             per = 16;
         c->cores = c->compute_units / per > 0 ? c->compute_units / per : 1;
         snprintf(c->core, sizeof c->core, "Xe-core");
@@ -47,12 +49,14 @@ static void dc_caps_units(dc_caps *c)
         snprintf(c->core, sizeof c->core, "shader core");
     }
     /* An OpenCL 3.0 device says it for the device as a whole. */
-    if (!c->wg_multiple && clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, sizeof version - 1, version,
-                                           NULL) == CL_SUCCESS &&
+    if (!c->wg_multiple &&
+        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, sizeof version - 1, version, NULL) ==
+            CL_SUCCESS &&
         strncmp(version, "OpenCL 3.", 9) == 0) {
         size_t m = 0;
         if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m,
-                            NULL) == CL_SUCCESS && m > 0 && m <= 1024)
+                            NULL) == CL_SUCCESS &&
+            m > 0 && m <= 1024)
             c->wg_multiple = (cl_uint)m;
     }
     if (!c->wg_multiple)
@@ -82,13 +86,12 @@ densecl_status dc_caps_query(cl_device_id dev, dc_caps *c)
                         &c->native_vector_float, NULL);
         if (clGetDeviceInfo(dev, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS)
             c->has_fma = (fp & CL_FP_FMA) != 0;
-        if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler,
-                            NULL) == CL_SUCCESS)
+        if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL) ==
+            CL_SUCCESS)
             c->has_compiler = compiler == CL_TRUE;
         clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof c->name - 1, c->name, NULL);
         clGetDeviceInfo(dev, CL_DEVICE_VENDOR, sizeof c->vendor - 1, c->vendor, NULL);
-        clGetDeviceInfo(dev, CL_DEVICE_OPENCL_C_VERSION, sizeof c->opencl_c - 1, c->opencl_c,
-                        NULL);
+        clGetDeviceInfo(dev, CL_DEVICE_OPENCL_C_VERSION, sizeof c->opencl_c - 1, c->opencl_c, NULL);
         /* A list longer than the field is cut at its last whole name. */
         {
             size_t len = 0;

@@ -27,18 +27,17 @@ const char *dc_cl_error_name(cl_int err);
 
 /* Checks an OpenCL call. On failure records "<expr> failed: CL_NAME (file:line)" as
  * DENSECL_ERR_OPENCL into `st` and jumps to `fail` (the function's single cleanup label). */
-#define DC_CL_TRY(st, expr)                                                                     \
-    do {                                                                                        \
-        cl_int dc_err_ = (expr);                                                                \
-        if (dc_err_ != CL_SUCCESS) {                                                            \
-            (st) = dc_error(dc_cl_status(dc_err_), "%s failed: %s (%s:%d)", #expr,              \
-                            dc_cl_error_name(dc_err_), __FILE__, __LINE__);                     \
-            goto fail;                                                                          \
-        }                                                                                       \
+#define DC_CL_TRY(st, expr)                                                                        \
+    do {                                                                                           \
+        cl_int dc_err_ = (expr);                                                                   \
+        if (dc_err_ != CL_SUCCESS) {                                                               \
+            (st) = dc_error(dc_cl_status(dc_err_), "%s failed: %s (%s:%d)", #expr,                 \
+                            dc_cl_error_name(dc_err_), __FILE__, __LINE__);                        \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 /* DENSECL_ERR_NO_MEMORY for allocation failures, DENSECL_ERR_OPENCL otherwise. */
 densecl_status dc_cl_status(cl_int err);
-
 
 /* ---------------------------------------------------------------- device.c */
 
@@ -71,7 +70,6 @@ densecl_status dc_device_pick_many(const char *spec, cl_device_id *devs, densecl
 /* "-cl-std=CLx.y" from a CL_DEVICE_OPENCL_C_VERSION string, "OpenCL C x.y ..." (never from the
  * platform version: POCL 3.1 says platform 3.0 but OpenCL C 1.2); CL1.2 when it does not parse. */
 void dc_cl_std_from(const char *opencl_c_version, char *out, size_t cap);
-
 
 /* ---------------------------------------------------------------- device_profile.c */
 
@@ -120,7 +118,7 @@ void dc_device_profile_describe(const dc_device_profile *p, char *buf, size_t ca
  * run on dev. Tests lower local_mem and max_work_group to cover small (Mali-sized) devices on
  * any device. */
 typedef struct dc_caps {
-    cl_device_id dev;            /* the real device, profile or not */
+    cl_device_id dev; /* the real device, profile or not */
     cl_device_type type;
     cl_ulong local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
     int local_mem_is_global;     /* CL_DEVICE_LOCAL_MEM_TYPE is CL_GLOBAL (emulated, e.g. POCL) */
@@ -130,14 +128,14 @@ typedef struct dc_caps {
     int has_fma;                 /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG */
     int has_compiler;            /* CL_DEVICE_COMPILER_AVAILABLE (the real device's) */
     char name[256], vendor[256];
-    cl_uint cores;               /* what a fill target counts: SMs, CUs, shader cores, and on
-                                    Intel GPUs Xe-cores (their compute units are EUs) */
-    char core[32];               /* what those are: "SM", "CU", "Xe-core", "shader core" */
-    cl_uint wg_multiple;         /* warp, wavefront or SIMD width: the preferred work-group
-                                    size multiple */
-    char opencl_c[64];           /* CL_DEVICE_OPENCL_C_VERSION */
-    char extensions[4096];       /* CL_DEVICE_EXTENSIONS, cut to fit */
-    char profile[64];            /* the device profile in force, "" for the device as it is */
+    cl_uint cores;         /* what a fill target counts: SMs, CUs, shader cores, and on
+                              Intel GPUs Xe-cores (their compute units are EUs) */
+    char core[32];         /* what those are: "SM", "CU", "Xe-core", "shader core" */
+    cl_uint wg_multiple;   /* warp, wavefront or SIMD width: the preferred work-group
+                              size multiple */
+    char opencl_c[64];     /* CL_DEVICE_OPENCL_C_VERSION */
+    char extensions[4096]; /* CL_DEVICE_EXTENSIONS, cut to fit */
+    char profile[64];      /* the device profile in force, "" for the device as it is */
 } dc_caps;
 
 /* The capabilities of dev (every field; a query that fails leaves its field 0), or, where

@@ -168,8 +168,7 @@ int dc_device_is_pocl(cl_device_id dev)
     cl_platform_id plat = NULL;
     char name[128] = "";
     return clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS &&
-           clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
-               CL_SUCCESS &&
+           clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof name - 1, name, NULL) == CL_SUCCESS &&
            strstr(name, DC_POCL_PLATFORM) != NULL;
 }
 
@@ -190,8 +189,7 @@ static densecl_status dc_device_enum(cl_device_id *ids, densecl_device_info *inf
     for (cl_uint p = 0; p < np && p < DC_MAX_PLATFORMS; p++) {
         cl_device_id devs[DC_MAX_DEVICES];
         cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, DC_MAX_DEVICES, devs, &nd) !=
-            CL_SUCCESS)
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, DC_MAX_DEVICES, devs, &nd) != CL_SUCCESS)
             continue;
         for (cl_uint d = 0; d < nd && d < DC_MAX_DEVICES; d++, n++) {
             if (n >= max)
@@ -260,7 +258,7 @@ const char *densecl_device_type_str(densecl_device_type t)
 static int dc_spec_match(const char *spec, const densecl_device_info *infos, int n)
 {
     static const densecl_device_type order[] = {DENSECL_DEVICE_GPU, DENSECL_DEVICE_ACCELERATOR,
-                                                 DENSECL_DEVICE_CPU, DENSECL_DEVICE_OTHER};
+                                                DENSECL_DEVICE_CPU, DENSECL_DEVICE_OTHER};
     int p, d, used = 0;
     if (!spec || !*spec || strcmp(spec, "auto") == 0) {
         for (size_t t = 0; t < DC_ARRAY_LEN(order); t++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * device_profile.c - device profiles: DENSECL_DEVICE_PROFILE names a device (a built-in profile, or a
- * JSON file with the same fields) whose capabilities the conv resolution reads instead of the
+ * device_profile.c - device profiles: DENSECL_DEVICE_PROFILE names a device (a built-in profile, or
+ * a JSON file with the same fields) whose capabilities the conv resolution reads instead of the
  * real device's, while the kernels run on the real one (POCL here). A test and development
  * feature: the tiles, the K split, the work-group sizes and the launches are those the profiled
  * device would get, measurable on a machine without it.
@@ -128,7 +128,7 @@ static const struct {
 const char *dc_device_profile_builtin(int i)
 {
     return i >= 0 && i < (int)DC_ARRAY_LEN(dc_builtin_profiles) ? dc_builtin_profiles[i].name
-                                                                 : NULL;
+                                                                : NULL;
 }
 
 /* "nvidia-h200, amd-mi300x, ...", for messages. */
@@ -138,8 +138,7 @@ static const char *dc_device_profile_names(void)
     list[0] = '\0';
     for (size_t i = 0; i < DC_ARRAY_LEN(dc_builtin_profiles); i++) {
         size_t len = strlen(list);
-        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
-                 dc_builtin_profiles[i].name);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", dc_builtin_profiles[i].name);
     }
     return list;
 }
@@ -173,8 +172,8 @@ static const struct {
 };
 
 /* Copies string s into out[cap], refusing one that does not fit. */
-static densecl_status dc_device_profile_str(const char *what, const char *key, const char *s, char *out,
-                                     size_t cap)
+static densecl_status dc_device_profile_str(const char *what, const char *key, const char *s,
+                                            char *out, size_t cap)
 {
     if (strlen(s) >= cap)
         return dc_error(DENSECL_ERR_FORMAT, "%s: \"%s\" is longer than %zu bytes", what, key,
@@ -183,12 +182,14 @@ static densecl_status dc_device_profile_str(const char *what, const char *key, c
     return DENSECL_OK;
 }
 
-densecl_status dc_device_profile_parse(const char *text, size_t len, const char *what, dc_device_profile *out)
+densecl_status dc_device_profile_parse(const char *text, size_t len, const char *what,
+                                       dc_device_profile *out)
 {
     dc_json j;
     densecl_status st;
     unsigned long long u[DC_ARRAY_LEN(dc_device_profile_fields)] = {0};
-    int b[DC_ARRAY_LEN(dc_device_profile_fields)] = {0}, have[DC_ARRAY_LEN(dc_device_profile_fields)] = {0};
+    int b[DC_ARRAY_LEN(dc_device_profile_fields)] = {0},
+        have[DC_ARRAY_LEN(dc_device_profile_fields)] = {0};
     const char *s[DC_ARRAY_LEN(dc_device_profile_fields)] = {0};
     memset(out, 0, sizeof *out);
     if ((st = dc_json_parse(text, len, what, &j)) != DENSECL_OK)
@@ -201,15 +202,18 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
     for (int i = 0; i < j.count; i++) {
         const dc_json *v = &j.items[i];
         size_t f = 0;
-        while (f < DC_ARRAY_LEN(dc_device_profile_fields) && strcmp(dc_device_profile_fields[f].key, j.keys[i]))
+        while (f < DC_ARRAY_LEN(dc_device_profile_fields) &&
+               strcmp(dc_device_profile_fields[f].key, j.keys[i]))
             f++;
         if (f == DC_ARRAY_LEN(dc_device_profile_fields)) {
-            st = dc_error(DENSECL_ERR_FORMAT, "%s: unknown field \"%s\" (fields: name, "
+            st = dc_error(DENSECL_ERR_FORMAT,
+                          "%s: unknown field \"%s\" (fields: name, "
                           "device_name, vendor, device_type, compute_units, compute_unit, "
                           "cores, core, local_mem_size, local_mem_is_global, "
                           "max_work_group_size, preferred_work_group_multiple, "
                           "native_vector_width_float, fma, opencl_c_version, extensions, "
-                          "source)", what, j.keys[i]);
+                          "source)",
+                          what, j.keys[i]);
             goto done;
         }
         have[f] = 1;
@@ -224,8 +228,8 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
             st = dc_error(DENSECL_ERR_FORMAT, "%s: \"%s\" must be %s", what, j.keys[i],
                           dc_device_profile_fields[f].kind == DC_PF_STRING ? "a string"
                           : dc_device_profile_fields[f].kind == DC_PF_BOOL ? "true or false"
-                                                                    : "a whole number "
-                                                                      "from 0 to 2^32 - 1");
+                                                                           : "a whole number "
+                                                                             "from 0 to 2^32 - 1");
             goto done;
         }
     }
@@ -236,20 +240,37 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
             goto done;
         }
     /* Indices into the table above. */
-    enum { NAME, DEVNAME, VENDOR, TYPE, CUS, CU, CORES, CORE, LOCAL, GLOBAL, MAXWG, MULT, VEC,
-           FMA, OCLC, EXT, SOURCE };
+    enum {
+        NAME,
+        DEVNAME,
+        VENDOR,
+        TYPE,
+        CUS,
+        CU,
+        CORES,
+        CORE,
+        LOCAL,
+        GLOBAL,
+        MAXWG,
+        MULT,
+        VEC,
+        FMA,
+        OCLC,
+        EXT,
+        SOURCE
+    };
     if ((st = dc_device_profile_str(what, "name", s[NAME], out->name, sizeof out->name)) ||
         (st = dc_device_profile_str(what, "device_name", s[DEVNAME], out->device_name,
-                             sizeof out->device_name)) ||
+                                    sizeof out->device_name)) ||
         (st = dc_device_profile_str(what, "vendor", s[VENDOR], out->vendor, sizeof out->vendor)) ||
         (st = dc_device_profile_str(what, "compute_unit", s[CU], out->compute_unit,
-                             sizeof out->compute_unit)) ||
+                                    sizeof out->compute_unit)) ||
         (st = dc_device_profile_str(what, "core", s[CORE] ? s[CORE] : s[CU], out->core,
-                             sizeof out->core)) ||
+                                    sizeof out->core)) ||
         (st = dc_device_profile_str(what, "opencl_c_version", s[OCLC], out->opencl_c,
-                             sizeof out->opencl_c)) ||
+                                    sizeof out->opencl_c)) ||
         (st = dc_device_profile_str(what, "extensions", s[EXT] ? s[EXT] : "", out->extensions,
-                             sizeof out->extensions)))
+                                    sizeof out->extensions)))
         goto done;
     if (!out->name[0]) {
         st = dc_error(DENSECL_ERR_FORMAT, "%s: \"name\" is empty", what);
@@ -262,8 +283,10 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
     else if (strcmp(s[TYPE], "accelerator") == 0)
         out->type = CL_DEVICE_TYPE_ACCELERATOR;
     else {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: \"device_type\" is \"%s\", not \"gpu\", \"cpu\" "
-                      "or \"accelerator\"", what, s[TYPE]);
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: \"device_type\" is \"%s\", not \"gpu\", \"cpu\" "
+                      "or \"accelerator\"",
+                      what, s[TYPE]);
         goto done;
     }
     out->compute_units = (cl_uint)u[CUS];
@@ -275,16 +298,18 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
     out->native_vector_float = have[VEC] ? (cl_uint)u[VEC] : 1;
     out->has_fma = have[FMA] ? b[FMA] : 1;
     if (out->compute_units < 1 || out->cores < 1 || out->cores > out->compute_units) {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: \"compute_units\" (%u) and \"cores\" (%u) must be "
-                      "at least 1, with no more cores than compute units", what,
-                      out->compute_units, out->cores);
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: \"compute_units\" (%u) and \"cores\" (%u) must be "
+                      "at least 1, with no more cores than compute units",
+                      what, out->compute_units, out->cores);
         goto done;
     }
-    if (out->max_work_group < 1 || out->wg_multiple < 1 ||
-        out->wg_multiple > out->max_work_group) {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: \"max_work_group_size\" (%zu) and "
+    if (out->max_work_group < 1 || out->wg_multiple < 1 || out->wg_multiple > out->max_work_group) {
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: \"max_work_group_size\" (%zu) and "
                       "\"preferred_work_group_multiple\" (%u) must be at least 1, the multiple "
-                      "no larger than the size", what, out->max_work_group, out->wg_multiple);
+                      "no larger than the size",
+                      what, out->max_work_group, out->wg_multiple);
         goto done;
     }
     if (out->native_vector_float < 1 || out->native_vector_float > 16) {
@@ -293,8 +318,10 @@ densecl_status dc_device_profile_parse(const char *text, size_t len, const char 
         goto done;
     }
     if (strncmp(out->opencl_c, "OpenCL C ", 9) != 0) {
-        st = dc_error(DENSECL_ERR_FORMAT, "%s: \"opencl_c_version\" is \"%s\", not \"OpenCL C "
-                      "x.y ...\" as CL_DEVICE_OPENCL_C_VERSION says it", what, out->opencl_c);
+        st = dc_error(DENSECL_ERR_FORMAT,
+                      "%s: \"opencl_c_version\" is \"%s\", not \"OpenCL C "
+                      "x.y ...\" as CL_DEVICE_OPENCL_C_VERSION says it",
+                      what, out->opencl_c);
         goto done;
     }
     st = DENSECL_OK;
@@ -317,16 +344,17 @@ densecl_status dc_device_profile_load(const char *spec, dc_device_profile *out)
         if (strcmp(spec, dc_builtin_profiles[i].name) == 0) {
             snprintf(what, sizeof what, "device profile %s", spec);
             return dc_device_profile_parse(dc_builtin_profiles[i].json,
-                                    strlen(dc_builtin_profiles[i].json), what, out);
+                                           strlen(dc_builtin_profiles[i].json), what, out);
         }
     /* Anything else is a file: a name without a slash that is no file is a misspelt profile. */
     snprintf(what, sizeof what, "DENSECL_DEVICE_PROFILE=%.500s", spec);
     if (!strchr(spec, '/') && !strstr(spec, ".json")) {
         FILE *probe = fopen(spec, "rb");
         if (!probe)
-            return dc_error(DENSECL_ERR_ARGUMENT, "%s: no such device profile (built in: %s; or "
-                            "the path of a JSON file with the same fields)", what,
-                            dc_device_profile_names());
+            return dc_error(DENSECL_ERR_ARGUMENT,
+                            "%s: no such device profile (built in: %s; or "
+                            "the path of a JSON file with the same fields)",
+                            what, dc_device_profile_names());
         fclose(probe);
     }
     if ((st = dc_fopen_regular(spec, "DENSECL_DEVICE_PROFILE", &f)) != DENSECL_OK)
@@ -376,7 +404,8 @@ void dc_device_profile_describe(const dc_device_profile *p, char *buf, size_t ca
         snprintf(local, sizeof local, "%llu bytes", (unsigned long long)p->local_mem);
     if (p->cores != p->compute_units)
         snprintf(cores, sizeof cores, " in %u %s%s", p->cores, p->core, p->cores == 1 ? "" : "s");
-    snprintf(buf, cap, "%s (%s: %s, %u %s%s%s, %s local memory%s, work-groups of %zu, "
+    snprintf(buf, cap,
+             "%s (%s: %s, %u %s%s%s, %s local memory%s, work-groups of %zu, "
              "multiples of %u, %s)",
              p->name, p->device_name,
              p->type & CL_DEVICE_TYPE_GPU   ? "GPU"

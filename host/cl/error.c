@@ -4,7 +4,10 @@
 
 #include "cl/cl.h"
 
-#define DC_CL_ERR(name) {name, #name}
+#define DC_CL_ERR(name)                                                                            \
+    {                                                                                              \
+        name, #name                                                                                \
+    }
 static const struct {
     cl_int code;
     const char *name;
@@ -92,4 +95,3 @@ densecl_status dc_cl_status(cl_int err)
         return DENSECL_ERR_OPENCL;
     }
 }
-

@@ -50,8 +50,7 @@ cl_int dc_launch_fit(cl_device_id dev, cl_kernel k, int dims, const size_t *item
     cl_int err;
     if (dims < 1 || dims > 3 || !items)
         return CL_INVALID_WORK_DIMENSION;
-    err = clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg,
-                                   NULL);
+    err = clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
     if (err != CL_SUCCESS)
         return err;
     if (max_wg == 0)
@@ -122,9 +121,9 @@ void dc_exec_event(dc_exec *x, cl_event ev)
 cl_int dc_exec_launch(dc_exec *x, const dc_launch *l)
 {
     cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(x->q, l->k, l->dims, NULL, l->global,
-                                        l->has_local ? l->local : NULL, 0, NULL,
-                                        x->keep_events ? &ev : NULL);
+    cl_int err =
+        clEnqueueNDRangeKernel(x->q, l->k, l->dims, NULL, l->global, l->has_local ? l->local : NULL,
+                               0, NULL, x->keep_events ? &ev : NULL);
     if (err == CL_SUCCESS)
         dc_exec_event(x, ev);
     return err;
@@ -204,8 +203,7 @@ cl_int dc_bind_nd(dc_binder *x, cl_kernel k, int dims, const size_t *items, cons
     return err;
 }
 
-cl_int dc_bind_exact(dc_binder *x, cl_kernel k, int dims, const size_t *global,
-                     const size_t *local)
+cl_int dc_bind_exact(dc_binder *x, cl_kernel k, int dims, const size_t *global, const size_t *local)
 {
     dc_launch *l;
     if (x->i >= DC_BOUND_MAX)

@@ -233,7 +233,7 @@ static size_t clblast_local(cl_kernel k, cl_device_id dev)
 #endif
 
 static densecl_status clblast_create(cl_program prog, const dc_caps *caps, const dc_params *p,
-                                    void **state)
+                                     void **state)
 {
 #ifndef DENSECL_HAVE_CLBLAST
     (void)prog;
@@ -296,7 +296,7 @@ static const struct {
 /* The OpenCL error for a CLBlast status, with the status recorded by name (and logged, since
  * the engine's own message about the failed op names only the OpenCL error). */
 static cl_int clblast_status(CLBlastStatusCode s, const char *call, size_t m, size_t n, size_t k,
-                            size_t batch)
+                             size_t batch)
 {
     const char *name = NULL;
     char num[32];
@@ -326,8 +326,8 @@ static cl_int clblast_status(CLBlastStatusCode s, const char *call, size_t m, si
 
 /* C[i] = A * B[i] for i < batch, row-major, m x n = (m x k)(k x n), beta 0. */
 static cl_int clblast_gemm(cl_command_queue q, size_t m, size_t n, size_t k, dc_mem a, cl_mem b,
-                          size_t b_off, size_t b_stride, cl_mem c, size_t c_off, size_t c_stride,
-                          size_t batch, cl_event *ev)
+                           size_t b_off, size_t b_stride, cl_mem c, size_t c_off, size_t c_stride,
+                           size_t batch, cl_event *ev)
 {
     CLBlastStatusCode s;
     if (batch == 1) {
@@ -354,7 +354,7 @@ static void clblast_arg_mem(dc_argset *s, cl_mem buf, size_t off, cl_mem fallbac
 
 /* A (pixels, rows, images) grid; pixels rounded up to the work-group (no non-uniform groups). */
 static cl_int clblast_launch(dc_exec *x, cl_kernel k, size_t local, size_t px, size_t rows,
-                            size_t images)
+                             size_t images)
 {
     dc_launch l = {k, 3, {(px + local - 1) / local * local, rows, images}, {local, 1, 1}, 1};
     return dc_exec_launch(x, &l);
@@ -389,7 +389,7 @@ typedef struct clblast_bound {
 } clblast_bound;
 
 static cl_int clblast_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
-                          dc_bound **bound)
+                           dc_bound **bound)
 {
 #ifndef DENSECL_HAVE_CLBLAST
     (void)state;
@@ -512,8 +512,8 @@ static cl_int clblast_run(dc_exec *x, void *state, const dc_bound *bound)
                 break;
             e = NULL;
             err = clblast_gemm(q, m, ohw, kk, a->weight, ws.buf, ws.off, per, a->out.buf,
-                              a->out.off + (i0 * (size_t)a->out_ctot + (size_t)a->out_coff) * ohw,
-                              (size_t)a->out_ctot * ohw, cnt, &e);
+                               a->out.off + (i0 * (size_t)a->out_ctot + (size_t)a->out_coff) * ohw,
+                               (size_t)a->out_ctot * ohw, cnt, &e);
             if (err != CL_SUCCESS)
                 break;
             dc_exec_event(x, e);

@@ -33,17 +33,16 @@
 
 /* Arguments of one op, mirroring dc_op, with device memory. */
 typedef struct dc_conv_args {
-    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, cin) */
-    dc_mem weight;    /* packed by its family's pack() */
-    dc_mem bias;      /* [cout], or buf == NULL */
-    dc_mem pre;       /* [2, cin]: scales then shifts of the BN+ReLU prologue, or buf == NULL */
-    dc_mem out;       /* [n, out_ctot, out_h, out_w], writes channels [out_coff, out_coff + cout) */
+    dc_mem in;     /* [n, in_ctot, in_h, in_w], reads channels [0, cin) */
+    dc_mem weight; /* packed by its family's pack() */
+    dc_mem bias;   /* [cout], or buf == NULL */
+    dc_mem pre;    /* [2, cin]: scales then shifts of the BN+ReLU prologue, or buf == NULL */
+    dc_mem out;    /* [n, out_ctot, out_h, out_w], writes channels [out_coff, out_coff + cout) */
     int n, cin, in_ctot, in_h, in_w;
     int cout, out_ctot, out_coff, out_h, out_w;
     int k, stride, pad;
     int relu;
 } dc_conv_args;
-
 
 /* ---------------------------------------------------------------- kinds.c */
 
@@ -160,14 +159,14 @@ cl_int dc_conv_enqueue(const dc_family *f, cl_command_queue q, void *state, cons
 typedef struct dc_resolved {
     int fam[DC_KIND_COUNT];
     dc_params params[DC_FAMILY_SLOTS];
-    unsigned used;                /* bit i: dc_families[i] runs some conv */
-    densecl_tiles_origin origin;  /* where the direct family's tiles came from (legacy stats) */
-    char why[160];                /* "auto: CPU default", "auto: GPU default", "auto: tuned",
-                                     "given", "program binary"; and what auto fell back from */
+    unsigned used;               /* bit i: dc_families[i] runs some conv */
+    densecl_tiles_origin origin; /* where the direct family's tiles came from (legacy stats) */
+    char why[160];               /* "auto: CPU default", "auto: GPU default", "auto: tuned",
+                                    "given", "program binary"; and what auto fell back from */
     /* Derived once, when resolved or parsed, for the program: */
-    unsigned files;               /* the families whose kernels/ files it builds (bit i) */
-    char defines[1024];           /* the -D options: each used family's defines() */
-    char text[768];               /* dc_resolved_format: the cache key's and the binary's line */
+    unsigned files;     /* the families whose kernels/ files it builds (bit i) */
+    char defines[1024]; /* the -D options: each used family's defines() */
+    char text[768];     /* dc_resolved_format: the cache key's and the binary's line */
 } dc_resolved;
 
 /* What a caller asked for. */
@@ -209,14 +208,24 @@ void dc_resolved_describe(const dc_resolved *r, char *buf, size_t cap);
  * named family). Applies the values of family index fam to p and returns in *set which were
  * given (bit j: parameter j); other families' parts are checked against their specs only.
  * DENSECL_ERR_ARGUMENT naming `what` and the offending part. */
-densecl_status dc_params_parse(const char *text, const char *default_family, int fam,
-                               dc_params *p, unsigned *set, const char *what);
+densecl_status dc_params_parse(const char *text, const char *default_family, int fam, dc_params *p,
+                               unsigned *set, const char *what);
 
 /* ---------------------------------------------------------------- direct.c
  * The direct family's parameter indices, and its tiles in their legacy form. */
-enum { DC_DIRECT_FLAT_CO, DC_DIRECT_FLAT_PX, DC_DIRECT_TCO, DC_DIRECT_TPX, DC_DIRECT_VEC,
-       DC_DIRECT_PREFETCH, DC_DIRECT_FMA, DC_DIRECT_ORDER, DC_DIRECT_KERNELS, DC_DIRECT_DYN,
-       DC_DIRECT_NPARAMS };
+enum {
+    DC_DIRECT_FLAT_CO,
+    DC_DIRECT_FLAT_PX,
+    DC_DIRECT_TCO,
+    DC_DIRECT_TPX,
+    DC_DIRECT_VEC,
+    DC_DIRECT_PREFETCH,
+    DC_DIRECT_FMA,
+    DC_DIRECT_ORDER,
+    DC_DIRECT_KERNELS,
+    DC_DIRECT_DYN,
+    DC_DIRECT_NPARAMS
+};
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
 void dc_direct_from_tiles(const densecl_tiles *t, dc_params *p);
 /* Fits the conv tiles of p to plan (a 32-channel tile becomes 16 with twice the pixels where

@@ -133,10 +133,10 @@ static void direct_defines(const dc_params *p, const dc_plan *plan, char *buf, s
     size_t len = strlen(buf);
     unsigned set = (unsigned)p->v[DC_DIRECT_KERNELS] & DC_CONV_ALL;
     (void)plan;
-#define DC_PUT(...)                                                                             \
-    do {                                                                                        \
-        if (len < cap)                                                                          \
-            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                         \
+#define DC_PUT(...)                                                                                \
+    do {                                                                                           \
+        if (len < cap)                                                                             \
+            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                            \
     } while (0)
     DC_PUT("%s-DCONV_FLAT_CO=%d -DCONV_FLAT_PX=%d -DCONV_TCO=%d -DCONV_TPX=%d", len ? " " : "",
            p->v[DC_DIRECT_FLAT_CO], p->v[DC_DIRECT_FLAT_PX], p->v[DC_DIRECT_TCO],
@@ -195,7 +195,7 @@ static size_t direct_workspace(const dc_op *op, int n, const dc_params *p)
 /* ------------------------------------------------------------------ kernels and launches */
 
 typedef struct direct_state {
-    cl_program prog;               /* each bound op's kernels are made from it */
+    cl_program prog; /* each bound op's kernels are made from it */
     cl_device_id dev;
     cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*: proof that each of KERNELS is in prog */
     cl_mem ctr;                    /* the kernels' tile counters (DYN) */

@@ -87,19 +87,19 @@ static int gemm_is_1x1(int k, int stride, int pad)
  * smallest tile is what supports() requires. Sized from the limits, not measured on any GPU:
  * measured values (a tuner, a table per device) should replace them. */
 static const int gemm_gpu_ladder[][5] = {
-    {0, 128, 32, 0, 16}, {0, 128, 16, 0, 16}, {32, 64, 8, 8, 8}, {16, 16, 4, 4, 4},
-    {8, 8, 2, 2, 2},
+    {0, 128, 32, 0, 16}, {0, 128, 16, 0, 16}, {32, 64, 8, 8, 8}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
 };
 static const int gemm_gpu_ladder1[][5] = {
     {0, 64, 32, 0, 8}, {0, 64, 16, 0, 8}, {32, 64, 8, 8, 8}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
 };
 /* 32 accumulators a work-item: 4 channels x 8 columns. */
 static const int gemm_small_ladder[][5] = {
-    {0, 64, 32, 0, 8}, {0, 64, 16, 0, 8}, {16, 32, 8, 4, 4}, {16, 16, 4, 4, 4},
-    {8, 8, 2, 2, 2},
+    {0, 64, 32, 0, 8}, {0, 64, 16, 0, 8}, {16, 32, 8, 4, 4}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
 };
 static const int gemm_cpu_ladder[][5] = {
-    {32, 32, 8, 8, 8}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
+    {32, 32, 8, 8, 8},
+    {16, 16, 4, 4, 4},
+    {8, 8, 2, 2, 2},
 };
 #define DC_GEMM_MIN_LOCAL (4u * 2u * (8u + 8u)) /* bytes of the smallest tile */
 #define DC_GEMM_MIN_ITEMS 4u                    /* its work-items */
@@ -125,7 +125,7 @@ static size_t gemm_local_bytes(const dc_params *p, gemm_tile t)
  * FILL is reached. Depends on nothing but the conv and p, so that workspace() and enqueue()
  * agree. */
 static int gemm_split(const dc_params *p, gemm_tile t, int cout, size_t ncols, size_t K,
-                         int *kchunk)
+                      int *kchunk)
 {
     const size_t mwg = (size_t)t.mwg, nwg = (size_t)t.nwg;
     const size_t kwg = p->v[GEMM_P_KWG] > 0 ? (size_t)p->v[GEMM_P_KWG] : 1;
@@ -165,14 +165,18 @@ static int gemm_supports(const dc_caps *caps, const dc_op *op, char *why, size_t
     }
     if (caps->max_work_group < DC_GEMM_MIN_ITEMS) {
         if (why)
-            snprintf(why, cap, "work-groups of at most %zu work-items are below the %u the "
-                     "smallest gemm tile needs", caps->max_work_group, DC_GEMM_MIN_ITEMS);
+            snprintf(why, cap,
+                     "work-groups of at most %zu work-items are below the %u the "
+                     "smallest gemm tile needs",
+                     caps->max_work_group, DC_GEMM_MIN_ITEMS);
         return 0;
     }
     if (caps->local_mem < DC_GEMM_MIN_LOCAL) {
         if (why)
-            snprintf(why, cap, "local memory of %llu bytes is below the %u the smallest gemm "
-                     "tile needs", (unsigned long long)caps->local_mem, DC_GEMM_MIN_LOCAL);
+            snprintf(why, cap,
+                     "local memory of %llu bytes is below the %u the smallest gemm "
+                     "tile needs",
+                     (unsigned long long)caps->local_mem, DC_GEMM_MIN_LOCAL);
         return 0;
     }
     /* The kernels' int math: in-image offsets and K (the batch is checked at launch). */
@@ -218,7 +222,7 @@ static int gemm_fit_mwg(const dc_plan *plan, int one, const int *cand, int ncand
  * per work-item where the rung's MDIMC is 0; local: the local memory it may use (0: none
  * needed, LOCAL 0). */
 static int gemm_climb(const int (*ladder)[5], size_t rungs, int mwg, int per, size_t items,
-                         cl_ulong local, int uses_local, gemm_tile *t)
+                      cl_ulong local, int uses_local, gemm_tile *t)
 {
     int kwg = 1;
     for (size_t r = 0; r < rungs; r++) {
@@ -251,22 +255,19 @@ static void gemm_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
     int kwg, kwg1;
     memset(p, 0, sizeof *p);
     if (cpu) {
-        kwg = gemm_climb(gemm_cpu_ladder, DC_ARRAY_LEN(gemm_cpu_ladder), 0, 8, items,
-                            local, 1, &t);
+        kwg = gemm_climb(gemm_cpu_ladder, DC_ARRAY_LEN(gemm_cpu_ladder), 0, 8, items, local, 1, &t);
         t1 = t;
         kwg1 = kwg;
     } else if (small) {
         kwg = gemm_climb(gemm_small_ladder, DC_ARRAY_LEN(gemm_small_ladder),
-                            gemm_fit_mwg(plan, 0, cand, 3, 32), 4, items, local,
-                            !global_local, &t);
+                         gemm_fit_mwg(plan, 0, cand, 3, 32), 4, items, local, !global_local, &t);
         kwg1 = gemm_climb(gemm_small_ladder, DC_ARRAY_LEN(gemm_small_ladder),
-                             gemm_fit_mwg(plan, 1, cand1, 2, 64), 4, items, local,
-                             !global_local, &t1);
+                          gemm_fit_mwg(plan, 1, cand1, 2, 64), 4, items, local, !global_local, &t1);
     } else {
         kwg = gemm_climb(gemm_gpu_ladder, DC_ARRAY_LEN(gemm_gpu_ladder),
-                            gemm_fit_mwg(plan, 0, cand, 3, 32), 8, items, local, 1, &t);
+                         gemm_fit_mwg(plan, 0, cand, 3, 32), 8, items, local, 1, &t);
         kwg1 = gemm_climb(gemm_gpu_ladder1, DC_ARRAY_LEN(gemm_gpu_ladder1),
-                             gemm_fit_mwg(plan, 1, cand1, 3, 128), 8, items, local, 1, &t1);
+                          gemm_fit_mwg(plan, 1, cand1, 3, 128), 8, items, local, 1, &t1);
     }
     p->v[GEMM_P_MWG] = t.mwg;
     p->v[GEMM_P_NWG] = t.nwg;
@@ -302,44 +303,59 @@ static void gemm_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p
 }
 
 /* The rules of one kernel's tile; `one` names it in messages. */
-static densecl_status gemm_check_tile(const dc_caps *caps, const dc_params *p,
-                                         const char *what, int one)
+static densecl_status gemm_check_tile(const dc_caps *caps, const dc_params *p, const char *what,
+                                      int one)
 {
     const gemm_tile t = gemm_tile_of(p, one);
     const int kwg = p->v[GEMM_P_KWG], vwm = p->v[GEMM_P_VWM], vwn = p->v[GEMM_P_VWN];
     const char *sfx = one ? "1" : "";
     size_t items, local;
     if (t.mwg % t.mdimc)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MWG%s = %d is not a multiple of MDIMC%s "
-                        "= %d", what, sfx, t.mwg, sfx, t.mdimc);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm MWG%s = %d is not a multiple of MDIMC%s "
+                        "= %d",
+                        what, sfx, t.mwg, sfx, t.mdimc);
     if (t.nwg % t.ndimc)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm NWG%s = %d is not a multiple of NDIMC%s "
-                        "= %d", what, sfx, t.nwg, sfx, t.ndimc);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm NWG%s = %d is not a multiple of NDIMC%s "
+                        "= %d",
+                        what, sfx, t.nwg, sfx, t.ndimc);
     if (t.mwg % (t.mdimc * vwm))
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MWG%s = %d is not a multiple of MDIMC%s "
-                        "* VWM = %d * %d", what, sfx, t.mwg, sfx, t.mdimc, vwm);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm MWG%s = %d is not a multiple of MDIMC%s "
+                        "* VWM = %d * %d",
+                        what, sfx, t.mwg, sfx, t.mdimc, vwm);
     if (t.nwg % (t.ndimc * vwn))
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm NWG%s = %d is not a multiple of NDIMC%s "
-                        "* VWN = %d * %d", what, sfx, t.nwg, sfx, t.ndimc, vwn);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm NWG%s = %d is not a multiple of NDIMC%s "
+                        "* VWN = %d * %d",
+                        what, sfx, t.nwg, sfx, t.ndimc, vwn);
     items = (size_t)t.mdimc * (size_t)t.ndimc;
     if (items >= (size_t)t.nwg ? items % (size_t)t.nwg : (size_t)t.nwg % items)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MDIMC%s * NDIMC%s = %zu and NWG%s = %d: "
-                        "one must be a multiple of the other", what, sfx, sfx, items, sfx, t.nwg);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm MDIMC%s * NDIMC%s = %zu and NWG%s = %d: "
+                        "one must be a multiple of the other",
+                        what, sfx, sfx, items, sfx, t.nwg);
     if (items > (size_t)t.nwg && (size_t)kwg % (items / (size_t)t.nwg))
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm KWG = %d is not a multiple of MDIMC%s * "
-                        "NDIMC%s / NWG%s = %zu", what, kwg, sfx, sfx, sfx,
-                        items / (size_t)t.nwg);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm KWG = %d is not a multiple of MDIMC%s * "
+                        "NDIMC%s / NWG%s = %zu",
+                        what, kwg, sfx, sfx, sfx, items / (size_t)t.nwg);
     if ((size_t)(t.mwg / t.mdimc) * (size_t)(t.nwg / t.ndimc) > DC_GEMM_MAX_ACC)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MWG%s / MDIMC%s * NWG%s / NDIMC%s = %d "
-                        "accumulators per work-item exceed %d", what, sfx, sfx, sfx, sfx,
-                        (t.mwg / t.mdimc) * (t.nwg / t.ndimc), DC_GEMM_MAX_ACC);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm MWG%s / MDIMC%s * NWG%s / NDIMC%s = %d "
+                        "accumulators per work-item exceed %d",
+                        what, sfx, sfx, sfx, sfx, (t.mwg / t.mdimc) * (t.nwg / t.ndimc),
+                        DC_GEMM_MAX_ACC);
     if (caps && items > caps->max_work_group)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MDIMC%s * NDIMC%s = %d * %d work-items "
-                        "exceed the device's work-group size of %zu", what, sfx, sfx, t.mdimc,
-                        t.ndimc, caps->max_work_group);
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm MDIMC%s * NDIMC%s = %d * %d work-items "
+                        "exceed the device's work-group size of %zu",
+                        what, sfx, sfx, t.mdimc, t.ndimc, caps->max_work_group);
     local = gemm_local_bytes(p, t);
     if (caps && p->v[GEMM_P_LOCAL] && local > caps->local_mem)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm KWG * (MWG%s + NWG%s) = %d * (%d + %d) "
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: gemm KWG * (MWG%s + NWG%s) = %d * (%d + %d) "
                         "floats (%zu bytes) exceed the device's local memory of %llu bytes",
                         what, sfx, sfx, kwg, t.mwg, t.nwg, local,
                         (unsigned long long)caps->local_mem);
@@ -355,8 +371,7 @@ static densecl_status gemm_check(const dc_caps *caps, const dc_params *p, const 
     for (int i = 0; i < GEMM_P_COUNT; i++)
         if (p->v[i] < gemm_params[i].lo || p->v[i] > gemm_params[i].hi)
             return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm %s = %d is outside [%d, %d]", what,
-                            gemm_params[i].name, p->v[i], gemm_params[i].lo,
-                            gemm_params[i].hi);
+                            gemm_params[i].name, p->v[i], gemm_params[i].lo, gemm_params[i].hi);
     if (vwm != 1 && vwm != 2 && vwm != 4 && vwm != 8 && vwm != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm VWM = %d is not 1, 2, 4, 8 or 16", what,
                         vwm);
@@ -381,8 +396,8 @@ static void gemm_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
         int w;
         if (i == GEMM_P_FILL)
             continue;
-        w = snprintf(buf + len, cap - len, "%s-DDC_GEMM_%s=%d", len ? " " : "",
-                     gemm_params[i].name, p->v[i]);
+        w = snprintf(buf + len, cap - len, "%s-DDC_GEMM_%s=%d", len ? " " : "", gemm_params[i].name,
+                     p->v[i]);
         if (w < 0)
             break;
         len += (size_t)w;
@@ -393,8 +408,7 @@ static void gemm_defines(const dc_params *p, const dc_plan *plan, char *buf, siz
 
 static size_t gemm_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
-    const gemm_tile t = gemm_tile_of(p, op ? gemm_is_1x1(op->k, op->stride, op->pad)
-                                                 : 0);
+    const gemm_tile t = gemm_tile_of(p, op ? gemm_is_1x1(op->k, op->stride, op->pad) : 0);
     size_t K, taps, kp, mp, len;
     if (!op || op->out_c < 1 || op->in_c < 1 || op->k < 1 || p->v[GEMM_P_KWG] < 1)
         return 0;
@@ -419,14 +433,12 @@ static size_t gemm_pack(const dc_op *op, const dc_params *p, const float *w, flo
 
 /* The K split's partial sums of a conv: [S, Mp, Np] floats (cout and the columns rounded up to
  * the tile, so that the kernel needs no bounds test), 0 without a split. */
-static size_t gemm_ws_floats(const dc_params *p, gemm_tile t, int cout, size_t ncols,
-                                size_t K)
+static size_t gemm_ws_floats(const dc_params *p, gemm_tile t, int cout, size_t ncols, size_t K)
 {
     size_t len;
     int chunk, s = gemm_split(p, t, cout, ncols, K, &chunk);
-    if (s <= 1 ||
-        !dc_mul_size((size_t)s * gemm_round_up((size_t)cout, (size_t)t.mwg),
-                     gemm_round_up(ncols, (size_t)t.nwg), &len))
+    if (s <= 1 || !dc_mul_size((size_t)s * gemm_round_up((size_t)cout, (size_t)t.mwg),
+                               gemm_round_up(ncols, (size_t)t.nwg), &len))
         return 0;
     return len;
 }
@@ -435,19 +447,26 @@ static size_t gemm_workspace(const dc_op *op, int n, const dc_params *p)
 {
     if (!op || n < 1 || op->out_c < 1)
         return 0;
-    return gemm_ws_floats(p, gemm_tile_of(p, gemm_is_1x1(op->k, op->stride, op->pad)),
-                             op->out_c, (size_t)n * (size_t)op->out_h * (size_t)op->out_w,
-                             (size_t)op->in_c * (size_t)op->k * (size_t)op->k);
+    return gemm_ws_floats(p, gemm_tile_of(p, gemm_is_1x1(op->k, op->stride, op->pad)), op->out_c,
+                          (size_t)n * (size_t)op->out_h * (size_t)op->out_w,
+                          (size_t)op->in_c * (size_t)op->k * (size_t)op->k);
 }
 
 /* ------------------------------------------------------------------------ vtable: kernels */
 
 /* The kernels, in gemm_kernel_names order. */
-enum { DC_GEMM_K1X1, DC_GEMM_K1X1_PRE, DC_GEMM_K3X3, DC_GEMM_K3X3_PRE, DC_GEMM_K7X7S2,
-       DC_GEMM_KCONV, DC_GEMM_KCOUNT };
+enum {
+    DC_GEMM_K1X1,
+    DC_GEMM_K1X1_PRE,
+    DC_GEMM_K3X3,
+    DC_GEMM_K3X3_PRE,
+    DC_GEMM_K7X7S2,
+    DC_GEMM_KCONV,
+    DC_GEMM_KCOUNT
+};
 static const char *const gemm_kernel_names[DC_GEMM_KCOUNT] = {
-    "densecl_gemm_1x1", "densecl_gemm_1x1_pre", "densecl_gemm_3x3",
-    "densecl_gemm_3x3_pre", "densecl_gemm_7x7s2", "densecl_gemm_conv"};
+    "densecl_gemm_1x1",     "densecl_gemm_1x1_pre", "densecl_gemm_3x3",
+    "densecl_gemm_3x3_pre", "densecl_gemm_7x7s2",   "densecl_gemm_conv"};
 
 typedef struct gemm_state {
     cl_program prog; /* each bound op's kernels are made from it */
@@ -478,7 +497,7 @@ static void gemm_release(void *state)
 }
 
 static densecl_status gemm_create(cl_program prog, const dc_caps *caps, const dc_params *p,
-                                     void **state)
+                                  void **state)
 {
     const char *const *names = gemm_kernel_names;
     densecl_status st = DENSECL_OK;
@@ -505,7 +524,8 @@ static densecl_status gemm_create(cl_program prog, const dc_caps *caps, const dc
                                                sizeof wg, &wg, NULL));
         if (wg < items) {
             /* Register-heavy tiles can exceed what the compiled kernel allows. */
-            st = dc_error(DENSECL_ERR_ARGUMENT, "%s: gemm MDIMC%s * NDIMC%s = %zu work-items "
+            st = dc_error(DENSECL_ERR_ARGUMENT,
+                          "%s: gemm MDIMC%s * NDIMC%s = %zu work-items "
                           "exceed the kernel's CL_KERNEL_WORK_GROUP_SIZE of %zu on this device",
                           names[i], one ? "1" : "", one ? "1" : "", items, wg);
             goto fail;
@@ -561,7 +581,7 @@ static int gemm_valid(const dc_conv_args *a, const dc_params *p, gemm_tile t)
 }
 
 static cl_int gemm_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
-                           dc_bound **bound)
+                        dc_bound **bound)
 {
     gemm_state *s = state;
     size_t ncols, K, mt, nt, global[3], local[3];

@@ -13,8 +13,7 @@
 
 /* ------------------------------------------------------------------ conv kinds */
 
-static const char *const dc_kind_names[DC_KIND_COUNT] = {"1x1", "3x3", "3x3_pre", "7x7s2",
-                                                         "other"};
+static const char *const dc_kind_names[DC_KIND_COUNT] = {"1x1", "3x3", "3x3_pre", "7x7s2", "other"};
 
 const char *dc_kind_name(int kind)
 {
@@ -41,4 +40,3 @@ int dc_op_conv_kind(const dc_op *op)
 {
     return dc_conv_kind_of(op->k, op->stride, op->pad, op->pre_bn[0] != '\0');
 }
-

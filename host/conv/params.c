@@ -49,8 +49,8 @@ static densecl_status dc_param_item(const dc_family *f, const char *s, const cha
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: expected NAME=VALUE, got '%.*s'", what, len, s);
     size_t nlen = (size_t)(eq - s);
     /* The direct family's tiles as "1x1=CxP" and "conv=CxP" (densecl_tiles' text form). */
-    if (f == &dc_family_direct && ((nlen == 3 && strncmp(s, "1x1", 3) == 0) ||
-                                   (nlen == 4 && strncmp(s, "conv", 4) == 0))) {
+    if (f == &dc_family_direct &&
+        ((nlen == 3 && strncmp(s, "1x1", 3) == 0) || (nlen == 4 && strncmp(s, "conv", 4) == 0))) {
         char tile[32];
         int c, px, base = nlen == 3 ? DC_DIRECT_FLAT_CO : DC_DIRECT_TCO;
         if ((size_t)(end - eq - 1) >= sizeof tile)
@@ -89,8 +89,8 @@ static densecl_status dc_param_item(const dc_family *f, const char *s, const cha
                     what, f->name, (int)nlen, s, f->n_params ? names : "none");
 }
 
-densecl_status dc_params_parse(const char *text, const char *default_family, int fam,
-                               dc_params *p, unsigned *set, const char *what)
+densecl_status dc_params_parse(const char *text, const char *default_family, int fam, dc_params *p,
+                               unsigned *set, const char *what)
 {
     unsigned seen_fam = 0;
     dc_params scratch;
@@ -162,4 +162,3 @@ densecl_status dc_params_parse(const char *text, const char *default_family, int
 }
 
 /* ------------------------------------------------------------------ text of a resolution */
-

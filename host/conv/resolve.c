@@ -87,16 +87,17 @@ densecl_status dc_resolved_parse(const char *text, const char *what, dc_resolved
         memcpy(fam, eq + 1, (size_t)(e - eq - 1));
         fam[e - eq - 1] = '\0';
         if ((fi = dc_family_index(fam)) < 0)
-            return dc_error(DENSECL_ERR_FORMAT, "%s: resolved: conv family '%s' is not in this "
-                            "build", what, fam);
+            return dc_error(DENSECL_ERR_FORMAT,
+                            "%s: resolved: conv family '%s' is not in this "
+                            "build",
+                            what, fam);
         out->fam[k] = fi;
         out->used |= 1u << fi;
         s = e;
         if (*s == ' ' && s + 1 < semi)
             s++;
         else if (s != semi)
-            return dc_error(DENSECL_ERR_FORMAT, "%s: resolved '%.80s': bad separator", what,
-                            text);
+            return dc_error(DENSECL_ERR_FORMAT, "%s: resolved '%.80s': bad separator", what, text);
     }
     /* "; family:NAME=V,...; family:..." with every parameter of every used family, once. */
     unsigned have = 0;
@@ -117,8 +118,8 @@ densecl_status dc_resolved_parse(const char *text, const char *what, dc_resolved
         part[e - s] = '\0';
         fi = dc_family_index(fam);
         if (fi < 0 || !(out->used & (1u << fi)) || (have & (1u << fi)))
-            return dc_error(DENSECL_ERR_FORMAT, "%s: resolved: unexpected parameters of '%s'",
-                            what, fam);
+            return dc_error(DENSECL_ERR_FORMAT, "%s: resolved: unexpected parameters of '%s'", what,
+                            fam);
         if (dc_params_parse(part, NULL, fi, &out->params[fi], &set, what) != DENSECL_OK)
             return DENSECL_ERR_FORMAT;
         if (set != (1u << dc_families[fi]->n_params) - 1u)
@@ -248,8 +249,7 @@ static densecl_status dc_family_on(const dc_caps *caps, const dc_plan *plan, con
     if (f->on_param < 0)
         return DENSECL_OK;
     f->defaults(caps, plan, &p);
-    if ((st = dc_params_parse(c->kernel_params, conv, i, &p, &set, "kernel_params")) !=
-        DENSECL_OK)
+    if ((st = dc_params_parse(c->kernel_params, conv, i, &p, &set, "kernel_params")) != DENSECL_OK)
         return st;
     *on = p.v[f->on_param] != 0;
     return DENSECL_OK;
@@ -272,9 +272,8 @@ static densecl_status dc_resolve_wanted(const dc_caps *caps, const dc_plan *plan
     if (given) {
         if ((*want = dc_family_index(conv)) < 0)
             return dc_error(DENSECL_ERR_ARGUMENT, "conv family '%s': %s (auto, %s)", conv,
-                            strcmp(conv, "clblast") == 0
-                                ? "this densecl was built without CLBlast"
-                                : "unknown",
+                            strcmp(conv, "clblast") == 0 ? "this densecl was built without CLBlast"
+                                                         : "unknown",
                             dc_family_list());
         snprintf(out->why, sizeof out->why, "given");
     } else if (dc_tuned_family(caps->dev, tuned, tcap, tuned_params, pcap) &&
@@ -495,8 +494,7 @@ densecl_status dc_resolve(const dc_caps *caps, const dc_plan *plan, const dc_cho
         dc_kinds_text(refused, kinds, sizeof kinds);
         dc_put(out->why, sizeof out->why, ", %s on direct%s", kinds, fallback);
     }
-    if ((st = dc_resolve_params(caps, plan, c, conv, want, tuned, tuned_params, out)) !=
-        DENSECL_OK)
+    if ((st = dc_resolve_params(caps, plan, c, conv, want, tuned, tuned_params, out)) != DENSECL_OK)
         return st;
     dc_resolved_derive(out);
     return DENSECL_OK;

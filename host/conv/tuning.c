@@ -15,7 +15,6 @@
 
 /* ------------------------------------------------------------------ tiles (legacy form) */
 
-
 void dc_tiles_generic(densecl_tiles *t)
 {
     /* kernels/direct.cl's own defaults. */
@@ -112,8 +111,7 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
             t->conv1x1_channels = c;
             t->conv1x1_pixels = px;
         } else {
-            dc_log(DENSECL_LOG_WARN, "ignoring %s: no 'conv1x1 CxP' line of a tile it races",
-                   path);
+            dc_log(DENSECL_LOG_WARN, "ignoring %s: no 'conv1x1 CxP' line of a tile it races", path);
         }
         free(text);
     }
@@ -339,7 +337,6 @@ densecl_status dc_tiles_load(const char *path, densecl_tiles *t)
     return st;
 }
 
-
 /* The conv tile's channel count for a model's 3x3 convs: of channels, channels / 2, ... (down
  * to 16), the one that wastes the fewest multiply-adds on padding channels, the larger on a
  * tie. A device's 32-channel tile fits DenseNet-121's growth rate of 32, but computes 20
@@ -386,4 +383,3 @@ densecl_status dc_tiles_fit(densecl_tiles *t, const densecl_config *cfg)
     dc_plan_free(&plan);
     return DENSECL_OK;
 }
-

@@ -28,7 +28,16 @@
 #define WINOGRAD_LOCAL 1
 
 /* Parameter indices, in the order of winograd_params[]. */
-enum { WINOGRAD_P_CO, WINOGRAD_P_NT, WINOGRAD_P_CK, WINOGRAD_P_VEC, WINOGRAD_P_KERNELS, WINOGRAD_P_ON, WINOGRAD_P_DYN, WINOGRAD_P_COUNT };
+enum {
+    WINOGRAD_P_CO,
+    WINOGRAD_P_NT,
+    WINOGRAD_P_CK,
+    WINOGRAD_P_VEC,
+    WINOGRAD_P_KERNELS,
+    WINOGRAD_P_ON,
+    WINOGRAD_P_DYN,
+    WINOGRAD_P_COUNT
+};
 
 static const dc_param_spec winograd_params[WINOGRAD_P_COUNT] = {
     {"CO", 16, 32, "output channels per work-item: 16 or 32"},
@@ -139,8 +148,8 @@ static void winograd_defaults(const dc_caps *caps, const dc_plan *plan, dc_param
     p->v[WINOGRAD_P_CK] = p->v[WINOGRAD_P_CO] == 32 ? 32 : 16;
     p->v[WINOGRAD_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[WINOGRAD_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
-                             ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
-                             : DC_CONV_3X3 | DC_CONV_3X3_PRE;
+                                   ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
+                                   : DC_CONV_3X3 | DC_CONV_3X3_PRE;
     p->v[WINOGRAD_P_ON] = 1;
     /* DYN 2 on CPUs, as the direct family's (common.cl DC_TILES_FOR). */
     p->v[WINOGRAD_P_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
@@ -154,11 +163,14 @@ static densecl_status winograd_check(const dc_caps *caps, const dc_params *p, co
     for (int i = 0; i < WINOGRAD_P_COUNT; i++)
         if (p->v[i] < winograd_params[i].lo || p->v[i] > winograd_params[i].hi)
             return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd %s=%d (%d to %d)", what,
-                            winograd_params[i].name, p->v[i], winograd_params[i].lo, winograd_params[i].hi);
+                            winograd_params[i].name, p->v[i], winograd_params[i].lo,
+                            winograd_params[i].hi);
     if (p->v[WINOGRAD_P_CO] != 16 && p->v[WINOGRAD_P_CO] != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what, p->v[WINOGRAD_P_CO]);
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what,
+                        p->v[WINOGRAD_P_CO]);
     if (p->v[WINOGRAD_P_NT] != 8 && p->v[WINOGRAD_P_NT] != 16)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what, p->v[WINOGRAD_P_NT]);
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what,
+                        p->v[WINOGRAD_P_NT]);
     if (p->v[WINOGRAD_P_CK] != 8 && p->v[WINOGRAD_P_CK] != 16 && p->v[WINOGRAD_P_CK] != 32)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CK=%d (8, 16 or 32)", what,
                         p->v[WINOGRAD_P_CK]);
@@ -181,8 +193,9 @@ static void winograd_defines(const dc_params *p, const dc_plan *plan, char *buf,
     if (len < cap)
         snprintf(buf + len, cap - len,
                  "%s-DWINO_CO=%d -DWINO_NT=%d -DWINO_CK=%d -DWINO_VEC=%d -DWINO_KERNELS=%d%s",
-                 len ? " " : "", p->v[WINOGRAD_P_CO], p->v[WINOGRAD_P_NT], p->v[WINOGRAD_P_CK], p->v[WINOGRAD_P_VEC],
-                 p->v[WINOGRAD_P_KERNELS], p->v[WINOGRAD_P_DYN] ? " -DWINO_DYN=1" : "");
+                 len ? " " : "", p->v[WINOGRAD_P_CO], p->v[WINOGRAD_P_NT], p->v[WINOGRAD_P_CK],
+                 p->v[WINOGRAD_P_VEC], p->v[WINOGRAD_P_KERNELS],
+                 p->v[WINOGRAD_P_DYN] ? " -DWINO_DYN=1" : "");
 }
 
 /* ------------------------------------------------------------------------ vtable: weights */
@@ -237,7 +250,7 @@ static size_t winograd_workspace(const dc_op *op, int n, const dc_params *p)
 /* ------------------------------------------------------------------------ vtable: kernels */
 
 typedef struct winograd_state {
-    cl_program prog;          /* each bound op's kernel is made from it */
+    cl_program prog; /* each bound op's kernel is made from it */
     cl_device_id dev;
     cl_kernel k3x3, k3x3_pre; /* proof that each of KERNELS is in prog; NULL where left out */
     cl_mem ctr;               /* the kernels' tile counters (DYN) */
@@ -265,7 +278,7 @@ static void winograd_release(void *state)
 }
 
 static densecl_status winograd_create(cl_program prog, const dc_caps *caps, const dc_params *p,
-                                  void **state)
+                                      void **state)
 {
     static const int bits[2] = {DC_CONV_3X3, DC_CONV_3X3_PRE};
     winograd_state *s;
@@ -288,7 +301,8 @@ static densecl_status winograd_create(cl_program prog, const dc_caps *caps, cons
     for (int i = 0; i < 2; i++) {
         if (!(p->v[WINOGRAD_P_KERNELS] & bits[i]))
             continue;
-        if ((st = dc_kernel_create(prog, winograd_kernel_names[i], i ? &s->k3x3_pre : &s->k3x3)) != DENSECL_OK) {
+        if ((st = dc_kernel_create(prog, winograd_kernel_names[i], i ? &s->k3x3_pre : &s->k3x3)) !=
+            DENSECL_OK) {
             winograd_release(s);
             return st;
         }
@@ -298,7 +312,7 @@ static densecl_status winograd_create(cl_program prog, const dc_caps *caps, cons
 }
 
 static cl_int winograd_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
-                        dc_bound **bound)
+                            dc_bound **bound)
 {
     const winograd_state *s = state;
     size_t tiles;

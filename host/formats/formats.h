@@ -18,8 +18,19 @@
 
 /* ---------------------------------------------------------------- safetensors.c */
 
-typedef enum dc_dtype { DC_F32 = 0, DC_F16, DC_BF16, DC_F64, DC_I64, DC_I32, DC_I16, DC_I8,
-                        DC_U8, DC_BOOL, DC_OTHER } dc_dtype;
+typedef enum dc_dtype {
+    DC_F32 = 0,
+    DC_F16,
+    DC_BF16,
+    DC_F64,
+    DC_I64,
+    DC_I32,
+    DC_I16,
+    DC_I8,
+    DC_U8,
+    DC_BOOL,
+    DC_OTHER
+} dc_dtype;
 
 /* Most dimensions a tensor may have (safetensors and ONNX files alike). */
 #define DC_TENSOR_MAX_NDIM 8
@@ -34,17 +45,17 @@ typedef struct dc_input_decl {
 } dc_input_decl;
 
 typedef struct dc_tensor {
-    char *key;        /* canonical key (legacy names already mapped) */
-    dc_dtype dtype;   /* dtype in the file */
+    char *key;      /* canonical key (legacy names already mapped) */
+    dc_dtype dtype; /* dtype in the file */
     int ndim;
     int64_t shape[DC_TENSOR_MAX_NDIM];
-    float *data;      /* converted to float32, owned; NULL for ignored tensors */
+    float *data; /* converted to float32, owned; NULL for ignored tensors */
 } dc_tensor;
 
 typedef struct dc_tensor_set {
     int count;
     dc_tensor *t;
-    int meta_count;   /* __metadata__ string pairs */
+    int meta_count; /* __metadata__ string pairs */
     char **meta_keys;
     char **meta_values;
     dc_input_decl input; /* ONNX: the graph input the stem reads, as declared */
@@ -70,7 +81,6 @@ const char *dc_dtype_name(dc_dtype d);
 /* IEEE half -> float, exactly (subnormals, signed zeros, infinities, NaNs);
  * also the ONNX reader's FLOAT16. */
 float dc_f16_to_float(uint16_t h);
-
 
 /* ---------------------------------------------------------------- onnx_file.c */
 

@@ -323,9 +323,9 @@ static densecl_status ox_block(ox *x, const Onnx__NodeProto *user, const char *v
         const Onnx__NodeProto *under = ox_is(below, "BatchNormalization")
                                            ? ox_producer(x, dc_ox_resolve(x, ox_in(below, 0)))
                                            : NULL;
-        int bottleneck =
-            ox_is(below, "Conv") ||
-            (ox_is(under, "Conv") && ox_is(ox_producer(x, dc_ox_resolve(x, ox_in(under, 0))), "Relu"));
+        int bottleneck = ox_is(below, "Conv") ||
+                         (ox_is(under, "Conv") &&
+                          ox_is(ox_producer(x, dc_ox_resolve(x, ox_in(under, 0))), "Relu"));
         snprintf(conv1, sizeof conv1, "%s.conv1", pre);
         snprintf(conv2, sizeof conv2, "%s.conv2", pre);
         snprintf(norm1, sizeof norm1, "%s.norm1", pre);

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "formats/formats.h"
-#define ST_MAX_HEADER 100000000u /* the reference implementation's limit */
+#define ST_MAX_HEADER 100000000u          /* the reference implementation's limit */
 #define ST_EXACT_LIMIT 9007199254740992.0 /* 2^53: JSON numbers above are not exact doubles */
 
 static const struct {

@@ -210,4 +210,3 @@ densecl_status dc_safetensors_write(const char *path, const dc_tensor_set *set)
     free(b.s);
     return st;
 }
-

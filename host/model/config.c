@@ -15,9 +15,14 @@ typedef struct dc_preset {
 /* torchvision's ImageNet models, the paper's DenseNet-264, and the CIFAR models of the paper:
  * DenseNet-BC-L has 3 blocks of (L-4)/6 bottleneck layers and 2k initial features; DenseNet-40
  * has 3 blocks of 12 plain layers, 16 initial features and no compression. */
-#define DC_IMAGENET(k, b1, b2, b3, b4, f0)                                                      \
-    {k, 4, {b1, b2, b3, b4}, f0, 1, 4, 0.5f, DENSECL_STEM_IMAGENET, 3, 1000}
-#define DC_CIFAR_BC(k, n) {k, 3, {n, n, n}, 2 * (k), 1, 4, 0.5f, DENSECL_STEM_CIFAR, 3, 10}
+#define DC_IMAGENET(k, b1, b2, b3, b4, f0)                                                         \
+    {                                                                                              \
+        k, 4, {b1, b2, b3, b4}, f0, 1, 4, 0.5f, DENSECL_STEM_IMAGENET, 3, 1000                     \
+    }
+#define DC_CIFAR_BC(k, n)                                                                          \
+    {                                                                                              \
+        k, 3, {n, n, n}, 2 * (k), 1, 4, 0.5f, DENSECL_STEM_CIFAR, 3, 10                            \
+    }
 
 static const dc_preset dc_presets[] = {
     {"densenet121", DC_IMAGENET(32, 6, 12, 24, 16, 64)},
@@ -87,8 +92,8 @@ densecl_status densecl_config_check(const densecl_config *cfg)
     if (!cfg)
         return dc_error(DENSECL_ERR_ARGUMENT, "config is NULL");
     if (cfg->num_blocks < 1 || cfg->num_blocks > DENSECL_MAX_BLOCKS)
-        return dc_error(DENSECL_ERR_ARGUMENT, "config: %d blocks (must be 1..%d)",
-                        cfg->num_blocks, DENSECL_MAX_BLOCKS);
+        return dc_error(DENSECL_ERR_ARGUMENT, "config: %d blocks (must be 1..%d)", cfg->num_blocks,
+                        DENSECL_MAX_BLOCKS);
     if (cfg->growth_rate < 1 || cfg->growth_rate > 4096)
         return dc_error(DENSECL_ERR_ARGUMENT, "config: growth rate %d (must be 1..4096)",
                         cfg->growth_rate);
@@ -112,8 +117,8 @@ densecl_status densecl_config_check(const densecl_config *cfg)
     for (int b = 0; b < DENSECL_MAX_BLOCKS; b++) {
         int n = cfg->block_layers[b];
         if (b < cfg->num_blocks && (n < 1 || n > 1024))
-            return dc_error(DENSECL_ERR_ARGUMENT, "config: block %d has %d layers (must be 1..1024)",
-                            b + 1, n);
+            return dc_error(DENSECL_ERR_ARGUMENT,
+                            "config: block %d has %d layers (must be 1..1024)", b + 1, n);
         if (b >= cfg->num_blocks && n != 0)
             return dc_error(DENSECL_ERR_ARGUMENT,
                             "config: block_layers[%d] = %d past num_blocks = %d", b, n,
@@ -126,8 +131,8 @@ densecl_status densecl_config_check(const densecl_config *cfg)
                             "config: compression %g leaves no channels entering block %d",
                             (double)cfg->compression, b + 1);
         if ((int64_t)in + (int64_t)cfg->block_layers[b] * cfg->growth_rate > DC_MAX_CHANNELS)
-            return dc_error(DENSECL_ERR_ARGUMENT, "config: block %d grows past %d channels",
-                            b + 1, DC_MAX_CHANNELS);
+            return dc_error(DENSECL_ERR_ARGUMENT, "config: block %d grows past %d channels", b + 1,
+                            DC_MAX_CHANNELS);
     }
     return DENSECL_OK;
 }
@@ -140,9 +145,8 @@ typedef struct dc_spec_list {
 } dc_spec_list;
 
 /* Appends module.suffix; 0 on allocation failure or a name too long for the key field. */
-static int dc_spec_add(dc_spec_list *l, const char *module, const char *suffix,
-                       dc_tensor_role role, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                       int64_t d3)
+static int dc_spec_add(dc_spec_list *l, const char *module, const char *suffix, dc_tensor_role role,
+                       int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 256;
@@ -231,7 +235,7 @@ densecl_status dc_config_tensors(const densecl_config *cfg, dc_tensor_spec **spe
     if (!ok) {
         free(l.v);
         return dc_error(DENSECL_ERR_NO_MEMORY, "out of memory listing the model's tensors");
-    /* (or a module name past the key field, which no config that passed the check produces) */
+        /* (or a module name past the key field, which no config that passed the check produces) */
     }
     *specs = l.v;
     *count = l.n;
@@ -310,7 +314,8 @@ int densecl_config_min_size(const densecl_config *cfg)
 {
     if (densecl_config_check(cfg) != DENSECL_OK)
         return 0;
-    /* Each transition halves (floor); the stem may halve twice more. A few hundred steps at most. */
+    /* Each transition halves (floor); the stem may halve twice more. A few hundred steps at most.
+     */
     for (int s = 1; s < 1 << 20; s++)
         if (densecl_config_macs(cfg, s, s) != 0)
             return s;

@@ -67,9 +67,9 @@ densecl_status dc_random_tensors(const densecl_config *cfg, uint64_t seed, dc_te
  * engine folds and packs for its own plan). */
 struct densecl_weights {
     densecl_config cfg;
-    dc_tensor_set tensors;  /* raw float32 tensors, canonical keys */
-    char *path;             /* the file, for messages; NULL for random weights */
-    char **labels;          /* "densecl.labels", [label_count]; NULL when absent or malformed */
+    dc_tensor_set tensors; /* raw float32 tensors, canonical keys */
+    char *path;            /* the file, for messages; NULL for random weights */
+    char **labels;         /* "densecl.labels", [label_count]; NULL when absent or malformed */
     int label_count;
 };
 
@@ -100,7 +100,7 @@ uint64_t dc_weights_digest(const densecl_weights *w);
 typedef enum dc_file_kind {
     DC_FILE_SAFETENSORS = 0, /* also the default: the safetensors reader names what is wrong */
     DC_FILE_ONNX,
-    DC_FILE_OTHER            /* a format densecl recognises but does not read */
+    DC_FILE_OTHER /* a format densecl recognises but does not read */
 } dc_file_kind;
 /* head: the file's first len bytes (weights.c reads 512). For DC_FILE_OTHER, *what is set to a
  * description ("a PyTorch checkpoint (torch.save's zip format)"). */

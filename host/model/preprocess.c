@@ -2,9 +2,10 @@
 /*
  * preprocess.c - decoded pixels into model input (densecl.h: densecl_image_to_input): resize,
  * centre crop, channel mapping and normalisation; what the preprocessing is (the metadata, what
- * is assumed without it, the caller's overrides) is preprocess_params.c's. Moved here from the CLI (tools/inputs/) unchanged in its arithmetic,
- * so that classify and embedding programs get the same tensors bit for bit
- * (tests/unit/test_image_to_input.c holds it to fixtures written before the move).
+ * is assumed without it, the caller's overrides) is preprocess_params.c's. Moved here from the CLI
+ * (tools/inputs/) unchanged in its arithmetic, so that classify and embedding programs get the same
+ * tensors bit for bit (tests/unit/test_image_to_input.c holds it to fixtures written before the
+ * move).
  *
  * Resizing follows PIL's and torch's antialiased bilinear filter (torch's
  * _compute_indices_weights_aa): a triangle filter whose support grows with the shrink factor,
@@ -433,4 +434,3 @@ densecl_status densecl_image_to_input(const densecl_preprocess *pp, const void *
     pixels px = {pixels_, row_stride, bits, width, height, channels};
     return run(pp, &px, "preprocessing", out);
 }
-

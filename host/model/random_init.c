@@ -39,9 +39,8 @@ static double rng_uniform(uint64_t *s, double lo, double hi)
  * computes (correctly rounded, so the same everywhere) instead of dividing, and stop where the
  * next term is below 1e-17 of the sum: DenseNet-121's 8M weights took about 1 s with divisions
  * and twice the terms. Accuracy far beyond what a random init needs. */
-static const double det_inv_odd[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,
-                                       1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15,
-                                       1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
+static const double det_inv_odd[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+                                       1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
 /* 1 / ((k + 1)(k + 2)) for k = 0..25: the ratio of consecutive Taylor terms of sin and cos. */
 static const double det_inv_pair[26] = {
     1.0 / 2,   1.0 / 6,   1.0 / 12,  1.0 / 20,  1.0 / 30,  1.0 / 42,  1.0 / 56,

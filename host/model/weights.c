@@ -312,8 +312,8 @@ const char *densecl_weights_metadata(const densecl_weights *w, const char *key)
 uint64_t dc_weights_digest(const densecl_weights *w)
 {
     const densecl_config *c = &w->cfg;
-    int64_t cfg[8 + DENSECL_MAX_BLOCKS] = {c->growth_rate, c->num_blocks,  c->init_features,
-                                           c->bottleneck,  c->bn_size,     (int64_t)c->stem,
+    int64_t cfg[8 + DENSECL_MAX_BLOCKS] = {c->growth_rate, c->num_blocks, c->init_features,
+                                           c->bottleneck,  c->bn_size,    (int64_t)c->stem,
                                            c->in_channels, c->num_classes};
     for (int b = 0; b < DENSECL_MAX_BLOCKS; b++)
         cfg[8 + b] = c->block_layers[b];

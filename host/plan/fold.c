@@ -29,8 +29,10 @@ static const float *dc_get(const dc_tensor_set *set, const char *module, const c
             n *= (size_t)t->shape[d];
     if (!t || !t->data || n != len) {
         if (*st == DENSECL_OK)
-            *st = dc_error(DENSECL_ERR_MISMATCH, "tensor '%s' is missing or has %zu values, "
-                                                 "expected %zu", key, t ? n : 0, len);
+            *st = dc_error(DENSECL_ERR_MISMATCH,
+                           "tensor '%s' is missing or has %zu values, "
+                           "expected %zu",
+                           key, t ? n : 0, len);
         return NULL;
     }
     return t->data;
@@ -72,8 +74,8 @@ static densecl_status dc_fold_op(const dc_tensor_set *set, const dc_op *op, dc_o
     densecl_status st = DENSECL_OK;
     const float *w;
     size_t wlen;
-    if (op->pre_bn[0] && (st = dc_bn(set, op->pre_bn, op->in_c, &pp->pre_scale,
-                                     &pp->pre_shift)) != DENSECL_OK)
+    if (op->pre_bn[0] &&
+        (st = dc_bn(set, op->pre_bn, op->in_c, &pp->pre_scale, &pp->pre_shift)) != DENSECL_OK)
         return st;
     switch (op->kind) {
     case DC_OP_CONV:

@@ -33,8 +33,8 @@ static int dc_lbuf_new(dc_builder *b, int c, int h, int w)
     size_t floats = 0;
     if (b->st != DENSECL_OK)
         return -1;
-    if (!dc_mul_size((size_t)b->n, (size_t)c, &floats) || !dc_mul_size(floats, (size_t)h, &floats) ||
-        !dc_mul_size(floats, (size_t)w, &floats)) {
+    if (!dc_mul_size((size_t)b->n, (size_t)c, &floats) ||
+        !dc_mul_size(floats, (size_t)h, &floats) || !dc_mul_size(floats, (size_t)w, &floats)) {
         b->st = dc_error(DENSECL_ERR_INPUT, "input of batch %d and %dx%d is too large", b->n, h, w);
         return -1;
     }
@@ -123,8 +123,8 @@ static int dc_window_out(int n, int k, int s, int pad)
     return side > 0 ? side : 0;
 }
 
-static void dc_conv(dc_builder *b, const char *name, const char *pre_bn, const char *post_bn,
-                    int k, int stride, int pad, int in_buf, int in_ctot, int in_c, int h, int w,
+static void dc_conv(dc_builder *b, const char *name, const char *pre_bn, const char *post_bn, int k,
+                    int stride, int pad, int in_buf, int in_ctot, int in_c, int h, int w,
                     int out_buf, int out_ctot, int out_coff, int out_c)
 {
     dc_op *op = dc_op_new(b, DC_OP_CONV, name);
@@ -210,8 +210,8 @@ densecl_status dc_plan_build(const densecl_config *cfg, int n, int h, int w, dc_
     if ((st = densecl_config_check(cfg)) != DENSECL_OK)
         return st;
     if (n < 1 || h < 1 || w < 1)
-        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension",
-                        n, cfg->in_channels, h, w);
+        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension", n,
+                        cfg->in_channels, h, w);
     /* Far beyond any real image; keeps every int size computation below exact. */
     if (h > 65536 || w > 65536)
         return dc_error(DENSECL_ERR_INPUT, "input %dx%d is larger than densecl's 65536x65536 limit",
@@ -269,8 +269,8 @@ densecl_status dc_plan_build(const densecl_config *cfg, int n, int h, int w, dc_
                 dc_conv(&b, name, NULL, NULL, 3, 1, 1, tmp, width, width, bh, bw, blocks[bi], ctot,
                         c, k);
             } else {
-                dc_conv(&b, name, pre, NULL, 3, 1, 1, blocks[bi], ctot, c, bh, bw, blocks[bi],
-                        ctot, c, k);
+                dc_conv(&b, name, pre, NULL, 3, 1, 1, blocks[bi], ctot, c, bh, bw, blocks[bi], ctot,
+                        c, k);
             }
         }
         if (bi + 1 == cfg->num_blocks)

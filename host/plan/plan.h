@@ -14,38 +14,39 @@
 /* ---------------------------------------------------------------- plan.c */
 
 typedef enum dc_op_kind {
-    DC_OP_CONV = 0,          /* conv2d, optional BN+ReLU prologue, optional bias, optional ReLU */
-    DC_OP_MAXPOOL,           /* k x k / stride, padding pad (stem: 3/2/1) */
-    DC_OP_BNRELU_AVGPOOL,    /* BN+ReLU then 2x2/2 average pool (transitions, before the 1x1) */
-    DC_OP_BNRELU_GAP,        /* BN+ReLU then global average pool -> [N, C] (norm5) */
-    DC_OP_LINEAR,            /* [N, C] x [classes, C]^T + bias -> [N, classes] */
+    DC_OP_CONV = 0,       /* conv2d, optional BN+ReLU prologue, optional bias, optional ReLU */
+    DC_OP_MAXPOOL,        /* k x k / stride, padding pad (stem: 3/2/1) */
+    DC_OP_BNRELU_AVGPOOL, /* BN+ReLU then 2x2/2 average pool (transitions, before the 1x1) */
+    DC_OP_BNRELU_GAP,     /* BN+ReLU then global average pool -> [N, C] (norm5) */
+    DC_OP_LINEAR,         /* [N, C] x [classes, C]^T + bias -> [N, classes] */
     DC_OP_KIND_COUNT
 } dc_op_kind;
 
 typedef struct dc_op {
     dc_op_kind kind;
-    char name[80];    /* torchvision module of the weights: "features.denseblock1.denselayer1.conv1" */
+    char name[80]; /* torchvision module of the weights: "features.denseblock1.denselayer1.conv1" */
     char pre_bn[80];  /* BN module applied (with ReLU) to the input, "" if none */
     char post_bn[80]; /* BN module folded into this conv's weights and bias, "" if none */
     /* input: channels [0, in_c) of buffer in_buf, laid out [N, in_ctot, in_h, in_w] */
     int in_buf, in_ctot, in_c, in_h, in_w;
-    /* output: channels [out_coff, out_coff + out_c) of buffer out_buf, [N, out_ctot, out_h, out_w] */
+    /* output: channels [out_coff, out_coff + out_c) of buffer out_buf, [N, out_ctot, out_h, out_w]
+     */
     int out_buf, out_ctot, out_coff, out_c, out_h, out_w;
     int k, stride, pad; /* square window */
     int relu;           /* ReLU on the output */
     int has_bias;
-    uint64_t macs;      /* for the whole batch */
+    uint64_t macs; /* for the whole batch */
 } dc_op;
 
 typedef struct dc_plan {
-    int n, c, h, w;      /* input shape */
+    int n, c, h, w; /* input shape */
     int classes;
     int n_ops;
     dc_op *ops;
-    int n_bufs;          /* physical buffers after lifetime-based reuse */
-    size_t *buf_floats;  /* size of each, in floats */
-    int input_buf;       /* [N, c, h, w] */
-    int output_buf;      /* [N, classes] */
+    int n_bufs;         /* physical buffers after lifetime-based reuse */
+    size_t *buf_floats; /* size of each, in floats */
+    int input_buf;      /* [N, c, h, w] */
+    int output_buf;     /* [N, classes] */
     uint64_t macs;
 } dc_plan;
 

@@ -111,14 +111,14 @@ static densecl_status dc_read_binary(const char *path, char **key_out, unsigned 
     struct stat sb;
     if (blen == 0 || blen > DC_BIN_MAX || fstat(fileno(f), &sb) != 0 ||
         (uint64_t)sb.st_size != 12 + klen + 8 + blen + 8) {
-        dc_error(st, "%s: truncated or corrupt program binary (its header gives sizes that do "
-                     "not add up to the file's)",
+        dc_error(st,
+                 "%s: truncated or corrupt program binary (its header gives sizes that do "
+                 "not add up to the file's)",
                  path);
         goto done;
     }
-    if (!(data = malloc((size_t)blen)) ||
-        fread(data, 1, (size_t)blen, f) != blen || fread(num, 1, 8, f) != 8 ||
-        fgetc(f) != EOF) {
+    if (!(data = malloc((size_t)blen)) || fread(data, 1, (size_t)blen, f) != blen ||
+        fread(num, 1, 8, f) != 8 || fgetc(f) != EOF) {
         dc_error(st, "%s: truncated or corrupt program binary", path);
         goto done;
     }
@@ -154,8 +154,6 @@ static void dc_key_diff(const char *have, const char *want, char *out, size_t ca
     }
     snprintf(out, cap, "built for another configuration");
 }
-
-
 
 /* Hands a program binary to the driver and makes the kernels of every family res uses, and the
  * common ones, from it (into *kern): a binary whose checksum and key are right may still be
@@ -289,9 +287,8 @@ static int dc_cache_crashed(const char *path)
  * by the driver) is deleted, with the reason logged, so that the caller's build from source
  * replaces it and no later run trips on it again. */
 static densecl_status dc_cache_load(cl_context ctx, cl_device_id dev, const char *path,
-                                    const char *key, const char *options,
-                                    const dc_program_opts *o, cl_program *out,
-                                    dc_program_kernels *kern)
+                                    const char *key, const char *options, const dc_program_opts *o,
+                                    cl_program *out, dc_program_kernels *kern)
 {
     char *have = NULL;
     unsigned char *bin = NULL;
@@ -369,11 +366,10 @@ densecl_status dc_program_get(cl_context ctx, cl_device_id dev, const dc_program
         if (strcmp(have, key) != 0) {
             char diff[700];
             dc_key_diff(have, key, diff, sizeof diff);
-            st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s",
-                          o->binary_path, diff);
+            st = dc_error(DENSECL_ERR_MISMATCH, "%s: program binary refused: %s", o->binary_path,
+                          diff);
         } else {
-            st = dc_program_from_binary(ctx, dev, bin, len, options, o, o->binary_path, out,
-                                        kern);
+            st = dc_program_from_binary(ctx, dev, bin, len, options, o, o->binary_path, out, kern);
         }
         free(have);
         free(bin);

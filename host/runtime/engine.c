@@ -148,8 +148,7 @@ densecl_status densecl_engine_create(const densecl_weights *w, const char *devic
 }
 
 densecl_status densecl_engine_create_ex(const densecl_weights *w,
-                                        const densecl_engine_options *options,
-                                        densecl_engine **out)
+                                        const densecl_engine_options *options, densecl_engine **out)
 {
     cl_device_id devs[DC_MAX_REPLICAS];
     densecl_device_info infos[DC_MAX_REPLICAS];
@@ -230,8 +229,8 @@ densecl_status densecl_engine_create_cl(const densecl_weights *w, struct _cl_con
         /* Every op is enqueued after the one before with no wait list: that order is the
          * queue's, so an out-of-order queue would run a layer before its input exists. */
         cl_command_queue_properties props = 0;
-        DC_CL_TRY(st, clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props,
-                                            NULL));
+        DC_CL_TRY(st,
+                  clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL));
         if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) {
             st = dc_error(DENSECL_ERR_ARGUMENT,
                           "densecl_engine_create_cl: the queue is out of order "

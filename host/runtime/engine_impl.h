@@ -43,10 +43,10 @@ typedef struct dc_replica {
     int queue_profiling; /* the queue records event times */
     int own_queue;       /* the engine made the queue (not densecl_engine_create_cl's caller's) */
     cl_program prog;
-    dc_program_kernels kern;              /* pools, gap, linear, and each used family's */
+    dc_program_kernels kern; /* pools, gap, linear, and each used family's */
     dc_caps caps;
-    dc_resolved res;                      /* resolved once: the family of each conv kind */
-    cl_mem ws;                            /* the families' scratch for the current chunk */
+    dc_resolved res; /* resolved once: the family of each conv kind */
+    cl_mem ws;       /* the families' scratch for the current chunk */
     size_t ws_floats;
     cl_mem weights;
     uint64_t weight_bytes;
@@ -101,10 +101,10 @@ struct densecl_engine {
     int profiling;
     densecl_op_event *events;
     int n_events, cap_events;
-    densecl_job *jobs; /* started and not yet waited for (a list; densecl_engine_free frees
-                          them) */
-    dc_input_decl input;               /* the ONNX input the weights declared: its static
-                                          height and width are the only ones taken */
+    densecl_job *jobs;   /* started and not yet waited for (a list; densecl_engine_free frees
+                            them) */
+    dc_input_decl input; /* the ONNX input the weights declared: its static
+                            height and width are the only ones taken */
 };
 
 /* What a replica is asked to run with (densecl_engine_options). */

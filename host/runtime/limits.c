@@ -97,10 +97,9 @@ static uint64_t dc_host_available(char *why, size_t cap)
         uint64_t left = (uint64_t)rl.rlim_cur > used ? (uint64_t)rl.rlim_cur - used : 0;
         avail = left < avail ? left : avail;
         if (len < cap)
-            len += (size_t)snprintf(why + len, cap - len, "%s%s %llu MiB, %llu in use",
-                                    len ? "; " : "", limits[i].name,
-                                    (unsigned long long)(rl.rlim_cur >> 20),
-                                    (unsigned long long)(used >> 20));
+            len += (size_t)snprintf(
+                why + len, cap - len, "%s%s %llu MiB, %llu in use", len ? "; " : "", limits[i].name,
+                (unsigned long long)(rl.rlim_cur >> 20), (unsigned long long)(used >> 20));
     }
     uint64_t mem = dc_proc_field("/proc/meminfo", "MemAvailable:") << 10;
     if (mem) {
@@ -118,8 +117,7 @@ static uint64_t dc_host_available(char *why, size_t cap)
  * the same time). Refuses with DENSECL_ERR_NO_MEMORY, giving the sizes, when one image does not
  * fit. Called before each range, as the memory free changes between runs; it only ever lowers
  * the chunk, like the retry on an allocation failure (a new image size starts afresh). */
-densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count, int h,
-                                            int w)
+densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count, int h, int w)
 {
     char why[160];
     uint64_t held = 0, avail;
@@ -148,8 +146,8 @@ densecl_status dc_replica_host_limit(densecl_engine *e, dc_replica *r, int count
     if (c < (uint64_t)r->max_chunk) {
         r->max_chunk = (int)c;
         r->host_limited = 1;
-        dc_log(DENSECL_LOG_INFO, "'%s': %d images per chunk fit in host memory (%s)",
-               r->info.name, r->max_chunk, why);
+        dc_log(DENSECL_LOG_INFO, "'%s': %d images per chunk fit in host memory (%s)", r->info.name,
+               r->max_chunk, why);
     } else if (c < (uint64_t)count) {
         r->host_limited = 1;
     }

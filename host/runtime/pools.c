@@ -22,13 +22,10 @@
  * CL_INVALID_VALUE for arguments it cannot run. */
 typedef cl_int (*dc_pool_setter)(dc_argset *s, const void *args, int gpu, size_t *items,
                                  size_t *local);
-static cl_int dc_set_maxpool(dc_argset *s, const void *args, int gpu, size_t *items,
-                             size_t *local);
-static cl_int dc_set_avgpool(dc_argset *s, const void *args, int gpu, size_t *items,
-                             size_t *local);
+static cl_int dc_set_maxpool(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local);
+static cl_int dc_set_avgpool(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local);
 static cl_int dc_set_gap(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local);
-static cl_int dc_set_linear(dc_argset *s, const void *args, int gpu, size_t *items,
-                            size_t *local);
+static cl_int dc_set_linear(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local);
 
 /* One row per op of kernels/pool.cl, in dc_pool_kind order: its kernel and its GPU shape's
  * (the same kernel for gap, in larger groups), both with one argument list. */
@@ -40,8 +37,8 @@ static const struct {
     [DC_POOL_MAX] = {"densecl_maxpool", "densecl_maxpool_px", offsetof(dc_kernels, maxpool),
                      offsetof(dc_kernels, maxpool_px), dc_set_maxpool},
     [DC_POOL_AVG] = {"densecl_bnrelu_avgpool", "densecl_bnrelu_avgpool_px",
-                     offsetof(dc_kernels, bnrelu_avgpool),
-                     offsetof(dc_kernels, bnrelu_avgpool_px), dc_set_avgpool},
+                     offsetof(dc_kernels, bnrelu_avgpool), offsetof(dc_kernels, bnrelu_avgpool_px),
+                     dc_set_avgpool},
     [DC_POOL_GAP] = {"densecl_bnrelu_gap", "densecl_bnrelu_gap", offsetof(dc_kernels, bnrelu_gap),
                      offsetof(dc_kernels, bnrelu_gap), dc_set_gap},
     [DC_POOL_LINEAR] = {"densecl_linear", "densecl_linear_wg", offsetof(dc_kernels, linear),
@@ -50,8 +47,8 @@ static const struct {
 
 static cl_kernel *dc_kernel_slot(dc_kernels *k, size_t i, int gpu)
 {
-    return (cl_kernel *)(void *)((char *)k + (gpu ? dc_kernel_table[i].gpu_field
-                                                  : dc_kernel_table[i].field));
+    return (cl_kernel *)(void *)((char *)k +
+                                 (gpu ? dc_kernel_table[i].gpu_field : dc_kernel_table[i].field));
 }
 
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
@@ -64,8 +61,7 @@ densecl_status dc_kernels_create(cl_program prog, dc_kernels *k)
             densecl_status st;
             if (*dc_kernel_slot(k, i, gpu))
                 continue; /* gap's one kernel serves both */
-            st = dc_kernel_create(prog, gpu ? dc_kernel_table[i].gpu_name
-                                             : dc_kernel_table[i].name,
+            st = dc_kernel_create(prog, gpu ? dc_kernel_table[i].gpu_name : dc_kernel_table[i].name,
                                   dc_kernel_slot(k, i, gpu));
             if (st != DENSECL_OK) {
                 dc_kernels_release(k);
@@ -118,8 +114,7 @@ static void dc_pool_common(dc_argset *s, const dc_pool_args *a)
     dc_arg_int(s, a->out_w);
 }
 
-static cl_int dc_set_maxpool(dc_argset *s, const void *args, int gpu, size_t *items,
-                             size_t *local)
+static cl_int dc_set_maxpool(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local)
 {
     const dc_pool_args *a = args;
     /* pad <= k / 2, as PyTorch requires, so that no window lies wholly in the padding. */
@@ -137,8 +132,7 @@ static cl_int dc_set_maxpool(dc_argset *s, const void *args, int gpu, size_t *it
     return s->err;
 }
 
-static cl_int dc_set_avgpool(dc_argset *s, const void *args, int gpu, size_t *items,
-                             size_t *local)
+static cl_int dc_set_avgpool(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local)
 {
     const dc_pool_args *a = args;
     /* Always 2x2, stride 2, no padding, floor mode; a->k/stride/pad are not read. */
@@ -182,8 +176,7 @@ static cl_int dc_set_gap(dc_argset *s, const void *args, int gpu, size_t *items,
     return s->err;
 }
 
-static cl_int dc_set_linear(dc_argset *s, const void *args, int gpu, size_t *items,
-                            size_t *local)
+static cl_int dc_set_linear(dc_argset *s, const void *args, int gpu, size_t *items, size_t *local)
 {
     const dc_linear_args *a = args;
     int in_all[2] = {a->n, a->cin};
@@ -219,8 +212,8 @@ static int dc_takes_group(cl_device_id dev, size_t local)
 
 /* ------------------------------------------------------------------------ launches */
 
-cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args,
-                    int gpu, dc_bound **bound)
+cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args, int gpu,
+                    dc_bound **bound)
 {
     dc_binder x;
     dc_argset s = {NULL, 0, CL_SUCCESS};
@@ -231,14 +224,13 @@ cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const 
     if (gpu && kind == DC_POOL_LINEAR && !dc_takes_group(dev, DC_LINEAR_WG))
         gpu = 0;
     if ((err = dc_bind_begin(&x, bound, prog, dev)) != CL_SUCCESS ||
-        (err = dc_bind_kernel(&x, gpu ? dc_kernel_table[kind].gpu_name
-                                      : dc_kernel_table[kind].name,
+        (err = dc_bind_kernel(&x, gpu ? dc_kernel_table[kind].gpu_name : dc_kernel_table[kind].name,
                               &s.k)) != CL_SUCCESS)
         return err;
     if ((err = dc_kernel_table[kind].set(&s, args, gpu, &items, &local)) != CL_SUCCESS ||
-        (err = gpu && kind == DC_POOL_LINEAR ? dc_bind_exact(&x, s.k, 1, &items, &local)
-                                             : dc_bind_nd(&x, s.k, 1, &items, &local)) !=
-            CL_SUCCESS)
+        (err = gpu && kind == DC_POOL_LINEAR
+                   ? dc_bind_exact(&x, s.k, 1, &items, &local)
+                   : dc_bind_nd(&x, s.k, 1, &items, &local)) != CL_SUCCESS)
         return err;
     dc_bind_end(&x);
     return CL_SUCCESS;

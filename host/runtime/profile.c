@@ -91,8 +91,8 @@ void dc_profile_collect(const dc_profile *prof, densecl_engine *e)
             const dc_pending *p = &prof->pend[i];
             /* From the op's first kernel's start to its last kernel's end. */
             if (!p->first || !p->last ||
-                clGetEventProfilingInfo(p->first, CL_PROFILING_COMMAND_START, sizeof s, &s,
-                                        NULL) != CL_SUCCESS ||
+                clGetEventProfilingInfo(p->first, CL_PROFILING_COMMAND_START, sizeof s, &s, NULL) !=
+                    CL_SUCCESS ||
                 clGetEventProfilingInfo(p->last, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) !=
                     CL_SUCCESS)
                 continue;

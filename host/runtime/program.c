@@ -95,8 +95,7 @@ densecl_status dc_sources_get(unsigned fams, dc_sources *s)
             int is_family;
             if (name[nl] != '"' || nl == 0 || nl + 9 >= sizeof rel) {
                 dc_sources_free(s);
-                return dc_error(DENSECL_ERR_IO, "kernels.cl: bad #include line '%.*s'", (int)n,
-                                p);
+                return dc_error(DENSECL_ERR_IO, "kernels.cl: bad #include line '%.*s'", (int)n, p);
             }
             snprintf(rel, sizeof rel, "kernels/%.*s", (int)nl, name);
             if (dc_file_wanted(rel + 8, fams, &is_family)) {
@@ -274,8 +273,7 @@ densecl_status dc_program_kernels_create(cl_program prog, const dc_caps *caps,
         return st;
     for (int i = 0; res && i < dc_family_count; i++)
         if ((res->used & (1u << i)) &&
-            (st = dc_families[i]->create(prog, caps, &res->params[i], &k->fam[i])) !=
-                DENSECL_OK) {
+            (st = dc_families[i]->create(prog, caps, &res->params[i], &k->fam[i])) != DENSECL_OK) {
             dc_program_kernels_release(k);
             return st;
         }

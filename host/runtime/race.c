@@ -83,16 +83,16 @@ static densecl_status race_buffers_make(cl_context ctx, const struct race_shape 
     for (size_t i = 0; i < (size_t)RACE_COUT * sh->cin; i++)
         w[i] = (float)(i % 89) / 890.0f - 0.05f;
     dc_conv_weight_pack(w, RACE_COUT, sh->cin, 1, host);
-    b->wt = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nw * sizeof *host, host,
-                           &err);
+    b->wt =
+        clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nw * sizeof *host, host, &err);
     DC_CL_TRY(st, err);
     for (size_t i = 0; i < 2 * (size_t)sh->cin; i++)
         host[i] = i < (size_t)sh->cin ? 1.0f : 0.01f;
     b->pre = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                             2 * (size_t)sh->cin * sizeof *host, host, &err);
     DC_CL_TRY(st, err);
-    b->bias = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                             RACE_COUT * sizeof *host, host, &err);
+    b->bias = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, RACE_COUT * sizeof *host,
+                             host, &err);
     DC_CL_TRY(st, err);
     b->out = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, nout * sizeof *host, NULL, &err);
     DC_CL_TRY(st, err);
@@ -184,8 +184,8 @@ static double race_sum(const race_entry *e)
 
 /* Runs the race for caps->dev in ctx, the static default on the engine's direct parameters p
  * and family state, and writes its file; the reason when it did not. */
-static densecl_status race_run(cl_context ctx, const dc_caps *caps, const dc_params *p,
-                               void *state, int tiles[][2], int n, const char *path)
+static densecl_status race_run(cl_context ctx, const dc_caps *caps, const dc_params *p, void *state,
+                               int tiles[][2], int n, const char *path)
 {
     race_entry e[RACE_MAX];
     race_buffers b[RACE_SHAPES][RACE_SETS];
@@ -223,8 +223,7 @@ static densecl_status race_run(cl_context ctx, const dc_caps *caps, const dc_par
                     e[i].best_us[s] = us;
             }
     for (int i = 1; i < n; i++)
-        if (race_sum(&e[i]) < RACE_MARGIN * race_sum(&e[0]) &&
-            race_sum(&e[i]) < race_sum(&e[win]))
+        if (race_sum(&e[i]) < RACE_MARGIN * race_sum(&e[0]) && race_sum(&e[i]) < race_sum(&e[win]))
             win = i;
     {
         dc_atomic_file f;
@@ -237,8 +236,9 @@ static densecl_status race_run(cl_context ctx, const dc_caps *caps, const dc_par
         }
         if ((st = dc_atomic_open(&f, path)) != DENSECL_OK)
             goto fail;
-        int ok = fprintf(f.f, "# densecl %s, 1x1 race on '%.200s', sums of the minima of %d "
-                              "launches of 3 convs (microseconds):",
+        int ok = fprintf(f.f,
+                         "# densecl %s, 1x1 race on '%.200s', sums of the minima of %d "
+                         "launches of 3 convs (microseconds):",
                          densecl_version(), caps->name, RACE_ROUNDS) > 0;
         for (int i = 0; ok && i < n; i++)
             ok = fprintf(f.f, " %dx%d %.1f", tiles[i][0], tiles[i][1], race_sum(&e[i])) > 0;

@@ -45,8 +45,7 @@ void dc_release_buffers(dc_replica *r)
         dc_release_event(&r->pin_busy[s]);
         if (r->pin[s] && r->pin_ptr[s]) {
             cl_command_queue q = r->xfer ? r->xfer : r->queue;
-            if (clEnqueueUnmapMemObject(q, r->pin[s], r->pin_ptr[s], 0, NULL, NULL) ==
-                CL_SUCCESS)
+            if (clEnqueueUnmapMemObject(q, r->pin[s], r->pin_ptr[s], 0, NULL, NULL) == CL_SUCCESS)
                 clFinish(q);
         }
         if (r->pin[s])
@@ -95,8 +94,7 @@ static densecl_status dc_upload_weights(dc_replica *r, const dc_op_params *param
                 int fi = od->fam;
                 const dc_family *f = fi >= 0 ? dc_families[fi] : NULL;
                 const dc_params *fp = fi >= 0 ? &r->res.params[fi] : NULL;
-                size_t len = f ? f->pack(op, fp, NULL, NULL)
-                               : (size_t)op->out_c * (size_t)op->in_c;
+                size_t len = f ? f->pack(op, fp, NULL, NULL) : (size_t)op->out_c * (size_t)op->in_c;
                 if (op->kind == DC_OP_CONV && (!f || len == 0)) {
                     st = dc_error(DENSECL_ERR_LIMIT, "%s: no packed weight layout for this conv",
                                   op->name);
@@ -340,8 +338,8 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
         r->act_bytes += r->plan.buf_floats[i] * sizeof(float);
     }
     for (int s = 0; s < 2; s++) {
-        r->slot[s] = clCreateBuffer(r->ctx, CL_MEM_READ_ONLY, (size_t)n * image * sizeof(float),
-                                    NULL, &err);
+        r->slot[s] =
+            clCreateBuffer(r->ctx, CL_MEM_READ_ONLY, (size_t)n * image * sizeof(float), NULL, &err);
         DC_CL_TRY(st, err);
         r->act_bytes += (size_t)n * image * sizeof(float);
     }
@@ -352,15 +350,13 @@ densecl_status dc_replica_shape(dc_replica *r, const densecl_config *cfg, int n,
                                    (size_t)n * image * sizeof(float), NULL, &err);
         DC_CL_TRY(st, err);
         r->pin_ptr[s] = clEnqueueMapBuffer(q, r->pin[s], CL_TRUE, CL_MAP_WRITE, 0,
-                                           (size_t)n * image * sizeof(float), 0, NULL, NULL,
-                                           &err);
+                                           (size_t)n * image * sizeof(float), 0, NULL, NULL, &err);
         DC_CL_TRY(st, err);
     }
     /* One scratch buffer, the most any conv of this chunk needs from its family. */
     r->ws_floats = dc_plan_ws_floats(r, &r->plan);
     if (r->ws_floats) {
-        r->ws = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE, r->ws_floats * sizeof(float), NULL,
-                               &err);
+        r->ws = clCreateBuffer(r->ctx, CL_MEM_READ_WRITE, r->ws_floats * sizeof(float), NULL, &err);
         DC_CL_TRY(st, err);
         r->act_bytes += r->ws_floats * sizeof(float);
     }
@@ -385,32 +381,46 @@ static cl_int dc_replica_bind_op(dc_replica *r, int i, cl_mem input, dc_bound **
     int n = r->plan.n;
     switch (op->kind) {
     case DC_OP_CONV: {
-        dc_conv_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), dc_wmem(r, od->pre),
-                          out, n, op->in_c, op->in_ctot, op->in_h, op->in_w, op->out_c,
-                          op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k, op->stride,
-                          op->pad, op->relu};
+        dc_conv_args a = {in,
+                          dc_wmem(r, od->weight),
+                          dc_wmem(r, od->bias),
+                          dc_wmem(r, od->pre),
+                          out,
+                          n,
+                          op->in_c,
+                          op->in_ctot,
+                          op->in_h,
+                          op->in_w,
+                          op->out_c,
+                          op->out_ctot,
+                          op->out_coff,
+                          op->out_h,
+                          op->out_w,
+                          op->k,
+                          op->stride,
+                          op->pad,
+                          op->relu};
         dc_mem ws = {r->ws, 0};
         if (od->fam < 0)
             return CL_INVALID_KERNEL;
-        return dc_families[od->fam]->bind(r->kern.fam[od->fam], &r->res.params[od->fam], &a, ws,
-                                          b);
+        return dc_families[od->fam]->bind(r->kern.fam[od->fam], &r->res.params[od->fam], &a, ws, b);
     }
     case DC_OP_MAXPOOL:
     case DC_OP_BNRELU_AVGPOOL:
     case DC_OP_BNRELU_GAP: {
-        dc_pool_args a = {in, dc_wmem(r, od->pre), out, n, op->in_c, op->in_ctot, op->in_h,
-                          op->in_w, op->out_ctot, op->out_coff, op->out_h, op->out_w, op->k,
-                          op->stride, op->pad};
-        dc_pool_kind kind = op->kind == DC_OP_MAXPOOL         ? DC_POOL_MAX
+        dc_pool_args a = {in,           dc_wmem(r, od->pre), out,       n,
+                          op->in_c,     op->in_ctot,         op->in_h,  op->in_w,
+                          op->out_ctot, op->out_coff,        op->out_h, op->out_w,
+                          op->k,        op->stride,          op->pad};
+        dc_pool_kind kind = op->kind == DC_OP_MAXPOOL          ? DC_POOL_MAX
                             : op->kind == DC_OP_BNRELU_AVGPOOL ? DC_POOL_AVG
                                                                : DC_POOL_GAP;
         /* GPU-shaped pools and classifier on GPUs (and GPU profiles); CPUs keep theirs. */
-        return dc_pool_bind(r->prog, r->dev, kind, &a, (r->caps.type & CL_DEVICE_TYPE_GPU) != 0,
-                            b);
+        return dc_pool_bind(r->prog, r->dev, kind, &a, (r->caps.type & CL_DEVICE_TYPE_GPU) != 0, b);
     }
     case DC_OP_LINEAR: {
-        dc_linear_args a = {in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c,
-                            op->out_c};
+        dc_linear_args a = {
+            in, dc_wmem(r, od->weight), dc_wmem(r, od->bias), out, n, op->in_c, op->out_c};
         return dc_pool_bind(r->prog, r->dev, DC_POOL_LINEAR, &a,
                             (r->caps.type & CL_DEVICE_TYPE_GPU) != 0, b);
     }
@@ -425,8 +435,8 @@ densecl_status dc_replica_bind(dc_replica *r)
         return DENSECL_OK;
     for (int i = 0; i < r->plan.n_ops; i++)
         for (int s = 0; s < (i == 0 ? 2 : 1); s++) {
-            cl_int err = dc_replica_bind_op(r, i, i == 0 ? r->slot[s] : NULL,
-                                            &r->op_dev[i].bound[s]);
+            cl_int err =
+                dc_replica_bind_op(r, i, i == 0 ? r->slot[s] : NULL, &r->op_dev[i].bound[s]);
             if (err != CL_SUCCESS) {
                 char why[512];
                 snprintf(why, sizeof why, "%s", densecl_last_error());

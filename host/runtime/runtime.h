@@ -42,33 +42,37 @@ typedef struct dc_kernels {
 densecl_status dc_kernels_create(cl_program prog, dc_kernels *k);
 void dc_kernels_release(dc_kernels *k);
 
-
 typedef struct dc_pool_args {
-    dc_mem in;        /* [n, in_ctot, in_h, in_w], reads channels [0, c) */
-    dc_mem pre;       /* [2, c] BN+ReLU prologue (avgpool, gap), or buf == NULL */
-    dc_mem out;       /* pools: [n, out_ctot, out_h, out_w] at out_coff; gap: [n, c] */
+    dc_mem in;  /* [n, in_ctot, in_h, in_w], reads channels [0, c) */
+    dc_mem pre; /* [2, c] BN+ReLU prologue (avgpool, gap), or buf == NULL */
+    dc_mem out; /* pools: [n, out_ctot, out_h, out_w] at out_coff; gap: [n, c] */
     int n, c, in_ctot, in_h, in_w;
     int out_ctot, out_coff, out_h, out_w;
     int k, stride, pad; /* maxpool window; avgpool is always 2/2/0 */
 } dc_pool_args;
 
 typedef struct dc_linear_args {
-    dc_mem in;        /* [n, cin] */
-    dc_mem weight;    /* [cout, cin] */
-    dc_mem bias;      /* [cout] */
-    dc_mem out;       /* [n, cout] */
+    dc_mem in;     /* [n, cin] */
+    dc_mem weight; /* [cout, cin] */
+    dc_mem bias;   /* [cout] */
+    dc_mem out;    /* [n, cout] */
     int n, cin, cout;
 } dc_linear_args;
 
 /* The kernels of kernels/pool.cl, in dc_kernels order. */
-typedef enum dc_pool_kind { DC_POOL_MAX, DC_POOL_AVG, DC_POOL_GAP, DC_POOL_LINEAR,
-                            DC_POOL_KINDS } dc_pool_kind;
+typedef enum dc_pool_kind {
+    DC_POOL_MAX,
+    DC_POOL_AVG,
+    DC_POOL_GAP,
+    DC_POOL_LINEAR,
+    DC_POOL_KINDS
+} dc_pool_kind;
 /* Binds one op of kind to its arguments (a dc_pool_args, or a dc_linear_args for LINEAR) as a
  * conv family's bind() does: its own kernel object, made from prog the first time. gpu: the
  * GPU shapes (a work-item per output pixel in groups of 128, a work-group of 64 per classifier
  * output), for GPU devices and profiles. */
-cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args,
-                    int gpu, dc_bound **bound);
+cl_int dc_pool_bind(cl_program prog, cl_device_id dev, dc_pool_kind kind, const void *args, int gpu,
+                    dc_bound **bound);
 /* Enqueue one kernel once, on the program's shared kernel; ev may be NULL. Return the OpenCL
  * error (CL_SUCCESS on success). */
 cl_int dc_enqueue_maxpool(cl_command_queue q, const dc_kernels *k, const dc_pool_args *a,
@@ -107,10 +111,10 @@ densecl_status dc_program_build(cl_context ctx, cl_device_id dev, unsigned fams,
                                 const char *options, cl_program *out);
 /* How the engine gets its program: from a binary file, from the cache, or from source. */
 typedef struct dc_program_opts {
-    const char *binary_path;        /* a file written by dc_program_save (compile-kernels) */
-    int no_cache;                   /* neither read nor write the on-disk cache */
-    const dc_resolved *res;         /* what to build (conv/conv.h) */
-    const dc_caps *caps;            /* the device's, for the families' kernels */
+    const char *binary_path; /* a file written by dc_program_save (compile-kernels) */
+    int no_cache;            /* neither read nor write the on-disk cache */
+    const dc_resolved *res;  /* what to build (conv/conv.h) */
+    const dc_caps *caps;     /* the device's, for the families' kernels */
 } dc_program_opts;
 
 /* A program's kernels, made once from it: the common ones (pools.c) and each used family's

@@ -48,10 +48,6 @@ static densecl_status dc_engine_one(densecl_engine *e, int h, int w)
     return dc_plan_build(&e->cfg, 1, h, w, &e->one);
 }
 
-
-
-
-
 /* One replica's share of a job: images [start, start + count), the events of its first
  * compute command and of its last command (the logits' download). */
 typedef struct dc_part {
@@ -76,12 +72,9 @@ struct densecl_job {
     size_t image;       /* floats per input image */
     int n, h, w;
     dc_round round;
-    dc_profile prof; /* when profiling: the ops' events */
+    dc_profile prof;          /* when profiling: the ops' events */
     densecl_job *prev, *next; /* the engine's jobs not yet waited for */
 };
-
-
-
 
 /* Enqueues one chunk [start, start + m) on replica ri; all commands are non-blocking.
  *   the upload, on r->xfer: into the input buffer the chunk before last read, once it has;
@@ -118,9 +111,9 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         src = r->pin_ptr[s];
     }
     evp = dc_profile_add(&job->prof, job->e->profiling, ri, "input", "upload", 0);
-    DC_CL_TRY(st, clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0, bytes, src,
-                                       r->slot_free[s] ? 1 : 0,
-                                       r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
+    DC_CL_TRY(st,
+              clEnqueueWriteBuffer(xq, r->slot[s], CL_FALSE, 0, bytes, src, r->slot_free[s] ? 1 : 0,
+                                   r->slot_free[s] ? &r->slot_free[s] : NULL, &up));
     if (r->use_pinned && clRetainEvent(up) == CL_SUCCESS)
         r->pin_busy[s] = up;
     if (r->xfer) {
@@ -136,7 +129,8 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
         /* The name from the engine's model plan (the same op sequence at every size): a chunk
          * plan is freed when the image size changes, and densecl_op_event.name must outlive
          * that (the header promises the engine's lifetime). */
-        evp = dc_profile_add(&job->prof, job->e->profiling, ri, e->model.ops[i].name, dc_op_kind_name(op), op->macs);
+        evp = dc_profile_add(&job->prof, job->e->profiling, ri, e->model.ops[i].name,
+                             dc_op_kind_name(op), op->macs);
         dc_exec_op(&x);
         /* The first op's start is the part's (below); the others' only when profiling. */
         x.keep_events = i == 0 || evp != NULL;
@@ -163,8 +157,7 @@ static densecl_status dc_enqueue_chunk(densecl_job *job, dc_part *part, int ri, 
     evp = dc_profile_add(&job->prof, job->e->profiling, ri, "logits", "download", 0);
     DC_CL_TRY(st, clEnqueueReadBuffer(r->queue, r->bufs[r->plan.output_buf], CL_FALSE, 0,
                                       (size_t)m * (size_t)classes * sizeof(float),
-                                      job->staged + (size_t)start * (size_t)classes, 0, NULL,
-                                      &ev));
+                                      job->staged + (size_t)start * (size_t)classes, 0, NULL, &ev));
     if (evp && clRetainEvent(ev) == CL_SUCCESS) {
         evp->first = evp->last = ev;
         evp->launches = 1;
@@ -367,8 +360,8 @@ static densecl_status dc_complete(densecl_job *job, dc_round *rd)
          * job's failure has taken out since. */
         err = p->last_ev ? clWaitForEvents(1, &p->last_ev) : CL_INVALID_EVENT;
         if (p->last_ev) {
-            cl_int e2 = clGetEventInfo(p->last_ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
-                                       sizeof status, &status, NULL);
+            cl_int e2 = clGetEventInfo(p->last_ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                                       &status, NULL);
             if (e2 != CL_SUCCESS)
                 err = e2;
         }
@@ -407,7 +400,6 @@ static densecl_status dc_complete(densecl_job *job, dc_round *rd)
     rd->n_orphans = 0;
     return DENSECL_OK;
 }
-
 
 static void dc_job_free(densecl_job *job)
 {
@@ -475,8 +467,8 @@ densecl_status densecl_engine_start(densecl_engine *e, const float *input, int n
     if (!e || !input || !logits || !job)
         return dc_error(DENSECL_ERR_ARGUMENT, "densecl_engine_start: NULL argument");
     if (n < 1 || c < 1 || h < 1 || w < 1)
-        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension",
-                        n, c, h, w);
+        return dc_error(DENSECL_ERR_INPUT, "input shape [%d, %d, %d, %d] has an empty dimension", n,
+                        c, h, w);
     pthread_mutex_lock(&e->lock);
     st = dc_start_locked(e, input, n, c, h, w, logits, job);
     pthread_mutex_unlock(&e->lock);
@@ -515,8 +507,8 @@ densecl_status densecl_job_wait(densecl_job *job)
     return st;
 }
 
-densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h,
-                                  int w, float *logits)
+densecl_status densecl_engine_run(densecl_engine *e, const float *input, int n, int c, int h, int w,
+                                  float *logits)
 {
     densecl_job *job;
     densecl_status st = densecl_engine_start(e, input, n, c, h, w, logits, &job);

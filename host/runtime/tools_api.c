@@ -71,8 +71,8 @@ void dc_tool_families_text(cl_device_id dev, char *buf, size_t cap)
 }
 
 densecl_status dc_tool_resolve_text(cl_device_id dev, const densecl_config *cfg, int n, int h,
-                                    int w, const char *conv, const char *kernel_params,
-                                    char *buf, size_t cap)
+                                    int w, const char *conv, const char *kernel_params, char *buf,
+                                    size_t cap)
 {
     dc_caps caps;
     dc_plan plan;

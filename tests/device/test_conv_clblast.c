@@ -57,7 +57,8 @@ static const clblast_case cases[] = {
     /* n cin ctot h  w  cout otot coff k s p pre bias relu inpl, ws chunks */
     {{1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 0, 0, 0, "1x1 on the input: prefix, offset"}, 0, 0},
     {{3, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 0, 1, 1, 0, "1x1 on the input, batch 3, epilogue"},
-     0, 0},
+     0,
+     0},
     {{1, 37, 45, 13, 11, 21, 30, 5, 1, 1, 0, 1, 1, 1, 0, "1x1 pre-pass, bias, relu"}, 0, 0},
     {{3, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 0, 1, 0, "1x1 pre-pass, batch 3, relu only"}, 0, 0},
     {{3, 128, 200, 14, 14, 128, 128, 0, 1, 1, 0, 1, 1, 1, 0, "DenseNet bottleneck 1x1"}, 0, 0},
@@ -133,8 +134,15 @@ static void run_case(const env *e, const clblast_case *cc)
     CHECKF(fam->check(&e->caps, &p, what) == DENSECL_OK, "%s: check: %s", what,
            densecl_last_error());
     check_pack_workspace(cc, &p, what);
-    conv_run r = {.fam = fam, .p = &p, .state = e->state, .caps = &e->caps, .ctx = e->ctx,
-                  .q = e->q, .label = "clblast", .must_support = 1, .ws_sentinel = 1,
+    conv_run r = {.fam = fam,
+                  .p = &p,
+                  .state = e->state,
+                  .caps = &e->caps,
+                  .ctx = e->ctx,
+                  .q = e->q,
+                  .label = "clblast",
+                  .must_support = 1,
+                  .ws_sentinel = 1,
                   .wait_event = 1};
     conv_run_case(&r, c);
 }

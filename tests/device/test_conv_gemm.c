@@ -66,7 +66,7 @@ typedef struct pset {
     dc_params p;
     cl_program prog;
     void *state;
-    int splits;  /* convs that ran with a workspace (the K split) */
+    int splits; /* convs that ran with a workspace (the K split) */
     int convs;
     int aligned; /* also run every case with outputs at an aligned offset */
 } pset;
@@ -184,8 +184,15 @@ static const conv_case conv_cases[] = {
  * its workspace (the K split's) has guards of the sentinel. */
 static void run_conv(const test_env *e, pset *s, const conv_case *c, size_t oguard)
 {
-    conv_run r = {.fam = fam, .p = &s->p, .state = s->state, .caps = &s->caps, .ctx = e->ctx,
-                  .q = e->q, .label = s->label, .oguard = oguard, .must_support = 1,
+    conv_run r = {.fam = fam,
+                  .p = &s->p,
+                  .state = s->state,
+                  .caps = &s->caps,
+                  .ctx = e->ctx,
+                  .q = e->q,
+                  .label = s->label,
+                  .oguard = oguard,
+                  .must_support = 1,
                   .ws_sentinel = 1};
     conv_run_case(&r, c);
     s->convs += r.ran;
@@ -438,11 +445,10 @@ static int env_init(test_env *e)
     err |= clGetDeviceInfo(e->dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
                            sizeof e->caps.native_vector_float, &e->caps.native_vector_float, NULL);
     err |= clGetDeviceInfo(e->dev, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
-    err |= clGetDeviceInfo(e->dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler,
-                           NULL);
+    err |= clGetDeviceInfo(e->dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
     err |= clGetDeviceInfo(e->dev, CL_DEVICE_NAME, sizeof e->caps.name - 1, e->caps.name, NULL);
-    err |= clGetDeviceInfo(e->dev, CL_DEVICE_VENDOR, sizeof e->caps.vendor - 1, e->caps.vendor,
-                           NULL);
+    err |=
+        clGetDeviceInfo(e->dev, CL_DEVICE_VENDOR, sizeof e->caps.vendor - 1, e->caps.vendor, NULL);
     CHECKF(err == CL_SUCCESS, "clGetDeviceInfo failed");
     e->caps.local_mem_is_global = lt == CL_GLOBAL;
     e->caps.has_fma = (fp & CL_FP_FMA) != 0;
@@ -494,8 +500,25 @@ static void test_rejects(const test_env *e, pset *s)
     cl_mem mw = dev_buffer_at(e->ctx, NULL, 4096, DC_TEST_SENTINEL, DC_TEST_GUARD_ALIGNED);
     cl_mem mo = dev_buffer(e->ctx, NULL, 4096, DC_TEST_SENTINEL);
     dc_mem d = dev_mem(m), none = {NULL, 0};
-    dc_conv_args ok = {d, dev_mem_at(mw, DC_TEST_GUARD_ALIGNED), none, none, dev_mem(mo), 1, 4,
-                       4, 5, 5, 8, 8, 0, 5, 5, 3, 1, 1, 0};
+    dc_conv_args ok = {d,
+                       dev_mem_at(mw, DC_TEST_GUARD_ALIGNED),
+                       none,
+                       none,
+                       dev_mem(mo),
+                       1,
+                       4,
+                       4,
+                       5,
+                       5,
+                       8,
+                       8,
+                       0,
+                       5,
+                       5,
+                       3,
+                       1,
+                       1,
+                       0};
     dc_conv_args a;
     const conv_case c = {1, 4, 4, 5, 5, 8, 8, 0, 3, 1, 1, 0, 0, 0, 0, ""};
     const dc_op op = conv_case_op(&c);
@@ -535,8 +558,8 @@ static void test_rejects(const test_env *e, pset *s)
     if (err == CL_SUCCESS) {
         cl_int status = CL_QUEUED;
         CHECK(ev != NULL && clWaitForEvents(1, &ev) == CL_SUCCESS);
-        CHECK(clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status,
-                             NULL) == CL_SUCCESS &&
+        CHECK(clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL) ==
+                  CL_SUCCESS &&
               status == CL_COMPLETE);
         clReleaseEvent(ev);
     }
@@ -629,18 +652,17 @@ int main(int argc, char **argv)
     profile_caps(gpu_profile, e.dev, &sets[1].caps);
     fam->defaults(&sets[1].caps, NULL, &sets[1].p);
     CHECKF(strcmp(gpu_profile, "nvidia-h200") != 0 ||
-               (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 &&
-                sets[1].p.v[P_KWG] == 32 && sets[1].p.v[P_MDIMC] == 4 &&
-                sets[1].p.v[P_NDIMC] == 16 && sets[1].p.v[P_MWG1] == 128 &&
-                sets[1].p.v[P_NWG1] == 64 && sets[1].p.v[P_MDIMC1] == 16 &&
-                sets[1].p.v[P_NDIMC1] == 8 && sets[1].p.v[P_FILL] == 8 * 132 * 32 &&
-                sets[1].p.v[P_KSPLIT] == 32 && sets[1].p.v[P_LOCAL] == 1),
+               (sets[1].p.v[P_MWG] == 32 && sets[1].p.v[P_NWG] == 128 && sets[1].p.v[P_KWG] == 32 &&
+                sets[1].p.v[P_MDIMC] == 4 && sets[1].p.v[P_NDIMC] == 16 &&
+                sets[1].p.v[P_MWG1] == 128 && sets[1].p.v[P_NWG1] == 64 &&
+                sets[1].p.v[P_MDIMC1] == 16 && sets[1].p.v[P_NDIMC1] == 8 &&
+                sets[1].p.v[P_FILL] == 8 * 132 * 32 && sets[1].p.v[P_KSPLIT] == 32 &&
+                sets[1].p.v[P_LOCAL] == 1),
            "H200 defaults: MWG %d NWG %d KWG %d MDIMC %d NDIMC %d, 1x1 %d %d %d %d, FILL %d "
            "KSPLIT %d LOCAL %d",
            sets[1].p.v[P_MWG], sets[1].p.v[P_NWG], sets[1].p.v[P_KWG], sets[1].p.v[P_MDIMC],
            sets[1].p.v[P_NDIMC], sets[1].p.v[P_MWG1], sets[1].p.v[P_NWG1], sets[1].p.v[P_MDIMC1],
-           sets[1].p.v[P_NDIMC1], sets[1].p.v[P_FILL], sets[1].p.v[P_KSPLIT],
-           sets[1].p.v[P_LOCAL]);
+           sets[1].p.v[P_NDIMC1], sets[1].p.v[P_FILL], sets[1].p.v[P_KSPLIT], sets[1].p.v[P_LOCAL]);
     if (strcmp(gpu_profile, "nvidia-h200") == 0)
         test_defaults_fit(&sets[1].caps);
 
@@ -651,9 +673,11 @@ int main(int argc, char **argv)
     fam->defaults(&sets[2].caps, NULL, &sets[2].p);
     CHECKF(sets[2].p.v[P_LOCAL] == 0 &&
                (sets[2].p.v[P_MWG] / sets[2].p.v[P_MDIMC]) *
-                       (sets[2].p.v[P_NWG] / sets[2].p.v[P_NDIMC]) <= 32 &&
+                       (sets[2].p.v[P_NWG] / sets[2].p.v[P_NDIMC]) <=
+                   32 &&
                (sets[2].p.v[P_MWG1] / sets[2].p.v[P_MDIMC1]) *
-                       (sets[2].p.v[P_NWG1] / sets[2].p.v[P_NDIMC1]) <= 32 &&
+                       (sets[2].p.v[P_NWG1] / sets[2].p.v[P_NDIMC1]) <=
+                   32 &&
                sets[2].p.v[P_FILL] == 8 * 10 * 16,
            "Mali defaults: LOCAL %d, %d x %d / %d x %d, FILL %d", sets[2].p.v[P_LOCAL],
            sets[2].p.v[P_MWG], sets[2].p.v[P_NWG], sets[2].p.v[P_MDIMC], sets[2].p.v[P_NDIMC],

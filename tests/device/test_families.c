@@ -103,8 +103,13 @@ static void run_conv(test_env *e, const conv_case *c)
     for (int f = 0; f < dc_family_count; f++) {
         if (!e->state[f])
             continue;
-        conv_run r = {.fam = dc_families[f], .p = &e->params[f], .state = e->state[f],
-                      .caps = &e->caps, .ctx = e->ctx, .q = e->q, .label = e->label};
+        conv_run r = {.fam = dc_families[f],
+                      .p = &e->params[f],
+                      .state = e->state[f],
+                      .caps = &e->caps,
+                      .ctx = e->ctx,
+                      .q = e->q,
+                      .label = e->label};
         e->ran[f] += conv_run_case(&r, c);
     }
 }
@@ -295,8 +300,8 @@ static void test_resolve_winograd(const test_env *e)
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK && r.used == 1u);
     c.conv = "winograd";
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_OK);
-    CHECKF(r.fam[DC_KIND_3X3] == wi && r.fam[DC_KIND_1X1] == 0 &&
-               on >= 0 && r.params[wi].v[on] == 1 && strstr(r.why, "on direct"),
+    CHECKF(r.fam[DC_KIND_3X3] == wi && r.fam[DC_KIND_1X1] == 0 && on >= 0 &&
+               r.params[wi].v[on] == 1 && strstr(r.why, "on direct"),
            "--conv winograd: %s", r.why);
     c.kernel_params = "winograd:ON=0";
     CHECK(dc_resolve(&e->caps, &plan, &c, &r) == DENSECL_ERR_ARGUMENT);
@@ -326,8 +331,7 @@ static void test_resolve_winograd(const test_env *e)
         dc_resolved_format(&any, text, sizeof text);
         b.binary = text;
         densecl_status st = dc_resolve(&e->caps, &plan, &b, &r);
-        CHECKF(auto_wino ? st == DENSECL_ERR_MISMATCH &&
-                               strstr(densecl_last_error(), "cannot run")
+        CHECKF(auto_wino ? st == DENSECL_ERR_MISMATCH && strstr(densecl_last_error(), "cannot run")
                          : st == DENSECL_OK,
                "binary '%s' with a 3x3 pad-0 conv: %s", text, densecl_last_error());
     }
@@ -373,8 +377,7 @@ int main(void)
             /* Every 3x3/1/1 case, and nothing else. */
             int want = 0;
             for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
-                want += conv_cases[i].k == 3 && conv_cases[i].stride == 1 &&
-                        conv_cases[i].pad == 1;
+                want += conv_cases[i].k == 3 && conv_cases[i].stride == 1 && conv_cases[i].pad == 1;
             CHECKF(e.ran[wi] == want && want >= 20, "winograd [%s] ran %d of %d 3x3/1/1 cases",
                    wino_builds[b], e.ran[wi], want);
         }

@@ -155,8 +155,8 @@ static void run_pool(const test_env *e, const pool_case *c, pool_fill fill)
              c->out_coff, out_ctot, c->why, fills[fill]);
     fill_pool_input(in, c, fill);
     {
-        ref_pool_args r = {in, pre, expect, c->n, c->c, c->in_ctot, c->h, c->w, out_ctot,
-                           c->out_coff, oh, ow, c->k, c->stride, c->pad};
+        ref_pool_args r = {in,       pre,         expect, c->n, c->c, c->in_ctot, c->h,  c->w,
+                           out_ctot, c->out_coff, oh,     ow,   c->k, c->stride,  c->pad};
         if (c->kind == POOL_MAX)
             ref_maxpool(&r);
         else if (c->kind == POOL_AVG)
@@ -169,8 +169,10 @@ static void run_pool(const test_env *e, const pool_case *c, pool_fill fill)
         d_pre = dev_buffer(e->ctx, pre, 2 * (size_t)c->c, DC_TEST_POISON);
     d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     if (d_in && d_out && (!pre || d_pre)) {
-        dc_pool_args a = {dev_mem(d_in), dev_mem(d_pre), dev_mem(d_out), c->n, c->c, c->in_ctot,
-                          c->h, c->w, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad};
+        dc_pool_args a = {
+            dev_mem(d_in), dev_mem(d_pre), dev_mem(d_out), c->n,        c->c, c->in_ctot,
+            c->h,          c->w,           c->out_ctot,    c->out_coff, oh,   ow,
+            c->k,          c->stride,      c->pad};
         if (!pre)
             a.pre.off = 0;
         if (c->kind == POOL_MAX)
@@ -214,8 +216,7 @@ static const struct {
     {{POOL_MAX, 2, 4, 6, 9, 112, 4, 0, 3, 2, 1, 0, "3x3/2 last step moved back"},
      FILL_NONFINITE_NEGATIVE},
     {{POOL_MAX, 2, 5, 7, 9, 8, 9, 2, 3, 2, 1, 1, "prologue, prefix, offset"}, FILL_NONFINITE},
-    {{POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 1, "3x3/2 vector steps, prologue"},
-     FILL_NONFINITE},
+    {{POOL_MAX, 2, 3, 5, 19, 40, 6, 2, 3, 2, 1, 1, "3x3/2 vector steps, prologue"}, FILL_NONFINITE},
     {{POOL_MAX, 1, 2, 2, 6, 17, 2, 0, 3, 2, 0, 0, "3x3/2 unpadded vector step"},
      FILL_NONFINITE_NEGATIVE},
     {{POOL_MAX, 2, 3, 3, 7, 9, 3, 0, 3, 1, 1, 0, "3x3/1"}, FILL_NONFINITE_NEGATIVE},
@@ -255,8 +256,8 @@ static void run_linear(const test_env *e, const linear_case *c)
         d_bias = dev_buffer(e->ctx, bias, (size_t)c->cout, DC_TEST_POISON);
     d_out = dev_buffer(e->ctx, NULL, out_count, DC_TEST_SENTINEL);
     if (d_in && d_w && d_out && (!bias || d_bias)) {
-        dc_linear_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_out), c->n,
-                            c->cin, c->cout};
+        dc_linear_args a = {dev_mem(d_in), dev_mem(d_w), dev_mem(d_bias), dev_mem(d_out),
+                            c->n,          c->cin,       c->cout};
         if (!bias)
             a.bias.off = 0;
         err = dc_enqueue_linear(e->q, &e->k, &a, NULL);
@@ -336,8 +337,8 @@ static void test_launch_nd(const test_env *e)
 {
     float host[3] = {3.0f, 2.0f, 0.5f}, got = 0.0f;
     cl_int err;
-    cl_mem m = clCreateBuffer(e->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof host, host,
-                              &err);
+    cl_mem m =
+        clCreateBuffer(e->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof host, host, &err);
     cl_mem out = err == CL_SUCCESS
                      ? clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, sizeof(float), NULL, &err)
                      : NULL;
@@ -368,8 +369,7 @@ static void test_launch_nd(const test_env *e)
         err = dc_launch_nd(&x, e->k.linear, 3, items3, NULL);
         CHECKF(err == CL_SUCCESS, "3-D launch, local chosen by the driver: %s",
                dc_cl_error_name(err));
-        CHECK(dc_launch_nd(&x, e->k.linear, 1, zero, NULL) ==
-              CL_INVALID_GLOBAL_WORK_SIZE);
+        CHECK(dc_launch_nd(&x, e->k.linear, 1, zero, NULL) == CL_INVALID_GLOBAL_WORK_SIZE);
         CHECK(dc_launch_nd(&x, e->k.linear, 4, items3, NULL) == CL_INVALID_WORK_DIMENSION);
         /* Every launch went through x, which counted them. */
         CHECKF(x.launches == 3, "%d launches counted, want 3", x.launches);

@@ -13,16 +13,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A crash that libFuzzer records and replay_main turns into a failing test: a broken invariant
  * is as much a finding as a sanitizer report. */
-#define FUZZ_CHECK(cond)                                                                        \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            fuzz_fail(__FILE__, __LINE__, #cond);                                               \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                                  \
     } while (0)
 
 #if defined(__GNUC__)
 __attribute__((noreturn))
 #endif
-static inline void fuzz_fail(const char *file, int line, const char *what)
+static inline void
+fuzz_fail(const char *file, int line, const char *what)
 {
     fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", file, line, what);
     abort();

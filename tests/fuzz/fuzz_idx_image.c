@@ -76,8 +76,8 @@ static void run_preprocess(const densecl_preprocess *pp, const dci_pixels *px)
     size_t n = (size_t)pp->channels * (size_t)pp->height * (size_t)pp->width;
     float *out = malloc(n * sizeof *out);
     FUZZ_CHECK(out != NULL);
-    densecl_status st = densecl_image_to_input(pp, px->data, px->width, px->height, px->channels,
-                                               px->bits, 0, out);
+    densecl_status st =
+        densecl_image_to_input(pp, px->data, px->width, px->height, px->channels, px->bits, 0, out);
     if (st == DENSECL_OK) {
         size_t hw = (size_t)pp->height * (size_t)pp->width;
         for (int c = 0; c < pp->channels; c++) {
@@ -86,8 +86,8 @@ static void run_preprocess(const densecl_preprocess *pp, const dci_pixels *px)
             for (size_t i = 0; i < hw; i++) {
                 float v = out[(size_t)c * hw + i];
                 if (!(v >= lo - tol && v <= hi + tol))
-                    fprintf(stderr, "channel %d value %zu = %g outside [%g, %g]\n", c, i,
-                            (double)v, (double)lo, (double)hi);
+                    fprintf(stderr, "channel %d value %zu = %g outside [%g, %g]\n", c, i, (double)v,
+                            (double)lo, (double)hi);
                 FUZZ_CHECK(v >= lo - tol && v <= hi + tol);
             }
         }

@@ -78,8 +78,7 @@ static densecl_status load_inferred(dc_tensor_set *set, densecl_config *cfg)
 
 /* The same bytes through the public file API: memfd, so nothing touches the disk. want is the
  * status the load must give, or -1 when any refusal is fine. */
-static void load_via_file(const uint8_t *data, size_t size, const densecl_config *expect,
-                          int want)
+static void load_via_file(const uint8_t *data, size_t size, const densecl_config *expect, int want)
 {
     char path[64];
     densecl_weights *w = NULL;

@@ -35,10 +35,17 @@ enum {
     C_COUNT
 };
 static const char *const names[C_COUNT] = {
-    "clEnqueueNDRangeKernel",      "clSetKernelArg",  "clEnqueueWriteBuffer",
-    "clEnqueueReadBuffer",         "clEnqueueMarkerWithWaitList",
-    "clEnqueueBarrierWithWaitList", "clFlush",        "clFinish",
-    "clWaitForEvents",             "clCreateKernel",  "clGetEventProfilingInfo",
+    "clEnqueueNDRangeKernel",
+    "clSetKernelArg",
+    "clEnqueueWriteBuffer",
+    "clEnqueueReadBuffer",
+    "clEnqueueMarkerWithWaitList",
+    "clEnqueueBarrierWithWaitList",
+    "clFlush",
+    "clFinish",
+    "clWaitForEvents",
+    "clCreateKernel",
+    "clGetEventProfilingInfo",
 };
 static atomic_ulong counts[C_COUNT];
 
@@ -54,15 +61,14 @@ static void *next(const char *name)
     return f;
 }
 
-#define FORWARD(idx, type, name)                                                                \
-    static type fn_ = NULL;                                                                     \
-    if (!fn_)                                                                                   \
-        fn_ = (type)next(name);                                                                 \
+#define FORWARD(idx, type, name)                                                                   \
+    static type fn_ = NULL;                                                                        \
+    if (!fn_)                                                                                      \
+        fn_ = (type)next(name);                                                                    \
     atomic_fetch_add(&counts[idx], 1)
 
-typedef cl_int (*ndrange_fn)(cl_command_queue, cl_kernel, cl_uint, const size_t *,
-                             const size_t *, const size_t *, cl_uint, const cl_event *,
-                             cl_event *);
+typedef cl_int (*ndrange_fn)(cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *,
+                             const size_t *, cl_uint, const cl_event *, cl_event *);
 cl_int clEnqueueNDRangeKernel(cl_command_queue q, cl_kernel k, cl_uint dims, const size_t *off,
                               const size_t *global, const size_t *local, cl_uint nw,
                               const cl_event *wl, cl_event *ev)
@@ -78,11 +84,10 @@ cl_int clSetKernelArg(cl_kernel k, cl_uint i, size_t size, const void *value)
     return fn_(k, i, size, value);
 }
 
-typedef cl_int (*write_fn)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, const void *,
-                           cl_uint, const cl_event *, cl_event *);
-cl_int clEnqueueWriteBuffer(cl_command_queue q, cl_mem b, cl_bool blocking, size_t off,
-                            size_t size, const void *p, cl_uint nw, const cl_event *wl,
-                            cl_event *ev)
+typedef cl_int (*write_fn)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, const void *, cl_uint,
+                           const cl_event *, cl_event *);
+cl_int clEnqueueWriteBuffer(cl_command_queue q, cl_mem b, cl_bool blocking, size_t off, size_t size,
+                            const void *p, cl_uint nw, const cl_event *wl, cl_event *ev)
 {
     FORWARD(C_WRITE, write_fn, "clEnqueueWriteBuffer");
     return fn_(q, b, blocking, off, size, p, nw, wl, ev);
@@ -90,16 +95,15 @@ cl_int clEnqueueWriteBuffer(cl_command_queue q, cl_mem b, cl_bool blocking, size
 
 typedef cl_int (*read_fn)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, void *, cl_uint,
                           const cl_event *, cl_event *);
-cl_int clEnqueueReadBuffer(cl_command_queue q, cl_mem b, cl_bool blocking, size_t off,
-                           size_t size, void *p, cl_uint nw, const cl_event *wl, cl_event *ev)
+cl_int clEnqueueReadBuffer(cl_command_queue q, cl_mem b, cl_bool blocking, size_t off, size_t size,
+                           void *p, cl_uint nw, const cl_event *wl, cl_event *ev)
 {
     FORWARD(C_READ, read_fn, "clEnqueueReadBuffer");
     return fn_(q, b, blocking, off, size, p, nw, wl, ev);
 }
 
 typedef cl_int (*list_fn)(cl_command_queue, cl_uint, const cl_event *, cl_event *);
-cl_int clEnqueueMarkerWithWaitList(cl_command_queue q, cl_uint nw, const cl_event *wl,
-                                   cl_event *ev)
+cl_int clEnqueueMarkerWithWaitList(cl_command_queue q, cl_uint nw, const cl_event *wl, cl_event *ev)
 {
     FORWARD(C_MARKER, list_fn, "clEnqueueMarkerWithWaitList");
     return fn_(q, nw, wl, ev);

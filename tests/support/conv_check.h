@@ -214,8 +214,8 @@ static inline float *read_back(cl_command_queue q, const char *label, cl_mem m, 
  * sentinel nor the poison (nothing unwritten, nothing read out of bounds), where it is +-inf the
  * same inf, elsewhere as with 0. */
 static inline void check_output_guarded(cl_command_queue q, const char *label, const char *what,
-                                        cl_mem out, const float *expect, size_t count,
-                                        size_t guard, int nonfinite)
+                                        cl_mem out, const float *expect, size_t count, size_t guard,
+                                        int nonfinite)
 {
     size_t total = count + 2 * guard, bad = 0, first = 0;
     const char *lo = label ? " [" : "", *lb = label ? label : "", *lc = label ? "]" : "";
@@ -267,8 +267,8 @@ static inline void check_output_at(cl_command_queue q, const char *label, const 
 }
 
 /* check_output_at with guard bands of DC_TEST_GUARD floats. */
-static inline void check_output(cl_command_queue q, const char *label, const char *what,
-                                cl_mem out, const float *expect, size_t count)
+static inline void check_output(cl_command_queue q, const char *label, const char *what, cl_mem out,
+                                const float *expect, size_t count)
 {
     check_output_at(q, label, what, out, expect, count, DC_TEST_GUARD);
 }

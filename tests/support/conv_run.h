@@ -173,8 +173,8 @@ static inline int conv_run_case(conv_run *r, const conv_case *c)
 
     CHECKF(packed_len > 0 && fam->pack(&op, r->p, w, packed) == packed_len, "%s: pack", what);
     ref_conv2d(&(ref_conv_args){in, w, bias, pre, expect, c->n, c->cin, c->in_ctot, c->h, c->w,
-                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride,
-                                c->pad, c->relu});
+                                c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad,
+                                c->relu});
     if (c->inplace) {
         /* One buffer holds the input prefix and, everywhere else, the sentinel; the channels
          * read must come out unchanged. */
@@ -203,9 +203,23 @@ static inline int conv_run_case(conv_run *r, const conv_case *c)
     r->with_ws += ws_len > 0;
     if (d_in && d_w && d_out && (!bias || d_bias) && (!pre || d_pre) && (!ws_len || d_ws)) {
         dc_conv_args a = {c->inplace ? dev_mem_at(d_in, oguard) : dev_mem(d_in),
-                          dev_mem_at(d_w, wguard), dev_mem(d_bias), dev_mem(d_pre),
-                          dev_mem_at(d_out, oguard), c->n, c->cin, c->in_ctot, c->h, c->w,
-                          c->cout, c->out_ctot, c->out_coff, oh, ow, c->k, c->stride, c->pad,
+                          dev_mem_at(d_w, wguard),
+                          dev_mem(d_bias),
+                          dev_mem(d_pre),
+                          dev_mem_at(d_out, oguard),
+                          c->n,
+                          c->cin,
+                          c->in_ctot,
+                          c->h,
+                          c->w,
+                          c->cout,
+                          c->out_ctot,
+                          c->out_coff,
+                          oh,
+                          ow,
+                          c->k,
+                          c->stride,
+                          c->pad,
                           c->relu};
         err = dc_conv_enqueue(fam, r->q, r->state, r->p, &a, dev_mem(d_ws),
                               r->wait_event ? &ev : NULL);

@@ -35,17 +35,15 @@ void ref_conv2d(const ref_conv_args *a)
                                 int x = ox * a->stride - a->pad + kx;
                                 if (y < 0 || y >= a->in_h || x < 0 || x >= a->in_w)
                                     continue; /* zero padding, after the prologue */
-                                float v = a->in[ref_at(n, a->in_ctot, ci, a->in_h, a->in_w, y,
-                                                       x)];
-                                float w = a->weight[(((size_t)co * a->cin + ci) * a->k + ky) *
-                                                        a->k +
-                                                    kx];
+                                float v = a->in[ref_at(n, a->in_ctot, ci, a->in_h, a->in_w, y, x)];
+                                float w =
+                                    a->weight[(((size_t)co * a->cin + ci) * a->k + ky) * a->k + kx];
                                 s += (double)w * ref_pro(a->pre, a->cin, ci, v);
                             }
                     if (a->relu && s < 0.0)
                         s = 0.0;
-                    a->out[ref_at(n, a->out_ctot, a->out_coff + co, a->out_h, a->out_w, oy,
-                                  ox)] = (float)s;
+                    a->out[ref_at(n, a->out_ctot, a->out_coff + co, a->out_h, a->out_w, oy, ox)] =
+                        (float)s;
                 }
 }
 
@@ -62,14 +60,14 @@ void ref_maxpool(const ref_pool_args *a)
                             int x = ox * a->stride - a->pad + kx;
                             if (y < 0 || y >= a->in_h || x < 0 || x >= a->in_w)
                                 continue;
-                            double v = ref_pro(
-                                a->pre, a->c, c,
-                                a->in[ref_at(n, a->in_ctot, c, a->in_h, a->in_w, y, x)]);
+                            double v =
+                                ref_pro(a->pre, a->c, c,
+                                        a->in[ref_at(n, a->in_ctot, c, a->in_h, a->in_w, y, x)]);
                             if (v > m || isnan(v))
                                 m = v; /* torch's rule: a NaN tap wins, only a NaN replaces it */
                         }
-                    a->out[ref_at(n, a->out_ctot, a->out_coff + c, a->out_h, a->out_w, oy,
-                                  ox)] = (float)m;
+                    a->out[ref_at(n, a->out_ctot, a->out_coff + c, a->out_h, a->out_w, oy, ox)] =
+                        (float)m;
                 }
 }
 
@@ -85,8 +83,8 @@ void ref_bnrelu_avgpool(const ref_pool_args *a)
                             s += ref_pro(a->pre, a->c, c,
                                          a->in[ref_at(n, a->in_ctot, c, a->in_h, a->in_w,
                                                       2 * oy + dy, 2 * ox + dx)]);
-                    a->out[ref_at(n, a->out_ctot, a->out_coff + c, a->out_h, a->out_w, oy,
-                                  ox)] = (float)(s / 4.0);
+                    a->out[ref_at(n, a->out_ctot, a->out_coff + c, a->out_h, a->out_w, oy, ox)] =
+                        (float)(s / 4.0);
                 }
 }
 

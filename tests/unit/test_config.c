@@ -53,7 +53,8 @@ static void test_presets(void)
     }
     CHECK(densecl_preset_name(densecl_preset_count()) == NULL);
     CHECK(densecl_config_preset("densenet122", &cfg) == DENSECL_ERR_ARGUMENT);
-    CHECK(strstr(densecl_last_error(), "densenet122") && strstr(densecl_last_error(), "densenet121"));
+    CHECK(strstr(densecl_last_error(), "densenet122") &&
+          strstr(densecl_last_error(), "densenet121"));
 }
 
 static void test_check(void)
@@ -120,17 +121,28 @@ static void test_tiles_parse(void)
     int c, p;
     CHECK(dc_parse_tile("8x32", &c, &p) && c == 8 && p == 32);
     CHECK(dc_parse_tile("64x1", &c, &p) && c == 64 && p == 1);
-    static const char *bad[] = {"4294967304x8", "8x4294967304", "99999999999999999999x1", "0x8",
-                                "65x8",         "8x65",         "+8x8",                   "-8x8",
-                                " 8x8",         "8x8 ",         "8x",                     "x8",
-                                "8x8x8",        "8",            "",                       "008x8"};
+    static const char *bad[] = {"4294967304x8",
+                                "8x4294967304",
+                                "99999999999999999999x1",
+                                "0x8",
+                                "65x8",
+                                "8x65",
+                                "+8x8",
+                                "-8x8",
+                                " 8x8",
+                                "8x8 ",
+                                "8x",
+                                "x8",
+                                "8x8x8",
+                                "8",
+                                "",
+                                "008x8"};
     for (size_t i = 0; i < DC_ARRAY_LEN(bad); i++)
         CHECKF(!dc_parse_tile(bad[i], &c, &p), "tile '%s' accepted", bad[i]);
     CHECK(dc_tiles_parse("conv1x1 8x16\nconv 16x4\n", &t, "tuning") == DENSECL_OK &&
           t.conv1x1_channels == 8 && t.conv1x1_pixels == 16 && t.conv_channels == 16 &&
           t.conv_pixels == 4);
-    CHECK(dc_tiles_parse("conv1x1 4294967304x16\nconv 16x4\n", &t, "tuning") ==
-          DENSECL_ERR_FORMAT);
+    CHECK(dc_tiles_parse("conv1x1 4294967304x16\nconv 16x4\n", &t, "tuning") == DENSECL_ERR_FORMAT);
     CHECK(strstr(densecl_last_error(), "tuning:1:") != NULL);
 }
 

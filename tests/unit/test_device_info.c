@@ -26,13 +26,14 @@ static char *cl_str(cl_device_id dev, cl_platform_id plat, cl_uint what)
 {
     size_t len = 0;
     char *s;
-    if (dev ? clGetDeviceInfo(dev, what, 0, NULL, &len) : clGetPlatformInfo(plat, what, 0, NULL,
-                                                                              &len))
+    if (dev ? clGetDeviceInfo(dev, what, 0, NULL, &len)
+            : clGetPlatformInfo(plat, what, 0, NULL, &len))
         return NULL;
     s = calloc(1, len + 1);
     if (!s)
         return NULL;
-    if (dev ? clGetDeviceInfo(dev, what, len, s, NULL) : clGetPlatformInfo(plat, what, len, s, NULL)) {
+    if (dev ? clGetDeviceInfo(dev, what, len, s, NULL)
+            : clGetPlatformInfo(plat, what, len, s, NULL)) {
         free(s);
         return NULL;
     }

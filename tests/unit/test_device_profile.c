@@ -118,8 +118,8 @@ static void test_parser(void)
             " \"preferred_work_group_multiple\": 32, \"native_vector_width_float\": 1,"
             " \"fma\": true, \"opencl_c_version\": \"OpenCL C 1.2\"}";
         CHECK(write_temp(h200, path, sizeof path));
-        CHECK(dc_device_profile_load(path, &p) == DENSECL_OK && dc_device_profile_load("nvidia-h200", &q) ==
-                                                             DENSECL_OK);
+        CHECK(dc_device_profile_load(path, &p) == DENSECL_OK &&
+              dc_device_profile_load("nvidia-h200", &q) == DENSECL_OK);
         memset(q.extensions, 0, sizeof q.extensions);
         CHECK(memcmp(&p, &q, sizeof p) == 0);
         remove(path);
@@ -155,7 +155,8 @@ static void test_parser(void)
     {
         int active = 1;
         unsetenv("DENSECL_DEVICE_PROFILE");
-        CHECK(dc_device_profile_get(&p, &active) == DENSECL_OK && active == 0 && !dc_device_profile_in_force());
+        CHECK(dc_device_profile_get(&p, &active) == DENSECL_OK && active == 0 &&
+              !dc_device_profile_in_force());
         setenv("DENSECL_DEVICE_PROFILE", "", 1);
         CHECK(dc_device_profile_get(&p, &active) == DENSECL_OK && active == 0);
         setenv("DENSECL_DEVICE_PROFILE", "nvidia-h100", 1);
@@ -200,8 +201,7 @@ static void test_resolution(const char *name, dc_resolved *r)
         CHECKF(0, "densenet121 plan: %s", densecl_last_error());
         return;
     }
-    CHECKF(dc_resolve(&caps, &plan, NULL, r) == DENSECL_OK, "%s: %s", name,
-           densecl_last_error());
+    CHECKF(dc_resolve(&caps, &plan, NULL, r) == DENSECL_OK, "%s: %s", name, densecl_last_error());
     dc_resolved_describe(r, text, sizeof text);
     printf("%s: %s\n", name, text);
     for (int k = 0; k < DC_KIND_COUNT; k++)
@@ -222,8 +222,7 @@ static void test_resolution(const char *name, dc_resolved *r)
         char kp[128];
         /* MDIMC x NDIMC = twice the device's work-group size, valid otherwise. */
         const int nd = (int)(caps.max_work_group / 16);
-        snprintf(kp, sizeof kp, "gemm:MWG=128,MDIMC=32,NWG=%d,NDIMC=%d,KWG=32,VWM=4,VWN=1", nd,
-                 nd);
+        snprintf(kp, sizeof kp, "gemm:MWG=128,MDIMC=32,NWG=%d,NDIMC=%d,KWG=32,VWM=4,VWN=1", nd, nd);
         c.kernel_params = kp;
         {
             dc_resolved bad;
@@ -272,10 +271,9 @@ int main(void)
                                                       gemm_param(r, "NWG1") /
                                                       gemm_param(r, "NDIMC1") ==
                                                   64);
-        CHECK(gemm_param(r, "MWG") == 32 &&
-              gemm_param(r, "MWG") / gemm_param(r, "MDIMC") * gemm_param(r, "NWG") /
-                      gemm_param(r, "NDIMC") ==
-                  64);
+        CHECK(gemm_param(r, "MWG") == 32 && gemm_param(r, "MWG") / gemm_param(r, "MDIMC") *
+                                                    gemm_param(r, "NWG") / gemm_param(r, "NDIMC") ==
+                                                64);
     }
     /* MI300X: work-groups within ROCm's 256. */
     CHECK(gemm_param(&mi300x, "MDIMC1") * gemm_param(&mi300x, "NDIMC1") <= 256 &&

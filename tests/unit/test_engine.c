@@ -256,7 +256,8 @@ static void *worker(void *arg)
     float y[2 * 10];
     for (int i = 0; i < RUNS; i++) {
         densecl_engine *e = i % 2 ? j->shared : j->own;
-        if (densecl_engine_run(e, j->x, 2, 3, 8, 8, y) != DENSECL_OK || !close_enough(j->ref, y, 20))
+        if (densecl_engine_run(e, j->x, 2, 3, 8, 8, y) != DENSECL_OK ||
+            !close_enough(j->ref, y, 20))
             j->bad++;
     }
     return NULL;
@@ -723,7 +724,9 @@ static void test_conv_families(void)
         CHECK(memcmp(back.fam, r.fam, sizeof r.fam) == 0 && back.used == r.used &&
               memcmp(&back.params[0], &r.params[0], sizeof r.params[0]) == 0);
         static const char *const bad[] = {
-            "", "3x3=direct", "3x3=direct; direct:VEC=8",
+            "",
+            "3x3=direct",
+            "3x3=direct; direct:VEC=8",
             "3x3=nope; direct:FLAT_CO=4,FLAT_PX=16,TCO=16,TPX=3,VEC=8,PREFETCH=0,FMA=1,ORDER=1,"
             "KERNELS=2",
             "3x3=direct 3x3=direct; direct:FLAT_CO=4,FLAT_PX=16,TCO=16,TPX=3,VEC=8,PREFETCH=0,"
@@ -732,8 +735,7 @@ static void test_conv_families(void)
             "KERNELS=2 ",
         };
         for (size_t i = 0; i < DC_ARRAY_LEN(bad); i++)
-            CHECKF(dc_resolved_parse(bad[i], "test", &back) != DENSECL_OK, "'%s' accepted",
-                   bad[i]);
+            CHECKF(dc_resolved_parse(bad[i], "test", &back) != DENSECL_OK, "'%s' accepted", bad[i]);
         dc_plan_free(&plan);
     }
     densecl_weights_free(w);
@@ -785,8 +787,8 @@ static void test_jobs(void)
             int j = round ? order[k] : k;
             CHECK(jobs[j] && densecl_job_wait(jobs[j]) == DENSECL_OK);
             CHECKF(memcmp(ref[j], got[j], (size_t)ns[j] * 10 * sizeof(float)) == 0,
-                   "round %d, job %d (%d images of %dx%d): not the blocking run's logits", round,
-                   j, ns[j], hs[j], hs[j]);
+                   "round %d, job %d (%d images of %dx%d): not the blocking run's logits", round, j,
+                   ns[j], hs[j], hs[j]);
         }
     }
 
@@ -797,8 +799,7 @@ static void test_jobs(void)
     CHECK(densecl_engine_start(e, x[0], ns[0], 3, 2, 2, got[0], &bad) == DENSECL_ERR_INPUT);
     CHECK(bad == NULL);
     CHECK(densecl_engine_start(e, x[0], ns[0], 3, 16, 16, got[0], NULL) == DENSECL_ERR_ARGUMENT);
-    CHECK(densecl_engine_start(NULL, x[0], ns[0], 3, 16, 16, got[0], &bad) ==
-          DENSECL_ERR_ARGUMENT);
+    CHECK(densecl_engine_start(NULL, x[0], ns[0], 3, 16, 16, got[0], &bad) == DENSECL_ERR_ARGUMENT);
     CHECK(densecl_job_wait(NULL) == DENSECL_ERR_ARGUMENT);
 
     /* Profiled: the events of the job waited for last, its upload among them. */

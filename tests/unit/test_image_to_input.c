@@ -7,8 +7,8 @@
  * alpha, RGB, RGBA; JPEG colour and grey; odd sizes), decoded as classify decodes it
  * (tools/inputs/), through every setting of image_to_input_cases.h, must give exactly the float32
  * tensor that classify's preprocessing gave before it moved into the library (the fixtures: raw
- * tensors, or a 64-bit FNV-1a of the large ImageNet ones). The same with the rows at a padded, odd stride
- * from an odd address. Then every argument check, and the metadata accessors.
+ * tensors, or a 64-bit FNV-1a of the large ImageNet ones). The same with the rows at a padded, odd
+ * stride from an odd address. Then every argument check, and the metadata accessors.
  *
  * usage: test_image_to_input DIR (tests/unit/data/image_to_input)
  */
@@ -168,16 +168,16 @@ static void test_crop_padding(void)
     static const struct {
         int w, h, crop_w, crop_h, left, top;
     } cases[] = {
-        {9, 7, 10, 8, 0, 0},     /* larger by 1 and 1: the odd zero goes after */
-        {9, 7, 12, 9, -1, -1},   /* larger by 3 (odd) and 2 (even) */
-        {8, 6, 10, 11, -1, -2},  /* larger by 2 (even) and 5 (odd) */
-        {9, 11, 13, 8, -2, 2},   /* larger by 4, smaller by 3: round(1.5) = 2 */
-        {8, 9, 9, 8, 0, 0},      /* larger by 1, smaller by 1: round(0.5) = 0 */
-        {12, 5, 7, 12, 2, -3},   /* smaller by 5: round(2.5) = 2; larger by 7 */
+        {9, 7, 10, 8, 0, 0},      /* larger by 1 and 1: the odd zero goes after */
+        {9, 7, 12, 9, -1, -1},    /* larger by 3 (odd) and 2 (even) */
+        {8, 6, 10, 11, -1, -2},   /* larger by 2 (even) and 5 (odd) */
+        {9, 11, 13, 8, -2, 2},    /* larger by 4, smaller by 3: round(1.5) = 2 */
+        {8, 9, 9, 8, 0, 0},       /* larger by 1, smaller by 1: round(0.5) = 0 */
+        {12, 5, 7, 12, 2, -3},    /* smaller by 5: round(2.5) = 2; larger by 7 */
         {10, 10, 15, 15, -2, -2}, /* larger by 5 and 5 */
         {10, 10, 14, 14, -2, -2}, /* larger by 4 and 4 */
-        {5, 9, 8, 6, -1, 2},     /* larger by 3, smaller by 3 */
-        {7, 7, 7, 10, 0, -1},    /* the same width, taller by 3 */
+        {5, 9, 8, 6, -1, 2},      /* larger by 3, smaller by 3 */
+        {7, 7, 7, 10, 0, -1},     /* the same width, taller by 3 */
     };
     for (size_t i = 0; i < DC_ARRAY_LEN(cases); i++) {
         const int w = cases[i].w, h = cases[i].h, cw = cases[i].crop_w, ch = cases[i].crop_h;

@@ -63,7 +63,7 @@ static void test_scalars(void)
     static const struct {
         const char *text;
         int integer;
-    } ints[] = {{"0", 1}, {"-3", 1}, {"18446744073709551616", 1}, {"1.0", 0}, {"1e0", 0},
+    } ints[] = {{"0", 1},    {"-3", 1}, {"18446744073709551616", 1}, {"1.0", 0}, {"1e0", 0},
                 {"2E+1", 0}, {"0.5", 0}};
     for (size_t i = 0; i < DC_ARRAY_LEN(ints); i++) {
         CHECKF(parse(ints[i].text, &j) == DENSECL_OK && dc_json_is_integer(&j) == ints[i].integer,

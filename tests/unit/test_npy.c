@@ -213,9 +213,8 @@ static void test_atomic_targets(void)
      * /dev/null's device: a writer that replaced it (as 0.3.0's did) must not break the
      * machine's /dev/null. */
     snprintf(other, sizeof other, "%s/null", dir);
-    const char *null = geteuid() == 0 && mknod(other, S_IFCHR | 0666, makedev(1, 3)) == 0
-                           ? other
-                           : "/dev/null";
+    const char *null =
+        geteuid() == 0 && mknod(other, S_IFCHR | 0666, makedev(1, 3)) == 0 ? other : "/dev/null";
     CHECKF(dc_npy_write(null, shape, 1, x) == DENSECL_OK, "%s", densecl_last_error());
     CHECK(stat(null, &sb) == 0 && S_ISCHR(sb.st_mode));
     if (null == other)

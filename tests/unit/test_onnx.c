@@ -167,8 +167,8 @@ static void check_half(const char *dir, const char *name, int bf16)
             h[k] = v; /* the machine is little-endian, as raw_data */
             w[k] = v;
         }
-        t->data_type = bf16 ? ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16
-                            : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+        t->data_type =
+            bf16 ? ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
         if (i % 2) {
             t->has_raw_data = 0;
             t->raw_data.len = 0;
@@ -219,8 +219,8 @@ static void check_half(const char *dir, const char *name, int bf16)
             cnt *= (size_t)a->shape[d];
         for (size_t k = 0; k < cnt; k++) {
             int ok2 = 1;
-            float q = bf16 ? bf16_value(to_bf16(o->data[k]))
-                           : half_value(to_half(o->data[k], &ok2));
+            float q =
+                bf16 ? bf16_value(to_bf16(o->data[k])) : half_value(to_half(o->data[k], &ok2));
             values++;
             changed += a->data[k] != o->data[k];
             /* a value from a converted initializer is quantized; one the reader made (an
@@ -369,8 +369,10 @@ static void check_invalid(const char *dir)
             for (size_t j = 0; j < conv->n_attribute; j++)
                 if (conv->attribute[j]->n_ints) {
                     conv->attribute[j]->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-                    snprintf(want, sizeof want, "attribute '%s' is of type 2 but holds a value "
-                             "of type 7", conv->attribute[j]->name);
+                    snprintf(want, sizeof want,
+                             "attribute '%s' is of type 2 but holds a value "
+                             "of type 7",
+                             conv->attribute[j]->name);
                     break;
                 }
             break;
@@ -381,14 +383,17 @@ static void check_invalid(const char *dir)
         case 5: /* an input nothing defines */
             free(conv->input[0]);
             conv->input[0] = strdup("nowhere");
-            snprintf(want, sizeof want, "reads 'nowhere', which no graph input, initializer or "
+            snprintf(want, sizeof want,
+                     "reads 'nowhere', which no graph input, initializer or "
                      "node defines");
             break;
         case 6: /* external data and raw_data both */
             t->has_data_location = 1;
             t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-            snprintf(want, sizeof want, "tensor '%s' keeps its data externally and also in "
-                     "raw_data", t->name);
+            snprintf(want, sizeof want,
+                     "tensor '%s' keeps its data externally and also in "
+                     "raw_data",
+                     t->name);
             break;
         case 7: /* a tensor without a data type */
             t->has_data_type = 0;
@@ -441,7 +446,7 @@ static void check_amplification(int empty_nodes)
         put_varint(&p, body);
     } else {
         put_varint(&p, 1 + 4 + body); /* one node: its tag, its length (4 bytes), its fields */
-        *p++ = 0x0a;                   /* node (1) */
+        *p++ = 0x0a;                  /* node (1) */
         put_varint(&p, body);
     }
     for (size_t i = 0; i < fields; i++) {

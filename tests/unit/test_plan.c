@@ -40,8 +40,7 @@ static void simulate(const char *what, const dc_plan *p)
         int ok = in->written && in->ctot == op->in_ctot && in->h == op->in_h && in->w == op->in_w;
         for (int c = 0; ok && c < op->in_c; c++)
             ok = in->written[c];
-        CHECKF(ok, "%s: %s reads channels [0, %d) that are not all live", what, op->name,
-               op->in_c);
+        CHECKF(ok, "%s: %s reads channels [0, %d) that are not all live", what, op->name, op->in_c);
         bad |= !ok;
         if (op->in_buf == op->out_buf)
             CHECKF(op->kind == DC_OP_CONV && op->out_coff >= op->in_c,
@@ -108,9 +107,8 @@ static void test_densenet121(void)
 
 static void test_shapes(void)
 {
-    static const char *const models[] = {"densenet161", "densenet169", "densenet201",
-                                         "densenet264", "densenet-bc-100-k12",
-                                         "densenet-40-k12"};
+    static const char *const models[] = {"densenet161", "densenet169",         "densenet201",
+                                         "densenet264", "densenet-bc-100-k12", "densenet-40-k12"};
     static const int sizes[][3] = {{1, 29, 29}, {3, 33, 45}, {2, 64, 31}, {1, 224, 224}};
     for (size_t m = 0; m < DC_ARRAY_LEN(models); m++)
         for (size_t s = 0; s < DC_ARRAY_LEN(sizes); s++) {

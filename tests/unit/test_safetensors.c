@@ -211,8 +211,7 @@ static void test_f64_range(void)
         densecl_status st = read_st(head, data, sizeof data, &s);
         if (c < DC_ARRAY_LEN(huge)) {
             CHECKF(st == DENSECL_ERR_FORMAT, "%g accepted", d[3]);
-            CHECKF(strstr(densecl_last_error(), "'w'") &&
-                       strstr(densecl_last_error(), "index 3") &&
+            CHECKF(strstr(densecl_last_error(), "'w'") && strstr(densecl_last_error(), "index 3") &&
                        strstr(densecl_last_error(), "range"),
                    "%s", densecl_last_error());
             continue;
@@ -222,8 +221,7 @@ static void test_f64_range(void)
             continue;
         CHECK(s.t[0].data[0] == FLT_MAX && s.t[0].data[1] == FLT_MAX);
         CHECK(s.t[0].data[2] == 0.0f && signbit(s.t[0].data[2]));
-        CHECKF(isnan(d[3]) ? isnan(s.t[0].data[3]) : s.t[0].data[3] == (float)d[3], "%g",
-               d[3]);
+        CHECKF(isnan(d[3]) ? isnan(s.t[0].data[3]) : s.t[0].data[3] == (float)d[3], "%g", d[3]);
         dc_tensor_set_free(&s);
     }
 }

@@ -83,27 +83,27 @@ typedef struct classify {
                         * or with --shard K/N its contiguous share of them */
     int64_t all_total; /* images of all the shards */
     int shard_k, shard_n;
-    int quiet_fail; /* input_failed keeps the message in in->why instead of reporting it */
-    int threads;    /* --threads: 0 for all */
-    char *pp_json;  /* the preprocessing overrides (--size, ...) as densecl_weights_preprocess_ex
-                       takes them; NULL when none */
-    int truth_folders;     /* --truth folders: the class folders are the truth */
+    int quiet_fail;    /* input_failed keeps the message in in->why instead of reporting it */
+    int threads;       /* --threads: 0 for all */
+    char *pp_json;     /* the preprocessing overrides (--size, ...) as densecl_weights_preprocess_ex
+                          takes them; NULL when none */
+    int truth_folders; /* --truth folders: the class folders are the truth */
     strlist folder_names;  /* their names, in the order of classes found (ImageFolder's) */
     int *folder_class;     /* [n_in]: each input's index into folder_names */
     int64_t skipped_files; /* what directory walks skipped (not images, hidden, outside) */
-    char gpu[64];   /* under mpirun: this rank's GPU, when --device is not given */
+    char gpu[64];          /* under mpirun: this rank's GPU, when --device is not given */
 
-    densecl_config cfg; /* a copy: the weights are freed once uploaded */
+    densecl_config cfg;      /* a copy: the weights are freed once uploaded */
     uint64_t weights_digest; /* dc_weights_digest, which MPI ranks compare */
     int classes;
-    int ranked; /* classes ranked per image: --top, --csv-top, at least 5 for top-5 accuracy */
+    int ranked;  /* classes ranked per image: --top, --csv-top, at least 5 for top-5 accuracy */
     int csv_top; /* classes in each CSV row (--csv-top; 1: the columns of old) */
     densecl_preprocess pp;
     densecl_status pp_status; /* why images cannot be preprocessed, when not OK */
     char pp_why[1024];
     char pp_assumed[1024]; /* the warning that says what was assumed; "" when nothing was */
     int pp_used;           /* image inputs are preprocessed with pp */
-    char **names; /* NULL: "class N" */
+    char **names;          /* NULL: "class N" */
     int *truth;
     int64_t n_truth;
     densecl_engine *e;
@@ -121,8 +121,8 @@ typedef struct classify {
     int print_lines, json_images;
     int progress, bar_shown;
 
-    int interrupted; /* by a signal: the summary says so */
-    int json_open;   /* the --json document is begun: it must be ended, whatever happens */
+    int interrupted;       /* by a signal: the summary says so */
+    int json_open;         /* the --json document is begun: it must be ended, whatever happens */
     const char *run_error; /* the runtime error that ended the run, for the --json summary */
     int64_t done, labelled, correct1, correct5;
     int n_failed;  /* inputs skipped */

@@ -284,7 +284,9 @@ int classify_mpi_finish(classify *c, int rc)
                     "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                     "classified (%s)\n",
                     (long long)c->done, (long long)c->total, c->o.csv ? " (" : "",
-                    !c->o.csv ? "" : c->csv_stdout ? "standard output" : c->o.csv,
+                    !c->o.csv       ? ""
+                    : c->csv_stdout ? "standard output"
+                                    : c->o.csv,
                     c->o.csv ? " has a row for each)" : "",
                     any_sig == SIGINT    ? "SIGINT"
                     : any_sig == SIGTERM ? "SIGTERM"

@@ -156,8 +156,7 @@ static void print_profile(const densecl_op_event *ev, int n, int json)
 }
 
 /* Chrome trace event format: one complete ("X") event per command, a track per device. */
-static int write_trace(const char *path, const densecl_op_event *ev, int n,
-                       const densecl_engine *e)
+static int write_trace(const char *path, const densecl_op_event *ev, int n, const densecl_engine *e)
 {
     dc_atomic_file a;
     densecl_status st = dc_atomic_open(&a, path);
@@ -168,8 +167,9 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
     for (int r = 0; r < densecl_engine_replica_count(e); r++) {
         densecl_replica_stats s;
         densecl_engine_replica_stats(e, r, &s);
-        fprintf(f, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
-                   "\"args\": {\"name\": \"device %d\"}},\n",
+        fprintf(f,
+                "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
+                "\"args\": {\"name\": \"device %d\"}},\n",
                 r, r);
     }
     for (int i = 0; i < n; i++) {
@@ -177,8 +177,9 @@ static int write_trace(const char *path, const densecl_op_event *ev, int n,
         dc_json_write_string(f, ev[i].name);
         fprintf(f, ", \"cat\": ");
         dc_json_write_string(f, ev[i].kind);
-        fprintf(f, ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
-                   "\"args\": {\"macs\": %llu, \"launches\": %d}}%s\n",
+        fprintf(f,
+                ", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
+                "\"args\": {\"macs\": %llu, \"launches\": %d}}%s\n",
                 ev[i].replica, ev[i].start_us, ev[i].duration_us, (unsigned long long)ev[i].macs,
                 ev[i].launches, i + 1 < n ? "," : "");
     }
@@ -253,13 +254,13 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
     if (o.trace && (rc = cli_check_output("bench", "--trace", o.trace, &o.weights, 1)) != 0)
         return rc;
     if (o.trace && o.json && cli_is_stdout(o.trace))
-        return fail_usage("bench", "--trace %s is standard output, where --json writes: give "
-                                   "--trace another file",
+        return fail_usage("bench",
+                          "--trace %s is standard output, where --json writes: give "
+                          "--trace another file",
                           o.trace);
     cli_note_in_place(o.trace);
     if (o.iterations && !parse_int(o.iterations, 1, 1000000, &iters))
-        return fail_usage("bench", "--iterations needs a positive integer, got '%s'",
-                          o.iterations);
+        return fail_usage("bench", "--iterations needs a positive integer, got '%s'", o.iterations);
     if (o.threads && !parse_int(o.threads, 1, INT_MAX, &eo.threads))
         return fail_usage("bench", "--threads needs a positive integer, got '%s'", o.threads);
     if (o.warmup && !parse_int(o.warmup, 0, 1000000, &warmup))
@@ -387,8 +388,8 @@ int cmd_bench(int argc, char **argv, const cli_ctx *ctx)
                wl.t_weights * 1e3, t_create * 1e3, t_first * 1e3);
         printf("per batch  median %.2f ms (min %.2f, max %.2f, stddev %.2f) over %d runs\n", med,
                times[0], times[iters - 1], sqrt(var), iters);
-        printf("per image  %.2f ms, %.2f images/s, %.2f GFLOP/s\n", med / batch,
-               batch * 1e3 / med, gflops);
+        printf("per image  %.2f ms, %.2f images/s, %.2f GFLOP/s\n", med / batch, batch * 1e3 / med,
+               gflops);
         printf("pipelined  %.2f ms per batch, %.2f images/s (%d jobs back to back)\n", piped,
                batch * 1e3 / piped, iters);
         printf("memory     weights %s, activations %s\n", wb, ab);

@@ -489,7 +489,9 @@ int cmd_classify(int argc, char **argv, const cli_ctx *ctx)
                 "densecl: interrupted after %lld of %lld images%s%s%s; the rest were not "
                 "classified (%s)\n",
                 (long long)c.done, (long long)c.total, c.csv >= 0 ? " (" : "",
-                c.csv < 0 ? "" : c.csv_stdout ? "standard output" : c.o.csv,
+                c.csv < 0      ? ""
+                : c.csv_stdout ? "standard output"
+                               : c.o.csv,
                 c.csv >= 0 ? " has a complete row for each)" : "",
                 sig == SIGINT    ? "SIGINT"
                 : sig == SIGTERM ? "SIGTERM"

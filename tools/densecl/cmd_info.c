@@ -58,8 +58,7 @@ static int info_model(const char *model, const char *batch, const char *conv,
                                    kernel_params, text, sizeof text)) != DENSECL_OK) {
         return fail_status(st);
     }
-    printf("model: %s, batch %d, %dx%d\n%s", model, n, native_size(&cfg), native_size(&cfg),
-           text);
+    printf("model: %s, batch %d, %dx%d\n%s", model, n, native_size(&cfg), native_size(&cfg), text);
     return 0;
 }
 
@@ -68,12 +67,9 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
     int help = 0, verbose = ctx->verbose;
     const char *model = NULL, *batch = NULL, *conv = NULL, *kernel_params = NULL;
     const cli_opt opts[] = {
-        {"--model", &model, NULL},
-        {"--batch", &batch, NULL},
-        {"--conv", &conv, NULL},
-        {"--kernel-params", &kernel_params, NULL},
-        {"--verbose", NULL, &verbose},
-        {"--help", NULL, &help},
+        {"--model", &model, NULL},     {"--batch", &batch, NULL},
+        {"--conv", &conv, NULL},       {"--kernel-params", &kernel_params, NULL},
+        {"--verbose", NULL, &verbose}, {"--help", NULL, &help},
         {"-h", NULL, &help},
     };
     int rc = parse_opts("info", argc, argv, opts, DC_ARRAY_LEN(opts));
@@ -157,7 +153,8 @@ int cmd_info(int argc, char **argv, const cli_ctx *ctx)
     }
     if (prof[0]) {
         printf("profile: %s; tiles and convs below are resolved for it, kernels run on the "
-               "device\n", prof);
+               "device\n",
+               prof);
     }
     if (model) {
         return info_model(model, batch, conv, kernel_params);

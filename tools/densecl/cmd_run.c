@@ -440,8 +440,7 @@ int cmd_run(int argc, char **argv, const cli_ctx *ctx)
     {
         /* A device profile resolved the kernels (a test and development feature): say so. */
         char prof[1024];
-        if (dc_tool_profile_line(prof, sizeof prof) == DENSECL_OK && prof[0] &&
-            cli_mpi_rank() <= 0)
+        if (dc_tool_profile_line(prof, sizeof prof) == DENSECL_OK && prof[0] && cli_mpi_rank() <= 0)
             fprintf(stderr, "densecl: device profile %s resolved the kernels\n", prof);
     }
     if (cli_mpi_size() == 1 &&

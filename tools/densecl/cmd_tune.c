@@ -157,8 +157,8 @@ static void tune_print(const tune_result *r, int n)
     for (int k = 0; k < n; k++)
         if (r[k].ms > 0)
             printf("  conv1x1 %2dx%-2d  conv %2dx%d  %10.2f ms per batch  (build %.1f s)\n",
-                   r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels,
-                   r[k].tiles.conv_channels, r[k].tiles.conv_pixels, r[k].ms, r[k].build_s);
+                   r[k].tiles.conv1x1_channels, r[k].tiles.conv1x1_pixels, r[k].tiles.conv_channels,
+                   r[k].tiles.conv_pixels, r[k].ms, r[k].build_s);
     fflush(stdout);
 }
 
@@ -384,8 +384,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
         !save_family && memcmp(&best.tiles, &res[0].tiles, sizeof best.tiles) == 0;
     const int save = !o.dry_run && !defaults_win;
     if (save &&
-        (st = dc_tuning_write(path, &best.tiles, save_family, win_params, comment)) !=
-            DENSECL_OK) {
+        (st = dc_tuning_write(path, &best.tiles, save_family, win_params, comment)) != DENSECL_OK) {
         rc = fail_status(st);
         goto done;
     }
@@ -409,8 +408,7 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                    res[i].ms > 0 ? "true" : "false");
         printf("],\n  \"families\": [");
         for (int k = nd; k < nf; k++) {
-            printf("%s\n    {\"family\": \"%s\", \"params\": ", k > nd ? "," : "",
-                   fam[k].family);
+            printf("%s\n    {\"family\": \"%s\", \"params\": ", k > nd ? "," : "", fam[k].family);
             dc_json_write_string(stdout, fam[k].params ? fam[k].params : "");
             printf(", \"ms_per_batch\": %.4f, \"why\": ", fam[k].ms);
             dc_json_write_string(stdout, fam[k].ms > 0 ? "" : fam[k].why);
@@ -420,8 +418,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
                "\"ms_per_batch\": %.4f},\n  \"default_ms_per_batch\": %.4f, \"speedup\": %.4f, "
                "\"saved\": ",
                win_family ? win_family : "direct", best.tiles.conv1x1_channels,
-               best.tiles.conv1x1_pixels, best.tiles.conv_channels, best.tiles.conv_pixels,
-               best.ms, baseline_ms, baseline_ms / best.ms);
+               best.tiles.conv1x1_pixels, best.tiles.conv_channels, best.tiles.conv_pixels, best.ms,
+               baseline_ms, baseline_ms / best.ms);
         if (save)
             dc_json_write_string(stdout, path);
         else
@@ -440,8 +438,8 @@ int cmd_tune(int argc, char **argv, const cli_ctx *ctx)
     } else if (win_family) {
         printf("best: the %s family (%s): %.2f ms per batch, %.2fx the direct defaults "
                "(%.2f ms)\n",
-               win_family, win_params ? win_params : "its defaults", best.ms,
-               baseline_ms / best.ms, baseline_ms);
+               win_family, win_params ? win_params : "its defaults", best.ms, baseline_ms / best.ms,
+               baseline_ms);
     } else {
         printf("best: conv1x1 %dx%d, conv %dx%d: %.2f ms per batch, %.2fx the defaults (%.2f ms)\n",
                best.tiles.conv1x1_channels, best.tiles.conv1x1_pixels, best.tiles.conv_channels,

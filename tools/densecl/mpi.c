@@ -343,8 +343,10 @@ static void agree_diff(char *zero, char *mine, char *msg, size_t cap)
     agree_line *a = agree_lines(zero, &n0), *b = agree_lines(mine, &n1);
     msg[0] = '\0';
     if (!a || !b) {
-        snprintf(msg, cap, "rank %d on %.200s could not compare its command line with rank 0's "
-                 "(out of memory)", g_rank, g_host);
+        snprintf(msg, cap,
+                 "rank %d on %.200s could not compare its command line with rank 0's "
+                 "(out of memory)",
+                 g_rank, g_host);
     }
     while (a && b && !msg[0] && (i < n0 || j < n1)) {
         int c = i >= n0 ? 1 : j >= n1 ? -1 : strcmp(a[i].sort, b[j].sort);
@@ -352,9 +354,11 @@ static void agree_diff(char *zero, char *mine, char *msg, size_t cap)
         const char *v0 = c <= 0 ? a[i].value : "(not given)";
         const char *v1 = c >= 0 ? b[j].value : "(not given)";
         if (c != 0 || strcmp(v0, v1) != 0) {
-            snprintf(msg, cap, "the ranks disagree on %.100s: rank %d on %.200s has %.300s, "
+            snprintf(msg, cap,
+                     "the ranks disagree on %.100s: rank %d on %.200s has %.300s, "
                      "rank 0 has %.300s; start every rank with the same command, options, "
-                     "weights and inputs", what, g_rank, g_host, v1, v0);
+                     "weights and inputs",
+                     what, g_rank, g_host, v1, v0);
         }
         i += c <= 0;
         j += c >= 0;
@@ -389,13 +393,16 @@ int cli_mpi_agree(const char *cmd, const char *facts)
     }
     char msg[1400] = "";
     if (g_rank != 0 && (!zero || !mine)) {
-        snprintf(msg, sizeof(msg), "rank %d on %.200s could not compare its command line with "
-                 "rank 0's (out of memory)", g_rank, g_host);
+        snprintf(msg, sizeof(msg),
+                 "rank %d on %.200s could not compare its command line with "
+                 "rank 0's (out of memory)",
+                 g_rank, g_host);
     } else if (g_rank != 0) {
         zero[len] = '\0';
         agree_diff(zero, mine, msg, sizeof(msg));
     } else if (!mine) {
-        snprintf(msg, sizeof(msg), "rank 0 could not describe its command line to the others "
+        snprintf(msg, sizeof(msg),
+                 "rank 0 could not describe its command line to the others "
                  "(out of memory)");
     }
     int first = cli_mpi_first_failed(msg[0] != '\0');

@@ -20,8 +20,7 @@ int bench_cmp_double(const void *a, const void *b)
 static int parse_size(const char *s, int *h, int *w)
 {
     char extra;
-    if (sscanf(s, "%dx%d%c", h, w, &extra) == 2 && *h > 0 && *w > 0 && *h <= 65536 &&
-        *w <= 65536)
+    if (sscanf(s, "%dx%d%c", h, w, &extra) == 2 && *h > 0 && *w > 0 && *h <= 65536 && *w <= 65536)
         return 1;
     if (sscanf(s, "%d%c", h, &extra) == 1 && *h > 0 && *h <= 65536) {
         *w = *h;

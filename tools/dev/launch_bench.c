@@ -66,11 +66,11 @@ static void die(const char *what, cl_int err)
     exit(1);
 }
 
-#define TRY(what, expr)                                                                         \
-    do {                                                                                        \
-        cl_int e_ = (expr);                                                                     \
-        if (e_ != CL_SUCCESS)                                                                   \
-            die(what, e_);                                                                      \
+#define TRY(what, expr)                                                                            \
+    do {                                                                                           \
+        cl_int e_ = (expr);                                                                        \
+        if (e_ != CL_SUCCESS)                                                                      \
+            die(what, e_);                                                                         \
     } while (0)
 
 static cl_device_id pick(const char *spec)
@@ -104,8 +104,7 @@ static cl_device_id pick(const char *spec)
 }
 
 /* Per launch, in microseconds: n launches of k on q, waited for each (round trip) or once. */
-static double launches(cl_command_queue q, cl_kernel k, int n, int each, int set_args,
-                       cl_mem buf)
+static double launches(cl_command_queue q, cl_kernel k, int n, int each, int set_args, cl_mem buf)
 {
     const size_t global = 64, local = 64;
     double t[REPS];
@@ -216,8 +215,7 @@ int main(int argc, char **argv)
     double up_pageable = upload(q, dst, pageable, bytes);
     cl_mem pin = clCreateBuffer(ctx, CL_MEM_ALLOC_HOST_PTR, bytes, NULL, &err);
     TRY("clCreateBuffer (pinned)", err);
-    void *pinned = clEnqueueMapBuffer(q, pin, CL_TRUE, CL_MAP_WRITE, 0, bytes, 0, NULL, NULL,
-                                      &err);
+    void *pinned = clEnqueueMapBuffer(q, pin, CL_TRUE, CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
     TRY("clEnqueueMapBuffer", err);
     memset(pinned, 1, bytes);
     double up_pinned = upload(q, dst, pinned, bytes);
@@ -242,8 +240,7 @@ int main(int argc, char **argv)
         printf("  26 arguments set every launch      %8.2f us per launch\n", b2b_args);
         printf("  profiling queue                    %8.2f us per launch\n", b2b_p);
         printf("  profiling queue, 26 arguments each %8.2f us per launch\n", b2b_args_p);
-        printf("upload 38.5 MB (batch 64, 224x224) from pageable memory %6.2f GB/s\n",
-               up_pageable);
+        printf("upload 38.5 MB (batch 64, 224x224) from pageable memory %6.2f GB/s\n", up_pageable);
         printf("upload 38.5 MB (batch 64, 224x224) from pinned memory   %6.2f GB/s\n", up_pinned);
         printf("cl_khr_command_buffer: %s\n", cmdbuf ? "yes" : "no");
         printf("extensions: %s\n", ext);

@@ -13,23 +13,27 @@
 
 DC_PTX_OVL size_t get_local_id(uint d)
 {
-    return d == 0 ? __nvvm_read_ptx_sreg_tid_x()
-                  : d == 1 ? __nvvm_read_ptx_sreg_tid_y() : __nvvm_read_ptx_sreg_tid_z();
+    return d == 0   ? __nvvm_read_ptx_sreg_tid_x()
+           : d == 1 ? __nvvm_read_ptx_sreg_tid_y()
+                    : __nvvm_read_ptx_sreg_tid_z();
 }
 DC_PTX_OVL size_t get_group_id(uint d)
 {
-    return d == 0 ? __nvvm_read_ptx_sreg_ctaid_x()
-                  : d == 1 ? __nvvm_read_ptx_sreg_ctaid_y() : __nvvm_read_ptx_sreg_ctaid_z();
+    return d == 0   ? __nvvm_read_ptx_sreg_ctaid_x()
+           : d == 1 ? __nvvm_read_ptx_sreg_ctaid_y()
+                    : __nvvm_read_ptx_sreg_ctaid_z();
 }
 DC_PTX_OVL size_t get_local_size(uint d)
 {
-    return d == 0 ? __nvvm_read_ptx_sreg_ntid_x()
-                  : d == 1 ? __nvvm_read_ptx_sreg_ntid_y() : __nvvm_read_ptx_sreg_ntid_z();
+    return d == 0   ? __nvvm_read_ptx_sreg_ntid_x()
+           : d == 1 ? __nvvm_read_ptx_sreg_ntid_y()
+                    : __nvvm_read_ptx_sreg_ntid_z();
 }
 DC_PTX_OVL size_t get_num_groups(uint d)
 {
-    return d == 0 ? __nvvm_read_ptx_sreg_nctaid_x()
-                  : d == 1 ? __nvvm_read_ptx_sreg_nctaid_y() : __nvvm_read_ptx_sreg_nctaid_z();
+    return d == 0   ? __nvvm_read_ptx_sreg_nctaid_x()
+           : d == 1 ? __nvvm_read_ptx_sreg_nctaid_y()
+                    : __nvvm_read_ptx_sreg_nctaid_z();
 }
 DC_PTX_OVL size_t get_global_id(uint d)
 {
@@ -47,14 +51,38 @@ DC_PTX_OVL void mem_fence(cl_mem_fence_flags f)
     else
         __nvvm_membar_cta();
 }
-DC_PTX_OVL float fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-DC_PTX_OVL float mad(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-DC_PTX_OVL float max(float a, float b) { return __builtin_fmaxf(a, b); }
-DC_PTX_OVL float min(float a, float b) { return __builtin_fminf(a, b); }
-DC_PTX_OVL float fmax(float a, float b) { return __builtin_fmaxf(a, b); }
-DC_PTX_OVL float fabs(float a) { return __builtin_fabsf(a); }
-DC_PTX_OVL int max(int a, int b) { return a > b ? a : b; }
-DC_PTX_OVL int min(int a, int b) { return a < b ? a : b; }
+DC_PTX_OVL float fma(float a, float b, float c)
+{
+    return __builtin_fmaf(a, b, c);
+}
+DC_PTX_OVL float mad(float a, float b, float c)
+{
+    return __builtin_fmaf(a, b, c);
+}
+DC_PTX_OVL float max(float a, float b)
+{
+    return __builtin_fmaxf(a, b);
+}
+DC_PTX_OVL float min(float a, float b)
+{
+    return __builtin_fminf(a, b);
+}
+DC_PTX_OVL float fmax(float a, float b)
+{
+    return __builtin_fmaxf(a, b);
+}
+DC_PTX_OVL float fabs(float a)
+{
+    return __builtin_fabsf(a);
+}
+DC_PTX_OVL int max(int a, int b)
+{
+    return a > b ? a : b;
+}
+DC_PTX_OVL int min(int a, int b)
+{
+    return a < b ? a : b;
+}
 /* atom.global.add / atom.global.exch, as inline PTX: clang's nvcl target has no lock-free
  * atomics of its own (it would call a library). */
 DC_PTX_OVL int atomic_add(volatile __global int *p, int v)
@@ -63,7 +91,10 @@ DC_PTX_OVL int atomic_add(volatile __global int *p, int v)
     __asm__ volatile("atom.global.add.u32 %0, [%1], %2;" : "=r"(r) : "l"(p), "r"(v) : "memory");
     return r;
 }
-DC_PTX_OVL int atomic_inc(volatile __global int *p) { return atomic_add(p, 1); }
+DC_PTX_OVL int atomic_inc(volatile __global int *p)
+{
+    return atomic_add(p, 1);
+}
 DC_PTX_OVL int atomic_xchg(volatile __global int *p, int v)
 {
     int r;
@@ -77,18 +108,18 @@ DC_PTX_OVL float atomic_xchg(volatile __global float *p, float v)
     return r;
 }
 
-#define DC_PTX_VLS(n, AS)                                                                       \
-    DC_PTX_OVL float##n vload##n(size_t i, const AS float *p)                                  \
-    {                                                                                           \
-        float##n v;                                                                             \
-        for (int j = 0; j < n; j++)                                                             \
-            v[j] = p[i * n + j];                                                                \
-        return v;                                                                               \
-    }                                                                                           \
-    DC_PTX_OVL void vstore##n(float##n v, size_t i, AS float *p)                               \
-    {                                                                                           \
-        for (int j = 0; j < n; j++)                                                             \
-            p[i * n + j] = v[j];                                                                \
+#define DC_PTX_VLS(n, AS)                                                                          \
+    DC_PTX_OVL float##n vload##n(size_t i, const AS float *p)                                      \
+    {                                                                                              \
+        float##n v;                                                                                \
+        for (int j = 0; j < n; j++)                                                                \
+            v[j] = p[i * n + j];                                                                   \
+        return v;                                                                                  \
+    }                                                                                              \
+    DC_PTX_OVL void vstore##n(float##n v, size_t i, AS float *p)                                   \
+    {                                                                                              \
+        for (int j = 0; j < n; j++)                                                                \
+            p[i * n + j] = v[j];                                                                   \
     }
 #define DC_PTX_VL(n) DC_PTX_VLS(n, __global) DC_PTX_VLS(n, __local) DC_PTX_VLS(n, __private)
 DC_PTX_VL(2)
