@@ -8,7 +8,8 @@
 #                     stb, zlib, protobuf-c and onnx.proto, Open MPI, NumPy and PIL, python3-venv
 #                     (pip install in a venv), the Fashion-MNIST data set
 #   --tests           also what the tests need (tools/test.sh): PyTorch and torchvision (the
-#                     reference for every model test, and densecl-export), clang (the fuzzers)
+#                     reference for every model test, and densecl-export), clang (the fuzzers),
+#                     clang-format-15 (the format test), oclgrind (the oclgrind tier)
 #   --print-packages  print the Debian packages that would be installed, one a line, and stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,9 @@ packages=(cmake make gcc g++ pkg-config ocl-icd-opencl-dev opencl-headers pocl-o
           libonnx-dev openmpi-bin libopenmpi-dev python3 python3-numpy python3-pil python3-venv
           dataset-fashion-mnist)
 # The tests compare every model with torchvision itself; densecl-export needs PyTorch too.
-# oclgrind: the gemm family's race and access checks (ctest -L oclgrind).
-test_packages=(python3-torch python3-torchvision clang oclgrind)
+# oclgrind: the gemm family's race and access checks (ctest -L oclgrind). clang-format-15: the
+# format test (ctest -R format) holds every C, header and OpenCL C file to .clang-format.
+test_packages=(python3-torch python3-torchvision clang clang-format-15 oclgrind)
 
 tests=0
 print=0

@@ -9,3 +9,7 @@ add_test(NAME layers
                          $<TARGET_OBJECTS:densecl_inputs> $<TARGET_OBJECTS:densecl_tool_cli>
          COMMAND_EXPAND_LISTS)
 set_tests_properties(layers PROPERTIES LABELS unit)
+
+# One brace and format style: .clang-format, checked over every C, header and OpenCL C file.
+add_test(NAME format COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check_format.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(format PROPERTIES LABELS unit)
