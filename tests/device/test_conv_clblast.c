@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_conv_clblast.c - the "clblast" conv family (host/conv_clblast.c, kernels/clblast.cl)
+/* test_conv_clblast.c - the "clblast" conv family (host/conv/clblast.c, kernels/clblast.cl)
  * driven through its vtable, as an engine drives it, against the naive reference ref_conv2d:
  * 1x1 convs reading a channel prefix and writing at a channel offset (the GEMM on the input
  * itself, and after the BN+ReLU pre-pass), in place, 3x3 pad 1, the 7x7/2 stem, strided and

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ref_ops.h - naive C reference of every kernel of kernels.cl: direct loops, double
- * accumulation, the same arguments as the dc_*_args structs of host/internal.h with host
- * pointers. Each writes only its output region; everything else in `out` is left untouched. */
+ * accumulation, the same arguments as dc_conv_args (host/conv/conv.h), dc_pool_args and
+ * dc_linear_args (host/runtime/runtime.h), with host pointers. Each writes only its output
+ * region; everything else in `out` is left untouched. */
 #ifndef DENSECL_REF_OPS_H
 #define DENSECL_REF_OPS_H
 
