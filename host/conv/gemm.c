@@ -62,9 +62,8 @@ typedef struct gemm_tile {
 
 static gemm_tile gemm_tile_of(const dc_params *p, int one)
 {
-    const int b = one ? GEMM_P_MWG1 : GEMM_P_MWG;
     gemm_tile t;
-    t.mwg = p->v[b];
+    t.mwg = p->v[one ? GEMM_P_MWG1 : GEMM_P_MWG];
     t.nwg = p->v[one ? GEMM_P_NWG1 : GEMM_P_NWG];
     t.mdimc = p->v[one ? GEMM_P_MDIMC1 : GEMM_P_MDIMC];
     t.ndimc = p->v[one ? GEMM_P_NDIMC1 : GEMM_P_NDIMC];
@@ -96,11 +95,7 @@ static const int gemm_gpu_ladder1[][5] = {
 static const int gemm_small_ladder[][5] = {
     {0, 64, 32, 0, 8}, {0, 64, 16, 0, 8}, {16, 32, 8, 4, 4}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2},
 };
-static const int gemm_cpu_ladder[][5] = {
-    {32, 32, 8, 8, 8},
-    {16, 16, 4, 4, 4},
-    {8, 8, 2, 2, 2},
-};
+static const int gemm_cpu_ladder[][5] = {{32, 32, 8, 8, 8}, {16, 16, 4, 4, 4}, {8, 8, 2, 2, 2}};
 #define DC_GEMM_MIN_LOCAL (4u * 2u * (8u + 8u)) /* bytes of the smallest tile */
 #define DC_GEMM_MIN_ITEMS 4u                    /* its work-items */
 

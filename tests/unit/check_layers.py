@@ -18,6 +18,7 @@ Rules (docs/design.md, "Where things are"):
   5. A function is declared in one header only (include/densecl.h counts as one).
   6. The tools' objects use, of the library's internals, only those tools_internal.h lists in
      its "tool-visible:" block.
+  7. No C file in host/ over 700 lines, none in tools/ over 600.
 Prints each violation on one line and exits 1 when there is one.
 """
 import os
@@ -209,6 +210,18 @@ def main():
                     d = defined[s]
                     bad.append(f"{os.path.basename(obj)} (tools) uses {s} of host/{d[0]}/{d[1]}.c, "
                                f"which tools_internal.h does not list")
+
+    # Rooms a newcomer can read: no C file in host/ over 700 lines, none in tools/ over 600.
+    for top, most in (("host", 700), ("tools", 600)):
+        for dirpath, _, names in os.walk(os.path.join(root, top)):
+            for n in sorted(names):
+                if n.endswith(".c"):
+                    path = os.path.join(dirpath, n)
+                    with open(path, encoding="utf-8") as f:
+                        lines = sum(1 for _ in f)
+                    if lines > most:
+                        bad.append(f"{os.path.relpath(path, root)} has {lines} lines "
+                                   f"(at most {most} in {top}/): split it along its jobs")
 
     if graph_out:
         for folder in reversed(ORDER):
