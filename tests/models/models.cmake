@@ -48,11 +48,33 @@ endforeach()
 # "CASE:FAMILY@PROFILE" entries run under a device profile (DENSECL_DEVICE_PROFILE, test
 # model_CASE_FAMILY_PROFILE): the tiles, K split and launches of that GPU, on POCL. The gemm
 # family as an H200 resolves it (local-memory tiles, every conv split at this batch) and as a
-# Mali-G710 does (no local memory, 32 accumulators a work-item).
-set(DENSECL_MODEL_CONV_CASES
-    "densenet_bc100_k12:direct;densenet121:direct;densenet121:gemm;densenet_bc100_k12:gemm;densenet40_k12:gemm;densenet121:clblast;densenet_bc100_k12:clblast;densenet40_k12:clblast;densenet121:winograd;densenet_bc100_k12:winograd;densenet40_k12:winograd;densenet121:gemm@nvidia-h200;densenet121:gemm@mali-g710"
-    CACHE STRING "model cases run with --conv, as CASE:FAMILY[@PROFILE] entries")
-foreach(entry IN LISTS DENSECL_MODEL_CONV_CASES)
+# Mali-G710 does (no local memory, 32 accumulators a work-item); DenseNet-BC-100 as an MI300X
+# and an Arc A770 resolve it, so that each built-in profile meets torchvision.
+# The default list is not cached, so that a build tree configured before a case was added
+# gets it; -DDENSECL_MODEL_CONV_CASES=... replaces it.
+set(DENSECL_MODEL_CONV_CASES "" CACHE STRING
+    "model cases run with --conv, as CASE:FAMILY[@PROFILE] entries (empty: the default list)")
+set(dc_model_conv_cases ${DENSECL_MODEL_CONV_CASES})
+if(NOT dc_model_conv_cases)
+  set(dc_model_conv_cases
+      densenet_bc100_k12:direct
+      densenet121:direct
+      densenet121:gemm
+      densenet_bc100_k12:gemm
+      densenet40_k12:gemm
+      densenet121:clblast
+      densenet_bc100_k12:clblast
+      densenet40_k12:clblast
+      densenet121:winograd
+      densenet_bc100_k12:winograd
+      densenet40_k12:winograd
+      densenet121:gemm@nvidia-h200
+      densenet121:gemm@mali-g710
+      densenet_bc100_k12:gemm@amd-mi300x
+      densenet_bc100_k12:gemm@intel-arc-a770
+  )
+endif()
+foreach(entry IN LISTS dc_model_conv_cases)
   string(REPLACE ":" ";" parts "${entry}")
   list(GET parts 0 case)
   list(GET parts 1 conv)

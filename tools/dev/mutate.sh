@@ -172,6 +172,11 @@ mkdir -p "$src" "$logs"
     (cd "$root" && while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done) |
     (cd "$root" && tar --null -T - -cf -) | tar -C "$src" -xf - ||
     { echo "mutate.sh: copying the tree failed" >&2; exit 2; }
+# The copy is a git checkout of its own, one commit of what was copied: the install tests list
+# the tree's files with git and tag it as a release is (tests/install/cmake_routes_test.sh).
+(cd "$src" && git init -q && git add -A &&
+    git -c user.name=mutate -c user.email=mutate@localhost commit -qm "mutate.sh copy") ||
+    { echo "mutate.sh: making the copy a git checkout failed" >&2; exit 2; }
 echo "mutate.sh: $n mutants of $list; a copy of $root in $scratch; labels: $labels"
 
 # build LOG: (re)builds the scratch copy.
