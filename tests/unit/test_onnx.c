@@ -18,33 +18,23 @@
 #include <string.h>
 
 #include "check.h"
+#include "slurp.h"
 #include "plan/plan.h"
 #include "onnx.pb-c.h"
 
-static unsigned char *slurp(const char *dir, const char *name, size_t *len)
+/* dir/name, slurped. */
+static unsigned char *slurp_in(const char *dir, const char *name, size_t *len)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    *len = 0;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        rewind(f);
-        if (n > 0 && (buf = malloc((size_t)n)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n)
-            *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
+    return slurp(path, len);
 }
 
 /* The export parses, and infers the config it was made from. */
 static void check_export(const char *dir, const char *name, const densecl_config *want)
 {
     size_t len;
-    unsigned char *buf = slurp(dir, name, &len);
+    unsigned char *buf = slurp_in(dir, name, &len);
     dc_tensor_set set;
     densecl_config cfg;
     CHECKF(buf != NULL, "cannot read %s/%s", dir, name);
@@ -134,7 +124,7 @@ static uint16_t to_bf16(float x)
 static void check_half(const char *dir, const char *name, int bf16)
 {
     size_t len;
-    unsigned char *buf = slurp(dir, name, &len);
+    unsigned char *buf = slurp_in(dir, name, &len);
     dc_tensor_set orig, got;
     CHECKF(buf != NULL, "cannot read %s/%s", dir, name);
     Onnx__ModelProto *m = buf ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
@@ -245,7 +235,7 @@ static void check_half(const char *dir, const char *name, int bf16)
 static void check_epsilon(const char *dir, const char *name)
 {
     size_t len;
-    unsigned char *buf = slurp(dir, name, &len);
+    unsigned char *buf = slurp_in(dir, name, &len);
     dc_tensor_set orig, got;
     CHECKF(buf != NULL, "cannot read %s/%s", dir, name);
     Onnx__ModelProto *m = buf ? onnx__model_proto__unpack(NULL, len, buf) : NULL;
@@ -320,7 +310,7 @@ static void check_sniff(const char *what, const void *head, size_t len, dc_file_
 static void check_invalid(const char *dir)
 {
     size_t len;
-    unsigned char *buf = slurp(dir, "cifar_op13_nofold.onnx", &len);
+    unsigned char *buf = slurp_in(dir, "cifar_op13_nofold.onnx", &len);
     CHECK(buf != NULL);
     for (int c = 0; buf && c < 8; c++) {
         Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
@@ -487,7 +477,7 @@ int main(int argc, char **argv)
     /* Not a DenseNet: refused naming a node. */
     size_t len;
     dc_tensor_set set;
-    unsigned char *buf = slurp(dir, "not_densenet.onnx", &len);
+    unsigned char *buf = slurp_in(dir, "not_densenet.onnx", &len);
     CHECK(buf != NULL);
     if (buf) {
         CHECK(dc_onnx_parse(buf, len, "x", NULL, &set) == DENSECL_ERR_FORMAT);

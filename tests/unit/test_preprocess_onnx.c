@@ -16,24 +16,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "slurp.h"
 #include "plan/plan.h"
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    *len = 0;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        rewind(f);
-        if (n > 0 && (buf = malloc((size_t)n)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n)
-            *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
 
 static densecl_weights *load(const char *dir, const char *name)
 {
