@@ -74,7 +74,7 @@ typedef enum densecl_status {
     DENSECL_ERR_FORMAT,      /* a file is malformed (safetensors header, .npy header, sizes) */
     DENSECL_ERR_MISMATCH,    /* weights do not fit the model: missing or extra key, shape, dtype */
     DENSECL_ERR_INPUT,       /* input tensor of the wrong rank or channels, or too small */
-    DENSECL_ERR_UNSUPPORTED, /* a valid request densecl cannot serve (dtype, layout, ...) */
+    DENSECL_ERR_UNSUPPORTED, /* a valid request densecl cannot serve: dtype, layout, version */
     DENSECL_ERR_NO_DEVICE,   /* no OpenCL platform, or no device matches the spec */
     DENSECL_ERR_BUILD,       /* kernels.cl did not build for the device; log in the detail */
     DENSECL_ERR_OPENCL,      /* an OpenCL call failed; its error name is in the detail */
@@ -126,7 +126,7 @@ typedef struct densecl_config {
     int block_layers[DENSECL_MAX_BLOCKS]; /* layers per block; entries past num_blocks are 0 */
     int init_features;                    /* channels out of the stem */
     int bottleneck;                       /* nonzero: BN-ReLU-1x1(bn_size*k)-BN-ReLU-3x3(k) */
-    int bn_size;                          /* bottleneck width factor (4), with bottleneck */
+    int bn_size;                          /* bottleneck width factor (4); unused without it */
     float compression;                    /* theta in (0, 1]: transitions keep floor(C*theta) */
     densecl_stem stem;
     int in_channels; /* image channels (3 for RGB) */

@@ -386,8 +386,9 @@ dc_gemm_epilogue(float (*acc)[DC_GEMM_NWI_MAX], global float *out, int out_off, 
 
 /* x with the prologue of pre_mode (sc, sh: its channel's, full scale) applied. Spelt apart from
  * common.cl's DC_PRO_APPLY: the branch t + |t| avoids on POCL's scalar code is not there on a
- * GPU, where max() is one instruction against two; but max(NaN, 0) is 0, so a NaN input gives 0
- * here where torch (and the other families) keep NaN. */
+ * GPU, where max() is one instruction against two. OpenCL leaves max() with a NaN undefined;
+ * where it is IEEE maxNum (POCL, PTX max.f32) a NaN input gives 0 here where torch and the
+ * other families keep NaN. */
 static inline __attribute__((always_inline)) float dc_gemm_pro(float x, float sc, float sh,
                                                                const int pre_mode, int pre_flag)
 {

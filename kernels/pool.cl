@@ -37,9 +37,12 @@ DC_INLINE float dc_maxpool_px(global const float *plane, global const float *pre
 /* P on a vector, as dc_pro on each element. */
 DC_INLINE float8 dc_pro8(float8 v, float sc, float sh, int has_pre)
 {
-    if (has_pre)
-        DC_PRO_APPLY(v, (float8)(sc), (float8)(sh));
-    return v;
+    if (!has_pre)
+        return v;
+    /* mad, as dc_pro for the scalar columns (not DC_PRO_APPLY's fma, which a device without
+     * hardware fma emulates slowly and which could differ from them by an ulp). */
+    const float8 t = mad(v, (float8)(sc), (float8)(sh));
+    return t + fabs(t);
 }
 
 /* m = max(m, v) with torch's NaN rule, per element. */

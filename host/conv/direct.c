@@ -90,7 +90,7 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
     dc_direct_from_tiles(&t, p);
     p->v[DC_DIRECT_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
     p->v[DC_DIRECT_PREFETCH] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 16 : 0;
-    p->v[DC_DIRECT_FMA] = 1;
+    p->v[DC_DIRECT_FMA] = caps ? caps->has_fma != 0 : 1; /* mad() without hardware fma */
     /* ORDER 2 on CPUs: the 1x1 convs' tile order by the image's size (direct.cl DC_ORDER_HW). */
     p->v[DC_DIRECT_ORDER] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 1;
     p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;

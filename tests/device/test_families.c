@@ -237,7 +237,7 @@ static void env_free(test_env *e)
     for (int f = 0; f < dc_family_count; f++) {
         if (e->state[f])
             dc_families[f]->release(e->state[f]);
-        if (e->ran[f] || f == 0)
+        if (e->ran[f] || e->state[f] || f == 0)
             printf("family %s [%s]: %d conv cases\n", dc_families[f]->name, e->label, e->ran[f]);
     }
     if (e->q)
@@ -358,9 +358,13 @@ int main(void)
         test_resolve_winograd(&e);
         for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)
             run_conv(&e, &conv_cases[i]);
-        /* The fallback family runs every conv. */
+        /* The fallback family runs every conv, and every family built runs some: a family
+         * whose supports() refused every case would otherwise pass having tested nothing. */
         CHECKF(e.ran[0] == (int)DC_ARRAY_LEN(conv_cases), "direct ran %d of %d conv cases",
                e.ran[0], (int)DC_ARRAY_LEN(conv_cases));
+        for (int f = 1; f < dc_family_count; f++)
+            CHECKF(!e.state[f] || e.ran[f] > 0, "family %s was built but ran no conv case",
+                   dc_families[f]->name);
     }
     env_free(&e);
     for (size_t b = 0; b < DC_ARRAY_LEN(alt_builds); b++) {

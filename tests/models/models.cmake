@@ -51,7 +51,12 @@ endforeach()
 # Mali-G710 does (no local memory, 32 accumulators a work-item); DenseNet-BC-100 as an MI300X
 # and an Arc A770 resolve it, so that each built-in profile meets torchvision.
 # The default list is not cached, so that a build tree configured before a case was added
-# gets it; -DDENSECL_MODEL_CONV_CASES=... replaces it.
+# gets it; -DDENSECL_MODEL_CONV_CASES=... replaces it. Trees configured before 0.7.0 cached the
+# default list itself under the old help text: that entry is dropped, as not the user's.
+get_property(dc_cases_help CACHE DENSECL_MODEL_CONV_CASES PROPERTY HELPSTRING)
+if(dc_cases_help STREQUAL "model cases run with --conv, as CASE:FAMILY[@PROFILE] entries")
+  unset(DENSECL_MODEL_CONV_CASES CACHE)
+endif()
 set(DENSECL_MODEL_CONV_CASES "" CACHE STRING
     "model cases run with --conv, as CASE:FAMILY[@PROFILE] entries (empty: the default list)")
 set(dc_model_conv_cases ${DENSECL_MODEL_CONV_CASES})

@@ -19,8 +19,14 @@ static inline unsigned char *slurp(const char *path, size_t *len)
     if (fseek(f, 0, SEEK_END) == 0) {
         long n = ftell(f);
         rewind(f);
-        if (n > 0 && (buf = malloc((size_t)n)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n)
-            *len = (size_t)n;
+        if (n > 0 && (buf = malloc((size_t)n)) != NULL) {
+            if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+                *len = (size_t)n;
+            } else {
+                free(buf); /* a short read: as unreadable */
+                buf = NULL;
+            }
+        }
     }
     fclose(f);
     return buf;

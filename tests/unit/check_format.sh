@@ -3,8 +3,8 @@
 # check_format.sh SOURCE_DIR - every C, header and OpenCL C file of the project is as
 # clang-format (the project's .clang-format) writes it. Fails listing the files that are not,
 # with the command that fixes them. The formatter is $DENSECL_CLANG_FORMAT, else clang-format-15
-# (Debian 12's, which tools/setup.sh --tests installs), else clang-format; none is a failure,
-# not a skip: a style no one checks drifts.
+# (Debian 12's, which tools/setup.sh --tests installs), else clang-format if it is version 15;
+# none is a failure, not a skip: a style no one checks drifts.
 set -u
 src=${1:?usage: check_format.sh SOURCE_DIR}
 cf=${DENSECL_CLANG_FORMAT:-}
@@ -17,7 +17,14 @@ if [ -z "$cf" ]; then
     done
 fi
 if [ -z "$cf" ]; then
-    echo "check_format: no clang-format (apt install clang-format-15, or tools/setup.sh --tests)" >&2
+    echo "check_format: no clang-format (apt install clang-format-15; tools/setup.sh --tests)" >&2
+    exit 1
+fi
+# Other versions lay some code out otherwise: only 15 is the reference, unless named explicitly.
+ver=$("$cf" --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p')
+if [ -z "${DENSECL_CLANG_FORMAT:-}" ] && [ "$ver" != 15 ]; then
+    echo "check_format: $cf is version ${ver:-unknown}, the reference is 15" \
+        "(apt install clang-format-15, or set DENSECL_CLANG_FORMAT to use another)" >&2
     exit 1
 fi
 cd "$src" || exit 1
