@@ -11,7 +11,10 @@ trap 'rm -rf "$dir"' EXIT
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
-for lib in libOpenCL.so.1 libprotobuf-c.so.1 libclblast.so.1; do
+# A sanitizer build (tools/test.sh --asan) also needs its runtimes, which a GPU pack (Release)
+# never carries: carried here like the others.
+sanitizers=$(ldd "$query" | awk '$1 ~ /^lib(asan|ubsan)\.so/ { print $1 }')
+for lib in libOpenCL.so.1 libprotobuf-c.so.1 libclblast.so.1 $sanitizers; do
     path=$(ldd "$query" "$densecl" | awk -v l="$lib" '$1 == l { print $3; exit }')
     [ -n "$path" ] && cp -L "$path" "$dir/"
 done
