@@ -14,7 +14,9 @@ if [ "${1:-}" = "--asan" ]; then
     # repeat the Release run's work here.
     skip=(-E '^(readme|pip|cmake_routes)$' -LE oclgrind)
     dir=build-asan
-    args=(-DCMAKE_BUILD_TYPE=Debug -DDENSECL_WERROR=ON -DDENSECL_SANITIZE=ON)
+    # The Release build's POCL kernel cache: the same kernels, compiled once (tests/CMakeLists.txt).
+    args=(-DCMAKE_BUILD_TYPE=Debug -DDENSECL_WERROR=ON -DDENSECL_SANITIZE=ON
+          "-DDENSECL_TEST_POCL_CACHE=$PWD/build/pocl-cache")
     # POCL's LLVM is not instrumented; ODR and leak reports from it are suppressed in
     # tests/support/lsan.supp.
     export ASAN_OPTIONS=detect_odr_violation=0:abort_on_error=1
