@@ -37,6 +37,10 @@
  *                 a grid-stride loop, one work-item per tile; 1, a few work-items per core
  *                 taking DC_CONV_DYN_CHUNK tiles at a time from counters. The host sets 1 on
  *                 CPUs. Default 0.
+ *   CONV_STAGE    1: the 1x1 kernel takes a channel group per work-item and stages each pixel
+ *                 tile's input once, the prologue applied, in local memory, which the group's
+ *                 channel tiles then read (dc_conv_flat_stage; two more arguments, the group
+ *                 size and the local buffer). The host sets it on CPUs. Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -80,6 +84,9 @@
 #endif
 #ifndef CONV_DYN
 #define CONV_DYN 0
+#endif
+#ifndef CONV_STAGE
+#define CONV_STAGE 0
 #endif
 /* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
 #define DC_PREFETCH 0
@@ -192,9 +199,22 @@ typedef DC_CAT(float, DC_CW) dc_cvec;
 #define DC_SEG_7 ((DC_TPX7 - 1) * 2 + 7)
 #define DC_SEG_MAX (DC_SEG_3 > DC_SEG_7 ? DC_SEG_3 : DC_SEG_7)
 
+/* The 1x1 kernel's weights: [ceil(cout / DC_FLAT_PACK), cin, DC_FLAT_PACK]: blocks of the 1x1
+ * tile's channels where they divide DC_CONV_PACK and the kernel is staged, so that a channel
+ * tile's weights for one input channel lie together (half the cache lines of 16-channel blocks
+ * with 8-channel tiles: C loops of the staged tile ran at 79% of the FMA peak with 16-channel
+ * blocks against 88%), else DC_CONV_PACK, the other convs' blocks. The host packs them so
+ * (host/conv/direct.c dc_direct_flat_pack) and says which it packed (wpack): a constant here,
+ * so that a tile's weight rows are one pointer and constant offsets. */
+#if CONV_STAGE && DC_CONV_PACK % CONV_FLAT_CO == 0
+#define DC_FLAT_PACK CONV_FLAT_CO
+#else
+#define DC_FLAT_PACK DC_CONV_PACK
+#endif
+
 /* 1x1/1/0 tiles. A tile is CONV_FLAT_CO output channels x CONV_FLAT_PX pixels held as
  * DC_FNV vectors of DC_FW pixels per channel. Weight rows come as one pointer per channel of
- * the tile (the tile may straddle two blocks of DC_CONV_PACK). */
+ * the tile (the tile may straddle two blocks of DC_FLAT_PACK). */
 #if CONV_FLAT_PX <= 8
 #define DC_FW CONV_FLAT_PX
 #elif CONV_VEC == 16 && CONV_FLAT_PX % 16 == 0
@@ -209,14 +229,25 @@ typedef DC_CAT(float, DC_FW) dc_fvec;
  * whole tile moved back: DenseNet-121's 14x14 images compute 208 pixels instead of 224. */
 #define DC_HALF (DC_FNV == 2)
 
-/* One input channel ci of the tile: its NV vectors at s, the prologue applied, against each
- * channel's weight broadcast. PRE and NV (DC_FNV, or 1 for a half tile) are constants at every
- * call site. acc: [CONV_FLAT_CO][DC_FNV]. */
-DC_INLINE void dc_conv_flat_step(global const float *s, const global float *const *wp,
-                                 global const float *pre, int cin, int ci, const int PRE,
-                                 const int NV, dc_fvec (*acc)[DC_FNV])
+/* One input channel ci's fmas: its NV pixel vectors x against each of the tile's channels'
+ * weights, broadcast. NV is a constant at every call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+DC_INLINE void dc_conv_flat_fma(const dc_fvec *x, const global float *const *wp, int ci,
+                                const int NV, dc_fvec (*acc)[DC_FNV])
 {
-    dc_fvec x[DC_FNV];
+#pragma unroll
+    for (int j = 0; j < CONV_FLAT_CO; j++) {
+        const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_FLAT_PACK]);
+#pragma unroll
+        for (int v = 0; v < NV; v++)
+            acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
+    }
+}
+
+/* Input channel ci's NV vectors at s with the prologue applied where PRE (a constant at every
+ * call site). x: [DC_FNV]. */
+DC_INLINE void dc_conv_flat_load(global const float *s, global const float *pre, int cin, int ci,
+                                 const int PRE, const int NV, dc_fvec *x)
+{
 #pragma unroll
     for (int v = 0; v < NV; v++) {
         x[v] = DC_VLD(DC_FW, s + v * DC_FW);
@@ -228,13 +259,18 @@ DC_INLINE void dc_conv_flat_step(global const float *s, const global float *cons
             x[v] = x[v] < (dc_fvec)(0.0f) ? (dc_fvec)(0.0f) : x[v];
         }
     }
-#pragma unroll
-    for (int j = 0; j < CONV_FLAT_CO; j++) {
-        const dc_fvec wv = (dc_fvec)(wp[j][ci * DC_CONV_PACK]);
-#pragma unroll
-        for (int v = 0; v < NV; v++)
-            acc[j][v] = DC_VFMA(DC_FW, wv, x[v], acc[j][v]);
-    }
+}
+
+/* One input channel ci of the tile: its NV vectors at s, the prologue applied, against each
+ * channel's weight broadcast. PRE and NV (DC_FNV, or 1 for a half tile) are constants at every
+ * call site. acc: [CONV_FLAT_CO][DC_FNV]. */
+DC_INLINE void dc_conv_flat_step(global const float *s, const global float *const *wp,
+                                 global const float *pre, int cin, int ci, const int PRE,
+                                 const int NV, dc_fvec (*acc)[DC_FNV])
+{
+    dc_fvec x[DC_FNV];
+    dc_conv_flat_load(s, pre, cin, ci, PRE, NV, x);
+    dc_conv_flat_fma(x, wp, ci, NV, acc);
 }
 
 /* The tile at pixel p0 of one image, whose NV * DC_FW pixels all exist. src: the image's
@@ -283,6 +319,71 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
     }
 }
 
+#if CONV_STAGE
+/* The staged 1x1 tiles (CONV_STAGE): a work-item takes one pixel tile of one image and a group
+ * of its channel tiles. It copies the tile's NV vectors of DC_STAGE_KC input channels at a time
+ * into local memory, the prologue applied ([DC_STAGE_KC][CONV_FLAT_PX], contiguous, L1-sized),
+ * and each channel tile of the group then runs over them, its sums kept in local memory between
+ * those chunks ([cgroup][CONV_FLAT_CO][CONV_FLAT_PX] after the stage). Unstaged, every channel
+ * tile applies the prologue again (with 8x32 tiles, 4 of every 20 instructions on the FMA ports)
+ * and reads planes hw floats apart (the software prefetch); staged, the fma loop is loads and
+ * fmas over one contiguous run that stays in the core's first-level cache. */
+#define DC_STAGE_KC 128
+
+/* Stages input channels [ci0, ci1) of the tile at src (the image's channel 0 at the tile's
+ * first pixel). PRE and NV are constants at every call site. */
+DC_INLINE void dc_conv_flat_stage(global const float *src, global const float *pre, int cin,
+                                  int ci0, int ci1, int hw, const int PRE, const int NV,
+                                  local float *stage)
+{
+    for (int ci = ci0; ci < ci1; ci++) {
+        const global float *s = src + (size_t)ci * hw;
+        dc_fvec x[DC_FNV];
+#if DC_PREFETCH > 0
+        if (ci < cin - DC_PREFETCH) {
+#pragma unroll
+            for (int v = 0; v < NV * DC_FW; v += 16)
+                __builtin_prefetch(s + DC_PREFETCH * hw + v);
+            __builtin_prefetch(s + DC_PREFETCH * hw + NV * DC_FW - 1);
+        }
+#endif
+        dc_conv_flat_load(s, pre, cin, ci, PRE, NV, x);
+#pragma unroll
+        for (int v = 0; v < NV; v++)
+            ((local dc_fvec *)stage)[(ci - ci0) * DC_FNV + v] = x[v];
+    }
+}
+
+/* One channel tile over staged input channels [ci0, ci1). NV is a constant at every call site. */
+DC_INLINE void dc_conv_flat_staged(local const float *stage, const global float *const *wp, int ci0,
+                                   int ci1, const int NV, dc_fvec (*acc)[DC_FNV])
+{
+    for (int ci = ci0; ci < ci1; ci++) {
+        dc_fvec x[DC_FNV];
+#pragma unroll
+        for (int v = 0; v < NV; v++)
+            x[v] = DC_CAT(vload, DC_FW)(0, stage + (size_t)(ci - ci0) * CONV_FLAT_PX + v * DC_FW);
+        dc_conv_flat_fma(x, wp, ci, NV, acc);
+    }
+}
+
+/* A channel tile's sums to (save) or from (!save) local memory between chunks. NV as above. */
+DC_INLINE void dc_conv_flat_keep(local float *part, const int save, const int NV,
+                                 dc_fvec (*acc)[DC_FNV])
+{
+#pragma unroll
+    for (int j = 0; j < CONV_FLAT_CO; j++)
+#pragma unroll
+        for (int v = 0; v < NV; v++) {
+            local float *q = part + (j * DC_FNV + v) * DC_FW;
+            if (save)
+                DC_CAT(vstore, DC_FW)(acc[j][v], 0, q);
+            else
+                acc[j][v] = DC_CAT(vload, DC_FW)(0, q);
+        }
+}
+#endif
+
 /* The 1x1 tail tile: where a tile is one float16 of pixels for the 16 channels of one block of
  * the packed weights (AMD AVX-512 CPUs' 16x16), an image's last rem = hw % 16 pixels (1..8),
  * instead of a whole tile moved back over pixels its neighbour computes. The tile's channels
@@ -306,7 +407,7 @@ DC_INLINE void dc_conv_flat_tail(global const float *src, global const float *w,
             acc[i] = (float16)(0.0f);
         }
         for (int ci = 0; ci < cin; ci++) {
-            const float16 wv = vload16(0, w + ci * DC_CONV_PACK);
+            const float16 wv = vload16(0, w + ci * DC_FLAT_PACK);
             const global float *s = src + (size_t)ci * hw;
 #pragma unroll
             for (int i = 0; i < 4; i++)
@@ -318,7 +419,7 @@ DC_INLINE void dc_conv_flat_tail(global const float *src, global const float *w,
             if (g + i >= rem)
                 break;
             vstore16(acc[i], 0, a);
-            for (int j = 0; j < DC_CONV_PACK && co0 + j < cout; j++) {
+            for (int j = 0; j < DC_FLAT_PACK && co0 + j < cout; j++) {
                 float r = a[j] + ((flags & DC_FLAG_BIAS) ? bias[co0 + j] : 0.0f);
                 if (flags & DC_FLAG_RELU)
                     r = fmax(r, 0.0f);
@@ -350,7 +451,7 @@ DC_INLINE void dc_conv_flat_folded(global const float *in, const global float *c
         for (int p = 0; p < CONV_FLAT_PX; p++) {
             const float x = dc_pro(pre, has_pre, cin, ci, in[src[p] + (size_t)ci * hw]);
             for (int j = 0; j < CONV_FLAT_CO; j++)
-                acc[j][p] = DC_FMA(wp[j][ci * DC_CONV_PACK], x, acc[j][p]);
+                acc[j][p] = DC_FMA(wp[j][ci * DC_FLAT_PACK], x, acc[j][p]);
         }
     }
     for (int p = 0; p < CONV_FLAT_PX && q0 + p < cols; p++) {
@@ -779,6 +880,114 @@ DC_CONV_KERNEL(densecl_conv2d, DC_KIND_ANY, CONV_TPX, DC_CH)
 #else
 #define DC_FLAT_PFIRST (CONV_ORDER == 0)
 #endif
+/* Each channel of the 1x1 tile at output channel co0: its packed weight row at ci = 0.
+ * Channels past cout read the last one's weights (never written). */
+DC_INLINE void dc_conv_flat_weights(global const float *wt, size_t w_block, int cout, int co0,
+                                    const global float **wp)
+{
+#pragma unroll
+    for (int j = 0; j < CONV_FLAT_CO; j++) {
+#if DC_FLAT_PACK % CONV_FLAT_CO == 0
+        /* The tile lies in one block: one pointer (padding channels of the block are 0). */
+        wp[j] = wt + (co0 / DC_FLAT_PACK) * w_block + co0 % DC_FLAT_PACK + j;
+#else
+        const int co = min(co0 + j, cout - 1);
+        wp[j] = wt + (co / DC_FLAT_PACK) * w_block + co % DC_FLAT_PACK;
+#endif
+    }
+}
+
+#if CONV_STAGE
+/* densecl_conv1x1 with staged pixel tiles: a tile is one image's pixel tile (pixel tiles
+ * fastest, so that a work-item's consecutive tiles share the group's weights) and a group of
+ * cgroup channel tiles. The tile positions are densecl_conv1x1's: the last pixel tile moved back
+ * to end at hw, or half of one (DC_HALF) or the tail (DC_TAIL) where those take it. */
+DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
+                                 global const float *bias, global const float *pre,
+                                 global float *out, int n, int cin, int hw, int cout, int flags,
+                                 size_t in_img, size_t out_img, int ptiles, int ctiles, int cgroup,
+                                 global int *ctr, local float *stage)
+{
+    const size_t w_block = (size_t)cin * DC_FLAT_PACK;
+    const int gtiles = (ctiles + cgroup - 1) / cgroup;
+    const int rem = hw % CONV_FLAT_PX;
+    /* One tile per take: a tile is cgroup channel tiles' work. */
+    DC_TILES_FOR(t, n * ptiles * gtiles, 1, CONV_DYN, ctr)
+    {
+        int ni, g, pt;
+        dc_conv_split_as(t, ptiles, gtiles, 1, &ni, &g, &pt);
+        const int ct_end = min(ctiles, (g + 1) * cgroup);
+        const int last = pt == ptiles - 1;
+#if DC_TAIL
+        if (rem != 0 && rem <= 8 && last) {
+            const size_t p0 = hw - rem;
+            for (int ct = g * cgroup; ct < ct_end; ct++) {
+                const int co0 = ct * CONV_FLAT_CO;
+                global float *dst = out + ni * out_img + (size_t)co0 * hw + p0;
+                const global float *w = wt + (co0 / DC_FLAT_PACK) * w_block;
+                if (flags & DC_FLAG_PRE)
+                    dc_conv_flat_tail(in + ni * in_img + p0, w, pre, bias, dst, flags, cin, hw, rem,
+                                      cout, co0, 1);
+                else
+                    dc_conv_flat_tail(in + ni * in_img + p0, w, pre, bias, dst, flags, cin, hw, rem,
+                                      cout, co0, 0);
+            }
+            continue;
+        }
+#endif
+        /* The tile's pixels: NV vectors from p0 (a half tile where DC_HALF takes one). */
+        const int narrow = DC_HALF && rem != 0 && rem <= DC_FW && last;
+        const int p0 = narrow ? hw - DC_FW : min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
+        const global float *src = in + ni * in_img + p0;
+        for (int ci0 = 0; ci0 < cin; ci0 += DC_STAGE_KC) {
+            const int ci1 = min(cin, ci0 + DC_STAGE_KC);
+            if (narrow) {
+                if (flags & DC_FLAG_PRE)
+                    dc_conv_flat_stage(src, pre, cin, ci0, ci1, hw, 1, 1, stage);
+                else
+                    dc_conv_flat_stage(src, pre, cin, ci0, ci1, hw, 0, 1, stage);
+            } else {
+                if (flags & DC_FLAG_PRE)
+                    dc_conv_flat_stage(src, pre, cin, ci0, ci1, hw, 1, DC_FNV, stage);
+                else
+                    dc_conv_flat_stage(src, pre, cin, ci0, ci1, hw, 0, DC_FNV, stage);
+            }
+            for (int ct = g * cgroup; ct < ct_end; ct++) {
+                const int co0 = ct * CONV_FLAT_CO;
+                local float *part = stage + DC_STAGE_KC * CONV_FLAT_PX +
+                                    (ct - g * cgroup) * CONV_FLAT_CO * CONV_FLAT_PX;
+                const global float *wp[CONV_FLAT_CO];
+                dc_conv_flat_weights(wt, w_block, cout, co0, wp);
+                dc_fvec acc[CONV_FLAT_CO][DC_FNV];
+                if (ci0 == 0) {
+#pragma unroll
+                    for (int j = 0; j < CONV_FLAT_CO; j++)
+#pragma unroll
+                        for (int v = 0; v < DC_FNV; v++)
+                            acc[j][v] = (dc_fvec)(0.0f);
+                } else {
+                    dc_conv_flat_keep(part, 0, DC_FNV, acc);
+                }
+                if (narrow)
+                    dc_conv_flat_staged(stage, wp, ci0, ci1, 1, acc);
+                else
+                    dc_conv_flat_staged(stage, wp, ci0, ci1, DC_FNV, acc);
+                if (ci1 < cin) {
+                    dc_conv_flat_keep(part, 1, DC_FNV, acc);
+                } else {
+                    global float *dst = out + ni * out_img + (size_t)co0 * hw + p0;
+                    if (narrow)
+                        dc_conv_flat_store(dst, bias, flags, cout, co0, hw, 1, acc);
+                    else
+                        dc_conv_flat_store(dst, bias, flags, cout, co0, hw, DC_FNV, acc);
+                }
+            }
+        }
+    }
+    dc_tiles_done(ctr, CONV_DYN);
+}
+#endif
+
 /* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
  * Each image is tiled on its own, the last tile of a row of pixels moved back to end at hw
  * (it overlaps its neighbour, which writes the same values): every tile is whole, so the hot
@@ -790,11 +999,19 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             global float *out, int out_off,         // [n, out_ctot, hw]
                             int n, int cin, int in_ctot, int hw, int cout, int out_ctot,
                             int out_coff, int flags, global int *ctr,
-                            int ctr_off) // DC_TILES_FOR's counters
+                            int ctr_off // DC_TILES_FOR's counters
+#if CONV_STAGE
+                            ,
+                            int wpack,          // the weights' blocks the host packed
+                            int cgroup,         // channel tiles per staged work-item
+                            local float *stage, // dc_conv1x1_staged's chunk and sums
+                            int stage_len       // its floats
+#endif
+)
 {
     const size_t in_img = (size_t)in_ctot * hw;
     const size_t out_img = (size_t)out_ctot * hw;
-    const size_t w_block = (size_t)cin * DC_CONV_PACK;
+    const size_t w_block = (size_t)cin * DC_FLAT_PACK;
     const int folded = hw < CONV_FLAT_PX;
     const int cols = folded ? n * hw : hw;
     const int ptiles = (cols + CONV_FLAT_PX - 1) / CONV_FLAT_PX;
@@ -805,23 +1022,31 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     pre += pre_off;
     out += out_off + (size_t)out_coff * hw;
     ctr += ctr_off;
+#if CONV_STAGE
+    if (wpack != DC_FLAT_PACK) {
+        /* Weights in another layout than this build reads (a host whose 1x1 tile is not the
+         * build's): NaN outputs, never plausible wrong ones. */
+        const size_t count = (size_t)n * cout * hw;
+        for (size_t i = get_global_id(0); i < count; i += get_global_size(0))
+            out[i / ((size_t)cout * hw) * out_img + i % ((size_t)cout * hw)] = NAN;
+        return;
+    }
+    /* Staged where the host asks for groups and the buffer holds one (its size from this
+     * build's tiles, which the host's need not be). */
+    if (!folded && cgroup > 1 &&
+        (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX <= (size_t)stage_len) {
+        dc_conv1x1_staged(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, ptiles,
+                          ctiles, cgroup, ctr, stage);
+        return;
+    }
+#endif
     DC_TILES_FOR(t, (folded ? 1 : n) * ptiles * ctiles, DC_CONV_DYN_CHUNK, CONV_DYN, ctr)
     {
         int ni, ct, pt;
         dc_conv_split_as(t, ptiles, ctiles, DC_FLAT_PFIRST, &ni, &ct, &pt);
         const int co0 = ct * CONV_FLAT_CO;
-        /* Channels past cout read the last one's weights (never written). */
         const global float *wp[CONV_FLAT_CO];
-#pragma unroll
-        for (int j = 0; j < CONV_FLAT_CO; j++) {
-#if DC_CONV_PACK % CONV_FLAT_CO == 0
-            /* The tile lies in one block: one pointer (padding channels of the block are 0). */
-            wp[j] = wt + (co0 / DC_CONV_PACK) * w_block + co0 % DC_CONV_PACK + j;
-#else
-            const int co = min(co0 + j, cout - 1);
-            wp[j] = wt + (co / DC_CONV_PACK) * w_block + co % DC_CONV_PACK;
-#endif
-        }
+        dc_conv_flat_weights(wt, w_block, cout, co0, wp);
         if (folded) {
             dc_conv_flat_folded(in, wp, pre, bias, out, flags, cin, hw, cols, in_img, out_img, cout,
                                 co0, pt * CONV_FLAT_PX);

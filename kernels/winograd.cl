@@ -29,8 +29,12 @@
  * accumulators in registers, ran no faster than the direct kernel: it streamed every weight
  * from L2 once per 2x2 outputs).
  *
- * Weights: [ceil(cout / 16), cin, 16 (xi = 4 * row + col of U), 16 (channel lanes)], zero past
- * cout (DC_CONV_PACK lanes, the direct family's block): each (ci, xi) is one aligned 64 bytes.
+ * Weights: per block of DC_CONV_PACK output channels (the direct family's block, zero past
+ * cout), per chunk of WINO_CK input channels (the last one ck = cin % WINO_CK long), [16 (xi =
+ * 4 * row + col of U), ck, 16 (channel lanes)]: each (ci, xi) is one aligned 64 bytes, and the
+ * GEMM's walk over a chunk's input channels for one xi reads them one after the other. (As
+ * [cin, 16, 16] that walk went 1 KB a step, a new cache line from L2 for every two vector
+ * loads, and was the loop's hot spot under perf: POCL 3.1, Intel Xeon, DenseNet-121 batch 1.)
  *
  * Tunables (-D at build time; defaults below):
  *   WINO_CO       output channels per work-item: 16 or 32 (a multiple of WINO_VEC). Default 16.
@@ -300,7 +304,7 @@ DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int c
     for (int xi = 0; xi < 16; xi++) {
 #if WN_FUSE
         wn_vec *mp = M + xi * WN_CH * WINO_NT;
-        const global float *wp = wt + (size_t)c0 * WN_STEP + xi * DC_CONV_PACK;
+        const global float *wp = wt + (size_t)c0 * WN_STEP + xi * ck * DC_CONV_PACK;
         wn_vec acc[WN_CH][WINO_NT];
 #pragma unroll
         for (int h = 0; h < WN_CH; h++)
@@ -311,7 +315,7 @@ DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int c
             wn_vec wv[WN_CH];
 #pragma unroll
             for (int h = 0; h < WN_CH; h++)
-                wv[h] = WN_VLD(wp + woff[h] + j * WN_STEP);
+                wv[h] = WN_VLD(wp + woff[h] + j * DC_CONV_PACK);
             const float *sp = S + j * 16 * WINO_NT + xi * XS;
 #pragma unroll
             for (int t = 0; t < WINO_NT; t++) {
@@ -330,13 +334,13 @@ DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int c
 #pragma unroll
         for (int h = 0; h < WN_CH; h++) {
             wn_vec *mp = M + (xi * WN_CH + h) * WINO_NT;
-            const global float *wp = wt + woff[h] + (size_t)c0 * WN_STEP + xi * DC_CONV_PACK;
+            const global float *wp = wt + woff[h] + (size_t)c0 * WN_STEP + xi * ck * DC_CONV_PACK;
             wn_vec acc[WINO_NT];
 #pragma unroll
             for (int t = 0; t < WINO_NT; t++)
                 acc[t] = mp[t];
             for (int j = 0; j < ck; j++) {
-                const wn_vec wv = WN_VLD(wp + j * WN_STEP);
+                const wn_vec wv = WN_VLD(wp + j * DC_CONV_PACK);
                 const float *sp = S + j * 16 * WINO_NT + xi * XS;
 #pragma unroll
                 for (int t = 0; t < WINO_NT; t++)

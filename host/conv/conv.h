@@ -224,6 +224,7 @@ enum {
     DC_DIRECT_ORDER,
     DC_DIRECT_KERNELS,
     DC_DIRECT_DYN,
+    DC_DIRECT_STAGE,
     DC_DIRECT_NPARAMS
 };
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);
@@ -282,5 +283,11 @@ unsigned dc_conv_kind(int k, int stride, int pad, int pre);
  * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (direct.c). Returns the packed
  * length in floats; with out == NULL only computes it. */
 size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
+/* The same in blocks of `block` output channels (1 to DC_CONV_PACK): the staged 1x1 kernel's
+ * layout (dc_direct_flat_pack). */
+size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int block, float *out);
+/* The output channels per block of the direct 1x1 kernel's weights built with p (direct.cl
+ * DC_FLAT_PACK): the 1x1 tile's where the kernel is staged and they divide DC_CONV_PACK. */
+int dc_direct_flat_pack(const dc_params *p);
 
 #endif /* DENSECL_CONV_H */

@@ -64,6 +64,7 @@ static const dc_param_spec direct_params[DC_DIRECT_NPARAMS] = {
     {"ORDER", 0, 2, "0: consecutive work-items take pixel tiles, 1: channel tiles, 2: by shape"},
     {"KERNELS", 1, DC_CONV_ALL, "conv kernels to build (abi.h DC_CONV_* bits)"},
     {"DYN", 0, 8, "work-items per compute unit, taking tiles from a counter (0: one per tile)"},
+    {"STAGE", 0, 1, "1: 1x1 convs stage each pixel tile's input in local memory (CPUs)"},
 };
 
 static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
@@ -95,6 +96,8 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
     p->v[DC_DIRECT_ORDER] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 1;
     p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
     p->v[DC_DIRECT_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? DC_CONV_DYN_CPU : 0;
+    /* STAGE on CPUs (direct.cl dc_conv_flat_stage), whose local memory is their caches. */
+    p->v[DC_DIRECT_STAGE] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 1 : 0;
     if (plan) {
         /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
         unsigned set = 0;
@@ -150,27 +153,34 @@ static void direct_defines(const dc_params *p, const dc_plan *plan, char *buf, s
         DC_PUT(" -DCONV_ORDER=%d", p->v[DC_DIRECT_ORDER]);
     if (p->v[DC_DIRECT_DYN])
         DC_PUT(" -DCONV_DYN=1");
+    if (p->v[DC_DIRECT_STAGE])
+        DC_PUT(" -DCONV_STAGE=1");
 #undef DC_PUT
 }
 
 size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out)
 {
+    return dc_conv_weight_pack_by(w, cout, cin, k, DC_CONV_PACK, out);
+}
+
+size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int block, float *out)
+{
     size_t blocks, taps, len;
-    if (cout <= 0 || cin <= 0 || k <= 0)
+    if (cout <= 0 || cin <= 0 || k <= 0 || block < 1 || block > DC_CONV_PACK)
         return 0;
-    blocks = ((size_t)cout + DC_CONV_PACK - 1) / DC_CONV_PACK;
+    blocks = ((size_t)cout + (size_t)block - 1) / (size_t)block;
     if (!dc_mul_size((size_t)cin, (size_t)k * (size_t)k, &taps) ||
-        !dc_mul_size(blocks, taps, &len) || !dc_mul_size(len, DC_CONV_PACK, &len))
+        !dc_mul_size(blocks, taps, &len) || !dc_mul_size(len, (size_t)block, &len))
         return 0;
     if (!out)
         return len;
-    /* [cout, cin*k*k] -> [blocks, cin*k*k, 16]: a work-item's channel tile reads its weights for
-     * one tap as one contiguous vector; channels past cout are zero. */
+    /* [cout, cin*k*k] -> [blocks, cin*k*k, block]: a work-item's channel tile reads its weights
+     * for one tap as one contiguous vector; channels past cout are zero. */
     for (size_t b = 0; b < blocks; b++) {
         for (size_t r = 0; r < taps; r++) {
-            float *dst = out + (b * taps + r) * DC_CONV_PACK;
-            for (size_t j = 0; j < DC_CONV_PACK; j++) {
-                size_t co = b * DC_CONV_PACK + j;
+            float *dst = out + (b * taps + r) * (size_t)block;
+            for (size_t j = 0; j < (size_t)block; j++) {
+                size_t co = b * (size_t)block + j;
                 dst[j] = co < (size_t)cout ? w[co * taps + r] : 0.0f;
             }
         }
@@ -178,10 +188,16 @@ size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out)
     return len;
 }
 
+int dc_direct_flat_pack(const dc_params *p)
+{
+    const int co = p->v[DC_DIRECT_FLAT_CO];
+    return p->v[DC_DIRECT_STAGE] && co > 0 && DC_CONV_PACK % co == 0 ? co : DC_CONV_PACK;
+}
+
 static size_t direct_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
-    (void)p;
-    return dc_conv_weight_pack(w, op->out_c, op->in_c, op->k, out);
+    const int block = dc_op_conv_kind(op) == DC_KIND_1X1 ? dc_direct_flat_pack(p) : DC_CONV_PACK;
+    return dc_conv_weight_pack_by(w, op->out_c, op->in_c, op->k, block, out);
 }
 
 static size_t direct_workspace(const dc_op *op, int n, const dc_params *p)
@@ -200,6 +216,7 @@ typedef struct direct_state {
     cl_kernel conv[DC_KIND_COUNT]; /* by DC_KIND_*: proof that each of KERNELS is in prog */
     cl_mem ctr;                    /* the kernels' tile counters (DYN) */
     cl_uint units;                 /* the device's compute units */
+    cl_ulong local_mem;            /* the device's local memory, bytes (STAGE's buffer) */
     dc_params p;                   /* what the program was built with: grids are sized by it */
 } direct_state;
 
@@ -222,6 +239,27 @@ static void direct_release(void *state)
     free(s);
 }
 
+/* The 1x1 kernel's arguments: DC_CONV_1X1_ARGS, four more where it was built staged (direct.cl
+ * CONV_STAGE). A program built otherwise than p says (its own -D text) would be launched with
+ * the wrong arguments. */
+#define DC_CONV_1X1_ARGS 20
+static densecl_status direct_check_stage(cl_kernel k, const dc_params *p)
+{
+    cl_uint args = 0;
+    const cl_uint want = DC_CONV_1X1_ARGS + (p->v[DC_DIRECT_STAGE] ? 4u : 0u);
+    cl_int err = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof args, &args, NULL);
+    if (err != CL_SUCCESS)
+        return dc_error(DENSECL_ERR_OPENCL, "densecl_conv1x1: clGetKernelInfo: %s",
+                        dc_cl_error_name(err));
+    if (args != want)
+        return dc_error(DENSECL_ERR_MISMATCH,
+                        "densecl_conv1x1 takes %u arguments, not the %u of direct STAGE=%d: the "
+                        "program was built %s -DCONV_STAGE=1",
+                        args, want, p->v[DC_DIRECT_STAGE],
+                        p->v[DC_DIRECT_STAGE] ? "without" : "with");
+    return DENSECL_OK;
+}
+
 /* Every kernel of KERNELS; one that is missing from prog is an error naming it. */
 static densecl_status direct_create(cl_program prog, const dc_caps *caps, const dc_params *p,
                                     void **state)
@@ -236,6 +274,7 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
     if (clRetainProgram(prog) == CL_SUCCESS)
         s->prog = prog;
     s->units = caps && caps->compute_units ? caps->compute_units : 1;
+    s->local_mem = caps ? caps->local_mem : 0;
     st = dc_counters_create(prog, 1 + (size_t)s->units * (size_t)p->v[DC_DIRECT_DYN], &s->ctr);
     if (st != DENSECL_OK) {
         direct_release(s);
@@ -245,6 +284,8 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
         if (!((unsigned)p->v[DC_DIRECT_KERNELS] & (1u << i)))
             continue;
         st = dc_kernel_create(prog, direct_kernel_names[i], &s->conv[i]);
+        if (st == DENSECL_OK && i == DC_KIND_1X1)
+            st = direct_check_stage(s->conv[i], p);
         if (st != DENSECL_OK) {
             direct_release(s);
             return st;
@@ -252,6 +293,33 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
     }
     *state = s;
     return DENSECL_OK;
+}
+
+/* STAGE's channel group for a 1x1 conv (direct.cl dc_conv1x1_staged): the most channel tiles
+ * per work-item (the fewest stagings of each pixel tile) that still leave DC_STAGE_TILES_PER_CU
+ * tiles per compute unit to share, and 1 (unstaged: a staging would serve one channel tile) where
+ * even a group of 2 would leave fewer, or the local buffer (*bytes: the staged chunk and the
+ * group's sums) would not fit the device's, or images are smaller than a tile (the kernel's
+ * folded path). */
+#define DC_STAGE_TILES_PER_CU 4
+#define DC_STAGE_KC 128 /* direct.cl's: input channels staged at a time */
+static int direct_stage_group(const direct_state *k, const dc_conv_args *a, size_t *bytes)
+{
+    const size_t px = (size_t)k->p.v[DC_DIRECT_FLAT_PX], co = (size_t)k->p.v[DC_DIRECT_FLAT_CO];
+    const size_t hw = (size_t)a->in_h * a->in_w, ctiles = ((size_t)a->cout + co - 1) / co;
+    const size_t want = (size_t)k->units * DC_STAGE_TILES_PER_CU;
+    size_t ptiles, group = ctiles;
+    *bytes = sizeof(float); /* unstaged: the kernel does not touch it */
+    if (hw < px)
+        return 1;
+    ptiles = (size_t)a->n * ((hw + px - 1) / px);
+    while (group > 1 && ptiles * ((ctiles + group - 1) / group) < want)
+        group = (group + 1) / 2;
+    if (group < 2 || ptiles * ((ctiles + group - 1) / group) < want ||
+        (DC_STAGE_KC + group * co) * px * sizeof(float) > k->local_mem)
+        return 1;
+    *bytes = (DC_STAGE_KC + group * co) * px * sizeof(float);
+    return (int)group;
 }
 
 static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
@@ -320,6 +388,15 @@ static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a
     }
     dc_arg_int(&s, flags);
     dc_arg_mem(&s, (dc_mem){k->ctr, 0}, NULL);
+    if (flat && k->p.v[DC_DIRECT_STAGE]) {
+        /* direct.cl dc_conv1x1_staged: its channel group and local buffer. */
+        size_t stage = 0;
+        int group = direct_stage_group(k, a, &stage);
+        dc_arg_int(&s, dc_direct_flat_pack(&k->p));
+        dc_arg_int(&s, group);
+        dc_arg(&s, stage, NULL);
+        dc_arg_int(&s, (int)(stage / sizeof(float)));
+    }
     if (s.err != CL_SUCCESS)
         return s.err;
     /* One work-item per tile of the build (direct.cl: densecl_conv1x1 tiles each flattened

@@ -215,26 +215,28 @@ static void winograd_filter(const float *g, double *u)
 
 static size_t winograd_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
-    size_t blocks, len;
-    (void)p;
-    if (!op || op->out_c < 1 || op->in_c < 1 || op->k != 3)
+    size_t blocks, len, ck = p ? (size_t)p->v[WINOGRAD_P_CK] : 0;
+    const size_t cin = op ? (size_t)op->in_c : 0;
+    if (!op || op->out_c < 1 || op->in_c < 1 || op->k != 3 || ck < 1)
         return 0;
     blocks = ((size_t)op->out_c + DC_CONV_PACK - 1) / DC_CONV_PACK;
-    if (!dc_mul_size(blocks, (size_t)op->in_c, &len) || !dc_mul_size(len, 16 * DC_CONV_PACK, &len))
+    if (!dc_mul_size(blocks, cin, &len) || !dc_mul_size(len, 16 * DC_CONV_PACK, &len))
         return 0;
     if (!out)
         return len;
-    /* [cout, cin, 3, 3] -> [blocks, cin, 16, 16]: the 16 lanes of (block, ci, xi) are the
-     * block's output channels; channels past cout are 0. */
+    /* [cout, cin, 3, 3] -> per block, per chunk of ck input channels from c0 (the last one
+     * shorter), [16, ck, 16] (winograd.cl): the 16 lanes of (block, ci, xi) are the block's
+     * output channels; channels past cout are 0. */
     memset(out, 0, len * sizeof *out);
     for (size_t co = 0; co < (size_t)op->out_c; co++)
-        for (size_t ci = 0; ci < (size_t)op->in_c; ci++) {
+        for (size_t ci = 0; ci < cin; ci++) {
+            const size_t c0 = ci / ck * ck, n = cin - c0 < ck ? cin - c0 : ck;
             double u[16];
-            float *dst = out + ((co / DC_CONV_PACK) * (size_t)op->in_c + ci) * 16 * DC_CONV_PACK +
-                         co % DC_CONV_PACK;
-            winograd_filter(w + (co * (size_t)op->in_c + ci) * 9, u);
-            for (int xi = 0; xi < 16; xi++)
-                dst[xi * DC_CONV_PACK] = (float)u[xi];
+            float *dst = out + ((co / DC_CONV_PACK) * cin + c0) * 16 * DC_CONV_PACK +
+                         (ci - c0) * DC_CONV_PACK + co % DC_CONV_PACK;
+            winograd_filter(w + (co * cin + ci) * 9, u);
+            for (size_t xi = 0; xi < 16; xi++)
+                dst[xi * n * DC_CONV_PACK] = (float)u[xi];
         }
     return len;
 }

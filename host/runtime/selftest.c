@@ -159,6 +159,17 @@ typedef struct dc_st_kern {
     dc_params p; /* its parameters */
 } dc_st_kern;
 
+/* w packed as k's direct kernel for a conv of window ksz, stride and pad reads it (its 1x1
+ * kernel may take blocks of its tile's channels: dc_direct_flat_pack); out NULL: the length. */
+static size_t dc_st_pack(const dc_st_kern *k, const float *w, int cout, int cin, int ksz,
+                         int stride, int pad, float *out)
+{
+    const int block = dc_conv_kind_of(ksz, stride, pad, 1) == DC_KIND_1X1
+                          ? dc_direct_flat_pack(&k->p)
+                          : DC_CONV_PACK;
+    return dc_conv_weight_pack_by(w, cout, cin, ksz, block, out);
+}
+
 static cl_int dc_st_enqueue_conv(cl_command_queue q, const dc_st_kern *k, const dc_conv_args *a)
 {
     dc_mem none = {NULL, 0};
@@ -176,7 +187,7 @@ static int dc_st_conv_case_run(cl_context ctx, cl_command_queue q, const dc_st_k
     const size_t n_w = (size_t)c->cout * c->cin * c->k * c->k;
     const size_t n_res = (size_t)c->n * c->out_ctot * oh * ow;
     const size_t n_out = n_res + DC_ST_GUARD;
-    const size_t packed = dc_conv_weight_pack(NULL, c->cout, c->cin, c->k, NULL);
+    const size_t packed = dc_st_pack(k, NULL, c->cout, c->cin, c->k, c->stride, c->pad, NULL);
     const size_t off_b = dc_st_align(packed), off_p = dc_st_align(off_b + (size_t)c->cout);
     const size_t n_par = off_p + 2 * (size_t)c->cin;
     float *in = malloc(n_in * sizeof *in), *w = malloc(n_w * sizeof *w);
@@ -197,7 +208,7 @@ static int dc_st_conv_case_run(cl_context ctx, cl_command_queue q, const dc_st_k
     }
     for (size_t i = 0; i < n_w; i++)
         w[i] = dc_st_rand(&seed) / sqrtf((float)(c->cin * c->k * c->k));
-    dc_conv_weight_pack(w, c->cout, c->cin, c->k, par);
+    dc_st_pack(k, w, c->cout, c->cin, c->k, c->stride, c->pad, par);
     for (int i = 0; i < c->cout; i++)
         par[off_b + (size_t)i] = 0.5f * dc_st_rand(&seed);
     for (int i = 0; i < c->cin; i++) {
@@ -347,7 +358,7 @@ static void dc_st_bench_conv(densecl_selftest *b, cl_context ctx, cl_command_que
 {
     enum { CIN = 256, COUT = 128, HW = 56 };
     const size_t n_in = (size_t)CIN * HW * HW, n_out = (size_t)COUT * HW * HW;
-    const size_t packed = dc_conv_weight_pack(NULL, COUT, CIN, 1, NULL);
+    const size_t packed = dc_st_pack(k, NULL, COUT, CIN, 1, 1, 0, NULL);
     const size_t off_b = dc_st_align(packed), off_p = dc_st_align(off_b + COUT);
     const size_t n_par = off_p + 2 * CIN;
     float *in = malloc(n_in * sizeof *in), *w = malloc((size_t)COUT * CIN * sizeof *w);
@@ -364,7 +375,7 @@ static void dc_st_bench_conv(densecl_selftest *b, cl_context ctx, cl_command_que
         in[i] = dc_st_rand(&seed);
     for (size_t i = 0; i < (size_t)COUT * CIN; i++)
         w[i] = dc_st_rand(&seed) * 0.0625f;
-    dc_conv_weight_pack(w, COUT, CIN, 1, par);
+    dc_st_pack(k, w, COUT, CIN, 1, 1, 0, par);
     for (size_t i = 0; i < COUT; i++)
         par[off_b + i] = 0.1f * dc_st_rand(&seed);
     for (size_t i = 0; i < CIN; i++) {

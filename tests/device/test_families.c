@@ -70,6 +70,10 @@ static const conv_case conv_cases[] = {
     {3, 11, 14, 3, 3, 10, 13, 2, 1, 1, 0, 1, 1, 1, 0, "1x1 image below a tile: over the batch"},
     {2, 33, 33, 2, 5, 7, 7, 0, 1, 1, 0, 0, 0, 0, 0, "1x1 over the batch, no prologue"},
     {2, 40, 48, 7, 7, 30, 64, 33, 1, 1, 0, 1, 1, 1, 0, "1x1 7x7: last tile moved back"},
+    {1, 300, 320, 28, 28, 128, 160, 32, 1, 1, 0, 1, 1, 1, 0,
+     "1x1 staged: three chunks of input channels (the last short), a half last tile"},
+    {1, 150, 150, 14, 14, 36, 36, 0, 1, 1, 0, 1, 0, 1, 0,
+     "1x1 staged: channel groups, the last one and its last tile short"},
     {3, 9, 9, 4, 4, 6, 6, 0, 1, 1, 0, 1, 0, 1, 0, "1x1 image of exactly one tile"},
     {1, 17, 17, 1, 17, 5, 9, 4, 1, 1, 0, 1, 1, 0, 0, "1x1 one tile plus one pixel"},
     {2, 21, 30, 3, 7, 19, 40, 11, 1, 1, 0, 1, 1, 1, 0, "1x1 tail of 5 pixels (4 + 1), 2 blocks"},
@@ -201,6 +205,18 @@ static int env_init(test_env *e, const char *options)
         densecl_tiles g;
         dc_tiles_generic(&g);
         dc_direct_from_tiles(&g, &e->params[0]);
+        /* STAGE as the options build it: it adds the 1x1 kernel's arguments, and a staged
+         * build's 1x1 weights come in blocks of its 1x1 tile's channels (direct.c
+         * dc_direct_flat_pack), so the host takes that tile (the other tiles stay generic). */
+        e->params[0].v[DC_DIRECT_STAGE] = strstr(options, "-DCONV_STAGE=1") != NULL;
+        if (e->params[0].v[DC_DIRECT_STAGE]) {
+            const char *co = strstr(options, "-DCONV_FLAT_CO="),
+                       *px = strstr(options, "-DCONV_FLAT_PX=");
+            if (co)
+                e->params[0].v[DC_DIRECT_FLAT_CO] = atoi(co + strlen("-DCONV_FLAT_CO="));
+            if (px)
+                e->params[0].v[DC_DIRECT_FLAT_PX] = atoi(px + strlen("-DCONV_FLAT_PX="));
+        }
         snprintf(defines, sizeof defines, "%s", options);
     }
     return env_build(e, dev, fams, defines);
@@ -251,7 +267,8 @@ static void env_free(test_env *e)
  * mad()); the second the 1x1 tile and the vector width. The third is the AVX-512 CPUs' default
  * (with the tiles shared through counters, CONV_DYN, which needs the host's DYN of a CPU, and the
  * 1x1 tile order by shape) and the fourth the other 1x1 tile their first-run race tries
- * (host/conv/direct.c dc_race_candidates); both on float16 vectors, which the device's own build
+ * (host/conv/direct.c dc_race_candidates), both staged (CONV_STAGE, as CPUs build them; the
+ * first two are not); both on float16 vectors, which the device's own build
  * above has only where its native float width is 16 (elsewhere clang may warn that they "change
  * the ABI"); the last 32-channel conv tiles on float8. Few builds: POCL takes a second or more
  * to compile each conv kernel. */
@@ -260,9 +277,9 @@ static const char *const alt_builds[] = {
     /* 1x1 channel tiles that straddle the 16-channel weight blocks, three-vector pixel tiles. */
     "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24 -DCONV_VEC=8",
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
-    "-DCONV_DYN=1",
+    "-DCONV_DYN=1 -DCONV_STAGE=1",
     /* The race's other 1x1 tile (AMD's EPYC's winner): one float16 of pixels for 16 channels. */
-    "-DCONV_FLAT_CO=16 -DCONV_FLAT_PX=16 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16",
+    "-DCONV_FLAT_CO=16 -DCONV_FLAT_PX=16 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_STAGE=1",
     /* 32-channel conv tiles as four float8: tiles that span two weight blocks or pass the last. */
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
 };

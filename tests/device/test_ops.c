@@ -394,8 +394,11 @@ static void test_kernel_subset(const test_env *e)
     dc_params p = e->dp;
     void *state = NULL;
     cl_mem m;
-    st = dc_program_build(e->ctx, e->caps.dev, 1u, "-DCONV_KERNELS=1", &prog);
-    CHECKF(st == DENSECL_OK, "build with -DCONV_KERNELS=1: %s", densecl_last_error());
+    char defines[64];
+    /* The 1x1 kernel's arguments follow STAGE (direct.c): build it as p says. */
+    snprintf(defines, sizeof defines, "-DCONV_KERNELS=1 -DCONV_STAGE=%d", p.v[DC_DIRECT_STAGE]);
+    st = dc_program_build(e->ctx, e->caps.dev, 1u, defines, &prog);
+    CHECKF(st == DENSECL_OK, "build with %s: %s", defines, densecl_last_error());
     if (st != DENSECL_OK)
         return;
     p.v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
