@@ -1023,18 +1023,20 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     out += out_off + (size_t)out_coff * hw;
     ctr += ctr_off;
 #if CONV_STAGE
-    if (wpack != DC_FLAT_PACK) {
-        /* Weights in another layout than this build reads (a host whose 1x1 tile is not the
-         * build's): NaN outputs, never plausible wrong ones. */
+    /* A staged build runs every image of at least a tile staged: its program is the smaller
+     * by the unstaged loops, which POCL would otherwise compile too (a second of start-up). */
+    if (wpack != DC_FLAT_PACK ||
+        (!folded && (cgroup < 1 || (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX >
+                                       (size_t)stage_len))) {
+        /* Weights in another layout than this build reads, or a buffer too small for its
+         * tiles (a host whose 1x1 tile is not the build's): NaN outputs, never plausible wrong
+         * ones, and no access past the buffer. */
         const size_t count = (size_t)n * cout * hw;
         for (size_t i = get_global_id(0); i < count; i += get_global_size(0))
             out[i / ((size_t)cout * hw) * out_img + i % ((size_t)cout * hw)] = NAN;
         return;
     }
-    /* Staged where the host asks for groups and the buffer holds one (its size from this
-     * build's tiles, which the host's need not be). */
-    if (!folded && cgroup > 1 &&
-        (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX <= (size_t)stage_len) {
+    if (!folded) {
         dc_conv1x1_staged(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, ptiles,
                           ctiles, cgroup, ctr, stage);
         return;
@@ -1052,6 +1054,7 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                                 co0, pt * CONV_FLAT_PX);
             continue;
         }
+#if !CONV_STAGE
 #if DC_TAIL
         const int rem = hw % CONV_FLAT_PX;
         if (rem != 0 && rem <= 8 && pt == ptiles - 1) {
@@ -1096,6 +1099,7 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             dc_conv_flat(src, wp, pre, cin, hw, 0, DC_FNV, acc);
         dc_conv_flat_store(out + ni * out_img + (size_t)co0 * hw + p0, bias, flags, cout, co0, hw,
                            DC_FNV, acc);
+#endif
     }
     dc_tiles_done(ctr, CONV_DYN);
 }

@@ -76,6 +76,15 @@ static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size
     return 1; /* any conv, on any device: the fallback */
 }
 
+/* STAGE's local buffer for a group of `group` channel tiles (direct.cl dc_conv1x1_staged): the
+ * staged chunk of DC_STAGE_KC input channels and the group's sums, each of FLAT_PX pixels. */
+#define DC_STAGE_KC 128 /* direct.cl's: input channels staged at a time */
+static size_t direct_stage_bytes(const dc_params *p, size_t group)
+{
+    return (DC_STAGE_KC + group * (size_t)p->v[DC_DIRECT_FLAT_CO]) *
+           (size_t)p->v[DC_DIRECT_FLAT_PX] * sizeof(float);
+}
+
 /* CONV_VEC: 16 where the device's native float vector is 16 wide (AVX-512 CPUs). POCL 3.1
  * emits 512-bit FMAs only for float16 operations: its float8 code runs on 256-bit registers,
  * half of such a CPU's FMA width. CONV_PREFETCH: 16 channels ahead on CPUs (measured on POCL
@@ -96,8 +105,10 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
     p->v[DC_DIRECT_ORDER] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 2 : 1;
     p->v[DC_DIRECT_KERNELS] = DC_CONV_ALL;
     p->v[DC_DIRECT_DYN] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? DC_CONV_DYN_CPU : 0;
-    /* STAGE on CPUs (direct.cl dc_conv_flat_stage), whose local memory is their caches. */
-    p->v[DC_DIRECT_STAGE] = caps && (caps->type & CL_DEVICE_TYPE_CPU) ? 1 : 0;
+    /* STAGE on CPUs (direct.cl dc_conv1x1_staged), whose local memory is their caches, where
+     * it holds a group of one tile. */
+    p->v[DC_DIRECT_STAGE] =
+        caps && (caps->type & CL_DEVICE_TYPE_CPU) && caps->local_mem >= direct_stage_bytes(p, 1);
     if (plan) {
         /* Only the conv kernels the model uses: POCL builds a smaller program faster. */
         unsigned set = 0;
@@ -113,7 +124,6 @@ static densecl_status direct_check(const dc_caps *caps, const dc_params *p, cons
 {
     densecl_tiles t;
     densecl_status st;
-    (void)caps;
     dc_direct_to_tiles(p, &t);
     if ((st = dc_tiles_check(&t, what)) != DENSECL_OK)
         return st;
@@ -125,6 +135,12 @@ static densecl_status direct_check(const dc_caps *caps, const dc_params *p, cons
     if (p->v[DC_DIRECT_VEC] != 8 && p->v[DC_DIRECT_VEC] != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: direct VEC=%d (8 or 16)", what,
                         p->v[DC_DIRECT_VEC]);
+    if (p->v[DC_DIRECT_STAGE] && caps && caps->local_mem < direct_stage_bytes(p, 1))
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: direct STAGE=1 needs %zu bytes of local memory with a %dx%d 1x1 "
+                        "tile; the device has %llu",
+                        what, direct_stage_bytes(p, 1), p->v[DC_DIRECT_FLAT_CO],
+                        p->v[DC_DIRECT_FLAT_PX], (unsigned long long)caps->local_mem);
     return DENSECL_OK;
 }
 
@@ -297,28 +313,21 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
 
 /* STAGE's channel group for a 1x1 conv (direct.cl dc_conv1x1_staged): the most channel tiles
  * per work-item (the fewest stagings of each pixel tile) that still leave DC_STAGE_TILES_PER_CU
- * tiles per compute unit to share, and 1 (unstaged: a staging would serve one channel tile) where
- * even a group of 2 would leave fewer, or the local buffer (*bytes: the staged chunk and the
- * group's sums) would not fit the device's, or images are smaller than a tile (the kernel's
- * folded path). */
+ * tiles per compute unit to share, at least 1. *bytes: the local buffer, the staged chunk and
+ * the group's sums (direct_check has made sure a group of 1 fits the device). Images smaller
+ * than a tile take the kernel's folded path, which uses neither. */
 #define DC_STAGE_TILES_PER_CU 4
-#define DC_STAGE_KC 128 /* direct.cl's: input channels staged at a time */
 static int direct_stage_group(const direct_state *k, const dc_conv_args *a, size_t *bytes)
 {
     const size_t px = (size_t)k->p.v[DC_DIRECT_FLAT_PX], co = (size_t)k->p.v[DC_DIRECT_FLAT_CO];
     const size_t hw = (size_t)a->in_h * a->in_w, ctiles = ((size_t)a->cout + co - 1) / co;
     const size_t want = (size_t)k->units * DC_STAGE_TILES_PER_CU;
-    size_t ptiles, group = ctiles;
-    *bytes = sizeof(float); /* unstaged: the kernel does not touch it */
-    if (hw < px)
-        return 1;
-    ptiles = (size_t)a->n * ((hw + px - 1) / px);
-    while (group > 1 && ptiles * ((ctiles + group - 1) / group) < want)
+    const size_t ptiles = (size_t)a->n * ((hw + px - 1) / px);
+    size_t group = ctiles;
+    while (group > 1 && (ptiles * ((ctiles + group - 1) / group) < want ||
+                         direct_stage_bytes(&k->p, group) > k->local_mem))
         group = (group + 1) / 2;
-    if (group < 2 || ptiles * ((ctiles + group - 1) / group) < want ||
-        (DC_STAGE_KC + group * co) * px * sizeof(float) > k->local_mem)
-        return 1;
-    *bytes = (DC_STAGE_KC + group * co) * px * sizeof(float);
+    *bytes = hw < px ? sizeof(float) : direct_stage_bytes(&k->p, group);
     return (int)group;
 }
 
