@@ -7,7 +7,9 @@
 #     resolves it (its "gpu" set under --profile), every output checked against the C reference;
 #   - the shipped Fashion-MNIST model at batch 2 under nvidia-h200 (local-memory tiles, K split)
 #     and mali-g710 (no local memory), its logits against the same model's on POCL's default
-#     path.
+#     path;
+#   - the same model on the CPU families as AVX-512 CPUs build them (the staged direct 1x1,
+#     winograd), its logits against the same reference.
 # Any oclgrind report (a data race, an invalid access, work-group divergence) fails it, and so
 # does a run that did not happen on oclgrind's device: a missing oclgrind, a test that ran no
 # case, a model that ran elsewhere. Nothing here is skipped.
@@ -111,6 +113,27 @@ else
             "$python" "$root/tests/support/compare_logits.py" --name "fashion-$profile" "$scratch/ref.npy" \
                 "$scratch/$profile.npy" || fail "$profile: logits differ from the reference"
     done
+    # The CPU path, as AVX-512 CPUs build it: the staged 1x1 kernel (its local-memory chunk and
+    # sums, 8x32 tiles of float16) and winograd for the 3x3 convs; PREFETCH=0, since oclgrind
+    # has no llvm.prefetch. oclgrind's device has no limits to model here.
+    log=$scratch/model.cpu.log
+    start=$(date +%s)
+    oclgrind --data-races --max-errors 20 "$densecl" run --verbose --no-kernel-cache \
+        --conv winograd --kernel-params "direct:1x1=8x32,VEC=16,PREFETCH=0,STAGE=1;winograd:VEC=16,CO=32,CK=32" \
+        --weights "$model" --input "$input" --output "$scratch/cpu.npy" >"$log" 2>&1
+    status=$?
+    echo "oclgrind_tests: the Fashion-MNIST model on the CPU families: status $status," \
+         "$(( $(date +%s) - start )) s"
+    [ $status -eq 0 ] || fail "cpu: densecl run exited $status (see $log)"
+    grep -q "convs on 'Oclgrind Simulator': 1x1=direct 3x3=winograd; direct:.*STAGE=1" "$log" ||
+        fail "cpu: the model's convs did not run staged direct and winograd on oclgrind (see $log)"
+    if grep -Eq "$reports" "$log"; then
+        grep -E -m 5 -A 8 "$reports" "$log" >&2
+        fail "cpu: oclgrind reports (see $log)"
+    fi
+    [ $status -eq 0 ] &&
+        "$python" "$root/tests/support/compare_logits.py" --name fashion-cpu "$scratch/ref.npy" \
+            "$scratch/cpu.npy" || fail "cpu: logits differ from the reference"
 fi
 if [ $failed -ne 0 ]; then
     exit 1
