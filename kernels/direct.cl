@@ -1026,11 +1026,13 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     /* A staged build runs every image of at least a tile staged: its program is the smaller
      * by the unstaged loops, which POCL would otherwise compile too (a second of start-up). */
     if (wpack != DC_FLAT_PACK ||
-        (!folded && (cgroup < 1 || (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX >
-                                       (size_t)stage_len))) {
-        /* Weights in another layout than this build reads, or a buffer too small for its
-         * tiles (a host whose 1x1 tile is not the build's): NaN outputs, never plausible wrong
-         * ones, and no access past the buffer. */
+        (!folded &&
+         (cgroup < 1 || get_local_size(0) != 1 ||
+          (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX > (size_t)stage_len))) {
+        /* Weights in another layout than this build reads, a buffer too small for its tiles
+         * (a host whose 1x1 tile is not the build's), or work-groups of more than the one
+         * work-item the buffer is for: NaN outputs, never plausible wrong ones, and no access
+         * past the buffer or race on it. */
         const size_t count = (size_t)n * cout * hw;
         for (size_t i = get_global_id(0); i < count; i += get_global_size(0))
             out[i / ((size_t)cout * hw) * out_img + i % ((size_t)cout * hw)] = NAN;

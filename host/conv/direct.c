@@ -135,6 +135,11 @@ static densecl_status direct_check(const dc_caps *caps, const dc_params *p, cons
     if (p->v[DC_DIRECT_VEC] != 8 && p->v[DC_DIRECT_VEC] != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: direct VEC=%d (8 or 16)", what,
                         p->v[DC_DIRECT_VEC]);
+    if (p->v[DC_DIRECT_STAGE] && !p->v[DC_DIRECT_DYN])
+        return dc_error(DENSECL_ERR_ARGUMENT,
+                        "%s: direct STAGE=1 needs DYN (1 to 8): its local buffer is one "
+                        "work-item's, and DYN=0 launches groups of %d (give STAGE=0 with DYN=0)",
+                        what, DC_CONV_LOCAL);
     if (p->v[DC_DIRECT_STAGE] && caps && caps->local_mem < direct_stage_bytes(p, 1))
         return dc_error(DENSECL_ERR_ARGUMENT,
                         "%s: direct STAGE=1 needs %zu bytes of local memory with a %dx%d 1x1 "

@@ -335,6 +335,14 @@ sys.exit(0 if np.allclose(a, b, rtol=1e-4, atol=1e-4) else 1)" "$TMP/a.npy" "$TM
         ok "--kernel-params gives the same logits" ||
         bad "--kernel-params gives the same logits" "a.npy and b.npy differ beyond 1e-4"
 fi
+# The 1x1 convs unstaged, one work-item per tile (DYN=0 needs STAGE=0: below), the same model.
+if expect_ok "run --kernel-params STAGE=0,DYN=0" run --model "$BC" --random-weights 42 \
+    --input "$TMP/x.npy" --output "$TMP/b.npy" --conv direct --kernel-params "STAGE=0,DYN=0"; then
+    "$PY" -c "import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]);
+sys.exit(0 if np.allclose(a, b, rtol=1e-4, atol=1e-4) else 1)" "$TMP/a.npy" "$TMP/b.npy" &&
+        ok "unstaged 1x1 convs give the same logits" ||
+        bad "unstaged 1x1 convs give the same logits" "a.npy and b.npy differ beyond 1e-4"
+fi
 
 # Device profiles (DENSECL_DEVICE_PROFILE): another device's conv resolution, the kernels run
 # here. One stderr line says so on run; info prints a profile line only under one.
@@ -388,6 +396,12 @@ expect_fail "run --kernel-params without a family under auto" 1 "say which famil
     --kernel-params VEC=8
 expect_fail "run --kernel-params leaves out a kernel" 1 "KERNELS=1 leaves out kernels" \
     "${R[@]}" --conv direct --kernel-params KERNELS=1
+# On a CPU the 1x1 convs are staged (STAGE=1), whose buffer is one work-item's: DYN=0 alone is
+# refused with the way out.
+if "$BIN" info 2>/dev/null | grep -q "STAGE=1"; then
+    expect_fail "run --kernel-params DYN=0 under STAGE=1" 1 "give STAGE=0 with DYN=0" \
+        "${R[@]}" --conv direct --kernel-params DYN=0
+fi
 
 if expect_ok "run another seed" run --model "$BC" --random-weights 43 --input "$TMP/x.npy" \
     --output "$TMP/c.npy"; then
