@@ -83,6 +83,37 @@ for profile in nvidia-h200 amd-mi300x intel-arc-a770 mali-g710; do
     fi
 done
 
+# model_on_oclgrind NAME LABEL CONVS ENV [OCLGRIND OPTION...] -- [DENSECL OPTION...]: the
+# shipped model on oclgrind (ENV: one VAR=VALUE for densecl, or ""), its log saying CONVS of the
+# convs, no oclgrind report, and its logits those of the reference run.
+model_on_oclgrind() {
+    local name=$1 label=$2 convs=$3 envs=() og=() log=$scratch/model.$1.log start status
+    [ -n "$4" ] && envs=("$4")
+    shift 4
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        og+=("$1")
+        shift
+    done
+    shift
+    start=$(date +%s)
+    env "${envs[@]}" oclgrind --data-races --max-errors 20 "${og[@]}" \
+        "$densecl" run --verbose --no-kernel-cache "$@" --weights "$model" --input "$input" \
+        --output "$scratch/$name.npy" >"$log" 2>&1
+    status=$?
+    echo "oclgrind_tests: the Fashion-MNIST model $label: status $status," \
+         "$(( $(date +%s) - start )) s"
+    [ $status -eq 0 ] || fail "$name: densecl run exited $status (see $log)"
+    grep -q "$convs" "$log" ||
+        fail "$name: the model's convs did not run as '$convs' on oclgrind (see $log)"
+    if grep -Eq "$reports" "$log"; then
+        grep -E -m 5 -A 8 "$reports" "$log" >&2
+        fail "$name: oclgrind reports (see $log)"
+    fi
+    [ $status -eq 0 ] &&
+        "$python" "$root/tests/support/compare_logits.py" --name "fashion-$name" "$scratch/ref.npy" \
+            "$scratch/$name.npy" || fail "$name: logits differ from the reference"
+}
+
 # The shipped model at batch 2: its logits on POCL's default path, then on oclgrind.
 input=$scratch/fashion2.npy
 if ! "$python" -c "import numpy as np; np.save('$input', np.random.RandomState(7).rand(2, 1, 28, 28).astype(np.float32))"; then
@@ -93,47 +124,17 @@ elif ! "$densecl" run --weights "$model" --input "$input" --output "$scratch/ref
 else
     for profile in nvidia-h200 mali-g710; do
         lim=$(limits "$profile") || { fail "$profile: no limits"; continue; }
-        log=$scratch/model.$profile.log
-        start=$(date +%s)
         # shellcheck disable=SC2086
-        DENSECL_DEVICE_PROFILE=$profile oclgrind --data-races --max-errors 20 $lim \
-            "$densecl" run --verbose --no-kernel-cache --weights "$model" --input "$input" \
-            --output "$scratch/$profile.npy" >"$log" 2>&1
-        status=$?
-        echo "oclgrind_tests: the Fashion-MNIST model as $profile ($lim): status $status," \
-             "$(( $(date +%s) - start )) s"
-        [ $status -eq 0 ] || fail "$profile: densecl run exited $status (see $log)"
-        grep -q "convs on 'Oclgrind Simulator': .*gemm" "$log" ||
-            fail "$profile: the model's convs did not run on gemm on oclgrind (see $log)"
-        if grep -Eq "$reports" "$log"; then
-            grep -E -m 5 -A 8 "$reports" "$log" >&2
-            fail "$profile: oclgrind reports (see $log)"
-        fi
-        [ $status -eq 0 ] &&
-            "$python" "$root/tests/support/compare_logits.py" --name "fashion-$profile" "$scratch/ref.npy" \
-                "$scratch/$profile.npy" || fail "$profile: logits differ from the reference"
+        model_on_oclgrind "$profile" "as $profile ($lim)" "convs on 'Oclgrind Simulator': .*gemm" \
+            "DENSECL_DEVICE_PROFILE=$profile" $lim --
     done
     # The CPU path, as AVX-512 CPUs build it: the staged 1x1 kernel (its local-memory chunk and
     # sums, 8x32 tiles of float16) and winograd for the 3x3 convs; PREFETCH=0, since oclgrind
     # has no llvm.prefetch. oclgrind's device has no limits to model here.
-    log=$scratch/model.cpu.log
-    start=$(date +%s)
-    oclgrind --data-races --max-errors 20 "$densecl" run --verbose --no-kernel-cache \
-        --conv winograd --kernel-params "direct:1x1=8x32,VEC=16,PREFETCH=0,STAGE=1;winograd:VEC=16,CO=32,CK=32" \
-        --weights "$model" --input "$input" --output "$scratch/cpu.npy" >"$log" 2>&1
-    status=$?
-    echo "oclgrind_tests: the Fashion-MNIST model on the CPU families: status $status," \
-         "$(( $(date +%s) - start )) s"
-    [ $status -eq 0 ] || fail "cpu: densecl run exited $status (see $log)"
-    grep -q "convs on 'Oclgrind Simulator': 1x1=direct 3x3=winograd; direct:.*STAGE=1" "$log" ||
-        fail "cpu: the model's convs did not run staged direct and winograd on oclgrind (see $log)"
-    if grep -Eq "$reports" "$log"; then
-        grep -E -m 5 -A 8 "$reports" "$log" >&2
-        fail "cpu: oclgrind reports (see $log)"
-    fi
-    [ $status -eq 0 ] &&
-        "$python" "$root/tests/support/compare_logits.py" --name fashion-cpu "$scratch/ref.npy" \
-            "$scratch/cpu.npy" || fail "cpu: logits differ from the reference"
+    model_on_oclgrind cpu "on the CPU families" \
+        "convs on 'Oclgrind Simulator': 1x1=direct 3x3=winograd; direct:.*STAGE=1" "" -- \
+        --conv winograd \
+        --kernel-params "direct:1x1=8x32,VEC=16,PREFETCH=0,STAGE=1;winograd:VEC=16,CO=32,CK=32"
 fi
 if [ $failed -ne 0 ]; then
     exit 1
