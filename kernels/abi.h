@@ -22,6 +22,9 @@
  * dc_conv7x7s2_vec), on images at least this wide whose output is at least 16 wide
  * (narrower ones take the generic loop). */
 #define DC_CONV_STEM_MIN_W 32
+/* The direct family's staged 1x1 kernel (CONV_STAGE): input channels staged in local memory at
+ * a time (direct.cl dc_conv1x1_staged; the host sizes the buffer by it). */
+#define DC_CONV_STAGE_KC 128
 
 /* Conv kernels whose work-items share their tiles through a counter (the direct and winograd
  * families' DYN, common.cl DC_TILES_FOR): tiles the direct kernels' work-items take at a time,

@@ -321,14 +321,13 @@ DC_INLINE void dc_conv_flat_store(global float *out, global const float *bias, i
 
 #if CONV_STAGE
 /* The staged 1x1 tiles (CONV_STAGE): a work-item takes one pixel tile of one image and a group
- * of its channel tiles. It copies the tile's NV vectors of DC_STAGE_KC input channels at a time
- * into local memory, the prologue applied ([DC_STAGE_KC][CONV_FLAT_PX], contiguous, L1-sized),
- * and each channel tile of the group then runs over them, its sums kept in local memory between
- * those chunks ([cgroup][CONV_FLAT_CO][CONV_FLAT_PX] after the stage). Unstaged, every channel
- * tile applies the prologue again (with 8x32 tiles, 4 of every 20 instructions on the FMA ports)
- * and reads planes hw floats apart (the software prefetch); staged, the fma loop is loads and
- * fmas over one contiguous run that stays in the core's first-level cache. */
-#define DC_STAGE_KC 128
+ * of its channel tiles. It copies the tile's NV vectors of DC_CONV_STAGE_KC input channels at a
+ * time into local memory, the prologue applied ([DC_CONV_STAGE_KC][CONV_FLAT_PX], contiguous,
+ * L1-sized), and each channel tile of the group then runs over them, its sums kept in local memory
+ * between those chunks ([cgroup][CONV_FLAT_CO][CONV_FLAT_PX] after the stage). Unstaged, every
+ * channel tile applies the prologue again (with 8x32 tiles, 4 of every 20 instructions on the FMA
+ * ports) and reads planes hw floats apart (the software prefetch); staged, the fma loop is loads
+ * and fmas over one contiguous run that stays in the core's first-level cache. */
 
 /* Stages input channels [ci0, ci1) of the tile at src (the image's channel 0 at the tile's
  * first pixel). PRE and NV are constants at every call site. */
@@ -939,8 +938,8 @@ DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
         const int narrow = DC_HALF && rem != 0 && rem <= DC_FW && last;
         const int p0 = narrow ? hw - DC_FW : min(pt * CONV_FLAT_PX, hw - CONV_FLAT_PX);
         const global float *src = in + ni * in_img + p0;
-        for (int ci0 = 0; ci0 < cin; ci0 += DC_STAGE_KC) {
-            const int ci1 = min(cin, ci0 + DC_STAGE_KC);
+        for (int ci0 = 0; ci0 < cin; ci0 += DC_CONV_STAGE_KC) {
+            const int ci1 = min(cin, ci0 + DC_CONV_STAGE_KC);
             if (narrow) {
                 if (flags & DC_FLAG_PRE)
                     dc_conv_flat_stage(src, pre, cin, ci0, ci1, hw, 1, 1, stage);
@@ -954,7 +953,7 @@ DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
             }
             for (int ct = g * cgroup; ct < ct_end; ct++) {
                 const int co0 = ct * CONV_FLAT_CO;
-                local float *part = stage + DC_STAGE_KC * CONV_FLAT_PX +
+                local float *part = stage + DC_CONV_STAGE_KC * CONV_FLAT_PX +
                                     (ct - g * cgroup) * CONV_FLAT_CO * CONV_FLAT_PX;
                 const global float *wp[CONV_FLAT_CO];
                 dc_conv_flat_weights(wt, w_block, cout, co0, wp);
@@ -1028,7 +1027,7 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     if (wpack != DC_FLAT_PACK ||
         (!folded &&
          (cgroup < 1 || get_local_size(0) != 1 ||
-          (size_t)(DC_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX > (size_t)stage_len))) {
+          (size_t)(DC_CONV_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX > (size_t)stage_len))) {
         /* Weights in another layout than this build reads, a buffer too small for its tiles
          * (a host whose 1x1 tile is not the build's), or work-groups of more than the one
          * work-item the buffer is for: NaN outputs, never plausible wrong ones, and no access

@@ -283,11 +283,12 @@ unsigned dc_conv_kind(int k, int stride, int pad, int pre);
  * [ceil(cout / DC_CONV_PACK), cin * k * k, DC_CONV_PACK] (direct.c). Returns the packed
  * length in floats; with out == NULL only computes it. */
 size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out);
-/* The same in blocks of `block` output channels (1 to DC_CONV_PACK): the staged 1x1 kernel's
- * layout (dc_direct_flat_pack). */
-size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int block, float *out);
 /* The output channels per block of the direct 1x1 kernel's weights built with p (direct.cl
  * DC_FLAT_PACK): the 1x1 tile's where the kernel is staged and they divide DC_CONV_PACK. */
 int dc_direct_flat_pack(const dc_params *p);
+/* Weights packed as the direct kernel of kind (DC_KIND_*) built with p reads them: blocks of
+ * dc_direct_flat_pack for the 1x1 kernel, of DC_CONV_PACK for the others (the family's pack). */
+size_t dc_direct_weight_pack(const dc_params *p, int kind, const float *w, int cout, int cin, int k,
+                             float *out);
 
 #endif /* DENSECL_CONV_H */

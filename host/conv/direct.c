@@ -77,11 +77,10 @@ static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size
 }
 
 /* STAGE's local buffer for a group of `group` channel tiles (direct.cl dc_conv1x1_staged): the
- * staged chunk of DC_STAGE_KC input channels and the group's sums, each of FLAT_PX pixels. */
-#define DC_STAGE_KC 128 /* direct.cl's: input channels staged at a time */
+ * staged chunk of DC_CONV_STAGE_KC input channels and the group's sums, each of FLAT_PX pixels. */
 static size_t direct_stage_bytes(const dc_params *p, size_t group)
 {
-    return (DC_STAGE_KC + group * (size_t)p->v[DC_DIRECT_FLAT_CO]) *
+    return (DC_CONV_STAGE_KC + group * (size_t)p->v[DC_DIRECT_FLAT_CO]) *
            (size_t)p->v[DC_DIRECT_FLAT_PX] * sizeof(float);
 }
 
@@ -179,12 +178,9 @@ static void direct_defines(const dc_params *p, const dc_plan *plan, char *buf, s
 #undef DC_PUT
 }
 
-size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out)
-{
-    return dc_conv_weight_pack_by(w, cout, cin, k, DC_CONV_PACK, out);
-}
-
-size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int block, float *out)
+/* dc_conv_weight_pack in blocks of `block` output channels (1 to DC_CONV_PACK). */
+static size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int block,
+                                     float *out)
 {
     size_t blocks, taps, len;
     if (cout <= 0 || cin <= 0 || k <= 0 || block < 1 || block > DC_CONV_PACK)
@@ -209,16 +205,27 @@ size_t dc_conv_weight_pack_by(const float *w, int cout, int cin, int k, int bloc
     return len;
 }
 
+size_t dc_conv_weight_pack(const float *w, int cout, int cin, int k, float *out)
+{
+    return dc_conv_weight_pack_by(w, cout, cin, k, DC_CONV_PACK, out);
+}
+
 int dc_direct_flat_pack(const dc_params *p)
 {
     const int co = p->v[DC_DIRECT_FLAT_CO];
     return p->v[DC_DIRECT_STAGE] && co > 0 && DC_CONV_PACK % co == 0 ? co : DC_CONV_PACK;
 }
 
+size_t dc_direct_weight_pack(const dc_params *p, int kind, const float *w, int cout, int cin, int k,
+                             float *out)
+{
+    const int block = kind == DC_KIND_1X1 ? dc_direct_flat_pack(p) : DC_CONV_PACK;
+    return dc_conv_weight_pack_by(w, cout, cin, k, block, out);
+}
+
 static size_t direct_pack(const dc_op *op, const dc_params *p, const float *w, float *out)
 {
-    const int block = dc_op_conv_kind(op) == DC_KIND_1X1 ? dc_direct_flat_pack(p) : DC_CONV_PACK;
-    return dc_conv_weight_pack_by(w, op->out_c, op->in_c, op->k, block, out);
+    return dc_direct_weight_pack(p, dc_op_conv_kind(op), w, op->out_c, op->in_c, op->k, out);
 }
 
 static size_t direct_workspace(const dc_op *op, int n, const dc_params *p)

@@ -159,15 +159,13 @@ typedef struct dc_st_kern {
     dc_params p; /* its parameters */
 } dc_st_kern;
 
-/* w packed as k's direct kernel for a conv of window ksz, stride and pad reads it (its 1x1
- * kernel may take blocks of its tile's channels: dc_direct_flat_pack); out NULL: the length. */
+/* w packed as k's direct kernel for a conv of window ksz, stride and pad reads it; out NULL:
+ * the length. */
 static size_t dc_st_pack(const dc_st_kern *k, const float *w, int cout, int cin, int ksz,
                          int stride, int pad, float *out)
 {
-    const int block = dc_conv_kind_of(ksz, stride, pad, 1) == DC_KIND_1X1
-                          ? dc_direct_flat_pack(&k->p)
-                          : DC_CONV_PACK;
-    return dc_conv_weight_pack_by(w, cout, cin, ksz, block, out);
+    return dc_direct_weight_pack(&k->p, dc_conv_kind_of(ksz, stride, pad, 1), w, cout, cin, ksz,
+                                 out);
 }
 
 static cl_int dc_st_enqueue_conv(cl_command_queue q, const dc_st_kern *k, const dc_conv_args *a)
