@@ -260,11 +260,6 @@ densecl_status dc_tuning_parse(const char *text, densecl_tiles *t, char *family,
                                char *params, size_t pcap, const char *what);
 densecl_status dc_tuning_write(const char *path, const densecl_tiles *t, const char *family,
                                const char *params, const char *comment);
-/* The 1x1 tiles that a first-run race measures on dev, the static default first (at most max,
- * as tiles[i] = {channels, pixels}), and the file that keeps the race's result (path); 0 where
- * dev's defaults need no race (all but CPUs with 16-wide float vectors), where there is no
- * cache directory, or where DENSECL_NO_TUNING is set. dc_tiles_default reads the file. */
-int dc_tiles_race(cl_device_id dev, int tiles[][2], int max, char *path, size_t cap);
 /* The tuned family of dev and its params text: 1 when its tuning file (not ignored by
  * DENSECL_NO_TUNING) names one. */
 int dc_tuned_family(cl_device_id dev, char *family, size_t fcap, char *params, size_t pcap);

@@ -24,34 +24,6 @@ void dc_tiles_generic(densecl_tiles *t)
     t->conv_pixels = 3;
 }
 
-/* The 1x1 tiles the first-run race (host/runtime/race.c) measures on CPUs with 16-wide float
- * vectors, the static default first. Two CPUs with the same instruction set (AVX-512) and POCL
- * 3.1, 2 cores each, disagree, each by measurement: on an AMD EPYC, 2026-12-04, 16x16 (one
- * float16 of pixels, 16 channels) beat 8x32 on every DenseNet-121 1x1 shape (with prologue,
- * cout 128; both builds in one process, alternating, medians of 12-15): 1.31 against 1.56 ms at
- * 160 x 56x56, 0.65 against 0.74 at 320 x 28x28, 0.38 against 0.46 at 704 x 14x14, 0.14 against
- * 0.16 at 800 x 7x7 (12x16 slower than 16x16); on an Intel Xeon 8x32 beat 8x16, 4x32, 12x16,
- * 12x32, 16x16 and 16x32 (the tuner's runs at batch 8), and 2026-12-07 8x32 ran DenseNet-121's
- * 1x1 convs 11% faster than 16x16 at batch 1 (per-op minima, 25 alternating rounds). Nothing
- * the device reports tells the two apart, so the race decides. */
-static const int dc_race_candidates[][2] = {{8, 32}, {16, 16}};
-
-/* The race file of dev (in the cache directory, beside its tuning file): one "conv1x1 CxP"
- * line. Kernel changes may change the winner, so densecl's version is part of the name. */
-static int dc_race_file(cl_device_id dev, char *buf, size_t cap)
-{
-    char dir[4000], id[1700];
-    densecl_device_info info;
-    if (!dc_cache_dir(dir, sizeof dir))
-        return 0;
-    dc_device_describe(dev, &info);
-    snprintf(id, sizeof id, "platform=%s\ndevice=%s\nvendor=%s\ndriver=%s\ndensecl=%s\n",
-             info.platform_name, info.name, info.vendor, info.driver_version, densecl_version());
-    snprintf(buf, cap, "%s/race-%016llx.txt", dir,
-             (unsigned long long)dc_fnv(DC_FNV_SEED, id, strlen(id)));
-    return 1;
-}
-
 /* 1 for a CPU with 16-wide native float vectors, as dc_caps_query reports it (the device
  * profile in force, if any: a GPU's keeps the generic tiles). */
 static int dc_wide_cpu(cl_device_id dev)
@@ -64,22 +36,8 @@ static int dc_wide_cpu(cl_device_id dev)
     return (c.type & CL_DEVICE_TYPE_CPU) && c.native_vector_float >= 16;
 }
 
-int dc_tiles_race(cl_device_id dev, int tiles[][2], int max, char *path, size_t cap)
-{
-    const int n = (int)DC_ARRAY_LEN(dc_race_candidates);
-    const char *no = getenv("DENSECL_NO_TUNING");
-    /* A device profile resolves for another device: this one's race says nothing of it. */
-    if (!dc_wide_cpu(dev) || (no && *no && strcmp(no, "0") != 0) || max < n ||
-        dc_device_profile_in_force() || !dc_race_file(dev, path, cap))
-        return 0;
-    memcpy(tiles, dc_race_candidates, sizeof dc_race_candidates);
-    return n;
-}
-
 void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
 {
-    int tiles[4][2];
-    char path[4200], *text;
     dc_tiles_generic(t);
     if (!dc_wide_cpu(dev))
         return;
@@ -90,32 +48,20 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
      * fast as 16x8, which took POCL 0.3 s longer to compile (a first run with empty caches:
      * 3.4-4.0 s with 32x4 and the stem kept at 16x4, 3.1-3.8 s with 16x6); on an AMD EPYC 16x8
      * and 32x6 were slower and 32x3 mixed. Engines halve the 32 for models with a smaller growth
-     * rate (dc_direct_fit). The 1x1 tile: dc_race_candidates' first, or what the race measured
-     * faster on this device. GPUs keep the generic tiles until measured: run densecl tune. */
-    t->conv1x1_channels = dc_race_candidates[0][0];
-    t->conv1x1_pixels = dc_race_candidates[0][1];
+     * rate (dc_direct_fit).
+     *
+     * The 1x1 tile is 8x32 on every such CPU. Unstaged, two of them disagreed (an AMD EPYC ran
+     * 16x16 12-20% faster, an Intel Xeon 8x32 11% faster), and 0.7.x raced the two on each
+     * device's first engine. Staged (CONV_STAGE), 8x32 won on the Xeon by a factor of two and
+     * 16x16 by 3.5% on an AMD EPYC (DenseNet-121's 1x1 convs, batch 1 and 8, per-op minima of
+     * alternating runs, 2026-12-07: 1.8% of a whole image), while the race cost that first run
+     * 1.4 s of its 4-4.4 s (its second build of the 1x1 kernel). `densecl tune` measures every
+     * tile on the whole model; its file, when there is one, takes precedence. GPUs keep the
+     * generic tiles until measured: run densecl tune. */
+    t->conv1x1_channels = 8;
+    t->conv1x1_pixels = 32;
     t->conv_channels = 32;
     t->conv_pixels = 4;
-    if (dc_tiles_race(dev, tiles, 4, path, sizeof path) && access(path, F_OK) == 0 &&
-        (text = dc_read_text("", path)) != NULL) {
-        int c = 0, px = 0, won = 0;
-        for (const char *l = text; *l; l += strcspn(l, "\n"), l += *l == '\n') {
-            char tile[32];
-            if (sscanf(l, "conv1x1 %31s", tile) == 1 && dc_parse_tile(tile, &c, &px))
-                break;
-            c = px = 0;
-        }
-        for (int i = 0; i < (int)DC_ARRAY_LEN(dc_race_candidates); i++)
-            won |= c == tiles[i][0] && px == tiles[i][1];
-        if (won) {
-            t->conv1x1_channels = c;
-            t->conv1x1_pixels = px;
-        } else {
-            dc_log(DENSECL_LOG_WARN, "ignoring %s: no 'conv1x1 CxP' line of a tile it races", path);
-        }
-        free(text);
-    }
-    dc_clear_error();
 }
 
 densecl_status dc_tiles_check(const densecl_tiles *t, const char *what)

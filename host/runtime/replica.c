@@ -217,7 +217,6 @@ densecl_status dc_replica_init(dc_replica *r, const dc_plan *plan, const dc_op_p
     dc_program_opts po = {ec.binary_path, ec.no_cache, &r->res, &r->caps};
     if ((st = dc_program_get(r->ctx, r->dev, &po, &r->prog, &r->kern)) != DENSECL_OK)
         return st;
-    dc_race_tiles(r->ctx, &r->caps, &ec.choice, ec.no_cache, &r->res, r->kern.fam[0]);
     if ((st = dc_upload_weights(r, params, plan)) != DENSECL_OK)
         return st;
     r->active = 1;

@@ -14,7 +14,6 @@
  *   limits.c     images per chunk: device memory, host memory on CPU devices
  *   profile.c    a run's per-op events into the engine's profile
  *   selftest.c   densecl_device_selftest
- *   race.c       the first-run race of the one conv default a CPU's instruction set leaves open
  *   tools_api.c  the dc_tool_* functions of tools_internal.h
  */
 #ifndef DENSECL_RUNTIME_H
@@ -153,17 +152,5 @@ void dc_engine_inject_fault(densecl_engine *e, int replica, int after_ops, cl_in
 /* The first max_lines lines of text, malloc'ed ("... (N more lines)" marks a cut); NULL when
  * out of memory. A build log shown in a report. */
 char *dc_head_lines(const char *text, int max_lines);
-
-/* ---------------------------------------------------------------- race.c */
-
-/* On the first engine on a device whose 1x1 tile dc_tiles_race says is raced, without a race
- * file or tuning file yet, whose 1x1 convs run on direct with the default tiles (res, and
- * direct_state, the engine's direct family state, built from its program): builds the other
- * candidates in ctx, times them in turn against the engine's own 1x1 kernel and writes the race
- * file, which the next engines read. Not where the engine writes nothing to the cache directory
- * (no_cache: densecl_engine_options.no_kernel_cache, or DENSECL_NO_CACHE=1). Never fails: a race
- * that cannot run is logged. */
-void dc_race_tiles(cl_context ctx, const dc_caps *caps, const dc_choice *choice, int no_cache,
-                   const dc_resolved *res, void *direct_state);
 
 #endif /* DENSECL_RUNTIME_H */

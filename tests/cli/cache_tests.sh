@@ -49,9 +49,7 @@ refused() {
 }
 
 # Every run here compares its logits bit for bit, so every run must build the same 1x1 tile:
-# no first-run race (host/runtime/race.c), whose winner a loaded machine may flip and whose
-# file a cache directory keeps (the ctest environment's, which other tests raced in, made the
-# reference differ from the runs below in one CI run), and no tuning file.
+# no tuning file (the ctest environment's cache directory may hold one).
 export DENSECL_NO_TUNING=1
 # Reference without any cache of ours.
 DENSECL_NO_CACHE=1 DENSECL_CACHE_DIR="$dir/ref-cache" run --output "$dir/ref.npy" 2>"$dir/err" ||
@@ -156,8 +154,7 @@ else
     bad "run --kernels-binary" "$(cat "$dir/err")"
 fi
 # A binary brings its own conv tiles: a tuning file written after it changes nothing for it
-# (tuning files read here: this directory has no race file, and no race runs without the
-# kernel cache).
+# (tuning files read here).
 tfile=$(DENSECL_NO_TUNING=0 "$densecl" info |
     sed -n "s/^tiles: .* would save better ones in \(.*\))\$/\1/p")
 if [ -n "$tfile" ]; then

@@ -307,7 +307,7 @@ if POCL_CACHE_DIR=$TMP/cold-pocl DENSECL_CACHE_DIR=$TMP/cold-densecl \
 fi
 
 # Bit for bit: with the same cache directory as the first run, so that both build the same 1x1
-# tile (a first-run race file in the suite's directory may name another: host/runtime/race.c).
+# tile (a tuning file in the suite's directory could name another).
 if DENSECL_CACHE_DIR=$TMP/cold-densecl expect_ok "run same seed again" run --model=$BC \
     --random-weights=42 --input="$TMP/x.npy" --output="$TMP/b.npy"; then
     if cmp -s "$TMP/a.npy" "$TMP/b.npy"; then

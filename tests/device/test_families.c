@@ -266,19 +266,18 @@ static void env_free(test_env *e)
  * (smaller channel tiles, larger pixel tiles, the largest row segment, the other tile order,
  * mad()); the second the 1x1 tile and the vector width. The third is the AVX-512 CPUs' default
  * (with the tiles shared through counters, CONV_DYN, which needs the host's DYN of a CPU, and the
- * 1x1 tile order by shape) and the fourth the other 1x1 tile their first-run race tries
- * (host/conv/direct.c dc_race_candidates), both staged (CONV_STAGE, as CPUs build them; the
- * first two are not); both on float16 vectors, which the device's own build
- * above has only where its native float width is 16 (elsewhere clang may warn that they "change
- * the ABI"); the last 32-channel conv tiles on float8. Few builds: POCL takes a second or more
- * to compile each conv kernel. */
+ * 1x1 tile order by shape) and the fourth the 1x1 tile an AMD EPYC ran fastest (`densecl tune`
+ * may choose it), both staged (CONV_STAGE, as CPUs build them; the first two are not); both on
+ * float16 vectors, which the device's own build above has only where its native float width is 16
+ * (elsewhere clang may warn that they "change the ABI"); the last 32-channel conv tiles on float8.
+ * Few builds: POCL takes a second or more to compile each conv kernel. */
 static const char *const alt_builds[] = {
     "-DCONV_TCO=2 -DCONV_TPX=8 -DCONV_FLAT_CO=16 -DCONV_FLAT_PX=2 -DCONV_ORDER=0 -DCONV_FMA=0",
     /* 1x1 channel tiles that straddle the 16-channel weight blocks, three-vector pixel tiles. */
     "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24 -DCONV_VEC=8",
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
     "-DCONV_DYN=1 -DCONV_STAGE=1",
-    /* The race's other 1x1 tile (AMD's EPYC's winner): one float16 of pixels for 16 channels. */
+    /* The AMD EPYC's fastest 1x1 tile: one float16 of pixels for 16 channels. */
     "-DCONV_FLAT_CO=16 -DCONV_FLAT_PX=16 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_STAGE=1",
     /* 32-channel conv tiles as four float8: tiles that span two weight blocks or pass the last. */
     "-DCONV_TCO=32 -DCONV_TPX=3 -DCONV_VEC=8",
