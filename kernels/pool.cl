@@ -90,31 +90,27 @@ kernel void densecl_maxpool(global const float *in, int in_off,   // [n, in_ctot
     pre += pre_off;
     const int iy0 = oy * stride - pad;
     const int y_lo = max(iy0, 0), y_hi = min(iy0 + k, in_h);
-    int ox = 0;
-    if (k == 3 && stride == 2 && in_w >= 17 + pad) {
-        /* Vector steps start at the first output whose window has no left padding and end at
-         * the last one whose 17 inputs lie in the row; a last step moved back to end there
-         * (rewriting equal values) leaves at most one output to the scalar tail. */
-        const int v_lo = (pad + 1) / 2, v_last = (in_w - 17 + pad) / 2;
-        const float sc = has_pre ? DC_PRO_HALF_SC(pre, ch) : 1.0f;
-        const float sh = has_pre ? DC_PRO_HALF_SH(pre, c, ch) : 0.0f;
-        for (; ox < v_lo && ox < out_w; ox++)
-            dst[ox] =
-                dc_maxpool_px(plane, pre, has_pre, c, ch, in_w, y_lo, y_hi, ox, k, stride, pad);
-        if (v_lo <= v_last) {
-            for (; ox <= v_last; ox += 8)
-                vstore8(dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * ox - pad), 0,
-                        dst + ox);
-            if (ox < out_w && ox - 8 < v_last) {
-                vstore8(
-                    dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * v_last - pad), 0,
-                    dst + v_last);
-                ox = v_last + 8;
+    /* Outputs [v_lo, v_end) in vector steps (3x3/2 rows wide enough), the rest one by one: one
+     * scalar loop and one vector call site (POCL compiles each inlined copy). */
+    const int vec = k == 3 && stride == 2 && in_w >= 17 + pad;
+    const int v_lo = vec ? (pad + 1) / 2 : out_w, v_last = vec ? (in_w - 17 + pad) / 2 : -1;
+    const int v_end = v_lo <= v_last ? min(out_w, v_last + 8) : v_lo;
+    const float sc = has_pre ? DC_PRO_HALF_SC(pre, ch) : 1.0f;
+    const float sh = has_pre ? DC_PRO_HALF_SH(pre, c, ch) : 0.0f;
+    for (int ox = 0; ox < out_w; ox++) {
+        if (ox == v_lo && v_lo < v_end) {
+            /* Steps of 8 from v_lo, the last moved back to end at v_end (rewriting equal
+             * values). */
+            for (int o = v_lo; o < v_end; o += 8) {
+                const int oo = min(o, v_end - 8);
+                vstore8(dc_maxpool_3s2_8(plane, sc, sh, has_pre, in_w, y_lo, y_hi, 2 * oo - pad), 0,
+                        dst + oo);
             }
+            ox = v_end - 1;
+            continue;
         }
-    }
-    for (; ox < out_w; ox++)
         dst[ox] = dc_maxpool_px(plane, pre, has_pre, c, ch, in_w, y_lo, y_hi, ox, k, stride, pad);
+    }
 }
 
 /* ============================================================================================
