@@ -151,3 +151,11 @@ add_test(NAME folder_tests
                  ${CMAKE_CURRENT_BINARY_DIR}/folder-scratch)
 set_tests_properties(folder_tests PROPERTIES LABELS cli TIMEOUT 600 FIXTURES_REQUIRED folders
                      ENVIRONMENT "${DENSECL_TEST_ENV};DENSECL_PYTHON=${DENSECL_PYTHON}")
+
+# The cold-start compile timer (tools/dev/compile_time.sh and densecl-compile-time): per tree,
+# a time for the build and each kernel; a missing tree, a missing kernel and a broken
+# kernels.cl are refused.
+add_test(NAME compile_time_tool
+         COMMAND bash ${dc_dir}/compile_time_test.sh ${PROJECT_SOURCE_DIR}/tools/dev/compile_time.sh
+                 $<TARGET_FILE:densecl-compile-time> ${PROJECT_SOURCE_DIR})
+set_tests_properties(compile_time_tool PROPERTIES LABELS cli ENVIRONMENT "${DENSECL_TEST_ENV}")

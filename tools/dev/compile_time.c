@@ -35,26 +35,6 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (text = malloc((size_t)n + 1)) != NULL) {
-        if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-            free(text);
-            text = NULL;
-        } else {
-            text[n] = '\0';
-        }
-    }
-    fclose(f);
-    return text;
-}
-
 /* Sets every argument of k so that a launch of it does nothing: buffers get buf, local
  * arguments 4 KiB, integers 0 (the kernels return when their sizes are 0). 0 on success. */
 static int set_args(cl_kernel k, cl_mem buf)
@@ -125,18 +105,22 @@ int main(int argc, char **argv)
         if (p)
             clReleaseProgram(p);
     }
-    char path[4096], *options;
+    /* The tree's kernels.cl by #include, as its own lines include kernels/<file> (which must
+     * be there: POCL also searches the current directory). */
+    const char *src = "#include \"kernels.cl\"\n";
+    char *options, path[4096];
+    FILE *f;
     snprintf(path, sizeof path, "%s/kernels.cl", argv[1]);
-    char *src = read_file(path);
-    if (!src) {
+    if (!(f = fopen(path, "r"))) {
         fprintf(stderr, "densecl-compile-time: cannot read %s\n", path);
         return 1;
     }
+    fclose(f);
     size_t olen = strlen(argv[1]) + strlen(argv[2]) + 64;
     if (!(options = malloc(olen)))
         return 1;
     snprintf(options, olen, "-I %s %s -cl-kernel-arg-info", argv[1], argv[2]);
-    cl_program prog = clCreateProgramWithSource(ctx, 1, (const char **)&src, NULL, &err);
+    cl_program prog = clCreateProgramWithSource(ctx, 1, &src, NULL, &err);
     double t0 = now();
     err = prog ? clBuildProgram(prog, 1, &dev, options, NULL, NULL) : err;
     const double build_s = now() - t0;
@@ -188,7 +172,6 @@ int main(int argc, char **argv)
     clReleaseMemObject(buf);
     clReleaseCommandQueue(q);
     clReleaseContext(ctx);
-    free(src);
     free(options);
     return status;
 }

@@ -47,8 +47,12 @@ for _ in $(seq "$rounds"); do
     for tree in "$@"; do
         rm -rf "$work/pocl"
         # shellcheck disable=SC2086 # the kernel list is words
-        POCL_CACHE_DIR=$work/pocl "$tool" "$tree" "$options" $kernels |
-            awk -v t="$tree" '$NF == "s" && $1 != "kernels" { print t, $1, $(NF - 1) }' >>"$work/times"
+        if ! POCL_CACHE_DIR=$work/pocl "$tool" "$tree" "$options" $kernels >"$work/out"; then
+            echo "compile_time.sh: densecl-compile-time failed on $tree" >&2
+            exit 1
+        fi
+        awk -v t="$tree" '$NF == "s" && $1 != "kernels" { print t, $1, $(NF - 1) }' \
+            "$work/out" >>"$work/times"
     done
 done
 # Per tree and item, the minimum over the rounds, in the order the items first came.
