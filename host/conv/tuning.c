@@ -54,8 +54,8 @@ void dc_tiles_default(cl_device_id dev, densecl_tiles *t)
      * 16x16 12-20% faster, an Intel Xeon 8x32 11% faster), and 0.7.x raced the two on each
      * device's first engine. Staged (CONV_STAGE), 8x32 won on the Xeon by a factor of two and
      * 16x16 by 3.5% on an AMD EPYC (DenseNet-121's 1x1 convs, batch 1 and 8, per-op minima of
-     * alternating runs, 2026-12-07: 1.8% of a whole image), while the race cost that first run
-     * 1.4 s of its 4-4.4 s (its second build of the 1x1 kernel). `densecl tune` measures every
+     * alternating runs, 2026-12-07: 1.8% of a whole image), while the race added 1.4 s to a
+     * 4-4.4 s first run (its second build of the 1x1 kernel). `densecl tune` measures every
      * tile on the whole model; its file, when there is one, takes precedence. GPUs keep the
      * generic tiles until measured: run densecl tune. */
     t->conv1x1_channels = 8;
