@@ -6,10 +6,10 @@
 # of densecl needs libmpi.so.40: a GPU machine without Open MPI could not start it).
 set -uo pipefail
 densecl=$1 query=$2 check=$3
+# shellcheck source=../support/lib.sh
+. "$(dirname "$0")/../support/lib.sh"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/carry-check.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 
 # A sanitizer build (tools/test.sh --asan) also needs its runtimes, which a GPU pack (Release)
 # never carries: carried here like the others.
@@ -18,30 +18,30 @@ for lib in libOpenCL.so.1 libprotobuf-c.so.1 libclblast.so.1 $sanitizers; do
     path=$(ldd "$query" "$densecl" | awk -v l="$lib" '$1 == l { print $3; exit }')
     [ -n "$path" ] && cp -L "$path" "$dir/"
 done
-[ -f "$dir/libOpenCL.so.1" ] || bad "densecl-query links no libOpenCL.so.1"
+[ -f "$dir/libOpenCL.so.1" ] || bad "libOpenCL.so.1 found" "densecl-query links no libOpenCL.so.1"
 
 if out=$("$check" "$dir" "$query" 2>&1); then
-    echo "ok: densecl-query with its libraries carried"
+    ok "densecl-query with its libraries carried"
 else
-    bad "densecl-query with its libraries carried: $out"
+    bad "densecl-query with its libraries carried" "$out"
 fi
 rm -f "$dir/libprotobuf-c.so.1"
 if out=$("$check" "$dir" "$query" 2>&1); then
-    bad "densecl-query without libprotobuf-c.so.1 carried passed"
+    bad "a library neither carried nor allowed is named" "densecl-query without libprotobuf-c.so.1 carried passed"
 elif grep -q "needs libprotobuf-c.so.1" <<< "$out"; then
-    echo "ok: a library neither carried nor allowed is named"
+    ok "a library neither carried nor allowed is named"
 else
-    bad "no line naming libprotobuf-c.so.1: $out"
+    bad "a library neither carried nor allowed is named" "no line naming libprotobuf-c.so.1: $out"
 fi
 if ldd "$densecl" | grep -q 'libmpi\.so'; then
     path=$(ldd "$densecl" | awk '$1 == "libprotobuf-c.so.1" { print $3 }')
     cp -L "$path" "$dir/"
     if out=$("$check" "$dir" "$densecl" 2>&1); then
-        bad "the MPI build of densecl passed"
+        bad "the MPI build of densecl is refused for its libmpi" "it passed"
     elif grep -q "needs libmpi.so" <<< "$out"; then
-        echo "ok: the MPI build of densecl is refused for its libmpi"
+        ok "the MPI build of densecl is refused for its libmpi"
     else
-        bad "the MPI build: no line naming libmpi: $out"
+        bad "the MPI build of densecl is refused for its libmpi" "no line naming libmpi: $out"
     fi
 fi
-exit "$fail"
+finish

@@ -6,10 +6,10 @@
 # kernel that is not there and a kernels.cl that does not build fail with a message.
 set -uo pipefail
 script=$1 tool=$2 src=$3
+# shellcheck source=../support/lib.sh
+. "$(dirname "$0")/../support/lib.sh"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/compile-time.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 export DENSECL_COMPILE_TIME=$tool
 
 cp -r "$src/kernels.cl" "$src/kernels" "$dir/"
@@ -20,25 +20,26 @@ if out=$("$script" --rounds 2 --options "-cl-std=CL1.2" --kernels "$kernels" "$d
         for item in build densecl_linear:64 densecl_maxpool:16; do
             if awk -v t="$tree" -v i="$item" '$1 == t && $2 == i && $3 > 0 && $4 == "s" { f = 1 }
                                               END { exit !f }' <<<"$out"; then
-                echo "ok: $tree $item"
+                ok "time of $tree $item"
             else
-                bad "no time for $tree $item in: $out"
+                bad "time of $tree $item" "none in: $out"
             fi
         done
     done
 else
-    bad "two trees: $out"
+    bad "two trees" "$out"
 fi
 
-expect_fail() { # expect_fail NAME PATTERN ARGS...: exit status not 0, PATTERN in the output
+# expect_fail NAME PATTERN ARGS...: exit status not 0, PATTERN in the output.
+expect_fail() {
     local name=$1 pattern=$2 out
     shift 2
     if out=$("$@" 2>&1); then
-        bad "$name succeeded: $out"
+        bad "$name" "succeeded: $out"
     elif grep -q -- "$pattern" <<<"$out"; then
-        echo "ok: $name refused"
+        ok "$name refused"
     else
-        bad "$name: no '$pattern' in: $out"
+        bad "$name" "no '$pattern' in: $out"
     fi
 }
 expect_fail "a tree without kernels.cl" "cannot read $dir/none/kernels.cl" \
@@ -48,4 +49,4 @@ expect_fail "a kernel not in the program" "densecl_nosuch: no such kernel" \
 echo "kernel void broken(void) { this is not OpenCL C }" >"$dir/copy/kernels.cl"
 expect_fail "a kernels.cl that does not build" "the build failed" \
     "$script" --rounds 1 --options "-cl-std=CL1.2" --kernels broken "$dir/copy"
-exit $fail
+finish
