@@ -19,7 +19,8 @@
 static void dc_caps_units(dc_caps *c)
 {
     cl_uint u = 0;
-    char version[64] = "";
+    char version[512] = "";
+    size_t vlen = 0;
     const int gpu = (c->type & CL_DEVICE_TYPE_GPU) != 0;
     c->cores = c->compute_units;
     snprintf(c->core, sizeof c->core, "%s", gpu ? "compute unit" : "core");
@@ -48,10 +49,13 @@ static void dc_caps_units(dc_caps *c)
     } else if (gpu && (strstr(c->vendor, "ARM") || strstr(c->name, "Mali"))) {
         snprintf(c->core, sizeof c->core, "shader core");
     }
-    /* An OpenCL 3.0 device says it for the device as a whole. */
+    /* An OpenCL 3.0 device says it for the device as a whole. Its version string asked for
+     * with its own length: a buffer shorter than the string is an error, not a truncation
+     * (POCL 3.1's is 65 bytes, past the 63 this asked for until 0.7.3). */
     if (!c->wg_multiple &&
-        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, sizeof version - 1, version, NULL) ==
-            CL_SUCCESS &&
+        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, 0, NULL, &vlen) == CL_SUCCESS && vlen > 0 &&
+        vlen <= sizeof version &&
+        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, vlen, version, NULL) == CL_SUCCESS &&
         strncmp(version, "OpenCL 3.", 9) == 0) {
         size_t m = 0;
         if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m,

@@ -383,6 +383,38 @@ done:
     release_mem(out);
 }
 
+/* dc_caps_query's work-group multiple on an OpenCL 3 device without a vendor's own query (POCL
+ * among them): the device's CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, whatever the length of
+ * its version string (POCL 3.1's is 65 bytes; until 0.7.3 a 63-byte query failed on it and the
+ * multiple was left unset). */
+static void test_caps_wg_multiple(const test_env *e)
+{
+    char version[1024] = "";
+    size_t len = 0, m = 0;
+    cl_device_id dev = e->caps.dev;
+    if (clGetDeviceInfo(dev, CL_DEVICE_VERSION, 0, NULL, &len) != CL_SUCCESS || len == 0 ||
+        len > sizeof version ||
+        clGetDeviceInfo(dev, CL_DEVICE_VERSION, len, version, NULL) != CL_SUCCESS) {
+        CHECKF(0, "CL_DEVICE_VERSION could not be read");
+        return;
+    }
+    printf("CL_DEVICE_VERSION (%zu bytes): %s\n", len, version);
+    if (strncmp(version, "OpenCL 3.", 9) != 0 ||
+        strstr(e->caps.extensions, "_device_attribute_query") ||
+        (e->caps.type & CL_DEVICE_TYPE_GPU)) {
+        printf("wg_multiple: not an OpenCL 3 device without a vendor query, not checked\n");
+        return;
+    }
+    if (clGetDeviceInfo(dev, 0x1067 /* CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */, sizeof m,
+                        &m, NULL) != CL_SUCCESS ||
+        m == 0 || m > 1024) {
+        printf("wg_multiple: the device gives no multiple, not checked\n");
+        return;
+    }
+    CHECKF(e->caps.wg_multiple == m, "caps.wg_multiple %u, the device's multiple %zu",
+           e->caps.wg_multiple, m);
+}
+
 /* A program built with only some direct conv kernels (-DCONV_KERNELS, as engines build them):
  * creating a kernel the program lacks is an error that names it; a family state with only the
  * built ones refuses the others at launch. */
@@ -565,6 +597,7 @@ int main(int argc, char **argv)
     if (env_init(&e)) {
         test_rejects(&e);
         test_launch_nd(&e);
+        test_caps_wg_multiple(&e);
         test_kernel_subset(&e);
         test_build_log_lines(&e, argc > 1 ? argv[1] : NULL);
 
