@@ -25,6 +25,9 @@
 /* The direct family's staged 1x1 kernel (CONV_STAGE): input channels staged in local memory at
  * a time (direct.cl dc_conv1x1_staged; the host sizes the buffer by it). */
 #define DC_CONV_STAGE_KC 128
+/* Its pair tiles (CONV_PAIRS, direct.cl dc_conv1x1_pairs): input channels staged at a time, each
+ * as 64 floats (8 pixels, each spread over 8 lanes); a channel tile's sums are 256 floats. */
+#define DC_CONV_PAIR_KC 64
 
 /* Conv kernels whose work-items share their tiles through a counter (the direct and winograd
  * families' DYN, common.cl DC_TILES_FOR): tiles the direct kernels' work-items take at a time,

@@ -41,6 +41,10 @@
  *                 tile's input once, the prologue applied, in local memory, which the group's
  *                 channel tiles then read (dc_conv_flat_stage; two more arguments, the group
  *                 size and the local buffer). The host sets it on CPUs. Default 0.
+ *   CONV_PAIRS    1: a staged build of 8-channel tiles on float16 also has the pair tiles, 32
+ *                 channels x 8 pixels (dc_conv1x1_pairs), which the host takes for the pixels
+ *                 past an image's whole 1x1 tiles or for all of a small image (the `pairs`
+ *                 argument). The host sets it with VEC 16 (PAIRS). Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -87,6 +91,9 @@
 #endif
 #ifndef CONV_STAGE
 #define CONV_STAGE 0
+#endif
+#ifndef CONV_PAIRS
+#define CONV_PAIRS 0
 #endif
 /* CONV_PREFETCH where the compiler has clang's __builtin_prefetch, else 0. */
 #define DC_PREFETCH 0
@@ -897,6 +904,218 @@ DC_INLINE void dc_conv_flat_weights(global const float *wt, size_t w_block, int 
 }
 
 #if CONV_STAGE
+/* Pair tiles (CONV_PAIRS, on builds of 8-channel weight blocks and float16 vectors: AVX-512
+ * CPUs' 8x32): the 1x1 tile for small images, 32 output channels (four weight blocks) x
+ * DC_PAIR_PX pixels, vectors over channels rather than pixels. A 7x7 image is 1 17/32 tiles of
+ * 32 pixels, the last moved back: 64 pixels computed for 49, against 56 in steps of 8. A float16
+ * holds one block's 8 channels at two pixels: the block's weight row for an input channel is
+ * loaded into both halves (one 256-bit broadcast load), and the stage holds each input value
+ * spread over the half of its pixel, so that the fma loop is 4 + 4 aligned vector loads per 16
+ * fmas (8x32: 2 loads and 8 broadcasts). The sums are transposed back into rows of pixels by
+ * shuffles at the end. The same fmas in the same order as the 8x32 tile: the outputs are the
+ * same to the bit. Where the host takes them, and what they measured: direct.c
+ * direct_use_pairs. */
+#if CONV_PAIRS && DC_FLAT_PACK == 8 && CONV_VEC == 16
+#define DC_PAIRS 1
+#define DC_PAIR_PX 8  /* pixels per tile: 4 pairs */
+#define DC_PAIR_NB 4  /* 8-channel weight blocks per tile */
+#define DC_PAIR_CO 32 /* DC_PAIR_NB * 8 channels */
+
+/* Stages input channels [ci0, ci1) of the tile at src: per channel, 4 float16 of
+ * (x[2q] x 8, x[2q + 1] x 8), the prologue applied. PRE is a constant at every call site. */
+DC_INLINE void dc_pair_stage(global const float *src, global const float *pre, int cin, int ci0,
+                             int ci1, int hw, const int PRE, local float16 *stage)
+{
+    for (int ci = ci0; ci < ci1; ci++) {
+        const global float *s = src + (size_t)ci * hw;
+#if DC_PREFETCH > 0
+        if (ci < cin - DC_PREFETCH) {
+            __builtin_prefetch(s + DC_PREFETCH * hw);
+            __builtin_prefetch(s + DC_PREFETCH * hw + DC_PAIR_PX - 1);
+        }
+#endif
+        float8 x = vload8(0, s);
+        if (PRE) {
+            x = DC_FMA(x, (float8)(pre[ci]), (float8)(pre[cin + ci]));
+            x = x < (float8)(0.0f) ? (float8)(0.0f) : x;
+        }
+        local float16 *d = stage + (ci - ci0) * (DC_PAIR_PX / 2);
+        d[0] = (float16)((float8)(x.s0), (float8)(x.s1));
+        d[1] = (float16)((float8)(x.s2), (float8)(x.s3));
+        d[2] = (float16)((float8)(x.s4), (float8)(x.s5));
+        d[3] = (float16)((float8)(x.s6), (float8)(x.s7));
+    }
+}
+
+/* One channel tile over staged input channels [ci0, ci1): wb, its blocks' weight rows at ci = 0;
+ * acc[b][q], block b's channels at pixels 2q and 2q + 1. */
+DC_INLINE void dc_pair_fma(local const float16 *stage, const global float *const *wb, int ci0,
+                           int ci1, float16 (*acc)[DC_PAIR_PX / 2])
+{
+    for (int ci = ci0; ci < ci1; ci++) {
+        float16 x[DC_PAIR_PX / 2];
+#pragma unroll
+        for (int q = 0; q < DC_PAIR_PX / 2; q++)
+            x[q] = stage[(ci - ci0) * (DC_PAIR_PX / 2) + q];
+#pragma unroll
+        for (int b = 0; b < DC_PAIR_NB; b++) {
+            const float8 w8 = vload8(0, wb[b] + ci * 8);
+            const float16 w = (float16)(w8, w8);
+#pragma unroll
+            for (int q = 0; q < DC_PAIR_PX / 2; q++)
+                acc[b][q] = DC_FMA(w, x[q], acc[b][q]);
+        }
+    }
+}
+
+/* The tile's sums to (save) or from (!save) local memory. */
+DC_INLINE void dc_pair_keep(local float16 *part, const int save, float16 (*acc)[DC_PAIR_PX / 2])
+{
+#pragma unroll
+    for (int b = 0; b < DC_PAIR_NB; b++)
+#pragma unroll
+        for (int q = 0; q < DC_PAIR_PX / 2; q++) {
+            if (save)
+                part[b * (DC_PAIR_PX / 2) + q] = acc[b][q];
+            else
+                acc[b][q] = part[b * (DC_PAIR_PX / 2) + q];
+        }
+}
+
+/* Transposes one block's sums, acc[q] its 8 channels at pixels 2q and 2q + 1, into rows: r[k] its
+ * channels 2k and 2k + 1 at the 8 pixels. Two rounds of shuffles (8 per block, each one
+ * permute instruction) instead of a trip through local memory. */
+DC_INLINE void dc_pair_rows(const float16 *acc, float16 *r)
+{
+    /* Channels 0-3 and 4-7 at pixels 0-3 (from acc[0], acc[1]) and 4-7 (acc[2], acc[3]),
+     * lane 4 * channel + pixel. */
+    const uint16 lo = (uint16)(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const uint16 hi = (uint16)(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+    /* Channels 2k and 2k + 1 (k even, then odd), pixels 0-3 from the first, 4-7 the second. */
+    const uint16 ev = (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const uint16 od = (uint16)(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const float16 a0 = shuffle2(acc[0], acc[1], lo), a1 = shuffle2(acc[0], acc[1], hi);
+    const float16 b0 = shuffle2(acc[2], acc[3], lo), b1 = shuffle2(acc[2], acc[3], hi);
+    r[0] = shuffle2(a0, b0, ev);
+    r[1] = shuffle2(a0, b0, od);
+    r[2] = shuffle2(a1, b1, ev);
+    r[3] = shuffle2(a1, b1, od);
+}
+
+/* Writes a tile: per output channel below cout, its DC_PAIR_PX pixels as one row, with the bias
+ * and the ReLU. out: channel co0 at the tile's first pixel. */
+DC_INLINE void dc_pair_store(float16 (*acc)[DC_PAIR_PX / 2], global float *out,
+                             global const float *bias, int flags, int cout, int co0, int hw)
+{
+#pragma unroll
+    for (int b = 0; b < DC_PAIR_NB; b++) {
+        float16 r[4];
+        dc_pair_rows(acc[b], r);
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const int co = co0 + b * 8 + 2 * k;
+            float8 y0 = r[k].lo, y1 = r[k].hi;
+            if (co >= cout)
+                return;
+            if (flags & DC_FLAG_BIAS) {
+                y0 += (float8)(bias[co]);
+                y1 += (float8)(bias[min(co + 1, cout - 1)]);
+            }
+            if (flags & DC_FLAG_RELU) {
+                y0 = fmax(y0, (float8)(0.0f));
+                y1 = fmax(y1, (float8)(0.0f));
+            }
+            vstore8(y0, 0, out + (size_t)(b * 8 + 2 * k) * hw);
+            if (co + 1 < cout)
+                vstore8(y1, 0, out + (size_t)(b * 8 + 2 * k + 1) * hw);
+        }
+    }
+}
+
+/* The pair tiles at one pixel tile of an image: output channels [c_lo, c_hi) in tiles of
+ * DC_PAIR_CO from c_lo (a multiple of 8: the weight blocks). src, out: the image's channel 0 at
+ * the tile's first pixel. stage: the staged chunk, then each channel tile's sums. */
+DC_INLINE void dc_pair_run(global const float *src, global const float *wt,
+                           global const float *bias, global const float *pre, global float *out,
+                           int cin, int hw, int cout, int c_lo, int c_hi, int flags,
+                           local float *stage)
+{
+    const size_t w_block = (size_t)cin * 8;
+    const int blocks = (cout + 7) / 8, tiles = (c_hi - c_lo + DC_PAIR_CO - 1) / DC_PAIR_CO;
+    local float16 *chunk = (local float16 *)stage;
+    for (int ci0 = 0; ci0 < cin; ci0 += DC_CONV_PAIR_KC) {
+        const int ci1 = min(cin, ci0 + DC_CONV_PAIR_KC);
+        if (flags & DC_FLAG_PRE)
+            dc_pair_stage(src, pre, cin, ci0, ci1, hw, 1, chunk);
+        else
+            dc_pair_stage(src, pre, cin, ci0, ci1, hw, 0, chunk);
+        for (int j = 0; j < tiles; j++) {
+            const int co0 = c_lo + j * DC_PAIR_CO;
+            local float16 *part =
+                chunk + DC_CONV_PAIR_KC * (DC_PAIR_PX / 2) + j * DC_PAIR_NB * (DC_PAIR_PX / 2);
+            const global float *wb[DC_PAIR_NB];
+#pragma unroll
+            for (int b = 0; b < DC_PAIR_NB; b++)
+                wb[b] = wt + min(co0 / 8 + b, blocks - 1) * w_block;
+            float16 acc[DC_PAIR_NB][DC_PAIR_PX / 2];
+            if (ci0 == 0) {
+#pragma unroll
+                for (int b = 0; b < DC_PAIR_NB; b++)
+#pragma unroll
+                    for (int q = 0; q < DC_PAIR_PX / 2; q++)
+                        acc[b][q] = (float16)(0.0f);
+            } else {
+                dc_pair_keep(part, 0, acc);
+            }
+            dc_pair_fma(chunk, wb, ci0, ci1, acc);
+            if (ci1 < cin)
+                dc_pair_keep(part, 1, acc);
+            else
+                dc_pair_store(acc, out + (size_t)co0 * hw, bias, flags, c_hi, co0, hw);
+        }
+    }
+}
+
+/* The pair tiles over [q0, hw) of one image (q0 <= hw - DC_PAIR_PX), the last moved back to end
+ * at hw: the pixels past a staged kernel's whole 1x1 tiles (pairs 1). */
+DC_INLINE void dc_pair_tail(global const float *src, global const float *wt,
+                            global const float *bias, global const float *pre, global float *out,
+                            int cin, int hw, int cout, int c_lo, int c_hi, int flags, int q0,
+                            local float *stage)
+{
+    for (int q = q0; q < hw; q += DC_PAIR_PX) {
+        const int p0 = min(q, hw - DC_PAIR_PX);
+        dc_pair_run(src + p0, wt, bias, pre, out + p0, cin, hw, cout, c_lo, c_hi, flags, stage);
+    }
+}
+
+/* densecl_conv1x1 in pair tiles alone (pairs 2): a work-item's tile is one image's pixel tile
+ * (the last one moved back to end at hw) and a group of cgroup channel tiles, as
+ * dc_conv1x1_staged's. hw >= DC_PAIR_PX. */
+DC_INLINE void dc_conv1x1_pairs(global const float *in, global const float *wt,
+                                global const float *bias, global const float *pre,
+                                global float *out, int n, int cin, int hw, int cout, int flags,
+                                size_t in_img, size_t out_img, int cgroup, global int *ctr,
+                                local float *stage)
+{
+    const int ptiles = (hw + DC_PAIR_PX - 1) / DC_PAIR_PX;
+    const int ctiles = (cout + DC_PAIR_CO - 1) / DC_PAIR_CO;
+    const int gtiles = (ctiles + cgroup - 1) / cgroup;
+    DC_TILES_FOR(t, n * ptiles * gtiles, 1, CONV_DYN, ctr)
+    {
+        int ni, g, pt;
+        dc_conv_split_as(t, ptiles, gtiles, 1, &ni, &g, &pt);
+        const int p0 = min(pt * DC_PAIR_PX, hw - DC_PAIR_PX);
+        dc_pair_run(in + ni * in_img + p0, wt, bias, pre, out + ni * out_img + p0, cin, hw, cout,
+                    g * cgroup * DC_PAIR_CO, min(cout, (g + 1) * cgroup * DC_PAIR_CO), flags,
+                    stage);
+    }
+    dc_tiles_done(ctr, CONV_DYN);
+}
+#else
+#define DC_PAIRS 0
+#endif
+
 /* densecl_conv1x1 with staged pixel tiles: a tile is one image's pixel tile (pixel tiles
  * fastest, so that a work-item's consecutive tiles share the group's weights) and a group of
  * cgroup channel tiles. The tile positions are densecl_conv1x1's: the last pixel tile moved back
@@ -905,7 +1124,7 @@ DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
                                  global const float *bias, global const float *pre,
                                  global float *out, int n, int cin, int hw, int cout, int flags,
                                  size_t in_img, size_t out_img, int ptiles, int ctiles, int cgroup,
-                                 global int *ctr, local float *stage)
+                                 int pairs, global int *ctr, local float *stage)
 {
     const size_t w_block = (size_t)cin * DC_FLAT_PACK;
     const int gtiles = (ctiles + cgroup - 1) / cgroup;
@@ -917,6 +1136,15 @@ DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
         dc_conv_split_as(t, ptiles, gtiles, 1, &ni, &g, &pt);
         const int ct_end = min(ctiles, (g + 1) * cgroup);
         const int last = pt == ptiles - 1;
+#if DC_PAIRS
+        if (pairs && rem != 0 && last) {
+            /* The pixels past the whole tiles in pair tiles, the group's channels. */
+            dc_pair_tail(in + ni * in_img, wt, bias, pre, out + ni * out_img, cin, hw, cout,
+                         g * cgroup * CONV_FLAT_CO, min(cout, ct_end * CONV_FLAT_CO), flags,
+                         hw - rem, stage);
+            continue;
+        }
+#endif
 #if DC_TAIL
         if (rem != 0 && rem <= 8 && last) {
             const size_t p0 = hw - rem;
@@ -985,6 +1213,7 @@ DC_INLINE void dc_conv1x1_staged(global const float *in, global const float *wt,
     }
     dc_tiles_done(ctr, CONV_DYN);
 }
+
 #endif
 
 /* 1x1, stride 1, no padding: a GEMM of the packed weights [cout, cin] by the image [cin, hw].
@@ -1004,7 +1233,8 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             int wpack,          // the weights' blocks the host packed
                             int cgroup,         // channel tiles per staged work-item
                             local float *stage, // dc_conv1x1_staged's chunk and sums
-                            int stage_len       // its floats
+                            int stage_len,      // its floats
+                            int pairs // pair tiles (CONV_PAIRS): 1 past the whole tiles, 2 all
 #endif
 )
 {
@@ -1024,22 +1254,40 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
 #if CONV_STAGE
     /* A staged build runs every image of at least a tile staged: its program is the smaller
      * by the unstaged loops, which POCL would otherwise compile too (a second of start-up). */
-    if (wpack != DC_FLAT_PACK ||
+    /* The local buffer: the pair tiles' (chunk and sums of a group of cgroup pair tiles where
+     * pairs is 2, else of the group's channels in pair tiles), the whole tiles' (pairs 0, 1). */
+    const size_t pair_len = (size_t)DC_CONV_PAIR_KC * 64 +
+                            (size_t)(pairs == 2 ? cgroup : (cgroup * CONV_FLAT_CO + 31) / 32) * 256;
+    const size_t flat_len = (size_t)(DC_CONV_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX;
+#if DC_PAIRS
+    const int pairs_bad = pairs != 0 && (folded || hw < 8); /* images they do not take */
+#else
+    const int pairs_bad = pairs != 0; /* a build without them */
+#endif
+    if (wpack != DC_FLAT_PACK || pairs < 0 || pairs > 2 || pairs_bad ||
         (!folded &&
-         (cgroup < 1 || get_local_size(0) != 1 ||
-          (size_t)(DC_CONV_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX > (size_t)stage_len))) {
+         (cgroup < 1 || get_local_size(0) != 1 || (pairs && pair_len > (size_t)stage_len) ||
+          (pairs != 2 && flat_len > (size_t)stage_len)))) {
         /* Weights in another layout than this build reads, a buffer too small for its tiles
-         * (a host whose 1x1 tile is not the build's), or work-groups of more than the one
-         * work-item the buffer is for: NaN outputs, never plausible wrong ones, and no access
-         * past the buffer or race on it. */
+         * (a host whose 1x1 tile is not the build's), pair tiles the build lacks or an image
+         * they do not take, or work-groups of more than the one work-item the buffer is for:
+         * NaN outputs, never plausible wrong ones, and no access past the buffer or race on
+         * it. */
         const size_t count = (size_t)n * cout * hw;
         for (size_t i = get_global_id(0); i < count; i += get_global_size(0))
             out[i / ((size_t)cout * hw) * out_img + i % ((size_t)cout * hw)] = NAN;
         return;
     }
+#if DC_PAIRS
+    if (pairs == 2) {
+        dc_conv1x1_pairs(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, cgroup,
+                         ctr, stage);
+        return;
+    }
+#endif
     if (!folded) {
         dc_conv1x1_staged(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, ptiles,
-                          ctiles, cgroup, ctr, stage);
+                          ctiles, cgroup, pairs, ctr, stage);
         return;
     }
 #endif

@@ -225,6 +225,7 @@ enum {
     DC_DIRECT_KERNELS,
     DC_DIRECT_DYN,
     DC_DIRECT_STAGE,
+    DC_DIRECT_PAIRS,
     DC_DIRECT_NPARAMS
 };
 void dc_direct_to_tiles(const dc_params *p, densecl_tiles *t);

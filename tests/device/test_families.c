@@ -209,6 +209,9 @@ static int env_init(test_env *e, const char *options)
          * build's 1x1 weights come in blocks of its 1x1 tile's channels (direct.c
          * dc_direct_flat_pack), so the host takes that tile (the other tiles stay generic). */
         e->params[0].v[DC_DIRECT_STAGE] = strstr(options, "-DCONV_STAGE=1") != NULL;
+        /* A build with the pair tiles takes them wherever they can run (PAIRS=2), so that its
+         * cases test them rather than the 1x1 tiles; one without, never. */
+        e->params[0].v[DC_DIRECT_PAIRS] = strstr(options, "-DCONV_PAIRS=1") ? 2 : 0;
         if (e->params[0].v[DC_DIRECT_STAGE]) {
             const char *co = strstr(options, "-DCONV_FLAT_CO="),
                        *px = strstr(options, "-DCONV_FLAT_PX=");
@@ -266,17 +269,23 @@ static void env_free(test_env *e)
  * (smaller channel tiles, larger pixel tiles, the largest row segment, the other tile order,
  * mad()); the second the 1x1 tile and the vector width. The third is the AVX-512 CPUs' default
  * (with the tiles shared through counters, CONV_DYN, which needs the host's DYN of a CPU, and the
- * 1x1 tile order by shape) and the fourth the 1x1 tile an AMD EPYC ran fastest (`densecl tune`
- * may choose it), both staged (CONV_STAGE, as CPUs build them; the first two are not); both on
- * float16 vectors, which the device's own build above has only where its native float width is 16
- * (elsewhere clang may warn that they "change the ABI"); the last 32-channel conv tiles on float8.
- * Few builds: POCL takes a second or more to compile each conv kernel. */
+ * 1x1 tile order by shape), the fourth that with the pair tiles, and the fifth the 1x1 tile an
+ * AMD EPYC ran fastest (`densecl tune` may choose it), all three staged (CONV_STAGE, as CPUs
+ * build them; the first two are not) and on float16 vectors, which the device's own build above has
+ * only where its native float width is 16 (elsewhere clang may warn that they "change the ABI");
+ * the last 32-channel conv tiles on float8. Few builds: POCL takes a second or more to compile each
+ * conv kernel. */
 static const char *const alt_builds[] = {
     "-DCONV_TCO=2 -DCONV_TPX=8 -DCONV_FLAT_CO=16 -DCONV_FLAT_PX=2 -DCONV_ORDER=0 -DCONV_FMA=0",
     /* 1x1 channel tiles that straddle the 16-channel weight blocks, three-vector pixel tiles. */
     "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24 -DCONV_VEC=8",
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
     "-DCONV_DYN=1 -DCONV_STAGE=1",
+    /* The same with the pair tiles on every 1x1 image of at least a tile (PAIRS=2): output
+     * channels past cout in a block and in a tile, chunks of input channels, images of 49 to
+     * 784 pixels with the last pixel tile moved back. */
+    "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
+    "-DCONV_DYN=1 -DCONV_STAGE=1 -DCONV_PAIRS=1",
     /* The AMD EPYC's fastest 1x1 tile: one float16 of pixels for 16 channels. */
     "-DCONV_FLAT_CO=16 -DCONV_FLAT_PX=16 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_STAGE=1",
     /* 32-channel conv tiles as four float8: tiles that span two weight blocks or pass the last. */

@@ -427,8 +427,10 @@ static void test_kernel_subset(const test_env *e)
     void *state = NULL;
     cl_mem m;
     char defines[64];
-    /* The 1x1 kernel's arguments follow STAGE (direct.c): build it as p says. */
+    /* The 1x1 kernel's arguments follow STAGE (direct.c): build it as p says, without the pair
+     * tiles. */
     snprintf(defines, sizeof defines, "-DCONV_KERNELS=1 -DCONV_STAGE=%d", p.v[DC_DIRECT_STAGE]);
+    p.v[DC_DIRECT_PAIRS] = 0;
     st = dc_program_build(e->ctx, e->caps.dev, 1u, defines, &prog);
     CHECKF(st == DENSECL_OK, "build with %s: %s", defines, densecl_last_error());
     if (st != DENSECL_OK)

@@ -129,12 +129,13 @@ else
             "DENSECL_DEVICE_PROFILE=$profile" $lim --
     done
     # The CPU path, as AVX-512 CPUs build it: the staged 1x1 kernel (its local-memory chunk and
-    # sums, 8x32 tiles of float16) and winograd for the 3x3 convs; PREFETCH=0, since oclgrind
-    # has no llvm.prefetch. oclgrind's device has no limits to model here.
+    # sums, 8x32 tiles of float16, and the pair tiles on the 7x7 images of block 3 and the last
+    # transition) and winograd for the 3x3 convs; PREFETCH=0, since oclgrind has no
+    # llvm.prefetch. oclgrind's device has no limits to model here.
     model_on_oclgrind cpu "on the CPU families" \
         "convs on 'Oclgrind Simulator': 1x1=direct 3x3=winograd; direct:.*STAGE=1" "" -- \
         --conv winograd \
-        --kernel-params "direct:1x1=8x32,VEC=16,PREFETCH=0,STAGE=1;winograd:VEC=16,CO=32,CK=32"
+        --kernel-params "direct:1x1=8x32,VEC=16,PREFETCH=0,STAGE=1,PAIRS=1;winograd:VEC=16,CO=32,CK=32"
 fi
 if [ $failed -ne 0 ]; then
     exit 1
