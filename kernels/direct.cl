@@ -42,9 +42,9 @@
  *                 channel tiles then read (dc_conv_flat_stage; two more arguments, the group
  *                 size and the local buffer). The host sets it on CPUs. Default 0.
  *   CONV_PAIRS    1: a staged build of 8-channel tiles on float16 also has the pair tiles, 32
- *                 channels x 8 pixels (dc_conv1x1_pairs), which the host takes for the pixels
- *                 past an image's whole 1x1 tiles or for all of a small image (the `pairs`
- *                 argument). The host sets it with VEC 16 (PAIRS). Default 0.
+ *                 channels x 8 pixels (dc_pair_tail), for the pixels past an image's whole 1x1
+ *                 tiles where the host asks (one more argument, `pairs`). The host sets it
+ *                 with VEC 16 (its PAIRS). Default 0.
  *   CONV_FMA      1: accumulate with fma(), which POCL lowers to FMA instructions where mad()
  *                 stays a multiply and an add; 0: mad(), for devices without hardware fma (their
  *                 CL_DEVICE_SINGLE_FP_CONFIG lacks CL_FP_FMA, and fma() is emulated). Default 1.
@@ -905,16 +905,17 @@ DC_INLINE void dc_conv_flat_weights(global const float *wt, size_t w_block, int 
 
 #if CONV_STAGE
 /* Pair tiles (CONV_PAIRS, on builds of 8-channel weight blocks and float16 vectors: AVX-512
- * CPUs' 8x32): the 1x1 tile for small images, 32 output channels (four weight blocks) x
- * DC_PAIR_PX pixels, vectors over channels rather than pixels. A 7x7 image is 1 17/32 tiles of
- * 32 pixels, the last moved back: 64 pixels computed for 49, against 56 in steps of 8. A float16
- * holds one block's 8 channels at two pixels: the block's weight row for an input channel is
- * loaded into both halves (one 256-bit broadcast load), and the stage holds each input value
- * spread over the half of its pixel, so that the fma loop is 4 + 4 aligned vector loads per 16
- * fmas (8x32: 2 loads and 8 broadcasts). The sums are transposed back into rows of pixels by
- * shuffles at the end. The same fmas in the same order as the 8x32 tile: the outputs are the
- * same to the bit. Where the host takes them, and what they measured: direct.c
- * direct_use_pairs. */
+ * CPUs' 8x32): 32 output channels (four weight blocks) x DC_PAIR_PX pixels, vectors over
+ * channels rather than pixels, for the pixels past an image's whole 1x1 tiles, which a half
+ * tile of 16 pixels or a whole tile moved back took before: a 14x14 image's last 4 pixels, a
+ * 7x7 image's last 17 (64 pixels computed for 49 before, 56 now). A float16 holds one block's
+ * 8 channels at two pixels: the block's weight row for an input channel is loaded into both
+ * halves (one 256-bit broadcast load), and the stage holds each input value spread over the
+ * half of its pixel, so that the fma loop is 4 + 4 aligned vector loads per 16 fmas (8x32: 2
+ * loads and 8 broadcasts). The sums go back into rows of pixels through local memory (shuffles
+ * compiled 0.5 s slower on POCL 3.1, for a part of the work this small). The same fmas in the
+ * same order as the 8x32 tile: the outputs are the same to the bit. What they measured:
+ * direct.c direct_use_pairs. */
 #if CONV_PAIRS && DC_FLAT_PACK == 8 && CONV_VEC == 16
 #define DC_PAIRS 1
 #define DC_PAIR_PX 8  /* pixels per tile: 4 pairs */
@@ -982,53 +983,21 @@ DC_INLINE void dc_pair_keep(local float16 *part, const int save, float16 (*acc)[
         }
 }
 
-/* Transposes one block's sums, acc[q] its 8 channels at pixels 2q and 2q + 1, into rows: r[k] its
- * channels 2k and 2k + 1 at the 8 pixels. Two rounds of shuffles (8 per block, each one
- * permute instruction) instead of a trip through local memory. */
-DC_INLINE void dc_pair_rows(const float16 *acc, float16 *r)
+/* Writes a tile whose sums dc_pair_keep saved at part: per output channel co0 + c below c_hi,
+ * its DC_PAIR_PX pixels as one row, with the bias and the ReLU. out: channel co0 at the first
+ * pixel. */
+DC_INLINE void dc_pair_store(local const float16 *part, global float *out, global const float *bias,
+                             int flags, int c_hi, int co0, int hw)
 {
-    /* Channels 0-3 and 4-7 at pixels 0-3 (from acc[0], acc[1]) and 4-7 (acc[2], acc[3]),
-     * lane 4 * channel + pixel. */
-    const uint16 lo = (uint16)(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const uint16 hi = (uint16)(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
-    /* Channels 2k and 2k + 1 (k even, then odd), pixels 0-3 from the first, 4-7 the second. */
-    const uint16 ev = (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    const uint16 od = (uint16)(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    const float16 a0 = shuffle2(acc[0], acc[1], lo), a1 = shuffle2(acc[0], acc[1], hi);
-    const float16 b0 = shuffle2(acc[2], acc[3], lo), b1 = shuffle2(acc[2], acc[3], hi);
-    r[0] = shuffle2(a0, b0, ev);
-    r[1] = shuffle2(a0, b0, od);
-    r[2] = shuffle2(a1, b1, ev);
-    r[3] = shuffle2(a1, b1, od);
-}
-
-/* Writes a tile: per output channel below cout, its DC_PAIR_PX pixels as one row, with the bias
- * and the ReLU. out: channel co0 at the tile's first pixel. */
-DC_INLINE void dc_pair_store(float16 (*acc)[DC_PAIR_PX / 2], global float *out,
-                             global const float *bias, int flags, int cout, int co0, int hw)
-{
-#pragma unroll
-    for (int b = 0; b < DC_PAIR_NB; b++) {
-        float16 r[4];
-        dc_pair_rows(acc[b], r);
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            const int co = co0 + b * 8 + 2 * k;
-            float8 y0 = r[k].lo, y1 = r[k].hi;
-            if (co >= cout)
-                return;
-            if (flags & DC_FLAG_BIAS) {
-                y0 += (float8)(bias[co]);
-                y1 += (float8)(bias[min(co + 1, cout - 1)]);
-            }
-            if (flags & DC_FLAG_RELU) {
-                y0 = fmax(y0, (float8)(0.0f));
-                y1 = fmax(y1, (float8)(0.0f));
-            }
-            vstore8(y0, 0, out + (size_t)(b * 8 + 2 * k) * hw);
-            if (co + 1 < cout)
-                vstore8(y1, 0, out + (size_t)(b * 8 + 2 * k + 1) * hw);
-        }
+    local const float *v = (local const float *)part;
+    for (int c = 0; c < DC_PAIR_CO && co0 + c < c_hi; c++) {
+        const local float *r = v + (c / 8) * (DC_PAIR_PX / 2) * 16 + c % 8;
+        float8 y = (float8)(r[0], r[8], r[16], r[24], r[32], r[40], r[48], r[56]);
+        if (flags & DC_FLAG_BIAS)
+            y += (float8)(bias[co0 + c]);
+        if (flags & DC_FLAG_RELU)
+            y = fmax(y, (float8)(0.0f));
+        vstore8(y, 0, out + (size_t)c * hw);
     }
 }
 
@@ -1068,16 +1037,15 @@ DC_INLINE void dc_pair_run(global const float *src, global const float *wt,
                 dc_pair_keep(part, 0, acc);
             }
             dc_pair_fma(chunk, wb, ci0, ci1, acc);
-            if (ci1 < cin)
-                dc_pair_keep(part, 1, acc);
-            else
-                dc_pair_store(acc, out + (size_t)co0 * hw, bias, flags, c_hi, co0, hw);
+            dc_pair_keep(part, 1, acc);
+            if (ci1 >= cin)
+                dc_pair_store(part, out + (size_t)co0 * hw, bias, flags, c_hi, co0, hw);
         }
     }
 }
 
 /* The pair tiles over [q0, hw) of one image (q0 <= hw - DC_PAIR_PX), the last moved back to end
- * at hw: the pixels past a staged kernel's whole 1x1 tiles (pairs 1). */
+ * at hw: the pixels past a staged kernel's whole 1x1 tiles. */
 DC_INLINE void dc_pair_tail(global const float *src, global const float *wt,
                             global const float *bias, global const float *pre, global float *out,
                             int cin, int hw, int cout, int c_lo, int c_hi, int flags, int q0,
@@ -1089,29 +1057,6 @@ DC_INLINE void dc_pair_tail(global const float *src, global const float *wt,
     }
 }
 
-/* densecl_conv1x1 in pair tiles alone (pairs 2): a work-item's tile is one image's pixel tile
- * (the last one moved back to end at hw) and a group of cgroup channel tiles, as
- * dc_conv1x1_staged's. hw >= DC_PAIR_PX. */
-DC_INLINE void dc_conv1x1_pairs(global const float *in, global const float *wt,
-                                global const float *bias, global const float *pre,
-                                global float *out, int n, int cin, int hw, int cout, int flags,
-                                size_t in_img, size_t out_img, int cgroup, global int *ctr,
-                                local float *stage)
-{
-    const int ptiles = (hw + DC_PAIR_PX - 1) / DC_PAIR_PX;
-    const int ctiles = (cout + DC_PAIR_CO - 1) / DC_PAIR_CO;
-    const int gtiles = (ctiles + cgroup - 1) / cgroup;
-    DC_TILES_FOR(t, n * ptiles * gtiles, 1, CONV_DYN, ctr)
-    {
-        int ni, g, pt;
-        dc_conv_split_as(t, ptiles, gtiles, 1, &ni, &g, &pt);
-        const int p0 = min(pt * DC_PAIR_PX, hw - DC_PAIR_PX);
-        dc_pair_run(in + ni * in_img + p0, wt, bias, pre, out + ni * out_img + p0, cin, hw, cout,
-                    g * cgroup * DC_PAIR_CO, min(cout, (g + 1) * cgroup * DC_PAIR_CO), flags,
-                    stage);
-    }
-    dc_tiles_done(ctr, CONV_DYN);
-}
 #else
 #define DC_PAIRS 0
 #endif
@@ -1234,7 +1179,7 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
                             int cgroup,         // channel tiles per staged work-item
                             local float *stage, // dc_conv1x1_staged's chunk and sums
                             int stage_len,      // its floats
-                            int pairs // pair tiles (CONV_PAIRS): 1 past the whole tiles, 2 all
+                            int pairs           // 1: pair tiles past the whole tiles (CONV_PAIRS)
 #endif
 )
 {
@@ -1253,21 +1198,20 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
     ctr += ctr_off;
 #if CONV_STAGE
     /* A staged build runs every image of at least a tile staged: its program is the smaller
-     * by the unstaged loops, which POCL would otherwise compile too (a second of start-up). */
-    /* The local buffer: the pair tiles' (chunk and sums of a group of cgroup pair tiles where
-     * pairs is 2, else of the group's channels in pair tiles), the whole tiles' (pairs 0, 1). */
-    const size_t pair_len = (size_t)DC_CONV_PAIR_KC * 64 +
-                            (size_t)(pairs == 2 ? cgroup : (cgroup * CONV_FLAT_CO + 31) / 32) * 256;
+     * by the unstaged loops, which POCL would otherwise compile too (a second of start-up).
+     * The local buffer holds the whole tiles' chunk and sums, and where pairs, the pair tiles'
+     * (the group's channels in tiles of 32). */
+    const size_t pair_len =
+        (size_t)DC_CONV_PAIR_KC * 64 + (size_t)((cgroup * CONV_FLAT_CO + 31) / 32) * 256;
     const size_t flat_len = (size_t)(DC_CONV_STAGE_KC + cgroup * CONV_FLAT_CO) * CONV_FLAT_PX;
 #if DC_PAIRS
     const int pairs_bad = pairs != 0 && (folded || hw < 8); /* images they do not take */
 #else
     const int pairs_bad = pairs != 0; /* a build without them */
 #endif
-    if (wpack != DC_FLAT_PACK || pairs < 0 || pairs > 2 || pairs_bad ||
-        (!folded &&
-         (cgroup < 1 || get_local_size(0) != 1 || (pairs && pair_len > (size_t)stage_len) ||
-          (pairs != 2 && flat_len > (size_t)stage_len)))) {
+    if (wpack != DC_FLAT_PACK || pairs < 0 || pairs > 1 || pairs_bad ||
+        (!folded && (cgroup < 1 || get_local_size(0) != 1 || flat_len > (size_t)stage_len ||
+                     (pairs && pair_len > (size_t)stage_len)))) {
         /* Weights in another layout than this build reads, a buffer too small for its tiles
          * (a host whose 1x1 tile is not the build's), pair tiles the build lacks or an image
          * they do not take, or work-groups of more than the one work-item the buffer is for:
@@ -1278,13 +1222,6 @@ kernel void densecl_conv1x1(global const float *in, int in_off,     // [n, in_ct
             out[i / ((size_t)cout * hw) * out_img + i % ((size_t)cout * hw)] = NAN;
         return;
     }
-#if DC_PAIRS
-    if (pairs == 2) {
-        dc_conv1x1_pairs(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, cgroup,
-                         ctr, stage);
-        return;
-    }
-#endif
     if (!folded) {
         dc_conv1x1_staged(in, wt, bias, pre, out, n, cin, hw, cout, flags, in_img, out_img, ptiles,
                           ctiles, cgroup, pairs, ctr, stage);

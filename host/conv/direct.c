@@ -65,9 +65,9 @@ static const dc_param_spec direct_params[DC_DIRECT_NPARAMS] = {
     {"KERNELS", 1, DC_CONV_ALL, "conv kernels to build (abi.h DC_CONV_* bits)"},
     {"DYN", 0, 8, "work-items per compute unit, taking tiles from a counter (0: one per tile)"},
     {"STAGE", 0, 1, "1: 1x1 convs stage each pixel tile's input in local memory (CPUs)"},
-    {"PAIRS", 0, 2,
-     "1x1 convs in 32-channel x 8-pixel tiles (staged 8-channel tiles on float16): 0 never, "
-     "1 past an image's whole 1x1 tiles (all of an image of fewer than two), 2 for all"},
+    {"PAIRS", 0, 1,
+     "1: 32-channel x 8-pixel tiles for the pixels past an image's whole 1x1 tiles (staged "
+     "8-channel tiles on float16)"},
 };
 
 static int direct_supports(const dc_caps *caps, const dc_op *op, char *why, size_t cap)
@@ -87,8 +87,8 @@ static size_t direct_stage_bytes(const dc_params *p, size_t group)
            (size_t)p->v[DC_DIRECT_FLAT_PX] * sizeof(float);
 }
 
-/* The pair tiles' buffer (direct.cl dc_conv1x1_pairs): the staged chunk, 64 floats per input
- * channel, and the group's sums, 256 floats per 32-channel tile. */
+/* The pair tiles' buffer (direct.cl dc_pair_run): the staged chunk, 64 floats per input
+ * channel, and the sums, 256 floats per 32-channel tile of the group. */
 static size_t direct_pairs_bytes(size_t group)
 {
     return ((size_t)DC_CONV_PAIR_KC * 64 + group * 256) * sizeof(float);
@@ -362,16 +362,15 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
 static int direct_stage_group(const direct_state *k, const dc_conv_args *a, int pairs,
                               size_t *bytes)
 {
-    const size_t co = pairs == 2 ? 32 : (size_t)k->p.v[DC_DIRECT_FLAT_CO];
-    const size_t px = pairs == 2 ? 8 : (size_t)k->p.v[DC_DIRECT_FLAT_PX];
+    const size_t px = (size_t)k->p.v[DC_DIRECT_FLAT_PX], co = (size_t)k->p.v[DC_DIRECT_FLAT_CO];
     const size_t hw = (size_t)a->in_h * a->in_w, ctiles = ((size_t)a->cout + co - 1) / co;
     const size_t want = (size_t)k->units * DC_STAGE_TILES_PER_CU;
     const size_t ptiles = (size_t)a->n * ((hw + px - 1) / px);
-    size_t group = ctiles, need = 0;
+    size_t group = ctiles, need;
     for (;;) {
-        /* pairs 1: the whole tiles' buffer, or the pair tiles' over the group's channels. */
-        need = pairs == 2 ? direct_pairs_bytes(group) : direct_stage_bytes(&k->p, group);
-        if (pairs == 1 && direct_pairs_bytes((group * co + 31) / 32) > need)
+        /* The whole tiles' buffer, or with pairs the pair tiles' for the group's channels. */
+        need = direct_stage_bytes(&k->p, group);
+        if (pairs && direct_pairs_bytes((group * co + 31) / 32) > need)
             need = direct_pairs_bytes((group * co + 31) / 32);
         if (group <= 1 || (ptiles * ((ctiles + group - 1) / group) >= want && need <= k->local_mem))
             break;
@@ -381,25 +380,25 @@ static int direct_stage_group(const direct_state *k, const dc_conv_args *a, int 
     return (int)group;
 }
 
-/* The pair tiles a 1x1 conv of the state's staged build takes (direct.cl dc_conv1x1_pairs, the
- * kernel's `pairs`): none where the build lacks them or the image is smaller than a 1x1 tile
- * (the kernel's folded path); with PAIRS 2, all of its pixels (kernel 2); with PAIRS 1, an image
- * of less than two whole 1x1 tiles all in pair tiles (2), a larger one in whole tiles and pair
- * tiles for the pixels past them (1). Measured on an AMD EPYC (POCL 3.1, AVX-512, DenseNet-121
- * at 224x224 batch 1, per block against the 1x1 tiles alone, minima of 10 rounds): at 14x14 (a
- * 16-pixel half tile for the last 4 pixels before) pair tiles past the whole ones made block 3's
- * 1x1 convs 3% faster; at 7x7 (two 32-pixel tiles, the second moved back, for 49) pair tiles
- * alone made block 4's 10% faster and the last transition's 11%, where pair tiles past one
- * whole tile made them 3% and 12% faster; at 28x28 (a half tile for the last 16 pixels) either
- * way within 1%; pair tiles alone on the larger images 8-12% slower. */
+/* Whether a 1x1 conv of the state's staged build takes pair tiles for the pixels past its
+ * image's whole 1x1 tiles (direct.cl dc_pair_tail, the kernel's `pairs`): with PAIRS 1 where the
+ * build has them, the image is at least a tile (smaller ones take the kernel's folded path), and
+ * the half tile or the whole tile moved back that takes those pixels otherwise would compute 8
+ * or more pixels past the image (a pair tile's 8 pixels would then be saved).
+ * Measured on an AMD EPYC (POCL 3.1, AVX-512, DenseNet-121 at 224x224 batch 1, each op's time
+ * summed per block, minima of 10 rounds, against the same build with PAIRS=0): block 3's 1x1
+ * convs (14x14: the last 4 pixels in a 16-pixel half tile before) 3% faster, the last
+ * transition's and block 4's (7x7: 17 pixels in a whole tile moved back, 64 for 49) 1-4%; at
+ * 28x28 (16 pixels past the whole tiles: a half tile fits them) pair tiles made block 2's 1.3%
+ * slower in three runs out of three, so they are not taken there. Pair tiles for every pixel
+ * ran 8-12% slower than 8x32 on the larger images (on this CPU the 256-bit broadcast of a
+ * weight row into a float16 costs a shuffle besides its load): they take the tails only. */
 static int direct_use_pairs(const direct_state *k, const dc_conv_args *a)
 {
     const size_t hw = (size_t)a->in_h * a->in_w, px = (size_t)k->p.v[DC_DIRECT_FLAT_PX];
-    if (!direct_has_pairs(&k->p) || hw < px || hw < 8 || k->local_mem < direct_pairs_bytes(1))
-        return 0;
-    if (k->p.v[DC_DIRECT_PAIRS] == 1)
-        return hw < 2 * px ? 2 : 1;
-    return k->p.v[DC_DIRECT_PAIRS];
+    const size_t rem = hw % px, cover = rem <= px / 2 ? px / 2 : px;
+    return direct_has_pairs(&k->p) && hw >= px && hw >= 8 && rem != 0 && cover - rem >= 8 &&
+           k->local_mem >= direct_pairs_bytes(1);
 }
 
 static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a, dc_mem ws,
@@ -411,7 +410,7 @@ static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a
     const int kind = a ? dc_conv_kind_of(a->k, a->stride, a->pad, a->pre.buf != NULL) : 0;
     const unsigned bit = 1u << kind;
     const int flat = bit == DC_CONV_1X1;
-    const int pairs = flat && k && a && k->p.v[DC_DIRECT_STAGE] ? direct_use_pairs(k, a) : 0;
+    const int pairs = flat && k && a && k->p.v[DC_DIRECT_STAGE] && direct_use_pairs(k, a);
     dc_argset s = {NULL, 0, CL_SUCCESS};
     dc_binder x;
     (void)p; /* the tiles the kernels were built with are the state's */
@@ -486,14 +485,10 @@ static cl_int direct_bind(void *state, const dc_params *p, const dc_conv_args *a
      * tile each output row, the stem kernel with at most DC_CONV_TCO7 x DC_CONV_TPX7). */
     if (flat) {
         size_t hw = (size_t)a->out_h * a->out_w, px = (size_t)k->p.v[DC_DIRECT_FLAT_PX];
-        size_t co = (size_t)k->p.v[DC_DIRECT_FLAT_CO];
         size_t cols = hw < px ? (size_t)a->n * hw : hw;
-        if (pairs == 2) {
-            px = 8;
-            co = 32;
-        }
         ptiles = (cols + px - 1) / px;
-        ctiles = ((size_t)a->cout + co - 1) / co;
+        ctiles = ((size_t)a->cout + (size_t)k->p.v[DC_DIRECT_FLAT_CO] - 1) /
+                 (size_t)k->p.v[DC_DIRECT_FLAT_CO];
         tiles = (hw < px ? 1 : (size_t)a->n) * ptiles * ctiles;
     } else if (bit == DC_CONV_7X7S2 && k->p.v[DC_DIRECT_VEC] == 16 &&
                a->in_w >= DC_CONV_STEM_MIN_W && a->out_w >= 16) {

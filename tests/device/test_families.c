@@ -209,9 +209,8 @@ static int env_init(test_env *e, const char *options)
          * build's 1x1 weights come in blocks of its 1x1 tile's channels (direct.c
          * dc_direct_flat_pack), so the host takes that tile (the other tiles stay generic). */
         e->params[0].v[DC_DIRECT_STAGE] = strstr(options, "-DCONV_STAGE=1") != NULL;
-        /* A build with the pair tiles takes them wherever they can run (PAIRS=2), so that its
-         * cases test them rather than the 1x1 tiles; one without, never. */
-        e->params[0].v[DC_DIRECT_PAIRS] = strstr(options, "-DCONV_PAIRS=1") ? 2 : 0;
+        /* The pair tiles where the build has them; one without, never. */
+        e->params[0].v[DC_DIRECT_PAIRS] = strstr(options, "-DCONV_PAIRS=1") ? 1 : 0;
         if (e->params[0].v[DC_DIRECT_STAGE]) {
             const char *co = strstr(options, "-DCONV_FLAT_CO="),
                        *px = strstr(options, "-DCONV_FLAT_PX=");
@@ -281,9 +280,9 @@ static const char *const alt_builds[] = {
     "-DCONV_FLAT_CO=6 -DCONV_FLAT_PX=24 -DCONV_VEC=8",
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
     "-DCONV_DYN=1 -DCONV_STAGE=1",
-    /* The same with the pair tiles on every 1x1 image of at least a tile (PAIRS=2): output
-     * channels past cout in a block and in a tile, chunks of input channels, images of 49 to
-     * 784 pixels with the last pixel tile moved back. */
+    /* The same with the pair tiles past the whole 1x1 tiles (17, 15 and 4 pixels past them; 16
+     * keep the half tile): output channels past cout in a block, in a 32-channel tile and in a
+     * group, chunks of input channels, the last pair tile moved back. */
     "-DCONV_FLAT_CO=8 -DCONV_FLAT_PX=32 -DCONV_TCO=32 -DCONV_TPX=4 -DCONV_VEC=16 -DCONV_ORDER=2 "
     "-DCONV_DYN=1 -DCONV_STAGE=1 -DCONV_PAIRS=1",
     /* The AMD EPYC's fastest 1x1 tile: one float16 of pixels for 16 channels. */
