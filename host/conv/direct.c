@@ -396,7 +396,9 @@ static int direct_stage_group(const direct_state *k, const dc_conv_args *a, int 
 static int direct_use_pairs(const direct_state *k, const dc_conv_args *a)
 {
     const size_t hw = (size_t)a->in_h * a->in_w, px = (size_t)k->p.v[DC_DIRECT_FLAT_PX];
-    const size_t rem = hw % px, cover = rem <= px / 2 ? px / 2 : px;
+    /* What takes those pixels otherwise: on float16, a 32-pixel tile's half tile (direct.cl
+     * DC_HALF) where they fit in 16, else a whole tile moved back. */
+    const size_t rem = hw % px, cover = px == 32 && rem <= 16 ? 16 : px;
     return direct_has_pairs(&k->p) && hw >= px && hw >= 8 && rem != 0 && cover - rem >= 8 &&
            k->local_mem >= direct_pairs_bytes(1);
 }
