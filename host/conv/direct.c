@@ -387,8 +387,9 @@ static int direct_stage_group(const direct_state *k, const dc_conv_args *a, int 
  * or more pixels past the image (a pair tile's 8 pixels would then be saved).
  * Measured on an AMD EPYC (POCL 3.1, AVX-512, DenseNet-121 at 224x224 batch 1, each op's time
  * summed per block, minima of 10 rounds, against the same build with PAIRS=0): block 3's 1x1
- * convs (14x14: the last 4 pixels in a 16-pixel half tile before) 3% faster, the last
- * transition's and block 4's (7x7: 17 pixels in a whole tile moved back, 64 for 49) 1-4%; at
+ * convs (14x14: the last 4 pixels in a 16-pixel half tile before) 3% faster, the second
+ * transition's (14x14) 7%, the last transition's (7x7: 17 pixels in a whole tile moved back, 64
+ * for 49) 3-12% in three runs, block 4's (7x7) -3 to +4%, within its run-to-run noise; at
  * 28x28 (16 pixels past the whole tiles: a half tile fits them) pair tiles made block 2's 1.3%
  * slower in three runs out of three, so they are not taken there. Pair tiles for every pixel
  * ran 8-12% slower than 8x32 on the larger images (on this CPU the 256-bit broadcast of a
