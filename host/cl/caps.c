@@ -19,8 +19,7 @@
 static void dc_caps_units(dc_caps *c)
 {
     cl_uint u = 0;
-    char version[512] = "";
-    size_t vlen = 0;
+    char version[64];
     const int gpu = (c->type & CL_DEVICE_TYPE_GPU) != 0;
     c->cores = c->compute_units;
     snprintf(c->core, sizeof c->core, "%s", gpu ? "compute unit" : "core");
@@ -49,16 +48,14 @@ static void dc_caps_units(dc_caps *c)
     } else if (gpu && (strstr(c->vendor, "ARM") || strstr(c->name, "Mali"))) {
         snprintf(c->core, sizeof c->core, "shader core");
     }
-    /* An OpenCL 3.0 device says it for the device as a whole. Its version string asked for
-     * with its own length: a buffer shorter than the string is an error, not a truncation
-     * (POCL 3.1's is 65 bytes, past the 63 this asked for until 0.7.3). */
-    if (!c->wg_multiple &&
-        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, 0, NULL, &vlen) == CL_SUCCESS && vlen > 0 &&
-        vlen <= sizeof version &&
-        clGetDeviceInfo(c->dev, CL_DEVICE_VERSION, vlen, version, NULL) == CL_SUCCESS &&
-        strncmp(version, "OpenCL 3.", 9) == 0) {
+    /* An OpenCL 3.0 device says it for the device as a whole. Its version through dc_info_str,
+     * which asks for the string's length first: a buffer shorter than the string is an error,
+     * not a truncation (POCL 3.1's is 65 bytes, past the 63 this asked for until 0.7.3). */
+    if (!c->wg_multiple) {
         size_t m = 0;
-        if (clGetDeviceInfo(c->dev, DC_CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m,
+        dc_info_str(c->dev, CL_DEVICE_VERSION, version, sizeof version);
+        if (strncmp(version, "OpenCL 3.", 9) == 0 &&
+            clGetDeviceInfo(c->dev, DC_CL_DEVICE_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m,
                             NULL) == CL_SUCCESS &&
             m > 0 && m <= 1024)
             c->wg_multiple = (cl_uint)m;
@@ -93,9 +90,9 @@ densecl_status dc_caps_query(cl_device_id dev, dc_caps *c)
         if (clGetDeviceInfo(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL) ==
             CL_SUCCESS)
             c->has_compiler = compiler == CL_TRUE;
-        clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof c->name - 1, c->name, NULL);
-        clGetDeviceInfo(dev, CL_DEVICE_VENDOR, sizeof c->vendor - 1, c->vendor, NULL);
-        clGetDeviceInfo(dev, CL_DEVICE_OPENCL_C_VERSION, sizeof c->opencl_c - 1, c->opencl_c, NULL);
+        dc_info_str(dev, CL_DEVICE_NAME, c->name, sizeof c->name);
+        dc_info_str(dev, CL_DEVICE_VENDOR, c->vendor, sizeof c->vendor);
+        dc_info_str(dev, CL_DEVICE_OPENCL_C_VERSION, c->opencl_c, sizeof c->opencl_c);
         /* A list longer than the field is cut at its last whole name. */
         {
             size_t len = 0;

@@ -48,6 +48,9 @@ void dc_device_limits_override(uint64_t max_alloc_bytes, uint64_t global_mem_byt
 /* src[0..len) into out[cap], NUL-terminated, without trailing NULs and spaces; a string that
  * does not fit is cut and ends in "..." (visibly cut, never empty). */
 void dc_str_fit(char *out, size_t cap, const char *src, size_t len);
+/* A device string (CL_DEVICE_NAME, CL_DEVICE_VERSION, ...) of any length into out[cap]: asked
+ * for at its own length, cut with "..." where longer than out (device.c). */
+void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap);
 /* Fills info for a device (indices are only filled by the listing). */
 void dc_device_describe(cl_device_id dev, densecl_device_info *info);
 /* Resolves spec to a cl_device_id and its info. */

@@ -57,7 +57,7 @@ static void dc_info_str_of(cl_device_id dev, cl_platform_id plat, cl_uint what, 
     free(buf);
 }
 
-static void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
+void dc_info_str(cl_device_id dev, cl_device_info what, char *out, size_t cap)
 {
     dc_info_str_of(dev, NULL, what, out, cap);
 }
