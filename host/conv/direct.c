@@ -128,7 +128,7 @@ static void direct_defaults(const dc_caps *caps, const dc_plan *plan, dc_params 
         caps && (caps->type & CL_DEVICE_TYPE_CPU) && caps->local_mem >= direct_stage_bytes(p, 1);
     /* PAIRS 1 where the tiles above can have them (direct_use_pairs: where they go). */
     p->v[DC_DIRECT_PAIRS] = 1;
-    if (!direct_has_pairs(p) || caps->local_mem < direct_pairs_bytes(1))
+    if (!caps || !direct_has_pairs(p) || caps->local_mem < direct_pairs_bytes(1))
         p->v[DC_DIRECT_PAIRS] = 0;
     if (plan) {
         /* Only the conv kernels the model uses: POCL builds a smaller program faster. */

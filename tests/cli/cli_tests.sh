@@ -643,7 +643,7 @@ fi
 # The resolved conv path, per device, and why.
 if expect_ok "bench --conv direct --kernel-params" "${B[@]}" --conv direct \
     --kernel-params 1x1=8x8,conv=8x4,FMA=0; then
-    if grep -Eq '^convs      1x1=direct 3x3=direct 3x3_pre=direct; direct:FLAT_CO=8,FLAT_PX=8,TCO=8,TPX=4,VEC=[0-9]+,PREFETCH=[0-9]+,FMA=0,ORDER=[0-9]+,KERNELS=7,DYN=[0-9]+,STAGE=[01],PAIRS=[0-2] \(given, direct parameters given\)$' \
+    if grep -Eq '^convs      1x1=direct 3x3=direct 3x3_pre=direct; direct:FLAT_CO=8,FLAT_PX=8,TCO=8,TPX=4,VEC=[0-9]+,PREFETCH=[0-9]+,FMA=0,ORDER=[0-9]+,KERNELS=7,DYN=[0-9]+,STAGE=[01],PAIRS=[01] \(given, direct parameters given\)$' \
         "$TMP/out"; then
         ok "bench shows the resolved convs and why"
     else
@@ -744,7 +744,7 @@ if [ -n "$TFILE" ]; then
     # A tuning file naming a family: auto picks it ("auto: tuned") with its parameters.
     printf 'conv1x1 4x16\nconv 8x4\nfamily direct\nparams VEC=8,ORDER=0\n' >"$TFILE"
     if DENSECL_CACHE_DIR=$TUNE expect_ok "bench with a tuned family" "${B[@]}"; then
-        grep -Eq '^convs      .*direct:FLAT_CO=4,FLAT_PX=16,TCO=8,TPX=4,VEC=8,PREFETCH=[0-9]+,FMA=1,ORDER=0,KERNELS=7,DYN=[0-9]+,STAGE=[01],PAIRS=[0-2] \(auto: tuned' \
+        grep -Eq '^convs      .*direct:FLAT_CO=4,FLAT_PX=16,TCO=8,TPX=4,VEC=8,PREFETCH=[0-9]+,FMA=1,ORDER=0,KERNELS=7,DYN=[0-9]+,STAGE=[01],PAIRS=[01] \(auto: tuned' \
             "$TMP/out" && ok "auto picks the tuned family and its parameters" ||
             bad "auto picks the tuned family and its parameters" "$(grep convs "$TMP/out")"
     fi
