@@ -11,13 +11,13 @@
  *   U = G g G^T  the transformed 3x3 filter, computed by the host at pack time;
  *   16 products per (tile, co, ci) against 36 for the direct 2x2 outputs (2.25x fewer).
  * A work-item owns WINO_NT tiles (consecutive in the batch's flattened (image, ty, tx) order,
- * so that small images still fill it) times WINO_CO output channels, and walks the input
- * channels in chunks of WINO_CK:
+ * so that small images still fill it, or whole tile rows: wn_conv's row groups) times WINO_CO
+ * output channels, and walks the input channels in chunks of WINO_CK:
  *   1. stage: each tile's patch per input channel of the chunk, transformed, into a private
- *      S (L1-sized): for 8 tiles of one tile row (wn_stage_row) on float8 vectors of the
- *      tiles, from two float16 loads per input row, laid out [WINO_CK][16][WINO_NT];
- *      otherwise (tiles across rows or images, narrow images) tile by tile on float4 rows,
- *      laid out [WINO_CK][WINO_NT][16];
+ *      S (L1-sized): for 8 tiles of one tile row (wn_stage_row), one row of 7 (wn_stage_row7)
+ *      or two rows of 4 (wn_stage_rows4) on float8 vectors of the tiles, from two vector loads
+ *      per input row, laid out [WINO_CK][16][WINO_NT]; otherwise (tiles across rows or images,
+ *      other narrow images) tile by tile on float4 rows, laid out [WINO_CK][WINO_NT][16];
  *   2. GEMM: for each xi of the 16 and each channel vector, WINO_NT accumulators (one vector of
  *      channels per tile) loaded from the private M, one weight vector load per input channel
  *      against WINO_NT broadcast V values (the shape of the direct family's 1x1 kernel, whose
@@ -172,6 +172,27 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
     }
 }
 
+/* B^T d B of the 4 x 4 values d[row][col] of WINO_NT 8 tiles (a float8 each), into S's rows
+ * v[xi * 8] (xi = 4 * row + col): B^T on the rows, then on the columns of each row. */
+DC_INLINE void wn_rows_out8(float8 (*d)[4], float *v)
+{
+    float8 t[4][4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        t[0][c] = d[0][c] - d[2][c];
+        t[1][c] = d[1][c] + d[2][c];
+        t[2][c] = d[2][c] - d[1][c];
+        t[3][c] = d[1][c] - d[3][c];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        vstore8(t[r][0] - t[r][2], 0, v + (4 * r + 0) * 8);
+        vstore8(t[r][1] + t[r][2], 0, v + (4 * r + 1) * 8);
+        vstore8(t[r][2] - t[r][1], 0, v + (4 * r + 2) * 8);
+        vstore8(t[r][1] - t[r][3], 0, v + (4 * r + 3) * 8);
+    }
+}
+
 /* Stage 1 for the 8 tiles tx0 .. tx0 + 7 of one tile row (WINO_NT 8; images at least 16
  * wide), on float8 vectors of the 8 tiles, into S[j][xi][0..7]: each input row of the patches
  * (columns ix0 = 2 * tx0 - 1 .. ix0 + 17) is two float16 loads from inside the row, a at ix0
@@ -216,23 +237,95 @@ DC_INLINE void wn_stage_row(global const float *src, global const float *pre, in
             d[r][2] = sb == 0 ? be : sb == 1 ? bo : be1;
             d[r][3] = sb == 0 ? bo : sb == 1 ? be1 : bo1;
         }
-        /* B^T d on the rows, then the same on the columns of each row; v[4 * row + col]. */
-        float8 t[4][4];
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            t[0][c] = d[0][c] - d[2][c];
-            t[1][c] = d[1][c] + d[2][c];
-            t[2][c] = d[2][c] - d[1][c];
-            t[3][c] = d[1][c] - d[3][c];
-        }
-        float *v = s + j * 16 * WINO_NT;
+        wn_rows_out8(d, s + j * 16 * WINO_NT);
+    }
+#endif
+}
+
+/* Stage 1 for the 7 tiles of one tile row of an image 13 or 14 wide (WINO_NT 8, the 8th lane
+ * a spare whose sums are never stored), on float8 vectors of the tiles as wn_stage_row: each
+ * input row (columns 0 .. in_w - 1) is two float8 loads from inside it, at 0 and in_w - 8,
+ * put together into columns 0 .. 15 with the columns past the row 0 after the prologue; the
+ * patches' column before the image is lane 0's 0. */
+DC_INLINE void wn_stage_row7(global const float *src, global const float *pre, int cin, int hw,
+                             int in_h, int in_w, int iy, int c0, int ck, const int PRE, float *s)
+{
+#if WINO_NT == 8
+    int ro[4];
+    float rv[4];
+    for (int r = 0; r < 4; r++) {
+        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
+        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
+    }
+    const global float *p = src + (size_t)c0 * hw;
+    for (int j = 0; j < ck; j++, p += hw) {
+        float8 d[4][4];
 #pragma unroll
         for (int r = 0; r < 4; r++) {
-            vstore8(t[r][0] - t[r][2], 0, v + (4 * r + 0) * WINO_NT);
-            vstore8(t[r][1] + t[r][2], 0, v + (4 * r + 1) * WINO_NT);
-            vstore8(t[r][2] - t[r][1], 0, v + (4 * r + 2) * WINO_NT);
-            vstore8(t[r][1] - t[r][3], 0, v + (4 * r + 3) * WINO_NT);
+            float8 a = vload8(0, p + ro[r]), b = vload8(0, p + ro[r] + in_w - 8);
+            if (PRE) {
+                const float8 sc = (float8)DC_PRO_HALF_SC(pre, c0 + j);
+                const float8 sh = (float8)DC_PRO_HALF_SH(pre, cin, c0 + j);
+                DC_PRO_APPLY(a, sc, sh);
+                DC_PRO_APPLY(b, sc, sh);
+            }
+            /* Columns 8 .. in_w - 1 are b's lanes 16 - in_w .. 7. */
+            const float16 x = (in_w == 14 ? (float16)(a, b.s2345, b.s67, 0.0f, 0.0f)
+                                          : (float16)(a, b.s3456, b.s7, 0.0f, 0.0f, 0.0f)) *
+                              rv[r];
+            const float8 e = x.even, o = x.odd;
+            d[r][0] = (float8)(0.0f, o.s0123, o.s456);
+            d[r][1] = e;
+            d[r][2] = o;
+            d[r][3] = (float8)(e.s1234, e.s567, 0.0f);
         }
+        wn_rows_out8(d, s + j * 16 * WINO_NT);
+    }
+#endif
+}
+
+/* Stage 1 for the 8 tiles of two tile rows of an image 7 or 8 wide (4 tiles a row; WINO_NT 8),
+ * lanes 0-3 the first row's, 4-7 the second's (past the image's last tile row: clamped rows,
+ * 0, never stored), on float8 vectors as wn_stage_row: each input row (columns 0 .. in_w - 1)
+ * is two float4 loads from inside it, at 0 and in_w - 4, put together into columns 0 .. 7 with
+ * the columns past the row 0 after the prologue; the patches' columns -1 and 8 are 0. */
+DC_INLINE void wn_stage_rows4(global const float *src, global const float *pre, int cin, int hw,
+                              int in_h, int in_w, int iy, int c0, int ck, const int PRE, float *s)
+{
+#if WINO_NT == 8
+    int ro[6];
+    float rv[6];
+    for (int r = 0; r < 6; r++) {
+        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
+        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
+    }
+    const global float *p = src + (size_t)c0 * hw;
+    for (int j = 0; j < ck; j++, p += hw) {
+        /* Input rows iy .. iy + 5: the first tile row's patches take rows 0-3, the second's 2-5. */
+        float4 e[6], o[6];
+#pragma unroll
+        for (int r = 0; r < 6; r++) {
+            float4 a = vload4(0, p + ro[r]), b = vload4(0, p + ro[r] + in_w - 4);
+            if (PRE) {
+                const float4 sc = (float4)DC_PRO_HALF_SC(pre, c0 + j);
+                const float4 sh = (float4)DC_PRO_HALF_SH(pre, cin, c0 + j);
+                DC_PRO_APPLY(a, sc, sh);
+                DC_PRO_APPLY(b, sc, sh);
+            }
+            /* Columns 4 .. in_w - 1 are b's lanes 8 - in_w .. 3. */
+            const float8 x = (in_w == 8 ? (float8)(a, b) : (float8)(a, b.s123, 0.0f)) * rv[r];
+            e[r] = x.even;
+            o[r] = x.odd;
+        }
+        float8 d[4][4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            d[r][0] = (float8)(0.0f, o[r].s012, 0.0f, o[r + 2].s012);
+            d[r][1] = (float8)(e[r], e[r + 2]);
+            d[r][2] = (float8)(o[r], o[r + 2]);
+            d[r][3] = (float8)(e[r].s123, 0.0f, e[r + 2].s123, 0.0f);
+        }
+        wn_rows_out8(d, s + j * 16 * WINO_NT);
     }
 #endif
 }
@@ -369,20 +462,45 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int tiles_x = (out_w + 1) / 2;
     const int tpi = tiles_x * ((out_h + 1) / 2); /* tiles per image */
     const int ntiles = n * tpi;
-    const int groups = (ntiles + WINO_NT - 1) / WINO_NT;
+    /* A group is WINO_NT consecutive tiles of the batch, except with WINO_NT 8 on images whose
+     * tile rows are not a multiple of 8, where a group is whole tile rows or part of one, so
+     * that stage 1 takes a vector path rather than tile by tile (groups across rows did):
+     *   gr 1: rows of 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224), one row
+     *         per group and a spare lane (wn_stage_row7); as many groups as of 8 tiles;
+     *   gr 2: rows of 4 (7 or 8 wide: its fourth block, DenseNet-BC-100's third), two rows
+     *         per group (wn_stage_rows4), the second spare past an odd count of rows;
+     *   gpr 2: rows of 9 to 15 (17 to 30 wide: its second block), two groups per row, the
+     *         second moved back to end at the row's end, storing only the tiles the first did
+     *         not (wn_stage_row); 16 tiles computed per row of 14 rather than 14.
+     * Measured on an AMD EPYC (POCL 3.1, DenseNet-121 batch 1, minima of 8 alternating runs):
+     * the 14x14 block's 3x3 convs 1.59 -> 1.35 ms, the 7x7 block's 0.44 -> 0.39, the 28x28
+     * block's 2.45 -> 2.23; rows of 28 tiles (56x56) in groups of 8 and one moved back ran 3%
+     * slower than today's groups across rows, so wider rows keep those. */
+    const int tiles_y = (out_h + 1) / 2;
+    const int gr = WINO_NT != 8 ? 0 : tiles_x == 7 ? 1 : tiles_x == 4 ? 2 : 0;
+    const int gpi = gr ? (tiles_y + gr - 1) / gr : 0; /* row groups per image */
+    const int gpr = WINO_NT == 8 && tiles_x > 8 && tiles_x < 16 ? 2 : 0;
+    const int groups = gr ? n * gpi : gpr ? n * tiles_y * gpr : (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
     float S[WINO_CK * 16 * WINO_NT]; /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
     wn_vec M[16 * WN_CH * WINO_NT];  /* [xi][channel vector][tile] */
     DC_TILES_FOR(g, groups * ctiles, 1, WINO_DYN, ctr)
     {
         const int ct = g % ctiles;
-        const int q0 = (g / ctiles) * WINO_NT;
-        const int co0 = ct * WINO_CO;
-        /* A group within one tile row of an image takes the vectorized stage 1 (WINO_NT 8,
-         * images at least 16 wide); the others, per tile. */
+        const int gi = g / ctiles, co0 = ct * WINO_CO;
+        /* The group's first tile q0 in the batch's (image, ty, tx) order (lane t: tile q0 + t),
+         * and the lanes it stores, [t_lo, nq). */
+        const int kx = gpr ? gi % gpr : 0, gx0 = gpr ? min(8 * kx, tiles_x - 8) : 0;
+        const int t_lo = 8 * kx - gx0;
+        const int q0 = gr    ? (gi / gpi) * tpi + (gi % gpi) * gr * tiles_x
+                       : gpr ? (gi / gpr) * tiles_x + gx0
+                             : gi * WINO_NT;
         const int ni0 = q0 / tpi, ty0 = (q0 - ni0 * tpi) / tiles_x;
         const int tx0 = q0 - ni0 * tpi - ty0 * tiles_x;
-        const int row_group = WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x;
+        const int nq = gr ? min(gr, tiles_y - ty0) * tiles_x : WINO_NT;
+        /* A group within one tile row of an image takes the vectorized stage 1 (WINO_NT 8,
+         * images at least 16 wide, or the row groups above); the others, per tile. */
+        const int row_group = gr || (WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x);
         /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
          * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
          * channels that are never written. */
@@ -397,7 +515,13 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         for (int c0 = 0; c0 < cin; c0 += WINO_CK) {
             const int ck = min(WINO_CK, cin - c0);
             /* Stage 1. Tiles past the last one repeat it (computed, never stored). */
-            if (row_group)
+            if (gr == 2)
+                wn_stage_rows4(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, c0, ck,
+                               PRE, S);
+            else if (gr == 1)
+                wn_stage_row7(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, c0, ck, PRE,
+                              S);
+            else if (row_group)
                 wn_stage_row(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, 2 * tx0 - 1,
                              c0, ck, PRE, S);
             for (int t = 0; t < WINO_NT && !row_group; t++) {
@@ -413,7 +537,7 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
             else
                 wn_gemm(wt, woff, c0, ck, S, 1, 16, M);
         }
-        for (int t = 0; t < WINO_NT && q0 + t < ntiles; t++) {
+        for (int t = t_lo; t < nq && q0 + t < ntiles; t++) {
             const int q = q0 + t;
             const int ni = q / tpi, r = q - ni * tpi;
             const int ty = r / tiles_x, tx = r - ty * tiles_x;

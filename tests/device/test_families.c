@@ -99,6 +99,13 @@ static const conv_case conv_cases[] = {
     {3, 40, 52, 11, 4, 30, 36, 6, 3, 1, 1, 1, 1, 1, 0, "4 wide, odd height, 30 channels"},
     {1, 6, 6, 5, 31, 9, 9, 0, 3, 1, 1, 1, 1, 1, 0, "31 wide: a row's last 8 tiles past it"},
     {2, 5, 5, 3, 16, 7, 7, 0, 3, 1, 1, 1, 0, 1, 0, "16 wide: 8 tiles between both borders"},
+    {2, 20, 24, 9, 13, 21, 40, 3, 3, 1, 1, 1, 1, 1, 0, "13 wide: tile rows of 7, odd H, batch 2"},
+    {3, 17, 17, 6, 14, 40, 40, 0, 3, 1, 1, 1, 0, 1, 0, "14 wide: tile rows of 7, batch 3"},
+    {3, 18, 20, 5, 7, 24, 30, 6, 3, 1, 1, 1, 1, 1, 0, "7 wide: two tile rows of 4, 3 rows, n=3"},
+    {2, 9, 9, 8, 8, 33, 33, 0, 3, 1, 1, 0, 1, 0, 0, "8 wide: two tile rows of 4, batch 2"},
+    {2, 10, 12, 3, 28, 20, 24, 4, 3, 1, 1, 1, 1, 1, 0,
+     "28 wide: rows of 14 tiles, 8 + 8 moved back"},
+    {1, 6, 6, 4, 17, 9, 9, 0, 3, 1, 1, 0, 0, 0, 0, "17 wide: rows of 9 tiles, 8 + 8 moved back"},
 };
 
 /* Case c on every family of the registry that e built and that supports it. */
