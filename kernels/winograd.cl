@@ -463,24 +463,20 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int tpi = tiles_x * ((out_h + 1) / 2); /* tiles per image */
     const int ntiles = n * tpi;
     /* A group is WINO_NT consecutive tiles of the batch, except with WINO_NT 8 on images whose
-     * tile rows are not a multiple of 8, where a group is whole tile rows or part of one, so
-     * that stage 1 takes a vector path rather than tile by tile (groups across rows did):
-     *   gr 1: rows of 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224), one row
-     *         per group and a spare lane (wn_stage_row7); as many groups as of 8 tiles;
-     *   gr 2: rows of 4 (7 or 8 wide: its fourth block, DenseNet-BC-100's third), two rows
-     *         per group (wn_stage_rows4), the second spare past an odd count of rows;
-     *   gpr 2: rows of 9 to 15 (17 to 30 wide: its second block), two groups per row, the
-     *         second moved back to end at the row's end, storing only the tiles the first did
-     *         not (wn_stage_row); 16 tiles computed per row of 14 rather than 14.
-     * Measured on an AMD EPYC (POCL 3.1, DenseNet-121 batch 1, minima of 8 alternating runs):
-     * the 14x14 block's 3x3 convs 1.59 -> 1.35 ms, the 7x7 block's 0.44 -> 0.39, the 28x28
-     * block's 2.45 -> 2.23; rows of 28 tiles (56x56) in groups of 8 and one moved back ran 3%
-     * slower than today's groups across rows, so wider rows keep those. */
+     * rows have 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224), one tile row per
+     * group and a spare lane (wn_stage_row7), or 4 (7 or 8 wide: its fourth block,
+     * DenseNet-BC-100's third), two rows per group, the second spare past an odd count of rows
+     * (wn_stage_rows4): stage 1 then takes a vector path, where groups across rows went tile by
+     * tile. With an even count of tile rows, as many groups as of 8 tiles (7 per 14x14 image, 2
+     * per 7x7). Measured on an AMD EPYC (POCL 3.1, minima of 5-8 alternating runs): DenseNet-121
+     * batch 1's 14x14 3x3 convs 1.59-1.63 -> 1.34-1.35 ms, its 7x7 ones 0.44 -> 0.38-0.39,
+     * DenseNet-BC-100 batch 64's 8x8 ones 4.39 -> 3.16; the kernel's first launch compiles
+     * about 0.3 s longer (0.15 s each). Two groups per row of 9-15 tiles, the second moved
+     * back, made no difference at 28x28 (2.11 against 2.14 ms) and were dropped. */
     const int tiles_y = (out_h + 1) / 2;
     const int gr = WINO_NT != 8 ? 0 : tiles_x == 7 ? 1 : tiles_x == 4 ? 2 : 0;
     const int gpi = gr ? (tiles_y + gr - 1) / gr : 0; /* row groups per image */
-    const int gpr = WINO_NT == 8 && tiles_x > 8 && tiles_x < 16 ? 2 : 0;
-    const int groups = gr ? n * gpi : gpr ? n * tiles_y * gpr : (ntiles + WINO_NT - 1) / WINO_NT;
+    const int groups = gr ? n * gpi : (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
     float S[WINO_CK * 16 * WINO_NT]; /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
     wn_vec M[16 * WN_CH * WINO_NT];  /* [xi][channel vector][tile] */
@@ -489,12 +485,8 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         const int ct = g % ctiles;
         const int gi = g / ctiles, co0 = ct * WINO_CO;
         /* The group's first tile q0 in the batch's (image, ty, tx) order (lane t: tile q0 + t),
-         * and the lanes it stores, [t_lo, nq). */
-        const int kx = gpr ? gi % gpr : 0, gx0 = gpr ? min(8 * kx, tiles_x - 8) : 0;
-        const int t_lo = 8 * kx - gx0;
-        const int q0 = gr    ? (gi / gpi) * tpi + (gi % gpi) * gr * tiles_x
-                       : gpr ? (gi / gpr) * tiles_x + gx0
-                             : gi * WINO_NT;
+         * and how many it stores. */
+        const int q0 = gr ? (gi / gpi) * tpi + (gi % gpi) * gr * tiles_x : gi * WINO_NT;
         const int ni0 = q0 / tpi, ty0 = (q0 - ni0 * tpi) / tiles_x;
         const int tx0 = q0 - ni0 * tpi - ty0 * tiles_x;
         const int nq = gr ? min(gr, tiles_y - ty0) * tiles_x : WINO_NT;
@@ -537,7 +529,7 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
             else
                 wn_gemm(wt, woff, c0, ck, S, 1, 16, M);
         }
-        for (int t = t_lo; t < nq && q0 + t < ntiles; t++) {
+        for (int t = 0; t < nq && q0 + t < ntiles; t++) {
             const int q = q0 + t;
             const int ni = q / tpi, r = q - ni * tpi;
             const int ty = r / tiles_x, tx = r - ty * tiles_x;

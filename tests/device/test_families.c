@@ -104,8 +104,8 @@ static const conv_case conv_cases[] = {
     {3, 18, 20, 5, 7, 24, 30, 6, 3, 1, 1, 1, 1, 1, 0, "7 wide: two tile rows of 4, 3 rows, n=3"},
     {2, 9, 9, 8, 8, 33, 33, 0, 3, 1, 1, 0, 1, 0, 0, "8 wide: two tile rows of 4, batch 2"},
     {2, 10, 12, 3, 28, 20, 24, 4, 3, 1, 1, 1, 1, 1, 0,
-     "28 wide: rows of 14 tiles, 8 + 8 moved back"},
-    {1, 6, 6, 4, 17, 9, 9, 0, 3, 1, 1, 0, 0, 0, 0, "17 wide: rows of 9 tiles, 8 + 8 moved back"},
+     "28 wide: 14 tiles a row, groups across rows"},
+    {1, 6, 6, 4, 17, 9, 9, 0, 3, 1, 1, 0, 0, 0, 0, "17 wide: 9 tiles a row, groups across rows"},
 };
 
 /* Case c on every family of the registry that e built and that supports it. */
