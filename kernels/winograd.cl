@@ -11,13 +11,13 @@
  *   U = G g G^T  the transformed 3x3 filter, computed by the host at pack time;
  *   16 products per (tile, co, ci) against 36 for the direct 2x2 outputs (2.25x fewer).
  * A work-item owns WINO_NT tiles (consecutive in the batch's flattened (image, ty, tx) order,
- * so that small images still fill it, or whole tile rows: wn_conv's row groups) times WINO_CO
+ * so that small images still fill it, or a row of 7: wn_conv's row groups) times WINO_CO
  * output channels, and walks the input channels in chunks of WINO_CK:
  *   1. stage: each tile's patch per input channel of the chunk, transformed, into a private
- *      S (L1-sized): for 8 tiles of one tile row (wn_stage_row), one row of 7 (wn_stage_row7)
- *      or two rows of 4 (wn_stage_rows4) on float8 vectors of the tiles, from two vector loads
- *      per input row, laid out [WINO_CK][16][WINO_NT]; otherwise (tiles across rows or images,
- *      other narrow images) tile by tile on float4 rows, laid out [WINO_CK][WINO_NT][16];
+ *      S (L1-sized): for 8 tiles of one tile row (wn_stage_row) or a row of 7 (wn_stage_row7)
+ *      on float8 vectors of the tiles, from two vector loads per input row, laid out
+ *      [WINO_CK][16][WINO_NT]; otherwise (tiles across rows or images, other narrow images)
+ *      tile by tile on float4 rows, laid out [WINO_CK][WINO_NT][16];
  *   2. GEMM: for each xi of the 16 and each channel vector, WINO_NT accumulators (one vector of
  *      channels per tile) loaded from the private M, one weight vector load per input channel
  *      against WINO_NT broadcast V values (the shape of the direct family's 1x1 kernel, whose
@@ -284,52 +284,6 @@ DC_INLINE void wn_stage_row7(global const float *src, global const float *pre, i
 #endif
 }
 
-/* Stage 1 for the 8 tiles of two tile rows of an image 7 or 8 wide (4 tiles a row; WINO_NT 8),
- * lanes 0-3 the first row's, 4-7 the second's (past the image's last tile row: clamped rows,
- * 0, never stored), on float8 vectors as wn_stage_row: each input row (columns 0 .. in_w - 1)
- * is two float4 loads from inside it, at 0 and in_w - 4, put together into columns 0 .. 7 with
- * the columns past the row 0 after the prologue; the patches' columns -1 and 8 are 0. */
-DC_INLINE void wn_stage_rows4(global const float *src, global const float *pre, int cin, int hw,
-                              int in_h, int in_w, int iy, int c0, int ck, const int PRE, float *s)
-{
-#if WINO_NT == 8
-    int ro[6];
-    float rv[6];
-    for (int r = 0; r < 6; r++) {
-        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
-        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
-    }
-    const global float *p = src + (size_t)c0 * hw;
-    for (int j = 0; j < ck; j++, p += hw) {
-        /* Input rows iy .. iy + 5: the first tile row's patches take rows 0-3, the second's 2-5. */
-        float4 e[6], o[6];
-#pragma unroll
-        for (int r = 0; r < 6; r++) {
-            float4 a = vload4(0, p + ro[r]), b = vload4(0, p + ro[r] + in_w - 4);
-            if (PRE) {
-                const float4 sc = (float4)DC_PRO_HALF_SC(pre, c0 + j);
-                const float4 sh = (float4)DC_PRO_HALF_SH(pre, cin, c0 + j);
-                DC_PRO_APPLY(a, sc, sh);
-                DC_PRO_APPLY(b, sc, sh);
-            }
-            /* Columns 4 .. in_w - 1 are b's lanes 8 - in_w .. 3. */
-            const float8 x = (in_w == 8 ? (float8)(a, b) : (float8)(a, b.s123, 0.0f)) * rv[r];
-            e[r] = x.even;
-            o[r] = x.odd;
-        }
-        float8 d[4][4];
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            d[r][0] = (float8)(0.0f, o[r].s012, 0.0f, o[r + 2].s012);
-            d[r][1] = (float8)(e[r], e[r + 2]);
-            d[r][2] = (float8)(o[r], o[r + 2]);
-            d[r][3] = (float8)(e[r].s123, 0.0f, e[r + 2].s123, 0.0f);
-        }
-        wn_rows_out8(d, s + j * 16 * WINO_NT);
-    }
-#endif
-}
-
 /* After the last chunk: A^T M A of tile t's accumulators for every channel vector, plus the
  * bias and the ReLU, and its valid 2x2 outputs. out: the tile's image at channel co0. */
 DC_INLINE void wn_store_tile(global float *out, global const float *bias, int flags, int cout,
@@ -463,20 +417,18 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const int tpi = tiles_x * ((out_h + 1) / 2); /* tiles per image */
     const int ntiles = n * tpi;
     /* A group is WINO_NT consecutive tiles of the batch, except with WINO_NT 8 on images whose
-     * rows have 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224), one tile row per
-     * group and a spare lane (wn_stage_row7), or 4 (7 or 8 wide: its fourth block,
-     * DenseNet-BC-100's third), two rows per group, the second spare past an odd count of rows
-     * (wn_stage_rows4): stage 1 then takes a vector path, where groups across rows went tile by
-     * tile. With an even count of tile rows, as many groups as of 8 tiles (7 per 14x14 image, 2
-     * per 7x7). Measured on an AMD EPYC (POCL 3.1, minima of 5-8 alternating runs): DenseNet-121
-     * batch 1's 14x14 3x3 convs 1.59-1.63 -> 1.34-1.35 ms, its 7x7 ones 0.44 -> 0.38-0.39,
-     * DenseNet-BC-100 batch 64's 8x8 ones 4.39 -> 3.16; the kernel's first launch compiles
-     * about 0.3 s longer (0.15 s each). Two groups per row of 9-15 tiles, the second moved
-     * back, made no difference at 28x28 (2.11 against 2.14 ms) and were dropped. */
+     * rows have 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224): one tile row
+     * per group and a spare lane, so that stage 1 takes a vector path (wn_stage_row7) where
+     * groups across rows went tile by tile; as many groups (7 per 14x14 image). Measured on an
+     * AMD EPYC (POCL 3.1, DenseNet-121 batch 1, minima of 6-8 alternating runs): those 3x3
+     * convs 1.59-1.63 -> 1.34-1.35 ms; the kernel's first launch compiles about 0.15 s longer.
+     * Tried and dropped: two tile rows of 4 per group (7 or 8 wide), 0.44 -> 0.38 ms on the 7x7
+     * block and 4.39 -> 3.16 on DenseNet-BC-100 batch 64's 8x8 one, for 0.15 s more compile
+     * (a cold start, 4.0 s, is what every fresh container pays); two groups per row of 9-15
+     * tiles, the second moved back: no gain at 28x28 (2.11 against 2.14 ms). */
     const int tiles_y = (out_h + 1) / 2;
-    const int gr = WINO_NT != 8 ? 0 : tiles_x == 7 ? 1 : tiles_x == 4 ? 2 : 0;
-    const int gpi = gr ? (tiles_y + gr - 1) / gr : 0; /* row groups per image */
-    const int groups = gr ? n * gpi : (ntiles + WINO_NT - 1) / WINO_NT;
+    const int rows7 = WINO_NT == 8 && tiles_x == 7;
+    const int groups = rows7 ? n * tiles_y : (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
     float S[WINO_CK * 16 * WINO_NT]; /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
     wn_vec M[16 * WN_CH * WINO_NT];  /* [xi][channel vector][tile] */
@@ -486,13 +438,13 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         const int gi = g / ctiles, co0 = ct * WINO_CO;
         /* The group's first tile q0 in the batch's (image, ty, tx) order (lane t: tile q0 + t),
          * and how many it stores. */
-        const int q0 = gr ? (gi / gpi) * tpi + (gi % gpi) * gr * tiles_x : gi * WINO_NT;
+        const int q0 = rows7 ? gi * tiles_x : gi * WINO_NT;
+        const int nq = rows7 ? tiles_x : WINO_NT;
         const int ni0 = q0 / tpi, ty0 = (q0 - ni0 * tpi) / tiles_x;
         const int tx0 = q0 - ni0 * tpi - ty0 * tiles_x;
-        const int nq = gr ? min(gr, tiles_y - ty0) * tiles_x : WINO_NT;
         /* A group within one tile row of an image takes the vectorized stage 1 (WINO_NT 8,
-         * images at least 16 wide, or the row groups above); the others, per tile. */
-        const int row_group = gr || (WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x);
+         * images at least 16 wide, or a row of 7 tiles); the others, per tile. */
+        const int row_group = rows7 || (WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x);
         /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
          * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
          * channels that are never written. */
@@ -507,10 +459,7 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         for (int c0 = 0; c0 < cin; c0 += WINO_CK) {
             const int ck = min(WINO_CK, cin - c0);
             /* Stage 1. Tiles past the last one repeat it (computed, never stored). */
-            if (gr == 2)
-                wn_stage_rows4(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, c0, ck,
-                               PRE, S);
-            else if (gr == 1)
+            if (rows7)
                 wn_stage_row7(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, c0, ck, PRE,
                               S);
             else if (row_group)

@@ -367,13 +367,12 @@ static cl_int winograd_bind(void *state, const dc_params *p, const dc_conv_args 
         return g.err;
     {
         /* One work-item per (group of NT tiles over the batch, channel tile), as winograd.cl
-         * walks them: with NT 8, tile rows of 7 one group each, of 4 two rows per group. */
+         * walks them: with NT 8, a group per tile row where a row has 7 tiles. */
         const size_t nt = (size_t)s->p.v[WINOGRAD_P_NT], co = (size_t)s->p.v[WINOGRAD_P_CO];
         const size_t tiles_y = ((size_t)a->out_h + 1) / 2, tiles_x = ((size_t)a->out_w + 1) / 2;
         const size_t ntiles = (size_t)a->n * tiles_y * tiles_x;
-        const size_t gr = nt != 8 ? 0 : tiles_x == 7 ? 1 : tiles_x == 4 ? 2 : 0;
         const size_t groups =
-            gr ? (size_t)a->n * ((tiles_y + gr - 1) / gr) : (ntiles + nt - 1) / nt;
+            nt == 8 && tiles_x == 7 ? (size_t)a->n * tiles_y : (ntiles + nt - 1) / nt;
         const size_t local = WINOGRAD_LOCAL;
         tiles = groups * (((size_t)a->cout + co - 1) / co);
         if (s->p.v[WINOGRAD_P_DYN]) {
