@@ -172,6 +172,16 @@ DC_INLINE void wn_stage_tile(global const float *src, global const float *pre, i
     }
 }
 
+/* The row vector paths' input rows iy .. iy + 3: each one's offset, clamped into the image
+ * (ro), and 1 inside it or 0 for padding (rv), the factor its values take after the prologue. */
+DC_INLINE void wn_rows_at(int iy, int in_h, int in_w, int *ro, float *rv)
+{
+    for (int r = 0; r < 4; r++) {
+        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
+        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
+    }
+}
+
 /* B^T d B of the 4 x 4 values d[row][col] of WINO_NT 8 tiles (a float8 each), into S's rows
  * v[xi * 8] (xi = 4 * row + col): B^T on the rows, then on the columns of each row. */
 DC_INLINE void wn_rows_out8(float8 (*d)[4], float *v)
@@ -211,10 +221,7 @@ DC_INLINE void wn_stage_row(global const float *src, global const float *pre, in
     const int sb = ix0 + 2 - pb; /* 0, 1 or 2 */
     int ro[4];
     float rv[4];
-    for (int r = 0; r < 4; r++) {
-        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
-        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
-    }
+    wn_rows_at(iy, in_h, in_w, ro, rv);
     const global float *p = src + (size_t)c0 * hw;
     for (int j = 0; j < ck; j++, p += hw) {
         float8 d[4][4];
@@ -253,10 +260,7 @@ DC_INLINE void wn_stage_row7(global const float *src, global const float *pre, i
 #if WINO_NT == 8
     int ro[4];
     float rv[4];
-    for (int r = 0; r < 4; r++) {
-        ro[r] = clamp(iy + r, 0, in_h - 1) * in_w;
-        rv[r] = (float)(iy + r >= 0 && iy + r < in_h);
-    }
+    wn_rows_at(iy, in_h, in_w, ro, rv);
     const global float *p = src + (size_t)c0 * hw;
     for (int j = 0; j < ck; j++, p += hw) {
         float8 d[4][4];
