@@ -37,7 +37,8 @@
  * loads, and was the loop's hot spot under perf: POCL 3.1, Intel Xeon, DenseNet-121 batch 1.)
  *
  * Tunables (-D at build time; defaults below):
- *   WINO_CO       output channels per work-item: 16 or 32 (a multiple of WINO_VEC). Default 16.
+ *   WINO_CO       output channels per work-item: 16, 32 or 48 (a multiple of WINO_VEC). Default
+ *                 16.
  *   WINO_NT       tiles per work-item (accumulators of the GEMM): 8 or 16. Default 8.
  *   WINO_CK       input channels per staged chunk: 8, 16 or 32. Default 16.
  *   WINO_VEC      channel vector width: 8, or 16 where the device's native float vector is 16
@@ -71,8 +72,8 @@
 #if WINO_VEC != 8 && WINO_VEC != 16
 #error "WINO_VEC must be 8 or 16"
 #endif
-#if (WINO_CO != 16 && WINO_CO != 32) || WINO_CO % WINO_VEC != 0
-#error "WINO_CO must be 16 or 32, a multiple of WINO_VEC"
+#if (WINO_CO != 16 && WINO_CO != 32 && WINO_CO != 48) || WINO_CO % WINO_VEC != 0
+#error "WINO_CO must be 16, 32 or 48, a multiple of WINO_VEC"
 #endif
 #if WINO_NT != 8 && WINO_NT != 16
 #error "WINO_NT must be 8 or 16"
@@ -343,12 +344,13 @@ DC_INLINE void wn_store_tile(global float *out, global const float *bias, int fl
  * channels, S[j][xi][t] at S[j * 16 * WINO_NT + xi * XS + t * TS] (XS, TS literals: the row
  * path's layout [j][xi][t] or the per-tile path's [j][t][xi]). Per xi the accumulators stay in
  * registers across the chunk. Where all WN_CH x WINO_NT of them fit the register file
- * (WN_FUSE: 16-wide vectors, 32 registers: CO 32 and NT 8), each broadcast V value serves
+ * (WN_FUSE: 16-wide vectors, 32 registers: CO 32 or 48 and NT 8, 16 or 24 accumulators, the
+ * 2 or 3 weight vectors and the broadcast), each broadcast V value serves
  * every channel vector: per input channel WN_CH weight vector loads, WINO_NT broadcasts and
  * WN_CH x WINO_NT fmas (on POCL 3.1, 2-core Intel Xeon, DenseNet-121 batch 1: the 3x3 convs
  * 9% faster than one channel vector at a time, which loads each V value once per vector);
  * elsewhere one channel vector at a time, WINO_NT accumulators. */
-#define WN_FUSE (WN_CW == 16 && WN_CH * WINO_NT <= 16)
+#define WN_FUSE (WN_CW == 16 && WN_CH * WINO_NT <= 24)
 DC_INLINE void wn_gemm(global const float *wt, const size_t *woff, int c0, int ck, const float *S,
                        const int XS, const int TS, wn_vec *M)
 {
@@ -417,8 +419,8 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
     const size_t in_img = (size_t)in_ctot * hw;
     const size_t out_img = (size_t)out_ctot * hw;
     const size_t w_block = (size_t)cin * WN_STEP;
-    const int tiles_x = (out_w + 1) / 2;
-    const int tpi = tiles_x * ((out_h + 1) / 2); /* tiles per image */
+    const int tiles_x = (out_w + 1) / 2, tiles_y = (out_h + 1) / 2;
+    const int tpi = tiles_x * tiles_y; /* tiles per image */
     const int ntiles = n * tpi;
     /* A group is WINO_NT consecutive tiles of the batch, except with WINO_NT 8 on images whose
      * rows have 7 tiles (13 or 14 wide: DenseNet-121's third block at 224x224): one tile row
@@ -430,8 +432,11 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
      * block and 4.39 -> 3.16 on DenseNet-BC-100 batch 64's 8x8 one, for 0.15 s more compile
      * (a cold start, 4.0 s, is what every fresh container pays); two groups per row of 9-15
      * tiles, the second moved back: no gain at 28x28 (2.11 against 2.14 ms). */
-    const int tiles_y = (out_h + 1) / 2;
-    const int rows7 = WINO_NT == 8 && tiles_x == 7;
+#if WINO_NT == 8
+    const int rows7 = tiles_x == 7;
+#else
+    const int rows7 = 0;
+#endif
     const int groups = rows7 ? n * tiles_y : (ntiles + WINO_NT - 1) / WINO_NT;
     const int ctiles = (cout + WINO_CO - 1) / WINO_CO;
     float S[WINO_CK * 16 * WINO_NT]; /* [ck][xi][tile] or [ck][tile][xi] (stage 1) */
@@ -448,7 +453,11 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
         const int tx0 = q0 - ni0 * tpi - ty0 * tiles_x;
         /* A group within one tile row of an image takes the vectorized stage 1 (WINO_NT 8,
          * images at least 16 wide, or a row of 7 tiles); the others, per tile. */
-        const int row_group = rows7 || (WINO_NT == 8 && in_w >= 16 && tx0 + WINO_NT <= tiles_x);
+#if WINO_NT == 8
+        const int row_group = rows7 || (in_w >= 16 && tx0 + WINO_NT <= tiles_x);
+#else
+        const int row_group = 0;
+#endif
         /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
          * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
          * channels that are never written. */
@@ -469,7 +478,7 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
             else if (row_group)
                 wn_stage_row(in + ni0 * in_img, pre, cin, hw, in_h, in_w, 2 * ty0 - 1, 2 * tx0 - 1,
                              c0, ck, PRE, S);
-            for (int t = 0; t < WINO_NT && !row_group; t++) {
+            for (int t = 0; t < (row_group ? 0 : WINO_NT); t++) {
                 const int q = min(q0 + t, ntiles - 1);
                 const int ni = q / tpi, r = q - ni * tpi;
                 const int ty = r / tiles_x, tx = r - ty * tiles_x;

@@ -40,7 +40,7 @@ enum {
 };
 
 static const dc_param_spec winograd_params[WINOGRAD_P_COUNT] = {
-    {"CO", 16, 32, "output channels per work-item: 16 or 32"},
+    {"CO", 16, 48, "output channels per work-item: 16, 32 or 48"},
     {"NT", 8, 16, "2x2 output tiles per work-item (GEMM accumulators): 8 or 16"},
     {"CK", 8, 32, "input channels per staged chunk: 8, 16 or 32"},
     {"VEC", 8, 16, "channel vector width: 8 or 16 (AVX-512)"},
@@ -125,7 +125,7 @@ static int winograd_supports(const dc_caps *caps, const dc_op *op, char *why, si
  * 16 wide (AVX-512: float16 code is what becomes zmm FMAs under POCL). */
 static void winograd_defaults(const dc_caps *caps, const dc_plan *plan, dc_params *p)
 {
-    double waste16 = 0, waste32 = 0;
+    double waste16 = 0, waste32 = 0, waste48 = 0;
     unsigned kinds = 0, refused = 0;
     memset(p, 0, sizeof *p);
     for (int i = 0; plan && i < plan->n_ops; i++) {
@@ -141,12 +141,15 @@ static void winograd_defaults(const dc_caps *caps, const dc_plan *plan, dc_param
         const double per = (double)op->in_c * op->out_h * op->out_w;
         waste16 += per * (double)((op->out_c + 15) / 16 * 16 - op->out_c);
         waste32 += per * (double)((op->out_c + 31) / 32 * 32 - op->out_c);
+        waste48 += per * (double)((op->out_c + 47) / 48 * 48 - op->out_c);
     }
     kinds &= ~refused;
-    p->v[WINOGRAD_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
-    p->v[WINOGRAD_P_NT] = 8;
-    p->v[WINOGRAD_P_CK] = p->v[WINOGRAD_P_CO] == 32 ? 32 : 16;
     p->v[WINOGRAD_P_VEC] = caps && caps->native_vector_float >= 16 ? 16 : 8;
+    p->v[WINOGRAD_P_CO] = plan && kinds && waste32 <= waste16 ? 32 : 16;
+    if (plan && kinds && p->v[WINOGRAD_P_VEC] == 16 && waste48 <= waste16 && waste48 <= waste32)
+        p->v[WINOGRAD_P_CO] = 48;
+    p->v[WINOGRAD_P_NT] = 8;
+    p->v[WINOGRAD_P_CK] = p->v[WINOGRAD_P_CO] >= 32 ? 32 : 16;
     p->v[WINOGRAD_P_KERNELS] = kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE)
                                    ? (int)(kinds & (DC_CONV_3X3 | DC_CONV_3X3_PRE))
                                    : DC_CONV_3X3 | DC_CONV_3X3_PRE;
@@ -165,8 +168,8 @@ static densecl_status winograd_check(const dc_caps *caps, const dc_params *p, co
             return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd %s=%d (%d to %d)", what,
                             winograd_params[i].name, p->v[i], winograd_params[i].lo,
                             winograd_params[i].hi);
-    if (p->v[WINOGRAD_P_CO] != 16 && p->v[WINOGRAD_P_CO] != 32)
-        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16 or 32)", what,
+    if (p->v[WINOGRAD_P_CO] != 16 && p->v[WINOGRAD_P_CO] != 32 && p->v[WINOGRAD_P_CO] != 48)
+        return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd CO=%d (16, 32 or 48)", what,
                         p->v[WINOGRAD_P_CO]);
     if (p->v[WINOGRAD_P_NT] != 8 && p->v[WINOGRAD_P_NT] != 16)
         return dc_error(DENSECL_ERR_ARGUMENT, "%s: winograd NT=%d (8 or 16)", what,

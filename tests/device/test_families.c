@@ -6,10 +6,10 @@
  * of the conv tile or the work-group size, 1x1/2x2/3x3/5x5/7x7, stride 1/2, pad 0..3, with and
  * without prologue, bias and ReLU, channel-prefix reads and channel-offset writes, in place,
  * batch 1..3. The direct family's cases run again on builds with other tunables, where the
- * host's grid no longer matches the kernel's tile, and the winograd family's on three builds of
+ * host's grid no longer matches the kernel's tile, and the winograd family's on five builds of
  * its other tunables; winograd also prints its error per shape against the double reference
  * and is held to 1e-4 x max |ref| (issue 12), and its resolution rules (auto, winograd:ON=0,
- * --conv) are checked on a plan.
+ * --conv) and its channel tile per model are checked on plans.
  *
  * Tolerance: |got - ref| <= 1e-5 + 1e-4 * |ref| for every written value (fp32 reordering against
  * a double reference); NaN or Inf in a written value is a failure. Guard bands: every output
@@ -90,6 +90,7 @@ static const conv_case conv_cases[] = {
      * DenseNet-121 block buffer written at its end, batch 3. */
     {1, 128, 1024, 7, 7, 32, 1024, 992, 3, 1, 1, 0, 0, 0, 0, "DenseNet-121 block 4 last growth"},
     {1, 128, 128, 14, 14, 32, 1024, 480, 3, 1, 1, 0, 0, 0, 0, "DenseNet-121 block 3 growth 3x3"},
+    {1, 192, 192, 7, 7, 48, 2208, 2160, 3, 1, 1, 0, 0, 0, 0, "DenseNet-161 block 4 last growth"},
     {3, 19, 24, 13, 9, 19, 40, 21, 3, 1, 1, 1, 1, 1, 0, "odd H and W, 19 channels, batch 3"},
     {2, 33, 40, 5, 3, 45, 48, 3, 3, 1, 1, 1, 0, 1, 0, "3 wide: gathered rows, 45 channels"},
     {1, 5, 5, 2, 2, 17, 17, 0, 3, 1, 1, 1, 1, 1, 0, "2x2 image: one tile, all padding"},
@@ -158,6 +159,49 @@ static void test_conv_kinds(void)
     CHECK(dc_conv_kind(7, 2, 3, 0) == DC_CONV_7X7S2 && dc_conv_kind(7, 2, 3, 1) == DC_CONV_ANY);
     CHECK(dc_conv_kind(1, 2, 0, 0) == DC_CONV_ANY && dc_conv_kind(3, 2, 1, 0) == DC_CONV_ANY);
     CHECK(strcmp(dc_kind_name(DC_KIND_7X7S2), "7x7s2") == 0);
+}
+
+/* Winograd's channel tile by the plan's growth convs (winograd_defaults): 32 for DenseNet-121's
+ * 32 channels, 48 for DenseNet-161's 48 on 16-wide vectors (16 on 8-wide ones, where 48 was
+ * not measured), 16 for DenseNet-BC-100's 12; CK 32 with 32 or 48. Host only: the caps are
+ * made up, an AVX-512 CPU's and an AVX2 one's. */
+static void test_winograd_co(void)
+{
+    static const struct {
+        const char *model;
+        int side, co16, co8;
+    } want[] = {
+        {"densenet121", 224, 32, 32},
+        {"densenet161", 224, 48, 16},
+        {"densenet-bc-100-k12", 32, 16, 16},
+    };
+    const int co = dc_param_index(&dc_family_winograd, "CO");
+    const int ck = dc_param_index(&dc_family_winograd, "CK");
+    CHECK(co >= 0 && ck >= 0);
+    for (size_t i = 0; co >= 0 && ck >= 0 && i < DC_ARRAY_LEN(want); i++) {
+        densecl_config cfg;
+        dc_plan plan;
+        if (densecl_config_preset(want[i].model, &cfg) != DENSECL_OK ||
+            dc_plan_build(&cfg, 1, want[i].side, want[i].side, &plan) != DENSECL_OK) {
+            CHECKF(0, "plan %s: %s", want[i].model, densecl_last_error());
+            continue;
+        }
+        for (int vec = 8; vec <= 16; vec += 8) {
+            dc_caps caps;
+            dc_params p;
+            memset(&caps, 0, sizeof caps);
+            caps.type = CL_DEVICE_TYPE_CPU;
+            caps.native_vector_float = (cl_uint)vec;
+            caps.has_fma = 1;
+            dc_family_winograd.defaults(&caps, &plan, &p);
+            const int w = vec == 16 ? want[i].co16 : want[i].co8;
+            CHECKF(p.v[co] == w && p.v[ck] == (w >= 32 ? 32 : 16) &&
+                       dc_family_winograd.check(&caps, &p, "defaults") == DENSECL_OK,
+                   "%s, %d-wide vectors: winograd CO=%d CK=%d (want %d)", want[i].model, vec,
+                   p.v[co], p.v[ck], w);
+        }
+        dc_plan_free(&plan);
+    }
 }
 
 /* ------------------------------------------------------------------------ setup */
@@ -370,14 +414,17 @@ static void test_resolve_winograd(const test_env *e)
     dc_plan_free(&plan);
 }
 
-/* Winograd builds other than the device's defaults: the other channel tile, tile group and
- * chunk, and float8 channel vectors (which the device's own build has only where its native
+/* Winograd builds other than the device's defaults: the other channel tiles (48 on 16-wide
+ * vectors, fused, and on 8-wide ones, six vectors one at a time), tile group and chunk, and
+ * float8 channel vectors (which the device's own build has only where its native
  * float width is below 16): groups and chunks that end past the data, 32-channel tiles over
  * couts below 16; the last with one work-item per tile group, as on GPUs (DYN=0). */
 static const char *const wino_builds[] = {
     "winograd:CO=32,NT=16,CK=8",
     "winograd:CO=16,NT=16,CK=32,VEC=8",
     "winograd:CO=32,NT=8,CK=32,VEC=8,DYN=0",
+    "winograd:CO=48,NT=8,CK=32",
+    "winograd:CO=48,NT=16,CK=16,VEC=8",
 };
 
 int main(void)
@@ -385,6 +432,7 @@ int main(void)
     test_env e;
     test_weight_pack();
     test_conv_kinds();
+    test_winograd_co();
     if (env_init(&e, NULL)) {
         test_resolve_winograd(&e);
         for (size_t i = 0; i < DC_ARRAY_LEN(conv_cases); i++)

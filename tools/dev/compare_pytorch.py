@@ -3,7 +3,8 @@
 """densecl, ONNX Runtime and PyTorch side by side on the same machine, inputs and models.
 
 Runs `densecl bench --json`, ONNX Runtime (THREADS intra-op threads) and PyTorch (eval mode,
-no_grad, torch.set_num_threads(THREADS)) on three workloads, then the start-up of `densecl run`
+no_grad, torch.set_num_threads(THREADS)) on three workloads (issue 26's: DenseNet-121 at batch 1
+and 8, DenseNet-BC-100 at batch 64; --workloads 4,5,6 adds DenseNet-169, 201 and 161), then the start-up of `densecl run`
 with empty and with warm caches, and prints one table: per workload each one's median and every
 round's value, and densecl's ratio to each, round by round (>1 means densecl is faster); the
 first line names the CPU (/proc/cpuinfo's model name, the cores, the kernel) and the device
@@ -24,7 +25,7 @@ Runtime's column, and the rest still runs; --no-ort leaves it out.
 
     tools/dev/compare_pytorch.py [--densecl build/bin/densecl] [--threads 2] [--iterations 10]
                                  [--rounds 3] [--markdown] [--json FILE] [--ort-dir DIR] [--no-ort]
-                                 [--workloads 1,2,3] [--no-startup]
+                                 [--workloads 1,2,3,...] [--no-startup]
 
 --device gpu compares densecl on the OpenCL GPU with PyTorch on CUDA in fp32 (TF32 off, cuDNN
 benchmark mode), eager and, where PyTorch has them, replaying a CUDA graph, on the GPU workloads
@@ -67,7 +68,13 @@ WORKLOADS = [
     ("DenseNet-121 224x224 batch 1", "densenet121", 1, 224, "ms_per_image"),
     ("DenseNet-121 224x224 batch 8", "densenet121", 8, 224, "ms_per_image"),
     ("DenseNet-BC-100 k=12 32x32 batch 64", "densenet-bc-100-k12", 64, 32, "images_per_second"),
+    # Not run by default (--workloads 4,5,6): torchvision's other ImageNet models, which users
+    # run too; 161 has a growth rate of 48, which 32-channel conv tiles do not divide.
+    ("DenseNet-169 224x224 batch 1", "densenet169", 1, 224, "ms_per_image"),
+    ("DenseNet-201 224x224 batch 1", "densenet201", 1, 224, "ms_per_image"),
+    ("DenseNet-161 224x224 batch 1", "densenet161", 1, 224, "ms_per_image"),
 ]
+DEFAULT_WORKLOADS = 3
 
 # --device gpu: issue 11's GPU workloads.
 GPU_WORKLOADS = [
@@ -146,9 +153,14 @@ def torch_model(name):
             return _DenseNet(32, (6, 12, 24, 16), 64, 4, 1000, False)
         if name == "densenet-bc-100-k12":
             return _DenseNet(12, (16, 16, 16), 24, 4, 10, True)
+        if name in ("densenet161", "densenet169", "densenet201"):
+            k, blocks, stem = {"densenet161": (48, (6, 12, 36, 24), 96),
+                               "densenet169": (32, (6, 12, 32, 32), 64),
+                               "densenet201": (32, (6, 12, 48, 32), 64)}[name]
+            return _DenseNet(k, blocks, stem, 4, 1000, False)
         raise ValueError(name)
-    if name == "densenet121":
-        return torchvision.models.densenet121(weights=None)
+    if name in ("densenet121", "densenet161", "densenet169", "densenet201"):
+        return getattr(torchvision.models, name)(weights=None)
     if name == "densenet-bc-100-k12":
         m = torchvision.models.DenseNet(growth_rate=12, block_config=(16, 16, 16),
                                         num_init_features=24, bn_size=4, num_classes=10)
@@ -476,7 +488,9 @@ def main():
                          "interpreter's onnxruntime)")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     ap.add_argument("--workloads", default=None,
-                    help="which CPU workloads, by number (1-3, comma-separated; default all)")
+                    help="which CPU workloads, by number (comma-separated; default 1-3): 1-2 "
+                         "DenseNet-121 batch 1 and 8, 3 DenseNet-BC-100 batch 64, 4-6 "
+                         "DenseNet-169, 201 and 161 at batch 1")
     ap.add_argument("--no-startup", action="store_true",
                     help="leave out the start-up of densecl run (CPU comparison)")
     args = ap.parse_args()
@@ -492,7 +506,7 @@ def main():
 
 def main_cpu(args):
     """The CPU comparison: densecl, ONNX Runtime and PyTorch in interleaved rounds."""
-    workloads = WORKLOADS
+    workloads = WORKLOADS[:DEFAULT_WORKLOADS]
     if args.workloads:
         try:
             picks = [int(w) for w in args.workloads.split(",")]
