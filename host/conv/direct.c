@@ -357,8 +357,15 @@ static densecl_status direct_create(cl_program prog, const dc_caps *caps, const 
  * per work-item (the fewest stagings of each pixel tile) that still leave DC_STAGE_TILES_PER_CU
  * tiles per compute unit to share, at least 1. *bytes: the local buffer, the staged chunk and
  * the group's sums (direct_check has made sure a group of 1 fits the device). Images smaller
- * than a tile take the kernel's folded path, which uses neither. */
-#define DC_STAGE_TILES_PER_CU 4
+ * than a tile take the kernel's folded path, which uses neither.
+ * One tile per compute unit: on an AMD EPYC (POCL 3.1, 2 cores, batch 1, per-block minima of 6
+ * alternating rounds) DenseNet-121's 7x7 1x1 convs ran 1.44 -> 1.22 ms against 4 tiles per
+ * unit, the last transition's 0.375 -> 0.335, the 14x14 ones 4.30 -> 4.20; DenseNet-201's 7x7
+ * ones 5.10 -> 4.24 ms (2: 4.41; 3: 5.21; 8 and 16: 7.05 and 13.1). At 7x7 the two tiles of an
+ * image (a whole one and the pair tiles, direct_use_pairs) each take all 128 channels: every
+ * input value is staged once, not once per 32 channels. Larger images and batches have a tile
+ * per unit at any group, and keep the whole group. */
+#define DC_STAGE_TILES_PER_CU 1
 static int direct_stage_group(const direct_state *k, const dc_conv_args *a, int pairs,
                               size_t *bytes)
 {
