@@ -62,7 +62,7 @@ extern "C" {
 
 #define DENSECL_VERSION_MAJOR 0
 #define DENSECL_VERSION_MINOR 7
-#define DENSECL_VERSION_PATCH 4
+#define DENSECL_VERSION_PATCH 5
 
 /* Most dense blocks a config may have. */
 #define DENSECL_MAX_BLOCKS 8
