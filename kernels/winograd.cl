@@ -458,9 +458,9 @@ DC_INLINE void wn_conv(global const float *in, global const float *wt, global co
 #else
         const int row_group = 0;
 #endif
-        /* Channel vector h of the tile in the packed weights, from wt. A 32-channel tile spans
-         * two blocks; past the last block (cout % 32 in 1..16) it reads the last one again, for
-         * channels that are never written. */
+        /* Channel vector h of the tile in the packed weights, from wt. A 32- or 48-channel
+         * tile spans two or three blocks; past the last block (cout below the tile's end by 16
+         * or more) it reads the last one again, for channels that are never written. */
         size_t woff[WN_CH];
 #pragma unroll
         for (int h = 0; h < WN_CH; h++) {

@@ -114,10 +114,14 @@ static int winograd_supports(const dc_caps *caps, const dc_op *op, char *why, si
 
 /* CO 32 where the plan's 3x3 convs waste no more channels that way than with 16 (DenseNet-121's
  * growth of 32: one patch transform serves all 32 channels), else 16 (DenseNet-BC-100's growth
- * of 12 wastes 4 of 16 lanes, not 20 of 32); 16 without a plan. NT 8: on POCL 3.1 on a 2-core
+ * of 12 wastes 4 of 16 lanes, not 20 of 32); 16 without a plan. CO 48 where it wastes no more
+ * than both, on 16-wide vectors (DenseNet-161's growth of 48: one transform and 24 fused
+ * accumulators instead of three 16-channel tiles; AMD EPYC, DenseNet-161 batch 1, the 3x3 convs
+ * 21.6 -> 17.2 ms; not measured on 8-wide vectors, whose six channel vectors would go one at a
+ * time). NT 8: on POCL 3.1 on a 2-core
  * AMD EPYC (AVX-512), DenseNet-121 batch 1, NT 8 beat NT 16 on every block (16 tiles leave the
  * 7x7 and 14x14 layers' groups half empty and too few for the cores), and on a 2-core Intel
- * Xeon too (16 accumulators per channel vector spill). CK 32 with CO 32, else 16: with both
+ * Xeon too (16 accumulators per channel vector spill). CK 32 with CO 32 or 48, else 16: with both
  * channel vectors of a 32-channel tile fed from each V value (winograd_gemm), a 32-channel chunk
  * halves the accumulators' loads and stores per input channel (Xeon, DenseNet-121 batch 1:
  * the 3x3 convs 8.6 -> 8.2 ms); with one vector at a time 16 and 32 were within noise on the
