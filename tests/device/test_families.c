@@ -74,6 +74,8 @@ static const conv_case conv_cases[] = {
      "1x1 staged: three chunks of input channels (the last short), a half last tile"},
     {1, 150, 150, 14, 14, 36, 36, 0, 1, 1, 0, 1, 0, 1, 0,
      "1x1 staged: channel groups, the last one and its last tile short"},
+    {1, 150, 150, 4, 8, 36, 36, 0, 1, 1, 0, 1, 0, 1, 0,
+     "1x1 staged: one pixel tile, so channel groups (the last short) on few cores"},
     {3, 9, 9, 4, 4, 6, 6, 0, 1, 1, 0, 1, 0, 1, 0, "1x1 image of exactly one tile"},
     {1, 17, 17, 1, 17, 5, 9, 4, 1, 1, 0, 1, 1, 0, 0, "1x1 one tile plus one pixel"},
     {2, 21, 30, 3, 7, 19, 40, 11, 1, 1, 0, 1, 1, 1, 0, "1x1 tail of 5 pixels (4 + 1), 2 blocks"},
@@ -418,12 +420,12 @@ static void test_resolve_winograd(const test_env *e)
  * vectors, fused, and on 8-wide ones, six vectors one at a time), tile group and chunk, and
  * float8 channel vectors (which the device's own build has only where its native
  * float width is below 16): groups and chunks that end past the data, 32-channel tiles over
- * couts below 16; the last with one work-item per tile group, as on GPUs (DYN=0). */
+ * couts below 16; the third with one work-item per tile group, as on GPUs (DYN=0). */
 static const char *const wino_builds[] = {
     "winograd:CO=32,NT=16,CK=8",
     "winograd:CO=16,NT=16,CK=32,VEC=8",
     "winograd:CO=32,NT=8,CK=32,VEC=8,DYN=0",
-    "winograd:CO=48,NT=8,CK=32",
+    "winograd:CO=48,NT=8,CK=32,VEC=16",
     "winograd:CO=48,NT=16,CK=16,VEC=8",
 };
 

@@ -4,7 +4,7 @@
 
 Runs `densecl bench --json`, ONNX Runtime (THREADS intra-op threads) and PyTorch (eval mode,
 no_grad, torch.set_num_threads(THREADS)) on three workloads (issue 26's: DenseNet-121 at batch 1
-and 8, DenseNet-BC-100 at batch 64; --workloads 4,5,6 adds DenseNet-169, 201 and 161), then the
+and 8, DenseNet-BC-100 at batch 64; --workloads picks by number: 4-6 are DenseNet-169, 201 and 161), then the
 start-up of `densecl run` with empty and with warm caches, and prints one table: per workload
 each one's median and every round's value, and densecl's ratio to each, round by round (>1 means
 densecl is faster); the first line names the CPU (/proc/cpuinfo's model name, the cores, the
